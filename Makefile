@@ -1,0 +1,58 @@
+# PeerLearn: `make run` serves the platform, `make test` runs every suite.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test install install-test system-deps test-sqlite test-postgres css lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+install-test: $(BIN)/python system-deps
+	$(BIN)/pip install -q -e ".[test,bench]"
+
+# Debian packages the tests drive for real: Chromium (browser tests) and coturn (TURN tests).
+system-deps:
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  missing=""; \
+	  command -v chromium >/dev/null || missing="$$missing chromium fonts-liberation"; \
+	  command -v turnserver >/dev/null || missing="$$missing coturn"; \
+	  if [ -n "$$missing" ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  fi; \
+	fi
+
+run: install
+	$(BIN)/peerlearn demo
+	$(BIN)/peerlearn serve
+
+test: install-test
+	$(MAKE) test-sqlite
+	$(MAKE) test-postgres
+
+test-sqlite:
+	PEERLEARN_FORBID_SKIPS=$${PEERLEARN_FORBID_SKIPS:-1} $(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+# The database-bound suites again against the local PostgreSQL (skipped only when none answers).
+test-postgres:
+	@if $(BIN)/python -c "import asyncio,asyncpg,sys; asyncio.run(asyncpg.connect('$(PG_TEST_URL)'.replace('+asyncpg','')))" 2>/dev/null; then \
+	  PEERLEARN_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest tests/api -q -p no:cacheprovider; \
+	else echo "PostgreSQL not reachable at $(PG_TEST_URL): PostgreSQL suite not run"; \
+	  [ "$${PEERLEARN_REQUIRE_POSTGRES:-0}" = "0" ]; fi
+
+css:
+	cd web && npm install --no-audit --no-fund && npx tailwindcss -i ./tailwind.input.css -o ./static/css/app.css --minify
+
+lint:
+	$(BIN)/python -m ruff check api web sfu tests benchmarks || true
+
+bench: install-test
+	$(BIN)/python benchmarks/sfu_load.py --rooms 1,5,10
+
+clean:
+	rm -rf $(VENV) data

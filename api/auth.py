@@ -1,0 +1,146 @@
+"""Who is calling: bearer header or HttpOnly cookie, checked against the database.
+
+Also the CSRF middleware: a cookie-authenticated unsafe request must carry the
+double-submit token (header ``X-CSRF-Token`` or form field ``csrf_token``)
+equal to the ``pl_csrf`` cookie. Bearer requests need none (browsers never
+attach bearer headers on their own).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from api.errors import ApiError
+from api.keys import DB, SETTINGS
+from api.models import RevokedToken, Role, User
+from api.security import (
+    AUTH_COOKIE,
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    TokenClaims,
+    TokenError,
+    decode_access_token,
+    new_csrf_token,
+)
+
+_USER_KEY = "pl_current_user"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """The authenticated caller of this request."""
+
+    id: int
+    role: str
+    email: str
+    full_name: str
+    jti: str
+    expires_at: datetime
+    via_cookie: bool
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.admin.value
+
+
+def bearer_token(request: web.Request) -> tuple[str | None, bool]:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip(), False
+    cookie = request.cookies.get(AUTH_COOKIE)
+    if cookie:
+        return cookie, True
+    return None, False
+
+
+async def resolve_token(request: web.Request, token: str, via_cookie: bool) -> CurrentUser:
+    settings = request.app[SETTINGS]
+    try:
+        claims: TokenClaims = decode_access_token(settings.jwt_secret, token)
+    except TokenError as exc:
+        raise ApiError(401, "invalid_token", "Your session is invalid or has expired; please sign in.") from exc
+    async with request.app[DB].read() as s:
+        user = await s.get(User, claims.user_id)
+        revoked = await s.scalar(select(RevokedToken.jti).where(RevokedToken.jti == claims.jti))
+    if user is None or not user.is_active or user.token_version != claims.version or revoked:
+        raise ApiError(401, "invalid_token", "Your session is invalid or has expired; please sign in.")
+    return CurrentUser(user.id, user.role.value, user.email, user.full_name, claims.jti,
+                       claims.expires_at, via_cookie)
+
+
+async def optional_user(request: web.Request) -> CurrentUser | None:
+    """The caller, or None when anonymous or the token is bad (pages use this)."""
+    if _USER_KEY in request:
+        return request[_USER_KEY]
+    token, via_cookie = bearer_token(request)
+    user = None
+    if token:
+        try:
+            user = await resolve_token(request, token, via_cookie)
+        except ApiError:
+            user = None
+    request[_USER_KEY] = user
+    return user
+
+
+async def require_user(request: web.Request, roles: tuple[str, ...] | None = None) -> CurrentUser:
+    token, via_cookie = bearer_token(request)
+    if not token:
+        raise ApiError(401, "unauthorized", "Authentication required.")
+    cached = request.get(_USER_KEY)
+    user = cached if cached is not None else await resolve_token(request, token, via_cookie)
+    request[_USER_KEY] = user
+    if roles is not None and user.role not in roles:
+        raise ApiError(403, "forbidden", "Your role may not do this.")
+    return user
+
+
+def set_auth_cookies(response: web.StreamResponse, request: web.Request, token: str, max_age: int) -> None:
+    secure = request.app[SETTINGS].secure_cookies or request.secure
+    response.set_cookie(AUTH_COOKIE, token, max_age=max_age, httponly=True, samesite="Lax",
+                        secure=secure, path="/")
+    # Readable by our scripts (not HttpOnly) so they can echo it in X-CSRF-Token.
+    response.set_cookie(CSRF_COOKIE, request.cookies.get(CSRF_COOKIE) or new_csrf_token(),
+                        max_age=max_age, httponly=False, samesite="Strict", secure=secure, path="/")
+
+
+def clear_auth_cookies(response: web.StreamResponse) -> None:
+    response.del_cookie(AUTH_COOKIE, path="/")
+
+
+def csrf_token_for(request: web.Request) -> str:
+    """The CSRF token pages embed (cookie value, or a fresh one the page will set)."""
+    token = request.cookies.get(CSRF_COOKIE)
+    if not token:
+        token = request.get("pl_new_csrf") or new_csrf_token()
+        request["pl_new_csrf"] = token
+    return token
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.method in UNSAFE and AUTH_COOKIE in request.cookies and \
+            not request.headers.get("Authorization", "").lower().startswith("bearer "):
+        expected = request.cookies.get(CSRF_COOKIE, "")
+        given = request.headers.get(CSRF_HEADER, "")
+        if not given and request.content_type == "application/x-www-form-urlencoded":
+            given = str((await request.post()).get("csrf_token", ""))
+        if not expected or not given or not hmac.compare_digest(expected, given):
+            raise ApiError(403, "csrf_failed", "Missing or wrong CSRF token; reload the page and try again.")
+    response = await handler(request)
+    new = request.get("pl_new_csrf")
+    if new and CSRF_COOKIE not in request.cookies and isinstance(response, web.Response):
+        response.set_cookie(CSRF_COOKIE, new, httponly=False, samesite="Strict",
+                            secure=request.app[SETTINGS].secure_cookies or request.secure, path="/")
+    return response
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,127 @@
+"""The ``peerlearn`` command: serve, migrate, demo, create-admin (``--help`` on each)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from api.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    settings = Settings.from_env(**overrides)
+    if getattr(args, "port", None) and "PEERLEARN_PUBLIC_URL" not in __import__("os").environ:
+        from dataclasses import replace
+
+        host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        settings = replace(settings, public_url=f"http://{host}:{settings.port}")
+    return settings.prepared()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from api.app import create_app
+
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    print(f"PeerLearn serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None,
+                access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+                shutdown_timeout=5)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from api.migrate import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.effective_database_url)
+    print("Database is at the latest schema.")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from api.demo import load_demo
+
+    settings = _settings(args)
+    summary = asyncio.run(load_demo(settings))
+    print(summary)
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from api.db import Database
+    from api.errors import ApiError
+    from api.migrate import upgrade
+    from api.services.accounts import create_admin
+
+    settings = _settings(args)
+    upgrade(settings.effective_database_url)
+
+    async def run() -> None:
+        db = Database(settings.effective_database_url)
+        try:
+            user = await create_admin(db, args.email, args.password, args.name)
+            print(f"Admin ready: {user.email} (id {user.id})")
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except ApiError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="peerlearn", description="PeerLearn live mentoring platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, default=None,
+                       help="data directory (SQLite, uploads, recordings, outbox, dev secrets); "
+                            "env PEERLEARN_DATA_DIR, default ./data")
+
+    serve = sub.add_parser("serve", help="run the web server (migrates on start)")
+    serve.add_argument("--host", default=None, help="bind address; env PEERLEARN_HOST, default 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="TCP port; env PEERLEARN_PORT, default 8080")
+    common(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date")
+    common(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+
+    demo = sub.add_parser("demo", help="load idempotent demo data and print the demo logins")
+    common(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    admin = sub.add_parser("create-admin", help="create (or promote) an admin account")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.add_argument("--name", default="Administrator")
+    common(admin)
+    admin.set_defaults(func=cmd_create_admin)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

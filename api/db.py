@@ -1,0 +1,110 @@
+"""Async engine and session factory; the transaction helpers services use.
+
+On SQLite, writes go through a dedicated one-connection engine that opens
+every transaction with ``BEGIN IMMEDIATE``: two writers can never interleave
+a read-check-write (seat counts, balances), and other processes wait on the
+busy timeout instead of failing. Reads use a separate pool in WAL mode, so
+they never block behind writers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+from api.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # isolation_level=None hands transaction control to our BEGIN below.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class Database:
+    """Holds the engines and hands out sessions: ``read()`` and ``write()``."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.read_engine = create_async_engine(url, echo=echo, pool_size=8, max_overflow=8)
+            self.write_engine = create_async_engine(
+                url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60
+            )
+            for eng, begin in ((self.read_engine, "BEGIN"), (self.write_engine, "BEGIN IMMEDIATE")):
+                event.listen(eng.sync_engine, "connect", _sqlite_pragmas)
+                event.listen(
+                    eng.sync_engine,
+                    "begin",
+                    lambda conn, _sql=begin: conn.exec_driver_sql(_sql),
+                )
+        else:
+            engine = create_async_engine(
+                url, echo=echo, pool_size=20, max_overflow=20, pool_pre_ping=True
+            )
+            self.read_engine = engine
+            self.write_engine = engine
+        self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.write_engine
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for queries; nothing it does is committed."""
+        async with self._read() as session:
+            try:
+                yield session
+            except (OperationalError, InterfaceError) as exc:
+                raise _unavailable(exc) from exc
+        # Closing (not rolling back) keeps loaded objects usable after the block;
+        # the pool resets the connection's transaction on return.
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends, rolled back on any error."""
+        async with self._write() as session:
+            try:
+                async with session.begin():
+                    yield session
+            except IntegrityError:
+                raise
+            except (OperationalError, InterfaceError) as exc:
+                raise _unavailable(exc) from exc
+
+    async def dispose(self) -> None:
+        await self.read_engine.dispose()
+        if self.write_engine is not self.read_engine:
+            await self.write_engine.dispose()
+
+
+def _unavailable(exc: Exception) -> ApiError:
+    log.warning("database error: %s", exc)
+    return ApiError(503, "database_unavailable", "The database is unavailable, try again shortly.")
+
+
+def make_nullpool_engine(url: str) -> AsyncEngine:
+    """An engine for one-off tools (migrations) that must not keep connections."""
+    return create_async_engine(url, poolclass=NullPool)

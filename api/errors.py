@@ -1,0 +1,125 @@
+"""ApiError and the middleware that turns every failure into the uniform JSON shape.
+
+``{"error": {"code": "<snake_case>", "message": "<human text>", "fields": {...}}}``
+Pages (non-/api paths) get a readable HTML error page instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error a client should see: status, machine code, human message, field errors."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields or {}
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "fields": self.fields}}
+
+
+def not_found(what: str = "object") -> ApiError:
+    return ApiError(404, "not_found", f"{what.capitalize()} not found.")
+
+
+def forbidden(message: str = "You may not do this.") -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def conflict(code: str, message: str) -> ApiError:
+    return ApiError(409, code, message)
+
+
+def bad_request(message: str, fields: dict[str, str] | None = None, code: str = "validation_error") -> ApiError:
+    return ApiError(400, code, message, fields)
+
+
+def unauthorized(message: str = "Authentication required.") -> ApiError:
+    return ApiError(401, "unauthorized", message)
+
+
+def from_validation(exc: ValidationError) -> ApiError:
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "__root__"
+        fields.setdefault(loc, str(err.get("msg", "invalid")))
+    return ApiError(400, "validation_error", "Some fields are invalid.", fields)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+}
+
+
+def _wants_json(request: web.Request) -> bool:
+    path = request.path
+    if path.startswith("/api/") or path.startswith("/ws") or path in ("/healthz", "/readyz", "/metrics"):
+        return True
+    return "application/json" in request.headers.get("Accept", "") and "text/html" not in request.headers.get("Accept", "")
+
+
+def error_response(request: web.Request, err: ApiError) -> web.StreamResponse:
+    if _wants_json(request):
+        resp = web.json_response(err.body(), status=err.status, headers=err.headers)
+        return resp
+    renderer = request.app.get(ERROR_PAGE_RENDERER)
+    if renderer is not None:
+        return renderer(request, err)
+    return web.Response(text=f"{err.status} {err.message}", status=err.status, headers=err.headers)
+
+
+ERROR_PAGE_RENDERER: web.AppKey[Any] = web.AppKey("error_page_renderer", object)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return error_response(request, err)
+    except ValidationError as exc:
+        return error_response(request, from_validation(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 413:
+            err = ApiError(413, "payload_too_large", "The request body is too large.")
+        else:
+            code = _HTTP_CODES.get(exc.status, "http_error")
+            err = ApiError(exc.status, code, exc.reason or code.replace("_", " "))
+        if exc.status == 405:
+            err.headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return error_response(request, err)
+    except (ConnectionResetError, __import__("asyncio").CancelledError):
+        raise
+    except Exception:  # noqa: BLE001 - the last line: never a stack trace to clients
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(request, ApiError(500, "internal_error", "Something went wrong on our side."))

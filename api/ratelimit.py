@@ -1,0 +1,65 @@
+"""Fixed-window rate limits: in memory for one process, Redis when shared."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    retry_after: int
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, limit: int, window_seconds: int) -> Verdict: ...
+
+    async def reset(self, key: str) -> None: ...
+
+
+class MemoryRateLimiter:
+    """Counts per (key, window) in this process."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, tuple[int, int]] = {}
+
+    async def hit(self, key: str, limit: int, window_seconds: int) -> Verdict:
+        now = time.time()
+        window = int(now // window_seconds)
+        start, count = self._counts.get(key, (window, 0))
+        if start != window:
+            count = 0
+        count += 1
+        self._counts[key] = (window, count)
+        if len(self._counts) > 100_000:  # bound memory under a flood of distinct keys
+            self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
+        retry = math.ceil((window + 1) * window_seconds - now)
+        return Verdict(count <= limit, max(1, retry))
+
+    async def reset(self, key: str) -> None:
+        self._counts.pop(key, None)
+
+
+class RedisRateLimiter:
+    """The same windows kept in Redis, so every process shares them."""
+
+    def __init__(self, redis: "object", prefix: str = "pl:rl:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    async def hit(self, key: str, limit: int, window_seconds: int) -> Verdict:
+        now = time.time()
+        window = int(now // window_seconds)
+        rkey = f"{self._prefix}{key}:{window}"
+        pipe = self._redis.pipeline()  # type: ignore[attr-defined]
+        pipe.incr(rkey)
+        pipe.expire(rkey, window_seconds + 1)
+        count, _ = await pipe.execute()
+        retry = math.ceil((window + 1) * window_seconds - now)
+        return Verdict(int(count) <= limit, max(1, retry))
+
+    async def reset(self, key: str) -> None:
+        pass

@@ -1,0 +1,7 @@
+"""One module per resource; ``ROUTE_MODULES`` is the route table's table of contents."""
+
+ROUTE_MODULES = [
+    "api.routes.system",
+    "api.routes.auth",
+    "api.routes.users",
+]

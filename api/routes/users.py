@@ -1,0 +1,79 @@
+"""User routes: me, profile update, avatar upload, admin deactivation."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.auth import CurrentUser
+from api.errors import ApiError
+from api.keys import DB, SERVICES, SETTINGS
+from api.routing import ApiRoutes, path_id
+from api.schemas import UserMe, UserPublic, UserUpdate
+from api.services import accounts
+
+routes = ApiRoutes("users")
+
+
+@routes.get("/api/users/me", response=UserMe)
+async def me(request: web.Request, *, user: CurrentUser) -> UserMe:
+    """The signed-in user's own profile."""
+    return accounts.to_me(await accounts.get_user(request.app[DB], user.id))
+
+
+@routes.get("/api/users/{id}", response=UserPublic)
+async def public_profile(request: web.Request, *, user: CurrentUser) -> UserPublic:
+    """Another user's public profile (no e-mail, no settings)."""
+    target = await accounts.get_user(request.app[DB], path_id(request))
+    if not target.is_active and not user.is_admin:
+        raise ApiError(404, "not_found", "User not found.")
+    return accounts.to_public(target)
+
+
+@routes.post("/api/users/{id}/update", body=UserUpdate, response=UserMe)
+async def update(request: web.Request, *, body: UserUpdate, user: CurrentUser) -> UserMe:
+    """Edit your own profile; role, e-mail and status cannot be set here."""
+    updated = await accounts.update_profile(request.app[DB], user.id, user.role, path_id(request), body)
+    return accounts.to_me(updated)
+
+
+@routes.post("/api/users/{id}/avatar", response=UserMe, raw_body="multipart/form-data", errors=(415,))
+async def avatar(request: web.Request, *, user: CurrentUser) -> UserMe:
+    """Upload a profile picture (PNG/JPEG/WebP/GIF, re-encoded to PNG)."""
+    settings = request.app[SETTINGS]
+    target_id = path_id(request)
+    if user.id != target_id and not user.is_admin:
+        raise ApiError(403, "forbidden", "You may only change your own picture.")
+    if not request.content_type.startswith("multipart/"):
+        raise ApiError(400, "validation_error", "Send the image as multipart/form-data field 'file'.",
+                       {"file": "required"})
+    reader = await request.multipart()
+    part = await reader.next()
+    while part is not None and getattr(part, "name", None) != "file":
+        part = await reader.next()
+    if part is None or not hasattr(part, "read_chunk"):
+        raise ApiError(400, "validation_error", "Field 'file' is required.", {"file": "required"})
+    data = bytearray()
+    while chunk := await part.read_chunk(65536):  # type: ignore[union-attr]
+        data.extend(chunk)
+        if len(data) > settings.max_avatar_bytes:
+            raise ApiError(413, "payload_too_large", "The image is too large (max 4 MB).")
+    ctype = part.headers.get("Content-Type", "application/octet-stream")  # type: ignore[union-attr]
+    updated = await accounts.set_avatar(request.app[DB], settings.uploads_dir, user.id, user.role,
+                                        target_id, bytes(data), ctype)
+    return accounts.to_me(updated)
+
+
+@routes.post("/api/users/{id}/deactivate", response=UserMe, auth="admin")
+async def deactivate(request: web.Request, *, user: CurrentUser) -> UserMe:
+    """Admin: deactivate an account; its tokens and sockets stop working."""
+    target = await accounts.set_active(request.app[DB], user.id, path_id(request), False)
+    hub = request.app[SERVICES].get("hub")
+    if hub is not None:
+        await hub.close_user(target.id)
+    return accounts.to_me(target)
+
+
+@routes.post("/api/users/{id}/reactivate", response=UserMe, auth="admin")
+async def reactivate(request: web.Request, *, user: CurrentUser) -> UserMe:
+    """Admin: reactivate a deactivated account."""
+    return accounts.to_me(await accounts.set_active(request.app[DB], user.id, path_id(request), True))

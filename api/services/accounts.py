@@ -1,0 +1,300 @@
+"""Accounts: registration, login, verification, password reset, profile, deactivation."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from api.db import Database
+from api.errors import ApiError, bad_request, conflict, forbidden, not_found
+from api.mailer import Mailer
+from api.models import AuditLog, OneTimeToken, RevokedToken, Role, User
+from api.schemas import UserCreate, UserMe, UserPublic, UserUpdate
+from api.security import (
+    hash_opaque,
+    hash_password,
+    issue_access_token,
+    needs_rehash,
+    new_opaque_token,
+    password_problem,
+    verify_password,
+)
+
+log = logging.getLogger(__name__)
+
+VERIFY_TTL = timedelta(days=2)
+RESET_TTL = timedelta(hours=1)
+DASHBOARDS = {"learner": "/learner/dashboard", "mentor": "/mentor/dashboard", "admin": "/admin/dashboard"}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def avatar_url(user: User) -> str | None:
+    return f"/media/avatars/{user.avatar}" if user.avatar else None
+
+
+def to_public(user: User) -> UserPublic:
+    return UserPublic(id=user.id, full_name=user.full_name, role=user.role.value,
+                      avatar_url=avatar_url(user), bio=user.bio, domains=list(user.domains or []),
+                      skills=list(user.skills or []))
+
+
+def to_me(user: User) -> UserMe:
+    return UserMe(**to_public(user).model_dump(), email=user.email,
+                  interests=list(user.interests or []), timezone=user.timezone,
+                  preferences=dict(user.preferences or {}),
+                  email_verified=user.email_verified_at is not None, is_active=user.is_active,
+                  created_at=user.created_at)
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def register(db: Database, mailer: Mailer, data: UserCreate, *, public_url: str,
+                   role: Role | None = None, verified: bool = False) -> User:
+    """Create a learner or mentor (admins only via the CLI) and mail the verification link."""
+    email = normalize_email(str(data.email))
+    problem = password_problem(data.password, email=email)
+    if problem:
+        raise bad_request(problem, {"password": problem}, code="weak_password")
+    pw_hash = await asyncio.to_thread(hash_password, data.password)
+    raw_token, token_hash = new_opaque_token()
+    user = User(email=email, password_hash=pw_hash, full_name=data.full_name,
+                role=role or Role(data.role), bio=data.bio, timezone=data.timezone or "UTC",
+                domains=_clean(data.domains), skills=_clean(data.skills),
+                interests=_clean(data.interests), preferences={},
+                email_verified_at=now() if verified else None)
+    try:
+        async with db.write() as s:
+            taken = await s.scalar(select(User.id).where(User.email == email))
+            if taken:
+                raise conflict("email_taken", "An account with this e-mail already exists.")
+            s.add(user)
+            await s.flush()
+            if not verified:
+                s.add(OneTimeToken(user_id=user.id, purpose="verify_email", token_hash=token_hash,
+                                   expires_at=now() + VERIFY_TTL))
+    except IntegrityError as exc:
+        raise conflict("email_taken", "An account with this e-mail already exists.") from exc
+    if not verified:
+        await mailer.send(email, "Confirm your PeerLearn e-mail",
+                          f"Hello {user.full_name},\n\nConfirm your e-mail address:\n"
+                          f"{public_url}/verify-email?token={raw_token}\n\nThe link is valid for 2 days.\n")
+    return user
+
+
+def _clean(tags: list[str]) -> list[str]:
+    seen: list[str] = []
+    for t in tags:
+        t = t.strip()
+        if t and t.lower() not in (x.lower() for x in seen):
+            seen.append(t)
+    return seen
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: User
+    token: str
+    expires_at: datetime
+    redirect: str
+
+
+async def login(db: Database, email: str, password: str, *, secret: str, ttl: int,
+                next_url: str | None = None) -> LoginResult:
+    email = normalize_email(email)
+    async with db.read() as s:
+        user = await s.scalar(select(User).where(User.email == email))
+    ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
+    if not ok or user is None:
+        raise ApiError(401, "invalid_credentials", "Invalid credentials")
+    if not user.is_active:
+        raise ApiError(403, "account_inactive", "This account has been deactivated.")
+    if needs_rehash(user.password_hash):
+        new_hash = await asyncio.to_thread(hash_password, password)
+        async with db.write() as s:
+            await s.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
+    token, claims = issue_access_token(secret, user_id=user.id, role=user.role.value,
+                                       version=user.token_version, ttl_seconds=ttl)
+    redirect = DASHBOARDS[user.role.value]
+    if next_url and next_url.startswith("/") and not next_url.startswith("//") and "\\" not in next_url:
+        redirect = next_url
+    return LoginResult(user, token, claims.expires_at, redirect)
+
+
+async def logout(db: Database, jti: str, expires_at: datetime) -> None:
+    async with db.write() as s:
+        if not await s.get(RevokedToken, jti):
+            s.add(RevokedToken(jti=jti, expires_at=expires_at))
+        # Keep the table small: expired tokens are refused by their own exp.
+        await s.execute(delete(RevokedToken).where(RevokedToken.expires_at < now()))
+
+
+async def verify_email(db: Database, raw_token: str) -> User:
+    async with db.write() as s:
+        tok = await s.scalar(select(OneTimeToken).where(
+            OneTimeToken.token_hash == hash_opaque(raw_token), OneTimeToken.purpose == "verify_email"))
+        if tok is None or tok.used_at is not None or tok.expires_at < now():
+            raise bad_request("This verification link is invalid or has expired.", code="invalid_token")
+        tok.used_at = now()
+        user = await s.get(User, tok.user_id)
+        assert user is not None
+        if user.email_verified_at is None:
+            user.email_verified_at = now()
+        return user
+
+
+async def request_password_reset(db: Database, mailer: Mailer, email: str, *, public_url: str) -> None:
+    """Mails a reset link when the account exists; answers the same either way."""
+    email = normalize_email(email)
+    raw, token_hash = new_opaque_token()
+    async with db.write() as s:
+        user = await s.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
+        if user is None:
+            return
+        s.add(OneTimeToken(user_id=user.id, purpose="password_reset", token_hash=token_hash,
+                           expires_at=now() + RESET_TTL))
+    await mailer.send(email, "Reset your PeerLearn password",
+                      f"Someone asked to reset the password of this account.\n"
+                      f"Set a new one here (valid for 1 hour):\n{public_url}/reset-password?token={raw}\n\n"
+                      f"If it was not you, ignore this e-mail.\n")
+
+
+async def confirm_password_reset(db: Database, raw_token: str, password: str) -> None:
+    pw_hash: str | None = None
+    async with db.read() as s:
+        tok = await s.scalar(select(OneTimeToken).where(
+            OneTimeToken.token_hash == hash_opaque(raw_token), OneTimeToken.purpose == "password_reset"))
+        user = await s.get(User, tok.user_id) if tok else None
+    if tok is None or user is None or tok.used_at is not None or tok.expires_at < now():
+        raise bad_request("This reset link is invalid or has expired.", code="invalid_token")
+    problem = password_problem(password, email=user.email)
+    if problem:
+        raise bad_request(problem, {"password": problem}, code="weak_password")
+    pw_hash = await asyncio.to_thread(hash_password, password)
+    async with db.write() as s:
+        claimed = await s.execute(update(OneTimeToken).where(
+            OneTimeToken.id == tok.id, OneTimeToken.used_at.is_(None)).values(used_at=now()))
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise bad_request("This reset link is invalid or has expired.", code="invalid_token")
+        # A new password ends every existing session of the account.
+        await s.execute(update(User).where(User.id == user.id).values(
+            password_hash=pw_hash, token_version=User.token_version + 1))
+
+
+async def get_user(db: Database, user_id: int) -> User:
+    async with db.read() as s:
+        user = await s.get(User, user_id)
+    if user is None:
+        raise not_found("user")
+    return user
+
+
+async def update_profile(db: Database, actor_id: int, actor_role: str, user_id: int, data: UserUpdate) -> User:
+    """Own profile only (admins may edit anyone); role, e-mail and status are not fields here."""
+    if actor_id != user_id and actor_role != Role.admin.value:
+        raise forbidden("You may only edit your own profile.")
+    async with db.write() as s:
+        user = await s.get(User, user_id)
+        if user is None:
+            raise not_found("user")
+        values = data.model_dump(exclude_unset=True, exclude_none=True)
+        for key in ("domains", "skills", "interests"):
+            if key in values:
+                values[key] = _clean(values[key])
+        for key, value in values.items():
+            setattr(user, key, value)
+        return user
+
+
+AVATAR_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
+
+
+def _reencode_avatar(raw: bytes) -> bytes:
+    """Decode and re-encode to PNG: only pixels survive (no EXIF, no polyglot payloads)."""
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = 40_000_000
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            img.verify()
+        with Image.open(io.BytesIO(raw)) as img:
+            img = img.convert("RGBA")
+            img.thumbnail((512, 512))
+            out = io.BytesIO()
+            img.save(out, format="PNG", optimize=True)
+            return out.getvalue()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise bad_request("The file is not a valid image.", {"file": "not an image"},
+                          code="invalid_image") from exc
+
+
+async def set_avatar(db: Database, uploads: Path, actor_id: int, actor_role: str, user_id: int,
+                     raw: bytes, content_type: str) -> User:
+    if actor_id != user_id and actor_role != Role.admin.value:
+        raise forbidden("You may only change your own picture.")
+    if content_type not in AVATAR_TYPES:
+        raise ApiError(415, "unsupported_media_type", "Upload a PNG, JPEG, WebP or GIF image.",
+                       {"file": "unsupported type"})
+    png = await asyncio.to_thread(_reencode_avatar, raw)
+    name = f"{user_id}-{uuid.uuid4().hex[:12]}.png"
+    avatars = uploads / "avatars"
+    avatars.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread((avatars / name).write_bytes, png)
+    async with db.write() as s:
+        user = await s.get(User, user_id)
+        if user is None:
+            raise not_found("user")
+        old = user.avatar
+        user.avatar = name
+    if old:
+        (avatars / old).unlink(missing_ok=True)
+    return user
+
+
+async def set_active(db: Database, actor_id: int, user_id: int, active: bool) -> User:
+    """Admin: deactivate (existing tokens stop working) or reactivate an account."""
+    async with db.write() as s:
+        user = await s.get(User, user_id)
+        if user is None:
+            raise not_found("user")
+        if user.id == actor_id and not active:
+            raise conflict("cannot_deactivate_self", "Admins cannot deactivate themselves.")
+        user.is_active = active
+        user.token_version = user.token_version + 1
+        s.add(AuditLog(actor_id=actor_id, action="user.activate" if active else "user.deactivate",
+                       target=f"user:{user_id}"))
+        return user
+
+
+async def create_admin(db: Database, email: str, password: str, full_name: str = "Administrator") -> User:
+    """CLI: create or promote an admin (idempotent for the same e-mail)."""
+    email = normalize_email(email)
+    problem = password_problem(password, email=email)
+    if problem:
+        raise bad_request(problem, {"password": problem}, code="weak_password")
+    pw_hash = await asyncio.to_thread(hash_password, password)
+    async with db.write() as s:
+        user = await s.scalar(select(User).where(User.email == email))
+        if user is None:
+            user = User(email=email, password_hash=pw_hash, full_name=full_name, role=Role.admin,
+                        email_verified_at=now(), domains=[], skills=[], interests=[], preferences={})
+            s.add(user)
+        else:
+            user.role = Role.admin
+            user.password_hash = pw_hash
+            user.is_active = True
+            user.token_version += 1
+        await s.flush()
+        return user

@@ -1,0 +1,62 @@
+"""Platform settings admins change at run time, stored in the database with an audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from api.db import Database
+from api.models import AuditLog, Setting
+
+
+class PlatformSettings(BaseModel):
+    """Every run-time setting with its default; the admin Settings tab edits these."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    platform_fee_percent: float = Field(15.0, ge=0, le=50)
+    refund_window_hours: int = Field(24, ge=0, le=24 * 30)
+    max_capacity: int = Field(20, ge=1, le=200)
+    min_payout_cents: int = Field(1000, ge=0)
+    recording_default: bool = False
+    recording_retention_days: int = Field(90, ge=1, le=3650)
+    registration_open: bool = True
+
+
+class PlatformSettingsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    platform_fee_percent: float | None = Field(None, ge=0, le=50)
+    refund_window_hours: int | None = Field(None, ge=0, le=24 * 30)
+    max_capacity: int | None = Field(None, ge=1, le=200)
+    min_payout_cents: int | None = Field(None, ge=0)
+    recording_default: bool | None = None
+    recording_retention_days: int | None = Field(None, ge=1, le=3650)
+    registration_open: bool | None = None
+
+
+async def get_all(db: Database) -> dict[str, Any]:
+    async with db.read() as s:
+        rows = (await s.scalars(select(Setting))).all()
+    values = PlatformSettings().model_dump()
+    for row in rows:
+        if row.key in values:
+            values[row.key] = row.value.get("v")
+    return PlatformSettings(**values).model_dump()
+
+
+async def update(db: Database, actor_id: int, changes: PlatformSettingsUpdate) -> dict[str, Any]:
+    data = changes.model_dump(exclude_none=True)
+    async with db.write() as s:
+        for key, value in data.items():
+            row = await s.get(Setting, key)
+            old = row.value.get("v") if row else None
+            if row is None:
+                s.add(Setting(key=key, value={"v": value}))
+            else:
+                row.value = {"v": value}
+            s.add(AuditLog(actor_id=actor_id, action="settings.update", target=key,
+                           details={"old": old, "new": value}))
+    return await get_all(db)

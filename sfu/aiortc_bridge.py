@@ -1,0 +1,303 @@
+"""The ONE place where the SFU touches aiortc's and aioice's private details.
+
+aiortc's receiver decodes (a thread per track) and its sender encodes; the
+SFU needs neither. This module swaps a few methods on *server-side*
+instances only (never on the classes, so aiortc clients in the same
+process are untouched):
+
+- ``RTCRtpReceiver.receive`` / ``RTCRtpSender.send``: report the negotiated
+  parameters to us instead of starting decoder threads / encoder loops;
+- ``RTCDtlsTransport._handle_rtp_data`` / ``_handle_rtcp_data``: hand us
+  SRTP-decrypted packets as raw bytes, before aiortc parses them;
+- ``RTCDtlsTransport._tx_srtp`` + the nominated aioice pair: the egress path
+  (SRTP protect + ``sendto``) without awaiting aiortc's coroutines;
+- ``aioice.Connection.get_component_candidates``: our own host candidates
+  (port range, single port, announced IP, interface selection).
+
+``REQUIRED`` lists every private name used; ``check_compatibility()``
+fails loudly when an aiortc/aioice upgrade moves one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Optional
+
+import aioice.ice
+import pylibsrtp
+from aioice import Candidate, Connection
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters, RTCRtpSendParameters
+
+logger = logging.getLogger(__name__)
+
+#: (object, attribute) pairs this module depends on; checked by tests.
+REQUIRED: list[tuple[Any, str]] = [
+    (RTCRtpReceiver, "receive"),
+    (RTCRtpReceiver, "_RTCRtpReceiver__decoder_thread"),  # instance attr, checked on an instance
+    (RTCRtpSender, "send"),
+    (RTCRtpSender, "_RTCRtpSender__encoder"),  # instance attr
+    (RTCRtpSender, "_ssrc"),  # instance attr
+    (RTCRtpSender, "_rtx_ssrc"),  # instance attr
+    (RTCRtpSender, "_stream_id"),  # instance attr
+    (RTCRtpSender, "_track_id"),  # instance attr
+    (RTCRtpTransceiver, "_codecs"),  # instance attr
+    (RTCDtlsTransport, "_handle_rtp_data"),
+    (RTCDtlsTransport, "_handle_rtcp_data"),
+    (RTCDtlsTransport, "_tx_srtp"),  # instance attr
+    (Connection, "_nominated"),  # instance attr
+    (Connection, "_protocols"),  # instance attr
+    (Connection, "get_component_candidates"),
+    (aioice.ice, "StunProtocol"),
+    (aioice.ice, "get_host_addresses"),
+    (aioice.ice, "candidate_foundation"),
+    (aioice.ice, "candidate_priority"),
+]
+
+_ADOPTED = "_sfu_adopted"
+
+
+def check_compatibility() -> None:
+    """Raise AssertionError naming every private detail that went missing."""
+    missing = []
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        pc = RTCPeerConnection()
+        transceiver = pc.addTransceiver("video", direction="sendonly")
+        connection = transceiver.receiver.transport.transport._connection
+        instances: dict[Any, Any] = {
+            RTCRtpReceiver: transceiver.receiver,
+            RTCRtpSender: transceiver.sender,
+            RTCRtpTransceiver: transceiver,
+            RTCDtlsTransport: transceiver.receiver.transport,
+            Connection: connection,
+        }
+        for owner, name in REQUIRED:
+            target = instances.get(owner, owner)
+            if not hasattr(target, name) and not hasattr(owner, name):
+                missing.append(f"{getattr(owner, '__name__', owner)}.{name}")
+        loop.run_until_complete(pc.close())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+    if missing:
+        raise AssertionError("aiortc/aioice private API changed: " + ", ".join(missing))
+
+
+# ---------------------------------------------------------------- media
+
+
+def adopt_transceiver(
+    transceiver: RTCRtpTransceiver,
+    on_receive: Callable[[RTCRtpReceiveParameters], None],
+    on_send: Callable[[RTCRtpSendParameters], None],
+) -> bool:
+    """Replace the receiver's decode loop and the sender's encode loop of one
+    server-side transceiver by parameter callbacks. Idempotent; returns True
+    the first time."""
+    if getattr(transceiver, _ADOPTED, False):
+        return False
+
+    async def receive(parameters: RTCRtpReceiveParameters) -> None:
+        on_receive(parameters)
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        on_send(parameters)
+
+    # instance attributes shadow the class methods for these objects only
+    transceiver.receiver.receive = receive  # type: ignore[method-assign]
+    transceiver.sender.send = send  # type: ignore[method-assign]
+    setattr(transceiver, _ADOPTED, True)
+    return True
+
+
+def is_adopted(transceiver: RTCRtpTransceiver) -> bool:
+    return bool(getattr(transceiver, _ADOPTED, False))
+
+
+def intercept_transport(
+    dtls: RTCDtlsTransport,
+    on_rtp: Callable[[bytes], None],
+    on_rtcp: Callable[[bytes], None],
+) -> bool:
+    """Receive decrypted RTP/RTCP bytes of ``dtls`` before aiortc parses them."""
+    if getattr(dtls, _ADOPTED, False):
+        return False
+
+    async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+        on_rtp(data)
+
+    async def handle_rtcp_data(data: bytes) -> None:
+        on_rtcp(data)
+
+    dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
+    dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
+    setattr(dtls, _ADOPTED, True)
+    return True
+
+
+class TransportWriter:
+    """Sends RTP/RTCP on a DTLS transport: SRTP protect + UDP sendto, synchronously.
+
+    Resolved lazily once the transport is connected; a packet sent before
+    that (or after close) is dropped, as on the wire.
+    """
+
+    def __init__(self, dtls: RTCDtlsTransport) -> None:
+        self._dtls = dtls
+        self._protect: Optional[Callable[[bytes], bytes]] = None
+        self._protect_rtcp: Optional[Callable[[bytes], bytes]] = None
+        self._sendto: Optional[Callable[[bytes, Any], Any]] = None
+        self._addr: Any = None
+        self.errors = 0
+        dtls.on("statechange", self._invalidate)
+
+    def send_rtp(self, data: bytes) -> None:
+        if self._sendto is None and not self._resolve():
+            return
+        try:
+            self._sendto(self._protect(data), self._addr)  # type: ignore[misc]
+        except (pylibsrtp.Error, OSError, AttributeError, RuntimeError):
+            self.errors += 1
+
+    def send_rtcp(self, data: bytes) -> None:
+        if self._sendto is None and not self._resolve():
+            return
+        try:
+            self._sendto(self._protect_rtcp(data), self._addr)  # type: ignore[misc]
+        except (pylibsrtp.Error, OSError, AttributeError, RuntimeError):
+            self.errors += 1
+
+    def _invalidate(self) -> None:
+        self._sendto = None
+
+    def _resolve(self) -> bool:
+        dtls = self._dtls
+        srtp = dtls._tx_srtp
+        if dtls.state != "connected" or srtp is None:
+            return False
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None:
+            return False
+        protocol = pair.protocol
+        transport = getattr(protocol, "transport", None)
+        if type(protocol) is aioice.ice.StunProtocol and transport is not None:
+            self._sendto = transport.sendto
+        else:
+            # relayed (TURN) or otherwise wrapped local candidate: go through
+            # its own coroutine, which adds the TURN framing
+            def sendto(data: bytes, addr: Any) -> None:
+                asyncio.ensure_future(protocol.send_data(data, addr))
+
+            self._sendto = sendto
+        self._addr = pair.remote_addr
+        self._protect = srtp.protect
+        self._protect_rtcp = srtp.protect_rtcp
+        return True
+
+
+def dtls_transports(pc: RTCPeerConnection) -> list[RTCDtlsTransport]:
+    seen: list[RTCDtlsTransport] = []
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.receiver.transport
+        if dtls not in seen:
+            seen.append(dtls)
+    return seen
+
+
+def sender_ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
+    """(media ssrc, rtx ssrc) the sender announces in SDP."""
+    return sender._ssrc, sender._rtx_ssrc
+
+
+def rtcp_ssrc(transceiver: RTCRtpTransceiver) -> int:
+    """The SSRC aiortc uses for this transceiver's receiver reports/feedback."""
+    return transceiver.sender._ssrc
+
+
+def set_sender_msid(sender: RTCRtpSender, stream_id: str, track_id: str) -> None:
+    """Set what ``a=msid`` announces for a trackless server-side sender."""
+    sender._stream_id = stream_id
+    sender._track_id = track_id
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
+    return list(transceiver._codecs)
+
+
+def receiver_has_decoder(receiver: RTCRtpReceiver) -> bool:
+    """True if aiortc started a decoder thread for this receiver."""
+    return receiver._RTCRtpReceiver__decoder_thread is not None  # type: ignore[attr-defined]
+
+
+def sender_has_encoder(sender: RTCRtpSender) -> bool:
+    """True if aiortc instantiated an encoder for this sender."""
+    return sender._RTCRtpSender__encoder is not None  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- ICE
+
+
+HostGatherer = Callable[[Connection, int], Awaitable[list[Candidate]]]
+
+
+def ice_connections(pc: RTCPeerConnection) -> list[Connection]:
+    return [dtls.transport._connection for dtls in dtls_transports(pc)]
+
+
+def install_host_gatherer(connection: Connection, gather: HostGatherer) -> None:
+    """Make ``connection`` gather its host candidates with ``gather`` (our
+    sockets) while keeping aioice's STUN/TURN candidate logic."""
+    if getattr(connection, _ADOPTED, False):
+        return
+    original = connection.get_component_candidates
+
+    async def get_component_candidates(
+        component: int, addresses: list[str], timeout: int = 5
+    ) -> list[Candidate]:
+        candidates = await gather(connection, component)
+        if connection.turn_server is not None:
+            candidates += await original(component=component, addresses=[], timeout=timeout)
+        return candidates
+
+    connection.get_component_candidates = get_component_candidates  # type: ignore[method-assign]
+    setattr(connection, _ADOPTED, True)
+
+
+def stun_protocol(connection: Connection) -> asyncio.DatagramProtocol:
+    """A new aioice protocol object delivering datagrams to ``connection``."""
+    return aioice.ice.StunProtocol(connection)
+
+
+def register_host_protocol(
+    connection: Connection,
+    protocol: Any,
+    component: int,
+    bound: tuple[str, int],
+    announced_ip: Optional[str],
+) -> Candidate:
+    """Attach a bound protocol to ``connection`` as a host candidate."""
+    host = announced_ip or bound[0]
+    protocol.local_candidate = Candidate(
+        foundation=aioice.ice.candidate_foundation("host", "udp", host),
+        component=component,
+        transport="udp",
+        priority=aioice.ice.candidate_priority(component, "host"),
+        host=host,
+        port=bound[1],
+        type="host",
+    )
+    connection._protocols.append(protocol)
+    return protocol.local_candidate
+
+
+def host_addresses(use_ipv6: bool) -> list[str]:
+    return list(aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=use_ipv6))
+
+
+def local_username(connection: Connection) -> str:
+    return connection.local_username

@@ -1,0 +1,55 @@
+"""Configuration of the media engine (plain data, validated on creation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class SfuConfig:
+    """Settings for an :class:`~sfu.engine.Engine`.
+
+    ``ice_servers`` are the STUN/TURN servers the *server's own* peer
+    connections use (normally none: the SFU has a reachable address). The
+    servers handed to clients come from :func:`sfu.turn.ice_servers`.
+    """
+
+    #: STUN/TURN servers for the server side: [{"urls": ..., "username": ..., "credential": ...}]
+    ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    #: UDP port range (inclusive) for ICE host candidates; None = ephemeral ports.
+    #: ``(p, p)`` means one single port shared by every peer connection.
+    udp_port_range: Optional[tuple[int, int]] = None
+    #: Public IP written into host candidates instead of the bound address (1:1 NAT).
+    announced_ip: Optional[str] = None
+    #: Interface names ("eth0") or local IP addresses to gather on; empty = all.
+    interfaces: list[str] = field(default_factory=list)
+    #: Gather IPv6 candidates too.
+    use_ipv6: bool = False
+    max_producers_per_peer: int = 3
+    max_message_bytes: int = 65536
+    max_messages_per_second: int = 50
+    #: Violations of the message rate (in a row of windows) before closing 1008.
+    max_rate_violations: int = 3
+    max_sdp_bytes: int = 65536
+    max_m_lines: int = 16
+    max_chat_chars: int = 2000
+    #: Seconds a server-initiated offer may wait for its answer.
+    answer_timeout: float = 20.0
+    #: Minimum seconds between two keyframe requests sent to one publisher.
+    keyframe_request_interval: float = 1.0
+    #: RTP packets kept per video consumer for NACK retransmissions (power of 2).
+    nack_history: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.udp_port_range is not None:
+            lo, hi = self.udp_port_range
+            if not (1 <= lo <= hi <= 65535):
+                raise TypeError(f"invalid udp_port_range {self.udp_port_range!r}")
+        if self.max_producers_per_peer < 1:
+            raise TypeError("max_producers_per_peer must be >= 1")
+        if self.nack_history & (self.nack_history - 1):
+            raise TypeError("nack_history must be a power of two")
+        for server in self.ice_servers:
+            if not isinstance(server, dict) or "urls" not in server:
+                raise TypeError(f"invalid ice server {server!r}")

@@ -1,0 +1,434 @@
+"""The hot path: decrypted RTP in, rewritten RTP out, no codecs anywhere.
+
+``RtpForwarder`` (one per producer) parses each ingress packet once: the
+fixed header, the one header extension it cares about (audio level), the
+padding, an RTX wrapper, and whether the payload starts a keyframe. It
+then hands the pieces to every ``RtpRewriter`` (one per consumer), which
+writes a new header (its own SSRC, sequence number, timestamp and payload
+type), a new header-extension block in the subscriber's negotiated ids
+(with the subscriber's own MID), keeps the packet for NACKs and sends it.
+
+Everything per packet is struct packing and byte concatenation; all
+per-consumer constants are precomputed when the consumer is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import struct
+from collections.abc import Callable
+from typing import Optional
+
+logger = logging.getLogger(__name__)
+
+URI_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
+URI_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+URI_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+_HDR = struct.Struct("!BBHII")
+_SEQ_TS_SSRC = struct.Struct("!HII")
+_HH = struct.Struct("!HH")
+_SEQ = struct.Struct("!H")
+_U32 = struct.Struct("!I")
+#: one-byte header extension block headers, indexed by length in words
+_EXT_HEADERS = [b"\xbe\xde" + _SEQ.pack(words) for words in range(256)]
+_PADS = [b"", b"\x00", b"\x00\x00", b"\x00\x00\x00"]
+
+SendFunc = Callable[[bytes], None]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def parse_extensions(data: bytes, start: int, end: int, profile: int) -> dict[int, bytes]:
+    """All header extension elements of a block (one-byte or two-byte form)."""
+    out: dict[int, bytes] = {}
+    i = start
+    if profile == 0xBEDE:
+        while i < end:
+            b = data[i]
+            if b == 0:
+                i += 1
+                continue
+            eid = b >> 4
+            if eid == 15:
+                break
+            length = (b & 0x0F) + 1
+            out[eid] = data[i + 1 : i + 1 + length]
+            i += 1 + length
+    elif profile & 0xFFF0 == 0x1000:
+        while i + 1 < end:
+            eid = data[i]
+            if eid == 0:
+                i += 1
+                continue
+            length = data[i + 1]
+            out[eid] = data[i + 2 : i + 2 + length]
+            i += 2 + length
+    return out
+
+
+def find_extension(data: bytes, start: int, end: int, profile: int, want: int) -> Optional[bytes]:
+    """One element's value without building a dict (audio level, every packet)."""
+    if profile == 0xBEDE:
+        i = start
+        while i < end:
+            b = data[i]
+            if b == 0:
+                i += 1
+                continue
+            eid = b >> 4
+            if eid == 15:
+                return None
+            length = (b & 0x0F) + 1
+            if eid == want:
+                return data[i + 1 : i + 1 + length]
+            i += 1 + length
+        return None
+    return parse_extensions(data, start, end, profile).get(want)
+
+
+def vp8_is_keyframe(p: bytes) -> bool:
+    """True when a VP8 RTP payload (RFC 7741) starts a key frame."""
+    n = len(p)
+    if n < 1:
+        return False
+    b = p[0]
+    if not b & 0x10 or b & 0x07:  # S bit set and partition index 0
+        return False
+    i = 1
+    if b & 0x80:
+        if n < 2:
+            return False
+        x = p[1]
+        i = 2
+        if x & 0x80:  # picture id, 7 or 15 bits
+            if i >= n:
+                return False
+            i += 2 if p[i] & 0x80 else 1
+        if x & 0x40:  # TL0PICIDX
+            i += 1
+        if x & 0x30:  # TID / KEYIDX
+            i += 1
+    return i < n and not p[i] & 0x01
+
+
+def h264_is_keyframe(p: bytes) -> bool:
+    """True when an H.264 RTP payload (RFC 6184) carries SPS or an IDR slice start."""
+    n = len(p)
+    if n < 2:
+        return False
+    nal = p[0] & 0x1F
+    if nal in (5, 7):
+        return True
+    if nal == 24:  # STAP-A
+        i = 1
+        while i + 2 < n:
+            size = (p[i] << 8) | p[i + 1]
+            if p[i + 2] & 0x1F in (5, 7):
+                return True
+            i += 2 + size
+        return False
+    if nal == 28:  # FU-A: only its first fragment starts the frame
+        return bool(p[1] & 0x80) and p[1] & 0x1F == 5
+    return False
+
+
+def keyframe_detector(codec_name: str) -> Optional[Callable[[bytes], bool]]:
+    name = codec_name.upper()
+    if name == "VP8":
+        return vp8_is_keyframe
+    if name == "H264":
+        return h264_is_keyframe
+    return None
+
+
+def abs_send_time(now: float) -> bytes:
+    """The 24-bit 6.18 fixed point abs-send-time value for ``now`` (seconds)."""
+    return _U32.pack(int(now * 262144.0) & 0xFFFFFF)[1:]
+
+
+class ExtensionWriter:
+    """Builds one consumer's header extension block from precomputed parts."""
+
+    def __init__(self, ids: dict[str, int], mid: Optional[str]) -> None:
+        static = b""
+        mid_id = ids.get(URI_MID)
+        if mid_id and 0 < mid_id < 15 and mid:
+            raw = mid.encode("ascii", "replace")[:16]
+            static = bytes([(mid_id << 4) | (len(raw) - 1)]) + raw
+        self.static = static
+        abs_id = ids.get(URI_ABS_SEND_TIME)
+        self.abs_hdr = bytes([(abs_id << 4) | 2]) if abs_id and 0 < abs_id < 15 else None
+        level_id = ids.get(URI_AUDIO_LEVEL)
+        self.level_hdr = bytes([level_id << 4]) if level_id and 0 < level_id < 15 else None
+        self.wants_abs = self.abs_hdr is not None
+
+    def block(self, abs3: Optional[bytes], level: Optional[bytes]) -> bytes:
+        body = self.static
+        if abs3 is not None and self.abs_hdr is not None:
+            body = body + self.abs_hdr + abs3
+        if level is not None and self.level_hdr is not None and len(level) == 1:
+            body = body + self.level_hdr + level
+        n = len(body)
+        if not n:
+            return b""
+        pad = -n & 3
+        return _EXT_HEADERS[(n + pad) >> 2] + body + _PADS[pad]
+
+
+# ---------------------------------------------------------------- egress
+
+
+class RtpRewriter:
+    """Per-consumer rewrite state: offsets, payload types, extensions, history."""
+
+    def __init__(
+        self,
+        *,
+        ssrc: int,
+        rtx_ssrc: int,
+        clock_rate: int,
+        needs_keyframe: bool,
+        history_size: int,
+        request_keyframe: Callable[[], None],
+    ) -> None:
+        self.ssrc = ssrc
+        self.rtx_ssrc = rtx_ssrc
+        self.clock_rate = clock_rate
+        self.needs_keyframe = needs_keyframe
+        self.request_keyframe = request_keyframe
+        self.pt_map: dict[int, int] = {}
+        self.rtx_pt: Optional[int] = None
+        self.ext = ExtensionWriter({}, None)
+        self.send: Optional[SendFunc] = None
+        self.mask = history_size - 1
+        self.history: Optional[list[Optional[bytes]]] = (
+            [None] * history_size if history_size else None
+        )
+        # sequence/timestamp continuity
+        self.synced = False
+        self.seq_off = 0
+        self.ts_off = 0
+        self.last_seq: Optional[int] = None
+        self.last_ts = 0
+        self.last_at = 0.0
+        self._guard_seq: Optional[int] = None
+        self._guard_left = 0
+        self._rtx_seq = random.randint(0, 0x7FFF)
+        # counters
+        self.packets = 0
+        self.octets = 0
+        self.dropped = 0
+        self.retransmitted = 0
+
+    def configure(
+        self, *, pt_map: dict[int, int], rtx_pt: Optional[int], ext: ExtensionWriter, send: SendFunc
+    ) -> None:
+        self.pt_map = pt_map
+        self.rtx_pt = rtx_pt
+        self.ext = ext
+        self.send = send
+
+    def resync(self) -> None:
+        """Start again on the next keyframe, continuing sequence numbers/timestamps."""
+        self.synced = False
+
+    def forward(
+        self,
+        b1: int,
+        pt: int,
+        seq: int,
+        ts: int,
+        payload: bytes,
+        abs3: Optional[bytes],
+        level: Optional[bytes],
+        keyframe: bool,
+        now: float,
+    ) -> None:
+        send = self.send
+        out_pt = self.pt_map.get(pt)
+        if send is None or out_pt is None:
+            self.dropped += 1
+            return
+        if not self.synced:
+            if self.needs_keyframe and not keyframe:
+                self.dropped += 1
+                self.request_keyframe()
+                return
+            self._rebase(seq, ts, now)
+        elif self._guard_seq is not None:
+            # drop reordered packets older than the sync point
+            if (seq - self._guard_seq) & 0xFFFF >= 0x8000:
+                self.dropped += 1
+                return
+            self._guard_left -= 1
+            if self._guard_left <= 0:
+                self._guard_seq = None
+        seq_out = (seq + self.seq_off) & 0xFFFF
+        ts_out = (ts + self.ts_off) & 0xFFFFFFFF
+        ext = self.ext.block(abs3, level)
+        packet = (
+            _HDR.pack(0x90 if ext else 0x80, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc)
+            + ext
+            + payload
+        )
+        history = self.history
+        if history is not None:
+            history[seq_out & self.mask] = packet
+        last = self.last_seq
+        if last is None or (seq_out - last) & 0xFFFF < 0x8000:
+            self.last_seq = seq_out
+            self.last_ts = ts_out
+            self.last_at = now
+        self.packets += 1
+        self.octets += len(payload)
+        send(packet)
+
+    def retransmit(self, seqs: list[int]) -> int:
+        """Answer a NACK from the history; returns the number of packets resent."""
+        history = self.history
+        send = self.send
+        if history is None or send is None:
+            return 0
+        sent = 0
+        for seq in seqs:
+            packet = history[seq & self.mask]
+            if packet is None or _SEQ.unpack_from(packet, 2)[0] != seq & 0xFFFF:
+                continue
+            if self.rtx_pt is not None:
+                header_len = 12
+                if packet[0] & 0x10:
+                    header_len = 16 + 4 * _SEQ.unpack_from(packet, 14)[0]
+                rtx_seq = self._rtx_seq
+                self._rtx_seq = (rtx_seq + 1) & 0xFFFF
+                packet = (
+                    _HDR.pack(
+                        packet[0], (packet[1] & 0x80) | self.rtx_pt, rtx_seq,
+                        _U32.unpack_from(packet, 4)[0], self.rtx_ssrc,
+                    )
+                    + packet[12:header_len]
+                    + packet[2:4]
+                    + packet[header_len:]
+                )
+            send(packet)
+            sent += 1
+        self.retransmitted += sent
+        return sent
+
+    def _rebase(self, seq: int, ts: int, now: float) -> None:
+        if self.last_seq is None:
+            self.seq_off = (random.randint(0, 0x7FFF) - seq) & 0xFFFF
+            self.ts_off = (random.getrandbits(32) - ts) & 0xFFFFFFFF
+        else:
+            # continue where this consumer stopped, advancing the timestamp by
+            # the wall time elapsed so the receiver's clock recovery stays sane
+            elapsed = max(now - self.last_at, 0.0)
+            step = max(1, int(elapsed * self.clock_rate))
+            self.seq_off = (self.last_seq + 1 - seq) & 0xFFFF
+            self.ts_off = (self.last_ts + step - ts) & 0xFFFFFFFF
+        self.synced = True
+        self._guard_seq = seq
+        self._guard_left = 512
+
+
+# ---------------------------------------------------------------- ingress
+
+
+class RtpForwarder:
+    """Per-producer ingress: parse once, fan out to every rewriter."""
+
+    def __init__(self, *, producer_id: str, kind: str, clock: Callable[[], float]) -> None:
+        self.producer_id = producer_id
+        self.kind = kind
+        self.clock = clock
+        self.rewriters: list[RtpRewriter] = []
+        self.taps: list[Callable[[str, str, bytes], None]] = []
+        self.paused = False
+        #: payload type -> keyframe detector (None: every packet is a sync point)
+        self.detectors: dict[int, Optional[Callable[[bytes], bool]]] = {}
+        #: RTX payload type -> the payload type it repairs
+        self.rtx_apt: dict[int, int] = {}
+        self.level_id = 0
+        self.on_level: Optional[Callable[[int, int], None]] = None
+        # counters
+        self.packets = 0
+        self.octets = 0
+        self.discarded = 0
+        self.last_seq = -1
+        self.cycles = 0
+        self.base_seq = -1
+        self.last_arrival = 0.0
+
+    def on_rtp(self, data: bytes) -> None:
+        n = len(data)
+        if n < 12:
+            self.discarded += 1
+            return
+        b0 = data[0]
+        b1 = data[1]
+        pt = b1 & 0x7F
+        seq, ts, _ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+        off = 12 + (b0 & 0x0F) * 4
+        level = None
+        if b0 & 0x10:
+            if off + 4 > n:
+                self.discarded += 1
+                return
+            profile, words = _HH.unpack_from(data, off)
+            start = off + 4
+            off = start + 4 * words
+            if self.level_id and off <= n:
+                level = find_extension(data, start, off, profile, self.level_id)
+        end = n
+        if b0 & 0x20:
+            end -= data[-1]
+        apt = self.rtx_apt.get(pt)
+        if apt is not None:
+            # RTX (RFC 4588): the original sequence number leads the payload
+            if end - off < 3:
+                return  # padding-only probe
+            seq = _SEQ.unpack_from(data, off)[0]
+            off += 2
+            pt = apt
+        if end <= off:
+            self.discarded += 1  # padding only
+            return
+        self.packets += 1
+        self.octets += n
+        now = self.clock()
+        self.last_arrival = now
+        if apt is None:
+            self._track_seq(seq)
+        if level is not None and self.on_level is not None:
+            self.on_level(level[0], ts)
+        if self.paused:
+            return
+        for tap in self.taps:
+            tap(self.producer_id, self.kind, data)
+        rewriters = self.rewriters
+        if not rewriters:
+            return
+        payload = data[off:end]
+        detector = self.detectors.get(pt)
+        keyframe = detector(payload) if detector is not None else True
+        abs3 = abs_send_time(now) if self.kind == "video" else None
+        for rewriter in rewriters:
+            rewriter.forward(b1, pt, seq, ts, payload, abs3, level, keyframe, now)
+
+    def _track_seq(self, seq: int) -> None:
+        # highest sequence number with wrap cycles, for receiver reports
+        if self.last_seq < 0:
+            self.base_seq = seq
+            self.last_seq = seq
+            return
+        delta = (seq - self.last_seq) & 0xFFFF
+        if delta < 0x8000:
+            if seq < self.last_seq:
+                self.cycles += 0x10000
+            self.last_seq = seq
+
+    @property
+    def highest_sequence(self) -> int:
+        return self.cycles + max(self.last_seq, 0)
