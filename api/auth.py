@@ -29,8 +29,12 @@ from api.security import (
     new_csrf_token,
 )
 
-_USER_KEY = "pl_current_user"
+_USER_KEY: web.RequestKey["CurrentUser | None"] = web.RequestKey("pl_current_user", object)  # type: ignore[arg-type]
+_NEW_CSRF: web.RequestKey[str] = web.RequestKey("pl_new_csrf", str)
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Public endpoints that never act with the cookie's authority need no CSRF token.
+CSRF_EXEMPT = frozenset({"/api/auth/login", "/api/auth/register", "/api/auth/password-reset",
+                         "/api/auth/password-reset/confirm", "/api/auth/verify-email"})
 
 
 @dataclass(frozen=True)
@@ -119,14 +123,14 @@ def csrf_token_for(request: web.Request) -> str:
     """The CSRF token pages embed (cookie value, or a fresh one the page will set)."""
     token = request.cookies.get(CSRF_COOKIE)
     if not token:
-        token = request.get("pl_new_csrf") or new_csrf_token()
-        request["pl_new_csrf"] = token
+        token = request.get(_NEW_CSRF) or new_csrf_token()
+        request[_NEW_CSRF] = token
     return token
 
 
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.method in UNSAFE and AUTH_COOKIE in request.cookies and \
+    if request.method in UNSAFE and AUTH_COOKIE in request.cookies and request.path not in CSRF_EXEMPT and \
             not request.headers.get("Authorization", "").lower().startswith("bearer "):
         expected = request.cookies.get(CSRF_COOKIE, "")
         given = request.headers.get(CSRF_HEADER, "")
@@ -135,7 +139,7 @@ async def csrf_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         if not expected or not given or not hmac.compare_digest(expected, given):
             raise ApiError(403, "csrf_failed", "Missing or wrong CSRF token; reload the page and try again.")
     response = await handler(request)
-    new = request.get("pl_new_csrf")
+    new = request.get(_NEW_CSRF)
     if new and CSRF_COOKIE not in request.cookies and isinstance(response, web.Response):
         response.set_cookie(CSRF_COOKIE, new, httponly=False, samesite="Strict",
                             secure=request.app[SETTINGS].secure_cookies or request.secure, path="/")
