@@ -28,18 +28,57 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from aiohttp import web
 
     from api.app import create_app
 
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    workers = args.workers or 1
+    if workers > 1:
+        return _serve_workers(args, settings, workers)
+    if args.no_migrate:
+        settings = replace(settings, extra={**settings.extra, "migrate": False})
     app = create_app(settings)
     print(f"PeerLearn serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None,
+    web.run_app(app, host=settings.host, port=settings.port, print=None, reuse_port=args.reuse_port,
                 access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
                 shutdown_timeout=5)
     return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -> int:
+    """N processes sharing the port (SO_REUSEPORT); rooms and fan-out placed through Redis."""
+    import os
+    import signal
+    import subprocess
+
+    from api.migrate import upgrade
+
+    if not settings.redis_url:
+        print("error: --workers > 1 needs PEERLEARN_REDIS_URL (realtime fan-out and room placement "
+              "cross processes through Redis)", file=sys.stderr)
+        return 2
+    upgrade(settings.effective_database_url)  # once, before any worker starts
+    children = []
+    for index in range(workers):
+        env = {**os.environ, "PEERLEARN_WORKER_INDEX": str(index)}
+        cmd = [sys.executable, "-m", "api.cli", "serve", "--host", settings.host, "--port", str(settings.port),
+               "--data-dir", str(settings.data_dir), "--no-migrate", "--reuse-port"]
+        children.append(subprocess.Popen(cmd, env=env))
+    print(f"PeerLearn serving on http://{settings.host}:{settings.port} with {workers} workers", flush=True)
+
+    def stop(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    codes = [child.wait() for child in children]
+    return max(codes) if codes else 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -97,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web server (migrates on start)")
     serve.add_argument("--host", default=None, help="bind address; env PEERLEARN_HOST, default 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="TCP port; env PEERLEARN_PORT, default 8080")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="processes sharing the port (one per core); needs PEERLEARN_REDIS_URL")
+    serve.add_argument("--no-migrate", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     common(serve)
     serve.set_defaults(func=cmd_serve)
 
