@@ -405,3 +405,8 @@ class SchedulerClaim(Base):
 
     key: Mapped[str] = mapped_column(String(120), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Recommender tables live in their own module; imported here so Alembic (which imports
+# api.models) sees them in Base.metadata.
+import api.models_recsys  # noqa: E402,F401
