@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -26,18 +26,31 @@ class Subscription:
         self.channels = set(channels)
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
         self.overflowed = False
+        # Called once when the queue overflows (the realtime hub drops that client).
+        self.on_overflow: Callable[[], None] | None = None
         self._broker = broker
 
     def _deliver(self, message: dict[str, Any]) -> None:
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
+            first = not self.overflowed
             self.overflowed = True
+            if first and self.on_overflow is not None:
+                self.on_overflow()
 
     async def add(self, channel: str) -> None:
         if channel not in self.channels:
             self.channels.add(channel)
             await self._broker._attach(self, channel)
+
+    async def remove(self, channel: str) -> None:
+        """Stop listening to one channel."""
+        if channel in self.channels:
+            await self._broker._detach(self)
+            self.channels.discard(channel)
+            for ch in self.channels:
+                await self._broker._attach(self, ch)
 
     async def close(self) -> None:
         await self._broker._detach(self)

@@ -4,4 +4,7 @@ ROUTE_MODULES = [
     "api.routes.system",
     "api.routes.auth",
     "api.routes.users",
+    "api.routes.realtime",
+    "api.routes.notifications",
+    "api.routes.sessions",
 ]

@@ -1,0 +1,338 @@
+"""The realtime hub behind ``GET /ws``: per-user and per-session channels over the broker.
+
+Every socket listens to ``user:{id}`` from the start and may add
+``session:{id}`` channels it is allowed to see. All fan-out goes through the
+broker, so with Redis a message published by one process reaches sockets held
+by another. Server → client frames are ``{"type": ..., "data": {...}}``.
+
+Protection:
+- authentication before the upgrade (401 otherwise); a cookie-authenticated
+  socket must come from our own origin (403 otherwise, against cross-site
+  WebSocket hijacking);
+- frames over ``MAX_MESSAGE_BYTES`` close the socket (1009); too many frames
+  per second close it (1008); malformed frames get ``{"type": "error"}``;
+- a client that cannot keep up (its queue overflows, or one send takes longer
+  than ``SEND_TIMEOUT``) is dropped: the publisher never waits for it;
+- protocol heartbeats (ping/pong frames) plus an application ``ping`` message;
+- logout / deactivation close the user's sockets in every process (a control
+  message on the user's channel), shutdown closes them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import WSCloseCode, WSMsgType, web
+from sqlalchemy import select
+
+from api.auth import CurrentUser, resolve_token
+from api.broker import Subscription
+from api.errors import ApiError
+from api.keys import BROKER, DB, SETTINGS
+from api.metrics import METRICS
+from api.models import Role, Session, SessionStatus
+from api.security import AUTH_COOKIE
+from api.services.notifications import session_channel, user_channel
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024
+SEND_TIMEOUT = 10.0
+HEARTBEAT_SECONDS = 30.0
+APP_PING_SECONDS = 25.0
+MAX_SUBSCRIPTIONS = 50
+# Client frames: a burst of RATE_BURST, refilled at RATE_PER_SECOND.
+RATE_PER_SECOND = 20.0
+RATE_BURST = 40.0
+CONTROL = "_control"
+CLOSE_LOGOUT = 4001
+CLOSE_SLOW = 4008
+
+
+@dataclass(eq=False)
+class Connection:
+    """One open socket of one user."""
+
+    ws: web.WebSocketResponse
+    user: CurrentUser
+    sub: Subscription
+    transport: Any
+    writer: asyncio.Task[None] | None = None
+    closing: bool = False
+    close_reason: tuple[int, str] | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    tokens: float = RATE_BURST
+    last_refill: float = field(default_factory=time.monotonic)
+
+    def allow_frame(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(RATE_BURST, self.tokens + (now - self.last_refill) * RATE_PER_SECOND)
+        self.last_refill = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Hub:
+    """Registered as ``app[SERVICES]["hub"]``; owns every realtime socket of this process."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self._conns: dict[int, set[Connection]] = {}
+        settings_extra = app[SETTINGS].extra
+        self.heartbeat = float(settings_extra.get("ws_heartbeat_seconds", HEARTBEAT_SECONDS))
+        self.app_ping = float(settings_extra.get("ws_ping_seconds", APP_PING_SECONDS))
+        self.send_timeout = float(settings_extra.get("ws_send_timeout", SEND_TIMEOUT))
+
+    # ------------------------------------------------------------------ public interface
+    def online_count(self) -> int:
+        """Distinct users with at least one open socket in this process."""
+        return sum(1 for conns in self._conns.values() if conns)
+
+    def connection_count(self) -> int:
+        return sum(len(c) for c in self._conns.values())
+
+    def connections_of(self, user_id: int) -> int:
+        return len(self._conns.get(user_id, ()))
+
+    async def publish(self, channel: str, type_: str, data: dict[str, Any]) -> None:
+        """Send ``{"type", "data"}`` to every socket listening to ``channel`` (any process)."""
+        await self.app[BROKER].publish(channel, {"type": type_, "data": data})
+
+    async def close_user(self, user_id: int) -> None:
+        """Close every socket of this user, here and in other processes."""
+        await self._close_local(user_id, None)
+        await self.app[BROKER].publish(user_channel(user_id), {"type": CONTROL, "action": "close"})
+
+    async def close_user_token(self, user_id: int, jti: str) -> None:
+        """Close the sockets opened with one token (logout of one device)."""
+        await self._close_local(user_id, jti)
+        await self.app[BROKER].publish(user_channel(user_id),
+                                       {"type": CONTROL, "action": "close", "jti": jti})
+
+    async def shutdown(self) -> None:
+        """Close every socket (server going away)."""
+        conns = [c for cs in self._conns.values() for c in cs]
+        await asyncio.gather(*(self._close(c, WSCloseCode.GOING_AWAY, "server shutdown", wait=True) for c in conns),
+                             return_exceptions=True)
+
+    # ------------------------------------------------------------------ the handler
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        user = await self._authenticate(request)
+        ws = web.WebSocketResponse(heartbeat=self.heartbeat or None, max_msg_size=MAX_MESSAGE_BYTES,
+                                   autoping=True)
+        if not ws.can_prepare(request).ok:
+            raise ApiError(400, "websocket_required", "This endpoint only speaks WebSocket.")
+        # Subscribe before the handshake completes: nothing published after connect is missed.
+        sub = await self.app[BROKER].subscribe({user_channel(user.id)})
+        conn = Connection(ws=ws, user=user, sub=sub, transport=request.transport)
+        sub.on_overflow = lambda: self._drop_soon(conn)
+        try:
+            await ws.prepare(request)
+        except Exception:
+            await sub.close()
+            raise
+        self._conns.setdefault(user.id, set()).add(conn)
+        gauge = self.app[METRICS].websockets.labels("realtime")
+        gauge.inc()
+        conn.writer = asyncio.create_task(self._writer(conn), name=f"ws-writer-{user.id}")
+        reader = asyncio.create_task(self._reader(conn), name=f"ws-reader-{user.id}")
+        stop = asyncio.create_task(conn.stop.wait())
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, user.expires_at.timestamp() - time.time()), self._drop_soon, conn, CLOSE_LOGOUT)
+        try:
+            await self._send(conn, "hello", {"user_id": user.id, "role": user.role})
+            # The socket is closed by this task only (aiohttp's close handshake is clean that
+            # way): either the client goes, or someone asks (logout, slow client, shutdown).
+            await asyncio.wait({reader, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            expiry.cancel()
+            conn.closing = True
+            for task in (reader, stop, conn.writer):
+                task.cancel()
+            for task in (reader, stop, conn.writer):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await sub.close()
+            conns = self._conns.get(user.id)
+            if conns is not None:
+                conns.discard(conn)
+                if not conns:
+                    self._conns.pop(user.id, None)
+            gauge.dec()
+            if not ws.closed:
+                code, reason = conn.close_reason or (WSCloseCode.OK, "")
+                try:
+                    await asyncio.wait_for(ws.close(code=code, message=reason.encode()), 2)
+                except Exception:  # noqa: BLE001 - a stuck peer: cut the connection
+                    if conn.transport is not None:
+                        conn.transport.abort()
+            conn.closed.set()
+        return ws
+
+    async def _authenticate(self, request: web.Request) -> CurrentUser:
+        token = request.query.get("token", "")
+        via_cookie = False
+        header = request.headers.get("Authorization", "")
+        if not token and header.lower().startswith("bearer "):
+            token = header[7:].strip()
+        if not token:
+            token = request.cookies.get(AUTH_COOKIE, "")
+            via_cookie = bool(token)
+        if not token:
+            raise ApiError(401, "unauthorized", "Authentication required.")
+        user = await resolve_token(request, token, via_cookie)
+        if via_cookie and not self._same_origin(request):
+            raise ApiError(403, "forbidden_origin", "Cross-origin WebSocket refused.")
+        return user
+
+    def _same_origin(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True  # not a browser: browsers always send Origin on a WebSocket handshake
+        parts = urlsplit(origin)
+        allowed = {f"{request.scheme}://{request.host}".lower()}
+        public = urlsplit(self.app[SETTINGS].public_url)
+        if public.scheme and public.netloc:
+            allowed.add(f"{public.scheme}://{public.netloc}".lower())
+        for extra in self.app[SETTINGS].extra.get("allowed_origins", ()):
+            allowed.add(str(extra).rstrip("/").lower())
+        return f"{parts.scheme}://{parts.netloc}".lower() in allowed
+
+    async def _reader(self, conn: Connection) -> None:
+        ws = conn.ws
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                if not conn.allow_frame():
+                    self._drop_soon(conn, WSCloseCode.POLICY_VIOLATION)
+                    break
+                await self._on_text(conn, msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                await self._error(conn, "unsupported", "Binary frames are not supported.")
+            elif msg.type == WSMsgType.ERROR:
+                break
+
+    async def _on_text(self, conn: Connection, raw: str) -> None:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            await self._error(conn, "malformed", "Messages must be JSON objects.")
+            return
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            await self._error(conn, "malformed", "Messages must be JSON objects with a type.")
+            return
+        kind = data["type"]
+        if kind == "ping":
+            await self._send(conn, "pong", {})
+        elif kind == "pong":
+            return
+        elif kind in ("subscribe", "unsubscribe"):
+            sid = data.get("session_id")
+            if not isinstance(sid, int) or isinstance(sid, bool) or sid <= 0 or sid > 2**62:
+                await self._error(conn, "invalid_session", "session_id must be a positive integer.")
+                return
+            channel = session_channel(sid)
+            if kind == "unsubscribe":
+                await conn.sub.remove(channel)
+                await self._send(conn, "unsubscribed", {"session_id": sid})
+                return
+            if len(conn.sub.channels) > MAX_SUBSCRIPTIONS:
+                await self._error(conn, "too_many_subscriptions", "Too many subscriptions on one socket.")
+                return
+            if not await self.may_see_session(conn.user, sid):
+                await self._error(conn, "forbidden", "You may not follow this session.",
+                                  session_id=sid)
+                return
+            await conn.sub.add(channel)
+            await self._send(conn, "subscribed", {"session_id": sid})
+        else:
+            await self._error(conn, "unknown_type", f"Unknown message type {kind[:40]!r}.")
+
+    async def may_see_session(self, user: CurrentUser, session_id: int) -> bool:
+        """Published sessions: anyone signed in; drafts: their mentor and admins."""
+        async with self.app[DB].read() as s:
+            row = (await s.execute(select(Session.mentor_id, Session.status).where(
+                Session.id == session_id))).first()
+        if row is None:
+            return False
+        mentor_id, status = row
+        if status == SessionStatus.draft:
+            return user.id == mentor_id or user.role == Role.admin.value
+        return True
+
+    async def _writer(self, conn: Connection) -> None:
+        queue = conn.sub.queue
+        try:
+            while not conn.closing:
+                try:
+                    message = await asyncio.wait_for(queue.get(), self.app_ping or None)
+                except asyncio.TimeoutError:
+                    await self._send(conn, "ping", {"t": int(time.time())})
+                    continue
+                if message.get("type") == CONTROL:
+                    if message.get("action") == "close" and message.get("jti") in (None, conn.user.jti):
+                        await self._close(conn, CLOSE_LOGOUT, "signed out")
+                        return
+                    continue
+                if not await self._send_raw(conn, message):
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a broken socket must not take the hub down
+            log.debug("realtime writer for user %s ended", conn.user.id, exc_info=True)
+            self._drop_soon(conn)
+
+    async def _send(self, conn: Connection, type_: str, data: dict[str, Any]) -> bool:
+        return await self._send_raw(conn, {"type": type_, "data": data})
+
+    async def _send_raw(self, conn: Connection, message: dict[str, Any]) -> bool:
+        if conn.ws.closed or conn.closing:
+            return False
+        try:
+            await asyncio.wait_for(conn.ws.send_str(json.dumps(message, default=str)), self.send_timeout)
+            return True
+        except asyncio.TimeoutError:
+            log.info("dropping slow realtime client of user %s", conn.user.id)
+            self._drop_soon(conn, CLOSE_SLOW)
+            return False
+        except (ConnectionError, RuntimeError):
+            self._drop_soon(conn)
+            return False
+
+    async def _error(self, conn: Connection, code: str, message: str, **extra: Any) -> None:
+        await self._send(conn, "error", {"code": code, "message": message, **extra})
+
+    def _drop_soon(self, conn: Connection, code: int = CLOSE_SLOW) -> None:
+        """Close from a synchronous callback (broker overflow, timers, the writer)."""
+        if conn.close_reason is None:
+            conn.close_reason = (code, "dropped")
+        conn.stop.set()
+
+    async def _close(self, conn: Connection, code: int, reason: str, *, wait: bool = False) -> None:
+        """Ask the socket's handler to close it; with ``wait``, until it has (bounded)."""
+        if conn.close_reason is None:
+            conn.close_reason = (code, reason)
+        conn.stop.set()
+        if wait and asyncio.current_task() is not conn.writer:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(conn.closed.wait(), 5)
+
+    async def _close_local(self, user_id: int, jti: str | None) -> None:
+        conns = [c for c in self._conns.get(user_id, ()) if jti is None or c.user.jti == jti]
+        await asyncio.gather(*(self._close(c, CLOSE_LOGOUT, "signed out") for c in conns),
+                             return_exceptions=True)
+
+
+def get_hub(app: web.Application) -> Hub | None:
+    from api.keys import SERVICES
+
+    return app[SERVICES].get("hub")  # type: ignore[no-any-return]
