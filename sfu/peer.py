@@ -1,0 +1,490 @@
+"""Peer: one participant's RTCPeerConnection, terminated by the server.
+
+The client offers the tracks it sends (producers); the server answers. The
+server offers the tracks the client receives (consumers) whenever they
+change, and the client answers. The server is the "impolite" side of
+perfect negotiation: a client offer that collides with a pending server
+offer is refused with ``glare`` (the client answers ours, then re-offers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Optional
+
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
+
+from . import aiortc_bridge as bridge
+from . import rtcp
+from .codecs import capability_for, primary_codec
+from .config import SfuConfig
+from .consumer import Consumer
+from .errors import InvalidStateError, SignalingError
+from .forwarding import URI_MID, find_extension
+from .producer import Producer
+
+if TYPE_CHECKING:
+    from .router import Router
+    from .signaling import ParticipantInfo
+
+logger = logging.getLogger(__name__)
+
+_SSRC = struct.Struct("!I")
+_CNAME = re.compile(r"^a=ssrc:\d+ cname:(\S+)", re.M)
+_DEFAULT_SOURCE = {"audio": "mic", "video": "camera"}
+_SOURCE_KIND = {"mic": "audio", "camera": "video", "screen": "video"}
+
+Notify = Callable[[dict[str, Any]], None]
+
+
+class Peer:
+    """A participant's connection: its producers, its consumers, negotiation."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        peer_id: str,
+        info: ParticipantInfo,
+        config: SfuConfig,
+        notify: Notify,
+        clock: Callable[[], float],
+    ) -> None:
+        self.id = peer_id
+        self.info = info
+        self.router = router
+        self.config = config
+        self.notify = notify
+        self.clock = clock
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=[RTCIceServer(**server) for server in config.ice_servers],
+                bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+            )
+        )
+        self.producers: dict[str, Producer] = {}
+        self.consumers: dict[str, Consumer] = {}
+        self.closed = False
+        self.closed_event = asyncio.Event()
+        self.close_reason = ""
+        self.first_offer_done = asyncio.Event()
+        self._producer_by_mid: dict[str, Producer] = {}
+        self._receive_params: dict[str, RTCRtpReceiveParameters] = {}
+        self._consumer_by_transceiver: dict[RTCRtpTransceiver, Consumer] = {}
+        self._consumer_by_ssrc: dict[int, Consumer] = {}
+        self._rtp_routes: dict[int, Callable[[bytes], None]] = {}
+        self._pending: list[Consumer] = []
+        self._releasing: list[tuple[RTCRtpTransceiver, Consumer]] = []
+        self._free: list[tuple[RTCRtpTransceiver, Consumer]] = []
+        self._writer: Optional[bridge.TransportWriter] = None
+        self._cname = "sfu"
+        self._lock = asyncio.Lock()
+        self._negotiation_needed = asyncio.Event()
+        self._answer_received = asyncio.Event()
+        self._offer_in_flight = False
+        self.rtp_unknown = 0
+        self._tasks_started = asyncio.Event()
+        self._negotiation_task = asyncio.ensure_future(self._run_negotiation())
+        self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
+        self.pc.on("connectionstatechange", self._on_connection_state)
+
+    # ------------------------------------------------------------ public
+
+    @property
+    def user_key(self) -> str:
+        return self.info.user_key
+
+    def describe(self) -> dict[str, Any]:
+        return {"peer_id": self.id, "user": self.info.public_user(), "tracks": self.tracks()}
+
+    def tracks(self) -> list[dict[str, Any]]:
+        return [p.describe() for p in self.producers.values()]
+
+    def consumer_for(self, producer: Producer) -> Optional[Consumer]:
+        for consumer in self.consumers.values():
+            if consumer.producer is producer:
+                return consumer
+        return None
+
+    def track_mids(self, publisher_id: str) -> dict[str, Optional[str]]:
+        """producer id -> the mid it arrives on at this peer."""
+        return {
+            c.producer.id: c.mid
+            for c in self.consumers.values()
+            if c.producer is not None and c.publisher_peer_id == publisher_id
+        }
+
+    async def handle_offer(self, sdp: str, sources: dict[str, str]) -> tuple[str, list[Producer], list[Producer]]:
+        """Apply a client offer; returns (answer sdp, producers added, producers closed)."""
+        self._assert_open()
+        if self._offer_in_flight or self.pc.signalingState != "stable":
+            raise SignalingError("glare", "answer the pending server offer, then offer again")
+        async with self._lock:
+            if self._offer_in_flight or self.pc.signalingState != "stable":
+                raise SignalingError("glare", "answer the pending server offer, then offer again")
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            except Exception as exc:  # aiortc raises many types on bad SDP
+                raise SignalingError("invalid_sdp", f"offer refused: {type(exc).__name__}") from None
+            self._adopt()
+            try:
+                answer = await self.pc.createAnswer()
+                await self.pc.setLocalDescription(answer)
+            except Exception as exc:
+                logger.warning("peer %s: cannot answer: %r", self.id, exc)
+                raise SignalingError("negotiation_failed", f"cannot answer: {type(exc).__name__}") from None
+            self._adopt()
+            match = _CNAME.search(self.pc.localDescription.sdp)
+            if match:
+                self._cname = match.group(1)
+            added, removed = self._sync_producers(sources)
+            answer_sdp = self.pc.localDescription.sdp
+        return answer_sdp, added, removed
+
+    def answered(self) -> None:
+        """The answer to the client's offer is queued: server offers may follow it."""
+        self.first_offer_done.set()
+
+    async def handle_answer(self, sdp: str) -> None:
+        self._assert_open()
+        if not self._offer_in_flight or self.pc.signalingState != "have-local-offer":
+            raise SignalingError("unexpected_answer", "no server offer is pending")
+        async with self._lock:
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            except Exception as exc:
+                raise SignalingError("invalid_sdp", f"answer refused: {type(exc).__name__}") from None
+            self._adopt()
+        self._answer_received.set()
+
+    def add_consumer(self, producer: Producer) -> Consumer:
+        """Start receiving ``producer`` (negotiated on the next server offer)."""
+        self._assert_open()
+        consumer = Consumer(
+            subscriber_id=self.id,
+            producer=producer,
+            clock=self.clock,
+            history_size=self.config.nack_history,
+        )
+        self.consumers[consumer.id] = consumer
+        self._pending.append(consumer)
+        self._negotiation_needed.set()
+        return consumer
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        consumer.close()
+        self.consumers.pop(consumer.id, None)
+        if consumer in self._pending:
+            self._pending.remove(consumer)
+        transceiver = consumer.transceiver
+        if transceiver is not None and not self.closed:
+            self._consumer_by_transceiver.pop(transceiver, None)
+            self._consumer_by_ssrc.pop(consumer.ssrc, None)
+            self._consumer_by_ssrc.pop(consumer.rtx_ssrc, None)
+            transceiver.direction = "inactive"
+            self._releasing.append((transceiver, consumer))
+            self._negotiation_needed.set()
+
+    def producer_by_source(self, source: str) -> Optional[Producer]:
+        return next((p for p in self.producers.values() if p.source == source), None)
+
+    def set_muted(self, kind: str, muted: bool) -> list[Producer]:
+        """Pause/resume the producers of ``kind`` (audio|video) or source (camera|mic|screen)."""
+        changed = []
+        for producer in self.producers.values():
+            if producer.kind == kind or producer.source == kind:
+                if muted and not producer.paused:
+                    producer.pause()
+                    changed.append(producer)
+                elif not muted and producer.paused:
+                    producer.resume()
+                    changed.append(producer)
+        return changed
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "producers": len(self.producers),
+            "consumers": len(self.consumers),
+            "packets_in": sum(p.forwarder.packets for p in self.producers.values()),
+            "packets_out": sum(c.rewriter.packets for c in self.consumers.values()),
+        }
+
+    async def close(self, reason: str = "closed") -> None:
+        """Idempotent: stop tasks, drop producers/consumers, close the connection."""
+        if self.closed:
+            await self.closed_event.wait()
+            return
+        self.closed = True
+        self.close_reason = reason
+        for task in (self._negotiation_task, self._rtcp_task):
+            task.cancel()
+        await asyncio.gather(self._negotiation_task, self._rtcp_task, return_exceptions=True)
+        for producer in self.producers.values():
+            producer.close()
+        for consumer in self.consumers.values():
+            consumer.close()
+        try:
+            await self.pc.close()
+        except Exception:
+            logger.exception("peer %s: error closing peer connection", self.id)
+        self.closed_event.set()
+
+    # ------------------------------------------------------------ hooks
+
+    def _close_producer(self, producer: Producer) -> None:
+        producer.close()
+        self.producers.pop(producer.id, None)
+        self._producer_by_mid.pop(producer.mid, None)
+        for ssrc in (producer.ssrc, producer.rtx_ssrc):
+            if ssrc is not None:
+                self._rtp_routes.pop(ssrc, None)
+
+    # ------------------------------------------------------------ private
+
+    def _assert_open(self) -> None:
+        if self.closed:
+            raise InvalidStateError("peer is closed")
+
+    def _adopt(self) -> None:
+        for transceiver in self.pc.getTransceivers():
+            bridge.adopt_transceiver(
+                transceiver,
+                on_receive=lambda params, t=transceiver: self._on_receive_params(t, params),
+                on_send=lambda params, t=transceiver: self._on_send_params(t, params),
+            )
+        for dtls in bridge.dtls_transports(self.pc):
+            if bridge.intercept_transport(dtls, self._on_rtp, self._on_rtcp):
+                if self._writer is None:
+                    self._writer = bridge.TransportWriter(dtls)
+        for connection in bridge.ice_connections(self.pc):
+            self.router.ice.prepare(connection)
+
+    def _sync_producers(self, sources: dict[str, str]) -> tuple[list[Producer], list[Producer]]:
+        added: list[Producer] = []
+        removed: list[Producer] = []
+        for transceiver in self.pc.getTransceivers():
+            mid = transceiver.mid
+            if mid is None:
+                continue
+            receiving = transceiver.currentDirection in ("recvonly", "sendrecv")
+            existing = self._producer_by_mid.get(mid)
+            if existing is not None and not receiving:
+                self._close_producer(existing)
+                removed.append(existing)
+            elif existing is None and receiving and transceiver not in self._consumer_by_transceiver:
+                if len(self.producers) >= self.config.max_producers_per_peer:
+                    logger.info("peer %s: producer limit reached, ignoring mid %s", self.id, mid)
+                    continue
+                track = transceiver.receiver.track
+                track_id = track.id if track is not None else mid
+                source = sources.get(track_id) or sources.get(mid) or _DEFAULT_SOURCE[transceiver.kind]
+                if _SOURCE_KIND.get(source) != transceiver.kind:
+                    source = _DEFAULT_SOURCE[transceiver.kind]
+                producer = Producer(
+                    peer_id=self.id,
+                    user_key=self.user_key,
+                    kind=transceiver.kind,
+                    source=source,
+                    mid=mid,
+                    track_id=track_id,
+                    clock=self.clock,
+                    send_rtcp=self._send_rtcp,
+                    rtcp_ssrc=bridge.rtcp_ssrc(transceiver),
+                    keyframe_interval=self.config.keyframe_request_interval,
+                )
+                codec = primary_codec(bridge.negotiated_codecs(transceiver))
+                if codec is not None:
+                    # keep offering the publisher the codec it chose, so a
+                    # server re-offer never switches its encoder
+                    try:
+                        transceiver.setCodecPreferences(capability_for(transceiver.kind, codec))
+                    except ValueError:
+                        pass
+                self.producers[producer.id] = producer
+                self._producer_by_mid[mid] = producer
+                params = self._receive_params.get(mid)
+                if params is not None:
+                    self._configure_producer(producer, params)
+                added.append(producer)
+        return added, removed
+
+    def _configure_producer(self, producer: Producer, params: RTCRtpReceiveParameters) -> None:
+        producer.configure(params)
+        for ssrc in (producer.ssrc, producer.rtx_ssrc):
+            if ssrc is not None:
+                self._rtp_routes[ssrc] = producer.forwarder.on_rtp
+
+    def _on_receive_params(self, transceiver: RTCRtpTransceiver, params: RTCRtpReceiveParameters) -> None:
+        if transceiver.mid is None:
+            return
+        self._receive_params[transceiver.mid] = params
+        producer = self._producer_by_mid.get(transceiver.mid)
+        if producer is not None:
+            self._configure_producer(producer, params)
+
+    def _on_send_params(self, transceiver: RTCRtpTransceiver, params: RTCRtpSendParameters) -> None:
+        consumer = self._consumer_by_transceiver.get(transceiver)
+        if consumer is not None and not consumer.closed and self._writer is not None:
+            consumer.configure(params, self._writer.send_rtp, self._cname)
+
+    def _on_rtp(self, data: bytes) -> None:
+        if len(data) < 12:
+            return
+        route = self._rtp_routes.get(_SSRC.unpack_from(data, 8)[0])
+        if route is not None:
+            route(data)
+        else:
+            self._route_unknown(data)
+
+    def _route_unknown(self, data: bytes) -> None:
+        # a stream without a=ssrc lines: find its producer by the MID extension
+        self.rtp_unknown += 1
+        ssrc = _SSRC.unpack_from(data, 8)[0]
+        b0 = data[0]
+        off = 12 + (b0 & 0x0F) * 4
+        if not b0 & 0x10 or off + 4 > len(data):
+            return
+        profile, words = struct.unpack_from("!HH", data, off)
+        for producer in list(self.producers.values()):
+            if not producer.mid_ext_id:
+                continue
+            value = find_extension(data, off + 4, off + 4 + 4 * words, profile, producer.mid_ext_id)
+            if value is not None and value.decode("ascii", "replace") == producer.mid:
+                pt = data[1] & 0x7F
+                if pt in producer.forwarder.rtx_apt:
+                    producer.rtx_ssrc = ssrc
+                else:
+                    producer.ssrc = ssrc
+                self._rtp_routes[ssrc] = producer.forwarder.on_rtp
+                producer.forwarder.on_rtp(data)
+                return
+
+    def _on_rtcp(self, data: bytes) -> None:
+        for message in rtcp.parse_rtcp(data):
+            if isinstance(message, rtcp.SenderReport):
+                for producer in self.producers.values():
+                    if producer.ssrc == message.ssrc:
+                        producer.on_sender_report(message)
+            elif isinstance(message, rtcp.Nack):
+                consumer = self._consumer_by_ssrc.get(message.media_ssrc)
+                if consumer is not None:
+                    consumer.on_nack(message.lost)
+            elif isinstance(message, rtcp.KeyframeRequest):
+                for ssrc in message.media_ssrcs:
+                    consumer = self._consumer_by_ssrc.get(ssrc)
+                    if consumer is not None:
+                        consumer.request_keyframe()
+            elif isinstance(message, rtcp.Remb):
+                for ssrc in message.ssrcs:
+                    consumer = self._consumer_by_ssrc.get(ssrc)
+                    if consumer is not None:
+                        consumer.on_remb(message.bitrate)
+
+    def _send_rtcp(self, data: bytes) -> None:
+        if self._writer is not None and data:
+            self._writer.send_rtcp(data)
+
+    def _apply_pending(self) -> None:
+        for consumer in self._pending:
+            producer = consumer.producer
+            if consumer.closed or producer is None:
+                continue
+            transceiver = None
+            for i, (free, previous) in enumerate(self._free):
+                if free.kind == consumer.kind:
+                    transceiver = free
+                    del self._free[i]
+                    # same SSRC on the wire: continue its sequence numbers
+                    prw, rw = previous.rewriter, consumer.rewriter
+                    rw.last_seq, rw.last_ts, rw.last_at = prw.last_seq, prw.last_ts, prw.last_at
+                    break
+            if transceiver is None:
+                transceiver = self.pc.addTransceiver(consumer.kind, direction="sendonly")
+            codec = primary_codec(producer.codecs)
+            if codec is not None:
+                try:
+                    transceiver.setCodecPreferences(capability_for(consumer.kind, codec))
+                except ValueError:
+                    logger.warning("peer %s: no capability for %s", self.id, codec.mimeType)
+            bridge.set_sender_msid(transceiver.sender, producer.peer_id, producer.id)
+            transceiver.direction = "sendonly"
+            consumer.set_transceiver(transceiver)
+            self._consumer_by_transceiver[transceiver] = consumer
+            self._consumer_by_ssrc[consumer.ssrc] = consumer
+            self._consumer_by_ssrc[consumer.rtx_ssrc] = consumer
+        self._pending = []
+        self._adopt()
+
+    async def _run_negotiation(self) -> None:
+        try:
+            while True:
+                await self._negotiation_needed.wait()
+                await self.first_offer_done.wait()
+                async with self._lock:
+                    stable = self.pc.signalingState == "stable"
+                    if stable:
+                        self._negotiation_needed.clear()
+                        self._apply_pending()
+                        offer = await self.pc.createOffer()
+                        await self.pc.setLocalDescription(offer)
+                        self._adopt()
+                        self._answer_received.clear()
+                        self._offer_in_flight = True
+                        releasing, self._releasing = self._releasing, []
+                if not stable:
+                    # a client offer left the connection mid-negotiation: retry shortly
+                    await asyncio.sleep(0.1)
+                    continue
+                self.router._announce_mids(self)
+                self.notify({"type": "offer", "sdp": self.pc.localDescription.sdp})
+                try:
+                    await asyncio.wait_for(self._answer_received.wait(), self.config.answer_timeout)
+                except asyncio.TimeoutError:
+                    logger.warning("peer %s: no answer to server offer", self.id)
+                    self.notify({"type": "error", "code": "answer_timeout", "message": "no answer to the server offer"})
+                    asyncio.ensure_future(self.router.leave(self, "disconnected"))
+                    return
+                finally:
+                    self._offer_in_flight = False
+                self._free.extend(releasing)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            logger.exception("peer %s: negotiation failed", self.id)
+            self.notify({"type": "error", "code": "negotiation_failed", "message": "server renegotiation failed"})
+            asyncio.ensure_future(self.router.leave(self, "disconnected"))
+
+    async def _run_rtcp(self) -> None:
+        self._tasks_started.set()
+        try:
+            while True:
+                # RFC 3550 randomises the interval in [0.5, 1.5] x nominal
+                await asyncio.sleep(0.5 + random.random())
+                if self._writer is None:
+                    continue
+                for producer in list(self.producers.values()):
+                    self._send_rtcp(producer.feedback())
+                for consumer in list(self.consumers.values()):
+                    if consumer.ready:
+                        self._send_rtcp(consumer.sender_report())
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            logger.exception("peer %s: RTCP loop failed", self.id)
+
+    def _on_connection_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed") and not self.closed:
+            asyncio.ensure_future(self.router.leave(self, "disconnected"))

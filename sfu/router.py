@@ -1,0 +1,314 @@
+"""Router: one live room; its peers, producers, consumers and events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional
+
+from . import observer as ev
+from .config import SfuConfig
+from .consumer import Consumer
+from .errors import SignalingError
+from .ice import IceSockets
+from .observer import Observer
+from .peer import Notify, Peer
+from .producer import Producer
+from .speaker import SpeakerDetector
+
+if TYPE_CHECKING:
+    from .signaling import ParticipantInfo
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RouterStats:
+    peers: int
+    producers: int
+    consumers: int
+    packets_received: int
+    packets_forwarded: int
+    retransmitted: int
+
+
+class Router:
+    """A room's forwarding table. Create through ``Engine.create_router``."""
+
+    def __init__(
+        self,
+        *,
+        room_id: str,
+        max_peers: int,
+        app_data: dict[str, Any],
+        config: SfuConfig,
+        ice: Optional[IceSockets] = None,
+        on_closed: Optional[Callable[[Router], None]] = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_peers < 1:
+            raise TypeError("max_peers must be >= 1")
+        self.room_id = room_id
+        self.max_peers = max_peers
+        self.app_data = app_data
+        self.config = config
+        self.clock = clock
+        self.observer = Observer()
+        self.ice = ice if ice is not None else IceSockets(config)
+        self.peers: dict[str, Peer] = {}
+        self.recording = False
+        self.closed = False
+        self._peer_ids: dict[str, str] = {}
+        self._orphans: dict[tuple[str, str], list[Consumer]] = {}
+        self._on_closed = on_closed
+        self._join_lock = asyncio.Lock()
+        self.speaker = SpeakerDetector(on_change=self._on_active_speaker)
+        self._speaker_task = asyncio.ensure_future(self._run_speaker())
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def producers(self) -> list[Producer]:
+        return [p for peer in self.peers.values() for p in peer.producers.values()]
+
+    def participants(self) -> list[dict[str, Any]]:
+        return [peer.describe() for peer in self.peers.values()]
+
+    def stats(self) -> RouterStats:
+        producers = self.producers
+        consumers = [c for peer in self.peers.values() for c in peer.consumers.values()]
+        return RouterStats(
+            peers=len(self.peers),
+            producers=len(producers),
+            consumers=len(consumers),
+            packets_received=sum(p.forwarder.packets for p in producers),
+            packets_forwarded=sum(c.rewriter.packets for c in consumers),
+            retransmitted=sum(c.rewriter.retransmitted for c in consumers),
+        )
+
+    # ------------------------------------------------------------ public
+
+    async def join(self, info: ParticipantInfo, notify: Notify) -> Peer:
+        """Admit a participant; a second join with the same user key replaces the first."""
+        async with self._join_lock:
+            if self.closed:
+                raise SignalingError("room_closed", "this room is closed")
+            peer_id = self._peer_ids.get(info.user_key)
+            old = self.peers.get(peer_id) if peer_id else None
+            if old is None and len(self.peers) >= self.max_peers:
+                raise SignalingError("room_full", "this room is full")
+            if peer_id is None:
+                peer_id = "pe-" + secrets.token_hex(6)
+                self._peer_ids[info.user_key] = peer_id
+            peer = Peer(router=self, peer_id=peer_id, info=info, config=self.config, notify=notify, clock=self.clock)
+            if old is not None:
+                await self._replace(old)
+            self.peers[peer_id] = peer
+            for other in self.peers.values():
+                if other is peer:
+                    continue
+                for producer in other.producers.values():
+                    peer.add_consumer(producer)
+                if old is None:
+                    other.notify({"type": "participant-joined", "peer_id": peer_id, "user": info.public_user()})
+            self.observer.emit(ev.PARTICIPANT_JOINED, self._participant_event(peer, ""))
+            return peer
+
+    async def publish(self, peer: Peer, sdp: str, sources: dict[str, str]) -> str:
+        """A peer's offer: answer it, then route its new/closed tracks to everyone."""
+        first = not peer.first_offer_done.is_set()
+        answer, added, removed = await peer.handle_offer(sdp, sources)
+        if self.peers.get(peer.id) is not peer:
+            return answer
+        for producer in added:
+            producer.forwarder.taps = self.observer.rtp_taps
+            if producer.kind == "audio":
+                producer.forwarder.on_level = self._level_callback(producer)
+            orphans = self._orphans.pop((peer.user_key, producer.source), [])
+            rebound = set()
+            for consumer in orphans:
+                subscriber = self.peers.get(consumer.subscriber_id)
+                if subscriber is not None and not consumer.closed and consumer.kind == producer.kind:
+                    consumer.bind(producer)
+                    rebound.add(subscriber.id)
+                elif subscriber is not None:
+                    subscriber.remove_consumer(consumer)
+            for other in self.peers.values():
+                if other is not peer and other.id not in rebound:
+                    other.add_consumer(producer)
+            self.observer.emit(ev.TRACK_PUBLISHED, self._track_event(producer))
+        for producer in removed:
+            self._close_consumers_of(producer)
+            self.observer.emit(ev.TRACK_CLOSED, self._track_event(producer))
+        if first and not peer.first_offer_done.is_set():
+            # sources the reconnected publisher no longer sends
+            for key in [k for k in self._orphans if k[0] == peer.user_key]:
+                for consumer in self._orphans.pop(key):
+                    subscriber = self.peers.get(consumer.subscriber_id)
+                    if subscriber is not None:
+                        subscriber.remove_consumer(consumer)
+        if added or removed:
+            self._announce_tracks(peer)
+        return answer
+
+    def set_muted(self, peer: Peer, kind: str, muted: bool) -> None:
+        changed = peer.set_muted(kind, muted)
+        for producer in changed:
+            self.observer.emit(ev.TRACK_MUTED, self._track_event(producer))
+        if changed:
+            self._announce_tracks(peer)
+
+    def chat(self, peer: Peer, text: str) -> None:
+        at = time.time()
+        self.broadcast({"type": "chat", "from": peer.id, "user": peer.info.public_user(), "text": text, "at": at})
+        self.observer.emit(
+            ev.CHAT_MESSAGE,
+            ev.ChatEvent(self.room_id, peer.id, peer.user_key, peer.info.display_name, text, at),
+        )
+
+    def set_ready(self, peer: Peer, ready: bool) -> None:
+        self.observer.emit(ev.READY_CHANGED, ev.ReadyEvent(self.room_id, peer.id, peer.user_key, peer.info.role, ready))
+
+    def set_recording(self, on: bool) -> None:
+        """Tell everyone the recording state (the recorder itself taps ``observer``)."""
+        if self.recording == on:
+            return
+        self.recording = on
+        self.broadcast({"type": "recording", "on": on})
+        self.observer.emit(ev.RECORDING_STATE, ev.RecordingEvent(self.room_id, on))
+
+    def broadcast(self, message: dict[str, Any], *, exclude: Optional[Peer] = None) -> None:
+        for peer in list(self.peers.values()):
+            if peer is not exclude:
+                peer.notify(message)
+
+    async def leave(self, peer: Peer, reason: str = "left") -> None:
+        """Remove a peer (idempotent); its tracks leave every other peer."""
+        if self.peers.get(peer.id) is not peer:
+            await peer.close(reason)
+            return
+        del self.peers[peer.id]
+        for producer in list(peer.producers.values()):
+            self._close_consumers_of(producer)
+            self.observer.emit(ev.TRACK_CLOSED, self._track_event(producer))
+        for key in [k for k in self._orphans if k[0] == peer.user_key]:
+            for consumer in self._orphans.pop(key):
+                subscriber = self.peers.get(consumer.subscriber_id)
+                if subscriber is not None:
+                    subscriber.remove_consumer(consumer)
+        self._drop_subscriptions(peer)
+        self.speaker.forget(peer.user_key)
+        await peer.close(reason)
+        if reason != "ended":
+            self.broadcast({"type": "participant-left", "peer_id": peer.id, "user": peer.info.public_user()})
+        self.observer.emit(ev.PARTICIPANT_LEFT, self._participant_event(peer, reason))
+
+    async def end(self) -> None:
+        """The session is over: tell everyone ``session-ended`` and close."""
+        self.broadcast({"type": "session-ended"})
+        await self.close("ended")
+
+    async def close(self, reason: str = "closed") -> None:
+        """Idempotent: close every peer, report talk time, emit router-closed."""
+        if self.closed:
+            return
+        self.closed = True
+        self._speaker_task.cancel()
+        await asyncio.gather(self._speaker_task, return_exceptions=True)
+        for peer in list(self.peers.values()):
+            await self.leave(peer, "ended" if reason == "ended" else "closed")
+        self.observer.emit(ev.TALK_TIME, ev.TalkTimeEvent(self.room_id, self.speaker.talk_time()))
+        self.observer.emit(ev.ROUTER_CLOSED, ev.RouterClosedEvent(self.room_id, reason))
+        await self.observer.drain()
+        if self._on_closed is not None:
+            self._on_closed(self)
+
+    # ------------------------------------------------------------ hooks
+
+    def _announce_mids(self, subscriber: Peer) -> None:
+        """After a server offer: tell ``subscriber`` which mid carries which track."""
+        for peer in self.peers.values():
+            if peer is not subscriber and peer.producers:
+                subscriber.notify(self._tracks_message(peer, subscriber))
+
+    # ------------------------------------------------------------ private
+
+    def _tracks_message(self, publisher: Peer, subscriber: Peer) -> dict[str, Any]:
+        mids = subscriber.track_mids(publisher.id)
+        tracks = []
+        for track in publisher.tracks():
+            track = dict(track)
+            track["mid"] = mids.get(str(track["id"]))
+            tracks.append(track)
+        return {"type": "tracks", "peer_id": publisher.id, "tracks": tracks}
+
+    def _announce_tracks(self, publisher: Peer) -> None:
+        for subscriber in list(self.peers.values()):
+            subscriber.notify(self._tracks_message(publisher, subscriber))
+
+    async def _replace(self, old: Peer) -> None:
+        # others keep their consumers of the old producers, waiting for the
+        # same user's new producers (no renegotiation for them)
+        del self.peers[old.id]
+        for producer in list(old.producers.values()):
+            for consumer in list(producer.consumers.values()):
+                consumer.unbind()
+                self._orphans.setdefault((old.user_key, producer.source), []).append(consumer)
+            self.observer.emit(ev.TRACK_CLOSED, self._track_event(producer))
+        self._drop_subscriptions(old)
+        old.notify({"type": "error", "code": "replaced", "message": "you joined from another connection"})
+        await old.close("replaced")
+        self.observer.emit(ev.PARTICIPANT_LEFT, self._participant_event(old, "replaced"))
+
+    def _drop_subscriptions(self, peer: Peer) -> None:
+        for consumer in list(peer.consumers.values()):
+            consumer.close()
+        for consumers in self._orphans.values():
+            consumers[:] = [c for c in consumers if c.subscriber_id != peer.id]
+
+    def _close_consumers_of(self, producer: Producer) -> None:
+        for consumer in list(producer.consumers.values()):
+            subscriber = self.peers.get(consumer.subscriber_id)
+            if subscriber is not None:
+                subscriber.remove_consumer(consumer)
+            else:
+                consumer.close()
+
+    def _level_callback(self, producer: Producer) -> Callable[[int, int], None]:
+        speaker = self.speaker
+        user_key, peer_id = producer.user_key, producer.peer_id
+
+        def on_level(level: int, timestamp: int) -> None:
+            speaker.add_level(user_key, peer_id, level, timestamp)
+
+        return on_level
+
+    def _on_active_speaker(self, user_key: Optional[str], peer_id: Optional[str]) -> None:
+        self.broadcast({"type": "active-speaker", "peer_id": peer_id})
+        self.observer.emit(ev.ACTIVE_SPEAKER, ev.ActiveSpeakerEvent(self.room_id, peer_id, user_key))
+
+    async def _run_speaker(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(0.5)
+                self.speaker.evaluate()
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            logger.exception("router %s: speaker loop failed", self.room_id)
+
+    def _participant_event(self, peer: Peer, reason: str) -> ev.ParticipantEvent:
+        info = peer.info
+        return ev.ParticipantEvent(
+            self.room_id, peer.id, info.user_key, info.display_name, info.role, info.app_data, reason
+        )
+
+    def _track_event(self, producer: Producer) -> ev.TrackEvent:
+        return ev.TrackEvent(
+            self.room_id, producer.peer_id, producer.user_key, producer.id,
+            producer.kind, producer.source, producer.paused,
+        )

@@ -1,0 +1,303 @@
+"""The room signaling protocol (DESIGN.md section 5), transport-agnostic.
+
+The application authenticates the WebSocket, builds a ``ParticipantInfo``
+and calls ``serve_participant(router, channel, info)`` until it returns.
+Messages are JSON objects with a ``type``; fields sit at the top level
+(clients may also nest them under ``data``). Server messages carry their
+fields at the top level *and* under ``data``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional, Protocol
+
+from . import sdp_guard
+from .errors import InvalidStateError, SignalingError
+from .peer import Peer
+from .router import Router
+
+logger = logging.getLogger(__name__)
+
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_REPLACED = 4000
+OUTBOX_SIZE = 512
+
+
+class SignalingChannel(Protocol):
+    """What the SFU needs of a WebSocket."""
+
+    async def send_json(self, obj: Any) -> None: ...
+
+    async def receive_text(self) -> Optional[str]:
+        """The next text message, or None once the connection is closed."""
+        ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+@dataclass
+class ParticipantInfo:
+    """Who is joining, as the application decided (the engine knows no users)."""
+
+    user_key: str
+    display_name: str = ""
+    role: str = "learner"
+    #: opaque to the engine; returned in observer events
+    app_data: dict[str, Any] = field(default_factory=dict)
+    #: shown to the other participants in the ``user`` object
+    public: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.user_key, str) or not self.user_key:
+            raise TypeError("user_key must be a non-empty string")
+
+    def public_user(self) -> dict[str, Any]:
+        return {**self.public, "key": self.user_key, "display_name": self.display_name, "role": self.role}
+
+
+def server_message(message: dict[str, Any]) -> dict[str, Any]:
+    """Fields at the top level, mirrored under ``data``."""
+    fields = {k: v for k, v in message.items() if k != "type"}
+    return {**message, "data": fields}
+
+
+async def serve_participant(router: Router, channel: SignalingChannel, participant: ParticipantInfo) -> None:
+    """Run one participant's signaling until they leave or the channel closes."""
+    await ParticipantSession(router, channel, participant).run()
+
+
+class ParticipantSession:
+    """One signaling connection: limits, dispatch, the outbox."""
+
+    def __init__(self, router: Router, channel: SignalingChannel, participant: ParticipantInfo) -> None:
+        self.router = router
+        self.channel = channel
+        self.info = participant
+        self.config = router.config
+        self.peer: Optional[Peer] = None
+        self.closed = False
+        self._outbox: asyncio.Queue[Optional[dict[str, Any]]] = asyncio.Queue(OUTBOX_SIZE)
+        self._writer_exited = asyncio.Event()
+        self._writer = asyncio.ensure_future(self._run_writer())
+        self._window_start = 0.0
+        self._window_count = 0
+        self._violations = 0
+        self._leave_reason = "disconnected"
+
+    def notify(self, message: dict[str, Any]) -> None:
+        """Queue a message for the client (never blocks the room)."""
+        if self.closed:
+            return
+        try:
+            self._outbox.put_nowait(server_message(message))
+        except asyncio.QueueFull:
+            logger.warning("participant %s: outbox full, closing", self.info.user_key)
+            asyncio.ensure_future(self._close(CLOSE_POLICY, "too slow"))
+
+    async def run(self) -> None:
+        watcher: Optional[asyncio.Future[Any]] = None
+        try:
+            while not self.closed:
+                receive = asyncio.ensure_future(self.channel.receive_text())
+                waits: set[asyncio.Future[Any]] = {receive}
+                if self.peer is not None:
+                    if watcher is None:
+                        watcher = asyncio.ensure_future(self.peer.closed_event.wait())
+                    waits.add(watcher)
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if receive not in done:
+                    receive.cancel()
+                    await self._on_peer_closed()
+                    break
+                text = receive.result()
+                if text is None:
+                    break
+                if not await self._admit(text):
+                    continue
+                if not await self._handle(text):
+                    break
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception:
+            logger.exception("participant %s: signaling failed", self.info.user_key)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if self.peer is not None:
+                await self.router.leave(self.peer, self._leave_reason)
+            await self._close(CLOSE_NORMAL, "bye")
+
+    # ------------------------------------------------------------ private
+
+    async def _admit(self, text: Any) -> bool:
+        if not isinstance(text, str):
+            self.notify({"type": "error", "code": "invalid_message", "message": "text frames only"})
+            return False
+        limit = self.config.max_message_bytes
+        if len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit:
+            await self._close(CLOSE_TOO_BIG, "message too big")
+            return False
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            if self._window_count <= self.config.max_messages_per_second:
+                self._violations = 0
+            self._window_start = now
+            self._window_count = 0
+        self._window_count += 1
+        if self._window_count > self.config.max_messages_per_second:
+            if self._window_count == self.config.max_messages_per_second + 1:
+                self._violations += 1
+                self.notify({"type": "error", "code": "rate_limited", "message": "too many messages"})
+                if self._violations >= self.config.max_rate_violations:
+                    await self._close(CLOSE_POLICY, "too many messages")
+            return False
+        return True
+
+    async def _handle(self, text: str) -> bool:
+        """Dispatch one message; False ends the session."""
+        try:
+            message = json.loads(text)
+        except (ValueError, RecursionError):
+            self.notify({"type": "error", "code": "invalid_json", "message": "messages are JSON objects"})
+            return True
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            self.notify({"type": "error", "code": "invalid_message", "message": "a JSON object with a type"})
+            return True
+        kind = message["type"]
+        data = message.get("data") if isinstance(message.get("data"), dict) else message
+        try:
+            if kind == "leave":
+                self._leave_reason = "left"
+                return False
+            if kind == "join":
+                await self._on_join(data)
+            elif self.peer is None:
+                raise SignalingError("not_joined", "send join first")
+            elif kind == "offer":
+                await self._on_offer(data)
+            elif kind == "answer":
+                await self._on_answer(data)
+            elif kind == "mute":
+                self._on_mute(data)
+            elif kind == "chat":
+                self._on_chat(data)
+            elif kind == "ready":
+                ready = data.get("ready")
+                if not isinstance(ready, bool):
+                    raise SignalingError("invalid_message", "ready must be a boolean")
+                self.router.set_ready(self.peer, ready)
+            else:
+                raise SignalingError("unknown_type", "unknown message type")
+        except SignalingError as exc:
+            self.notify({"type": "error", "code": exc.code, "message": exc.message})
+        except InvalidStateError as exc:
+            self.notify({"type": "error", "code": "invalid_state", "message": str(exc) or "invalid state"})
+        except Exception:
+            # nothing a client sends may take the room down
+            logger.exception("participant %s: %s failed", self.info.user_key, kind)
+            self.notify({"type": "error", "code": "internal_error", "message": f"{kind} failed"})
+        return not self.closed
+
+    async def _on_join(self, data: dict[str, Any]) -> None:
+        if self.peer is not None:
+            raise SignalingError("already_joined", "already joined")
+        name = data.get("display_name")
+        if name is not None:
+            if not isinstance(name, str) or not 0 < len(name.strip()) <= 100:
+                raise SignalingError("invalid_message", "display_name must be 1-100 characters")
+            self.info.display_name = name.strip()
+        self.peer = await self.router.join(self.info, self.notify)
+        participants = [p.describe() for p in self.router.peers.values() if p is not self.peer]
+        self.notify(
+            {
+                "type": "joined",
+                "peer_id": self.peer.id,
+                "participants": participants,
+                "recording": self.router.recording,
+            }
+        )
+
+    async def _on_offer(self, data: dict[str, Any]) -> None:
+        assert self.peer is not None
+        c = self.config
+        sdp = sdp_guard.check_sdp(
+            data.get("sdp"),
+            kind="offer",
+            max_bytes=c.max_sdp_bytes,
+            max_m_lines=c.max_m_lines,
+            max_sending=c.max_producers_per_peer,
+        )
+        sources_raw = data.get("sources") or {}
+        if not isinstance(sources_raw, dict) or len(sources_raw) > 16:
+            raise SignalingError("invalid_message", "sources maps track ids or mids to a source")
+        sources = {}
+        for key, value in sources_raw.items():
+            if not isinstance(key, str) or value not in ("camera", "mic", "screen"):
+                raise SignalingError("invalid_message", "sources values are camera, mic or screen")
+            sources[key] = value
+        answer = await self.router.publish(self.peer, sdp, sources)
+        self.notify({"type": "answer", "sdp": answer})
+        self.peer.answered()
+
+    async def _on_answer(self, data: dict[str, Any]) -> None:
+        assert self.peer is not None
+        c = self.config
+        sdp = sdp_guard.check_sdp(data.get("sdp"), kind="answer", max_bytes=c.max_sdp_bytes, max_m_lines=c.max_m_lines * 8)
+        await self.peer.handle_answer(sdp)
+
+    def _on_mute(self, data: dict[str, Any]) -> None:
+        assert self.peer is not None
+        kind = data.get("kind")
+        muted = data.get("muted")
+        if kind not in ("audio", "video", "camera", "mic", "screen") or not isinstance(muted, bool):
+            raise SignalingError("invalid_message", "mute needs kind (audio|video|screen) and muted (bool)")
+        self.router.set_muted(self.peer, kind, muted)
+
+    def _on_chat(self, data: dict[str, Any]) -> None:
+        assert self.peer is not None
+        text = data.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > self.config.max_chat_chars:
+            raise SignalingError("invalid_message", f"chat text must be 1-{self.config.max_chat_chars} characters")
+        self.router.chat(self.peer, text)
+
+    async def _on_peer_closed(self) -> None:
+        peer = self.peer
+        if peer is not None and peer.close_reason == "replaced":
+            self.peer = None  # the router already moved on
+            await self._close(CLOSE_REPLACED, "replaced by a newer connection")
+        elif peer is not None and self.router.peers.get(peer.id) is not peer:
+            self.peer = None
+            await self._close(CLOSE_NORMAL, "session ended" if peer.close_reason == "ended" else "closed")
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        # flush what is queued (session-ended, errors), then close
+        await self._outbox.put(None)
+        await self._writer_exited.wait()
+        try:
+            await self.channel.close(code, reason)
+        except Exception:
+            pass
+
+    async def _run_writer(self) -> None:
+        try:
+            while True:
+                message = await self._outbox.get()
+                if message is None:
+                    break
+                await self.channel.send_json(message)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception:
+            logger.exception("participant %s: send failed", self.info.user_key)
+        finally:
+            self._writer_exited.set()

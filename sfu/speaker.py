@@ -1,0 +1,90 @@
+"""Audio levels (RFC 6464 header extension) -> active speaker and talk time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Optional
+
+#: -dBov at or below which a packet counts as speech (0 loudest, 127 silence).
+VOICE_LEVEL = 50
+
+
+@dataclass
+class _Activity:
+    peer_id: str
+    voiced: int = 0
+    total: int = 0
+    last_ts: Optional[int] = None
+    talk_seconds: float = 0.0
+
+
+@dataclass
+class SpeakerDetector:
+    """Picks the active speaker every ``evaluate()`` with hysteresis.
+
+    A new speaker must beat the current one by ``margin`` (share of voiced
+    packets in the window) for ``confirm`` evaluations in a row, so that a
+    cough does not steal the spotlight.
+    """
+
+    on_change: Callable[[Optional[str], Optional[str]], None]
+    min_share: float = 0.3
+    margin: float = 0.2
+    confirm: int = 2
+    clock_rate: int = 48000
+    active_user: Optional[str] = None
+    _activity: dict[str, _Activity] = field(default_factory=dict)
+    _challenger: Optional[str] = None
+    _streak: int = 0
+
+    def add_level(self, user_key: str, peer_id: str, level_byte: int, timestamp: int) -> None:
+        """Account one audio packet (the raw extension byte: V bit + level)."""
+        act = self._activity.get(user_key)
+        if act is None:
+            act = self._activity[user_key] = _Activity(peer_id)
+        act.peer_id = peer_id
+        voiced = (level_byte & 0x7F) <= VOICE_LEVEL
+        act.total += 1
+        if voiced:
+            act.voiced += 1
+            if act.last_ts is not None:
+                delta = (timestamp - act.last_ts) & 0xFFFFFFFF
+                # cap one packet's worth at 100 ms: gaps are not speech
+                act.talk_seconds += min(delta / self.clock_rate, 0.1)
+        act.last_ts = timestamp
+
+    def evaluate(self) -> None:
+        shares = {u: a.voiced / a.total for u, a in self._activity.items() if a.total}
+        for act in self._activity.values():
+            act.voiced = act.total = 0
+        best = max(shares, key=lambda u: shares[u], default=None)
+        current = self.active_user
+        current_share = shares.get(current, 0.0) if current is not None else 0.0
+        if best is None or shares[best] < self.min_share or best == current:
+            self._challenger, self._streak = None, 0
+            return
+        if current is not None and shares[best] < current_share + self.margin:
+            self._challenger, self._streak = None, 0
+            return
+        if self._challenger == best:
+            self._streak += 1
+        else:
+            self._challenger, self._streak = best, 1
+        if self._streak >= self.confirm or current is None:
+            self.active_user = best
+            self._challenger, self._streak = None, 0
+            self.on_change(best, self._activity[best].peer_id)
+
+    def forget(self, user_key: str) -> None:
+        """The user left: keep their talk time, drop them as speaker."""
+        act = self._activity.get(user_key)
+        if act is not None:
+            act.voiced = act.total = 0
+            act.last_ts = None
+        if self.active_user == user_key:
+            self.active_user = None
+            self.on_change(None, None)
+
+    def talk_time(self) -> dict[str, float]:
+        return {u: round(a.talk_seconds, 3) for u, a in self._activity.items()}
