@@ -45,6 +45,7 @@ REQUIRED: list[tuple[Any, str]] = [
     (RTCRtpSender, "_stream_id"),  # instance attr
     (RTCRtpSender, "_track_id"),  # instance attr
     (RTCRtpTransceiver, "_codecs"),  # instance attr
+    (RTCRtpTransceiver, "_offerDirection"),  # instance attr
     (RTCDtlsTransport, "_handle_rtp_data"),
     (RTCDtlsTransport, "_handle_rtcp_data"),
     (RTCDtlsTransport, "_tx_srtp"),  # instance attr
@@ -227,6 +228,11 @@ def set_sender_msid(sender: RTCRtpSender, stream_id: str, track_id: str) -> None
 
 def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
     return list(transceiver._codecs)
+
+
+def offered_direction(transceiver: RTCRtpTransceiver) -> Optional[str]:
+    """Our side's direction as the remote offer allows it (reverse of the remote's)."""
+    return getattr(transceiver, "_offerDirection", None)
 
 
 def receiver_has_decoder(receiver: RTCRtpReceiver) -> bool:

@@ -140,6 +140,7 @@ class Peer:
             except Exception as exc:  # aiortc raises many types on bad SDP
                 raise SignalingError("invalid_sdp", f"offer refused: {type(exc).__name__}") from None
             self._adopt()
+            self._accept_client_sending()
             try:
                 answer = await self.pc.createAnswer()
                 await self.pc.setLocalDescription(answer)
@@ -194,8 +195,11 @@ class Peer:
             self._consumer_by_transceiver.pop(transceiver, None)
             self._consumer_by_ssrc.pop(consumer.ssrc, None)
             self._consumer_by_ssrc.pop(consumer.rtx_ssrc, None)
-            transceiver.direction = "inactive"
-            self._releasing.append((transceiver, consumer))
+            if transceiver.mid in self._producer_by_mid:
+                transceiver.direction = "recvonly"  # the client still sends on it
+            else:
+                transceiver.direction = "inactive"
+                self._releasing.append((transceiver, consumer))
             self._negotiation_needed.set()
 
     def producer_by_source(self, source: str) -> Optional[Producer]:
@@ -284,7 +288,7 @@ class Peer:
             if existing is not None and not receiving:
                 self._close_producer(existing)
                 removed.append(existing)
-            elif existing is None and receiving and transceiver not in self._consumer_by_transceiver:
+            elif existing is None and receiving:
                 if len(self.producers) >= self.config.max_producers_per_peer:
                     logger.info("peer %s: producer limit reached, ignoring mid %s", self.id, mid)
                     continue
@@ -320,6 +324,22 @@ class Peer:
                     self._configure_producer(producer, params)
                 added.append(producer)
         return added, removed
+
+    def _accept_client_sending(self) -> None:
+        # browsers' addTrack() reuses an m-line the server opened for a
+        # consumer: receive on it as well (sendrecv) instead of ignoring it
+        for transceiver in self.pc.getTransceivers():
+            offered = bridge.offered_direction(transceiver)
+            if offered is None or transceiver.mid is None:
+                continue
+            client_sends = offered in ("recvonly", "sendrecv")
+            consumer = self._consumer_by_transceiver.get(transceiver)
+            if consumer is not None:
+                transceiver.direction = "sendrecv" if client_sends else "sendonly"
+            elif transceiver.direction in ("inactive", "recvonly"):
+                transceiver.direction = "recvonly" if client_sends else "inactive"
+                if client_sends:
+                    self._free = [(t, c) for t, c in self._free if t is not transceiver]
 
     def _configure_producer(self, producer: Producer, params: RTCRtpReceiveParameters) -> None:
         producer.configure(params)
@@ -420,7 +440,7 @@ class Peer:
                 except ValueError:
                     logger.warning("peer %s: no capability for %s", self.id, codec.mimeType)
             bridge.set_sender_msid(transceiver.sender, producer.peer_id, producer.id)
-            transceiver.direction = "sendonly"
+            transceiver.direction = "sendrecv" if transceiver.mid in self._producer_by_mid else "sendonly"
             consumer.set_transceiver(transceiver)
             self._consumer_by_transceiver[transceiver] = consumer
             self._consumer_by_ssrc[consumer.ssrc] = consumer
