@@ -6,5 +6,7 @@ ROUTE_MODULES = [
     "api.routes.users",
     "api.routes.realtime",
     "api.routes.notifications",
+    "api.routes.requests",
     "api.routes.sessions",
+    "api.routes.bookings",
 ]

@@ -49,7 +49,8 @@ class MarkReadOut(BaseModel):
     unread: int
 
 
-@routes.get("/api/notifications", query=NotificationQuery, response=NotificationList)
+@routes.get("/api/notifications", query=NotificationQuery, response=NotificationList,
+            name="notifications_list")
 async def list_notifications(request: web.Request, *, query: NotificationQuery,
                              user: CurrentUser) -> NotificationList:
     """Your notifications, newest first, with the unread count (``?unread=true`` for unread only)."""
@@ -61,7 +62,8 @@ async def list_notifications(request: web.Request, *, query: NotificationQuery,
                             page=query.page, page_size=query.page_size)
 
 
-@routes.post("/api/notifications/read", body=MarkRead, response=MarkReadOut)
+@routes.post("/api/notifications/read", body=MarkRead, response=MarkReadOut,
+             name="notifications_read")
 async def mark_read(request: web.Request, *, body: MarkRead, user: CurrentUser) -> MarkReadOut:
     """Mark the given notifications (``ids``) or all of them read; only your own are touched."""
     marked = await notifications.mark_read(request.app[DB], user.id, body.ids)

@@ -1,0 +1,49 @@
+"""Requests: learners ask for custom sessions; mentors accept (creating a booked session) or decline."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.auth import CurrentUser
+from api.context import Context
+from api.routing import ApiRoutes, path_id
+from api.schemas_requests import RequestAccept, RequestAccepted, RequestCreate, RequestOut, RequestPage, RequestQuery
+from api.services import requests as svc
+
+routes = ApiRoutes("requests")
+
+
+@routes.post("/api/requests/create", body=RequestCreate, response=RequestOut, status=201, auth=("learner",), name="requests_create")
+async def create(request: web.Request, *, body: RequestCreate, user: CurrentUser) -> RequestOut:
+    """Ask one mentor (``mentor_id``) or all mentors of a domain; they are notified in real time."""
+    return await svc.create(Context.of(request.app), user, body)
+
+
+@routes.get("/api/requests", query=RequestQuery, response=RequestPage, name="requests_list")
+async def list_requests(request: web.Request, *, query: RequestQuery, user: CurrentUser) -> RequestPage:
+    """Learner: own requests. Mentor: sent to them and open ones of their domains. Admin: all."""
+    return await svc.list_for(Context.of(request.app), user, query)
+
+
+@routes.get("/api/requests/{id}", response=RequestOut, name="requests_get")
+async def get_request(request: web.Request, *, user: CurrentUser) -> RequestOut:
+    """One request (its learner, a mentor it is addressed to, or an admin)."""
+    return await svc.get(Context.of(request.app), user, path_id(request))
+
+
+@routes.post("/api/requests/{id}/cancel", response=RequestOut, name="requests_cancel")
+async def cancel(request: web.Request, *, user: CurrentUser) -> RequestOut:
+    """The learner withdraws their open request."""
+    return await svc.cancel(Context.of(request.app), user, path_id(request))
+
+
+@routes.post("/api/requests/{id}/accept", body=RequestAccept, response=RequestAccepted, auth=("mentor",), name="requests_accept")
+async def accept(request: web.Request, *, body: RequestAccept, user: CurrentUser) -> RequestAccepted:
+    """Accept with a start time: creates a scheduled session with the learner booked (409 if taken)."""
+    return await svc.accept(Context.of(request.app), user, path_id(request), body)
+
+
+@routes.post("/api/requests/{id}/decline", response=RequestOut, auth=("mentor",), name="requests_decline")
+async def decline(request: web.Request, *, user: CurrentUser) -> RequestOut:
+    """Decline a request addressed to you (an open-to-all one just leaves your list)."""
+    return await svc.decline(Context.of(request.app), user, path_id(request))

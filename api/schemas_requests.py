@@ -1,0 +1,74 @@
+"""Schemas of learner requests for custom sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+
+from api.schemas import Strict, Tags
+
+Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+Id = Annotated[int, Field(ge=1, le=2**62)]
+RequestStatusName = Literal["open", "accepted", "declined", "cancelled", "expired"]
+
+
+class RequestCreate(Strict):
+    """Ask one mentor (``mentor_id``) or every mentor of ``domain`` (no ``mentor_id``)."""
+
+    mentor_id: Id | None = None
+    topic: Topic
+    domain: Domain
+    skills: Tags = []
+    duration_min: Annotated[int, Field(ge=15, le=480)] = 60
+    preferred_times: Annotated[list[AwareDatetime], Field(min_length=1, max_length=10)]
+    description: Annotated[str, Field(max_length=4000)] = ""
+
+
+class RequestAccept(Strict):
+    starts_at: AwareDatetime
+    price_cents: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    title: Topic | None = None
+
+
+class RequestQuery(Strict):
+    status: RequestStatusName | None = None
+    page: Annotated[int, Field(ge=1, le=10_000)] = 1
+    page_size: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class PersonBrief(BaseModel):
+    id: int
+    full_name: str
+
+
+class RequestOut(BaseModel):
+    id: int
+    learner: PersonBrief
+    mentor: PersonBrief | None
+    topic: str
+    domain: str
+    skills: list[str]
+    duration_min: int
+    preferred_times: list[datetime]
+    description: str
+    status: RequestStatusName
+    session_id: int | None
+    decided_by_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RequestPage(BaseModel):
+    items: list[RequestOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class RequestAccepted(BaseModel):
+    request: RequestOut
+    session_id: int
+    booking_id: int

@@ -1,0 +1,379 @@
+"""Learner requests for custom sessions: ask, match mentors, accept (race-free), decline, cancel, expire.
+
+A request goes to one mentor (``mentor_id``) or to every active mentor whose
+domains include its domain. Those mentors are notified (``request.new``,
+stored and pushed) and get a ``{"type": "request.new"}`` realtime message.
+
+Accepting is one transaction: a conditional ``UPDATE requests SET status =
+'accepted' WHERE id = ? AND status = 'open'`` (so of two mentors accepting at
+once exactly one wins, the other gets 409 on SQLite and PostgreSQL alike),
+then the scheduled session (through the session state machine) and the
+learner's confirmed booking (charged through the ledger when priced).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import CurrentUser
+from api.context import Context
+from api.errors import ApiError, bad_request, conflict, forbidden, not_found
+from api.models import (
+    AuditLog,
+    Booking,
+    BookingStatus,
+    Notification,
+    Request,
+    RequestStatus,
+    Role,
+    Session,
+    SessionStatus,
+    User,
+)
+from api.schemas_requests import (
+    PersonBrief,
+    RequestAccept,
+    RequestAccepted,
+    RequestCreate,
+    RequestOut,
+    RequestPage,
+    RequestQuery,
+)
+from api.services import notifications
+from api.services.settings_store import get_all as platform_settings
+
+MAX_FANOUT = 1000  # mentors notified of one open request
+PASS_ACTION = "request.pass"  # a mentor declining an open-to-all request (it stays open for others)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def parse_times(values: list[str]) -> list[datetime]:
+    out = []
+    for v in values or []:
+        try:
+            dt = datetime.fromisoformat(str(v))
+        except ValueError:
+            continue
+        out.append(dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc))
+    return out
+
+
+def _lower(tags: list[str] | None) -> list[str]:
+    return [t.strip().lower() for t in (tags or []) if isinstance(t, str) and t.strip()]
+
+
+def to_out(r: Request, names: dict[int, str]) -> RequestOut:
+    return RequestOut(
+        id=r.id, learner=PersonBrief(id=r.learner_id, full_name=names.get(r.learner_id, "")),
+        mentor=PersonBrief(id=r.mentor_id, full_name=names.get(r.mentor_id, "")) if r.mentor_id else None,
+        topic=r.topic, domain=r.domain, skills=list(r.skills or []), duration_min=r.duration_min,
+        preferred_times=parse_times(r.preferred_times), description=r.description,
+        status=r.status.value, session_id=r.session_id, decided_by_id=r.decided_by_id,
+        created_at=r.created_at, updated_at=r.updated_at)
+
+
+async def _names(s: AsyncSession, rows: list[Request]) -> dict[int, str]:
+    ids = {r.learner_id for r in rows} | {r.mentor_id for r in rows if r.mentor_id}
+    if not ids:
+        return {}
+    return {uid: name for uid, name in (await s.execute(
+        select(User.id, User.full_name).where(User.id.in_(ids)))).all()}
+
+
+async def _outs(s: AsyncSession, rows: list[Request]) -> list[RequestOut]:
+    names = await _names(s, rows)
+    return [to_out(r, names) for r in rows]
+
+
+async def matching_mentors(s: AsyncSession, domain: str) -> list[int]:
+    """Active mentors whose domains include ``domain`` (case-insensitive)."""
+    want = domain.strip().lower()
+    rows = (await s.execute(select(User.id, User.domains).where(
+        User.role == Role.mentor, User.is_active.is_(True)).order_by(User.id))).all()
+    return [uid for uid, domains in rows if want in _lower(domains)][:MAX_FANOUT]
+
+
+async def _passed_by(s: AsyncSession, mentor_id: int) -> set[int]:
+    rows = (await s.scalars(select(AuditLog.target).where(
+        AuditLog.actor_id == mentor_id, AuditLog.action == PASS_ACTION))).all()
+    return {int(t.split(":", 1)[1]) for t in rows if t.startswith("request:")}
+
+
+async def _mentor_domains(s: AsyncSession, mentor_id: int) -> list[str]:
+    user = await s.get(User, mentor_id)
+    return _lower(user.domains if user else [])
+
+
+def _mentor_may_see(r: Request, mentor_id: int, domains: list[str]) -> bool:
+    if r.mentor_id is not None:
+        return r.mentor_id == mentor_id
+    if r.decided_by_id == mentor_id:
+        return True
+    # Open-to-all requests of the mentor's domains, whatever their status now (so a
+    # mentor who lost the race to accept gets 409, not 404); lists show open ones only.
+    return r.domain.strip().lower() in domains
+
+
+async def _visible(s: AsyncSession, request_id: int, user: CurrentUser) -> Request:
+    """The request if ``user`` may see it, else 404 (existence is not revealed)."""
+    r = await s.get(Request, request_id)
+    if r is None:
+        raise not_found("request")
+    if user.role == Role.admin.value or r.learner_id == user.id:
+        return r
+    if user.role == Role.mentor.value and _mentor_may_see(r, user.id, await _mentor_domains(s, user.id)):
+        return r
+    raise not_found("request")
+
+
+# ---------------------------------------------------------------- learner actions
+
+
+async def create(ctx: Context, learner: CurrentUser, data: RequestCreate) -> RequestOut:
+    """A learner's request; matching mentors are notified in real time."""
+    if learner.role != Role.learner.value:
+        raise forbidden("Only learners send requests.")
+    now = utcnow()
+    times = sorted({t.astimezone(timezone.utc) for t in data.preferred_times})
+    if not any(t > now for t in times):
+        raise bad_request("At least one preferred time must be in the future.",
+                          {"preferred_times": "at least one in the future"})
+    notes: list[Notification] = []
+    async with ctx.db.write() as s:
+        if data.mentor_id is not None:
+            mentor = await s.get(User, data.mentor_id)
+            if mentor is None or mentor.role != Role.mentor or not mentor.is_active:
+                raise bad_request("No such mentor.", {"mentor_id": "not an active mentor"})
+            targets = [mentor.id]
+        else:
+            targets = await matching_mentors(s, data.domain)
+        seen: dict[str, str] = {}
+        for t in data.skills:
+            seen.setdefault(t.lower(), t)
+        r = Request(learner_id=learner.id, mentor_id=data.mentor_id, topic=data.topic, domain=data.domain,
+                    skills=list(seen.values()), duration_min=data.duration_min,
+                    preferred_times=[t.isoformat() for t in times], description=data.description,
+                    status=RequestStatus.open)
+        s.add(r)
+        await s.flush()
+        for mid in targets:
+            notes.append(notifications.add(
+                s, mid, "request.new", f"New request: {r.topic}"[:200],
+                f"{learner.full_name} asks for {r.duration_min} min of {r.domain}.",
+                f"/mentor/requests#request-{r.id}"))
+        out = (await _outs(s, [r]))[0]
+    payload = out.model_dump(mode="json")
+    for mid in targets:
+        await ctx.broker.publish(notifications.user_channel(mid), {"type": "request.new", "data": payload})
+    await notifications.push(ctx.broker, notes)
+    return out
+
+
+async def cancel(ctx: Context, user: CurrentUser, request_id: int) -> RequestOut:
+    """The learner withdraws their own open request."""
+    async with ctx.db.write() as s:
+        r = await _visible(s, request_id, user)
+        if r.learner_id != user.id:
+            raise forbidden("Only the learner who sent a request may cancel it.")
+        result = await s.execute(update(Request).where(
+            Request.id == request_id, Request.status == RequestStatus.open).values(
+            status=RequestStatus.cancelled, updated_at=utcnow()).execution_options(synchronize_session=False))
+        if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
+            raise conflict("request_not_open", "Only open requests can be cancelled.")
+        r = await _reload(s, request_id)
+        out = (await _outs(s, [r]))[0]
+    return out
+
+
+async def _reload(s: AsyncSession, request_id: int) -> Request:
+    r = await s.scalar(select(Request).where(Request.id == request_id)
+                       .execution_options(populate_existing=True))
+    assert r is not None
+    return r
+
+
+# ---------------------------------------------------------------- mentor actions
+
+
+async def accept(ctx: Context, mentor: CurrentUser, request_id: int, data: RequestAccept) -> RequestAccepted:
+    """Accept: a scheduled session with the learner booked. Exactly one mentor wins (others 409)."""
+    if mentor.role != Role.mentor.value:
+        raise forbidden("Only mentors accept requests.")
+    now = utcnow()
+    starts = data.starts_at.astimezone(timezone.utc)
+    if starts <= now:
+        raise bad_request("The start time must be in the future.", {"starts_at": "must be in the future"})
+    if starts > now + timedelta(days=366):
+        raise bad_request("The start time is too far ahead.", {"starts_at": "within a year"})
+    fee_percent = float((await platform_settings(ctx.db))["platform_fee_percent"])
+    notes: list[Notification] = []
+    async with ctx.db.write() as s:
+        r = await _visible(s, request_id, mentor)
+        # The race is decided here: one conditional update per request.
+        result = await s.execute(update(Request).where(
+            Request.id == request_id, Request.status == RequestStatus.open,
+            or_(Request.mentor_id.is_(None), Request.mentor_id == mentor.id)).values(
+            status=RequestStatus.accepted, decided_by_id=mentor.id, updated_at=now)
+            .execution_options(synchronize_session=False))
+        if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
+            raise conflict("request_not_open", "This request is no longer open.")
+        r = await _reload(s, request_id)
+        sess = Session(mentor_id=mentor.id, title=data.title or r.topic, description=r.description,
+                       curriculum=[], domain=r.domain, skills=list(r.skills or []),
+                       price_cents=data.price_cents, currency="USD", capacity=1, seats_taken=0,
+                       starts_at=starts, duration_min=r.duration_min, status=SessionStatus.draft,
+                       talk_time={})
+        s.add(sess)
+        await s.flush()
+        sess = await _schedule(s, sess.id)
+        booking = await _book(s, sess, r.learner_id, fee_percent)
+        r.session_id = sess.id
+        await s.flush()
+        notes.append(notifications.add(
+            s, r.learner_id, "request.accepted", f"Request accepted: {r.topic}"[:200],
+            f"{mentor.full_name} scheduled it for {starts:%Y-%m-%d %H:%M} UTC. You are booked.",
+            f"/sessions/{sess.id}"))
+        out = (await _outs(s, [r]))[0]
+        session_id, booking_id = sess.id, booking.id
+    await notifications.push(ctx.broker, notes)
+    return RequestAccepted(request=out, session_id=session_id, booking_id=booking_id)
+
+
+async def _schedule(s: AsyncSession, session_id: int) -> Session:
+    """draft → scheduled through the session state machine."""
+    from api.services import session_state
+
+    return await session_state.transition(s, session_id, SessionStatus.scheduled)
+
+
+async def _book(s: AsyncSession, sess: Session, learner_id: int, fee_percent: float) -> Booking:
+    """The learner's confirmed seat, charged (sandbox) and recorded in the ledger when priced."""
+    from api.services import ledger
+    from api.services.payments import provider
+
+    booking = Booking(session_id=sess.id, learner_id=learner_id, status=BookingStatus.confirmed,
+                      price_cents=sess.price_cents, currency=sess.currency)
+    s.add(booking)
+    await s.flush()
+    if sess.price_cents > 0:
+        payment = provider.charge(amount_cents=sess.price_cents, currency=sess.currency,
+                                  key=f"booking:{booking.id}")
+        booking.payment_ref = payment.reference
+        await ledger.record_charge(s, booking_id=booking.id, session_id=sess.id, mentor_id=sess.mentor_id,
+                                   price_cents=sess.price_cents, currency=sess.currency,
+                                   fee_percent=fee_percent, reference=payment.reference)
+    result = await s.execute(update(Session).where(Session.id == sess.id, Session.seats_taken < Session.capacity)
+                             .values(seats_taken=Session.seats_taken + 1)
+                             .execution_options(synchronize_session=False))
+    if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
+        raise conflict("sold_out", "No seat left.")
+    return booking
+
+
+async def decline(ctx: Context, mentor: CurrentUser, request_id: int) -> RequestOut:
+    """Decline: a request to this mentor becomes ``declined`` (the learner is told); an
+    open-to-all request stays open for the other mentors and leaves this mentor's list."""
+    if mentor.role != Role.mentor.value:
+        raise forbidden("Only mentors decline requests.")
+    notes: list[Notification] = []
+    async with ctx.db.write() as s:
+        r = await _visible(s, request_id, mentor)
+        if r.status != RequestStatus.open:
+            raise conflict("request_not_open", "This request is no longer open.")
+        if r.mentor_id == mentor.id:
+            result = await s.execute(update(Request).where(
+                Request.id == request_id, Request.status == RequestStatus.open).values(
+                status=RequestStatus.declined, decided_by_id=mentor.id, updated_at=utcnow())
+                .execution_options(synchronize_session=False))
+            if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
+                raise conflict("request_not_open", "This request is no longer open.")
+            r = await _reload(s, request_id)
+            notes.append(notifications.add(
+                s, r.learner_id, "request.declined", f"Request declined: {r.topic}"[:200],
+                f"{mentor.full_name} cannot take this one. Try asking all mentors of {r.domain}.",
+                "/learner/requests"))
+        elif request_id not in await _passed_by(s, mentor.id):
+            s.add(AuditLog(actor_id=mentor.id, action=PASS_ACTION, target=f"request:{request_id}",
+                           details={}))
+        out = (await _outs(s, [r]))[0]
+    await notifications.push(ctx.broker, notes)
+    return out
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def get(ctx: Context, user: CurrentUser, request_id: int) -> RequestOut:
+    async with ctx.db.read() as s:
+        r = await _visible(s, request_id, user)
+        return (await _outs(s, [r]))[0]
+
+
+async def list_for(ctx: Context, user: CurrentUser, query: RequestQuery, *,
+                   all_requests: bool = False) -> RequestPage:
+    """Learner: their own. Mentor: sent to them, decided by them, and open ones of their
+    domains (minus those they passed on). Admin (or ``all_requests``): every request."""
+    q = select(Request)
+    async with ctx.db.read() as s:
+        if all_requests or user.role == Role.admin.value:
+            pass
+        elif user.role == Role.mentor.value:
+            domains = await _mentor_domains(s, user.id)
+            passed = await _passed_by(s, user.id)
+            open_to_all = and_(Request.mentor_id.is_(None), Request.status == RequestStatus.open,
+                               func.lower(Request.domain).in_(domains or ["\x00"]))
+            if passed:
+                open_to_all = and_(open_to_all, Request.id.notin_(passed))
+            q = q.where(or_(Request.mentor_id == user.id, Request.decided_by_id == user.id, open_to_all))
+        else:
+            q = q.where(Request.learner_id == user.id)
+        if query.status:
+            q = q.where(Request.status == RequestStatus(query.status))
+        total = await s.scalar(select(func.count()).select_from(q.subquery())) or 0
+        rows = list((await s.scalars(q.order_by(Request.id.desc()).limit(query.page_size)
+                                     .offset((query.page - 1) * query.page_size))).all())
+        items = await _outs(s, rows)
+    return RequestPage(items=items, total=total, page=query.page, page_size=query.page_size)
+
+
+# ---------------------------------------------------------------- scheduler
+
+
+async def expire_due(ctx: Context, now: datetime | None = None) -> list[int]:
+    """Open requests whose preferred times have all passed become ``expired``; learners are told."""
+    now = now or utcnow()
+    async with ctx.db.read() as s:
+        rows = (await s.execute(select(Request.id, Request.preferred_times).where(
+            Request.status == RequestStatus.open))).all()
+    due = [rid for rid, times in rows if all(t <= now for t in parse_times(times))]
+    expired: list[int] = []
+    notes: list[Notification] = []
+    for rid in due:
+        async with ctx.db.write() as s:
+            result = await s.execute(update(Request).where(
+                Request.id == rid, Request.status == RequestStatus.open).values(
+                status=RequestStatus.expired, updated_at=now).execution_options(synchronize_session=False))
+            if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
+                continue  # someone else (another process, an accept) got there first
+            r = await _reload(s, rid)
+            notes.append(notifications.add(
+                s, r.learner_id, "request.expired", f"Request expired: {r.topic}"[:200],
+                "All the times you proposed have passed. Send a new request with other times.",
+                "/learner/requests"))
+        expired.append(rid)
+    await notifications.push(ctx.broker, notes)
+    return expired
+
+
+def serialize(r: Request, names: dict[int, str] | None = None) -> dict[str, Any]:
+    return to_out(r, names or {}).model_dump(mode="json")
+
+
+__all__ = ["ApiError", "accept", "cancel", "create", "decline", "expire_due", "get", "list_for"]
