@@ -9,4 +9,6 @@ ROUTE_MODULES = [
     "api.routes.requests",
     "api.routes.sessions",
     "api.routes.bookings",
+    "api.routes.earnings",
+    "api.routes.bookings",
 ]

@@ -1,0 +1,308 @@
+"""Bookings: a seat in a scheduled session, paid through the sandbox provider and the ledger.
+
+A seat can never be oversold: the seat is taken by one conditional
+``UPDATE sessions SET seats_taken = seats_taken + 1 WHERE id = ? AND
+seats_taken < capacity AND status = 'scheduled' AND starts_at > now`` inside
+the write transaction and its rowcount decides; the CHECK constraint
+(seats_taken <= capacity) and the partial unique index (one active booking
+per learner and session) are the last line. The booking row, the charge
+journal and the notifications commit together; pushes and e-mail follow the
+commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.context import Context
+from api.errors import ApiError, bad_request, conflict, not_found
+from api.mailer import Attachment
+from api.models import Booking, BookingStatus, Journal, Notification, Session, SessionStatus, User
+from api.schemas_bookings import BookingCancelOut, BookingOut, BookingPage, BookingSession
+from api.services import ics, ledger, notifications
+from api.services.catalog import Viewer, push_seats, seats_left
+from api.services.payments import provider
+from api.services.settings_store import get_all as platform_settings
+
+log = logging.getLogger(__name__)
+
+S = SessionStatus
+MAX_KEY = 128
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def check_key(key: str | None) -> str | None:
+    """A usable Idempotency-Key (1-128 printable ASCII) or None; 400 otherwise."""
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY or not all(33 <= ord(c) < 127 for c in key):
+        raise bad_request("Idempotency-Key must be 1-128 printable ASCII characters.",
+                          {"Idempotency-Key": "invalid"}, code="invalid_idempotency_key")
+    return key
+
+
+def idempotency_mismatch() -> ApiError:
+    return ApiError(422, "idempotency_mismatch",
+                    "This Idempotency-Key was already used with a different request.")
+
+
+def to_out(b: Booking, sess: Session, mentor_name: str, refunded: bool = False) -> BookingOut:
+    return BookingOut(
+        id=b.id, session_id=b.session_id, learner_id=b.learner_id, status=b.status.value,
+        price_cents=b.price_cents, currency=b.currency, payment_ref=b.payment_ref,
+        payment_provider=provider.name, test_mode=provider.test_mode, refunded=refunded,
+        created_at=b.created_at, cancelled_at=b.cancelled_at,
+        session=BookingSession(id=sess.id, title=sess.title, starts_at=sess.starts_at,
+                               ends_at=sess.starts_at + timedelta(minutes=sess.duration_min),
+                               duration_min=sess.duration_min, status=sess.status.value,
+                               mentor_id=sess.mentor_id, mentor_name=mentor_name))
+
+
+async def _out(s: AsyncSession, b: Booking) -> BookingOut:
+    sess = await s.get(Session, b.session_id)
+    assert sess is not None
+    mentor = await s.get(User, sess.mentor_id)
+    refunded = await ledger.journal_by_key(s, f"refund:booking:{b.id}") is not None
+    return to_out(b, sess, mentor.full_name if mentor else "", refunded)
+
+
+async def _by_key(s: AsyncSession, learner_id: int, key: str) -> Booking | None:
+    return await s.scalar(select(Booking).where(Booking.learner_id == learner_id,
+                                                Booking.idempotency_key == key)
+                          .execution_options(populate_existing=True))
+
+
+async def _replay(s: AsyncSession, existing: Booking, digest: str) -> BookingOut:
+    if existing.request_hash != digest:
+        raise idempotency_mismatch()
+    return await _out(s, existing)
+
+
+@dataclass
+class Booked:
+    booking: BookingOut
+    created: bool  # False when an Idempotency-Key replay returned the earlier booking
+    seats_left: int | None = None
+
+
+async def create_booking(ctx: Context, learner: Viewer, session_id: int,
+                         idempotency_key: str | None = None) -> Booked:
+    """Book one seat for ``learner`` (charged through the sandbox; confirmation e-mail with .ics).
+
+    409: ``already_booked``, ``sold_out``, ``own_session``, ``session_cancelled``,
+    ``session_started``, ``session_not_bookable``; 404 for unknown/draft sessions;
+    422 ``idempotency_mismatch`` for a reused key with another body."""
+    key = check_key(idempotency_key)
+    digest = request_hash({"session_id": session_id})
+    if key:
+        async with ctx.db.read() as s:
+            existing = await _by_key(s, learner.id, key)
+            if existing is not None:
+                return Booked(await _replay(s, existing, digest), False)
+    fee_percent = float((await platform_settings(ctx.db))["platform_fee_percent"])
+    notes: list[Notification] = []
+    try:
+        async with ctx.db.write() as s:
+            if key:  # a concurrent request with this key may have committed meanwhile
+                existing = await _by_key(s, learner.id, key)
+                if existing is not None:
+                    return Booked(await _replay(s, existing, digest), False)
+            sess = await s.get(Session, session_id)
+            if sess is None or sess.status == S.draft:
+                raise not_found("session")
+            if sess.mentor_id == learner.id:
+                raise conflict("own_session", "You cannot book your own session.")
+            if await s.scalar(select(Booking.id).where(
+                    Booking.session_id == session_id, Booking.learner_id == learner.id,
+                    Booking.status != BookingStatus.cancelled)) is not None:
+                raise conflict("already_booked", "You already have a seat in this session.")
+            now = utcnow()
+            taken = await s.execute(
+                update(Session)
+                .where(Session.id == session_id, Session.status == S.scheduled,
+                       Session.seats_taken < Session.capacity, Session.starts_at > now)
+                .values(seats_taken=Session.seats_taken + 1)
+                .execution_options(synchronize_session=False))
+            sess = await s.scalar(select(Session).where(Session.id == session_id)
+                                  .execution_options(populate_existing=True))
+            assert sess is not None
+            if (taken.rowcount or 0) != 1:  # type: ignore[attr-defined]
+                raise _not_bookable(sess, now)
+            booking = Booking(session_id=session_id, learner_id=learner.id, status=BookingStatus.confirmed,
+                              price_cents=sess.price_cents, currency=sess.currency,
+                              idempotency_key=key, request_hash=digest if key else None)
+            s.add(booking)
+            await s.flush()
+            if sess.price_cents > 0:
+                paid = provider.charge(amount_cents=sess.price_cents, currency=sess.currency,
+                                       key=f"booking:{booking.id}")
+                booking.payment_ref = paid.reference
+                await ledger.record_charge(s, booking_id=booking.id, session_id=sess.id,
+                                           mentor_id=sess.mentor_id, price_cents=sess.price_cents,
+                                           currency=sess.currency, fee_percent=fee_percent,
+                                           reference=paid.reference)
+            mentor = await s.get(User, sess.mentor_id)
+            user = await s.get(User, learner.id)
+            assert mentor is not None and user is not None
+            when = f"{sess.starts_at:%Y-%m-%d %H:%M} UTC"
+            notes.append(notifications.add(s, learner.id, "booking.created", f"Booked: {sess.title}",
+                                           f"Your seat is confirmed for {when}.", f"/sessions/{sess.id}"))
+            notes.append(notifications.add(s, sess.mentor_id, "booking.created",
+                                           f"New booking: {sess.title}",
+                                           f"{user.full_name} booked a seat ({seats_left(sess)} left).",
+                                           f"/sessions/{sess.id}"))
+            await s.flush()
+            out = to_out(booking, sess, mentor.full_name)
+            left = seats_left(sess)
+            learner_email, learner_name = user.email, user.full_name
+    except IntegrityError:
+        # PostgreSQL: a concurrent request of this learner (same key or same session) won.
+        async with ctx.db.read() as s:
+            if key:
+                existing = await _by_key(s, learner.id, key)
+                if existing is not None:
+                    return Booked(await _replay(s, existing, digest), False)
+            raise conflict("already_booked", "You already have a seat in this session.") from None
+    await notifications.push(ctx.broker, notes)
+    await push_seats(ctx.broker, session_id, left)
+    await send_confirmation(ctx, out, learner_email, learner_name, mentor.full_name, mentor.email)
+    return Booked(out, True, left)
+
+
+def _not_bookable(sess: Session, now: datetime) -> ApiError:
+    if sess.status == S.cancelled:
+        return conflict("session_cancelled", "This session was cancelled.")
+    if sess.status != S.scheduled:
+        return conflict("session_not_bookable", f"A {sess.status.value} session cannot be booked.")
+    if sess.starts_at <= now:
+        return conflict("session_started", "This session has already started.")
+    return conflict("sold_out", "This session is sold out.")
+
+
+def confirmation_ics(ctx: Context, b: BookingOut, mentor_name: str, mentor_email: str) -> bytes:
+    url = f"{ctx.settings.public_url.rstrip('/')}/sessions/{b.session_id}"
+    return ics.event(uid=f"booking-{b.id}-session-{b.session_id}@peerlearn", start=b.session.starts_at,
+                     end=b.session.ends_at, summary=f"PeerLearn: {b.session.title}",
+                     description=f"Live session with {mentor_name}. Join from {url}", url=url,
+                     organizer_name=mentor_name, organizer_email="no-reply@peerlearn.local",
+                     stamp=b.created_at)
+
+
+async def send_confirmation(ctx: Context, b: BookingOut, to: str, learner_name: str, mentor_name: str,
+                            mentor_email: str) -> None:
+    url = f"{ctx.settings.public_url.rstrip('/')}/sessions/{b.session_id}"
+    price = "free" if b.price_cents == 0 else f"{b.price_cents / 100:.2f} {b.currency} (sandbox test mode, no real charge)"
+    body = (f"Hi {learner_name},\n\nyour seat in \"{b.session.title}\" with {mentor_name} is confirmed.\n"
+            f"Starts: {b.session.starts_at:%Y-%m-%d %H:%M} UTC ({b.session.duration_min} min)\n"
+            f"Price: {price}\nPayment reference: {b.payment_ref or '-'}\n\nJoin here: {url}\n\n"
+            "The attached invite adds it to your calendar.\n")
+    await ctx.mailer.send(to, f"Booking confirmed: {b.session.title}", body,
+                          (Attachment("peerlearn-session.ics",
+                                      confirmation_ics(ctx, b, mentor_name, mentor_email),
+                                      "text/calendar"),))
+
+
+async def cancel_booking(ctx: Context, learner: Viewer, booking_id: int) -> BookingCancelOut:
+    """The learner cancels their own booking: the seat is released; a full refund when more
+    than ``refund_window_hours`` remain before the start, none after."""
+    window = int((await platform_settings(ctx.db))["refund_window_hours"])
+    notes: list[Notification] = []
+    async with ctx.db.read() as s:
+        found = await s.get(Booking, booking_id)
+        if found is None or found.learner_id != learner.id:
+            raise not_found("booking")
+        session_id = found.session_id
+    async with ctx.db.write() as s:
+        # Lock order everywhere: session row first, then its bookings.
+        sess = await s.scalar(select(Session).where(Session.id == session_id).with_for_update()
+                              .execution_options(populate_existing=True))
+        b = await s.scalar(select(Booking).where(Booking.id == booking_id).with_for_update()
+                           .execution_options(populate_existing=True))
+        assert sess is not None and b is not None
+        if b.status != BookingStatus.confirmed:
+            raise conflict("booking_not_active", f"This booking is already {b.status.value}.")
+        now = utcnow()
+        if sess.status != S.scheduled or sess.starts_at <= now:
+            raise conflict("session_started", "The session has started; the booking can no longer be cancelled.")
+        refund = 0
+        if sess.starts_at - now > timedelta(hours=window):
+            journal = await ledger.record_refund(s, b.id, reference=f"booking {b.id} cancelled by learner")
+            if journal is not None:
+                provider.refund(charge_reference=b.payment_ref or "", amount_cents=b.price_cents,
+                                currency=b.currency)
+                refund = b.price_cents
+        b.status = BookingStatus.cancelled
+        b.cancelled_at = now
+        await s.execute(update(Session).where(Session.id == session_id, Session.seats_taken > 0)
+                        .values(seats_taken=Session.seats_taken - 1)
+                        .execution_options(synchronize_session=False))
+        sess = await s.scalar(select(Session).where(Session.id == session_id)
+                              .execution_options(populate_existing=True))
+        assert sess is not None
+        user = await s.get(User, learner.id)
+        money = f"Refund: {refund / 100:.2f} {b.currency}." if refund else \
+            ("No refund (cancelled inside the refund window)." if b.price_cents else "")
+        notes.append(notifications.add(s, learner.id, "booking.cancelled", f"Booking cancelled: {sess.title}",
+                                       money, f"/sessions/{sess.id}"))
+        notes.append(notifications.add(s, sess.mentor_id, "booking.cancelled", f"Cancellation: {sess.title}",
+                                       f"{user.full_name if user else 'A learner'} cancelled; "
+                                       f"{seats_left(sess)} seats left.", f"/sessions/{sess.id}"))
+        await s.flush()
+        out = await _out(s, b)
+        left = seats_left(sess)
+    await notifications.push(ctx.broker, notes)
+    await push_seats(ctx.broker, session_id, left)
+    return BookingCancelOut(booking=out, refund_cents=refund, seats_left=left)
+
+
+async def list_bookings(ctx: Context, learner_id: int, *, when: str = "all", page: int = 1,
+                        page_size: int = 20) -> BookingPage:
+    """The learner's own bookings. ``upcoming``: active seats in scheduled/live sessions
+    (soonest first); ``past``: everything else (latest first)."""
+    upcoming = and_(Booking.status != BookingStatus.cancelled, Session.status.in_((S.scheduled, S.live)))
+    conds: list[Any] = [Booking.learner_id == learner_id]
+    order: tuple[Any, ...] = (Session.starts_at.desc(), Booking.id.desc())
+    if when == "upcoming":
+        conds.append(upcoming)
+        order = (Session.starts_at.asc(), Booking.id.asc())
+    elif when == "past":
+        conds.append(or_(Booking.status == BookingStatus.cancelled,
+                         Session.status.in_((S.completed, S.cancelled))))
+    async with ctx.db.read() as s:
+        base = select(Booking, Session, User.full_name).join(Session, Session.id == Booking.session_id) \
+            .join(User, User.id == Session.mentor_id).where(*conds)
+        total = await s.scalar(select(func.count()).select_from(base.subquery())) or 0
+        rows = (await s.execute(base.order_by(*order).limit(page_size).offset((page - 1) * page_size))).all()
+        keys = [f"refund:booking:{b.id}" for b, _, _ in rows]
+        refunded = set((await s.scalars(select(Journal.idempotency_key).where(
+            Journal.idempotency_key.in_(keys)))).all()) if keys else set()
+    return BookingPage(items=[to_out(b, sess, name, f"refund:booking:{b.id}" in refunded)
+                              for b, sess, name in rows], total=total, page=page, page_size=page_size)
+
+
+async def get_booking(ctx: Context, viewer: Viewer, booking_id: int) -> BookingOut:
+    async with ctx.db.read() as s:
+        b = await s.get(Booking, booking_id)
+        if b is None:
+            raise not_found("booking")
+        sess = await s.get(Session, b.session_id)
+        if b.learner_id != viewer.id and viewer.role != "admin" and (sess is None or sess.mentor_id != viewer.id):
+            raise not_found("booking")
+        return await _out(s, b)

@@ -1,0 +1,445 @@
+"""Sessions: drafts, edits, publishing, cancelling (with refunds), browsing, details, reviews.
+
+Status changes go through :mod:`api.services.session_state` only. Other modules
+move a session with :func:`start_session` (scheduled -> live) and
+:func:`complete_session` (-> completed, releasing the mentor's earnings in the
+same transaction); :func:`cancel_session` refunds and notifies everyone booked.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import String, case, cast, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.broker import MemoryBroker
+from api.context import Context
+from api.db import Database
+from api.errors import ApiError, bad_request, conflict, forbidden, not_found
+from api.models import Booking, BookingStatus, Feedback, Notification, Role, Session, SessionStatus, User
+from api.schemas_sessions import (
+    MentorBrief,
+    Rating,
+    ReviewOut,
+    ReviewPage,
+    SessionCreate,
+    SessionDetail,
+    SessionOut,
+    SessionPage,
+    SessionQuery,
+    SessionUpdate,
+)
+from api.services import ledger, notifications, session_state
+from api.services.accounts import avatar_url
+from api.services.settings_store import get_all as platform_settings
+
+log = logging.getLogger(__name__)
+
+S = SessionStatus
+ACTIVE_BOOKING = (BookingStatus.confirmed, BookingStatus.attended)
+
+
+class Viewer(Protocol):
+    """Who is looking (``api.auth.CurrentUser`` fits); None means anonymous."""
+
+    id: int
+    role: str
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def to_utc(value: datetime, tz_name: str | None, default_tz: str = "UTC") -> datetime:
+    """An aware UTC datetime from an aware value, or a naive one read in ``tz_name``."""
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        return value.astimezone(timezone.utc)
+    name = tz_name or default_tz or "UTC"
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise bad_request("Unknown time zone.", {"timezone": f"unknown time zone {name!r}"}) from exc
+    return value.replace(tzinfo=zone).astimezone(timezone.utc)
+
+
+def seats_left(sess: Session) -> int:
+    return max(0, sess.capacity - sess.seats_taken)
+
+
+def _mentor_brief(user: User, rating: Rating | None = None) -> MentorBrief:
+    return MentorBrief(id=user.id, full_name=user.full_name, avatar_url=avatar_url(user),
+                       rating=rating or Rating())
+
+
+def to_out(sess: Session, mentor: User, mentor_rating: Rating | None = None) -> SessionOut:
+    return SessionOut(
+        id=sess.id, title=sess.title, description=sess.description, domain=sess.domain,
+        skills=list(sess.skills or []), price_cents=sess.price_cents, currency=sess.currency,
+        capacity=sess.capacity, seats_taken=sess.seats_taken, seats_left=seats_left(sess),
+        starts_at=sess.starts_at, ends_at=sess.starts_at + timedelta(minutes=sess.duration_min),
+        duration_min=sess.duration_min, status=sess.status.value,
+        mentor=_mentor_brief(mentor, mentor_rating))
+
+
+async def mentor_ratings(s: AsyncSession, mentor_ids: set[int]) -> dict[int, Rating]:
+    """Average rating and count of visible feedback per mentor."""
+    if not mentor_ids:
+        return {}
+    rows = (await s.execute(
+        select(Session.mentor_id, func.avg(Feedback.rating), func.count(Feedback.id))
+        .join(Session, Session.id == Feedback.session_id)
+        .where(Session.mentor_id.in_(mentor_ids), Feedback.hidden.is_(False))
+        .group_by(Session.mentor_id))).all()
+    return {m: Rating(average=round(float(avg), 2) if avg is not None else None, count=int(n))
+            for m, avg, n in rows}
+
+
+async def session_rating(s: AsyncSession, session_id: int) -> Rating:
+    avg, n = (await s.execute(
+        select(func.avg(Feedback.rating), func.count(Feedback.id))
+        .where(Feedback.session_id == session_id, Feedback.hidden.is_(False)))).one()
+    return Rating(average=round(float(avg), 2) if avg is not None else None, count=int(n or 0))
+
+
+def _can_see(sess: Session, viewer: Viewer | None) -> bool:
+    if sess.status != S.draft:
+        return True
+    return viewer is not None and (viewer.id == sess.mentor_id or viewer.role == Role.admin.value)
+
+
+def _can_manage(sess: Session, viewer: Viewer) -> bool:
+    return viewer.id == sess.mentor_id or viewer.role == Role.admin.value
+
+
+async def _load_for_change(s: AsyncSession, session_id: int, viewer: Viewer) -> Session:
+    """The session row, locked for this transaction; 404 if the viewer may not see it,
+    403 if they may see but not change it."""
+    sess = await s.scalar(select(Session).where(Session.id == session_id).with_for_update()
+                          .execution_options(populate_existing=True))
+    if sess is None or not _can_see(sess, viewer):
+        raise not_found("session")
+    if not _can_manage(sess, viewer):
+        raise forbidden("Only the session's mentor or an admin may change it.")
+    return sess
+
+
+async def push_seats(broker: MemoryBroker, session_id: int, left: int) -> None:
+    """Tell everyone viewing the session its new seat count (call after commit)."""
+    await broker.publish(notifications.session_channel(session_id),
+                         {"type": "seats", "data": {"session_id": session_id, "seats_left": left}})
+
+
+async def push_status(broker: MemoryBroker, sess: Session) -> None:
+    await broker.publish(notifications.session_channel(sess.id), {
+        "type": "session.updated",
+        "data": {"session_id": sess.id, "status": sess.status.value, "starts_at": sess.starts_at.isoformat(),
+                 "seats_left": seats_left(sess)}})
+
+
+async def _detail(s: AsyncSession, sess: Session, viewer: Viewer | None) -> SessionDetail:
+    mentor = await s.get(User, sess.mentor_id)
+    assert mentor is not None
+    ratings = await mentor_ratings(s, {mentor.id})
+    booking_id = None
+    if viewer is not None:
+        booking_id = await s.scalar(select(Booking.id).where(
+            Booking.session_id == sess.id, Booking.learner_id == viewer.id,
+            Booking.status.in_(ACTIVE_BOOKING)))
+    base = to_out(sess, mentor, ratings.get(mentor.id)).model_dump()
+    return SessionDetail(**base, curriculum=list(sess.curriculum or []),
+                         rating=await session_rating(s, sess.id), booked=booking_id is not None,
+                         booking_id=booking_id, is_owner=viewer is not None and viewer.id == sess.mentor_id,
+                         created_at=sess.created_at, started_at=sess.started_at, ended_at=sess.ended_at)
+
+
+# ---------------------------------------------------------------- mentor actions
+
+
+async def create_session(ctx: Context, mentor: Viewer, data: SessionCreate) -> SessionDetail:
+    """A mentor's new draft."""
+    if mentor.role != Role.mentor.value:
+        raise forbidden("Only mentors create sessions.")
+    limits = await platform_settings(ctx.db)
+    if data.capacity > limits["max_capacity"]:
+        raise bad_request(f"Capacity may be at most {limits['max_capacity']}.",
+                          {"capacity": f"at most {limits['max_capacity']}"})
+    async with ctx.db.write() as s:
+        user = await s.get(User, mentor.id)
+        if user is None:
+            raise not_found("user")
+        starts = to_utc(data.starts_at, data.timezone, user.timezone)
+        sess = Session(mentor_id=mentor.id, title=data.title, description=data.description,
+                       curriculum=list(data.curriculum), domain=data.domain, skills=_tags(data.skills),
+                       price_cents=data.price_cents, currency=data.currency, capacity=data.capacity,
+                       seats_taken=0, starts_at=starts, duration_min=data.duration_min,
+                       status=S.draft, talk_time={})
+        s.add(sess)
+        await s.flush()
+        return await _detail(s, sess, mentor)
+
+
+def _tags(tags: list[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for t in tags:
+        seen.setdefault(t.lower(), t)
+    return list(seen.values())
+
+
+async def update_session(ctx: Context, viewer: Viewer, session_id: int, data: SessionUpdate) -> SessionDetail:
+    """Edit a draft or scheduled session (its mentor or an admin).
+
+    Once seats are taken the price and currency are fixed and the capacity may
+    not go below the seats taken; a scheduled session must keep a future start."""
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    limits = await platform_settings(ctx.db)
+    notes: list[Notification] = []
+    async with ctx.db.write() as s:
+        sess = await _load_for_change(s, session_id, viewer)
+        if sess.status not in (S.draft, S.scheduled):
+            raise conflict("invalid_status", f"A {sess.status.value} session cannot be edited.")
+        tz_name = changes.pop("timezone", None)
+        if "starts_at" in changes:
+            mentor = await s.get(User, sess.mentor_id)
+            changes["starts_at"] = to_utc(data.starts_at, tz_name, mentor.timezone if mentor else "UTC")  # type: ignore[arg-type]
+            if sess.status == S.scheduled and changes["starts_at"] <= utcnow():
+                raise bad_request("A published session must start in the future.",
+                                  {"starts_at": "must be in the future"})
+        if sess.seats_taken > 0:
+            for key in ("price_cents", "currency"):
+                if key in changes and changes[key] != getattr(sess, key):
+                    raise conflict("seats_taken", "The price cannot change once seats are booked.")
+        if "capacity" in changes:
+            if changes["capacity"] < sess.seats_taken:
+                raise conflict("capacity_below_seats",
+                               f"{sess.seats_taken} seats are already booked; capacity cannot be lower.")
+            if changes["capacity"] > limits["max_capacity"]:
+                raise bad_request(f"Capacity may be at most {limits['max_capacity']}.",
+                                  {"capacity": f"at most {limits['max_capacity']}"})
+        if "skills" in changes:
+            changes["skills"] = _tags(changes["skills"])
+        moved = any(k in changes and changes[k] != getattr(sess, k) for k in ("starts_at", "duration_min"))
+        for key, value in changes.items():
+            setattr(sess, key, value)
+        sess.updated_at = utcnow()
+        if moved and sess.status == S.scheduled:
+            learners = (await s.scalars(select(Booking.learner_id).where(
+                Booking.session_id == sess.id, Booking.status == BookingStatus.confirmed))).all()
+            for learner_id in learners:
+                notes.append(notifications.add(
+                    s, learner_id, "session.updated", f"Time changed: {sess.title}",
+                    f"Now starts {sess.starts_at:%Y-%m-%d %H:%M} UTC.", f"/sessions/{sess.id}"))
+        await s.flush()
+        out = await _detail(s, sess, viewer)
+    await notifications.push(ctx.broker, notes)
+    if sess.status == S.scheduled:
+        await push_status(ctx.broker, sess)
+    return out
+
+
+async def publish_session(ctx: Context, viewer: Viewer, session_id: int) -> SessionDetail:
+    """draft -> scheduled: needs a future start and a capacity within the platform maximum."""
+    limits = await platform_settings(ctx.db)
+    async with ctx.db.write() as s:
+        sess = await _load_for_change(s, session_id, viewer)
+        if sess.status != S.draft:
+            raise conflict("invalid_status", f"A {sess.status.value} session cannot be published.")
+        if sess.starts_at <= utcnow():
+            raise bad_request("The session must start in the future to be published.",
+                              {"starts_at": "must be in the future"})
+        if sess.capacity > limits["max_capacity"]:
+            raise bad_request(f"Capacity may be at most {limits['max_capacity']}.",
+                              {"capacity": f"at most {limits['max_capacity']}"})
+        sess = await session_state.transition(s, session_id, S.scheduled)
+        out = await _detail(s, sess, viewer)
+    await push_status(ctx.broker, sess)
+    return out
+
+
+@dataclass
+class CancelResult:
+    session: SessionDetail
+    refunded_bookings: int
+    refunded_cents: int
+
+
+async def cancel_session(ctx: Context, viewer: Viewer, session_id: int, reason: str = "") -> CancelResult:
+    """Cancel (its mentor or an admin): every active booking is cancelled and refunded
+    in full through the ledger, every learner is notified (``session.cancelled``)."""
+    notes: list[Notification] = []
+    refunded = 0
+    count = 0
+    async with ctx.db.write() as s:
+        sess = await _load_for_change(s, session_id, viewer)
+        if not session_state.can_transition(sess.status, S.cancelled):
+            raise conflict("invalid_status", f"A {sess.status.value} session cannot be cancelled.")
+        sess = await session_state.transition(s, session_id, S.cancelled)
+        now = utcnow()
+        bookings = (await s.scalars(select(Booking).where(
+            Booking.session_id == session_id, Booking.status.in_(ACTIVE_BOOKING)))).all()
+        body = f"{sess.title} on {sess.starts_at:%Y-%m-%d %H:%M} UTC was cancelled; you get a full refund."
+        if reason:
+            body += f" Reason: {reason}"
+        for b in bookings:
+            b.status = BookingStatus.cancelled
+            b.cancelled_at = now
+            journal = await ledger.record_refund(s, b.id, reference=f"session {session_id} cancelled")
+            if journal is not None:
+                refunded += b.price_cents
+            count += 1
+            notes.append(notifications.add(s, b.learner_id, "session.cancelled",
+                                           f"Cancelled: {sess.title}", body, f"/sessions/{session_id}"))
+        if viewer.id != sess.mentor_id:
+            notes.append(notifications.add(s, sess.mentor_id, "session.cancelled",
+                                           f"Cancelled by an admin: {sess.title}",
+                                           reason or "An administrator cancelled this session.",
+                                           f"/sessions/{session_id}"))
+        await s.execute(update(Session).where(Session.id == session_id).values(seats_taken=0)
+                        .execution_options(synchronize_session=False))
+        sess = await s.scalar(select(Session).where(Session.id == session_id)
+                              .execution_options(populate_existing=True))
+        assert sess is not None
+        out = await _detail(s, sess, viewer)
+    await notifications.push(ctx.broker, notes)
+    await push_seats(ctx.broker, session_id, 0)
+    await push_status(ctx.broker, sess)
+    return CancelResult(out, count, refunded)
+
+
+# ---------------------------------------------------------------- lifecycle (rooms, scheduler)
+
+
+async def start_session(ctx: Context, session_id: int) -> Session:
+    """scheduled -> live (the room opens). 409 ``invalid_status`` otherwise."""
+    async with ctx.db.write() as s:
+        sess = await session_state.transition(s, session_id, S.live)
+    await push_status(ctx.broker, sess)
+    return sess
+
+
+async def complete_session(ctx: Context, session_id: int) -> Session:
+    """scheduled|live -> completed and release the mentor's earnings, in one transaction.
+
+    409 ``invalid_status`` if already completed/cancelled (callers racing to
+    complete the same session: exactly one wins; the release is idempotent anyway)."""
+    async with ctx.db.write() as s:
+        sess = await session_state.transition(s, session_id, S.completed)
+        await ledger.release_in(s, session_id)
+    await push_status(ctx.broker, sess)
+    return sess
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _escape_like(q: str) -> str:
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def browse(db: Database, query: SessionQuery) -> SessionPage:
+    """Public catalog: scheduled and live sessions (or ``status``), filtered, sorted, paginated."""
+    conds: list[Any] = [User.is_active.is_(True)]
+    if query.status:
+        conds.append(Session.status == S(query.status))
+    else:
+        conds.append(Session.status.in_((S.scheduled, S.live)))
+    if query.domain:
+        conds.append(func.lower(Session.domain) == query.domain.strip().lower())
+    if query.min_price is not None:
+        conds.append(Session.price_cents >= query.min_price)
+    if query.max_price is not None:
+        conds.append(Session.price_cents <= query.max_price)
+    if query.date_from is not None:
+        conds.append(Session.starts_at >= to_utc(query.date_from, "UTC"))
+    if query.date_to is not None:
+        end = to_utc(query.date_to, "UTC")
+        if (end.hour, end.minute, end.second, end.microsecond) == (0, 0, 0, 0):
+            conds.append(Session.starts_at < end + timedelta(days=1))  # a whole day is inclusive
+        else:
+            conds.append(Session.starts_at <= end)
+    if query.mentor_id is not None:
+        conds.append(Session.mentor_id == query.mentor_id)
+    if query.q and query.q.strip():
+        pattern = f"%{_escape_like(query.q.strip().lower())}%"
+        conds.append(or_(*(func.lower(col).like(pattern, escape="\\") for col in (
+            Session.title, Session.description, Session.domain, cast(Session.skills, String),
+            User.full_name))))
+    order = {
+        "starts_at": (Session.starts_at.asc(), Session.id.asc()),
+        "-starts_at": (Session.starts_at.desc(), Session.id.desc()),
+        "price": (Session.price_cents.asc(), Session.starts_at.asc(), Session.id.asc()),
+        "-price": (Session.price_cents.desc(), Session.starts_at.asc(), Session.id.asc()),
+        "popularity": (Session.seats_taken.desc(),
+                       case((Session.capacity > 0, Session.seats_taken * 1000 / Session.capacity),
+                            else_=0).desc(),
+                       Session.starts_at.asc(), Session.id.asc()),
+    }[query.sort]
+    base = select(Session, User).join(User, User.id == Session.mentor_id).where(*conds)
+    async with db.read() as s:
+        total = await s.scalar(select(func.count()).select_from(
+            select(Session.id).join(User, User.id == Session.mentor_id).where(*conds).subquery())) or 0
+        rows = (await s.execute(base.order_by(*order).limit(query.page_size)
+                                .offset((query.page - 1) * query.page_size))).all()
+        ratings = await mentor_ratings(s, {u.id for _, u in rows})
+    return SessionPage(items=[to_out(sess, u, ratings.get(u.id)) for sess, u in rows], total=total,
+                       page=query.page, page_size=query.page_size)
+
+
+async def get_session(db: Database, session_id: int, viewer: Viewer | None) -> SessionDetail:
+    """One session with curriculum, ratings, seats and whether the viewer booked it.
+    Drafts exist only for their mentor and admins (404 for everyone else)."""
+    async with db.read() as s:
+        sess = await s.get(Session, session_id)
+        if sess is None or not _can_see(sess, viewer):
+            raise not_found("session")
+        return await _detail(s, sess, viewer)
+
+
+async def get_visible(s: AsyncSession, session_id: int, viewer: Viewer | None) -> Session:
+    sess = await s.get(Session, session_id)
+    if sess is None or not _can_see(sess, viewer):
+        raise not_found("session")
+    return sess
+
+
+async def reviews(db: Database, session_id: int, viewer: Viewer | None, *, page: int = 1,
+                  page_size: int = 20) -> ReviewPage:
+    """Visible feedback on a session, newest first, with its aggregate."""
+    async with db.read() as s:
+        await get_visible(s, session_id, viewer)
+        conds = (Feedback.session_id == session_id, Feedback.hidden.is_(False))
+        total = await s.scalar(select(func.count(Feedback.id)).where(*conds)) or 0
+        rows = (await s.execute(
+            select(Feedback, User.full_name).join(User, User.id == Feedback.author_id).where(*conds)
+            .order_by(Feedback.id.desc()).limit(page_size).offset((page - 1) * page_size))).all()
+        rating = await session_rating(s, session_id)
+    return ReviewPage(items=[ReviewOut(id=f.id, session_id=f.session_id, rating=f.rating, comment=f.comment,
+                                       author_name=name, created_at=f.created_at) for f, name in rows],
+                      rating=rating, total=total, page=page, page_size=page_size)
+
+
+async def mentor_sessions(db: Database, mentor_id: int, *, status: str | None = None, page: int = 1,
+                          page_size: int = 20) -> SessionPage:
+    """A mentor's own sessions, every status (drafts included), soonest first."""
+    conds: list[Any] = [Session.mentor_id == mentor_id]
+    if status:
+        conds.append(Session.status == S(status))
+    async with db.read() as s:
+        mentor = await s.get(User, mentor_id)
+        if mentor is None:
+            raise not_found("user")
+        total = await s.scalar(select(func.count(Session.id)).where(*conds)) or 0
+        rows = (await s.scalars(select(Session).where(*conds)
+                                .order_by(Session.starts_at.desc(), Session.id.desc())
+                                .limit(page_size).offset((page - 1) * page_size))).all()
+        rating = (await mentor_ratings(s, {mentor_id})).get(mentor_id)
+    return SessionPage(items=[to_out(x, mentor, rating) for x in rows], total=total, page=page,
+                       page_size=page_size)
+
