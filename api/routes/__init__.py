@@ -10,5 +10,4 @@ ROUTE_MODULES = [
     "api.routes.sessions",
     "api.routes.bookings",
     "api.routes.earnings",
-    "api.routes.bookings",
 ]
