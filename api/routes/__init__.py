@@ -10,4 +10,5 @@ ROUTE_MODULES = [
     "api.routes.sessions",
     "api.routes.bookings",
     "api.routes.earnings",
+    "api.routes.readiness",
 ]
