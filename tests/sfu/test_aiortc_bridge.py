@@ -1,0 +1,70 @@
+"""Fails loudly when an aiortc/aioice upgrade breaks a private detail we use."""
+
+from __future__ import annotations
+
+import inspect
+
+import aiortc
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+from sfu import aiortc_bridge as bridge
+
+
+def test_pinned_minor_version() -> None:
+    assert aiortc.__version__.startswith("1.16."), f"aiortc {aiortc.__version__}: re-check sfu/aiortc_bridge.py"
+
+
+def test_every_private_name_still_exists() -> None:
+    bridge.check_compatibility()
+
+
+def test_signatures_we_replace_are_unchanged() -> None:
+    assert list(inspect.signature(RTCRtpReceiver.receive).parameters) == ["self", "parameters"]
+    assert list(inspect.signature(RTCRtpSender.send).parameters) == ["self", "parameters"]
+    assert list(inspect.signature(RTCDtlsTransport._handle_rtp_data).parameters) == ["self", "data", "arrival_time_ms"]
+    assert list(inspect.signature(RTCDtlsTransport._handle_rtcp_data).parameters) == ["self", "data"]
+    # aiortc must still route decrypted packets through these two hooks
+    source = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "self._handle_rtp_data(" in source and "self._handle_rtcp_data(" in source
+    # and still start senders/receivers through send()/receive()
+    connect = inspect.getsource(RTCPeerConnection._RTCPeerConnection__connect)  # type: ignore[attr-defined]
+    assert "sender.send(" in connect and "receiver.receive(" in connect
+
+
+async def test_adopted_transceiver_never_starts_codecs() -> None:
+    pc = RTCPeerConnection()
+    t = pc.addTransceiver("video", direction="sendrecv")
+    got: list[str] = []
+    assert bridge.adopt_transceiver(t, lambda p: got.append("recv"), lambda p: got.append("send"))
+    assert not bridge.adopt_transceiver(t, lambda p: None, lambda p: None)  # idempotent
+    await t.receiver.receive(object())  # type: ignore[arg-type]
+    await t.sender.send(object())  # type: ignore[arg-type]
+    assert got == ["recv", "send"]
+    assert not bridge.receiver_has_decoder(t.receiver)
+    assert not bridge.sender_has_encoder(t.sender)
+    # only this instance changed: a fresh transceiver has aiortc's methods
+    other = pc.addTransceiver("audio")
+    assert other.receiver.receive.__func__ is RTCRtpReceiver.receive  # type: ignore[attr-defined]
+    ssrc, rtx = bridge.sender_ssrcs(t.sender)
+    assert isinstance(ssrc, int) and isinstance(rtx, int) and ssrc != rtx
+    bridge.set_sender_msid(t.sender, "stream", "track")
+    assert (t.sender._stream_id, t.sender._track_id) == ("stream", "track")
+    await pc.close()
+
+
+async def test_transport_interception_and_writer() -> None:
+    pc = RTCPeerConnection()
+    t = pc.addTransceiver("video")
+    dtls = t.receiver.transport
+    rtp: list[bytes] = []
+    rtcp: list[bytes] = []
+    assert bridge.intercept_transport(dtls, rtp.append, rtcp.append)
+    await dtls._handle_rtp_data(b"rtp", arrival_time_ms=0)
+    await dtls._handle_rtcp_data(b"rtcp")
+    assert rtp == [b"rtp"] and rtcp == [b"rtcp"]
+    writer = bridge.TransportWriter(dtls)
+    writer.send_rtp(b"\x80" * 20)  # not connected: dropped quietly
+    assert writer.errors == 0
+    assert len(bridge.ice_connections(pc)) == 1
+    await pc.close()

@@ -1,0 +1,113 @@
+"""Keyframe request rate limit, REMB aggregation, sender reports, RTCP codec."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpDecodingParameters, RTCRtpReceiveParameters
+
+from sfu import rtcp
+from sfu.consumer import Consumer
+from sfu.producer import Producer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def producer(clock: Clock, sent: list[bytes], kind: str = "video") -> Producer:
+    p = Producer(
+        peer_id="pe-a", user_key="alice", kind=kind, source="camera" if kind == "video" else "mic",
+        mid="0", track_id="t", clock=clock, send_rtcp=sent.append, rtcp_ssrc=0x5555,
+    )
+    codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    p.configure(RTCRtpReceiveParameters(codecs=[codec], encodings=[RTCRtpDecodingParameters(ssrc=0x1111, payloadType=96)]))
+    return p
+
+
+async def test_keyframe_requests_reach_publisher_at_most_once_per_second() -> None:
+    clock = Clock()
+    sent: list[bytes] = []
+    p = producer(clock, sent)
+    for _ in range(50):  # a burst of PLIs from many consumers
+        p.request_keyframe()
+        clock.now += 0.01
+    assert len(sent) == 1
+    pli = rtcp.parse_rtcp(sent[0])[0]
+    assert isinstance(pli, rtcp.KeyframeRequest) and pli.media_ssrcs == [0x1111] and pli.sender_ssrc == 0x5555
+    clock.now += 0.6  # 1.1 s after the first
+    p.request_keyframe()
+    assert len(sent) == 2
+    p.close()
+
+
+async def test_deferred_keyframe_request_is_not_lost() -> None:
+    clock = Clock()
+    sent: list[bytes] = []
+    p = Producer(
+        peer_id="pe-a", user_key="alice", kind="video", source="camera", mid="0", track_id="t",
+        clock=clock, send_rtcp=sent.append, rtcp_ssrc=1, keyframe_interval=0.05,
+    )
+    p.ssrc = 7
+    p.request_keyframe()
+    p.request_keyframe()  # inside the interval: scheduled, not dropped
+    assert len(sent) == 1
+    clock.now += 0.05
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    p._send_rtcp = lambda data: (sent.append(data), done.done() or done.set_result(None))  # type: ignore[assignment]
+    await asyncio.wait_for(done, 5)
+    assert len(sent) == 2
+
+
+async def test_remb_minimum_reaches_publisher_with_receiver_report() -> None:
+    clock = Clock()
+    sent: list[bytes] = []
+    p = producer(clock, sent)
+    p.on_remb("c1", 900_000)
+    p.on_remb("c2", 300_000)
+    p.on_sender_report(rtcp.SenderReport(0x1111, 0x0123456789ABCDEF, 5000, 10, 1000))
+    clock.now += 0.25
+    messages = rtcp.parse_rtcp(p.feedback())
+    rr = next(m for m in messages if isinstance(m, rtcp.ReceiverReport))
+    remb = next(m for m in messages if isinstance(m, rtcp.Remb))
+    assert remb.bitrate == 300_000 and remb.ssrcs == [0x1111]
+    assert rr.reports[0].ssrc == 0x1111 and rr.reports[0].lsr == 0x456789AB
+    assert rr.reports[0].dlsr == 65536 // 4
+    # nothing new: no REMB repeated
+    assert not any(isinstance(m, rtcp.Remb) for m in rtcp.parse_rtcp(p.feedback()))
+
+
+async def test_consumer_sender_report_maps_publisher_clock() -> None:
+    clock = Clock()
+    p = producer(clock, [])
+    c = Consumer(subscriber_id="pe-b", producer=p, clock=clock, history_size=16)
+    rw = c.rewriter
+    rw.ssrc = 0x2222
+    rw.synced = True
+    rw.ts_off = 1_000_000
+    rw.packets, rw.octets = 5, 500
+    p.on_sender_report(rtcp.SenderReport(0x1111, 1 << 40, 90_000, 1, 1))
+    clock.now += 2.0
+    sr = next(m for m in rtcp.parse_rtcp(c.sender_report()) if isinstance(m, rtcp.SenderReport))
+    assert sr.ssrc == 0x2222
+    assert sr.rtp_timestamp == 90_000 + 2 * 90_000 + 1_000_000
+    assert sr.packet_count == 5 and sr.octet_count == 500
+    c.close()
+    assert c.producer is None and not p.consumers
+
+
+def test_rtcp_round_trip() -> None:
+    nack = rtcp.build_nack(1, 2, [100, 101, 116, 117, 300])
+    assert rtcp.parse_rtcp(nack) == [rtcp.Nack(1, 2, [100, 101, 116, 117, 300])]
+    remb = rtcp.parse_rtcp(rtcp.build_remb(1, 1_234_567, [3, 4]))[0]
+    assert isinstance(remb, rtcp.Remb) and remb.ssrcs == [3, 4] and abs(remb.bitrate - 1_234_567) < 10
+    compound = rtcp.build_sr(9, 1 << 33, 7, 1, 2) + rtcp.build_sdes(9, "cname") + rtcp.build_pli(1, 9)
+    kinds = [type(m).__name__ for m in rtcp.parse_rtcp(compound)]
+    assert kinds == ["SenderReport", "KeyframeRequest"]
+    assert rtcp.parse_rtcp(b"\x00\x01garbage") == []
+    assert rtcp.parse_rtcp(compound[:-3]) != []  # the valid prefix survives
