@@ -11,4 +11,5 @@ ROUTE_MODULES = [
     "api.routes.bookings",
     "api.routes.earnings",
     "api.routes.readiness",
+    "api.routes.scheduler",
 ]
