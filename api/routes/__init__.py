@@ -12,4 +12,5 @@ ROUTE_MODULES = [
     "api.routes.earnings",
     "api.routes.readiness",
     "api.routes.scheduler",
+    "api.routes.recommendations",
 ]
