@@ -40,8 +40,8 @@ class Params:
     half_life_days: float = 90.0     # feedback decay for profiles and ALS
     pop_half_life_days: float = 14.0
     max_features: int = 4096
-    w_content: float = 1.0
-    w_cf: float = 1.0
+    w_content: float = 1.2
+    w_cf: float = 0.6
     w_pop: float = 0.35
     w_follow: float = 0.5
     max_per_mentor: int = 2
@@ -307,9 +307,10 @@ class HybridModel:
         prior; nothing → prior alone (cold start).
         """
         p = self.params
-        if item_dense is None:
-            item_dense = self.content.dense(items)
-        content = profiles @ item_dense.T
+        if item_dense is None:  # serving: sparse rows, a handful of profiles
+            content = np.stack([self.content.matvec(pr)[items] for pr in profiles])
+        else:
+            content = profiles @ item_dense.T
         cf = self.cf_scores(user_vecs, items)
         prior = np.broadcast_to(self.prior(items), content.shape)
         mentors = self.item_mentor[items]
@@ -325,6 +326,31 @@ class HybridModel:
         parts["score"] = parts["content"] + parts["cf"] + parts["prior"] + parts["follow"]
         parts["raw_content"] = content
         return parts
+
+    def with_items(self, ids: list[int], mentors: list[int], domains: list[str],
+                   titles: list[str], terms: list[Counter[str]]) -> "HybridModel":
+        """A copy that also knows sessions published after training: content from the
+        trained vocabulary, collaborative signal through their mentor only, no own bookings."""
+        if not ids:
+            return self
+        extra = self.vectorizer.transform(terms)
+        content = Csr(np.concatenate([self.content.indptr, extra.indptr[1:] + self.content.indptr[-1]]),
+                      np.concatenate([self.content.indices, extra.indices]),
+                      np.concatenate([self.content.data, extra.data]), self.content.n_cols)
+        m_idx = np.array([self.mentor_index.get(int(m), -1) for m in mentors], np.int64)
+        n = len(ids)
+        return HybridModel(
+            params=self.params, now=self.now, vectorizer=self.vectorizer,
+            item_ids=np.concatenate([self.item_ids, np.array(ids, np.int64)]),
+            item_mentor=np.concatenate([self.item_mentor, np.array(mentors, np.int64)]),
+            item_mentor_idx=np.concatenate([self.item_mentor_idx, m_idx]),
+            item_domain=self.item_domain + list(domains), item_title=self.item_title + list(titles),
+            content=content,
+            item_factors=np.vstack([self.item_factors, np.zeros((n, self.params.factors), np.float32)]),
+            mentor_ids=self.mentor_ids, mentor_factors=self.mentor_factors, gram=self.gram,
+            item_pop=np.concatenate([self.item_pop, np.zeros(n, np.float32)]),
+            mentor_pop=self.mentor_pop, user_ids=self.user_ids, user_factors=self.user_factors,
+            version=self.version, meta=self.meta)
 
     # ---- persistence ---------------------------------------------------------
     def save(self, path: Path) -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -282,3 +282,107 @@ def build_data(now: float, srows: list[Any], urows: list[Any], brows: list[Any],
         inter_kind=np.array(ik, np.int8), follow_user=np.array(fu, np.int64),
         follow_mentor=np.array(fm, np.int64), follow_ts=np.array(ft, np.float64),
         inter_rating=np.array(ir, np.int8))
+
+
+# --------------------------------------------------------------------------- the job
+
+@dataclass
+class Job:
+    """One training run, as the admin page shows it."""
+
+    id: int
+    trigger: str
+    state: str = "running"            # running | succeeded | failed
+    started_at: datetime = field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    version: int | None = None
+    error: str | None = None
+    done_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "trigger": self.trigger, "state": self.state,
+                "started_at": self.started_at, "finished_at": self.finished_at,
+                "version": self.version, "error": self.error}
+
+
+class Trainer:
+    """Runs training off the event loop, one job at a time per process, and stores each
+    version (``rec_models`` row + model file under ``<data_dir>/models``)."""
+
+    def __init__(self, db: Any, model_dir: Path, *, params: Params | None = None,
+                 eval_max_users: int | None = 3000,
+                 synthetic_eval: dict[str, Any] | None = None,
+                 on_model: Callable[[HybridModel], Awaitable[None]] | None = None) -> None:
+        self.db = db
+        self.model_dir = model_dir
+        self.params = params or Params()
+        self.eval_max_users = eval_max_users
+        self.synthetic_eval = synthetic_eval
+        self.on_model = on_model
+        self.job: Job | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ids = 0
+
+    def model_path(self, version: int) -> Path:
+        return self.model_dir / f"rec-v{version}.npz"
+
+    def start(self, trigger: str = "manual") -> Job:
+        """Start a run unless one is already running (then that one is returned)."""
+        if self.job is not None and self.job.state == "running":
+            return self.job
+        self._ids += 1
+        self.job = Job(self._ids, trigger)
+        self._task = asyncio.create_task(self._run(self.job), name=f"recsys-train-{self._ids}")
+        return self.job
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self, job: Job) -> None:
+        try:
+            data = await load_training_data(self.db)
+            result = await asyncio.to_thread(train, data, self.params,
+                                             eval_max_users=self.eval_max_users,
+                                             synthetic_fallback=self.synthetic_eval)
+            async with self.db.write() as s:
+                row = RecModel(params=asdict(self.params), metrics=_jsonable(result.metrics),
+                               training_seconds=result.training_seconds, n_users=result.n_users,
+                               n_items=result.n_items, n_interactions=result.n_interactions,
+                               trigger=job.trigger)
+                s.add(row)
+                await s.flush()
+                version = row.version
+            result.model.version = version
+            await asyncio.to_thread(result.model.save, self.model_path(version))
+            if self.on_model is not None:
+                await self.on_model(result.model)
+            job.version = version
+            job.state = "succeeded"
+            log.info("recsys: trained v%s in %.2fs (%d learners, %d sessions)", version,
+                     result.training_seconds, result.n_users, result.n_items)
+        except asyncio.CancelledError:
+            job.state, job.error = "failed", "cancelled"
+            raise
+        except Exception as exc:  # noqa: BLE001  # a failed run is reported, never fatal
+            log.exception("recsys: training failed")
+            job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"[:300]
+        finally:
+            job.finished_at = utcnow()
+            job.done_event.set()
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return None if not np.isfinite(x) else round(float(x), 5)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
