@@ -13,4 +13,5 @@ ROUTE_MODULES = [
     "api.routes.readiness",
     "api.routes.scheduler",
     "api.routes.recommendations",
+    "api.routes.admin",
 ]

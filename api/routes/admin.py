@@ -1,0 +1,307 @@
+"""Admin API: users, sessions, requests, payments, feedback, settings, audit log, health. Admins only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from api.auth import CurrentUser
+from api.context import Context
+from api.keys import SERVICES
+from api.routing import ApiRoutes, path_id
+from api.schemas import Strict
+from api.schemas_requests import RequestPage, RequestQuery
+from api.schemas_sessions import QueryModel
+from api.services import admin, ledger, requests, settings_store
+from api.services.settings_store import PlatformSettings, PlatformSettingsUpdate
+
+routes = ApiRoutes("admin")
+ADMIN = ("admin",)
+PageNo = Annotated[int, Field(ge=1, le=100_000)]
+PageSize = Annotated[int, Field(ge=1, le=200)]
+Id = Annotated[int, Field(ge=1, le=2**62)]
+Text = Annotated[str, Field(max_length=200)]
+
+
+class UsersQuery(QueryModel):
+    q: Text | None = None
+    role: Literal["learner", "mentor", "admin"] | None = None
+    active: bool | None = None
+    page: PageNo = 1
+    page_size: PageSize = 50
+
+
+class AdminUser(BaseModel):
+    id: int
+    email: str
+    full_name: str
+    role: str
+    is_active: bool
+    email_verified: bool
+    created_at: datetime
+
+
+class AdminUserPage(BaseModel):
+    items: list[AdminUser]
+    total: int
+    page: int
+    page_size: int
+
+
+class SessionsQuery(QueryModel):
+    status: Literal["draft", "scheduled", "live", "completed", "cancelled"] | None = None
+    q: Text | None = None
+    mentor_id: Id | None = None
+    page: PageNo = 1
+    page_size: PageSize = 50
+
+
+class AdminSession(BaseModel):
+    id: int
+    title: str
+    mentor_id: int
+    mentor_name: str
+    domain: str
+    status: str
+    starts_at: datetime
+    duration_min: int
+    capacity: int
+    seats_taken: int
+    price_cents: int
+    currency: str
+    created_at: datetime
+
+
+class AdminSessionPage(BaseModel):
+    items: list[AdminSession]
+    total: int
+    page: int
+    page_size: int
+
+
+class AdminCancel(Strict):
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class AdminCancelOut(BaseModel):
+    session_id: int
+    status: str
+    refunded_bookings: int
+    refunded_cents: int
+
+
+class PaymentsQuery(QueryModel):
+    kind: Annotated[str, Field(max_length=40)] | None = None
+    account: Annotated[str, Field(max_length=80)] | None = None
+    session_id: Id | None = None
+    page: PageNo = 1
+    page_size: PageSize = 50
+
+
+class LedgerLeg(BaseModel):
+    account: str
+    amount_cents: int
+    currency: str
+
+
+class JournalOut(BaseModel):
+    id: int
+    kind: str
+    reference: str
+    session_id: int | None
+    booking_id: int | None
+    created_at: datetime
+    entries: list[LedgerLeg]
+
+
+class PaymentsPage(BaseModel):
+    items: list[JournalOut]
+    total: int
+    page: int
+    page_size: int
+    test_mode: bool = True
+
+
+class FeedbackQuery(QueryModel):
+    hidden: bool | None = None
+    session_id: Id | None = None
+    page: PageNo = 1
+    page_size: PageSize = 50
+
+
+class AdminFeedback(BaseModel):
+    id: int
+    session_id: int
+    session_title: str
+    author_id: int
+    author_name: str
+    rating: int
+    comment: str
+    hidden: bool
+    created_at: datetime
+
+
+class AdminFeedbackPage(BaseModel):
+    items: list[AdminFeedback]
+    total: int
+    page: int
+    page_size: int
+
+
+class HideIn(Strict):
+    hidden: bool = True
+
+
+class AuditQuery(QueryModel):
+    action: Annotated[str, Field(max_length=80)] | None = None
+    actor_id: Id | None = None
+    page: PageNo = 1
+    page_size: PageSize = 50
+
+
+class AuditEntry(BaseModel):
+    id: int
+    actor_id: int | None
+    actor_email: str | None
+    action: str
+    target: str
+    details: dict[str, Any]
+    created_at: datetime
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    total: int
+    page: int
+    page_size: int
+
+
+class DatabaseHealth(BaseModel):
+    ok: bool
+    latency_ms: float | None
+    dialect: str
+    error: str | None = None
+
+
+class BrokerHealth(BaseModel):
+    ok: bool
+    kind: str
+    latency_ms: float
+
+
+class ProcessHealth(BaseModel):
+    pid: int
+    cpu_percent: float
+    rss_bytes: int
+    threads: int
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    uptime_seconds: float
+    now: datetime
+    database: DatabaseHealth
+    broker: BrokerHealth
+    rooms: int
+    peers: int
+    websockets: int
+    online_users: int
+    process: ProcessHealth
+
+
+@routes.get("/api/admin/users", query=UsersQuery, response=AdminUserPage, auth=ADMIN, name="admin_users")
+async def users(request: web.Request, *, query: UsersQuery, user: CurrentUser) -> AdminUserPage:
+    """Search users by e-mail or name; filter by role and active state."""
+    out = await admin.list_users(Context.of(request.app), q=query.q, role=query.role, active=query.active,
+                                 page=query.page, page_size=query.page_size)
+    return AdminUserPage(**out)
+
+
+@routes.get("/api/admin/sessions", query=SessionsQuery, response=AdminSessionPage, auth=ADMIN,
+            name="admin_sessions")
+async def sessions(request: web.Request, *, query: SessionsQuery, user: CurrentUser) -> AdminSessionPage:
+    """Every session, any status (drafts included)."""
+    out = await admin.list_sessions(Context.of(request.app), status=query.status, q=query.q,
+                                    mentor_id=query.mentor_id, page=query.page, page_size=query.page_size)
+    return AdminSessionPage(**out)
+
+
+@routes.post("/api/admin/sessions/{id}/cancel", body=AdminCancel, response=AdminCancelOut, auth=ADMIN,
+             name="admin_session_cancel")
+async def cancel_session(request: web.Request, *, body: AdminCancel, user: CurrentUser) -> AdminCancelOut:
+    """Cancel a session: every booking refunded, every learner and the mentor notified."""
+    from api.services import catalog
+
+    result = await catalog.cancel_session(Context.of(request.app), user, path_id(request), body.reason)
+    return AdminCancelOut(session_id=result.session.id, status=result.session.status,
+                          refunded_bookings=result.refunded_bookings, refunded_cents=result.refunded_cents)
+
+
+@routes.get("/api/admin/requests", query=RequestQuery, response=RequestPage, auth=ADMIN,
+            name="admin_requests")
+async def all_requests(request: web.Request, *, query: RequestQuery, user: CurrentUser) -> RequestPage:
+    """Every learner request, newest first."""
+    return await requests.list_for(Context.of(request.app), user, query, all_requests=True)
+
+
+@routes.get("/api/admin/payments", query=PaymentsQuery, response=PaymentsPage, auth=ADMIN,
+            name="admin_payments")
+async def payments(request: web.Request, *, query: PaymentsQuery, user: CurrentUser) -> PaymentsPage:
+    """The transaction log (sandbox payments): journals with their double-entry legs."""
+    out = await ledger.transactions(Context.of(request.app), page=query.page, page_size=query.page_size,
+                                    kind=query.kind, account=query.account, session_id=query.session_id)
+    return PaymentsPage(**out)
+
+
+@routes.get("/api/admin/feedback", query=FeedbackQuery, response=AdminFeedbackPage, auth=ADMIN,
+            name="admin_feedback")
+async def feedback(request: web.Request, *, query: FeedbackQuery, user: CurrentUser) -> AdminFeedbackPage:
+    """All reviews, hidden ones included."""
+    out = await admin.list_feedback(Context.of(request.app), hidden=query.hidden, session_id=query.session_id,
+                                    page=query.page, page_size=query.page_size)
+    return AdminFeedbackPage(**out)
+
+
+@routes.post("/api/admin/feedback/{id}/hide", body=HideIn, response=AdminFeedback, auth=ADMIN,
+             name="admin_feedback_hide")
+async def hide_feedback(request: web.Request, *, body: HideIn, user: CurrentUser) -> AdminFeedback:
+    """Hide a review from sessions and profiles (``{"hidden": false}`` shows it again); audit logged."""
+    out = await admin.set_feedback_hidden(Context.of(request.app), user.id, path_id(request), body.hidden)
+    return AdminFeedback(**out)
+
+
+@routes.get("/api/admin/settings", response=PlatformSettings, auth=ADMIN, name="admin_settings_get")
+async def get_settings(request: web.Request, *, user: CurrentUser) -> PlatformSettings:
+    """Platform settings (fee, refund window, capacity, payouts, recording, registration)."""
+    return PlatformSettings(**await settings_store.get_all(Context.of(request.app).db))
+
+
+@routes.post("/api/admin/settings", body=PlatformSettingsUpdate, response=PlatformSettings, auth=ADMIN,
+             name="admin_settings_set")
+async def set_settings(request: web.Request, *, body: PlatformSettingsUpdate,
+                       user: CurrentUser) -> PlatformSettings:
+    """Change some settings; each change is written to the audit log (who, old, new)."""
+    return PlatformSettings(**await settings_store.update(Context.of(request.app).db, user.id, body))
+
+
+@routes.get("/api/admin/audit", query=AuditQuery, response=AuditPage, auth=ADMIN, name="admin_audit")
+async def audit(request: web.Request, *, query: AuditQuery, user: CurrentUser) -> AuditPage:
+    """Who changed what, newest first."""
+    out = await admin.audit_log(Context.of(request.app), action=query.action, actor_id=query.actor_id,
+                                page=query.page, page_size=query.page_size)
+    return AuditPage(**out)
+
+
+@routes.get("/api/admin/health", response=Health, auth=ADMIN, name="admin_health")
+async def health(request: web.Request, *, user: CurrentUser) -> Health:
+    """Database latency, broker, rooms and peers, process CPU and memory, version, uptime."""
+    from api.routes.system import VERSION
+
+    services = request.app[SERVICES]
+    out = await admin.health(Context.of(request.app), engine=services.get("engine"),
+                             hub=services.get("hub"), version=VERSION)
+    return Health(**out)
