@@ -151,12 +151,15 @@ class ParticipantSession:
             self._window_start = now
             self._window_count = 0
         self._window_count += 1
-        if self._window_count > self.config.max_messages_per_second:
-            if self._window_count == self.config.max_messages_per_second + 1:
+        limit = self.config.max_messages_per_second
+        if self._window_count > limit:
+            # over the limit: dropped (throttled); a flood within one second
+            # or several throttled seconds in a row close the connection
+            if self._window_count == limit + 1:
                 self._violations += 1
                 self.notify({"type": "error", "code": "rate_limited", "message": "too many messages"})
-                if self._violations >= self.config.max_rate_violations:
-                    await self._close(CLOSE_POLICY, "too many messages")
+            if self._violations >= self.config.max_rate_violations or self._window_count > 4 * limit:
+                await self._close(CLOSE_POLICY, "too many messages")
             return False
         return True
 

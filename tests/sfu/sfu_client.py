@@ -100,7 +100,9 @@ class Client:
         tone: bool = False,
         ice_servers: Optional[list[RTCIceServer]] = None,
         ice_policy: str = "all",
+        negotiate: bool = True,
     ) -> None:
+        self.negotiate = negotiate
         self.router = router
         self.user_key = user_key
         self.channel = QueueChannel()
@@ -210,6 +212,8 @@ class Client:
                 for track in message["tracks"]:
                     if track.get("mid") is not None:
                         self.mid_owner[track["mid"]] = (message["peer_id"], track["source"])
+            elif not self.negotiate:
+                pass
             elif message["type"] == "answer" and not self.closed:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="answer"))
                 self._answers_applied += 1
