@@ -10,6 +10,7 @@ ROUTE_MODULES = [
     "api.routes.sessions",
     "api.routes.bookings",
     "api.routes.earnings",
+    "api.routes.feedback",
     "api.routes.readiness",
     "api.routes.scheduler",
     "api.routes.recommendations",
