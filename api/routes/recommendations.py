@@ -118,7 +118,8 @@ async def _recsys_ctx(app: web.Application) -> AsyncIterator[None]:
                       synthetic_eval=extra.get("recsys_synthetic_eval", DEFAULT_SYNTHETIC_EVAL),
                       on_model=installed)
     recommender = recs.Recommender(app[DB], trainer,
-                                   first_request_wait=extra.get("recsys_first_request_wait", 2.0))
+                                   first_request_wait=extra.get("recsys_first_request_wait", 2.0),
+                                   sync_every=extra.get("recsys_sync_seconds", recs.SYNC_EVERY_SECONDS))
     app[SERVICES]["recsys_trainer"] = trainer
     app[SERVICES]["recommender"] = recommender
     task = None

@@ -111,10 +111,12 @@ SESSION_COLUMNS = (Session.id, Session.mentor_id, Session.domain, Session.skills
 class Recommender:
     """Holds the current model in memory and answers ``recommend`` for learners."""
 
-    def __init__(self, db: Any, trainer: Any, *, first_request_wait: float = 2.0) -> None:
+    def __init__(self, db: Any, trainer: Any, *, first_request_wait: float = 2.0,
+                 sync_every: float = SYNC_EVERY_SECONDS) -> None:
         self.db = db
         self.trainer = trainer
         self.first_request_wait = first_request_wait
+        self.sync_every = sync_every
         self.catalog: Catalog | None = None
         self._lock = asyncio.Lock()
         self._version_checked = 0.0
@@ -145,7 +147,7 @@ class Recommender:
             except asyncio.TimeoutError:
                 pass
         cat = self.catalog
-        if cat is not None and now - cat.checked > SYNC_EVERY_SECONDS:
+        if cat is not None and now - cat.checked >= self.sync_every:
             cat.checked = now
             async with self.db.read() as s:
                 rows = (await s.execute(select(*SESSION_COLUMNS).where(
