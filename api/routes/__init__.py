@@ -15,4 +15,5 @@ ROUTE_MODULES = [
     "api.routes.scheduler",
     "api.routes.recommendations",
     "api.routes.admin",
+    "api.routes.analytics",
 ]
