@@ -184,7 +184,8 @@ def generate(n_users: int = 1000, n_items: int = 300, *, n_mentors: int | None =
             booked.add(key)
             b_user.append(int(u))
             b_item.append(int(j))
-            b_time.append(float(t))
+            # the day's open set is taken at noon: keep the time inside the session's window
+            b_time.append(float(min(max(t, i_created[j] + 60.0), i_starts[j] - 60.0)))
         np.add.at(seats, choice, 1)
 
     bu = np.array(b_user, np.int64)
