@@ -12,8 +12,14 @@ from sqlalchemy import func, select
 
 from api.db import Database
 from api.migrate import upgrade_async
-from api.models import Booking, BookingStatus, Feedback, Role, Session, SessionStatus, User
+from api.broker import MemoryBroker
+from api.context import Context
+from api.errors import ApiError
+from api.mailer import Mailer
+from api.models import BookingStatus, Feedback, Payout, Role, Session, SessionStatus, User
 from api.security import hash_password
+from api.services import bookings, earnings, ledger, session_state
+from api.services.settings_store import get_all as platform_settings
 from api.settings import Settings
 
 DEMO_PASSWORD = "peerlearn123"
@@ -51,6 +57,24 @@ def _email(name: str, domain: str = "peerlearn.local") -> str:
     return name.lower().replace(" ", ".") + "@" + domain
 
 
+async def _demo_payouts(settings: Settings, db: Database, mentor_ids: list[int]) -> None:
+    """Half of the available earnings paid out once for a few mentors (payout history)."""
+    ctx = Context(db, MemoryBroker(), Mailer(outbox=settings.outbox_dir, sender=settings.mail_from), settings)
+    minimum = int((await platform_settings(db))["min_payout_cents"])
+    for mentor_id in mentor_ids:
+        async with db.read() as s:
+            if await s.scalar(select(func.count(Payout.id)).where(Payout.mentor_id == mentor_id)):
+                continue
+            available = await ledger.balance(s, ledger.mentor_available(mentor_id))
+        amount = max(minimum, available // 2)
+        if amount <= 0 or amount > available:
+            continue
+        try:
+            await earnings.request_payout(ctx, mentor_id, amount, "USD", f"demo-payout-{mentor_id}")
+        except ApiError:
+            continue
+
+
 async def load_demo(settings: Settings) -> str:
     """Load the demo data into the configured database; returns the logins to print."""
     await upgrade_async(settings.effective_database_url)
@@ -58,7 +82,9 @@ async def load_demo(settings: Settings) -> str:
     rng = random.Random(42)
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     pw = hash_password(DEMO_PASSWORD)
+    mentor_ids: list[int] = []
     try:
+        fee_percent = float((await platform_settings(db))["platform_fee_percent"])
         async with db.write() as s:
             users: dict[str, User] = {
                 u.email: u for u in (await s.scalars(select(User))).all()
@@ -81,10 +107,12 @@ async def load_demo(settings: Settings) -> str:
             learners = [ensure(_email(n), full_name=n, role=Role.learner,
                                interests=rng.sample(INTERESTS, 3)) for n in LEARNER_NAMES]
             await s.flush()
+            mentor_ids = [m.id for m in mentors]
 
             have = await s.scalar(select(func.count()).select_from(Session))
             if not have:
                 sessions: list[Session] = []
+                pasts: list[bool] = []
                 for i in range(44):
                     mentor = mentors[i % len(mentors)]
                     domain = mentor.domains[0]
@@ -102,29 +130,36 @@ async def load_demo(settings: Settings) -> str:
                                     "Live exercise", "Questions and next steps"],
                         price_cents=rng.choice([0, 1500, 2500, 4000, 6000]), currency="USD",
                         capacity=capacity, starts_at=starts, duration_min=rng.choice([45, 60, 90]),
-                        status=SessionStatus.completed if past else
-                        (SessionStatus.draft if i % 11 == 5 else SessionStatus.scheduled),
+                        status=SessionStatus.draft if (not past and i % 11 == 5) else SessionStatus.scheduled,
                         talk_time={},
                     )
                     s.add(sess)
                     sessions.append(sess)
+                    pasts.append(past)
                 await s.flush()
-                for sess in sessions:
+                # Seats go through the booking service's seat-taking (conditional update + sandbox
+                # charge in the ledger); past sessions then complete through the state machine,
+                # which releases the mentors' earnings: the demo ledger balances.
+                for sess, past in zip(sessions, pasts):
                     if sess.status == SessionStatus.draft:
                         continue
-                    k = rng.randint(0, min(sess.capacity, 4)) if sess.status != SessionStatus.completed \
-                        else rng.randint(1, min(sess.capacity, 4))
-                    k = min(k, sess.capacity - (1 if sess.capacity > 1 and rng.random() < 0.5 else 0)) \
-                        if sess.status == SessionStatus.scheduled else k
-                    for learner in rng.sample(learners, k):
-                        s.add(Booking(session_id=sess.id, learner_id=learner.id, price_cents=sess.price_cents,
-                                      currency=sess.currency,
-                                      status=BookingStatus.attended if sess.status == SessionStatus.completed
-                                      else BookingStatus.confirmed))
-                        sess.seats_taken += 1
-                        if sess.status == SessionStatus.completed and rng.random() < 0.7:
-                            s.add(Feedback(session_id=sess.id, author_id=learner.id,
-                                           rating=rng.choice([4, 5, 5, 3, 5]), comment=rng.choice(COMMENTS)))
+                    k = rng.randint(1, min(sess.capacity, 4)) if past else rng.randint(0, min(sess.capacity, 4))
+                    if not past and sess.capacity > 1 and rng.random() < 0.5:
+                        k = min(k, sess.capacity - 1)
+                    seated = rng.sample(learners, k)
+                    booked = [await bookings.book_in(s, sess, learner.id, fee_percent, require_future=not past)
+                              for learner in seated]
+                    if past:
+                        await session_state.transition(s, sess.id, SessionStatus.completed,
+                                                       now=sess.starts_at + timedelta(minutes=sess.duration_min))
+                        await ledger.release_in(s, sess.id)
+                        for b, learner in zip(booked, seated):
+                            b.status = BookingStatus.attended
+                            if rng.random() < 0.7:
+                                s.add(Feedback(session_id=sess.id, author_id=learner.id,
+                                               rating=rng.choice([4, 5, 5, 3, 5]), comment=rng.choice(COMMENTS)))
+        if mentor_ids:
+            await _demo_payouts(settings, db, mentor_ids[:5])
     finally:
         await db.dispose()
     lines = ["Demo data ready. Logins (password for all: %s):" % DEMO_PASSWORD,

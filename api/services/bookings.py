@@ -133,31 +133,10 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int,
                     Booking.session_id == session_id, Booking.learner_id == learner.id,
                     Booking.status != BookingStatus.cancelled)) is not None:
                 raise conflict("already_booked", "You already have a seat in this session.")
-            now = utcnow()
-            taken = await s.execute(
-                update(Session)
-                .where(Session.id == session_id, Session.status == S.scheduled,
-                       Session.seats_taken < Session.capacity, Session.starts_at > now)
-                .values(seats_taken=Session.seats_taken + 1)
-                .execution_options(synchronize_session=False))
+            booking = await book_in(s, sess, learner.id, fee_percent, key=key, digest=digest)
             sess = await s.scalar(select(Session).where(Session.id == session_id)
                                   .execution_options(populate_existing=True))
             assert sess is not None
-            if (taken.rowcount or 0) != 1:  # type: ignore[attr-defined]
-                raise _not_bookable(sess, now)
-            booking = Booking(session_id=session_id, learner_id=learner.id, status=BookingStatus.confirmed,
-                              price_cents=sess.price_cents, currency=sess.currency,
-                              idempotency_key=key, request_hash=digest if key else None)
-            s.add(booking)
-            await s.flush()
-            if sess.price_cents > 0:
-                paid = provider.charge(amount_cents=sess.price_cents, currency=sess.currency,
-                                       key=f"booking:{booking.id}")
-                booking.payment_ref = paid.reference
-                await ledger.record_charge(s, booking_id=booking.id, session_id=sess.id,
-                                           mentor_id=sess.mentor_id, price_cents=sess.price_cents,
-                                           currency=sess.currency, fee_percent=fee_percent,
-                                           reference=paid.reference)
             mentor = await s.get(User, sess.mentor_id)
             user = await s.get(User, learner.id)
             assert mentor is not None and user is not None
@@ -184,6 +163,40 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int,
     await push_seats(ctx.broker, session_id, left)
     await send_confirmation(ctx, out, learner_email, learner_name, mentor.full_name, mentor.email)
     return Booked(out, True, left)
+
+
+async def book_in(s: AsyncSession, sess: Session, learner_id: int, fee_percent: float, *,
+                  key: str | None = None, digest: str | None = None, require_future: bool = True) -> Booking:
+    """Inside a write transaction: take one seat of ``sess`` (conditional UPDATE, never
+    oversold), insert the confirmed booking and record its sandbox charge in the ledger.
+
+    Raises 409 (``sold_out``, ``session_started`` ...) when no seat can be taken.
+    ``require_future=False`` lets the demo loader seat learners in past sessions."""
+    now = utcnow()
+    conds = [Session.id == sess.id, Session.status == S.scheduled, Session.seats_taken < Session.capacity]
+    if require_future:
+        conds.append(Session.starts_at > now)
+    taken = await s.execute(update(Session).where(*conds).values(seats_taken=Session.seats_taken + 1)
+                            .execution_options(synchronize_session=False))
+    if (taken.rowcount or 0) != 1:  # type: ignore[attr-defined]
+        fresh = await s.scalar(select(Session).where(Session.id == sess.id)
+                               .execution_options(populate_existing=True))
+        assert fresh is not None
+        raise _not_bookable(fresh, now)
+    booking = Booking(session_id=sess.id, learner_id=learner_id, status=BookingStatus.confirmed,
+                      price_cents=sess.price_cents, currency=sess.currency,
+                      idempotency_key=key, request_hash=digest if key else None)
+    s.add(booking)
+    await s.flush()
+    if sess.price_cents > 0:
+        paid = provider.charge(amount_cents=sess.price_cents, currency=sess.currency,
+                               key=f"booking:{booking.id}")
+        booking.payment_ref = paid.reference
+        await ledger.record_charge(s, booking_id=booking.id, session_id=sess.id,
+                                   mentor_id=sess.mentor_id, price_cents=sess.price_cents,
+                                   currency=sess.currency, fee_percent=fee_percent,
+                                   reference=paid.reference)
+    return booking
 
 
 def _not_bookable(sess: Session, now: datetime) -> ApiError:

@@ -149,3 +149,30 @@ async def test_other_currency_is_kept_apart(client, mentor, learner):
     assert usd["pending_cents"] == 0
     tb = await trial_balance(client)
     assert tb["totals"] == {"EUR": 0}
+
+
+async def test_demo_data_goes_through_the_ledger_and_is_idempotent(settings):
+    from sqlalchemy import func, select
+
+    from api.db import Database
+    from api.demo import load_demo
+    from api.models import Booking, Payout
+
+    await load_demo(settings)
+    db = Database(settings.effective_database_url)
+    try:
+        async with db.read() as s:
+            tb = await ledger.trial_balance(s)
+            counts = [await s.scalar(select(func.count(m.id))) for m in (Booking, Journal, Payout, Session)]
+            mismatched = (await s.execute(select(Session.id).where(Session.seats_taken != (
+                select(func.count(Booking.id)).where(Booking.session_id == Session.id,
+                                                     Booking.status != "cancelled").scalar_subquery())))).all()
+        assert tb["totals"] == {"USD": 0} and not tb["negative_accounts"] and not tb["unbalanced_journals"]
+        assert counts[0] > 0 and counts[1] > 0 and counts[2] > 0
+        assert mismatched == []
+        await load_demo(settings)
+        async with db.read() as s:
+            again = [await s.scalar(select(func.count(m.id))) for m in (Booking, Journal, Payout, Session)]
+        assert again == counts
+    finally:
+        await db.dispose()
