@@ -18,18 +18,17 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Float, cast, distinct, func, insert, select
+from sqlalchemy import func, insert, select
 
 from api.models import (
     Booking, BookingStatus, Feedback, Follow, Session, SessionStatus, User, utcnow,
 )
 from api.models_recsys import RecEvent, RecModel
 from api.services.recsys_model import (
-    HybridModel, decay, diversify, interest_terms, item_terms, words,
+    HybridModel, Params, decay, diversify, interest_terms, item_terms, words,
 )
 from api.services.recsys_train import profiles
 
@@ -203,49 +202,10 @@ class Recommender:
     async def _from_model(self, cat: Catalog, user_id: int, interests: list[str],
                           bookings: list[Any], ratings: list[Any], follows: set[int],
                           excluded: set[int], limit: int) -> RecList:
-        model = cat.model
-        p = model.params
-        now = utcnow().timestamp()
-        # The learner's feedback, as in training: bookings, ratings ±, decayed.
-        fb: Counter[int] = Counter()
-        for sid, created, status in bookings:
-            j = model.item_index.get(int(sid))
-            if j is not None and status != BookingStatus.cancelled:
-                fb[j] += float(decay(now, np.array([created.timestamp()]), p.half_life_days)[0])
-        for sid, rating, created in ratings:
-            j = model.item_index.get(int(sid))
-            if j is not None:
-                w = 1.0 if rating >= 4 else (-0.75 if rating <= 2 else 0.0)
-                fb[j] += w * float(decay(now, np.array([created.timestamp()]), p.half_life_days)[0])
-        hist = np.array([j for j, w in fb.items() if w > 0], np.int64)
-        hist_w = np.array([fb[j] for j in hist], np.float32)
-        prof = profiles(model, np.zeros(len(hist), np.int64), hist, hist_w, [interests])
-        m_idx = model.item_mentor_idx[hist] if len(hist) else np.zeros(0, np.int64)
-        ok = m_idx >= 0
-        f_idx = np.array([model.mentor_index[m] for m in follows if m in model.mentor_index], np.int64)
-        uvec = model.fold_in(hist, hist_w, np.concatenate([m_idx[ok], f_idx]),
-                             np.concatenate([p.mentor_weight * hist_w[ok],
-                                             np.full(len(f_idx), p.follow_weight, np.float32)]))
-
-        ex = np.array([model.item_index[i] for i in excluded if i in model.item_index], np.int64)
-        mask = cat.open & (cat.starts > now) & (model.item_mentor != user_id)
-        mask[ex] = False
-        cand = np.flatnonzero(mask)
-        if len(cand) == 0:
-            return RecList([], model.version, "model")
-        parts = model.score_batch(prof, uvec[None, :], np.array([len(hist) > 0]),
-                                  np.array([bool(interests)]), [follows], cand)
-        score = parts["score"][0]
-        top = _top(score, min(len(cand), 8 * limit))
-        pick = diversify(score[top], model.item_mentor[cand[top]],
-                         [model.item_domain[j] for j in cand[top]], 2 * limit, p)
-        chosen = cand[top[pick]]
-        contrib = {k: parts[k][0][top[pick]] for k in ("content", "cf", "prior", "follow")}
-        reasons = explain(model, chosen, contrib, hist, interests, follows)
-        scores = score[top[pick]]
-        items = await self._verify(user_id, [int(model.item_ids[j]) for j in chosen], reasons,
-                                   [float(x) for x in scores], limit, cat)
-        return RecList(items, model.version, "model")
+        ids, reasons, scores = rank(cat, user_id, interests, bookings, ratings, follows, excluded,
+                                    2 * limit, utcnow().timestamp())
+        items = await self._verify(user_id, ids, reasons, scores, limit, cat)
+        return RecList(items, cat.model.version, "model")
 
     async def _verify(self, user_id: int, ids: list[int], reasons: list[str], scores: list[float],
                       limit: int, cat: Catalog | None) -> list[Recommendation]:
@@ -302,7 +262,6 @@ class Recommender:
             return RecList([], None, "fallback")
         sc = np.array(scored)
         order = np.argsort(-sc, kind="stable")[: 8 * limit]
-        from api.services.recsys_model import Params
         pick = diversify(sc[order], np.array([rows[j][1] for j in order]),
                          [rows[j][2] for j in order], 2 * limit, Params())
         chosen = [int(order[k]) for k in pick]
@@ -317,6 +276,54 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
         return np.zeros(0, np.int64)
     part = np.argpartition(-scores, n - 1)[:n]
     return part[np.argsort(-scores[part], kind="stable")]
+
+
+def rank(cat: Catalog, user_id: int, interests: list[str], bookings: list[Any],
+         ratings: list[Any], follows: set[int], excluded: set[int], n: int,
+         now: float) -> tuple[list[int], list[str], list[float]]:
+    """The in-memory part of serving: (session ids, reasons, scores), best first.
+
+    ``bookings`` are (session_id, created_at, status) and ``ratings`` (session_id, rating,
+    created_at) rows of this learner; their feedback is weighted as in training.
+    """
+    model = cat.model
+    p = model.params
+    fb: Counter[int] = Counter()
+    for sid, created, status in bookings:
+        j = model.item_index.get(int(sid))
+        if j is not None and status != BookingStatus.cancelled:
+            fb[j] += float(decay(now, np.array([created.timestamp()]), p.half_life_days)[0])
+    for sid, rating, created in ratings:
+        j = model.item_index.get(int(sid))
+        if j is not None:
+            w = 1.0 if rating >= 4 else (-0.75 if rating <= 2 else 0.0)
+            fb[j] += w * float(decay(now, np.array([created.timestamp()]), p.half_life_days)[0])
+    hist = np.array([j for j, w in fb.items() if w > 0], np.int64)
+    hist_w = np.array([fb[j] for j in hist], np.float32)
+    prof = profiles(model, np.zeros(len(hist), np.int64), hist, hist_w, [interests])
+    m_idx = model.item_mentor_idx[hist] if len(hist) else np.zeros(0, np.int64)
+    ok = m_idx >= 0
+    f_idx = np.array([model.mentor_index[m] for m in follows if m in model.mentor_index], np.int64)
+    uvec = model.fold_in(hist, hist_w, np.concatenate([m_idx[ok], f_idx]),
+                         np.concatenate([p.mentor_weight * hist_w[ok],
+                                         np.full(len(f_idx), p.follow_weight, np.float32)]))
+    ex = np.array([model.item_index[i] for i in excluded if i in model.item_index], np.int64)
+    mask = cat.open & (cat.starts > now) & (model.item_mentor != user_id)
+    mask[ex] = False
+    cand = np.flatnonzero(mask)
+    if len(cand) == 0:
+        return [], [], []
+    parts = model.score_batch(prof, uvec[None, :], np.array([len(hist) > 0]),
+                              np.array([bool(interests)]), [follows], cand)
+    score = parts["score"][0]
+    top = _top(score, min(len(cand), 4 * n))
+    pick = diversify(score[top], model.item_mentor[cand[top]],
+                     [model.item_domain[j] for j in cand[top]], n, p)
+    chosen = cand[top[pick]]
+    contrib = {k: parts[k][0][top[pick]] for k in ("content", "cf", "prior", "follow")}
+    reasons = explain(model, chosen, contrib, hist, interests, follows)
+    return ([int(model.item_ids[j]) for j in chosen], reasons,
+            [float(x) for x in score[top[pick]]])
 
 
 def explain(model: HybridModel, chosen: np.ndarray, contrib: dict[str, np.ndarray],
