@@ -1,0 +1,194 @@
+"""Role-by-route matrix: anonymous, learner, other learner, mentor, other mentor, admin against
+every object route (a path with ``{id}``). Nobody reads or changes another user's objects, and
+no response ever carries a password hash.
+
+Each row names the object, a body, and the roles ALLOWED to act; every other role must be
+refused (401 anonymous, 403/404 signed in). Allowed roles may still meet a business rule
+(400/409/422), never an authorization refusal. Refused roles run first, so an allowed
+change cannot hide a leak. A new object route without a row fails ``test_every_object_route_is_in_the_matrix``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from api.keys import DB, ENDPOINTS
+from api.models import Feedback, SessionStatus, utcnow
+from tests.api.helpers_marketplace import make_session
+from tests.conftest import signup
+
+ROLES = ("anon", "learner", "other_learner", "mentor", "other_mentor", "admin")
+REFUSED = {401, 403, 404}
+HASH = re.compile(r"\$argon2(id|i|d)\$")
+
+
+@dataclass
+class Row:
+    method: str
+    template: str  # with {id}
+    obj: str  # key into the world's objects
+    allowed: frozenset[str]
+    body: Any = None
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def row(method, template, obj, allowed, body=None, note=""):
+    return Row(method, template, obj, frozenset(allowed), body, note)
+
+
+ANY_SIGNED = ("learner", "other_learner", "mentor", "other_mentor", "admin")
+EVERYONE = ("anon", *ANY_SIGNED)
+FUTURE = (utcnow() + timedelta(days=3)).isoformat()
+
+# Order matters: reads and reversible changes first, destructive ones last.
+MATRIX = [
+    # users: public profiles are public (no e-mail); edits are own-or-admin
+    row("GET", "/api/users/{id}", "learner_user", ANY_SIGNED),
+    row("POST", "/api/users/{id}/update", "learner_user", ("learner", "admin"), {"bio": "changed"}),
+    row("POST", "/api/users/{id}/avatar", "learner_user", ("learner", "admin"), None),
+    # sessions: the published one is public, the draft private to its mentor (and admins)
+    row("GET", "/api/sessions/{id}", "session", EVERYONE),
+    row("GET", "/api/sessions/{id}", "draft", ("mentor", "admin")),
+    row("GET", "/api/sessions/{id}/reviews", "session", EVERYONE),
+    row("GET", "/api/sessions/{id}/reviews", "draft", ("mentor", "admin")),
+    row("POST", "/api/sessions/{id}/update", "session", ("mentor", "admin"), {"description": "edited"}),
+    row("POST", "/api/sessions/{id}/update", "draft", ("mentor", "admin"), {"description": "edited"}),
+    row("GET", "/api/mentors/{id}", "mentor_user", EVERYONE),
+    # bookings: the learner, the session's mentor, admins
+    row("GET", "/api/bookings/{id}", "booking", ("learner", "mentor", "admin")),
+    # requests: its learner, the mentor it was sent to, admins
+    row("GET", "/api/requests/{id}", "request", ("learner", "mentor", "admin")),
+    # readiness: participants (the admin may look)
+    row("GET", "/api/rooms/{id}/ready", "session", ("learner", "mentor", "admin")),
+    row("POST", "/api/rooms/{id}/ready", "session", ("learner", "mentor"), {"ready": True}),
+    row("GET", "/api/rooms/{id}/ready", "draft", ("mentor", "admin")),
+    # following is the learner's own relation to a mentor
+    row("POST", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
+    row("DELETE", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
+    # admin moderation
+    row("POST", "/api/admin/feedback/{id}/hide", "feedback", ("admin",), {"hidden": True}),
+    # destructive
+    row("POST", "/api/requests/{id}/decline", "request2", ("mentor",)),
+    row("POST", "/api/requests/{id}/accept", "request", ("mentor",), {"starts_at": FUTURE}),
+    row("POST", "/api/requests/{id}/cancel", "request3", ("learner",)),
+    row("POST", "/api/sessions/{id}/publish", "draft", ("mentor", "admin")),
+    row("POST", "/api/bookings/{id}/cancel", "booking", ("learner",)),
+    row("POST", "/api/sessions/{id}/cancel", "session", ("mentor", "admin"), {"reason": "test"}),
+    row("POST", "/api/admin/sessions/{id}/cancel", "session2", ("admin",), {}),
+    row("POST", "/api/users/{id}/deactivate", "spare_user", ("admin",)),
+    row("POST", "/api/users/{id}/reactivate", "spare_user", ("admin",)),
+]
+
+# Object routes owned by other parts of the system that this matrix leaves to their own suites.
+ELSEWHERE: set[tuple[str, str]] = set()
+
+
+def assert_no_secrets(text: str, where: str) -> None:
+    assert "password_hash" not in text, where
+    assert not HASH.search(text), where
+
+
+@pytest.fixture
+async def world(client, learner, mentor, admin):
+    other_learner = await signup(client, "learner")
+    other_mentor = await signup(client, "mentor", domains=["Programming"])
+    spare = await signup(client, "learner")
+    users = {"learner": learner, "other_learner": other_learner, "mentor": mentor,
+             "other_mentor": other_mentor, "admin": admin}
+    session = await make_session(client, mentor.id, starts_in=timedelta(minutes=5), title="Scheduled")
+    session2 = await make_session(client, mentor.id, starts_in=timedelta(days=2), title="Second")
+    draft = await make_session(client, mentor.id, status=SessionStatus.draft, title="Draft")
+    done = await make_session(client, mentor.id, starts_in=timedelta(days=-2),
+                              status=SessionStatus.completed, title="Done")
+    resp = await learner.post("/api/bookings/create", json={"session_id": session})
+    assert resp.status == 201, await resp.text()
+    booking = (await resp.json())["id"]
+    reqs = []
+    for _ in range(3):
+        resp = await learner.post("/api/requests/create", json={
+            "topic": "Help", "domain": "Programming", "mentor_id": mentor.id, "preferred_times": [FUTURE]})
+        assert resp.status == 201
+        reqs.append((await resp.json())["id"])
+    async with client.app[DB].write() as s:
+        fb = Feedback(session_id=done, author_id=learner.id, rating=4, comment="ok")
+        s.add(fb)
+        await s.flush()
+        feedback = fb.id
+    objects = {"learner_user": learner.id, "mentor_user": mentor.id, "spare_user": spare.id,
+               "session": session, "session2": session2, "draft": draft, "booking": booking,
+               "request": reqs[0], "request2": reqs[1], "request3": reqs[2], "feedback": feedback}
+    return users, objects
+
+
+async def call(client, users, role, method, path, body):
+    kw: dict[str, Any] = {}
+    if body is not None:
+        kw["json"] = body
+    if role == "anon":
+        return await client.request(method, path, **kw)
+    return await users[role].request(method, path, **kw)
+
+
+async def test_matrix(client, world):
+    users, objects = world
+    mismatches = []
+    public = {(ep.method, ep.path) for ep in client.app[ENDPOINTS] if ep.auth is None}
+    for r in MATRIX:
+        path = r.template.replace("{id}", str(objects[r.obj]))
+        order = [x for x in ROLES if x not in r.allowed] + [x for x in ROLES if x in r.allowed]
+        for role in order:
+            resp = await call(client, users, role, r.method, path, r.body)
+            text = await resp.text()
+            assert_no_secrets(text, f"{role} {r.method} {path}")
+            assert resp.status < 500, (role, r.method, path, resp.status, text)
+            if role in r.allowed:
+                if resp.status in REFUSED:
+                    mismatches.append(f"{role} refused {resp.status} on {r.method} {r.template} [{r.obj}]: {text[:120]}")
+            else:
+                must_401 = role == "anon" and (r.method, r.template) not in public
+                if resp.status not in REFUSED or (must_401 and resp.status != 401):
+                    mismatches.append(f"{role} got {resp.status} on {r.method} {r.template} [{r.obj}]")
+    assert not mismatches, "\n".join(mismatches)
+
+
+async def test_lists_show_only_own_objects(client, world):
+    users, objects = world
+    other_learner, other_mentor = users["other_learner"], users["other_mentor"]
+    assert (await (await other_learner.get("/api/bookings")).json())["items"] == []
+    assert (await (await other_learner.get("/api/requests")).json())["items"] == []
+    assert (await (await other_mentor.get("/api/requests")).json())["items"] == []
+    assert (await (await other_learner.get("/api/notifications")).json())["items"] == []
+    mentor_notes = await (await users["mentor"].get("/api/notifications")).json()
+    assert mentor_notes["total"] >= 1
+    learner_ids = {n["id"] for n in mentor_notes["items"]}
+    resp = await other_mentor.post("/api/notifications/read", json={"ids": sorted(learner_ids)})
+    assert (await resp.json())["marked"] == 0
+    me = await (await users["learner"].get(f"/api/users/{users['mentor'].id}")).json()
+    assert "email" not in me
+
+
+async def test_every_response_free_of_password_hashes(client, world):
+    users, objects = world
+    for role in ROLES:
+        for ep in client.app[ENDPOINTS]:
+            if ep.method != "GET" or "openapi" in ep.path or ep.path in ("/metrics", "/api/docs"):
+                continue
+            path = ep.path
+            for key in ("session", "learner_user"):
+                path = path.replace("{id}", str(objects[key]))
+            resp = await call(client, users, role, "GET", path, None)
+            assert resp.status < 500, (role, path)
+            assert_no_secrets(await resp.text(), f"{role} GET {path}")
+
+
+async def test_every_object_route_is_in_the_matrix(client):
+    covered = {(r.method, r.template) for r in MATRIX} | ELSEWHERE
+    routes = {(ep.method, ep.path) for ep in client.app[ENDPOINTS] if "{" in ep.path}
+    missing = sorted(routes - covered)
+    assert not missing, f"object routes without a matrix row: {missing}"
