@@ -1,0 +1,228 @@
+"""Browser suite fixtures: the real app on a real port with demo data, and Debian's Chromium.
+
+The server runs in its own thread and event loop (aiohttp AppRunner + TCPSite on
+127.0.0.1), so Playwright's sync API drives the browser from plain ``def`` tests
+without fighting pytest-asyncio over loops. Never run ``playwright install``:
+the browser is ``/usr/bin/chromium``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from api.app import create_app
+from api.demo import DEMO_PASSWORD, load_demo
+from api.settings import Settings
+
+CHROMIUM = os.environ.get("PEERLEARN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARTIFACTS = Path(os.environ.get("PEERLEARN_BROWSER_ARTIFACTS", "test-results/browser"))
+PASSWORD = "Str0ng-passw0rd"
+
+DEMO_LEARNER = "liam.park@peerlearn.local"
+DEMO_MENTOR = "ada.lovelace@peerlearn.local"
+DEMO_ADMIN = "admin@peerlearn.local"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """create_app(settings) served on 127.0.0.1 from a background thread with its own loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = settings.public_url
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="live-server", daemon=True)
+        self._started = threading.Event()
+        self._runner: web.AppRunner | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._started.wait(60):
+            raise RuntimeError("the live server did not start within 60 s")
+        if self._error is not None:
+            raise RuntimeError("the live server failed to start") from self._error
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+        self._loop.close()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve())
+        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        self._loop.run_forever()
+
+    async def _serve(self) -> None:
+        await load_demo(self.settings)
+        app = create_app(self.settings)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.settings.host, self.settings.port).start()
+
+
+@dataclass
+class Api:
+    """A tiny JSON client for test set-up against the live server (bearer auth)."""
+
+    base: str
+    token: str | None = None
+    user: dict[str, Any] | None = None
+
+    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{method} {path} -> {exc.code}: {exc.read().decode()[:500]}") from exc
+        return json.loads(raw) if raw else None
+
+    def login(self, email: str, password: str) -> "Api":
+        out = self.call("POST", "/api/auth/login", {"email": email, "password": password})
+        return Api(self.base, out["access_token"], out["user"])
+
+    def signup(self, role: str = "learner", **fields: Any) -> "Api":
+        email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+        body = {"email": email, "password": PASSWORD, "full_name": f"Test {role.title()}", "role": role, **fields}
+        self.call("POST", "/api/auth/register", body)
+        return self.login(email, PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The whole platform with demo data (loaded in the server's own loop) on a free port (scheduler off: tests drive time-free flows)."""
+    data_dir = tmp_path_factory.mktemp("browser-data")
+    port = _free_port()
+    settings = Settings(data_dir=data_dir, host="127.0.0.1", port=port, public_url=f"http://127.0.0.1:{port}",
+                        scheduler_enabled=False, auth_rate_limit=100_000, access_log=False).prepared()
+    server = LiveServer(settings)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def api_client(live_server: LiveServer) -> Api:
+    return Api(live_server.url)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@dataclass
+class Tab:
+    """A browser context + page with its console errors and every requested URL recorded."""
+
+    context: Any
+    page: Any
+    base: str
+    console_errors: list[str]
+    requests: list[str]
+
+    def goto(self, path: str) -> Any:
+        return self.page.goto(self.base + path)
+
+    def login(self, email: str, password: str = DEMO_PASSWORD) -> dict[str, Any]:
+        """Sign in through the API with the context's cookie jar (fast set-up; the UI login has its own test)."""
+        resp = self.context.request.post(self.base + "/api/auth/login", data={"email": email, "password": password})
+        assert resp.ok, resp.text()
+        return resp.json()  # type: ignore[no-any-return]
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _open_tab(browser: Any, base: str, width: int, height: int) -> Tab:
+    context = browser.new_context(viewport={"width": width, "height": height}, base_url=base)
+    page = context.new_page()
+    tab = Tab(context, page, base, [], [])
+    page.on("console", lambda m: tab.console_errors.append(f"{m.text} @ {page.url}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: tab.console_errors.append(f"{e} @ {page.url}"))
+    page.on("request", lambda r: tab.requests.append(r.url))
+    page.set_default_timeout(15_000)
+    return tab
+
+
+@pytest.fixture
+def tab(browser: Any, live_server: LiveServer) -> Iterator[Tab]:
+    """A desktop-sized (1280x900) tab."""
+    t = _open_tab(browser, live_server.url, 1280, 900)
+    yield t
+    t.context.close()
+
+
+@pytest.fixture
+def phone(browser: Any, live_server: LiveServer) -> Iterator[Tab]:
+    """A phone-sized (390x844) tab."""
+    t = _open_tab(browser, live_server.url, 390, 844)
+    yield t
+    t.context.close()
+
+
+@pytest.fixture
+def open_tab(browser: Any, live_server: LiveServer) -> Iterator[Any]:
+    """Factory for extra tabs (a second user, another viewport)."""
+    tabs: list[Tab] = []
+
+    def make(width: int = 1280, height: int = 900) -> Tab:
+        t = _open_tab(browser, live_server.url, width, height)
+        tabs.append(t)
+        return t
+
+    yield make
+    for t in tabs:
+        t.context.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_artifacts() -> None:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
