@@ -124,6 +124,10 @@ class Client:
             self._add(ToneAudio() if tone else AudioStreamTrack(), "mic")
         if screen:
             self._add(TinyVideo(shade=200), "screen")
+        if not self.local_tracks:
+            # nothing to send: offer one receive-only m-line (the protocol
+            # wants a client offer first; the server then offers its tracks)
+            self.pc.addTransceiver("audio", direction="recvonly")
         self.pc.on("track", self._on_track)
 
     # ------------------------------------------------------------ driving

@@ -197,3 +197,26 @@ async def test_room_full_is_refused(engine) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_subscriber_nacks_are_answered_from_history(router: Router, make_client) -> None:
+    a = await make_client("alice", audio=False)
+    b = await make_client("bob", video=False, audio=False)
+    await b.wait_frames(a.peer_id, "camera", 3)
+    producer = router.peers[a.peer_id].producer_by_source("camera")
+    consumer = router.peers[b.peer_id].consumer_for(producer)
+    assert consumer is not None
+    send = consumer.rewriter.send
+    count = 0
+
+    def lossy(packet: bytes) -> None:
+        # drop every 7th packet on the way to bob: his receiver NACKs them
+        nonlocal count
+        count += 1
+        if count % 7:
+            send(packet)
+
+    consumer.rewriter.send = lossy
+    await b.wait_for(lambda: consumer.rewriter.retransmitted >= 3)
+    assert consumer.nacks >= 1
+    await b.wait_frames(a.peer_id, "camera", 10)
