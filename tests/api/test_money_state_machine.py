@@ -1,0 +1,215 @@
+"""A hypothesis state machine over book / cancel (with or without refund) / cancel session /
+complete / payout, checking after every step:
+
+- 0 <= seats_taken <= capacity and seats_taken == active bookings, for every session;
+- the model's expected active bookings equal the database's;
+- every journal balances and the whole ledger sums to zero (debits == credits);
+- no internal account is negative.
+
+It drives the services directly (one event loop, one database per test run, fresh
+mentor/learners/sessions per example) on SQLite, or PostgreSQL when configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings as hyp_settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from sqlalchemy import func, select
+
+from api.broker import MemoryBroker
+from api.context import Context
+from api.db import Database
+from api.errors import ApiError
+from api.mailer import Mailer
+from api.models import Booking, BookingStatus, Role, Session, SessionStatus, User
+from api.schemas_sessions import SessionCreate
+from api.services import bookings, catalog, earnings, ledger
+from api.services.settings_store import PlatformSettingsUpdate, update as update_settings
+from api.settings import Settings
+from tests.conftest import PG_URL, _clone_pg, _drop_pg
+
+
+@dataclass(frozen=True)
+class Who:
+    id: int
+    role: str
+
+
+def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
+    loop = asyncio.new_event_loop()
+    if PG_URL:
+        url = loop.run_until_complete(_clone_pg(template_db))
+    else:
+        target = tmp_path / "sm.db"
+        shutil.copy(template_db, target)
+        url = f"sqlite+aiosqlite:///{target}"
+    settings = Settings(data_dir=tmp_path, database_url=url, public_url="http://testserver")
+    db = Database(url)
+    ctx = Context(db, MemoryBroker(), Mailer(outbox=tmp_path / "outbox", sender="t@example.com"), settings)
+    run = loop.run_until_complete
+    run(update_settings(db, None, PlatformSettingsUpdate(min_payout_cents=100, platform_fee_percent=15)))  # type: ignore[arg-type]
+
+    class Money(RuleBasedStateMachine):
+        @initialize()
+        def setup(self) -> None:
+            tag = uuid.uuid4().hex[:8]
+
+            async def make() -> tuple[int, list[int]]:
+                async with db.write() as s:
+                    users = [User(email=f"{r}{i}-{tag}@sm.example", password_hash="x", full_name=f"{r} {i}",
+                                  role=Role(r), domains=[], skills=[], interests=[], preferences={})
+                             for i, r in enumerate(["mentor"] + ["learner"] * 4)]
+                    s.add_all(users)
+                    await s.flush()
+                    return users[0].id, [u.id for u in users[1:]]
+
+            mentor_id, learner_ids = run(make())
+            self.mentor = Who(mentor_id, "mentor")
+            self.learners = [Who(i, "learner") for i in learner_ids]
+            self.sessions: list[int] = []
+            self.active: dict[int, set[int]] = {}  # session id -> learner ids with an active booking
+            self.open: dict[int, bool] = {}  # still bookable (scheduled)
+            self.new_session(2, 1500)
+
+        # ---------------------------------------------------------------- rules
+        @rule(capacity=st.integers(1, 3), price=st.sampled_from([0, 999, 1500, 4000]))
+        def new_session(self, capacity: int, price: int) -> None:
+            starts = datetime.now(timezone.utc) + timedelta(hours=48)
+            data = SessionCreate(title="SM", domain="Testing", price_cents=price, capacity=capacity,
+                                 starts_at=starts)
+            d = run(catalog.create_session(ctx, self.mentor, data))
+            run(catalog.publish_session(ctx, self.mentor, d.id))
+            self.sessions.append(d.id)
+            self.active[d.id] = set()
+            self.open[d.id] = True
+
+        @rule(li=st.integers(0, 3), si=st.integers(0, 5))
+        def book(self, li: int, si: int) -> None:
+            sid = self.sessions[si % len(self.sessions)]
+            learner = self.learners[li]
+            try:
+                run(bookings.create_booking(ctx, learner, sid))
+            except ApiError as err:
+                assert err.status in (404, 409), err.code
+                cap = run(self._capacity(sid))
+                assert (not self.open[sid] or learner.id in self.active[sid]
+                        or len(self.active[sid]) >= cap), err.code
+                return
+            assert self.open[sid] and learner.id not in self.active[sid]
+            self.active[sid].add(learner.id)
+
+        @rule(li=st.integers(0, 3), si=st.integers(0, 5), refund=st.booleans())
+        def cancel_booking(self, li: int, si: int, refund: bool) -> None:
+            sid = self.sessions[si % len(self.sessions)]
+            learner = self.learners[li]
+            run(update_settings(db, None, PlatformSettingsUpdate(refund_window_hours=0 if refund else 720)))  # type: ignore[arg-type]
+            booking_id = run(self._booking_of(sid, learner.id))
+            if booking_id is None:
+                return
+            try:
+                out = run(bookings.cancel_booking(ctx, learner, booking_id))
+            except ApiError as err:
+                assert err.status == 409 and not self.open[sid], err.code
+                return
+            assert out.refund_cents == (out.booking.price_cents if refund else 0)
+            self.active[sid].discard(learner.id)
+
+        @rule(si=st.integers(0, 5))
+        def cancel_session(self, si: int) -> None:
+            sid = self.sessions[si % len(self.sessions)]
+            try:
+                res = run(catalog.cancel_session(ctx, self.mentor, sid))
+            except ApiError as err:
+                assert err.code == "invalid_status" and not self.open[sid]
+                return
+            assert res.refunded_bookings == len(self.active[sid])
+            self.active[sid] = set()
+            self.open[sid] = False
+
+        @rule(si=st.integers(0, 5))
+        def complete(self, si: int) -> None:
+            sid = self.sessions[si % len(self.sessions)]
+            try:
+                run(catalog.complete_session(ctx, sid))
+            except ApiError as err:
+                assert err.code == "invalid_status" and not self.open[sid]
+                return
+            assert self.open[sid]
+            self.open[sid] = False
+            run(ledger.release_session_earnings(ctx, sid))  # idempotent: a second release adds nothing
+
+        @precondition(lambda self: bool(self.sessions))
+        @rule(amount=st.sampled_from([50, 100, 1000, 1275, 5000]), key=st.sampled_from([None, "a", "b"]))
+        def payout(self, amount: int, key: str | None) -> None:
+            async def available() -> int:
+                async with db.read() as s:
+                    return await ledger.balance(s, ledger.mentor_available(self.mentor.id))
+
+            before = run(available())
+            try:
+                _, created = run(earnings.request_payout(ctx, self.mentor.id, amount, "USD", key))
+            except ApiError as err:
+                assert err.status in (400, 409, 422), err.code
+                assert run(available()) == before
+                return
+            assert run(available()) == before - (amount if created else 0)
+
+        # ---------------------------------------------------------------- invariants
+        async def _capacity(self, sid: int) -> int:
+            async with db.read() as s:
+                return int(await s.scalar(select(Session.capacity).where(Session.id == sid)) or 0)
+
+        async def _booking_of(self, sid: int, learner_id: int) -> int | None:
+            async with db.read() as s:
+                return await s.scalar(select(Booking.id).where(
+                    Booking.session_id == sid, Booking.learner_id == learner_id,
+                    Booking.status == BookingStatus.confirmed))
+
+        @invariant()
+        def seats_match_bookings(self) -> None:
+            if not getattr(self, "sessions", None):
+                return
+
+            async def check() -> None:
+                async with db.read() as s:
+                    for sid in self.sessions:
+                        sess = await s.get(Session, sid)
+                        assert sess is not None
+                        n = await s.scalar(select(func.count(Booking.id)).where(
+                            Booking.session_id == sid, Booking.status != BookingStatus.cancelled))
+                        assert 0 <= sess.seats_taken <= sess.capacity
+                        assert sess.seats_taken == n == len(self.active[sid]), (sid, sess.seats_taken, n)
+                        learners = set((await s.scalars(select(Booking.learner_id).where(
+                            Booking.session_id == sid, Booking.status != BookingStatus.cancelled))).all())
+                        assert learners == self.active[sid]
+                        assert (sess.status == SessionStatus.scheduled) == self.open[sid]
+
+            run(check())
+
+        @invariant()
+        def ledger_balances(self) -> None:
+            async def check() -> None:
+                async with db.read() as s:
+                    tb = await ledger.trial_balance(s)
+                assert all(v == 0 for v in tb["totals"].values()), tb["totals"]
+                assert tb["negative_accounts"] == {}, tb["negative_accounts"]
+                assert tb["unbalanced_journals"] == []
+
+            run(check())
+
+    Money.TestCase.settings = hyp_settings(max_examples=15, stateful_step_count=20, deadline=None,
+                                           suppress_health_check=list(HealthCheck))
+    try:
+        Money.TestCase().runTest()
+    finally:
+        run(db.dispose())
+        if PG_URL:
+            run(_drop_pg(url))
+        loop.close()
