@@ -177,13 +177,18 @@ class Recommender:
         t0 = time.perf_counter()
         async with self.db.read() as s:
             user = (await s.execute(select(User.id, User.interests).where(User.id == user_id))).one()
-            bookings = (await s.execute(select(Booking.session_id, Booking.created_at, Booking.status)
-                                        .where(Booking.learner_id == user_id))).all()
-            ratings = (await s.execute(select(Feedback.session_id, Feedback.rating, Feedback.created_at)
-                                       .where(Feedback.author_id == user_id))).all()
+            # Bookings with the rating the learner gave (if any), in one query.
+            rows = (await s.execute(
+                select(Booking.session_id, Booking.created_at, Booking.status, Feedback.rating,
+                       Feedback.created_at)
+                .outerjoin(Feedback, (Feedback.session_id == Booking.session_id)
+                           & (Feedback.author_id == user_id))
+                .where(Booking.learner_id == user_id))).all()
             follows = set((await s.scalars(select(Follow.mentor_id)
                                            .where(Follow.learner_id == user_id))).all())
         interests = [i for i in (user.interests or []) if isinstance(i, str)]
+        bookings = [(r[0], r[1], r[2]) for r in rows]
+        ratings = list({(r[0], r[3], r[4]) for r in rows if r[3] is not None})
         excluded = {int(b[0]) for b in bookings}
         try:
             cat = await self._current()
@@ -214,19 +219,19 @@ class Recommender:
         if not ids:
             return []
         now = utcnow()
+        mine = select(Booking.id).where(Booking.session_id == Session.id,
+                                        Booking.learner_id == user_id).exists()
         async with self.db.read() as s:
             rows = {r[0]: r for r in (await s.execute(
                 select(Session.id, Session.title, Session.mentor_id, User.full_name, Session.domain,
                        Session.starts_at, Session.price_cents, Session.currency, Session.capacity,
-                       Session.seats_taken, Session.status)
+                       Session.seats_taken, Session.status, mine)
                 .join(User, User.id == Session.mentor_id).where(Session.id.in_(ids)))).all()}
-            booked = set((await s.scalars(select(Booking.session_id).where(
-                Booking.learner_id == user_id, Booking.session_id.in_(ids)))).all())
         out: list[Recommendation] = []
         for sid, reason, sc in zip(ids, reasons, scores):
             r = rows.get(sid)
             ok = (r is not None and r[10] == SessionStatus.scheduled and r[5] > now
-                  and r[9] < r[8] and sid not in booked and r[2] != user_id)
+                  and r[9] < r[8] and not r[11] and r[2] != user_id)
             if not ok:
                 if cat is not None and sid in cat.model.item_index:
                     cat.open[cat.model.item_index[sid]] = False

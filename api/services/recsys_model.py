@@ -463,13 +463,13 @@ def diversify(scores: np.ndarray, mentors: np.ndarray, domains: list[str], k: in
     n = len(scores)
     adj = scores.astype(np.float64).copy()
     taken = np.zeros(n, bool)
-    per_mentor: Counter[int] = Counter()
-    dom_arr = np.array(domains, dtype=object)
+    _, m_code = np.unique(np.asarray(mentors), return_inverse=True)
+    _, d_code = np.unique(np.asarray(domains, dtype=str), return_inverse=True) if n else (None, m_code)
+    per_mentor = np.zeros(int(m_code.max()) + 1 if n else 0, np.int64)
     chosen: list[int] = []
     for _ in range(min(k, n)):
         cand = np.where(taken, -np.inf, adj)
-        full = np.array([per_mentor[int(m)] >= p.max_per_mentor for m in mentors]) \
-            if per_mentor else np.zeros(n, bool)
+        full = per_mentor[m_code] >= p.max_per_mentor
         if (~full & ~taken).any():
             cand = np.where(full, -np.inf, cand)
         j = int(np.argmax(cand))
@@ -477,7 +477,7 @@ def diversify(scores: np.ndarray, mentors: np.ndarray, domains: list[str], k: in
             break
         chosen.append(j)
         taken[j] = True
-        per_mentor[int(mentors[j])] += 1
-        adj[mentors == mentors[j]] -= p.mentor_penalty
-        adj[dom_arr == dom_arr[j]] -= p.domain_penalty
+        per_mentor[m_code[j]] += 1
+        adj[m_code == m_code[j]] -= p.mentor_penalty
+        adj[d_code == d_code[j]] -= p.domain_penalty
     return chosen
