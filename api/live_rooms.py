@@ -1,0 +1,147 @@
+"""The SFU engine inside the application: one Router per live session.
+
+Creates the engine from settings, opens a room's Router on first entry,
+wires the engine's events to our services (chat kept, talk time stored) and
+ends routers whose sessions are no longer live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from api.context import Context
+from api.keys import SERVICES, SETTINGS
+from api.models import Session, SessionStatus
+from api.services import rooms
+from sfu import Engine, Router, SfuConfig
+from sfu import observer as ev
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 15.0
+
+
+def sfu_config(app: web.Application) -> SfuConfig:
+    settings = app[SETTINGS]
+    port_range = None
+    if settings.rtc_port_min and settings.rtc_port_max:
+        port_range = (settings.rtc_port_min, settings.rtc_port_max)
+    interfaces = [i.strip() for i in settings.rtc_interfaces.split(",") if i.strip()]
+    return SfuConfig(udp_port_range=port_range, announced_ip=settings.rtc_public_ip or None,
+                     interfaces=interfaces)
+
+
+class LiveRooms:
+    """Routers of this process by session id, with the application's listeners attached."""
+
+    def __init__(self, app: web.Application, engine: Engine) -> None:
+        self.app = app
+        self.engine = engine
+        self._sweeper: asyncio.Task[None] | None = None
+        self._exited = asyncio.Event()
+
+    @property
+    def ctx(self) -> Context:
+        return Context.of(self.app)
+
+    def router_for(self, session_id: int, capacity: int) -> Router:
+        existing = self.engine.get_router(str(session_id))
+        if existing is not None and not existing.closed:
+            return existing
+        router = self.engine.create_router(str(session_id), max_peers=capacity + 1,
+                                           app_data={"session_id": session_id})
+        router.observer.on(ev.CHAT_MESSAGE, self._on_chat)
+        router.observer.on(ev.TALK_TIME, self._on_talk_time)
+        self.app[SERVICES].get("room_listeners", lambda _r: None)(router)
+        return router
+
+    def get(self, session_id: int) -> Router | None:
+        router = self.engine.get_router(str(session_id))
+        return router if router is not None and not router.closed else None
+
+    async def end(self, session_id: int) -> None:
+        router = self.get(session_id)
+        if router is not None:
+            await router.end()
+
+    async def _on_chat(self, event: ev.ChatEvent) -> None:
+        at = datetime.fromtimestamp(event.at, timezone.utc)
+        try:
+            await rooms.save_chat(self.ctx, int(event.room_id), int(event.user_key), event.text, at)
+        except Exception:  # noqa: BLE001 - chat storage must never break the room
+            log.exception("could not store chat of room %s", event.room_id)
+
+    async def _on_talk_time(self, event: ev.TalkTimeEvent) -> None:
+        seconds = {int(k): v for k, v in event.seconds.items() if k.isdigit()}
+        if seconds:
+            try:
+                await rooms.save_talk_time(self.ctx, int(event.room_id), seconds)
+            except Exception:  # noqa: BLE001
+                log.exception("could not store talk time of room %s", event.room_id)
+
+    # The sweeper: rooms close when their session stops being live (ended by the
+    # scheduler, cancelled by an admin) even if nobody pressed "End".
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_loop(), name="live-rooms-sweeper")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await self._exited.wait()
+        await self.engine.close()
+
+    async def _sweep_loop(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(SWEEP_SECONDS)
+                try:
+                    await self.sweep()
+                except Exception:  # noqa: BLE001
+                    log.exception("room sweep failed")
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._exited.set()
+
+    async def sweep(self) -> None:
+        open_ids = [int(r.room_id) for r in self.engine.routers() if not r.closed]
+        if not open_ids:
+            return
+        async with self.ctx.db.read() as s:
+            live = set((await s.scalars(select(Session.id).where(
+                Session.id.in_(open_ids), Session.status == SessionStatus.live))).all())
+        for sid in open_ids:
+            if sid not in live:
+                await self.end(sid)
+
+
+LIVE_ROOMS = "live_rooms"
+
+
+def live_rooms(app: web.Application) -> LiveRooms:
+    return app[SERVICES][LIVE_ROOMS]  # type: ignore[no-any-return]
+
+
+async def live_rooms_ctx(app: web.Application) -> AsyncIterator[None]:
+    engine = Engine(sfu_config(app))
+    registry = LiveRooms(app, engine)
+    app[SERVICES]["engine"] = engine
+    app[SERVICES][LIVE_ROOMS] = registry
+    registry.start()
+    yield
+    await registry.stop()
+
+
+def engine_stats(app: web.Application) -> dict[str, Any]:
+    engine = app[SERVICES].get("engine")
+    if engine is None:
+        return {"rooms": 0, "peers": 0}
+    stats = engine.stats()
+    return {k: v for k, v in vars(stats).items()} if hasattr(stats, "__dict__") else {"stats": str(stats)}

@@ -1,0 +1,145 @@
+"""Rooms: tokens for the live room, the room signaling socket, ending a class, chat history."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel
+
+from api.auth import CurrentUser
+from api.context import Context
+from api.errors import ApiError
+from api.keys import BROKER, SERVICES
+from api.live_rooms import live_rooms, live_rooms_ctx
+from api.metrics import METRICS
+from api.routing import ApiRoutes, path_id
+from api.services import rooms
+from api.services.notifications import session_channel
+from sfu import ParticipantInfo, ice_servers, serve_participant
+
+log = logging.getLogger(__name__)
+routes = ApiRoutes("rooms")
+MAX_SIGNALING_MESSAGE = 64 * 1024
+
+
+class RoomTokenOut(BaseModel):
+    token: str
+    signaling_url: str
+    ice_servers: list[dict[str, Any]]
+    role: str
+    expires_at: datetime
+
+
+
+
+def _ws_base(request: web.Request) -> str:
+    proto = request.headers.get("X-Forwarded-Proto", request.scheme)
+    return ("wss" if proto in ("https", "wss") else "ws") + "://" + request.host
+
+
+@routes.post("/api/rooms/{id}/token", response=RoomTokenOut, errors=(409,))
+async def token(request: web.Request, *, user: CurrentUser) -> RoomTokenOut:
+    """A room token (the mentor, or a learner with a booking; T-10 min until the end + grace)."""
+    ctx = Context.of(request.app)
+    sid = path_id(request)
+    raw, admission, closes = await rooms.issue_token(ctx, sid, user.id)
+    settings = ctx.settings
+    servers = ice_servers(
+        secret=settings.turn_secret, user=str(user.id),
+        turn_urls=[u.strip() for u in settings.turn_urls.split(",") if u.strip()],
+        stun_urls=[u.strip() for u in settings.stun_urls.split(",") if u.strip()])
+    return RoomTokenOut(token=raw, signaling_url=f"{_ws_base(request)}/ws/room/{sid}?token={raw}",
+                        ice_servers=servers, role=admission.role, expires_at=closes)
+
+
+@routes.post("/api/rooms/{id}/end", errors=(409,))
+async def end(request: web.Request, *, user: CurrentUser) -> dict[str, Any]:
+    """The mentor ends the class: the session completes and everyone is told session-ended."""
+    ctx = Context.of(request.app)
+    sid = path_id(request)
+    session = await rooms.end_class(ctx, sid, user.id, user.role)
+    await live_rooms(request.app).end(sid)
+    await request.app[BROKER].publish(session_channel(sid), {
+        "type": "session.updated", "data": {"session_id": sid, "status": session.status.value}})
+    return {"session_id": sid, "status": session.status.value}
+
+
+@routes.get("/api/rooms/{id}/chat")
+async def chat(request: web.Request, *, user: CurrentUser) -> dict[str, Any]:
+    """The room's chat, kept with the session, for its participants."""
+    items = await rooms.chat_history(Context.of(request.app), path_id(request), user.id, user.role)
+    return {"items": items}
+
+
+class AiohttpChannel:
+    """The SFU's SignalingChannel over an aiohttp WebSocket."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+
+    async def send_json(self, obj: Any) -> None:
+        if not self.ws.closed:
+            await self.ws.send_str(json.dumps(obj, default=str))
+
+    async def receive_text(self) -> str | None:
+        while True:
+            msg = await self.ws.receive()
+            if msg.type == WSMsgType.TEXT:
+                return str(msg.data)
+            if msg.type == WSMsgType.BINARY:
+                return "\x00binary"  # not JSON: the engine answers with an error and carries on
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                return None
+
+    async def close(self, code: int, reason: str) -> None:
+        if not self.ws.closed:
+            await self.ws.close(code=code, message=reason.encode()[:120])
+
+
+async def room_socket(request: web.Request) -> web.StreamResponse:
+    """GET /ws/room/{id}?token=ROOM_TOKEN: the signaling of DESIGN.md section 5."""
+    ctx = Context.of(request.app)
+    sid = path_id(request)
+    raw = request.query.get("token", "")
+    if not raw:
+        raise ApiError(401, "unauthorized", "A room token is required.")
+    admission = await rooms.admit(ctx, sid, raw)
+    if admission.role == "mentor" and await rooms.start_class(ctx, sid):
+        await request.app[BROKER].publish(session_channel(sid), {
+            "type": "session.updated", "data": {"session_id": sid, "status": "live"}})
+    capacity = await rooms.capacity_of(ctx, sid)
+    router = live_rooms(request.app).router_for(sid, capacity)
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_SIGNALING_MESSAGE)
+    await ws.prepare(request)
+    sockets: set[web.WebSocketResponse] = request.app[SERVICES].setdefault("room_sockets", set())
+    sockets.add(ws)
+    gauge = request.app[METRICS].websockets.labels("room")
+    gauge.inc()
+    try:
+        await serve_participant(router, AiohttpChannel(ws), ParticipantInfo(
+            user_key=str(admission.user_id), display_name=admission.display_name, role=admission.role,
+            app_data={"user_id": admission.user_id, "session_id": sid},
+            public={"user_id": admission.user_id}))
+    except Exception:  # noqa: BLE001 - one participant's failure never takes the server down
+        log.exception("room %s: participant %s failed", sid, admission.user_id)
+    finally:
+        gauge.dec()
+        sockets.discard(ws)
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+async def _close_room_sockets(app: web.Application) -> None:
+    for ws in list(app[SERVICES].get("room_sockets", ())):
+        await ws.close(code=1001, message=b"server shutdown")
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(live_rooms_ctx)
+    app.on_shutdown.append(_close_room_sockets)
+    app.router.add_get("/ws/room/{id}", room_socket, name="room_socket")

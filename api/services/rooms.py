@@ -1,0 +1,193 @@
+"""Live rooms, the application side: who may enter which room and when.
+
+The SFU engine (``sfu/``) knows nothing of users or bookings; this module
+decides admission (room tokens), opens the room when the mentor starts the
+class, ends it, and stores what the engine reports (talk time, chat).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from api.context import Context
+from api.errors import ApiError, forbidden, not_found
+from api.models import Booking, BookingStatus, ChatMessage, RoomToken, Session, SessionStatus, User
+from api.security import TokenError, decode_scoped_token, issue_scoped_token
+from api.services import session_state
+
+ROOM_PURPOSE = "room"
+# Tokens (and readiness) open this long before the start.
+EARLY = timedelta(minutes=10)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class RoomAdmission:
+    """A verified room token: this user may be in this session's room now."""
+
+    session_id: int
+    user_id: int
+    role: str  # "mentor" | "learner"
+    display_name: str
+    jti: str
+
+
+def room_window(session: Session, grace_minutes: int) -> tuple[datetime, datetime]:
+    end = session.starts_at + timedelta(minutes=session.duration_min + grace_minutes)
+    return session.starts_at - EARLY, end
+
+
+async def _participant_role(s: Any, session: Session, user_id: int) -> str | None:
+    if session.mentor_id == user_id:
+        return "mentor"
+    booked = await s.scalar(select(Booking.id).where(
+        Booking.session_id == session.id, Booking.learner_id == user_id,
+        Booking.status.in_((BookingStatus.confirmed, BookingStatus.attended))))
+    return "learner" if booked else None
+
+
+async def issue_token(ctx: Context, session_id: int, user_id: int) -> tuple[str, RoomAdmission, datetime]:
+    """A room token for one room and one user: the mentor or a learner with a confirmed
+    booking, from T-10 min until the end plus the grace period."""
+    t = now()
+    async with ctx.db.write() as s:
+        session = await s.get(Session, session_id)
+        user = await s.get(User, user_id)
+        if session is None or user is None:
+            raise not_found("session")
+        role = await _participant_role(s, session, user_id)
+        if role is None:
+            if session.status == SessionStatus.draft:
+                raise not_found("session")
+            raise forbidden("Only the mentor and learners with a booking may join this room.")
+        if session.status in (SessionStatus.cancelled, SessionStatus.completed, SessionStatus.draft):
+            raise ApiError(409, "room_closed", f"This session is {session.status.value}; its room is closed.")
+        opens, closes = room_window(session, ctx.settings.room_grace_minutes)
+        if t < opens:
+            raise ApiError(409, "too_early", "The room opens 10 minutes before the start.")
+        if t > closes:
+            raise ApiError(409, "too_late", "This session is over.")
+        jti = uuid.uuid4().hex
+        s.add(RoomToken(jti=jti, session_id=session_id, user_id=user_id, issued_at=t, expires_at=closes))
+    ttl = max(60, int((closes - t).total_seconds()))
+    admission = RoomAdmission(session_id, user_id, role, user.full_name, jti)
+    token = issue_scoped_token(ctx.settings.jwt_secret, purpose=ROOM_PURPOSE, ttl_seconds=ttl, claims={
+        "sid": session_id, "sub": str(user_id), "role": role, "name": user.full_name, "jti": jti})
+    return token, admission, closes
+
+
+async def admit(ctx: Context, session_id: int, token: str) -> RoomAdmission:
+    """Check a room token presented at the signaling socket (before the upgrade)."""
+    try:
+        claims = decode_scoped_token(ctx.settings.jwt_secret, token, purpose=ROOM_PURPOSE)
+        sid, uid = int(claims["sid"]), int(claims["sub"])
+    except (TokenError, KeyError, TypeError, ValueError) as exc:
+        raise ApiError(401, "invalid_token", "This room link is invalid or has expired.") from exc
+    if sid != session_id:
+        raise ApiError(403, "wrong_room", "This token is for another room.")
+    async with ctx.db.write() as s:
+        row = await s.scalar(select(RoomToken).where(RoomToken.jti == claims["jti"]))
+        session = await s.get(Session, session_id)
+        user = await s.get(User, uid)
+        if row is None or row.user_id != uid or row.session_id != sid or row.expires_at < now():
+            raise ApiError(401, "invalid_token", "This room link is invalid or has expired.")
+        if user is None or not user.is_active or session is None:
+            raise ApiError(401, "invalid_token", "This room link is invalid or has expired.")
+        role = await _participant_role(s, session, uid)
+        if role is None:
+            raise forbidden("Your booking for this session is no longer active.")
+        if session.status in (SessionStatus.cancelled, SessionStatus.completed):
+            raise ApiError(409, "room_closed", "This session has ended.")
+        if session.status == SessionStatus.scheduled and role != "mentor":
+            raise ApiError(409, "room_not_open", "Waiting for the mentor to start the class.")
+        row.used_at = row.used_at or now()
+    return RoomAdmission(sid, uid, role, user.full_name, str(claims["jti"]))
+
+
+async def start_class(ctx: Context, session_id: int) -> bool:
+    """The mentor entered: the session goes live (idempotent). True when it just opened."""
+    async with ctx.db.write() as s:
+        session = await s.get(Session, session_id)
+        if session is None:
+            raise not_found("session")
+        if session.status == SessionStatus.live:
+            return False
+        await session_state.transition(s, session_id, SessionStatus.live)
+    return True
+
+
+async def end_class(ctx: Context, session_id: int, actor_id: int, actor_role: str) -> Session:
+    """The mentor (or an admin) ends the class: the session completes."""
+    async with ctx.db.write() as s:
+        session = await s.get(Session, session_id)
+        if session is None:
+            raise not_found("session")
+        if session.mentor_id != actor_id and actor_role != "admin":
+            raise forbidden("Only the session's mentor can end the class.")
+        if session.status != SessionStatus.live:
+            raise ApiError(409, "not_live", "This session is not live.")
+        session = await session_state.transition(s, session_id, SessionStatus.completed)
+        # Learners who were booked count as attended once the class took place.
+        for booking in (await s.scalars(select(Booking).where(
+                Booking.session_id == session_id, Booking.status == BookingStatus.confirmed))).all():
+            booking.status = BookingStatus.attended
+    await _release_earnings(ctx, session_id)
+    return session
+
+
+async def _release_earnings(ctx: Context, session_id: int) -> None:
+    try:
+        from api.services import ledger
+    except ImportError:  # the ledger lands with the marketplace work
+        return
+    release = getattr(ledger, "release_session_earnings", None)
+    if release is not None:
+        await release(ctx, session_id)
+
+
+async def save_chat(ctx: Context, session_id: int, user_id: int, text: str, at: datetime) -> None:
+    async with ctx.db.write() as s:
+        s.add(ChatMessage(session_id=session_id, user_id=user_id, text=text[:2000], created_at=at))
+
+
+async def chat_history(ctx: Context, session_id: int, user_id: int, role: str) -> list[dict[str, Any]]:
+    """Chat kept with the session, for its participants (and admins)."""
+    async with ctx.db.read() as s:
+        session = await s.get(Session, session_id)
+        if session is None:
+            raise not_found("session")
+        if role != "admin" and await _participant_role(s, session, user_id) is None:
+            raise forbidden("Only participants can read this chat.")
+        rows = (await s.execute(select(ChatMessage, User.full_name).join(User, User.id == ChatMessage.user_id)
+                                .where(ChatMessage.session_id == session_id)
+                                .order_by(ChatMessage.id))).all()
+    return [{"from": name, "user_id": m.user_id, "text": m.text, "at": m.created_at.isoformat()}
+            for m, name in rows]
+
+
+async def save_talk_time(ctx: Context, session_id: int, seconds_by_user: dict[int, float]) -> None:
+    """Per-participant talk time reported by the SFU, added to what the session has."""
+    async with ctx.db.write() as s:
+        session = await s.get(Session, session_id)
+        if session is None:
+            return
+        merged = dict(session.talk_time or {})
+        for uid, secs in seconds_by_user.items():
+            merged[str(uid)] = round(float(merged.get(str(uid), 0.0)) + secs, 1)
+        session.talk_time = merged
+
+
+async def capacity_of(ctx: Context, session_id: int) -> int:
+    async with ctx.db.read() as s:
+        capacity = await s.scalar(select(Session.capacity).where(Session.id == session_id))
+    if capacity is None:
+        raise not_found("session")
+    return int(capacity)
