@@ -4,6 +4,14 @@
 
 const handlers = new Map();
 const sessions = new Set();
+const confirmed = new Set();
+
+// Connection state on <body> (data-realtime, data-subscribed) for styles, scripts and tests.
+function mark() {
+  if (!document.body) return;
+  document.body.dataset.realtime = socket && socket.readyState === WebSocket.OPEN ? "open" : "closed";
+  document.body.dataset.subscribed = [...confirmed].join(" ");
+}
 let socket = null;
 let attempt = 0;
 let started = false;
@@ -34,6 +42,8 @@ function connect() {
   }
   socket.addEventListener("open", () => {
     attempt = 0;
+    confirmed.clear();
+    mark();
     for (const id of sessions) send({ type: "subscribe", session_id: id });
     dispatch("open", {});
   });
@@ -41,10 +51,14 @@ function connect() {
     let msg;
     try { msg = JSON.parse(ev.data); } catch { return; }
     if (msg && msg.type === "ping") { send({ type: "pong" }); return; }
+    if (msg && msg.type === "subscribed") { confirmed.add(Number(msg.data?.session_id)); mark(); }
+    if (msg && msg.type === "unsubscribed") { confirmed.delete(Number(msg.data?.session_id)); mark(); }
     if (msg && msg.type) dispatch(msg.type, msg.data || {});
   });
   socket.addEventListener("close", (ev) => {
     socket = null;
+    confirmed.clear();
+    mark();
     dispatch("close", {});
     // 4401/4403: the server refused us (signed out, deactivated): do not hammer it.
     if (ev.code === 4401 || ev.code === 4403 || ev.code === 1008) return;

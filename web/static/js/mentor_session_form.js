@@ -1,0 +1,128 @@
+// The session form (mentor/_session_form.html): fill from a session, read into an API body,
+// save a draft (POST /api/sessions or /api/sessions/{id}/update) and publish
+// (POST /api/sessions/{id}/publish). Start date/time are entered in the mentor's time zone.
+import { api, clearErrors, showError, userTimeZone } from "./api.js";
+
+const lines = (v) => (v || "").split("\n").map((s) => s.trim()).filter(Boolean);
+const tags = (v) => (v || "").split(",").map((s) => s.trim()).filter(Boolean);
+
+/** {date: "YYYY-MM-DD", time: "HH:MM"} of an instant in the time zone `tz`. */
+export function localParts(iso, tz) {
+  const f = new Intl.DateTimeFormat("en-CA", {
+    timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  });
+  const p = Object.fromEntries(f.formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
+  return { date: `${p.year}-${p.month}-${p.day}`, time: `${p.hour}:${p.minute}` };
+}
+
+/** Field errors such as "curriculum.1" belong to the "curriculum" input. */
+function fieldsOf(err) {
+  const out = {};
+  for (const [k, v] of Object.entries(err?.fields || {})) {
+    const key = k.split(".")[0];
+    if (!out[key]) out[key] = v;
+  }
+  return out;
+}
+
+/**
+ * Wire one session form. `onSaved(session, {published})` runs after a successful save/publish.
+ * Returns {fill(session), reset(), form}.
+ */
+export function sessionForm(form, { onSaved = () => {} } = {}) {
+  const tz = userTimeZone();
+  form.querySelectorAll("[data-tz-label]").forEach((el) => { el.textContent = tz; });
+  const saveBtn = form.querySelector("[data-save]");
+  const publishBtn = form.querySelector("[data-publish]");
+  let status = "draft";
+
+  function reset() {
+    form.reset();
+    form.elements.id.value = "";
+    status = "draft";
+    const tomorrow = new Date(Date.now() + 24 * 3600 * 1000);
+    const p = localParts(tomorrow.toISOString(), tz);
+    form.elements.date.value = p.date;
+    form.elements.time.value = "18:00";
+    publishBtn.hidden = false;
+    clearErrors(form);
+  }
+
+  function fill(s) {
+    clearErrors(form);
+    status = s.status;
+    const el = form.elements;
+    el.id.value = s.id;
+    el.title.value = s.title || "";
+    el.description.value = s.description || "";
+    el.curriculum.value = (s.curriculum || []).join("\n");
+    el.domain.value = s.domain || "";
+    el.skills.value = (s.skills || []).join(", ");
+    el.price.value = ((s.price_cents || 0) / 100).toFixed(2);
+    if (![...el.currency.options].some((o) => o.value === s.currency)) el.currency.add(new Option(s.currency, s.currency));
+    el.currency.value = s.currency || "USD";
+    el.capacity.value = s.capacity || 1;
+    const p = localParts(s.starts_at, tz);
+    el.date.value = p.date;
+    el.time.value = p.time;
+    if (![...el.duration_min.options].some((o) => Number(o.value) === s.duration_min)) {
+      el.duration_min.add(new Option(`${s.duration_min} min`, String(s.duration_min)));
+    }
+    el.duration_min.value = String(s.duration_min || 60);
+    publishBtn.hidden = s.status !== "draft";
+  }
+
+  function body() {
+    const el = form.elements;
+    const missing = {};
+    if (!el.title.value.trim()) missing.title = "Give the session a title.";
+    if (!el.domain.value.trim()) missing.domain = "Choose or type a domain.";
+    if (!el.date.value || !el.time.value) missing.starts_at = "Pick a start date and time.";
+    const price = Number(el.price.value || 0);
+    if (!Number.isFinite(price) || price < 0) missing.price_cents = "The price can't be negative.";
+    const capacity = Number(el.capacity.value);
+    if (!Number.isInteger(capacity) || capacity < 1) missing.capacity = "At least one seat.";
+    if (Object.keys(missing).length) {
+      const err = new Error("Please fix the highlighted fields.");
+      err.fields = missing;
+      throw err;
+    }
+    return {
+      title: el.title.value.trim(), description: el.description.value, curriculum: lines(el.curriculum.value),
+      domain: el.domain.value.trim(), skills: tags(el.skills.value), price_cents: Math.round(price * 100),
+      currency: el.currency.value, capacity, starts_at: `${el.date.value}T${el.time.value}:00`, timezone: tz,
+      duration_min: Number(el.duration_min.value),
+    };
+  }
+
+  async function save(publish) {
+    clearErrors(form);
+    let data;
+    try {
+      data = body();
+    } catch (err) {
+      showError({ message: err.message, fields: err.fields }, { form });
+      return;
+    }
+    saveBtn.disabled = publishBtn.disabled = true;
+    const id = form.elements.id.value;
+    try {
+      let s = id
+        ? await api(`/api/sessions/${id}/update`, { method: "POST", body: data })
+        : await api("/api/sessions", { method: "POST", body: data });
+      form.elements.id.value = s.id;
+      if (publish) s = await api(`/api/sessions/${s.id}/publish`, { method: "POST" });
+      status = s.status;
+      onSaved(s, { published: publish, created: !id });
+    } catch (err) {
+      showError({ message: err.message, fields: fieldsOf(err), status: err.status }, { form });
+    } finally {
+      saveBtn.disabled = publishBtn.disabled = false;
+    }
+  }
+
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); save(false); });
+  publishBtn.addEventListener("click", () => save(true));
+  reset();
+  return { fill, reset, form, get status() { return status; } };
+}
