@@ -40,6 +40,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "web.session_pages",
     "web.mentor_pages",
     "web.admin_pages",
+    "web.room_pages",
 )
 
 # Suggestions the forms offer (free text is accepted too); the catalogue's own domains come from the API.
