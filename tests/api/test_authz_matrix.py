@@ -68,6 +68,10 @@ MATRIX = [
     row("GET", "/api/rooms/{id}/ready", "session", ("learner", "mentor", "admin")),
     row("POST", "/api/rooms/{id}/ready", "session", ("learner", "mentor"), {"ready": True}),
     row("GET", "/api/rooms/{id}/ready", "draft", ("mentor", "admin")),
+    # live room: tokens for participants only; chat for participants (and admins); ending for its mentor
+    row("POST", "/api/rooms/{id}/token", "session", ("learner", "mentor")),
+    row("GET", "/api/rooms/{id}/chat", "session", ("learner", "mentor", "admin")),
+    row("POST", "/api/rooms/{id}/end", "session", ("mentor", "admin")),
     # following is the learner's own relation to a mentor
     row("POST", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
     row("DELETE", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
