@@ -1,5 +1,9 @@
-"""Mentor dashboard. Its subtabs (sessions, requests, earnings, analytics, profile) are added
-here as their pages land; the tab bar shows only the ones whose routes exist."""
+"""Mentor dashboard and its subtabs: My Sessions (Draft | Scheduled | Past) with the session
+form, Requests, Earnings, Analytics, Profile, Notifications.
+
+Each subtab's lists are filled by its ES module (``web/static/js/mentor_*.js``) from the
+REST API, so actions and live updates (readiness, new requests) work without reloads.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,66 @@ from api.auth import CurrentUser
 from api.keys import DB
 from web.notifications_view import notifications_page
 from web.overview import mentor_overview
-from web.pages import guard, render
+from web.pages import DOMAINS, guard, render
 
 routes = web.RouteTableDef()
+
+SESSION_VIEWS = ("draft", "scheduled", "past")
+CURRENCIES = ("USD", "EUR", "GBP", "INR", "NGN", "BRL", "JPY", "AUD", "CAD")
 
 
 @routes.get("/mentor/dashboard", name="page.mentor_dashboard")
 @guard("mentor")
 async def dashboard(request: web.Request, user: CurrentUser) -> web.Response:
     return render(request, "mentor/dashboard.html", await mentor_overview(request.app[DB], user.id))
+
+
+@routes.get("/mentor/sessions", name="page.mentor_sessions")
+@guard("mentor")
+async def my_sessions(request: web.Request, user: CurrentUser) -> web.Response:
+    view = request.query.get("view", "scheduled")
+    return render(request, "mentor/sessions.html", {
+        "view": view if view in SESSION_VIEWS else "scheduled", "domains": DOMAINS, "currencies": CURRENCIES})
+
+
+@routes.get("/mentor/sessions/new", name="page.mentor_session_new")
+@guard("mentor")
+async def session_new(request: web.Request, user: CurrentUser) -> web.Response:
+    return render(request, "mentor/session_edit.html", {
+        "session_id": "", "domains": DOMAINS, "currencies": CURRENCIES, "active_tab": "My Sessions"})
+
+
+@routes.get(r"/mentor/sessions/{id:\d+}", name="page.mentor_session_edit")
+@guard("mentor")
+async def session_edit(request: web.Request, user: CurrentUser) -> web.Response:
+    """The full-page form; the session itself is loaded (and authorized) by the API."""
+    return render(request, "mentor/session_edit.html", {
+        "session_id": request.match_info["id"], "domains": DOMAINS, "currencies": CURRENCIES,
+        "active_tab": "My Sessions"})
+
+
+@routes.get("/mentor/requests", name="page.mentor_requests")
+@guard("mentor")
+async def requests_page(request: web.Request, user: CurrentUser) -> web.Response:
+    return render(request, "mentor/requests.html")
+
+
+@routes.get("/mentor/earnings", name="page.mentor_earnings")
+@guard("mentor")
+async def earnings(request: web.Request, user: CurrentUser) -> web.Response:
+    return render(request, "mentor/earnings.html")
+
+
+@routes.get("/mentor/analytics", name="page.mentor_analytics")
+@guard("mentor")
+async def analytics(request: web.Request, user: CurrentUser) -> web.Response:
+    return render(request, "mentor/analytics.html")
+
+
+@routes.get("/mentor/profile", name="page.mentor_profile")
+@guard("mentor")
+async def profile(request: web.Request, user: CurrentUser) -> web.Response:
+    return render(request, "mentor/profile.html", {"domains": DOMAINS})
 
 
 @routes.get("/mentor/notifications", name="page.mentor_notifications")
