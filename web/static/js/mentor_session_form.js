@@ -15,6 +15,23 @@ export function localParts(iso, tz) {
   return { date: `${p.year}-${p.month}-${p.day}`, time: `${p.hour}:${p.minute}` };
 }
 
+/** The UTC instant (ISO, "Z") of a wall-clock date ("YYYY-MM-DD") and time ("HH:MM") in the time zone `tz`. */
+export function zonedToIso(date, time, tz) {
+  const [y, mo, d] = date.split("-").map(Number);
+  const [hh, mi] = time.split(":").map(Number);
+  const wall = Date.UTC(y, mo - 1, d, hh, mi);
+  let guess = wall;
+  for (let i = 0; i < 3; i++) {  // converge across offset changes (DST)
+    const p = localParts(new Date(guess).toISOString(), tz);
+    const [py, pm, pd] = p.date.split("-").map(Number);
+    const [ph, pmi] = p.time.split(":").map(Number);
+    const diff = wall - Date.UTC(py, pm - 1, pd, ph, pmi);
+    if (!diff) break;
+    guess += diff;
+  }
+  return new Date(guess).toISOString();
+}
+
 /** Field errors such as "curriculum.1" belong to the "curriculum" input. */
 function fieldsOf(err) {
   const out = {};
