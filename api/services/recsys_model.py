@@ -180,12 +180,15 @@ class Vectorizer:
 
 # --------------------------------------------------------------------------- ALS
 
-def _scatter_rows(rows: np.ndarray, vals: np.ndarray, n: int) -> np.ndarray:
-    """Sum ``vals`` (nnz × f) into ``n`` rows; ``rows`` must be sorted."""
-    out = np.zeros((n, vals.shape[1]), np.float32)
+def _scatter_cols(rows: np.ndarray, vals_t: np.ndarray, n: int) -> np.ndarray:
+    """Sum the columns of ``vals_t`` (f × nnz) into ``n`` rows (n × f); ``rows`` sorted.
+
+    Reducing along the contiguous axis is several times faster than along axis 0.
+    """
+    out = np.zeros((n, vals_t.shape[0]), np.float32)
     if len(rows):
         starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        out[rows[starts]] = np.add.reduceat(vals, starts, axis=0)
+        out[rows[starts]] = np.add.reduceat(vals_t, starts, axis=1).T
     return out
 
 
@@ -198,14 +201,14 @@ def _cg_solve(other: np.ndarray, rows: np.ndarray, cols: np.ndarray, conf: np.nd
     """
     n, f = x.shape
     gram = other.T @ other + reg * np.eye(f, dtype=np.float32)
-    y = other[cols]
-    cm1 = (conf - 1.0)[:, None]
+    y_t = np.ascontiguousarray(other[cols].T)        # f × nnz
+    cm1 = conf - 1.0
 
     def matvec(v: np.ndarray) -> np.ndarray:
-        t = (y * v[rows]).sum(axis=1, keepdims=True) * cm1
-        return v @ gram + _scatter_rows(rows, t * y, n)
+        t = np.einsum("ij,ji->i", v[rows], y_t) * cm1
+        return v @ gram + _scatter_cols(rows, y_t * t, n)
 
-    b = _scatter_rows(rows, conf[:, None] * y, n)
+    b = _scatter_cols(rows, y_t * conf, n)
     x = x.copy()
     r = b - matvec(x)
     d = r.copy()
