@@ -36,6 +36,31 @@ if (menu) {
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") menu.open = false; });
 }
 
+// The T–10 min banner: "starts in 10 minutes" with [Get Ready] → the role's My Sessions.
+function reminderBanner(n) {
+  const host = document.getElementById("live-banner");
+  if (!host) return;
+  const role = currentUser()?.role;
+  const target = role === "mentor" ? "/mentor/sessions" : "/learner/sessions";
+  const bar = document.createElement("div");
+  bar.className = "flex items-center justify-center gap-3 bg-amber-100 px-4 py-2 text-sm text-amber-900 shadow";
+  bar.setAttribute("role", "status");
+  const text = document.createElement("span");
+  text.textContent = n.title || "Your session starts in 10 minutes";
+  const go = document.createElement("a");
+  go.href = target;
+  go.className = "rounded-lg bg-amber-900 px-3 py-1.5 font-semibold text-white hover:bg-amber-800";
+  go.textContent = "Get Ready";
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "text-amber-900/70 hover:text-amber-900";
+  close.setAttribute("aria-label", "Dismiss");
+  close.textContent = "✕";
+  close.addEventListener("click", () => bar.remove());
+  bar.append(text, go, close);
+  host.replaceChildren(bar);
+}
+
 if (currentUser()) {
   realtime.start();
   realtime.on("notification", (n) => {
@@ -50,5 +75,9 @@ if (currentUser()) {
     }
   });
   realtime.on("notifications.read", () => setUnread(0));
+  realtime.on("notification", (n) => { if (n.kind === "session.reminder") reminderBanner(n); });
+  if ("serviceWorker" in navigator && document.body.dataset.browserNotifications === "1") {
+    navigator.serviceWorker.register("/static/sw.js").catch(() => {});
+  }
   document.addEventListener("pl:unread", (ev) => setUnread(ev.detail));
 }
