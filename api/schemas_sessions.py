@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from api.schemas import Strict, Tags
 
+
+
+_DATE_TIME = re.compile(r"^\s*\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+
+
+def _iso_date_time(value: object) -> object:
+    """ISO 8601 date-time strings only (pydantic's lax mode would read numbers as Unix
+    timestamps and a bare date as midnight)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATE_TIME.match(value):
+        raise ValueError("expected an ISO 8601 date-time such as 2030-01-31T18:00:00+01:00")
+    return value
+
+
+def _iso_date_or_date_time(value: object) -> object:
+    if isinstance(value, str) and _DATE.match(value):
+        return value
+    return _iso_date_time(value)
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_date_time)]
+# Filters also take a bare date (a whole day in UTC).
+DateOrDateTime = Annotated[datetime, BeforeValidator(_iso_date_or_date_time), WithJsonSchema(
+    {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]})]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -31,7 +58,7 @@ class SessionCreate(Strict):
     price_cents: Price = 0
     currency: Currency = "USD"
     capacity: Capacity = 1
-    starts_at: datetime
+    starts_at: IsoDateTime
     timezone: TzName | None = None
     duration_min: Duration = 60
 
@@ -45,7 +72,7 @@ class SessionUpdate(Strict):
     price_cents: Price | None = None
     currency: Currency | None = None
     capacity: Capacity | None = None
-    starts_at: datetime | None = None
+    starts_at: IsoDateTime | None = None
     timezone: TzName | None = None
     duration_min: Duration | None = None
 
@@ -58,25 +85,17 @@ SortKey = Literal["starts_at", "-starts_at", "price", "-price", "popularity"]
 
 
 class QueryModel(BaseModel):
-    """Query strings: unknown parameters are ignored and empty values mean "not given"
-    (an HTML form submits ``?domain=&q=``)."""
+    """Query strings: unknown parameters are ignored (the documented ones are validated)."""
 
     model_config = ConfigDict(extra="ignore")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_empty(cls, data: object) -> object:
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if v != ""}
-        return data
 
 
 class SessionQuery(QueryModel):
     domain: Annotated[str, Field(max_length=80)] | None = None
     min_price: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
     max_price: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
-    date_from: datetime | None = None
-    date_to: datetime | None = None
+    date_from: DateOrDateTime | None = None
+    date_to: DateOrDateTime | None = None
     q: Annotated[str, Field(max_length=100)] | None = None
     mentor_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
     status: Literal["scheduled", "live", "completed"] | None = None
