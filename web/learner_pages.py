@@ -46,7 +46,8 @@ async def my_sessions(request: web.Request, user: CurrentUser) -> web.Response:
 @routes.get("/learner/requests", name="page.learner_requests")
 @guard("learner")
 async def requests_page(request: web.Request, user: CurrentUser) -> web.Response:
-    return render(request, "learner/requests.html", {"submitted": request.query.get("submitted") == "1"})
+    return render(request, "learner/requests.html", {"submitted": request.query.get("submitted") == "1",
+                                                     "domains": DOMAINS, "mentor_id": ""})
 
 
 @routes.get("/learner/notifications", name="page.learner_notifications")

@@ -149,13 +149,8 @@ def test_ready_waiting_for_mentor_then_join_class(tab: Tab, api_client: Api) -> 
     expect(join).to_have_attribute("href", f"/room/{s['id']}")
 
 
-def test_request_form_then_cancel_with_confirmation(tab: Tab, api_client: Api) -> None:
-    page = tab.page
-    _new_learner_tab(tab, api_client)
-    tab.goto("/learner/requests")
-    page.get_by_role("link", name="New Request").click()
-    expect(page).to_have_url(re.compile(r"/requests/new$"))
-    page.get_by_label("Topic").fill("Async Python code review")
+def _fill_request(page: Any, topic: str) -> None:
+    page.get_by_label("Topic").fill(topic)
     page.get_by_label("Domain").select_option("Programming")
     page.get_by_label("Skills").fill("asyncio, aiohttp")
     page.get_by_label("Duration").select_option("45")
@@ -163,9 +158,19 @@ def test_request_form_then_cancel_with_confirmation(tab: Tab, api_client: Api) -
     page.get_by_label("Preferred time 1").fill(when.strftime("%Y-%m-%dT%H:00"))
     page.get_by_label("Description").fill("I want feedback on my event loop usage.")
     page.get_by_role("button", name="Submit Request").click()
-    expect(page.get_by_role("heading", name="Request submitted")).to_be_visible()
 
+
+def test_request_modal_then_cancel_with_confirmation(tab: Tab, api_client: Api) -> None:
+    page = tab.page
+    _new_learner_tab(tab, api_client)
     tab.goto("/learner/requests")
+    page.get_by_role("link", name="New Request").click()
+    modal = page.locator("#request-modal")
+    expect(modal).to_be_visible()
+    _fill_request(modal, "Async Python code review")
+    expect(modal.get_by_role("heading", name="Request submitted")).to_be_visible()
+    modal.get_by_role("button", name="Done").click()
+
     item = page.get_by_test_id("request-list").locator("li").filter(has_text="Async Python code review")
     expect(item).to_contain_text("Open")
     item.get_by_role("button", name="Cancel").click()
@@ -173,6 +178,18 @@ def test_request_form_then_cancel_with_confirmation(tab: Tab, api_client: Api) -
     expect(dialog).to_be_visible()
     dialog.get_by_role("button", name="Cancel request").click()
     expect(item).to_contain_text("Cancelled")
+
+
+def test_request_form_page(tab: Tab, api_client: Api) -> None:
+    page = tab.page
+    _new_learner_tab(tab, api_client)
+    tab.goto("/requests/new")
+    page.get_by_role("button", name="Submit Request").click()
+    expect(page.locator('[data-error-for="topic"]')).to_have_text("Say what you want to learn.")
+    _fill_request(page, "SQL window functions")
+    expect(page.get_by_role("heading", name="Request submitted")).to_be_visible()
+    tab.goto("/learner/requests")
+    expect(page.get_by_test_id("request-list")).to_contain_text("SQL window functions")
 
 
 def test_mark_all_read_clears_the_badge(tab: Tab, api_client: Api) -> None:

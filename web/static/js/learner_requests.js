@@ -1,5 +1,6 @@
 // Requests: GET /api/requests; [Cancel] → confirmation → POST /api/requests/{id}/cancel; live status changes.
 import { api, formatTime, h, itemsOf, showError, toast } from "./api.js";
+import { setupRequestForm } from "./request_form.js";
 
 const list = document.getElementById("request-list");
 const empty = document.getElementById("list-empty");
@@ -71,4 +72,22 @@ document.addEventListener("pl:notification", (ev) => {
   if (String(ev.detail?.kind || "").startsWith("request.")) { page = 1; load(); }
 });
 more.addEventListener("click", () => { page += 1; load(); });
+
+// [New Request] opens the form as a modal (the link still works without scripts / in a new tab).
+const requestModal = document.getElementById("request-modal");
+document.getElementById("new-request").addEventListener("click", (ev) => {
+  if (ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
+  ev.preventDefault();
+  document.getElementById("request-done").hidden = true;
+  document.getElementById("request-form-wrap").hidden = false;
+  requestModal.showModal();
+  requestModal.querySelector("#topic").focus();
+});
+requestModal.querySelectorAll("[data-close-request]").forEach((b) => b.addEventListener("click", () => requestModal.close()));
+setupRequestForm(document.getElementById("request-form"), (created) => {
+  document.getElementById("request-form-wrap").hidden = true;
+  document.getElementById("request-done").hidden = false;
+  list.prepend(card(created));
+  empty.hidden = true;
+});
 load();
