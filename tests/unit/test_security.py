@@ -20,7 +20,7 @@ from api.security import (
     verify_password,
 )
 
-SECRET = "s" * 48
+SECRET = "s" * 64
 
 
 def test_hash_is_argon2id_with_owasp_parameters() -> None:
