@@ -1,0 +1,166 @@
+"""The live room in real Chromium with fake camera/microphone: two browsers join one room
+through our SFU and each decodes the other's video (getStats framesDecoded grows), chat both
+ways, mute shows on the other side, [End Class] shows "Session ended"; the learner is on a
+phone-sized viewport. Plus the page guards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import CHROMIUM, PASSWORD, Api, Tab, _open_tab
+
+pytestmark = pytest.mark.browser
+
+MEDIA_ARGS = ["--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+              "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync",
+              "--autoplay-policy=no-user-gesture-required", "--disable-dev-shm-usage"]
+
+# Sum of framesDecoded over the page's inbound video streams (window.__room.pc is the room's RTCPeerConnection).
+FRAMES = """async () => {
+  const pc = window.__room && window.__room.pc;
+  if (!pc) return 0;
+  const report = await pc.getStats();
+  let n = 0;
+  report.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") n += s.framesDecoded || 0; });
+  return n;
+}"""
+FRAMES_ABOVE = f"async (min) => (await ({FRAMES})()) > min"
+
+
+@pytest.fixture(scope="module")
+def media_browser(browser: Any) -> Iterator[Any]:
+    """A second Chromium from the same Playwright, with fake media devices (never `playwright install`)."""
+    b = browser.browser_type.launch(executable_path=CHROMIUM, args=MEDIA_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def media_tab(media_browser: Any, live_server: Any) -> Iterator[Any]:
+    tabs: list[Tab] = []
+
+    def make(width: int = 1280, height: int = 900) -> Tab:
+        t = _open_tab(media_browser, live_server.url, width, height)
+        t.context.grant_permissions(["camera", "microphone"], origin=live_server.url)
+        tabs.append(t)
+        return t
+
+    yield make
+    for t in tabs:
+        t.context.close()
+
+
+def _class_soon(api_client: Api) -> tuple[dict[str, Any], Api, Api]:
+    """A session of a fresh mentor starting in ~5 minutes, booked by a fresh learner."""
+    mentor = api_client.signup("mentor", domains=["Programming"], skills=["Python"])
+    starts = (datetime.now(timezone.utc) + timedelta(minutes=5)).replace(microsecond=0)
+    s = mentor.call("POST", "/api/sessions", {
+        "title": f"Live room {uuid.uuid4().hex[:6]}", "description": "Two browsers, one room.",
+        "curriculum": ["Hello"], "domain": "Programming", "skills": ["Python"],
+        "price_cents": 1500, "capacity": 5, "starts_at": starts.isoformat(), "duration_min": 45})
+    mentor.call("POST", f"/api/sessions/{s['id']}/publish")
+    learner = api_client.signup("learner", interests=["Python"])
+    learner.call("POST", "/api/bookings/create", {"session_id": s["id"]},
+                 headers={"Idempotency-Key": uuid.uuid4().hex})
+    return s, mentor, learner
+
+
+def _frames(page: Any) -> int:
+    return int(page.evaluate(FRAMES))
+
+
+def _wait_decoding(page: Any) -> None:
+    """Remote video is being decoded: framesDecoded is positive, then grows."""
+    page.wait_for_function(FRAMES_ABOVE, arg=0, timeout=30_000, polling=250)
+    page.wait_for_function(FRAMES_ABOVE, arg=_frames(page) + 5, timeout=20_000, polling=250)
+
+
+def test_two_browsers_decode_each_other_chat_mute_and_end(media_tab: Any, api_client: Api) -> None:
+    s, mentor, learner = _class_soon(api_client)
+    room = f"/room/{s['id']}"
+    assert mentor.user is not None and learner.user is not None
+
+    # the learner (on a phone) arrives first: the room isn't open yet
+    lt = media_tab(390, 844)
+    lt.login(learner.user["email"], PASSWORD)
+    lt.goto(room)
+    lp = lt.page
+    expect(lp.get_by_role("heading", name="Waiting for Mentor…")).to_be_visible()
+    # phone layout: the controls are on screen
+    for name in ("Mute", "Camera Off", "Leave", "Chat"):
+        expect(lp.get_by_role("button", name=name, exact=True)).to_be_in_viewport()
+
+    mt = media_tab()
+    mt.login(mentor.user["email"], PASSWORD)
+    mt.goto(room)
+    mp = mt.page
+    expect(mp.locator("#room")).to_have_attribute("data-phase", "live")
+    # the mentor opened the room: the learner's page joins by itself
+    expect(lp.locator("#room")).to_have_attribute("data-phase", "live", timeout=20_000)
+
+    _wait_decoding(mp)
+    _wait_decoding(lp)
+    expect(mp.locator('[data-tile][data-role="learner"][data-source="camera"]')).to_be_visible()
+    expect(lp.locator('[data-tile][data-role="mentor"][data-source="camera"]')).to_be_visible()
+    expect(mp.locator("#people-count")).to_have_text("2")
+
+    # chat both ways (the learner opens the chat sheet on the phone)
+    mp.get_by_label("Message", exact=True).fill("Welcome, everyone!")
+    mp.get_by_role("button", name="Send").click()
+    lp.get_by_role("button", name="Chat", exact=True).click()
+    expect(lp.locator("#chat-log")).to_contain_text("Welcome, everyone!")
+    lp.get_by_label("Message", exact=True).fill("Hi from the learner")
+    lp.get_by_role("button", name="Send").click()
+    expect(mp.locator("#chat-log")).to_contain_text("Hi from the learner")
+
+    # the learner mutes: the mentor sees it on the learner's tile
+    lp.get_by_role("button", name="Mute", exact=True).click()
+    expect(lp.get_by_role("button", name="Unmute", exact=True)).to_be_visible()
+    learner_tile = mp.locator('[data-tile][data-role="learner"][data-source="camera"]')
+    expect(learner_tile).to_have_attribute("data-mic", "muted")
+    expect(learner_tile.get_by_text("Muted")).to_be_visible()
+    lp.get_by_role("button", name="Unmute", exact=True).click()
+    expect(learner_tile).to_have_attribute("data-mic", "on")
+
+    # the mentor's camera off shows on the learner's side, and on again resumes decoding
+    mp.get_by_role("button", name="Camera Off", exact=True).click()
+    mentor_tile = lp.locator('[data-tile][data-role="mentor"][data-source="camera"]')
+    expect(mentor_tile).to_have_attribute("data-camera", "off")
+    mp.get_by_role("button", name="Camera On", exact=True).click()
+    expect(mentor_tile).to_have_attribute("data-camera", "on")
+    lp.wait_for_function(FRAMES_ABOVE, arg=_frames(lp) + 5, timeout=20_000, polling=250)
+
+    # End Class (with confirmation) → both see "Session ended"; the learner can leave feedback
+    mp.get_by_role("button", name="End Class").click()
+    mp.get_by_role("button", name="End for everyone").click()
+    expect(lp.get_by_role("heading", name="Session ended")).to_be_visible()
+    expect(mp.get_by_role("heading", name="Session ended")).to_be_visible()
+    expect(lp.get_by_role("button", name="Submit Feedback")).to_be_visible()
+    lt.shot("room-ended-phone")
+    assert mentor.call("GET", f"/api/sessions/{s['id']}")["status"] == "completed"
+    lp.get_by_label("Comments").fill("Clear and friendly.")
+    lp.get_by_role("button", name="Submit Feedback").click()
+    expect(lp).to_have_url(lt.base + "/learner/dashboard")
+    assert not [e for e in mt.console_errors + lt.console_errors if "favicon" not in e], \
+        mt.console_errors + lt.console_errors
+
+
+def test_room_guards(tab: Tab, api_client: Api) -> None:
+    s, _mentor, _learner = _class_soon(api_client)
+    page = tab.page
+    tab.goto(f"/room/{s['id']}")
+    expect(page).to_have_url(f"{tab.base}/login?next=/room/{s['id']}")
+    stranger = api_client.signup("learner")
+    assert stranger.user is not None
+    tab.login(stranger.user["email"], PASSWORD)
+    resp = tab.goto(f"/room/{s['id']}")
+    assert resp is not None and resp.status == 403
+    expect(page.get_by_role("heading", name="You can't open this page")).to_be_visible()
+    resp = tab.goto("/room/999999")
+    assert resp is not None and resp.status == 404

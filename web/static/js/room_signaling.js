@@ -1,0 +1,69 @@
+// The room signaling socket (DESIGN.md section 5, sfu/README.md): one JSON object per
+// frame with a `type`. Server messages carry their fields at the top level and mirrored
+// under `data`; `normalize` merges both so handlers read `msg.sdp`, `msg.peer_id` ...
+
+export const CLOSE_REPLACED = 4000;
+
+export function normalize(raw) {
+  if (!raw || typeof raw !== "object") return null;
+  const data = raw.data && typeof raw.data === "object" ? raw.data : {};
+  return { ...data, ...raw, type: raw.type };
+}
+
+/**
+ * Open `url` and report through callbacks:
+ *   onOpen(), onMessage(msg), onClose({code, reason, opened}).
+ * `close()` detaches the callbacks first, so a socket we abandon never reports.
+ */
+export class RoomSocket {
+  constructor(url, { onOpen, onMessage, onClose }) {
+    this.opened = false;
+    this.handlers = { onOpen, onMessage, onClose };
+    this.ws = new WebSocket(url);
+    this.ws.addEventListener("open", () => {
+      this.opened = true;
+      this.handlers?.onOpen?.();
+    });
+    this.ws.addEventListener("message", (ev) => {
+      let msg;
+      try { msg = normalize(JSON.parse(ev.data)); } catch { return; }
+      if (msg && typeof msg.type === "string") this.handlers?.onMessage?.(msg);
+    });
+    this.ws.addEventListener("close", (ev) => {
+      const h = this.handlers;
+      this.handlers = null;
+      h?.onClose?.({ code: ev.code, reason: ev.reason, opened: this.opened });
+    });
+  }
+
+  get isOpen() {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(msg) {
+    if (!this.isOpen) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  /** Close without reporting (we chose to). */
+  close(code = 1000, reason = "bye") {
+    this.handlers = null;
+    try { this.ws.close(code, reason); } catch { /* already closed */ }
+  }
+}
+
+/** Resolve when ICE gathering completes or after `ms` (the server takes no trickled candidates). */
+export function gatheringDone(pc, ms = 2500) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", check);
+      resolve();
+    };
+    const check = () => { if (pc.iceGatheringState === "complete") done(); };
+    const timer = setTimeout(done, ms);
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
