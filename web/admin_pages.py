@@ -1,5 +1,9 @@
-"""Admin dashboard (``/admin`` redirects here). Its subtabs (users, sessions, requests, payments,
-feedback, ML metrics, settings, health, recordings) are added as their pages land."""
+"""Admin dashboard (``/admin`` redirects here) and its subtabs: Users, Sessions, Requests,
+Payments, Feedback, ML Metrics, Settings, Health, Recordings, Notifications.
+
+Every subtab is a template plus its ES module (``web/static/js/admin_*.js``) that reads and
+acts through the admin REST API, so filters, confirmations and refreshes need no reloads.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,19 @@ from web.pages import guard, render
 
 routes = web.RouteTableDef()
 
+# (path segment, route name) of the subtabs that are plain "template + module" pages.
+TABS: tuple[tuple[str, str], ...] = (
+    ("users", "admin_users"),
+    ("sessions", "admin_sessions"),
+    ("requests", "admin_requests"),
+    ("payments", "admin_payments"),
+    ("feedback", "admin_feedback"),
+    ("ml-metrics", "admin_ml_metrics"),
+    ("settings", "admin_settings"),
+    ("health", "admin_health"),
+    ("recordings", "admin_recordings"),
+)
+
 
 @routes.get("/admin", name="page.admin_root")
 @guard("admin")
@@ -24,6 +41,19 @@ async def admin_root(request: web.Request, user: CurrentUser) -> web.Response:
 @guard("admin")
 async def dashboard(request: web.Request, user: CurrentUser) -> web.Response:
     return render(request, "admin/dashboard.html", await admin_overview(request.app[DB]))
+
+
+def _tab_handler(template: str) -> object:
+    @guard("admin")
+    async def handler(request: web.Request, user: CurrentUser) -> web.Response:
+        return render(request, template)
+
+    return handler
+
+
+for _segment, _name in TABS:
+    routes.get(f"/admin/{_segment}", name=f"page.{_name}")(
+        _tab_handler(f"admin/{_segment.replace('-', '_')}.html"))  # type: ignore[arg-type]
 
 
 @routes.get("/admin/notifications", name="page.admin_notifications")

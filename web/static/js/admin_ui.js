@@ -50,7 +50,7 @@ export function badge(text, tone = "slate") {
     slate: "bg-slate-100 text-slate-700", green: "bg-emerald-100 text-emerald-800", red: "bg-rose-100 text-rose-800",
     amber: "bg-amber-100 text-amber-900", blue: "bg-brand-100 text-brand-800",
   };
-  return h("span", { class: `badge ${tones[tone] || tones.slate}`, text });
+  return h("span", { class: `badge whitespace-nowrap ${tones[tone] || tones.slate}`, text });
 }
 
 const STATUS_TONES = {
@@ -132,4 +132,32 @@ export function pagedList({ url, table, empty, errorBox, more, params = () => ({
 export function debounce(fn, ms = 250) {
   let t = null;
   return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
+}
+
+/**
+ * Wire a filter form to a paged list: inputs reload (debounced for text), submit is swallowed.
+ * `id` names the list shell from admin/_tab.html (#{id}-table, -empty, -error, -more, -total).
+ */
+export function filteredList({ id, url, columns, form = null, rowKey, pageSize = 25, totalText = null }) {
+  const table = responsiveTable(columns, { rowKey, testid: `${id}-rows`, caption: id });
+  document.getElementById(`${id}-table`).append(table.el);
+  const totalEl = document.getElementById(`${id}-total`);
+  const params = () => (form ? Object.fromEntries(new FormData(form).entries()) : {});
+  const list = pagedList({
+    url, table, pageSize, params,
+    empty: document.getElementById(`${id}-empty`), errorBox: document.getElementById(`${id}-error`),
+    more: document.getElementById(`${id}-more`),
+  });
+  const load = async () => {
+    const data = await list.load(true);
+    if (totalEl && data) totalEl.textContent = totalText ? totalText(data) : `${data.total} in all`;
+    return data;
+  };
+  if (form) {
+    form.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
+    const later = debounce(load, 300);
+    form.addEventListener("input", (ev) => { if (ev.target.type === "search" || ev.target.type === "text") later(); });
+    form.addEventListener("change", (ev) => { if (ev.target.tagName === "SELECT") load(); });
+  }
+  return { table, load };
 }

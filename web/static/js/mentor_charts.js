@@ -39,7 +39,7 @@ function frame(width, height, pad, max, format, ticks = 4) {
 
 /** Vertical bars: points [{label, value}]. */
 export function barChart(points, { title, format = (v) => String(Math.round(v)), color = PALETTE[0], height = 220 } = {}) {
-  const width = Math.max(320, points.length * 44 + 60);
+  const width = Math.max(640, points.length * 44 + 60);
   const pad = { t: 12, r: 8, b: 36, l: 48 };
   const max = niceMax(Math.max(0, ...points.map((p) => p.value)));
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "h-auto w-full", role: "img", "aria-label": title, preserveAspectRatio: "xMidYMid meet" });
@@ -61,7 +61,7 @@ export function barChart(points, { title, format = (v) => String(Math.round(v)),
 
 /** Lines over shared x labels: series [{name, values: [number|null]}]; a legend below. */
 export function lineChart(labels, series, { title, format = (v) => v.toFixed(2), height = 240, max = null } = {}) {
-  const width = Math.max(360, labels.length * 60 + 80);
+  const width = Math.max(720, labels.length * 60 + 80);
   const pad = { t: 12, r: 16, b: 36, l: 52 };
   const all = series.flatMap((x) => x.values).filter((v) => typeof v === "number");
   const top = max ?? niceMax(Math.max(0, ...all));
