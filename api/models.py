@@ -342,6 +342,8 @@ class Recording(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
+    # The composite (grid) MP4 export: {status: queued|running|ready|failed, progress 0..1, file, bytes, codec, error}
+    export: Mapped[dict[str, Any] | None]
 
 
 class ChatMessage(Base):
