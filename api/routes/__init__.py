@@ -17,4 +17,5 @@ ROUTE_MODULES = [
     "api.routes.feedback",
     "api.routes.recommendations",
     "api.routes.rooms",
+    "api.routes.recordings",
 ]
