@@ -109,6 +109,18 @@ def test_two_browsers_decode_each_other_chat_mute_and_end(media_tab: Any, api_cl
     expect(mp.locator('[data-tile][data-role="learner"][data-source="camera"]')).to_be_visible()
     expect(lp.locator('[data-tile][data-role="mentor"][data-source="camera"]')).to_be_visible()
     expect(mp.locator("#people-count")).to_have_text("2")
+    mt.shot("room-live-desktop")
+    lt.shot("room-live-phone")
+
+    # screen share: a second video track from the mentor arrives as its own tile
+    mp.get_by_role("button", name="Share Screen").click()
+    expect(mp.get_by_role("button", name="Stop Sharing")).to_be_visible()
+    screen_tile = lp.locator('[data-tile][data-role="mentor"][data-source="screen"]')
+    expect(screen_tile).to_be_visible(timeout=20_000)
+    lp.wait_for_function("() => { const v = document.querySelector('[data-tile][data-source=screen] video'); return v && v.videoWidth > 0; }", timeout=20_000)
+    mt.shot("room-screen-desktop")
+    mp.get_by_role("button", name="Stop Sharing").click()
+    expect(screen_tile).to_have_count(0, timeout=20_000)
 
     # chat both ways (the learner opens the chat sheet on the phone)
     mp.get_by_label("Message", exact=True).fill("Welcome, everyone!")

@@ -11,7 +11,7 @@
 
 import { api, currentUser, h, initials, toast } from "./api.js";
 import * as realtime from "./realtime.js";
-import { CLOSE_REPLACED, RoomSocket, gatheringDone } from "./room_signaling.js";
+import { CLOSE_REPLACED, RoomSocket, alignExtmapIds, gatheringDone } from "./room_signaling.js";
 import { getCamera, getLocalMedia, getScreen } from "./room_media.js";
 
 const root = document.getElementById("room");
@@ -272,7 +272,8 @@ async function sendOffer(gen) {
     return;
   }
   state.needReoffer = false;
-  await pc.setLocalDescription(await pc.createOffer());
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription({ type: "offer", sdp: alignExtmapIds(offer.sdp) });
   await gatheringDone(pc);
   if (gen !== state.generation) return;
   send({ type: "offer", sdp: pc.localDescription.sdp, sources: sourcesMap() });

@@ -67,3 +67,43 @@ export function gatheringDone(pc, ms = 2500) {
     pc.addEventListener("icegatheringstatechange", check);
   });
 }
+
+// The SFU (aiortc) writes its own header-extension ids into every offer it makes:
+// sdes:mid=1, ssrc-audio-level=2, abs-send-time=3. Under BUNDLE an id may not change
+// meaning once negotiated, so we offer ours with exactly those ids (and move any other
+// extension out of their way); then the server's re-offers never collide with ours.
+const SERVER_EXT_IDS = {
+  "urn:ietf:params:rtp-hdrext:sdes:mid": 1,
+  "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 2,
+  "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": 3,
+};
+const EXTMAP = /^a=extmap:(\d+)(\/[a-z]+)?\s+(\S+)(.*)$/;
+
+export function alignExtmapIds(sdp) {
+  const lines = sdp.split("\r\n");
+  const byUri = new Map();
+  for (const line of lines) {
+    const m = EXTMAP.exec(line);
+    if (m && !byUri.has(m[3])) byUri.set(m[3], Number(m[1]));
+  }
+  const used = new Set(Object.values(SERVER_EXT_IDS));
+  const target = new Map();
+  for (const uri of byUri.keys()) {
+    if (uri in SERVER_EXT_IDS) target.set(uri, SERVER_EXT_IDS[uri]);
+  }
+  for (const [uri, id] of byUri) {
+    if (target.has(uri)) continue;
+    if (!used.has(id)) { target.set(uri, id); used.add(id); }
+  }
+  let next = 4;
+  for (const uri of byUri.keys()) {
+    if (target.has(uri)) continue;
+    while (used.has(next) || next === 15) next++;
+    target.set(uri, next);
+    used.add(next);
+  }
+  return lines.map((line) => {
+    const m = EXTMAP.exec(line);
+    return m ? `a=extmap:${target.get(m[3])}${m[2] || ""} ${m[3]}${m[4]}` : line;
+  }).join("\r\n");
+}
