@@ -25,7 +25,7 @@ from aiortc.mediastreams import AUDIO_PTIME, AudioStreamTrack
 
 from sfu import ParticipantInfo, Router, serve_participant
 
-WAIT = 20.0
+WAIT = 40.0
 
 
 class QueueChannel:

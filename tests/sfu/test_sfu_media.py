@@ -23,12 +23,21 @@ async def test_two_participants_decode_each_other(router: Router, make_client) -
 async def test_five_participants_decode_everyone(engine, make_client) -> None:
     names = ["mentor", "l1", "l2", "l3", "l4"]
     clients = [await make_client(name) for name in names]
-    for me in clients:
-        for other in clients:
-            if other is not me:
-                assert other.peer_id is not None
-                await me.wait_frames(other.peer_id, "camera", 5)
-                await me.wait_frames(other.peer_id, "mic", 5)
+    waits = [
+        me.wait_frames(other.peer_id, source, 5, timeout=60)
+        for me in clients
+        for other in clients
+        if other is not me
+        for source in ("camera", "mic")
+    ]
+    try:
+        await asyncio.gather(*waits)
+    except asyncio.TimeoutError:
+        report = {
+            me.user_key: {o.user_key: (me.frames_from(o.peer_id, "camera"), me.frames_from(o.peer_id, "mic")) for o in clients if o is not me}
+            for me in clients
+        }
+        raise AssertionError(f"frames per (receiver, sender): {report}") from None
     stats = engine.stats()
     assert stats.rooms == 1 and stats.peers == 5
     assert stats.producers == 10 and stats.consumers == 40
