@@ -42,11 +42,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.no_migrate:
         settings = replace(settings, extra={**settings.extra, "migrate": False})
     app = create_app(settings)
-    print(f"PeerLearn serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, reuse_port=args.reuse_port,
-                access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
-                shutdown_timeout=5)
+    asyncio.run(_run_server(app, settings, reuse_port=args.reuse_port))
     return 0
+
+
+async def _run_server(app: Any, settings: Settings, *, reuse_port: bool) -> None:
+    """Serve until SIGINT/SIGTERM. With Redis, also listen on an internal address
+    other processes use to reach the rooms this one owns."""
+    import signal
+    import socket
+
+    from aiohttp import web
+
+    from api.keys import SERVICES
+    from api.placement import INTERNAL_URL
+
+    runner = web.AppRunner(app, access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+                           shutdown_timeout=5)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port).start()
+    if settings.redis_url:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((settings.internal_host, 0))
+        await web.SockSite(runner, sock).start()
+        app[SERVICES][INTERNAL_URL] = f"http://{settings.internal_host}:{sock.getsockname()[1]}"
+    print(f"PeerLearn serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -> int:

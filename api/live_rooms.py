@@ -111,7 +111,7 @@ class LiveRooms:
             self._exited.set()
 
     async def sweep(self) -> None:
-        open_ids = [int(r.room_id) for r in self.engine.routers() if not r.closed]
+        open_ids = [int(r.room_id) for r in self.engine.routers if not r.closed]
         if not open_ids:
             return
         async with self.ctx.db.read() as s:

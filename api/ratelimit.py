@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,13 +47,25 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
-    """The same windows kept in Redis, so every process shares them."""
+    """The same windows kept in Redis, so every process shares them.
+
+    While Redis is unreachable the limits hold per process (a local fallback):
+    logins keep working and are still limited, just not shared.
+    """
 
     def __init__(self, redis: "object", prefix: str = "pl:rl:") -> None:
         self._redis = redis
         self._prefix = prefix
+        self._fallback = MemoryRateLimiter()
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> Verdict:
+        try:
+            return await self._hit_redis(key, limit, window_seconds)
+        except Exception as exc:  # noqa: BLE001 - Redis down must not fail logins
+            log.warning("rate limiter: redis unavailable (%s), limiting locally", exc)
+            return await self._fallback.hit(key, limit, window_seconds)
+
+    async def _hit_redis(self, key: str, limit: int, window_seconds: int) -> Verdict:
         now = time.time()
         window = int(now // window_seconds)
         rkey = f"{self._prefix}{key}:{window}"

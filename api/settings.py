@@ -57,6 +57,8 @@ class Settings:
     rtc_port_max: int = 0
     rtc_public_ip: str = ""
     rtc_interfaces: str = ""
+    # Address other processes reach this one at (room signaling proxied to its owner).
+    internal_host: str = "127.0.0.1"
     room_grace_minutes: int = 30
     scheduler_interval_seconds: float = 30.0
     scheduler_enabled: bool = True

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel
 
@@ -16,6 +18,7 @@ from api.errors import ApiError
 from api.keys import BROKER, SERVICES
 from api.live_rooms import live_rooms, live_rooms_ctx
 from api.metrics import METRICS
+from api.placement import Node, placement, placement_ctx
 from api.routing import ApiRoutes, path_id
 from api.services import rooms
 from api.services.notifications import session_channel
@@ -108,6 +111,10 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     if not raw:
         raise ApiError(401, "unauthorized", "A room token is required.")
     admission = await rooms.admit(ctx, sid, raw)
+    if PROXIED_HEADER not in request.headers:
+        owner = await placement(request.app).owner(sid)
+        if owner is not None:
+            return await _proxy(request, owner, sid, raw)
     if admission.role == "mentor" and await rooms.start_class(ctx, sid):
         await request.app[BROKER].publish(session_channel(sid), {
             "type": "session.updated", "data": {"session_id": sid, "status": "live"}})
@@ -134,6 +141,51 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+PROXIED_HEADER = "X-PeerLearn-Proxied"
+
+
+async def _proxy(request: web.Request, node: Node, sid: int, token: str) -> web.WebSocketResponse:
+    """The room lives in another process: relay this participant's signaling there.
+
+    Media does not pass through here: the owner's ICE candidates reach the
+    client in the SDP, so RTP flows straight to the owning process.
+    """
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_SIGNALING_MESSAGE)
+    await ws.prepare(request)
+    close_code, close_msg = 1011, b"room node unreachable"
+    async with aiohttp.ClientSession() as http:
+        try:
+            async with http.ws_connect(f"{node.url}/ws/room/{sid}", params={"token": token},
+                                       headers={PROXIED_HEADER: "1"}, heartbeat=20,
+                                       max_msg_size=MAX_SIGNALING_MESSAGE) as upstream:
+
+                async def down() -> None:
+                    async for msg in upstream:
+                        if msg.type == WSMsgType.TEXT:
+                            await ws.send_str(msg.data)
+
+                async def up() -> None:
+                    async for msg in ws:
+                        if msg.type == WSMsgType.TEXT:
+                            await upstream.send_str(msg.data)
+
+                tasks = [asyncio.ensure_future(down()), asyncio.ensure_future(up())]
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                if upstream.closed and upstream.close_code:
+                    close_code, close_msg = upstream.close_code, b"room closed"
+                elif ws.closed:
+                    close_code = ws.close_code or 1000
+                await upstream.close()
+        except (aiohttp.ClientError, OSError) as exc:
+            log.warning("room %s: cannot reach owner node %s (%s)", sid, node.id, exc)
+    if not ws.closed:
+        await ws.close(code=close_code, message=close_msg)
+    return ws
+
+
 async def _close_room_sockets(app: web.Application) -> None:
     for ws in list(app[SERVICES].get("room_sockets", ())):
         await ws.close(code=1001, message=b"server shutdown")
@@ -141,5 +193,6 @@ async def _close_room_sockets(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(live_rooms_ctx)
+    app.cleanup_ctx.append(placement_ctx)
     app.on_shutdown.append(_close_room_sockets)
     app.router.add_get("/ws/room/{id}", room_socket, name="room_socket")

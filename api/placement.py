@@ -1,0 +1,183 @@
+"""Room placement across processes: a room lives in exactly one process.
+
+Each process registers itself in Redis (``pl:node:{id}``, refreshed by a
+heartbeat, expiring when the process dies) with its internal URL and load
+(peers it serves). The first participant's process picks the least-loaded
+live node and claims the room (``SET pl:room:{sid} NX``); the owner keeps
+the claim alive while its Router is open. A participant whose signaling
+reaches another process is proxied there. Without Redis (one process, or
+Redis briefly down) every room is served locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from api.keys import BROKER, SERVICES
+
+log = logging.getLogger(__name__)
+
+NODE_TTL = 6  # seconds a node stays registered without a heartbeat
+ROOM_TTL = 15  # seconds a room claim survives without its owner refreshing it
+HEARTBEAT = 2.0
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    url: str  # internal base URL, e.g. http://127.0.0.1:41234
+    load: int
+
+
+class LocalPlacement:
+    """One process: every room is here."""
+
+    node_id = "local"
+
+    async def owner(self, session_id: int) -> Node | None:
+        return None
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+class RedisPlacement:
+    """Rooms placed on the least-loaded live process, registered in Redis."""
+
+    def __init__(self, redis: Any, *, load: Callable[[], int], rooms: Callable[[], list[int]],
+                 internal_url: Callable[[], str | None]) -> None:
+        self.redis = redis
+        self.node_id = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._load = load
+        self._rooms = rooms
+        self._internal_url = internal_url
+        self._task: asyncio.Task[None] | None = None
+        self._exited = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._heartbeat(), name="placement-heartbeat")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await self._exited.wait()
+        try:
+            await self.redis.delete(f"pl:node:{self.node_id}")
+        except Exception:  # noqa: BLE001
+            pass
+
+    async def owner(self, session_id: int) -> Node | None:
+        """The node that serves this room, claiming it for the least-loaded node when free.
+
+        Returns None when this process should serve it (it owns it, or Redis is down).
+        """
+        try:
+            return await self._owner(session_id)
+        except Exception as exc:  # noqa: BLE001 - placement degrades to local, never fails a join
+            log.warning("placement unavailable (%s): serving room %s locally", exc, session_id)
+            return None
+
+    async def _owner(self, session_id: int) -> Node | None:
+        key = f"pl:room:{session_id}"
+        nodes = await self._nodes()
+        for _ in range(3):
+            current = await self.redis.get(key)
+            if current is not None:
+                current = current.decode() if isinstance(current, bytes) else current
+                if current == self.node_id:
+                    return None
+                if current in nodes:
+                    return nodes[current]
+                # The owner died: take the claim over (compare-and-delete, then claim again).
+                await self.redis.delete(key)
+            choice = min(nodes.values(), key=lambda n: (n.load, n.id)) if nodes else None
+            target = choice.id if choice is not None and choice.url else self.node_id
+            if await self.redis.set(key, target, nx=True, ex=ROOM_TTL):
+                return None if target == self.node_id else nodes[target]
+        return None
+
+    async def _nodes(self) -> dict[str, Node]:
+        nodes: dict[str, Node] = {}
+        async for raw_key in self.redis.scan_iter(match="pl:node:*", count=100):
+            raw = await self.redis.get(raw_key)
+            if raw is None:
+                continue
+            try:
+                data = json.loads(raw)
+                nodes[data["id"]] = Node(data["id"], data.get("url") or "", int(data.get("load", 0)))
+            except (ValueError, KeyError, TypeError):
+                continue
+        return nodes
+
+    async def _heartbeat(self) -> None:
+        try:
+            while True:
+                try:
+                    await self._beat()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - keep beating through Redis outages
+                    log.debug("placement heartbeat failed: %s", exc)
+                await asyncio.sleep(HEARTBEAT)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._exited.set()
+
+    async def _beat(self) -> None:
+        url = self._internal_url()
+        payload = json.dumps({"id": self.node_id, "url": url or "", "load": self._load(), "ts": time.time()})
+        pipe = self.redis.pipeline()
+        pipe.set(f"pl:node:{self.node_id}", payload, ex=NODE_TTL)
+        for sid in self._rooms():
+            pipe.set(f"pl:room:{sid}", self.node_id, ex=ROOM_TTL)
+        await pipe.execute()
+
+
+PLACEMENT = "placement"
+INTERNAL_URL = "internal_url"
+
+
+def placement(app: web.Application) -> LocalPlacement | RedisPlacement:
+    return app[SERVICES].get(PLACEMENT) or LocalPlacement()  # type: ignore[no-any-return]
+
+
+async def placement_ctx(app: web.Application) -> AsyncIterator[None]:
+    broker = app[BROKER]
+    redis = getattr(broker, "redis", None)
+    if redis is None:
+        app[SERVICES][PLACEMENT] = LocalPlacement()
+        yield
+        return
+
+    def load() -> int:
+        engine = app[SERVICES].get("engine")
+        if engine is None:
+            return 0
+        return sum(len(r.peers) for r in engine.routers if not r.closed)
+
+    def rooms() -> list[int]:
+        engine = app[SERVICES].get("engine")
+        if engine is None:
+            return []
+        return [int(r.room_id) for r in engine.routers if not r.closed and r.room_id.isdigit()]
+
+    node = RedisPlacement(redis, load=load, rooms=rooms,
+                          internal_url=lambda: app[SERVICES].get(INTERNAL_URL))
+    app[SERVICES][PLACEMENT] = node
+    await node.start()
+    yield
+    await node.stop()
