@@ -229,6 +229,7 @@ async def test_write_error_fails_recording_notifies_admins_room_goes_on(client, 
         # and a new recording can start afterwards
         resp = await mentor.post(f"/api/rooms/{sid}/recording", json={"action": "start"})
         assert resp.status == 200 and (await resp.json())["recording_id"] != rid
+        assert (await mentor.post(f"/api/rooms/{sid}/recording", json={"action": "stop"})).status == 200
     finally:
         await asyncio.gather(m.close(), lp.close(), return_exceptions=True)
 
