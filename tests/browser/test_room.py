@@ -148,7 +148,23 @@ def test_two_browsers_decode_each_other_chat_mute_and_end(media_tab: Any, api_cl
     expect(mentor_tile).to_have_attribute("data-camera", "on")
     lp.wait_for_function(FRAMES_ABOVE, arg=_frames(lp) + 5, timeout=20_000, polling=250)
 
+    # the learner's connection drops: the page rejoins with a fresh token and a NEW peer connection,
+    # and both sides decode again without anyone doing anything
+    lp.evaluate("() => { window.__oldPc = window.__room.pc; window.__room.state.sock.ws.close(); }")
+    lp.wait_for_function("() => window.__room.phase === 'live' && window.__room.pc && window.__room.pc !== window.__oldPc",
+                         timeout=20_000)
+    _wait_decoding(lp)
+    mp.wait_for_function(FRAMES_ABOVE, arg=_frames(mp) + 5, timeout=20_000, polling=250)
+
+    # the mentor opens the room in a second tab: the first one is told, the second one takes over
+    mp2 = mt.context.new_page()
+    mp2.goto(mt.base + room)
+    expect(mp.get_by_role("heading", name="You joined from another tab")).to_be_visible(timeout=20_000)
+    expect(mp2.locator("#room")).to_have_attribute("data-phase", "live")
+    _wait_decoding(mp2)
+
     # End Class (with confirmation) → both see "Session ended"; the learner can leave feedback
+    mp = mp2
     mp.get_by_role("button", name="End Class").click()
     mp.get_by_role("button", name="End for everyone").click()
     expect(lp.get_by_role("heading", name="Session ended")).to_be_visible()

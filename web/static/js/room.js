@@ -20,6 +20,9 @@ const ROLE = root.dataset.roomRole; // "mentor" | "learner"
 const ME = currentUser();
 const $ = (sel) => root.querySelector(sel) || document.querySelector(sel);
 
+// the room fills the screen: no room needed for the phone's bottom tabs
+document.body.classList.remove("pb-20");
+
 const TERMINAL = new Set(["ended", "left", "replaced", "error"]);
 const BACKOFF_MAX = 15000;
 const WAIT_POLL_MS = 3000;
