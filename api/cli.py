@@ -153,6 +153,12 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recordings_export(args: argparse.Namespace) -> int:
+    from api.services.recordings import export_from_cli
+
+    return asyncio.run(export_from_cli(_settings(args), args.id))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="peerlearn", description="PeerLearn live mentoring platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -186,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--name", default="Administrator")
     common(admin)
     admin.set_defaults(func=cmd_create_admin)
+
+    recs = sub.add_parser("recordings", help="recordings: composite export")
+    recs_sub = recs.add_subparsers(dest="recordings_command", required=True)
+    export = recs_sub.add_parser("export", help="make the grid MP4 of a recording, with a progress bar")
+    export.add_argument("id", type=int, help="recording id")
+    common(export)
+    export.set_defaults(func=cmd_recordings_export)
     return parser
 
 

@@ -451,3 +451,44 @@ async def check_room_mentor(ctx: Context, session_id: int, user_id: int) -> Sess
     if session.mentor_id != user_id:
         raise forbidden("Only the session's mentor can start or stop recording.")
     return session
+
+
+async def export_from_cli(settings: Any, recording_id: int, out: Any = None) -> int:
+    """``peerlearn recordings export ID``: the same export job, with a progress bar on ``out``."""
+    import sys
+
+    from api.db import Database
+
+    out = out or sys.stderr
+    db = Database(settings.effective_database_url)
+    ctx = Context(db, None, None, settings)  # type: ignore[arg-type]
+    mgr = RecordingManager(ctx, lambda _sid: None)
+    try:
+        try:
+            rec = await mgr.request_export(recording_id, 0, "admin")
+        except ApiError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+        task = mgr.exports.get(recording_id)
+        progress_file = recording_dir(ctx, recording_id) / EXPORT_PROGRESS
+        width = 40
+        while task is not None and not task.done():
+            await asyncio.wait({task}, timeout=0.2)
+            value = 1.0 if task.done() else (_read_progress(progress_file) or 0.0)
+            filled = int(width * value)
+            out.write(f"\rexport {recording_id} [{'#' * filled}{'.' * (width - filled)}] {value * 100:5.1f}%")
+            out.flush()
+        out.write("\n")
+        async with db.read() as s:
+            row = await s.get(Recording, recording_id)
+            rec = serialize(row) if row is not None else rec
+        export = rec["export"]
+        if export["status"] != "ready":
+            print(f"error: export failed: {export.get('error')}", file=sys.stderr)
+            return 1
+        note = f" ({export['note']})" if export.get("note") else ""
+        print(f"{recording_dir(ctx, recording_id) / EXPORT_FILE} ({export['bytes']} bytes, {export['codec']}){note}")
+        return 0
+    finally:
+        await mgr.close()
+        await db.dispose()

@@ -338,3 +338,43 @@ async def test_not_ready_and_missing(client, mentor, admin) -> None:
     other_admin = await make_admin(client)
     assert (await other_admin.get(f"/api/recordings/{rid}")).status == 200
     assert os.path.isdir(client.app[SERVICES]["recordings"].ctx.settings.effective_recordings_dir)
+
+
+async def test_cli_export_with_progress_bar(client, mentor, settings) -> None:
+    import io
+
+    from api.cli import build_parser
+    from tests.sfu.test_recorder import audio_packets, video_packets, write_dump
+
+    args = build_parser().parse_args(["recordings", "export", "5"])
+    assert args.id == 5 and args.func.__name__ == "cmd_recordings_export"
+    sid = await _live_soon(mentor)
+    ctx = Context.of(client.app)
+    async with ctx.db.write() as s:
+        rec = Recording(session_id=sid, status=RecordingStatus.processing, participants=[], files=[], bytes=0,
+                        duration_ms=0, error="")
+        s.add(rec)
+        await s.flush()
+        rid = rec.id
+    directory = svc.recording_dir(ctx, rid)
+    directory.mkdir(parents=True)
+    for user in ("1", "2", "3"):
+        write_dump(directory / f"v{user}.rtpd", "video", [(a, d) for a, d, _ in video_packets(2.0)], user=user)
+        write_dump(directory / f"a{user}.rtpd", "audio", audio_packets(2.0), user=user)
+    await client.app[SERVICES]["recordings"].finalize(rid)
+    assert (await _recording_row(client, rid)).status == RecordingStatus.ready
+    out = io.StringIO()
+    assert await svc.export_from_cli(settings, rid, out) == 0
+    assert "100.0%" in out.getvalue() and "[####" in out.getvalue()
+    row = await _recording_row(client, rid)
+    assert row.export["status"] == "ready" and row.export["progress"] == 1.0
+    with av.open(str(directory / svc.EXPORT_FILE)) as c:
+        assert len(c.streams.video) == 1
+        frame = next(iter(c.decode(video=0)))
+        assert (frame.width, frame.height) == (640, 360)
+    assert await svc.export_from_cli(settings, 999999, out) == 2
+
+
+async def _recording_row(client: Any, rid: int) -> Recording:
+    async with client.app[DB].read() as s:
+        return await s.get(Recording, rid)
