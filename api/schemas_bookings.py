@@ -12,7 +12,7 @@ from api.schemas_sessions import QueryModel
 
 
 class BookingCreate(Strict):
-    session_id: Annotated[int, Field(ge=1, le=2**62)]
+    session_id: Annotated[int, Field(ge=1, le=2**62, strict=True)]
 
 
 class BookingSession(BaseModel):
@@ -62,7 +62,7 @@ class BookingPage(BaseModel):
 
 
 class PayoutCreate(Strict):
-    amount_cents: Annotated[int, Field(ge=1, le=10**10)]
+    amount_cents: Annotated[int, Field(ge=1, le=10**10, strict=True)]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
 
 

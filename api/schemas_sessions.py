@@ -41,9 +41,10 @@ Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
 TzName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Price = Annotated[int, Field(ge=0, le=1_000_000)]
-Capacity = Annotated[int, Field(ge=1, le=1000)]
-Duration = Annotated[int, Field(ge=15, le=480)]
+# Body integers are strict: JSON true/false or "5" are not numbers.
+Price = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
+Capacity = Annotated[int, Field(ge=1, le=1000, strict=True)]
+Duration = Annotated[int, Field(ge=15, le=480, strict=True)]
 
 
 class SessionCreate(Strict):

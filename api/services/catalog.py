@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.broker import MemoryBroker
 from api.context import Context
 from api.db import Database
-from api.errors import ApiError, bad_request, conflict, forbidden, not_found
+from api.errors import bad_request, conflict, forbidden, not_found
 from api.models import Booking, BookingStatus, Feedback, Notification, Role, Session, SessionStatus, User
 from api.schemas_sessions import (
     MentorBrief,

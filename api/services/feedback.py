@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Context
 from api.db import Database
-from api.errors import conflict, forbidden, not_found
+from api.errors import ApiError, conflict, forbidden, not_found
 from api.models import Booking, BookingStatus, Feedback, Follow, Role, Session, SessionStatus, User
 from api.schemas_feedback import FeedbackCreate, FeedbackOut, FollowOut, MentorProfile
+from api.schemas_sessions import Rating
 from api.services import notifications
 from api.services.accounts import avatar_url
 from api.services.catalog import Viewer, mentor_ratings, to_out
@@ -22,7 +24,7 @@ def to_out_feedback(f: Feedback) -> FeedbackOut:
                        comment=f.comment, created_at=f.created_at)
 
 
-def _already() -> Exception:
+def _already() -> ApiError:
     return conflict("already_reviewed", "You already left feedback for this session.")
 
 
@@ -57,14 +59,14 @@ async def create_feedback(ctx: Context, author: Viewer, data: FeedbackCreate) ->
     return to_out_feedback(fb)
 
 
-async def _active_mentor(s, mentor_id: int) -> User:  # type: ignore[no-untyped-def]
+async def _active_mentor(s: AsyncSession, mentor_id: int) -> User:
     user = await s.get(User, mentor_id)
     if user is None or user.role != Role.mentor or not user.is_active:
         raise not_found("mentor")
     return user
 
 
-async def _followers(s, mentor_id: int) -> int:  # type: ignore[no-untyped-def]
+async def _followers(s: AsyncSession, mentor_id: int) -> int:
     return int(await s.scalar(select(func.count(Follow.id)).where(Follow.mentor_id == mentor_id)) or 0)
 
 
@@ -83,8 +85,6 @@ async def mentor_profile(db: Database, mentor_id: int, viewer: Viewer | None) ->
             Session.mentor_id == mentor_id, Session.status.in_((SessionStatus.scheduled, SessionStatus.live)))
             .order_by(Session.starts_at.asc()).limit(20))).all()
         followers = await _followers(s, mentor_id)
-    from api.schemas_sessions import Rating
-
     rating = rating or Rating()
     return MentorProfile(id=user.id, full_name=user.full_name, avatar_url=avatar_url(user), bio=user.bio,
                          domains=list(user.domains or []), skills=list(user.skills or []), rating=rating,
