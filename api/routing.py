@@ -187,7 +187,9 @@ def build_openapi(endpoints: list[Endpoint], *, title: str, version: str) -> dic
         if params:
             op["parameters"] = params
         if ep.body is not None:
-            op["requestBody"] = {"required": True, "content": {
+            # An empty body reads as {} (see _read_json): required only if {} is invalid.
+            has_required = any(f.is_required() for f in ep.body.model_fields.values())
+            op["requestBody"] = {"required": has_required, "content": {
                 "application/json": {"schema": schema_of(ep.body, "validation")}}}
         elif ep.raw_body:
             op["requestBody"] = {"required": True, "content": {ep.raw_body: {"schema": {

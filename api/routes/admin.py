@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from api.auth import CurrentUser
 from api.context import Context
@@ -152,7 +152,7 @@ class AdminFeedbackPage(BaseModel):
 
 
 class HideIn(Strict):
-    hidden: bool = True
+    hidden: StrictBool = True
 
 
 class AuditQuery(QueryModel):

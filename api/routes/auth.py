@@ -44,7 +44,8 @@ async def rate_limit(request: web.Request, action: str, account: str | None = No
                            headers={"Retry-After": str(verdict.retry_after)})
 
 
-@routes.post("/api/auth/register", body=UserCreate, response=RegisterOut, status=201, auth=None)
+@routes.post("/api/auth/register", body=UserCreate, response=RegisterOut, status=201, auth=None,
+             errors=(403,))
 async def register(request: web.Request, *, body: UserCreate) -> RegisterOut:
     """Create a learner or mentor account and mail the verification link."""
     await rate_limit(request, "register", str(body.email))
@@ -57,7 +58,7 @@ async def register(request: web.Request, *, body: UserCreate) -> RegisterOut:
                        message="Account created. Check your e-mail to confirm your address.")
 
 
-@routes.post("/api/auth/login", body=LoginIn, response=LoginOut, auth=None)
+@routes.post("/api/auth/login", body=LoginIn, response=LoginOut, auth=None, errors=(401, 403))
 async def login(request: web.Request, *, body: LoginIn) -> web.Response:
     """Sign in: returns a bearer token and sets the HttpOnly session cookie."""
     await rate_limit(request, "login", body.email)

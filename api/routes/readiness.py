@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, StrictBool
 
 from api.auth import CurrentUser
 from api.context import Context
@@ -17,7 +17,7 @@ routes = ApiRoutes("rooms")
 
 
 class ReadyIn(Strict):
-    ready: bool = True
+    ready: StrictBool = True
 
 
 class ReadyOut(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy import select
 
 from api.db import Database
@@ -26,15 +26,17 @@ class PlatformSettings(BaseModel):
 
 
 class PlatformSettingsUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: false is not 0, 1 is not true, "10" is not 10.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     platform_fee_percent: float | None = Field(None, ge=0, le=50)
     refund_window_hours: int | None = Field(None, ge=0, le=24 * 30)
     max_capacity: int | None = Field(None, ge=1, le=200)
     min_payout_cents: int | None = Field(None, ge=0)
-    recording_default: bool | None = None
+    # Strict: 0/1 or "yes" are refused, not read as booleans.
+    recording_default: StrictBool | None = None
     recording_retention_days: int | None = Field(None, ge=1, le=3650)
-    registration_open: bool | None = None
+    registration_open: StrictBool | None = None
 
 
 async def get_all(db: Database) -> dict[str, Any]:
