@@ -1,7 +1,9 @@
 """The live room in real Chromium with fake camera/microphone: two browsers join one room
 through our SFU and each decodes the other's video (getStats framesDecoded grows), chat both
-ways, mute shows on the other side, [End Class] shows "Session ended"; the learner is on a
-phone-sized viewport. Plus the page guards."""
+ways, mute and camera-off show on the other side, screen share arrives as its own tile, a
+dropped connection rejoins, a second tab replaces the first, [End Class] shows "Session ended"
+and feedback; the learner is on a phone-sized viewport. A learner without camera permission
+joins receive-only; recording shows its indicator. Plus the page guards."""
 
 from __future__ import annotations
 
@@ -192,3 +194,38 @@ def test_room_guards(tab: Tab, api_client: Api) -> None:
     expect(page.get_by_role("heading", name="You can't open this page")).to_be_visible()
     resp = tab.goto("/room/999999")
     assert resp is not None and resp.status == 404
+
+
+DENY_MEDIA = """
+navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+"""
+
+
+def test_learner_without_camera_permission_joins_receive_only(media_tab: Any, api_client: Api) -> None:
+    s, mentor, learner = _class_soon(api_client)
+    assert mentor.user is not None and learner.user is not None
+    mt = media_tab()
+    mt.login(mentor.user["email"], PASSWORD)
+    mt.goto(f"/room/{s['id']}")
+    expect(mt.page.locator("#room")).to_have_attribute("data-phase", "live")
+
+    lt = media_tab()
+    lt.context.add_init_script(DENY_MEDIA)
+    lt.login(learner.user["email"], PASSWORD)
+    lt.goto(f"/room/{s['id']}")
+    lp = lt.page
+    expect(lp.get_by_text("Camera and microphone access was blocked")).to_be_visible()
+    expect(lp.locator("#room")).to_have_attribute("data-phase", "live")
+    expect(lp.get_by_role("button", name="Mute", exact=True)).to_be_disabled()
+    _wait_decoding(lp)  # it still sees and hears the mentor
+    tile = mt.page.locator('[data-tile][data-role="learner"][data-source="camera"]')
+    expect(tile).to_have_attribute("data-camera", "off")
+    expect(tile.get_by_text("Camera off")).to_be_visible()
+    # the mentor records: everyone sees the indicator; stopping hides it
+    mp = mt.page
+    mp.get_by_role("button", name="Record", exact=True).click()
+    expect(lp.locator("#rec-indicator")).to_be_visible()
+    expect(mp.locator("#rec-indicator")).to_have_text("Recording")
+    mp.get_by_role("button", name="Stop recording").click()
+    expect(lp.locator("#rec-indicator")).to_be_hidden()
+    expect(mp.get_by_role("button", name="Record", exact=True)).to_be_visible()
