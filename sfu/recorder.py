@@ -114,6 +114,11 @@ def _sync_dir(directory: Path) -> None:
 # ---------------------------------------------------------------- capture
 
 
+def _sync_all(writers: list[DumpWriter]) -> None:
+    for writer in writers:
+        writer.sync()
+
+
 @dataclass
 class _Track:
     producer: "Producer"
@@ -152,6 +157,7 @@ class Recorder:
         self._count = 0
         self._lock_fd: Optional[int] = None
         self._task: Optional[asyncio.Task[None]] = None
+        self._syncing: Optional[asyncio.Future[None]] = None
 
     # ------------------------------------------------------------ public
 
@@ -271,8 +277,10 @@ class Recorder:
                     self.bytes += track.writer.flush()
                 if self.clock() >= next_sync:
                     next_sync = self.clock() + self.sync_interval
-                    for track in list(self._tracks.values()):
-                        track.writer.sync()
+                    writers = [track.writer for track in self._tracks.values()]
+                    # fsync off the event loop; stop() waits for it before closing the files
+                    self._syncing = asyncio.ensure_future(asyncio.to_thread(_sync_all, writers))
+                    await asyncio.shield(self._syncing)
                     free = shutil.disk_usage(self.directory).free
                     if free < self.min_free_bytes:
                         raise OSError(errno.ENOSPC, f"disk almost full ({free // (1024 * 1024)} MB free)")
@@ -324,6 +332,8 @@ class Recorder:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        if self._syncing is not None:
+            await asyncio.gather(self._syncing, return_exceptions=True)
 
     def _on_router_closed(self, _event: Any) -> Any:
         return self.stop()

@@ -9,7 +9,7 @@ Record types: 1 = an RTP packet exactly as the SFU received it (SRTP
 decrypted, possibly RTX), 2 = the publisher's last RTCP sender report
 (u64 NTP timestamp, u32 RTP timestamp), 3 = a JSON note.
 
-The header is written and fsynced when the file is created; records are
+The header is written when the file is created; records are
 appended by the recorder's flush timer. A process killed mid-write leaves a
 truncated last record at most, which ``read_dump`` ignores: everything
 before it is kept. Nothing here imports the application.
@@ -67,8 +67,7 @@ class DumpWriter:
         body = json.dumps(header, separators=(",", ":")).encode()
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o640)
         try:
-            self._write(MAGIC + _U32.pack(len(body)) + body)
-            os.fsync(self._fd)
+            self._write(MAGIC + _U32.pack(len(body)) + body)  # fsynced with the records by ``sync``
         except BaseException:
             os.close(self._fd)
             self.closed = True
