@@ -171,3 +171,18 @@ async def test_slow_client_is_dropped_and_publisher_never_blocks(client, learner
         await asyncio.wait_for(broker.publish(f"user:{learner.id}", {"type": "x", "data": {"i": i}}), 1)
     assert conn.sub.overflowed
     assert (await next_of(ws, "never"))["type"] == "_closed"
+
+
+async def test_seats_pushed_to_viewers_when_someone_books(client, learner, mentor):
+    from tests.conftest import signup
+
+    sid = await make_session(client, mentor.id)
+    viewer = await ws_for(learner)
+    await viewer.send_json({"type": "subscribe", "session_id": sid})
+    assert (await next_of(viewer, "subscribed"))["type"] == "subscribed"
+    other = await signup(client, "learner")
+    resp = await other.post("/api/bookings/create", json={"session_id": sid})
+    assert resp.status == 201, await resp.text()
+    msg = await next_of(viewer, "seats")
+    assert msg["data"]["session_id"] == sid and msg["data"]["seats_left"] == 2
+    await viewer.close()
