@@ -206,3 +206,29 @@ def test_every_mentor_subtab_loads_without_console_errors(open_tab: object, widt
         expect(t.page.get_by_test_id("payout-history").locator("thead")).to_be_hidden()
         t.shot("mentor-earnings-phone")
     assert t.console_errors == [], t.console_errors
+
+
+def test_mentor_gets_ready_waits_for_learner_then_starts_class(tab: Tab, api_client: Api) -> None:
+    """From T–10 min: [I'm Ready] → "Waiting for Learner…" → a learner's readiness arrives live →
+    [Start Class] → /room/{id}."""
+    mentor = _mentor(api_client)
+    learner = api_client.signup("learner")
+    starts = (datetime.now(timezone.utc) + timedelta(minutes=6)).replace(microsecond=0).isoformat()
+    s = mentor.call("POST", "/api/sessions", {"title": f"Soon {uuid.uuid4().hex[:6]}", "domain": "Programming",
+                                              "starts_at": starts, "capacity": 2, "duration_min": 30})
+    mentor.call("POST", f"/api/sessions/{s['id']}/publish")
+    learner.call("POST", "/api/bookings/create", {"session_id": s["id"]})
+    tab.login(mentor.user["email"], PASSWORD)
+    page = tab.page
+    tab.goto("/mentor/sessions?view=scheduled")
+    card = page.get_by_test_id("session-list").locator("li", has_text=s["title"])
+    expect(card.get_by_text(f"{learner.user['full_name']}: not ready")).to_be_visible()
+    card.get_by_role("button", name="I'm Ready").click()
+    expect(card.get_by_text("Waiting for Learner…")).to_be_visible()
+    expect(page.locator(f"body[data-subscribed~='{s['id']}']")).to_be_attached()
+
+    learner.call("POST", f"/api/rooms/{s['id']}/ready", {"ready": True})
+    expect(card.get_by_text(f"{learner.user['full_name']}: Ready")).to_be_visible()  # live, over /ws
+    start = card.get_by_role("link", name="Start Class")
+    expect(start).to_have_attribute("href", f"/room/{s['id']}")
+    assert tab.console_errors == []
