@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from api.keys import DB, ENDPOINTS
-from api.models import Feedback, SessionStatus, utcnow
+from api.models import Feedback, Recording, RecordingStatus, SessionStatus, utcnow
 from tests.api.helpers_marketplace import make_session
 from tests.conftest import signup
 
@@ -72,6 +72,11 @@ MATRIX = [
     row("POST", "/api/rooms/{id}/token", "session", ("learner", "mentor")),
     row("GET", "/api/rooms/{id}/chat", "session", ("learner", "mentor", "admin")),
     row("POST", "/api/rooms/{id}/end", "session", ("mentor", "admin")),
+    # recordings: admins, and the session's mentor for their own
+    row("GET", "/api/recordings/{id}", "recording", ("mentor", "admin")),
+    row("GET", "/api/recordings/{id}/download", "recording", ("mentor", "admin")),
+    row("POST", "/api/recordings/{id}/export", "recording", ("mentor", "admin")),
+    row("POST", "/api/rooms/{id}/recording", "session", ("mentor",), {"action": "start"}),
     # following is the learner's own relation to a mentor
     row("POST", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
     row("DELETE", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
@@ -85,6 +90,7 @@ MATRIX = [
     row("POST", "/api/bookings/{id}/cancel", "booking", ("learner",)),
     row("POST", "/api/sessions/{id}/cancel", "session", ("mentor", "admin"), {"reason": "test"}),
     row("POST", "/api/admin/sessions/{id}/cancel", "session2", ("admin",), {}),
+    row("DELETE", "/api/recordings/{id}", "recording", ("mentor", "admin")),
     row("POST", "/api/users/{id}/deactivate", "spare_user", ("admin",)),
     row("POST", "/api/users/{id}/reactivate", "spare_user", ("admin",)),
 ]
@@ -124,9 +130,14 @@ async def world(client, learner, mentor, admin):
         s.add(fb)
         await s.flush()
         feedback = fb.id
+        rec = Recording(session_id=session, status=RecordingStatus.recording)
+        s.add(rec)
+        await s.flush()
+        recording = rec.id
     objects = {"learner_user": learner.id, "mentor_user": mentor.id, "spare_user": spare.id,
                "session": session, "session2": session2, "draft": draft, "booking": booking,
-               "request": reqs[0], "request2": reqs[1], "request3": reqs[2], "feedback": feedback}
+               "request": reqs[0], "request2": reqs[1], "request3": reqs[2], "feedback": feedback,
+               "recording": recording}
     return users, objects
 
 
