@@ -229,3 +229,10 @@ def test_learner_without_camera_permission_joins_receive_only(media_tab: Any, ap
     mp.get_by_role("button", name="Stop recording").click()
     expect(lp.locator("#rec-indicator")).to_be_hidden()
     expect(mp.get_by_role("button", name="Record", exact=True)).to_be_visible()
+
+    # [Leave] → the learner's sessions page; the mentor sees them go
+    expect(mp.locator("#people-count")).to_have_text("2")
+    lp.get_by_role("button", name="Leave").click()
+    expect(lp).to_have_url(lt.base + "/learner/sessions")
+    expect(mp.locator("#people-count")).to_have_text("1")
+    expect(tile).to_have_count(0)
