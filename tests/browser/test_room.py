@@ -95,7 +95,7 @@ def test_two_browsers_decode_each_other_chat_mute_and_end(media_tab: Any, api_cl
     lp = lt.page
     expect(lp.get_by_role("heading", name="Waiting for Mentor…")).to_be_visible()
     # phone layout: the controls are on screen
-    for name in ("Mute", "Camera Off", "Leave", "Chat"):
+    for name in ("Mute", "Camera Off", "Leave Lobby", "Chat"):
         expect(lp.get_by_role("button", name=name, exact=True)).to_be_in_viewport()
 
     mt = media_tab()

@@ -81,6 +81,7 @@ function setPhase(phase) {
   $("#screen-error").hidden = phase !== "error";
   $("#screen-ended").hidden = phase !== "ended";
   $("#controls").hidden = phase === "ended";
+  setLabel($("#btn-leave"), phase === "waiting" ? "Leave Lobby" : "Leave");
   updateControls();
 }
 
@@ -151,9 +152,16 @@ function admissionFailed(e) {
   scheduleReconnect(e?.message);
 }
 
+let markedReady = false;
+
 function waitForMentor() {
   teardownConnection();
   setPhase("waiting");
+  if (!markedReady) {
+    // being in the lobby means ready: the mentor's page shows it
+    markedReady = true;
+    api(`/api/rooms/${SID}/ready`, { method: "POST", body: { ready: true } }).catch(() => {});
+  }
   const poll = async () => {
     if (state.phase !== "waiting") return;
     const status = await sessionStatus();
