@@ -33,6 +33,7 @@ from .codecs import capability_for, primary_codec
 from .config import SfuConfig
 from .consumer import Consumer
 from .errors import InvalidStateError, SignalingError
+from .extmap import align_extmap, parse_extmap
 from .forwarding import URI_MID, find_extension
 from .producer import Producer
 
@@ -82,6 +83,8 @@ class Peer:
         self.close_reason = ""
         self.first_offer_done = asyncio.Event()
         self._producer_by_mid: dict[str, Producer] = {}
+        # header extension ids the client chose in its first offer (uri -> id)
+        self._extmap: dict[str, int] = {}
         self._receive_params: dict[str, RTCRtpReceiveParameters] = {}
         self._consumer_by_transceiver: dict[RTCRtpTransceiver, Consumer] = {}
         self._consumer_by_ssrc: dict[int, Consumer] = {}
@@ -135,6 +138,8 @@ class Peer:
         async with self._lock:
             if self._offer_in_flight or self.pc.signalingState != "stable":
                 raise SignalingError("glare", "answer the pending server offer, then offer again")
+            if not self._extmap:
+                self._extmap = parse_extmap(sdp)
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             except Exception as exc:  # aiortc raises many types on bad SDP
@@ -459,6 +464,8 @@ class Peer:
                         self._negotiation_needed.clear()
                         self._apply_pending()
                         offer = await self.pc.createOffer()
+                        # keep the client's header extension ids (browsers refuse renumbering)
+                        offer = RTCSessionDescription(sdp=align_extmap(offer.sdp, self._extmap), type="offer")
                         await self.pc.setLocalDescription(offer)
                         self._adopt()
                         self._answer_received.clear()
