@@ -134,6 +134,7 @@ async def live_rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     registry = LiveRooms(app, engine)
     app[SERVICES]["engine"] = engine
     app[SERVICES][LIVE_ROOMS] = registry
+    _register_sfu_metrics(app, engine)
     registry.start()
     yield
     await registry.stop()
@@ -145,3 +146,32 @@ def engine_stats(app: web.Application) -> dict[str, Any]:
         return {"rooms": 0, "peers": 0}
     stats = engine.stats()
     return {k: v for k, v in vars(stats).items()} if hasattr(stats, "__dict__") else {"stats": str(stats)}
+
+
+class _SfuCollector:
+    """Prometheus view of the engine's counters (read at scrape time; the hot path stays untouched)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        stats = self.engine.stats()
+        for name in ("rooms", "peers", "producers", "consumers"):
+            yield GaugeMetricFamily(f"peerlearn_sfu_{name}", f"SFU {name} open in this process",
+                                    value=getattr(stats, name))
+        yield CounterMetricFamily("peerlearn_sfu_packets_received", "RTP packets received from publishers "
+                                  "(open rooms)", value=stats.packets_received)
+        yield CounterMetricFamily("peerlearn_sfu_packets_forwarded", "RTP packets forwarded to subscribers "
+                                  "(egress, open rooms)", value=stats.packets_forwarded)
+        yield CounterMetricFamily("peerlearn_sfu_packets_retransmitted", "RTP packets resent for NACKs "
+                                  "(open rooms)", value=stats.retransmitted)
+
+
+def _register_sfu_metrics(app: web.Application, engine: Engine) -> None:
+    from api.metrics import METRICS
+
+    metrics = app.get(METRICS)
+    if metrics is not None:
+        metrics.registry.register(_SfuCollector(engine))  # type: ignore[arg-type]

@@ -1,0 +1,40 @@
+"""The benchmarks still run and still report what the README promises (keys, never values: tests don't time)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL_CLIP = ["--width", "160", "--height", "120", "--clip-seconds", "2"]
+
+
+def _run(args: list[str], out: Path, timeout: float) -> dict:
+    proc = subprocess.run([sys.executable, *args, "--out", str(out), "--no-plot"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reports = sorted(p for p in out.glob("*.json") if not p.name.endswith("-latest.json"))
+    assert reports, proc.stderr[-2000:]
+    return json.loads(reports[-1].read_text())
+
+
+def test_forwarding_micro_reports_each_stage(tmp_path: Path) -> None:
+    report = _run(["benchmarks/forwarding_micro.py", "--packets", "300", "--repeat", "1", *SMALL_CLIP], tmp_path, 120)
+    assert {"machine", "command", "loadavg", "result"} <= report.keys()
+    result = report["result"]
+    assert {"parse", "rewrite", "protect", "sendto", "floor", "full"} <= result["us_per_packet"].keys()
+    assert {"full_over_floor", "fanout", "egress_packets_per_core_second"} <= result.keys()
+
+
+def test_sfu_load_one_small_room(tmp_path: Path) -> None:
+    report = _run(["benchmarks/sfu_load.py", "--rooms", "1", "--participants", "2", "--duration", "3",
+                   "--warmup", "1", "--ramp", "0.2", "--no-baseline", *SMALL_CLIP], tmp_path, 300)
+    assert {"machine", "command", "params", "runs", "loadavg_start"} <= report.keys()
+    (run,) = report["runs"]
+    assert {"server_cpu_cores", "forwarded_packets_per_s", "cpu_us_per_forwarded_packet", "loss_pct",
+            "latency_ms", "sfu_ingress_latency_ms", "join_to_first_frame_ms", "video_kbps_per_stream",
+            "audio_kbps_per_stream", "nacks_to_publishers", "plis_to_publishers", "decoding_subscriber",
+            "engine_counters", "loadavg"} <= run.keys()
+    assert run["join_failures"] == []
