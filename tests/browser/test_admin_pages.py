@@ -113,6 +113,7 @@ def test_admin_cancels_a_session_and_moderates_feedback(tab: Tab, api_client: Ap
     page = tab.page
     tab.goto("/admin/sessions")
     page.get_by_label("Search").fill(title)
+    expect(page.locator("#sessions-total")).to_have_text("1 session")  # the filtered list is in
     row = page.get_by_test_id("sessions-rows").locator("tr", has_text=title)
     row.get_by_role("button", name="Cancel").click()
     dialog = page.get_by_role("dialog")
@@ -122,6 +123,7 @@ def test_admin_cancels_a_session_and_moderates_feedback(tab: Tab, api_client: Ap
     assert mentor.call("GET", f"/api/sessions/{s['id']}")["status"] == "cancelled"
 
     tab.goto("/admin/feedback")
+    expect(page.locator("#feedback-total")).to_have_text(re.compile(r"^\d+ reviews?$"))
     row = page.get_by_test_id("feedback-rows").locator("tbody tr").first
     row_id = row.get_attribute("data-row-id")
     row.get_by_role("button", name="Hide").click()
