@@ -237,7 +237,7 @@ class Hub:
             return
         elif kind in ("subscribe", "unsubscribe"):
             sid = data.get("session_id")
-            if not isinstance(sid, int) or isinstance(sid, bool) or sid <= 0 or sid > 2**62:
+            if not isinstance(sid, int) or isinstance(sid, bool) or sid <= 0 or sid > 2**31 - 1:
                 await self._error(conn, "invalid_session", "session_id must be a positive integer.")
                 return
             channel = session_channel(sid)

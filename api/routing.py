@@ -94,13 +94,17 @@ class ApiRoutes:
             app[ENDPOINTS].append(ep)
 
 
+# Primary keys are 32-bit INTEGER columns (PostgreSQL refuses larger values with an error).
+MAX_ID = 2**31 - 1
+
+
 def path_id(request: web.Request, key: str = "id") -> int:
     """An integer id from the path; anything else is a plain 404."""
     try:
         value = int(request.match_info[key])
     except (KeyError, ValueError) as exc:
         raise ApiError(404, "not_found", "Not found.") from exc
-    if value <= 0 or value > 2**62:
+    if value <= 0 or value > MAX_ID:
         raise ApiError(404, "not_found", "Not found.")
     return value
 

@@ -12,7 +12,7 @@ from api.schemas_sessions import QueryModel
 
 
 class BookingCreate(Strict):
-    session_id: Annotated[int, Field(ge=1, le=2**62, strict=True)]
+    session_id: Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
 
 
 class BookingSession(BaseModel):

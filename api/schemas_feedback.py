@@ -12,7 +12,7 @@ from api.schemas_sessions import Rating, SessionOut
 
 
 class FeedbackCreate(Strict):
-    session_id: Annotated[int, Field(ge=1, le=2**62, strict=True)]
+    session_id: Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
     rating: Annotated[int, Field(ge=1, le=5, strict=True)]
     comment: Annotated[str, Field(max_length=2000)] = ""
 

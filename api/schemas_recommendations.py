@@ -40,7 +40,7 @@ class RecOut(BaseModel):
 
 class EventIn(Strict):
     kind: Literal["impression", "click", "book"]
-    session_ids: Annotated[list[Annotated[int, Field(gt=0, lt=2**62)]],
+    session_ids: Annotated[list[Annotated[int, Field(gt=0, lt=2**31 - 1)]],
                            Field(min_length=1, max_length=100)]
     model_version: Annotated[int, Field(gt=0, lt=2**31)] | None = None
 

@@ -11,7 +11,7 @@ from api.schemas import Strict, Tags
 
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
-Id = Annotated[int, Field(ge=1, le=2**62)]
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 RequestStatusName = Literal["open", "accepted", "declined", "cancelled", "expired"]
 
 

@@ -98,7 +98,7 @@ class SessionQuery(QueryModel):
     date_from: DateOrDateTime | None = None
     date_to: DateOrDateTime | None = None
     q: Annotated[str, Field(max_length=100)] | None = None
-    mentor_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    mentor_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     status: Literal["scheduled", "live", "completed"] | None = None
     sort: SortKey = "starts_at"
     page: Annotated[int, Field(ge=1, le=100_000)] = 1

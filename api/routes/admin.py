@@ -22,7 +22,7 @@ routes = ApiRoutes("admin")
 ADMIN = ("admin",)
 PageNo = Annotated[int, Field(ge=1, le=100_000)]
 PageSize = Annotated[int, Field(ge=1, le=200)]
-Id = Annotated[int, Field(ge=1, le=2**62)]
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Text = Annotated[str, Field(max_length=200)]
 
 

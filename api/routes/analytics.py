@@ -20,7 +20,7 @@ routes = ApiRoutes("mentor")
 
 class AnalyticsQuery(QueryModel):
     weeks: Annotated[int, Field(ge=1, le=104)] = 12
-    mentor_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    mentor_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
 
 
 class WeekPoint(BaseModel):

@@ -41,7 +41,7 @@ class NotificationQuery(Strict):
 
 
 class MarkRead(Strict):
-    ids: Annotated[list[Annotated[int, Field(ge=1, le=2**62)]], Field(max_length=500)] | None = None
+    ids: Annotated[list[Annotated[int, Field(ge=1, le=2**31 - 1)]], Field(max_length=500)] | None = None
 
 
 class MarkReadOut(BaseModel):

@@ -32,8 +32,8 @@ class RecordingAction(Strict):
 
 
 class RecordingListQuery(BaseModel):
-    session_id: int | None = None
-    mentor_id: int | None = None
+    session_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    mentor_id: int | None = Field(None, ge=1, le=2**31 - 1)
     date_from: datetime | None = None
     date_to: datetime | None = None
     limit: int = Field(50, ge=1, le=200)

@@ -47,7 +47,7 @@ LENIENT = {
     # QueryModel reads "" as "not given" (HTML forms send ?q=&domain=), and pydantic's lax
     # mode reads a number as a Unix timestamp for date-time fields.
     ("GET", "/api/sessions"), ("GET", "/api/mentor/sessions"), ("GET", "/api/earnings"),
-    ("GET", "/api/bookings"),
+    ("GET", "/api/bookings"), ("GET", "/api/recordings"),
     # starts_at: 0 is read as 1970-01-01 (a draft may start in the past; publish refuses it).
     ("POST", "/api/sessions"), ("POST", "/api/sessions/{id}/update"),
 }
