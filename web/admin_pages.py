@@ -7,6 +7,8 @@ acts through the admin REST API, so filters, confirmations and refreshes need no
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from api.auth import CurrentUser
@@ -43,7 +45,9 @@ async def dashboard(request: web.Request, user: CurrentUser) -> web.Response:
     return render(request, "admin/dashboard.html", await admin_overview(request.app[DB]))
 
 
-def _tab_handler(template: str) -> object:
+def _tab_handler(template: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A subtab page: the template renders the shell, its ES module loads the data."""
+
     @guard("admin")
     async def handler(request: web.Request, user: CurrentUser) -> web.Response:
         return render(request, template)
@@ -52,8 +56,7 @@ def _tab_handler(template: str) -> object:
 
 
 for _segment, _name in TABS:
-    routes.get(f"/admin/{_segment}", name=f"page.{_name}")(
-        _tab_handler(f"admin/{_segment.replace('-', '_')}.html"))  # type: ignore[arg-type]
+    routes.get(f"/admin/{_segment}", name=f"page.{_name}")(_tab_handler(f"admin/{_segment.replace('-', '_')}.html"))
 
 
 @routes.get("/admin/notifications", name="page.admin_notifications")
