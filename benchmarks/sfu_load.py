@@ -617,7 +617,9 @@ async def run_size(*, mode: str, fps: int, base: str, rooms: int, participants: 
         step = ramp / max(total - 1, 1)
         t_start = time.monotonic()
         join_tasks = []
-        for n, p in enumerate(people):
+        # the mentor opens each room (learners get 409 room_not_open before that), then the learners join
+        order = [p for p in people if p.index == 0] + [p for p in people if p.index != 0]
+        for n, p in enumerate(order):
             if mode == "ours":
                 assert setup is not None
                 coro = join_ours(p, http, base, setup[p.room]["session_id"], setup[p.room]["tokens"][p.index])
@@ -625,6 +627,8 @@ async def run_size(*, mode: str, fps: int, base: str, rooms: int, participants: 
                 coro = join_baseline(p, http, base, participants)
             join_tasks.append(asyncio.ensure_future(coro))
             progress(n + 1, total, f"{label}: joining {n + 1}/{total}")
+            if n + 1 == rooms:
+                await asyncio.gather(*join_tasks, return_exceptions=True)
             await asyncio.sleep(step)
         results = await asyncio.gather(*join_tasks, return_exceptions=True)
         join_failures = [repr(r) for r in results if isinstance(r, BaseException)]

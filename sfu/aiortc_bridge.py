@@ -11,6 +11,10 @@ process are untouched):
   SRTP-decrypted packets as raw bytes, before aiortc parses them;
 - ``RTCDtlsTransport._tx_srtp`` + the nominated aioice pair: the egress path
   (SRTP protect + ``sendto``) without awaiting aiortc's coroutines;
+- ``RTCDtlsTransport._rx_srtp`` + the nominated pair's ``StunProtocol.datagram_received``:
+  the ingress fast path. Once connected, an SRTP/SRTCP datagram is unprotected
+  and handed to us synchronously, skipping aioice's STUN parse attempt (a
+  raised ValueError per packet), its queue, and aiortc's receive coroutines;
 - ``aioice.Connection.get_component_candidates``: our own host candidates
   (port range, single port, announced IP, interface selection).
 
@@ -29,7 +33,7 @@ import aioice.ice
 import pylibsrtp
 from aioice import Candidate, Connection
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters, RTCRtpSendParameters
 
 logger = logging.getLogger(__name__)
@@ -49,6 +53,8 @@ REQUIRED: list[tuple[Any, str]] = [
     (RTCDtlsTransport, "_handle_rtp_data"),
     (RTCDtlsTransport, "_handle_rtcp_data"),
     (RTCDtlsTransport, "_tx_srtp"),  # instance attr
+    (RTCDtlsTransport, "_rx_srtp"),  # instance attr
+    (RTCDtlsTransport, "_state"),  # instance attr
     (Connection, "_nominated"),  # instance attr
     (Connection, "_protocols"),  # instance attr
     (Connection, "get_component_candidates"),
@@ -137,7 +143,48 @@ def intercept_transport(
 
     dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
     dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
+    dtls._sfu_sinks = (on_rtp, on_rtcp)  # type: ignore[attr-defined]
     setattr(dtls, _ADOPTED, True)
+    return True
+
+
+_FAST = "_sfu_fast_ingress"
+
+
+def install_fast_ingress(dtls: RTCDtlsTransport, protocol: Any) -> bool:
+    """Deliver SRTP/SRTCP arriving on ``protocol`` (the nominated pair's) straight to
+    the sinks given to ``intercept_transport``: unprotect + call, synchronously.
+
+    Everything else (STUN, DTLS, packets before the handshake) takes aioice's
+    and aiortc's normal path. Idempotent; False if not applicable.
+    """
+    sinks = getattr(dtls, "_sfu_sinks", None)
+    if sinks is None or type(protocol) is not aioice.ice.StunProtocol or getattr(protocol, _FAST, False):
+        return False
+    on_rtp, on_rtcp = sinks
+    original = protocol.datagram_received
+    connected = State.CONNECTED
+    srtp_error = pylibsrtp.Error
+
+    def datagram_received(data: bytes, addr: Any) -> None:
+        # RTP/RTCP first byte is 128..191 (RFC 7983); STUN is 0..3, DTLS 20..63
+        if len(data) > 11 and 127 < data[0] < 192 and dtls._state is connected:
+            srtp = dtls._rx_srtp
+            if srtp is not None:
+                try:
+                    if 191 < data[1] < 209:  # RTCP packet types (as aiortc's is_rtcp)
+                        on_rtcp(srtp.unprotect_rtcp(data))
+                    else:
+                        on_rtp(srtp.unprotect(data))
+                except srtp_error:
+                    pass  # replayed / not authentic: dropped, as aiortc does
+                except Exception:  # noqa: BLE001 - one bad packet never breaks the socket
+                    logger.exception("SFU ingress handler failed")
+                return
+        original(data, addr)
+
+    protocol.datagram_received = datagram_received  # type: ignore[method-assign]
+    setattr(protocol, _FAST, True)
     return True
 
 
@@ -196,6 +243,7 @@ class TransportWriter:
 
             self._sendto = sendto
         self._addr = pair.remote_addr
+        install_fast_ingress(dtls, protocol)
         self._protect = srtp.protect
         self._protect_rtcp = srtp.protect_rtcp
         return True
