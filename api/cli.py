@@ -67,6 +67,9 @@ async def _run_server(app: Any, settings: Settings, *, reuse_port: bool) -> None
         sock.bind((settings.internal_host, 0))
         await web.SockSite(runner, sock).start()
         app[SERVICES][INTERNAL_URL] = f"http://{settings.internal_host}:{sock.getsockname()[1]}"
+        node = app[SERVICES].get("placement")
+        if hasattr(node, "beat_now"):
+            await node.beat_now()
     print(f"PeerLearn serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

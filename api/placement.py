@@ -100,14 +100,28 @@ class RedisPlacement:
                 if current == self.node_id:
                     return None
                 if current in nodes:
-                    return nodes[current]
+                    return await self._reachable(nodes[current])
                 # The owner died: take the claim over (compare-and-delete, then claim again).
                 await self.redis.delete(key)
-            choice = min(nodes.values(), key=lambda n: (n.load, n.id)) if nodes else None
-            target = choice.id if choice is not None and choice.url else self.node_id
+            reachable = [n for n in nodes.values() if n.url or n.id == self.node_id]
+            choice = min(reachable, key=lambda n: (n.load, n.id)) if reachable else None
+            target = choice.id if choice is not None else self.node_id
             if await self.redis.set(key, target, nx=True, ex=ROOM_TTL):
                 return None if target == self.node_id else nodes[target]
         return None
+
+    async def _reachable(self, node: Node) -> Node:
+        """A node registers its internal URL a moment after it starts: wait for it."""
+        for _ in range(30):
+            if node.url:
+                return node
+            await asyncio.sleep(0.1)
+            node = (await self._nodes()).get(node.id, node)
+        raise RuntimeError(f"node {node.id} has no internal address")
+
+    async def beat_now(self) -> None:
+        """Register at once (e.g. as soon as the internal listener is up)."""
+        await self._beat()
 
     async def _nodes(self) -> dict[str, Node]:
         nodes: dict[str, Node] = {}
