@@ -39,13 +39,14 @@ class Tone(AudioStreamTrack):
     _phase = 0
 
     async def recv(self) -> av.AudioFrame:
-        frame = await super().recv()
+        await super().recv()  # paces us at one 20 ms frame
         n = int(AUDIO_PTIME * 48000)
-        t = (np.arange(n) + self._phase) / 48000
+        pts = self._phase  # in 1/48000 s, like the samples (the parent counts in 1/8000)
+        t = (np.arange(n) + pts) / 48000
         self._phase += n
         data = (np.sin(2 * np.pi * 440 * t) * 15000).astype(np.int16).reshape(1, -1)
         out = av.AudioFrame.from_ndarray(data, format="s16", layout="mono")
-        out.sample_rate, out.pts, out.time_base = 48000, frame.pts, fractions.Fraction(1, 48000)
+        out.sample_rate, out.pts, out.time_base = 48000, pts, fractions.Fraction(1, 48000)
         return out
 
 

@@ -74,14 +74,15 @@ class ToneAudio(AudioStreamTrack):
     _phase = 0
 
     async def recv(self) -> av.AudioFrame:
-        frame = await super().recv()
+        await super().recv()  # paces us at one 20 ms frame
         samples = int(AUDIO_PTIME * 48000)
-        t = (np.arange(samples) + self._phase) / 48000
+        pts = self._phase  # in 1/48000 s like the samples (the parent counts in 1/8000)
+        t = (np.arange(samples) + pts) / 48000
         self._phase += samples
         data = (np.sin(2 * math.pi * 440 * t) * 20000).astype(np.int16).reshape(1, -1)
         tone = av.AudioFrame.from_ndarray(data, format="s16", layout="mono")
         tone.sample_rate = 48000
-        tone.pts = frame.pts
+        tone.pts = pts
         tone.time_base = fractions.Fraction(1, 48000)
         return tone
 
