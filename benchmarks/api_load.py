@@ -55,7 +55,7 @@ async def sign_in(http: aiohttp.ClientSession, base: str, email: str) -> str:
 
 
 async def user_loop(i: int, base: str, token: str, session_ids: list[int], stats: Stats, stop_at: float,
-                    rng: random.Random) -> None:
+                    rng: random.Random, think: float) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     ops = [op for op, w in MIX for _ in range(w)]
     async with aiohttp.ClientSession(headers=headers) as http:
@@ -68,6 +68,10 @@ async def user_loop(i: int, base: str, token: str, session_ids: list[int], stats
         reader = asyncio.ensure_future(drain())
         try:
             while time.monotonic() < stop_at:
+                if think > 0:  # a person reads the page before the next click
+                    await asyncio.sleep(rng.expovariate(1 / think))
+                    if time.monotonic() >= stop_at:
+                        break
                 op = rng.choice(ops)
                 if op == "browse":
                     params: dict[str, Any] = {"page_size": 20}
@@ -96,7 +100,7 @@ async def user_loop(i: int, base: str, token: str, session_ids: list[int], stats
             await ws.close()
 
 
-async def run(base: str, concurrency: int, duration: float, seed: int) -> dict[str, Any]:
+async def run(base: str, concurrency: int, duration: float, seed: int, think: float = 0.0) -> dict[str, Any]:
     rng = random.Random(seed)
     async with aiohttp.ClientSession() as http:
         tokens = [await sign_in(http, base, email) for email in LEARNERS]
@@ -106,7 +110,7 @@ async def run(base: str, concurrency: int, duration: float, seed: int) -> dict[s
     start = time.monotonic()
     stop_at = start + duration
     users = [asyncio.ensure_future(user_loop(i, base, tokens[i % len(tokens)], session_ids, stats, stop_at,
-                                             random.Random(rng.random()))) for i in range(concurrency)]
+                                             random.Random(rng.random()), think)) for i in range(concurrency)]
     while not all(u.done() for u in users):
         progress(time.monotonic() - start, duration, f"{sum(len(v) for v in stats.latency.values())} requests")
         await asyncio.sleep(0.5)
@@ -156,6 +160,8 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--think", type=float, default=0.0,
+                    help="mean seconds a user waits between requests (0 = closed loop, as fast as answered)")
     args = ap.parse_args()
     server = None
     import os
@@ -169,12 +175,13 @@ def main() -> int:
         server.start()
         base = server.url
     try:
-        result = asyncio.run(run(base, args.concurrency, args.duration, args.seed))
+        result = asyncio.run(run(base, args.concurrency, args.duration, args.seed, args.think))
     finally:
         if server:
             server.stop()
     report = {"benchmark": "api_load", "machine": machine(), "command": command_line(),
-              "params": {"concurrency": args.concurrency, "duration": args.duration, "database": database},
+              "params": {"concurrency": args.concurrency, "duration": args.duration, "database": database,
+                         "think_seconds": args.think},
               "result": result}
     path = write_report("api_load", report)
     plot(report, path.with_suffix(".png"))
