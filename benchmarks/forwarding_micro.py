@@ -6,9 +6,11 @@ with mid + abs-send-time header extensions) go through:
 - ``parse``     RtpForwarder.on_rtp with no consumer (header, extensions, padding, counters)
 - ``rewrite``   RtpRewriter.forward: new header + extension block + NACK history (send = no-op)
 - ``protect``   SRTP protect (pylibsrtp, AES-CM-128-HMAC-SHA1-80) of the rewritten packet
-- ``sendto``    UDP sendto on loopback (non-blocking socket; nobody reads, the kernel drops)
+- ``sendto``    UDP sendto on loopback (raw non-blocking socket; nobody reads, the kernel drops)
+- ``sendto_asyncio``  the same through asyncio's ``DatagramTransport.sendto`` wrapper
 - ``full``      the real path: RtpForwarder -> 4 RtpRewriters -> sfu.aiortc_bridge.TransportWriter
-                (protect + sendto), reported per EGRESS packet
+                (protect + sendto on a real asyncio UDP transport, as the SFU resolves it),
+                reported per EGRESS packet
 - ``floor``     the least any Python SFU does per egress packet: one struct header pack +
                 concatenation, SRTP protect, sendto — nothing else
 
@@ -115,7 +117,8 @@ def make_forwarder() -> Any:
     return fwd
 
 
-def make_writer(srtp: Any, tx: socket.socket, addr: Any) -> Any:
+def make_writer(srtp: Any, transport: Any, addr: Any) -> Any:
+    """A production TransportWriter on a real asyncio datagram transport (what the SFU resolves)."""
     from sfu.aiortc_bridge import TransportWriter
 
     class StubDtls:
@@ -123,8 +126,28 @@ def make_writer(srtp: Any, tx: socket.socket, addr: Any) -> Any:
             pass
 
     writer = TransportWriter(StubDtls())  # type: ignore[arg-type]
-    writer._protect, writer._protect_rtcp, writer._sendto, writer._addr = srtp.protect, srtp.protect_rtcp, tx.sendto, addr
+    if hasattr(writer, "attach"):
+        writer.attach(srtp.protect, srtp.protect_rtcp, transport, addr)
+    else:  # older engines: asyncio's DatagramTransport.sendto
+        writer._protect, writer._protect_rtcp, writer._sendto, writer._addr = (
+            srtp.protect, srtp.protect_rtcp, transport.sendto, addr)
     return writer
+
+
+async def asyncio_sleep0() -> None:
+    import asyncio
+
+    await asyncio.sleep(0)
+
+
+def asyncio_transport() -> tuple[Any, Any]:
+    """(loop, transport): an asyncio UDP transport; its sendto is synchronous while the kernel takes the data."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    transport, _ = loop.run_until_complete(
+        loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)))
+    return loop, transport
 
 
 def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
@@ -178,6 +201,13 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
         return go
 
     results["sendto"] = timeit(send_all, n, repeat)
+    loop, transport = asyncio_transport()
+
+    def send_all_asyncio() -> Callable[[], Any]:
+        tsendto = transport.sendto
+        return lambda: [tsendto(p, addr) for p in protected]
+
+    results["sendto_asyncio"] = timeit(send_all_asyncio, n, repeat)
 
     hdr = struct.Struct("!BBHII")
 
@@ -198,7 +228,7 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
 
     def full_path() -> Callable[[], Any]:
         full = make_forwarder()
-        writers = [make_writer(srtp_session(), tx, addr) for _ in range(FANOUT)]
+        writers = [make_writer(srtp_session(), transport, addr) for _ in range(FANOUT)]
         errors.append(writers)
         for w in writers:
             full.rewriters = full.rewriters + [make_rewriter(w.send_rtp)]
@@ -209,6 +239,9 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
     # the ingress share: parse once, amortised over the fan-out
     rx.close()
     tx.close()
+    transport.close()
+    loop.run_until_complete(asyncio_sleep0())
+    loop.close()
     us = {k: round(v * 1e6, 3) for k, v in results.items()}
     return {
         "packets": n, "fanout": FANOUT, "mean_packet_bytes": round(sum(map(len, pkts)) / n, 1),
@@ -228,9 +261,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     us = report["result"]["us_per_packet"]
-    names = ["parse", "rewrite", "protect", "sendto", "floor", "full"]
+    names = [n for n in ("parse", "rewrite", "protect", "sendto", "sendto_asyncio", "floor", "full") if n in us]
     fig, ax = plt.subplots(figsize=(8, 4))
-    colors = ["#93c5fd"] * 4 + ["#9ca3af", "#2563eb"]
+    colors = ["#93c5fd"] * (len(names) - 2) + ["#9ca3af", "#2563eb"]
     ax.bar(names, [us[n] for n in names], color=colors)
     for i, n in enumerate(names):
         ax.annotate(f"{us[n]:.2f}", (i, us[n]), ha="center", va="bottom", fontsize=8)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, Optional
 
@@ -188,37 +189,129 @@ def install_fast_ingress(dtls: RTCDtlsTransport, protocol: Any) -> bool:
     return True
 
 
+#: kernel socket buffers of the SFU's UDP sockets (SO_RCVBUF / SO_SNDBUF): the
+#: Linux default (~208 KB) holds ~150 video packets, i.e. a few ms of a busy
+#: process's ingress: one event-loop stall overflows it. The kernel caps these
+#: at net.core.rmem_max / wmem_max (raise those on a media server).
+SOCKET_RCVBUF = 4 << 20
+SOCKET_SNDBUF = 2 << 20
+
+
+def raw_socket(transport: Any) -> Any:
+    """The real ``socket.socket`` under an asyncio selector datagram transport
+    (``get_extra_info("socket")`` only gives a wrapper that refuses sendto), or
+    None for anything else (TURN, our UDP mux's per-connection view, proactor)."""
+    sock = getattr(transport, "_sock", None)
+    return sock if sock is not None and hasattr(sock, "sendto") else None
+
+
+def tune_socket(transport: Any, rcvbuf: int = SOCKET_RCVBUF, sndbuf: int = SOCKET_SNDBUF) -> bool:
+    """Raise a UDP transport's kernel buffers (best effort, idempotent)."""
+    inner = getattr(getattr(transport, "_mux", None), "transport", None)  # sfu.ice's shared-port view
+    if inner is not None:
+        transport = inner
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or getattr(transport, "_sfu_tuned", False):
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    except OSError:
+        return False
+    try:
+        transport._sfu_tuned = True
+    except AttributeError:
+        pass
+    return True
+
+
 class TransportWriter:
     """Sends RTP/RTCP on a DTLS transport: SRTP protect + UDP sendto, synchronously.
 
-    Resolved lazily once the transport is connected; a packet sent before
-    that (or after close) is dropped, as on the wire.
+    Resolved lazily once the transport is connected (protect function, socket,
+    remote address cached); a packet sent before that (or after close) is
+    dropped, as on the wire. Egress calls the raw socket's ``sendto`` (the
+    socket is non-blocking) instead of asyncio's ``DatagramTransport.sendto``
+    wrapper; when the kernel buffer is full (EAGAIN) the packet goes to the
+    transport, which queues it and writes when the socket is writable, and
+    later packets follow through the transport until its queue is empty, so
+    nothing is reordered.
     """
+
+    __slots__ = ("_dtls", "_protect", "_protect_rtcp", "_sendto", "_raw", "_transport", "_addr", "errors",
+                 "queued", "__weakref__")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
         self._protect: Optional[Callable[[bytes], bytes]] = None
         self._protect_rtcp: Optional[Callable[[bytes], bytes]] = None
         self._sendto: Optional[Callable[[bytes, Any], Any]] = None
+        self._raw: Optional[Callable[[bytes, Any], Any]] = None
+        self._transport: Any = None
         self._addr: Any = None
         self.errors = 0
+        self.queued = 0  # packets that met a full kernel buffer
         dtls.on("statechange", self._invalidate)
 
     def send_rtp(self, data: bytes) -> None:
-        if self._sendto is None and not self._resolve():
-            return
+        sendto = self._sendto
+        if sendto is None:
+            if not self._resolve():
+                return
+            sendto = self._sendto
         try:
-            self._sendto(self._protect(data), self._addr)  # type: ignore[misc]
+            packet = self._protect(data)  # type: ignore[misc]
+            sendto(packet, self._addr)  # type: ignore[misc]
+        except (BlockingIOError, InterruptedError):
+            self._queue(packet)
         except (pylibsrtp.Error, OSError, AttributeError, RuntimeError):
             self.errors += 1
 
     def send_rtcp(self, data: bytes) -> None:
-        if self._sendto is None and not self._resolve():
-            return
+        sendto = self._sendto
+        if sendto is None:
+            if not self._resolve():
+                return
+            sendto = self._sendto
         try:
-            self._sendto(self._protect_rtcp(data), self._addr)  # type: ignore[misc]
+            packet = self._protect_rtcp(data)  # type: ignore[misc]
+            sendto(packet, self._addr)  # type: ignore[misc]
+        except (BlockingIOError, InterruptedError):
+            self._queue(packet)
         except (pylibsrtp.Error, OSError, AttributeError, RuntimeError):
             self.errors += 1
+
+    def attach(self, protect: Callable[[bytes], bytes], protect_rtcp: Callable[[bytes], bytes],
+               transport: Any, addr: Any) -> None:
+        """Send through ``transport`` (raw socket when it has one) to ``addr``."""
+        self._protect = protect
+        self._protect_rtcp = protect_rtcp
+        self._transport = transport
+        self._addr = addr
+        sock = raw_socket(transport)
+        self._raw = sock.sendto if sock is not None else None
+        self._sendto = self._raw or transport.sendto
+
+    # -- kernel buffer full: the transport queues, in order, until it drained
+
+    def _queue(self, packet: bytes) -> None:
+        self.queued += 1
+        transport = self._transport
+        if transport is None or self._raw is None:
+            self.errors += 1
+            return
+        try:
+            transport.sendto(packet, self._addr)
+        except (OSError, RuntimeError, AttributeError):
+            self.errors += 1
+            return
+        self._sendto = self._via_transport
+
+    def _via_transport(self, packet: bytes, addr: Any) -> None:
+        transport = self._transport
+        transport.sendto(packet, addr)
+        if not transport.get_write_buffer_size() and self._raw is not None:
+            self._sendto = self._raw
 
     def _invalidate(self) -> None:
         self._sendto = None
@@ -234,18 +327,26 @@ class TransportWriter:
         protocol = pair.protocol
         transport = getattr(protocol, "transport", None)
         if type(protocol) is aioice.ice.StunProtocol and transport is not None:
-            self._sendto = transport.sendto
+            mux = getattr(transport, "_mux", None)
+            if mux is not None and getattr(mux, "transport", None) is not None:
+                # sfu.ice's shared port: the mux routes by source address; register ours once,
+                # then write straight to the shared socket
+                mux.learn(pair.remote_addr, protocol)
+                transport = mux.transport
+            self.attach(srtp.protect, srtp.protect_rtcp, transport, pair.remote_addr)
         else:
             # relayed (TURN) or otherwise wrapped local candidate: go through
             # its own coroutine, which adds the TURN framing
             def sendto(data: bytes, addr: Any) -> None:
                 asyncio.ensure_future(protocol.send_data(data, addr))
 
+            self._protect = srtp.protect
+            self._protect_rtcp = srtp.protect_rtcp
+            self._transport = None
+            self._raw = None
+            self._addr = pair.remote_addr
             self._sendto = sendto
-        self._addr = pair.remote_addr
         install_fast_ingress(dtls, protocol)
-        self._protect = srtp.protect
-        self._protect_rtcp = srtp.protect_rtcp
         return True
 
 
@@ -346,6 +447,7 @@ def register_host_protocol(
         type="host",
     )
     connection._protocols.append(protocol)
+    tune_socket(getattr(protocol, "transport", None))
     return protocol.local_candidate
 
 

@@ -34,6 +34,7 @@ _U32 = struct.Struct("!I")
 #: one-byte header extension block headers, indexed by length in words
 _EXT_HEADERS = [b"\xbe\xde" + _SEQ.pack(words) for words in range(256)]
 _PADS = [b"", b"\x00", b"\x00\x00", b"\x00\x00\x00"]
+_join = b"".join
 
 SendFunc = Callable[[bytes], None]
 
@@ -164,6 +165,17 @@ class ExtensionWriter:
         level_id = ids.get(URI_AUDIO_LEVEL)
         self.level_hdr = bytes([level_id << 4]) if level_id and 0 < level_id < 15 else None
         self.wants_abs = self.abs_hdr is not None
+        # the two per-packet shapes, precomputed: video (abs-send-time only) and audio
+        # (level only): block = prefix + value + pad, one join with the header and payload
+        self.abs_prefix, self.abs_pad = self._shape(self.abs_hdr, 3)
+        self.level_prefix, self.level_pad = self._shape(self.level_hdr, 1)
+
+    def _shape(self, hdr: Optional[bytes], size: int) -> tuple[Optional[bytes], bytes]:
+        if hdr is None:
+            return None, b""
+        n = len(self.static) + 1 + size
+        pad = -n & 3
+        return _EXT_HEADERS[(n + pad) >> 2] + self.static + hdr, _PADS[pad]
 
     def block(self, abs3: Optional[bytes], level: Optional[bytes]) -> bytes:
         body = self.static
@@ -268,12 +280,18 @@ class RtpRewriter:
                 self._guard_seq = None
         seq_out = (seq + self.seq_off) & 0xFFFF
         ts_out = (ts + self.ts_off) & 0xFFFFFFFF
-        ext = self.ext.block(abs3, level)
-        packet = (
-            _HDR.pack(0x90 if ext else 0x80, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc)
-            + ext
-            + payload
-        )
+        ext = self.ext
+        # one allocation for the packet: header, extension block and payload joined once
+        if abs3 is not None and level is None and ext.abs_prefix is not None:
+            packet = _join((_HDR.pack(0x90, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc),
+                            ext.abs_prefix, abs3, ext.abs_pad, payload))
+        elif abs3 is None and level is not None and ext.level_prefix is not None and len(level) == 1:
+            packet = _join((_HDR.pack(0x90, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc),
+                            ext.level_prefix, level, ext.level_pad, payload))
+        else:
+            block = ext.block(abs3, level)
+            packet = _join((_HDR.pack(0x90 if block else 0x80, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc),
+                            block, payload))
         history = self.history
         if history is not None:
             history[seq_out & self.mask] = packet
