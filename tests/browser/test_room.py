@@ -236,3 +236,35 @@ def test_learner_without_camera_permission_joins_receive_only(media_tab: Any, ap
     expect(lp).to_have_url(lt.base + "/learner/sessions")
     expect(mp.locator("#people-count")).to_have_text("1")
     expect(tile).to_have_count(0)
+
+
+def test_lobby_avatars_ready_live_and_leave(media_tab: Any, api_client: Api) -> None:
+    s, mentor, learner = _class_soon(api_client)
+    other = api_client.signup("learner", interests=["Python"])
+    other.call("POST", "/api/bookings/create", {"session_id": s["id"]}, headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert mentor.user is not None and learner.user is not None
+    lt = media_tab(390, 844)
+    lt.login(learner.user["email"], PASSWORD)
+    lt.goto(f"/room/{s['id']}")
+    lp = lt.page
+    expect(lp.get_by_role("heading", name="Waiting for Mentor…")).to_be_visible()
+    people = lp.get_by_role("list", name="Lobby")
+    mentor_item = people.locator(f'li[data-user-id="{mentor.user["id"]}"]')
+    me_item = people.locator(f'li[data-user-id="{learner.user["id"]}"]')
+    expect(mentor_item).to_contain_text("Not ready")
+    expect(mentor_item).to_contain_text("Mentor")
+    # being in the lobby marks the learner ready
+    expect(me_item).to_have_attribute("data-ready", "true")
+    expect(me_item).to_contain_text("Learner · you")
+    expect(lp.locator("#lobby-summary")).to_have_text("1 of 2 learners ready · 1 other learner booked")
+    lp.wait_for_function(f"() => (document.body.dataset.subscribed || '').split(' ').includes('{s['id']}')")
+    # the others get ready elsewhere: the lobby follows without a reload
+    other.call("POST", f"/api/rooms/{s['id']}/ready", {"ready": True})
+    expect(lp.locator("#lobby-summary")).to_have_text("2 of 2 learners ready · 1 other learner booked")
+    mentor.call("POST", f"/api/rooms/{s['id']}/ready", {"ready": True})
+    expect(mentor_item).to_have_attribute("data-ready", "true")
+    expect(mentor_item.locator("[data-ready-label]")).to_have_text("Ready")
+    lt.shot("room-lobby-390")
+    lp.get_by_role("button", name="Leave Lobby").click()
+    expect(lp).to_have_url(lt.base + "/learner/sessions")
+    assert not [e for e in lt.console_errors if "favicon" not in e], lt.console_errors
