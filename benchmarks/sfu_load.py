@@ -38,6 +38,7 @@ import gc
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,7 @@ from benchmarks.common import (  # noqa: E402
 PASSWORD = "bench-Passw0rd-1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ORIGINAL = "_bench_original"
+SAMPLE_MASK = 7  # subscribers decrypt 1 packet in SAMPLE_MASK + 1 (latency samples); --latency-sample
 
 
 # ---------------------------------------------------------------- server process
@@ -86,6 +88,80 @@ def child_pids(pid: int) -> list[int]:
             if int(raw[raw.rindex(")") + 2:].split()[1]) == pid:
                 out.append(int(entry))
     return out
+
+
+def parse_cpus(spec: str) -> set[int]:
+    """taskset-style list: "1", "0,2", "0-3"."""
+    out: set[int] = set()
+    for part in spec.split(","):
+        if "-" in part:
+            lo, hi = part.split("-")
+            out.update(range(int(lo), int(hi) + 1))
+        elif part.strip():
+            out.add(int(part))
+    return out
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Like ``taskset -a -p -c``: every thread of ``pid`` (threads started later inherit it)."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        tids = [pid]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:
+            pass
+
+
+def pinning(args: argparse.Namespace) -> tuple[Optional[set[int]], Optional[set[int]]]:
+    """(server cpus, generator cpus). auto: one server process gets the last core to itself and the load
+    generator the others, so neither starves the other (2 cores: ``taskset -c 1`` server, ``-c 0`` clients)."""
+    cores = os.cpu_count() or 1
+    server = args.server_cpus
+    clients = args.client_cpus
+    if server == "auto":
+        server = str(cores - 1) if cores >= 2 and args.workers == 1 and not args.url else "off"
+    if clients == "auto":
+        clients = ",".join(str(c) for c in range(cores - 1)) if server != "off" else "off"
+    return (None if server == "off" else parse_cpus(server)), (None if clients == "off" else parse_cpus(clients))
+
+
+def socket_inodes(pid: int) -> set[int]:
+    out = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                out.add(int(link[8:-1]))
+    except OSError:
+        pass
+    return out
+
+
+def udp_drops(pids: list[int]) -> int:
+    """Datagrams the kernel dropped on these processes' UDP sockets (receive buffer full), /proc/net/udp."""
+    inodes: set[int] = set()
+    for pid in pids:
+        inodes |= socket_inodes(pid)
+    total = 0
+    for name in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) >= 13 and int(f[9]) in inodes:
+                total += int(f[12])
+    return total
+
+
+CLIENT_RCVBUF = 4 << 20  # the kernel caps it at net.core.rmem_max
 
 
 class BenchServer(LocalServer):
@@ -286,6 +362,15 @@ class Participant:
             dtls._handle_rtp_data = self._make_rtp_in(dtls._handle_rtp_data)
             dtls._handle_rtcp_data = self._make_rtcp_in(dtls._handle_rtcp_data)
             dtls._send_rtp = self._make_rtp_out(dtls._send_rtp)  # RTP and RTCP both leave through it
+        for dtls in transports:
+            for proto in getattr(dtls.transport._connection, "_protocols", []):
+                sock = getattr(proto, "transport", None) and proto.transport.get_extra_info("socket")
+                if sock is not None and not getattr(proto, "_bench_rcvbuf", False):
+                    try:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CLIENT_RCVBUF)
+                    except OSError:
+                        pass
+                    proto._bench_rcvbuf = True
         for t in pc.getTransceivers():
             track = t.sender.track
             if track is not None and hasattr(track, "request_keyframe"):
@@ -305,7 +390,7 @@ class Participant:
 
     def _fast_path(self, original: Any) -> None:
         """Count SRTP from the socket callback on, reading the header in the clear (SRTP encrypts only
-        the payload); decrypt only what needs the payload (first keyframe, 1 in 4 latency samples)."""
+        the payload); decrypt only what needs the payload (first keyframe, 1 in --latency-sample for latency)."""
         dtls = getattr(original, "__self__", None)
         if dtls is None or getattr(dtls, "_bench_fast", False):
             return
@@ -316,11 +401,12 @@ class Participant:
         slow = proto.datagram_received
         dtls._bench_fast = True
         counter = [0]
+        sample = SAMPLE_MASK
 
         def datagram_received(data: bytes, addr: Any) -> None:
             if len(data) > 11 and 127 < data[0] < 192 and not 191 < data[1] < 209:
                 counter[0] += 1
-                need = counter[0] & 3 == 0 or self.needs_payload(data)
+                need = counter[0] & sample == 0 or self.needs_payload(data)
                 if need:
                     try:
                         self.on_rtp(dtls._rx_srtp.unprotect(data), True, None)
@@ -696,6 +782,7 @@ async def run_size(*, mode: str, fps: int, base: str, rooms: int, participants: 
         fwd0 = await scrape_forwarded(http, urls) if urls else {}
         cpu0 = sum(proc_cpu(pid) for pid in pids)
         gen0 = sum(os.times()[:2])
+        drops0 = (udp_drops(pids), udp_drops([os.getpid()]))
         t0 = time.monotonic()
         bench.measuring = True
         while (now := time.monotonic()) < t0 + duration:
@@ -705,6 +792,7 @@ async def run_size(*, mode: str, fps: int, base: str, rooms: int, participants: 
         t1 = time.monotonic()
         cpu1 = sum(proc_cpu(pid) for pid in pids)
         gen1 = sum(os.times()[:2])
+        drops1 = (udp_drops(pids), udp_drops([os.getpid()]))
         fwd1 = await scrape_forwarded(http, urls) if urls else {}
         snap1 = {(id(p), s.ssrc): s.snapshot() for p in people for s in p.streams.values()}
         progress(1, 1)
@@ -760,6 +848,8 @@ async def run_size(*, mode: str, fps: int, base: str, rooms: int, participants: 
             "received_packets_per_s": round(received / elapsed, 1),
             "loss_pct": round((expected_pkts - received) / expected_pkts * 100, 3) if expected_pkts else None,
             "loss_pct_per_stream": percentiles(per_stream["loss_pct"], (50, 99, 100)),
+            # where the loss happened: datagrams the kernel dropped because a receive buffer was full
+            "udp_drops": {"sfu_sockets": drops1[0] - drops0[0], "generator_sockets": drops1[1] - drops0[1]},
             "video_kbps_per_stream": {**percentiles(per_stream["video_kbps"], (1, 50, 99)),
                                       "mean": round(sum(per_stream["video_kbps"]) / max(len(per_stream["video_kbps"]), 1), 1)},
             "audio_kbps_per_stream": {**percentiles(per_stream["audio_kbps"], (1, 50, 99)),
@@ -954,6 +1044,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                    "audio": f"Opus 20 ms, {clips['audio'].bitrate / 1000:.0f} kbps"},
         "runs": [],
     }
+    server_cpus, client_cpus = pinning(args)
+    report["pinning"] = {"server_cpus": sorted(server_cpus) if server_cpus else "unpinned",
+                         "generator_cpus": sorted(client_cpus) if client_cpus else "unpinned",
+                         "client_rcvbuf": CLIENT_RCVBUF, "latency_sample": f"1 in {SAMPLE_MASK + 1}"}
     server: Optional[BenchServer] = None
     redis_url = os.environ.get("PEERLEARN_REDIS_URL")
     if args.url:
@@ -964,6 +1058,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         server.start()
         base = server.url
         pids = server.pids()
+        if server_cpus:
+            for pid in pids:
+                pin(pid, server_cpus)
         redis_url = server.env.get("PEERLEARN_REDIS_URL") if args.workers > 1 else None
     try:
         for rooms in sizes:
@@ -978,6 +1075,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if args.baseline:
         bserver = BaselineServer()
         bserver.start()
+        if server_cpus:
+            pin(bserver.proc.pid, server_cpus)  # type: ignore[union-attr]
         try:
             report["baseline"] = await run_size(
                 mode="baseline", fps=args.fps, base=bserver.url, rooms=args.baseline_rooms, participants=args.participants,
@@ -1016,6 +1115,12 @@ def main() -> int:
                                                             "ramp x rooms)")
     ap.add_argument("--warmup", type=float, default=4.0, help="seconds after the ramp before measuring")
     ap.add_argument("--workers", type=int, default=1, help="server processes (needs redis-server when > 1)")
+    ap.add_argument("--server-cpus", default="auto", help="CPUs for the server process (taskset list, or off); "
+                    "auto: the last core when --workers 1 on >= 2 cores")
+    ap.add_argument("--client-cpus", default="auto", help="CPUs for this load generator (taskset list, or off); "
+                    "auto: the cores the server does not get")
+    ap.add_argument("--latency-sample", type=int, default=8, help="subscribers decrypt 1 packet in N (a power "
+                    "of 2) for latency samples; the rest are counted from the SRTP header")
     ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                     help="also run the MediaRelay re-encoding baseline (default on)")
     ap.add_argument("--baseline-rooms", type=int, default=1)
@@ -1030,6 +1135,11 @@ def main() -> int:
         serve_baseline(args.serve_baseline)
         return 0
     random.seed(args.seed)
+    global SAMPLE_MASK
+    SAMPLE_MASK = max(1, args.latency_sample) - 1
+    _, client_cpus = pinning(args)
+    if client_cpus:
+        pin(os.getpid(), client_cpus)
     report = asyncio.run(main_async(args))
     path = write_report("sfu_load", report)
     if not args.no_plot:

@@ -24,7 +24,7 @@ def test_forwarding_micro_reports_each_stage(tmp_path: Path) -> None:
     report = _run(["benchmarks/forwarding_micro.py", "--packets", "300", "--repeat", "1", *SMALL_CLIP], tmp_path, 120)
     assert {"machine", "command", "loadavg", "result"} <= report.keys()
     result = report["result"]
-    assert {"parse", "rewrite", "protect", "sendto", "floor", "full"} <= result["us_per_packet"].keys()
+    assert {"parse", "rewrite", "protect", "sendto", "sendto_asyncio", "floor", "full"} <= result["us_per_packet"].keys()
     assert {"full_over_floor", "fanout", "egress_packets_per_core_second"} <= result.keys()
 
 
@@ -36,5 +36,7 @@ def test_sfu_load_one_small_room(tmp_path: Path) -> None:
     assert {"server_cpu_cores", "forwarded_packets_per_s", "cpu_us_per_forwarded_packet", "loss_pct",
             "latency_ms", "sfu_ingress_latency_ms", "join_to_first_frame_ms", "video_kbps_per_stream",
             "audio_kbps_per_stream", "nacks_to_publishers", "plis_to_publishers", "decoding_subscriber",
-            "engine_counters", "loadavg"} <= run.keys()
+            "engine_counters", "loadavg", "udp_drops"} <= run.keys()
+    assert {"sfu_sockets", "generator_sockets"} <= run["udp_drops"].keys()
+    assert {"server_cpus", "generator_cpus"} <= report["pinning"].keys()
     assert run["join_failures"] == []
