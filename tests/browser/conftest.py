@@ -72,6 +72,11 @@ class LiveServer:
         self._thread.join(30)
         self._loop.close()
 
+    def run(self, fn: Any, timeout: float = 120) -> Any:
+        """``await fn(app)`` in the server's own loop: test set-up through the services."""
+        assert self._runner is not None
+        return asyncio.run_coroutine_threadsafe(fn(self._runner.app), self._loop).result(timeout)
+
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
@@ -125,6 +130,19 @@ class Api:
         body = {"email": email, "password": PASSWORD, "full_name": f"Test {role.title()}", "role": role, **fields}
         self.call("POST", "/api/auth/register", body)
         return self.login(email, PASSWORD)
+
+
+def complete_session(server: LiveServer, mentor: Api, session_id: int) -> None:
+    """The class took place: the mentor opening the room (the rooms service, as the room's
+    signaling does) makes it live, then POST /api/rooms/{id}/end completes it."""
+    from api.context import Context
+    from api.services import rooms
+
+    async def open_room(app: Any) -> None:
+        await rooms.start_class(Context.of(app), session_id)
+
+    server.run(open_room)
+    mentor.call("POST", f"/api/rooms/{session_id}/end")
 
 
 @pytest.fixture(scope="session")

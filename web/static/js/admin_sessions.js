@@ -1,14 +1,17 @@
 // Admin → Sessions: list by status (and title search); [Cancel] with confirmation and a reason
 // → POST /api/admin/sessions/{id}/cancel (every booking refunded, learners notified).
+// A session's recordings show under its title with play/download (session_recordings.js).
 import { api, formatTime, h, money, showError, toast } from "./api.js";
 import { confirmDialog, filteredList, statusBadge } from "./admin_ui.js";
+import { recordingsBlock, recordingsBySession } from "./session_recordings.js";
 
 const sessions = new Map();
+let recordings = new Map(); // session id -> recordings
 const { table, load } = filteredList({
   id: "sessions", url: "/api/admin/sessions", form: document.getElementById("session-filters"),
   totalText: (d) => `${d.total} session${d.total === 1 ? "" : "s"}`,
   columns: [
-    { label: "Title", cell: (s) => { sessions.set(s.id, s); return h("a", { href: `/sessions/${s.id}`, class: "font-medium hover:underline", text: s.title }); } },
+    { label: "Title", cell: (s) => { sessions.set(s.id, s); return h("div", {}, h("a", { href: `/sessions/${s.id}`, class: "font-medium hover:underline", text: s.title }), recordingsBlock(recordings.get(s.id))); } },
     { label: "Mentor", cell: (s) => s.mentor_name },
     { label: "Starts", cell: (s) => h("time", { datetime: s.starts_at, text: formatTime(s.starts_at) }) },
     { label: "Status", cell: (s) => statusBadge(s.status) },
@@ -42,4 +45,4 @@ table.el.addEventListener("click", async (ev) => {
   }
 });
 
-load();
+recordingsBySession().then((r) => { recordings = r; }).finally(load);

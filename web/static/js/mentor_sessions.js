@@ -1,11 +1,13 @@
 // Mentor → My Sessions (Draft | Scheduled | Past) from GET /api/mentor/sessions?status=…
 // Draft: [Edit] → edit modal, [Publish]. Scheduled: from T–10 min [I'm Ready] → "Waiting for Learner…"
 // (live `ready` events show which learners are ready) → [Start Class] → /room/{id}; [Cancel] with
-// confirmation (refunds). Past: rating and talk time. [Create Session] opens the session form modal.
+// confirmation (refunds). Past: rating, talk time and the session's recordings (play/download).
+// [Create Session] opens the session form modal.
 import { api, formatTime, h, itemsOf, money, showError, toast } from "./api.js";
 import * as realtime from "./realtime.js";
 import { fmtDuration, statusBadge } from "./admin_ui.js";
 import { sessionForm } from "./mentor_session_form.js";
+import { recordingsBlock, recordingsBySession } from "./session_recordings.js";
 
 const list = document.getElementById("session-list");
 const view = list.dataset.view;
@@ -20,6 +22,7 @@ const PAGE = 50;
 const state = new Map(); // session id -> {s, el, me, learners: Map(user_id -> {full_name, ready}), opensAt, closesAt}
 let page = 1;
 let talkBySession = null;
+let recordings = null; // session id -> recordings (Past only)
 
 // ------------------------------------------------------------------ the form modal
 
@@ -129,7 +132,8 @@ function pastDetail(st) {
     h("dd", { class: "font-medium", dataset: { ratingFor: s.id }, text: r ? (r.count ? `★ ${Number(r.average).toFixed(1)} (${r.count} review${r.count === 1 ? "" : "s"})` : "No reviews yet") : "…" })));
   box.append(h("div", { class: "flex gap-1" }, h("dt", { class: "text-slate-500", text: "Talk time:" }),
     h("dd", { class: "font-medium", text: talk ? `you ${fmtDuration(talk.mentor_seconds)} · learners ${fmtDuration(talk.learners_seconds)}` : "not recorded" })));
-  return box;
+  const recs = recordingsBlock(recordings?.get(s.id));
+  return recs ? h("div", {}, box, recs) : box;
 }
 
 function paint(id) {
@@ -193,7 +197,10 @@ async function load() {
   try {
     const statuses = view === "draft" ? ["draft"] : view === "scheduled" ? ["live", "scheduled"] : ["completed", "cancelled"];
     const results = await Promise.all(statuses.map(fetchStatus));
-    if (view === "past") await loadTalk();
+    if (view === "past") {
+      const [, recs] = await Promise.all([loadTalk(), recordings || recordingsBySession()]);
+      recordings = recs;
+    }
     let items = results.flatMap((r) => r.items);
     const total = results.reduce((n, r) => n + r.total, 0);
     const asc = view === "scheduled";
