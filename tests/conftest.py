@@ -190,6 +190,11 @@ async def admin(client: TestClient) -> ApiUser:
     return await make_admin(client)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API holds an event loop in the main thread."""
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_logreport(report: Any) -> Iterator[None]:
     """With PEERLEARN_FORBID_SKIPS=1 (CI), a skipped test is a failure: a missing

@@ -163,7 +163,10 @@ def api_client(live_server: LiveServer) -> Api:
     return Api(live_server.url)
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in the main thread
+# while it is open; closing it when the browser suite ends lets the async suites after
+# it (pytest-asyncio) start their own loops.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
