@@ -143,12 +143,13 @@ def socket_inodes(pid: int) -> set[int]:
     return out
 
 
-def udp_drops(pids: list[int]) -> int:
-    """Datagrams the kernel dropped on these processes' UDP sockets (receive buffer full), /proc/net/udp."""
+def udp_drops(pids: list[int]) -> dict[int, int]:
+    """Per UDP socket (inode) of these processes: datagrams the kernel dropped (receive buffer full),
+    from /proc/net/udp. Compare two snapshots with ``drops_between`` (sockets come and go)."""
     inodes: set[int] = set()
     for pid in pids:
         inodes |= socket_inodes(pid)
-    total = 0
+    out: dict[int, int] = {}
     for name in ("/proc/net/udp", "/proc/net/udp6"):
         try:
             lines = Path(name).read_text().splitlines()[1:]
@@ -157,8 +158,29 @@ def udp_drops(pids: list[int]) -> int:
         for line in lines:
             f = line.split()
             if len(f) >= 13 and int(f[9]) in inodes:
-                total += int(f[12])
-    return total
+                out[int(f[9])] = int(f[12])
+    return out
+
+
+def drops_between(before: dict[int, int], after: dict[int, int]) -> int:
+    return sum(max(0, n - before.get(inode, 0)) for inode, n in after.items())
+
+
+def runqueue_wait(pids: list[int]) -> float:
+    """Seconds these processes' threads were runnable but waiting for a CPU (/proc/PID/task/TID/schedstat):
+    how much other load on the machine delayed them."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    return total / 1e9
 
 
 CLIENT_RCVBUF = 4 << 20  # the kernel caps it at net.core.rmem_max
@@ -783,6 +805,7 @@ async def run_size(*, mode: str, fps: int, base: str, rooms: int, participants: 
         cpu0 = sum(proc_cpu(pid) for pid in pids)
         gen0 = sum(os.times()[:2])
         drops0 = (udp_drops(pids), udp_drops([os.getpid()]))
+        wait0 = (runqueue_wait(pids), runqueue_wait([os.getpid()]))
         t0 = time.monotonic()
         bench.measuring = True
         while (now := time.monotonic()) < t0 + duration:
@@ -793,6 +816,7 @@ async def run_size(*, mode: str, fps: int, base: str, rooms: int, participants: 
         cpu1 = sum(proc_cpu(pid) for pid in pids)
         gen1 = sum(os.times()[:2])
         drops1 = (udp_drops(pids), udp_drops([os.getpid()]))
+        wait1 = (runqueue_wait(pids), runqueue_wait([os.getpid()]))
         fwd1 = await scrape_forwarded(http, urls) if urls else {}
         snap1 = {(id(p), s.ssrc): s.snapshot() for p in people for s in p.streams.values()}
         progress(1, 1)
@@ -849,7 +873,11 @@ async def run_size(*, mode: str, fps: int, base: str, rooms: int, participants: 
             "loss_pct": round((expected_pkts - received) / expected_pkts * 100, 3) if expected_pkts else None,
             "loss_pct_per_stream": percentiles(per_stream["loss_pct"], (50, 99, 100)),
             # where the loss happened: datagrams the kernel dropped because a receive buffer was full
-            "udp_drops": {"sfu_sockets": drops1[0] - drops0[0], "generator_sockets": drops1[1] - drops0[1]},
+            "udp_drops": {"sfu_sockets": drops_between(drops0[0], drops1[0]),
+                          "generator_sockets": drops_between(drops0[1], drops1[1])},
+            # share of the window the process was runnable but waited for a CPU (other load on the machine)
+            "runqueue_wait_share": {"sfu": round((wait1[0] - wait0[0]) / elapsed, 3),
+                                    "generator": round((wait1[1] - wait0[1]) / elapsed, 3)},
             "video_kbps_per_stream": {**percentiles(per_stream["video_kbps"], (1, 50, 99)),
                                       "mean": round(sum(per_stream["video_kbps"]) / max(len(per_stream["video_kbps"]), 1), 1)},
             "audio_kbps_per_stream": {**percentiles(per_stream["audio_kbps"], (1, 50, 99)),
@@ -1115,10 +1143,11 @@ def main() -> int:
                                                             "ramp x rooms)")
     ap.add_argument("--warmup", type=float, default=4.0, help="seconds after the ramp before measuring")
     ap.add_argument("--workers", type=int, default=1, help="server processes (needs redis-server when > 1)")
-    ap.add_argument("--server-cpus", default="auto", help="CPUs for the server process (taskset list, or off); "
-                    "auto: the last core when --workers 1 on >= 2 cores")
+    ap.add_argument("--server-cpus", default="off", help="CPUs for the server process (taskset list, off, or "
+                    "auto: the last core when --workers 1 on >= 2 cores). Only on an otherwise idle machine: "
+                    "pinned, the SFU cannot escape other processes on its core (see runqueue_wait_share)")
     ap.add_argument("--client-cpus", default="auto", help="CPUs for this load generator (taskset list, or off); "
-                    "auto: the cores the server does not get")
+                    "auto: the cores the server does not get when the server is pinned")
     ap.add_argument("--latency-sample", type=int, default=8, help="subscribers decrypt 1 packet in N (a power "
                     "of 2) for latency samples; the rest are counted from the SRTP header")
     ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
