@@ -71,8 +71,12 @@ async def resolve_token(request: web.Request, token: str, via_cookie: bool) -> C
     except TokenError as exc:
         raise ApiError(401, "invalid_token", "Your session is invalid or has expired; please sign in.") from exc
     async with request.app[DB].read() as s:
-        user = await s.get(User, claims.user_id)
-        revoked = await s.scalar(select(RevokedToken.jti).where(RevokedToken.jti == claims.jti))
+        # One round trip on every authenticated request: the user and whether this jti was revoked.
+        row = (await s.execute(
+            select(User, RevokedToken.jti)
+            .outerjoin(RevokedToken, RevokedToken.jti == claims.jti)
+            .where(User.id == claims.user_id))).first()
+    user, revoked = (row[0], row[1]) if row is not None else (None, None)
     if user is None or not user.is_active or user.token_version != claims.version or revoked:
         raise ApiError(401, "invalid_token", "Your session is invalid or has expired; please sign in.")
     return CurrentUser(user.id, user.role.value, user.email, user.full_name, claims.jti,
