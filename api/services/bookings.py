@@ -232,6 +232,22 @@ async def send_confirmation(ctx: Context, b: BookingOut, to: str, learner_name: 
                                       "text/calendar"),))
 
 
+async def confirm_by_mail(ctx: Context, booking_id: int) -> None:
+    """Mail the confirmation (with its .ics invite) for a booking made elsewhere, e.g. an
+    accepted request, exactly as for a booking made from the catalogue."""
+    async with ctx.db.read() as s:
+        b = await s.get(Booking, booking_id)
+        if b is None:
+            return
+        out = await _out(s, b)
+        learner = await s.get(User, b.learner_id)
+        sess = await s.get(Session, b.session_id)
+        mentor = await s.get(User, sess.mentor_id) if sess is not None else None
+    if learner is None or mentor is None:
+        return
+    await send_confirmation(ctx, out, learner.email, learner.full_name, mentor.full_name, mentor.email)
+
+
 async def cancel_booking(ctx: Context, learner: Viewer, booking_id: int) -> BookingCancelOut:
     """The learner cancels their own booking: the seat is released; a full refund when more
     than ``refund_window_hours`` remain before the start, none after."""

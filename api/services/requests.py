@@ -43,7 +43,7 @@ from api.schemas_requests import (
     RequestPage,
     RequestQuery,
 )
-from api.services import notifications
+from api.services import bookings, notifications
 from api.services.settings_store import get_all as platform_settings
 
 MAX_FANOUT = 1000  # mentors notified of one open request
@@ -243,6 +243,7 @@ async def accept(ctx: Context, mentor: CurrentUser, request_id: int, data: Reque
         out = (await _outs(s, [r]))[0]
         session_id, booking_id = sess.id, booking.id
     await notifications.push(ctx.broker, notes)
+    await bookings.confirm_by_mail(ctx, booking_id)
     return RequestAccepted(request=out, session_id=session_id, booking_id=booking_id)
 
 

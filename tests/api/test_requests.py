@@ -102,6 +102,16 @@ async def test_accept_creates_scheduled_session_with_learner_booked(client, lear
     assert sess.title == "Asyncio 1:1" and sess.duration_min == 45 and sess.price_cents == 0
     assert sess.seats_taken == 1 and sess.capacity == 1
     assert booking.learner_id == learner.id and booking.status == BookingStatus.confirmed
+    # The learner gets the same confirmation e-mail with a calendar invite as any booking.
+    from email import message_from_bytes, policy
+
+    from api.keys import SETTINGS
+
+    mails = [message_from_bytes(f.read_bytes(), policy=policy.default)
+             for f in client.app[SETTINGS].outbox_dir.glob("*.eml")]
+    confirmations = [m for m in mails if m["To"] == learner.email and "Booking confirmed" in m["Subject"]]
+    assert len(confirmations) == 1
+    assert any(part.get_content_type() == "text/calendar" for part in confirmations[0].iter_attachments())
     # Now decided: neither cancel nor a second accept nor decline.
     assert (await learner.post(f"/api/requests/{rid}/cancel")).status == 409
     assert (await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": starts})).status == 409
