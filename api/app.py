@@ -28,8 +28,6 @@ from api.settings import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_PLUGINS: tuple[str, ...] = ("web.pages:setup",)
-# Hooks other modules add (scheduler, realtime hub, SFU rooms): each is a cleanup_ctx.
-STARTUP_MODULES: tuple[str, ...] = ()
 
 
 def _resolve(name: str) -> Callable[..., Any]:
@@ -80,9 +78,9 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
         setup = getattr(mod, "setup", None)
         if setup is not None:
             setup(app)
-    app.router.add_static("/media/avatars", settings.uploads_dir / "avatars", name="avatars",
-                          append_version=False) if (settings.uploads_dir / "avatars").mkdir(
-        parents=True, exist_ok=True) is None else None
+    avatars = settings.uploads_dir / "avatars"
+    avatars.mkdir(parents=True, exist_ok=True)
+    app.router.add_static("/media/avatars", avatars, name="avatars")
     for plugin in plugins:
         _resolve(plugin)(app)
     return app

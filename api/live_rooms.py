@@ -140,14 +140,6 @@ async def live_rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     await registry.stop()
 
 
-def engine_stats(app: web.Application) -> dict[str, Any]:
-    engine = app[SERVICES].get("engine")
-    if engine is None:
-        return {"rooms": 0, "peers": 0}
-    stats = engine.stats()
-    return {k: v for k, v in vars(stats).items()} if hasattr(stats, "__dict__") else {"stats": str(stats)}
-
-
 class _SfuCollector:
     """Prometheus view of the engine's counters (read at scrape time; the hot path stays untouched)."""
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
@@ -48,6 +49,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_healthy(url: str, timeout: float = 60, what: str = "server",
+                 ready: Callable[[], bool] = lambda: True) -> None:
+    """Block until ``url``/healthz answers (and ``ready()`` holds), or raise."""
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1):
+                if ready():
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not start")
+
+
 class LocalServer:
     """``peerlearn serve`` in a subprocess with its own data dir (demo data loaded)."""
 
@@ -70,16 +88,7 @@ class LocalServer:
                            stdout=subprocess.DEVNULL)
         self.proc = subprocess.Popen([*cli, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
                                      env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        import urllib.request
-
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("server did not start")
+        wait_healthy(self.url)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks import common  # noqa: E402
 from benchmarks.common import (  # noqa: E402
-    LocalServer, command_line, free_port, machine, percentiles, progress, write_report,
+    LocalServer, command_line, free_port, machine, percentiles, progress, wait_healthy, write_report,
 )
 
 PASSWORD = "bench-Passw0rd-1"
@@ -204,23 +204,13 @@ class BenchServer(LocalServer):
     def start(self) -> None:
         if self.workers <= 1:
             return super().start()
-        import urllib.request
-
         cli = [sys.executable, "-m", "api.cli"]
         self.proc = subprocess.Popen([*cli, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
                                       "--workers", str(self.workers)], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1):
-                    if len(child_pids(self.proc.pid)) >= self.workers:
-                        time.sleep(2)  # every worker registered in Redis
-                        return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError("server did not start")
+        proc = self.proc
+        wait_healthy(self.url, ready=lambda: len(child_pids(proc.pid)) >= self.workers)
+        time.sleep(2)  # every worker registered in Redis
 
     def pids(self) -> list[int]:
         assert self.proc is not None
@@ -983,18 +973,9 @@ class BaselineServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        import urllib.request
-
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-baseline",
                                       str(self.port)], stdout=subprocess.DEVNULL)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("baseline server did not start")
+        wait_healthy(self.url, timeout=30, what="baseline server")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

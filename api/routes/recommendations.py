@@ -21,7 +21,7 @@ from api.models import SchedulerClaim, utcnow
 from api.models_recsys import RecModel
 from api.routing import ApiRoutes
 from api.schemas_recommendations import (
-    EventIn, EventOut, JobOut, MetricSeries, MlMetricsOut, RecItem, RecOut, RecQuery, TrainIn,
+    EventIn, EventOut, JobOut, MetricSeries, MlMetricsOut, RecOut, RecQuery, TrainIn,
 )
 from api.services import recommendations as recs
 from api.services.recsys_model import Params
@@ -47,10 +47,7 @@ async def recommendations(request: web.Request, *, query: RecQuery, user: Curren
     """Sessions picked for the signed-in learner, each with a reason and a score."""
     result = await _recommender(request).recommend(user.id, query.limit)
     return RecOut(
-        items=[RecItem(id=r.session_id, title=r.title, mentor_id=r.mentor_id,
-                       mentor_name=r.mentor_name, domain=r.domain, starts_at=r.starts_at,
-                       price_cents=r.price_cents, currency=r.currency, seats_left=r.seats_left,
-                       reason=r.reason, score=r.score) for r in result.items],
+        items=result.items,
         model_version=result.model_version, source=result.source,  # type: ignore[arg-type]
         generated_ms=round(result.elapsed_ms, 2))
 

@@ -27,6 +27,7 @@ from api.models import (
     Booking, BookingStatus, Feedback, Follow, Session, SessionStatus, User, utcnow,
 )
 from api.models_recsys import RecEvent, RecModel
+from api.schemas_recommendations import RecItem
 from api.services.recsys_model import (
     HybridModel, Params, decay, diversify, interest_terms, item_terms, words,
 )
@@ -39,23 +40,8 @@ VERSION_CHECK_SECONDS = 30.0   # another process may have trained a newer versio
 
 
 @dataclass
-class Recommendation:
-    session_id: int
-    title: str
-    mentor_id: int
-    mentor_name: str
-    domain: str
-    starts_at: datetime
-    price_cents: int
-    currency: str
-    seats_left: int
-    reason: str
-    score: float
-
-
-@dataclass
 class RecList:
-    items: list[Recommendation]
+    items: list[RecItem]
     model_version: int | None
     source: str                       # "model" | "fallback"
     elapsed_ms: float = 0.0
@@ -213,7 +199,7 @@ class Recommender:
         return RecList(items, cat.model.version, "model")
 
     async def _verify(self, user_id: int, ids: list[int], reasons: list[str], scores: list[float],
-                      limit: int, cat: Catalog | None) -> list[Recommendation]:
+                      limit: int, cat: Catalog | None) -> list[RecItem]:
         """Re-read the short list: anything booked, full, past or no longer scheduled is dropped
         (the in-memory state may lag by a moment)."""
         if not ids:
@@ -227,7 +213,7 @@ class Recommender:
                        Session.starts_at, Session.price_cents, Session.currency, Session.capacity,
                        Session.seats_taken, Session.status, mine)
                 .join(User, User.id == Session.mentor_id).where(Session.id.in_(ids)))).all()}
-        out: list[Recommendation] = []
+        out: list[RecItem] = []
         for sid, reason, sc in zip(ids, reasons, scores):
             r = rows.get(sid)
             ok = (r is not None and r[10] == SessionStatus.scheduled and r[5] > now
@@ -236,8 +222,9 @@ class Recommender:
                 if cat is not None and sid in cat.model.item_index:
                     cat.open[cat.model.item_index[sid]] = False
                 continue
-            out.append(Recommendation(sid, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] - r[9],
-                                      reason, round(sc, 4)))
+            out.append(RecItem(id=sid, title=r[1], mentor_id=r[2], mentor_name=r[3], domain=r[4],
+                               starts_at=r[5], price_cents=r[6], currency=r[7], seats_left=r[8] - r[9],
+                               reason=reason, score=round(sc, 4)))
             if len(out) == limit:
                 break
         return out

@@ -171,7 +171,8 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+        # `make test` installs it; a missing browser must fail loudly, never pass as a skip.
+        pytest.fail(f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
