@@ -94,10 +94,14 @@ class BookingStatus(str, enum.Enum):
     confirmed = "confirmed"
     cancelled = "cancelled"
     attended = "attended"
+    # The class took place and the learner never joined it (README: money rules).
+    no_show = "no_show"
 
 
 class RequestStatus(str, enum.Enum):
     open = "open"
+    # A mentor proposed a price and time; nothing is charged until the learner confirms.
+    proposed = "proposed"
     accepted = "accepted"
     declined = "declined"
     cancelled = "cancelled"
@@ -204,6 +208,11 @@ class Booking(Base):
     ready_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     cancelled_at: Mapped[datetime | None]
+    # Settlement (api/services/settlement.py): when attendance was decided, when the
+    # mentor's share may leave the hold, and when it did.
+    settled_at: Mapped[datetime | None]
+    earnings_release_at: Mapped[datetime | None] = mapped_column(index=True)
+    earnings_released_at: Mapped[datetime | None]
 
     session: Mapped[Session] = relationship(lazy="raise")
     learner: Mapped[User] = relationship(lazy="raise")
@@ -226,6 +235,11 @@ class Request(Base):
     status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus), default=RequestStatus.open, index=True)
     session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The mentor's proposal (status ``proposed``; the mentor is ``decided_by_id``).
+    proposed_price_cents: Mapped[int | None] = mapped_column(Integer)
+    proposed_starts_at: Mapped[datetime | None]
+    proposed_title: Mapped[str | None] = mapped_column(String(200))
+    proposal_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -397,6 +411,45 @@ class OneTimeToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AttendanceInterval(Base):
+    """One stretch of a participant's presence in a live room, as the SFU reported it
+    (participant joined .. left). Attendance and no-shows are decided from these."""
+
+    __tablename__ = "attendance_intervals"
+    __table_args__ = (Index("ix_attendance_intervals_session_user", "session_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[str] = mapped_column(String(20))  # mentor | learner
+    peer_id: Mapped[str] = mapped_column(String(64), default="")
+    joined_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+
+
+class ReportStatus(str, enum.Enum):
+    open = "open"
+    refunded = "refunded"  # resolved: the learner got the booking's price back
+    released = "released"  # resolved: the mentor keeps it
+
+
+class BookingReport(Base):
+    """A learner's problem report on a past booking; holds its earnings until an admin resolves it."""
+
+    __tablename__ = "booking_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), unique=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[ReportStatus] = mapped_column(_enum(ReportStatus), default=ReportStatus.open, index=True)
+    resolution_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
