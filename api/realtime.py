@@ -224,7 +224,7 @@ class Hub:
     async def _on_text(self, conn: Connection, raw: str) -> None:
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             await self._error(conn, "malformed", "Messages must be JSON objects.")
             return
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):

@@ -117,7 +117,8 @@ async def _read_json(request: web.Request) -> Any:
         return {}
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: "[" * 100000 nests deeper than the parser's stack; still just bad input.
         raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from exc
 
 

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from api.auth import CurrentUser, clear_auth_cookies, optional_user
 from api.keys import DB, SERVICES
+from api.security import safe_next_path
 from api.services import accounts
 from web.pages import DASHBOARDS, DOMAINS, TIMEZONES, guard, render
 
@@ -14,9 +15,7 @@ routes = web.RouteTableDef()
 
 def _safe_next(value: str | None) -> str:
     """Only same-site paths: never an open redirect."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return ""
+    return safe_next_path(value) or ""
 
 
 @routes.get("/login", name="page.login")

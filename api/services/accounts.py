@@ -25,6 +25,7 @@ from api.security import (
     needs_rehash,
     new_opaque_token,
     password_problem,
+    safe_next_path,
     verify_password,
 )
 
@@ -128,8 +129,7 @@ async def login(db: Database, email: str, password: str, *, secret: str, ttl: in
     token, claims = issue_access_token(secret, user_id=user.id, role=user.role.value,
                                        version=user.token_version, ttl_seconds=ttl)
     redirect = DASHBOARDS[user.role.value]
-    if next_url and next_url.startswith("/") and not next_url.startswith("//") and "\\" not in next_url:
-        redirect = next_url
+    redirect = safe_next_path(next_url) or redirect
     return LoginResult(user, token, claims.expires_at, redirect)
 
 
