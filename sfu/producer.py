@@ -88,21 +88,39 @@ class Producer:
     # ------------------------------------------------------------ public
 
     def configure(self, parameters: RTCRtpReceiveParameters) -> None:
-        """Apply (re)negotiated receive parameters: payload types, ssrcs, extensions."""
-        seen = {c.payloadType: c for c in self.codecs}
-        for codec in parameters.codecs:
-            seen[codec.payloadType] = codec
-        self.codecs = list(seen.values())
-        fwd = self.forwarder
-        for codec in parameters.codecs:
+        """Apply (re)negotiated receive parameters: payload types, ssrcs, extensions.
+
+        A renegotiation may renumber this m-line: aiortc's server offers use its own
+        payload types (VP8 97 / RTX 98) where Chromium first offered VP8 96 / RTX 97, and
+        the browser then sends on the new numbers. The latest negotiation is the truth.
+        Earlier payload types stay known only where the new one does not reuse them (for
+        packets still in flight); a stale entry such as "97 is RTX of 96" would make every
+        VP8 packet on 97 look like a retransmission and no keyframe would ever pass.
+        """
+        fresh = {c.payloadType: c for c in parameters.codecs}
+        kept = {c.payloadType: c for c in self.codecs if c.payloadType not in fresh and not is_rtx(c)}
+        # an old RTX payload type survives only while the one it repairs means the same
+        kept.update({
+            c.payloadType: c for c in self.codecs
+            if is_rtx(c) and c.payloadType not in fresh and c.parameters.get("apt") in kept
+        })
+        # the fresh codecs first: consumers map from the first compatible payload type
+        self.codecs = list(fresh.values()) + list(kept.values())
+        rtx_apt: dict[int, int] = {}
+        detectors: dict[int, Optional[Callable[[bytes], bool]]] = {}
+        for codec in self.codecs:
             if is_rtx(codec):
                 apt = codec.parameters.get("apt")
                 if isinstance(apt, int):
-                    fwd.rtx_apt[codec.payloadType] = apt
+                    rtx_apt[codec.payloadType] = apt
             else:
-                fwd.detectors[codec.payloadType] = (
+                detectors[codec.payloadType] = (
                     keyframe_detector(codec.name) if self.kind == "video" else None
                 )
+        fwd = self.forwarder
+        # swapped whole: the packet path reads these dicts without locks
+        fwd.rtx_apt = rtx_apt
+        fwd.detectors = detectors
         for ext in parameters.headerExtensions:
             if ext.uri == URI_AUDIO_LEVEL and self.kind == "audio":
                 fwd.level_id = ext.id

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpDecodingParameters, RTCRtpReceiveParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpDecodingParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
+)
 
 from sfu import rtcp
 from sfu.consumer import Consumer
@@ -111,3 +116,50 @@ def test_rtcp_round_trip() -> None:
     assert kinds == ["SenderReport", "KeyframeRequest"]
     assert rtcp.parse_rtcp(b"\x00\x01garbage") == []
     assert rtcp.parse_rtcp(compound[:-3]) != []  # the valid prefix survives
+
+
+def _vp8_packet(pt: int, seq: int, keyframe: bool, ssrc: int = 0x1111) -> bytes:
+    # RTP header + VP8 payload descriptor (S=1, partition 0) + the frame's first byte
+    # (bit 0 clear: a key frame) and some payload
+    header = bytes([0x80, pt]) + seq.to_bytes(2, "big") + (9000 * seq).to_bytes(4, "big") + ssrc.to_bytes(4, "big")
+    return header + bytes([0x10, 0x00 if keyframe else 0x01]) + b"\x9d\x01\x2a" + b"x" * 40
+
+
+async def test_renumbered_payload_types_keep_forwarding_vp8() -> None:
+    """Issue 12: Chromium first offers VP8 96 / RTX 97; the server's re-offer renumbers the
+    m-line to VP8 97 / RTX 98 and the browser sends VP8 on 97 from then on. Those packets
+    must be forwarded as VP8 (keyframes recognised), not taken for RTX of the old 96."""
+    clock = Clock()
+    p = Producer(peer_id="pe-a", user_key="alice", kind="video", source="camera", mid="1", track_id="t",
+                 clock=clock, send_rtcp=lambda _b: None, rtcp_ssrc=1)
+
+    def params(vp8: int, rtx: int) -> RTCRtpReceiveParameters:
+        return RTCRtpReceiveParameters(
+            codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=vp8),
+                    RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=rtx,
+                                          parameters={"apt": vp8})],
+            encodings=[RTCRtpDecodingParameters(ssrc=0x1111, payloadType=vp8)])
+
+    p.configure(params(96, 97))  # the browser's first offer
+    sub_codecs = [RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=120),
+                  RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=121,
+                                        parameters={"apt": 120})]
+    consumer = Consumer(subscriber_id="pe-b", producer=p, clock=clock, history_size=64)
+    out: list[bytes] = []
+    consumer.rewriter.ssrc = 0xAAAA
+
+    consumer.configure(RTCRtpSendParameters(codecs=sub_codecs), out.append, "cname")
+    p.configure(params(97, 98))  # the server's re-offer, answered by the browser
+
+    p.forwarder.on_rtp(_vp8_packet(97, 1, keyframe=True))
+    p.forwarder.on_rtp(_vp8_packet(97, 2, keyframe=False))
+    p.forwarder.on_rtp(_vp8_packet(96, 3, keyframe=False))  # still in flight on the old number
+    assert len(out) == 3, consumer.rewriter.dropped
+    assert [pkt[1] & 0x7F for pkt in out] == [120, 120, 120]
+    # the payload went through whole (an RTX unwrap would have eaten two bytes)
+    assert out[0][12:] == _vp8_packet(97, 1, keyframe=True)[12:]
+    # a retransmission on the new RTX payload type carries its original sequence number
+    rtx = bytes([0x80, 98]) + (500).to_bytes(2, "big") + (9000 * 4).to_bytes(4, "big") + (0x2222).to_bytes(4, "big")
+    p.forwarder.on_rtp(rtx + (4).to_bytes(2, "big") + _vp8_packet(97, 4, keyframe=False)[12:])
+    assert len(out) == 4 and out[3][1] & 0x7F == 120
+    p.close()
