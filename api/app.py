@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from api import headers, proxy
 from api.auth import csrf_middleware
 from api.broker import MemoryBroker, RedisBroker
 from api.db import Database
@@ -21,6 +22,7 @@ from api.keys import BROKER, DB, ENDPOINTS, LIMITER, MAILER, SERVICES, SETTINGS
 from api.mailer import Mailer
 from api.metrics import METRICS, Metrics, metrics_middleware
 from api.migrate import upgrade_async
+from api.proxy import proxy_middleware
 from api.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from api.routes import ROUTE_MODULES
 from api.settings import Settings
@@ -63,9 +65,12 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
     settings = settings.prepared()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[error_middleware, metrics_middleware, csrf_middleware],
+        # proxy_middleware first: everything after it sees the real client IP and scheme.
+        middlewares=[proxy_middleware, error_middleware, metrics_middleware, csrf_middleware],
     )
     app[SETTINGS] = settings
+    proxy.setup(app)
+    headers.setup(app)
     app[ENDPOINTS] = []
     app[SERVICES] = {}
     app[METRICS] = Metrics()

@@ -1,9 +1,12 @@
 """Who is calling: bearer header or HttpOnly cookie, checked against the database.
 
 Also the CSRF middleware: a cookie-authenticated unsafe request must carry the
-double-submit token (header ``X-CSRF-Token`` or form field ``csrf_token``)
-equal to the ``pl_csrf`` cookie. Bearer requests need none (browsers never
-attach bearer headers on their own).
+token (header ``X-CSRF-Token`` or form field ``csrf_token``) derived from the
+session it acts for: HMAC(secret, the session cookie's ``jti``). A token
+planted in the ``pl_csrf`` cookie by someone else (a sibling subdomain can set
+cookies) or taken from another session is worthless. The ``pl_csrf`` cookie
+only carries the value to our scripts. Bearer requests need none (browsers
+never attach bearer headers on their own).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from api.security import (
     CSRF_HEADER,
     TokenClaims,
     TokenError,
+    csrf_for_session,
     decode_access_token,
     new_csrf_token,
 )
@@ -111,24 +115,37 @@ async def require_user(request: web.Request, roles: tuple[str, ...] | None = Non
 
 
 def set_auth_cookies(response: web.StreamResponse, request: web.Request, token: str, max_age: int) -> None:
-    secure = request.app[SETTINGS].secure_cookies or request.secure
+    settings = request.app[SETTINGS]
+    secure = settings.secure_cookies or request.secure
     response.set_cookie(AUTH_COOKIE, token, max_age=max_age, httponly=True, samesite="Lax",
                         secure=secure, path="/")
-    # Readable by our scripts (not HttpOnly) so they can echo it in X-CSRF-Token.
-    response.set_cookie(CSRF_COOKIE, request.cookies.get(CSRF_COOKIE) or new_csrf_token(),
-                        max_age=max_age, httponly=False, samesite="Strict", secure=secure, path="/")
+    # Readable by our scripts (not HttpOnly) so they can echo it in X-CSRF-Token; a new
+    # session always gets the token of that session (never keeps an older cookie's value).
+    bound = _bound_csrf(settings.jwt_secret, token) or new_csrf_token()
+    response.set_cookie(CSRF_COOKIE, bound, max_age=max_age, httponly=False, samesite="Strict",
+                        secure=secure, path="/")
 
 
 def clear_auth_cookies(response: web.StreamResponse) -> None:
     response.del_cookie(AUTH_COOKIE, path="/")
+    response.del_cookie(CSRF_COOKIE, path="/")
+
+
+def _bound_csrf(secret: str, session_token: str) -> str | None:
+    """The CSRF token of the session ``session_token`` (None if it is not a valid session)."""
+    try:
+        jti = decode_access_token(secret, session_token).jti
+    except TokenError:
+        return None
+    return csrf_for_session(secret, jti)
 
 
 def csrf_token_for(request: web.Request) -> str:
-    """The CSRF token pages embed (cookie value, or a fresh one the page will set)."""
-    token = request.cookies.get(CSRF_COOKIE)
-    if not token:
-        token = request.get(_NEW_CSRF) or new_csrf_token()
-        request[_NEW_CSRF] = token
+    """The CSRF token pages embed: the cookie session's own, or a throwaway when signed out."""
+    bound = _bound_csrf(request.app[SETTINGS].jwt_secret, request.cookies.get(AUTH_COOKIE, ""))
+    token = bound or request.cookies.get(CSRF_COOKIE) or request.get(_NEW_CSRF) or new_csrf_token()
+    if request.cookies.get(CSRF_COOKIE) != token:
+        request[_NEW_CSRF] = token  # the page's scripts read the cookie: make it match
     return token
 
 
@@ -136,15 +153,18 @@ def csrf_token_for(request: web.Request) -> str:
 async def csrf_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     if request.method in UNSAFE and AUTH_COOKIE in request.cookies and request.path not in CSRF_EXEMPT and \
             not request.headers.get("Authorization", "").lower().startswith("bearer "):
-        expected = request.cookies.get(CSRF_COOKIE, "")
-        given = request.headers.get(CSRF_HEADER, "")
-        if not given and request.content_type == "application/x-www-form-urlencoded":
-            given = str((await request.post()).get("csrf_token", ""))
-        if not expected or not given or not hmac.compare_digest(expected, given):
-            raise ApiError(403, "csrf_failed", "Missing or wrong CSRF token; reload the page and try again.")
+        # An invalid session cookie carries no authority: the handler answers 401 on its own.
+        expected = _bound_csrf(request.app[SETTINGS].jwt_secret, request.cookies[AUTH_COOKIE])
+        if expected is not None:
+            given = request.headers.get(CSRF_HEADER, "")
+            if not given and request.content_type == "application/x-www-form-urlencoded":
+                given = str((await request.post()).get("csrf_token", ""))
+            if not given or not hmac.compare_digest(expected, given):
+                raise ApiError(403, "csrf_failed", "Missing or wrong CSRF token; reload the page and try again.")
     response = await handler(request)
     new = request.get(_NEW_CSRF)
-    if new and CSRF_COOKIE not in request.cookies and isinstance(response, web.Response):
+    if new and request.cookies.get(CSRF_COOKIE) != new and isinstance(response, web.Response) \
+            and CSRF_COOKIE not in response.cookies:
         response.set_cookie(CSRF_COOKIE, new, httponly=False, samesite="Strict",
                             secure=request.app[SETTINGS].secure_cookies or request.secure, path="/")
     return response

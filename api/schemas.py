@@ -6,14 +6,45 @@ modules only when this file would grow past one idea; accounts live here.
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+
+def single_line(value: str) -> str:
+    """Refuse control characters (CR, LF, TAB, NUL, ...) and line/paragraph separators.
+
+    Titles, names and topics end up in e-mail headers, .ics lines and log lines,
+    where a line break splits a header in two.
+    """
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+        raise ValueError("must be a single line without control characters")
+    return value
+
+
+SingleLine = AfterValidator(single_line)
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), SingleLine]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60), SingleLine]
 Tags = Annotated[list[Tag], Field(max_length=20)]
+
+# Preferences are a few UI switches (notifications on, theme ...), not storage.
+MAX_PREFERENCES = 50
+MAX_PREFERENCES_BYTES = 4096
+PrefKey = Annotated[str, StringConstraints(min_length=1, max_length=64), SingleLine]
+PrefValue = Annotated[str, StringConstraints(max_length=500)] | int | bool
+
+
+def _preferences_size(value: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(value, separators=(",", ":"))) > MAX_PREFERENCES_BYTES:
+        raise ValueError(f"preferences must stay under {MAX_PREFERENCES_BYTES} bytes")
+    return value
+
+
+Preferences = Annotated[dict[PrefKey, PrefValue], Field(max_length=MAX_PREFERENCES),
+                        AfterValidator(_preferences_size)]
 
 
 class Strict(BaseModel):
@@ -31,7 +62,7 @@ class UserCreate(Strict):
     skills: Tags = []
     interests: Tags = []
     bio: Annotated[str, Field(max_length=2000)] = ""
-    timezone: Annotated[str, Field(max_length=64)] = "UTC"
+    timezone: Annotated[str, Field(max_length=64), SingleLine] = "UTC"
 
 
 class UserUpdate(Strict):
@@ -40,8 +71,8 @@ class UserUpdate(Strict):
     domains: Tags | None = None
     skills: Tags | None = None
     interests: Tags | None = None
-    timezone: Annotated[str, Field(max_length=64)] | None = None
-    preferences: dict[str, str | int | bool] | None = None
+    timezone: Annotated[str, Field(max_length=64), SingleLine] | None = None
+    preferences: Preferences | None = None
 
 
 class UserPublic(BaseModel):

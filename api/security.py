@@ -7,7 +7,9 @@ changes kill older tokens.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import unicodedata
 import uuid
@@ -140,6 +142,12 @@ def hash_opaque(raw: str) -> str:
 
 def new_csrf_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+def csrf_for_session(secret: str, jti: str) -> str:
+    """The CSRF token bound to one session (its access token's jti): HMAC, not stored."""
+    mac = hmac.new(secret.encode(), f"csrf:{jti}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:24]).decode()
 
 
 def safe_next_path(value: str | None) -> str | None:

@@ -52,6 +52,14 @@ class Settings:
     auth_rate_limit: int = 10
     auth_rate_window_seconds: int = 60
     secure_cookies: bool = False
+    # Reverse proxies (addresses or networks, comma separated) whose X-Forwarded-For/-Proto are
+    # believed: client IPs for rate limits, https for Secure cookies. Empty: believe nobody.
+    trusted_proxies: str = ""
+    # Bearer token that opens /metrics to scrapers; without one, /metrics answers only direct
+    # (unproxied) requests from loopback and requests on the internal listener.
+    metrics_token: str = ""
+    # Avatar uploads per user per hour (each upload decodes an image).
+    avatar_rate_limit: int = 10
     # SFU network placement (aioice has none of these by default).
     rtc_port_min: int = 0
     rtc_port_max: int = 0

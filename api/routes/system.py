@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hmac
 import html
+import ipaddress
 import json
 import time
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from api.keys import BROKER, DB, ENDPOINTS
+from api.errors import ApiError
+from api.keys import BROKER, DB, ENDPOINTS, SERVICES, SETTINGS
 from api.metrics import METRICS
+from api.placement import INTERNAL_URL
+from api.proxy import is_proxied
 from api.routing import ApiRoutes, build_openapi
 
 routes = ApiRoutes("system")
@@ -42,9 +48,42 @@ async def readyz(request: web.Request) -> web.Response:
                              status=200 if ok else 503)
 
 
-@routes.get("/metrics", auth=None, response_media="text/plain")
+def _on_internal_listener(request: web.Request) -> bool:
+    internal = request.app[SERVICES].get(INTERNAL_URL)
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not internal or not sockname:
+        return False
+    parts = urlsplit(internal)
+    return (parts.hostname, parts.port) == (sockname[0], sockname[1])
+
+
+def metrics_allowed(request: web.Request) -> bool:
+    """Scrapers only: the metrics token, the internal listener, or a direct local request.
+
+    "Direct" means from loopback with no forwarding header: behind a reverse proxy on the
+    same machine every request comes from 127.0.0.1, but the proxy adds X-Forwarded-*.
+    """
+    token = request.app[SETTINGS].metrics_token
+    given = request.headers.get("Authorization", "")
+    if token and given.lower().startswith("bearer ") and hmac.compare_digest(given[7:].strip(), token):
+        return True
+    if _on_internal_listener(request):
+        return True
+    return _is_loopback(request.remote) and not is_proxied(request)
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        return ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        return False
+
+
+@routes.get("/metrics", auth=None, response_media="text/plain", errors=(403,))
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus metrics (request counts and latency by route, sockets, rooms)."""
+    """Prometheus metrics (request counts and latency by route, sockets, rooms), for scrapers."""
+    if not metrics_allowed(request):
+        raise ApiError(403, "forbidden", "Metrics are served to scrapers only (see PEERLEARN_METRICS_TOKEN).")
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -46,3 +46,84 @@ async def test_deeply_nested_json_is_a_400(client) -> None:
         resp = await client.post("/api/auth/login", data=body, headers={"Content-Type": "application/json"})
         assert resp.status == 400
         assert (await resp.json())["error"]["code"] == "malformed_json"
+
+
+async def test_security_headers_on_pages_api_static_and_errors(client) -> None:
+    for path in ("/", "/login", "/api/sessions", "/healthz", "/static/js/api.js", "/no-such-page",
+                 "/api/no-such-route"):
+        resp = await client.get(path)
+        csp = resp.headers.get("Content-Security-Policy", "")
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, path
+        assert "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";", 1)[0], path
+        assert resp.headers.get("X-Content-Type-Options") == "nosniff", path
+        assert resp.headers.get("Referrer-Policy"), path
+
+
+async def _app_client(aiohttp_client, settings, **changes):
+    from dataclasses import replace
+
+    from api.app import create_app
+
+    return await aiohttp_client(create_app(replace(settings, **changes)))
+
+
+async def test_secure_cookies_and_client_ip_only_from_trusted_proxies(aiohttp_client, settings) -> None:
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    for trusted, secure in (("", False), ("127.0.0.1/32, 10.0.0.0/8", True)):
+        client = await _app_client(aiohttp_client, settings, trusted_proxies=trusted, auth_rate_limit=2)
+        user = await signup(client, "learner")
+        resp = await client.post("/api/auth/login", headers=forwarded,
+                                 json={"email": user.email, "password": PASSWORD})
+        cookie = next(c for c in resp.headers.getall("Set-Cookie") if c.startswith("pl_session="))
+        assert ("Secure" in cookie) is secure, trusted
+        # Per-IP limits count the client the trusted proxy names; untrusted headers change nothing.
+        statuses = []
+        for i in range(3):
+            r = await client.post("/api/auth/password-reset", json={"email": f"x{i}@example.com"},
+                                  headers={"X-Forwarded-For": f"198.51.100.{i}"})
+            statuses.append(r.status)
+        assert statuses == ([200, 200, 200] if trusted else [200, 200, 429]), trusted
+
+
+async def test_metrics_only_for_scrapers(aiohttp_client, settings) -> None:
+    client = await _app_client(aiohttp_client, settings, metrics_token="s3cret-scrape")
+    assert (await client.get("/metrics")).status == 200  # direct, from loopback
+    proxied = await client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert proxied.status == 403 and (await proxied.json())["error"]["code"] == "forbidden"
+    wrong = await client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9",
+                                                  "Authorization": "Bearer nope"})
+    assert wrong.status == 403
+    ok = await client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9",
+                                               "Authorization": "Bearer s3cret-scrape"})
+    assert ok.status == 200 and "peerlearn_http_request" in await ok.text()
+
+
+async def test_preferences_are_capped(client, learner) -> None:
+    path = f"/api/users/{learner.id}/update"
+    ok = await learner.post(path, json={"preferences": {"email_reminders": True, "theme": "dark"}})
+    assert ok.status == 200
+    for prefs in ({f"k{i}": i for i in range(51)}, {"blob": "x" * 501},
+                  {f"key{i}": "y" * 400 for i in range(20)}, {"k" * 65: 1}):
+        resp = await learner.post(path, json={"preferences": prefs})
+        assert resp.status == 400, prefs
+        assert "preferences" in " ".join((await resp.json())["error"]["fields"])
+
+
+async def test_csrf_token_is_bound_to_the_session(client, learner) -> None:
+    path = f"/api/users/{learner.id}/update"
+    await client.post("/api/auth/login", json={"email": learner.email, "password": PASSWORD})
+    first = client.session.cookie_jar.filter_cookies(client.make_url("/"))["pl_csrf"].value
+    assert (await client.post(path, json={"bio": "a"}, headers={"X-CSRF-Token": first})).status == 200
+    # A value someone planted in the pl_csrf cookie (and echoes) is not the session's token.
+    client.session.cookie_jar.update_cookies({"pl_csrf": "planted-by-attacker"})
+    planted = await client.post(path, json={"bio": "b"}, headers={"X-CSRF-Token": "planted-by-attacker"})
+    assert planted.status == 403 and (await planted.json())["error"]["code"] == "csrf_failed"
+    # A new session (login again) gets a new token; the old session's token no longer works.
+    await client.post("/api/auth/login", json={"email": learner.email, "password": PASSWORD})
+    second = client.session.cookie_jar.filter_cookies(client.make_url("/"))["pl_csrf"].value
+    assert second != first
+    assert (await client.post(path, json={"bio": "c"}, headers={"X-CSRF-Token": first})).status == 403
+    assert (await client.post(path, json={"bio": "d"}, headers={"X-CSRF-Token": second})).status == 200
+    # Pages embed the same bound token.
+    page = await (await client.get("/profile")).text()
+    assert f'content="{second}"' in page
