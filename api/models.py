@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -111,6 +112,12 @@ class RequestStatus(str, enum.Enum):
 class PayoutStatus(str, enum.Enum):
     requested = "requested"
     paid = "paid"
+    failed = "failed"
+
+
+class MailStatus(str, enum.Enum):
+    pending = "pending"
+    sent = "sent"
     failed = "failed"
 
 
@@ -284,6 +291,8 @@ class RoomToken(Base):
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    # The access token (login session) it was issued to: logout revokes the room tokens too.
+    access_jti: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Follow(Base):
@@ -451,6 +460,26 @@ class BookingReport(Base):
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolved_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MailOutbox(Base):
+    """An e-mail waiting for (or done with) the background sender; ``message`` is the RFC 5322 bytes."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (Index("ix_mail_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    message: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[MailStatus] = mapped_column(_enum(MailStatus), default=MailStatus.pending)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set while one sender delivers the row (a claim), so no other process sends it too.
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
 
 
 class SchedulerClaim(Base):

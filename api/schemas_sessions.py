@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from api.schemas import Strict, Tags
+from api.schemas import SingleLine, Strict, Tags
 
 
 
@@ -36,11 +36,11 @@ IsoDateTime = Annotated[datetime, BeforeValidator(_iso_date_time)]
 # Filters also take a bare date (a whole day in UTC).
 DateOrDateTime = Annotated[datetime, BeforeValidator(_iso_date_or_date_time), WithJsonSchema(
     {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]})]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
-Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
+Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), SingleLine]
+Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
 Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
-TzName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+TzName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), SingleLine]
 # Body integers are strict: JSON true/false or "5" are not numbers.
 Price = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
 Capacity = Annotated[int, Field(ge=1, le=1000, strict=True)]

@@ -166,6 +166,14 @@ async def signup(client: TestClient, role: str = "learner", *, email: str | None
     return ApiUser(client, data["user"]["id"], email, PASSWORD, role, data["access_token"])
 
 
+async def delivered_mail(client: TestClient) -> Path:
+    """Wait until the background sender has delivered what is queued; the outbox directory."""
+    from api.keys import MAILER, SETTINGS
+
+    await client.app[MAILER].flush()
+    return client.app[SETTINGS].outbox_dir
+
+
 async def make_admin(client: TestClient, email: str | None = None) -> ApiUser:
     from api.services.accounts import create_admin
 

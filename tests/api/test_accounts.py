@@ -16,11 +16,11 @@ from PIL import Image
 
 from api.app import create_app
 from api.keys import SETTINGS
-from tests.conftest import PASSWORD, login, signup
+from tests.conftest import PASSWORD, delivered_mail, login, signup
 
 
-def _outbox_links(client, kind: str) -> list[str]:
-    outbox: Path = client.app[SETTINGS].outbox_dir
+async def _outbox_links(client, kind: str) -> list[str]:
+    outbox: Path = await delivered_mail(client)
     links = []
     for f in sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime):
         msg = message_from_bytes(f.read_bytes(), policy=policy.default)
@@ -197,7 +197,7 @@ async def test_email_verification_flow(client) -> None:
     user = await signup(client, "learner")
     me = await (await user.get("/api/users/me")).json()
     assert me["email_verified"] is False
-    (token,) = _outbox_links(client, "verify-email")
+    (token,) = await _outbox_links(client, "verify-email")
     assert (await client.post("/api/auth/verify-email", json={"token": "wrong"})).status == 400
     resp = await client.post("/api/auth/verify-email", json={"token": token})
     assert resp.status == 200 and (await resp.json())["email_verified"] is True
@@ -209,7 +209,7 @@ async def test_password_reset_flow(client, learner) -> None:
         resp = await client.post("/api/auth/password-reset", json={"email": email})
         same.append((resp.status, await resp.json()))
     assert same[0] == same[1]
-    token = _outbox_links(client, "reset-password")[-1]
+    token = (await _outbox_links(client, "reset-password"))[-1]
     weak = await client.post("/api/auth/password-reset/confirm", json={"token": token, "password": "short"})
     assert weak.status == 400
     resp = await client.post("/api/auth/password-reset/confirm", json={"token": token, "password": "N3w-passw0rd"})

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta, timezone
 from email import message_from_bytes
 
 from api.context import Context
-from api.keys import BROKER, SETTINGS
+from api.keys import BROKER
 from api.services import catalog
 from api.services.ics import event, fold
 from tests.api.market import book, draft, published, quick_users, set_platform, shift_start, trial_balance
-from tests.conftest import signup
+from tests.conftest import delivered_mail, signup
 
 
 async def test_book_success_payment_notifications_email(client, learner, mentor):
@@ -27,7 +27,7 @@ async def test_book_success_payment_notifications_email(client, learner, mentor)
         notes = await (await who.get("/api/notifications")).json()
         items = notes["items"] if isinstance(notes, dict) else notes
         assert any(n["kind"] == "booking.created" for n in items)
-    outbox = client.app[SETTINGS].outbox_dir
+    outbox = await delivered_mail(client)
     mails = [message_from_bytes(p.read_bytes()) for p in outbox.glob("*.eml")]
     mine = [m for m in mails if m["To"] == learner.email and "Booking confirmed" in m["Subject"]]
     assert len(mine) == 1

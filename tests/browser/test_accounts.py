@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import io
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -25,19 +26,24 @@ def _png(path: Path) -> Path:
     return path
 
 
-def _mailed_link(server: LiveServer, to: str, path: str) -> str:
-    """The link to ``path`` in the newest e-mail to ``to`` in the outbox."""
+def _mailed_link(server: LiveServer, to: str, path: str, timeout: float = 10.0) -> str:
+    """The link to ``path`` in the newest e-mail to ``to`` in the outbox (the server's
+    background sender writes it moments after the request that queued it)."""
     outbox = server.settings.outbox_dir
-    for eml in sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True):
-        msg = email.message_from_bytes(eml.read_bytes())
-        if msg["To"] != to:
-            continue
-        body = msg.get_payload(decode=True) if not msg.is_multipart() else \
-            next(p for p in msg.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
-        match = re.search(re.escape(path) + r"\?token=[\w\-]+", body.decode())
-        if match:
-            return match.group(0)
-    raise AssertionError(f"no e-mail with {path} to {to}")
+    deadline = time.monotonic() + timeout
+    while True:
+        for eml in sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True):
+            msg = email.message_from_bytes(eml.read_bytes())
+            if msg["To"] != to:
+                continue
+            body = msg.get_payload(decode=True) if not msg.is_multipart() else \
+                next(p for p in msg.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
+            match = re.search(re.escape(path) + r"\?token=[\w\-]+", body.decode())
+            if match:
+                return match.group(0)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no e-mail with {path} to {to}")
+        time.sleep(0.1)
 
 
 def test_register_wizard_then_login_lands_on_learner_dashboard(tab: Tab, live_server: LiveServer,
