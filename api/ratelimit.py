@@ -22,12 +22,21 @@ class RateLimiter(Protocol):
 
     async def reset(self, key: str) -> None: ...
 
+    async def fail(self, key: str, ttl_seconds: int) -> int:
+        """Count one more consecutive failure under ``key``; returns the count."""
+        ...
+
+    async def failures(self, key: str) -> tuple[int, float]:
+        """(consecutive failures, time of the last one) under ``key``; (0, 0.0) when none."""
+        ...
+
 
 class MemoryRateLimiter:
     """Counts per (key, window) in this process."""
 
     def __init__(self) -> None:
         self._counts: dict[str, tuple[int, int]] = {}
+        self._failures: dict[str, tuple[int, float]] = {}
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> Verdict:
         now = time.time()
@@ -44,6 +53,20 @@ class MemoryRateLimiter:
 
     async def reset(self, key: str) -> None:
         self._counts.pop(key, None)
+        self._failures.pop(key, None)
+
+    async def fail(self, key: str, ttl_seconds: int) -> int:
+        now = time.time()
+        count, last = self._failures.get(key, (0, 0.0))
+        count = 1 if now - last > ttl_seconds else count + 1
+        self._failures[key] = (count, now)
+        if len(self._failures) > 100_000:  # bound memory: forget the oldest half
+            keep = sorted(self._failures.items(), key=lambda kv: kv[1][1])[50_000:]
+            self._failures = dict(keep)
+        return count
+
+    async def failures(self, key: str) -> tuple[int, float]:
+        return self._failures.get(key, (0, 0.0))
 
 
 class RedisRateLimiter:
@@ -77,4 +100,29 @@ class RedisRateLimiter:
         return Verdict(int(count) <= limit, max(1, retry))
 
     async def reset(self, key: str) -> None:
-        pass
+        await self._fallback.reset(key)
+        try:
+            await self._redis.delete(f"{self._prefix}f:{key}")  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001
+            log.warning("rate limiter: redis unavailable (%s)", exc)
+
+    async def fail(self, key: str, ttl_seconds: int) -> int:
+        try:
+            rkey = f"{self._prefix}f:{key}"
+            pipe = self._redis.pipeline()  # type: ignore[attr-defined]
+            pipe.hincrby(rkey, "n", 1)
+            pipe.hset(rkey, "t", repr(time.time()))
+            pipe.expire(rkey, ttl_seconds)
+            count, _, _ = await pipe.execute()
+            return int(count)
+        except Exception as exc:  # noqa: BLE001 - Redis down must not fail logins
+            log.warning("rate limiter: redis unavailable (%s), counting locally", exc)
+            return await self._fallback.fail(key, ttl_seconds)
+
+    async def failures(self, key: str) -> tuple[int, float]:
+        try:
+            n, t = await self._redis.hmget(f"{self._prefix}f:{key}", "n", "t")  # type: ignore[attr-defined]
+            return (int(n), float(t)) if n is not None and t is not None else (0, 0.0)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("rate limiter: redis unavailable (%s), counting locally", exc)
+            return await self._fallback.failures(key)

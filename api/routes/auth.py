@@ -7,6 +7,7 @@ from aiohttp import web
 from api.auth import CurrentUser, clear_auth_cookies, set_auth_cookies
 from api.errors import ApiError
 from api.keys import DB, LIMITER, MAILER, SERVICES, SETTINGS
+from api.login_throttle import LoginThrottle
 from api.routing import ApiRoutes
 from api.schemas import (
     EmailIn,
@@ -25,9 +26,8 @@ routes = ApiRoutes("auth")
 
 
 def client_ip(request: web.Request) -> str:
-    # Behind our own reverse proxy only; the deployment guide sets X-Forwarded-For there.
-    forwarded = request.headers.get("X-Forwarded-For", "") if request.app[SETTINGS].extra.get("trust_proxy") else ""
-    return forwarded.split(",")[0].strip() or (request.remote or "unknown")
+    # api.proxy already replaced ``remote`` with the client a trusted proxy names.
+    return request.remote or "unknown"
 
 
 async def rate_limit(request: web.Request, action: str, account: str | None = None) -> None:
@@ -61,11 +61,20 @@ async def register(request: web.Request, *, body: UserCreate) -> RegisterOut:
 @routes.post("/api/auth/login", body=LoginIn, response=LoginOut, auth=None, errors=(401, 403))
 async def login(request: web.Request, *, body: LoginIn) -> web.Response:
     """Sign in: returns a bearer token and sets the HttpOnly session cookie."""
-    await rate_limit(request, "login", body.email)
     settings = request.app[SETTINGS]
-    result = await accounts.login(request.app[DB], body.email, body.password,
-                                  secret=settings.jwt_secret, ttl=settings.jwt_ttl_seconds,
-                                  next_url=body.next)
+    throttle = LoginThrottle(request.app[LIMITER], limit=settings.auth_rate_limit,
+                             window_seconds=settings.auth_rate_window_seconds)
+    ip = client_ip(request)
+    await throttle.check(ip, body.email)
+    try:
+        result = await accounts.login(request.app[DB], body.email, body.password,
+                                      secret=settings.jwt_secret, ttl=settings.jwt_ttl_seconds,
+                                      next_url=body.next)
+    except ApiError as exc:
+        if exc.status == 401:
+            await throttle.failed(ip, body.email)
+        raise
+    await throttle.succeeded(ip, body.email)
     out = LoginOut(access_token=result.token, expires_at=result.expires_at,
                    user=accounts.to_me(result.user), redirect=result.redirect)
     resp = web.json_response(out.model_dump(mode="json"))
