@@ -16,12 +16,10 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import CHROMIUM, PASSWORD, Api, Tab, _open_tab
+from tests.browser.room_participants import MEDIA_ARGS, poll
 
 pytestmark = pytest.mark.browser
 
-MEDIA_ARGS = ["--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-              "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync",
-              "--autoplay-policy=no-user-gesture-required", "--disable-dev-shm-usage"]
 
 # Sum of framesDecoded over the page's inbound video streams (window.__room.pc is the room's RTCPeerConnection).
 FRAMES = """async () => {
@@ -32,7 +30,6 @@ FRAMES = """async () => {
   report.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") n += s.framesDecoded || 0; });
   return n;
 }"""
-FRAMES_ABOVE = f"async (min) => (await ({FRAMES})()) > min"
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +74,16 @@ def _frames(page: Any) -> int:
     return int(page.evaluate(FRAMES))
 
 
+def _wait_frames_above(page: Any, least: int, timeout: float = 20.0) -> None:
+    # polled with evaluate (which awaits the page's promise): wait_for_function would take
+    # the async predicate's Promise for a truthy answer and pass at once
+    assert poll(lambda: _frames(page) > least, timeout), f"decoded frames stayed at {_frames(page)} (want > {least})"
+
+
 def _wait_decoding(page: Any) -> None:
     """Remote video is being decoded: framesDecoded is positive, then grows."""
-    page.wait_for_function(FRAMES_ABOVE, arg=0, timeout=30_000, polling=250)
-    page.wait_for_function(FRAMES_ABOVE, arg=_frames(page) + 5, timeout=20_000, polling=250)
+    _wait_frames_above(page, 0, 30.0)
+    _wait_frames_above(page, _frames(page) + 5)
 
 
 def test_two_browsers_decode_each_other_chat_mute_and_end(media_tab: Any, api_client: Api) -> None:
@@ -148,7 +151,7 @@ def test_two_browsers_decode_each_other_chat_mute_and_end(media_tab: Any, api_cl
     expect(mentor_tile).to_have_attribute("data-camera", "off")
     mp.get_by_role("button", name="Camera On", exact=True).click()
     expect(mentor_tile).to_have_attribute("data-camera", "on")
-    lp.wait_for_function(FRAMES_ABOVE, arg=_frames(lp) + 5, timeout=20_000, polling=250)
+    _wait_frames_above(lp, _frames(lp) + 5)
 
     # the learner's connection drops: the page rejoins with a fresh token and a NEW peer connection,
     # and both sides decode again without anyone doing anything
@@ -156,7 +159,7 @@ def test_two_browsers_decode_each_other_chat_mute_and_end(media_tab: Any, api_cl
     lp.wait_for_function("() => window.__room.phase === 'live' && window.__room.pc && window.__room.pc !== window.__oldPc",
                          timeout=20_000)
     _wait_decoding(lp)
-    mp.wait_for_function(FRAMES_ABOVE, arg=_frames(mp) + 5, timeout=20_000, polling=250)
+    _wait_frames_above(mp, _frames(mp) + 5)
 
     # the mentor opens the room in a second tab: the first one is told, the second one takes over
     mp2 = mt.context.new_page()
