@@ -6,7 +6,7 @@ from aiohttp import web
 
 from api.auth import CurrentUser
 from api.errors import ApiError
-from api.keys import DB, SERVICES, SETTINGS
+from api.keys import DB, LIMITER, SERVICES, SETTINGS
 from api.routing import ApiRoutes, path_id
 from api.schemas import UserMe, UserPublic, UserUpdate
 from api.services import accounts
@@ -36,13 +36,18 @@ async def update(request: web.Request, *, body: UserUpdate, user: CurrentUser) -
     return accounts.to_me(updated)
 
 
-@routes.post("/api/users/{id}/avatar", response=UserMe, raw_body="multipart/form-data", errors=(415,))
+@routes.post("/api/users/{id}/avatar", response=UserMe, raw_body="multipart/form-data", errors=(415, 429))
 async def avatar(request: web.Request, *, user: CurrentUser) -> UserMe:
     """Upload a profile picture (PNG/JPEG/WebP/GIF, re-encoded to PNG)."""
     settings = request.app[SETTINGS]
     target_id = path_id(request)
     if user.id != target_id and not user.is_admin:
         raise ApiError(403, "forbidden", "You may only change your own picture.")
+    # Each upload decodes an image: a few per hour is plenty for a person, not for a flood.
+    verdict = await request.app[LIMITER].hit(f"avatar:user:{user.id}", settings.avatar_rate_limit, 3600)
+    if not verdict.allowed:
+        raise ApiError(429, "rate_limited", "Too many picture uploads; try again later.",
+                       headers={"Retry-After": str(verdict.retry_after)})
     if not request.content_type.startswith("multipart/"):
         raise ApiError(400, "validation_error", "Send the image as multipart/form-data field 'file'.",
                        {"file": "required"})

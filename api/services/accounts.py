@@ -219,25 +219,44 @@ async def update_profile(db: Database, actor_id: int, actor_role: str, user_id: 
 
 
 AVATAR_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
+# A 12 MP phone photo fits; a few-KB PNG claiming 8900 x 8900 (a decompression bomb that
+# would take ~300 MB as RGBA) is refused from its header, before any pixel is decoded.
+MAX_AVATAR_PIXELS = 4096 * 4096
+MAX_AVATAR_SIDE = 8192
+AVATAR_SIZE = 512
 
 
 def _reencode_avatar(raw: bytes) -> bytes:
-    """Decode and re-encode to PNG: only pixels survive (no EXIF, no polyglot payloads)."""
+    """Decode and re-encode to PNG: only pixels survive (no EXIF, no polyglot payloads).
+
+    Pillow opens lazily: ``size`` comes from the header, so dimensions are checked
+    before ``load()`` allocates anything.
+    """
     from PIL import Image, UnidentifiedImageError
 
-    Image.MAX_IMAGE_PIXELS = 40_000_000
+    invalid = bad_request("The file is not a valid image.", {"file": "not an image"}, code="invalid_image")
     try:
         with Image.open(io.BytesIO(raw)) as img:
+            width, height = img.size
+            if width < 1 or height < 1 or width > MAX_AVATAR_SIDE or height > MAX_AVATAR_SIDE \
+                    or width * height > MAX_AVATAR_PIXELS:
+                raise bad_request(
+                    f"The image is too large ({width} x {height}); at most {MAX_AVATAR_PIXELS // 1_000_000} "
+                    "megapixels.", {"file": "too many pixels"}, code="image_too_large")
             img.verify()
         with Image.open(io.BytesIO(raw)) as img:
+            if img.size != (width, height):
+                raise invalid
+            img.draft("RGB", (AVATAR_SIZE, AVATAR_SIZE))  # JPEG: decode at a reduced scale
+            img.seek(0)  # animated images: the first frame only
             img = img.convert("RGBA")
-            img.thumbnail((512, 512))
+            img.thumbnail((AVATAR_SIZE, AVATAR_SIZE))
             out = io.BytesIO()
             img.save(out, format="PNG", optimize=True)
             return out.getvalue()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise bad_request("The file is not a valid image.", {"file": "not an image"},
-                          code="invalid_image") from exc
+    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError,
+            Image.DecompressionBombError) as exc:
+        raise invalid from exc
 
 
 async def set_avatar(db: Database, uploads: Path, actor_id: int, actor_role: str, user_id: int,

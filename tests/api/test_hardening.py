@@ -127,3 +127,61 @@ async def test_csrf_token_is_bound_to_the_session(client, learner) -> None:
     # Pages embed the same bound token.
     page = await (await client.get("/profile")).text()
     assert f'content="{second}"' in page
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height (the pixels compress to almost nothing)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(b"\x00" * (width + 1) * 64, 9)  # a few rows are enough to look real
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+async def test_avatar_decompression_bomb_refused_from_its_header(client, learner, monkeypatch) -> None:
+    from aiohttp import FormData
+    from PIL import Image
+
+    loads: list[tuple[int, int]] = []
+    real_load = Image.Image.load
+
+    def spy(self):  # type: ignore[no-untyped-def]
+        loads.append(self.size)
+        return real_load(self)
+
+    monkeypatch.setattr(Image.Image, "load", spy)
+    bomb = _png_claiming(8900, 8900)
+    assert len(bomb) < 20_000
+    form = FormData()
+    form.add_field("file", bomb, filename="a.png", content_type="image/png")
+    resp = await learner.post(f"/api/users/{learner.id}/avatar", data=form)
+    assert resp.status == 400
+    err = (await resp.json())["error"]
+    assert err["code"] == "image_too_large" and "file" in err["fields"]
+    assert (8900, 8900) not in loads  # never decoded
+
+
+async def test_avatar_uploads_are_rate_limited_per_user(aiohttp_client, settings) -> None:
+    import io
+
+    from aiohttp import FormData
+    from PIL import Image
+
+    client = await _app_client(aiohttp_client, settings, avatar_rate_limit=2)
+    user = await signup(client, "learner")
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (9, 9, 9)).save(buf, format="PNG")
+    statuses = []
+    for _ in range(3):
+        form = FormData()
+        form.add_field("file", buf.getvalue(), filename="a.png", content_type="image/png")
+        statuses.append((await user.post(f"/api/users/{user.id}/avatar", data=form)).status)
+    assert statuses == [200, 200, 429]
+    other = await signup(client, "learner")  # someone else is not affected
+    form = FormData()
+    form.add_field("file", buf.getvalue(), filename="a.png", content_type="image/png")
+    assert (await other.post(f"/api/users/{other.id}/avatar", data=form)).status == 200
