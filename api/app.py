@@ -56,7 +56,10 @@ async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
     else:
         app[BROKER] = MemoryBroker()
         app[LIMITER] = MemoryRateLimiter()
+    # Other processes' writes invalidate this one's read caches through the broker.
+    await app[DB].caches.attach(app[BROKER])
     yield
+    await app[DB].caches.detach()
     await app[BROKER].close()
 
 

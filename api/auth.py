@@ -12,7 +12,7 @@ never attach bearer headers on their own).
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -68,7 +68,26 @@ def bearer_token(request: web.Request) -> tuple[str | None, bool]:
     return None, False
 
 
+# Who a token is, remembered until a write to these tables commits (logout inserts a
+# revoked jti, deactivation and password changes bump users.token_version): revocation
+# still takes effect at the very next request, in every process (api.cache).
+AUTH_TABLES = ("users", "revoked_tokens")
+AUTH_CACHE_SECONDS = 30.0
+
+
 async def resolve_token(request: web.Request, token: str, via_cookie: bool) -> CurrentUser:
+    cache = request.app[DB].caches.cache("auth", AUTH_TABLES, max_entries=20_000,
+                                         max_age=AUTH_CACHE_SECONDS)
+    known: CurrentUser | None = cache.get(token)
+    if known is not None and known.expires_at > utcnow():
+        return known if known.via_cookie == via_cookie else replace(known, via_cookie=via_cookie)
+    stamp = cache.token()
+    user = await _resolve_uncached(request, token, via_cookie)
+    cache.put(token, user, stamp)
+    return user
+
+
+async def _resolve_uncached(request: web.Request, token: str, via_cookie: bool) -> CurrentUser:
     settings = request.app[SETTINGS]
     try:
         claims: TokenClaims = decode_access_token(settings.jwt_secret, token)

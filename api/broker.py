@@ -175,6 +175,11 @@ class RedisBroker(MemoryBroker):
                 except Exception:  # noqa: BLE001
                     pass
 
+    @property
+    def listening(self) -> bool:
+        """Whether messages from other processes reach us now (read caches rely on it)."""
+        return self._connected.is_set()
+
     async def healthy(self) -> bool:
         try:
             return bool(await asyncio.wait_for(self.redis.ping(), 1.0))

@@ -42,8 +42,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.no_migrate:
         settings = replace(settings, extra={**settings.extra, "migrate": False})
     app = create_app(settings)
-    asyncio.run(_run_server(app, settings, reuse_port=args.reuse_port))
+    run_event_loop(_run_server(app, settings, reuse_port=args.reuse_port), settings.event_loop)
     return 0
+
+
+def run_event_loop(main: Any, kind: str = "uvloop") -> Any:
+    """Run ``main`` on uvloop (libuv: cheaper I/O and callbacks per request) when it is
+    installed and wanted, else on asyncio's own loop."""
+    if kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            logging.getLogger(__name__).info("uvloop is not installed: using asyncio's event loop")
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)
 
 
 async def _run_server(app: Any, settings: Settings, *, reuse_port: bool) -> None:

@@ -5,6 +5,9 @@ every transaction with ``BEGIN IMMEDIATE``: two writers can never interleave
 a read-check-write (seat counts, balances), and other processes wait on the
 busy timeout instead of failing. Reads use a separate pool in WAL mode, so
 they never block behind writers.
+
+Write sessions record the tables each transaction touched; after the commit
+the read caches that depend on them are invalidated (:mod:`api.cache`).
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, UOWTransaction
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.pool import NullPool
 
+from api.cache import ALL, ReadCaches
 from api.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -38,6 +44,30 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+WRITTEN = "pl_tables_written"
+
+
+class _WriteSession(OrmSession):
+    """The write sessions' class: its events note every table a transaction writes."""
+
+
+def _note_flush(session: OrmSession, _flush: UOWTransaction) -> None:
+    written = session.info.setdefault(WRITTEN, set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        written.add(getattr(obj, "__tablename__", None) or ALL)
+
+
+def _note_statement(state: ORMExecuteState) -> None:
+    if state.is_select:
+        return
+    table = getattr(state.statement, "table", None)  # insert/update/delete; raw SQL has none
+    state.session.info.setdefault(WRITTEN, set()).add(getattr(table, "name", None) or ALL)
+
+
+event.listen(_WriteSession, "after_flush", _note_flush)
+event.listen(_WriteSession, "do_orm_execute", _note_statement)
 
 
 class Database:
@@ -65,7 +95,9 @@ class Database:
             self.read_engine = engine
             self.write_engine = engine
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
-        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False,
+                                         sync_session_class=_WriteSession)
+        self.caches = ReadCaches()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -93,6 +125,9 @@ class Database:
                 raise
             except (OperationalError, InterfaceError) as exc:
                 raise _unavailable(exc) from exc
+            written = session.sync_session.info.pop(WRITTEN, None)
+        if written:  # committed: forget cached reads of these tables (here, then elsewhere)
+            await self.caches.committed(frozenset(written))
 
     async def dispose(self) -> None:
         await self.read_engine.dispose()

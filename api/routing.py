@@ -14,10 +14,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from api.auth import CurrentUser, require_user
+from api.auth import require_user
 from api.errors import ApiError, from_validation
 from api.keys import ENDPOINTS
 
@@ -52,6 +53,26 @@ def dump(result: Any) -> Any:
     if isinstance(result, dict):
         return {k: dump(v) for k, v in result.items()}
     return result
+
+
+def _orjson_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def encode(result: Any) -> bytes:
+    """JSON bytes of a handler result: pydantic's own serializer for models, orjson for
+    plain data (several times cheaper than model_dump + json.dumps on the hot reads)."""
+    if isinstance(result, BaseModel):
+        return result.__pydantic_serializer__.to_json(result)
+    return orjson.dumps(result, default=_orjson_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def json_body(result: Any, *, status: int = 200) -> web.Response:
+    """An ``application/json`` response of ``result`` (a model, or JSON-ready data)."""
+    return web.Response(body=encode(result), status=status, content_type="application/json",
+                        charset="utf-8")
 
 
 class ApiRoutes:
@@ -145,7 +166,7 @@ def _wrap(ep: Endpoint) -> Handler:
             return result
         if result is None and ep.status == 204:
             return web.Response(status=204)
-        return web.json_response(dump(result), status=ep.status)
+        return json_body(result, status=ep.status)
 
     handler.__name__ = ep.handler.__name__
     return handler

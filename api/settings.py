@@ -73,6 +73,8 @@ class Settings:
     recordings_dir: Path | None = None
     log_level: str = "INFO"
     access_log: bool = True
+    # "uvloop" (when installed) or "asyncio": the event loop `peerlearn serve` runs on.
+    event_loop: str = "uvloop"
     environment: str = "development"
     extra: dict[str, Any] = field(default_factory=dict)
 

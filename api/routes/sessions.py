@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from pydantic import BaseModel
 
@@ -20,7 +22,7 @@ from api.schemas_sessions import (
     SessionQuery,
     SessionUpdate,
 )
-from api.services import catalog
+from api.services import catalog, catalog_reads
 
 routes = ApiRoutes("sessions")
 
@@ -32,9 +34,9 @@ class SessionCancelOut(BaseModel):
 
 
 @routes.get("/api/sessions", query=SessionQuery, response=SessionPage, auth=None)
-async def sessions_browse(request: web.Request, *, query: SessionQuery) -> SessionPage:
+async def sessions_browse(request: web.Request, *, query: SessionQuery) -> dict[str, Any]:
     """Browse published sessions: filters, free text, sorting, pagination; seats_left on each."""
-    return await catalog.browse(request.app[DB], query)
+    return await catalog_reads.browse(request.app[DB], query)
 
 
 @routes.post("/api/sessions", body=SessionCreate, response=SessionDetail, status=201, auth=("mentor",))
@@ -44,10 +46,10 @@ async def sessions_create(request: web.Request, *, body: SessionCreate, user: Cu
 
 
 @routes.get("/api/sessions/{id}", response=SessionDetail, auth=None)
-async def sessions_detail(request: web.Request) -> SessionDetail:
+async def sessions_detail(request: web.Request) -> dict[str, Any]:
     """One session: curriculum, ratings, seats_left, whether you booked it (drafts: owner/admin only)."""
     sid = path_id(request)
-    return await catalog.get_session(request.app[DB], sid, await optional_user(request))
+    return await catalog_reads.session_detail(request.app[DB], sid, await optional_user(request))
 
 
 @routes.get("/api/sessions/{id}/reviews", query=PageQuery, response=ReviewPage, auth=None)

@@ -1,0 +1,150 @@
+"""Read caches for what many read and few change, invalidated by the writes themselves.
+
+Every write transaction records the tables it touched (:mod:`api.db` does it
+with SQLAlchemy session events, so no service has to remember); when it
+commits, each cache that depends on one of those tables is emptied here at
+once, before the writer's response goes out, and the other processes are told
+over the broker (channel ``_cache``). A reader takes a generation ``token()``
+before it reads the database and may store its result only if no write
+committed meanwhile, so a result read before a commit never outlives it.
+
+With Redis, a process whose broker listener is down cannot hear other
+processes' writes: its caches step aside (every read goes to the database)
+until the listener is back, and then start empty. Entries also expire after
+``max_age`` seconds, which bounds what a write from outside any server
+process (the CLI) can leave behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "_cache"
+ALL = "*"  # a write whose tables are unknown (raw SQL): every cache forgets
+V = TypeVar("V")
+
+
+class ReadCache(Generic[V]):
+    """One cache: values by key, valid until a table it depends on is written."""
+
+    def __init__(self, name: str, tables: Iterable[str], *, max_entries: int = 4096,
+                 max_age: float = 60.0) -> None:
+        self.name = name
+        self.tables = frozenset(tables)
+        self.max_entries = max_entries
+        self.max_age = max_age
+        self.hits = 0
+        self.misses = 0
+        self._entries: dict[Hashable, tuple[float, V]] = {}
+        self._generation = 0
+        self._enabled: Callable[[], bool] = lambda: True
+
+    def token(self) -> int:
+        """Take before reading the database; hand back to :meth:`put`."""
+        return self._generation
+
+    def get(self, key: Hashable) -> V | None:
+        entry = self._entries.get(key) if self._enabled() else None
+        if entry is None:
+            self.misses += 1
+            return None
+        stored_at, value = entry
+        if time.monotonic() - stored_at > self.max_age:
+            self._entries.pop(key, None)
+            self.misses += 1
+            return None
+        self.hits += 1
+        return value
+
+    def put(self, key: Hashable, value: V, token: int) -> None:
+        """Keep ``value`` unless a write committed since ``token`` was taken."""
+        if token != self._generation or not self._enabled():
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # a bound, not a policy: the hot keys come back at once
+        self._entries[key] = (time.monotonic(), value)
+
+    def invalidate(self) -> None:
+        self._generation += 1
+        self._entries.clear()
+
+
+class ReadCaches:
+    """The process's caches by name, and the invalidation they share."""
+
+    def __init__(self) -> None:
+        self._caches: dict[str, ReadCache[Any]] = {}
+        self._broker: Any = None
+        self._listener: asyncio.Task[None] | None = None
+        self._origin = f"{os.getpid()}-{id(self)}"
+        self._broker_was_down = False
+
+    def cache(self, name: str, tables: Iterable[str], **kw: Any) -> ReadCache[Any]:
+        """The cache ``name``, created on first use."""
+        found = self._caches.get(name)
+        if found is None:
+            found = self._caches[name] = ReadCache(name, tables, **kw)
+            found._enabled = self._enabled
+        return found
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {n: {"hits": c.hits, "misses": c.misses, "entries": len(c._entries)}
+                for n, c in self._caches.items()}
+
+    def invalidate(self, tables: Iterable[str]) -> None:
+        """Forget what depends on ``tables`` (here only)."""
+        written = set(tables)
+        for c in self._caches.values():
+            if ALL in written or c.tables & written:
+                c.invalidate()
+
+    async def committed(self, tables: frozenset[str]) -> None:
+        """A write transaction committed: forget here, then tell the other processes."""
+        self.invalidate(tables)
+        if self._broker is not None and hasattr(self._broker, "redis"):
+            await self._broker.publish(CHANNEL, {"origin": self._origin, "tables": sorted(tables)})
+
+    # ---------------------------------------------------------------- broker wiring
+    async def attach(self, broker: Any) -> None:
+        """Hear other processes' writes (only a cross-process broker has any)."""
+        self._broker = broker
+        if not hasattr(broker, "redis"):
+            return
+        sub = await broker.subscribe({CHANNEL})
+        self._listener = asyncio.create_task(self._listen(sub), name="cache-invalidation")
+
+    async def detach(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            try:
+                await self._listener
+            except asyncio.CancelledError:
+                pass
+            self._listener = None
+        self._broker = None
+
+    async def _listen(self, sub: Any) -> None:
+        try:
+            async for message in sub:
+                if message.get("origin") != self._origin:
+                    self.invalidate(message.get("tables") or (ALL,))
+        except asyncio.CancelledError:
+            await sub.close()
+            raise
+
+    def _enabled(self) -> bool:
+        listening = getattr(self._broker, "listening", True) if self._broker is not None else True
+        if not listening:
+            self._broker_was_down = True
+            return False
+        if self._broker_was_down:  # writes may have gone unheard while it was down
+            self._broker_was_down = False
+            self.invalidate((ALL,))
+        return True
