@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import json
 import logging
 import time
@@ -37,7 +38,7 @@ from api.broker import Subscription
 from api.errors import ApiError
 from api.keys import BROKER, DB, SETTINGS
 from api.metrics import METRICS
-from api.models import Role, Session, SessionStatus
+from api.models import Booking, BookingStatus, Role, Session, SessionStatus
 from api.security import AUTH_COOKIE
 from api.services.notifications import session_channel, user_channel
 
@@ -56,6 +57,30 @@ CLOSE_LOGOUT = 4001
 CLOSE_SLOW = 4008
 
 
+class ReadyView(str, enum.Enum):
+    """What of a session's ``ready`` messages a subscriber sees: the rule of
+    ``GET /api/rooms/{id}/ready`` (api/services/readiness.py)."""
+
+    everyone = "everyone"  # the session's mentor, admins
+    own = "own"  # a booked learner: the mentor and themself; other learners anonymised
+    nothing = "nothing"  # anyone else (browsing the catalogue, a cancelled booking)
+
+
+READY_VIEW_TTL = 30.0
+
+
+def visible_ready(view: ReadyView, user_id: int, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``ready`` payload as this viewer may see it, or None."""
+    if view == ReadyView.everyone:
+        return data
+    if view == ReadyView.own:
+        if data.get("role") == "mentor" or data.get("user_id") == user_id:
+            return data
+        # Still a signal that the ready count changed (the lobby refreshes it), not who.
+        return {**data, "user_id": None}
+    return None
+
+
 @dataclass(eq=False)
 class Connection:
     """One open socket of one user."""
@@ -71,6 +96,8 @@ class Connection:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     tokens: float = RATE_BURST
     last_refill: float = field(default_factory=time.monotonic)
+    # Per subscribed session: how much of its readiness this user may see, and since when.
+    ready_views: dict[int, tuple[ReadyView, float]] = field(default_factory=dict)
 
     def allow_frame(self) -> bool:
         now = time.monotonic()
@@ -242,6 +269,7 @@ class Hub:
                 return
             channel = session_channel(sid)
             if kind == "unsubscribe":
+                conn.ready_views.pop(sid, None)
                 await conn.sub.remove(channel)
                 await self._send(conn, "unsubscribed", {"session_id": sid})
                 return
@@ -252,6 +280,7 @@ class Hub:
                 await self._error(conn, "forbidden", "You may not follow this session.",
                                   session_id=sid)
                 return
+            conn.ready_views[sid] = (await self.ready_view(conn.user, sid), time.monotonic())
             await conn.sub.add(channel)
             await self._send(conn, "subscribed", {"session_id": sid})
         else:
@@ -269,6 +298,31 @@ class Hub:
             return user.id == mentor_id or user.role == Role.admin.value
         return True
 
+    async def ready_view(self, user: CurrentUser, session_id: int) -> ReadyView:
+        """Who is ready in a session is for its mentor, its booked learners and admins only."""
+        if user.role == Role.admin.value:
+            return ReadyView.everyone
+        async with self.app[DB].read() as s:
+            mentor_id = await s.scalar(select(Session.mentor_id).where(Session.id == session_id))
+            if mentor_id == user.id:
+                return ReadyView.everyone
+            booked = await s.scalar(select(Booking.id).where(
+                Booking.session_id == session_id, Booking.learner_id == user.id,
+                Booking.status.in_((BookingStatus.confirmed, BookingStatus.attended))).limit(1))
+        return ReadyView.own if booked is not None else ReadyView.nothing
+
+    async def _filter_ready(self, conn: Connection, message: dict[str, Any]) -> dict[str, Any] | None:
+        data = message.get("data")
+        sid = data.get("session_id") if isinstance(data, dict) else None
+        if not isinstance(sid, int):
+            return None
+        view, since = conn.ready_views.get(sid, (ReadyView.nothing, 0.0))
+        if time.monotonic() - since > READY_VIEW_TTL:  # bookings change: look again now and then
+            view = await self.ready_view(conn.user, sid)
+            conn.ready_views[sid] = (view, time.monotonic())
+        shown = visible_ready(view, conn.user.id, data)  # type: ignore[arg-type]
+        return None if shown is None else {**message, "data": shown}
+
     async def _writer(self, conn: Connection) -> None:
         queue = conn.sub.queue
         try:
@@ -283,6 +337,11 @@ class Hub:
                         await self._close(conn, CLOSE_LOGOUT, "signed out")
                         return
                     continue
+                if message.get("type") == "ready":
+                    filtered = await self._filter_ready(conn, message)
+                    if filtered is None:
+                        continue
+                    message = filtered
                 if not await self._send_raw(conn, message):
                     return
         except asyncio.CancelledError:
