@@ -40,3 +40,15 @@ def test_sfu_load_one_small_room(tmp_path: Path) -> None:
     assert {"sfu_sockets", "generator_sockets"} <= run["udp_drops"].keys()
     assert {"server_cpus", "generator_cpus"} <= report["pinning"].keys()
     assert run["join_failures"] == []
+
+
+def test_room_quality_two_browsers(tmp_path: Path) -> None:
+    report = _run(["benchmarks/room_quality.py", "--learners", "1", "--stagger", "1", "--duration", "3",
+                   "--settle", "15"], tmp_path, 240)
+    assert {"machine", "command", "order", "participants", "first_frame", "streams", "summary"} <= report.keys()
+    assert report["participants"] == ["mentor", "learner-1"]
+    # both directions were measured: each browser decoded the other's camera
+    assert {(r["subscriber"], r["publisher"]) for r in report["first_frame"] if r["after_connected_s"] is not None} \
+        == {("mentor", "learner-1"), ("learner-1", "mentor")}
+    assert {"first_frame_after_connected_s", "fps_received", "freezes", "longest_total_freeze_s", "loss_pct_max",
+            "rtt_ms_max", "server_cpu_cores", "browsers_cpu_cores"} <= report["summary"].keys()
