@@ -16,7 +16,7 @@ from api.broker import MemoryBroker
 from api.context import Context
 from api.errors import ApiError
 from api.mailer import Mailer
-from api.models import BookingStatus, Feedback, Payout, Role, Session, SessionStatus, User
+from api.models import AttendanceInterval, BookingStatus, Feedback, Payout, Role, Session, SessionStatus, User
 from api.security import hash_password
 from api.services import bookings, earnings, ledger, session_state
 from api.services.settings_store import get_all as platform_settings
@@ -84,7 +84,9 @@ async def load_demo(settings: Settings) -> str:
     pw = hash_password(DEMO_PASSWORD)
     mentor_ids: list[int] = []
     try:
-        fee_percent = float((await platform_settings(db))["platform_fee_percent"])
+        platform = await platform_settings(db)
+        fee_percent = float(platform["platform_fee_percent"])
+        hold = timedelta(hours=int(platform["earnings_hold_hours"]))
         async with db.write() as s:
             users: dict[str, User] = {
                 u.email: u for u in (await s.scalars(select(User))).all()
@@ -138,8 +140,9 @@ async def load_demo(settings: Settings) -> str:
                     pasts.append(past)
                 await s.flush()
                 # Seats go through the booking service's seat-taking (conditional update + sandbox
-                # charge in the ledger); past sessions then complete through the state machine,
-                # which releases the mentors' earnings: the demo ledger balances.
+                # charge in the ledger); past sessions then complete through the state machine with
+                # everyone in the room, and earnings whose hold is over are released: the demo
+                # ledger balances and follows the money rules.
                 for sess, past in zip(sessions, pasts):
                     if sess.status == SessionStatus.draft:
                         continue
@@ -150,11 +153,17 @@ async def load_demo(settings: Settings) -> str:
                     booked = [await bookings.book_in(s, sess, learner.id, fee_percent, require_future=not past)
                               for learner in seated]
                     if past:
-                        await session_state.transition(s, sess.id, SessionStatus.completed,
-                                                       now=sess.starts_at + timedelta(minutes=sess.duration_min))
-                        await ledger.release_in(s, sess.id)
+                        ended = sess.starts_at + timedelta(minutes=sess.duration_min)
+                        await session_state.transition(s, sess.id, SessionStatus.completed, now=ended)
+                        for uid, role in [(sess.mentor_id, "mentor"), *((lr.id, "learner") for lr in seated)]:
+                            s.add(AttendanceInterval(session_id=sess.id, user_id=uid, role=role,
+                                                     joined_at=sess.starts_at, left_at=ended))
                         for b, learner in zip(booked, seated):
                             b.status = BookingStatus.attended
+                            b.settled_at, b.earnings_release_at = ended, ended + hold
+                            if ended + hold <= now:
+                                await ledger.record_release(s, b.id)
+                                b.earnings_released_at = ended + hold
                             if rng.random() < 0.7:
                                 s.add(Feedback(session_id=sess.id, author_id=learner.id,
                                                rating=rng.choice([4, 5, 5, 3, 5]), comment=rng.choice(COMMENTS)))

@@ -1,8 +1,9 @@
 """The SFU engine inside the application: one Router per live session.
 
 Creates the engine from settings, opens a room's Router on first entry,
-wires the engine's events to our services (chat kept, talk time stored) and
-ends routers whose sessions are no longer live.
+wires the engine's events to our services (chat kept, talk time stored, each
+participant's joins and leaves kept as attendance intervals) and ends routers
+whose sessions are no longer live.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from api.context import Context
 from api.keys import SERVICES, SETTINGS
 from api.models import Session, SessionStatus
-from api.services import rooms
+from api.services import attendance, rooms
 from sfu import Engine, Router, SfuConfig
 from sfu import observer as ev
 
@@ -46,6 +47,9 @@ class LiveRooms:
         self.engine = engine
         self._sweeper: asyncio.Task[None] | None = None
         self._exited = asyncio.Event()
+        # Join/leave writes in the order the engine reported them (a reconnect is a
+        # leave then a join of the same user; swapped, the new interval would close).
+        self._attendance_lock = asyncio.Lock()
 
     @property
     def ctx(self) -> Context:
@@ -59,6 +63,8 @@ class LiveRooms:
                                            app_data={"session_id": session_id})
         router.observer.on(ev.CHAT_MESSAGE, self._on_chat)
         router.observer.on(ev.TALK_TIME, self._on_talk_time)
+        router.observer.on(ev.PARTICIPANT_JOINED, self._on_joined)
+        router.observer.on(ev.PARTICIPANT_LEFT, self._on_left)
         self.app[SERVICES].get("room_listeners", lambda _r: None)(router)
         return router
 
@@ -85,6 +91,23 @@ class LiveRooms:
                 await rooms.save_talk_time(self.ctx, int(event.room_id), seconds)
             except Exception:  # noqa: BLE001
                 log.exception("could not store talk time of room %s", event.room_id)
+
+    async def _on_joined(self, event: ev.ParticipantEvent) -> None:
+        at = attendance.utcnow()  # taken before waiting: the engine's order, not the lock's
+        async with self._attendance_lock:
+            try:
+                await attendance.record_join(self.ctx, int(event.room_id), int(event.user_key), event.role,
+                                             event.peer_id, at)
+            except Exception:  # storage trouble must never break the room
+                log.exception("could not store the join of %s in room %s", event.user_key, event.room_id)
+
+    async def _on_left(self, event: ev.ParticipantEvent) -> None:
+        at = attendance.utcnow()
+        async with self._attendance_lock:
+            try:
+                await attendance.record_leave(self.ctx, int(event.room_id), int(event.user_key), at)
+            except Exception:  # as above
+                log.exception("could not store the leave of %s in room %s", event.user_key, event.room_id)
 
     # The sweeper: rooms close when their session stops being live (ended by the
     # scheduler, cancelled by an admin) even if nobody pressed "End".

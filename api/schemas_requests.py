@@ -12,7 +12,7 @@ from api.schemas import Strict, Tags
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
-RequestStatusName = Literal["open", "accepted", "declined", "cancelled", "expired"]
+RequestStatusName = Literal["open", "proposed", "accepted", "declined", "cancelled", "expired"]
 
 
 class RequestCreate(Strict):
@@ -28,6 +28,9 @@ class RequestCreate(Strict):
 
 
 class RequestAccept(Strict):
+    """The mentor's proposal: one of the learner's preferred times and a price. Nothing is
+    charged until the learner confirms it."""
+
     starts_at: AwareDatetime
     price_cents: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     title: Topic | None = None
@@ -44,6 +47,17 @@ class PersonBrief(BaseModel):
     full_name: str
 
 
+class ProposalOut(BaseModel):
+    """A mentor's price and time, waiting for the learner's confirmation until ``expires_at``."""
+
+    mentor: PersonBrief
+    title: str
+    starts_at: datetime
+    price_cents: int
+    currency: str
+    expires_at: datetime
+
+
 class RequestOut(BaseModel):
     id: int
     learner: PersonBrief
@@ -57,6 +71,7 @@ class RequestOut(BaseModel):
     status: RequestStatusName
     session_id: int | None
     decided_by_id: int | None
+    proposal: ProposalOut | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -69,6 +84,8 @@ class RequestPage(BaseModel):
 
 
 class RequestAccepted(BaseModel):
+    """``accept`` (a proposal): no session or booking yet; ``confirm``: both, charged."""
+
     request: RequestOut
-    session_id: int
-    booking_id: int
+    session_id: int | None
+    booking_id: int | None

@@ -13,6 +13,7 @@ ROUTE_MODULES = [
     "api.routes.analytics",
     "api.routes.sessions",
     "api.routes.bookings",
+    "api.routes.reports",
     "api.routes.earnings",
     "api.routes.feedback",
     "api.routes.recommendations",

@@ -1,4 +1,5 @@
-"""Requests: learners ask for custom sessions; mentors accept (creating a booked session) or decline."""
+"""Requests: learners ask for custom sessions; mentors propose a price and time (accept) or decline;
+the learner confirms the proposal (booked and charged) or declines it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ from aiohttp import web
 from api.auth import CurrentUser
 from api.context import Context
 from api.routing import ApiRoutes, path_id
-from api.schemas_requests import RequestAccept, RequestAccepted, RequestCreate, RequestOut, RequestPage, RequestQuery
+from api.schemas_requests import (
+    RequestAccept,
+    RequestAccepted,
+    RequestCreate,
+    RequestOut,
+    RequestPage,
+    RequestQuery,
+)
+from api.services import request_proposals
 from api.services import requests as svc
 
 routes = ApiRoutes("requests")
@@ -37,10 +46,23 @@ async def cancel(request: web.Request, *, user: CurrentUser) -> RequestOut:
     return await svc.cancel(Context.of(request.app), user, path_id(request))
 
 
-@routes.post("/api/requests/{id}/accept", body=RequestAccept, response=RequestAccepted, auth=("mentor",), name="requests_accept")
+@routes.post("/api/requests/{id}/accept", body=RequestAccept, response=RequestAccepted, auth=("mentor",), name="requests_accept", errors=(409,))
 async def accept(request: web.Request, *, body: RequestAccept, user: CurrentUser) -> RequestAccepted:
-    """Accept with a start time: creates a scheduled session with the learner booked (409 if taken)."""
+    """Propose one of the learner's preferred times and a price; nothing is charged until the
+    learner confirms (409 if another mentor's proposal came first)."""
     return await svc.accept(Context.of(request.app), user, path_id(request), body)
+
+
+@routes.post("/api/requests/{id}/proposal/confirm", response=RequestAccepted, auth=("learner",), name="requests_proposal_confirm", errors=(409,))
+async def confirm_proposal(request: web.Request, *, user: CurrentUser) -> RequestAccepted:
+    """The learner confirms the mentor's proposal: the session is scheduled, booked and charged."""
+    return await request_proposals.confirm(Context.of(request.app), user, path_id(request))
+
+
+@routes.post("/api/requests/{id}/proposal/decline", response=RequestOut, auth=("learner",), name="requests_proposal_decline", errors=(409,))
+async def decline_proposal(request: web.Request, *, user: CurrentUser) -> RequestOut:
+    """The learner declines the mentor's proposal: nothing is charged, the request is open again."""
+    return await request_proposals.decline(Context.of(request.app), user, path_id(request))
 
 
 @routes.post("/api/requests/{id}/decline", response=RequestOut, auth=("mentor",), name="requests_decline")

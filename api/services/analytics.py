@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from api.context import Context
 from api.models import Booking, BookingStatus, Feedback, Follow, Session, SessionStatus, User
 
-ACTIVE = (BookingStatus.confirmed, BookingStatus.attended)
+# Enrollments that count (a no-show enrolled and paid: the class took place without them).
+ACTIVE = (BookingStatus.confirmed, BookingStatus.attended, BookingStatus.no_show)
 
 
 def week_start(dt: datetime) -> datetime:

@@ -2,8 +2,9 @@
 
 Status changes go through :mod:`api.services.session_state` only. Other modules
 move a session with :func:`start_session` (scheduled -> live) and
-:func:`complete_session` (-> completed, releasing the mentor's earnings in the
-same transaction); :func:`cancel_session` refunds and notifies everyone booked.
+:func:`complete_session` (-> completed or, if the class did not take place,
+cancelled; bookings settled in the same transaction by ``api.services.settlement``);
+:func:`cancel_session` refunds and notifies everyone booked.
 """
 
 from __future__ import annotations
@@ -325,15 +326,15 @@ async def start_session(ctx: Context, session_id: int) -> Session:
 
 
 async def complete_session(ctx: Context, session_id: int) -> Session:
-    """scheduled|live -> completed and release the mentor's earnings, in one transaction.
+    """End a scheduled|live session and settle its bookings from attendance, in one
+    transaction (``api.services.settlement``): completed if the class took place,
+    cancelled with full refunds if not. Earnings wait out the hold either way.
 
-    409 ``invalid_status`` if already completed/cancelled (callers racing to
-    complete the same session: exactly one wins; the release is idempotent anyway)."""
-    async with ctx.db.write() as s:
-        sess = await session_state.transition(s, session_id, S.completed)
-        await ledger.release_in(s, session_id)
-    await push_status(ctx.broker, sess)
-    return sess
+    409 ``invalid_status`` if already completed/cancelled (callers racing to end the
+    same session: exactly one wins)."""
+    from api.services import settlement
+
+    return (await settlement.settle_session(ctx, session_id)).session
 
 
 # ---------------------------------------------------------------- reading

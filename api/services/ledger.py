@@ -10,7 +10,8 @@ Only ``external:*`` accounts (the world behind the payment provider) go negative
 
 Accounts:
   external:sandbox            money from/to the outside world (negative = money in)
-  mentor:{id}:pending         the mentor's share of bookings of sessions not yet completed
+  mentor:{id}:pending         the mentor's share of bookings not yet released (class not held
+                              yet, or within the hold after it, or under an open report)
   mentor:{id}:available       earned, not yet paid out
   mentor:{id}:paid            paid out (cumulative)
   platform:fees_pending       the platform fee of sessions not yet completed
@@ -19,7 +20,8 @@ Accounts:
 Journals (kind, idempotency key):
   charge   charge:booking:{id}     external -P, mentor pending +M, fees_pending +F
   refund   refund:booking:{id}     the exact reverse of the booking's charge
-  release  release:session:{id}    pending -> available, fees_pending -> fees
+  release  release:booking:{id}    pending -> available, fees_pending -> fees (after the hold;
+                                   ``release:session:{id}`` in data written before the hold existed)
   payout   payout:{id}             mentor available -> mentor paid
 
 Entries and journals are immutable (ORM listeners below refuse UPDATE/DELETE).
@@ -40,7 +42,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from api.context import Context
 from api.errors import ApiError
-from api.models import Journal, LedgerEntry, Session
+from api.models import Journal, LedgerEntry
 from api.services.payments import EXTERNAL_ACCOUNT
 
 PLATFORM_FEES = "platform:fees"
@@ -207,47 +209,27 @@ async def record_refund(s: AsyncSession, booking_id: int, reference: str = "") -
                       session_id=charge.session_id, booking_id=booking_id)
 
 
-async def release_in(s: AsyncSession, session_id: int) -> list[Journal]:
-    """Inside a write transaction: move a completed session's pending money to the
-    mentor's available balance and the platform's fees. Idempotent."""
-    sess = await s.get(Session, session_id)
-    if sess is None:
-        return []
-    pending = mentor_pending(sess.mentor_id)
-    accounts = (pending, PLATFORM_FEES_PENDING)
-    # Per currency: what this session's journals left in the pending accounts.
-    rows = (await s.execute(
-        select(LedgerEntry.account, LedgerEntry.currency, func.sum(LedgerEntry.amount_cents))
-        .join(Journal, Journal.id == LedgerEntry.journal_id)
-        .where(Journal.session_id == session_id, LedgerEntry.account.in_(accounts))
-        .group_by(LedgerEntry.account, LedgerEntry.currency))).all()
-    currencies = sorted({r[1] for r in rows}) or [sess.currency]
-    out: list[Journal] = []
-    for currency in currencies:
-        key = f"release:session:{session_id}" + ("" if currency == sess.currency else f":{currency}")
-        await lock_accounts(s, accounts, currency)
-        existing = await journal_by_key(s, key)
-        if existing is not None:
-            out.append(existing)
-            continue
-        held = {a: int(total or 0) for a, c, total in rows if c == currency}
-        share, fee = held.get(pending, 0), held.get(PLATFORM_FEES_PENDING, 0)
-        journal = await post(s, "release", [(pending, -share), (mentor_available(sess.mentor_id), share),
-                                            (PLATFORM_FEES_PENDING, -fee), (PLATFORM_FEES, fee)],
-                             currency=currency, reference=f"session {session_id} completed",
-                             idempotency_key=key, session_id=session_id)
-        if journal is not None:
-            out.append(journal)
-    return out
-
-
-async def release_session_earnings(ctx: Context, session_id: int) -> list[Journal]:
-    """Release a completed session's earnings to its mentor (own transaction, idempotent).
-
-    Whoever completes a session calls this (``catalog.complete_session`` does it
-    in the same transaction as the status change)."""
-    async with ctx.db.write() as s:
-        return await release_in(s, session_id)
+async def record_release(s: AsyncSession, booking_id: int, reference: str = "") -> Journal | None:
+    """Inside a write transaction: move booking ``booking_id``'s share out of the hold
+    (mentor pending -> available, fees pending -> fees). Idempotent; None if nothing
+    was charged. Settlement decides when (after the hold, never while a report is open)."""
+    charge = await journal_by_key(s, f"charge:booking:{booking_id}")
+    if charge is None:
+        return None
+    rows = (await s.scalars(select(LedgerEntry).where(LedgerEntry.journal_id == charge.id))).all()
+    legs: list[tuple[str, int]] = []
+    for e in rows:
+        if e.account == PLATFORM_FEES_PENDING:
+            legs += [(PLATFORM_FEES_PENDING, -e.amount_cents), (PLATFORM_FEES, e.amount_cents)]
+        elif e.account.startswith("mentor:") and e.account.endswith(":pending"):
+            mentor = e.account.removesuffix(":pending")
+            legs += [(e.account, -e.amount_cents), (f"{mentor}:available", e.amount_cents)]
+    if not legs:
+        return None
+    return await post(s, "release", legs, currency=rows[0].currency,
+                      reference=reference or f"booking {booking_id} earnings released",
+                      idempotency_key=f"release:booking:{booking_id}",
+                      session_id=charge.session_id, booking_id=booking_id)
 
 
 # ---------------------------------------------------------------- reading

@@ -18,6 +18,9 @@ KINDS = frozenset({
     "request.cancelled", "request.expired", "session.reminder", "session.cancelled", "session.updated",
     "mentor.ready", "learner.joined", "payout.status", "feedback.received", "recording.failed",
     "account",
+    # Money rules (issue 14): proposals, settlement, the hold, problem reports.
+    "request.proposed", "request.proposal_declined", "request.proposal_expired", "session.completed",
+    "session.no_show", "earnings.available", "report.opened", "report.resolved",
 })
 
 

@@ -1,14 +1,15 @@
-"""Learner requests for custom sessions: ask, match mentors, accept (race-free), decline, cancel, expire.
+"""Learner requests for custom sessions: ask, match mentors, propose (race-free), decline, cancel, expire.
 
 A request goes to one mentor (``mentor_id``) or to every active mentor whose
 domains include its domain. Those mentors are notified (``request.new``,
 stored and pushed) and get a ``{"type": "request.new"}`` realtime message.
 
-Accepting is one transaction: a conditional ``UPDATE requests SET status =
-'accepted' WHERE id = ? AND status = 'open'`` (so of two mentors accepting at
-once exactly one wins, the other gets 409 on SQLite and PostgreSQL alike),
-then the scheduled session (through the session state machine) and the
-learner's confirmed booking (charged through the ledger when priced).
+A mentor's accept is a *proposal*: one of the learner's preferred times and a
+price, set by a conditional ``UPDATE requests SET status = 'proposed' WHERE id
+= ? AND status = 'open'`` (of two mentors at once exactly one wins, the other
+gets 409 on SQLite and PostgreSQL alike). Nothing is charged: the learner
+confirms (session, booking and charge in one transaction) or declines it, and
+an unanswered proposal lapses (``api.services.request_proposals``).
 """
 
 from __future__ import annotations
@@ -24,18 +25,15 @@ from api.context import Context
 from api.errors import ApiError, bad_request, conflict, forbidden, not_found
 from api.models import (
     AuditLog,
-    Booking,
-    BookingStatus,
     Notification,
     Request,
     RequestStatus,
     Role,
-    Session,
-    SessionStatus,
     User,
 )
 from api.schemas_requests import (
     PersonBrief,
+    ProposalOut,
     RequestAccept,
     RequestAccepted,
     RequestCreate,
@@ -43,7 +41,7 @@ from api.schemas_requests import (
     RequestPage,
     RequestQuery,
 )
-from api.services import bookings, notifications
+from api.services import notifications
 from api.services.settings_store import get_all as platform_settings
 
 MAX_FANOUT = 1000  # mentors notified of one open request
@@ -69,6 +67,16 @@ def _lower(tags: list[str] | None) -> list[str]:
     return [t.strip().lower() for t in (tags or []) if isinstance(t, str) and t.strip()]
 
 
+def proposal_out(r: Request, names: dict[int, str]) -> ProposalOut | None:
+    if r.status != RequestStatus.proposed or r.decided_by_id is None or r.proposed_starts_at is None \
+            or r.proposal_expires_at is None:
+        return None
+    return ProposalOut(mentor=PersonBrief(id=r.decided_by_id, full_name=names.get(r.decided_by_id, "")),
+                       title=r.proposed_title or r.topic, starts_at=r.proposed_starts_at,
+                       price_cents=r.proposed_price_cents or 0, currency="USD",
+                       expires_at=r.proposal_expires_at)
+
+
 def to_out(r: Request, names: dict[int, str]) -> RequestOut:
     return RequestOut(
         id=r.id, learner=PersonBrief(id=r.learner_id, full_name=names.get(r.learner_id, "")),
@@ -76,11 +84,12 @@ def to_out(r: Request, names: dict[int, str]) -> RequestOut:
         topic=r.topic, domain=r.domain, skills=list(r.skills or []), duration_min=r.duration_min,
         preferred_times=parse_times(r.preferred_times), description=r.description,
         status=r.status.value, session_id=r.session_id, decided_by_id=r.decided_by_id,
-        created_at=r.created_at, updated_at=r.updated_at)
+        proposal=proposal_out(r, names), created_at=r.created_at, updated_at=r.updated_at)
 
 
 async def _names(s: AsyncSession, rows: list[Request]) -> dict[int, str]:
-    ids = {r.learner_id for r in rows} | {r.mentor_id for r in rows if r.mentor_id}
+    ids = {r.learner_id for r in rows} | {r.mentor_id for r in rows if r.mentor_id} \
+        | {r.decided_by_id for r in rows if r.decided_by_id}
     if not ids:
         return {}
     return {uid: name for uid, name in (await s.execute(
@@ -177,13 +186,13 @@ async def create(ctx: Context, learner: CurrentUser, data: RequestCreate) -> Req
 
 
 async def cancel(ctx: Context, user: CurrentUser, request_id: int) -> RequestOut:
-    """The learner withdraws their own open request."""
+    """The learner withdraws their own open request (or one with a proposal pending)."""
     async with ctx.db.write() as s:
         r = await _visible(s, request_id, user)
         if r.learner_id != user.id:
             raise forbidden("Only the learner who sent a request may cancel it.")
         result = await s.execute(update(Request).where(
-            Request.id == request_id, Request.status == RequestStatus.open).values(
+            Request.id == request_id, Request.status.in_((RequestStatus.open, RequestStatus.proposed))).values(
             status=RequestStatus.cancelled, updated_at=utcnow()).execution_options(synchronize_session=False))
         if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
             raise conflict("request_not_open", "Only open requests can be cancelled.")
@@ -202,80 +211,48 @@ async def _reload(s: AsyncSession, request_id: int) -> Request:
 # ---------------------------------------------------------------- mentor actions
 
 
+def same_instant(a: datetime, b: datetime) -> bool:
+    return abs((a - b).total_seconds()) < 1
+
+
 async def accept(ctx: Context, mentor: CurrentUser, request_id: int, data: RequestAccept) -> RequestAccepted:
-    """Accept: a scheduled session with the learner booked. Exactly one mentor wins (others 409)."""
+    """The mentor's proposal: one of the learner's preferred times and a price. Nothing is
+    booked or charged until the learner confirms. Exactly one mentor wins (others 409)."""
     if mentor.role != Role.mentor.value:
         raise forbidden("Only mentors accept requests.")
     now = utcnow()
     starts = data.starts_at.astimezone(timezone.utc)
     if starts <= now:
         raise bad_request("The start time must be in the future.", {"starts_at": "must be in the future"})
-    if starts > now + timedelta(days=366):
-        raise bad_request("The start time is too far ahead.", {"starts_at": "within a year"})
-    fee_percent = float((await platform_settings(ctx.db))["platform_fee_percent"])
+    ttl = timedelta(hours=int((await platform_settings(ctx.db))["proposal_ttl_hours"]))
     notes: list[Notification] = []
     async with ctx.db.write() as s:
         r = await _visible(s, request_id, mentor)
+        if r.status != RequestStatus.open:
+            raise conflict("request_not_open", "This request is no longer open.")
+        if not any(same_instant(starts, t) for t in parse_times(r.preferred_times)):
+            raise bad_request("Propose one of the learner's preferred times.",
+                              {"starts_at": "one of the preferred times"})
         # The race is decided here: one conditional update per request.
         result = await s.execute(update(Request).where(
             Request.id == request_id, Request.status == RequestStatus.open,
             or_(Request.mentor_id.is_(None), Request.mentor_id == mentor.id)).values(
-            status=RequestStatus.accepted, decided_by_id=mentor.id, updated_at=now)
+            status=RequestStatus.proposed, decided_by_id=mentor.id, proposed_price_cents=data.price_cents,
+            proposed_starts_at=starts, proposed_title=data.title or None,
+            proposal_expires_at=min(now + ttl, starts), updated_at=now)
             .execution_options(synchronize_session=False))
         if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
             raise conflict("request_not_open", "This request is no longer open.")
         r = await _reload(s, request_id)
-        sess = Session(mentor_id=mentor.id, title=data.title or r.topic, description=r.description,
-                       curriculum=[], domain=r.domain, skills=list(r.skills or []),
-                       price_cents=data.price_cents, currency="USD", capacity=1, seats_taken=0,
-                       starts_at=starts, duration_min=r.duration_min, status=SessionStatus.draft,
-                       talk_time={})
-        s.add(sess)
-        await s.flush()
-        sess = await _schedule(s, sess.id)
-        booking = await _book(s, sess, r.learner_id, fee_percent)
-        r.session_id = sess.id
-        await s.flush()
+        price = f"{data.price_cents / 100:.2f} USD" if data.price_cents else "free"
         notes.append(notifications.add(
-            s, r.learner_id, "request.accepted", f"Request accepted: {r.topic}"[:200],
-            f"{mentor.full_name} scheduled it for {starts:%Y-%m-%d %H:%M} UTC. You are booked.",
-            f"/sessions/{sess.id}"))
+            s, r.learner_id, "request.proposed", f"Proposal: {r.topic}"[:200],
+            f"{mentor.full_name} proposes {starts:%Y-%m-%d %H:%M} UTC for {price}. Confirm to book"
+            f" (and pay) or decline, before {min(now + ttl, starts):%Y-%m-%d %H:%M} UTC.",
+            f"/learner/requests#request-{r.id}"))
         out = (await _outs(s, [r]))[0]
-        session_id, booking_id = sess.id, booking.id
     await notifications.push(ctx.broker, notes)
-    await bookings.confirm_by_mail(ctx, booking_id)
-    return RequestAccepted(request=out, session_id=session_id, booking_id=booking_id)
-
-
-async def _schedule(s: AsyncSession, session_id: int) -> Session:
-    """draft → scheduled through the session state machine."""
-    from api.services import session_state
-
-    return await session_state.transition(s, session_id, SessionStatus.scheduled)
-
-
-async def _book(s: AsyncSession, sess: Session, learner_id: int, fee_percent: float) -> Booking:
-    """The learner's confirmed seat, charged (sandbox) and recorded in the ledger when priced."""
-    from api.services import ledger
-    from api.services.payments import provider
-
-    booking = Booking(session_id=sess.id, learner_id=learner_id, status=BookingStatus.confirmed,
-                      price_cents=sess.price_cents, currency=sess.currency)
-    s.add(booking)
-    await s.flush()
-    if sess.price_cents > 0:
-        payment = provider.charge(amount_cents=sess.price_cents, currency=sess.currency,
-                                  key=f"booking:{booking.id}")
-        booking.payment_ref = payment.reference
-        await ledger.record_charge(s, booking_id=booking.id, session_id=sess.id, mentor_id=sess.mentor_id,
-                                   price_cents=sess.price_cents, currency=sess.currency,
-                                   fee_percent=fee_percent, reference=payment.reference)
-    result = await s.execute(update(Session).where(Session.id == sess.id, Session.seats_taken < Session.capacity)
-                             .values(seats_taken=Session.seats_taken + 1)
-                             .execution_options(synchronize_session=False))
-    if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
-        raise conflict("sold_out", "No seat left.")
-    return booking
+    return RequestAccepted(request=out, session_id=None, booking_id=None)
 
 
 async def decline(ctx: Context, mentor: CurrentUser, request_id: int) -> RequestOut:
@@ -377,4 +354,8 @@ def serialize(r: Request, names: dict[int, str] | None = None) -> dict[str, Any]
     return to_out(r, names or {}).model_dump(mode="json")
 
 
-__all__ = ["ApiError", "accept", "cancel", "create", "decline", "expire_due", "get", "list_for"]
+__all__ = ["ApiError", "accept", "cancel", "create", "decline", "expire_due", "get", "list_for", "outs",
+           "reload", "visible"]
+
+# For api.services.request_proposals (the learner's side of a proposal).
+visible, reload, outs = _visible, _reload, _outs

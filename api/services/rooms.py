@@ -2,7 +2,8 @@
 
 The SFU engine (``sfu/``) knows nothing of users or bookings; this module
 decides admission (room tokens), opens the room when the mentor starts the
-class, ends it, and stores what the engine reports (talk time, chat).
+class, ends it, and stores what the engine reports (talk time, chat; who was
+connected when goes to ``api.services.attendance``).
 """
 
 from __future__ import annotations
@@ -125,8 +126,11 @@ async def start_class(ctx: Context, session_id: int) -> bool:
 
 
 async def end_class(ctx: Context, session_id: int, actor_id: int, actor_role: str) -> Session:
-    """The mentor (or an admin) ends the class: the session completes."""
-    async with ctx.db.write() as s:
+    """The mentor (or an admin) ends the live class; its bookings settle from what the
+    SFU saw (``api.services.settlement``). 409 ``too_early`` before the start time."""
+    from api.services import settlement
+
+    async with ctx.db.read() as s:
         session = await s.get(Session, session_id)
         if session is None:
             raise not_found("session")
@@ -134,23 +138,9 @@ async def end_class(ctx: Context, session_id: int, actor_id: int, actor_role: st
             raise forbidden("Only the session's mentor can end the class.")
         if session.status != SessionStatus.live:
             raise ApiError(409, "not_live", "This session is not live.")
-        session = await session_state.transition(s, session_id, SessionStatus.completed)
-        # Learners who were booked count as attended once the class took place.
-        for booking in (await s.scalars(select(Booking).where(
-                Booking.session_id == session_id, Booking.status == BookingStatus.confirmed))).all():
-            booking.status = BookingStatus.attended
-    await _release_earnings(ctx, session_id)
-    return session
-
-
-async def _release_earnings(ctx: Context, session_id: int) -> None:
-    try:
-        from api.services import ledger
-    except ImportError:  # the ledger lands with the marketplace work
-        return
-    release = getattr(ledger, "release_session_earnings", None)
-    if release is not None:
-        await release(ctx, session_id)
+        if now() < session.starts_at:
+            raise settlement.too_early()
+    return (await settlement.settle_session(ctx, session_id)).session
 
 
 async def save_chat(ctx: Context, session_id: int, user_id: int, text: str, at: datetime) -> None:

@@ -1,4 +1,5 @@
-"""Background work on a clock: T–10 min reminders, completing sessions that are over, expiring requests.
+"""Background work on a clock: T–10 min reminders, settling sessions that are over, releasing
+earnings whose hold is over, expiring mentors' proposals and requests.
 
 Safe with several server processes: each reminder is claimed first by
 inserting ``SchedulerClaim(key="reminder:{session_id}")`` in the same
@@ -47,6 +48,8 @@ def utcnow() -> datetime:
 class RunResult:
     reminders: list[int] = field(default_factory=list)
     completed: list[int] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+    expired_proposals: list[int] = field(default_factory=list)
     expired_requests: list[int] = field(default_factory=list)
 
 
@@ -90,7 +93,9 @@ async def send_reminders(ctx: Context, now: datetime) -> list[int]:
 
 
 async def complete_over(ctx: Context, now: datetime) -> list[int]:
-    """Sessions whose end (start + duration + room grace) has passed become completed."""
+    """Sessions whose end (start + duration + room grace) has passed are settled from
+    attendance: completed if the class took place, cancelled and refunded if nobody
+    started it (``api.services.settlement``)."""
     from api.services import catalog
 
     grace = timedelta(minutes=ctx.settings.room_grace_minutes)
@@ -103,7 +108,7 @@ async def complete_over(ctx: Context, now: datetime) -> list[int]:
         if starts + timedelta(minutes=duration) + grace > now:
             continue
         try:
-            await catalog.complete_session(ctx, sid)  # state machine + earnings release, one transaction
+            await catalog.complete_session(ctx, sid)  # state machine + settlement, one transaction
         except ApiError as exc:
             if exc.status == 409:
                 continue  # completed or cancelled meanwhile (another process won)
@@ -114,11 +119,14 @@ async def complete_over(ctx: Context, now: datetime) -> list[int]:
 
 async def run_once(ctx: Context, now: datetime | None = None) -> RunResult:
     """One pass of every job; each job's failure is logged and does not stop the others."""
-    from api.services import requests
+    from api.services import request_proposals, requests, settlement
 
     now = now or utcnow()
     result = RunResult()
+    # Proposals lapse before requests expire: a lapsed proposal reopens its request,
+    # which then expires in the same pass if all its preferred times are gone.
     jobs = (("reminders", send_reminders), ("completed", complete_over),
+            ("released", settlement.release_due), ("expired_proposals", request_proposals.expire_due),
             ("expired_requests", requests.expire_due))
     for name, job in jobs:
         try:

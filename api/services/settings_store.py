@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
@@ -9,6 +10,17 @@ from sqlalchemy import select
 
 from api.db import Database
 from api.models import AuditLog, Setting
+
+
+def _env_int(name: str, default: int) -> int:
+    """A default an operator may set from the environment (the admin store still overrides it)."""
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() else default
+
+
+# Money rules (README "Money rules"): earnings wait out a hold after the class during
+# which the learner may report a problem; a mentor's proposal lapses if not confirmed.
+HOLD_MAX_HOURS = 24 * 30
 
 
 class PlatformSettings(BaseModel):
@@ -23,6 +35,11 @@ class PlatformSettings(BaseModel):
     recording_default: bool = False
     recording_retention_days: int = Field(90, ge=1, le=3650)
     registration_open: bool = True
+    earnings_hold_hours: int = Field(default_factory=lambda: _env_int("PEERLEARN_EARNINGS_HOLD_HOURS", 48),
+                                     ge=0, le=HOLD_MAX_HOURS)
+    proposal_ttl_hours: int = Field(default_factory=lambda: _env_int("PEERLEARN_PROPOSAL_TTL_HOURS", 48),
+                                    ge=1, le=24 * 14)
+    no_show_wait_minutes: int = Field(10, ge=0, le=120)
 
 
 class PlatformSettingsUpdate(BaseModel):
@@ -37,6 +54,9 @@ class PlatformSettingsUpdate(BaseModel):
     recording_default: StrictBool | None = None
     recording_retention_days: int | None = Field(None, ge=1, le=3650)
     registration_open: StrictBool | None = None
+    earnings_hold_hours: int | None = Field(None, ge=0, le=HOLD_MAX_HOURS)
+    proposal_ttl_hours: int | None = Field(None, ge=1, le=24 * 14)
+    no_show_wait_minutes: int | None = Field(None, ge=0, le=120)
 
 
 async def get_all(db: Database) -> dict[str, Any]:

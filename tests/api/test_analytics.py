@@ -8,6 +8,7 @@ from api.context import Context
 from api.keys import DB
 from api.models import Feedback, Follow, Session, SessionStatus, utcnow
 from api.services import scheduler
+from tests.api.classes import in_room
 from tests.api.helpers_marketplace import book, make_session
 from tests.conftest import signup
 
@@ -21,6 +22,12 @@ async def test_numbers(client, learner, mentor, settings):
                               duration_min=30, title="Done")
     await book(client, past, learner.id)
     await book(client, past, other.id)
+    # The class took place (the SFU saw the mentor and one learner; the other is a no-show).
+    async with client.app[DB].write() as s:
+        start = (await s.get(Session, past)).starts_at
+        (await s.get(Session, past)).status = SessionStatus.live
+    await in_room(client, past, mentor.id, "mentor", start, start + timedelta(minutes=30))
+    await in_room(client, past, learner.id, "learner", start, start + timedelta(minutes=30))
     await scheduler.run_once(Context.of(client.app))
     async with client.app[DB].write() as s:
         assert (await s.get(Session, past)).status == SessionStatus.completed
@@ -28,11 +35,12 @@ async def test_numbers(client, learner, mentor, settings):
                    Feedback(session_id=past, author_id=other.id, rating=2, comment="", hidden=True)])
     async with client.app[DB].write() as s:  # what the SFU reports (rooms.save_talk_time)
         (await s.get(Session, past)).talk_time = {str(mentor.id): 600.0, str(learner.id): 200.0}
-    # A priced accepted request gives revenue (pending until the session completes).
+    # A priced request the learner confirmed gives revenue (pending until the session completes).
     when = (utcnow() + timedelta(days=2)).isoformat()
     rid = (await (await learner.post("/api/requests/create", json={
         "topic": "Paid", "domain": "Programming", "mentor_id": mentor.id, "preferred_times": [when]})).json())["id"]
     assert (await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": when, "price_cents": 10000})).status == 200
+    assert (await learner.post(f"/api/requests/{rid}/proposal/confirm")).status == 200
 
     resp = await mentor.get("/api/mentor/analytics?weeks=4")
     assert resp.status == 200, await resp.text()

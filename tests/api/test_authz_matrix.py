@@ -18,7 +18,16 @@ from typing import Any
 import pytest
 
 from api.keys import DB, ENDPOINTS
-from api.models import Feedback, Recording, RecordingStatus, SessionStatus, utcnow
+from api.models import (
+    Booking,
+    BookingReport,
+    BookingStatus,
+    Feedback,
+    Recording,
+    RecordingStatus,
+    SessionStatus,
+    utcnow,
+)
 from tests.api.helpers_marketplace import make_session
 from tests.conftest import signup
 
@@ -82,9 +91,16 @@ MATRIX = [
     row("DELETE", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
     # admin moderation
     row("POST", "/api/admin/feedback/{id}/hide", "feedback", ("admin",), {"hidden": True}),
+    # problem reports: the booking's learner reports (the rules then say 409 for an unfinished
+    # class); only admins resolve
+    row("POST", "/api/bookings/{id}/report", "booking", ("learner",), {"reason": "The mentor never came"}),
+    row("POST", "/api/admin/reports/{id}/resolve", "report", ("admin",), {"action": "release"}),
     # destructive
     row("POST", "/api/requests/{id}/decline", "request2", ("mentor",)),
     row("POST", "/api/requests/{id}/accept", "request", ("mentor",), {"starts_at": FUTURE}),
+    # the mentor's proposal is answered by the request's learner only
+    row("POST", "/api/requests/{id}/proposal/confirm", "request", ("learner",)),
+    row("POST", "/api/requests/{id}/proposal/decline", "request", ("learner",)),
     row("POST", "/api/requests/{id}/cancel", "request3", ("learner",)),
     row("POST", "/api/sessions/{id}/publish", "draft", ("mentor", "admin")),
     row("POST", "/api/bookings/{id}/cancel", "booking", ("learner",)),
@@ -130,6 +146,14 @@ async def world(client, learner, mentor, admin):
         s.add(fb)
         await s.flush()
         feedback = fb.id
+        attended = Booking(session_id=done, learner_id=learner.id, status=BookingStatus.attended,
+                           earnings_release_at=utcnow() + timedelta(days=1))
+        s.add(attended)
+        await s.flush()
+        rep = BookingReport(booking_id=attended.id, session_id=done, learner_id=learner.id, reason="bad audio")
+        s.add(rep)
+        await s.flush()
+        report = rep.id
         rec = Recording(session_id=session, status=RecordingStatus.recording)
         s.add(rec)
         await s.flush()
@@ -137,7 +161,7 @@ async def world(client, learner, mentor, admin):
     objects = {"learner_user": learner.id, "mentor_user": mentor.id, "spare_user": spare.id,
                "session": session, "session2": session2, "draft": draft, "booking": booking,
                "request": reqs[0], "request2": reqs[1], "request3": reqs[2], "feedback": feedback,
-               "recording": recording}
+               "recording": recording, "report": report}
     return users, objects
 
 

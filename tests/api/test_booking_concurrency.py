@@ -12,10 +12,9 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from api.context import Context
 from api.keys import DB
 from api.models import Booking, BookingStatus, Session
-from api.services import catalog
+from tests.api.classes import after_hold, take_place
 from tests.api.market import book, published, quick_users, set_platform, trial_balance
 
 
@@ -104,9 +103,11 @@ async def _fund_mentor(client, mentor, amount_each: int, n_bookings: int) -> Non
     """Give the mentor available earnings: bookings of a session that completes."""
     await set_platform(client, platform_fee_percent=0, min_payout_cents=100, max_capacity=50)
     pub = await published(mentor, capacity=n_bookings, price_cents=amount_each)
-    for lr in await quick_users(client, n_bookings):
+    learners = await quick_users(client, n_bookings)
+    for lr in learners:
         assert (await book(lr, pub["id"])).status == 201
-    await catalog.complete_session(Context.of(client.app), pub["id"])
+    await take_place(client, pub["id"], [lr.id for lr in learners])
+    await after_hold(client, pub["id"])
 
 
 async def test_100_concurrent_payouts_with_funds_for_k(client, mentor):

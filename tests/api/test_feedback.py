@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from api.context import Context
-from api.services import catalog
+from tests.api.classes import take_place
 from tests.api.market import book, published, quick_users
 from tests.conftest import signup
 
@@ -14,7 +13,7 @@ async def _completed_with(client, mentor, learners, **fields):
     pub = await published(mentor, **fields)
     for lr in learners:
         assert (await book(lr, pub["id"])).status == 201
-    await catalog.complete_session(Context.of(client.app), pub["id"])
+    await take_place(client, pub["id"], [lr.id for lr in learners])
     return pub
 
 
@@ -66,7 +65,7 @@ async def test_cancelled_booking_cannot_review(client, mentor):
     pub = await published(mentor)
     b = await (await book(lr, pub["id"])).json()
     await lr.post(f"/api/bookings/{b['id']}/cancel")
-    await catalog.complete_session(Context.of(client.app), pub["id"])
+    await take_place(client, pub["id"])  # the mentor held it, alone
     resp = await lr.post("/api/feedback/create", json={"session_id": pub["id"], "rating": 3})
     assert resp.status == 403
 

@@ -9,7 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from api.context import Context
 from api.keys import DB
 from api.models import Journal, LedgerEntry, Session
-from api.services import catalog, ledger
+from api.services import ledger
+from tests.api.classes import after_hold, take_place
 from tests.api.market import book, published, quick_users, set_platform, trial_balance
 
 
@@ -83,10 +84,13 @@ async def test_charge_fee_release_and_earnings(client, mentor):
     assert (e["pending_cents"], e["available_cents"], e["total_earned_cents"]) == (12000, 0, 0)
     assert e["test_mode"] is True and e["min_payout_cents"] == 500
     ctx = Context.of(client.app)
-    await catalog.complete_session(ctx, pub["id"])
-    # release is idempotent: a second call posts nothing new
-    again = await ledger.release_session_earnings(ctx, pub["id"])
-    assert len(again) == 1
+    await take_place(client, pub["id"], [lr.id for lr in learners])
+    # The class took place, but its earnings wait out the hold (a learner may still report a problem).
+    e = await (await mentor.get("/api/earnings")).json()
+    assert (e["pending_cents"], e["available_cents"], e["total_earned_cents"]) == (12000, 0, 0)
+    assert len(await after_hold(client, pub["id"])) == 3
+    # release is idempotent: a second pass posts nothing new
+    assert await after_hold(client, pub["id"]) == []
     e = await (await mentor.get("/api/earnings")).json()
     assert (e["pending_cents"], e["available_cents"], e["total_earned_cents"]) == (0, 12000, 12000)
     async with client.app[DB].read() as s:
@@ -95,7 +99,7 @@ async def test_charge_fee_release_and_earnings(client, mentor):
     kinds = [x["kind"] for x in e["recent_entries"]]
     assert "release" in kinds and "charge" in kinds
     log = await ledger.transactions(ctx, page=1, page_size=10)
-    assert log["total"] == 4 and log["items"][0]["kind"] == "release"
+    assert log["total"] == 6 and log["items"][0]["kind"] == "release"
     assert all(sum(en["amount_cents"] for en in j["entries"]) == 0 for j in log["items"])
     only = await ledger.transactions(ctx, kind="charge", account=f"mentor:{mentor.id}:")
     assert only["total"] == 3
@@ -107,7 +111,11 @@ async def test_payout_rules(client, mentor, learner):
     await book(learner, pub["id"])
     resp = await mentor.post("/api/earnings/payout", json={"amount_cents": 1000})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "insufficient_funds"
-    await catalog.complete_session(Context.of(client.app), pub["id"])
+    await take_place(client, pub["id"], [learner.id])
+    # Payouts take only available funds: within the hold the money is still pending.
+    resp = await mentor.post("/api/earnings/payout", json={"amount_cents": 1000})
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "insufficient_funds"
+    await after_hold(client, pub["id"])
     resp = await mentor.post("/api/earnings/payout", json={"amount_cents": 999})
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "below_minimum"
     resp = await mentor.post("/api/earnings/payout", json={"amount_cents": 3001})

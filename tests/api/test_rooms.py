@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from api.keys import DB
-from api.models import RoomToken, Session
+from api.live_rooms import live_rooms
+from api.models import AttendanceInterval, Booking, RoomToken, Session
 from tests.conftest import signup
 from tests.room_client import RoomParticipant
 
@@ -75,8 +76,12 @@ async def test_signaling_refusals(client, mentor, learner) -> None:
 
 
 async def test_two_participants_meet_and_mentor_ends(client, mentor, learner) -> None:
+    """Attendance follows what the SFU saw: the learner who joined attended, the one who did not
+    is a no-show; and the class cannot be ended before its start."""
     sid = await _live_soon(mentor)
     await _book(learner, sid)
+    absent = await signup(client, "learner")
+    await _book(absent, sid)
     m = RoomParticipant(await _connect(client, await _token(mentor, sid)))
     l_ = None
     try:
@@ -93,9 +98,27 @@ async def test_two_participants_meet_and_mentor_ends(client, mentor, learner) ->
             await me.wait_frames(other.peer_id, "audio", 5)
         await l_.send({"type": "chat", "text": "hello mentor"})
         await m.wait_message("chat", lambda msg: msg.get("text") == "hello mentor")
+        # Issue 14: ending 5 minutes before the start completed the session and paid the mentor.
+        resp = await mentor.post(f"/api/rooms/{sid}/end")
+        assert resp.status == 409
+        assert (await resp.json())["error"] == {
+            "code": "too_early", "message": "A class cannot be ended before its start time.", "fields": {}}
+        # The engine's join events are stored as they happen (wait for its listeners, no sleeping).
+        await live_rooms(client.app).get(sid).observer.drain()
+        async with client.app[DB].write() as s:
+            await s.execute(update(Session).where(Session.id == sid).values(
+                starts_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
         resp = await mentor.post(f"/api/rooms/{sid}/end")
         assert resp.status == 200 and (await resp.json())["status"] == "completed"
         await l_.wait_message("session-ended")
+        async with client.app[DB].read() as s:
+            status = {b.learner_id: b.status.value for b in (await s.scalars(
+                select(Booking).where(Booking.session_id == sid))).all()}
+            rows = (await s.scalars(select(AttendanceInterval).where(
+                AttendanceInterval.session_id == sid))).all()
+        assert status == {learner.id: "attended", absent.id: "no_show"}
+        assert {(r.user_id, r.role) for r in rows} == {(mentor.id, "mentor"), (learner.id, "learner")}
+        assert all(r.left_at is not None and r.left_at >= r.joined_at for r in rows)
         chat = await (await learner.get(f"/api/rooms/{sid}/chat")).json()
         assert [c["text"] for c in chat["items"]] == ["hello mentor"]
         stranger = await signup(client, "learner")

@@ -11,8 +11,19 @@ from sqlalchemy import select
 from api.app import create_app
 from api.context import Context
 from api.keys import DB, SERVICES
-from api.models import Journal, Notification, Request, RequestStatus, Session, SessionStatus, utcnow
+from api.models import (
+    Booking,
+    BookingStatus,
+    Journal,
+    Notification,
+    Request,
+    RequestStatus,
+    Session,
+    SessionStatus,
+    utcnow,
+)
 from api.services import ledger, scheduler
+from tests.api.classes import in_room
 from tests.api.helpers_marketplace import book, make_session
 from tests.conftest import signup
 
@@ -60,7 +71,8 @@ async def test_no_reminder_for_cancelled_drafts_or_long_started(client, learner,
     assert await reminders(client, mentor.id) == []
 
 
-async def test_completes_sessions_that_are_over_and_releases_earnings(client, learner, mentor, settings):
+async def test_session_nobody_started_is_refunded_not_paid(client, learner, mentor, settings):
+    """Issue 14: a session nobody started was completed by the scheduler and the mentor paid."""
     grace = settings.room_grace_minutes
     over = await make_session(client, mentor.id, starts_in=timedelta(minutes=-(60 + grace + 1)),
                               duration_min=60, price_cents=2000)
@@ -72,13 +84,42 @@ async def test_completes_sessions_that_are_over_and_releases_earnings(client, le
     result = await scheduler.run_once(Context.of(client.app))
     assert result.completed == [over]
     async with client.app[DB].read() as s:
-        assert (await s.get(Session, over)).status == SessionStatus.completed
+        assert (await s.get(Session, over)).status == SessionStatus.cancelled
         assert (await s.get(Session, in_grace)).status == SessionStatus.scheduled
+        assert (await s.get(Booking, bid)).status == BookingStatus.cancelled
         kinds = (await s.scalars(select(Journal.kind).where(Journal.session_id == over))).all()
-        assert sorted(kinds) == ["charge", "release"]
+        assert sorted(kinds) == ["charge", "refund"]
         balances = await ledger.mentor_balances(s, mentor.id)
-    assert balances.available == 1700 and balances.pending == 0
+    assert balances.available == 0 and balances.pending == 0
     assert (await scheduler.run_once(Context.of(client.app))).completed == []
+
+
+async def test_live_session_over_settles_and_releases_after_the_hold(client, learner, mentor, settings):
+    grace = settings.room_grace_minutes
+    start = utcnow() - timedelta(minutes=60 + grace + 1)
+    over = await make_session(client, mentor.id, starts_in=timedelta(minutes=-(60 + grace + 1)),
+                              duration_min=60, price_cents=2000, status=SessionStatus.live)
+    bid = await book(client, over, learner.id)
+    async with client.app[DB].write() as s:
+        await ledger.record_charge(s, booking_id=bid, session_id=over, mentor_id=mentor.id,
+                                   price_cents=2000, currency="USD", fee_percent=15, reference="t")
+    await in_room(client, over, mentor.id, "mentor", start, start + timedelta(minutes=60))
+    await in_room(client, over, learner.id, "learner", start, start + timedelta(minutes=50))
+    ctx = Context.of(client.app)
+    result = await scheduler.run_once(ctx)
+    assert result.completed == [over] and result.released == []
+    async with client.app[DB].read() as s:
+        assert (await s.get(Session, over)).status == SessionStatus.completed
+        assert (await s.get(Booking, bid)).status == BookingStatus.attended
+        assert (await ledger.mentor_balances(s, mentor.id)).pending == 1700
+    assert (await scheduler.run_once(ctx, now=utcnow() + timedelta(hours=47))).released == []
+    assert (await scheduler.run_once(ctx, now=utcnow() + timedelta(hours=49))).released == [bid]
+    async with client.app[DB].read() as s:
+        balances = await ledger.mentor_balances(s, mentor.id)
+        kinds = (await s.scalars(select(Journal.kind).where(Journal.session_id == over))).all()
+    assert (balances.available, balances.pending) == (1700, 0)
+    assert sorted(kinds) == ["charge", "release"]
+    assert (await scheduler.run_once(ctx, now=utcnow() + timedelta(hours=50))).released == []
 
 
 async def test_expires_requests(client, learner, mentor):

@@ -1,0 +1,56 @@
+"""Helpers for tests where a class takes place (or not): the start moved into the past, who
+was in the room recorded as the SFU's join/leave events would, the session settled, the
+hold waited out. Money then follows the rules of ``api.services.settlement``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select, update
+
+from api.context import Context
+from api.keys import DB
+from api.models import Session, utcnow
+from api.services import attendance, settlement
+from api.services.settlement import Settlement
+
+
+async def move_start(client: TestClient, session_id: int, starts_at: datetime) -> None:
+    async with client.app[DB].write() as s:
+        await s.execute(update(Session).where(Session.id == session_id).values(starts_at=starts_at))
+
+
+async def in_room(client: TestClient, session_id: int, user_id: int, role: str, joined: datetime,
+                  left: datetime | None = None) -> None:
+    """``user_id`` was connected to the room from ``joined`` (until ``left``, or still there)."""
+    ctx = Context.of(client.app)
+    await attendance.record_join(ctx, session_id, user_id, role, f"pe-test-{user_id}", joined)
+    if left is not None:
+        await attendance.record_leave(ctx, session_id, user_id, left)
+
+
+async def take_place(client: TestClient, session_id: int, learners: Iterable[int] = (), *,
+                     mentor: bool = True, mentor_minutes: float | None = None) -> Settlement:
+    """The class ran for its whole duration, ending now: the mentor in the room from the start
+    (for ``mentor_minutes`` if given), the given learners joined; then it is settled."""
+    async with client.app[DB].read() as s:
+        sess = await s.scalar(select(Session).where(Session.id == session_id))
+        assert sess is not None
+        mentor_id, duration = sess.mentor_id, sess.duration_min
+    now = utcnow()
+    start = now - timedelta(minutes=duration)
+    await move_start(client, session_id, start)
+    if mentor:
+        left = start + timedelta(minutes=mentor_minutes) if mentor_minutes is not None else None
+        await in_room(client, session_id, mentor_id, "mentor", start - timedelta(minutes=1), left)
+    for uid in learners:
+        await in_room(client, session_id, uid, "learner", start + timedelta(minutes=1))
+    return await settlement.settle_session(Context.of(client.app), session_id)
+
+
+async def after_hold(client: TestClient, session_id: int | None = None, hours: float = 24 * 31) -> list[int]:
+    """Time passes beyond any hold: the scheduler's release job pays what is due."""
+    return await settlement.release_due(Context.of(client.app), utcnow() + timedelta(hours=hours),
+                                        session_id=session_id)
