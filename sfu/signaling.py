@@ -211,11 +211,9 @@ class ParticipantSession:
     async def _on_join(self, data: dict[str, Any]) -> None:
         if self.peer is not None:
             raise SignalingError("already_joined", "already joined")
-        name = data.get("display_name")
-        if name is not None:
-            if not isinstance(name, str) or not 0 < len(name.strip()) <= 100:
-                raise SignalingError("invalid_message", "display_name must be 1-100 characters")
-            self.info.display_name = name.strip()
+        # ``display_name`` stays accepted for old clients but is ignored: the name others
+        # see is the one the application vouched for in ParticipantInfo, never the
+        # client's say-so (anyone could appear as "Marie Curie (Mentor)").
         self.peer = await self.router.join(self.info, self.notify)
         participants = [p.describe() for p in self.router.peers.values() if p is not self.peer]
         self.notify(
