@@ -67,10 +67,13 @@ async def _run_server(app: Any, settings: Settings, *, reuse_port: bool) -> None
 
     from aiohttp import web
 
+    from api.access_log import RedactingAccessLogger
     from api.keys import SERVICES
     from api.placement import INTERNAL_URL
 
+    # Tokens in URLs (?token= of non-browser WebSocket clients) never reach the log.
     runner = web.AppRunner(app, access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+                           access_log_class=RedactingAccessLogger,
                            shutdown_timeout=5)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port).start()

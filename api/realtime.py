@@ -223,17 +223,7 @@ class Hub:
         return user
 
     def _same_origin(self, request: web.Request) -> bool:
-        origin = request.headers.get("Origin")
-        if origin is None:
-            return True  # not a browser: browsers always send Origin on a WebSocket handshake
-        parts = urlsplit(origin)
-        allowed = {f"{request.scheme}://{request.host}".lower()}
-        public = urlsplit(self.app[SETTINGS].public_url)
-        if public.scheme and public.netloc:
-            allowed.add(f"{public.scheme}://{public.netloc}".lower())
-        for extra in self.app[SETTINGS].extra.get("allowed_origins", ()):
-            allowed.add(str(extra).rstrip("/").lower())
-        return f"{parts.scheme}://{parts.netloc}".lower() in allowed
+        return same_origin(request)
 
     async def _reader(self, conn: Connection) -> None:
         ws = conn.ws
@@ -389,6 +379,23 @@ class Hub:
         conns = [c for c in self._conns.get(user_id, ()) if jti is None or c.user.jti == jti]
         await asyncio.gather(*(self._close(c, CLOSE_LOGOUT, "signed out") for c in conns),
                              return_exceptions=True)
+
+
+def same_origin(request: web.Request) -> bool:
+    """A cookie-authenticated WebSocket must come from our own pages (cross-site WebSocket
+    hijacking: browsers attach cookies to any site's handshake, but always send Origin)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser: browsers always send Origin on a WebSocket handshake
+    parts = urlsplit(origin)
+    settings = request.app[SETTINGS]
+    allowed = {f"{request.scheme}://{request.host}".lower()}
+    public = urlsplit(settings.public_url)
+    if public.scheme and public.netloc:
+        allowed.add(f"{public.scheme}://{public.netloc}".lower())
+    for extra in settings.extra.get("allowed_origins", ()):
+        allowed.add(str(extra).rstrip("/").lower())
+    return f"{parts.scheme}://{parts.netloc}".lower() in allowed
 
 
 def get_hub(app: web.Application) -> Hub | None:

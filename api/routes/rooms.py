@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
@@ -20,7 +20,8 @@ from api.live_rooms import live_rooms, live_rooms_ctx
 from api.metrics import METRICS
 from api.placement import Node, placement, placement_ctx
 from api.routing import ApiRoutes, path_id
-from api.services import rooms
+from api.realtime import same_origin
+from api.services import room_access, rooms
 from api.services.notifications import session_channel
 from sfu import ParticipantInfo, ice_servers, serve_participant
 
@@ -39,9 +40,15 @@ class RoomTokenOut(BaseModel):
 
 
 
+# The room page's browser authenticates its signaling socket with this cookie, so the room
+# token never appears in a URL (access logs, proxies, history); ``?token=`` stays for other
+# clients. Scoped to the one room's socket path, HttpOnly, same-site only.
+ROOM_COOKIE = "pl_room"
+
+
 def _ws_base(request: web.Request) -> str:
-    proto = request.headers.get("X-Forwarded-Proto", request.scheme)
-    return ("wss" if proto in ("https", "wss") else "ws") + "://" + request.host
+    # api.proxy set the scheme from a trusted proxy's X-Forwarded-Proto (never the raw header).
+    return ("wss" if request.scheme == "https" else "ws") + "://" + request.host
 
 
 @routes.post("/api/rooms/{id}/token", response=RoomTokenOut, errors=(409,))
@@ -50,13 +57,19 @@ async def token(request: web.Request, *, user: CurrentUser) -> RoomTokenOut:
     ctx = Context.of(request.app)
     sid = path_id(request)
     raw, admission, closes = await rooms.issue_token(ctx, sid, user.id)
+    await room_access.bind_to_session(ctx.db, admission.jti, user.jti)  # logout revokes it
     settings = ctx.settings
     servers = ice_servers(
         secret=settings.turn_secret, user=str(user.id),
         turn_urls=[u.strip() for u in settings.turn_urls.split(",") if u.strip()],
         stun_urls=[u.strip() for u in settings.stun_urls.split(",") if u.strip()])
-    return RoomTokenOut(token=raw, signaling_url=f"{_ws_base(request)}/ws/room/{sid}?token={raw}",
-                        ice_servers=servers, role=admission.role, expires_at=closes)
+    out = RoomTokenOut(token=raw, signaling_url=f"{_ws_base(request)}/ws/room/{sid}?token={raw}",
+                       ice_servers=servers, role=admission.role, expires_at=closes)
+    resp = web.json_response(out.model_dump(mode="json"))
+    resp.set_cookie(ROOM_COOKIE, raw, path=f"/ws/room/{sid}", httponly=True, samesite="Strict",
+                    secure=settings.secure_cookies or request.secure,
+                    max_age=max(60, int((closes - datetime.now(timezone.utc)).total_seconds())))
+    return resp
 
 
 @routes.post("/api/rooms/{id}/end", errors=(409,))
@@ -108,6 +121,10 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     ctx = Context.of(request.app)
     sid = path_id(request)
     raw = request.query.get("token", "")
+    if not raw and request.cookies.get(ROOM_COOKIE):
+        if not same_origin(request):
+            raise ApiError(403, "forbidden_origin", "Cross-origin WebSocket refused.")
+        raw = request.cookies[ROOM_COOKIE]
     if not raw:
         raise ApiError(401, "unauthorized", "A room token is required.")
     admission = await rooms.admit(ctx, sid, raw)

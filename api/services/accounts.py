@@ -18,6 +18,7 @@ from api.errors import ApiError, bad_request, conflict, forbidden, not_found
 from api.mailer import Mailer
 from api.models import AuditLog, OneTimeToken, RevokedToken, Role, User
 from api.schemas import UserCreate, UserMe, UserPublic, UserUpdate
+from api.services import room_access
 from api.security import (
     hash_opaque,
     hash_password,
@@ -137,6 +138,7 @@ async def logout(db: Database, jti: str, expires_at: datetime) -> None:
     async with db.write() as s:
         if not await s.get(RevokedToken, jti):
             s.add(RevokedToken(jti=jti, expires_at=expires_at))
+        await room_access.revoke_for_session(s, jti)
         # Keep the table small: expired tokens are refused by their own exp.
         await s.execute(delete(RevokedToken).where(RevokedToken.expires_at < now()))
 
@@ -188,9 +190,10 @@ async def confirm_password_reset(db: Database, raw_token: str, password: str) ->
             OneTimeToken.id == tok.id, OneTimeToken.used_at.is_(None)).values(used_at=now()))
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise bad_request("This reset link is invalid or has expired.", code="invalid_token")
-        # A new password ends every existing session of the account.
+        # A new password ends every existing session of the account, room tokens included.
         await s.execute(update(User).where(User.id == user.id).values(
             password_hash=pw_hash, token_version=User.token_version + 1))
+        await room_access.revoke_for_user(s, user.id)
 
 
 async def get_user(db: Database, user_id: int) -> User:
@@ -292,6 +295,7 @@ async def set_active(db: Database, actor_id: int, user_id: int, active: bool) ->
             raise conflict("cannot_deactivate_self", "Admins cannot deactivate themselves.")
         user.is_active = active
         user.token_version = user.token_version + 1
+        await room_access.revoke_for_user(s, user_id)
         s.add(AuditLog(actor_id=actor_id, action="user.activate" if active else "user.deactivate",
                        target=f"user:{user_id}"))
         return user
@@ -315,5 +319,6 @@ async def create_admin(db: Database, email: str, password: str, full_name: str =
             user.password_hash = pw_hash
             user.is_active = True
             user.token_version += 1
+            await room_access.revoke_for_user(s, user.id)
         await s.flush()
         return user

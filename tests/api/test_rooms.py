@@ -69,6 +69,7 @@ async def test_signaling_refusals(client, mentor, learner) -> None:
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "wrong_room"
     # Garbage and expired tokens.
     assert (await client.get(f"/ws/room/{sid}?token=garbage")).status == 401
+    client.session.cookie_jar.clear()  # the token response also set the room cookie browsers use
     assert (await client.get(f"/ws/room/{sid}")).status == 401
     async with client.app[DB].write() as s:
         await s.execute(update(RoomToken).values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))

@@ -115,7 +115,8 @@ async function connect() {
     if (status === "scheduled") return waitForMentor();
     if (status === "completed" || status === "cancelled") return showEnded();
   }
-  const sock = new RoomSocket(tok.signaling_url, {
+  // The token response also set an HttpOnly cookie for this room's socket: no token in the URL.
+  const sock = new RoomSocket(tok.signaling_url.split("?")[0], {
     onOpen: () => sock.send({ type: "join" }),
     onMessage: (msg) => onMessage(msg, gen),
     onClose: (info) => onSocketClose(info, gen),

@@ -1,0 +1,109 @@
+"""Issue 14: room tokens die with the login session that asked for them (logout, password
+change, deactivation); browsers authenticate the room socket by an HttpOnly cookie instead
+of a URL token; the access log never shows a token."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import make_mocked_request
+from aiohttp.web import Response
+
+from api.access_log import RedactingAccessLogger, redact
+from api.context import Context
+from api.errors import ApiError
+from api.keys import DB
+from api.services import accounts, rooms
+from tests.api.helpers_marketplace import make_session
+from tests.conftest import ApiUser, login, signup
+
+
+async def _room_token(user: ApiUser, sid: int) -> str:
+    resp = await user.post(f"/api/rooms/{sid}/token")
+    assert resp.status == 200, await resp.text()
+    return str((await resp.json())["token"])
+
+
+async def _admitted(client, sid: int, token: str) -> bool:
+    try:
+        await rooms.admit(Context.of(client.app), sid, token)
+        return True
+    except ApiError as exc:
+        assert exc.status == 401 and exc.code == "invalid_token"
+        return False
+
+
+async def _second_session(user: ApiUser) -> ApiUser:
+    data = await login(user.client, user.email, user.password)
+    return ApiUser(user.client, user.id, user.email, user.password, user.role, data["access_token"])
+
+
+async def test_logout_revokes_that_sessions_room_tokens_only(client, mentor) -> None:
+    sid = await make_session(client, mentor.id, starts_in=timedelta(minutes=5))
+    laptop, phone = mentor, await _second_session(mentor)
+    from_laptop, from_phone = await _room_token(laptop, sid), await _room_token(phone, sid)
+    assert await _admitted(client, sid, from_laptop) and await _admitted(client, sid, from_phone)
+    assert (await laptop.post("/api/auth/logout")).status == 200
+    assert not await _admitted(client, sid, from_laptop)
+    assert await _admitted(client, sid, from_phone)  # the other device's session lives on
+
+
+async def test_password_change_and_deactivation_revoke_room_tokens(client, mentor, admin) -> None:
+    sid = await make_session(client, mentor.id, starts_in=timedelta(minutes=5))
+    token = await _room_token(mentor, sid)
+    await client.post("/api/auth/password-reset", json={"email": mentor.email})
+    async with client.app[DB].write() as s:  # the mailed link's token, minted here directly
+        from api.models import OneTimeToken
+        from api.security import new_opaque_token
+
+        raw, digest = new_opaque_token()
+        s.add(OneTimeToken(user_id=mentor.id, purpose="password_reset", token_hash=digest,
+                           expires_at=accounts.now() + timedelta(hours=1)))
+    assert (await client.post("/api/auth/password-reset/confirm",
+                              json={"token": raw, "password": "N3w-passw0rd!"})).status == 200
+    assert not await _admitted(client, sid, token)
+
+    other = await signup(client, "mentor")
+    sid2 = await make_session(client, other.id, starts_in=timedelta(minutes=5))
+    token2 = await _room_token(other, sid2)
+    assert (await admin.post(f"/api/users/{other.id}/deactivate")).status == 200
+    async with client.app[DB].write() as s:  # even once reactivated, the old room token stays dead
+        from sqlalchemy import update
+
+        from api.models import User
+
+        await s.execute(update(User).where(User.id == other.id).values(is_active=True))
+    assert not await _admitted(client, sid2, token2)
+
+
+async def test_browser_room_socket_uses_a_same_site_cookie(client, mentor) -> None:
+    sid = await make_session(client, mentor.id, starts_in=timedelta(minutes=5))
+    await login(client, mentor.email)  # clears the jar; the bearer below makes the token
+    resp = await mentor.post(f"/api/rooms/{sid}/token")
+    cookie = next(c for c in resp.headers.getall("Set-Cookie") if c.startswith("pl_room="))
+    assert "HttpOnly" in cookie and f"Path=/ws/room/{sid}" in cookie and "SameSite=Strict" in cookie
+    # Another site's page cannot ride on the cookie ...
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect(f"/ws/room/{sid}", headers={"Origin": "https://evil.example"})
+    assert refused.value.status == 403
+    # ... our own page connects without any token in the URL.
+    origin = str(client.make_url("/")).rstrip("/")
+    ws = await client.ws_connect(f"/ws/room/{sid}", headers={"Origin": origin})
+    await ws.send_json({"type": "leave"})
+    await ws.close()
+
+
+def test_access_log_redacts_tokens(caplog) -> None:
+    logger = logging.getLogger("test.access")
+    access = RedactingAccessLogger(logger, '%a "%r" %s "%{Referer}i"')
+    request = make_mocked_request("GET", "/ws/room/5?token=eyJhbGciOiJIUzI1NiJ9.e30.sig&x=1",
+                                  headers={"Referer": "http://h/reset-password?token=s3cret"})
+    with caplog.at_level(logging.INFO, logger="test.access"):
+        access.log(request, Response(status=101), 0.01)
+    line = caplog.records[-1].getMessage()
+    assert "eyJhbGci" not in line and "s3cret" not in line
+    assert "/ws/room/5?token=[redacted]&x=1" in line
+    assert redact("/login?next=/learner/home") == "/login?next=/learner/home"
