@@ -9,7 +9,7 @@ password change or deactivation revokes every room token of the account.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,7 @@ from api.models import RoomToken
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 async def bind_to_session(db: Database, room_jti: str, access_jti: str) -> None:
