@@ -87,6 +87,8 @@ async def settle_in(s: AsyncSession, session_id: int, rules: Rules, now: datetim
     sess = await s.get(Session, session_id)
     if sess is None:
         raise not_found("session")
+    if sess.status not in (S.scheduled, S.live):
+        raise session_state.InvalidTransition(sess.status, S.completed)
     if now < sess.starts_at:
         raise too_early()
     await attendance.close_all(s, session_id, now)

@@ -1,10 +1,13 @@
 """A hypothesis state machine over book / cancel (with or without refund) / cancel session /
-complete / payout, checking after every step:
+attend (a learner or the mentor in the room) / end (settled from attendance: attended, no-show,
+or not held and refunded) / the hold passing / report / resolve (refund or release) / payout,
+checking after every step:
 
 - 0 <= seats_taken <= capacity and seats_taken == active bookings, for every session;
-- the model's expected active bookings equal the database's;
+- the model's expected active bookings and their statuses equal the database's;
 - every journal balances and the whole ledger sums to zero (debits == credits);
-- no internal account is negative.
+- no internal account is negative; no booking is both refunded and released;
+- the mentor's available money is exactly what was released minus what was paid out.
 
 It drives the services directly (one event loop, one database per test run, fresh
 mentor/learners/sessions per example) on SQLite, or PostgreSQL when configured.
@@ -19,19 +22,34 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from hypothesis import HealthCheck, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from api.broker import MemoryBroker
 from api.context import Context
 from api.db import Database
 from api.errors import ApiError
 from api.mailer import Mailer
-from api.models import Booking, BookingStatus, Role, Session, SessionStatus, User
+from api.models import (
+    Booking,
+    BookingReport,
+    BookingStatus,
+    Journal,
+    LedgerEntry,
+    ReportStatus,
+    Role,
+    Session,
+    SessionStatus,
+    User,
+    utcnow,
+)
 from api.schemas_sessions import SessionCreate
-from api.services import bookings, catalog, earnings, ledger
-from api.services.settings_store import PlatformSettingsUpdate, update as update_settings
+from api.services import attendance, bookings, catalog, earnings, ledger, reports, settlement
+from api.services.settings_store import PlatformSettingsUpdate
+from api.services.settings_store import update as update_settings
 from api.settings import Settings
 from tests.conftest import PG_URL, _clone_pg, _drop_pg
 
@@ -65,17 +83,21 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
                 async with db.write() as s:
                     users = [User(email=f"{r}{i}-{tag}@sm.example", password_hash="x", full_name=f"{r} {i}",
                                   role=Role(r), domains=[], skills=[], interests=[], preferences={})
-                             for i, r in enumerate(["mentor"] + ["learner"] * 4)]
+                             for i, r in enumerate(["mentor", "admin"] + ["learner"] * 4)]
                     s.add_all(users)
                     await s.flush()
-                    return users[0].id, [u.id for u in users[1:]]
+                    return users[0].id, users[1].id, [u.id for u in users[2:]]
 
-            mentor_id, learner_ids = run(make())
+            mentor_id, admin_id, learner_ids = run(make())
             self.mentor = Who(mentor_id, "mentor")
+            self.admin_id = admin_id
             self.learners = [Who(i, "learner") for i in learner_ids]
             self.sessions: list[int] = []
             self.active: dict[int, set[int]] = {}  # session id -> learner ids with an active booking
             self.open: dict[int, bool] = {}  # still bookable (scheduled)
+            self.present: dict[int, set[int]] = {}  # session id -> learners the SFU will have seen
+            self.mentor_minutes: dict[int, int] = {}  # session id -> minutes the mentor was connected
+            self.settled: dict[int, dict[int, str]] = {}  # session id -> learner id -> booking status
             self.new_session(2, 1500)
 
         # ---------------------------------------------------------------- rules
@@ -89,6 +111,8 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
             self.sessions.append(d.id)
             self.active[d.id] = set()
             self.open[d.id] = True
+            self.present[d.id] = set()
+            self.mentor_minutes[d.id] = 0
 
         @rule(li=st.integers(0, 3), si=st.integers(0, 5))
         def book(self, li: int, si: int) -> None:
@@ -133,17 +157,86 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
             self.active[sid] = set()
             self.open[sid] = False
 
-        @rule(si=st.integers(0, 5))
-        def complete(self, si: int) -> None:
+        @rule(li=st.integers(0, 3), si=st.integers(0, 5))
+        def attend(self, li: int, si: int) -> None:
+            """The learner will have been in the room (written as the SFU's join/leave when it ends)."""
+            self.present[self.sessions[si % len(self.sessions)]].add(self.learners[li].id)
+
+        @rule(si=st.integers(0, 5), minutes=st.sampled_from([3, 15, 60]))
+        def mentor_attends(self, si: int, minutes: int) -> None:
             sid = self.sessions[si % len(self.sessions)]
+            self.mentor_minutes[sid] = max(self.mentor_minutes[sid], minutes)
+
+        @rule(si=st.integers(0, 5))
+        def end(self, si: int) -> None:
+            """The class is over (60 minutes, ending now): settled from who was in the room."""
+            sid = self.sessions[si % len(self.sessions)]
+            start = utcnow() - timedelta(minutes=60)
+
+            async def happen() -> None:
+                if not self.open[sid]:
+                    return
+                async with db.write() as s:
+                    await s.execute(update(Session).where(Session.id == sid).values(starts_at=start))
+                if self.mentor_minutes[sid]:
+                    await attendance.record_join(ctx, sid, self.mentor.id, "mentor", "pe-m", start)
+                    await attendance.record_leave(ctx, sid, self.mentor.id,
+                                                  start + timedelta(minutes=self.mentor_minutes[sid]))
+                for uid in self.present[sid]:
+                    await attendance.record_join(ctx, sid, uid, "learner", f"pe-{uid}", start)
+
+            run(happen())
             try:
-                run(catalog.complete_session(ctx, sid))
+                out = run(settlement.settle_session(ctx, sid))
             except ApiError as err:
                 assert err.code == "invalid_status" and not self.open[sid]
                 return
             assert self.open[sid]
             self.open[sid] = False
-            run(ledger.release_session_earnings(ctx, sid))  # idempotent: a second release adds nothing
+            came = self.active[sid] & self.present[sid]
+            held = self.mentor_minutes[sid] > 0 and (bool(came) or self.mentor_minutes[sid] >= 10)
+            assert out.took_place == held
+            if held:
+                self.settled[sid] = {uid: "attended" if uid in came else "no_show" for uid in self.active[sid]}
+            else:
+                self.settled[sid] = {}
+                self.active[sid] = set()
+
+        @rule(hours=st.sampled_from([1, 49, 24 * 40]))
+        def time_passes(self, hours: int) -> None:
+            run(settlement.release_due(ctx, utcnow() + timedelta(hours=hours)))
+
+        @rule(li=st.integers(0, 3), si=st.integers(0, 5))
+        def report(self, li: int, si: int) -> None:
+            sid = self.sessions[si % len(self.sessions)]
+            learner = self.learners[li]
+
+            async def booking() -> int | None:
+                async with db.read() as s:
+                    return await s.scalar(select(Booking.id).where(
+                        Booking.session_id == sid, Booking.learner_id == learner.id,
+                        Booking.status != BookingStatus.cancelled))
+
+            bid = run(booking())
+            if bid is None:
+                return
+            try:
+                run(reports.create(ctx, learner.id, bid, "Something went wrong"))
+            except ApiError as err:
+                assert err.status == 409, err.code
+                assert err.code != "not_reportable" or learner.id not in self.settled.get(sid, {}), err.code
+
+        @rule(action=st.sampled_from(["refund", "release"]))
+        def resolve(self, action: str) -> None:
+            async def oldest_open() -> int | None:
+                async with db.read() as s:
+                    return await s.scalar(select(BookingReport.id).where(
+                        BookingReport.status == ReportStatus.open).order_by(BookingReport.id))
+
+            rid = run(oldest_open())
+            if rid is not None:
+                out = run(reports.resolve(ctx, self.admin_id, rid, action))  # type: ignore[arg-type]
+                assert out.status == ("refunded" if action == "refund" else "released")
 
         @precondition(lambda self: bool(self.sessions))
         @rule(amount=st.sampled_from([50, 100, 1000, 1275, 5000]), key=st.sampled_from([None, "a", "b"]))
@@ -190,6 +283,10 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
                             Booking.session_id == sid, Booking.status != BookingStatus.cancelled))).all())
                         assert learners == self.active[sid]
                         assert (sess.status == SessionStatus.scheduled) == self.open[sid]
+                        if sid in self.settled:
+                            statuses = {b.learner_id: b.status.value for b in (await s.scalars(select(Booking).where(
+                                Booking.session_id == sid, Booking.status != BookingStatus.cancelled))).all()}
+                            assert statuses == self.settled[sid], (statuses, self.settled[sid])
 
             run(check())
 
@@ -201,6 +298,18 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
                 assert all(v == 0 for v in tb["totals"].values()), tb["totals"]
                 assert tb["negative_accounts"] == {}, tb["negative_accounts"]
                 assert tb["unbalanced_journals"] == []
+                async with db.read() as s:
+                    keys = set((await s.scalars(select(Journal.idempotency_key))).all())
+                    released = [k.rsplit(":", 1)[1] for k in keys if k and k.startswith("release:booking:")]
+                    assert not any(f"refund:booking:{b}" in keys for b in released), "refunded and released"
+                    mentor = self.mentor.id
+                    got = await ledger.balance(s, ledger.mentor_available(mentor))
+                    paid = await ledger.balance(s, ledger.mentor_paid(mentor))
+                    into = await s.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
+                                          .join(Journal, Journal.id == LedgerEntry.journal_id)
+                                          .where(Journal.kind == "release",
+                                                 LedgerEntry.account == ledger.mentor_available(mentor)))
+                assert got == int(into or 0) - paid >= 0
 
             run(check())
 
