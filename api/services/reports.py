@@ -152,7 +152,7 @@ async def resolve(ctx: Context, admin_id: int, report_id: int, action: Literal["
         suffix = f" Note: {note}" if note else ""
         notes.append(notifications.add(s, report.learner_id, "report.resolved",
                                        f"Report resolved: {sess.title}"[:200], learner_msg + suffix,
-                                       "/learner/sessions?tab=past"))
+                                       "/learner/sessions?view=past"))
         notes.append(notifications.add(s, sess.mentor_id, "report.resolved",
                                        f"Report resolved: {sess.title}"[:200], mentor_msg + suffix,
                                        "/mentor/earnings"))

@@ -126,13 +126,13 @@ async def _settle_held(s: AsyncSession, sess: Session, b: Booking, joined: bool,
         out.notes.append(notifications.add(
             s, b.learner_id, "session.completed", f"Completed: {sess.title}"[:200],
             f"Something wrong with this class? Report a problem from My Sessions until {until}.",
-            "/learner/sessions?tab=past"))
+            "/learner/sessions?view=past"))
     else:
         out.no_show.append(b.id)
         out.notes.append(notifications.add(
             s, b.learner_id, "session.no_show", f"You missed: {sess.title}"[:200],
             "The class took place without you; a no-show is not refunded. If you could not get in, "
-            f"report a problem from My Sessions until {until}.", "/learner/sessions?tab=past"))
+            f"report a problem from My Sessions until {until}.", "/learner/sessions?view=past"))
 
 
 async def _refund_not_held(s: AsyncSession, sess: Session, b: Booking, now: datetime,
@@ -147,7 +147,7 @@ async def _refund_not_held(s: AsyncSession, sess: Session, b: Booking, now: date
     out.notes.append(notifications.add(
         s, b.learner_id, "session.cancelled", f"Did not take place: {sess.title}"[:200],
         "The class did not take place; you get a full refund." if b.price_cents else
-        "The class did not take place.", "/learner/sessions?tab=past"))
+        "The class did not take place.", "/learner/sessions?view=past"))
 
 
 def _mentor_note(s: AsyncSession, sess: Session, out: Settlement, rules: Rules) -> Notification:

@@ -132,17 +132,39 @@ class Api:
         return self.login(email, PASSWORD)
 
 
-def complete_session(server: LiveServer, mentor: Api, session_id: int) -> None:
-    """The class took place: the mentor opening the room (the rooms service, as the room's
-    signaling does) makes it live, then POST /api/rooms/{id}/end completes it."""
+def complete_session(server: LiveServer, mentor: Api, session_id: int, *, hold_over: bool = False) -> None:
+    """The class took place: it started an hour ago, the mentor opened the room (the rooms
+    service, as the room's signaling does) and every booked learner was in it (stored as the
+    room's join events are), then the mentor pressed End (POST /api/rooms/{id}/end).
+    ``hold_over``: time passes beyond the earnings hold as well, so the mentor's money is available."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select, update
+
     from api.context import Context
-    from api.services import rooms
+    from api.models import Booking, BookingStatus, Session
+    from api.services import attendance, rooms, settlement
 
-    async def open_room(app: Any) -> None:
-        await rooms.start_class(Context.of(app), session_id)
+    async def take_place(app: Any) -> None:
+        ctx = Context.of(app)
+        start = datetime.now(UTC) - timedelta(hours=1)
+        async with ctx.db.write() as s:
+            await s.execute(update(Session).where(Session.id == session_id).values(starts_at=start))
+            learners = (await s.scalars(select(Booking.learner_id).where(
+                Booking.session_id == session_id, Booking.status == BookingStatus.confirmed))).all()
+        await rooms.start_class(ctx, session_id)
+        await attendance.record_join(ctx, session_id, int(mentor.user["id"]), "mentor", "", start)  # type: ignore[index]
+        for uid in learners:
+            await attendance.record_join(ctx, session_id, uid, "learner", "", start + timedelta(minutes=1))
 
-    server.run(open_room)
+    async def hold_passes(app: Any) -> None:
+        later = datetime.now(UTC) + timedelta(days=31)
+        await settlement.release_due(Context.of(app), later, session_id=session_id)
+
+    server.run(take_place)
     mentor.call("POST", f"/api/rooms/{session_id}/end")
+    if hold_over:
+        server.run(hold_passes)
 
 
 @pytest.fixture(scope="session")

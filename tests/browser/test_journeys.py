@@ -134,7 +134,7 @@ def test_mentor_from_drafting_to_payout(tab: Tab, live_server: LiveServer, api_c
         learner = api_client.signup("learner", interests=["Python"])
         learner.call("POST", "/api/bookings/create", {"session_id": sid}, headers={"Idempotency-Key": uuid.uuid4().hex})
     expect(card).to_contain_text("2/4 booked")
-    complete_session(live_server, mentor, sid)
+    complete_session(live_server, mentor, sid, hold_over=True)
 
     # Past shows it
     page.get_by_role("tab", name="Past").click()
@@ -142,7 +142,7 @@ def test_mentor_from_drafting_to_payout(tab: Tab, live_server: LiveServer, api_c
     expect(past).to_be_visible()
     expect(past.get_by_text("completed", exact=True)).to_be_visible()
 
-    # Earnings: the released earnings are available → Request Payout → history
+    # Earnings: once the hold after the class is over they are available → Request Payout → history
     earned = mentor.call("GET", "/api/earnings")
     assert earned["available_cents"] >= 2 * 4000 * 0.5, earned
     tab.goto("/mentor/earnings")

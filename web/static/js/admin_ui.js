@@ -56,7 +56,8 @@ export function badge(text, tone = "slate") {
 const STATUS_TONES = {
   draft: "slate", scheduled: "blue", live: "red", completed: "green", cancelled: "amber", open: "blue",
   accepted: "green", declined: "amber", expired: "slate", paid: "green", pending: "amber", failed: "red",
-  ready: "green", recording: "red", processing: "amber",
+  ready: "green", recording: "red", processing: "amber", proposed: "amber", attended: "green", no_show: "amber",
+  refunded: "amber", released: "green",
 };
 export function statusBadge(status) {
   return badge(status, STATUS_TONES[status] || "slate");

@@ -1,6 +1,7 @@
 // My Sessions (Upcoming | Past) from GET /api/bookings?when=…
 // Upcoming: from T–10 min [I'm Ready] (POST /api/rooms/{id}/ready) → "Waiting for Mentor…" →
-// [Join Class] → /room/{id} once the mentor is ready (live `ready` events). Past: leave feedback.
+// [Join Class] → /room/{id} once the mentor is ready (live `ready` events). Past: leave feedback, and
+// during the earnings hold [Report a problem] (POST /api/bookings/{id}/report, GET /api/reports).
 import { api, formatTime, h, itemsOf, money, showError, toast } from "./api.js";
 import * as realtime from "./realtime.js";
 
@@ -10,6 +11,8 @@ const empty = document.getElementById("list-empty");
 const errorBox = document.getElementById("list-error");
 const more = document.getElementById("load-more");
 const cancelModal = document.getElementById("cancel-modal");
+const reportModal = document.getElementById("report-modal");
+const reports = { open: new Map(), mine: new Map() }; // booking id -> until | report
 const OPENS_BEFORE_MS = 10 * 60 * 1000;
 const state = new Map(); // session id -> {booking, me, mentor, opensAt, closesAt, el}
 let page = 1;
@@ -53,6 +56,10 @@ function pastArea(b) {
     box.append(h("p", { class: "text-sm text-slate-600", text: "Feedback opens when the session is completed." }));
     return box;
   }
+  if (b.status === "no_show") {
+    box.append(h("p", { class: "text-sm text-slate-600", text: "You did not join this class: a no-show is not refunded." }));
+    return box;
+  }
   const stars = h("div", { class: "flex gap-1", role: "radiogroup", "aria-label": "Rating" });
   for (let i = 1; i <= 5; i++) {
     const id = `r-${s.id}-${i}`;
@@ -85,6 +92,25 @@ function pastArea(b) {
   return box;
 }
 
+const REPORT_STATUS = {
+  open: "Problem reported: under review",
+  refunded: "Problem reported: you were refunded",
+  released: "Problem reported: reviewed, the payment went to the mentor",
+};
+
+function reportArea(b) {
+  const box = h("div", { class: "mt-2 flex flex-wrap items-center gap-2", dataset: { reportFor: b.id } });
+  const mine = reports.mine.get(b.id);
+  const until = reports.open.get(b.id);
+  if (mine) {
+    box.append(h("span", { class: "badge bg-amber-100 text-amber-800", "data-testid": "report-status", text: REPORT_STATUS[mine.status] || mine.status }));
+  } else if (until) {
+    box.append(h("button", { type: "button", class: "btn-ghost btn-sm text-rose-700", dataset: { report: b.id }, text: "Report a problem" }),
+      h("span", { class: "text-xs text-slate-500", text: `until ${formatTime(until)}` }));
+  }
+  return box;
+}
+
 function card(b) {
   const s = b.session;
   const li = h("li", { class: "card p-4", dataset: { bookingId: b.id, sessionId: s.id } },
@@ -94,7 +120,8 @@ function card(b) {
         h("p", { class: "text-sm text-slate-600" }, `with ${s.mentor_name} · `, h("time", { datetime: s.starts_at, text: formatTime(s.starts_at) }), ` · ${s.duration_min} min`),
         h("p", { class: "text-xs text-slate-500", text: `${money(b.price_cents, b.currency)}${b.test_mode ? " (test mode)" : ""}${b.refunded ? " · refunded" : ""}` })),
       view === "upcoming" ? h("div", { dataset: { slot: "actions" } }) : null),
-    view === "past" ? h("div", { class: "mt-2" }, pastArea(b)) : null);
+    view === "past" ? h("div", { class: "mt-2" }, pastArea(b)) : null,
+    view === "past" ? reportArea(b) : null);
   return li;
 }
 
@@ -122,6 +149,7 @@ async function readiness(st) {
 async function load() {
   errorBox.hidden = true;
   try {
+    if (view === "past" && page === 1) await loadReports();
     const data = await api(`/api/bookings?when=${view}&page=${page}&page_size=20`);
     const items = itemsOf(data).filter((b) => view === "past" || b.status !== "cancelled");
     if (page === 1) list.replaceChildren();
@@ -146,7 +174,24 @@ async function load() {
   }
 }
 
+async function loadReports() {
+  try {
+    const data = await api("/api/reports");
+    reports.open = new Map(data.reportable.map((r) => [r.booking_id, r.until]));
+    reports.mine = new Map(data.items.map((r) => [r.booking_id, r]));
+  } catch { /* not a learner, or unavailable: no report buttons */ }
+}
+
 list.addEventListener("click", async (ev) => {
+  const report = ev.target.closest("[data-report]");
+  if (report) {
+    reportModal.dataset.bookingId = report.dataset.report;
+    reportModal.querySelector("[data-report-text]").textContent = report.closest("li").querySelector("a").textContent;
+    reportModal.querySelector("[data-form-error]").hidden = true;
+    reportModal.querySelector("textarea").value = "";
+    reportModal.showModal();
+    return;
+  }
   const ready = ev.target.closest("[data-ready]");
   if (ready) {
     const sid = Number(ready.dataset.ready);
@@ -181,6 +226,22 @@ cancelModal.querySelector("[data-cancel-confirm]").addEventListener("click", asy
     toast(out.refund_cents ? `Booking cancelled; ${money(out.refund_cents, out.booking.currency)} refunded.` : "Booking cancelled.", { kind: "success" });
   } catch (err) {
     showError(err, { box: cancelModal.querySelector("[data-form-error]") });
+  }
+});
+
+reportModal.querySelector("[data-report-dismiss]").addEventListener("click", () => reportModal.close());
+reportModal.querySelector("form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const id = Number(reportModal.dataset.bookingId);
+  const reason = reportModal.querySelector("textarea").value.trim();
+  try {
+    const r = await api(`/api/bookings/${id}/report`, { method: "POST", body: { reason } });
+    reportModal.close();
+    reports.mine.set(id, r);
+    list.querySelector(`[data-report-for="${id}"]`)?.replaceWith(reportArea({ id }));
+    toast("Problem reported. The payment is on hold until an admin reviews it.", { kind: "success" });
+  } catch (err) {
+    showError(err, { box: reportModal.querySelector("[data-form-error]") });
   }
 });
 

@@ -1,10 +1,10 @@
-// Mentor → Requests: GET /api/requests (sent to me, or open to my domains). [Accept] → time picker
-// (one of the learner's preferred times or another) → POST /api/requests/{id}/accept → the session
-// appears in Scheduled. [Decline] → POST /api/requests/{id}/decline. New ones arrive live (`request.new`).
+// Mentor → Requests: GET /api/requests (sent to me, or open to my domains). [Accept] → one of the
+// learner's preferred times and a price → POST /api/requests/{id}/accept: a proposal the learner
+// confirms (then the session is scheduled and charged) or declines. [Decline] → POST
+// /api/requests/{id}/decline. New ones arrive live (`request.new`).
 import { api, clearErrors, formatTime, h, itemsOf, money, showError, toast, userTimeZone } from "./api.js";
 import * as realtime from "./realtime.js";
 import { confirmDialog, statusBadge } from "./admin_ui.js";
-import { localParts, zonedToIso } from "./mentor_session_form.js";
 
 const list = document.getElementById("request-list");
 const empty = document.getElementById("list-empty");
@@ -30,6 +30,10 @@ function card(r, { fresh = false } = {}) {
     actions.append(
       h("button", { type: "button", class: "btn-primary btn-sm", dataset: { accept: r.id }, text: "Accept" }),
       h("button", { type: "button", class: "btn-secondary btn-sm", dataset: { decline: r.id }, text: "Decline" }));
+  } else if (r.status === "proposed" && r.proposal) {
+    const p = r.proposal;
+    actions.append(h("p", { class: "text-sm text-amber-800", "data-proposal": r.id,
+      text: `Proposed ${formatTime(p.starts_at)} · ${p.price_cents ? money(p.price_cents) : "free"}; waiting for the learner until ${formatTime(p.expires_at)}` }));
   } else if (r.status === "accepted" && r.session_id) {
     actions.append(h("a", { href: `/sessions/${r.session_id}`, class: "btn-secondary btn-sm", text: "View session" }));
   }
@@ -92,23 +96,12 @@ function openAccept(r) {
   box.replaceChildren(...future.map((t, i) => h("label", { class: "flex items-center gap-2 text-sm" },
     h("input", { type: "radio", name: "slot", value: t, class: "h-4 w-4", checked: i === 0 ? true : null }),
     h("time", { datetime: t, text: formatTime(t) }))));
-  if (!future.length) box.append(h("p", { class: "text-sm text-slate-500", text: "The learner's preferred times have passed; pick another time." }));
-  const custom = form.querySelector('input[name="slot"][value="custom"]');
-  custom.checked = !future.length;
-  const soon = localParts(new Date(Date.now() + 24 * 3600 * 1000).toISOString(), tz);
-  form.elements.date.value = soon.date;
-  form.elements.time.value = "18:00";
+  if (!future.length) box.append(h("p", { class: "text-sm text-slate-500", text: "The learner's preferred times have all passed; nothing to propose." }));
   form.elements.title.value = r.topic;
   form.elements.price.value = "0";
-  syncCustom();
   modal.showModal();
 }
 
-function syncCustom() {
-  const custom = form.querySelector('input[name="slot"][value="custom"]').checked;
-  form.querySelector("[data-custom]").hidden = !custom;
-}
-form.addEventListener("change", (ev) => { if (ev.target.name === "slot") syncCustom(); });
 modal.querySelector("[data-accept-dismiss]").addEventListener("click", () => modal.close());
 
 form.addEventListener("submit", async (ev) => {
@@ -116,15 +109,8 @@ form.addEventListener("submit", async (ev) => {
   clearErrors(form);
   const id = Number(modal.dataset.requestId);
   const slot = form.querySelector('input[name="slot"]:checked')?.value;
-  let startsAt;
-  if (!slot) { showError({ message: "Pick a start time.", fields: { starts_at: "Pick a start time." } }, { form }); return; }
-  if (slot === "custom") {
-    if (!form.elements.date.value || !form.elements.time.value) {
-      showError({ message: "Pick a date and a time.", fields: { starts_at: "Pick a date and a time." } }, { form });
-      return;
-    }
-    startsAt = zonedToIso(form.elements.date.value, form.elements.time.value, tz);
-  } else startsAt = new Date(slot).toISOString();
+  if (!slot) { showError({ message: "Pick one of the learner's times.", fields: { starts_at: "Pick a time." } }, { form }); return; }
+  const startsAt = slot;  // exactly the learner's time, as the API gave it
   const price = Math.round(Number(form.elements.price.value || 0) * 100);
   const btn = form.querySelector("[data-accept-confirm]");
   btn.disabled = true;
@@ -137,8 +123,8 @@ form.addEventListener("submit", async (ev) => {
     const old = list.querySelector(`[data-request-id="${id}"]`);
     if (status === "open") old?.remove(); else old?.replaceWith(card(out.request));
     paintEmpty();
-    toast(`Accepted: scheduled for ${formatTime(startsAt)}${price ? ` at ${money(price)}` : ""}.`, {
-      kind: "success", action: { href: "/mentor/sessions?view=scheduled", label: "Scheduled" },
+    toast(`Proposal sent: ${formatTime(startsAt)}${price ? ` at ${money(price)}` : ""}. The learner confirms or declines.`, {
+      kind: "success",
     });
   } catch (err) {
     if (err.code === "request_not_open") load();
