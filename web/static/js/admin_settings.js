@@ -1,10 +1,12 @@
 // Admin → Settings: GET|POST /api/admin/settings (platform fee, refund window, max capacity,
-// minimum payout, recording default and retention, registration open) and the audit log.
+// minimum payout, recording default and retention, registration open, the money rules' earnings
+// hold, proposal lifetime and no-show wait) and the audit log.
 import { api, clearErrors, formatTime, h, showError, toast } from "./api.js";
 import { filteredList } from "./admin_ui.js";
 
 const form = document.getElementById("settings-form");
-const NUMBERS = ["platform_fee_percent", "refund_window_hours", "max_capacity", "recording_retention_days"];
+const NUMBERS = ["platform_fee_percent", "refund_window_hours", "max_capacity", "recording_retention_days",
+  "earnings_hold_hours", "proposal_ttl_hours", "no_show_wait_minutes"];
 const FLAGS = ["recording_default", "registration_open"];
 let current = null;
 
