@@ -21,7 +21,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 CHANNEL = "_cache"
 ALL = "*"  # a write whose tables are unknown (raw SQL): every cache forgets
 V = TypeVar("V")
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    # Every reader may have gone away: the error was theirs to see, not the log's.
+    if not task.cancelled():
+        task.exception()
 
 
 class ReadCache(Generic[V]):
@@ -43,6 +49,7 @@ class ReadCache(Generic[V]):
         self.hits = 0
         self.misses = 0
         self._entries: dict[Hashable, tuple[float, V]] = {}
+        self._loading: dict[Hashable, tuple[int, asyncio.Future[V]]] = {}
         self._generation = 0
         self._enabled: Callable[[], bool] = lambda: True
 
@@ -62,6 +69,31 @@ class ReadCache(Generic[V]):
             return None
         self.hits += 1
         return value
+
+    async def get_or_load(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
+        """The cached value, or ``load()``'s result, kept if still valid. Concurrent misses
+        on one key share one load (no stampede after an invalidation); a load that began
+        before the last invalidation is not shared with readers who came after it."""
+        value = self.get(key)
+        if value is not None:
+            return value
+        pending = self._loading.get(key)
+        if pending is None or pending[0] != self._generation:
+            stamp = self._generation
+            task = asyncio.ensure_future(self._load(key, load, stamp))
+            task.add_done_callback(_retrieve)
+            pending = self._loading[key] = (stamp, task)
+        # Shielded: a reader that goes away does not cancel the others' load.
+        return await asyncio.shield(pending[1])
+
+    async def _load(self, key: Hashable, load: Callable[[], Awaitable[V]], stamp: int) -> V:
+        try:
+            value = await load()
+            self.put(key, value, stamp)
+            return value
+        finally:
+            if (pending := self._loading.get(key)) is not None and pending[0] == stamp:
+                del self._loading[key]
 
     def put(self, key: Hashable, value: V, token: int) -> None:
         """Keep ``value`` unless a write committed since ``token`` was taken."""

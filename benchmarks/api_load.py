@@ -25,7 +25,15 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import LocalServer, command_line, machine, percentiles, progress, write_report  # noqa: E402
+from benchmarks.api_wrk import cpu_seconds, process_tree
+from benchmarks.common import (
+    LocalServer,
+    command_line,
+    machine,
+    percentiles,
+    progress,
+    write_report,
+)
 
 DOMAINS = ["Programming", "Data Science", "Design", "Languages", "Business"]
 LEARNERS = [n.lower().replace(" ", ".") + "@peerlearn.local" for n in (
@@ -100,13 +108,16 @@ async def user_loop(i: int, base: str, token: str, session_ids: list[int], stats
             await ws.close()
 
 
-async def run(base: str, concurrency: int, duration: float, seed: int, think: float = 0.0) -> dict[str, Any]:
+async def run(base: str, concurrency: int, duration: float, seed: int, think: float = 0.0,
+              server_pid: int | None = None) -> dict[str, Any]:
     rng = random.Random(seed)
     async with aiohttp.ClientSession() as http:
         tokens = [await sign_in(http, base, email) for email in LEARNERS]
         async with http.get(base + "/api/sessions", params={"page_size": 100}) as r:
             session_ids = [s["id"] for s in (await r.json())["items"]]
     stats = Stats()
+    server_pids = process_tree(server_pid) if server_pid else []
+    server_cpu0, own_cpu0 = cpu_seconds(server_pids), time.process_time()
     start = time.monotonic()
     stop_at = start + duration
     users = [asyncio.ensure_future(user_loop(i, base, tokens[i % len(tokens)], session_ids, stats, stop_at,
@@ -119,6 +130,7 @@ async def run(base: str, concurrency: int, duration: float, seed: int, think: fl
         if u.exception():
             raise u.exception()  # type: ignore[misc]
     elapsed = time.monotonic() - start
+    server_cpu, own_cpu = cpu_seconds(server_pids) - server_cpu0, time.process_time() - own_cpu0
     total = sum(len(v) for v in stats.latency.values())
     all_lat = [x for v in stats.latency.values() for x in v]
     five_xx = sum(n for codes in stats.status.values() for code, n in codes.items() if code >= 500)
@@ -126,6 +138,11 @@ async def run(base: str, concurrency: int, duration: float, seed: int, think: fl
         "requests": total, "seconds": round(elapsed, 2), "throughput_rps": round(total / elapsed, 1),
         "latency_ms": percentiles(all_lat), "errors": stats.errors, "http_5xx": five_xx,
         "ws_messages": stats.ws_messages,
+        # Both sides share this machine: what each cost, per request (server: its whole process tree).
+        "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, total), 3) if server_pids else None,
+        "server_cores": round(server_cpu / elapsed, 3) if server_pids else None,
+        "generator_cpu_ms_per_request": round(1000 * own_cpu / max(1, total), 3),
+        "generator_cores": round(own_cpu / elapsed, 3),
         "by_operation": {op: {"count": len(v), "latency_ms": percentiles(v), "status": dict(stats.status[op])}
                          for op, v in stats.latency.items()},
     }
@@ -157,6 +174,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="a running server (default: start one with demo data)")
+    ap.add_argument("--server-pid", type=int, help="with --url: the server's pid, for its CPU time")
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=1)
@@ -175,7 +193,8 @@ def main() -> int:
         server.start()
         base = server.url
     try:
-        result = asyncio.run(run(base, args.concurrency, args.duration, args.seed, args.think))
+        pid = args.server_pid if args.url else (server.proc.pid if server and server.proc else None)
+        result = asyncio.run(run(base, args.concurrency, args.duration, args.seed, args.think, pid))
     finally:
         if server:
             server.stop()

@@ -9,6 +9,7 @@ cancelled; bookings settled in the same transaction by ``api.services.settlement
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import String, case, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from api.broker import MemoryBroker
 from api.context import Context
@@ -154,10 +156,17 @@ async def _detail(s: AsyncSession, sess: Session, viewer: Viewer | None) -> Sess
         booking_id = await s.scalar(select(Booking.id).where(
             Booking.session_id == sess.id, Booking.learner_id == viewer.id,
             Booking.status.in_(ACTIVE_BOOKING)))
-    base = to_out(sess, mentor, ratings.get(mentor.id)).model_dump()
-    return SessionDetail(**base, curriculum=list(sess.curriculum or []),
-                         rating=await session_rating(s, sess.id), booked=booking_id is not None,
-                         booking_id=booking_id, is_owner=viewer is not None and viewer.id == sess.mentor_id,
+    return detail_of(sess, mentor, ratings.get(mentor.id), await session_rating(s, sess.id), booking_id,
+                     viewer)
+
+
+def detail_of(sess: Session, mentor: User, mentor_rating: Rating | None, rating: Rating,
+              booking_id: int | None, viewer: Viewer | None) -> SessionDetail:
+    """A session's detail from what was loaded for it."""
+    base = to_out(sess, mentor, mentor_rating).model_dump()
+    return SessionDetail(**base, curriculum=list(sess.curriculum or []), rating=rating,
+                         booked=booking_id is not None, booking_id=booking_id,
+                         is_owner=viewer is not None and viewer.id == sess.mentor_id,
                          created_at=sess.created_at, started_at=sess.started_at, ended_at=sess.ended_at)
 
 
@@ -382,15 +391,36 @@ async def browse(db: Database, query: SessionQuery) -> SessionPage:
                             else_=0).desc(),
                        Session.starts_at.asc(), Session.id.asc()),
     }[query.sort]
-    base = select(Session, User).join(User, User.id == Session.mentor_id).where(*conds)
+    # One round trip: the page, its total (a window count, taken before LIMIT) and each
+    # mentor's rating (correlated subqueries); a page past the end counts separately.
+    average, count = rating_columns("mentor")
+    base = select(Session, User, average, count, func.count().over()) \
+        .join(User, User.id == Session.mentor_id).where(*conds)
     async with db.read() as s:
-        total = await s.scalar(select(func.count()).select_from(
-            select(Session.id).join(User, User.id == Session.mentor_id).where(*conds).subquery())) or 0
         rows = (await s.execute(base.order_by(*order).limit(query.page_size)
                                 .offset((query.page - 1) * query.page_size))).all()
-        ratings = await mentor_ratings(s, {u.id for _, u in rows})
-    return SessionPage(items=[to_out(sess, u, ratings.get(u.id)) for sess, u in rows], total=total,
+        total = rows[0][4] if rows else await s.scalar(select(func.count()).select_from(
+            select(Session.id).join(User, User.id == Session.mentor_id).where(*conds).subquery())) or 0
+    return SessionPage(items=[to_out(sess, u, _rating(avg, n)) for sess, u, avg, n, _ in rows], total=total,
                        page=query.page, page_size=query.page_size)
+
+
+@functools.cache
+def rating_columns(by: str) -> tuple[Any, Any]:
+    """Average and count of visible feedback on the mentor's (``by="mentor"``: correlated to
+    ``User.id``) or the session's (``"session"``: to ``Session.id``) classes, as scalar
+    subqueries to select next to the rows they rate. Built once: they are immutable and
+    building them (an alias) costs more than the query they save."""
+    rated = aliased(Session)
+    target = rated.mentor_id == User.id if by == "mentor" else Feedback.session_id == Session.id
+    base = select().select_from(Feedback).join(rated, rated.id == Feedback.session_id) \
+        .where(target, Feedback.hidden.is_(False))
+    return (base.add_columns(func.avg(Feedback.rating)).scalar_subquery(),
+            base.add_columns(func.count(Feedback.id)).scalar_subquery())
+
+
+def _rating(avg: Any, n: Any) -> Rating:
+    return Rating(average=round(float(avg), 2) if avg is not None else None, count=int(n or 0))
 
 
 async def get_session(db: Database, session_id: int, viewer: Viewer | None) -> SessionDetail:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from api.db import Database
 from api.errors import not_found
-from api.models import Booking, Role
+from api.models import Booking, Role, Session, User
 from api.schemas_sessions import SessionQuery
 from api.services import catalog
 from api.services.catalog import ACTIVE_BOOKING, Viewer
@@ -31,28 +31,34 @@ async def browse(db: Database, query: SessionQuery) -> dict[str, Any]:
     """:func:`catalog.browse` as JSON-ready data (a shared object: never modify it)."""
     cache = db.caches.cache("catalog.pages", CATALOG_TABLES, max_entries=2048)
     key = tuple(query.model_dump().items())
-    page: dict[str, Any] | None = cache.get(key)
-    if page is None:
-        stamp = cache.token()
-        page = (await catalog.browse(db, query)).model_dump(mode="json")
-        cache.put(key, page, stamp)
-    return page
+    return await cache.get_or_load(key, lambda: _page(db, query))  # type: ignore[no-any-return]
+
+
+async def _page(db: Database, query: SessionQuery) -> dict[str, Any]:
+    return (await catalog.browse(db, query)).model_dump(mode="json")
+
+
+async def _public_detail(db: Database, session_id: int) -> dict[str, Any]:
+    """The detail as an anonymous viewer sees it (drafts too: visibility is checked per
+    request), in one round trip."""
+    mentor_avg, mentor_n = catalog.rating_columns("mentor")
+    avg, n = catalog.rating_columns("session")
+    async with db.read() as s:
+        row = (await s.execute(select(Session, User, mentor_avg, mentor_n, avg, n)
+                               .join(User, User.id == Session.mentor_id)
+                               .where(Session.id == session_id))).first()
+    if row is None:
+        raise not_found("session")
+    sess, mentor, mentor_avg, mentor_n, avg, n = row
+    return catalog.detail_of(sess, mentor, catalog._rating(mentor_avg, mentor_n), catalog._rating(avg, n),
+                             None, None).model_dump(mode="json")
 
 
 async def session_detail(db: Database, session_id: int, viewer: Viewer | None) -> dict[str, Any]:
     """:func:`catalog.get_session` as JSON-ready data: 404 for drafts unless the viewer
     is their mentor or an admin; ``booked``/``booking_id``/``is_owner`` for this viewer."""
     cache = db.caches.cache("catalog.details", CATALOG_TABLES, max_entries=4096)
-    public: dict[str, Any] | None = cache.get(session_id)
-    if public is None:
-        stamp = cache.token()
-        # Built as the anonymous viewer sees it; drafts too, their visibility is checked below.
-        async with db.read() as s:
-            sess = await s.get(catalog.Session, session_id)
-            if sess is None:
-                raise not_found("session")
-            public = (await catalog._detail(s, sess, None)).model_dump(mode="json")
-        cache.put(session_id, public, stamp)
+    public: dict[str, Any] = await cache.get_or_load(session_id, lambda: _public_detail(db, session_id))
     mentor_id = public["mentor"]["id"]
     if public["status"] == catalog.S.draft.value and not (
             viewer is not None and (viewer.id == mentor_id or viewer.role == Role.admin.value)):
@@ -67,12 +73,11 @@ async def session_detail(db: Database, session_id: int, viewer: Viewer | None) -
 async def active_bookings(db: Database, learner_id: int) -> dict[int, int]:
     """session id -> booking id of the learner's active (confirmed/attended) bookings."""
     cache = db.caches.cache("bookings.active", ("bookings",), max_entries=20_000)
-    found: dict[int, int] | None = cache.get(learner_id)
-    if found is None:
-        stamp = cache.token()
+
+    async def load() -> dict[int, int]:
         async with db.read() as s:
             rows = (await s.execute(select(Booking.session_id, Booking.id).where(
                 Booking.learner_id == learner_id, Booking.status.in_(ACTIVE_BOOKING)))).all()
-        found = {sid: bid for sid, bid in rows}
-        cache.put(learner_id, found, stamp)
-    return found
+        return {sid: bid for sid, bid in rows}
+
+    return await cache.get_or_load(learner_id, load)  # type: ignore[no-any-return]

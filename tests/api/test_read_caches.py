@@ -8,6 +8,8 @@ a process whose broker cannot hear other processes does not use its caches.
 
 from __future__ import annotations
 
+import asyncio
+
 from api.cache import ReadCache, ReadCaches
 from api.keys import DB
 from api.models import Session
@@ -136,3 +138,26 @@ async def test_caches_step_aside_while_the_broker_cannot_hear_other_processes() 
     assert cache.get("k") is None
     cache.put("k", 3, cache.token())
     assert cache.get("k") == 3
+
+
+async def test_concurrent_misses_share_one_load_and_a_later_reader_does_not_join_a_stale_one() -> None:
+    caches = ReadCaches()
+    cache: ReadCache[int] = caches.cache("c", ("sessions",))
+    calls: list[int] = []
+    release = asyncio.Event()
+
+    async def load() -> int:
+        calls.append(1)
+        n = len(calls)
+        await release.wait()
+        return n
+
+    first = [asyncio.ensure_future(cache.get_or_load("k", load)) for _ in range(5)]
+    await asyncio.sleep(0)
+    caches.invalidate({"sessions"})  # a write commits while the first load runs
+    late = asyncio.ensure_future(cache.get_or_load("k", load))
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*first) == [1] * 5  # one load for the five
+    assert await late == 2  # its own load, begun after the commit
+    assert cache.get("k") == 2  # and only the fresh one was kept
