@@ -30,8 +30,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from aiohttp import web
-
     from api.app import create_app
 
     settings = _settings(args)
@@ -91,9 +89,15 @@ async def _run_server(app: Any, settings: Settings, *, reuse_port: bool) -> None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from api import memtrace
+
+    # after start-up: under tracemalloc the migrations crawl (minutes), and growth under load is what it is for
+    memtrace.start_if_enabled()
+    tracer = asyncio.ensure_future(memtrace.dump_periodically(Path(settings.data_dir)))
     try:
         await stop.wait()
     finally:
+        tracer.cancel()
         await runner.cleanup()
 
 
