@@ -34,7 +34,7 @@ async def _server(port: int, directory: Path) -> None:
 
     from api.routes.rooms import AiohttpChannel
     from sfu import Engine, ParticipantInfo, SfuConfig, serve_participant
-    from sfu.recorder import Recorder, finalize
+    from sfu.recording import Recorder, finalize
 
     engine = Engine(SfuConfig())
     router = engine.create_router("bench", max_peers=16, app_data={"session_id": 1})
@@ -68,7 +68,7 @@ async def _server(port: int, directory: Path) -> None:
         router.observer.add_rtp_tap(timed_tap)
         rec._on_rtp = timed_tap  # type: ignore[method-assign]
         for name in ("flush", "sync"):
-            from sfu.rtp_dump import DumpWriter
+            from sfu.recording.rtp_dump import DumpWriter
             original = getattr(DumpWriter, name)
             if getattr(original, "_timed", False):
                 continue
@@ -93,8 +93,8 @@ async def _server(port: int, directory: Path) -> None:
         c0 = _cpu()
         result = await asyncio.to_thread(finalize, rec.directory)
         return web.json_response({"stats": rec.stats(), "finalize_seconds": time.perf_counter() - t0,
-                                  "finalize_cpu": _cpu() - c0, "bytes": result["bytes"],
-                                  "files": len(result["files"])})
+                                  "finalize_cpu": _cpu() - c0, "bytes": result.bytes,
+                                  "files": len(result.files)})
 
     app = web.Application()
     app.router.add_get("/ws", ws)

@@ -10,7 +10,8 @@ from .engine import Engine, EngineStats
 from .errors import InvalidStateError, SignalingError
 from .observer import Observer
 from .router import Router, RouterStats
-from .signaling import ParticipantInfo, SignalingChannel, serve_participant
+from .participant import ParticipantInfo
+from .signaling import SignalingChannel, serve_participant
 from .turn import ice_servers, turn_credentials
 
 __all__ = [

@@ -6,7 +6,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from aiortc import RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
@@ -15,9 +15,7 @@ from . import aiortc_bridge as bridge
 from . import rtcp
 from .codecs import payload_type_map, primary_codec, rtx_payload_type
 from .forwarding import ExtensionWriter, RtpRewriter, SendFunc
-
-if TYPE_CHECKING:
-    from .producer import Producer
+from .producer import Producer
 
 logger = logging.getLogger(__name__)
 
@@ -102,19 +100,19 @@ class Consumer:
         if self.producer is producer:
             return
         if self.producer is not None:
-            self.producer.detach(self)
+            self.producer.detach(self.rewriter, self.id)
         self.producer = producer
         self.publisher_peer_id = producer.peer_id
         self.rewriter.clock_rate = producer.clock_rate
         self.rewriter.resync()
-        producer.attach(self)
+        producer.attach(self.rewriter)
         if self.ready:
             self.refresh()
             self.request_keyframe()
 
     def unbind(self) -> None:
         if self.producer is not None:
-            self.producer.detach(self)
+            self.producer.detach(self.rewriter, self.id)
             self.producer = None
 
     def request_keyframe(self) -> None:
@@ -156,9 +154,8 @@ class Consumer:
         self.rewriter.send = None
         self.ready = False
 
-    # ------------------------------------------------------------ private
-
     def refresh(self) -> None:
+        """Follow the producer's (re)negotiated payload types (the router calls it)."""
         producer = self.producer
         if producer is None or self._send is None:
             return

@@ -15,7 +15,7 @@ import random
 import re
 import struct
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from aiortc import (
     RTCBundlePolicy,
@@ -35,11 +35,10 @@ from .consumer import Consumer
 from .errors import InvalidStateError, SignalingError
 from .extmap import align_extmap, parse_extmap
 from .forwarding import URI_MID, find_extension
+from .ice import IceSockets
+from .participant import ParticipantInfo
 from .producer import Producer
-
-if TYPE_CHECKING:
-    from .router import Router
-    from .signaling import ParticipantInfo
+from .room_messages import Notify, Offer, PeerError
 
 logger = logging.getLogger(__name__)
 
@@ -48,26 +47,35 @@ _CNAME = re.compile(r"^a=ssrc:\d+ cname:(\S+)", re.M)
 _DEFAULT_SOURCE = {"audio": "mic", "video": "camera"}
 _SOURCE_KIND = {"mic": "audio", "camera": "video", "screen": "video"}
 
-Notify = Callable[[dict[str, Any]], None]
 
 
 class Peer:
-    """A participant's connection: its producers, its consumers, negotiation."""
+    """A participant's connection: its producers, its consumers, negotiation.
+
+    A peer never holds its room: what the room must hear of it arrives through the
+    callbacks it is given (as mediasoup's children get narrow lambdas, never the parent).
+    """
 
     def __init__(
         self,
         *,
-        router: Router,
         peer_id: str,
         info: ParticipantInfo,
         config: SfuConfig,
         notify: Notify,
         clock: Callable[[], float],
+        ice: IceSockets,
+        on_offer: Callable[[Peer], None],
+        on_failed: Callable[[Peer], None],
+        on_producer_configured: Callable[[Producer], None],
     ) -> None:
         self.id = peer_id
         self.info = info
-        self.router = router
         self.config = config
+        self._ice = ice
+        self._on_offer = on_offer
+        self._on_failed = on_failed
+        self._on_producer_configured = on_producer_configured
         self.notify = notify
         self.clock = clock
         self.pc = RTCPeerConnection(
@@ -279,7 +287,7 @@ class Peer:
                 if self._writer is None:
                     self._writer = bridge.TransportWriter(dtls)
         for connection in bridge.ice_connections(self.pc):
-            self.router.ice.prepare(connection)
+            self._ice.prepare(connection)
 
     def _sync_producers(self, sources: dict[str, str]) -> tuple[list[Producer], list[Producer]]:
         added: list[Producer] = []
@@ -351,6 +359,8 @@ class Peer:
         for ssrc in (producer.ssrc, producer.rtx_ssrc):
             if ssrc is not None:
                 self._rtp_routes[ssrc] = producer.forwarder.on_rtp
+        # its consumers (the room's business) follow the new payload types
+        self._on_producer_configured(producer)
 
     def _on_receive_params(self, transceiver: RTCRtpTransceiver, params: RTCRtpReceiveParameters) -> None:
         if transceiver.mid is None:
@@ -475,14 +485,14 @@ class Peer:
                     # a client offer left the connection mid-negotiation: retry shortly
                     await asyncio.sleep(0.1)
                     continue
-                self.router._announce_mids(self)
-                self.notify({"type": "offer", "sdp": self.pc.localDescription.sdp})
+                self._on_offer(self)
+                self.notify(Offer(self.pc.localDescription.sdp))
                 try:
                     await asyncio.wait_for(self._answer_received.wait(), self.config.answer_timeout)
                 except asyncio.TimeoutError:
                     logger.warning("peer %s: no answer to server offer", self.id)
-                    self.notify({"type": "error", "code": "answer_timeout", "message": "no answer to the server offer"})
-                    asyncio.ensure_future(self.router.leave(self, "disconnected"))
+                    self.notify(PeerError("answer_timeout", "no answer to the server offer"))
+                    self._on_failed(self)
                     return
                 finally:
                     self._offer_in_flight = False
@@ -491,8 +501,8 @@ class Peer:
             pass
         except Exception:
             logger.exception("peer %s: negotiation failed", self.id)
-            self.notify({"type": "error", "code": "negotiation_failed", "message": "server renegotiation failed"})
-            asyncio.ensure_future(self.router.leave(self, "disconnected"))
+            self.notify(PeerError("negotiation_failed", "server renegotiation failed"))
+            self._on_failed(self)
 
     async def _run_rtcp(self) -> None:
         self._tasks_started.set()
@@ -514,4 +524,4 @@ class Peer:
 
     def _on_connection_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed") and not self.closed:
-            asyncio.ensure_future(self.router.leave(self, "disconnected"))
+            self._on_failed(self)

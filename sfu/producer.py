@@ -6,16 +6,13 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 
 from . import rtcp
 from .codecs import is_rtx
-from .forwarding import URI_AUDIO_LEVEL, URI_MID, RtpForwarder, keyframe_detector
-
-if TYPE_CHECKING:
-    from .consumer import Consumer
+from .forwarding import URI_AUDIO_LEVEL, URI_MID, RtpForwarder, RtpRewriter, keyframe_detector
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +20,11 @@ SOURCES = ("camera", "mic", "screen")
 
 
 class Producer:
-    """A publisher's track: ingress forwarder, keyframe requests, SR/REMB state."""
+    """A publisher's track: ingress forwarder, keyframe requests, SR/REMB state.
+
+    It fans packets out to the rewriters attached to its forwarder and knows nothing of
+    the consumers around them: the router owns the producer -> consumers map.
+    """
 
     def __init__(
         self,
@@ -56,7 +57,6 @@ class Producer:
         self.rtx_ssrc: Optional[int] = None
         self.mid_ext_id = 0
         self.forwarder = RtpForwarder(producer_id=self.id, kind=kind, clock=clock)
-        self.consumers: dict[str, Consumer] = {}
         self.closed = False
         self.keyframe_requests_sent = 0
         self._send_rtcp = send_rtcp
@@ -131,8 +131,6 @@ class Producer:
                 self.ssrc = encoding.ssrc
             if encoding.rtx is not None and encoding.rtx.ssrc:
                 self.rtx_ssrc = encoding.rtx.ssrc
-        for consumer in list(self.consumers.values()):
-            consumer.refresh()
 
     def pause(self) -> None:
         self.forwarder.paused = True
@@ -140,8 +138,8 @@ class Producer:
     def resume(self) -> None:
         if self.forwarder.paused:
             self.forwarder.paused = False
-            for consumer in list(self.consumers.values()):
-                consumer.rewriter.resync()
+            for rewriter in self.forwarder.rewriters:
+                rewriter.resync()
             self.request_keyframe()
 
     def request_keyframe(self) -> None:
@@ -182,16 +180,14 @@ class Producer:
             self._remb_dirty = False
         return out
 
-    def attach(self, consumer: Consumer) -> None:
-        self.consumers[consumer.id] = consumer
-        if consumer.rewriter not in self.forwarder.rewriters:
+    def attach(self, rewriter: RtpRewriter) -> None:
+        if rewriter not in self.forwarder.rewriters:
             # copy-on-write: the hot loop iterates the list it already holds
-            self.forwarder.rewriters = self.forwarder.rewriters + [consumer.rewriter]
+            self.forwarder.rewriters = self.forwarder.rewriters + [rewriter]
 
-    def detach(self, consumer: Consumer) -> None:
-        self.consumers.pop(consumer.id, None)
-        self._remb.pop(consumer.id, None)
-        self.forwarder.rewriters = [r for r in self.forwarder.rewriters if r is not consumer.rewriter]
+    def detach(self, rewriter: RtpRewriter, consumer_id: str) -> None:
+        self._remb.pop(consumer_id, None)
+        self.forwarder.rewriters = [r for r in self.forwarder.rewriters if r is not rewriter]
 
     def close(self) -> None:
         """Idempotent; consumers are detached by their owner (the router)."""

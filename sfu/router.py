@@ -8,20 +8,19 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from . import observer as ev
+from . import room_messages as msg
 from .config import SfuConfig
 from .consumer import Consumer
 from .errors import SignalingError
 from .ice import IceSockets
 from .observer import Observer
-from .peer import Notify, Peer
+from .participant import ParticipantInfo
+from .peer import Peer
 from .producer import Producer
 from .speaker import SpeakerDetector
-
-if TYPE_CHECKING:
-    from .signaling import ParticipantInfo
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +63,8 @@ class Router:
         self.closed = False
         self._peer_ids: dict[str, str] = {}
         self._orphans: dict[tuple[str, str], list[Consumer]] = {}
+        #: producer id -> its consumers (consumer id -> consumer): the fan-out the router owns
+        self._consumers_of: dict[str, dict[str, Consumer]] = {}
         self._on_closed = on_closed
         self._join_lock = asyncio.Lock()
         self.speaker = SpeakerDetector(on_change=self._on_active_speaker)
@@ -92,7 +93,7 @@ class Router:
 
     # ------------------------------------------------------------ public
 
-    async def join(self, info: ParticipantInfo, notify: Notify) -> Peer:
+    async def join(self, info: ParticipantInfo, notify: msg.Notify) -> Peer:
         """Admit a participant; a second join with the same user key replaces the first."""
         async with self._join_lock:
             if self.closed:
@@ -104,7 +105,11 @@ class Router:
             if peer_id is None:
                 peer_id = "pe-" + secrets.token_hex(6)
                 self._peer_ids[info.user_key] = peer_id
-            peer = Peer(router=self, peer_id=peer_id, info=info, config=self.config, notify=notify, clock=self.clock)
+            peer = Peer(
+                peer_id=peer_id, info=info, config=self.config, notify=notify, clock=self.clock, ice=self.ice,
+                on_offer=self._announce_mids, on_failed=self._on_peer_failed,
+                on_producer_configured=self._refresh_consumers,
+            )
             if old is not None:
                 await self._replace(old)
             self.peers[peer_id] = peer
@@ -112,9 +117,9 @@ class Router:
                 if other is peer:
                     continue
                 for producer in other.producers.values():
-                    peer.add_consumer(producer)
+                    self._subscribe(peer, producer)
                 if old is None:
-                    other.notify({"type": "participant-joined", "peer_id": peer_id, "user": info.public_user()})
+                    other.notify(msg.ParticipantJoined(peer_id, info.public_user()))
             self.observer.emit(ev.PARTICIPANT_JOINED, self._participant_event(peer, ""))
             return peer
 
@@ -134,12 +139,13 @@ class Router:
                 subscriber = self.peers.get(consumer.subscriber_id)
                 if subscriber is not None and not consumer.closed and consumer.kind == producer.kind:
                     consumer.bind(producer)
+                    self._consumers_of.setdefault(producer.id, {})[consumer.id] = consumer
                     rebound.add(subscriber.id)
                 elif subscriber is not None:
                     subscriber.remove_consumer(consumer)
             for other in self.peers.values():
                 if other is not peer and other.id not in rebound:
-                    other.add_consumer(producer)
+                    self._subscribe(other, producer)
             self.observer.emit(ev.TRACK_PUBLISHED, self._track_event(producer))
         for producer in removed:
             self._close_consumers_of(producer)
@@ -164,7 +170,7 @@ class Router:
 
     def chat(self, peer: Peer, text: str) -> None:
         at = time.time()
-        self.broadcast({"type": "chat", "from": peer.id, "user": peer.info.public_user(), "text": text, "at": at})
+        self.broadcast(msg.Chat(peer.id, peer.info.public_user(), text, at))
         self.observer.emit(
             ev.CHAT_MESSAGE,
             ev.ChatEvent(self.room_id, peer.id, peer.user_key, peer.info.display_name, text, at),
@@ -178,10 +184,10 @@ class Router:
         if self.recording == on:
             return
         self.recording = on
-        self.broadcast({"type": "recording", "on": on})
+        self.broadcast(msg.Recording(on))
         self.observer.emit(ev.RECORDING_STATE, ev.RecordingEvent(self.room_id, on))
 
-    def broadcast(self, message: dict[str, Any], *, exclude: Optional[Peer] = None) -> None:
+    def broadcast(self, message: msg.RoomMessage, *, exclude: Optional[Peer] = None) -> None:
         for peer in list(self.peers.values()):
             if peer is not exclude:
                 peer.notify(message)
@@ -204,12 +210,12 @@ class Router:
         self.speaker.forget(peer.user_key)
         await peer.close(reason)
         if reason != "ended":
-            self.broadcast({"type": "participant-left", "peer_id": peer.id, "user": peer.info.public_user()})
+            self.broadcast(msg.ParticipantLeft(peer.id, peer.info.public_user()))
         self.observer.emit(ev.PARTICIPANT_LEFT, self._participant_event(peer, reason))
 
     async def end(self) -> None:
         """The session is over: tell everyone ``session-ended`` and close."""
-        self.broadcast({"type": "session-ended"})
+        self.broadcast(msg.SessionEnded())
         await self.close("ended")
 
     async def close(self, reason: str = "closed") -> None:
@@ -237,14 +243,14 @@ class Router:
 
     # ------------------------------------------------------------ private
 
-    def _tracks_message(self, publisher: Peer, subscriber: Peer) -> dict[str, Any]:
+    def _tracks_message(self, publisher: Peer, subscriber: Peer) -> msg.Tracks:
         mids = subscriber.track_mids(publisher.id)
         tracks = []
         for track in publisher.tracks():
             track = dict(track)
             track["mid"] = mids.get(str(track["id"]))
             tracks.append(track)
-        return {"type": "tracks", "peer_id": publisher.id, "tracks": tracks}
+        return msg.Tracks(publisher.id, tracks)
 
     def _announce_tracks(self, publisher: Peer) -> None:
         for subscriber in list(self.peers.values()):
@@ -255,23 +261,43 @@ class Router:
         # same user's new producers (no renegotiation for them)
         del self.peers[old.id]
         for producer in list(old.producers.values()):
-            for consumer in list(producer.consumers.values()):
+            for consumer in list(self._consumers_of.pop(producer.id, {}).values()):
                 consumer.unbind()
                 self._orphans.setdefault((old.user_key, producer.source), []).append(consumer)
             self.observer.emit(ev.TRACK_CLOSED, self._track_event(producer))
         self._drop_subscriptions(old)
-        old.notify({"type": "error", "code": "replaced", "message": "you joined from another connection"})
+        old.notify(msg.PeerError("replaced", "you joined from another connection"))
         await old.close("replaced")
         self.observer.emit(ev.PARTICIPANT_LEFT, self._participant_event(old, "replaced"))
 
     def _drop_subscriptions(self, peer: Peer) -> None:
         for consumer in list(peer.consumers.values()):
+            self._forget(consumer)
             consumer.close()
         for consumers in self._orphans.values():
             consumers[:] = [c for c in consumers if c.subscriber_id != peer.id]
 
+    def _subscribe(self, subscriber: Peer, producer: Producer) -> None:
+        consumer = subscriber.add_consumer(producer)
+        self._consumers_of.setdefault(producer.id, {})[consumer.id] = consumer
+
+    def _forget(self, consumer: Consumer) -> None:
+        if consumer.producer is not None:
+            consumers = self._consumers_of.get(consumer.producer.id)
+            if consumers is not None:
+                consumers.pop(consumer.id, None)
+                if not consumers:
+                    del self._consumers_of[consumer.producer.id]
+
+    def _refresh_consumers(self, producer: Producer) -> None:
+        for consumer in list(self._consumers_of.get(producer.id, {}).values()):
+            consumer.refresh()
+
+    def _on_peer_failed(self, peer: Peer) -> None:
+        asyncio.ensure_future(self.leave(peer, "disconnected"))
+
     def _close_consumers_of(self, producer: Producer) -> None:
-        for consumer in list(producer.consumers.values()):
+        for consumer in list(self._consumers_of.pop(producer.id, {}).values()):
             subscriber = self.peers.get(consumer.subscriber_id)
             if subscriber is not None:
                 subscriber.remove_consumer(consumer)
@@ -288,7 +314,7 @@ class Router:
         return on_level
 
     def _on_active_speaker(self, user_key: Optional[str], peer_id: Optional[str]) -> None:
-        self.broadcast({"type": "active-speaker", "peer_id": peer_id})
+        self.broadcast(msg.ActiveSpeaker(peer_id))
         self.observer.emit(ev.ACTIVE_SPEAKER, ev.ActiveSpeakerEvent(self.room_id, peer_id, user_key))
 
     async def _run_speaker(self) -> None:

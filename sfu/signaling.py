@@ -13,13 +13,16 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol
 
+from . import room_messages as msg
 from . import sdp_guard
 from .errors import InvalidStateError, SignalingError
+from .participant import ParticipantInfo
 from .peer import Peer
 from .router import Router
+
+__all__ = ["ParticipantInfo", "SignalingChannel", "serve_participant", "to_wire"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,30 +45,41 @@ class SignalingChannel(Protocol):
     async def close(self, code: int, reason: str) -> None: ...
 
 
-@dataclass
-class ParticipantInfo:
-    """Who is joining, as the application decided (the engine knows no users)."""
-
-    user_key: str
-    display_name: str = ""
-    role: str = "learner"
-    #: opaque to the engine; returned in observer events
-    app_data: dict[str, Any] = field(default_factory=dict)
-    #: shown to the other participants in the ``user`` object
-    public: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.user_key, str) or not self.user_key:
-            raise TypeError("user_key must be a non-empty string")
-
-    def public_user(self) -> dict[str, Any]:
-        return {**self.public, "key": self.user_key, "display_name": self.display_name, "role": self.role}
-
-
 def server_message(message: dict[str, Any]) -> dict[str, Any]:
     """Fields at the top level, mirrored under ``data``."""
     fields = {k: v for k, v in message.items() if k != "type"}
     return {**message, "data": fields}
+
+
+def to_wire(message: msg.RoomMessage) -> dict[str, Any]:
+    """The engine's typed message as the JSON object DESIGN.md section 5 documents."""
+    body: dict[str, Any]
+    match message:
+        case msg.Offer(sdp=sdp):
+            body = {"type": "offer", "sdp": sdp}
+        case msg.Answer(sdp=sdp):
+            body = {"type": "answer", "sdp": sdp}
+        case msg.Joined(peer_id=peer_id, participants=participants, recording=recording):
+            body = {"type": "joined", "peer_id": peer_id, "participants": participants, "recording": recording}
+        case msg.PeerError(code=code, message=text):
+            body = {"type": "error", "code": code, "message": text}
+        case msg.ParticipantJoined(peer_id=peer_id, user=user):
+            body = {"type": "participant-joined", "peer_id": peer_id, "user": user}
+        case msg.ParticipantLeft(peer_id=peer_id, user=user):
+            body = {"type": "participant-left", "peer_id": peer_id, "user": user}
+        case msg.Tracks(peer_id=peer_id, tracks=tracks):
+            body = {"type": "tracks", "peer_id": peer_id, "tracks": tracks}
+        case msg.ActiveSpeaker(peer_id=peer_id):
+            body = {"type": "active-speaker", "peer_id": peer_id}
+        case msg.Chat(from_peer=from_peer, user=user, text=text, at=at):
+            body = {"type": "chat", "from": from_peer, "user": user, "text": text, "at": at}
+        case msg.Recording(on=on):
+            body = {"type": "recording", "on": on}
+        case msg.SessionEnded():
+            body = {"type": "session-ended"}
+        case _:
+            raise TypeError(f"not a room message: {message!r}")
+    return server_message(body)
 
 
 async def serve_participant(router: Router, channel: SignalingChannel, participant: ParticipantInfo) -> None:
@@ -91,12 +105,12 @@ class ParticipantSession:
         self._violations = 0
         self._leave_reason = "disconnected"
 
-    def notify(self, message: dict[str, Any]) -> None:
+    def notify(self, message: msg.RoomMessage) -> None:
         """Queue a message for the client (never blocks the room)."""
         if self.closed:
             return
         try:
-            self._outbox.put_nowait(server_message(message))
+            self._outbox.put_nowait(to_wire(message))
         except asyncio.QueueFull:
             logger.warning("participant %s: outbox full, closing", self.info.user_key)
             asyncio.ensure_future(self._close(CLOSE_POLICY, "too slow"))
@@ -138,7 +152,7 @@ class ParticipantSession:
 
     async def _admit(self, text: Any) -> bool:
         if not isinstance(text, str):
-            self.notify({"type": "error", "code": "invalid_message", "message": "text frames only"})
+            self.notify(msg.PeerError("invalid_message", "text frames only"))
             return False
         limit = self.config.max_message_bytes
         if len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit:
@@ -157,7 +171,7 @@ class ParticipantSession:
             # or several throttled seconds in a row close the connection
             if self._window_count == limit + 1:
                 self._violations += 1
-                self.notify({"type": "error", "code": "rate_limited", "message": "too many messages"})
+                self.notify(msg.PeerError("rate_limited", "too many messages"))
             if self._violations >= self.config.max_rate_violations or self._window_count > 4 * limit:
                 await self._close(CLOSE_POLICY, "too many messages")
             return False
@@ -168,10 +182,10 @@ class ParticipantSession:
         try:
             message = json.loads(text)
         except (ValueError, RecursionError):
-            self.notify({"type": "error", "code": "invalid_json", "message": "messages are JSON objects"})
+            self.notify(msg.PeerError("invalid_json", "messages are JSON objects"))
             return True
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            self.notify({"type": "error", "code": "invalid_message", "message": "a JSON object with a type"})
+            self.notify(msg.PeerError("invalid_message", "a JSON object with a type"))
             return True
         kind = message["type"]
         data = message.get("data") if isinstance(message.get("data"), dict) else message
@@ -199,13 +213,13 @@ class ParticipantSession:
             else:
                 raise SignalingError("unknown_type", "unknown message type")
         except SignalingError as exc:
-            self.notify({"type": "error", "code": exc.code, "message": exc.message})
+            self.notify(msg.PeerError(exc.code, exc.message))
         except InvalidStateError as exc:
-            self.notify({"type": "error", "code": "invalid_state", "message": str(exc) or "invalid state"})
+            self.notify(msg.PeerError("invalid_state", str(exc) or "invalid state"))
         except Exception:
             # nothing a client sends may take the room down
             logger.exception("participant %s: %s failed", self.info.user_key, kind)
-            self.notify({"type": "error", "code": "internal_error", "message": f"{kind} failed"})
+            self.notify(msg.PeerError("internal_error", f"{kind} failed"))
         return not self.closed
 
     async def _on_join(self, data: dict[str, Any]) -> None:
@@ -216,14 +230,7 @@ class ParticipantSession:
         # client's say-so (anyone could appear as "Marie Curie (Mentor)").
         self.peer = await self.router.join(self.info, self.notify)
         participants = [p.describe() for p in self.router.peers.values() if p is not self.peer]
-        self.notify(
-            {
-                "type": "joined",
-                "peer_id": self.peer.id,
-                "participants": participants,
-                "recording": self.router.recording,
-            }
-        )
+        self.notify(msg.Joined(self.peer.id, participants, self.router.recording))
 
     async def _on_offer(self, data: dict[str, Any]) -> None:
         assert self.peer is not None
@@ -244,7 +251,7 @@ class ParticipantSession:
                 raise SignalingError("invalid_message", "sources values are camera, mic or screen")
             sources[key] = value
         answer = await self.router.publish(self.peer, sdp, sources)
-        self.notify({"type": "answer", "sdp": answer})
+        self.notify(msg.Answer(answer))
         self.peer.answered()
 
     async def _on_answer(self, data: dict[str, Any]) -> None:

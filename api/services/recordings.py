@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import functools
 import json
 import logging
@@ -29,8 +30,8 @@ from api.models import Recording, RecordingStatus, Role, Session, User, utcnow
 from api.services import notifications, settings_store
 from sfu import Router
 from sfu import observer as ev
-from sfu.recorder import Recorder, RecorderError, capture_in_progress, finalize
-from sfu.recording_export import export_composite
+from sfu.recording import Recorder, RecorderError, capture_in_progress, finalize
+from api.jobs.composite_export import export_composite
 
 log = logging.getLogger(__name__)
 
@@ -306,11 +307,11 @@ class RecordingManager:
             await self._failed(rid, sid, f"Could not finalize the recording: {exc}")
             return
         files = []
-        for f in result["files"]:
-            app_data = f.get("app_data") or {}
-            files.append({**{k: f[k] for k in ("index", "name", "display_name", "role", "bytes", "duration_ms",
-                                                 "offset_ms", "streams")},
-                          "user_id": app_data.get("user_id")})
+        for f in result.files:
+            files.append({"index": f.index, "name": f.name, "display_name": f.display_name, "role": f.role,
+                          "bytes": f.bytes, "duration_ms": f.duration_ms, "offset_ms": f.offset_ms,
+                          "streams": [dataclasses.asdict(st) for st in f.streams],
+                          "user_id": f.app_data.get("user_id")})
         async with self.ctx.db.write() as s:
             rec = await s.get(Recording, rid)
             if rec is None:
@@ -318,8 +319,8 @@ class RecordingManager:
             rec.files = files  # type: ignore[assignment]
             rec.participants = [{"user_id": f["user_id"], "display_name": f["display_name"], "role": f["role"]}
                                 for f in files]  # type: ignore[misc]
-            rec.bytes = int(result["bytes"])
-            rec.duration_ms = int(result["duration_ms"])
+            rec.bytes = result.bytes
+            rec.duration_ms = result.duration_ms
             rec.status = RecordingStatus.ready
             if rec.ended_at is None:
                 rec.ended_at = utcnow()

@@ -18,7 +18,7 @@ from api.context import Context
 from api.keys import DB, SERVICES
 from api.models import Notification, Recording, RecordingStatus
 from api.services import recordings as svc
-from sfu.rtp_dump import DumpWriter, dumps_in
+from sfu.recording.rtp_dump import DumpWriter, dumps_in
 from tests.api.test_rooms import _book, _connect, _live_soon, _token
 from tests.conftest import make_admin, signup
 from tests.room_client import RoomParticipant

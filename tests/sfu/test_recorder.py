@@ -15,15 +15,9 @@ from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 
 from sfu import Router
-from sfu.recorder import (
-    RESULT_FILE,
-    Recorder,
-    RecorderError,
-    capture_in_progress,
-    finalize,
-    vp8_descriptor_length,
-)
-from sfu.rtp_dump import DumpWriter, dumps_in, read_dump
+from sfu.recording import RESULT_FILE, Recorder, RecorderError, capture_in_progress, finalize
+from sfu.recording.depacketize import vp8_descriptor_length
+from sfu.recording.rtp_dump import DumpWriter, dumps_in, read_dump
 
 VP8_PT, OPUS_PT, RTX_PT = 96, 111, 97
 
@@ -111,15 +105,15 @@ def test_synthetic_stream_with_wraparound_muxes_without_transcoding(tmp_path: Pa
     write_dump(tmp_path / "002-audio.rtpd", "audio", audio)
     result = finalize(tmp_path)
     assert not dumps_in(tmp_path)  # dumps go once the WebM is there
-    [entry] = result["files"]
-    info = probe(tmp_path / entry["name"])
+    [entry] = result.files
+    info = probe(tmp_path / entry.name)
     assert (info["video"], info["audio"]) == ("vp8", "opus")
     assert info["frames"] == info["packets"] == 90  # every frame kept and decodable
     assert info["audio_frames"] >= 140
     assert abs(info["duration"] - 3.0) < 0.2
     assert abs(info["video_start"] - info["audio_start"]) < 0.1
     assert 0.9 < info["after_seek"] <= 1.5  # lands on the keyframe at 1 s (cues)
-    assert abs(entry["duration_ms"] - 3000) < 200
+    assert abs(entry.duration_ms - 3000) < 200
     # finalizing again returns the same result (recovery after a crash mid-finalization)
     assert finalize(tmp_path) == result
 
@@ -140,10 +134,10 @@ def test_loss_drops_incomplete_frames_until_keyframe_and_rtx_repairs(tmp_path: P
     write_dump(tmp_path / "001-video.rtpd", "video", packets)
     write_dump(tmp_path / "002-audio.rtpd", "audio", [p for i, p in enumerate(audio_packets(3.0)) if i % 17])
     result = finalize(tmp_path)
-    info = probe(tmp_path / result["files"][0]["name"])
+    info = probe(tmp_path / result.files[0].name)
     assert info["frames"] == info["packets"]  # everything kept decodes
     assert 60 <= info["packets"] < 90  # the damaged GOP's tail is gone, the rest is there
-    assert result["files"][0]["streams"][0]["dropped"] > 0
+    assert result.files[0].streams[0].dropped > 0
 
 
 def test_truncated_dump_from_a_killed_writer_is_finalized(tmp_path: Path) -> None:
@@ -153,7 +147,7 @@ def test_truncated_dump_from_a_killed_writer_is_finalized(tmp_path: Path) -> Non
     path.write_bytes(path.read_bytes()[:-7])  # killed in the middle of a record
     assert read_dump(path).truncated
     result = finalize(tmp_path)
-    info = probe(tmp_path / result["files"][0]["name"])
+    info = probe(tmp_path / result.files[0].name)
     assert info["frames"] >= 55
 
 
@@ -191,9 +185,9 @@ async def test_live_room_recording(router: Router, make_client: Any, tmp_path: P
     assert not capture_in_progress(tmp_path / "rec")
     await b.wait_message("recording", lambda m: m["on"] is False)
     result = await asyncio.to_thread(finalize, tmp_path / "rec")
-    assert {f["display_name"] for f in result["files"]} == {"alice", "bob"}
-    for entry in result["files"]:
-        info = probe(tmp_path / "rec" / entry["name"])
+    assert {f.display_name for f in result.files} == {"alice", "bob"}
+    for entry in result.files:
+        info = probe(tmp_path / "rec" / entry.name)
         assert (info["video"], info["audio"]) == ("vp8", "opus")
         assert info["frames"] == info["packets"] > 10
         assert abs(info["video_start"] - info["audio_start"]) < 0.1

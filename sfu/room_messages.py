@@ -1,0 +1,88 @@
+"""What the engine tells one participant: typed messages, no JSON.
+
+``Router`` and ``Peer`` hand these to a participant's ``Notify`` callback;
+``sfu/signaling.py`` alone turns them into the wire format of DESIGN.md
+section 5 (``to_wire``). Keeping the protocol's spelling in one module means
+a field renamed on the wire is renamed in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A server-initiated renegotiation: the client answers it."""
+
+    sdp: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    sdp: str
+
+
+@dataclass(frozen=True)
+class Joined:
+    peer_id: str
+    participants: list[dict[str, Any]]
+    recording: bool
+
+
+@dataclass(frozen=True)
+class PeerError:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ParticipantJoined:
+    peer_id: str
+    user: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ParticipantLeft:
+    peer_id: str
+    user: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Tracks:
+    """A publisher's tracks as this subscriber receives them (each with its mid)."""
+
+    peer_id: str
+    tracks: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ActiveSpeaker:
+    peer_id: Optional[str]
+
+
+@dataclass(frozen=True)
+class Chat:
+    from_peer: str
+    user: dict[str, Any]
+    text: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Recording:
+    on: bool
+
+
+@dataclass(frozen=True)
+class SessionEnded:
+    pass
+
+
+RoomMessage = Union[
+    Offer, Answer, Joined, PeerError, ParticipantJoined, ParticipantLeft, Tracks, ActiveSpeaker, Chat,
+    Recording, SessionEnded,
+]
+Notify = Callable[[RoomMessage], None]
