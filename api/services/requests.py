@@ -291,7 +291,10 @@ async def decline(ctx: Context, mentor: CurrentUser, request_id: int) -> Request
 async def get(ctx: Context, user: CurrentUser, request_id: int) -> RequestOut:
     async with ctx.db.read() as s:
         r = await _visible(s, request_id, user)
-        return (await _outs(s, [r]))[0]
+        out = (await _outs(s, [r]))[0]
+    if user.role == Role.mentor.value and r.decided_by_id != user.id:
+        out.proposal = None  # another mentor's price is not for its competitors to see
+    return out
 
 
 async def list_for(ctx: Context, user: CurrentUser, query: RequestQuery, *,

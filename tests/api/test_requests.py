@@ -250,6 +250,9 @@ async def test_two_mentors_accepting_at_once_exactly_one_wins(client, learner, m
         winners = [m for m, r in zip(rivals, results) if r.status == 200]
         got = await (await learner.get(f"/api/requests/{rid}")).json()
         assert got["status"] == "proposed" and got["proposal"]["mentor"]["id"] == winners[0].id
+        loser = next(m for m in rivals if m is not winners[0])
+        seen = await (await loser.get(f"/api/requests/{rid}")).json()
+        assert seen["status"] == "proposed" and seen["proposal"] is None
         assert (await learner.post(f"/api/requests/{rid}/proposal/confirm")).status == 200
     async with client.app[DB].read() as s:
         sessions = (await s.scalars(select(Session).where(Session.title == "Async Python"))).all()
