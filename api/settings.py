@@ -60,6 +60,9 @@ class Settings:
     metrics_token: str = ""
     # Avatar uploads per user per hour (each upload decodes an image).
     avatar_rate_limit: int = 10
+    # Booking (paying), publishing and payouts need a confirmed e-mail address. Only load
+    # generators that register throwaway accounts turn this off.
+    require_verified_email: bool = True
     # SFU network placement (aioice has none of these by default).
     rtc_port_min: int = 0
     rtc_port_max: int = 0

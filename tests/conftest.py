@@ -156,14 +156,28 @@ async def login(client: TestClient, email: str, password: str = PASSWORD) -> dic
 
 
 async def signup(client: TestClient, role: str = "learner", *, email: str | None = None,
-                 **fields: Any) -> ApiUser:
+                 verified: bool = True, **fields: Any) -> ApiUser:
+    """A registered, signed-in user; e-mail confirmed unless ``verified=False`` (booking,
+    publishing and payouts need it; tests about verification itself opt out)."""
     email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.com"
     body = {"email": email, "password": PASSWORD, "full_name": f"Test {role.title()}", "role": role,
             **fields}
     resp = await client.post("/api/auth/register", json=body)
     assert resp.status == 201, await resp.text()
+    if verified:
+        await mark_verified(client, (await resp.json())["user"]["id"])
     data = await login(client, email)
     return ApiUser(client, data["user"]["id"], email, PASSWORD, role, data["access_token"])
+
+
+async def mark_verified(client: TestClient, user_id: int) -> None:
+    """Confirm a user's e-mail directly (what following the mailed link does)."""
+    from sqlalchemy import update
+
+    from api.models import User, utcnow
+
+    async with client.app[DB].write() as s:
+        await s.execute(update(User).where(User.id == user_id).values(email_verified_at=utcnow()))
 
 
 async def delivered_mail(client: TestClient) -> Path:

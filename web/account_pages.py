@@ -6,6 +6,7 @@ from aiohttp import web
 
 from api.auth import CurrentUser, clear_auth_cookies, optional_user
 from api.keys import DB, SERVICES
+from api.routes.auth import send_verification_again
 from api.security import safe_next_path
 from api.services import accounts
 from web.pages import DASHBOARDS, DOMAINS, TIMEZONES, guard, render
@@ -42,7 +43,17 @@ async def register(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/verify-email", name="page.verify_email")
 async def verify_email(request: web.Request) -> web.Response:
-    return render(request, "account/verify_email.html", {"token": request.query.get("token", "")})
+    return render(request, "account/verify_email.html", {
+        "token": request.query.get("token", ""), "sent": request.query.get("sent") == "1",
+        "already": request.query.get("already") == "1"})
+
+
+@routes.post("/verify-email/resend", name="page.verify_email_resend")
+@guard()
+async def resend_verification(request: web.Request, user: CurrentUser) -> web.StreamResponse:
+    """The banner's "Send the link again" (a CSRF-checked form): mail a fresh link."""
+    sent = await send_verification_again(request, user)
+    raise web.HTTPFound("/verify-email?sent=1" if sent else "/verify-email?already=1")
 
 
 @routes.get("/reset-password", name="page.reset_password")

@@ -101,6 +101,26 @@ async def verify_email(request: web.Request, *, body: TokenIn) -> UserMe:
     return accounts.to_me(await accounts.verify_email(request.app[DB], body.token))
 
 
+async def send_verification_again(request: web.Request, user: CurrentUser) -> bool:
+    """Mail a fresh verification link (limited per account); False if already confirmed."""
+    settings = request.app[SETTINGS]
+    verdict = await request.app[LIMITER].hit(f"verify-resend:user:{user.id}", 5, 3600)
+    if not verdict.allowed:
+        raise ApiError(429, "rate_limited", "We have sent several links already; check your inbox and spam folder.",
+                       headers={"Retry-After": str(verdict.retry_after)})
+    return await accounts.resend_verification(request.app[DB], request.app[MAILER], user.id,
+                                              public_url=settings.public_url)
+
+
+@routes.post("/api/auth/verify-email/resend", response=Message, name="verify_email_resend",
+             errors=(429,))
+async def verify_email_resend(request: web.Request, *, user: CurrentUser) -> Message:
+    """Mail a new e-mail confirmation link to the signed-in user."""
+    if await send_verification_again(request, user):
+        return Message(message="A new confirmation link is on its way to your inbox.")
+    return Message(message="Your e-mail address is already confirmed.")
+
+
 @routes.post("/api/auth/password-reset", body=EmailIn, response=Message, auth=None)
 async def password_reset(request: web.Request, *, body: EmailIn) -> Message:
     """Mail a reset link (the answer is the same whether the account exists or not)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db import Database
 from api.errors import ApiError, bad_request, conflict, forbidden, not_found
@@ -19,6 +20,7 @@ from api.mailer import Mailer
 from api.models import AuditLog, OneTimeToken, RevokedToken, Role, User
 from api.schemas import UserCreate, UserMe, UserPublic, UserUpdate
 from api.services import room_access
+from api.settings import Settings
 from api.security import (
     hash_opaque,
     hash_password,
@@ -90,9 +92,7 @@ async def register(db: Database, mailer: Mailer, data: UserCreate, *, public_url
     except IntegrityError as exc:
         raise conflict("email_taken", "An account with this e-mail already exists.") from exc
     if not verified:
-        await mailer.send(email, "Confirm your PeerLearn e-mail",
-                          f"Hello {user.full_name},\n\nConfirm your e-mail address:\n"
-                          f"{public_url}/verify-email?token={raw_token}\n\nThe link is valid for 2 days.\n")
+        await _mail_verification(mailer, email, user.full_name, raw_token, public_url)
     return user
 
 
@@ -141,6 +141,45 @@ async def logout(db: Database, jti: str, expires_at: datetime) -> None:
         await room_access.revoke_for_session(s, jti)
         # Keep the table small: expired tokens are refused by their own exp.
         await s.execute(delete(RevokedToken).where(RevokedToken.expires_at < now()))
+
+
+EMAIL_UNVERIFIED = ("Confirm your e-mail address first: open the link we mailed you, or get a new one "
+                    "from the banner at the top of the page (/verify-email).")
+
+
+async def ensure_verified(s: AsyncSession, user_id: int, settings: Settings) -> None:
+    """403 ``email_unverified`` unless the user confirmed their e-mail address.
+
+    Money needs an address we can reach: a learner before paying (booking), a mentor
+    before publishing (taking bookings) and before a payout."""
+    if not settings.require_verified_email:
+        return
+    user = await s.get(User, user_id)
+    if user is not None and user.email_verified_at is None:
+        raise ApiError(403, "email_unverified", EMAIL_UNVERIFIED)
+
+
+async def resend_verification(db: Database, mailer: Mailer, user_id: int, *, public_url: str) -> bool:
+    """Mail a fresh verification link (older ones keep working until they expire).
+    False when the address is already confirmed (nothing sent)."""
+    raw_token, token_hash = new_opaque_token()
+    async with db.write() as s:
+        user = await s.get(User, user_id)
+        if user is None:
+            raise not_found("user")
+        if user.email_verified_at is not None:
+            return False
+        s.add(OneTimeToken(user_id=user.id, purpose="verify_email", token_hash=token_hash,
+                           expires_at=now() + VERIFY_TTL))
+        email, name = user.email, user.full_name
+    await _mail_verification(mailer, email, name, raw_token, public_url)
+    return True
+
+
+async def _mail_verification(mailer: Mailer, email: str, name: str, raw_token: str, public_url: str) -> None:
+    await mailer.send(email, "Confirm your PeerLearn e-mail",
+                      f"Hello {name},\n\nConfirm your e-mail address:\n"
+                      f"{public_url}/verify-email?token={raw_token}\n\nThe link is valid for 2 days.\n")
 
 
 async def verify_email(db: Database, raw_token: str) -> User:

@@ -28,7 +28,7 @@ from api.errors import ApiError, bad_request, conflict, not_found
 from api.mailer import Attachment
 from api.models import Booking, BookingStatus, Journal, Notification, Session, SessionStatus, User
 from api.schemas_bookings import BookingCancelOut, BookingOut, BookingPage, BookingSession
-from api.services import ics, ledger, notifications
+from api.services import accounts, ics, ledger, notifications
 from api.services.catalog import Viewer, push_seats, seats_left
 from api.services.payments import provider
 from api.services.settings_store import get_all as platform_settings
@@ -129,6 +129,7 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int,
                 raise not_found("session")
             if sess.mentor_id == learner.id:
                 raise conflict("own_session", "You cannot book your own session.")
+            await accounts.ensure_verified(s, learner.id, ctx.settings)  # paying needs a reachable address
             if await s.scalar(select(Booking.id).where(
                     Booking.session_id == session_id, Booking.learner_id == learner.id,
                     Booking.status != BookingStatus.cancelled)) is not None:

@@ -37,7 +37,7 @@ from api.schemas_sessions import (
     SessionQuery,
     SessionUpdate,
 )
-from api.services import ledger, notifications, session_state
+from api.services import accounts, ledger, notifications, session_state
 from api.services.accounts import avatar_url
 from api.services.settings_store import get_all as platform_settings
 
@@ -261,6 +261,7 @@ async def publish_session(ctx: Context, viewer: Viewer, session_id: int) -> Sess
         sess = await _load_for_change(s, session_id, viewer)
         if sess.status != S.draft:
             raise conflict("invalid_status", f"A {sess.status.value} session cannot be published.")
+        await accounts.ensure_verified(s, sess.mentor_id, ctx.settings)  # it will take payments
         if sess.starts_at <= utcnow():
             raise bad_request("The session must start in the future to be published.",
                               {"starts_at": "must be in the future"})

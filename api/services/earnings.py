@@ -15,7 +15,7 @@ from api.context import Context
 from api.errors import ApiError, bad_request
 from api.models import Journal, LedgerEntry, Notification, Payout, PayoutStatus
 from api.schemas_bookings import EarningsOut, EntryOut, PayoutOut
-from api.services import ledger, notifications
+from api.services import accounts, ledger, notifications
 from api.services.bookings import check_key
 from api.services.payments import provider
 from api.services.settings_store import get_all as platform_settings
@@ -87,6 +87,7 @@ async def request_payout(ctx: Context, mentor_id: int, amount_cents: int, curren
     notes: list[Notification] = []
     try:
         async with ctx.db.write() as s:
+            await accounts.ensure_verified(s, mentor_id, ctx.settings)  # money goes to a reachable owner
             await ledger.lock_accounts(s, [available], currency)
             if key:
                 existing = await s.scalar(select(Payout).where(Payout.mentor_id == mentor_id,

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from api.keys import DB, SETTINGS
-from api.models import Role, User
+from api.models import Role, User, utcnow
 from api.security import hash_password, issue_access_token
 from tests.conftest import ApiUser
 
@@ -52,7 +52,7 @@ async def quick_users(client: TestClient, n: int, role: str = "learner") -> list
     async with client.app[DB].write() as s:
         users = [User(email=f"{role}{i}-{tag}@example.com", password_hash=_HASH[0],
                       full_name=f"Quick {role} {i}", role=Role(role), domains=[], skills=[],
-                      interests=[], preferences={}) for i in range(n)]
+                      interests=[], preferences={}, email_verified_at=utcnow()) for i in range(n)]
         s.add_all(users)
         await s.flush()
         rows = [(u.id, u.email) for u in users]

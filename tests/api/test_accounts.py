@@ -194,7 +194,7 @@ async def test_avatar_upload_reencodes_and_checks(client, learner) -> None:
 
 
 async def test_email_verification_flow(client) -> None:
-    user = await signup(client, "learner")
+    user = await signup(client, "learner", verified=False)
     me = await (await user.get("/api/users/me")).json()
     assert me["email_verified"] is False
     (token,) = await _outbox_links(client, "verify-email")

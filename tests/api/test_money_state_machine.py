@@ -82,7 +82,8 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
             async def make() -> tuple[int, list[int]]:
                 async with db.write() as s:
                     users = [User(email=f"{r}{i}-{tag}@sm.example", password_hash="x", full_name=f"{r} {i}",
-                                  role=Role(r), domains=[], skills=[], interests=[], preferences={})
+                                  role=Role(r), domains=[], skills=[], interests=[], preferences={},
+                                  email_verified_at=datetime.now(timezone.utc))
                              for i, r in enumerate(["mentor", "admin"] + ["learner"] * 4)]
                     s.add_all(users)
                     await s.flush()

@@ -103,6 +103,8 @@ class Api:
     base: str
     token: str | None = None
     user: dict[str, Any] | None = None
+    # The live server's outbox: signup() confirms the e-mail with the mailed link, as a person would.
+    outbox: Path | None = None
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -123,13 +125,39 @@ class Api:
 
     def login(self, email: str, password: str) -> "Api":
         out = self.call("POST", "/api/auth/login", {"email": email, "password": password})
-        return Api(self.base, out["access_token"], out["user"])
+        return Api(self.base, out["access_token"], out["user"], self.outbox)
 
-    def signup(self, role: str = "learner", **fields: Any) -> "Api":
+    def signup(self, role: str = "learner", *, verified: bool = True, **fields: Any) -> "Api":
+        """A new account, signed in; its e-mail confirmed unless ``verified=False``."""
         email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
         body = {"email": email, "password": PASSWORD, "full_name": f"Test {role.title()}", "role": role, **fields}
         self.call("POST", "/api/auth/register", body)
+        if verified:
+            self.call("POST", "/api/auth/verify-email", {"token": self.mailed_token(email, "/verify-email")})
         return self.login(email, PASSWORD)
+
+    def mailed_token(self, to: str, path: str, timeout: float = 10.0) -> str:
+        """The token of the link to ``path`` in the newest e-mail to ``to`` (the server's
+        background sender writes it moments after the request that queued it)."""
+        import email as email_lib
+        import re
+        import time
+
+        assert self.outbox is not None, "Api(outbox=...) is needed to read mailed links"
+        deadline = time.monotonic() + timeout
+        while True:
+            for eml in sorted(self.outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True):
+                msg = email_lib.message_from_bytes(eml.read_bytes())
+                if msg["To"] != to:
+                    continue
+                part = msg if not msg.is_multipart() else \
+                    next(p for p in msg.walk() if p.get_content_type() == "text/plain")
+                found = re.search(re.escape(path) + r"\?token=([\w\-]+)", part.get_payload(decode=True).decode())
+                if found:
+                    return found.group(1)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no e-mail with {path} to {to}")
+            time.sleep(0.1)
 
 
 def complete_session(server: LiveServer, mentor: Api, session_id: int, *, hold_over: bool = False) -> None:
@@ -182,7 +210,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 @pytest.fixture(scope="session")
 def api_client(live_server: LiveServer) -> Api:
-    return Api(live_server.url)
+    return Api(live_server.url, outbox=live_server.settings.outbox_dir)
 
 
 # Package scope: Playwright's sync API keeps an event loop running in the main thread

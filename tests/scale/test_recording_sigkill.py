@@ -21,7 +21,8 @@ from tests.room_client import RoomParticipant
 from tests.scale.test_two_processes import free_port, register
 
 ENV = {"PEERLEARN_JWT_SECRET": "k" * 64, "PEERLEARN_AUTH_RATE_LIMIT": "100000", "PEERLEARN_ACCESS_LOG": "false",
-       "PEERLEARN_LOG_LEVEL": "WARNING", "PEERLEARN_SCHEDULER_ENABLED": "false"}
+       "PEERLEARN_LOG_LEVEL": "WARNING", "PEERLEARN_SCHEDULER_ENABLED": "false",
+       "PEERLEARN_REQUIRE_VERIFIED_EMAIL": "false"}  # accounts registered over HTTP, mail not read
 
 
 def start_server(data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
