@@ -184,7 +184,7 @@ def install_fast_ingress(dtls: RTCDtlsTransport, protocol: Any) -> bool:
                 return
         original(data, addr)
 
-    protocol.datagram_received = datagram_received  # type: ignore[method-assign]
+    protocol.datagram_received = datagram_received  # type: ignore[method-assign,assignment]
     setattr(protocol, _FAST, True)
     return True
 
@@ -438,17 +438,18 @@ def register_host_protocol(
     """Attach a bound protocol to ``connection`` as a host candidate."""
     host = announced_ip or bound[0]
     protocol.local_candidate = Candidate(
-        foundation=aioice.ice.candidate_foundation("host", "udp", host),
+        foundation=aioice.ice.candidate_foundation("host", "udp", host),  # type: ignore[attr-defined]
         component=component,
         transport="udp",
-        priority=aioice.ice.candidate_priority(component, "host"),
+        priority=aioice.ice.candidate_priority(component, "host"),  # type: ignore[attr-defined]
         host=host,
         port=bound[1],
         type="host",
     )
     connection._protocols.append(protocol)
     tune_socket(getattr(protocol, "transport", None))
-    return protocol.local_candidate
+    candidate: Candidate = protocol.local_candidate
+    return candidate
 
 
 def host_addresses(use_ipv6: bool) -> list[str]:

@@ -49,7 +49,7 @@ def payload_type_map(
         if is_rtx(s):
             continue
         for d in dst:
-            if not is_rtx(d) and compatible(s, d):
+            if not is_rtx(d) and compatible(s, d) and s.payloadType is not None and d.payloadType is not None:
                 out[s.payloadType] = d.payloadType
                 break
     return out

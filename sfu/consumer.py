@@ -161,5 +161,6 @@ class Consumer:
             return
         pt_map = payload_type_map(producer.codecs, self.codecs)
         primary = primary_codec(self.codecs)
-        rtx_pt = rtx_payload_type(self.codecs, primary.payloadType) if primary else None
+        rtx_pt = (rtx_payload_type(self.codecs, primary.payloadType)
+                  if primary is not None and primary.payloadType is not None else None)
         self.rewriter.configure(pt_map=pt_map, rtx_pt=rtx_pt, ext=self._ext, send=self._send)

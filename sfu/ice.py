@@ -99,9 +99,10 @@ class UdpMux(asyncio.DatagramProtocol):
         self._by_addr.setdefault((addr[0], addr[1]), protocol)
 
     def detach(self, protocol: Any) -> None:
-        for table in (self._by_ufrag, self._by_addr):
-            for key in [k for k, v in table.items() if v is protocol]:
-                del table[key]
+        for ufrag in [k for k, v in self._by_ufrag.items() if v is protocol]:
+            del self._by_ufrag[ufrag]
+        for addr in [k for k, v in self._by_addr.items() if v is protocol]:
+            del self._by_addr[addr]
 
     def close(self) -> None:
         if self.transport is not None:

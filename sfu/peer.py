@@ -10,6 +10,7 @@ offer is refused with ``glare`` (the client answers ours, then re-offers).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import re
@@ -279,8 +280,8 @@ class Peer:
         for transceiver in self.pc.getTransceivers():
             bridge.adopt_transceiver(
                 transceiver,
-                on_receive=lambda params, t=transceiver: self._on_receive_params(t, params),
-                on_send=lambda params, t=transceiver: self._on_send_params(t, params),
+                on_receive=functools.partial(self._on_receive_params, transceiver),
+                on_send=functools.partial(self._on_send_params, transceiver),
             )
         for dtls in bridge.dtls_transports(self.pc):
             if bridge.intercept_transport(dtls, self._on_rtp, self._on_rtcp):

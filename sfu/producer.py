@@ -109,6 +109,8 @@ class Producer:
         rtx_apt: dict[int, int] = {}
         detectors: dict[int, Optional[Callable[[bytes], bool]]] = {}
         for codec in self.codecs:
+            if codec.payloadType is None:
+                continue
             if is_rtx(codec):
                 apt = codec.parameters.get("apt")
                 if isinstance(apt, int):

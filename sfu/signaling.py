@@ -188,7 +188,8 @@ class ParticipantSession:
             self.notify(msg.PeerError("invalid_message", "a JSON object with a type"))
             return True
         kind = message["type"]
-        data = message.get("data") if isinstance(message.get("data"), dict) else message
+        nested = message.get("data")
+        data: dict[str, Any] = nested if isinstance(nested, dict) else message
         try:
             if kind == "leave":
                 self._leave_reason = "left"

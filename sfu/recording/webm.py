@@ -144,7 +144,7 @@ def mux_participant(tracks: list[TrackData], path: Path) -> dict[str, Any]:
     if video_start is not None and (audio_start is None or 0 <= video_start - audio_start <= KEYFRAME_ALIGN_SECONDS):
         origin = video_start  # keyframe-aligned: the file starts on a video keyframe
     else:
-        origin = min(x for x in (audio_start, video_start) if x is not None)  # type: ignore[type-var]
+        origin = min(x for x in (audio_start, video_start) if x is not None)
 
     tmp = path.with_name(path.name + ".part")
     out = av.open(str(tmp), mode="w", format="webm")
@@ -153,16 +153,19 @@ def mux_participant(tracks: list[TrackData], path: Path) -> dict[str, Any]:
     try:
         for key in sorted(plans, key=lambda k: (k[0] != "video", k[1])):
             plan = plans[key]
+            stream: Any
             if plan.kind == "video":
                 size = next((t.size for t in plan.tracks if t.size), None) or (640, 480)
-                stream = out.add_stream("libvpx", rate=30)
-                stream.width, stream.height = size
-                stream.pix_fmt = "yuv420p"
+                video = out.add_stream("libvpx", rate=30)
+                video.width, video.height = size
+                video.pix_fmt = "yuv420p"
+                stream = video
             else:
                 channels = max(t.channels for t in plan.tracks)
-                stream = out.add_stream("libopus", rate=48000)
-                stream.layout = "stereo" if channels >= 2 else "mono"
-                stream.codec_context.extradata = opus_head(2 if channels >= 2 else 1)
+                audio = out.add_stream("libopus", rate=48000)
+                audio.layout = "stereo" if channels >= 2 else "mono"
+                audio.codec_context.extradata = opus_head(2 if channels >= 2 else 1)
+                stream = audio
             stream.metadata["title"] = plan.source
             last = -1
             count = 0
