@@ -21,6 +21,17 @@ class Metrics:
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self.websockets = Gauge("peerlearn_websockets_open", "Open WebSockets", ["kind"],
                                 registry=self.registry)
+        # labels() hashes and locks on every call: the children are looked up once per series.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request and its latency."""
+        series = self._series.get((method, route, status))
+        if series is None:
+            series = self._series[(method, route, status)] = (
+                self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 def route_label(request: web.Request) -> str:
@@ -45,6 +56,4 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
         status = exc.status
         raise
     finally:
-        label = route_label(request)
-        metrics.requests.labels(request.method, label, str(status)).inc()
-        metrics.latency.labels(request.method, label).observe(time.perf_counter() - start)
+        metrics.observe(request.method, route_label(request), status, time.perf_counter() - start)
