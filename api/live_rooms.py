@@ -9,16 +9,19 @@ whose sessions are no longer live.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import select
 
 from api.context import Context
 from api.keys import SERVICES, SETTINGS
+from api.settings import Settings
 from api.models import Session, SessionStatus
 from api.services import attendance, rooms
 from sfu import Engine, Router, SfuConfig
@@ -36,7 +39,23 @@ def sfu_config(app: web.Application) -> SfuConfig:
         port_range = (settings.rtc_port_min, settings.rtc_port_max)
     interfaces = [i.strip() for i in settings.rtc_interfaces.split(",") if i.strip()]
     return SfuConfig(udp_port_range=port_range, announced_ip=settings.rtc_public_ip or None,
-                     interfaces=interfaces)
+                     interfaces=interfaces, allow_private_candidates=allow_private_candidates(settings))
+
+
+def allow_private_candidates(settings: Settings) -> bool:
+    """PEERLEARN_RTC_PRIVATE_CANDIDATES: allow | deny | auto (allow iff public_url is loopback)."""
+    mode = settings.rtc_private_candidates.strip().lower()
+    if mode in ("allow", "deny"):
+        return mode == "allow"
+    if mode != "auto":
+        raise ValueError(f"PEERLEARN_RTC_PRIVATE_CANDIDATES must be allow, deny or auto, not {mode!r}")
+    host = urlsplit(settings.public_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class LiveRooms:

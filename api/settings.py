@@ -68,6 +68,10 @@ class Settings:
     rtc_port_max: int = 0
     rtc_public_ip: str = ""
     rtc_interfaces: str = ""
+    # Remote ICE candidates at loopback/private/link-local addresses (and mDNS names): "allow",
+    # "deny", or "auto" = allow only when public_url is a loopback address (a development
+    # server the browser shares a machine with, e.g. `make run`), deny for a deployment.
+    rtc_private_candidates: str = "auto"
     # Address other processes reach this one at (room signaling proxied to its owner).
     internal_host: str = "127.0.0.1"
     room_grace_minutes: int = 30

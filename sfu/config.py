@@ -26,6 +26,12 @@ class SfuConfig:
     interfaces: list[str] = field(default_factory=list)
     #: Gather IPv6 candidates too.
     use_ipv6: bool = False
+    #: Keep remote candidates at loopback, private (RFC 1918, ULA, CGNAT), link-local or other
+    #: non-global addresses, and mDNS names (which resolve to such addresses). Off: a client
+    #: cannot make the server send connectivity checks into its own network (127.0.0.1:6379
+    #: ...); clients behind NAT still connect through their server-reflexive, relay and
+    #: peer-reflexive candidates. Turn on for local development and tests on one machine/LAN.
+    allow_private_candidates: bool = False
     max_producers_per_peer: int = 3
     max_message_bytes: int = 65536
     max_messages_per_second: int = 50

@@ -1,6 +1,6 @@
-"""ICE host candidates the way a deployment needs them (aioice has none of this):
-a UDP port range, one single shared UDP port, an announced public IP and
-the interfaces to gather on.
+"""ICE the way a deployment needs it (aioice has none of this): a UDP port
+range, one single shared UDP port, an announced public IP and the interfaces
+to gather on; and which remote candidates a client may make us check.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import struct
 from typing import Any, Optional
 
@@ -20,6 +21,45 @@ logger = logging.getLogger(__name__)
 
 _STUN_MAGIC = b"\x21\x12\xa4\x42"
 _STUN_USERNAME = 0x0006
+# a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> ...
+_CANDIDATE_LINE = re.compile(r"^a=candidate:\S+\s+\d+\s+\S+\s+\d+\s+(\S+)\s", re.IGNORECASE)
+
+
+def remote_address_allowed(address: str, *, allow_private: bool) -> bool:
+    """May the server send connectivity checks to ``address`` (a remote candidate's host)?
+
+    Only globally routable addresses, unless ``allow_private``: loopback, RFC 1918,
+    link-local, CGNAT, ULA and the like would let a client point the server at its own
+    network. Hostnames (mDNS ``.local`` names) resolve to such addresses: refused too.
+    """
+    if allow_private:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global
+
+
+def filter_remote_candidates(sdp: str, *, allow_private: bool) -> str:
+    """``sdp`` without the candidate lines :func:`remote_address_allowed` refuses.
+
+    Done on the client's SDP before aiortc sees it, so aioice never pairs (nor checks)
+    those addresses; the client still reaches us, and we learn its real address as a
+    peer-reflexive candidate from its own checks.
+    """
+    if allow_private:
+        return sdp
+    kept = []
+    for line in sdp.splitlines(keepends=True):
+        match = _CANDIDATE_LINE.match(line)
+        if match is None or remote_address_allowed(match.group(1), allow_private=False):
+            kept.append(line)
+        else:
+            logger.debug("dropping remote candidate at %s", match.group(1))
+    return "".join(kept)
 
 
 def stun_local_ufrag(data: bytes) -> Optional[str]:

@@ -16,7 +16,7 @@ import time
 from typing import Any, Optional, Protocol
 
 from . import room_messages as msg
-from . import sdp_guard
+from . import ice, sdp_guard
 from .errors import InvalidStateError, SignalingError
 from .participant import ParticipantInfo
 from .peer import Peer
@@ -243,6 +243,7 @@ class ParticipantSession:
             max_m_lines=c.max_m_lines,
             max_sending=c.max_producers_per_peer,
         )
+        sdp = ice.filter_remote_candidates(sdp, allow_private=c.allow_private_candidates)
         sources_raw = data.get("sources") or {}
         if not isinstance(sources_raw, dict) or len(sources_raw) > 16:
             raise SignalingError("invalid_message", "sources maps track ids or mids to a source")
@@ -259,6 +260,7 @@ class ParticipantSession:
         assert self.peer is not None
         c = self.config
         sdp = sdp_guard.check_sdp(data.get("sdp"), kind="answer", max_bytes=c.max_sdp_bytes, max_m_lines=c.max_m_lines * 8)
+        sdp = ice.filter_remote_candidates(sdp, allow_private=c.allow_private_candidates)
         await self.peer.handle_answer(sdp)
 
     def _on_mute(self, data: dict[str, Any]) -> None:

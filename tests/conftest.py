@@ -106,6 +106,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         auth_rate_limit=10_000,
         access_log=False,
         public_url="http://testserver",
+        rtc_private_candidates="allow",  # aiortc clients on this machine offer private addresses
         extra={"migrate": False},
     )
 

@@ -85,7 +85,7 @@ async def coturn(tmp_path: Path) -> AsyncIterator[int]:
 @pytest.fixture
 def sfu_config() -> SfuConfig:
     # the SFU gathers on loopback only: coturn's relay reaches it there
-    return SfuConfig(interfaces=["127.0.0.1"])
+    return SfuConfig(interfaces=["127.0.0.1"], allow_private_candidates=True)
 
 
 async def test_relay_only_client_through_coturn(router, coturn: int, make_client) -> None:

@@ -38,7 +38,7 @@ RANGE = free_udp_range(8)
 class TestPortRange:
     @pytest.fixture
     def sfu_config(self) -> SfuConfig:
-        return SfuConfig(udp_port_range=RANGE, interfaces=["127.0.0.1"])
+        return SfuConfig(udp_port_range=RANGE, interfaces=["127.0.0.1"], allow_private_candidates=True)
 
     async def test_candidates_use_the_range_and_media_flows(self, router: Router, make_client) -> None:
         a = await make_client("alice")
@@ -54,7 +54,7 @@ class TestSinglePort:
     @pytest.fixture
     def sfu_config(self) -> SfuConfig:
         port = RANGE[0]
-        return SfuConfig(udp_port_range=(port, port), interfaces=["127.0.0.1"])
+        return SfuConfig(udp_port_range=(port, port), interfaces=["127.0.0.1"], allow_private_candidates=True)
 
     async def test_every_peer_shares_one_port(self, router: Router, make_client) -> None:
         clients = [await make_client(name) for name in ("alice", "bob", "carol")]
@@ -69,7 +69,7 @@ class TestSinglePort:
 class TestAnnouncedIp:
     @pytest.fixture
     def sfu_config(self) -> SfuConfig:
-        return SfuConfig(announced_ip="203.0.113.7", interfaces=["127.0.0.1"])
+        return SfuConfig(announced_ip="203.0.113.7", interfaces=["127.0.0.1"], allow_private_candidates=True)
 
     async def test_host_candidate_announces_public_ip(self, router: Router, make_client) -> None:
         a = await make_client("alice", video=False, audio=False, join=False)

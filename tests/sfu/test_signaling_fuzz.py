@@ -95,7 +95,7 @@ def malformed_message(rng: random.Random, offer: str) -> Any:
 
 @pytest.fixture
 def sfu_config() -> SfuConfig:
-    return SfuConfig(max_messages_per_second=100_000)
+    return SfuConfig(max_messages_per_second=100_000, allow_private_candidates=True)
 
 
 async def test_malformed_messages_only_get_errors_and_media_keeps_flowing(router, make_client) -> None:
@@ -140,7 +140,7 @@ async def test_message_flood_is_throttled_then_closed_1008(engine) -> None:
     from sfu_client import Client
 
     small = engine.create_router("flood", max_peers=2, app_data={})
-    small.config = SfuConfig(max_messages_per_second=5, max_rate_violations=2)
+    small.config = SfuConfig(max_messages_per_second=5, max_rate_violations=2, allow_private_candidates=True)
     c = Client(small, "carol", video=False, audio=False)
     await c.join(offer=False)
     for _ in range(200):
