@@ -21,9 +21,9 @@ from sqlalchemy import select
 
 from api.context import Context
 from api.keys import SERVICES, SETTINGS
-from api.settings import Settings
 from api.models import Session, SessionStatus
 from api.services import attendance, rooms
+from api.settings import Settings
 from sfu import Engine, Router, SfuConfig
 from sfu import observer as ev
 

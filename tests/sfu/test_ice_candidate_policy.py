@@ -10,11 +10,11 @@ import json
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack
+from sfu_client import QueueChannel
 
 from sfu import ParticipantInfo, SfuConfig, serve_participant
 from sfu import aiortc_bridge as bridge
 from sfu.ice import filter_remote_candidates, remote_address_allowed
-from sfu_client import QueueChannel
 
 SDP = ("v=0\r\n"
        "a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\n"
