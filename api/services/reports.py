@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -45,12 +45,12 @@ Learner = aliased(User)
 Mentor = aliased(User)
 
 
-def _query() -> Select[tuple[BookingReport, Booking, Session, str, str]]:
-    return (select(BookingReport, Booking, Session, Learner.full_name, Mentor.full_name)
-            .join(Booking, Booking.id == BookingReport.booking_id)
-            .join(Session, Session.id == BookingReport.session_id)
-            .join(Learner, Learner.id == BookingReport.learner_id)
-            .join(Mentor, Mentor.id == Session.mentor_id))
+# A report with its booking, session and both names (statements are immutable: filtered per use).
+REPORTS = (select(BookingReport, Booking, Session, Learner.full_name, Mentor.full_name)
+           .join(Booking, Booking.id == BookingReport.booking_id)
+           .join(Session, Session.id == BookingReport.session_id)
+           .join(Learner, Learner.id == BookingReport.learner_id)
+           .join(Mentor, Mentor.id == Session.mentor_id))
 
 
 def _out(r: BookingReport, b: Booking, sess: Session, learner: str, mentor: str) -> ReportOut:
@@ -63,10 +63,11 @@ def _out(r: BookingReport, b: Booking, sess: Session, learner: str, mentor: str)
 
 async def _one(ctx: Context, report_id: int) -> ReportOut:
     async with ctx.db.read() as s:
-        row = (await s.execute(_query().where(BookingReport.id == report_id))).first()
+        row = (await s.execute(REPORTS.where(BookingReport.id == report_id))).first()
     if row is None:
         raise not_found("report")
-    return _out(*row)
+    r, b, sess, learner, mentor = row
+    return _out(r, b, sess, learner, mentor)
 
 
 async def create(ctx: Context, learner_id: int, booking_id: int, reason: str) -> ReportOut:
@@ -162,7 +163,7 @@ async def resolve(ctx: Context, admin_id: int, report_id: int, action: Literal["
 
 async def list_all(ctx: Context, *, status: str | None = None, page: int = 1, page_size: int = 50) -> ReportPage:
     """Admins: reports, open ones first, newest first."""
-    q = _query()
+    q = REPORTS
     if status:
         q = q.where(BookingReport.status == ReportStatus(status))
     async with ctx.db.read() as s:
@@ -170,20 +171,21 @@ async def list_all(ctx: Context, *, status: str | None = None, page: int = 1, pa
         rows = (await s.execute(q.order_by((BookingReport.status == ReportStatus.open).desc(),
                                            BookingReport.id.desc())
                                 .limit(page_size).offset((page - 1) * page_size))).all()
-    return ReportPage(items=[_out(*row) for row in rows], total=total, page=page, page_size=page_size)
+    return ReportPage(items=[_out(r, b, sess, ln, mn) for r, b, sess, ln, mn in rows], total=total, page=page,
+                      page_size=page_size)
 
 
 async def for_learner(ctx: Context, learner_id: int) -> LearnerReports:
     """A learner's reports, and the past bookings they may still report (the hold is running)."""
     now = utcnow()
     async with ctx.db.read() as s:
-        rows = (await s.execute(_query().where(BookingReport.learner_id == learner_id)
+        rows = (await s.execute(REPORTS.where(BookingReport.learner_id == learner_id)
                                 .order_by(BookingReport.id.desc()).limit(200))).all()
         open_ = (await s.execute(select(Booking.id, Booking.session_id, Booking.earnings_release_at).where(
             Booking.learner_id == learner_id, Booking.status.in_(REPORTABLE),
             Booking.earnings_released_at.is_(None), Booking.earnings_release_at > now,
             Booking.id.notin_(select(BookingReport.booking_id).where(BookingReport.learner_id == learner_id)))
             .order_by(Booking.id.desc()).limit(200))).all()
-    return LearnerReports(items=[_out(*row) for row in rows],
+    return LearnerReports(items=[_out(r, b, sess, ln, mn) for r, b, sess, ln, mn in rows],
                           reportable=[Reportable(booking_id=bid, session_id=sid, until=until)
-                                      for bid, sid, until in open_])
+                                      for bid, sid, until in open_ if until is not None])

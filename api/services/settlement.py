@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Context
@@ -181,7 +181,7 @@ async def _release(s: AsyncSession, b: Booking, now: datetime) -> None:
     b.earnings_released_at = now
 
 
-def _releasable(now: datetime) -> list[object]:
+def _releasable(now: datetime) -> list[ColumnElement[bool]]:
     return [Booking.status.in_((BookingStatus.attended, BookingStatus.no_show)),
             Booking.earnings_release_at.is_not(None), Booking.earnings_release_at <= now,
             Booking.earnings_released_at.is_(None),
