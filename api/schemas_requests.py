@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
-from api.schemas import Strict, Tags
+from api.schemas import SingleLine, Strict, Tags
 
-Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
+Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), SingleLine]
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 RequestStatusName = Literal["open", "proposed", "accepted", "declined", "cancelled", "expired"]
 

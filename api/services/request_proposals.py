@@ -21,7 +21,7 @@ from api.context import Context
 from api.errors import conflict, not_found
 from api.models import Notification, Request, RequestStatus, Session, SessionStatus
 from api.schemas_requests import RequestAccepted, RequestOut
-from api.services import bookings, notifications, session_state
+from api.services import accounts, bookings, notifications, session_state
 from api.services.requests import outs, reload, visible
 from api.services.settings_store import get_all as platform_settings
 
@@ -56,6 +56,7 @@ async def confirm(ctx: Context, learner: CurrentUser, request_id: int) -> Reques
     notes: list[Notification] = []
     async with ctx.db.write() as s:
         r = await _own_proposal(s, learner, request_id)
+        await accounts.ensure_verified(s, learner.id, ctx.settings)  # confirming pays
         # Exactly one confirm (or decline, or lapse) wins this conditional update.
         result = await s.execute(update(Request).where(
             Request.id == request_id, Request.status == RequestStatus.proposed,

@@ -14,7 +14,7 @@ from api.models import Booking, BookingStatus, Journal, Notification, Session, S
 from api.services import request_proposals
 from api.services import requests as svc
 from tests.api.test_realtime import next_of, ws_for
-from tests.conftest import signup
+from tests.conftest import delivered_mail, signup
 
 
 def future(hours=48):
@@ -161,10 +161,8 @@ async def test_learner_confirms_proposal_booked_and_charged_once(client, learner
     # The learner gets the same confirmation e-mail with a calendar invite as any booking.
     from email import message_from_bytes, policy
 
-    from api.keys import SETTINGS
-
     mails = [message_from_bytes(f.read_bytes(), policy=policy.default)
-             for f in client.app[SETTINGS].outbox_dir.glob("*.eml")]
+             for f in (await delivered_mail(client)).glob("*.eml")]
     confirmations = [m for m in mails if m["To"] == learner.email and "Booking confirmed" in m["Subject"]]
     assert len(confirmations) == 1
     assert any(part.get_content_type() == "text/calendar" for part in confirmations[0].iter_attachments())
