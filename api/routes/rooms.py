@@ -143,6 +143,7 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     sockets.add(ws)
     gauge = request.app[METRICS].websockets.labels("room")
     gauge.inc()
+    watcher = asyncio.create_task(_close_when_revoked(ctx, ws, admission.jti), name=f"room-{sid}-revocation")
     try:
         await serve_participant(router, AiohttpChannel(ws), ParticipantInfo(
             user_key=str(admission.user_id), display_name=admission.display_name, role=admission.role,
@@ -151,11 +152,32 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     except Exception:  # noqa: BLE001 - one participant's failure never takes the server down
         log.exception("room %s: participant %s failed", sid, admission.user_id)
     finally:
+        watcher.cancel()
         gauge.dec()
         sockets.discard(ws)
         if not ws.closed:
             await ws.close()
     return ws
+
+
+REVOCATION_CHECK_SECONDS = 30.0
+CLOSE_SIGNED_OUT = 4001
+
+
+async def _close_when_revoked(ctx: Context, ws: web.WebSocketResponse, room_jti: str) -> None:
+    """A participant whose login session ended (logout, password change, deactivation) leaves
+    the room within a check interval, in whichever process holds the socket."""
+    interval = float(ctx.settings.extra.get("room_revocation_check_seconds", REVOCATION_CHECK_SECONDS))
+    try:
+        while not ws.closed:
+            await asyncio.sleep(interval)
+            if not await room_access.still_valid(ctx.db, room_jti):
+                await ws.close(code=CLOSE_SIGNED_OUT, message=b"signed out")
+                return
+    except asyncio.CancelledError:
+        pass
+    except Exception:  # noqa: BLE001 - e.g. the database is away: the socket stays, as it would have
+        log.warning("room token revocation check failed", exc_info=True)
 
 
 PROXIED_HEADER = "X-PeerLearn-Proxied"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db import Database
@@ -26,6 +26,13 @@ async def bind_to_session(db: Database, room_jti: str, access_jti: str) -> None:
     """Record which login session a freshly issued room token belongs to."""
     async with db.write() as s:
         await s.execute(update(RoomToken).where(RoomToken.jti == room_jti).values(access_jti=access_jti))
+
+
+async def still_valid(db: Database, room_jti: str) -> bool:
+    """False once the room token was revoked (or has expired)."""
+    async with db.read() as s:
+        expires = await s.scalar(select(RoomToken.expires_at).where(RoomToken.jti == room_jti))
+    return expires is not None and expires > _now()
 
 
 async def revoke_for_session(s: AsyncSession, access_jti: str) -> None:

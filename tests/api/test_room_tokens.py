@@ -107,3 +107,22 @@ def test_access_log_redacts_tokens(caplog) -> None:
     assert "eyJhbGci" not in line and "s3cret" not in line
     assert "/ws/room/5?token=[redacted]&x=1" in line
     assert redact("/login?next=/learner/home") == "/login?next=/learner/home"
+
+
+async def test_signing_out_closes_the_room_socket(aiohttp_client, settings) -> None:
+    from dataclasses import replace
+
+    from api.app import create_app
+
+    client = await aiohttp_client(create_app(replace(settings, extra={
+        **settings.extra, "room_revocation_check_seconds": 0.1})))
+    mentor = await signup(client, "mentor")
+    sid = await make_session(client, mentor.id, starts_in=timedelta(minutes=5))
+    token = await _room_token(mentor, sid)
+    ws = await client.ws_connect(f"/ws/room/{sid}?token={token}")
+    await ws.send_json({"type": "join"})
+    assert (await ws.receive_json(timeout=5))["type"] == "joined"
+    assert (await mentor.post("/api/auth/logout")).status == 200
+    while (msg := await ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
+        pass
+    assert ws.close_code == 4001
