@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.api_wrk import cpu_seconds, process_tree
+from benchmarks.api_wrk import cpu_seconds, process_tree, runqueue_seconds
 from benchmarks.common import (
     LocalServer,
     command_line,
@@ -47,6 +47,13 @@ class Stats:
     def __init__(self) -> None:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.status: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.errors = 0
+        self.ws_messages = 0
+
+    def reset(self) -> None:
+        """Forget the warm-up: only what follows is measured."""
+        self.latency.clear()
+        self.status.clear()
         self.errors = 0
         self.ws_messages = 0
 
@@ -109,7 +116,7 @@ async def user_loop(i: int, base: str, token: str, session_ids: list[int], stats
 
 
 async def run(base: str, concurrency: int, duration: float, seed: int, think: float = 0.0,
-              server_pid: int | None = None) -> dict[str, Any]:
+              server_pid: int | None = None, warmup: float = 0.0) -> dict[str, Any]:
     rng = random.Random(seed)
     async with aiohttp.ClientSession() as http:
         tokens = [await sign_in(http, base, email) for email in LEARNERS]
@@ -117,12 +124,19 @@ async def run(base: str, concurrency: int, duration: float, seed: int, think: fl
             session_ids = [s["id"] for s in (await r.json())["items"]]
     stats = Stats()
     server_pids = process_tree(server_pid) if server_pid else []
-    server_cpu0, own_cpu0 = cpu_seconds(server_pids), time.process_time()
+    server_cpu0, own_cpu0, wait0 = cpu_seconds(server_pids), time.process_time(), runqueue_seconds(server_pids)
     start = time.monotonic()
-    stop_at = start + duration
+    stop_at = start + warmup + duration
     users = [asyncio.ensure_future(user_loop(i, base, tokens[i % len(tokens)], session_ids, stats, stop_at,
                                              random.Random(rng.random()), think)) for i in range(concurrency)]
+    warming = warmup > 0
     while not all(u.done() for u in users):
+        if warming and time.monotonic() >= start + warmup:  # the same users go on, now measured
+            warming = False
+            stats.reset()
+            server_cpu0, own_cpu0 = cpu_seconds(server_pids), time.process_time()
+            wait0 = runqueue_seconds(server_pids)
+            start = time.monotonic()
         progress(time.monotonic() - start, duration, f"{sum(len(v) for v in stats.latency.values())} requests")
         await asyncio.sleep(0.5)
     progress(duration, duration)
@@ -131,6 +145,7 @@ async def run(base: str, concurrency: int, duration: float, seed: int, think: fl
             raise u.exception()  # type: ignore[misc]
     elapsed = time.monotonic() - start
     server_cpu, own_cpu = cpu_seconds(server_pids) - server_cpu0, time.process_time() - own_cpu0
+    wait = runqueue_seconds(server_pids) - wait0
     total = sum(len(v) for v in stats.latency.values())
     all_lat = [x for v in stats.latency.values() for x in v]
     five_xx = sum(n for codes in stats.status.values() for code, n in codes.items() if code >= 500)
@@ -141,6 +156,7 @@ async def run(base: str, concurrency: int, duration: float, seed: int, think: fl
         # Both sides share this machine: what each cost, per request (server: its whole process tree).
         "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, total), 3) if server_pids else None,
         "server_cores": round(server_cpu / elapsed, 3) if server_pids else None,
+        "server_runqueue_wait_share": round(wait / elapsed, 3) if server_pids else None,
         "generator_cpu_ms_per_request": round(1000 * own_cpu / max(1, total), 3),
         "generator_cores": round(own_cpu / elapsed, 3),
         "by_operation": {op: {"count": len(v), "latency_ms": percentiles(v), "status": dict(stats.status[op])}
@@ -178,6 +194,9 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--warmup", type=float, default=0.0,
+                    help="seconds the users run before the measured window (caches fill, the server's "
+                         "first recommender training ends)")
     ap.add_argument("--think", type=float, default=0.0,
                     help="mean seconds a user waits between requests (0 = closed loop, as fast as answered)")
     args = ap.parse_args()
@@ -194,13 +213,14 @@ def main() -> int:
         base = server.url
     try:
         pid = args.server_pid if args.url else (server.proc.pid if server and server.proc else None)
-        result = asyncio.run(run(base, args.concurrency, args.duration, args.seed, args.think, pid))
+        result = asyncio.run(run(base, args.concurrency, args.duration, args.seed, args.think, pid,
+                                 args.warmup))
     finally:
         if server:
             server.stop()
     report = {"benchmark": "api_load", "machine": machine(), "command": command_line(),
               "params": {"concurrency": args.concurrency, "duration": args.duration, "database": database,
-                         "think_seconds": args.think},
+                         "think_seconds": args.think, "warmup_seconds": args.warmup},
               "result": result}
     path = write_report("api_load", report)
     plot(report, path.with_suffix(".png"))

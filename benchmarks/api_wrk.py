@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks import common  # noqa: E402
-from benchmarks.common import command_line, free_port, machine, wait_healthy, write_report  # noqa: E402
+from benchmarks import common
+from benchmarks.common import command_line, free_port, machine, wait_healthy, write_report
 
 LUA = Path(__file__).resolve().parent / "wrk" / "hot_reads.lua"
 LEARNER = "liam.park@peerlearn.local"
@@ -68,6 +68,23 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])
     return total / CLOCK_TICKS
+
+
+def runqueue_seconds(pids: list[int]) -> float:
+    """Seconds these processes' threads were runnable but waiting for a CPU (schedstat): how
+    much other load on this shared machine delayed the server (as in sfu_load)."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    return total / 1e9
 
 
 def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -142,14 +159,15 @@ def measure(base: str, server_pid: int | None, modes: list[str], args: argparse.
                     token=token, ids=ids)
         pids = process_tree(server_pid) if server_pid else []
         load_before = os.getloadavg()
-        cpu0 = cpu_seconds(pids)
+        cpu0, wait0 = cpu_seconds(pids), runqueue_seconds(pids)
         result = run_wrk(base, mode, threads=args.threads, connections=args.connections,
                          duration=args.duration, token=token, ids=ids)
-        cpu = cpu_seconds(pids) - cpu0
+        cpu, wait = cpu_seconds(pids) - cpu0, runqueue_seconds(pids) - wait0
         if pids:
             result["server_cpu_seconds"] = round(cpu, 3)
             result["server_cpu_ms_per_request"] = round(1000 * cpu / max(1, result["requests"]), 4)
             result["server_cores"] = round(cpu / result["seconds"], 3)
+            result["server_runqueue_wait_share"] = round(wait / result["seconds"], 3)
         result["wrk_cpu_ms_per_request"] = round(1000 * result["wrk_cpu_seconds"] / max(1, result["requests"]), 4)
         result["loadavg_before"] = load_before
         runs[mode] = result

@@ -28,7 +28,7 @@ from api.errors import ApiError, bad_request, conflict, not_found
 from api.mailer import Attachment
 from api.models import Booking, BookingStatus, Journal, Notification, Session, SessionStatus, User
 from api.schemas_bookings import BookingCancelOut, BookingOut, BookingPage, BookingSession
-from api.services import accounts, ics, ledger, notifications
+from api.services import accounts, catalog_reads, ics, ledger, notifications
 from api.services.catalog import Viewer, push_seats, seats_left
 from api.services.payments import provider
 from api.services.settings_store import get_all as platform_settings
@@ -116,6 +116,7 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int,
             existing = await _by_key(s, learner.id, key)
             if existing is not None:
                 return Booked(await _replay(s, existing, digest), False)
+    await catalog_reads.refuse_booking_early(ctx.db, learner, session_id)  # no writer for a known 409
     fee_percent = float((await platform_settings(ctx.db))["platform_fee_percent"])
     notes: list[Notification] = []
     try:

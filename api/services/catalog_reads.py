@@ -11,12 +11,13 @@ bookings.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from api.db import Database
-from api.errors import not_found
+from api.errors import conflict, not_found
 from api.models import Booking, Role, Session, User
 from api.schemas_sessions import SessionQuery
 from api.services import catalog
@@ -38,6 +39,11 @@ async def _page(db: Database, query: SessionQuery) -> dict[str, Any]:
     return (await catalog.browse(db, query)).model_dump(mode="json")
 
 
+async def _cached_public(db: Database, session_id: int) -> dict[str, Any]:
+    cache = db.caches.cache("catalog.details", CATALOG_TABLES, max_entries=4096)
+    return await cache.get_or_load(session_id, lambda: _public_detail(db, session_id))  # type: ignore[no-any-return]
+
+
 async def _public_detail(db: Database, session_id: int) -> dict[str, Any]:
     """The detail as an anonymous viewer sees it (drafts too: visibility is checked per
     request), in one round trip."""
@@ -57,8 +63,7 @@ async def _public_detail(db: Database, session_id: int) -> dict[str, Any]:
 async def session_detail(db: Database, session_id: int, viewer: Viewer | None) -> dict[str, Any]:
     """:func:`catalog.get_session` as JSON-ready data: 404 for drafts unless the viewer
     is their mentor or an admin; ``booked``/``booking_id``/``is_owner`` for this viewer."""
-    cache = db.caches.cache("catalog.details", CATALOG_TABLES, max_entries=4096)
-    public: dict[str, Any] = await cache.get_or_load(session_id, lambda: _public_detail(db, session_id))
+    public = await _cached_public(db, session_id)
     mentor_id = public["mentor"]["id"]
     if public["status"] == catalog.S.draft.value and not (
             viewer is not None and (viewer.id == mentor_id or viewer.role == Role.admin.value)):
@@ -68,6 +73,20 @@ async def session_detail(db: Database, session_id: int, viewer: Viewer | None) -
     booking_id = (await active_bookings(db, viewer.id)).get(session_id)
     return {**public, "booked": booking_id is not None, "booking_id": booking_id,
             "is_owner": viewer.id == mentor_id}
+
+
+async def refuse_booking_early(db: Database, learner: Viewer, session_id: int) -> None:
+    """Raise ``already_booked`` or ``sold_out`` when the caches already know a booking would
+    end so, before it queues for the database's writer: most refused bookings then cost a
+    lookup. The caches are as exact as the database here (any booking or cancellation
+    empties them at its commit); everything else is left to the booking transaction."""
+    public = await _cached_public(db, session_id)
+    if public["status"] != catalog.S.scheduled.value or public["mentor"]["id"] == learner.id:
+        return
+    if session_id in await active_bookings(db, learner.id):
+        raise conflict("already_booked", "You already have a seat in this session.")
+    if public["seats_left"] == 0 and datetime.fromisoformat(public["starts_at"]) > catalog.utcnow():
+        raise conflict("sold_out", "This session is sold out.")
 
 
 async def active_bookings(db: Database, learner_id: int) -> dict[int, int]:

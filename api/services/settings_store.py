@@ -60,6 +60,12 @@ class PlatformSettingsUpdate(BaseModel):
 
 
 async def get_all(db: Database) -> dict[str, Any]:
+    """Every setting, from memory until an admin's change commits (bookings read it each time)."""
+    cache = db.caches.cache("platform.settings", ("settings",), max_entries=1)
+    return dict(await cache.get_or_load("all", lambda: _load_all(db)))
+
+
+async def _load_all(db: Database) -> dict[str, Any]:
     async with db.read() as s:
         rows = (await s.scalars(select(Setting))).all()
     values = PlatformSettings().model_dump()

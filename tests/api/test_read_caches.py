@@ -161,3 +161,24 @@ async def test_concurrent_misses_share_one_load_and_a_later_reader_does_not_join
     assert await asyncio.gather(*first) == [1] * 5  # one load for the five
     assert await late == 2  # its own load, begun after the commit
     assert cache.get("k") == 2  # and only the fresh one was kept
+
+
+async def test_known_refusals_do_not_queue_for_the_writer(client, learner, mentor, monkeypatch):
+    pub = await published(mentor, capacity=1)
+    assert (await book(learner, pub["id"])).status == 201
+    (other,) = await quick_users(client, 1)
+    await other.get(f"/api/sessions/{pub['id']}")  # the detail is cached, seats_left 0
+    db = client.app[DB]
+    writes: list[int] = []
+    real_write = db.write
+
+    def counting_write():  # type: ignore[no-untyped-def]
+        writes.append(1)
+        return real_write()
+
+    monkeypatch.setattr(db, "write", counting_write)
+    resp = await book(other, pub["id"])
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "sold_out"
+    resp = await book(learner, pub["id"])
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "already_booked"
+    assert writes == []
