@@ -17,13 +17,14 @@ install-test: $(BIN)/python system-deps
 	$(BIN)/pip install -q -e ".[test,bench]"
 
 # Debian packages the tests drive for real: Chromium (browser tests), coturn (TURN tests),
-# redis-server (the scale-out tests start a private one they can stop).
+# redis-server (the scale-out tests start a private one they can stop), wrk (the API benchmark's generator).
 system-deps:
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
 	  command -v chromium >/dev/null || missing="$$missing chromium fonts-liberation"; \
 	  command -v turnserver >/dev/null || missing="$$missing coturn"; \
 	  command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	  command -v wrk >/dev/null || missing="$$missing wrk"; \
 	  if [ -n "$$missing" ]; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	  fi; \
