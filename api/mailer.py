@@ -8,6 +8,10 @@ delivers them (``.eml`` files in the outbox directory by default, SMTP when
 ``PEERLEARN_SMTP_URL`` is set) and retries failures with exponential backoff
 until ``MAX_ATTEMPTS``. A row is claimed with a conditional update before
 delivery, so several processes never send the same message twice.
+
+Messages carry one-time links (e-mail confirmation, password reset) whose
+tokens the database otherwise keeps only as hashes: a row's body is wiped once
+it is sent or given up on, and finished rows are deleted after ``KEEP_FINISHED``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from api.models import MailOutbox, MailStatus
 
@@ -43,6 +47,8 @@ BACKOFF_MAX = timedelta(hours=1)
 CLAIM_TTL = timedelta(minutes=2)
 POLL_SECONDS = 5.0
 BATCH = 20
+KEEP_FINISHED = timedelta(days=30)
+PURGE_EVERY = timedelta(hours=1)
 # Header values: a CR/LF would start a new header (injection) and raises in the email package.
 _HEADER_BREAKS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
@@ -203,14 +209,23 @@ async def deliver_due(mailer: Mailer, now: datetime | None = None) -> int:
                                       "last_error": f"{type(exc).__name__}: {exc}"[:1000],
                                       "next_attempt_at": now + backoff(attempts)}
             if gave_up:
-                values["status"] = MailStatus.failed
+                values.update(status=MailStatus.failed, message=b"")
         else:
             sent += 1
             values = {"status": MailStatus.sent, "sent_at": utcnow(), "locked_until": None,
-                      "attempts": attempts + 1}
+                      "attempts": attempts + 1, "message": b""}  # its links live on only in the inbox
         async with db.write() as s:
             await s.execute(update(MailOutbox).where(MailOutbox.id == mail_id).values(**values))
     return sent
+
+
+async def purge_finished(db: Database, now: datetime | None = None) -> int:
+    """Delete sent and failed rows older than ``KEEP_FINISHED``; returns how many."""
+    cutoff = (now or utcnow()) - KEEP_FINISHED
+    async with db.write() as s:
+        result = await s.execute(delete(MailOutbox).where(
+            MailOutbox.status.in_((MailStatus.sent, MailStatus.failed)), MailOutbox.created_at < cutoff))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 class MailSender:
@@ -234,12 +249,16 @@ class MailSender:
 
     async def _run(self) -> None:
         self.started.set()
+        purged_at: datetime | None = None
         try:
             while True:
                 self.mailer.wake.clear()
                 try:
                     while await deliver_due(self.mailer) == BATCH:
                         pass  # a full batch: there may be more right away
+                    if self.mailer.db is not None and (purged_at is None or utcnow() - purged_at > PURGE_EVERY):
+                        purged_at = utcnow()
+                        await purge_finished(self.mailer.db)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # e.g. the database is away: try again later
