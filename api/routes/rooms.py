@@ -52,7 +52,7 @@ def _ws_base(request: web.Request) -> str:
 
 
 @routes.post("/api/rooms/{id}/token", response=RoomTokenOut, errors=(409,))
-async def token(request: web.Request, *, user: CurrentUser) -> RoomTokenOut:
+async def token(request: web.Request, *, user: CurrentUser) -> web.Response:
     """A room token (the mentor, or a learner with a booking; T-10 min until the end + grace)."""
     ctx = Context.of(request.app)
     sid = path_id(request)

@@ -291,10 +291,10 @@ def _reencode_avatar(raw: bytes) -> bytes:
                 raise invalid
             img.draft("RGB", (AVATAR_SIZE, AVATAR_SIZE))  # JPEG: decode at a reduced scale
             img.seek(0)  # animated images: the first frame only
-            img = img.convert("RGBA")
-            img.thumbnail((AVATAR_SIZE, AVATAR_SIZE))
+            pixels = img.convert("RGBA")
+            pixels.thumbnail((AVATAR_SIZE, AVATAR_SIZE))
             out = io.BytesIO()
-            img.save(out, format="PNG", optimize=True)
+            pixels.save(out, format="PNG", optimize=True)
             return out.getvalue()
     except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError,
             Image.DecompressionBombError) as exc:
