@@ -6,8 +6,7 @@ lock, a write): under load that was a quarter of the server's CPU per request.
 Here a line is one f-string with the time formatted once per second, and the
 lines go out as one record every ``FLUSH_SECONDS`` (or every ``MAX_LINES``),
 to the same ``aiohttp.access`` logger, so log configuration still applies.
-Values that could carry a secret go through :func:`api.access_log.redact`, as
-with :class:`api.access_log.RedactingAccessLogger`.
+Values that could carry a secret go through :func:`api.access_log.redact`.
 """
 
 from __future__ import annotations
