@@ -46,6 +46,7 @@ BACKOFF_MAX = timedelta(hours=1)
 # A claimed row whose sender died is retried after this long.
 CLAIM_TTL = timedelta(minutes=2)
 POLL_SECONDS = 5.0
+COALESCE_SECONDS = 0.2
 BATCH = 20
 KEEP_FINISHED = timedelta(days=30)
 PURGE_EVERY = timedelta(hours=1)
@@ -180,7 +181,8 @@ async def _due_count(db: Database) -> int:
 
 
 async def deliver_due(mailer: Mailer, now: datetime | None = None) -> int:
-    """One pass: claim and deliver the due messages; returns how many went out."""
+    """One pass: claim the due messages (one write), deliver them, record the outcomes (one
+    write); returns how many went out. Few writes matter: SQLite has a single writer."""
     db = mailer.db
     if db is None:
         return 0
@@ -188,16 +190,21 @@ async def deliver_due(mailer: Mailer, now: datetime | None = None) -> int:
     async with db.read() as s:
         ids = (await s.scalars(select(MailOutbox.id).where(*_due(now))
                                .order_by(MailOutbox.id).limit(BATCH))).all()
+    if not ids:
+        return 0
+    # The claim's expiry doubles as this pass's mark: rows another process claimed meanwhile
+    # carry a different one, so only ours are read back.
+    claim = now + CLAIM_TTL + timedelta(microseconds=random.randrange(1, 1_000_000))
+    async with db.write() as s:
+        await s.execute(update(MailOutbox).where(MailOutbox.id.in_(ids), *_due(now))
+                        .values(locked_until=claim).execution_options(synchronize_session=False))
+        rows = (await s.execute(select(MailOutbox.id, MailOutbox.message, MailOutbox.attempts,
+                                       MailOutbox.recipient)
+                                .where(MailOutbox.id.in_(ids), MailOutbox.locked_until == claim)
+                                .order_by(MailOutbox.id))).all()
     sent = 0
-    for mail_id in ids:
-        async with db.write() as s:
-            claimed = await s.execute(update(MailOutbox).where(MailOutbox.id == mail_id, *_due(now))
-                                      .values(locked_until=now + CLAIM_TTL))
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                continue  # another process (or task) has it
-            row = await s.get(MailOutbox, mail_id)
-            assert row is not None
-            raw, attempts, to = row.message, row.attempts, row.recipient
+    outcomes: list[tuple[int, dict[str, Any]]] = []
+    for mail_id, raw, attempts, to in rows:
         try:
             await mailer.deliver(raw)
         except Exception as exc:  # noqa: BLE001 - any transport failure is retried later
@@ -214,7 +221,9 @@ async def deliver_due(mailer: Mailer, now: datetime | None = None) -> int:
             sent += 1
             values = {"status": MailStatus.sent, "sent_at": utcnow(), "locked_until": None,
                       "attempts": attempts + 1, "message": b""}  # its links live on only in the inbox
-        async with db.write() as s:
+        outcomes.append((mail_id, values))
+    async with db.write() as s:
+        for mail_id, values in outcomes:
             await s.execute(update(MailOutbox).where(MailOutbox.id == mail_id).values(**values))
     return sent
 
@@ -265,6 +274,7 @@ class MailSender:
                     log.exception("mail sender pass failed")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.mailer.wake.wait(), self.poll_seconds)
+                    await asyncio.sleep(COALESCE_SECONDS)  # a burst of mails: one pass, fewer writes
         except asyncio.CancelledError:
             pass
         finally:
