@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -153,10 +153,12 @@ class Mailer:
 
         u = urlparse(self.smtp_url)
         parsed = message_from_bytes(raw)
+        # The envelope wants bare addresses ("PeerLearn <no-reply@x>" -> "no-reply@x").
+        recipients = [addr for _, addr in getaddresses(parsed.get_all("To", [])) if addr]
         await aiosmtplib.send(
             raw,
-            sender=parsed["From"],
-            recipients=[parsed["To"]],
+            sender=parseaddr(parsed.get("From", self.sender))[1],
+            recipients=recipients,
             hostname=u.hostname or "localhost",
             port=u.port or (465 if u.scheme == "smtps" else 25),
             username=unquote(u.username) if u.username else None,

@@ -96,3 +96,21 @@ async def test_legacy_title_with_line_break_cannot_inject_headers(client, mentor
     confirmation = next(m for m in mails if m["To"] == learner.email and "Booking" in m["Subject"])
     assert confirmation["Bcc"] is None and "\n" not in confirmation["Subject"]
     assert header_value("a\r\nb\x00c") == "a b c"
+
+
+async def test_smtp_gets_bare_envelope_addresses(tmp_path, monkeypatch) -> None:
+    import aiosmtplib
+
+    sent: list[dict] = []
+
+    async def fake_send(message, **kw):  # type: ignore[no-untyped-def]
+        sent.append({"message": message, **kw})
+
+    monkeypatch.setattr(aiosmtplib, "send", fake_send)
+    mailer = Mailer(outbox=tmp_path, sender="PeerLearn <no-reply@peerlearn.local>",
+                    smtp_url="smtp+starttls://user:p%40ss@mail.example:587")
+    await mailer.deliver(mailer.build("Ann Learner <ann@example.com>", "Hi", "Body"))
+    (call,) = sent
+    assert call["sender"] == "no-reply@peerlearn.local" and call["recipients"] == ["ann@example.com"]
+    assert call["hostname"] == "mail.example" and call["port"] == 587 and call["start_tls"] is True
+    assert call["password"] == "p@ss" and b"Subject: Hi" in call["message"]
