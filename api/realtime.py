@@ -270,7 +270,7 @@ class Hub:
                 await self._error(conn, "forbidden", "You may not follow this session.",
                                   session_id=sid)
                 return
-            conn.ready_views[sid] = (await self.ready_view(conn.user, sid), time.monotonic())
+            conn.ready_views.pop(sid, None)  # looked up at its first 'ready' message (rare; browse pages subscribe to many)
             await conn.sub.add(channel)
             await self._send(conn, "subscribed", {"session_id": sid})
         else:
@@ -306,8 +306,8 @@ class Hub:
         sid = data.get("session_id") if isinstance(data, dict) else None
         if not isinstance(sid, int):
             return None
-        view, since = conn.ready_views.get(sid, (ReadyView.nothing, 0.0))
-        if time.monotonic() - since > READY_VIEW_TTL:  # bookings change: look again now and then
+        view, since = conn.ready_views.get(sid, (ReadyView.nothing, -READY_VIEW_TTL - 1.0))
+        if time.monotonic() - since > READY_VIEW_TTL:  # first time, or bookings changed since
             view = await self.ready_view(conn.user, sid)
             conn.ready_views[sid] = (view, time.monotonic())
         shown = visible_ready(view, conn.user.id, data)  # type: ignore[arg-type]
