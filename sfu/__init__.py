@@ -9,8 +9,8 @@ from .config import SfuConfig
 from .engine import Engine, EngineStats
 from .errors import InvalidStateError, SignalingError
 from .observer import Observer
-from .router import Router, RouterStats
 from .participant import ParticipantInfo
+from .router import Router, RouterStats
 from .signaling import SignalingChannel, serve_participant
 from .turn import ice_servers, turn_credentials
 

@@ -15,6 +15,7 @@ from . import aiortc_bridge as bridge
 from . import rtcp
 from .codecs import payload_type_map, primary_codec, rtx_payload_type
 from .forwarding import ExtensionWriter, RtpRewriter, SendFunc
+from .layers import DownlinkGauge, LayerSwitch, choose_layer
 from .producer import Producer
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,13 @@ class Consumer:
         self.closed = False
         self.keyframe_requests = 0
         self.nacks = 0
+        #: a simulcast producer's layer this consumer receives (None without simulcast)
+        self.switch: Optional[LayerSwitch] = None
+        #: the subscriber's downlink, from its receiver reports and REMB
+        self.downlink = DownlinkGauge()
+        self._switched_at = 0.0
+        #: the height the subscriber shows this video at (None: unknown, no limit)
+        self.max_height: Optional[int] = None
         self._send: Optional[SendFunc] = None
         self._ext = ExtensionWriter({}, None)
         self._cname = "sfu"
@@ -93,38 +101,79 @@ class Consumer:
         self._ext = ExtensionWriter({e.uri: e.id for e in parameters.headerExtensions}, parameters.muxId)
         self.refresh()
         self.ready = True
+        self.update_layer()
         self.request_keyframe()
 
     def bind(self, producer: Producer) -> None:
         """Forward ``producer`` from now on, continuing our sequence numbers."""
         if self.producer is producer:
             return
-        if self.producer is not None:
-            self.producer.detach(self.rewriter, self.id)
+        self.unbind()
         self.producer = producer
         self.publisher_peer_id = producer.peer_id
         self.rewriter.clock_rate = producer.clock_rate
         self.rewriter.resync()
-        producer.attach(self.rewriter)
+        self.switch = (LayerSwitch(self.rewriter, len(producer.layers), producer.request_keyframe)
+                       if producer.simulcast else None)
+        producer.attach(self.switch or self.rewriter)
         if self.ready:
             self.refresh()
             self.request_keyframe()
 
     def unbind(self) -> None:
         if self.producer is not None:
-            self.producer.detach(self.rewriter, self.id)
+            self.producer.detach(self.switch or self.rewriter, self.id)
             self.producer = None
+            self.switch = None
 
     def request_keyframe(self) -> None:
         if self.producer is not None and self.kind == "video":
             self.keyframe_requests += 1
-            self.producer.request_keyframe()
+            if self.switch is not None:
+                self.switch.request_keyframe()
+            else:
+                self.producer.request_keyframe()
+
+    def update_layer(self) -> None:
+        """Aim at the simulcast layer that fits this subscriber now (the switch happens
+        at that layer's next keyframe)."""
+        producer, switch = self.producer, self.switch
+        if producer is None or switch is None or not self.ready:
+            return
+        current = switch.current if switch.current >= 0 else switch.target
+        target = choose_layer(producer.layer_states(), current=current,
+                              estimate_bps=self.downlink.estimate(self.clock()), max_height=self.max_height)
+        if target != switch.target:
+            self._switched_at = self.clock()
+        switch.set_target(target)
+
+    def on_receiver_report(self, fraction_lost: int) -> None:
+        """The subscriber's report on our stream (fraction lost in 1/256)."""
+        self._downlink_report(loss=fraction_lost / 256, remb=None)
+
+    def _downlink_report(self, *, loss: Optional[float], remb: Optional[int]) -> None:
+        producer, switch = self.producer, self.switch
+        if producer is None or switch is None or switch.current < 0:
+            return
+        now = self.clock()
+        sending = producer.layer_states()[switch.current].bitrate
+        before = self.downlink.cap
+        self.downlink.on_report(now=now, loss=loss, remb=remb, sending_bps=sending,
+                                since_switch=now - self._switched_at)
+        if self.downlink.cap != before:
+            self.update_layer()  # congestion: step down now, not at the next tick
+
+    @property
+    def layer(self) -> Optional[int]:
+        """The simulcast layer being forwarded now (None without simulcast or before the first)."""
+        return self.switch.current if self.switch is not None and self.switch.current >= 0 else None
 
     def on_nack(self, lost: list[int]) -> None:
         self.nacks += 1
         self.rewriter.retransmit(lost)
 
     def on_remb(self, bitrate: int) -> None:
+        self._downlink_report(loss=None, remb=bitrate)
         if self.producer is not None:
             self.producer.on_remb(self.id, bitrate)
 
@@ -132,9 +181,10 @@ class Consumer:
         """Our SR: the publisher's NTP/RTP relation moved into our timestamp space."""
         producer = self.producer
         rw = self.rewriter
-        if producer is None or producer.last_sr is None or not rw.packets or not rw.synced:
+        sr = producer.sender_report(self.layer or 0) if producer is not None else None
+        if producer is None or sr is None or not rw.packets or not rw.synced:
             return b""
-        _, sr_rtp, arrived = producer.last_sr
+        _, sr_rtp, arrived = sr
         now = self.clock()
         rtp_now = sr_rtp + int((now - arrived) * rw.clock_rate) + rw.ts_off
         # the NTP time is "now" on our clock; the RTP time is what the

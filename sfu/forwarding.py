@@ -18,7 +18,7 @@ import logging
 import random
 import struct
 from collections.abc import Callable
-from typing import Optional
+from typing import Optional, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,15 @@ _PADS = [b"", b"\x00", b"\x00\x00", b"\x00\x00\x00"]
 _join = b"".join
 
 SendFunc = Callable[[bytes], None]
+
+
+class PacketSink(Protocol):
+    """What a forwarder hands each parsed packet to: a rewriter, or a layer switch's tap."""
+
+    def forward(self, b1: int, pt: int, seq: int, ts: int, payload: bytes, abs3: Optional[bytes],
+                level: Optional[bytes], keyframe: bool, now: float) -> None: ...
+
+    def resync(self) -> None: ...
 
 
 # ---------------------------------------------------------------- helpers
@@ -361,7 +370,8 @@ class RtpForwarder:
         self.producer_id = producer_id
         self.kind = kind
         self.clock = clock
-        self.rewriters: list[RtpRewriter] = []
+        #: every consumer's rewriter (or its simulcast layer tap): ``forward`` per packet
+        self.rewriters: list[PacketSink] = []
         self.taps: list[Callable[[str, str, bytes], None]] = []
         self.paused = False
         #: payload type -> keyframe detector (None: every packet is a sync point)
@@ -370,9 +380,12 @@ class RtpForwarder:
         self.rtx_apt: dict[int, int] = {}
         self.level_id = 0
         self.on_level: Optional[Callable[[int, int], None]] = None
+        #: called with the payload of each keyframe (a simulcast layer learns its size)
+        self.on_keyframe: Optional[Callable[[bytes], None]] = None
         # counters
         self.packets = 0
         self.octets = 0
+        self.media_octets = 0
         self.discarded = 0
         self.last_seq = -1
         self.cycles = 0
@@ -418,6 +431,9 @@ class RtpForwarder:
         now = self.clock()
         self.last_arrival = now
         if apt is None:
+            # retransmissions (and the RTX "probes" browsers send to test the link) are
+            # not the stream's own rate: the layer choice compares this one
+            self.media_octets += n
             self._track_seq(seq)
         if level is not None and self.on_level is not None:
             self.on_level(level[0], ts)
@@ -431,6 +447,8 @@ class RtpForwarder:
         payload = data[off:end]
         detector = self.detectors.get(pt)
         keyframe = detector(payload) if detector is not None else True
+        if keyframe and self.on_keyframe is not None and detector is not None:
+            self.on_keyframe(payload)
         abs3 = abs_send_time(now) if self.kind == "video" else None
         for rewriter in rewriters:
             rewriter.forward(b1, pt, seq, ts, payload, abs3, level, keyframe, now)

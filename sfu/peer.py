@@ -29,13 +29,13 @@ from aiortc import (
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
 
 from . import aiortc_bridge as bridge
-from . import rtcp
+from . import rtcp, simulcast
 from .codecs import capability_for, primary_codec
 from .config import SfuConfig
 from .consumer import Consumer
 from .errors import InvalidStateError, SignalingError
 from .extmap import align_extmap, parse_extmap
-from .forwarding import URI_MID, find_extension
+from .forwarding import find_extension
 from .ice import IceSockets
 from .participant import ParticipantInfo
 from .producer import Producer
@@ -94,6 +94,9 @@ class Peer:
         self._producer_by_mid: dict[str, Producer] = {}
         # header extension ids the client chose in its first offer (uri -> id)
         self._extmap: dict[str, int] = {}
+        # mid -> the simulcast the client sends there (our descriptions must keep accepting it)
+        self._simulcast: dict[str, simulcast.SimulcastOffer] = {}
+        self._offer_sdp = ""
         self._receive_params: dict[str, RTCRtpReceiveParameters] = {}
         self._consumer_by_transceiver: dict[RTCRtpTransceiver, Consumer] = {}
         self._consumer_by_ssrc: dict[int, Consumer] = {}
@@ -149,6 +152,7 @@ class Peer:
                 raise SignalingError("glare", "answer the pending server offer, then offer again")
             if not self._extmap:
                 self._extmap = parse_extmap(sdp)
+            self._simulcast.update(simulcast.parse_offer(sdp))
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             except Exception as exc:  # aiortc raises many types on bad SDP
@@ -166,7 +170,7 @@ class Peer:
             if match:
                 self._cname = match.group(1)
             added, removed = self._sync_producers(sources)
-            answer_sdp = self.pc.localDescription.sdp
+            answer_sdp = simulcast.accept(self.pc.localDescription.sdp, self._simulcast)
         return answer_sdp, added, removed
 
     def answered(self) -> None:
@@ -215,6 +219,16 @@ class Peer:
                 transceiver.direction = "inactive"
                 self._releasing.append((transceiver, consumer))
             self._negotiation_needed.set()
+
+    def set_video_size(self, track_id: str, height: Optional[int]) -> bool:
+        """The subscriber shows ``track_id`` at ``height`` pixels (None: no limit, 0: hidden):
+        a simulcast track is then sent in the layer that fits it."""
+        for consumer in self.consumers.values():
+            if consumer.producer is not None and consumer.producer.id == track_id:
+                consumer.max_height = height
+                consumer.update_layer()
+                return True
+        return False
 
     def producer_by_source(self, source: str) -> Optional[Producer]:
         return next((p for p in self.producers.values() if p.source == source), None)
@@ -266,9 +280,10 @@ class Peer:
         producer.close()
         self.producers.pop(producer.id, None)
         self._producer_by_mid.pop(producer.mid, None)
-        for ssrc in (producer.ssrc, producer.rtx_ssrc):
-            if ssrc is not None:
-                self._rtp_routes.pop(ssrc, None)
+        forwarders = {id(layer) for layer in producer.layers}
+        for ssrc, route in list(self._rtp_routes.items()):
+            if id(getattr(route, "__self__", None)) in forwarders:
+                del self._rtp_routes[ssrc]
 
     # ------------------------------------------------------------ private
 
@@ -323,6 +338,9 @@ class Peer:
                     rtcp_ssrc=bridge.rtcp_ssrc(transceiver),
                     keyframe_interval=self.config.keyframe_request_interval,
                 )
+                offered = self._simulcast.get(mid)
+                if offered is not None:
+                    producer.enable_simulcast(offered)
                 codec = primary_codec(bridge.negotiated_codecs(transceiver))
                 if codec is not None:
                     # keep offering the publisher the codec it chose, so a
@@ -394,25 +412,46 @@ class Peer:
         if not b0 & 0x10 or off + 4 > len(data):
             return
         profile, words = struct.unpack_from("!HH", data, off)
+        start, end = off + 4, off + 4 + 4 * words
         for producer in list(self.producers.values()):
             if not producer.mid_ext_id:
                 continue
-            value = find_extension(data, off + 4, off + 4 + 4 * words, profile, producer.mid_ext_id)
-            if value is not None and value.decode("ascii", "replace") == producer.mid:
-                pt = data[1] & 0x7F
-                if pt in producer.forwarder.rtx_apt:
-                    producer.rtx_ssrc = ssrc
-                else:
-                    producer.ssrc = ssrc
-                self._rtp_routes[ssrc] = producer.forwarder.on_rtp
-                producer.forwarder.on_rtp(data)
+            value = find_extension(data, start, end, profile, producer.mid_ext_id)
+            if value is None or value.decode("ascii", "replace") != producer.mid:
+                continue
+            if producer.simulcast:
+                self._route_layer(producer, ssrc, data, start, end, profile)
                 return
+            pt = data[1] & 0x7F
+            if pt in producer.forwarder.rtx_apt:
+                producer.rtx_ssrc = ssrc
+            else:
+                producer.ssrc = ssrc
+            self._rtp_routes[ssrc] = producer.forwarder.on_rtp
+            producer.forwarder.on_rtp(data)
+            return
+
+    def _route_layer(self, producer: Producer, ssrc: int, data: bytes, start: int, end: int, profile: int) -> None:
+        # a simulcast layer names itself with the rid extension (its retransmissions with
+        # the repaired-rid one) in its first packets; later ones carry only the SSRC
+        rid = find_extension(data, start, end, profile, producer.rid_ext_id) if producer.rid_ext_id else None
+        repaired = rid is None and producer.rrid_ext_id
+        if repaired:
+            rid = find_extension(data, start, end, profile, producer.rrid_ext_id)
+        layer = producer.layer_of(rid.decode("ascii", "replace")) if rid is not None else None
+        if layer is None:
+            return  # unknown layer: wait for a packet that names it
+        if not repaired:
+            producer.learn_layer_ssrc(layer, ssrc)
+        forwarder = producer.layers[layer]
+        self._rtp_routes[ssrc] = forwarder.on_rtp
+        forwarder.on_rtp(data)
 
     def _on_rtcp(self, data: bytes) -> None:
         for message in rtcp.parse_rtcp(data):
             if isinstance(message, rtcp.SenderReport):
                 for producer in self.producers.values():
-                    if producer.ssrc == message.ssrc:
+                    if producer.ssrc == message.ssrc or message.ssrc in producer.layer_ssrcs:
                         producer.on_sender_report(message)
             elif isinstance(message, rtcp.Nack):
                 consumer = self._consumer_by_ssrc.get(message.media_ssrc)
@@ -423,6 +462,11 @@ class Peer:
                     consumer = self._consumer_by_ssrc.get(ssrc)
                     if consumer is not None:
                         consumer.request_keyframe()
+            elif isinstance(message, rtcp.ReceiverReport):
+                for block in message.reports:
+                    consumer = self._consumer_by_ssrc.get(block.ssrc)
+                    if consumer is not None:
+                        consumer.on_receiver_report(block.fraction_lost)
             elif isinstance(message, rtcp.Remb):
                 for ssrc in message.ssrcs:
                     consumer = self._consumer_by_ssrc.get(ssrc)
@@ -477,6 +521,9 @@ class Peer:
                         offer = await self.pc.createOffer()
                         # keep the client's header extension ids (browsers refuse renumbering)
                         offer = RTCSessionDescription(sdp=align_extmap(offer.sdp, self._extmap), type="offer")
+                        # aiortc keeps its own description; the client also sees the
+                        # simulcast it sends still accepted (else it falls back to one layer)
+                        self._offer_sdp = simulcast.accept(offer.sdp, self._simulcast)
                         await self.pc.setLocalDescription(offer)
                         self._adopt()
                         self._answer_received.clear()
@@ -487,7 +534,7 @@ class Peer:
                     await asyncio.sleep(0.1)
                     continue
                 self._on_offer(self)
-                self.notify(Offer(self.pc.localDescription.sdp))
+                self.notify(Offer(self._offer_sdp))
                 try:
                     await asyncio.wait_for(self._answer_received.wait(), self.config.answer_timeout)
                 except asyncio.TimeoutError:
@@ -517,6 +564,7 @@ class Peer:
                     self._send_rtcp(producer.feedback())
                 for consumer in list(self.consumers.values()):
                     if consumer.ready:
+                        consumer.update_layer()
                         self._send_rtcp(consumer.sender_report())
         except asyncio.CancelledError:
             pass

@@ -13,10 +13,16 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParamete
 from . import rtcp
 from .codecs import is_rtx
 from .forwarding import URI_AUDIO_LEVEL, URI_MID, RtpForwarder, RtpRewriter, keyframe_detector
+from .layers import LayerState, LayerSwitch
+from .simulcast import SimulcastOffer
+from .vp8 import vp8_descriptor_length, vp8_frame_size
 
 logger = logging.getLogger(__name__)
 
 SOURCES = ("camera", "mic", "screen")
+#: a layer that sent nothing for this long is taken as stopped (browsers drop layers
+#: when their CPU or uplink cannot carry them)
+LAYER_IDLE_SECONDS = 1.5
 
 
 class Producer:
@@ -24,6 +30,9 @@ class Producer:
 
     It fans packets out to the rewriters attached to its forwarder and knows nothing of
     the consumers around them: the router owns the producer -> consumers map.
+
+    A simulcast publisher's track has one forwarder per layer (``layers``, lowest quality
+    first); ``forwarder`` is then the top layer, the one the recorder keeps.
     """
 
     def __init__(
@@ -57,13 +66,21 @@ class Producer:
         self.rtx_ssrc: Optional[int] = None
         self.mid_ext_id = 0
         self.forwarder = RtpForwarder(producer_id=self.id, kind=kind, clock=clock)
+        self.layers: list[RtpForwarder] = [self.forwarder]
+        self.rids: tuple[str, ...] = ()
+        self.rid_ext_id = 0
+        self.rrid_ext_id = 0
+        self.layer_ssrcs: list[Optional[int]] = [None]
+        self._layer_sr: dict[int, tuple[int, int, float]] = {}
+        self._layer_rate: list[tuple[float, int, int]] = [(0.0, 0, 0)]  # (sampled at, octets, bps)
+        self._layer_height: list[int] = [0]
         self.closed = False
         self.keyframe_requests_sent = 0
         self._send_rtcp = send_rtcp
         self._rtcp_ssrc = rtcp_ssrc
         self._keyframe_interval = keyframe_interval
-        self._last_keyframe_request = -1e9
-        self._keyframe_timer: Optional[asyncio.TimerHandle] = None
+        self._last_keyframe_request: dict[int, float] = {}
+        self._keyframe_timers: dict[int, asyncio.TimerHandle] = {}
         self._remb: dict[str, int] = {}
         self._remb_dirty = False
         #: publisher's last sender report: (ntp, rtp timestamp, local arrival time)
@@ -82,8 +99,58 @@ class Producer:
                 return codec.clockRate
         return 90000 if self.kind == "video" else 48000
 
+    @property
+    def simulcast(self) -> bool:
+        return len(self.layers) > 1
+
     def describe(self) -> dict[str, object]:
         return {"id": self.id, "kind": self.kind, "source": self.source, "muted": self.paused}
+
+    # ------------------------------------------------------------ simulcast
+
+    def enable_simulcast(self, offer: SimulcastOffer) -> None:
+        """Receive ``offer``'s layers, one forwarder each (before anyone consumes us)."""
+        if self.kind != "video" or self.simulcast or len(offer.rids) < 2:
+            return
+        self.rids = offer.rids
+        self.rid_ext_id = offer.rid_ext
+        self.rrid_ext_id = offer.rrid_ext
+        template = self.forwarder
+        self.layers = [RtpForwarder(producer_id=self.id, kind=self.kind, clock=self.clock) for _ in offer.rids]
+        for layer in self.layers:
+            layer.detectors = template.detectors
+            layer.rtx_apt = template.rtx_apt
+        self.forwarder = self.layers[-1]
+        self.layer_ssrcs = [None] * len(self.layers)
+        self._layer_rate = [(0.0, 0, 0)] * len(self.layers)
+        self._layer_height = [0] * len(self.layers)
+        for i, layer in enumerate(self.layers):
+            layer.on_keyframe = self._keyframe_seen(i)
+
+    def layer_of(self, rid: str) -> Optional[int]:
+        return self.rids.index(rid) if rid in self.rids else None
+
+    def learn_layer_ssrc(self, layer: int, ssrc: int) -> None:
+        self.layer_ssrcs[layer] = ssrc
+        if layer == len(self.layers) - 1:
+            self.ssrc = ssrc
+
+    def layer_states(self) -> list[LayerState]:
+        """Each layer now: sending or not, its ingress bitrate, its height."""
+        now = self.clock()
+        out = []
+        for i, layer in enumerate(self.layers):
+            at, octets, bps = self._layer_rate[i]
+            if now - at >= 0.5:
+                bps = int((layer.media_octets - octets) * 8 / (now - at)) if at else 0
+                self._layer_rate[i] = (now, layer.media_octets, bps)
+            active = layer.packets > 0 and now - layer.last_arrival < LAYER_IDLE_SECONDS
+            out.append(LayerState(active, bps, self._layer_height[i]))
+        return out
+
+    def sender_report(self, layer: int) -> Optional[tuple[int, int, float]]:
+        """The publisher's last SR of ``layer`` (each layer has its own RTP clock offset)."""
+        return self._layer_sr.get(layer) if self.simulcast else self.last_sr
 
     # ------------------------------------------------------------ public
 
@@ -119,46 +186,55 @@ class Producer:
                 detectors[codec.payloadType] = (
                     keyframe_detector(codec.name) if self.kind == "video" else None
                 )
-        fwd = self.forwarder
-        # swapped whole: the packet path reads these dicts without locks
-        fwd.rtx_apt = rtx_apt
-        fwd.detectors = detectors
+        for fwd in self.layers:
+            # swapped whole: the packet path reads these dicts without locks
+            fwd.rtx_apt = rtx_apt
+            fwd.detectors = detectors
         for ext in parameters.headerExtensions:
             if ext.uri == URI_AUDIO_LEVEL and self.kind == "audio":
-                fwd.level_id = ext.id
+                self.forwarder.level_id = ext.id
             elif ext.uri == URI_MID:
                 self.mid_ext_id = ext.id
-        for encoding in parameters.encodings:
+        for encoding in parameters.encodings if not self.simulcast else ():
             if encoding.ssrc:
                 self.ssrc = encoding.ssrc
+                self.layer_ssrcs[0] = encoding.ssrc
             if encoding.rtx is not None and encoding.rtx.ssrc:
                 self.rtx_ssrc = encoding.rtx.ssrc
 
     def pause(self) -> None:
-        self.forwarder.paused = True
+        for layer in self.layers:
+            layer.paused = True
 
     def resume(self) -> None:
         if self.forwarder.paused:
-            self.forwarder.paused = False
-            for rewriter in self.forwarder.rewriters:
+            for layer in self.layers:
+                layer.paused = False
+            for rewriter in {id(r): r for layer in self.layers for r in layer.rewriters}.values():
                 rewriter.resync()
             self.request_keyframe()
 
-    def request_keyframe(self) -> None:
-        """Ask the publisher for a keyframe, at most once per interval."""
+    def request_keyframe(self, layer: Optional[int] = None) -> None:
+        """Ask the publisher for a keyframe (of one simulcast layer, or of every layer),
+        at most once per interval and layer; a request inside the interval is deferred,
+        never dropped."""
         if self.kind != "video" or self.closed:
             return
         now = self.clock()
-        wait = self._last_keyframe_request + self._keyframe_interval - now
-        if wait <= 0:
-            self._send_keyframe_request(now)
-        elif self._keyframe_timer is None:
-            # remember the request instead of dropping it
-            loop = asyncio.get_running_loop()
-            self._keyframe_timer = loop.call_later(wait, self._deferred_keyframe_request)
+        for i in (range(len(self.layers)) if layer is None else (layer,)):
+            wait = self._last_keyframe_request.get(i, -1e9) + self._keyframe_interval - now
+            if wait <= 0:
+                self._send_keyframe_request(i, now)
+            elif i not in self._keyframe_timers:
+                loop = asyncio.get_running_loop()
+                self._keyframe_timers[i] = loop.call_later(wait, self._deferred_keyframe_request, i)
 
     def on_sender_report(self, report: rtcp.SenderReport) -> None:
-        self.last_sr = (report.ntp, report.rtp_timestamp, self.clock())
+        value = (report.ntp, report.rtp_timestamp, self.clock())
+        if report.ssrc in self.layer_ssrcs:
+            self._layer_sr[self.layer_ssrcs.index(report.ssrc)] = value
+        if report.ssrc == self.ssrc:
+            self.last_sr = value
 
     def on_remb(self, consumer_id: str, bitrate: int) -> None:
         self._remb[consumer_id] = bitrate
@@ -174,44 +250,65 @@ class Producer:
             ntp, _, arrived = self.last_sr
             lsr = (ntp >> 16) & 0xFFFFFFFF
             dlsr = int(max(self.clock() - arrived, 0.0) * 65536) & 0xFFFFFFFF
-        block = rtcp.ReportBlock(self.ssrc, 0, 0, fwd.highest_sequence, 0, lsr, dlsr)
-        out = rtcp.build_rr(self._rtcp_ssrc, [block])
-        if self._remb and self._remb_dirty:
+        blocks = [rtcp.ReportBlock(self.ssrc, 0, 0, fwd.highest_sequence, 0, lsr, dlsr)]
+        blocks += [rtcp.ReportBlock(ssrc, 0, 0, layer.highest_sequence, 0, 0, 0)
+                   for ssrc, layer in zip(self.layer_ssrcs, self.layers) if ssrc is not None and ssrc != self.ssrc]
+        out = rtcp.build_rr(self._rtcp_ssrc, blocks)
+        # Without simulcast the publisher may send only what the slowest subscriber can
+        # take. With it, each subscriber gets the layer that fits it, so subscribers' REMB
+        # must not cap the publisher (one weak link would degrade the whole room).
+        if self._remb and self._remb_dirty and not self.simulcast:
             # the publisher may send what the slowest subscriber can take
             out += rtcp.build_remb(self._rtcp_ssrc, min(self._remb.values()), [self.ssrc])
             self._remb_dirty = False
         return out
 
-    def attach(self, rewriter: RtpRewriter) -> None:
-        if rewriter not in self.forwarder.rewriters:
-            # copy-on-write: the hot loop iterates the list it already holds
-            self.forwarder.rewriters = self.forwarder.rewriters + [rewriter]
+    def attach(self, sink: RtpRewriter | LayerSwitch) -> None:
+        # copy-on-write: the hot loop iterates the list it already holds
+        if isinstance(sink, LayerSwitch):
+            for layer, tap in zip(self.layers, sink.taps):
+                if tap not in layer.rewriters:
+                    layer.rewriters = layer.rewriters + [tap]
+        elif sink not in self.forwarder.rewriters:
+            self.forwarder.rewriters = self.forwarder.rewriters + [sink]
 
-    def detach(self, rewriter: RtpRewriter, consumer_id: str) -> None:
+    def detach(self, sink: RtpRewriter | LayerSwitch, consumer_id: str) -> None:
         self._remb.pop(consumer_id, None)
-        self.forwarder.rewriters = [r for r in self.forwarder.rewriters if r is not rewriter]
+        gone = set(map(id, sink.taps)) if isinstance(sink, LayerSwitch) else {id(sink)}
+        for layer in self.layers:
+            layer.rewriters = [r for r in layer.rewriters if id(r) not in gone]
 
     def close(self) -> None:
         """Idempotent; consumers are detached by their owner (the router)."""
         if self.closed:
             return
         self.closed = True
-        self.forwarder.rewriters = []
-        self.forwarder.taps = []
-        if self._keyframe_timer is not None:
-            self._keyframe_timer.cancel()
-            self._keyframe_timer = None
+        for layer in self.layers:
+            layer.rewriters = []
+            layer.taps = []
+        for timer in self._keyframe_timers.values():
+            timer.cancel()
+        self._keyframe_timers.clear()
 
     # ------------------------------------------------------------ private
 
-    def _deferred_keyframe_request(self) -> None:
-        self._keyframe_timer = None
-        if not self.closed:
-            self._send_keyframe_request(self.clock())
+    def _keyframe_seen(self, layer: int) -> Callable[[bytes], None]:
+        def seen(payload: bytes) -> None:
+            _start, _pid, skip = vp8_descriptor_length(payload)
+            size = vp8_frame_size(payload[skip:]) if skip else None
+            if size is not None:
+                self._layer_height[layer] = size[1]
+        return seen
 
-    def _send_keyframe_request(self, now: float) -> None:
-        self._last_keyframe_request = now
-        if self.ssrc is None:
+    def _deferred_keyframe_request(self, layer: int) -> None:
+        self._keyframe_timers.pop(layer, None)
+        if not self.closed:
+            self._send_keyframe_request(layer, self.clock())
+
+    def _send_keyframe_request(self, layer: int, now: float) -> None:
+        self._last_keyframe_request[layer] = now
+        ssrc = self.layer_ssrcs[layer] if self.simulcast else self.ssrc
+        if ssrc is None:
             return
         self.keyframe_requests_sent += 1
-        self._send_rtcp(rtcp.build_pli(self._rtcp_ssrc, self.ssrc))
+        self._send_rtcp(rtcp.build_pli(self._rtcp_ssrc, ssrc))

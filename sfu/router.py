@@ -12,10 +12,12 @@ from typing import Any, Optional
 
 from . import observer as ev
 from . import room_messages as msg
+from .codecs import is_rtx
 from .config import SfuConfig
 from .consumer import Consumer
 from .errors import SignalingError
 from .ice import IceSockets
+from .layers import RecordingFeed
 from .observer import Observer
 from .participant import ParticipantInfo
 from .peer import Peer
@@ -65,6 +67,8 @@ class Router:
         self._orphans: dict[tuple[str, str], list[Consumer]] = {}
         #: producer id -> its consumers (consumer id -> consumer): the fan-out the router owns
         self._consumers_of: dict[str, dict[str, Consumer]] = {}
+        #: producer id -> what the recorder gets of a simulcast camera (its best layer)
+        self._feeds: dict[str, RecordingFeed] = {}
         self._on_closed = on_closed
         self._join_lock = asyncio.Lock()
         self.speaker = SpeakerDetector(on_change=self._on_active_speaker)
@@ -130,7 +134,14 @@ class Router:
         if self.peers.get(peer.id) is not peer:
             return answer
         for producer in added:
-            producer.forwarder.taps = self.observer.rtp_taps
+            if producer.simulcast:
+                self._feeds[producer.id] = feed = RecordingFeed(
+                    producer_id=producer.id, kind=producer.kind, layers=len(producer.layers),
+                    clock_rate=producer.clock_rate, ssrc=secrets.randbits(32) or 1,
+                    taps=self.observer.rtp_taps, request_keyframe=producer.request_keyframe)
+                producer.attach(feed.switch)
+            else:
+                producer.forwarder.taps = self.observer.rtp_taps
             if producer.kind == "audio":
                 producer.forwarder.on_level = self._level_callback(producer)
             orphans = self._orphans.pop((peer.user_key, producer.source), [])
@@ -293,6 +304,16 @@ class Router:
         for consumer in list(self._consumers_of.get(producer.id, {}).values()):
             consumer.refresh()
 
+    def _update_feeds(self) -> None:
+        producers = self.producers
+        for gone in set(self._feeds) - {p.id for p in producers}:
+            del self._feeds[gone]  # its producer closed (left, replaced, unpublished)
+        for producer in producers:
+            feed = self._feeds.get(producer.id)
+            if feed is not None:
+                pts = [c.payloadType for c in producer.codecs if not is_rtx(c) and c.payloadType is not None]
+                feed.update(producer.layer_states(), pts)
+
     def _on_peer_failed(self, peer: Peer) -> None:
         asyncio.ensure_future(self.leave(peer, "disconnected"))
 
@@ -322,6 +343,7 @@ class Router:
             while True:
                 await asyncio.sleep(0.5)
                 self.speaker.evaluate()
+                self._update_feeds()
         except asyncio.CancelledError:
             pass
         except Exception:

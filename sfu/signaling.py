@@ -206,6 +206,8 @@ class ParticipantSession:
                 self._on_mute(data)
             elif kind == "chat":
                 self._on_chat(data)
+            elif kind == "video-size":
+                self._on_video_size(data)
             elif kind == "ready":
                 ready = data.get("ready")
                 if not isinstance(ready, bool):
@@ -270,6 +272,16 @@ class ParticipantSession:
         if kind not in ("audio", "video", "camera", "mic", "screen") or not isinstance(muted, bool):
             raise SignalingError("invalid_message", "mute needs kind (audio|video|screen) and muted (bool)")
         self.router.set_muted(self.peer, kind, muted)
+
+    def _on_video_size(self, data: dict[str, Any]) -> None:
+        assert self.peer is not None
+        track_id, height = data.get("track_id"), data.get("height")
+        if not isinstance(track_id, str) or not (height is None or (isinstance(height, int)
+                                                                   and not isinstance(height, bool)
+                                                                   and 0 <= height <= 10_000)):
+            raise SignalingError("invalid_message", "video-size needs track_id and height (0-10000 or null)")
+        if not self.peer.set_video_size(track_id, height):
+            raise SignalingError("unknown_track", "no such track reaches you")
 
     def _on_chat(self, data: dict[str, Any]) -> None:
         assert self.peer is not None

@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Optional
 
+from ..vp8 import vp8_frame_size
 from .depacketize import (
     Frame,
     VideoStats,
@@ -22,7 +23,6 @@ from .depacketize import (
     opus_frames,
     packets_of,
     retime_opus,
-    vp8_frame_size,
     vp8_frames,
 )
 from .rtp_dump import DumpFile

@@ -86,7 +86,22 @@ def _wait_decoding(page: Any) -> None:
     _wait_frames_above(page, _frames(page) + 5)
 
 
-def test_two_browsers_decode_each_other_chat_mute_and_end(media_tab: Any, api_client: Api) -> None:
+def _class_began(server: Any, session_id: int) -> None:
+    """The clock reaches the start time (a class cannot be ended before it starts)."""
+    from sqlalchemy import update
+
+    from api.context import Context
+    from api.models import Session
+
+    async def began(app: Any) -> None:
+        async with Context.of(app).db.write() as s:
+            await s.execute(update(Session).where(Session.id == session_id).values(
+                starts_at=datetime.now(timezone.utc) - timedelta(minutes=2)))
+
+    server.run(began)
+
+
+def test_two_browsers_decode_each_other_chat_mute_and_end(media_tab: Any, api_client: Api, live_server: Any) -> None:
     s, mentor, learner = _class_soon(api_client)
     room = f"/room/{s['id']}"
     assert mentor.user is not None and learner.user is not None
@@ -169,6 +184,7 @@ def test_two_browsers_decode_each_other_chat_mute_and_end(media_tab: Any, api_cl
     _wait_decoding(mp2)
 
     # End Class (with confirmation) → both see "Session ended"; the learner can leave feedback
+    _class_began(live_server, int(s["id"]))
     mp = mp2
     mp.get_by_role("button", name="End Class").click()
     mp.get_by_role("button", name="End for everyone").click()

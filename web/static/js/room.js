@@ -13,6 +13,7 @@ import { api, avatarEl, currentUser, h, initials, toast } from "./api.js";
 import * as realtime from "./realtime.js";
 import { CLOSE_REPLACED, RoomSocket, alignExtmapIds, gatheringDone } from "./room_signaling.js";
 import { getCamera, getLocalMedia, getScreen } from "./room_media.js";
+import { CAMERA_ENCODINGS, SCREEN_ENCODINGS, VideoSizeHints } from "./room_layers.js";
 
 const root = document.getElementById("room");
 const SID = Number(root.dataset.sessionId);
@@ -320,8 +321,8 @@ function createPeerConnection(gen) {
   });
   const L = state.local;
   if (L.mic) L.micTx = pc.addTransceiver(L.mic, { direction: "sendonly", streams: [L.stream] });
-  if (L.hasCam) L.camTx = pc.addTransceiver(L.cam || "video", { direction: "sendonly", streams: [L.stream] });
-  if (L.screen) L.screenTx = pc.addTransceiver(L.screen, { direction: "sendonly", streams: [L.screenStream] });
+  if (L.hasCam) L.camTx = pc.addTransceiver(L.cam || "video", { direction: "sendonly", streams: [L.stream], sendEncodings: CAMERA_ENCODINGS });
+  if (L.screen) L.screenTx = pc.addTransceiver(L.screen, { direction: "sendonly", streams: [L.screenStream], sendEncodings: SCREEN_ENCODINGS });
   if (!L.micTx && !L.camTx && !L.screenTx) pc.addTransceiver("audio", { direction: "recvonly" });
   return pc;
 }
@@ -389,6 +390,7 @@ async function onJoined(msg, gen) {
   loadChatHistory();
   if (!firstJoin) toast("Reconnected", { kind: "success", timeout: 3000 });
   state.pc = createPeerConnection(gen);
+  sizeHints.reset();
   await sendOffer(gen);
   // a fresh peer starts unmuted on the server: restate what we had muted
   if (state.local.micMuted && state.local.mic) send({ type: "mute", kind: "mic", muted: true });
@@ -716,6 +718,26 @@ function renderQuality() {
 
 setInterval(sampleQuality, 4000);
 
+// ------------------------------------------------------------------ video sizes (simulcast layers)
+
+const sizeHints = new VideoSizeHints((m) => send(m));
+
+/** [track id, shown height in device pixels] of every remote video tile. */
+function remoteVideoSizes() {
+  const out = [];
+  const dpr = window.devicePixelRatio || 1;
+  for (const [key, t] of tiles) {
+    if (key.startsWith("local")) continue;
+    const [peerId, slot] = key.split(":");
+    const p = state.participants.get(peerId);
+    const track = p && trackOf(p, slot === "screen" ? "screen" : "camera");
+    if (track?.id && track.mid != null) out.push([track.id, Math.round(t.el.clientHeight * dpr)]);
+  }
+  return out;
+}
+
+setInterval(() => { if (state.phase === "live") sizeHints.update(remoteVideoSizes()); }, 1000);
+
 // ------------------------------------------------------------------ participants
 
 function renderPeople() {
@@ -887,7 +909,7 @@ $("#btn-screen").addEventListener("click", async () => {
       L.screenTx.sender.setStreams?.(L.screenStream);
       L.screenTx.direction = "sendonly";
     } else {
-      L.screenTx = pc.addTransceiver(track, { direction: "sendonly", streams: [L.screenStream] });
+      L.screenTx = pc.addTransceiver(track, { direction: "sendonly", streams: [L.screenStream], sendEncodings: SCREEN_ENCODINGS });
     }
     await sendOffer(gen);
   });

@@ -1,0 +1,195 @@
+"""Simulcast layers on the forwarding side: which layer each subscriber gets, and the
+switch from one layer to another without a broken picture.
+
+A publisher sending simulcast has one ``RtpForwarder`` per layer (lowest quality
+first). Each consumer of it owns a ``LayerSwitch``: one tap in every layer's forwarder,
+of which only the current layer's packets reach the consumer's rewriter. A new target
+layer takes over at its next keyframe (the switch asks the publisher for one), so the
+subscriber sees the old layer until the new one can be decoded, and the rewriter keeps
+sequence numbers and timestamps continuous across the change.
+
+``choose_layer`` is the policy: the best layer that fits the subscriber's downlink
+and the size it shows the video at, with a margin to go up so a subscriber near a
+threshold does not flap between layers. ``DownlinkGauge`` says what the downlink can
+take: an SFU that does not probe cannot measure spare bandwidth (a browser's REMB
+follows what it receives, so a subscriber held on a small layer would never report room
+for a larger one), so the gauge assumes room until the subscriber shows congestion
+(loss in its receiver reports, or a REMB well under what it is being sent), caps below
+that, and lifts the cap again after a quiet spell, waiting longer each time it had to
+back off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Optional
+
+from .forwarding import ExtensionWriter, RtpRewriter
+
+#: a layer must fit the estimate with this much room to be chosen (down at once when not)
+UP_MARGIN = 1.25
+DOWN_MARGIN = 1.0
+#: a layer taller than the shown size times this is more than the subscriber can see
+SIZE_SLACK = 1.2
+
+
+@dataclass(frozen=True)
+class LayerState:
+    """What the server knows of one layer right now."""
+
+    active: bool
+    bitrate: int  # bits per second, measured at ingress
+    height: int  # from its last keyframe, 0 until one arrived
+
+
+def choose_layer(
+    layers: list[LayerState], *, current: int, estimate_bps: Optional[int], max_height: Optional[int]
+) -> int:
+    """The index of the layer a subscriber should receive (lowest quality first)."""
+    active = [i for i, layer in enumerate(layers) if layer.active]
+    if not active:
+        return max(current, 0)
+    best = active[0]
+    for i in active[1:]:
+        layer = layers[i]
+        if max_height is not None and layer.height and layers[best].height and \
+                layer.height > max_height * SIZE_SLACK:
+            break  # bigger than the tile shows it: the smaller layer looks the same
+        if estimate_bps is not None:
+            margin = DOWN_MARGIN if i <= current else UP_MARGIN
+            if layer.bitrate * margin > estimate_bps:
+                break
+        best = i
+    return best
+
+
+#: congestion: more loss than this in a receiver report ...
+LOSS_CONGESTED = 0.10
+#: ... or a REMB under this share of what the subscriber is being sent
+REMB_CONGESTED = 0.7
+#: a switch needs this long before the subscriber's reports describe the new layer
+SETTLE_SECONDS = 3.0
+RETRY_SECONDS = 8.0
+RETRY_MAX_SECONDS = 64.0
+
+
+class DownlinkGauge:
+    """How much video one subscriber's downlink takes, from its own reports."""
+
+    def __init__(self) -> None:
+        self.cap: Optional[int] = None  # bits per second; None: no sign of a limit
+        self.congestions = 0
+        self._quiet_since = 0.0
+        self._lifted_at = float("-inf")
+        self._retry = RETRY_SECONDS
+
+    def on_report(self, *, now: float, loss: Optional[float], remb: Optional[int], sending_bps: int,
+                  since_switch: float) -> None:
+        """A receiver report (``loss``, 0..1) or a REMB arrived while we send ``sending_bps``."""
+        if since_switch < SETTLE_SECONDS or sending_bps <= 0:
+            return
+        congested = (loss is not None and loss > LOSS_CONGESTED) or \
+            (remb is not None and remb < REMB_CONGESTED * sending_bps)
+        if not congested:
+            return
+        if self.cap is None or sending_bps * 0.85 < self.cap:
+            self.cap = int(sending_bps * 0.85)
+            self.congestions += 1
+            if now - self._lifted_at < self._retry:
+                self._retry = min(self._retry * 2, RETRY_MAX_SECONDS)  # the last retry failed
+        self._quiet_since = now
+
+    def estimate(self, now: float) -> Optional[int]:
+        """The cap to choose a layer with; lifted after a quiet spell, to try again."""
+        if self.cap is not None and now - self._quiet_since > self._retry:
+            self.cap = None
+            self._quiet_since = self._lifted_at = now
+        return self.cap
+
+
+class _LayerTap:
+    """What one layer's forwarder calls for one consumer (the rewriter's signature)."""
+
+    __slots__ = ("switch", "layer")
+
+    def __init__(self, switch: LayerSwitch, layer: int) -> None:
+        self.switch = switch
+        self.layer = layer
+
+    def forward(self, b1: int, pt: int, seq: int, ts: int, payload: bytes, abs3: Optional[bytes],
+                level: Optional[bytes], keyframe: bool, now: float) -> None:
+        switch = self.switch
+        if not switch.enabled:
+            return
+        if self.layer != switch.current:
+            if self.layer != switch.target or not keyframe:
+                return
+            switch.current = self.layer
+            switch.switches += 1
+            switch.rewriter.resync()
+        switch.rewriter.forward(b1, pt, seq, ts, payload, abs3, level, keyframe, now)
+
+    def resync(self) -> None:
+        self.switch.rewriter.resync()
+
+
+class LayerSwitch:
+    """One consumer's view of a simulcast producer: the current and the target layer."""
+
+    def __init__(self, rewriter: RtpRewriter, layers: int, request_keyframe: Callable[[int], None]) -> None:
+        self.rewriter = rewriter
+        self.taps = [_LayerTap(self, i) for i in range(layers)]
+        self.current = -1
+        self.target = layers - 1
+        self.switches = 0
+        self.enabled = True
+        self._request_keyframe = request_keyframe
+
+    def set_target(self, layer: int) -> None:
+        if layer != self.target:
+            self.target = layer
+            if layer != self.current:
+                self._request_keyframe(layer)
+
+    def request_keyframe(self) -> None:
+        """The subscriber lost the picture: a keyframe of the layer it is on (or heading to)."""
+        self._request_keyframe(self.target if self.current < 0 else self.current)
+
+
+class RecordingFeed:
+    """What the recorder gets of a simulcast camera: the highest layer that is sending, as
+    one continuous stream (one SSRC; sequence numbers and timestamps continue across a
+    switch, which happens on a keyframe), so a dump never mixes the layers' numbering.
+    Idle while nobody records: the taps list is the router's, shared with every track."""
+
+    def __init__(self, *, producer_id: str, kind: str, layers: int, clock_rate: int, ssrc: int,
+                 taps: list[Callable[[str, str, bytes], None]], request_keyframe: Callable[[int], None]) -> None:
+        self.producer_id = producer_id
+        self.kind = kind
+        self._taps = taps
+        self.rewriter = RtpRewriter(ssrc=ssrc, rtx_ssrc=0, clock_rate=clock_rate, needs_keyframe=True,
+                                    history_size=0, request_keyframe=self.request_keyframe)
+        self.rewriter.configure(pt_map={}, rtx_pt=None, ext=ExtensionWriter({}, None), send=self._send)
+        self.switch = LayerSwitch(self.rewriter, layers, request_keyframe)
+        self.switch.enabled = False
+
+    def update(self, layers: list[LayerState], payload_types: list[int]) -> None:
+        """Follow the best layer sending now; wake up or sleep with the recorder's taps."""
+        self.switch.enabled = bool(self._taps)
+        if not self.switch.enabled:
+            if self.switch.current >= 0:
+                self.switch.current = -1  # the next recording starts on a keyframe
+                self.rewriter.resync()
+            return
+        self.rewriter.pt_map = {pt: pt for pt in payload_types}
+        active = [i for i, layer in enumerate(layers) if layer.active]
+        if active:
+            self.switch.set_target(active[-1])
+
+    def request_keyframe(self) -> None:
+        self.switch.request_keyframe()
+
+    def _send(self, packet: bytes) -> None:
+        for tap in self._taps:
+            tap(self.producer_id, self.kind, packet)

@@ -1,0 +1,90 @@
+"""Simulcast in real Chromium: the camera goes out as three layers, and each subscriber gets
+the one that fits it. A learner on a phone shows the mentor small and receives a small layer;
+a learner on a desktop keeps the large one: nobody's screen size or link degrades anyone else.
+Each participant in their own Chromium process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import CHROMIUM, Api
+from tests.browser.room_participants import (
+    MEDIA_ARGS,
+    Participant,
+    class_with_learners,
+    everyone_decodes_everyone,
+    poll,
+)
+
+pytestmark = pytest.mark.browser
+
+# frames encoded per rid by the page's camera sender
+LAYERS_SENT = """async () => {
+  const out = {};
+  (await window.__room.pc.getStats()).forEach((s) => {
+    if (s.type === "outbound-rtp" && s.kind === "video" && s.rid) out[s.rid] = s.framesEncoded || 0;
+  });
+  return out;
+}"""
+
+# the height of what this page decodes from a publisher's camera
+HEIGHT_FROM = """async (peerId) => {
+  const room = window.__room;
+  const p = room.state.participants.get(peerId);
+  const t = p && p.tracks.find((x) => x.source === "camera" && x.mid != null);
+  const tr = t && room.pc.getTransceivers().find((x) => x.mid === t.mid);
+  if (!tr) return 0;
+  let h = 0;
+  (await tr.receiver.getStats()).forEach((s) => { if (s.type === "inbound-rtp") h = s.frameHeight || 0; });
+  return h;
+}"""
+
+
+@pytest.fixture
+def people(browser: Any, live_server: Any) -> Iterator[Any]:
+    made: list[tuple[Participant, Any]] = []
+
+    def make(name: str, account: Api, width: int, height: int) -> Participant:
+        process = browser.browser_type.launch(executable_path=CHROMIUM, args=MEDIA_ARGS)
+        p = Participant(name, process, live_server.url, account, width, height)
+        made.append((p, process))
+        return p
+
+    yield make
+    for p, process in made:
+        p.close()
+        process.close()
+
+
+def test_each_subscriber_gets_the_layer_that_fits_it(people: Any, api_client: Api) -> None:
+    s, mentor_acc, (desk_acc, phone_acc) = class_with_learners(api_client, 2)
+    sid = int(s["id"])
+    mentor = people("mentor", mentor_acc, 1280, 800)
+    mentor.enter(sid)
+    mentor.wait_live()
+    mentor.wait_sending(frames=30)
+    desktop = people("desktop learner", desk_acc, 1600, 1000)
+    desktop.enter(sid)
+    phone = people("phone learner", phone_acc, 390, 700)
+    phone.enter(sid)
+    desktop.wait_live()
+    phone.wait_live()
+    everyone_decodes_everyone([mentor, desktop, phone])
+
+    # the server accepted the simulcast offer: all three layers are encoded and sent
+    assert poll(lambda: len([n for n in mentor.page.evaluate(LAYERS_SENT).values() if n > 0]) == 3, 15), \
+        mentor.page.evaluate(LAYERS_SENT)
+
+    # the desktop learner features the mentor (speaker view, a large tile); the phone shows
+    # the mentor in a small tile: the phone gets a smaller layer than the desktop
+    desktop.page.locator('button[data-layout="speaker"]').click()
+    peer = mentor.peer_id
+
+    def heights() -> tuple[int, int]:
+        return int(desktop.page.evaluate(HEIGHT_FROM, peer)), int(phone.page.evaluate(HEIGHT_FROM, peer))
+
+    assert poll(lambda: 0 < heights()[1] < heights()[0], 20), heights()
+    print("received heights (desktop, phone):", heights(), "layers sent:", mentor.page.evaluate(LAYERS_SENT))

@@ -1,0 +1,166 @@
+"""Simulcast: the SDP the browser and the server exchange, the layer each subscriber gets,
+and switching layers at keyframes with continuous numbering (packet level, no network)."""
+
+from __future__ import annotations
+
+import struct
+
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
+)
+
+from sfu import simulcast
+from sfu.consumer import Consumer
+from sfu.layers import DownlinkGauge, LayerState, RecordingFeed, choose_layer
+from sfu.producer import Producer
+
+# the video m-section of Chromium 156's offer for sendEncodings [q, h, f] (trimmed)
+CHROMIUM_OFFER = "\r\n".join([
+    "v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0 1",
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111", "a=mid:0", "a=sendonly", "a=rtpmap:111 opus/48000/2",
+    "m=video 9 UDP/TLS/RTP/SAVPF 96 97", "a=mid:1", "a=sendonly",
+    "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+    "a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+    "a=extmap:11 urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
+    "a=rtpmap:96 VP8/90000", "a=rtpmap:97 rtx/90000", "a=fmtp:97 apt=96",
+    "a=rid:q send", "a=rid:h send", "a=rid:f send", "a=simulcast:send q;h;f", "",
+])
+
+
+def test_the_offer_is_read_and_every_later_description_accepts_it() -> None:
+    offers = simulcast.parse_offer(CHROMIUM_OFFER)
+    assert offers == {"1": simulcast.SimulcastOffer(("q", "h", "f"), 10, 11)}
+    # aiortc's answer has no simulcast: without it the browser would send one layer
+    answer = "\r\n".join(["v=0", "s=-", "m=audio 9 UDP/TLS/RTP/SAVPF 111", "a=mid:0",
+                          "m=video 9 UDP/TLS/RTP/SAVPF 96 97", "a=mid:1", "a=recvonly",
+                          "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid", ""])
+    out = simulcast.accept(answer, offers)
+    video = out.split("m=video")[1]
+    assert "a=rid:q recv\r\na=rid:h recv\r\na=rid:f recv\r\na=simulcast:recv q;h;f" in video
+    assert "a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id" in video
+    assert "a=extmap:11 urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id" in video
+    assert "rid" not in out.split("m=video")[0]  # the audio m-section is left alone
+    assert simulcast.accept(out, offers) == out  # idempotent: re-offers stay the same
+    # paused layers (~) are not expected; one layer is no simulcast
+    assert simulcast.parse_offer(CHROMIUM_OFFER.replace("q;h;f", "~q;h;f"))["1"].rids == ("h", "f")
+    assert simulcast.parse_offer(CHROMIUM_OFFER.replace("q;h;f", "f")) == {}
+
+
+LAYERS = [LayerState(True, 150_000, 180), LayerState(True, 500_000, 360), LayerState(True, 1_400_000, 720)]
+
+
+def test_layer_choice_fits_the_tile_and_the_downlink() -> None:
+    assert choose_layer(LAYERS, current=2, estimate_bps=None, max_height=None) == 2
+    assert choose_layer(LAYERS, current=2, estimate_bps=None, max_height=200) == 0  # a small tile
+    assert choose_layer(LAYERS, current=2, estimate_bps=None, max_height=400) == 1
+    assert choose_layer(LAYERS, current=2, estimate_bps=300_000, max_height=None) == 0  # 300 kbit/s
+    assert choose_layer(LAYERS, current=1, estimate_bps=600_000, max_height=None) == 1
+    # going up needs room to spare, staying does not (no flapping at the threshold)
+    assert choose_layer(LAYERS, current=1, estimate_bps=1_500_000, max_height=None) == 1
+    assert choose_layer(LAYERS, current=2, estimate_bps=1_500_000, max_height=None) == 2
+    # a layer the browser stopped sending is never chosen
+    stopped = [LAYERS[0], LAYERS[1], LayerState(False, 0, 720)]
+    assert choose_layer(stopped, current=2, estimate_bps=None, max_height=None) == 1
+
+
+def test_downlink_gauge_backs_off_on_congestion_and_retries_later() -> None:
+    g = DownlinkGauge()
+    g.on_report(now=10, loss=0.01, remb=None, sending_bps=1_400_000, since_switch=10)
+    assert g.estimate(10) is None  # no sign of a limit
+    g.on_report(now=11, loss=0.2, remb=None, sending_bps=1_400_000, since_switch=1)
+    assert g.estimate(11) is None  # right after a switch the reports describe the old layer
+    g.on_report(now=12, loss=0.2, remb=None, sending_bps=1_400_000, since_switch=5)
+    assert g.estimate(12) == 1_190_000
+    g.on_report(now=13, loss=None, remb=200_000, sending_bps=500_000, since_switch=5)
+    assert g.estimate(13) == 425_000
+    assert g.estimate(13 + 7) == 425_000 and g.estimate(13 + 9) is None  # a quiet spell lifts it
+    g.on_report(now=26, loss=0.3, remb=None, sending_bps=500_000, since_switch=5)
+    assert g.estimate(26 + 9) == 425_000 and g.estimate(26 + 17) is None  # the retry failed: waits longer
+
+
+def _rtp(seq: int, ssrc: int, ext: bytes, keyframe: bool, pt: int = 96) -> bytes:
+    block = ext + b"\x00" * (-len(ext) % 4)
+    header = struct.pack("!BBHII", 0x90, pt, seq, seq * 3000, ssrc) + struct.pack("!HH", 0xBEDE, len(block) // 4)
+    return header + block + bytes([0x10, 0x00 if keyframe else 0x01]) + b"\x9d\x01\x2a" + b"x" * 30
+
+
+class Clock:
+    now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_each_subscriber_switches_at_a_keyframe_and_numbering_stays_continuous() -> None:
+    clock = Clock()
+    sent_rtcp: list[bytes] = []
+    p = Producer(peer_id="pe-m", user_key="mentor", kind="video", source="camera", mid="1", track_id="t",
+                 clock=clock, send_rtcp=sent_rtcp.append, rtcp_ssrc=1, keyframe_interval=0.0)
+    p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10, 11))
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    p.configure(RTCRtpReceiveParameters(codecs=[vp8], headerExtensions=[
+        RTCRtpHeaderExtensionParameters(id=4, uri="urn:ietf:params:rtp-hdrext:sdes:mid")]))
+    outs: dict[str, list[bytes]] = {"weak": [], "strong": []}
+    consumers = {}
+    for name in outs:
+        c = Consumer(subscriber_id=name, producer=p, clock=clock, history_size=64)
+        c.rewriter.ssrc = 0xAAAA
+        c.configure(RTCRtpSendParameters(codecs=[RTCRtpCodecParameters(
+            mimeType="video/VP8", clockRate=90000, payloadType=100)]), outs[name].append, "cname")
+        consumers[name] = c
+    ssrcs = {0: 0x100, 1: 0x200, 2: 0x300}
+    for layer, ssrc in ssrcs.items():
+        p.learn_layer_ssrc(layer, ssrc)
+    seq = 1
+
+    def burst(keyframe: bool) -> None:
+        nonlocal seq
+        for layer, ssrc in ssrcs.items():
+            p.layers[layer].on_rtp(_rtp(seq, ssrc, b"", keyframe))
+        seq += 1
+        clock.now += 0.1
+
+    burst(True)  # everyone starts on the top layer's keyframe
+    for _ in range(40):
+        burst(False)
+    assert [c.layer for c in consumers.values()] == [2, 2]
+    # the weak subscriber reports 30 % loss: it is moved down, at the next keyframe only
+    consumers["weak"].on_receiver_report(int(0.3 * 256))
+    assert consumers["weak"].switch is not None and consumers["weak"].switch.target < 2
+    before = len(outs["weak"])
+    burst(False)
+    assert consumers["weak"].layer == 2 and len(outs["weak"]) == before + 1  # still the old layer
+    burst(True)
+    assert consumers["weak"].layer == consumers["weak"].switch.target < 2
+    assert consumers["strong"].layer == 2  # the others keep the top layer
+    # one stream for the subscriber: its SSRC, and sequence numbers without a gap
+    weak_seqs = [struct.unpack_from("!H", pkt, 2)[0] for pkt in outs["weak"]]
+    assert all((b - a) & 0xFFFF == 1 for a, b in zip(weak_seqs, weak_seqs[1:]))
+    assert {struct.unpack_from("!I", pkt, 8)[0] for pkt in outs["weak"]} == {0xAAAA}
+
+
+def test_the_recording_feed_follows_the_best_sending_layer() -> None:
+    clock = Clock()
+    p = Producer(peer_id="pe-m", user_key="mentor", kind="video", source="camera", mid="1", track_id="t",
+                 clock=clock, send_rtcp=lambda _b: None, rtcp_ssrc=1, keyframe_interval=0.0)
+    p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10))
+    p.configure(RTCRtpReceiveParameters(codecs=[RTCRtpCodecParameters(
+        mimeType="video/VP8", clockRate=90000, payloadType=96)]))
+    recorded: list[bytes] = []
+    taps = [lambda _pid, _kind, data: recorded.append(data)]
+    feed = RecordingFeed(producer_id=p.id, kind="video", layers=3, clock_rate=90000, ssrc=0x77,
+                         taps=taps, request_keyframe=p.request_keyframe)
+    p.attach(feed.switch)
+    for seq in range(1, 30):  # the browser stopped sending the top layer: two layers only
+        for layer, ssrc in ((0, 0x100), (1, 0x200)):
+            p.layers[layer].on_rtp(_rtp(seq, ssrc, b"", seq % 10 == 1))
+        clock.now += 0.1
+        feed.update(p.layer_states(), [96])
+    assert feed.switch.current == 1 and recorded
+    assert {struct.unpack_from("!I", pkt, 8)[0] for pkt in recorded} == {0x77}
+    taps.clear()
+    feed.update(p.layer_states(), [96])
+    assert not feed.switch.enabled  # nobody records: the feed sleeps
