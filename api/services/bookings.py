@@ -270,7 +270,9 @@ async def cancel_booking(ctx: Context, learner: Viewer, booking_id: int) -> Book
         if b.status != BookingStatus.confirmed:
             raise conflict("booking_not_active", f"This booking is already {b.status.value}.")
         now = utcnow()
-        if sess.status != S.scheduled or sess.starts_at <= now:
+        # The mentor may open the room (live) a few minutes early: until the start itself the
+        # learner may still cancel, under the refund window like any cancellation.
+        if sess.status not in (S.scheduled, S.live) or sess.starts_at <= now:
             raise conflict("session_started", "The session has started; the booking can no longer be cancelled.")
         refund = 0
         if sess.starts_at - now > timedelta(hours=window):

@@ -57,6 +57,11 @@ async def test_mentor_cannot_end_before_the_start_with_nobody_there(client, ment
                                            "message": "A class cannot be ended before its start time."}}
     assert await _state(client, sid, mentor.id) == ("live", {lr.id: "confirmed"}, ["charge"], (4000, 0))
     assert (await (await lr.get(f"/api/bookings/{bid}")).json())["status"] == "confirmed"
+    # The room is open early, but until the start the learner may still cancel (inside the
+    # 24 h refund window: without a refund, as any late cancellation).
+    resp = await lr.post(f"/api/bookings/{bid}/cancel")
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["refund_cents"] == 0
     await _balanced(client)
 
 
