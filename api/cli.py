@@ -103,12 +103,13 @@ async def _run_server(app: Any, settings: Settings, *, reuse_port: bool) -> None
     from api import memtrace
 
     # after start-up: under tracemalloc the migrations crawl (minutes), and growth under load is what it is for
-    memtrace.start_if_enabled()
-    tracer = asyncio.ensure_future(memtrace.dump_periodically(Path(settings.data_dir)))
+    tracers = [asyncio.ensure_future(memtrace.dump_periodically(Path(settings.data_dir))),
+               asyncio.ensure_future(memtrace.memstats_periodically(Path(settings.data_dir)))]
     try:
         await stop.wait()
     finally:
-        tracer.cancel()
+        for tracer in tracers:
+            tracer.cancel()
         await runner.cleanup()
         if access_buffer is not None:
             access_buffer.flush()

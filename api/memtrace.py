@@ -5,7 +5,8 @@ A debugging aid, off by default (tracemalloc slows every allocation):
     PEERLEARN_TRACEMALLOC=10 peerlearn serve ...      # keep 10 frames per allocation
 
 starts :mod:`tracemalloc` once the server is up (under tracing the migrations
-crawl, and growth under load is what it is for), waits
+crawl, and growth under load is what it is for; ``PEERLEARN_TRACEMALLOC_DELAY``
+seconds later if set), waits
 ``PEERLEARN_TRACEMALLOC_WARMUP`` seconds (default 60) and then every
 ``PEERLEARN_TRACEMALLOC_INTERVAL`` seconds (default 60) writes a snapshot to
 ``<data dir>/tracemalloc/NNNN.snap`` and one line (traced MB, RSS) to
@@ -28,6 +29,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import gc
 import logging
 import os
 import sys
@@ -55,6 +58,50 @@ def start_if_enabled() -> bool:
     return tracemalloc.is_tracing()
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def mallinfo() -> dict[str, float]:
+    """glibc's view of the C heap in MB: ``in_use`` (allocated blocks), ``free`` (freed but kept in the
+    arenas), ``mmap`` (large blocks); {} off glibc. RSS rising with ``free`` is fragmentation / memory
+    not returned to the kernel; with ``in_use`` it is live allocations (tracemalloc sees only Python's)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        fn = libc.mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    fn.restype = _MallInfo2
+    mi = fn()
+    return {"arena": mi.arena / 1e6, "in_use": mi.uordblks / 1e6, "free": mi.fordblks / 1e6,
+            "mmap": mi.hblkhd / 1e6}
+
+
+def _memstats_line() -> str:
+    mi = mallinfo()
+    c_heap = " ".join(f"{k} {v:.1f}" for k, v in mi.items())
+    traced = f" traced {tracemalloc.get_traced_memory()[0] / 1e6:.1f} MB" if tracemalloc.is_tracing() else ""
+    return (f"{time.strftime('%Y-%m-%dT%H:%M:%S')} rss {_rss_mb():.1f} MB{traced} "
+            f"malloc(MB) {c_heap} python_objects {len(gc.get_objects())}")
+
+
+async def memstats_periodically(data_dir: Path) -> None:
+    """``PEERLEARN_MEMSTATS=SECONDS``: append RSS, glibc's heap figures and the count of Python objects
+    to ``<data dir>/memstats.txt`` every SECONDS, without tracemalloc's cost."""
+    every = float(os.environ.get("PEERLEARN_MEMSTATS", "0") or 0)
+    if every <= 0:
+        return
+    out = Path(data_dir) / "memstats.txt"
+    while True:
+        try:
+            with out.open("a") as f:
+                f.write(_memstats_line() + "\n")
+        except Exception:  # a diagnostic must never take the server down
+            log.exception("memstats failed")
+        await asyncio.sleep(every)
+
+
 def _rss_mb() -> float:
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -64,9 +111,16 @@ def _rss_mb() -> float:
 
 
 async def dump_periodically(data_dir: Path, interval: float | None = None, warmup: float | None = None) -> None:
-    """Run for the server's lifetime (cancel it at shutdown); no-op unless tracing."""
-    if not tracemalloc.is_tracing():
+    """Run for the server's lifetime (cancel it at shutdown); no-op unless ``PEERLEARN_TRACEMALLOC`` is set.
+
+    ``PEERLEARN_TRACEMALLOC_DELAY`` seconds (default 0) pass before tracing starts: a soak's participants
+    join untraced (traced, the joins' database writes slowed down enough to time out the one-connection
+    write pool), and what grows afterwards is still allocated under tracing.
+    """
+    if not frames_from_env():
         return
+    await asyncio.sleep(float(os.environ.get("PEERLEARN_TRACEMALLOC_DELAY", "0")))
+    start_if_enabled()
     interval = interval or float(os.environ.get("PEERLEARN_TRACEMALLOC_INTERVAL", "60"))
     warmup = warmup if warmup is not None else float(os.environ.get("PEERLEARN_TRACEMALLOC_WARMUP", "60"))
     out = Path(data_dir) / "tracemalloc"
@@ -80,11 +134,10 @@ async def dump_periodically(data_dir: Path, interval: float | None = None, warmu
             t = time.perf_counter()
             snap = tracemalloc.take_snapshot()
             snap.dump(str(out / f"{n:04d}.snap"))
-            traced, peak = tracemalloc.get_traced_memory()
+            peak = tracemalloc.get_traced_memory()[1]
             with (out / "index.txt").open("a") as f:
-                f.write(f"{n:04d} {time.strftime('%Y-%m-%dT%H:%M:%S')} traced {traced / 1e6:.1f} MB "
-                        f"peak {peak / 1e6:.1f} MB rss {_rss_mb():.1f} MB "
-                        f"(snapshot took {time.perf_counter() - t:.2f} s)\n")
+                f.write(f"{n:04d} peak {peak / 1e6:.1f} MB (snapshot took {time.perf_counter() - t:.2f} s) "
+                        f"{_memstats_line()}\n")
             del snap
         except Exception:  # a diagnostic must never take the server down
             log.exception("tracemalloc snapshot failed")
