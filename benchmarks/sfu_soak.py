@@ -1,0 +1,284 @@
+"""SFU memory soak: the sfu_load rooms for a long time, the server's RSS sampled from outside.
+
+Starts ``peerlearn serve`` (or uses ``--url``/``--server-pid``), fills ``--rooms``
+rooms of ``--participants`` with the same synthetic aiortc participants as
+``benchmarks/sfu_load.py`` (pre-encoded VP8 + Opus replayed, subscribers count
+packets), keeps them there for ``--duration`` seconds and every
+``--sample-memory`` seconds reads the server's ``VmRSS`` from
+``/proc/<pid>/status`` and its CPU time from ``/proc/<pid>/stat``.
+
+Reported: the RSS series, RSS at the end of the warm-up (``--memory-warmup``
+seconds after the first sample) and at the end, growth after warm-up in %
+(the soak's criterion: within 10 %), the post-warm-up slope (least squares,
+MB/min), CPU per interval, and sfu_load's figures over the whole window
+(loss, forwarded packets/s, CPU µs per packet). ``--tracemalloc N`` runs the
+server with ``PEERLEARN_TRACEMALLOC=N`` (see api/memtrace.py) and writes the
+diff of its first and last snapshots next to the report.
+
+    .venv/bin/python benchmarks/sfu_soak.py --rooms 2 --duration 3600 --sample-memory 30
+    .venv/bin/python benchmarks/sfu_soak.py --rooms 2 --duration 600 --tracemalloc 10   # what grows
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks import common, sfu_load
+from benchmarks.common import command_line, machine, wait_healthy, write_report
+from benchmarks.sfu_load import BenchServer, proc_cpu, run_size
+
+
+def rss_mb(pid: int) -> float | None:
+    """VmRSS of ``pid`` in MB (None once it has exited)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class SoakServer(BenchServer):
+    """One ``peerlearn serve`` whose stderr goes to a file: over an hour an unread pipe would fill
+    (64 KB) and block the server on its next log line."""
+
+    def __init__(self, data_dir: Path, tracemalloc_frames: int, memstats: float, log_level: str) -> None:
+        super().__init__(data_dir, workers=1)
+        self.env["PEERLEARN_LOG_LEVEL"] = log_level
+        if memstats > 0:
+            self.env["PEERLEARN_MEMSTATS"] = str(memstats)
+        if tracemalloc_frames:
+            self.env["PEERLEARN_TRACEMALLOC"] = str(tracemalloc_frames)
+            # the participants join untraced (traced, their joins timed out on the database)
+            self.env.setdefault("PEERLEARN_TRACEMALLOC_DELAY", "60")
+        self.log_path = data_dir / "server.log"
+
+    def start(self) -> None:
+        cli = [sys.executable, "-m", "api.cli"]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen([*cli, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_healthy(self.url)
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)  # a snapshot being dumped under tracemalloc delays the shutdown
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def least_squares_slope(points: list[tuple[float, float]]) -> float | None:
+    """Slope of y over x (None with fewer than 2 points)."""
+    if len(points) < 2:
+        return None
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    den = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / den if den else None
+
+
+def summarize(samples: list[dict[str, float]], warmup_s: float) -> dict[str, Any]:
+    """Growth after warm-up from the RSS samples (``t`` seconds, ``rss_mb``)."""
+    if not samples:
+        return {}
+    after = [s for s in samples if s["t"] >= warmup_s] or samples[-1:]
+    at_warmup, end = after[0], samples[-1]
+    post = [(s["t"] / 60, s["rss_mb"]) for s in after]
+    slope = least_squares_slope(post)
+    return {
+        "rss_start_mb": round(samples[0]["rss_mb"], 1),
+        "rss_at_warmup_mb": round(at_warmup["rss_mb"], 1), "warmup_sample_t_s": round(at_warmup["t"], 1),
+        "rss_end_mb": round(end["rss_mb"], 1), "end_sample_t_s": round(end["t"], 1),
+        "rss_max_after_warmup_mb": round(max(s["rss_mb"] for s in after), 1),
+        "growth_after_warmup_pct": round((end["rss_mb"] - at_warmup["rss_mb"]) / at_warmup["rss_mb"] * 100, 2),
+        "max_growth_after_warmup_pct": round(
+            (max(s["rss_mb"] for s in after) - at_warmup["rss_mb"]) / at_warmup["rss_mb"] * 100, 2),
+        "slope_after_warmup_mb_per_min": round(slope, 3) if slope is not None else None,
+        "within_10_pct": abs(end["rss_mb"] - at_warmup["rss_mb"]) <= 0.10 * at_warmup["rss_mb"],
+    }
+
+
+async def sample_memory(pid: int, every: float, samples: list[dict[str, float]], t0: float) -> None:
+    last_cpu, last_t = proc_cpu(pid), time.monotonic()
+    while True:
+        rss = rss_mb(pid)
+        if rss is None:
+            return
+        now, cpu = time.monotonic(), proc_cpu(pid)
+        samples.append({"t": round(now - t0, 1), "rss_mb": round(rss, 2),
+                        "cpu_cores": round((cpu - last_cpu) / (now - last_t), 3) if now > last_t else 0.0})
+        last_cpu, last_t = cpu, now
+        await asyncio.sleep(every)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.media import make_clip
+
+    clips = {"video": make_clip("video", seconds=args.clip_seconds, width=args.width, height=args.height,
+                                fps=args.fps, kbps=args.video_kbps),
+             "audio": make_clip("audio", seconds=args.clip_seconds)}
+    report: dict[str, Any] = {
+        "benchmark": "sfu_soak", "machine": machine(), "command": command_line(), "loadavg_start": os.getloadavg(),
+        "params": {"rooms": args.rooms, "participants": args.participants, "duration": args.duration,
+                   "sample_memory_s": args.sample_memory, "memory_warmup_s": args.memory_warmup,
+                   "tracemalloc_frames": args.tracemalloc,
+                   "video": f"VP8 {args.width}x{args.height}@{args.fps} ~{args.video_kbps} kbps"},
+    }
+    server: SoakServer | None = None
+    if args.url:
+        if not args.server_pid:
+            raise SystemExit("--url needs --server-pid (the process whose RSS is sampled)")
+        base, pid = args.url.rstrip("/"), args.server_pid
+    else:
+        server = SoakServer(Path(tempfile.mkdtemp(prefix="pl-sfusoak-")), args.tracemalloc, args.memstats,
+                            args.server_log_level)
+        server.start()
+        assert server.proc is not None
+        base, pid = server.url, server.proc.pid
+        report["server_data_dir"] = str(server.data_dir)  # server.log, memstats.txt, tracemalloc/
+    samples: list[dict[str, float]] = []
+    t0 = time.monotonic()
+
+    # sfu_load's run_size draws its own progress bar; show the latest RSS on it
+    def progress(done: float, total: float, label: str = "") -> None:
+        rss = f", server RSS {samples[-1]['rss_mb']:.0f} MB" if samples else ""
+        common.progress(done, total, f"{label}{rss} [{(time.monotonic() - t0) / 60:.1f} min]")
+
+    sfu_load.progress = progress
+    sampler = asyncio.ensure_future(sample_memory(pid, args.sample_memory, samples, t0))
+    try:
+        report["load"] = await run_size(
+            mode="ours", fps=args.fps, base=base, rooms=args.rooms, participants=args.participants,
+            duration=args.duration, ramp=args.ramp * args.rooms, warmup=args.warmup, pids=[pid], clips=clips,
+            redis_url=None, run_id=uuid.uuid4().hex[:6], label=f"soak {args.rooms}x{args.participants}")
+    finally:
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+        if server is not None:
+            server.stop()
+            memstats = server.data_dir / "memstats.txt"
+            if memstats.exists():
+                report["server_memstats"] = memstats.read_text().splitlines()
+            trace = server.data_dir / "tracemalloc"
+            if len(list(trace.glob("*.snap"))) >= 2:
+                # offline, after the server stopped: grouping millions of traces is minutes of pure Python
+                from api import memtrace
+
+                common.RESULTS.mkdir(parents=True, exist_ok=True)
+                dest = common.RESULTS / f"sfu_soak-tracemalloc-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+                with dest.open("w") as f, contextlib.redirect_stdout(f):
+                    memtrace.main([str(trace)])
+                    print((trace / "index.txt").read_text())
+                report["tracemalloc_diff"] = str(dest)
+                report["tracemalloc_snapshots"] = str(trace)
+    report["memory"] = summarize(samples, args.memory_warmup)
+    report["rss_series"] = samples
+    report["loadavg_end"] = os.getloadavg()
+    return report
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = report["rss_series"]
+    mem = report["memory"]
+    xs = [s["t"] / 60 for s in series]
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    ax.plot(xs, [s["rss_mb"] for s in series], color="#2563eb", label="server RSS (MB)")
+    if mem:
+        ref = mem["rss_at_warmup_mb"]
+        ax.axvline(mem["warmup_sample_t_s"] / 60, color="black", linestyle=":", linewidth=1, label="end of warm-up")
+        ax.axhspan(ref * 0.9, ref * 1.1, color="#16a34a", alpha=0.08, label="warm-up RSS ± 10 %")
+    ax.set_xlabel("minutes since the server started taking load")
+    ax.set_ylabel("RSS (MB)")
+    ax2 = ax.twinx()
+    ax2.plot(xs, [s["cpu_cores"] for s in series], color="#dc2626", linewidth=0.7, alpha=0.6, label="CPU (cores)")
+    ax2.set_ylabel("server CPU (cores)")
+    ax2.set_ylim(bottom=0)
+    lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(lines, [str(h.get_label()) for h in lines], fontsize=8, loc="lower right")
+    load = report.get("load") or {}
+    p = report["params"]
+    ax.set_title(f"SFU soak {p['rooms']}x{p['participants']}, {series[-1]['t'] / 60:.0f} min: "
+                 f"growth after warm-up {mem.get('growth_after_warmup_pct')} %, loss {load.get('loss_pct')} % — "
+                 f"{report['machine']['cpu']} ({report['machine']['cores']} cores)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", help="a running PeerLearn server (needs a high PEERLEARN_AUTH_RATE_LIMIT)")
+    ap.add_argument("--server-pid", type=int, help="with --url: the server process whose RSS is sampled")
+    ap.add_argument("--rooms", type=int, default=2)
+    ap.add_argument("--participants", type=int, default=5, help="per room (1 mentor + learners)")
+    ap.add_argument("--duration", type=float, default=3600.0, help="seconds under load after the ramp")
+    ap.add_argument("--sample-memory", type=float, default=30.0, help="seconds between RSS samples")
+    ap.add_argument("--memory-warmup", type=float, default=300.0,
+                    help="seconds from the first sample to the RSS growth is measured from")
+    ap.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                    help="run the server under tracemalloc (PEERLEARN_TRACEMALLOC=FRAMES), diffs every minute")
+    ap.add_argument("--memstats", type=float, default=60.0, metavar="SECONDS",
+                    help="the server logs glibc's heap figures and its Python object count every SECONDS "
+                         "(PEERLEARN_MEMSTATS; 0: off), copied into the report")
+    ap.add_argument("--server-log-level", default="WARNING",
+                    help="the server's PEERLEARN_LOG_LEVEL; its log is server.log in its data dir")
+    ap.add_argument("--video-kbps", type=int, default=600)
+    ap.add_argument("--width", type=int, default=640)
+    ap.add_argument("--height", type=int, default=480)
+    ap.add_argument("--fps", type=int, default=30)
+    ap.add_argument("--clip-seconds", type=float, default=10.0)
+    ap.add_argument("--ramp", type=float, default=1.0, help="seconds between joins per room")
+    ap.add_argument("--warmup", type=float, default=4.0, help="seconds after the ramp before the load window")
+    ap.add_argument("--latency-sample", type=int, default=64,
+                    help="subscribers decrypt 1 packet in N (the soak does not need many latency samples)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", help="results directory (default benchmarks/results)")
+    ap.add_argument("--no-plot", action="store_true")
+    args = ap.parse_args()
+    if args.out:
+        common.RESULTS = Path(args.out)
+    random.seed(args.seed)
+    sfu_load.SAMPLE_MASK = max(1, args.latency_sample) - 1
+    report = asyncio.run(main_async(args))
+    path = write_report("sfu_soak", report)
+    if not args.no_plot:
+        plot(report, path.with_suffix(".png"))
+    print(json.dumps({k: v for k, v in report.items() if k not in ("rss_series", "server_memstats")}, indent=2,
+                     default=str))
+    print("\n".join(report.get("server_memstats", [])))
+    print(json.dumps({"rss_series": report["rss_series"]}, default=str))
+    print(f"report: {path}" + ("" if args.no_plot else f"  plot: {path.with_suffix('.png')}"), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
