@@ -5,7 +5,7 @@ mentor's payment until an admin refunds the learner (admin Payments tab)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -20,7 +20,7 @@ def test_learner_confirms_a_proposed_price(tab: Tab, phone: Tab, api_client: Api
     learner = api_client.signup("learner", interests=["Python"])
     assert mentor.user is not None and learner.user is not None
     topic = f"Async pricing {uuid.uuid4().hex[:6]}"
-    when = (datetime.now(timezone.utc) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    when = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
     req = learner.call("POST", "/api/requests/create", {
         "mentor_id": mentor.user["id"], "topic": topic, "domain": "Programming", "duration_min": 45,
         "preferred_times": [when.isoformat(), (when + timedelta(days=1)).isoformat()]})
@@ -62,7 +62,7 @@ def test_learner_reports_a_problem_and_an_admin_refunds(tab: Tab, live_server: L
     learner = api_client.signup("learner", interests=["Python"])
     assert learner.user is not None
     title = f"Reported class {uuid.uuid4().hex[:6]}"
-    starts = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0)
+    starts = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
     s = mentor.call("POST", "/api/sessions", {
         "title": title, "description": "A class with a problem.", "domain": "Programming", "skills": ["Python"],
         "price_cents": 2000, "capacity": 2, "starts_at": starts.isoformat(), "duration_min": 60})

@@ -10,10 +10,10 @@ the learner can report a problem (booking_reports). New enum values
 Revision ID: 0004
 Revises: 0003
 """
-from alembic import op
 import sqlalchemy as sa
-import api.models
+from alembic import op
 
+import api.models
 
 revision = '0004'
 down_revision = '0003'
