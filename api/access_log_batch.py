@@ -58,9 +58,14 @@ class AccessLogBuffer:
             self.logger.info("%s", "\n".join(lines))
 
 
+_SECRET_NAMES = ("token", "password", "secret")
+
+
 def _clean(value: str) -> str:
-    # Every secret redact() masks is a name=value pair (or %3D): most values have none.
-    return redact(value) if "=" in value or "%3" in value else value
+    # redact() masks values of parameters named *token, password or secret: a value without
+    # those names (most request lines, every plain User-Agent) skips the regular expression.
+    lowered = value.lower()
+    return redact(value) if any(name in lowered for name in _SECRET_NAMES) else value
 
 
 def access_logger_class(buffer: AccessLogBuffer) -> type[AbstractAccessLogger]:
