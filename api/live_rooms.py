@@ -82,6 +82,7 @@ class LiveRooms:
                                            app_data={"session_id": session_id})
         router.observer.on(ev.CHAT_MESSAGE, self._on_chat)
         router.observer.on(ev.TALK_TIME, self._on_talk_time)
+        router.observer.on(ev.QUALITY_SUMMARY, self._on_quality_summary)
         router.observer.on(ev.PARTICIPANT_JOINED, self._on_joined)
         router.observer.on(ev.PARTICIPANT_LEFT, self._on_left)
         self.app[SERVICES].get("room_listeners", lambda _r: None)(router)
@@ -110,6 +111,14 @@ class LiveRooms:
                 await rooms.save_talk_time(self.ctx, int(event.room_id), seconds)
             except Exception:  # noqa: BLE001
                 log.exception("could not store talk time of room %s", event.room_id)
+
+    async def _on_quality_summary(self, event: ev.QualitySummaryEvent) -> None:
+        seconds = {int(k): v for k, v in event.seconds.items() if k.isdigit()}
+        if seconds:
+            try:
+                await rooms.save_connection_quality(self.ctx, int(event.room_id), seconds)
+            except Exception:  # noqa: BLE001 - like talk time: never break the room
+                log.exception("could not store connection quality of room %s", event.room_id)
 
     async def _on_joined(self, event: ev.ParticipantEvent) -> None:
         at = attendance.utcnow()  # taken before waiting: the engine's order, not the lock's

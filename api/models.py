@@ -180,6 +180,8 @@ class Session(Base):
     ended_at: Mapped[datetime | None]
     reminder_sent_at: Mapped[datetime | None]
     talk_time: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: {user_id: {excellent|good|poor|lost: seconds}} as the SFU scored each participant
+    connection_quality: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -60,6 +60,10 @@ class Consumer:
         self._switched_at = 0.0
         #: the height the subscriber shows this video at (None: unknown, no limit)
         self.max_height: Optional[int] = None
+        #: the subscriber's last receiver report on this stream
+        self.loss = 0.0
+        self.jitter_ms: Optional[float] = None
+        self.rtt_ms: Optional[float] = None
         self._send: Optional[SendFunc] = None
         self._ext = ExtensionWriter({}, None)
         self._cname = "sfu"
@@ -147,9 +151,17 @@ class Consumer:
             self._switched_at = self.clock()
         switch.set_target(target)
 
-    def on_receiver_report(self, fraction_lost: int) -> None:
-        """The subscriber's report on our stream (fraction lost in 1/256)."""
-        self._downlink_report(loss=fraction_lost / 256, remb=None)
+    def on_receiver_report(self, block: rtcp.ReportBlock) -> None:
+        """The subscriber's report on our stream: loss, jitter, and the round trip from
+        our last sender report (LSR/DLSR, RFC 3550 6.4.1)."""
+        self.loss = block.fraction_lost / 256
+        self.jitter_ms = block.jitter * 1000 / self.rewriter.clock_rate
+        if block.lsr:
+            now = (ntp_now() >> 16) & 0xFFFFFFFF
+            rtt = ((now - block.lsr - block.dlsr) & 0xFFFFFFFF) / 65536
+            if rtt < 10:  # a report on an SR from before a wrap or a restart says nothing
+                self.rtt_ms = rtt * 1000
+        self._downlink_report(loss=self.loss, remb=None)
 
     def _downlink_report(self, *, loss: Optional[float], remb: Optional[int]) -> None:
         producer, switch = self.producer, self.switch

@@ -20,6 +20,8 @@ import struct
 from collections.abc import Callable
 from typing import Optional, Protocol
 
+from .upstream_nack import MAX_GAP, UpstreamNack
+
 logger = logging.getLogger(__name__)
 
 URI_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
@@ -382,10 +384,13 @@ class RtpForwarder:
         self.on_level: Optional[Callable[[int, int], None]] = None
         #: called with the payload of each keyframe (a simulcast layer learns its size)
         self.on_keyframe: Optional[Callable[[bytes], None]] = None
+        #: asks the publisher again for packets that never arrived (video)
+        self.nack: Optional[UpstreamNack] = None
         # counters
         self.packets = 0
         self.octets = 0
         self.media_octets = 0
+        self.media_packets = 0
         self.discarded = 0
         self.last_seq = -1
         self.cycles = 0
@@ -423,6 +428,8 @@ class RtpForwarder:
             seq = _SEQ.unpack_from(data, off)[0]
             off += 2
             pt = apt
+            if self.nack is not None:
+                self.nack.arrived(seq)
         if end <= off:
             self.discarded += 1  # padding only
             return
@@ -434,6 +441,7 @@ class RtpForwarder:
             # retransmissions (and the RTX "probes" browsers send to test the link) are
             # not the stream's own rate: the layer choice compares this one
             self.media_octets += n
+            self.media_packets += 1
             self._track_seq(seq)
         if level is not None and self.on_level is not None:
             self.on_level(level[0], ts)
@@ -461,9 +469,14 @@ class RtpForwarder:
             return
         delta = (seq - self.last_seq) & 0xFFFF
         if delta < 0x8000:
+            if 1 < delta <= MAX_GAP and self.nack is not None:
+                last = self.last_seq
+                self.nack.missing((last + i) & 0xFFFF for i in range(1, delta))
             if seq < self.last_seq:
                 self.cycles += 0x10000
             self.last_seq = seq
+        elif self.nack is not None:
+            self.nack.arrived(seq)  # late, out of order: no need to ask for it any more
 
     @property
     def highest_sequence(self) -> int:

@@ -28,6 +28,8 @@ CHAT_MESSAGE = "chat"
 READY_CHANGED = "ready"
 RECORDING_STATE = "recording"
 ROUTER_CLOSED = "router-closed"
+QUALITY_CHANGED = "quality-changed"
+QUALITY_SUMMARY = "quality-summary"
 
 EVENTS = frozenset(
     {
@@ -42,6 +44,8 @@ EVENTS = frozenset(
         READY_CHANGED,
         RECORDING_STATE,
         ROUTER_CLOSED,
+        QUALITY_CHANGED,
+        QUALITY_SUMMARY,
     }
 )
 
@@ -82,6 +86,26 @@ class TalkTimeEvent:
 
     room_id: str
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class QualityEvent:
+    """A participant's connection quality changed (excellent, good, poor, lost)."""
+
+    room_id: str
+    peer_id: str
+    user_key: str
+    quality: str
+    loss: float
+    rtt_ms: Optional[float]
+
+
+@dataclass
+class QualitySummaryEvent:
+    """Seconds per quality level per user key, emitted when the router closes."""
+
+    room_id: str
+    seconds: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass

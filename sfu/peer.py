@@ -246,6 +246,10 @@ class Peer:
                     changed.append(producer)
         return changed
 
+    @property
+    def connected(self) -> bool:
+        return self.pc.connectionState == "connected"
+
     def stats(self) -> dict[str, int]:
         return {
             "producers": len(self.producers),
@@ -466,7 +470,7 @@ class Peer:
                 for block in message.reports:
                     consumer = self._consumer_by_ssrc.get(block.ssrc)
                     if consumer is not None:
-                        consumer.on_receiver_report(block.fraction_lost)
+                        consumer.on_receiver_report(block)
             elif isinstance(message, rtcp.Remb):
                 for ssrc in message.ssrcs:
                     consumer = self._consumer_by_ssrc.get(ssrc)

@@ -15,6 +15,7 @@ from .codecs import is_rtx
 from .forwarding import URI_AUDIO_LEVEL, URI_MID, RtpForwarder, RtpRewriter, keyframe_detector
 from .layers import LayerState, LayerSwitch
 from .simulcast import SimulcastOffer
+from .upstream_nack import UpstreamNack
 from .vp8 import vp8_descriptor_length, vp8_frame_size
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ class Producer:
         self._layer_rate: list[tuple[float, int, int]] = [(0.0, 0, 0)]  # (sampled at, octets, bps)
         self._layer_height: list[int] = [0]
         self.closed = False
+        if kind == "video":
+            self.forwarder.nack = UpstreamNack(clock, self._nack_sender(0))
         self.keyframe_requests_sent = 0
         self._send_rtcp = send_rtcp
         self._rtcp_ssrc = rtcp_ssrc
@@ -124,8 +127,10 @@ class Producer:
         self.layer_ssrcs = [None] * len(self.layers)
         self._layer_rate = [(0.0, 0, 0)] * len(self.layers)
         self._layer_height = [0] * len(self.layers)
+        template.nack = None
         for i, layer in enumerate(self.layers):
             layer.on_keyframe = self._keyframe_seen(i)
+            layer.nack = UpstreamNack(self.clock, self._nack_sender(i))
 
     def layer_of(self, rid: str) -> Optional[int]:
         return self.rids.index(rid) if rid in self.rids else None
@@ -286,11 +291,20 @@ class Producer:
         for layer in self.layers:
             layer.rewriters = []
             layer.taps = []
+            if layer.nack is not None:
+                layer.nack.close()
         for timer in self._keyframe_timers.values():
             timer.cancel()
         self._keyframe_timers.clear()
 
     # ------------------------------------------------------------ private
+
+    def _nack_sender(self, layer: int) -> Callable[[list[int]], None]:
+        def send(seqs: list[int]) -> None:
+            ssrc = self.layer_ssrcs[layer] if self.simulcast else self.ssrc
+            if ssrc is not None and not self.closed:
+                self._send_rtcp(rtcp.build_nack(self._rtcp_ssrc, ssrc, seqs))
+        return send
 
     def _keyframe_seen(self, layer: int) -> Callable[[bytes], None]:
         def seen(payload: bytes) -> None:

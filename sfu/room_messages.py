@@ -81,8 +81,18 @@ class SessionEnded:
     pass
 
 
+@dataclass(frozen=True)
+class Quality:
+    """A participant's connection quality as the server sees it (excellent, good, poor, lost)."""
+
+    peer_id: str
+    quality: str
+    loss: float
+    rtt_ms: Optional[float]
+
+
 RoomMessage = Union[
     Offer, Answer, Joined, PeerError, ParticipantJoined, ParticipantLeft, Tracks, ActiveSpeaker, Chat,
-    Recording, SessionEnded,
+    Recording, SessionEnded, Quality,
 ]
 Notify = Callable[[RoomMessage], None]

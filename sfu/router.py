@@ -22,9 +22,15 @@ from .observer import Observer
 from .participant import ParticipantInfo
 from .peer import Peer
 from .producer import Producer
+from .quality import LinkSample, QualityMonitor
 from .speaker import SpeakerDetector
 
 logger = logging.getLogger(__name__)
+
+#: connection quality is sampled every this many speaker ticks (0.5 s each)
+QUALITY_TICKS = 4
+#: an unpaused track that sent nothing for this long: its sender's link is lost
+SILENT_SECONDS = 5.0
 
 
 @dataclass
@@ -69,6 +75,9 @@ class Router:
         self._consumers_of: dict[str, dict[str, Consumer]] = {}
         #: producer id -> what the recorder gets of a simulcast camera (its best layer)
         self._feeds: dict[str, RecordingFeed] = {}
+        self.quality = QualityMonitor()
+        self._link_counts: dict[int, tuple[int, int]] = {}  # id(forwarder) -> (expected, received)
+        self._ticks = 0
         self._on_closed = on_closed
         self._join_lock = asyncio.Lock()
         self.speaker = SpeakerDetector(on_change=self._on_active_speaker)
@@ -219,6 +228,7 @@ class Router:
                     subscriber.remove_consumer(consumer)
         self._drop_subscriptions(peer)
         self.speaker.forget(peer.user_key)
+        self.quality.forget(peer.id, peer.user_key, self.clock())
         await peer.close(reason)
         if reason != "ended":
             self.broadcast(msg.ParticipantLeft(peer.id, peer.info.public_user()))
@@ -239,6 +249,7 @@ class Router:
         for peer in list(self.peers.values()):
             await self.leave(peer, "ended" if reason == "ended" else "closed")
         self.observer.emit(ev.TALK_TIME, ev.TalkTimeEvent(self.room_id, self.speaker.talk_time()))
+        self.observer.emit(ev.QUALITY_SUMMARY, ev.QualitySummaryEvent(self.room_id, self.quality.seconds))
         self.observer.emit(ev.ROUTER_CLOSED, ev.RouterClosedEvent(self.room_id, reason))
         await self.observer.drain()
         if self._on_closed is not None:
@@ -304,6 +315,44 @@ class Router:
         for consumer in list(self._consumers_of.get(producer.id, {}).values()):
             consumer.refresh()
 
+    def _sample_quality(self) -> None:
+        now = self.clock()
+        counts: dict[int, tuple[int, int]] = {}
+        for peer in list(self.peers.values()):
+            sample = self._link_sample(peer, now, counts)
+            level = self.quality.update(peer.id, peer.user_key, sample, now)
+            if level is not None:
+                self.broadcast(msg.Quality(peer.id, level, sample.loss, sample.rtt_ms))
+                self.observer.emit(ev.QUALITY_CHANGED, ev.QualityEvent(
+                    self.room_id, peer.id, peer.user_key, level, sample.loss, sample.rtt_ms))
+        self._link_counts = counts  # producers that closed drop out
+
+    def _link_sample(self, peer: Peer, now: float, counts: dict[int, tuple[int, int]]) -> LinkSample:
+        """``peer``'s uplink (gaps in what it sends) and downlink (its receiver reports)."""
+        expected = received = 0
+        arriving = True
+        for producer in peer.producers.values():
+            newest = 0.0
+            for layer in producer.layers:
+                if layer.last_seq < 0:
+                    continue
+                total = (layer.highest_sequence - layer.base_seq + 1, layer.media_packets)
+                before = self._link_counts.get(id(layer), total)
+                counts[id(layer)] = total
+                expected += max(total[0] - before[0], 0)
+                received += max(total[1] - before[1], 0)
+                newest = max(newest, layer.last_arrival)
+            if not producer.paused and newest and now - newest > SILENT_SECONDS:
+                arriving = False
+        uplink = max(0.0, 1 - received / expected) if expected else 0.0
+        consumers = [c for c in peer.consumers.values() if c.ready]
+        downlink = max((c.loss for c in consumers), default=0.0)
+        rtts = [c.rtt_ms for c in consumers if c.rtt_ms is not None]
+        jitters = [c.jitter_ms for c in consumers if c.jitter_ms is not None]
+        return LinkSample(loss=max(uplink, downlink), rtt_ms=max(rtts) if rtts else None,
+                          jitter_ms=max(jitters) if jitters else None,
+                          connected=peer.connected and arriving)
+
     def _update_feeds(self) -> None:
         producers = self.producers
         for gone in set(self._feeds) - {p.id for p in producers}:
@@ -344,6 +393,9 @@ class Router:
                 await asyncio.sleep(0.5)
                 self.speaker.evaluate()
                 self._update_feeds()
+                self._ticks += 1
+                if self._ticks % QUALITY_TICKS == 0:
+                    self._sample_quality()
         except asyncio.CancelledError:
             pass
         except Exception:

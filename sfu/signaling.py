@@ -15,8 +15,8 @@ import logging
 import time
 from typing import Any, Optional, Protocol
 
-from . import room_messages as msg
 from . import ice, sdp_guard
+from . import room_messages as msg
 from .errors import InvalidStateError, SignalingError
 from .participant import ParticipantInfo
 from .peer import Peer
@@ -77,6 +77,9 @@ def to_wire(message: msg.RoomMessage) -> dict[str, Any]:
             body = {"type": "recording", "on": on}
         case msg.SessionEnded():
             body = {"type": "session-ended"}
+        case msg.Quality(peer_id=peer_id, quality=quality, loss=loss, rtt_ms=rtt_ms):
+            body = {"type": "quality", "peer_id": peer_id, "quality": quality, "loss": round(loss, 4),
+                    "rtt_ms": None if rtt_ms is None else round(rtt_ms, 1)}
         case _:
             raise TypeError(f"not a room message: {message!r}")
     return server_message(body)

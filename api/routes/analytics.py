@@ -65,6 +65,21 @@ class TalkTime(BaseModel):
     sessions: list[SessionTalk]
 
 
+class SessionConnections(BaseModel):
+    session_id: int
+    title: str
+    learners: int
+    #: learners poor or lost for at least ``poor_threshold_seconds``
+    poor_learners: int
+    poor_seconds: float
+    mentor_poor_seconds: float
+
+
+class Connections(BaseModel):
+    poor_threshold_seconds: int
+    sessions: list[SessionConnections]
+
+
 class MentorAnalytics(BaseModel):
     mentor_id: int
     followers: int
@@ -76,6 +91,7 @@ class MentorAnalytics(BaseModel):
     rating: RatingSummary
     revenue: Revenue
     talk_time: TalkTime
+    connection: Connections
 
 
 @routes.get("/api/mentor/analytics", query=AnalyticsQuery, response=MentorAnalytics,

@@ -48,14 +48,15 @@ async def mentor_analytics(ctx: Context, mentor_id: int, *, weeks: int = 12,
         dist = dict((await s.execute(select(Feedback.rating, func.count()).join(
             Session, Session.id == Feedback.session_id).where(
             Session.mentor_id == mentor_id, Feedback.hidden.is_(False)).group_by(Feedback.rating))).all())
-        talk_rows = (await s.execute(select(Session.id, Session.title, Session.talk_time).where(
+        talk_rows = (await s.execute(select(Session.id, Session.title, Session.talk_time,
+                                            Session.connection_quality).where(
             Session.mentor_id == mentor_id, Session.status == SessionStatus.completed)
             .order_by(Session.starts_at.desc()).limit(50))).all()
         currency = await s.scalar(select(Session.currency).where(Session.mentor_id == mentor_id)
                                   .order_by(Session.id.desc()).limit(1)) or "USD"
         balances = await ledger.mentor_balances(s, mentor_id, currency)
         names: dict[str, str] = {}
-        ids = {int(k) for _, _, t in talk_rows for k in (t or {}) if str(k).isdigit()}
+        ids = {int(k) for _, _, t, _q in talk_rows for k in (t or {}) if str(k).isdigit()}
         if ids:
             names = {str(i): n for i, n in (await s.execute(
                 select(User.id, User.full_name).where(User.id.in_(ids)))).all()}
@@ -71,7 +72,7 @@ async def mentor_analytics(ctx: Context, mentor_id: int, *, weeks: int = 12,
     mentor_key = str(mentor_id)
     talk_sessions = []
     mentor_talk = others_talk = 0.0
-    for sid, title, talk in talk_rows:
+    for sid, title, talk, _quality in talk_rows:
         talk = {str(k): float(v) for k, v in (talk or {}).items()}
         if not talk:
             continue
@@ -84,6 +85,8 @@ async def mentor_analytics(ctx: Context, mentor_id: int, *, weeks: int = 12,
                               "by_user": [{"user_id": int(k), "full_name": names.get(k, ""), "seconds": v}
                                           for k, v in sorted(talk.items()) if k.isdigit()]})
     total_talk = mentor_talk + others_talk
+    connection = [row for row in (connection_summary(sid, title, quality, mentor_key)
+                                  for sid, title, _talk, quality in talk_rows) if row is not None]
     return {
         "mentor_id": mentor_id,
         "followers": int(followers),
@@ -101,4 +104,24 @@ async def mentor_analytics(ctx: Context, mentor_id: int, *, weeks: int = 12,
         "talk_time": {"mentor_seconds": round(mentor_talk, 1), "learners_seconds": round(others_talk, 1),
                       "mentor_share": round(mentor_talk / total_talk, 3) if total_talk else None,
                       "sessions": talk_sessions},
+        "connection": {"poor_threshold_seconds": POOR_SECONDS, "sessions": connection},
     }
+
+
+#: a learner counts as having had a poor connection after this long poor or lost
+POOR_SECONDS = 60
+
+
+def connection_summary(session_id: int, title: str, quality: dict[str, Any] | None,
+                       mentor_key: str) -> dict[str, Any] | None:
+    """One class's connections as the SFU scored them: how many learners had a poor (or
+    lost) connection for at least a minute, and for how long in all."""
+    learners = {k: v for k, v in (quality or {}).items() if k != mentor_key and isinstance(v, dict)}
+    if not learners:
+        return None
+    bad = {k: float(v.get("poor", 0.0)) + float(v.get("lost", 0.0)) for k, v in learners.items()}
+    poor = [k for k, secs in bad.items() if secs >= POOR_SECONDS]
+    mentor = (quality or {}).get(mentor_key) or {}
+    return {"session_id": session_id, "title": title, "learners": len(learners), "poor_learners": len(poor),
+            "poor_seconds": round(sum(bad[k] for k in poor), 1),
+            "mentor_poor_seconds": round(float(mentor.get("poor", 0.0)) + float(mentor.get("lost", 0.0)), 1)}

@@ -175,6 +175,22 @@ async def save_talk_time(ctx: Context, session_id: int, seconds_by_user: dict[in
         session.talk_time = merged
 
 
+async def save_connection_quality(ctx: Context, session_id: int,
+                                  seconds_by_user: dict[int, dict[str, float]]) -> None:
+    """Seconds per connection quality level per participant (the SFU's scores), added to
+    what the session has (a room can close and open again within one class)."""
+    async with ctx.db.write() as s:
+        session = await s.get(Session, session_id)
+        if session is None:
+            return
+        merged = {k: dict(v) for k, v in (session.connection_quality or {}).items()}
+        for uid, levels in seconds_by_user.items():
+            per = merged.setdefault(str(uid), {})
+            for level, secs in levels.items():
+                per[level] = round(float(per.get(level, 0.0)) + secs, 1)
+        session.connection_quality = merged
+
+
 async def capacity_of(ctx: Context, session_id: int) -> int:
     async with ctx.db.read() as s:
         capacity = await s.scalar(select(Session.capacity).where(Session.id == session_id))

@@ -7,7 +7,7 @@ from datetime import timedelta
 from api.context import Context
 from api.keys import DB
 from api.models import Feedback, Follow, Session, SessionStatus, utcnow
-from api.services import scheduler
+from api.services import rooms, scheduler
 from tests.api.classes import in_room
 from tests.api.helpers_marketplace import book, make_session
 from tests.conftest import signup
@@ -54,6 +54,19 @@ async def test_numbers(client, learner, mentor, settings):
     assert data["revenue"]["pending_cents"] == 8500 and data["revenue"]["available_cents"] == 0
     assert data["talk_time"]["mentor_seconds"] == 600 and data["talk_time"]["learners_seconds"] == 200
     assert data["talk_time"]["mentor_share"] == 0.75
+    assert data["connection"]["sessions"] == []  # no scores from the SFU yet
+
+    # The SFU scored the connections (rooms.save_connection_quality, twice: the room
+    # closed and opened again): one learner was on a poor link for four minutes.
+    ctx = Context.of(client.app)
+    await rooms.save_connection_quality(ctx, past, {mentor.id: {"excellent": 1500.0},
+                                                   learner.id: {"good": 1000.0, "poor": 120.0}})
+    await rooms.save_connection_quality(ctx, past, {learner.id: {"poor": 100.0, "lost": 20.0},
+                                                   other.id: {"excellent": 30.0, "poor": 10.0}})
+    data = await (await mentor.get("/api/mentor/analytics?weeks=4")).json()
+    assert data["connection"]["sessions"] == [{
+        "session_id": past, "title": "Done", "learners": 2, "poor_learners": 1, "poor_seconds": 240.0,
+        "mentor_poor_seconds": 0.0}]
 
 
 async def test_refusals(client, learner, mentor, admin):

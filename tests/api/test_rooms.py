@@ -97,6 +97,9 @@ async def test_two_participants_meet_and_mentor_ends(client, mentor, learner) ->
         for me, other in ((m, l_), (l_, m)):
             await me.wait_frames(other.peer_id, "video", 5)
             await me.wait_frames(other.peer_id, "audio", 5)
+        # the server scores both connections and tells everyone
+        for other in (m, l_):
+            await m.wait_message("quality", lambda msg, o=other: msg.get("peer_id") == o.peer_id)
         await l_.send({"type": "chat", "text": "hello mentor"})
         await m.wait_message("chat", lambda msg: msg.get("text") == "hello mentor")
         # Issue 14: ending 5 minutes before the start completed the session and paid the mentor.
@@ -112,6 +115,15 @@ async def test_two_participants_meet_and_mentor_ends(client, mentor, learner) ->
         resp = await mentor.post(f"/api/rooms/{sid}/end")
         assert resp.status == 200 and (await resp.json())["status"] == "completed"
         await l_.wait_message("session-ended")
+        # the SFU scored both connections while they were in the room, kept with the session
+        for _ in range(100):
+            async with client.app[DB].read() as s:
+                quality = (await s.get(Session, sid)).connection_quality
+            if set(quality) == {str(mentor.id), str(learner.id)}:
+                break
+            await asyncio.sleep(0.05)
+        assert set(quality) == {str(mentor.id), str(learner.id)}, quality
+        assert all(set(levels) <= {"excellent", "good"} for levels in quality.values()), quality
         async with client.app[DB].read() as s:
             status = {b.learner_id: b.status.value for b in (await s.scalars(
                 select(Booking).where(Booking.session_id == sid))).all()}

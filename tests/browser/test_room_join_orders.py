@@ -10,6 +10,7 @@ connecting at almost the same moment and summed frames over every stream, so it 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,6 +76,10 @@ def test_mentor_first_learners_late_then_reload_camera_toggle_and_mentor_return(
     second.wait_live()
     everyone_decodes_everyone([mentor, first, second])
     expect(second.page.locator('[data-tile][data-role="mentor"][data-source="camera"] video')).to_be_visible()
+    # the server scores everyone's connection and every tile shows it (loopback: never poor or lost)
+    for viewer in (mentor, first, second):
+        for tile in viewer.page.locator("[data-tile]").all():
+            expect(tile).to_have_attribute("data-quality", re.compile("^(excellent|good)$"), timeout=15_000)
 
     # the first learner reloads mid-class: a new page, a new peer connection
     first.page.reload()

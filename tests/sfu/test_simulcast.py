@@ -12,7 +12,7 @@ from aiortc.rtcrtpparameters import (
     RTCRtpSendParameters,
 )
 
-from sfu import simulcast
+from sfu import rtcp, simulcast
 from sfu.consumer import Consumer
 from sfu.layers import DownlinkGauge, LayerState, RecordingFeed, choose_layer
 from sfu.producer import Producer
@@ -128,7 +128,7 @@ def test_each_subscriber_switches_at_a_keyframe_and_numbering_stays_continuous()
         burst(False)
     assert [c.layer for c in consumers.values()] == [2, 2]
     # the weak subscriber reports 30 % loss: it is moved down, at the next keyframe only
-    consumers["weak"].on_receiver_report(int(0.3 * 256))
+    consumers["weak"].on_receiver_report(rtcp.ReportBlock(0xAAAA, int(0.3 * 256), 0, 0, 0, 0, 0))
     assert consumers["weak"].switch is not None and consumers["weak"].switch.target < 2
     before = len(outs["weak"])
     burst(False)
@@ -164,3 +164,37 @@ def test_the_recording_feed_follows_the_best_sending_layer() -> None:
     taps.clear()
     feed.update(p.layer_states(), [96])
     assert not feed.switch.enabled  # nobody records: the feed sleeps
+
+
+async def test_a_packet_lost_on_the_uplink_is_asked_for_again_and_repaired_for_everyone() -> None:
+    import asyncio
+
+
+
+    clock = Clock()
+    sent: list[bytes] = []
+    p = Producer(peer_id="pe-m", user_key="mentor", kind="video", source="camera", mid="1", track_id="t",
+                 clock=clock, send_rtcp=sent.append, rtcp_ssrc=1)
+    p.configure(RTCRtpReceiveParameters(codecs=[
+        RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96),
+        RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=97, parameters={"apt": 96})]))
+    p.ssrc = 0x100
+    got: list[bytes] = []
+    c = Consumer(subscriber_id="s", producer=p, clock=clock, history_size=64)
+    c.configure(RTCRtpSendParameters(codecs=[RTCRtpCodecParameters(
+        mimeType="video/VP8", clockRate=90000, payloadType=100)]), got.append, "cname")
+    for seq in (1, 2, 5):  # 3 and 4 never arrive
+        p.forwarder.on_rtp(_rtp(seq, 0x100, b"", seq == 1))
+    nacks = [m for pkt in sent for m in rtcp.parse_rtcp(pkt) if isinstance(m, rtcp.Nack)]
+    assert [(n.media_ssrc, sorted(n.lost)) for n in nacks] == [(0x100, [3, 4])]
+    # the publisher retransmits 3 over RTX: it reaches the subscriber, and only 4 is asked again
+    rtx = _rtp(500, 0x101, b"", False, pt=97)
+    payload_at = len(rtx) - 35
+    p.forwarder.on_rtp(rtx[:payload_at] + (3).to_bytes(2, "big") + rtx[payload_at:])
+    assert len(got) == 4
+    assert p.forwarder.nack is not None and p.forwarder.nack.repaired == 1
+    sent.clear()
+    await asyncio.sleep(0.06)
+    again = [m for pkt in sent for m in rtcp.parse_rtcp(pkt) if isinstance(m, rtcp.Nack)]
+    assert [sorted(n.lost) for n in again] == [[4]]
+    p.close()

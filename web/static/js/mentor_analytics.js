@@ -49,10 +49,33 @@ async function load() {
       summary.textContent = "Talk time is measured in live rooms; it appears here after your first class.";
       chart("talk").replaceChildren();
     }
+    renderConnections(a.connection);
   } catch (err) {
     errorBox.textContent = err.message;
     errorBox.hidden = false;
   }
+}
+
+/** How learners' connections held up in each class (the SFU's scores). */
+function renderConnections(c) {
+  const summary = document.querySelector("[data-connection-summary]");
+  const list = document.querySelector("[data-connection-list]");
+  const rows = c?.sessions || [];
+  if (!rows.length) {
+    summary.textContent = "Connection quality is measured in live rooms; it appears here after your first class.";
+    list.replaceChildren();
+    return;
+  }
+  const troubled = rows.filter((r) => r.poor_learners > 0).length;
+  summary.textContent = troubled
+    ? `${troubled} of your last ${rows.length} classes had learners on a poor connection for a minute or more.`
+    : `Every learner's connection held up in your last ${rows.length} classes.`;
+  list.replaceChildren(...rows.slice(0, 12).map((r) => h("li", { class: "flex flex-wrap gap-x-2", dataset: { sessionId: String(r.session_id) } },
+    h("a", { href: `/sessions/${r.session_id}`, class: "font-medium hover:underline", text: r.title }),
+    h("span", { class: r.poor_learners ? "text-amber-700" : "text-slate-600",
+      text: r.poor_learners
+        ? `${r.poor_learners} of ${r.learners} learner${r.learners === 1 ? "" : "s"} had a poor connection for ${fmtDuration(r.poor_seconds)}`
+        : `all ${r.learners} learner${r.learners === 1 ? "" : "s"} had a good connection` }))));
 }
 
 weeks.addEventListener("change", load);

@@ -49,7 +49,7 @@ const state = {
     micMuted: false, camOff: false, micTx: null, camTx: null, screenTx: null,
   },
   chat: [], // {user_id, name, text, at(ms), mine}
-  quality: new Map(), // peer_id -> good | fair | poor
+  quality: new Map(), // peer_id -> excellent | good | poor | lost (from the server)
   everJoined: false,
 };
 
@@ -441,6 +441,9 @@ function onMessage(msg, gen) {
     case "recording":
       setRecording(Boolean(msg.on));
       break;
+    case "quality":
+      onQuality(msg);
+      break;
     case "session-ended":
       showEnded();
       break;
@@ -673,38 +676,19 @@ function highlightSpeaker() {
 
 // ------------------------------------------------------------------ network quality
 
-async function sampleQuality() {
-  const pc = state.pc;
-  if (!pc || state.phase !== "live") return;
-  let report;
-  try { report = await pc.getStats(); } catch { return; }
-  const prev = sampleQuality.prev || new Map();
-  const next = new Map();
-  const byPeer = new Map();
-  const owners = new Map(receivingTransceivers().map((t) => [t.mid, ownerOf(t)]));
-  report.forEach((s) => {
-    if (s.type !== "inbound-rtp" || !s.mid) return;
-    const owner = owners.get(s.mid);
-    if (!owner) return;
-    const before = prev.get(s.id) || { lost: 0, received: 0 };
-    next.set(s.id, { lost: s.packetsLost || 0, received: s.packetsReceived || 0 });
-    const lost = (s.packetsLost || 0) - before.lost;
-    const got = (s.packetsReceived || 0) - before.received;
-    if (got + lost <= 0) return;
-    const ratio = lost / (got + lost);
-    const worst = Math.max(byPeer.get(owner.peer_id) ?? 0, ratio, (s.jitter || 0) > 0.1 ? 0.05 : 0);
-    byPeer.set(owner.peer_id, worst);
-  });
-  sampleQuality.prev = next;
-  for (const [peer, loss] of byPeer) state.quality.set(peer, loss < 0.02 ? "good" : loss < 0.08 ? "fair" : "poor");
+// The server scores every participant's connection (loss both ways, jitter, round trip,
+// whether their media arrives) and says so with `quality` messages: each tile shows it.
+function onQuality(msg) {
+  if (!msg.peer_id || !msg.quality) return;
+  state.quality.set(msg.peer_id, msg.quality);
   renderQuality();
 }
 
 function renderQuality() {
-  const colors = { good: "bg-emerald-400", fair: "bg-amber-400", poor: "bg-rose-500" };
+  const colors = { excellent: "bg-emerald-400", good: "bg-emerald-600", poor: "bg-amber-400", lost: "bg-rose-500" };
   for (const [key, t] of tiles) {
     const dot = t.el._parts.quality;
-    const q = key.startsWith("local") ? null : state.quality.get(key.split(":")[0]);
+    const q = state.quality.get(key.startsWith("local") ? state.peerId : key.split(":")[0]);
     dot.hidden = !q;
     if (q) {
       dot.className = `ml-auto h-2.5 w-2.5 shrink-0 rounded-full ${colors[q]}`;
@@ -716,7 +700,6 @@ function renderQuality() {
   }
 }
 
-setInterval(sampleQuality, 4000);
 
 // ------------------------------------------------------------------ video sizes (simulcast layers)
 
