@@ -41,9 +41,11 @@ class ReadCache(Generic[V]):
     """One cache: values by key, valid until a table it depends on is written."""
 
     def __init__(self, name: str, tables: Iterable[str], *, max_entries: int = 4096,
-                 max_age: float = 60.0) -> None:
+                 max_age: float = 60.0, ignores: Iterable[str] = ()) -> None:
         self.name = name
         self.tables = frozenset(tables)
+        # "<table>.<column>" changes this cache does not show as cached (it overlays them).
+        self.ignores = frozenset(ignores)
         self.max_entries = max_entries
         self.max_age = max_age
         self.hits = 0
@@ -131,10 +133,11 @@ class ReadCaches:
                 for n, c in self._caches.items()}
 
     def invalidate(self, tables: Iterable[str]) -> None:
-        """Forget what depends on ``tables`` (here only)."""
+        """Forget what depends on ``tables`` (here only): names are ``<table>`` (rows added
+        or removed) or ``<table>.<column>`` (rows changed in that column)."""
         written = set(tables)
         for c in self._caches.values():
-            if ALL in written or c.tables & written:
+            if ALL in written or any(w.partition(".")[0] in c.tables and w not in c.ignores for w in written):
                 c.invalidate()
 
     async def committed(self, tables: frozenset[str]) -> None:

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -54,16 +55,30 @@ class _WriteSession(OrmSession):
 
 
 def _note_flush(session: OrmSession, _flush: UOWTransaction) -> None:
+    # Rows added or removed: "<table>"; rows changed: "<table>.<column>" per changed column
+    # (a cache that overlays a column, e.g. seats, need not forget everything for it).
     written = session.info.setdefault(WRITTEN, set())
-    for obj in (*session.new, *session.dirty, *session.deleted):
+    for obj in (*session.new, *session.deleted):
         written.add(getattr(obj, "__tablename__", None) or ALL)
+    for obj in session.dirty:
+        table = getattr(obj, "__tablename__", None)
+        if table is None:
+            written.add(ALL)
+            continue
+        written.update(f"{table}.{attr.key}" for attr in sa_inspect(obj).attrs if attr.history.has_changes())
 
 
 def _note_statement(state: ORMExecuteState) -> None:
     if state.is_select:
         return
-    table = getattr(state.statement, "table", None)  # insert/update/delete; raw SQL has none
-    state.session.info.setdefault(WRITTEN, set()).add(getattr(table, "name", None) or ALL)
+    stmt = state.statement
+    name = getattr(getattr(stmt, "table", None), "name", None)  # insert/update/delete; raw SQL has none
+    written = state.session.info.setdefault(WRITTEN, set())
+    columns = getattr(stmt, "_values", None) if state.is_update else None
+    if name and columns:
+        written.update(f"{name}.{getattr(col, 'key', col)}" for col in columns)
+    else:
+        written.add(name or ALL)
 
 
 event.listen(_WriteSession, "after_flush", _note_flush)

@@ -26,13 +26,52 @@ from api.services.catalog import ACTIVE_BOOKING, Viewer
 # What a page or a detail shows: sessions (seats, status, fields), users (mentor name,
 # avatar, deactivation), feedback (ratings).
 CATALOG_TABLES = ("sessions", "users", "feedback")
+# Bookings and cancellations change only this column: pages and details keep their entry
+# and take the seat counts from the seats cache on every read (exact, and one small query
+# after a booking instead of rebuilding every cached page).
+SEATS = "sessions.seats_taken"
 
 
 async def browse(db: Database, query: SessionQuery) -> dict[str, Any]:
-    """:func:`catalog.browse` as JSON-ready data (a shared object: never modify it)."""
-    cache = db.caches.cache("catalog.pages", CATALOG_TABLES, max_entries=2048)
+    """:func:`catalog.browse` as JSON-ready data (shared objects: never modify them)."""
+    if query.sort == "popularity":  # ordered by seats: the seat counts are part of the page
+        cache = db.caches.cache("catalog.pages.popular", CATALOG_TABLES, max_entries=512)
+    else:
+        cache = db.caches.cache("catalog.pages", CATALOG_TABLES, max_entries=2048, ignores=(SEATS,))
     key = tuple(query.model_dump().items())
-    return await cache.get_or_load(key, lambda: _page(db, query))  # type: ignore[no-any-return]
+    page: dict[str, Any] = await cache.get_or_load(key, lambda: _page(db, query))
+    items = page["items"]
+    taken = await seats_taken(db, [item["id"] for item in items])
+    if all(taken.get(item["id"], item["seats_taken"]) == item["seats_taken"] for item in items):
+        return page
+    return {**page, "items": [_with_seats(item, taken.get(item["id"], item["seats_taken"])) for item in items]}
+
+
+def _with_seats(item: dict[str, Any], taken: int) -> dict[str, Any]:
+    if taken == item["seats_taken"]:
+        return item
+    return {**item, "seats_taken": taken, "seats_left": max(0, item["capacity"] - taken)}
+
+
+async def seats_taken(db: Database, session_ids: list[int]) -> dict[int, int]:
+    """Seats taken per session, exact: forgotten at every write to the sessions table."""
+    cache = db.caches.cache("catalog.seats", ("sessions",), max_entries=20_000)
+    found: dict[int, int] = {}
+    missing = []
+    for sid in session_ids:
+        taken = cache.get(sid)
+        if taken is None:
+            missing.append(sid)
+        else:
+            found[sid] = taken
+    if missing:
+        stamp = cache.token()
+        async with db.read() as s:
+            rows = (await s.execute(select(Session.id, Session.seats_taken).where(Session.id.in_(missing)))).all()
+        for sid, taken in rows:
+            found[sid] = taken
+            cache.put(sid, taken, stamp)
+    return found
 
 
 async def _page(db: Database, query: SessionQuery) -> dict[str, Any]:
@@ -40,8 +79,10 @@ async def _page(db: Database, query: SessionQuery) -> dict[str, Any]:
 
 
 async def _cached_public(db: Database, session_id: int) -> dict[str, Any]:
-    cache = db.caches.cache("catalog.details", CATALOG_TABLES, max_entries=4096)
-    return await cache.get_or_load(session_id, lambda: _public_detail(db, session_id))  # type: ignore[no-any-return]
+    cache = db.caches.cache("catalog.details", CATALOG_TABLES, max_entries=4096, ignores=(SEATS,))
+    public: dict[str, Any] = await cache.get_or_load(session_id, lambda: _public_detail(db, session_id))
+    taken = (await seats_taken(db, [session_id])).get(session_id, public["seats_taken"])
+    return _with_seats(public, taken)
 
 
 async def _public_detail(db: Database, session_id: int) -> dict[str, Any]:

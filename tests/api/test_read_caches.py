@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import update
+
 from api.cache import ReadCache, ReadCaches
 from api.keys import DB
 from api.models import Session
@@ -182,3 +184,39 @@ async def test_known_refusals_do_not_queue_for_the_writer(client, learner, mento
     resp = await book(learner, pub["id"])
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "already_booked"
     assert writes == []
+
+
+async def test_a_booking_refreshes_seats_without_rebuilding_cached_pages(client, learner, mentor):
+    pub = await published(mentor, capacity=4)
+    params = {"page_size": 100}
+    await learner.get("/api/sessions", params=params)
+    stats = client.app[DB].caches.stats
+    built = stats()["catalog.pages"]["misses"]
+    assert (await book(learner, pub["id"])).status == 201
+    page = await (await learner.get("/api/sessions", params=params)).json()
+    assert next(s for s in page["items"] if s["id"] == pub["id"])["seats_left"] == 3
+    assert stats()["catalog.pages"]["misses"] == built  # the page stayed, its seats were refreshed
+    resp = await mentor.post(f"/api/sessions/{pub['id']}/update", json={"title": "New title"})
+    assert resp.status == 200
+    page = await (await learner.get("/api/sessions", params=params)).json()
+    assert next(s for s in page["items"] if s["id"] == pub["id"])["title"] == "New title"
+    assert stats()["catalog.pages"]["misses"] == built + 1  # any other change rebuilds it
+
+
+async def test_writes_name_the_columns_they_change(client, mentor):
+    pub = await published(mentor)
+    db = client.app[DB]
+    pages = db.caches.cache("probe.pages", ("sessions",), ignores=("sessions.seats_taken",))
+    seats = db.caches.cache("probe.seats", ("sessions",))
+    for c in (pages, seats):
+        c.put("k", 1, c.token())
+    async with db.write() as s:
+        await s.execute(update(Session).where(Session.id == pub["id"])
+                        .values(seats_taken=Session.seats_taken + 1))
+    assert pages.get("k") == 1 and seats.get("k") is None
+    async with db.write() as s:
+        (await s.get(Session, pub["id"])).seats_taken = 0  # type: ignore[union-attr]
+    assert pages.get("k") == 1
+    async with db.write() as s:
+        (await s.get(Session, pub["id"])).title = "Renamed"  # type: ignore[union-attr]
+    assert pages.get("k") is None
