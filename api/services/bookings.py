@@ -116,7 +116,8 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int,
             existing = await _by_key(s, learner.id, key)
             if existing is not None:
                 return Booked(await _replay(s, existing, digest), False)
-    await catalog_reads.refuse_booking_early(ctx.db, learner, session_id)  # no writer for a known 409
+    if not key:  # (with a key, a concurrent twin's commit must answer as a replay, not a 409)
+        await catalog_reads.refuse_booking_early(ctx.db, learner, session_id)  # no writer for a known 409
     fee_percent = float((await platform_settings(ctx.db))["platform_fee_percent"])
     notes: list[Notification] = []
     try:
