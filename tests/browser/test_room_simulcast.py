@@ -5,7 +5,11 @@ Each participant in their own Chromium process."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -88,3 +92,69 @@ def test_each_subscriber_gets_the_layer_that_fits_it(people: Any, api_client: Ap
 
     assert poll(lambda: 0 < heights()[1] < heights()[0], 20), heights()
     print("received heights (desktop, phone):", heights(), "layers sent:", mentor.page.evaluate(LAYERS_SENT))
+
+
+# the local UDP port of the page's media path (the selected ICE candidate pair)
+MEDIA_PORT = """async () => {
+  const report = await window.__room.pc.getStats();
+  let pair = null;
+  report.forEach((s) => { if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId); });
+  const local = pair && report.get(pair.localCandidateId);
+  return local ? local.port : 0;
+}"""
+
+
+@contextmanager
+def downlink_limited(port: int, kbit: int) -> Iterator[None]:
+    """Packets to local UDP ``port`` go through a ``kbit`` kbit/s bottleneck (tc htb on
+    loopback, where every packet between two local addresses travels)."""
+    def tc(*args: str) -> None:
+        subprocess.run(["tc", *args], check=True, capture_output=True)
+
+    tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "99")
+    try:
+        tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", f"{kbit}kbit",
+           "ceil", f"{kbit}kbit")
+        # ICE may pick an IPv6 pair (a local fd00:: address travels over loopback too)
+        for prio, family, match in (("1", "ip", "ip"), ("2", "ipv6", "ip6")):
+            tc("filter", "add", "dev", "lo", "protocol", family, "parent", "1:", "prio", prio, "u32",
+               "match", match, "protocol", "17", "0xff", "match", match, "dport", str(port), "0xffff",
+               "flowid", "1:10")
+        yield
+    finally:
+        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True)
+
+
+def test_a_learner_on_a_300_kbit_link_does_not_take_the_others_down(people: Any, api_client: Api) -> None:
+    """DESIGN section 7: one subscriber limited to 300 kbit/s, the others keep the top layer."""
+    if os.geteuid() != 0 or shutil.which("tc") is None:
+        pytest.fail("this test shapes loopback with tc: it needs root and iproute2 (CI runs as root)")
+    s, mentor_acc, (good_acc, weak_acc) = class_with_learners(api_client, 2)
+    sid = int(s["id"])
+    mentor = people("mentor", mentor_acc, 1280, 800)
+    mentor.enter(sid)
+    mentor.wait_live()
+    mentor.wait_sending(frames=30)
+    good = people("well-connected learner", good_acc, 1600, 1000)
+    weak = people("learner on 300 kbit/s", weak_acc, 1600, 1000)
+    for learner in (good, weak):
+        learner.enter(sid)
+        learner.wait_live()
+        learner.page.locator('button[data-layout="speaker"]').click()  # the mentor shown large
+    everyone_decodes_everyone([mentor, good, weak])
+    peer = mentor.peer_id
+
+    def height(p: Participant) -> int:
+        return int(p.page.evaluate(HEIGHT_FROM, peer))
+
+    # both get the largest layer that fits their tile before anything is limited
+    assert poll(lambda: height(good) > 180 and height(weak) > 180, 20), (height(good), height(weak))
+    port = int(weak.page.evaluate(MEDIA_PORT))
+    assert port > 0
+    with downlink_limited(port, 300):
+        # the weak learner is moved to the small layer; the other keeps the large one ...
+        assert poll(lambda: height(weak) == 180, 30), height(weak)
+        assert height(good) > 180
+        # ... and the weak learner still sees the mentor (frames keep coming)
+        weak.wait_decoding(mentor, timeout=20)
+        good.wait_decoding(mentor)
