@@ -64,16 +64,19 @@ async def notify(db: Database, broker: MemoryBroker, user_id: int, kind: str, ti
 async def list_for(db: Database, user_id: int, *, unread_only: bool = False, limit: int = 50,
                    offset: int = 0) -> tuple[list[dict[str, Any]], int, int]:
     """(items newest first, total, unread count) of this user's notifications."""
+    mine = Notification.user_id == user_id
+    # One round trip: the page with both counts beside each row (scalar subqueries); an
+    # empty page (or limit=0, the pages' unread badge) asks for the counts alone.
+    counts = (select(func.count()).select_from(Notification).where(mine).scalar_subquery(),
+              select(func.count()).select_from(Notification)
+              .where(mine, Notification.read_at.is_(None)).scalar_subquery())
     async with db.read() as s:
-        q = select(Notification).where(Notification.user_id == user_id)
+        q = select(Notification, *counts).where(mine)
         if unread_only:
             q = q.where(Notification.read_at.is_(None))
-        rows = (await s.scalars(q.order_by(Notification.id.desc()).limit(limit).offset(offset))).all()
-        total = await s.scalar(select(func.count()).select_from(Notification).where(
-            Notification.user_id == user_id)) or 0
-        unread = await s.scalar(select(func.count()).select_from(Notification).where(
-            Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
-    return [serialize(n) for n in rows], total, unread
+        rows = (await s.execute(q.order_by(Notification.id.desc()).limit(limit).offset(offset))).all()
+        total, unread = (rows[0][1], rows[0][2]) if rows else (await s.execute(select(*counts))).one()
+    return [serialize(n) for n, _, _ in rows], int(total or 0), int(unread or 0)
 
 
 async def mark_read(db: Database, user_id: int, ids: list[int] | None = None) -> int:
