@@ -16,7 +16,9 @@ process are untouched):
   and handed to us synchronously, skipping aioice's STUN parse attempt (a
   raised ValueError per packet), its queue, and aiortc's receive coroutines;
 - ``aioice.Connection.get_component_candidates``: our own host candidates
-  (port range, single port, announced IP, interface selection).
+  (port range, single port, announced IP, interface selection);
+- asyncio's ``_SelectorDatagramTransport.max_size`` on our UDP sockets: 8 KiB
+  per ``recvfrom`` instead of 256 KiB, which fragmented the C heap (issue 12).
 
 ``REQUIRED`` lists every private name used; ``check_compatibility()``
 fails loudly when an aiortc/aioice upgrade moves one of them.
@@ -25,6 +27,7 @@ fails loudly when an aiortc/aioice upgrade moves one of them.
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -63,6 +66,8 @@ REQUIRED: list[tuple[Any, str]] = [
     (aioice.ice, "get_host_addresses"),
     (aioice.ice, "candidate_foundation"),
     (aioice.ice, "candidate_priority"),
+    # tune_socket: recvfrom size (missing class -> the module lacks max_size -> reported)
+    (getattr(asyncio.selector_events, "_SelectorDatagramTransport", asyncio.selector_events), "max_size"),
 ]
 
 _ADOPTED = "_sfu_adopted"
@@ -205,14 +210,29 @@ def raw_socket(transport: Any) -> Any:
     return sock if sock is not None and hasattr(sock, "sendto") else None
 
 
+#: bytes asked of ``recvfrom`` per datagram by asyncio's selector transports
+#: (``_SelectorDatagramTransport.max_size``, 256 KiB by default). CPython allocates
+#: that much for every datagram and shrinks it to the datagram's size: glibc must
+#: find 256 KiB of contiguous free heap per packet, and the NACK histories' packets
+#: (alive ~15 s) scattered through the heap break up such holes, so the heap kept
+#: growing from its top while the live allocations stayed flat (2 rooms x 5: RSS
+#: +2 MB/min; benchmarks/sfu_soak.py, sfu/heap.py, issue 12). WebRTC datagrams stay
+#: under the path MTU (~1200-1500 bytes on the wire, DTLS flights fragmented to it).
+RECV_MAX_SIZE = 8192
+
+
 def tune_socket(transport: Any, rcvbuf: int = SOCKET_RCVBUF, sndbuf: int = SOCKET_SNDBUF) -> bool:
-    """Raise a UDP transport's kernel buffers (best effort, idempotent)."""
+    """Raise a UDP transport's kernel buffers and cap its per-datagram receive
+    buffer at RECV_MAX_SIZE (best effort, idempotent)."""
     inner = getattr(getattr(transport, "_mux", None), "transport", None)  # sfu.ice's shared-port view
     if inner is not None:
         transport = inner
     sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is None or getattr(transport, "_sfu_tuned", False):
         return False
+    if isinstance(getattr(transport, "max_size", None), int):
+        # asyncio's selector loop only; uvloop reads into one buffer per loop
+        transport.max_size = RECV_MAX_SIZE
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)

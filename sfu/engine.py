@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from .config import SfuConfig
 from .errors import InvalidStateError
+from .heap import pin_mmap_threshold
 from .ice import IceSockets
 from .router import Router
 
@@ -33,6 +34,8 @@ class Engine:
         self.ice = IceSockets(self.config)
         self.closed = False
         self._routers: dict[str, Router] = {}
+        # big short-lived read buffers go to their own mappings, not the packets' heap (sfu/heap.py)
+        pin_mmap_threshold()
 
     def create_router(self, room_id: str, *, max_peers: int, app_data: Optional[dict[str, Any]] = None) -> Router:
         """A new router for ``room_id``; InvalidStateError if one is open already."""
