@@ -29,7 +29,7 @@ from aiortc import (
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
 
 from . import aiortc_bridge as bridge
-from . import rtcp, simulcast
+from . import opus_fec, rtcp, simulcast
 from .codecs import capability_for, primary_codec
 from .config import SfuConfig
 from .consumer import Consumer
@@ -170,7 +170,7 @@ class Peer:
             if match:
                 self._cname = match.group(1)
             added, removed = self._sync_producers(sources)
-            answer_sdp = simulcast.accept(self.pc.localDescription.sdp, self._simulcast)
+            answer_sdp = opus_fec.request_fec(simulcast.accept(self.pc.localDescription.sdp, self._simulcast))
         return answer_sdp, added, removed
 
     def answered(self) -> None:
@@ -527,7 +527,7 @@ class Peer:
                         offer = RTCSessionDescription(sdp=align_extmap(offer.sdp, self._extmap), type="offer")
                         # aiortc keeps its own description; the client also sees the
                         # simulcast it sends still accepted (else it falls back to one layer)
-                        self._offer_sdp = simulcast.accept(offer.sdp, self._simulcast)
+                        self._offer_sdp = opus_fec.request_fec(simulcast.accept(offer.sdp, self._simulcast))
                         await self.pc.setLocalDescription(offer)
                         self._adopt()
                         self._answer_received.clear()

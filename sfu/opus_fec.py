@@ -1,0 +1,40 @@
+"""Opus in-band FEC for what publishers send.
+
+A browser's Opus encoder adds in-band forward error correction (a low-bitrate copy of
+the previous frame, RFC 6716 2.1.7) only when the receiver's description asks for it
+with ``useinbandfec=1``. aiortc writes no ``a=fmtp`` for Opus, so the server asks for it
+in every description it sends (answers and re-offers). The SFU forwards Opus payloads
+untouched, so the redundancy reaches every subscriber's decoder, which uses it to fill a
+lost packet: audio survives a lossy uplink without a retransmission round trip.
+"""
+
+from __future__ import annotations
+
+import re
+
+_OPUS = re.compile(r"^a=rtpmap:(\d+) opus/48000(?:/\d+)?$", re.IGNORECASE)
+
+
+def request_fec(sdp: str) -> str:
+    """``sdp`` with ``useinbandfec=1`` (and ``minptime=10``) on every Opus payload type."""
+    lines = sdp.split("\r\n")
+    opus = {m.group(1) for line in lines if (m := _OPUS.match(line))}
+    if not opus:
+        return sdp
+    out: list[str] = []
+    with_fmtp: set[str] = set()
+    for line in lines:
+        if line.startswith("a=fmtp:"):
+            pt, _, params = line[7:].partition(" ")
+            if pt in opus:
+                with_fmtp.add(pt)
+                keys = {p.split("=", 1)[0].strip().lower() for p in params.split(";") if p}
+                extra = [p for k, p in (("useinbandfec", "useinbandfec=1"), ("minptime", "minptime=10"))
+                         if k not in keys]
+                line = f"a=fmtp:{pt} " + ";".join([p for p in params.split(";") if p] + extra)
+        out.append(line)
+        m = _OPUS.match(line)
+        if m and m.group(1) not in with_fmtp and not any(
+                x.startswith(f"a=fmtp:{m.group(1)} ") for x in lines):
+            out.append(f"a=fmtp:{m.group(1)} minptime=10;useinbandfec=1")
+    return "\r\n".join(out)

@@ -1,0 +1,30 @@
+"""The server asks publishers for Opus in-band FEC in every description it sends them."""
+
+from __future__ import annotations
+
+from sfu_client import Client
+
+from sfu import Router
+from sfu.opus_fec import request_fec
+
+
+def test_fmtp_is_added_or_completed_and_nothing_else_changes() -> None:
+    sdp = "\r\n".join(["v=0", "m=audio 9 UDP/TLS/RTP/SAVPF 111 0", "a=rtpmap:111 opus/48000/2",
+                       "a=rtpmap:0 PCMU/8000", "m=video 9 UDP/TLS/RTP/SAVPF 96", "a=rtpmap:96 VP8/90000", ""])
+    out = request_fec(sdp)
+    assert "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n" in out
+    assert out.replace("a=fmtp:111 minptime=10;useinbandfec=1\r\n", "") == sdp
+    assert request_fec(out) == out  # idempotent
+    partial = sdp.replace("a=rtpmap:0", "a=fmtp:111 stereo=1\r\na=rtpmap:0")
+    assert "a=fmtp:111 stereo=1;useinbandfec=1;minptime=10" in request_fec(partial)
+
+
+async def test_answers_and_offers_to_a_client_ask_for_fec(router: Router, make_client) -> None:
+    a: Client = await make_client("a")
+    b: Client = await make_client("b")
+    assert a.peer_id and b.peer_id
+    await a.wait_frames(b.peer_id, "mic", 5)
+    answer = a.of_type("answer")[0]["sdp"]
+    offer = a.of_type("offer")[-1]["sdp"]
+    for sdp in (answer, offer):
+        assert "useinbandfec=1" in sdp
