@@ -41,9 +41,12 @@ class ReadCache(Generic[V]):
     """One cache: values by key, valid until a table it depends on is written."""
 
     def __init__(self, name: str, tables: Iterable[str], *, max_entries: int = 4096,
-                 max_age: float = 60.0, ignores: Iterable[str] = ()) -> None:
+                 max_age: float = 60.0, ignores: Iterable[str] = (), partition: str | None = None) -> None:
         self.name = name
         self.tables = frozenset(tables)
+        # "<table>.<column>": this cache is keyed by that column's value (int), so a write of
+        # rows with known owners forgets only their keys.
+        self.partition = partition
         # "<table>.<column>" changes this cache does not show as cached (it overlays them).
         self.ignores = frozenset(ignores)
         self.max_entries = max_entries
@@ -109,6 +112,11 @@ class ReadCache(Generic[V]):
         self._generation += 1
         self._entries.clear()
 
+    def invalidate_key(self, key: Hashable) -> None:
+        # The generation moves too: a load in flight (for any key) may predate the write.
+        self._generation += 1
+        self._entries.pop(key, None)
+
 
 class ReadCaches:
     """The process's caches by name, and the invalidation they share."""
@@ -134,11 +142,30 @@ class ReadCaches:
 
     def invalidate(self, tables: Iterable[str]) -> None:
         """Forget what depends on ``tables`` (here only): names are ``<table>`` (rows added
-        or removed) or ``<table>.<column>`` (rows changed in that column)."""
-        written = set(tables)
+        or removed) or ``<table>.<column>`` (rows changed in that column), with ``@<owner>``
+        when the rows' partition value is known."""
+        written = [(name, owner, name.partition(".")[0]) for w in set(tables)
+                   for name, _, owner in (w.partition("@"),)]
         for c in self._caches.values():
-            if ALL in written or any(w.partition(".")[0] in c.tables and w not in c.ignores for w in written):
+            if any(name == ALL for name, _, _ in written):
                 c.invalidate()
+                continue
+            hits = [(table, owner) for name, owner, table in written if table in c.tables and name not in c.ignores]
+            if not hits:
+                continue
+            owned = c.partition is not None and all(
+                owner and table == c.partition.partition(".")[0] for table, owner in hits)
+            if not owned:
+                c.invalidate()
+                continue
+            for _, owner in hits:
+                c.invalidate_key(int(owner) if owner.lstrip("-").isdigit() else owner)
+
+    @property
+    def partitions(self) -> dict[str, str]:
+        """table -> column that some cache is keyed by (the write tracking reads it)."""
+        return {c.partition.partition(".")[0]: c.partition.partition(".")[2]
+                for c in self._caches.values() if c.partition}
 
     async def committed(self, tables: frozenset[str]) -> None:
         """A write transaction committed: forget here, then tell the other processes."""

@@ -48,6 +48,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 WRITTEN = "pl_tables_written"
+PARTITIONS = "pl_cache_partitions"
 
 
 class _WriteSession(OrmSession):
@@ -56,16 +57,24 @@ class _WriteSession(OrmSession):
 
 def _note_flush(session: OrmSession, _flush: UOWTransaction) -> None:
     # Rows added or removed: "<table>"; rows changed: "<table>.<column>" per changed column
-    # (a cache that overlays a column, e.g. seats, need not forget everything for it).
+    # (a cache that overlays a column, e.g. seats, need not forget everything for it). For a
+    # table some cache keys by one of its columns (api.cache partitions), "@<value>" says
+    # whose row it was, so that cache forgets only that key.
     written = session.info.setdefault(WRITTEN, set())
-    for obj in (*session.new, *session.deleted):
-        written.add(getattr(obj, "__tablename__", None) or ALL)
-    for obj in session.dirty:
+    partitions: dict[str, str] = session.info.get(PARTITIONS, {})
+    rows = [(obj, False) for obj in (*session.new, *session.deleted)] + [(obj, True) for obj in session.dirty]
+    for obj, changed in rows:
         table = getattr(obj, "__tablename__", None)
         if table is None:
             written.add(ALL)
             continue
-        written.update(f"{table}.{attr.key}" for attr in sa_inspect(obj).attrs if attr.history.has_changes())
+        if changed:
+            names = [f"{table}.{attr.key}" for attr in sa_inspect(obj).attrs if attr.history.has_changes()]
+        else:
+            names = [table]
+        column = partitions.get(table)
+        owner = getattr(obj, column, None) if column else None
+        written.update(f"{name}@{owner}" if owner is not None else name for name in names)
 
 
 def _note_statement(state: ORMExecuteState) -> None:
@@ -133,6 +142,7 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back on any error."""
         async with self._write() as session:
+            session.sync_session.info[PARTITIONS] = self.caches.partitions
             try:
                 async with session.begin():
                     yield session

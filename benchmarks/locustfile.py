@@ -3,7 +3,7 @@ book seats, and keep the realtime socket (/ws) open — the mix of ``api_load.py
 
     peerlearn demo && peerlearn serve                     # demo learners, password peerlearn123
     locust -f benchmarks/locustfile.py --host http://127.0.0.1:8080 \\
-        --headless -u 200 -r 50 -t 60s --csv benchmarks/results/locust
+        --headless -u 200 -r 10 -t 60s --csv benchmarks/results/locust
 
 The server needs ``PEERLEARN_AUTH_RATE_LIMIT`` raised (many logins from one address)
 and, for bookings by the demo learners, nothing else (they are verified). A 409 on
@@ -32,9 +32,12 @@ PASSWORD = "peerlearn123"
 _next_learner = itertools.count()
 
 
-def _fire(name: str, started: float, length: int = 0, exc: Exception | None = None) -> None:
-    events.request.fire(request_type="WS", name=name, response_time=(time.perf_counter() - started) * 1000,
-                        response_length=length, exception=exc, context={})
+def _fire(name: str, started: float | None, length: int = 0, exc: Exception | None = None) -> None:
+    """Report a socket event to Locust: a connect with its time; a pushed message (no request,
+    so no response time: ``started`` None) only counted."""
+    elapsed = (time.perf_counter() - started) * 1000 if started is not None else 0.0
+    events.request.fire(request_type="WS", name=name, response_time=elapsed, response_length=length,
+                        exception=exc, context={})
 
 
 class Learner(HttpUser):
@@ -70,7 +73,6 @@ class Learner(HttpUser):
             return
         _fire("/ws connect", started)
         while True:
-            started = time.perf_counter()
             try:
                 message = self.ws.recv()
             except websocket.WebSocketTimeoutException:
@@ -78,7 +80,7 @@ class Learner(HttpUser):
             except Exception:  # noqa: BLE001 - closed: the user is stopping
                 return
             kind = json.loads(message).get("type", "?") if message else "?"
-            _fire(f"/ws message {kind}", started, len(message or ""))
+            _fire(f"/ws message {kind}", None, len(message or ""))
 
     @task(45)
     def browse(self) -> None:

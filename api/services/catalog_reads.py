@@ -132,7 +132,9 @@ async def refuse_booking_early(db: Database, learner: Viewer, session_id: int) -
 
 async def active_bookings(db: Database, learner_id: int) -> dict[int, int]:
     """session id -> booking id of the learner's active (confirmed/attended) bookings."""
-    cache = db.caches.cache("bookings.active", ("bookings",), max_entries=20_000)
+    # Keyed by learner: a booking or cancellation forgets only its learner's entry.
+    cache = db.caches.cache("bookings.active", ("bookings",), max_entries=20_000,
+                            partition="bookings.learner_id")
 
     async def load() -> dict[int, int]:
         async with db.read() as s:

@@ -220,3 +220,21 @@ async def test_writes_name_the_columns_they_change(client, mentor):
     async with db.write() as s:
         (await s.get(Session, pub["id"])).title = "Renamed"  # type: ignore[union-attr]
     assert pages.get("k") is None
+
+
+async def test_a_booking_forgets_only_its_learners_bookings(client, learner, mentor):
+    one, two = await published(mentor), await published(mentor)
+    (other,) = await quick_users(client, 1)
+    for who in (learner, other):
+        await who.get(f"/api/sessions/{one['id']}")  # both learners' bookings are cached
+    cache = client.app[DB].caches.cache("bookings.active", ("bookings",))
+    assert cache.get(learner.id) == {} and cache.get(other.id) == {}
+    assert (await book(learner, one["id"])).status == 201
+    assert cache.get(learner.id) is None and cache.get(other.id) == {}
+    mine = await (await learner.get(f"/api/sessions/{one['id']}")).json()
+    assert mine["booked"] is True
+    resp = await learner.post(f"/api/bookings/{mine['booking_id']}/cancel")
+    assert resp.status == 200, await resp.text()
+    assert (await (await learner.get(f"/api/sessions/{one['id']}")).json())["booked"] is False
+    assert (await book(other, two["id"])).status == 201
+    assert (await (await other.get(f"/api/sessions/{two['id']}")).json())["booked"] is True
