@@ -83,7 +83,9 @@ class LiveRooms:
         router.observer.on(ev.CHAT_MESSAGE, self._on_chat)
         router.observer.on(ev.TALK_TIME, self._on_talk_time)
         router.observer.on(ev.QUALITY_SUMMARY, self._on_quality_summary)
-        router.observer.on(ev.PARTICIPANT_JOINED, self._on_joined)
+        # attendance starts when the participant's media connection is up, not when their
+        # signaling is admitted: a page that never got ICE/DTLS through never was in class
+        router.observer.on(ev.PEER_CONNECTED, self._on_joined)
         router.observer.on(ev.PARTICIPANT_LEFT, self._on_left)
         self.app[SERVICES].get("room_listeners", lambda _r: None)(router)
         return router

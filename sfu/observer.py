@@ -29,6 +29,8 @@ READY_CHANGED = "ready"
 RECORDING_STATE = "recording"
 ROUTER_CLOSED = "router-closed"
 QUALITY_CHANGED = "quality-changed"
+#: the participant's media connection came up (ICE and DTLS done): they are really in the room
+PEER_CONNECTED = "peer-connected"
 QUALITY_SUMMARY = "quality-summary"
 
 EVENTS = frozenset(
@@ -46,6 +48,7 @@ EVENTS = frozenset(
         ROUTER_CLOSED,
         QUALITY_CHANGED,
         QUALITY_SUMMARY,
+        PEER_CONNECTED,
     }
 )
 

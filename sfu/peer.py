@@ -69,6 +69,7 @@ class Peer:
         on_offer: Callable[[Peer], None],
         on_failed: Callable[[Peer], None],
         on_producer_configured: Callable[[Producer], None],
+        on_connected: Callable[[Peer], None] = lambda _peer: None,
     ) -> None:
         self.id = peer_id
         self.info = info
@@ -77,6 +78,7 @@ class Peer:
         self._on_offer = on_offer
         self._on_failed = on_failed
         self._on_producer_configured = on_producer_configured
+        self._on_connected = on_connected
         self.notify = notify
         self.clock = clock
         self.pc = RTCPeerConnection(
@@ -576,5 +578,7 @@ class Peer:
             logger.exception("peer %s: RTCP loop failed", self.id)
 
     def _on_connection_state(self) -> None:
+        if self.pc.connectionState == "connected" and not self.closed:
+            self._on_connected(self)
         if self.pc.connectionState in ("failed", "closed") and not self.closed:
             self._on_failed(self)

@@ -122,6 +122,7 @@ class Router:
                 peer_id=peer_id, info=info, config=self.config, notify=notify, clock=self.clock, ice=self.ice,
                 on_offer=self._announce_mids, on_failed=self._on_peer_failed,
                 on_producer_configured=self._refresh_consumers,
+                on_connected=self._on_peer_connected,
             )
             if old is not None:
                 await self._replace(old)
@@ -362,6 +363,10 @@ class Router:
             if feed is not None:
                 pts = [c.payloadType for c in producer.codecs if not is_rtx(c) and c.payloadType is not None]
                 feed.update(producer.layer_states(), pts)
+
+    def _on_peer_connected(self, peer: Peer) -> None:
+        if self.peers.get(peer.id) is peer:
+            self.observer.emit(ev.PEER_CONNECTED, self._participant_event(peer, ""))
 
     def _on_peer_failed(self, peer: Peer) -> None:
         asyncio.ensure_future(self.leave(peer, "disconnected"))

@@ -41,6 +41,44 @@ async def _connect(client, token: dict):
     return await client.ws_connect("/" + path)
 
 
+async def test_signaling_without_a_media_connection_is_not_attendance(client, mentor, learner) -> None:
+    """Issue 14: a booking is attended only if that learner's peer was connected to the room.
+    A learner whose page joins the signaling but whose media never connects is a no-show
+    (the other learner's media connected: the class took place)."""
+    sid = await _live_soon(mentor)
+    await _book(learner, sid)
+    present = await signup(client, "learner")
+    await _book(present, sid)
+    m = RoomParticipant(await _connect(client, await _token(mentor, sid)))
+    p = RoomParticipant(await _connect(client, await _token(present, sid)))
+    ws = None
+    try:
+        await m.join("Mentor")
+        await p.join("Present")
+        assert p.peer_id and m.peer_id
+        await m.wait_frames(p.peer_id, "video", 3)  # both media connections are up
+        ws = await _connect(client, await _token(learner, sid))
+        await ws.send_json({"type": "join"})  # ... and nothing more: no offer, no ICE, no DTLS
+        assert (await ws.receive_json())["type"] == "joined"
+        async with client.app[DB].write() as s:
+            await s.execute(update(Session).where(Session.id == sid).values(
+                starts_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
+        await live_rooms(client.app).get(sid).observer.drain()
+        resp = await mentor.post(f"/api/rooms/{sid}/end")
+        assert resp.status == 200 and (await resp.json())["status"] == "completed", await resp.text()
+        async with client.app[DB].read() as s:
+            status = {b.learner_id: b.status.value for b in (await s.scalars(
+                select(Booking).where(Booking.session_id == sid))).all()}
+            users = {r.user_id for r in (await s.scalars(select(AttendanceInterval).where(
+                AttendanceInterval.session_id == sid))).all()}
+        assert status == {present.id: "attended", learner.id: "no_show"}
+        assert users == {mentor.id, present.id}
+    finally:
+        await asyncio.gather(m.close(), p.close(), return_exceptions=True)
+        if ws is not None:
+            await ws.close()
+
+
 async def test_token_rules(client, mentor, learner) -> None:
     sid = await _live_soon(mentor)
     stranger = await signup(client, "learner")
