@@ -11,7 +11,13 @@ Reported: the RSS series, RSS at the end of the warm-up (``--memory-warmup``
 seconds after the first sample) and at the end, growth after warm-up in %
 (the soak's criterion: within 10 %), the post-warm-up slope (least squares,
 MB/min), CPU per interval, and sfu_load's figures over the whole window
-(loss, forwarded packets/s, CPU µs per packet). ``--tracemalloc N`` runs the
+(loss, forwarded packets/s, CPU µs per packet). Each sample also carries the
+engine's peer count and forwarded packets/s from ``/metrics``: a run is only
+valid while ``min_peers_after_warmup`` is everyone. On a starved machine the
+participants drop out: the server's aioice gives each consent check 0.5 s and
+closes the connection after 6 misses in a row (30 s), so a load generator whose
+event loop lags that long loses everyone; run it with ``nice -n -10`` there.
+``--tracemalloc N`` runs the
 server with ``PEERLEARN_TRACEMALLOC=N`` (see api/memtrace.py) and writes the
 diff of its first and last snapshots next to the report.
 
@@ -39,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks import common, sfu_load
 from benchmarks.common import command_line, machine, wait_healthy, write_report
-from benchmarks.sfu_load import BenchServer, proc_cpu, run_size
+from benchmarks.sfu_load import BenchServer, proc_cpu, run_size, scrape_forwarded
 
 
 def rss_mb(pid: int) -> float | None:
@@ -119,20 +125,36 @@ def summarize(samples: list[dict[str, float]], warmup_s: float) -> dict[str, Any
             (max(s["rss_mb"] for s in after) - at_warmup["rss_mb"]) / at_warmup["rss_mb"] * 100, 2),
         "slope_after_warmup_mb_per_min": round(slope, 3) if slope is not None else None,
         "within_10_pct": abs(end["rss_mb"] - at_warmup["rss_mb"]) <= 0.10 * at_warmup["rss_mb"],
+        # the run is only valid while everyone stayed: fewest peers the engine had after warm-up
+        "min_peers_after_warmup": min((s.get("peers", -1) for s in after), default=-1),
     }
 
 
-async def sample_memory(pid: int, every: float, samples: list[dict[str, float]], t0: float) -> None:
-    last_cpu, last_t = proc_cpu(pid), time.monotonic()
-    while True:
-        rss = rss_mb(pid)
-        if rss is None:
-            return
-        now, cpu = time.monotonic(), proc_cpu(pid)
-        samples.append({"t": round(now - t0, 1), "rss_mb": round(rss, 2),
-                        "cpu_cores": round((cpu - last_cpu) / (now - last_t), 3) if now > last_t else 0.0})
-        last_cpu, last_t = cpu, now
-        await asyncio.sleep(every)
+async def sample_memory(pid: int, base: str, every: float, samples: list[dict[str, float]], t0: float) -> None:
+    """Every ``every`` s: RSS and CPU from /proc, and the engine's peers and forwarded packets from
+    /metrics, so a run whose participants dropped out (ICE consent lost on a starved machine) shows."""
+    import aiohttp
+
+    last_cpu, last_t, last_fwd = proc_cpu(pid), time.monotonic(), None
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        while True:
+            rss = rss_mb(pid)
+            if rss is None:
+                return
+            now, cpu = time.monotonic(), proc_cpu(pid)
+            try:
+                engine = await scrape_forwarded(http, [base])
+            except (TimeoutError, aiohttp.ClientError):
+                engine = {}
+            fwd = engine.get("packets_forwarded_total")
+            sample = {"t": round(now - t0, 1), "rss_mb": round(rss, 2),
+                      "cpu_cores": round((cpu - last_cpu) / (now - last_t), 3) if now > last_t else 0.0,
+                      "peers": engine.get("peers", -1),
+                      "forwarded_pps": round((fwd - last_fwd) / (now - last_t), 1)
+                      if fwd is not None and last_fwd is not None and now > last_t else -1}
+            samples.append(sample)
+            last_cpu, last_t, last_fwd = cpu, now, fwd
+            await asyncio.sleep(every)
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -169,7 +191,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         common.progress(done, total, f"{label}{rss} [{(time.monotonic() - t0) / 60:.1f} min]")
 
     sfu_load.progress = progress
-    sampler = asyncio.ensure_future(sample_memory(pid, args.sample_memory, samples, t0))
+    sampler = asyncio.ensure_future(sample_memory(pid, base, args.sample_memory, samples, t0))
     try:
         report["load"] = await run_size(
             mode="ours", fps=args.fps, base=base, rooms=args.rooms, participants=args.participants,
