@@ -234,6 +234,8 @@ def stream_stats(before: dict[str, Any], after: dict[str, Any], names_by_peer: d
         for key, s in snap["streams"].items():
             peer, source, kind = key.split("|")
             s0 = b["streams"].get(key, {k: 0 for k in s})
+            if s["frames"] < s0["frames"] or s["received"] < s0["received"]:
+                s0 = {k: 0 for k in s}  # the stream was renegotiated in the window: counters restarted
             row: dict[str, Any] = {"subscriber": sub, "publisher": names_by_peer.get(peer, peer), "source": source,
                                    "kind": kind, "jitter_ms": round(s["jitter"] * 1000, 1),
                                    "packets": s["received"] - s0["received"], "lost": s["lost"] - s0["lost"],
