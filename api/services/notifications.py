@@ -63,7 +63,25 @@ async def notify(db: Database, broker: MemoryBroker, user_id: int, kind: str, ti
 
 async def list_for(db: Database, user_id: int, *, unread_only: bool = False, limit: int = 50,
                    offset: int = 0) -> tuple[list[dict[str, Any]], int, int]:
-    """(items newest first, total, unread count) of this user's notifications."""
+    """(items newest first, total, unread count) of this user's notifications (shared data:
+    never modify it), from memory until one of this user's notifications is written."""
+    cache = db.caches.cache("notifications", ("notifications",), max_entries=20_000,
+                            partition="notifications.user_id")
+    params = (unread_only, limit, offset)
+    stamp = cache.token()
+    mine: dict[Any, Any] | None = cache.get(user_id)
+    if mine is not None and params in mine:
+        return mine[params]  # type: ignore[no-any-return]
+    result = await _list_for(db, user_id, unread_only=unread_only, limit=limit, offset=offset)
+    if mine is None or len(mine) >= 8:
+        cache.put(user_id, {params: result}, stamp)
+    elif stamp == cache.token():  # no write since: the user's entry may take this page too
+        mine[params] = result
+    return result
+
+
+async def _list_for(db: Database, user_id: int, *, unread_only: bool, limit: int,
+                    offset: int) -> tuple[list[dict[str, Any]], int, int]:
     mine = Notification.user_id == user_id
     # One round trip: the page with both counts beside each row (scalar subqueries); an
     # empty page (or limit=0, the pages' unread badge) asks for the counts alone.

@@ -238,3 +238,16 @@ async def test_a_booking_forgets_only_its_learners_bookings(client, learner, men
     assert (await (await learner.get(f"/api/sessions/{one['id']}")).json())["booked"] is False
     assert (await book(other, two["id"])).status == 201
     assert (await (await other.get(f"/api/sessions/{two['id']}")).json())["booked"] is True
+
+
+async def test_notifications_show_at_the_next_read_and_marking_read_counts(client, learner, mentor):
+    pub = await published(mentor)
+    before = await (await mentor.get("/api/notifications")).json()
+    assert (await (await mentor.get("/api/notifications")).json()) == before  # cached
+    assert (await book(learner, pub["id"])).status == 201
+    after = await (await mentor.get("/api/notifications")).json()
+    assert after["total"] == before["total"] + 1 and after["unread"] == before["unread"] + 1
+    assert after["items"][0]["kind"] == "booking.created"
+    resp = await mentor.post("/api/notifications/read", json={})
+    assert resp.status == 200 and (await resp.json())["unread"] == 0
+    assert (await (await mentor.get("/api/notifications")).json())["unread"] == 0
