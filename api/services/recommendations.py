@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -216,9 +216,8 @@ class Recommender:
         out: list[RecItem] = []
         for sid, reason, sc in zip(ids, reasons, scores):
             r = rows.get(sid)
-            ok = (r is not None and r[10] == SessionStatus.scheduled and r[5] > now
-                  and r[9] < r[8] and not r[11] and r[2] != user_id)
-            if not ok:
+            if r is None or not (r[10] == SessionStatus.scheduled and r[5] > now
+                                 and r[9] < r[8] and not r[11] and r[2] != user_id):
                 if cat is not None and sid in cat.model.item_index:
                     cat.open[cat.model.item_index[sid]] = False
                 continue
@@ -280,7 +279,7 @@ def rank(cat: Catalog, user_id: int, interests: list[str], bookings: list[Any],
     """
     model = cat.model
     p = model.params
-    fb: Counter[int] = Counter()
+    fb: defaultdict[int, float] = defaultdict(float)  # item position -> decayed feedback weight
     for sid, created, status in bookings:
         j = model.item_index.get(int(sid))
         if j is not None and status != BookingStatus.cancelled:

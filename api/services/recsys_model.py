@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ _WORD = re.compile(r"[a-z0-9][a-z0-9+#.]*[a-z0-9+#]|[a-z0-9]")
 STOPWORDS = frozenset(
     "a an and are as at be by for from in into is it its of on or the this to with we you your our "
     "will how what when who why bring session sessions live".split())
+# A document's weighted terms (term -> weight; weights are fractional, so not a Counter).
+Terms = Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,9 @@ def tag(text: str) -> str:
     return "_".join(words(text)) or text.strip().lower()
 
 
-def item_terms(domain: str, skills: list[str], title: str, text: str) -> Counter[str]:
+def item_terms(domain: str, skills: list[str], title: str, text: str) -> dict[str, float]:
     """Weighted terms of a session: exact domain and skill tags count most."""
-    c: Counter[str] = Counter()
+    c: defaultdict[str, float] = defaultdict(float)
     c["d:" + tag(domain)] += 3.0
     for w in words(domain):
         c[w] += 1.0
@@ -82,9 +85,9 @@ def item_terms(domain: str, skills: list[str], title: str, text: str) -> Counter
     return c
 
 
-def interest_terms(interests: list[str]) -> Counter[str]:
+def interest_terms(interests: list[str]) -> dict[str, float]:
     """An interest may name a skill or a domain: it matches both tags and its words."""
-    c: Counter[str] = Counter()
+    c: defaultdict[str, float] = defaultdict(float)
     for it in interests:
         c["s:" + tag(it)] += 3.0
         c["d:" + tag(it)] += 3.0
@@ -138,7 +141,7 @@ class Vectorizer:
         self.idf = idf.astype(np.float32)
 
     @classmethod
-    def fit(cls, docs: list[Counter[str]], max_features: int) -> "Vectorizer":
+    def fit(cls, docs: Sequence[Terms], max_features: int) -> "Vectorizer":
         df: Counter[str] = Counter()
         for d in docs:
             df.update(d.keys())
@@ -152,7 +155,7 @@ class Vectorizer:
         idf = np.array([math.log((1 + n) / (1 + df[t])) + 1.0 for t in terms], np.float32)
         return cls(vocab, idf)
 
-    def transform(self, docs: list[Counter[str]]) -> Csr:
+    def transform(self, docs: Sequence[Terms]) -> Csr:
         indptr = [0]
         indices: list[int] = []
         data: list[float] = []
@@ -168,7 +171,7 @@ class Vectorizer:
         return Csr(np.array(indptr, np.int64), np.array(indices, np.int64),
                    np.array(data, np.float32), len(self.vocab))
 
-    def vector(self, terms: Counter[str]) -> np.ndarray:
+    def vector(self, terms: Terms) -> np.ndarray:
         out = np.zeros(len(self.vocab), np.float32)
         for t, w in terms.items():
             i = self.vocab.get(t)
@@ -206,7 +209,8 @@ def _cg_solve(other: np.ndarray, rows: np.ndarray, cols: np.ndarray, conf: np.nd
 
     def matvec(v: np.ndarray) -> np.ndarray:
         t = np.einsum("ij,ji->i", v[rows], y_t) * cm1
-        return v @ gram + _scatter_cols(rows, y_t * t, n)
+        out: np.ndarray = v @ gram + _scatter_cols(rows, y_t * t, n)
+        return out
 
     b = _scatter_cols(rows, y_t * conf, n)
     x = x.copy()
@@ -281,7 +285,8 @@ class HybridModel:
         """Popularity prior: the session's own recent bookings, then its mentor's track record."""
         mp = np.where(self.item_mentor_idx[items] >= 0,
                       self.mentor_pop[np.maximum(self.item_mentor_idx[items], 0)], 0.0)
-        return (np.log1p(self.item_pop[items]) + 0.5 * np.log1p(mp / 7.0)).astype(np.float32)
+        prior: np.ndarray = (np.log1p(self.item_pop[items]) + 0.5 * np.log1p(mp / 7.0)).astype(np.float32)
+        return prior
 
     def fold_in(self, items: np.ndarray, weights: np.ndarray, mentors: np.ndarray,
                 mentor_weights: np.ndarray) -> np.ndarray:
@@ -293,12 +298,14 @@ class HybridModel:
         conf = 1.0 + self.params.alpha * w
         a = self.gram + (y.T * (conf - 1)) @ y
         b = (y.T * conf).sum(axis=1)
-        return np.linalg.solve(a, b).astype(np.float32)
+        factors: np.ndarray = np.linalg.solve(a, b).astype(np.float32)
+        return factors
 
     def cf_scores(self, user_vecs: np.ndarray, items: np.ndarray) -> np.ndarray:
         cols = self.item_factors[items] + self.mentor_factors[np.maximum(self.item_mentor_idx[items], 0)] \
             * (self.item_mentor_idx[items] >= 0)[:, None]
-        return user_vecs @ cols.T
+        scores: np.ndarray = user_vecs @ cols.T
+        return scores
 
     def score_batch(self, profiles: np.ndarray, user_vecs: np.ndarray, has_history: np.ndarray,
                     has_interests: np.ndarray, follows: list[set[int]], items: np.ndarray,
@@ -331,7 +338,7 @@ class HybridModel:
         return parts
 
     def with_items(self, ids: list[int], mentors: list[int], domains: list[str],
-                   titles: list[str], terms: list[Counter[str]]) -> "HybridModel":
+                   titles: list[str], terms: Sequence[Terms]) -> "HybridModel":
         """A copy that also knows sessions published after training: content from the
         trained vocabulary, collaborative signal through their mentor only, no own bookings."""
         if not ids:

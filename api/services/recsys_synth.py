@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import cast
 from datetime import datetime, timezone
 
 import numpy as np
@@ -154,7 +155,8 @@ def generate(n_users: int = 1000, n_items: int = 300, *, n_mentors: int | None =
         skill_fit = np.log(taste[us] @ item_skill[items].T + 1e-4)
         style_fit = u_style[us] @ item_style[items].T / np.sqrt(style_dim)
         level_fit = -0.6 * np.abs(u_level[us][:, None] - i_level[items][None, :])
-        return 1.4 * skill_fit + 1.0 * style_fit + level_fit + item_quality[items][None, :]
+        fit: np.ndarray = 1.4 * skill_fit + 1.0 * style_fit + level_fit + item_quality[items][None, :]
+        return fit
 
     # --- bookings, day by day: Gumbel-max over the sessions open that day
     ev_user = np.repeat(np.arange(n_users), n_events)
@@ -303,9 +305,11 @@ async def populate(db: object, data: TrainingData, *, password_hash: str,
         for start in range(0, len(brows), 2000):
             await s.execute(insert(Booking), brows[start:start + 2000])
         rmask = np.flatnonzero(data.inter_kind == RATING)
+        # RATING rows come with inter_rating (see TrainingData); indexing None fails as before.
+        ratings = cast(np.ndarray, data.inter_rating)
         frows = [{"session_id": session_db[int(data.inter_item[x])],
                   "author_id": learner_db[int(data.inter_user[x])],
-                  "rating": int(data.inter_rating[x]) or 4, "comment": "",
+                  "rating": int(ratings[x]) or 4, "comment": "",
                   "hidden": False, "created_at": ts(data.inter_ts[x])}
                  for x in rmask]
         for start in range(0, len(frows), 2000):

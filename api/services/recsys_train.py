@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from api.models import Booking, BookingStatus, Feedback, Follow, Role, Session, SessionStatus, User, utcnow
 from api.models_recsys import RecModel
@@ -60,7 +60,8 @@ def profiles(model: HybridModel, pos: np.ndarray, items: np.ndarray, weights: np
     norms = np.linalg.norm(hist, axis=1, keepdims=True)
     hist = np.divide(hist, norms, out=np.zeros_like(hist), where=norms > 0)
     inter = np.stack([model.vectorizer.vector(interest_terms(i)) for i in interests]) if n else hist
-    return hist + 0.7 * inter
+    profile: np.ndarray = hist + 0.7 * inter
+    return profile
 
 
 # --------------------------------------------------------------------------- metrics
@@ -84,7 +85,10 @@ def ranking_metrics(recs: list[np.ndarray], relevant: list[set[int]], k: int, n_
             s = v @ v.T
             ild.append(1.0 - (s.sum() - np.trace(s)) / (len(r) * (len(r) - 1)))
             dm.append(len(set(mentors[r].tolist())) / len(r))
-    mean = lambda xs: float(np.mean(xs)) if xs else 0.0  # noqa: E731
+
+    def mean(xs: list[float]) -> float:
+        return float(np.mean(xs)) if xs else 0.0
+
     return {"precision": mean(prec), "recall": mean(rec), "ndcg": mean(ndcg),
             "coverage": len(seen) / max(n_candidates, 1), "diversity": mean(ild),
             "distinct_mentors": mean(dm)}
@@ -253,17 +257,26 @@ def build_data(now: float, srows: list[Any], urows: list[Any], brows: list[Any],
     iu, ii, its, iw, ik, ir = [], [], [], [], [], []
     for learner, sess, created in brows:
         if learner in user_pos and sess in item_pos:
-            iu.append(user_pos[learner]); ii.append(item_pos[sess]); its.append(created.timestamp())
-            iw.append(1.0); ik.append(BOOKING); ir.append(0)
+            iu.append(user_pos[learner])
+            ii.append(item_pos[sess])
+            its.append(created.timestamp())
+            iw.append(1.0)
+            ik.append(BOOKING)
+            ir.append(0)
     for author, sess, rating, created in frows:
         if author in user_pos and sess in item_pos:
-            iu.append(user_pos[author]); ii.append(item_pos[sess]); its.append(created.timestamp())
+            iu.append(user_pos[author])
+            ii.append(item_pos[sess])
+            its.append(created.timestamp())
             iw.append(1.0 if rating >= 4 else (-0.75 if rating <= 2 else 0.0))
-            ik.append(RATING); ir.append(rating)
+            ik.append(RATING)
+            ir.append(rating)
     fu, fm, ft = [], [], []
     for learner, mentor, created in folrows:
         if learner in user_pos:
-            fu.append(user_pos[learner]); fm.append(mentor); ft.append(created.timestamp())
+            fu.append(user_pos[learner])
+            fm.append(mentor)
+            ft.append(created.timestamp())
     invalid = {SessionStatus.draft, SessionStatus.cancelled}
     return TrainingData(
         now=now, item_ids=item_ids, item_mentor=np.array([r[1] for r in srows], np.int64),
