@@ -292,6 +292,38 @@ async def test_redis_outage_is_survived_without_restart(cluster: Cluster) -> Non
                     assert time.time() < deadline, "cross-process fan-out did not recover"
 
 
+async def _until(call: Any, done: Any, timeout: float = 5) -> Any:
+    """``await call()`` until ``done(result)``: another process hears a write through Redis."""
+    deadline = time.time() + timeout
+    while True:
+        result = await call()
+        if done(result) or time.time() > deadline:
+            return result
+        await asyncio.sleep(0.01)
+
+
+async def test_cached_reads_on_b_follow_writes_on_a(cluster: Cluster) -> None:
+    """B caches a session's detail and a token; a booking and a logout made through A reach
+    B's caches over Redis (A publishes before it answers)."""
+    async with aiohttp.ClientSession() as http:
+        mentor = await register(http, cluster.url(0), "mentor", "cm", domains=["Programming"])
+        learner = await register(http, cluster.url(0), "learner", "cl")
+        sid = await scheduled_session(mentor, minutes=120, capacity=3)
+        b = cluster.url(1)
+        for _ in range(2):  # the second answer comes from B's caches
+            status, detail = await learner.call("GET", f"/api/sessions/{sid}", base=b)
+            assert status == 200 and detail["seats_left"] == 3 and detail["booked"] is False
+        status, body = await learner.call("POST", "/api/bookings/create", json={"session_id": sid})
+        assert status == 201, body
+        status, detail = await _until(lambda: learner.call("GET", f"/api/sessions/{sid}", base=b),
+                                      lambda r: r[1]["seats_left"] == 2)
+        assert detail["seats_left"] == 2 and detail["booked"] is True
+        assert (await learner.call("GET", "/api/users/me", base=b))[0] == 200
+        assert (await learner.call("POST", "/api/auth/logout"))[0] == 200
+        status, _ = await _until(lambda: learner.call("GET", "/api/users/me", base=b), lambda r: r[0] == 401)
+        assert status == 401
+
+
 async def test_auth_rate_limit_is_shared(cluster: Cluster) -> None:
     """Runs last: it exhausts this IP's login budget for the current minute."""
     email = f"nobody-{time.time_ns()}@example.com"
