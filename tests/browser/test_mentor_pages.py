@@ -99,7 +99,7 @@ def test_mentor_cancels_a_scheduled_session_after_confirming(tab: Tab, api_clien
     assert mentor.call("GET", f"/api/sessions/{s['id']}")["status"] == "cancelled"
 
 
-def test_mentor_accepts_a_live_request_and_it_appears_in_scheduled(tab: Tab, api_client: Api) -> None:
+def test_mentor_proposes_on_a_live_request_and_the_confirmed_class_appears_in_scheduled(tab: Tab, api_client: Api) -> None:
     mentor = _mentor(api_client)
     learner = api_client.signup("learner", interests=["Python"])
     tab.login(mentor.user["email"], PASSWORD)
@@ -121,10 +121,13 @@ def test_mentor_accepts_a_live_request_and_it_appears_in_scheduled(tab: Tab, api
     modal = page.locator("#accept-modal")
     expect(modal.get_by_role("radio").first).to_be_checked()
     modal.get_by_label("Price (USD)").fill("12")
-    modal.get_by_role("button", name="Accept & schedule").click()
+    # accepting only proposes (issue 14): nothing is scheduled or charged until the learner confirms
+    modal.get_by_role("button", name="Send proposal").click()
     expect(modal).to_be_hidden()
-    expect(card).to_be_hidden()
-    expect(page.get_by_text(re.compile(r"^Accepted: scheduled for"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Proposal sent:"))).to_be_visible()
+    request_id = next(r["id"] for r in learner.call("GET", "/api/requests")["items"] if r["topic"] == topic)
+    assert not any(b["session"]["title"] == topic for b in learner.call("GET", "/api/bookings")["items"])
+    learner.call("POST", f"/api/requests/{request_id}/proposal/confirm")
 
     tab.goto("/mentor/sessions?view=scheduled")
     scheduled = page.get_by_test_id("session-list").locator("li", has_text=topic)
