@@ -14,9 +14,9 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from sqlalchemy import select
 
 from api.errors import ApiError
@@ -169,7 +169,7 @@ def csrf_token_for(request: web.Request) -> str:
 
 
 @web.middleware
-async def csrf_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method in UNSAFE and AUTH_COOKIE in request.cookies and request.path not in CSRF_EXEMPT and \
             not request.headers.get("Authorization", "").lower().startswith("bearer "):
         # An invalid session cookie carries no authority: the handler answers 401 on its own.

@@ -7,9 +7,11 @@ Pages (non-/api paths) get a readable HTML error page instead.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
@@ -96,11 +98,12 @@ def error_response(request: web.Request, err: ApiError) -> web.StreamResponse:
     return web.Response(text=f"{err.status} {err.message}", status=err.status, headers=err.headers)
 
 
-ERROR_PAGE_RENDERER: web.AppKey[Any] = web.AppKey("error_page_renderer", object)
+ErrorPageRenderer = Callable[[web.Request, ApiError], web.StreamResponse]
+ERROR_PAGE_RENDERER = web.AppKey[ErrorPageRenderer]("error_page_renderer")
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as err:
@@ -111,13 +114,13 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         if exc.status < 400:
             raise
         if exc.status == 413:
-            err = ApiError(413, "payload_too_large", "The request body is too large.")
+            http_err = ApiError(413, "payload_too_large", "The request body is too large.")
         else:
             code = _HTTP_CODES.get(exc.status, "http_error")
-            err = ApiError(exc.status, code, exc.reason or code.replace("_", " "))
+            http_err = ApiError(exc.status, code, exc.reason or code.replace("_", " "))
         if exc.status == 405:
-            err.headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
-        return error_response(request, err)
+            http_err.headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return error_response(request, http_err)
     except (ConnectionResetError, __import__("asyncio").CancelledError):
         raise
     except Exception:  # noqa: BLE001 - the last line: never a stack trace to clients

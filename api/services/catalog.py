@@ -314,9 +314,10 @@ async def cancel_session(ctx: Context, viewer: Viewer, session_id: int, reason: 
                                            f"/sessions/{session_id}"))
         await s.execute(update(Session).where(Session.id == session_id).values(seats_taken=0)
                         .execution_options(synchronize_session=False))
-        sess = await s.scalar(select(Session).where(Session.id == session_id)
-                              .execution_options(populate_existing=True))
-        assert sess is not None
+        refreshed = await s.scalar(select(Session).where(Session.id == session_id)
+                                   .execution_options(populate_existing=True))
+        assert refreshed is not None
+        sess = refreshed
         out = await _detail(s, sess, viewer)
     await notifications.push(ctx.broker, notes)
     await push_seats(ctx.broker, session_id, 0)
