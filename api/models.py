@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     JSON,
@@ -354,14 +354,36 @@ class Payout(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RecordingParticipant(TypedDict):
+    """Who was recorded: one entry of ``Recording.participants`` (JSON)."""
+
+    user_id: int | None
+    display_name: str
+    role: str
+
+
+class RecordingFile(TypedDict):
+    """One participant's WebM: one entry of ``Recording.files`` (JSON)."""
+
+    index: int
+    name: str
+    user_id: int | None
+    display_name: str
+    role: str
+    bytes: int
+    duration_ms: int
+    offset_ms: int
+    streams: list[dict[str, Any]]
+
+
 class Recording(Base):
     __tablename__ = "recordings"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
     status: Mapped[RecordingStatus] = mapped_column(_enum(RecordingStatus), default=RecordingStatus.recording)
-    participants: Mapped[list[str]] = mapped_column(default=list)
-    files: Mapped[list[str]] = mapped_column(default=list)
+    participants: Mapped[list[RecordingParticipant]] = mapped_column(JSON, default=list)
+    files: Mapped[list[RecordingFile]] = mapped_column(JSON, default=list)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     duration_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str] = mapped_column(Text, default="")

@@ -13,17 +13,17 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional, cast
 
 import numpy as np
 
 Progress = Callable[[float], None]
 
 
-def video_codec() -> tuple[str, str]:
+def video_codec() -> tuple[Literal["libx264", "mpeg4"], str]:
     """(encoder, note): libx264 if available, else mpeg4 (said so in the note)."""
     import av
 
@@ -45,11 +45,13 @@ def _frames(path: Path, offset: float, w: int, h: int) -> Iterator[tuple[float, 
             return
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        # A demuxed stream always has a time base (PyAV types it optional for new streams).
+        time_base = cast(Fraction, stream.time_base)
         try:
             for frame in container.decode(stream):
                 if frame.pts is None:
                     continue
-                t = offset + float(frame.pts * stream.time_base)
+                t = offset + float(frame.pts * time_base)
                 img = frame.to_ndarray(width=w, height=h, format="rgb24")
                 yield t, img
         except av.FFmpegError:
@@ -70,11 +72,13 @@ def _audio(path: Path, offset: float, total: int, rate: int = 48000) -> Optional
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         out = np.zeros(total, dtype=np.float32)
+        # A demuxed stream always has a time base (PyAV types it optional for new streams).
+        time_base = cast(Fraction, stream.time_base)
         try:
             for frame in container.decode(stream):
                 if frame.pts is None:
                     continue
-                start = int(round((offset + float(frame.pts * stream.time_base)) * rate))
+                start = int(round((offset + float(frame.pts * time_base)) * rate))
                 for res in resampler.resample(frame):
                     data = res.to_ndarray().reshape(-1)
                     lo, hi = max(0, start), min(total, start + len(data))
@@ -103,7 +107,7 @@ def _speaker_layout(n: int, w: int, h: int) -> list[tuple[int, int, int, int]]:
     return tiles
 
 
-def export_composite(directory: Path, files: list[dict[str, Any]], out_path: Path, *,
+def export_composite(directory: Path, files: Sequence[Mapping[str, Any]], out_path: Path, *,
                      progress: Optional[Progress] = None, progress_file: Optional[Path] = None,
                      width: int = 640, height: int = 360, fps: int = 15) -> dict[str, Any]:
     """Write ``out_path`` (MP4). ``files`` are the recording's file entries (name, offset_ms, duration_ms)."""

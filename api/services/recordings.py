@@ -17,7 +17,7 @@ import logging
 import multiprocessing
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -26,7 +26,7 @@ from sqlalchemy import delete, select
 
 from api.context import Context
 from api.errors import ApiError, forbidden, not_found
-from api.models import Recording, RecordingStatus, Role, Session, User, utcnow
+from api.models import Recording, RecordingFile, RecordingStatus, Role, Session, User, utcnow
 from api.services import notifications, settings_store
 from sfu import Router
 from sfu import observer as ev
@@ -49,7 +49,7 @@ def recording_dir(ctx: Context, recording_id: int) -> Path:
 
 
 def serialize(rec: Recording, session: Optional[Session] = None) -> dict[str, Any]:
-    files = []
+    files: list[dict[str, object]] = []
     for f in rec.files or []:
         if isinstance(f, dict):
             files.append({k: f.get(k) for k in ("index", "name", "user_id", "display_name", "role", "bytes",
@@ -184,7 +184,7 @@ class RecordingManager:
         self.exports: dict[int, asyncio.Task[Any]] = {}
         self.closing = False
 
-    def spawn(self, coro: Any, name: str = "") -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self._done)
@@ -306,7 +306,7 @@ class RecordingManager:
                 sid = rec.session_id if rec else 0
             await self._failed(rid, sid, f"Could not finalize the recording: {exc}")
             return
-        files = []
+        files: list[RecordingFile] = []
         for f in result.files:
             files.append({"index": f.index, "name": f.name, "display_name": f.display_name, "role": f.role,
                           "bytes": f.bytes, "duration_ms": f.duration_ms, "offset_ms": f.offset_ms,
@@ -316,9 +316,9 @@ class RecordingManager:
             rec = await s.get(Recording, rid)
             if rec is None:
                 return  # deleted meanwhile
-            rec.files = files  # type: ignore[assignment]
+            rec.files = files
             rec.participants = [{"user_id": f["user_id"], "display_name": f["display_name"], "role": f["role"]}
-                                for f in files]  # type: ignore[misc]
+                                for f in files]
             rec.bytes = result.bytes
             rec.duration_ms = result.duration_ms
             rec.status = RecordingStatus.ready
@@ -380,7 +380,7 @@ class RecordingManager:
             if rec is not None:
                 rec.export = {**(rec.export or {}), **values}
 
-    async def _run_export(self, rid: int, files: list[dict[str, Any]]) -> None:
+    async def _run_export(self, rid: int, files: list[RecordingFile]) -> None:
         directory = recording_dir(self.ctx, rid)
         progress_file = directory / EXPORT_PROGRESS
         loop = asyncio.get_running_loop()
