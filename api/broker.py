@@ -171,7 +171,8 @@ class RedisBroker(MemoryBroker):
                 backoff = min(backoff * 2, 5.0)
             finally:
                 try:
-                    await pubsub.aclose()
+                    # redis-py leaves PubSub.aclose unannotated.
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
                 except Exception:  # noqa: BLE001
                     pass
 

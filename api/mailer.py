@@ -65,7 +65,8 @@ def header_value(value: str) -> str:
 
 def backoff(attempts: int) -> timedelta:
     """Delay before attempt ``attempts + 1``: 30 s, 1 min, 2 min ... capped at 1 h, ±20 % jitter."""
-    delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+    doublings: int = 2 ** max(0, attempts - 1)
+    delay = min(BACKOFF_MAX, BACKOFF_BASE * doublings)
     return delay * random.uniform(0.8, 1.2)
 
 

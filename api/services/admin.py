@@ -139,7 +139,8 @@ def _engine_counts(engine: Any) -> tuple[int, int]:
             try:
                 data = fn()
                 if isinstance(data, dict):
-                    return int(data.get("rooms", 0)), int(data.get("peers", data.get("participants", 0)))
+                    peers = data["peers"] if "peers" in data else data.get("participants", 0)
+                    return int(data.get("rooms", 0)), int(peers)
                 if hasattr(data, "rooms"):
                     return int(data.rooms), int(getattr(data, "peers", 0))
             except Exception:  # noqa: BLE001 - health reports, never fails
@@ -160,6 +161,7 @@ async def health(ctx: Context, *, engine: Any = None, hub: Any = None, version: 
     import psutil
 
     start = time.perf_counter()
+    database: dict[str, bool | float | str | None]
     try:
         async with ctx.db.read() as s:
             await s.execute(text("SELECT 1"))

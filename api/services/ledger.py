@@ -121,7 +121,7 @@ async def lock_accounts(s: AsyncSession, accounts: Iterable[str], currency: str)
 
     SQLite needs nothing (one writer at a time); PostgreSQL takes
     transaction-scoped advisory locks in a fixed order (no deadlocks)."""
-    if s.bind.dialect.name != "postgresql":
+    if s.get_bind().dialect.name != "postgresql":
         return
     for account in sorted(set(accounts)):
         await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(account, currency)})

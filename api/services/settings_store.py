@@ -28,18 +28,18 @@ class PlatformSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    platform_fee_percent: float = Field(15.0, ge=0, le=50)
-    refund_window_hours: int = Field(24, ge=0, le=24 * 30)
-    max_capacity: int = Field(20, ge=1, le=200)
-    min_payout_cents: int = Field(1000, ge=0)
+    platform_fee_percent: float = Field(default=15.0, ge=0, le=50)
+    refund_window_hours: int = Field(default=24, ge=0, le=24 * 30)
+    max_capacity: int = Field(default=20, ge=1, le=200)
+    min_payout_cents: int = Field(default=1000, ge=0)
     recording_default: bool = False
-    recording_retention_days: int = Field(90, ge=1, le=3650)
+    recording_retention_days: int = Field(default=90, ge=1, le=3650)
     registration_open: bool = True
     earnings_hold_hours: int = Field(default_factory=lambda: _env_int("PEERLEARN_EARNINGS_HOLD_HOURS", 48),
                                      ge=0, le=HOLD_MAX_HOURS)
     proposal_ttl_hours: int = Field(default_factory=lambda: _env_int("PEERLEARN_PROPOSAL_TTL_HOURS", 48),
                                     ge=1, le=24 * 14)
-    no_show_wait_minutes: int = Field(10, ge=0, le=120)
+    no_show_wait_minutes: int = Field(default=10, ge=0, le=120)
 
 
 class PlatformSettingsUpdate(BaseModel):
