@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import av
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from api.app import create_app
 from api.context import Context
 from api.keys import DB, SERVICES
-from api.models import Notification, Recording, RecordingStatus
+from api.models import Notification, Recording, RecordingStatus, Session
 from api.services import recordings as svc
 from sfu.recording.rtp_dump import DumpWriter, dumps_in
 from tests.api.test_rooms import _book, _connect, _live_soon, _token
@@ -250,7 +250,10 @@ async def test_recording_default_records_every_room(client, mentor, learner, adm
         await m.wait_message("recording", lambda msg: msg.get("on") is True)
         items = (await (await admin.get(f"/api/recordings?session_id={sid}")).json())["items"]
         assert [r["status"] for r in items] == ["recording"]
-        # ending the class stops and finalizes the recording
+        # ending the class (after its start: before it, ending is refused) stops and finalizes it
+        async with client.app[DB].write() as s:
+            await s.execute(update(Session).where(Session.id == sid).values(
+                starts_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
         assert (await mentor.post(f"/api/rooms/{sid}/end")).status == 200
         rec = await _until_status(admin, items[0]["id"], "ready", "failed")
         assert rec["status"] in ("ready", "failed")  # a mentor alone for a moment may send no keyframe yet
