@@ -24,6 +24,7 @@ system-deps:
 	  command -v chromium >/dev/null || missing="$$missing chromium fonts-liberation"; \
 	  command -v turnserver >/dev/null || missing="$$missing coturn"; \
 	  command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	  command -v tc >/dev/null || missing="$$missing iproute2"; \
 	  command -v wrk >/dev/null || missing="$$missing wrk"; \
 	  if [ -n "$$missing" ]; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
