@@ -123,7 +123,10 @@ class _LayerTap:
         if not switch.enabled:
             return
         if self.layer != switch.current:
-            if self.layer != switch.target or not keyframe:
+            # the target layer takes over at its keyframe; before anything was forwarded, the
+            # first keyframe of any layer starts the picture (the target may not be sending
+            # yet: a browser ramps its layers up one by one) and the switch follows later
+            if not keyframe or (self.layer != switch.target and switch.current >= 0):
                 return
             switch.current = self.layer
             switch.switches += 1

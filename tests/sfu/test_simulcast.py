@@ -198,3 +198,24 @@ async def test_a_packet_lost_on_the_uplink_is_asked_for_again_and_repaired_for_e
     again = [m for pkt in sent for m in rtcp.parse_rtcp(pkt) if isinstance(m, rtcp.Nack)]
     assert [sorted(n.lost) for n in again] == [[4]]
     p.close()
+
+
+def test_a_new_subscriber_starts_on_the_first_keyframe_of_any_layer() -> None:
+    """A browser ramps its layers up: the top layer may not be sending when someone joins.
+    The picture starts on whichever layer brings a keyframe first, then moves to the target."""
+    clock = Clock()
+    p = Producer(peer_id="pe-m", user_key="mentor", kind="video", source="camera", mid="1", track_id="t",
+                 clock=clock, send_rtcp=lambda _b: None, rtcp_ssrc=1, keyframe_interval=0.0)
+    p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10))
+    p.configure(RTCRtpReceiveParameters(codecs=[RTCRtpCodecParameters(
+        mimeType="video/VP8", clockRate=90000, payloadType=96)]))
+    got: list[bytes] = []
+    c = Consumer(subscriber_id="s", producer=p, clock=clock, history_size=64)
+    c.configure(RTCRtpSendParameters(codecs=[RTCRtpCodecParameters(
+        mimeType="video/VP8", clockRate=90000, payloadType=100)]), got.append, "cname")
+    assert c.switch is not None and c.switch.target == 2
+    p.layers[0].on_rtp(_rtp(1, 0x100, b"", True))  # only the small layer is sending yet
+    assert c.layer == 0 and len(got) == 1
+    p.layers[2].on_rtp(_rtp(1, 0x300, b"", False))
+    p.layers[2].on_rtp(_rtp(2, 0x300, b"", True))  # the top layer's keyframe: the target takes over
+    assert c.layer == 2 and len(got) == 2
