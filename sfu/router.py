@@ -134,6 +134,10 @@ class Router:
                     self._subscribe(peer, producer)
                 if old is None:
                     other.notify(msg.ParticipantJoined(peer_id, info.public_user()))
+            # the newcomer learns everyone's connection quality now, not at its next change
+            for other_id, level in self.quality.levels.items():
+                if other_id != peer_id and other_id in self.peers:
+                    peer.notify(msg.Quality(other_id, level, 0.0, None))
             self.observer.emit(ev.PARTICIPANT_JOINED, self._participant_event(peer, ""))
             return peer
 
