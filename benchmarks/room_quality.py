@@ -25,6 +25,7 @@ JSON in benchmarks/results/room_quality-*.json and a plot next to it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -39,6 +40,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import common  # noqa: E402
+from benchmarks.netshape import MEDIA_PORT_JS, downlink_limited  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     LocalServer,
     command_line,
@@ -104,6 +106,7 @@ SNAPSHOT = """async () => {
       out.streams[byMid[s.mid]] = {
         frames: s.framesDecoded || 0, freezes: s.freezeCount || 0, freeze_s: s.totalFreezesDuration || 0,
         jitter: s.jitter || 0, lost: s.packetsLost || 0, received: s.packetsReceived || 0,
+        bytes: s.bytesReceived || 0,
         pli: s.pliCount || 0, nack: s.nackCount || 0, width: s.frameWidth || 0, height: s.frameHeight || 0,
       };
     }
@@ -239,6 +242,7 @@ def stream_stats(before: dict[str, Any], after: dict[str, Any], names_by_peer: d
             row: dict[str, Any] = {"subscriber": sub, "publisher": names_by_peer.get(peer, peer), "source": source,
                                    "kind": kind, "jitter_ms": round(s["jitter"] * 1000, 1),
                                    "packets": s["received"] - s0["received"], "lost": s["lost"] - s0["lost"],
+                                   "kbps": round((s["bytes"] - s0["bytes"]) * 8 / seconds / 1000, 1),
                                    "rtt_ms": round(snap["rtt"] * 1000, 1) if snap["rtt"] is not None else None}
             total = row["packets"] + max(row["lost"], 0)
             row["loss_pct"] = round(100 * max(row["lost"], 0) / total, 3) if total else 0.0
@@ -294,6 +298,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pid = server.proc.pid
     learners = [f"{n}@peerlearn.local" for n in LEARNERS[: args.learners]]
     people: list[Person] = []
+    shaped = contextlib.ExitStack()  # a tc bottleneck must never outlive the run
     try:
         sid = make_class(base, learners)
         with sync_playwright() as pw:
@@ -311,8 +316,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 person.enter(sid)
                 progress(i + 1, len(order), f"joining: {person.name} opened the room")
             names = wait_everyone_live(people)
+            if args.view == "speaker":
+                for learner in crowd:  # the class features the mentor: a large tile, a large layer
+                    learner.page.locator('button[data-layout="speaker"]').click()
             names_by_peer = {v: k for k, v in names.items()}
             ff = first_frames(people, names, settle=args.settle)
+            shaping: Any = contextlib.nullcontext()
+            if args.impair:
+                weak = crowd[args.impair - 1]
+                port = int(weak.page.evaluate(MEDIA_PORT_JS))
+                shaping = downlink_limited(port, args.impair_kbps)  # tc: root only
+            shaped.enter_context(shaping)
+            time.sleep(5 if args.impair else 0)  # the SFU adapts before the window opens
             before = {p.name: p.page.evaluate(SNAPSHOT) for p in people}
             load0 = os.getloadavg()[0]
             cpu0, bcpu0, t0 = cpu_seconds(pid) if pid else 0.0, browsers_cpu(), time.monotonic()
@@ -322,11 +337,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             progress(args.duration, args.duration, "measuring")
             seconds = time.monotonic() - t0
             after = {p.name: p.page.evaluate(SNAPSHOT) for p in people}
+            shaped.close()
             cpu1, bcpu1 = cpu_seconds(pid) if pid else 0.0, browsers_cpu()
             for p in people:
                 p.close()
             people = []
     finally:
+        shaped.close()
         for p in people:
             p.close()
         if server is not None:
@@ -349,6 +366,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # core count means the figures measure a starved machine, not the SFU
         "loadavg_1min_before_after": [load0, os.getloadavg()[0]],
     }
+    # what each subscriber received of the mentor's camera (the layer is its frame height)
+    summary["mentor_camera_by_subscriber"] = [
+        {"subscriber": r["subscriber"], "kbps": r["kbps"], "resolution": r["resolution"], "fps": r["fps"],
+         "freeze_s": r["freeze_s"], "loss_pct": r["loss_pct"]}
+        for r in video if r["publisher"] == "mentor" and r["source"] == "camera"]
+    summary["impaired"] = f"learner-{args.impair} at {args.impair_kbps} kbit/s" if args.impair else None
     summary["meets_first_frame_target"] = bool(after_up) and len(after_up) == len(ff) and \
         summary["first_frame_after_connected_s"]["p95"] <= FIRST_FRAME_TARGET_S
     # freezeCount counts freezes; a total over the window of at most the target bounds each one
@@ -367,6 +390,11 @@ def main() -> None:
     ap.add_argument("--stagger", type=float, default=5.0, help="seconds between arrivals")
     ap.add_argument("--duration", type=float, default=60.0, help="measured seconds once everyone is in")
     ap.add_argument("--settle", type=float, default=20.0, help="seconds to wait for every first frame")
+    ap.add_argument("--view", choices=["speaker", "gallery"], default="speaker",
+                    help="the learners' layout (speaker: the mentor's tile large)")
+    ap.add_argument("--impair", type=int, default=0, metavar="N",
+                    help="limit learner N's downlink during the window (tc on loopback; needs root)")
+    ap.add_argument("--impair-kbps", type=int, default=300)
     ap.add_argument("--out", help="results directory (default benchmarks/results)")
     ap.add_argument("--no-plot", action="store_true")
     args = ap.parse_args()
@@ -374,6 +402,8 @@ def main() -> None:
         common.RESULTS = Path(args.out)
     if not 1 <= args.learners <= len(LEARNERS):
         ap.error(f"--learners must be 1..{len(LEARNERS)}")
+    if args.impair and not 1 <= args.impair <= args.learners:
+        ap.error("--impair names a learner: 1..--learners")
     report = run(args)
     path = write_report("room_quality", report)
     if not args.no_plot:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
+from benchmarks.netshape import MEDIA_PORT_JS, downlink_limited
 from tests.browser.conftest import CHROMIUM, Api
 from tests.browser.room_participants import (
     MEDIA_ARGS,
@@ -94,37 +93,6 @@ def test_each_subscriber_gets_the_layer_that_fits_it(people: Any, api_client: Ap
     print("received heights (desktop, phone):", heights(), "layers sent:", mentor.page.evaluate(LAYERS_SENT))
 
 
-# the local UDP port of the page's media path (the selected ICE candidate pair)
-MEDIA_PORT = """async () => {
-  const report = await window.__room.pc.getStats();
-  let pair = null;
-  report.forEach((s) => { if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId); });
-  const local = pair && report.get(pair.localCandidateId);
-  return local ? local.port : 0;
-}"""
-
-
-@contextmanager
-def downlink_limited(port: int, kbit: int) -> Iterator[None]:
-    """Packets to local UDP ``port`` go through a ``kbit`` kbit/s bottleneck (tc htb on
-    loopback, where every packet between two local addresses travels)."""
-    def tc(*args: str) -> None:
-        subprocess.run(["tc", *args], check=True, capture_output=True)
-
-    tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "99")
-    try:
-        tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", f"{kbit}kbit",
-           "ceil", f"{kbit}kbit")
-        # ICE may pick an IPv6 pair (a local fd00:: address travels over loopback too)
-        for prio, family, match in (("1", "ip", "ip"), ("2", "ipv6", "ip6")):
-            tc("filter", "add", "dev", "lo", "protocol", family, "parent", "1:", "prio", prio, "u32",
-               "match", match, "protocol", "17", "0xff", "match", match, "dport", str(port), "0xffff",
-               "flowid", "1:10")
-        yield
-    finally:
-        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True)
-
-
 def test_a_learner_on_a_300_kbit_link_does_not_take_the_others_down(people: Any, api_client: Api) -> None:
     """DESIGN section 7: one subscriber limited to 300 kbit/s, the others keep the top layer."""
     if os.geteuid() != 0 or shutil.which("tc") is None:
@@ -149,7 +117,7 @@ def test_a_learner_on_a_300_kbit_link_does_not_take_the_others_down(people: Any,
 
     # both get the largest layer that fits their tile before anything is limited
     assert poll(lambda: height(good) > 180 and height(weak) > 180, 20), (height(good), height(weak))
-    port = int(weak.page.evaluate(MEDIA_PORT))
+    port = int(weak.page.evaluate(MEDIA_PORT_JS))
     assert port > 0
     with downlink_limited(port, 300):
         # the weak learner is moved to the small layer; the other keeps the large one ...
