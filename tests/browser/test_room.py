@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import CHROMIUM, PASSWORD, Api, Tab, _open_tab
-from tests.browser.room_participants import MEDIA_ARGS, poll
+from tests.browser.room_participants import MEDIA_ARGS, class_with_learners, poll
 
 pytestmark = pytest.mark.browser
 
@@ -57,16 +57,7 @@ def media_tab(media_browser: Any, live_server: Any) -> Iterator[Any]:
 
 def _class_soon(api_client: Api) -> tuple[dict[str, Any], Api, Api]:
     """A session of a fresh mentor starting in ~5 minutes, booked by a fresh learner."""
-    mentor = api_client.signup("mentor", domains=["Programming"], skills=["Python"])
-    starts = (datetime.now(timezone.utc) + timedelta(minutes=5)).replace(microsecond=0)
-    s = mentor.call("POST", "/api/sessions", {
-        "title": f"Live room {uuid.uuid4().hex[:6]}", "description": "Two browsers, one room.",
-        "curriculum": ["Hello"], "domain": "Programming", "skills": ["Python"],
-        "price_cents": 1500, "capacity": 5, "starts_at": starts.isoformat(), "duration_min": 45})
-    mentor.call("POST", f"/api/sessions/{s['id']}/publish")
-    learner = api_client.signup("learner", interests=["Python"])
-    learner.call("POST", "/api/bookings/create", {"session_id": s["id"]},
-                 headers={"Idempotency-Key": uuid.uuid4().hex})
+    s, mentor, (learner,) = class_with_learners(api_client, 1)
     return s, mentor, learner
 
 
