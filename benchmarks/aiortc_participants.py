@@ -60,12 +60,18 @@ class Participant:
         self.t_first_video_sent: Optional[float] = None
         self.nacks_sent = self.plis_sent = 0
         self.nacks_got = self.plis_got = 0
+        self.packets_sent = 0  # RTP this participant published
         self.decoded: dict[str, int] = defaultdict(int)
         self.decoded_size: Optional[tuple[int, int]] = None
         self.errors: list[str] = []
         self.tracks: list[Any] = []
         self.ws: Any = None
         self._tasks: list[asyncio.Future[Any]] = []
+
+    def new_pc(self) -> Any:
+        from aiortc import RTCPeerConnection
+
+        return RTCPeerConnection()
 
     # -- media hooks (client side, below aiortc's receiver: nothing decodes unless self.decode)
 
@@ -204,10 +210,12 @@ class Participant:
                 n, p = count_feedback(data)
                 self.nacks_sent += n
                 self.plis_sent += p
-            elif data[1] & 0x7F in self._video_pts:
-                if self.t_first_video_sent is None:
-                    self.t_first_video_sent = now
-                wire.sent(hash(data[rtp_payload_offset(data):]), now)
+            else:
+                self.packets_sent += 1
+                if data[1] & 0x7F in self._video_pts:
+                    if self.t_first_video_sent is None:
+                        self.t_first_video_sent = now
+                    wire.sent(hash(data[rtp_payload_offset(data):]), now)
             await original(data)
 
         return send_rtp
@@ -274,7 +282,7 @@ class Participant:
 
 async def join_ours(p: Participant, http: aiohttp.ClientSession, base: str, session_id: int, token: str) -> None:
     """Our SFU: room token, /ws/room signaling, one peer connection."""
-    from aiortc import RTCPeerConnection, RTCSessionDescription
+    from aiortc import RTCSessionDescription
 
     headers = {"Authorization": f"Bearer {token}"}
     p.t_join = time.monotonic()
@@ -285,7 +293,7 @@ async def join_ours(p: Participant, http: aiohttp.ClientSession, base: str, sess
     # the server builds the URL from the Host it saw; keep ours (a proxy may differ)
     path = url[url.index("/ws/room/"):]
     p.ws = await http.ws_connect(base.replace("http", "ws", 1) + path, heartbeat=20)
-    pc = RTCPeerConnection()
+    pc = p.new_pc()
     p.pcs.append(pc)
     p.add_tracks(pc, start=random.randint(0, 200))
     if p.decode:
@@ -312,6 +320,7 @@ async def join_ours(p: Participant, http: aiohttp.ClientSession, base: str, sess
             elif kind == "offer":
                 p.learn_sdp(data["sdp"])
                 await pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "offer"))
+                p.hook(pc)
                 await pc.setLocalDescription(await pc.createAnswer())
                 p.hook(pc)
                 await p.ws.send_str(json.dumps({"type": "answer", "sdp": pc.localDescription.sdp}))

@@ -24,7 +24,7 @@ async def api_json(http: aiohttp.ClientSession, method: str, url: str, token: st
 
 
 async def make_rooms(http: aiohttp.ClientSession, base: str, rooms: int, participants: int,
-                     run_id: str) -> list[dict[str, Any]]:
+                     run_id: str, first_index: int = 0) -> list[dict[str, Any]]:
     """Per room: a mentor and learners (registered + signed in), a session starting in ~5 min, bookings."""
     sem = asyncio.Semaphore(4)
 
@@ -49,7 +49,7 @@ async def make_rooms(http: aiohttp.ClientSession, base: str, rooms: int, partici
             await api_json(http, "POST", base + "/api/bookings/create", tok, {"session_id": sess["id"]})
         return {"session_id": sess["id"], "tokens": [mentor, *learners]}
 
-    return list(await asyncio.gather(*[room(i) for i in range(rooms)]))
+    return list(await asyncio.gather(*[room(i) for i in range(first_index, first_index + rooms)]))
 
 
 async def scrape_forwarded(http: aiohttp.ClientSession, urls: list[str]) -> dict[str, float]:

@@ -1,0 +1,335 @@
+"""A load-test participant whose media never goes through aiortc (``sfu_load.py --generator replay``).
+
+It joins like any client (room token, ``/ws/room/{id}``, one max-bundle peer
+connection, aiortc's ICE and DTLS), but its peer connection is driven the way
+the server drives its own, through ``sfu.aiortc_bridge``: aiortc starts no
+encoder, decoder, RTP or RTCP loop (``adopt_transceiver``); RTCP arrives
+decrypted in C (``install_fast_ingress``); RTP leaves through the SFU's egress
+writer (``TransportWriter``: SRTP in C into a ``sendmmsg`` batch). What it
+publishes is replayed by ``benchmarks/rtp_replay.py``.
+
+Its ICE host candidate is on a ``CountingMux``: the ``sfu.ice.UdpMux`` (one UDP
+socket, a ``MediaSocket`` reading with ``recvmmsg``) shared by many participants
+(``--generator-sockets``), which routes STUN by ufrag and DTLS/RTCP by source
+address as the server's single-port mode does, and counts SRTP itself, per
+SSRC, from the header (in clear in SRTP) without decrypting: packets, bytes,
+highest sequence number (loss = gaps), frames (marker bit). One socket for many
+participants is what makes the reads batches: a socket per participant wakes
+the loop for 2-3 datagrams at a time. 1 video packet in ``sample_mask + 1``
+(and every packet of a stream until its first keyframe completed) goes to its
+participant's native ingress to be decrypted: the SRTP tag proves it authentic,
+its VP8 picture id gives the latency the SFU added (the frame's send time, same
+clock), and the payload must be byte-equal to a packet of that frame.
+
+The server must give each peer its own port (its default): a shared generator
+socket means one source address for many clients, which a single-port server
+could not tell apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any, Optional
+
+from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcconfiguration import RTCBundlePolicy
+
+from benchmarks.aiortc_participants import Bench, Participant
+from benchmarks.rtp_replay import NTP_EPOCH, RING, OutStream, Replayer, vp8_picture_id
+from benchmarks.rtp_wire import Stream, rtp_payload_offset, vp8_keyframe_start
+from sfu import aiortc_bridge as bridge
+from sfu import rtcp
+from sfu.ice import UdpMux
+from sfu.media_socket import open_media_socket
+
+#: receive buffer of a shared socket: SO_RCVBUFFORCE (root) goes past net.core.rmem_max
+MUX_RCVBUF = 32 << 20
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+class HeldTrack(MediaStreamTrack):
+    """A track aiortc never reads (its sender is adopted): it gives the m-line its kind and msid."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    async def recv(self) -> Any:
+        await asyncio.Event().wait()  # never: nothing reads it
+
+
+class InStream(Stream):
+    """A received stream, with who receives it and where its payload came from (the sampled checks)."""
+
+    __slots__ = ("video", "owner", "source")
+
+    def __init__(self, ssrc: int, kind: str, publisher: str, owner: ReplayParticipant,
+                 source: Optional[OutStream]) -> None:
+        super().__init__(ssrc, kind, publisher)
+        self.video = kind == "video"
+        self.owner = owner
+        self.source = source
+
+
+class CountingMux(UdpMux):
+    """``sfu.ice.UdpMux`` that counts SRTP itself (SSRCs are random 32-bit values chosen by the
+    server per consumer: one table for every participant on this socket)."""
+
+    def __init__(self, sample_mask: int) -> None:
+        super().__init__()
+        self.sample_mask = sample_mask
+        self.streams: dict[bytes, InStream] = {}
+        #: ssrc -> the participant whose offer announced it
+        self.announced: dict[int, ReplayParticipant] = {}
+        self.unknown = 0
+        self._counter = 0
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        # RTP, not RTCP (payload types 64-95 with the marker bit are RTCP's): counted from the clear header
+        if 127 < data[0] < 192 and not 191 < data[1] < 224 and len(data) > 11:
+            st = self.streams.get(data[8:12])
+            if st is None:
+                st = self._new_stream(data)
+                if st is None:
+                    return
+            seq = (data[2] << 8) | data[3]
+            st.packets += 1
+            st.octets += len(data)
+            d = (seq - st.highest) & 0xFFFF
+            if d < 0x8000:
+                st.highest += d
+            if st.video:
+                if data[1] & 0x80:
+                    st.frames += 1
+                self._counter += 1
+                if not self._counter & self.sample_mask or st.first_frame is None:
+                    st.owner.decrypt_sample(data, addr)
+            return
+        super().datagram_received(data, addr)
+
+    def _new_stream(self, data: bytes) -> Optional[InStream]:
+        ssrc = int.from_bytes(data[8:12], "big")
+        owner = self.announced.get(ssrc)
+        st = owner.new_stream(ssrc, data) if owner is not None else None
+        if st is None:
+            self.unknown += 1
+            return None
+        self.streams[data[8:12]] = st
+        return st
+
+
+def default_address() -> str:
+    """Where the generator's sockets bind: the first host address aioice would gather, as aiortc's clients do."""
+    found = bridge.host_addresses(False)
+    return found[0] if found else "127.0.0.1"
+
+
+def open_mux(loop: asyncio.AbstractEventLoop, address: str, sample_mask: int) -> CountingMux:
+    """A ``CountingMux`` on a new socket bound to ``address`` (any free port)."""
+    mux = CountingMux(sample_mask)
+    transport = open_media_socket(loop, mux, address, 0)
+    try:
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, MUX_RCVBUF)
+    except OSError:
+        pass  # not root: net.core.rmem_max is the limit
+    return mux
+
+
+class ReplayParticipant(Participant):
+    """A participant on the native media path (see the module docstring)."""
+
+    def __init__(self, bench: Bench, replayer: Replayer, mux: CountingMux, room: int, index: int) -> None:
+        super().__init__(bench, room, index, decode=False)
+        self.replayer = replayer
+        self.mux = mux
+        self.out: dict[str, OutStream] = {}
+        self.writer: Optional[bridge.TransportWriter] = None
+        self.protocol: Any = None
+        self.dtls: Any = None
+        self.attached = False
+        self.next_due = float("inf")
+        self.next_rtcp = 0.0
+        self.sampled = 0  # packets handed to the native ingress to decrypt
+        self.sample_clear = 0  # ... that came back decrypted (authentic)
+        self.sample_matched = 0  # ... whose picture id was found among the frames sent
+        self.payload_mismatch = 0  # decrypted payload not byte-equal to what was sent with that id
+        self._rr_last: dict[int, tuple[int, int]] = {}
+
+    @property
+    def socket(self) -> Any:
+        return self.mux.transport
+
+    # -- the peer connection, as join_ours drives it
+
+    def new_pc(self) -> RTCPeerConnection:
+        return RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+
+    def add_tracks(self, pc: Any, start: int) -> None:
+        level = 0x80 | 25 if self.index == 0 else 127  # the mentor talks (voice, -25 dBov), learners are silent
+        for kind in ("video", "audio"):
+            self.out[kind] = OutStream(self.replayer.clips[kind], start=start,
+                                       level=level if self.replayer.audio_level else None)
+            pc.addTrack(HeldTrack(kind))
+        for connection in bridge.ice_connections(pc):
+            bridge.install_host_gatherer(connection, self._gather)
+
+    def hook(self, pc: Any) -> None:
+        """After each (re)negotiation step: adopt new transceivers before aiortc starts them."""
+        for transceiver in pc.getTransceivers():
+            bridge.adopt_transceiver(transceiver, self._on_receive,
+                                     lambda params, t=transceiver: self._on_send(t, params))
+        for dtls in bridge.dtls_transports(pc):
+            if bridge.intercept_transport(dtls, self._on_clear_rtp, self._on_rtcp):
+                self.dtls = dtls
+                self.writer = bridge.TransportWriter(dtls)
+
+    def learn_sdp(self, sdp: str, publishers: Optional[list[str]] = None) -> None:
+        super().learn_sdp(sdp, publishers)
+        for ssrc in self.ssrc_info:
+            self.mux.announced[ssrc] = self
+
+    async def close(self) -> None:
+        await super().close()
+        if self.protocol is not None:
+            self.mux.detach(self.protocol)
+        for key in [k for k, st in self.mux.streams.items() if st.owner is self]:
+            del self.mux.streams[key]
+
+    # -- aiortc's callbacks (DTLS is connected by then)
+
+    def _on_receive(self, params: Any) -> None:
+        self._attach()
+
+    def _on_send(self, transceiver: Any, params: Any) -> None:
+        track = transceiver.sender.track
+        stream = self.out.get(track.kind) if isinstance(track, HeldTrack) else None
+        if stream is None:
+            return
+        codecs = [c for c in params.codecs if c.payloadType is not None]
+        primary = next((c for c in codecs if c.name.lower() != "rtx"), None)
+        if primary is None:
+            return
+        rtx = next((c for c in codecs if c.name.lower() == "rtx" and c.parameters.get("apt") == primary.payloadType),
+                   None)
+        ssrc, rtx_ssrc = bridge.sender_ssrcs(transceiver.sender)
+        first = not stream.bound
+        stream.bind(ssrc=ssrc, pt=primary.payloadType, rtx_ssrc=rtx_ssrc,
+                    rtx_pt=rtx.payloadType if rtx is not None else None,
+                    ids={ext.uri: ext.id for ext in params.headerExtensions}, mid=params.muxId)
+        self._attach()
+        if first:
+            self.replayer.start(self, stream)
+            self.next_due = min(self.next_due, stream.due)
+
+    async def _gather(self, connection: Any, component: int) -> list[Any]:
+        protocol = bridge.stun_protocol(connection)
+        self.mux.attach(protocol, bridge.local_username(connection))
+        self.protocol = protocol
+        name = self.mux.sockname
+        return [bridge.register_host_protocol(connection, protocol, component, (name[0], name[1]), None)]
+
+    def _attach(self) -> None:
+        # SRTP/SRTCP routed to our protocol by the mux: decrypted in C and handed to our sinks
+        if not self.attached and self.dtls is not None and self.protocol is not None:
+            self.attached = bridge.install_fast_ingress(self.dtls, self.protocol)
+
+    # -- receiving
+
+    def new_stream(self, ssrc: int, data: bytes) -> Optional[InStream]:
+        info = self.ssrc_info.get(ssrc)
+        if info is None:
+            return None
+        kind, publisher = info
+        pub = self.bench.by_key.get(publisher)
+        source = pub.out.get(kind) if isinstance(pub, ReplayParticipant) else None
+        st = InStream(ssrc, kind, publisher, self, source)
+        seq = (data[2] << 8) | data[3]
+        st.base = seq
+        st.highest = seq - 1  # the mux counts this packet next
+        self.streams[ssrc] = st
+        return st
+
+    def decrypt_sample(self, data: bytes, addr: Any) -> None:
+        """One counted packet, decrypted by the native ingress (it calls ``_on_clear_rtp``)."""
+        if self.protocol is not None:
+            self.sampled += 1
+            self.protocol.datagram_received(data, addr)
+
+    def _on_clear_rtp(self, data: bytes) -> None:
+        """A decrypted sample (the mux counted it): first keyframe, latency, payload check."""
+        self.sample_clear += 1
+        st = self.streams.get(int.from_bytes(data[8:12], "big"))
+        if not isinstance(st, InStream) or not st.video:
+            return
+        now = time.monotonic()
+        payload = data[rtp_payload_offset(data):]
+        if st.first_frame is None:
+            ts = int.from_bytes(data[4:8], "big")
+            if st.keyframe_ts is None and vp8_keyframe_start(payload):
+                st.keyframe_ts = ts
+            if st.keyframe_ts == ts and data[1] & 0x80:
+                st.first_frame = now
+        src = st.source
+        if src is None:
+            return
+        pid = vp8_picture_id(payload)
+        if pid is None:
+            self.payload_mismatch += 1
+            return
+        k = pid & (RING - 1)
+        if src.sent_pid[k] != pid:
+            return  # older than the ring
+        self.sample_matched += 1
+        if payload[4:] not in src.clip.frames[src.sent_index[k]][0]:
+            self.payload_mismatch += 1
+            return
+        if self.bench.measuring:
+            self.bench.latency_ms.append((now - src.sent_at[k]) * 1000)
+
+    def _on_rtcp(self, data: bytes) -> None:
+        for message in rtcp.parse_rtcp(data):
+            if isinstance(message, rtcp.KeyframeRequest):
+                for stream in self.out.values():
+                    if stream.ssrc in message.media_ssrcs:
+                        self.plis_got += 1
+                        stream.request_keyframe()
+            elif isinstance(message, rtcp.Nack):
+                for stream in self.out.values():
+                    if stream.ssrc == message.media_ssrc and self.writer is not None:
+                        self.nacks_got += 1
+                        stream.retransmit(message.lost, self.writer.send_rtp)
+
+    # -- RTCP of ours (the replayer calls it every RTCP_INTERVAL)
+
+    def reports(self, now: float) -> None:
+        """SR + SDES per published stream, one RR for every stream received."""
+        writer = self.writer
+        if writer is None:
+            return
+        ntp = int((time.time() + NTP_EPOCH) * 4294967296.0)
+        cname = f"bench-{self.room}-{self.index}"
+        out = b""
+        for stream in self.out.values():
+            if stream.bound and stream.frames:
+                out += rtcp.build_sr(stream.ssrc, ntp, stream.last_ts, stream.packets, stream.octets)
+                out += rtcp.build_sdes(stream.ssrc, cname)
+        blocks = []
+        for st in self.streams.values():
+            if st.highest < st.base:
+                continue
+            expected = st.highest - st.base + 1
+            exp0, got0 = self._rr_last.get(st.ssrc, (0, 0))
+            interval = expected - exp0
+            lost_interval = max(0, interval - (st.packets - got0))
+            self._rr_last[st.ssrc] = (expected, st.packets)
+            blocks.append(rtcp.ReportBlock(st.ssrc, min(255, lost_interval * 256 // interval) if interval > 0 else 0,
+                                           max(0, expected - st.packets), st.highest & 0xFFFFFFFF, 0, 0, 0))
+        video = self.out.get("video")
+        if blocks and video is not None and video.ssrc:
+            for i in range(0, len(blocks), 31):
+                out += rtcp.build_rr(video.ssrc, blocks[i:i + 31])
+        if out:
+            writer.send_rtcp(out)
