@@ -29,6 +29,7 @@ could not tell apart.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import time
 from typing import Any, Optional
@@ -39,7 +40,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from benchmarks.aiortc_participants import Bench, Participant
 from benchmarks.rtp_replay import NTP_EPOCH, RING, OutStream, Replayer, vp8_picture_id
-from benchmarks.rtp_wire import Stream, rtp_payload_offset, vp8_keyframe_start
+from benchmarks.rtp_wire import Stream, find_abs_send_time, rtp_payload_offset, vp8_keyframe_start
 from sfu import aiortc_bridge as bridge
 from sfu import rtcp
 from sfu.ice import UdpMux
@@ -179,8 +180,7 @@ class ReplayParticipant(Participant):
     def hook(self, pc: Any) -> None:
         """After each (re)negotiation step: adopt new transceivers before aiortc starts them."""
         for transceiver in pc.getTransceivers():
-            bridge.adopt_transceiver(transceiver, self._on_receive,
-                                     lambda params, t=transceiver: self._on_send(t, params))
+            bridge.adopt_transceiver(transceiver, self._on_receive, functools.partial(self._on_send, transceiver))
         for dtls in bridge.dtls_transports(pc):
             if bridge.intercept_transport(dtls, self._on_clear_rtp, self._on_rtcp):
                 self.dtls = dtls
@@ -287,7 +287,12 @@ class ReplayParticipant(Participant):
             self.payload_mismatch += 1
             return
         if self.bench.measuring:
-            self.bench.latency_ms.append((now - src.sent_at[k]) * 1000)
+            sent = src.sent_at[k]
+            self.bench.latency_ms.append((now - sent) * 1000)
+            # the SFU stamps abs-send-time from its own monotonic clock when the packet reaches it
+            stamp = find_abs_send_time(data, self.abs_id) if self.abs_id else None
+            if stamp is not None:
+                self.bench.ingress_ms.append(((stamp - (int(sent * 262144.0) & 0xFFFFFF)) & 0xFFFFFF) / 262.144)
 
     def _on_rtcp(self, data: bytes) -> None:
         for message in rtcp.parse_rtcp(data):

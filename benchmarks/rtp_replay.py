@@ -313,6 +313,8 @@ class Replayer:
         #: how late frames left (ms behind their schedule) and how long ticks took, while measuring
         self.lag_ms: list[float] = []
         self.tick_ms: list[float] = []
+        #: CPU time of this thread spent sending (building, protecting, sendmmsg incl. loopback delivery)
+        self.send_cpu = 0.0
         self._task: Optional[asyncio.Task[None]] = None
         self.exited = asyncio.Event()
 
@@ -331,7 +333,8 @@ class Replayer:
                 "frames_skipped": sum(s.skipped for s in streams),
                 "keyframes_requested": sum(s.keyframes_requested for s in streams),
                 "retransmitted": sum(s.retransmitted for s in streams),
-                "send_errors": sum(p.writer.errors for p in self.publishers if p.writer is not None)}
+                "send_errors": sum(p.writer.errors for p in self.publishers if p.writer is not None),
+                "send_cpu": self.send_cpu}
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -356,6 +359,7 @@ class Replayer:
             self.exited.set()
 
     def _tick(self) -> None:
+        cpu = time.thread_time()
         now = time.monotonic()
         abs3 = abs_send_time_now()
         measuring = self.measuring
@@ -389,3 +393,4 @@ class Replayer:
             sock.flush()  # what is left of this tick's batch leaves now
         if measuring:
             self.tick_ms.append((time.monotonic() - now) * 1000)
+        self.send_cpu += time.thread_time() - cpu

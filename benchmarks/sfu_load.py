@@ -376,6 +376,11 @@ class Load:
             out["sockets"] = len(self.muxes)
             out["datagrams_per_read"] = round(gen["datagrams_in"] / gen["recv_calls"], 1) if gen["recv_calls"] else None
             out["tick_ms"] = percentiles(self.replayer.tick_ms, (50, 99, 100))
+            # the pacing task's own CPU (build, SRTP, sendmmsg incl. the loopback delivery) per packet sent;
+            # everything else (reads, counting, samples, RTCP, ICE, signaling) per packet received
+            send_cpu = gen["send_cpu"]
+            out["cpu_us_per_packet_sent"] = round(send_cpu / sent * 1e6, 2) if sent else None
+            out["cpu_us_per_packet_received"] = round((cpu - send_cpu) / received * 1e6, 2) if received else None
             if send_lag["p99"] > GENERATOR_SEND_LAG_P99_MS:
                 reasons.append(f"frames left {send_lag['p99']:.0f} ms late (p99)")
             if gen["frames_skipped"]:

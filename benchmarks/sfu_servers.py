@@ -110,9 +110,12 @@ def serve_baseline(port: int) -> None:
         rooms[room].pop(name, None)
         return ws
 
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
     app = web.Application()
     app.router.add_get("/ws", ws_handler)
-    app.router.add_get("/healthz", lambda r: web.json_response({"ok": True}))
+    app.router.add_get("/healthz", healthz)
     web.run_app(app, host="127.0.0.1", port=port, print=None)
 
 
