@@ -124,7 +124,6 @@ class Load:
         self.people: list[Participant] = []
         self.setup: list[dict[str, Any]] = []
         self.join_failures: list[str] = []
-        self.t_ramp_end = 0.0
 
     @property
     def rooms(self) -> int:
@@ -197,6 +196,7 @@ class Load:
         bench.ingress_ms.clear()
         if replayer is not None:
             replayer.lag_ms.clear()
+            replayer.tick_ms.clear()
         prober = asyncio.ensure_future(lag_probe())
         snap0 = {(id(p), s.ssrc): s.snapshot() for p in people for s in p.streams.values()}
         fwd0 = await scrape_forwarded(http, urls) if urls else {}
