@@ -21,7 +21,7 @@ from api.services import recordings as svc
 from sfu.recording.rtp_dump import DumpWriter, dumps_in
 from tests.api.test_rooms import _book, _connect, _live_soon, _token
 from tests.conftest import make_admin, signup
-from tests.room_client import RoomParticipant
+from benchmarks.room_client import RoomParticipant
 
 WAIT = 60.0
 

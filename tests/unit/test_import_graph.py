@@ -68,3 +68,10 @@ def test_dependencies_point_one_way() -> None:
 
     assert imports("sfu", "api") == [] and imports("sfu", "web") == []
     assert imports("api", "web") == []
+
+
+def test_benchmarks_never_import_the_tests() -> None:
+    """What the benchmarks share with the tests lives in ``benchmarks/`` (tests may import it)."""
+    found = sorted(f"{m} -> {d}" for m, deps in import_graph("benchmarks").items()
+                   for d in deps if d == "tests" or d.startswith("tests."))
+    assert found == []
