@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Context
 from api.errors import ApiError, forbidden, not_found
@@ -46,7 +47,9 @@ def room_window(session: Session, grace_minutes: int) -> tuple[datetime, datetim
     return session.starts_at - EARLY, end
 
 
-async def _participant_role(s: Any, session: Session, user_id: int) -> str | None:
+async def participant_role(s: AsyncSession, session: Session, user_id: int) -> str | None:
+    """``"mentor"``, ``"learner"`` (a confirmed or attended booking) or None: who this user is in
+    the session's room, inside the caller's transaction."""
     if session.mentor_id == user_id:
         return "mentor"
     booked = await s.scalar(select(Booking.id).where(
@@ -64,7 +67,7 @@ async def issue_token(ctx: Context, session_id: int, user_id: int) -> tuple[str,
         user = await s.get(User, user_id)
         if session is None or user is None:
             raise not_found("session")
-        role = await _participant_role(s, session, user_id)
+        role = await participant_role(s, session, user_id)
         if role is None:
             if session.status == SessionStatus.draft:
                 raise not_found("session")
@@ -102,7 +105,7 @@ async def admit(ctx: Context, session_id: int, token: str) -> RoomAdmission:
             raise ApiError(401, "invalid_token", "This room link is invalid or has expired.")
         if user is None or not user.is_active or session is None:
             raise ApiError(401, "invalid_token", "This room link is invalid or has expired.")
-        role = await _participant_role(s, session, uid)
+        role = await participant_role(s, session, uid)
         if role is None:
             raise forbidden("Your booking for this session is no longer active.")
         if session.status in (SessionStatus.cancelled, SessionStatus.completed):
@@ -154,7 +157,7 @@ async def chat_history(ctx: Context, session_id: int, user_id: int, role: str) -
         session = await s.get(Session, session_id)
         if session is None:
             raise not_found("session")
-        if role != "admin" and await _participant_role(s, session, user_id) is None:
+        if role != "admin" and await participant_role(s, session, user_id) is None:
             raise forbidden("Only participants can read this chat.")
         rows = (await s.execute(select(ChatMessage, User.full_name).join(User, User.id == ChatMessage.user_id)
                                 .where(ChatMessage.session_id == session_id)
