@@ -21,6 +21,7 @@ from api.schemas import (
     UserMe,
 )
 from api.services import accounts, settings_store
+from api.services.errors import Unauthenticated
 
 routes = ApiRoutes("auth")
 
@@ -70,9 +71,8 @@ async def login(request: web.Request, *, body: LoginIn) -> web.Response:
         result = await accounts.login(request.app[DB], body.email, body.password,
                                       secret=settings.jwt_secret, ttl=settings.jwt_ttl_seconds,
                                       next_url=body.next)
-    except ApiError as exc:
-        if exc.status == 401:
-            await throttle.failed(ip, body.email)
+    except Unauthenticated:
+        await throttle.failed(ip, body.email)
         raise
     await throttle.succeeded(ip, body.email)
     out = LoginOut(access_token=result.token, expires_at=result.expires_at,

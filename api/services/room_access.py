@@ -20,8 +20,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db import Database
-from api.errors import ApiError
 from api.models import RoomToken, Session, SessionStatus, User
+from api.services.errors import Forbidden, NotFound
 from api.services.rooms import participant_role
 
 ROOM_NOT_FOUND = "We couldn't find this session's room."
@@ -49,12 +49,12 @@ async def room_entry(db: Database, session_id: int, user_id: int) -> RoomEntry:
     async with db.read() as s:
         session = await s.get(Session, session_id)
         if session is None:
-            raise ApiError(404, "not_found", ROOM_NOT_FOUND)
+            raise NotFound(ROOM_NOT_FOUND)
         role = await participant_role(s, session, user_id)
         if role is None:
             if session.status == SessionStatus.draft:
-                raise ApiError(404, "not_found", ROOM_NOT_FOUND)
-            raise ApiError(403, "forbidden", ROOM_FORBIDDEN)
+                raise NotFound(ROOM_NOT_FOUND)
+            raise Forbidden(ROOM_FORBIDDEN)
         mentor = await s.get(User, session.mentor_id)
     return RoomEntry(session.id, session.title, session.status, mentor.full_name if mentor else "", role)
 
