@@ -12,9 +12,9 @@ from api.auth import CurrentUser
 from api.context import Context
 from api.keys import SERVICES
 from api.routing import ApiRoutes, path_id
-from api.schemas import Strict
-from api.schemas_requests import RequestPage, RequestQuery
-from api.schemas_sessions import QueryModel
+from api.schemas.common import Strict
+from api.schemas.requests import RequestPage, RequestQuery
+from api.schemas.sessions import QueryModel
 from api.services import admin, ledger, requests, settings_store
 from api.services.settings_store import PlatformSettings, PlatformSettingsUpdate
 

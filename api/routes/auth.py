@@ -9,7 +9,7 @@ from api.errors import ApiError
 from api.keys import DB, LIMITER, MAILER, SERVICES, SETTINGS
 from api.login_throttle import LoginThrottle
 from api.routing import ApiRoutes
-from api.schemas import (
+from api.schemas.common import (
     EmailIn,
     LoginIn,
     LoginOut,

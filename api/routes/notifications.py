@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from api.auth import CurrentUser
 from api.keys import DB
 from api.routing import ApiRoutes
-from api.schemas import Strict
+from api.schemas.common import Strict
 from api.services import notifications
 
 routes = ApiRoutes("notifications")

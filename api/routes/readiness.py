@@ -10,7 +10,7 @@ from pydantic import BaseModel, StrictBool
 from api.auth import CurrentUser
 from api.context import Context
 from api.routing import ApiRoutes, path_id
-from api.schemas import Strict
+from api.schemas.common import Strict
 from api.services import readiness
 
 routes = ApiRoutes("rooms")

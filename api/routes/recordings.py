@@ -18,7 +18,7 @@ from api.errors import ApiError
 from api.keys import SERVICES
 from api.live_rooms import live_rooms
 from api.routing import ApiRoutes, path_id
-from api.schemas import Strict
+from api.schemas.common import Strict
 from api.services import recordings
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from api.auth import CurrentUser, optional_user
 from api.context import Context
 from api.keys import DB
 from api.routing import ApiRoutes, path_id
-from api.schemas_sessions import (
+from api.schemas.sessions import (
     MentorSessionsQuery,
     PageQuery,
     ReviewPage,

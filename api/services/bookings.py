@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.context import Context
 from api.mailer import Attachment
 from api.models import Booking, BookingStatus, Journal, Notification, Session, SessionStatus, User
-from api.schemas_bookings import BookingCancelOut, BookingOut, BookingPage, BookingSession
+from api.schemas.bookings import BookingCancelOut, BookingOut, BookingPage, BookingSession
 from api.services import accounts, catalog_reads, ics, ledger, notifications
 from api.services.catalog import Viewer, push_seats, seats_left
 from api.services.errors import Conflict, Invalid, NotFound, Unprocessable

@@ -24,7 +24,7 @@ from api.broker import MemoryBroker
 from api.context import Context
 from api.db import Database
 from api.models import Booking, BookingStatus, Feedback, Notification, Role, Session, SessionStatus, User
-from api.schemas_sessions import (
+from api.schemas.sessions import (
     MentorBrief,
     Rating,
     ReviewOut,

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from api.db import Database
 from api.models import Booking, Role, Session, User
-from api.schemas_sessions import SessionQuery
+from api.schemas.sessions import SessionQuery
 from api.services import catalog
 from api.services.catalog import ACTIVE_BOOKING, Viewer
 from api.services.errors import Conflict, NotFound

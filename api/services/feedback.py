@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.context import Context
 from api.db import Database
 from api.models import Booking, BookingStatus, Feedback, Follow, Role, Session, SessionStatus, User
-from api.schemas_feedback import FeedbackCreate, FeedbackOut, FollowOut, MentorProfile
-from api.schemas_sessions import Rating
+from api.schemas.feedback import FeedbackCreate, FeedbackOut, FollowOut, MentorProfile
+from api.schemas.sessions import Rating
 from api.services import notifications
 from api.services.accounts import avatar_url
 from api.services.catalog import Viewer, mentor_ratings, to_out

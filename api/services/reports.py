@@ -29,7 +29,7 @@ from api.models import (
     Session,
     User,
 )
-from api.schemas_reports import LearnerReports, Reportable, ReportOut, ReportPage
+from api.schemas.reports import LearnerReports, Reportable, ReportOut, ReportPage
 from api.services import ledger, notifications
 from api.services.errors import Conflict, NotFound
 from api.services.payments import provider

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import CurrentUser
 from api.context import Context
 from api.models import Notification, Request, RequestStatus, Session, SessionStatus
-from api.schemas_requests import RequestAccepted, RequestOut
+from api.schemas.requests import RequestAccepted, RequestOut
 from api.services import accounts, bookings, notifications, session_state
 from api.services.errors import Conflict, NotFound
 from api.services.requests import outs, reload, visible

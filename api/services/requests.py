@@ -30,7 +30,7 @@ from api.models import (
     Role,
     User,
 )
-from api.schemas_requests import (
+from api.schemas.requests import (
     PersonBrief,
     ProposalOut,
     RequestAccept,

@@ -45,7 +45,7 @@ from api.models import (
     User,
     utcnow,
 )
-from api.schemas_sessions import SessionCreate
+from api.schemas.sessions import SessionCreate
 from api.services.errors import Conflict, Invalid, NotFound, Unprocessable
 from api.services import attendance, bookings, catalog, earnings, ledger, reports, settlement
 from api.services.settings_store import PlatformSettingsUpdate

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from api.schemas import SingleLine, Strict, Tags
+from api.schemas.common import SingleLine, Strict, Tags
 
 
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas import Strict
-from api.schemas_sessions import QueryModel
+from api.schemas.common import Strict
+from api.schemas.sessions import QueryModel
 
 
 class BookingCreate(Strict):
