@@ -12,9 +12,8 @@ from api.auth import CurrentUser
 from api.context import Context
 from api.keys import SERVICES
 from api.routing import ApiRoutes, path_id
-from api.schemas.common import Strict
+from api.schemas.common import QueryModel, Strict
 from api.schemas.requests import RequestPage, RequestQuery
-from api.schemas.sessions import QueryModel
 from api.services import admin, ledger, requests, settings_store
 from api.services.settings_store import PlatformSettings, PlatformSettingsUpdate
 

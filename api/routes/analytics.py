@@ -12,7 +12,7 @@ from api.context import Context
 from api.errors import ApiError, bad_request
 from api.models import Role, User
 from api.routing import ApiRoutes
-from api.schemas.sessions import QueryModel
+from api.schemas.common import QueryModel
 from api.services import analytics
 
 routes = ApiRoutes("mentor")

@@ -9,17 +9,17 @@ from api.errors import ApiError
 from api.keys import DB, LIMITER, MAILER, SERVICES, SETTINGS
 from api.login_throttle import LoginThrottle
 from api.routing import ApiRoutes
-from api.schemas.common import (
+from api.schemas.accounts import (
     EmailIn,
     LoginIn,
     LoginOut,
-    Message,
     PasswordResetConfirm,
     RegisterOut,
     TokenIn,
     UserCreate,
     UserMe,
 )
+from api.schemas.common import Message
 from api.services import accounts, settings_store
 from api.services.errors import Unauthenticated
 

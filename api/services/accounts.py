@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.db import Database
 from api.mailer import Mailer
 from api.models import AuditLog, OneTimeToken, RevokedToken, Role, User
-from api.schemas.common import UserCreate, UserMe, UserPublic, UserUpdate
+from api.schemas.accounts import UserCreate, UserMe, UserPublic, UserUpdate
 from api.services import room_access
 from api.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated, UnsupportedMedia
 from api.settings import Settings

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.context import Context
 from api.models import Journal, LedgerEntry, Notification, Payout, PayoutStatus
-from api.schemas.bookings import EarningsOut, EntryOut, PayoutOut
+from api.schemas.earnings import EarningsOut, EntryOut, PayoutOut
 from api.services import accounts, ledger, notifications
 from api.services.bookings import check_key
 from api.services.errors import Invalid, Unprocessable
