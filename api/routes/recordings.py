@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
-from pydantic import BaseModel, Field
 
 from api.auth import CurrentUser
 from api.context import Context
@@ -18,30 +16,13 @@ from api.errors import ApiError
 from api.keys import SERVICES
 from api.live_rooms import live_rooms
 from api.routing import ApiRoutes, path_id
-from api.schemas.common import Strict
+from api.schemas.recordings import DownloadQuery, RecordingAction, RecordingListQuery
 from api.services import recordings
 
 log = logging.getLogger(__name__)
 routes = ApiRoutes("recordings")
 MANAGER = "recordings"
 STAFF = ("mentor", "admin")
-
-
-class RecordingAction(Strict):
-    action: Literal["start", "stop"]
-
-
-class RecordingListQuery(BaseModel):
-    session_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    mentor_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    date_from: datetime | None = None
-    date_to: datetime | None = None
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
-
-
-class DownloadQuery(BaseModel):
-    file: str | None = Field(None, description="a participant file index (0, 1, ...) or 'export' for the MP4")
 
 
 def manager(app: web.Application) -> recordings.RecordingManager:

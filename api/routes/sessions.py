@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from api.auth import CurrentUser, optional_user
 from api.context import Context
@@ -16,6 +15,7 @@ from api.schemas.sessions import (
     PageQuery,
     ReviewPage,
     SessionCancel,
+    SessionCancelOut,
     SessionCreate,
     SessionDetail,
     SessionPage,
@@ -25,12 +25,6 @@ from api.schemas.sessions import (
 from api.services import catalog, catalog_reads
 
 routes = ApiRoutes("sessions")
-
-
-class SessionCancelOut(BaseModel):
-    session: SessionDetail
-    refunded_bookings: int
-    refunded_cents: int
 
 
 @routes.get("/api/sessions", query=SessionQuery, response=SessionPage, auth=None)

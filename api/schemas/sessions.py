@@ -172,3 +172,9 @@ class ReviewPage(BaseModel):
     total: int
     page: int
     page_size: int
+
+
+class SessionCancelOut(BaseModel):
+    session: SessionDetail
+    refunded_bookings: int
+    refunded_cents: int
