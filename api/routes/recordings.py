@@ -16,7 +16,14 @@ from api.errors import ApiError
 from api.keys import SERVICES
 from api.live_rooms import live_rooms
 from api.routing import ApiRoutes, path_id
-from api.schemas.recordings import DownloadQuery, RecordingAction, RecordingListQuery
+from api.schemas.recordings import (
+    DownloadQuery,
+    RecordingAction,
+    RecordingList,
+    RecordingListQuery,
+    RecordingOut,
+    RoomRecordingOut,
+)
 from api.services import recordings
 
 log = logging.getLogger(__name__)
@@ -29,7 +36,8 @@ def manager(app: web.Application) -> recordings.RecordingManager:
     return app[SERVICES][MANAGER]  # type: ignore[no-any-return]
 
 
-@routes.post("/api/rooms/{id}/recording", body=RecordingAction, auth=("mentor",), errors=(409, 503))
+@routes.post("/api/rooms/{id}/recording", body=RecordingAction, response=RoomRecordingOut, auth=("mentor",),
+              errors=(409, 503))
 async def room_recording(request: web.Request, *, body: RecordingAction, user: CurrentUser) -> dict[str, Any]:
     """The session's mentor starts or stops recording its live room; everyone in it is told."""
     ctx = Context.of(request.app)
@@ -46,7 +54,7 @@ async def room_recording(request: web.Request, *, body: RecordingAction, user: C
             "status": (await recordings.get(ctx, rid, user.id, "admin"))["status"]}
 
 
-@routes.get("/api/recordings", query=RecordingListQuery, auth=STAFF)
+@routes.get("/api/recordings", query=RecordingListQuery, response=RecordingList, auth=STAFF)
 async def list_recordings(request: web.Request, *, query: RecordingListQuery, user: CurrentUser) -> dict[str, Any]:
     """Admins see every recording; a mentor the recordings of their own sessions."""
     return await recordings.list_for(Context.of(request.app), user.id, user.role, session_id=query.session_id,
@@ -54,7 +62,7 @@ async def list_recordings(request: web.Request, *, query: RecordingListQuery, us
                                      limit=query.limit, offset=query.offset)
 
 
-@routes.get("/api/recordings/{id}", auth=STAFF)
+@routes.get("/api/recordings/{id}", response=RecordingOut, auth=STAFF)
 async def get_recording(request: web.Request, *, user: CurrentUser) -> dict[str, Any]:
     """One recording: status, participants, files, duration, export status and progress."""
     return await recordings.get(Context.of(request.app), path_id(request), user.id, user.role)
@@ -82,7 +90,7 @@ async def delete_recording(request: web.Request, *, user: CurrentUser) -> None:
     await recordings.remove(Context.of(request.app), path_id(request), user.id, user.role)
 
 
-@routes.post("/api/recordings/{id}/export", auth=STAFF, status=202, errors=(409,))
+@routes.post("/api/recordings/{id}/export", response=RecordingOut, auth=STAFF, status=202, errors=(409,))
 async def export(request: web.Request, *, user: CurrentUser) -> dict[str, Any]:
     """Start the composite MP4 export (a background process); follow it on GET /api/recordings/{id}."""
     return await manager(request.app).request_export(path_id(request), user.id, user.role)
