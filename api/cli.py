@@ -170,6 +170,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     from api.errors import ApiError
     from api.migrate import upgrade
     from api.services.accounts import create_admin
+    from api.services.errors import DomainError
 
     settings = _settings(args)
     upgrade(settings.effective_database_url)
@@ -184,7 +185,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(run())
-    except ApiError as exc:
+    except (ApiError, DomainError) as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     return 0
