@@ -17,8 +17,9 @@ class SfuConfig:
 
     #: STUN/TURN servers for the server side: [{"urls": ..., "username": ..., "credential": ...}]
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
-    #: UDP port range (inclusive) for ICE host candidates; None = ephemeral ports.
-    #: ``(p, p)`` means one single port shared by every peer connection.
+    #: UDP port range (inclusive) for ICE host candidates, one port per peer connection;
+    #: ``(p, p)``: that one port shared by every peer connection; None: one ephemeral port
+    #: shared by every peer connection (so reads and writes batch across peers).
     udp_port_range: Optional[tuple[int, int]] = None
     #: Public IP written into host candidates instead of the bound address (1:1 NAT).
     announced_ip: Optional[str] = None
