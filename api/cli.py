@@ -130,7 +130,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -
     upgrade(settings.effective_database_url)  # once, before any worker starts
     children = []
     for index in range(workers):
-        env = {**os.environ, "PEERLEARN_WORKER_INDEX": str(index)}
+        env = {**os.environ, "PEERLEARN_WORKER_INDEX": str(index), "PEERLEARN_WORKERS": str(workers)}
         cmd = [sys.executable, "-m", "api.cli", "serve", "--host", settings.host, "--port", str(settings.port),
                "--data-dir", str(settings.data_dir), "--no-migrate", "--reuse-port"]
         children.append(subprocess.Popen(cmd, env=env))
