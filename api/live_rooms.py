@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
@@ -38,8 +39,20 @@ def sfu_config(app: web.Application) -> SfuConfig:
     if settings.rtc_port_min and settings.rtc_port_max:
         port_range = (settings.rtc_port_min, settings.rtc_port_max)
     interfaces = [i.strip() for i in settings.rtc_interfaces.split(",") if i.strip()]
-    return SfuConfig(udp_port_range=port_range, announced_ip=settings.rtc_public_ip or None,
-                     interfaces=interfaces, allow_private_candidates=allow_private_candidates(settings))
+    config = SfuConfig(udp_port_range=port_range, announced_ip=settings.rtc_public_ip or None,
+                       interfaces=interfaces, allow_private_candidates=allow_private_candidates(settings))
+    # `serve --workers N` starts N processes (one media worker per core): each takes its own ports
+    index, count = worker_identity()
+    return config.for_worker(index, count)
+
+
+def worker_identity() -> tuple[int, int]:
+    """(index, count) of this process among `serve --workers N`'s processes; (0, 1) alone.
+    Set by the parent (api/cli.py) in the environment of each worker it starts."""
+    try:
+        return int(os.environ.get("PEERLEARN_WORKER_INDEX", "0")), int(os.environ.get("PEERLEARN_WORKERS", "1"))
+    except ValueError:
+        return 0, 1
 
 
 def allow_private_candidates(settings: Settings) -> bool:

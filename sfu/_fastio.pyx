@@ -19,65 +19,6 @@ from libc.string cimport memcpy, memset
 from libc.errno cimport errno, EAGAIN, EINTR
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 
-cdef extern from "<dlfcn.h>" nogil:
-    void *dlopen(const char *filename, int flag)
-    void *dlsym(void *handle, const char *symbol)
-    char *dlerror()
-    int RTLD_NOW
-    int RTLD_NOLOAD
-
-cdef extern from "<sys/uio.h>" nogil:
-    struct iovec:
-        void *iov_base
-        size_t iov_len
-
-cdef extern from "<sys/socket.h>" nogil:
-    ctypedef unsigned int socklen_t
-    struct sockaddr:
-        unsigned short sa_family
-    struct sockaddr_storage:
-        unsigned short ss_family
-    struct msghdr:
-        void *msg_name
-        socklen_t msg_namelen
-        iovec *msg_iov
-        size_t msg_iovlen
-        void *msg_control
-        size_t msg_controllen
-        int msg_flags
-    struct mmsghdr:
-        msghdr msg_hdr
-        unsigned int msg_len
-    int recvmmsg(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags, void *timeout)
-    int sendmmsg(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags)
-    int AF_INET
-    int AF_INET6
-    int MSG_DONTWAIT
-    int MSG_TRUNC
-
-cdef extern from "<netinet/in.h>" nogil:
-    struct in_addr:
-        unsigned int s_addr
-    struct in6_addr:
-        pass
-    struct sockaddr_in:
-        unsigned short sin_family
-        unsigned short sin_port
-        in_addr sin_addr
-    struct sockaddr_in6:
-        unsigned short sin6_family
-        unsigned short sin6_port
-        in6_addr sin6_addr
-    unsigned short ntohs(unsigned short)
-    unsigned short htons(unsigned short)
-
-cdef extern from "<arpa/inet.h>" nogil:
-    const char *inet_ntop(int af, const void *src, char *dst, socklen_t size)
-    int inet_pton(int af, const char *src, void *dst)
-
-# libsrtp 2.x, as bundled by pylibsrtp (srtp_protect_mki exists there: the 2.x API)
-ctypedef int (*srtp_fn)(void *ctx, void *hdr, int *len_ptr) nogil
-
 cdef srtp_fn _protect = NULL
 cdef srtp_fn _unprotect = NULL
 cdef srtp_fn _protect_rtcp = NULL
@@ -85,12 +26,6 @@ cdef srtp_fn _unprotect_rtcp = NULL
 
 #: largest datagram handled (pylibsrtp's own buffer is 1500 bytes); SRTP adds at most
 #: SRTP_MAX_TRAILER_LEN (16-byte tag + 128-byte MKI) to RTP, 4 more to RTCP
-cdef enum:
-    BUF = 1500
-    TRAILER = 148
-    SLOT = 1648  # BUF + TRAILER
-    RECV_SLOT = 2048
-    MAX_BATCH = 64
 
 
 def _bind_libsrtp():
@@ -125,10 +60,6 @@ cdef class SrtpContext:
     replayed, unknown stream, too long), which is how the SFU drops it.
     """
 
-    cdef object session
-    cdef void *ctx
-    cdef char buf[SLOT]
-
     def __cinit__(self, session):
         from pylibsrtp._binding import ffi
         self.session = session
@@ -160,10 +91,6 @@ cdef class SrtpContext:
 cdef class Destination:
     """A remote UDP address turned into a ``sockaddr`` once."""
 
-    cdef sockaddr_storage addr
-    cdef socklen_t addrlen
-    cdef readonly tuple address
-
     def __cinit__(self, tuple address):
         cdef sockaddr_in *v4 = <sockaddr_in *>&self.addr
         cdef sockaddr_in6 *v6 = <sockaddr_in6 *>&self.addr
@@ -190,15 +117,6 @@ cdef class SendBatch:
     again). ``flush`` sends from the front; on EAGAIN the rest stay queued,
     in order, and it returns how many are still pending.
     """
-
-    cdef char slots[MAX_BATCH][SLOT]
-    cdef mmsghdr msgs[MAX_BATCH]
-    cdef iovec iov[MAX_BATCH]
-    cdef list dests  # keeps each queued Destination alive
-    cdef int head
-    cdef int count
-    cdef readonly unsigned long long sent
-    cdef readonly unsigned long long refused
 
     def __cinit__(self):
         self.dests = [None] * MAX_BATCH
@@ -242,22 +160,25 @@ cdef class SendBatch:
 
     def add_srtp(self, SrtpContext ctx, bytes data, Destination dest, bint rtcp=False):
         """SRTP-protect ``data`` in its slot and queue it (dropped if libsrtp refuses it)."""
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+        return self.push_srtp(ctx, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), dest, rtcp) != 0
+
+    cdef int push_srtp(self, SrtpContext ctx, const char *data, Py_ssize_t n, Destination dest, bint rtcp):
+        """0: full (nothing queued); 1: queued or dropped (refused by libsrtp / too long)."""
         cdef int length = <int>n
         if self.count >= MAX_BATCH:
-            return False
+            return 0
         if n > BUF:
             self.refused += 1
-            return True
+            return 1
         cdef int i = self._slot(dest)
-        memcpy(self.slots[i], PyBytes_AS_STRING(data), n)
+        memcpy(self.slots[i], data, n)
         if (_protect_rtcp if rtcp else _protect)(ctx.ctx, self.slots[i], &length) != 0:
             self.dests[i] = None
             self.refused += 1
-            return True
+            return 1
         self.iov[i].iov_len = length
         self.count += 1
-        return True
+        return 1
 
     def flush(self, int fd):
         """Send what is queued; returns the number still pending (EAGAIN)."""
@@ -298,14 +219,6 @@ cdef class SendBatch:
 
 cdef class Receiver:
     """Reads up to 64 datagrams per call with one ``recvmmsg``."""
-
-    cdef char slots[MAX_BATCH][RECV_SLOT]
-    cdef mmsghdr msgs[MAX_BATCH]
-    cdef iovec iov[MAX_BATCH]
-    cdef sockaddr_storage names[MAX_BATCH]
-    cdef dict _addresses  # raw sockaddr -> (host, port), so a peer's tuple is built once
-    cdef readonly unsigned long long calls
-    cdef readonly unsigned long long datagrams
 
     def __cinit__(self):
         self._addresses = {}
@@ -365,3 +278,29 @@ cdef class Receiver:
                 continue  # larger than any WebRTC datagram: not ours to parse
             out.append((PyBytes_FromStringAndSize(self.slots[i], self.msgs[i].msg_len), self._address(i)))
         return out
+
+
+cdef class BatchSink:
+    """Where one SRTP direction's packets go on a ``MediaSocket``: its batch, the
+    context, the destination. ``send`` is what ``TransportWriter`` and the native
+    rewriter call per packet; the socket (``owner``) flushes at the end of the turn."""
+
+    def __cinit__(self, SendBatch batch, SrtpContext ctx, Destination dest, owner):
+        self.batch = batch
+        self.ctx = ctx
+        self.dest = dest
+        self.owner = owner
+
+    cpdef send(self, bytes packet, bint rtcp=False):
+        cdef SendBatch batch = self.batch
+        cdef int was_empty
+        owner = self.owner
+        if owner._backlog or owner._closing:
+            owner.send_srtp(self.ctx, packet, self.dest, rtcp)  # in order behind the backlog
+            return
+        was_empty = batch.count == 0
+        if not batch.push_srtp(self.ctx, PyBytes_AS_STRING(packet), PyBytes_GET_SIZE(packet), self.dest, rtcp):
+            owner.send_srtp(self.ctx, packet, self.dest, rtcp)  # full: the socket flushes and queues
+            return
+        if was_empty:
+            owner.schedule_flush()

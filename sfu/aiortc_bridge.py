@@ -270,7 +270,7 @@ class TransportWriter:
     """
 
     __slots__ = ("_dtls", "_protect", "_protect_rtcp", "_sendto", "_raw", "_transport", "_addr", "errors",
-                 "queued", "_msock", "_ctx", "_dest", "__weakref__")
+                 "queued", "_msock", "_ctx", "_dest", "sink", "__weakref__")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
@@ -286,6 +286,8 @@ class TransportWriter:
         self._msock: Optional[MediaSocket] = None
         self._ctx: Any = None
         self._dest: Any = None
+        #: the socket's BatchSink while on our own socket (the native rewriter sends to it directly)
+        self.sink: Any = None
         dtls.on("statechange", self._invalidate)
 
     def send_rtp(self, data: bytes) -> None:
@@ -294,9 +296,9 @@ class TransportWriter:
             if not self._resolve():
                 return
             sendto = self._sendto
-        msock = self._msock
-        if msock is not None:
-            msock.send_srtp(self._ctx, data, self._dest)
+        sink = self.sink
+        if sink is not None:
+            sink.send(data)
             return
         try:
             packet = self._protect(data)  # type: ignore[misc]
@@ -312,9 +314,9 @@ class TransportWriter:
             if not self._resolve():
                 return
             sendto = self._sendto
-        msock = self._msock
-        if msock is not None:
-            msock.send_srtp(self._ctx, data, self._dest, True)
+        sink = self.sink
+        if sink is not None:
+            sink.send(data, True)
             return
         try:
             packet = self._protect_rtcp(data)  # type: ignore[misc]
@@ -359,6 +361,7 @@ class TransportWriter:
     def _invalidate(self) -> None:
         self._sendto = None
         self._msock = None
+        self.sink = None
 
     def _resolve(self) -> bool:
         dtls = self._dtls
@@ -386,6 +389,7 @@ class TransportWriter:
                 else:
                     self._ctx = fastio.SrtpContext(srtp)
                     self._msock = transport
+                    self.sink = transport.sink(self._ctx, self._dest)
         else:
             # relayed (TURN) or otherwise wrapped local candidate: go through
             # its own coroutine, which adds the TURN framing

@@ -12,14 +12,19 @@ import os
 from types import ModuleType
 
 from . import fastio_py
+from .forwarding import RtpRewriter
 
 logger = logging.getLogger(__name__)
+
+
+def _wanted() -> bool:
+    return os.environ.get("PEERLEARN_SFU_NATIVE", "1").lower() not in ("0", "false", "no", "off")
 
 
 def load(native: bool | None = None) -> ModuleType:
     """The implementation module: ``native`` None means "as configured"."""
     if native is None:
-        native = os.environ.get("PEERLEARN_SFU_NATIVE", "1").lower() not in ("0", "false", "no", "off")
+        native = _wanted()
     if native:
         try:
             from . import _fastio  # type: ignore[attr-defined]
@@ -36,4 +41,24 @@ SrtpContext = impl.SrtpContext
 SendBatch = impl.SendBatch
 Receiver = impl.Receiver
 Destination = impl.Destination
+BatchSink = impl.BatchSink
 NATIVE: bool = impl.NATIVE
+
+
+def rewriter_class(native: bool | None = None) -> type[RtpRewriter]:
+    """``RtpRewriter`` in C (``sfu/_rewriter.pyx``) when the native path is on, else the Python one."""
+    if native is None:
+        native = NATIVE
+    if native:
+        try:
+            from ._rewriter import NativeRewriter  # type: ignore[import-not-found]
+
+            cls: type[RtpRewriter] = NativeRewriter
+            return cls
+        except ImportError as exc:
+            logger.warning("native rewriter unavailable (%s): using the Python one", exc)
+    return RtpRewriter
+
+
+#: what consumers build their rewriters from
+Rewriter = rewriter_class()

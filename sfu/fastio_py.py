@@ -161,3 +161,27 @@ class Receiver:
                 sock.detach()
         self.datagrams += len(out)
         return out
+
+
+class BatchSink:
+    """Where one SRTP direction's packets go on a ``MediaSocket`` (see the native one)."""
+
+    __slots__ = ("batch", "ctx", "dest", "owner")
+
+    def __init__(self, batch: SendBatch, ctx: SrtpContext, dest: Destination, owner: Any) -> None:
+        self.batch = batch
+        self.ctx = ctx
+        self.dest = dest
+        self.owner = owner
+
+    def send(self, packet: bytes, rtcp: bool = False) -> None:
+        owner = self.owner
+        if owner._backlog or owner._closing:
+            owner.send_srtp(self.ctx, packet, self.dest, rtcp)
+            return
+        was_empty = not self.batch.pending
+        if not self.batch.add_srtp(self.ctx, packet, self.dest, rtcp):
+            owner.send_srtp(self.ctx, packet, self.dest, rtcp)
+            return
+        if was_empty:
+            owner.schedule_flush()

@@ -204,8 +204,10 @@ class IceSockets:
         candidates = []
         for address in self.addresses():
             protocol = bridge.stun_protocol(connection)
-            if port_range is not None and port_range[0] == port_range[1]:
-                mux = await self._mux(address, port_range[0])
+            if port_range is None or port_range[0] == port_range[1]:
+                # one socket for every peer connection: a wakeup's reads and the packets
+                # they fan out to every subscriber each go in one system call
+                mux = await self._mux(address, port_range[0] if port_range is not None else 0)
                 if mux is None:
                     continue
                 mux.attach(protocol, bridge.local_username(connection))

@@ -48,8 +48,9 @@ class MediaSocket(asyncio.DatagramTransport):
         self._sock = sock
         self._fd = sock.fileno()
         self._protocol = protocol
-        self._receiver = fastio.Receiver()
-        self._batch = fastio.SendBatch()
+        self._io = fastio.impl
+        self._receiver = self._io.Receiver()
+        self._batch = self._io.SendBatch()
         self._flush_handle: Optional[asyncio.Handle] = None
         self._backlog: collections.deque[tuple[bytes, Any]] = collections.deque()
         self._closing = False
@@ -111,6 +112,15 @@ class MediaSocket(asyncio.DatagramTransport):
                 return
             batch.add_srtp(ctx, packet, dest, rtcp)
         if self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush_soon)
+
+    def sink(self, ctx: Any, dest: Any) -> Any:
+        """A ``BatchSink``: per-packet ``send`` into this socket's batch (native: all in C)."""
+        return self._io.BatchSink(self._batch, ctx, dest, self)
+
+    def schedule_flush(self) -> None:
+        """The batch got its first packet this turn: send it when the turn ends."""
+        if self._flush_handle is None and not self._closing:
             self._flush_handle = self._loop.call_soon(self._flush_soon)
 
     def _flush_soon(self) -> None:

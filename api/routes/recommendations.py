@@ -20,7 +20,7 @@ from api.keys import DB, SERVICES, SETTINGS
 from api.models import SchedulerClaim, utcnow
 from api.models_recsys import RecModel
 from api.routing import ApiRoutes
-from api.schemas_recommendations import (
+from api.schemas.recommendations import (
     EventIn, EventOut, JobOut, MetricSeries, MlMetricsOut, RecOut, RecQuery, TrainIn,
 )
 from api.services import recommendations as recs

@@ -27,7 +27,7 @@ from api.models import (
     Booking, BookingStatus, Feedback, Follow, Session, SessionStatus, User, utcnow,
 )
 from api.models_recsys import RecEvent, RecModel
-from api.schemas_recommendations import RecItem
+from api.schemas.recommendations import RecItem
 from api.services.recsys_model import (
     HybridModel, Params, decay, diversify, interest_terms, item_terms, words,
 )

@@ -11,7 +11,7 @@ from api.keys import DB
 from api.live_rooms import live_rooms
 from api.models import AttendanceInterval, Booking, RoomToken, Session
 from tests.conftest import signup
-from tests.room_client import RoomParticipant
+from benchmarks.room_client import RoomParticipant
 
 
 async def _live_soon(mentor, *, minutes: int = 5, capacity: int = 3) -> int:

@@ -140,7 +140,7 @@ def test_media_socket_on_both_loops(loop_kind: str, native: bool, monkeypatch: p
     """What aioice sees (connection_made, datagram_received, sendto, close) and the
     SRTP batch leaving at the end of the loop turn, under asyncio and uvloop."""
     io = fastio.load(native)
-    monkeypatch.setattr("sfu.media_socket.fastio", io)
+    monkeypatch.setattr("sfu.fastio.impl", io)
 
     class Echo(asyncio.DatagramProtocol):
         def __init__(self) -> None:
