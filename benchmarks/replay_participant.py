@@ -5,33 +5,34 @@ connection, aiortc's ICE and DTLS), but its peer connection is driven the way
 the server drives its own, through ``sfu.aiortc_bridge``: aiortc starts no
 encoder, decoder, RTP or RTCP loop (``adopt_transceiver``); RTCP arrives
 decrypted in C (``install_fast_ingress``); RTP leaves through the SFU's egress
-writer (``TransportWriter``: SRTP in C into a ``sendmmsg`` batch). What it
-publishes is replayed by ``benchmarks/rtp_replay.py``.
+writer (``TransportWriter``: SRTP in C into the socket's ``sendmmsg`` batch).
+What it publishes is replayed by ``benchmarks/rtp_replay.py``.
 
-Its ICE host candidate is on a ``CountingMux``: the ``sfu.ice.UdpMux`` (one UDP
-socket, a ``MediaSocket`` reading with ``recvmmsg``) shared by many participants
-(``--generator-sockets``), which routes STUN by ufrag and DTLS/RTCP by source
-address as the server's single-port mode does, and counts SRTP itself, per
-SSRC, from the header (in clear in SRTP) without decrypting: packets, bytes,
-highest sequence number (loss = gaps), frames (marker bit). One socket for many
-participants is what makes the reads batches: a socket per participant wakes
-the loop for 2-3 datagrams at a time. 1 video packet in ``sample_mask + 1``
+Its ICE host candidate is on a ``CountingMux``: an ``sfu.ice.UdpMux`` (STUN by
+ufrag, DTLS/SRTCP by source address) over an ``sfu.media_socket.MediaSocket``
+(which keeps the sending) whose reads are the mux's own: one ``recvmmsg`` per
+wakeup, SRTP counted per SSRC from the header (in clear in SRTP) without
+decrypting and without a call per datagram: packets, bytes, highest sequence
+number (loss = gaps), frames (marker bit). 1 video packet in ``sample_mask + 1``
 (and every packet of a stream until its first keyframe completed) goes to its
 participant's native ingress to be decrypted: the SRTP tag proves it authentic,
 its VP8 picture id gives the latency the SFU added (the frame's send time, same
 clock), and the payload must be byte-equal to a packet of that frame.
 
-The server must give each peer its own port (its default): a shared generator
-socket means one source address for many clients, which a single-port server
-could not tell apart.
+Each participant has its own socket by default: the server's one shared port
+tells peers apart by their source address. A mux can also carry many
+participants (``--generator-sockets N``: reads in batches of up to 64), against
+a server that gives each peer its own port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any, Optional
 
 from aiortc import RTCConfiguration, RTCPeerConnection
@@ -42,9 +43,11 @@ from benchmarks.aiortc_participants import Bench, Participant
 from benchmarks.rtp_replay import NTP_EPOCH, RING, OutStream, Replayer, vp8_picture_id
 from benchmarks.rtp_wire import Stream, find_abs_send_time, rtp_payload_offset, vp8_keyframe_start
 from sfu import aiortc_bridge as bridge
-from sfu import rtcp
+from sfu import fastio, rtcp
 from sfu.ice import UdpMux
 from sfu.media_socket import open_media_socket
+
+logger = logging.getLogger(__name__)
 
 #: receive buffer of a shared socket: SO_RCVBUFFORCE (root) goes past net.core.rmem_max
 MUX_RCVBUF = 32 << 20
@@ -76,8 +79,9 @@ class InStream(Stream):
 
 
 class CountingMux(UdpMux):
-    """``sfu.ice.UdpMux`` that counts SRTP itself (SSRCs are random 32-bit values chosen by the
-    server per consumer: one table for every participant on this socket)."""
+    """``sfu.ice.UdpMux`` whose socket is read by ``reader``: SRTP counted inline, everything else
+    routed as the mux routes it (SSRCs are random 32-bit values the server picks per consumer:
+    one table for every participant on this socket)."""
 
     def __init__(self, sample_mask: int) -> None:
         super().__init__()
@@ -86,30 +90,51 @@ class CountingMux(UdpMux):
         #: ssrc -> the participant whose offer announced it
         self.announced: dict[int, ReplayParticipant] = {}
         self.unknown = 0
-        self._counter = 0
+        self.reads = 0
+        self.datagrams = 0
 
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        # RTP, not RTCP (payload types 64-95 with the marker bit are RTCP's): counted from the clear header
-        if 127 < data[0] < 192 and not 191 < data[1] < 224 and len(data) > 11:
-            st = self.streams.get(data[8:12])
-            if st is None:
-                st = self._new_stream(data)
-                if st is None:
-                    return
-            seq = (data[2] << 8) | data[3]
-            st.packets += 1
-            st.octets += len(data)
-            d = (seq - st.highest) & 0xFFFF
-            if d < 0x8000:
-                st.highest += d
-            if st.video:
-                if data[1] & 0x80:
-                    st.frames += 1
-                self._counter += 1
-                if not self._counter & self.sample_mask or st.first_frame is None:
-                    st.owner.decrypt_sample(data, addr)
-            return
-        super().datagram_received(data, addr)
+    def reader(self, fd: int, batch: int) -> Callable[[], None]:
+        """The socket's read callback: one ``recvmmsg`` per wakeup (the loop calls again while data
+        waits), RTP counted from the clear header without a call per datagram."""
+        recv = fastio.Receiver().recv
+        streams = self.streams
+        route = super().datagram_received  # STUN by ufrag, DTLS/SRTCP by source address
+        new_stream = self._new_stream
+        mask = self.sample_mask
+        counter = 0
+
+        def read() -> None:
+            nonlocal counter
+            datagrams = recv(fd, batch)  # the loop calls again while more is waiting
+            self.reads += 1
+            self.datagrams += len(datagrams)
+            for data, addr in datagrams:
+                # RTP, not RTCP (payload types 64-95 with the marker bit are RTCP's)
+                if 127 < data[0] < 192 and not 191 < data[1] < 224 and len(data) > 11:
+                    st = streams.get(data[8:12])
+                    if st is None:
+                        st = new_stream(data)
+                        if st is None:
+                            continue
+                    seq = (data[2] << 8) | data[3]
+                    st.packets += 1
+                    st.octets += len(data)
+                    d = (seq - st.highest) & 0xFFFF
+                    if d < 0x8000:
+                        st.highest += d
+                    if st.video:
+                        if data[1] & 0x80:
+                            st.frames += 1
+                        counter += 1
+                        if not counter & mask or st.first_frame is None:
+                            st.owner.decrypt_sample(data, addr)
+                    continue
+                try:
+                    route(data, addr)
+                except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
+                    logger.exception("generator socket: datagram handler failed")
+
+        return read
 
     def _new_stream(self, data: bytes) -> Optional[InStream]:
         ssrc = int.from_bytes(data[8:12], "big")
@@ -128,14 +153,19 @@ def default_address() -> str:
     return found[0] if found else "127.0.0.1"
 
 
-def open_mux(loop: asyncio.AbstractEventLoop, address: str, sample_mask: int) -> CountingMux:
-    """A ``CountingMux`` on a new socket bound to ``address`` (any free port)."""
+def open_mux(loop: asyncio.AbstractEventLoop, address: str, sample_mask: int, *, shared: bool) -> CountingMux:
+    """A ``CountingMux`` on a new socket bound to ``address`` (any free port); ``shared``: for many
+    participants (reads of up to 64 datagrams), else for one (up to 16: it rarely holds more)."""
     mux = CountingMux(sample_mask)
     transport = open_media_socket(loop, mux, address, 0)
+    sock = transport.get_extra_info("socket")
     try:
-        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, MUX_RCVBUF)
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, MUX_RCVBUF)
     except OSError:
         pass  # not root: net.core.rmem_max is the limit
+    # the MediaSocket keeps sending (batches, backlog); reads are the mux's own
+    loop.remove_reader(sock.fileno())
+    loop.add_reader(sock.fileno(), mux.reader(sock.fileno(), 64 if shared else 16))
     return mux
 
 

@@ -100,7 +100,7 @@ class Load:
     """The participants of one run against one server: rooms joined step by step, measured in windows."""
 
     def __init__(self, *, mode: str, generator: str, base: str, participants: int, clips: dict[str, Any],
-                 http: aiohttp.ClientSession, run_id: str, audio_level: bool = True, sockets: int = 1) -> None:
+                 http: aiohttp.ClientSession, run_id: str, audio_level: bool = True, sockets: int = 0) -> None:
         if generator not in ("replay", "aiortc"):
             raise TypeError(f"unknown generator {generator!r}")
         if mode == "baseline" and generator != "aiortc":
@@ -174,7 +174,8 @@ class Load:
             n = self._made
             self._made += 1
             if self.sockets <= 0 or len(self.muxes) < self.sockets:
-                self.muxes.append(open_mux(asyncio.get_running_loop(), default_address(), self.bench.sample_mask))
+                self.muxes.append(open_mux(asyncio.get_running_loop(), default_address(), self.bench.sample_mask,
+                                           shared=self.sockets > 0))
             mux = self.muxes[-1] if self.sockets <= 0 else self.muxes[n % self.sockets]
             return ReplayParticipant(self.bench, self.replayer, mux, room, index)
         # one subscriber of the first room decodes everything (proof the media is valid)
@@ -327,15 +328,14 @@ class Load:
         if self.replayer is None:
             return {}
         people = self.people
-        reads = [m.transport.counters for m in self.muxes if m.transport is not None]
         return {**self.replayer.counters(),
                 "sampled": sum(getattr(p, "sampled", 0) for p in people),
                 "sample_authentic": sum(getattr(p, "sample_clear", 0) for p in people),
                 "sample_matched": sum(getattr(p, "sample_matched", 0) for p in people),
                 "payload_mismatch": sum(getattr(p, "payload_mismatch", 0) for p in people),
                 "unknown_ssrc": sum(m.unknown for m in self.muxes),
-                "recv_calls": sum(r["recv_calls"] for r in reads),
-                "datagrams_in": sum(r["datagrams_in"] for r in reads)}
+                "recv_calls": sum(m.reads for m in self.muxes),
+                "datagrams_in": sum(m.datagrams for m in self.muxes)}
 
     def _generator_figures(self, gen: dict[str, float], cpu: float, elapsed: float, sent: float, received: float,
                            lag: list[float], drops: int, cores: float, user: float,
@@ -414,7 +414,7 @@ def generator_cores(cpus: Optional[set[int]]) -> float:
 async def run_size(*, mode: str, fps: int, base: str, rooms: int, participants: int, duration: float, ramp: float,
                    warmup: float, pids: list[int], clips: dict[str, Any], redis_url: Optional[str],
                    run_id: str, label: str, generator: str = "aiortc", audio_level: bool = True,
-                   client_cpus: Optional[set[int]] = None, sockets: int = 1) -> dict[str, Any]:
+                   client_cpus: Optional[set[int]] = None, sockets: int = 0) -> dict[str, Any]:
     """``rooms`` rooms joined at once, one measured window, everyone leaves."""
     gc.collect()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
@@ -454,7 +454,7 @@ def busy_note(step: dict[str, Any]) -> str:
 async def sweep(*, args: argparse.Namespace, clips: dict[str, Any], workers: int, run_id: str,
                 server_cpus: Optional[set[int]], client_cpus: Optional[set[int]]) -> dict[str, Any]:
     """One server with ``workers`` processes; rooms added until a criterion fails."""
-    server = BenchServer(Path(tempfile.mkdtemp(prefix="pl-sfusweep-")), workers)
+    server = BenchServer(Path(tempfile.mkdtemp(prefix="pl-sfusweep-")), workers, per_peer_ports=shares_sockets(args))
     server.start()
     pids = server.pids()
     if server_cpus and workers == 1:
@@ -648,7 +648,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                    "duration": args.duration, "ramp": args.ramp, "warmup": args.warmup, "workers": args.workers,
                    "baseline": args.baseline, "baseline_rooms": args.baseline_rooms,
                    "generator": args.generator, "event_loop": args.loop,
-                   "generator_sockets": args.generator_sockets if args.generator == "replay" else None,
+                   "generator_sockets": (args.generator_sockets or "one per participant")
+                   if args.generator == "replay" else None,
+                   "server_udp": "a port per peer %d-%d" % BenchServer.PER_PEER_PORTS if shares_sockets(args)
+                   else "one shared port per process (the server's default)",
                    "audio_level": args.audio_level if args.generator == "replay" else False,
                    "sweep": {"step": args.sweep_step, "max_rooms": args.sweep_max, "workers": sweep_workers,
                              "max_loss_pct": MAX_LOSS_PCT, "max_latency_p99_ms": MAX_LATENCY_P99_MS}
@@ -674,7 +677,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             base = args.url.rstrip("/")
             pids = [args.server_pid] if args.server_pid else []
         else:
-            server = BenchServer(Path(tempfile.mkdtemp(prefix="pl-sfuload-")), args.workers)
+            server = BenchServer(Path(tempfile.mkdtemp(prefix="pl-sfuload-")), args.workers,
+                                 per_peer_ports=shares_sockets(args))
             server.start()
             base = server.url
             pids = server.pids()
@@ -717,6 +721,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def shares_sockets(args: argparse.Namespace) -> bool:
+    """Participants share generator sockets: the server must then give each peer its own port (its
+    shared port tells peers apart by source address, and they would all have one)."""
+    return args.generator == "replay" and args.generator_sockets > 0
+
+
 def baseline_ratio(ours: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """How many times the re-encoding relay's CPU ours is, per forwarded packet and per video stream."""
     def ratio(key: str) -> Optional[float]:
@@ -741,8 +751,9 @@ def main() -> int:
     ap.add_argument("--audio-level", action=argparse.BooleanOptionalAction, default=True,
                     help="replay: audio packets carry the audio-level extension, as browsers send it (aiortc's "
                          "sender does not for pre-encoded audio)")
-    ap.add_argument("--generator-sockets", type=int, default=1, help="replay: UDP sockets the participants "
-                    "share (0: one each; shared sockets read in batches)")
+    ap.add_argument("--generator-sockets", type=int, default=0, help="replay: UDP sockets the participants "
+                    "share (0: one each). Shared sockets read in batches, but the server then needs a port per "
+                    "peer (started so here; a --url server must be configured so)")
     ap.add_argument("--sweep", action="store_true", help="the capacity curve: add rooms until loss > 0.5 %% or "
                     "latency p99 > 10 ms (or the generator saturates)")
     ap.add_argument("--sweep-step", type=int, default=2, help="rooms added per step (the first step is 1 room)")

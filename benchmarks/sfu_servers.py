@@ -22,12 +22,18 @@ from benchmarks.procstats import child_pids  # noqa: E402
 
 
 class BenchServer(LocalServer):
-    """LocalServer with ``--workers N`` (and a private Redis when N > 1)."""
+    """LocalServer with ``--workers N`` (and a private Redis when N > 1). ``per_peer_ports``: each peer
+    connection gets its own UDP port from PER_PEER_PORTS instead of the one port all share (the
+    default), for a load generator that plays many clients from one address."""
 
-    def __init__(self, data_dir: Path, workers: int) -> None:
+    PER_PEER_PORTS = (40000, 59999)
+
+    def __init__(self, data_dir: Path, workers: int, *, per_peer_ports: bool = False) -> None:
         self.workers = workers
         self.redis: Optional[subprocess.Popen[bytes]] = None
         env = {"PEERLEARN_LOG_LEVEL": "ERROR"}
+        if per_peer_ports:
+            env["PEERLEARN_RTC_PORT_MIN"], env["PEERLEARN_RTC_PORT_MAX"] = map(str, self.PER_PEER_PORTS)
         if workers > 1 and not os.environ.get("PEERLEARN_REDIS_URL"):
             rport = free_port()
             self.redis = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
