@@ -434,6 +434,9 @@ def verdict(step: dict[str, Any]) -> Optional[str]:
     gen = step["generator"]
     if gen["saturated"]:
         return "generator saturated: " + "; ".join(gen["saturation"])
+    if step["join_failures"]:
+        # a refused or timed-out join: whose fault is not known from here, the errors say
+        return f"joins failed: {step['join_failures'][0][:120]}"
     if step["streams_flowing"] < step["streams_expected"]:
         return f"server: {step['streams_expected'] - step['streams_flowing']} streams not flowing"
     if step["loss_pct"] is not None and step["loss_pct"] > MAX_LOSS_PCT:
@@ -507,7 +510,8 @@ async def sweep(*, args: argparse.Namespace, clips: dict[str, Any], workers: int
     return {
         "workers": workers, "steps": steps, "stopped": stop,
         "limited_by": "generator" if stop and stop.startswith("generator") else
-                      "server" if stop and stop.startswith("server") else "sweep range",
+                      "server" if stop and stop.startswith("server") else
+                      "joins" if stop and stop.startswith("joins") else "sweep range",
         "max_rooms": best["rooms"] if best else 0,
         "at_max": {k: best[k] for k in ("forwarded_packets_per_s", "server_cpu_cores",
                                         "forwarded_packets_per_server_core_s", "cpu_us_per_forwarded_packet",
