@@ -20,9 +20,14 @@ its VP8 picture id gives the latency the SFU added (the frame's send time, same
 clock), and the payload must be byte-equal to a packet of that frame.
 
 Each participant has its own socket by default: the server's one shared port
-tells peers apart by their source address. A mux can also carry many
-participants (``--generator-sockets N``: reads in batches of up to 64), against
-a server that gives each peer its own port.
+tells peers apart by their source address. Waking up for every arrival on
+every socket costs more than the packets (a socket holds 1-3 datagrams per
+wakeup), so only ``timed`` participants' sockets are read on arrival (their
+samples measure latency); the others are read once per replay tick, all in one
+wakeup (their samples check validity only: a packet may wait up to a tick in
+the socket). A mux can also carry many participants (``--generator-sockets N``:
+reads in batches of up to 64), against a server that gives each peer its own
+port.
 """
 
 from __future__ import annotations
@@ -94,8 +99,8 @@ class CountingMux(UdpMux):
         self.datagrams = 0
 
     def reader(self, fd: int, batch: int) -> Callable[[], None]:
-        """The socket's read callback: one ``recvmmsg`` per wakeup (the loop calls again while data
-        waits), RTP counted from the clear header without a call per datagram."""
+        """What reads the socket (on each wakeup, or once per tick): ``recvmmsg`` of up to ``batch``
+        until it is drained, RTP counted from the clear header without a call per datagram."""
         recv = fastio.Receiver().recv
         streams = self.streams
         route = super().datagram_received  # STUN by ufrag, DTLS/SRTCP by source address
@@ -105,34 +110,37 @@ class CountingMux(UdpMux):
 
         def read() -> None:
             nonlocal counter
-            datagrams = recv(fd, batch)  # the loop calls again while more is waiting
-            self.reads += 1
-            self.datagrams += len(datagrams)
-            for data, addr in datagrams:
-                # RTP, not RTCP (payload types 64-95 with the marker bit are RTCP's)
-                if 127 < data[0] < 192 and not 191 < data[1] < 224 and len(data) > 11:
-                    st = streams.get(data[8:12])
-                    if st is None:
-                        st = new_stream(data)
+            datagrams = recv(fd, batch)
+            while datagrams:
+                self.reads += 1
+                self.datagrams += len(datagrams)
+                more = len(datagrams) == batch
+                for data, addr in datagrams:
+                    # RTP, not RTCP (payload types 64-95 with the marker bit are RTCP's)
+                    if 127 < data[0] < 192 and not 191 < data[1] < 224 and len(data) > 11:
+                        st = streams.get(data[8:12])
                         if st is None:
-                            continue
-                    seq = (data[2] << 8) | data[3]
-                    st.packets += 1
-                    st.octets += len(data)
-                    d = (seq - st.highest) & 0xFFFF
-                    if d < 0x8000:
-                        st.highest += d
-                    if st.video:
-                        if data[1] & 0x80:
-                            st.frames += 1
-                        counter += 1
-                        if not counter & mask or st.first_frame is None:
-                            st.owner.decrypt_sample(data, addr)
-                    continue
-                try:
-                    route(data, addr)
-                except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
-                    logger.exception("generator socket: datagram handler failed")
+                            st = new_stream(data)
+                            if st is None:
+                                continue
+                        seq = (data[2] << 8) | data[3]
+                        st.packets += 1
+                        st.octets += len(data)
+                        d = (seq - st.highest) & 0xFFFF
+                        if d < 0x8000:
+                            st.highest += d
+                        if st.video:
+                            if data[1] & 0x80:
+                                st.frames += 1
+                            counter += 1
+                            if not counter & mask or st.first_frame is None:
+                                st.owner.decrypt_sample(data, addr)
+                        continue
+                    try:
+                        route(data, addr)
+                    except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
+                        logger.exception("generator socket: datagram handler failed")
+                datagrams = recv(fd, batch) if more else None
 
         return read
 
@@ -153,9 +161,12 @@ def default_address() -> str:
     return found[0] if found else "127.0.0.1"
 
 
-def open_mux(loop: asyncio.AbstractEventLoop, address: str, sample_mask: int, *, shared: bool) -> CountingMux:
+def open_mux(loop: asyncio.AbstractEventLoop, address: str, sample_mask: int, *, shared: bool,
+             poll: Optional[Callable[[Callable[[], None]], None]] = None) -> CountingMux:
     """A ``CountingMux`` on a new socket bound to ``address`` (any free port); ``shared``: for many
-    participants (reads of up to 64 datagrams), else for one (up to 16: it rarely holds more)."""
+    participants (reads of up to 64 datagrams), else for one (up to 16: it rarely holds more).
+    ``poll``: the socket is read by what ``poll`` registers (once per tick) instead of on every arrival:
+    one wakeup per tick for all such sockets instead of one per few datagrams each."""
     mux = CountingMux(sample_mask)
     transport = open_media_socket(loop, mux, address, 0)
     sock = transport.get_extra_info("socket")
@@ -165,17 +176,25 @@ def open_mux(loop: asyncio.AbstractEventLoop, address: str, sample_mask: int, *,
         pass  # not root: net.core.rmem_max is the limit
     # the MediaSocket keeps sending (batches, backlog); reads are the mux's own
     loop.remove_reader(sock.fileno())
-    loop.add_reader(sock.fileno(), mux.reader(sock.fileno(), 64 if shared else 16))
+    read = mux.reader(sock.fileno(), 64 if shared else 16)
+    if poll is not None:
+        poll(read)
+    else:
+        loop.add_reader(sock.fileno(), read)
     return mux
 
 
 class ReplayParticipant(Participant):
     """A participant on the native media path (see the module docstring)."""
 
-    def __init__(self, bench: Bench, replayer: Replayer, mux: CountingMux, room: int, index: int) -> None:
+    def __init__(self, bench: Bench, replayer: Replayer, mux: CountingMux, room: int, index: int, *,
+                 timed: bool = True) -> None:
         super().__init__(bench, room, index, decode=False)
         self.replayer = replayer
         self.mux = mux
+        #: its socket is read as packets arrive: its samples measure latency (a polled one's would
+        #: include up to a tick of waiting in its own socket)
+        self.timed = timed
         self.out: dict[str, OutStream] = {}
         self.writer: Optional[bridge.TransportWriter] = None
         self.protocol: Any = None
@@ -316,7 +335,7 @@ class ReplayParticipant(Participant):
         if payload[4:] not in src.clip.frames[src.sent_index[k]][0]:
             self.payload_mismatch += 1
             return
-        if self.bench.measuring:
+        if self.timed and self.bench.measuring:
             sent = src.sent_at[k]
             self.bench.latency_ms.append((now - sent) * 1000)
             # the SFU stamps abs-send-time from its own monotonic clock when the packet reaches it

@@ -15,7 +15,8 @@ the subscribers' latency samples (the SFU forwards payloads untouched).
 
 ``Replayer`` is one task for every publisher: each ``TICK`` it sends the frames
 that became due (30 fps video split into packets, 50 pps audio, each stream at
-a random phase) and flushes the sockets' batches; a stream that falls more than
+a random phase), flushes the sockets' batches, then runs the pollers (sockets
+read once per tick rather than woken for every arrival); a stream that falls more than
 ``MAX_LAG`` behind skips frames, as an encoder would, and counts them: a
 generator that cannot keep up says so. The subscribing half and the peer
 connection are ``benchmarks/replay_participant.py``.
@@ -309,6 +310,8 @@ class Replayer:
         self.clips = {kind: packetize(clip) for kind, clip in clips.items()}
         self.audio_level = audio_level
         self.publishers: list[Any] = []
+        #: called after each tick's sends: sockets read once per tick instead of on every arrival
+        self.pollers: list[Callable[[], None]] = []
         self.measuring = False
         #: how late frames left (ms behind their schedule) and how long ticks took, while measuring
         self.lag_ms: list[float] = []
@@ -324,6 +327,12 @@ class Replayer:
         if publisher not in self.publishers:
             self.publishers.append(publisher)
             publisher.next_rtcp = time.monotonic() + random.random() * RTCP_INTERVAL
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    def poll(self, reader: Callable[[], None]) -> None:
+        """Call ``reader`` every tick from now on."""
+        self.pollers.append(reader)
         if self._task is None:
             self._task = asyncio.ensure_future(self._run())
 
@@ -346,6 +355,8 @@ class Replayer:
             next_tick = time.monotonic()
             while True:
                 self._tick()
+                for reader in self.pollers:
+                    reader()
                 next_tick += TICK
                 delay = next_tick - time.monotonic()
                 if delay < -TICK:

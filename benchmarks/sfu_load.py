@@ -81,6 +81,8 @@ from benchmarks.sfu_servers import BaselineServer, BenchServer  # noqa: E402
 __all__ = ["BenchServer", "proc_cpu", "run_size", "scrape_forwarded"]  # sfu_soak.py uses these
 
 SAMPLE_MASK = 7  # subscribers decrypt 1 packet in SAMPLE_MASK + 1 (latency samples); --latency-sample
+#: replay: subscribers read once per tick decrypt 1 video packet in this many (validity only)
+UNTIMED_SAMPLE = 256
 
 #: the capacity criteria (issue 16)
 MAX_LOSS_PCT = 0.5
@@ -100,7 +102,8 @@ class Load:
     """The participants of one run against one server: rooms joined step by step, measured in windows."""
 
     def __init__(self, *, mode: str, generator: str, base: str, participants: int, clips: dict[str, Any],
-                 http: aiohttp.ClientSession, run_id: str, audio_level: bool = True, sockets: int = 0) -> None:
+                 http: aiohttp.ClientSession, run_id: str, audio_level: bool = True, sockets: int = 0,
+                 timed: int = 1) -> None:
         if generator not in ("replay", "aiortc"):
             raise TypeError(f"unknown generator {generator!r}")
         if mode == "baseline" and generator != "aiortc":
@@ -115,6 +118,8 @@ class Load:
         self.replayer: Any = None
         #: the replay generator's shared sockets (0: one per participant)
         self.sockets = sockets
+        #: replay, a socket each: learners per room read on arrival (the latency samples)
+        self.timed = timed
         self.muxes: list[Any] = []
         self._made = 0
         if generator == "replay":
@@ -173,11 +178,16 @@ class Load:
 
             n = self._made
             self._made += 1
+            # with a socket each, the first ``timed`` learners of a room are read on arrival (latency),
+            # the others once per tick (cheap; validity sampled 1 in UNTIMED_SAMPLE)
+            timed = self.sockets > 0 or 1 <= index <= self.timed
             if self.sockets <= 0 or len(self.muxes) < self.sockets:
-                self.muxes.append(open_mux(asyncio.get_running_loop(), default_address(), self.bench.sample_mask,
-                                           shared=self.sockets > 0))
+                self.muxes.append(open_mux(asyncio.get_running_loop(), default_address(),
+                                           self.bench.sample_mask if timed else UNTIMED_SAMPLE - 1,
+                                           shared=self.sockets > 0,
+                                           poll=None if timed else self.replayer.poll))
             mux = self.muxes[-1] if self.sockets <= 0 else self.muxes[n % self.sockets]
-            return ReplayParticipant(self.bench, self.replayer, mux, room, index)
+            return ReplayParticipant(self.bench, self.replayer, mux, room, index, timed=timed)
         # one subscriber of the first room decodes everything (proof the media is valid)
         return Participant(self.bench, room, index, decode=(room == 0 and index == 1))
 
@@ -414,12 +424,12 @@ def generator_cores(cpus: Optional[set[int]]) -> float:
 async def run_size(*, mode: str, fps: int, base: str, rooms: int, participants: int, duration: float, ramp: float,
                    warmup: float, pids: list[int], clips: dict[str, Any], redis_url: Optional[str],
                    run_id: str, label: str, generator: str = "aiortc", audio_level: bool = True,
-                   client_cpus: Optional[set[int]] = None, sockets: int = 0) -> dict[str, Any]:
+                   client_cpus: Optional[set[int]] = None, sockets: int = 0, timed: int = 1) -> dict[str, Any]:
     """``rooms`` rooms joined at once, one measured window, everyone leaves."""
     gc.collect()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
         load = Load(mode=mode, generator=generator, base=base, participants=participants, clips=clips, http=http,
-                    run_id=f"{run_id}{rooms}", audio_level=audio_level, sockets=sockets)
+                    run_id=f"{run_id}{rooms}", audio_level=audio_level, sockets=sockets, timed=timed)
         try:
             await load.add_rooms(rooms, ramp=ramp, warmup=warmup, label=label)
             urls = await metric_urls(base, redis_url) if mode == "ours" else []
@@ -470,7 +480,7 @@ async def sweep(*, args: argparse.Namespace, clips: dict[str, Any], workers: int
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
             load = Load(mode="ours", generator=args.generator, base=server.url, participants=args.participants,
                         clips=clips, http=http, run_id=f"{run_id}w{workers}", audio_level=args.audio_level,
-                        sockets=args.generator_sockets)
+                        sockets=args.generator_sockets, timed=args.timed_per_room)
             try:
                 target = 1
                 while target <= args.sweep_max:
@@ -654,6 +664,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                    "generator": args.generator, "event_loop": args.loop,
                    "generator_sockets": (args.generator_sockets or "one per participant")
                    if args.generator == "replay" else None,
+                   "timed_per_room": args.timed_per_room if args.generator == "replay" else None,
                    "server_udp": "a port per peer %d-%d" % BenchServer.PER_PEER_PORTS if shares_sockets(args)
                    else "one shared port per process (the server's default)",
                    "audio_level": args.audio_level if args.generator == "replay" else False,
@@ -697,7 +708,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                         ramp=args.ramp * rooms, warmup=args.warmup, pids=pids, clips=clips,
                                         redis_url=redis_url, run_id=run_id, label=f"ours {rooms}x{args.participants}",
                                         generator=args.generator, audio_level=args.audio_level,
-                                        client_cpus=client_cpus, sockets=args.generator_sockets)
+                                        client_cpus=client_cpus, sockets=args.generator_sockets,
+                                        timed=args.timed_per_room)
                 print(f"\n{rooms}x{args.participants}: {summary_line(result)}", file=sys.stderr)
                 report["runs"].append(result)
         finally:
@@ -758,6 +770,9 @@ def main() -> int:
     ap.add_argument("--generator-sockets", type=int, default=0, help="replay: UDP sockets the participants "
                     "share (0: one each). Shared sockets read in batches, but the server then needs a port per "
                     "peer (started so here; a --url server must be configured so)")
+    ap.add_argument("--timed-per-room", type=int, default=1, help="replay, a socket each: learners per room "
+                    "whose sockets are read on arrival (their samples give the latency); the others are read "
+                    "once per 5 ms tick, far cheaper (participants: all of them)")
     ap.add_argument("--sweep", action="store_true", help="the capacity curve: add rooms until loss > 0.5 %% or "
                     "latency p99 > 10 ms (or the generator saturates)")
     ap.add_argument("--sweep-step", type=int, default=2, help="rooms added per step (the first step is 1 room)")
