@@ -417,6 +417,12 @@ class Load:
         await asyncio.sleep(1.0)
 
 
+def client_session() -> aiohttp.ClientSession:
+    """Every participant's signaling socket holds a connection: no pool limit (aiohttp's default 100
+    would leave /metrics waiting for one from 20 rooms of 5 on)."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60), connector=aiohttp.TCPConnector(limit=0))
+
+
 def generator_cores(cpus: Optional[set[int]]) -> float:
     return float(len(cpus)) if cpus else float(os.cpu_count() or 1)
 
@@ -427,7 +433,7 @@ async def run_size(*, mode: str, fps: int, base: str, rooms: int, participants: 
                    client_cpus: Optional[set[int]] = None, sockets: int = 0, timed: int = 1) -> dict[str, Any]:
     """``rooms`` rooms joined at once, one measured window, everyone leaves."""
     gc.collect()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+    async with client_session() as http:
         load = Load(mode=mode, generator=generator, base=base, participants=participants, clips=clips, http=http,
                     run_id=f"{run_id}{rooms}", audio_level=audio_level, sockets=sockets, timed=timed)
         try:
@@ -477,7 +483,7 @@ async def sweep(*, args: argparse.Namespace, clips: dict[str, Any], workers: int
     steps: list[dict[str, Any]] = []
     stop: Optional[str] = None
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+        async with client_session() as http:
             load = Load(mode="ours", generator=args.generator, base=server.url, participants=args.participants,
                         clips=clips, http=http, run_id=f"{run_id}w{workers}", audio_level=args.audio_level,
                         sockets=args.generator_sockets, timed=args.timed_per_room)
@@ -485,11 +491,18 @@ async def sweep(*, args: argparse.Namespace, clips: dict[str, Any], workers: int
                 target = 1
                 while target <= args.sweep_max:
                     label = f"sweep {workers}w {target}x{args.participants}"
-                    await load.add_rooms(target - load.rooms, ramp=args.ramp * (target - load.rooms),
-                                         warmup=args.warmup, label=label)
-                    urls = await metric_urls(server.url, redis_url)
-                    step = await load.measure(duration=args.duration, pids=server.pids(), urls=urls, fps=args.fps,
-                                              label=label, generator_cores=generator_cores(client_cpus))
+                    try:
+                        await load.add_rooms(target - load.rooms, ramp=args.ramp * (target - load.rooms),
+                                             warmup=args.warmup, label=label)
+                        urls = await metric_urls(server.url, redis_url)
+                        step = await load.measure(duration=args.duration, pids=server.pids(), urls=urls,
+                                                  fps=args.fps, label=label,
+                                                  generator_cores=generator_cores(client_cpus))
+                    except (OSError, asyncio.TimeoutError, RuntimeError, aiohttp.ClientError) as exc:
+                        # the steps so far stand; this one could not be measured
+                        stop = f"step {target} rooms not measured: {exc!r}"
+                        print(f"\n{label}: {stop}", file=sys.stderr)
+                        break
                     stop = verdict(step)
                     if stop and args.sweep_confirm:
                         # one bad window (a burst of other load on a shared machine) is not a capacity:
@@ -521,7 +534,8 @@ async def sweep(*, args: argparse.Namespace, clips: dict[str, Any], workers: int
         "workers": workers, "steps": steps, "stopped": stop,
         "limited_by": "generator" if stop and stop.startswith("generator") else
                       "server" if stop and stop.startswith("server") else
-                      "joins" if stop and stop.startswith("joins") else "sweep range",
+                      "joins" if stop and stop.startswith("joins") else
+                      "measurement error" if stop and stop.startswith("step") else "sweep range",
         "max_rooms": best["rooms"] if best else 0,
         "at_max": {k: best[k] for k in ("forwarded_packets_per_s", "server_cpu_cores",
                                         "forwarded_packets_per_server_core_s", "cpu_us_per_forwarded_packet",
