@@ -396,8 +396,8 @@ class Load:
             if gen["frames_skipped"]:
                 reasons.append(f"{gen['frames_skipped']:.0f} frames skipped")
         if reasons and waited > GENERATOR_WAIT_SHARE:
-            # not its own cost: other processes held the CPUs it may use
-            reasons.append(f"it waited for a CPU {waited:.0%} of the window (the machine is busy)")
+            # not its own cost: other processes (the server included) held the CPUs it may use
+            reasons.append(f"it waited for a CPU {waited:.0%} of the window (other processes held the cores)")
         out["saturated"] = bool(reasons)
         out["saturation"] = reasons
         return out
@@ -466,8 +466,8 @@ def verdict(step: dict[str, Any]) -> Optional[str]:
 def busy_note(step: dict[str, Any]) -> str:
     """What other load on the machine took from the server during the window, if that is notable."""
     waited = step["runqueue_wait_share"]["sfu"]
-    return (f" (the server waited for a CPU {waited:.0%} of the window: the machine is busy)"
-            if waited > GENERATOR_WAIT_SHARE else "")
+    return (f" (the server waited for a CPU {waited:.0%} of the window: other processes, the generator "
+            f"included, held the cores)" if waited > GENERATOR_WAIT_SHARE else "")
 
 
 async def sweep(*, args: argparse.Namespace, clips: dict[str, Any], workers: int, run_id: str,
