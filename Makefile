@@ -57,7 +57,7 @@ lint:
 	$(BIN)/python -m ruff check api web sfu tests benchmarks
 
 typecheck:
-	$(BIN)/python -m mypy sfu api/services
+	$(BIN)/python -m mypy sfu api/services api/recommender
 
 bench: install-test
 	$(BIN)/python benchmarks/sfu_load.py --rooms 1,5,10

@@ -517,4 +517,4 @@ class SchedulerClaim(Base):
 
 # Recommender tables live in their own module; imported here so Alembic (which imports
 # api.models) sees them in Base.metadata.
-import api.models_recsys  # noqa: E402,F401
+import api.recommender.tables  # noqa: E402,F401

@@ -18,14 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from api.auth import CurrentUser
 from api.keys import DB, SERVICES, SETTINGS
 from api.models import SchedulerClaim, utcnow
-from api.models_recsys import RecModel
+from api.recommender.tables import RecModel
 from api.routing import ApiRoutes
 from api.schemas_recommendations import (
     EventIn, EventOut, JobOut, MetricSeries, MlMetricsOut, RecOut, RecQuery, TrainIn,
 )
-from api.services import recommendations as recs
-from api.services.recsys_model import Params
-from api.services.recsys_train import METHODS, Trainer
+from api.recommender import serving as recs
+from api.recommender.model import Params
+from api.recommender.training import METHODS, Trainer
 
 log = logging.getLogger(__name__)
 routes = ApiRoutes("recommendations")

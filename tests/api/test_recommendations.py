@@ -11,7 +11,7 @@ import pytest
 from api.keys import DB, SERVICES
 from api.models import Booking, BookingStatus, Session, SessionStatus, User, utcnow
 from api.security import hash_password
-from api.services import recsys_synth
+from api.recommender import synthetic
 from tests.conftest import signup
 
 SMALL_EVAL = {"n_users": 150, "n_items": 60, "days": 30.0, "seed": 3}
@@ -27,8 +27,8 @@ def settings(settings):
 
 
 async def _market(client, n_users: int = 60, n_items: int = 50) -> None:
-    data, _ = recsys_synth.generate(n_users, n_items, days=30.0, seed=5, now=utcnow().timestamp())
-    await recsys_synth.populate(client.app[DB], data, password_hash=hash_password("x" * 12))
+    data, _ = synthetic.generate(n_users, n_items, days=30.0, seed=5, now=utcnow().timestamp())
+    await synthetic.populate(client.app[DB], data, password_hash=hash_password("x" * 12))
 
 
 async def _session(client, mentor_id: int, title: str, **kw) -> int:

@@ -2,7 +2,7 @@
 
 ``Recommender.recommend`` scores every session of the in-memory catalogue for
 one learner (content profile + folded-in CF factors + popularity prior, see
-recsys_model), drops what must never be shown (booked, full, past, cancelled,
+model), drops what must never be shown (booked, full, past, cancelled,
 draft, their own), diversifies across mentors and domains, explains each pick,
 and re-checks the short list against the database so exclusions hold exactly.
 Until a model exists it serves a popularity + interest fallback; it never fails
@@ -26,12 +26,12 @@ from sqlalchemy import func, insert, select
 from api.models import (
     Booking, BookingStatus, Feedback, Follow, Session, SessionStatus, User, utcnow,
 )
-from api.models_recsys import RecEvent, RecModel
+from api.recommender.tables import RecEvent, RecModel
 from api.schemas_recommendations import RecItem
-from api.services.recsys_model import (
+from api.recommender.model import (
     HybridModel, Params, decay, diversify, interest_terms, item_terms, words,
 )
-from api.services.recsys_train import profiles
+from api.recommender.training import profiles
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from api.services.recsys_data import BOOKING, TrainingData
+from api.recommender.data import BOOKING, TrainingData
 
 DAY = 86400.0
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#.]*[a-z0-9+#]|[a-z0-9]")

@@ -1,7 +1,7 @@
 """The recommender's input: catalogue, learners and timestamped implicit feedback, as numpy arrays.
 
-One plain format shared by the database loader (recsys_train), the synthetic
-generator (recsys_synth) and the evaluation, so all three see the same thing.
+One plain format shared by the database loader (training), the synthetic
+generator (synthetic) and the evaluation, so all three see the same thing.
 Times are POSIX seconds (UTC).
 """
 

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from api.services.recsys_data import BOOKING, RATING, TrainingData
+from api.recommender.data import BOOKING, RATING, TrainingData
 
 DAY = 86400.0
 

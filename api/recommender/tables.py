@@ -1,6 +1,6 @@
 """Recommender tables: trained model versions with their offline metrics, and carousel events.
 
-Kept apart from api/models.py (one idea per module); api/models.py imports this
+Kept with the rest of the recommender; api/models.py imports this
 module at its end so Alembic's metadata sees these tables.
 """
 

@@ -23,10 +23,10 @@ import numpy as np
 from sqlalchemy import select
 
 from api.models import Booking, BookingStatus, Feedback, Follow, Role, Session, SessionStatus, User, utcnow
-from api.models_recsys import RecModel
-from api.services import recsys_synth
-from api.services.recsys_data import BOOKING, RATING, TrainingData
-from api.services.recsys_model import (
+from api.recommender.tables import RecModel
+from api.recommender import synthetic
+from api.recommender.data import BOOKING, RATING, TrainingData
+from api.recommender.model import (
     HybridModel, Params, booking_velocity, decay, diversify, fit, interest_terms,
 )
 
@@ -218,7 +218,7 @@ def train(data: TrainingData, params: Params | None = None, *, eval_max_users: i
     metrics = evaluate(data, p, max_users=eval_max_users)
     metrics["source"] = "live"
     if metrics["split"].get("test_users", 0) < MIN_TEST_USERS and synthetic_fallback is not None:
-        synth, _ = recsys_synth.generate(**synthetic_fallback)
+        synth, _ = synthetic.generate(**synthetic_fallback)
         metrics = evaluate(synth, p, max_users=eval_max_users)
         metrics["source"] = "synthetic"
         metrics["note"] = (f"Too little live feedback for a time split (< {MIN_TEST_USERS} learners "
