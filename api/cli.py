@@ -191,9 +191,9 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 def cmd_recordings_export(args: argparse.Namespace) -> int:
-    from api.services.recordings import export_from_cli
+    from api.cli_recordings import export_recording
 
-    return asyncio.run(export_from_cli(_settings(args), args.id))
+    return asyncio.run(export_recording(_settings(args), args.id))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from api.live_rooms import live_rooms
 from api.routing import ApiRoutes, path_id
 from api.schemas import Strict
 from api.services import recordings
+from api.services.recording_manager import RecordingManager
 
 log = logging.getLogger(__name__)
 routes = ApiRoutes("recordings")
@@ -44,7 +45,7 @@ class DownloadQuery(BaseModel):
     file: str | None = Field(None, description="a participant file index (0, 1, ...) or 'export' for the MP4")
 
 
-def manager(app: web.Application) -> recordings.RecordingManager:
+def manager(app: web.Application) -> RecordingManager:
     return app[SERVICES][MANAGER]  # type: ignore[no-any-return]
 
 
@@ -119,7 +120,7 @@ async def _retention_loop(app: web.Application) -> None:
 
 async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:
     ctx = Context.of(app)
-    mgr = recordings.RecordingManager(ctx, lambda sid: live_rooms(app).get(sid))
+    mgr = RecordingManager(ctx, lambda sid: live_rooms(app).get(sid))
     app[SERVICES][MANAGER] = mgr
     previous = app[SERVICES].get("room_listeners")
 

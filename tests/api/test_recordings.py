@@ -17,6 +17,7 @@ from api.app import create_app
 from api.context import Context
 from api.keys import DB, SERVICES
 from api.models import Notification, Recording, RecordingStatus, Session
+from api.cli_recordings import export_recording
 from api.services import recordings as svc
 from sfu.recording.rtp_dump import DumpWriter, dumps_in
 from tests.api.test_rooms import _book, _connect, _live_soon, _token
@@ -373,7 +374,7 @@ async def test_cli_export_with_progress_bar(client, mentor, settings) -> None:
     await client.app[SERVICES]["recordings"].finalize(rid)
     assert (await _recording_row(client, rid)).status == RecordingStatus.ready
     out = io.StringIO()
-    assert await svc.export_from_cli(settings, rid, out) == 0
+    assert await export_recording(settings, rid, out) == 0
     assert "100.0%" in out.getvalue() and "[####" in out.getvalue()
     row = await _recording_row(client, rid)
     assert row.export["status"] == "ready" and row.export["progress"] == 1.0
@@ -381,7 +382,7 @@ async def test_cli_export_with_progress_bar(client, mentor, settings) -> None:
         assert len(c.streams.video) == 1
         frame = next(iter(c.decode(video=0)))
         assert (frame.width, frame.height) == (640, 360)
-    assert await svc.export_from_cli(settings, 999999, out) == 2
+    assert await export_recording(settings, 999999, out) == 2
 
 
 async def _recording_row(client: Any, rid: int) -> Recording:
