@@ -7,8 +7,11 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+# Every table module registers its tables on Base.metadata when imported.
+import api.models  # noqa: F401
+import api.recommender.tables  # noqa: F401
 from api.db import make_nullpool_engine
-from api.models import Base
+from api.orm import Base
 
 config = context.config
 target_metadata = Base.metadata
