@@ -81,6 +81,8 @@ class ApiRoutes:
     def __init__(self, tag: str) -> None:
         self.tag = tag
         self.endpoints: list[Endpoint] = []
+        # (path, handler, name): WebSocket endpoints, routed as they are (not JSON, not in OpenAPI).
+        self.sockets: list[tuple[str, Handler, str]] = []
 
     def route(self, method: str, path: str, *, name: str | None = None, summary: str = "",
               body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
@@ -109,10 +111,21 @@ class ApiRoutes:
     def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **kw)
 
+    def websocket(self, path: str, *, name: str) -> Callable[[Handler], Handler]:
+        """A WebSocket endpoint: the handler gets the bare request and does its own handshake."""
+
+        def deco(fn: Handler) -> Handler:
+            self.sockets.append((path, fn, name))
+            return fn
+
+        return deco
+
     def register(self, app: web.Application) -> None:
         for ep in self.endpoints:
             app.router.add_route(ep.method, ep.path, _wrap(ep), name=ep.name)
             app[ENDPOINTS].append(ep)
+        for path, handler, name in self.sockets:
+            app.router.add_get(path, handler, name=name)
 
 
 # Primary keys are 32-bit INTEGER columns (PostgreSQL refuses larger values with an error).

@@ -1,36 +1,26 @@
 """Recommendations for learners, their online events, and the admin ML metrics.
 
-``setup(app)`` creates the trainer and the recommender (app[SERVICES]["recommender"],
-["recsys_trainer"]) and, when the scheduler is enabled, retrains about daily.
+The trainer and the recommender (and the retraining schedule) are built in api/lifecycle.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from datetime import timedelta
 
 from aiohttp import web
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from api.auth import CurrentUser
-from api.keys import DB, SERVICES, SETTINGS
-from api.models import SchedulerClaim, utcnow
-from api.recommender.tables import RecModel
+from api.keys import DB, SERVICES
 from api.routing import ApiRoutes
 from api.schemas_recommendations import (
     EventIn, EventOut, JobOut, MetricSeries, MlMetricsOut, RecOut, RecQuery, TrainIn,
 )
 from api.recommender import serving as recs
-from api.recommender.model import Params
 from api.recommender.training import METHODS, Trainer
 
 log = logging.getLogger(__name__)
 routes = ApiRoutes("recommendations")
 
-DEFAULT_SYNTHETIC_EVAL = {"n_users": 1000, "n_items": 300, "days": 40.0, "seed": 11}
 METRICS = ("precision", "recall", "ndcg", "coverage", "diversity")
 
 
@@ -92,70 +82,3 @@ async def train_now(request: web.Request, *, body: TrainIn, user: CurrentUser) -
     if body.wait:
         await job.done_event.wait()
     return JobOut.model_validate(job.public())
-
-
-# --------------------------------------------------------------------------- wiring
-
-def setup(app: web.Application) -> None:
-    app.cleanup_ctx.append(_recsys_ctx)
-
-
-async def _recsys_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    extra = settings.extra
-    recommender: recs.Recommender | None = None
-
-    async def installed(model: object) -> None:
-        assert recommender is not None
-        await recommender.install(model)  # type: ignore[arg-type]
-
-    trainer = Trainer(app[DB], settings.data_dir / "models",
-                      params=Params.from_dict(extra.get("recsys_params")),
-                      eval_max_users=extra.get("recsys_eval_max_users", 3000),
-                      synthetic_eval=extra.get("recsys_synthetic_eval", DEFAULT_SYNTHETIC_EVAL),
-                      on_model=installed)
-    recommender = recs.Recommender(app[DB], trainer,
-                                   first_request_wait=extra.get("recsys_first_request_wait", 2.0),
-                                   sync_every=extra.get("recsys_sync_seconds", recs.SYNC_EVERY_SECONDS))
-    app[SERVICES]["recsys_trainer"] = trainer
-    app[SERVICES]["recommender"] = recommender
-    task = None
-    if settings.scheduler_enabled:
-        task = asyncio.create_task(_schedule(app, trainer), name="recsys-schedule")
-    yield
-    if task is not None:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-    await trainer.stop()
-
-
-async def _schedule(app: web.Application, trainer: Trainer) -> None:
-    """Retrain when the newest version is older than the interval; one process per slot
-    (a SchedulerClaim row decides which)."""
-    extra = app[SETTINGS].extra
-    interval = float(extra.get("recsys_train_interval_seconds", 86400))
-    check = float(extra.get("recsys_schedule_check_seconds", 600))
-    await asyncio.sleep(float(extra.get("recsys_schedule_delay_seconds", 5)))
-    db = app[DB]
-    while True:
-        try:
-            async with db.read() as s:
-                latest = await s.scalar(select(func.max(RecModel.created_at)))
-            now = utcnow()
-            if latest is None or now - latest > timedelta(seconds=interval):
-                slot = int(now.timestamp() // interval)
-                try:
-                    async with db.write() as s:
-                        s.add(SchedulerClaim(key=f"recsys-train:{slot}"))
-                except IntegrityError:
-                    pass  # another process has this slot
-                else:
-                    await trainer.start(trigger="scheduled").done_event.wait()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001  # keep the schedule alive
-            log.exception("recsys: scheduled training check failed")
-        await asyncio.sleep(check)

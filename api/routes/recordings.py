@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
@@ -16,7 +15,6 @@ from api.auth import CurrentUser
 from api.context import Context
 from api.errors import ApiError
 from api.keys import SERVICES
-from api.live_rooms import live_rooms
 from api.routing import ApiRoutes, path_id
 from api.schemas import Strict
 from api.services import recordings
@@ -106,41 +104,3 @@ async def delete_recording(request: web.Request, *, user: CurrentUser) -> None:
 async def export(request: web.Request, *, user: CurrentUser) -> dict[str, Any]:
     """Start the composite MP4 export (a background process); follow it on GET /api/recordings/{id}."""
     return await manager(request.app).request_export(path_id(request), user.id, user.role)
-
-
-async def _retention_loop(app: web.Application) -> None:
-    interval = float(app[SERVICES].get("recording_retention_interval", 3600.0))
-    while True:
-        try:
-            await recordings.apply_retention(Context.of(app))
-        except Exception:  # noqa: BLE001
-            log.exception("recording retention failed")
-        await asyncio.sleep(interval)
-
-
-async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:
-    ctx = Context.of(app)
-    mgr = RecordingManager(ctx, lambda sid: live_rooms(app).get(sid))
-    app[SERVICES][MANAGER] = mgr
-    previous = app[SERVICES].get("room_listeners")
-
-    def room_listeners(router: Any) -> None:
-        if previous is not None:
-            previous(router)
-        mgr.attach(router)
-
-    app[SERVICES]["room_listeners"] = room_listeners
-    recovery = mgr.spawn(mgr.recover())
-    retention = asyncio.ensure_future(_retention_loop(app)) if ctx.settings.extra.get(
-        "recording_retention", True) else None
-    yield
-    for task in (recovery, retention):
-        if task is not None:
-            task.cancel()
-    await mgr.close()
-    if retention is not None:
-        await asyncio.gather(retention, return_exceptions=True)
-
-
-def setup(app: web.Application) -> None:
-    app.cleanup_ctx.append(recordings_ctx)

@@ -16,9 +16,9 @@ from api.auth import CurrentUser
 from api.context import Context
 from api.errors import ApiError
 from api.keys import BROKER, SERVICES
-from api.live_rooms import live_rooms, live_rooms_ctx
+from api.live_rooms import live_rooms
 from api.metrics import METRICS
-from api.placement import Node, placement, placement_ctx
+from api.placement import Node, placement
 from api.routing import ApiRoutes, path_id
 from api.realtime import same_origin
 from api.services import room_access, rooms
@@ -116,6 +116,7 @@ class AiohttpChannel:
             await self.ws.close(code=code, message=reason.encode()[:120])
 
 
+@routes.websocket("/ws/room/{id}", name="room_socket")
 async def room_socket(request: web.Request) -> web.StreamResponse:
     """GET /ws/room/{id}?token=ROOM_TOKEN: the signaling of DESIGN.md section 5."""
     ctx = Context.of(request.app)
@@ -223,15 +224,3 @@ async def _proxy(request: web.Request, node: Node, sid: int, token: str) -> web.
     if not ws.closed:
         await ws.close(code=close_code, message=close_msg)
     return ws
-
-
-async def _close_room_sockets(app: web.Application) -> None:
-    for ws in list(app[SERVICES].get("room_sockets", ())):
-        await ws.close(code=1001, message=b"server shutdown")
-
-
-def setup(app: web.Application) -> None:
-    app.cleanup_ctx.append(live_rooms_ctx)
-    app.cleanup_ctx.append(placement_ctx)
-    app.on_shutdown.append(_close_room_sockets)
-    app.router.add_get("/ws/room/{id}", room_socket, name="room_socket")

@@ -9,8 +9,9 @@ goes out exactly once. Completing goes through the session state machine
 (a conditional update: one process wins, the others get 409 and move on), and
 request expiry is a conditional update too.
 
-``run_once(ctx, now=...)`` is one pass (tests call it); ``setup(app)`` runs it
-every ``settings.scheduler_interval_seconds`` when ``settings.scheduler_enabled``.
+``run_once(ctx, now=...)`` is one pass (tests call it); ``Scheduler`` runs it every
+``settings.scheduler_interval_seconds`` when ``settings.scheduler_enabled`` (started by
+api/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.context import Context
 from api.errors import ApiError
-from api.keys import SERVICES, SETTINGS
+from api.keys import SETTINGS
 from api.models import Booking, BookingStatus, Notification, SchedulerClaim, Session, SessionStatus
 from api.services import notifications
 
@@ -169,10 +170,3 @@ class Scheduler:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-
-
-def setup(app: web.Application) -> None:
-    """Register the scheduler (runs after the database and broker are up)."""
-    scheduler = Scheduler(app)
-    app[SERVICES]["scheduler"] = scheduler
-    app.cleanup_ctx.append(scheduler.ctx)
