@@ -16,11 +16,10 @@ from aiohttp import web
 from api import headers, lifecycle, proxy
 from api.auth import csrf_middleware
 from api.errors import error_middleware
-from api.keys import ENDPOINTS, MAILER, SERVICES, SETTINGS
-from api.live_rooms import live_rooms_ctx
+from api.keys import ENDPOINTS, INTERNAL_ADDRESS, MAILER, METRICS, SETTINGS
 from api.mailer import Mailer
-from api.metrics import METRICS, Metrics, metrics_middleware
-from api.placement import placement_ctx
+from api.metrics import Metrics, metrics_middleware
+from api.placement import InternalAddress
 from api.proxy import proxy_middleware
 from api.routes import ROUTES
 from api.settings import Settings
@@ -47,9 +46,9 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
     proxy.setup(app)
     headers.setup(app)
     app[ENDPOINTS] = []
-    app[SERVICES] = {}
     app[METRICS] = Metrics()
     app[MAILER] = Mailer(outbox=settings.outbox_dir, sender=settings.mail_from, smtp_url=settings.smtp_url)
+    app[INTERNAL_ADDRESS] = InternalAddress()
     # Resources, in start order (they stop in reverse): see api/lifecycle.py.
     app.cleanup_ctx.extend([
         lifecycle.database,
@@ -58,8 +57,8 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
         lifecycle.scheduler,
         lifecycle.mail_sender,
         lifecycle.recommender,
-        live_rooms_ctx,
-        placement_ctx,
+        lifecycle.live_rooms,
+        lifecycle.placement,
         lifecycle.recording_manager,
     ])
     # Open WebSockets close first on shutdown (aiohttp waits for their handlers).

@@ -76,8 +76,7 @@ async def _run_server(app: Any, settings: Settings, *, reuse_port: bool) -> None
     from aiohttp import web
 
     from api import access_log_batch
-    from api.keys import SERVICES
-    from api.placement import INTERNAL_URL
+    from api.keys import INTERNAL_ADDRESS, PLACEMENT
 
     # Tokens in URLs (?token= of non-browser WebSocket clients) never reach the log; lines
     # are written in batches (per-request logging records cost a quarter of a hot read).
@@ -91,10 +90,8 @@ async def _run_server(app: Any, settings: Settings, *, reuse_port: bool) -> None
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((settings.internal_host, 0))
         await web.SockSite(runner, sock).start()
-        app[SERVICES][INTERNAL_URL] = f"http://{settings.internal_host}:{sock.getsockname()[1]}"
-        node = app[SERVICES].get("placement")
-        if hasattr(node, "beat_now"):
-            await node.beat_now()
+        app[INTERNAL_ADDRESS].url = f"http://{settings.internal_host}:{sock.getsockname()[1]}"
+        await app[PLACEMENT].beat_now()  # register at once: other processes may route rooms here
     print(f"PeerLearn serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -12,7 +12,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 from aiohttp import web
 from sqlalchemy import func, select
@@ -21,11 +20,15 @@ from sqlalchemy.exc import IntegrityError
 from api.broker import MemoryBroker, RedisBroker
 from api.context import Context
 from api.db import Database
-from api.keys import BROKER, DB, LIMITER, MAILER, SERVICES, SETTINGS
-from api.live_rooms import live_rooms
+from api.keys import (
+    BROKER, DB, ENGINE, HUB, INTERNAL_ADDRESS, LIMITER, LIVE_ROOMS, MAIL_SENDER, MAILER, METRICS,
+    PLACEMENT, RECOMMENDER, RECORDINGS, ROOM_SOCKETS, SCHEDULER, SETTINGS, TRAINER,
+)
+from api.live_rooms import LiveRooms, register_sfu_metrics, sfu_config
 from api.mailer import mail_sender_ctx
 from api.migrate import upgrade_async
 from api.models import SchedulerClaim, utcnow
+from api.placement import LocalPlacement, Placement, RedisPlacement, peers_served, rooms_served
 from api.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from api.realtime import Hub
 from api.recommender import serving as recs
@@ -34,6 +37,7 @@ from api.recommender.tables import RecModel
 from api.recommender.training import Trainer
 from api.services import recordings, scheduler as scheduler_service
 from api.services.recording_manager import RecordingManager
+from sfu import Engine
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +74,13 @@ async def broker(app: web.Application) -> AsyncIterator[None]:
 
 async def realtime_hub(app: web.Application) -> AsyncIterator[None]:
     """The realtime hub (``GET /ws``); its sockets close in :func:`close_realtime_sockets`."""
-    app[SERVICES]["hub"] = Hub(app)
+    app[HUB] = Hub(app)
     yield
 
 
 async def close_realtime_sockets(app: web.Application) -> None:
     """``on_shutdown``: close every realtime socket (aiohttp waits for open handlers)."""
-    hub = app[SERVICES].get("hub")
+    hub = app.get(HUB)
     if hub is not None:
         await hub.shutdown()
 
@@ -84,7 +88,7 @@ async def close_realtime_sockets(app: web.Application) -> None:
 async def scheduler(app: web.Application) -> AsyncIterator[None]:
     """Reminders, settlement, expiry (api/services/scheduler.py), when enabled."""
     sched = scheduler_service.Scheduler(app)
-    app[SERVICES]["scheduler"] = sched
+    app[SCHEDULER] = sched
     async for _ in sched.ctx(app):
         yield
 
@@ -92,7 +96,7 @@ async def scheduler(app: web.Application) -> AsyncIterator[None]:
 async def mail_sender(app: web.Application) -> AsyncIterator[None]:
     """Requests only queue e-mail; this loop delivers it (runs whether or not the scheduler does)."""
     async for sender in mail_sender_ctx(app[MAILER], app[DB]):
-        app[SERVICES]["mail_sender"] = sender
+        app[MAIL_SENDER] = sender
         yield
 
 
@@ -114,8 +118,8 @@ async def recommender(app: web.Application) -> AsyncIterator[None]:
     rec = recs.Recommender(app[DB], trainer,
                            first_request_wait=extra.get("recsys_first_request_wait", 2.0),
                            sync_every=extra.get("recsys_sync_seconds", recs.SYNC_EVERY_SECONDS))
-    app[SERVICES]["recsys_trainer"] = trainer
-    app[SERVICES]["recommender"] = rec
+    app[TRAINER] = trainer
+    app[RECOMMENDER] = rec
     task = None
     if settings.scheduler_enabled:
         task = asyncio.create_task(_schedule(app, trainer), name="recsys-schedule")
@@ -158,14 +162,45 @@ async def _schedule(app: web.Application, trainer: Trainer) -> None:
         await asyncio.sleep(check)
 
 
+async def live_rooms(app: web.Application) -> AsyncIterator[None]:
+    """The SFU engine and this process's rooms (one Router per live session), with their
+    sweeper; the engine's counters on /metrics."""
+    engine = Engine(sfu_config(app[SETTINGS]))
+    rooms = LiveRooms(Context.of(app), engine)
+    app[ENGINE] = engine
+    app[LIVE_ROOMS] = rooms
+    app[ROOM_SOCKETS] = set()
+    register_sfu_metrics(app[METRICS], engine)
+    rooms.start()
+    yield
+    await rooms.stop()
+
+
 async def close_room_sockets(app: web.Application) -> None:
     """``on_shutdown``: close every room signaling socket."""
-    for ws in list(app[SERVICES].get("room_sockets", ())):
+    for ws in list(app.get(ROOM_SOCKETS, ())):
         await ws.close(code=1001, message=b"server shutdown")
 
 
+async def placement(app: web.Application) -> AsyncIterator[None]:
+    """Which process serves a room: with Redis, the least-loaded live one (heartbeats and
+    claims in Redis); without, this one."""
+    redis = getattr(app[BROKER], "redis", None)
+    node: Placement
+    if redis is None:
+        node = LocalPlacement()
+    else:
+        engine, address = app[ENGINE], app[INTERNAL_ADDRESS]
+        node = RedisPlacement(redis, load=lambda: peers_served(engine),
+                              rooms=lambda: rooms_served(engine), internal_url=lambda: address.url)
+    app[PLACEMENT] = node
+    await node.start()
+    yield
+    await node.stop()
+
+
 async def _retention_loop(app: web.Application) -> None:
-    interval = float(app[SERVICES].get("recording_retention_interval", 3600.0))
+    interval = 3600.0
     while True:
         try:
             await recordings.apply_retention(Context.of(app))
@@ -178,20 +213,15 @@ async def recording_manager(app: web.Application) -> AsyncIterator[None]:
     """The recording manager (every new room gets it as a listener), start-up recovery of
     interrupted captures, and the retention loop."""
     ctx = Context.of(app)
-    mgr = RecordingManager(ctx, lambda sid: live_rooms(app).get(sid))
-    app[SERVICES]["recordings"] = mgr
-    previous = app[SERVICES].get("room_listeners")
-
-    def room_listeners(router: Any) -> None:
-        if previous is not None:
-            previous(router)
-        mgr.attach(router)
-
-    app[SERVICES]["room_listeners"] = room_listeners
+    rooms = app[LIVE_ROOMS]
+    mgr = RecordingManager(ctx, rooms.get)
+    app[RECORDINGS] = mgr
+    rooms.add_listener(mgr.attach)
     recovery = mgr.spawn(mgr.recover())
     retention = asyncio.ensure_future(_retention_loop(app)) if ctx.settings.extra.get(
         "recording_retention", True) else None
     yield
+    rooms.remove_listener(mgr.attach)
     for task in (recovery, retention):
         if task is not None:
             task.cancel()

@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
 from sqlalchemy import select
 
 from api.context import Context
-from api.keys import SERVICES, SETTINGS
+from api.metrics import Metrics
 from api.models import Session, SessionStatus
 from api.services import attendance, rooms
 from api.settings import Settings
@@ -32,8 +31,8 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 15.0
 
 
-def sfu_config(app: web.Application) -> SfuConfig:
-    settings = app[SETTINGS]
+def sfu_config(settings: Settings) -> SfuConfig:
+    """The engine's network configuration from the PEERLEARN_RTC_* settings."""
     port_range = None
     if settings.rtc_port_min and settings.rtc_port_max:
         port_range = (settings.rtc_port_min, settings.rtc_port_max)
@@ -58,21 +57,30 @@ def allow_private_candidates(settings: Settings) -> bool:
         return False
 
 
+RoomListener = Callable[[Router], None]
+
+
 class LiveRooms:
     """Routers of this process by session id, with the application's listeners attached."""
 
-    def __init__(self, app: web.Application, engine: Engine) -> None:
-        self.app = app
+    def __init__(self, ctx: Context, engine: Engine) -> None:
+        self.ctx = ctx
         self.engine = engine
         self._sweeper: asyncio.Task[None] | None = None
         self._exited = asyncio.Event()
         # Join/leave writes in the order the engine reported them (a reconnect is a
         # leave then a join of the same user; swapped, the new interval would close).
         self._attendance_lock = asyncio.Lock()
+        # Called with every room this process opens (e.g. the recording manager's attach).
+        self._listeners: list[RoomListener] = []
 
-    @property
-    def ctx(self) -> Context:
-        return Context.of(self.app)
+    def add_listener(self, listener: RoomListener) -> None:
+        """Call ``listener(router)`` for each room opened from now on."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: RoomListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def router_for(self, session_id: int, capacity: int) -> Router:
         existing = self.engine.get_router(str(session_id))
@@ -87,7 +95,8 @@ class LiveRooms:
         # signaling is admitted: a page that never got ICE/DTLS through never was in class
         router.observer.on(ev.PEER_CONNECTED, self._on_joined)
         router.observer.on(ev.PARTICIPANT_LEFT, self._on_left)
-        self.app[SERVICES].get("room_listeners", lambda _r: None)(router)
+        for listener in list(self._listeners):
+            listener(router)
         return router
 
     def get(self, session_id: int) -> Router | None:
@@ -175,24 +184,6 @@ class LiveRooms:
                 await self.end(sid)
 
 
-LIVE_ROOMS = "live_rooms"
-
-
-def live_rooms(app: web.Application) -> LiveRooms:
-    return app[SERVICES][LIVE_ROOMS]  # type: ignore[no-any-return]
-
-
-async def live_rooms_ctx(app: web.Application) -> AsyncIterator[None]:
-    engine = Engine(sfu_config(app))
-    registry = LiveRooms(app, engine)
-    app[SERVICES]["engine"] = engine
-    app[SERVICES][LIVE_ROOMS] = registry
-    _register_sfu_metrics(app, engine)
-    registry.start()
-    yield
-    await registry.stop()
-
-
 class _SfuCollector:
     """Prometheus view of the engine's counters (read at scrape time; the hot path stays untouched)."""
 
@@ -214,9 +205,6 @@ class _SfuCollector:
                                   "(open rooms)", value=stats.retransmitted)
 
 
-def _register_sfu_metrics(app: web.Application, engine: Engine) -> None:
-    from api.metrics import METRICS
-
-    metrics = app.get(METRICS)
-    if metrics is not None:
-        metrics.registry.register(_SfuCollector(engine))  # type: ignore[arg-type]
+def register_sfu_metrics(metrics: Metrics, engine: Engine) -> None:
+    """Expose the engine's counters on ``metrics`` (read at scrape time)."""
+    metrics.registry.register(_SfuCollector(engine))  # type: ignore[arg-type]

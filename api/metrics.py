@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-METRICS: web.AppKey["Metrics"] = web.AppKey("metrics", object)  # type: ignore[arg-type]
+from api.keys import METRICS
 
 
 class Metrics:

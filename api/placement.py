@@ -17,19 +17,25 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
-from api.keys import BROKER, SERVICES
+from sfu import Engine
 
 log = logging.getLogger(__name__)
 
 NODE_TTL = 6  # seconds a node stays registered without a heartbeat
 ROOM_TTL = 15  # seconds a room claim survives without its owner refreshing it
 HEARTBEAT = 2.0
+
+
+@dataclass
+class InternalAddress:
+    """Where other processes reach this one: ``peerlearn serve`` sets ``url`` once its internal
+    listener is up (after start-up); None while there is none (one process, tests)."""
+
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,9 @@ class LocalPlacement:
         pass
 
     async def stop(self) -> None:
+        pass
+
+    async def beat_now(self) -> None:
         pass
 
 
@@ -161,37 +170,14 @@ class RedisPlacement:
         await pipe.execute()
 
 
-PLACEMENT = "placement"
-INTERNAL_URL = "internal_url"
+Placement = LocalPlacement | RedisPlacement
 
 
-def placement(app: web.Application) -> LocalPlacement | RedisPlacement:
-    return app[SERVICES].get(PLACEMENT) or LocalPlacement()  # type: ignore[no-any-return]
+def peers_served(engine: Engine) -> int:
+    """This process's load: the participants of its open rooms."""
+    return sum(len(r.peers) for r in engine.routers if not r.closed)
 
 
-async def placement_ctx(app: web.Application) -> AsyncIterator[None]:
-    broker = app[BROKER]
-    redis = getattr(broker, "redis", None)
-    if redis is None:
-        app[SERVICES][PLACEMENT] = LocalPlacement()
-        yield
-        return
-
-    def load() -> int:
-        engine = app[SERVICES].get("engine")
-        if engine is None:
-            return 0
-        return sum(len(r.peers) for r in engine.routers if not r.closed)
-
-    def rooms() -> list[int]:
-        engine = app[SERVICES].get("engine")
-        if engine is None:
-            return []
-        return [int(r.room_id) for r in engine.routers if not r.closed and r.room_id.isdigit()]
-
-    node = RedisPlacement(redis, load=load, rooms=rooms,
-                          internal_url=lambda: app[SERVICES].get(INTERNAL_URL))
-    app[SERVICES][PLACEMENT] = node
-    await node.start()
-    yield
-    await node.stop()
+def rooms_served(engine: Engine) -> list[int]:
+    """The session ids of this process's open rooms (their claims are kept alive)."""
+    return [int(r.room_id) for r in engine.routers if not r.closed and r.room_id.isdigit()]

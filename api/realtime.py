@@ -36,8 +36,7 @@ from sqlalchemy import select
 from api.auth import CurrentUser, resolve_token
 from api.broker import Subscription
 from api.errors import ApiError
-from api.keys import BROKER, DB, SETTINGS
-from api.metrics import METRICS
+from api.keys import BROKER, DB, METRICS, SETTINGS
 from api.models import Booking, BookingStatus, Role, Session, SessionStatus
 from api.security import AUTH_COOKIE
 from api.services.notifications import session_channel, user_channel
@@ -110,7 +109,7 @@ class Connection:
 
 
 class Hub:
-    """Registered as ``app[SERVICES]["hub"]``; owns every realtime socket of this process."""
+    """``app[HUB]`` (api/keys.py); owns every realtime socket of this process."""
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
@@ -396,9 +395,3 @@ def same_origin(request: web.Request) -> bool:
     for extra in settings.extra.get("allowed_origins", ()):
         allowed.add(str(extra).rstrip("/").lower())
     return f"{parts.scheme}://{parts.netloc}".lower() in allowed
-
-
-def get_hub(app: web.Application) -> Hub | None:
-    from api.keys import SERVICES
-
-    return app[SERVICES].get("hub")  # type: ignore[no-any-return]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.auth import CurrentUser, clear_auth_cookies, optional_user
-from api.keys import DB, SERVICES
+from api.keys import DB, HUB
 from api.routes.auth import send_verification_again
 from api.security import safe_next_path
 from api.services import accounts
@@ -75,7 +75,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     user = await optional_user(request)
     if user is not None:
         await accounts.logout(request.app[DB], user.jti, user.expires_at)
-        hub = request.app[SERVICES].get("hub")
+        hub = request.app.get(HUB)
         if hub is not None:
             await hub.close_user_token(user.id, user.jti)
     resp = web.Response(status=302, headers={"Location": "/"})

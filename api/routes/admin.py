@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StrictBool
 
 from api.auth import CurrentUser
 from api.context import Context
-from api.keys import SERVICES
+from api.keys import ENGINE, HUB
 from api.routing import ApiRoutes, path_id
 from api.schemas import Strict
 from api.schemas_requests import RequestPage, RequestQuery
@@ -301,7 +301,6 @@ async def health(request: web.Request, *, user: CurrentUser) -> Health:
     """Database latency, broker, rooms and peers, process CPU and memory, version, uptime."""
     from api.routes.system import VERSION
 
-    services = request.app[SERVICES]
-    out = await admin.health(Context.of(request.app), engine=services.get("engine"),
-                             hub=services.get("hub"), version=VERSION)
+    out = await admin.health(Context.of(request.app), engine=request.app.get(ENGINE),
+                             hub=request.app.get(HUB), version=VERSION)
     return Health(**out)

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from api.auth import CurrentUser, clear_auth_cookies, set_auth_cookies
 from api.errors import ApiError
-from api.keys import DB, LIMITER, MAILER, SERVICES, SETTINGS
+from api.keys import DB, HUB, LIMITER, MAILER, SETTINGS
 from api.login_throttle import LoginThrottle
 from api.routing import ApiRoutes
 from api.schemas import (
@@ -86,7 +86,7 @@ async def login(request: web.Request, *, body: LoginIn) -> web.Response:
 async def logout(request: web.Request, *, user: CurrentUser) -> web.Response:
     """Revoke this token now and close the user's realtime sockets."""
     await accounts.logout(request.app[DB], user.jti, user.expires_at)
-    hub = request.app[SERVICES].get("hub")
+    hub = request.app.get(HUB)
     if hub is not None:
         await hub.close_user_token(user.id, user.jti)
     resp = web.json_response({"message": "Signed out."})

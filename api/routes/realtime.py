@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.keys import SERVICES
+from api.keys import HUB
 from api.routing import ApiRoutes
 
 routes = ApiRoutes("realtime")  # the WebSocket is not a JSON route; nothing in OpenAPI
@@ -13,4 +13,4 @@ routes = ApiRoutes("realtime")  # the WebSocket is not a JSON route; nothing in 
 @routes.websocket("/ws", name="realtime_ws")
 async def realtime_socket(request: web.Request) -> web.StreamResponse:
     """The signed-in user's realtime socket, served by the hub."""
-    return await request.app[SERVICES]["hub"].handle(request)  # type: ignore[no-any-return]
+    return await request.app[HUB].handle(request)

@@ -10,13 +10,13 @@ import logging
 from aiohttp import web
 
 from api.auth import CurrentUser
-from api.keys import DB, SERVICES
+from api.keys import DB, RECOMMENDER, TRAINER
 from api.routing import ApiRoutes
 from api.schemas_recommendations import (
     EventIn, EventOut, JobOut, MetricSeries, MlMetricsOut, RecOut, RecQuery, TrainIn,
 )
 from api.recommender import serving as recs
-from api.recommender.training import METHODS, Trainer
+from api.recommender.training import METHODS
 
 log = logging.getLogger(__name__)
 routes = ApiRoutes("recommendations")
@@ -24,18 +24,10 @@ routes = ApiRoutes("recommendations")
 METRICS = ("precision", "recall", "ndcg", "coverage", "diversity")
 
 
-def _recommender(request: web.Request) -> recs.Recommender:
-    return request.app[SERVICES]["recommender"]  # type: ignore[no-any-return]
-
-
-def _trainer(request: web.Request) -> Trainer:
-    return request.app[SERVICES]["recsys_trainer"]  # type: ignore[no-any-return]
-
-
 @routes.get("/api/recommendations", query=RecQuery, response=RecOut, auth=("learner",))
 async def recommendations(request: web.Request, *, query: RecQuery, user: CurrentUser) -> RecOut:
     """Sessions picked for the signed-in learner, each with a reason and a score."""
-    result = await _recommender(request).recommend(user.id, query.limit)
+    result = await request.app[RECOMMENDER].recommend(user.id, query.limit)
     return RecOut(
         items=result.items,
         model_version=result.model_version, source=result.source,  # type: ignore[arg-type]
@@ -57,7 +49,7 @@ async def ml_metrics(request: web.Request, *, user: CurrentUser) -> MlMetricsOut
     db = request.app[DB]
     history = await recs.model_history(db)
     online = await recs.online_metrics(db)
-    job = _trainer(request).job
+    job = request.app[TRAINER].job
     methods = {m: {k: [((h["metrics"].get("models") or {}).get(m) or {}).get(k) for h in history]
                    for k in METRICS} for m in METHODS}
     series = MetricSeries(versions=[h["version"] for h in history],
@@ -68,7 +60,7 @@ async def ml_metrics(request: web.Request, *, user: CurrentUser) -> MlMetricsOut
     latest = history[-1] if history else None
     return MlMetricsOut.model_validate({
         "current_version": latest["version"] if latest else None,
-        "serving_version": _recommender(request).version,
+        "serving_version": request.app[RECOMMENDER].version,
         "k": (latest["metrics"].get("k") if latest else None) or 10,
         "latest": latest, "history": history, "series": series, "online": online,
         "job": job.public() if job else None})
@@ -78,7 +70,7 @@ async def ml_metrics(request: web.Request, *, user: CurrentUser) -> MlMetricsOut
              auth="admin")
 async def train_now(request: web.Request, *, body: TrainIn, user: CurrentUser) -> JobOut:
     """Admin: train a new model version now (in the background; poll ml-metrics for the job)."""
-    job = _trainer(request).start(trigger="manual")
+    job = request.app[TRAINER].start(trigger="manual")
     if body.wait:
         await job.done_event.wait()
     return JobOut.model_validate(job.public())

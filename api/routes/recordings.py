@@ -14,15 +14,13 @@ from pydantic import BaseModel, Field
 from api.auth import CurrentUser
 from api.context import Context
 from api.errors import ApiError
-from api.keys import SERVICES
+from api.keys import RECORDINGS
 from api.routing import ApiRoutes, path_id
 from api.schemas import Strict
 from api.services import recordings
-from api.services.recording_manager import RecordingManager
 
 log = logging.getLogger(__name__)
 routes = ApiRoutes("recordings")
-MANAGER = "recordings"
 STAFF = ("mentor", "admin")
 
 
@@ -43,17 +41,13 @@ class DownloadQuery(BaseModel):
     file: str | None = Field(None, description="a participant file index (0, 1, ...) or 'export' for the MP4")
 
 
-def manager(app: web.Application) -> RecordingManager:
-    return app[SERVICES][MANAGER]  # type: ignore[no-any-return]
-
-
 @routes.post("/api/rooms/{id}/recording", body=RecordingAction, auth=("mentor",), errors=(409, 503))
 async def room_recording(request: web.Request, *, body: RecordingAction, user: CurrentUser) -> dict[str, Any]:
     """The session's mentor starts or stops recording its live room; everyone in it is told."""
     ctx = Context.of(request.app)
     sid = path_id(request)
     await recordings.check_room_mentor(ctx, sid, user.id)
-    mgr = manager(request.app)
+    mgr = request.app[RECORDINGS]
     if body.action == "start":
         rec = await mgr.start(sid)
         return {"session_id": sid, "recording": True, "recording_id": rec.id, "status": rec.status.value}
@@ -103,4 +97,4 @@ async def delete_recording(request: web.Request, *, user: CurrentUser) -> None:
 @routes.post("/api/recordings/{id}/export", auth=STAFF, status=202, errors=(409,))
 async def export(request: web.Request, *, user: CurrentUser) -> dict[str, Any]:
     """Start the composite MP4 export (a background process); follow it on GET /api/recordings/{id}."""
-    return await manager(request.app).request_export(path_id(request), user.id, user.role)
+    return await request.app[RECORDINGS].request_export(path_id(request), user.id, user.role)

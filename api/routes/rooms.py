@@ -15,10 +15,8 @@ from pydantic import BaseModel
 from api.auth import CurrentUser
 from api.context import Context
 from api.errors import ApiError
-from api.keys import BROKER, SERVICES
-from api.live_rooms import live_rooms
-from api.metrics import METRICS
-from api.placement import Node, placement
+from api.keys import BROKER, LIVE_ROOMS, METRICS, PLACEMENT, ROOM_SOCKETS
+from api.placement import Node
 from api.routing import ApiRoutes, path_id
 from api.realtime import same_origin
 from api.services import room_access, rooms
@@ -78,7 +76,7 @@ async def end(request: web.Request, *, user: CurrentUser) -> dict[str, Any]:
     ctx = Context.of(request.app)
     sid = path_id(request)
     session = await rooms.end_class(ctx, sid, user.id, user.role)
-    await live_rooms(request.app).end(sid)
+    await request.app[LIVE_ROOMS].end(sid)
     await request.app[BROKER].publish(session_channel(sid), {
         "type": "session.updated", "data": {"session_id": sid, "status": session.status.value}})
     return {"session_id": sid, "status": session.status.value}
@@ -130,17 +128,17 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
         raise ApiError(401, "unauthorized", "A room token is required.")
     admission = await rooms.admit(ctx, sid, raw)
     if PROXIED_HEADER not in request.headers:
-        owner = await placement(request.app).owner(sid)
+        owner = await request.app[PLACEMENT].owner(sid)
         if owner is not None:
             return await _proxy(request, owner, sid, raw)
     if admission.role == "mentor" and await rooms.start_class(ctx, sid):
         await request.app[BROKER].publish(session_channel(sid), {
             "type": "session.updated", "data": {"session_id": sid, "status": "live"}})
     capacity = await rooms.capacity_of(ctx, sid)
-    router = live_rooms(request.app).router_for(sid, capacity)
+    router = request.app[LIVE_ROOMS].router_for(sid, capacity)
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_SIGNALING_MESSAGE)
     await ws.prepare(request)
-    sockets: set[web.WebSocketResponse] = request.app[SERVICES].setdefault("room_sockets", set())
+    sockets = request.app[ROOM_SOCKETS]
     sockets.add(ws)
     gauge = request.app[METRICS].websockets.labels("room")
     gauge.inc()

@@ -14,9 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from api.errors import ApiError
-from api.keys import BROKER, DB, ENDPOINTS, SERVICES, SETTINGS
-from api.metrics import METRICS
-from api.placement import INTERNAL_URL
+from api.keys import BROKER, DB, ENDPOINTS, INTERNAL_ADDRESS, METRICS, SETTINGS
 from api.proxy import is_proxied
 from api.routing import ApiRoutes, build_openapi
 
@@ -49,7 +47,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def _on_internal_listener(request: web.Request) -> bool:
-    internal = request.app[SERVICES].get(INTERNAL_URL)
+    internal = request.app[INTERNAL_ADDRESS].url
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     if not internal or not sockname:
         return False

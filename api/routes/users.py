@@ -6,7 +6,7 @@ from aiohttp import web
 
 from api.auth import CurrentUser
 from api.errors import ApiError
-from api.keys import DB, LIMITER, SERVICES, SETTINGS
+from api.keys import DB, HUB, LIMITER, SETTINGS
 from api.routing import ApiRoutes, path_id
 from api.schemas import UserMe, UserPublic, UserUpdate
 from api.services import accounts
@@ -72,7 +72,7 @@ async def avatar(request: web.Request, *, user: CurrentUser) -> UserMe:
 async def deactivate(request: web.Request, *, user: CurrentUser) -> UserMe:
     """Admin: deactivate an account; its tokens and sockets stop working."""
     target = await accounts.set_active(request.app[DB], user.id, path_id(request), False)
-    hub = request.app[SERVICES].get("hub")
+    hub = request.app.get(HUB)
     if hub is not None:
         await hub.close_user(target.id)
     return accounts.to_me(target)

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
-from api.keys import BROKER, DB, SERVICES
+from api.keys import BROKER, DB, HUB
 from api.models import Session, SessionStatus, utcnow
 from api.services import notifications
 from tests.conftest import PASSWORD
@@ -96,7 +96,7 @@ async def test_subscribe_rules(client, learner, mentor):
     assert (await next_of(ws, "subscribed"))["type"] == "error"
     await ws.send_json({"type": "subscribe", "session_id": public})
     assert (await next_of(ws, "subscribed"))["data"]["session_id"] == public
-    await client.app[SERVICES]["hub"].publish(f"session:{public}", "seats",
+    await client.app[HUB].publish(f"session:{public}", "seats",
                                               {"session_id": public, "seats_left": 2})
     msg = await next_of(ws, "seats")
     assert msg["data"] == {"session_id": public, "seats_left": 2}
@@ -143,7 +143,7 @@ async def test_deactivation_closes_the_socket(client, learner, admin):
 
 
 async def test_online_count_and_close_on_disconnect(client, learner):
-    hub = client.app[SERVICES]["hub"]
+    hub = client.app[HUB]
     ws = await ws_for(learner)
     assert hub.online_count() == 1
     await ws.close()
@@ -156,7 +156,7 @@ async def test_online_count_and_close_on_disconnect(client, learner):
 
 async def test_slow_client_is_dropped_and_publisher_never_blocks(client, learner):
     """A client that reads nothing: its queue overflows, it is dropped; publishing stays instant."""
-    hub = client.app[SERVICES]["hub"]
+    hub = client.app[HUB]
     ws = await ws_for(learner)
     conn = next(iter(hub._conns[learner.id]))
     blocked = asyncio.Event()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from api.keys import SERVICES
+from api.keys import HUB
 from api.realtime import ReadyView, visible_ready
 from api.services.notifications import session_channel
 from tests.api.helpers_marketplace import book, make_session
@@ -54,7 +54,7 @@ async def test_ready_messages_follow_the_ready_endpoint_rule(client, mentor, lea
     for who in ("learner", "other", "admin"):
         assert (await next_of(sockets[who], "ready"))["data"]["user_id"] == mentor.id, who
     # The stranger got neither: everything before a later public message is checked.
-    await client.app[SERVICES]["hub"].publish(session_channel(sid), "seats",
+    await client.app[HUB].publish(session_channel(sid), "seats",
                                               {"session_id": sid, "seats_left": 1})
     seen = []
     while not seen or seen[-1] != "seats":

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from api.keys import DB, SERVICES
+from api.keys import DB, RECOMMENDER, TRAINER
 from api.models import Booking, BookingStatus, Session, SessionStatus, User, utcnow
 from api.security import hash_password
 from api.recommender import synthetic
@@ -109,12 +109,12 @@ async def test_exclusions_hold_before_and_after_training(client, learner, mentor
 
 
 async def test_fallback_before_any_model_also_excludes(client, learner, mentor):
-    client.app[SERVICES]["recommender"].first_request_wait = 0.0
+    client.app[RECOMMENDER].first_request_wait = 0.0
     good = await _session(client, mentor.id, "Python fallback clinic", seats_taken=1)
     full = await _session(client, mentor.id, "Python full", capacity=1, seats_taken=1)
     draft = await _session(client, mentor.id, "Python draft", status=SessionStatus.draft)
     body = await (await learner.get("/api/recommendations")).json()
-    trainer = client.app[SERVICES]["recsys_trainer"]
+    trainer = client.app[TRAINER]
     if body["source"] == "fallback":
         assert body["model_version"] is None
     ids = [i["id"] for i in body["items"]]

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from api.app import create_app
 from api.context import Context
-from api.keys import DB, SERVICES
+from api.keys import DB, RECORDINGS
 from api.models import Notification, Recording, RecordingStatus, Session
 from api.cli_recordings import export_recording
 from api.services import recordings as svc
@@ -269,7 +269,7 @@ async def test_recovery_after_a_killed_process(client, mentor, learner, admin, s
         await lp.join("Learner")
         resp = await mentor.post(f"/api/rooms/{sid}/recording", json={"action": "start"})
         rid = (await resp.json())["recording_id"]
-        mgr = client.app[SERVICES]["recordings"]
+        mgr = client.app[RECORDINGS]
         recorder = mgr.active[sid][1]
         await _eventually(lambda: _true_after(lambda: recorder.packets > 200))
         await asyncio.sleep(1.0)
@@ -298,7 +298,7 @@ async def test_recovery_after_a_killed_process(client, mentor, learner, admin, s
     for entry in rec["files"]:
         info = _probe(directory / entry["name"])
         assert info["codecs"] == ["opus", "vp8"] and info["frames"] > 10
-    assert restarted.app[SERVICES]["recordings"].active == {}
+    assert restarted.app[RECORDINGS].active == {}
 
 
 async def _true_after(fn: Any) -> bool:
@@ -347,7 +347,7 @@ async def test_not_ready_and_missing(client, mentor, admin) -> None:
     assert (await admin.post(f"/api/recordings/{rid}/export")).status == 409
     other_admin = await make_admin(client)
     assert (await other_admin.get(f"/api/recordings/{rid}")).status == 200
-    assert os.path.isdir(client.app[SERVICES]["recordings"].ctx.settings.effective_recordings_dir)
+    assert os.path.isdir(client.app[RECORDINGS].ctx.settings.effective_recordings_dir)
 
 
 async def test_cli_export_with_progress_bar(client, mentor, settings) -> None:
@@ -371,7 +371,7 @@ async def test_cli_export_with_progress_bar(client, mentor, settings) -> None:
     for user in ("1", "2", "3"):
         write_dump(directory / f"v{user}.rtpd", "video", [(a, d) for a, d, _ in video_packets(2.0)], user=user)
         write_dump(directory / f"a{user}.rtpd", "audio", audio_packets(2.0), user=user)
-    await client.app[SERVICES]["recordings"].finalize(rid)
+    await client.app[RECORDINGS].finalize(rid)
     assert (await _recording_row(client, rid)).status == RecordingStatus.ready
     out = io.StringIO()
     assert await export_recording(settings, rid, out) == 0

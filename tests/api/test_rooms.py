@@ -7,8 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 
-from api.keys import DB
-from api.live_rooms import live_rooms
+from api.keys import DB, LIVE_ROOMS
 from api.models import AttendanceInterval, Booking, RoomToken, Session
 from tests.conftest import signup
 from tests.room_client import RoomParticipant
@@ -63,7 +62,7 @@ async def test_signaling_without_a_media_connection_is_not_attendance(client, me
         async with client.app[DB].write() as s:
             await s.execute(update(Session).where(Session.id == sid).values(
                 starts_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
-        await live_rooms(client.app).get(sid).observer.drain()
+        await client.app[LIVE_ROOMS].get(sid).observer.drain()
         resp = await mentor.post(f"/api/rooms/{sid}/end")
         assert resp.status == 200 and (await resp.json())["status"] == "completed", await resp.text()
         async with client.app[DB].read() as s:
@@ -146,7 +145,7 @@ async def test_two_participants_meet_and_mentor_ends(client, mentor, learner) ->
         assert (await resp.json())["error"] == {
             "code": "too_early", "message": "A class cannot be ended before its start time.", "fields": {}}
         # The engine's join events are stored as they happen (wait for its listeners, no sleeping).
-        await live_rooms(client.app).get(sid).observer.drain()
+        await client.app[LIVE_ROOMS].get(sid).observer.drain()
         async with client.app[DB].write() as s:
             await s.execute(update(Session).where(Session.id == sid).values(
                 starts_at=datetime.now(timezone.utc) - timedelta(minutes=1)))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.context import Context
-from api.keys import DB, SERVICES
+from api.keys import DB, SCHEDULER
 from api.models import (
     Booking,
     BookingStatus,
@@ -136,7 +136,7 @@ async def test_expires_requests(client, learner, mentor):
 async def test_background_loop_runs_and_stops(aiohttp_client, settings, tmp_path):
     app = create_app(replace(settings, scheduler_enabled=True, scheduler_interval_seconds=0.05))
     cl = await aiohttp_client(app)
-    sched = cl.app[SERVICES]["scheduler"]
+    sched = cl.app[SCHEDULER]
     await asyncio.wait_for(sched.started.wait(), 5)
     await asyncio.wait_for(sched.ran.wait(), 5)
     assert sched.runs >= 1
@@ -145,5 +145,5 @@ async def test_background_loop_runs_and_stops(aiohttp_client, settings, tmp_path
 
 
 async def test_disabled_scheduler_does_not_run(client):
-    sched = client.app[SERVICES]["scheduler"]
+    sched = client.app[SCHEDULER]
     assert not sched.started.is_set()

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from api.context import Context
-from api.keys import SERVICES
+from api.keys import RECORDINGS
 from api.models import Recording, RecordingStatus
 from api.services import recordings as svc
 from tests.browser.conftest import DEMO_ADMIN, PASSWORD, Api, LiveServer, Tab, complete_session
@@ -57,7 +57,7 @@ def make_recording(live_server: LiveServer, session_id: int, seconds: float = 2.
         directory.mkdir(parents=True)
         write_dump(directory / "v1.rtpd", "video", [(a, d) for a, d, _ in video_packets(seconds)], user="1")
         write_dump(directory / "a1.rtpd", "audio", audio_packets(seconds), user="1")
-        await app[SERVICES]["recordings"].finalize(rid)
+        await app[RECORDINGS].finalize(rid)
         return rid
 
     rid = int(live_server.run(make))
