@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from api.background import Periodic
     from api.broker import MemoryBroker
     from api.db import Database
     from api.live_rooms import LiveRooms
@@ -49,9 +50,13 @@ SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler")
 MAIL_SENDER: web.AppKey[MailSender] = web.AppKey("mail_sender")
 TRAINER: web.AppKey[Trainer] = web.AppKey("recsys_trainer")
 RECOMMENDER: web.AppKey[Recommender] = web.AppKey("recommender")
+# Retraining about daily (running only when the scheduler is enabled).
+RETRAINING: web.AppKey[Periodic] = web.AppKey("recsys_retraining")
 ENGINE: web.AppKey[Engine] = web.AppKey("sfu_engine")
 LIVE_ROOMS: web.AppKey[LiveRooms] = web.AppKey("live_rooms")
 # Open room signaling sockets of this process (closed first on shutdown).
 ROOM_SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("room_sockets")
 PLACEMENT: web.AppKey[Placement] = web.AppKey("placement")
 RECORDINGS: web.AppKey[RecordingManager] = web.AppKey("recordings")
+# Deleting recordings past the retention period, hourly.
+RECORDING_RETENTION: web.AppKey[Periodic] = web.AppKey("recording_retention")

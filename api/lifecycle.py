@@ -1,42 +1,41 @@
 """The application's long-lived resources: one cleanup context per resource.
 
-Each context creates its resource, starts it, ``yield``s while the app serves, then
-stops and disposes of it. ``create_app`` lists them in start order (stops run in
-reverse): the database first, the broker next (it needs the database's caches), then
-what uses both.
+Each context creates its resource, sets its typed key (api/keys.py), starts it, ``yield``s
+while the app serves, then stops it. ``create_app`` lists them in start order and aiohttp
+stops them in reverse: the database first, then the broker (it attaches the database's
+read caches), then what needs both. Every ``start``/``stop`` below is idempotent and each
+background task has a started/exited pair, as in aiortc's RTCRtpSender.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 from aiohttp import web
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
+from api.background import Periodic
 from api.broker import MemoryBroker, RedisBroker
 from api.context import Context
 from api.db import Database
 from api.keys import (
     BROKER, DB, ENGINE, HUB, INTERNAL_ADDRESS, LIMITER, LIVE_ROOMS, MAIL_SENDER, MAILER, METRICS,
-    PLACEMENT, RECOMMENDER, RECORDINGS, ROOM_SOCKETS, SCHEDULER, SETTINGS, TRAINER,
+    PLACEMENT, RECOMMENDER, RECORDING_RETENTION, RECORDINGS, RETRAINING, ROOM_SOCKETS, SCHEDULER,
+    SETTINGS, TRAINER,
 )
 from api.live_rooms import LiveRooms, register_sfu_metrics, sfu_config
-from api.mailer import mail_sender_ctx
+from api.mailer import MailSender
 from api.migrate import upgrade_async
-from api.models import SchedulerClaim, utcnow
 from api.placement import LocalPlacement, Placement, RedisPlacement, peers_served, rooms_served
 from api.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from api.realtime import Hub
-from api.recommender import serving as recs
 from api.recommender.model import Params
-from api.recommender.tables import RecModel
+from api.recommender.schedule import retrain_if_due
+from api.recommender.serving import SYNC_EVERY_SECONDS, Recommender
 from api.recommender.training import Trainer
-from api.services import recordings, scheduler as scheduler_service
+from api.services import recordings
 from api.services.recording_manager import RecordingManager
+from api.services.scheduler import Scheduler
 from sfu import Engine
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ async def broker(app: web.Application) -> AsyncIterator[None]:
 
 
 async def realtime_hub(app: web.Application) -> AsyncIterator[None]:
-    """The realtime hub (``GET /ws``); its sockets close in :func:`close_realtime_sockets`."""
+    """The realtime hub behind ``GET /ws``; its sockets close in :func:`close_realtime_sockets`."""
     app[HUB] = Hub(app)
     yield
 
@@ -86,80 +85,53 @@ async def close_realtime_sockets(app: web.Application) -> None:
 
 
 async def scheduler(app: web.Application) -> AsyncIterator[None]:
-    """Reminders, settlement, expiry (api/services/scheduler.py), when enabled."""
-    sched = scheduler_service.Scheduler(app)
+    """Reminders, settlement, expiry (api/services/scheduler.py): always there, running only
+    when ``scheduler_enabled``."""
+    settings = app[SETTINGS]
+    sched = Scheduler(Context.of(app), settings.scheduler_interval_seconds)
     app[SCHEDULER] = sched
-    async for _ in sched.ctx(app):
-        yield
+    if settings.scheduler_enabled:
+        sched.start()
+    yield
+    await sched.stop()
 
 
 async def mail_sender(app: web.Application) -> AsyncIterator[None]:
-    """Requests only queue e-mail; this loop delivers it (runs whether or not the scheduler does)."""
-    async for sender in mail_sender_ctx(app[MAILER], app[DB]):
-        app[MAIL_SENDER] = sender
-        yield
+    """Requests only queue e-mail; this loop delivers it (whether or not the scheduler runs)."""
+    mailer = app[MAILER]
+    mailer.attach(app[DB])
+    sender = MailSender(mailer)
+    app[MAIL_SENDER] = sender
+    sender.start()
+    yield
+    await sender.stop()
+    mailer.attach(None)
 
 
 async def recommender(app: web.Application) -> AsyncIterator[None]:
     """The trainer and the recommender; with the scheduler enabled, retraining about daily."""
     settings = app[SETTINGS]
     extra = settings.extra
-    rec: recs.Recommender | None = None
-
-    async def installed(model: object) -> None:
-        assert rec is not None
-        await rec.install(model)  # type: ignore[arg-type]
-
-    trainer = Trainer(app[DB], settings.data_dir / "models",
+    db = app[DB]
+    trainer = Trainer(db, settings.data_dir / "models",
                       params=Params.from_dict(extra.get("recsys_params")),
                       eval_max_users=extra.get("recsys_eval_max_users", 3000),
-                      synthetic_eval=extra.get("recsys_synthetic_eval", DEFAULT_SYNTHETIC_EVAL),
-                      on_model=installed)
-    rec = recs.Recommender(app[DB], trainer,
-                           first_request_wait=extra.get("recsys_first_request_wait", 2.0),
-                           sync_every=extra.get("recsys_sync_seconds", recs.SYNC_EVERY_SECONDS))
+                      synthetic_eval=extra.get("recsys_synthetic_eval", DEFAULT_SYNTHETIC_EVAL))
+    rec = Recommender(db, trainer, first_request_wait=extra.get("recsys_first_request_wait", 2.0),
+                      sync_every=extra.get("recsys_sync_seconds", SYNC_EVERY_SECONDS))
+    trainer.on_model = rec.install  # each new version is served as soon as it is stored
+    interval = float(extra.get("recsys_train_interval_seconds", 86400))
+    retraining = Periodic("recsys-schedule", lambda: retrain_if_due(db, trainer, interval),
+                          interval=float(extra.get("recsys_schedule_check_seconds", 600)),
+                          delay=float(extra.get("recsys_schedule_delay_seconds", 5)))
     app[TRAINER] = trainer
     app[RECOMMENDER] = rec
-    task = None
+    app[RETRAINING] = retraining
     if settings.scheduler_enabled:
-        task = asyncio.create_task(_schedule(app, trainer), name="recsys-schedule")
+        retraining.start()
     yield
-    if task is not None:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+    await retraining.stop()
     await trainer.stop()
-
-
-async def _schedule(app: web.Application, trainer: Trainer) -> None:
-    """Retrain when the newest version is older than the interval; one process per slot
-    (a SchedulerClaim row decides which)."""
-    extra = app[SETTINGS].extra
-    interval = float(extra.get("recsys_train_interval_seconds", 86400))
-    check = float(extra.get("recsys_schedule_check_seconds", 600))
-    await asyncio.sleep(float(extra.get("recsys_schedule_delay_seconds", 5)))
-    db = app[DB]
-    while True:
-        try:
-            async with db.read() as s:
-                latest = await s.scalar(select(func.max(RecModel.created_at)))
-            now = utcnow()
-            if latest is None or now - latest > timedelta(seconds=interval):
-                slot = int(now.timestamp() // interval)
-                try:
-                    async with db.write() as s:
-                        s.add(SchedulerClaim(key=f"recsys-train:{slot}"))
-                except IntegrityError:
-                    pass  # another process has this slot
-                else:
-                    await trainer.start(trigger="scheduled").done_event.wait()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001  # keep the schedule alive
-            log.exception("recsys: scheduled training check failed")
-        await asyncio.sleep(check)
 
 
 async def live_rooms(app: web.Application) -> AsyncIterator[None]:
@@ -199,32 +171,22 @@ async def placement(app: web.Application) -> AsyncIterator[None]:
     await node.stop()
 
 
-async def _retention_loop(app: web.Application) -> None:
-    interval = 3600.0
-    while True:
-        try:
-            await recordings.apply_retention(Context.of(app))
-        except Exception:  # noqa: BLE001
-            log.exception("recording retention failed")
-        await asyncio.sleep(interval)
-
-
 async def recording_manager(app: web.Application) -> AsyncIterator[None]:
-    """The recording manager (every new room gets it as a listener), start-up recovery of
-    interrupted captures, and the retention loop."""
+    """The recording manager: every room opened from now on gets it as a listener, captures
+    a crash interrupted are finalized at start, and old recordings are deleted hourly."""
     ctx = Context.of(app)
     rooms = app[LIVE_ROOMS]
     mgr = RecordingManager(ctx, rooms.get)
+    retention = Periodic("recording-retention", lambda: recordings.apply_retention(ctx),
+                         interval=3600.0)
     app[RECORDINGS] = mgr
+    app[RECORDING_RETENTION] = retention
     rooms.add_listener(mgr.attach)
     recovery = mgr.spawn(mgr.recover())
-    retention = asyncio.ensure_future(_retention_loop(app)) if ctx.settings.extra.get(
-        "recording_retention", True) else None
+    if ctx.settings.extra.get("recording_retention", True):
+        retention.start()
     yield
     rooms.remove_listener(mgr.attach)
-    for task in (recovery, retention):
-        if task is not None:
-            task.cancel()
+    recovery.cancel()
+    await retention.stop()
     await mgr.close()
-    if retention is not None:
-        await asyncio.gather(retention, return_exceptions=True)

@@ -67,6 +67,7 @@ class LiveRooms:
         self.ctx = ctx
         self.engine = engine
         self._sweeper: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
         self._exited = asyncio.Event()
         # Join/leave writes in the order the engine reported them (a reconnect is a
         # leave then a join of the same user; swapped, the new interval would close).
@@ -151,15 +152,19 @@ class LiveRooms:
     # The sweeper: rooms close when their session stops being live (ended by the
     # scheduler, cancelled by an admin) even if nobody pressed "End".
     def start(self) -> None:
-        self._sweeper = asyncio.create_task(self._sweep_loop(), name="live-rooms-sweeper")
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_loop(), name="live-rooms-sweeper")
 
     async def stop(self) -> None:
+        """Stop sweeping and close every room (idempotent)."""
         if self._sweeper is not None:
+            await self._started.wait()  # cancelled before its first step, it would never exit
             self._sweeper.cancel()
             await self._exited.wait()
         await self.engine.close()
 
     async def _sweep_loop(self) -> None:
+        self._started.set()
         try:
             while True:
                 await asyncio.sleep(SWEEP_SECONDS)

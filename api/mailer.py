@@ -22,7 +22,6 @@ import logging
 import random
 import re
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -250,20 +249,27 @@ class MailSender:
         self.started = asyncio.Event()
         self.exited = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="mail-sender")
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="mail-sender")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await self.exited.wait()
+        if self._task is None:
+            return
+        await self.started.wait()  # cancelled before its first step, the loop would never exit
+        # The flag as well as the cancel: on Python 3.11, asyncio.wait_for returns the result
+        # and drops a cancel that arrives as its awaitable completes (a wake-up at shutdown).
+        self._stopping = True
+        self._task.cancel()
+        await self.exited.wait()
 
     async def _run(self) -> None:
         self.started.set()
         purged_at: datetime | None = None
         try:
-            while True:
+            while not self._stopping:
                 self.mailer.wake.clear()
                 try:
                     while await deliver_due(self.mailer) == BATCH:
@@ -282,15 +288,3 @@ class MailSender:
             pass
         finally:
             self.exited.set()
-
-
-async def mail_sender_ctx(mailer: Mailer, db: Database) -> AsyncIterator[MailSender]:
-    """Attach ``db`` to ``mailer`` and run a sender until the context closes."""
-    mailer.attach(db)
-    sender = MailSender(mailer)
-    sender.start()
-    try:
-        yield sender
-    finally:
-        await sender.stop()
-        mailer.attach(None)

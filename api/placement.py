@@ -74,15 +74,20 @@ class RedisPlacement:
         self._rooms = rooms
         self._internal_url = internal_url
         self._task: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
         self._exited = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._heartbeat(), name="placement-heartbeat")
+        if self._task is None:
+            self._task = asyncio.create_task(self._heartbeat(), name="placement-heartbeat")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await self._exited.wait()
+        """Stop the heartbeat and deregister (idempotent)."""
+        if self._task is None or self._exited.is_set():
+            return
+        await self._started.wait()  # cancelled before its first step, it would never exit
+        self._task.cancel()
+        await self._exited.wait()
         try:
             await self.redis.delete(f"pl:node:{self.node_id}")
         except Exception:  # noqa: BLE001
@@ -146,6 +151,7 @@ class RedisPlacement:
         return nodes
 
     async def _heartbeat(self) -> None:
+        self._started.set()
         try:
             while True:
                 try:

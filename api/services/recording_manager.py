@@ -54,6 +54,7 @@ class RecordingManager:
         self._pool: Optional[concurrent.futures.ProcessPoolExecutor] = None
         self.exports: dict[int, asyncio.Task[Any]] = {}
         self.closing = False
+        self._closed = False
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -285,7 +286,10 @@ class RecordingManager:
     # ------------------------------------------------------------ shutdown
 
     async def close(self) -> None:
-        """Stop every capture (dumps stay complete on disk) and finalize what we can."""
+        """Stop every capture (dumps stay complete on disk) and finalize what we can (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
         for sid in list(self.active):
             try:
                 await self.stop(sid, reason="shutdown")  # spawns its finalization

@@ -17,19 +17,15 @@ api/lifecycle.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.context import Context
 from api.errors import ApiError
-from api.keys import SETTINGS
 from api.models import Booking, BookingStatus, Notification, SchedulerClaim, Session, SessionStatus
 from api.services import notifications
 
@@ -138,35 +134,47 @@ async def run_once(ctx: Context, now: datetime | None = None) -> RunResult:
 
 
 class Scheduler:
-    """The background loop; ``started`` / ``exited`` events let tests and health checks see it."""
+    """The background loop: ``run_once`` every ``interval`` seconds once started.
 
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
+    ``started`` / ``exited`` (and ``ran`` after each pass) let tests and health checks see
+    it; ``start`` and ``stop`` are idempotent, as in aiortc's RTCRtpSender.
+    """
+
+    def __init__(self, ctx: Context, interval: float) -> None:
+        self.ctx = ctx
+        self.interval = interval
         self.started = asyncio.Event()
         self.exited = asyncio.Event()
         self.ran = asyncio.Event()  # set after each pass
         self.runs = 0
         self.last_run: datetime | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="scheduler")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        await self.started.wait()  # cancelled before its first step, the loop would never exit
+        self._stopping = True  # as well: a job may swallow the cancel (see api/background.py)
+        self._task.cancel()
+        await self.exited.wait()
 
     async def _loop(self) -> None:
-        settings = self.app[SETTINGS]
         self.started.set()
         try:
-            while True:
-                await run_once(Context.of(self.app))
+            while not self._stopping:
+                await run_once(self.ctx)
                 self.runs += 1
                 self.last_run = utcnow()
                 self.ran.set()
-                await asyncio.sleep(max(0.05, settings.scheduler_interval_seconds))
+                await asyncio.sleep(max(0.05, self.interval))
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # run_once isolates each job: this is a bug, say so loudly
+            log.exception("the scheduler loop stopped")
         finally:
             self.exited.set()
-
-    async def ctx(self, _app: web.Application) -> AsyncIterator[None]:
-        if self.app[SETTINGS].scheduler_enabled:
-            self._task = asyncio.create_task(self._loop(), name="scheduler")
-        yield
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task

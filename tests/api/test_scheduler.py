@@ -142,6 +142,7 @@ async def test_background_loop_runs_and_stops(aiohttp_client, settings, tmp_path
     assert sched.runs >= 1
     await cl.close()
     assert sched.exited.is_set()
+    await asyncio.wait_for(sched.stop(), 5)  # stopping again is harmless
 
 
 async def test_disabled_scheduler_does_not_run(client):
