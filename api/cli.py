@@ -39,7 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if workers > 1:
         return _serve_workers(args, settings, workers)
     if args.no_migrate:
-        settings = replace(settings, extra={**settings.extra, "migrate": False})
+        settings = replace(settings, migrate=False)
     app = create_app(settings)
     run_event_loop(_run_server(app, settings, reuse_port=args.reuse_port), settings.event_loop)
     return 0

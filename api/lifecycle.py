@@ -31,7 +31,7 @@ from api.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from api.realtime import Hub
 from api.recommender.model import Params
 from api.recommender.schedule import retrain_if_due
-from api.recommender.serving import SYNC_EVERY_SECONDS, Recommender
+from api.recommender.serving import Recommender
 from api.recommender.training import Trainer
 from api.services import recordings
 from api.services.recording_manager import RecordingManager
@@ -40,13 +40,10 @@ from sfu import Engine
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYNTHETIC_EVAL = {"n_users": 1000, "n_items": 300, "days": 40.0, "seed": 11}
-
-
 async def database(app: web.Application) -> AsyncIterator[None]:
     """Migrations (unless turned off), then the engine and its sessions."""
     settings = app[SETTINGS]
-    if settings.extra.get("migrate", True):
+    if settings.migrate:
         await upgrade_async(settings.effective_database_url)
     app[DB] = Database(settings.effective_database_url)
     yield
@@ -111,19 +108,17 @@ async def mail_sender(app: web.Application) -> AsyncIterator[None]:
 async def recommender(app: web.Application) -> AsyncIterator[None]:
     """The trainer and the recommender; with the scheduler enabled, retraining about daily."""
     settings = app[SETTINGS]
-    extra = settings.extra
     db = app[DB]
-    trainer = Trainer(db, settings.data_dir / "models",
-                      params=Params.from_dict(extra.get("recsys_params")),
-                      eval_max_users=extra.get("recsys_eval_max_users", 3000),
-                      synthetic_eval=extra.get("recsys_synthetic_eval", DEFAULT_SYNTHETIC_EVAL))
-    rec = Recommender(db, trainer, first_request_wait=extra.get("recsys_first_request_wait", 2.0),
-                      sync_every=extra.get("recsys_sync_seconds", SYNC_EVERY_SECONDS))
+    trainer = Trainer(db, settings.data_dir / "models", params=Params.from_dict(settings.recsys_params),
+                      eval_max_users=settings.recsys_eval_max_users,
+                      synthetic_eval=settings.recsys_synthetic_eval or None)
+    rec = Recommender(db, trainer, first_request_wait=settings.recsys_first_request_wait_seconds,
+                      sync_every=settings.recsys_sync_seconds)
     trainer.on_model = rec.install  # each new version is served as soon as it is stored
-    interval = float(extra.get("recsys_train_interval_seconds", 86400))
+    interval = settings.recsys_train_interval_seconds
     retraining = Periodic("recsys-schedule", lambda: retrain_if_due(db, trainer, interval),
-                          interval=float(extra.get("recsys_schedule_check_seconds", 600)),
-                          delay=float(extra.get("recsys_schedule_delay_seconds", 5)))
+                          interval=settings.recsys_schedule_check_seconds,
+                          delay=settings.recsys_schedule_delay_seconds)
     app[TRAINER] = trainer
     app[RECOMMENDER] = rec
     app[RETRAINING] = retraining
@@ -173,17 +168,17 @@ async def placement(app: web.Application) -> AsyncIterator[None]:
 
 async def recording_manager(app: web.Application) -> AsyncIterator[None]:
     """The recording manager: every room opened from now on gets it as a listener, captures
-    a crash interrupted are finalized at start, and old recordings are deleted hourly."""
+    a crash interrupted are finalized at start, and old recordings are deleted (hourly)."""
     ctx = Context.of(app)
     rooms = app[LIVE_ROOMS]
     mgr = RecordingManager(ctx, rooms.get)
     retention = Periodic("recording-retention", lambda: recordings.apply_retention(ctx),
-                         interval=3600.0)
+                         interval=ctx.settings.recording_retention_interval_seconds)
     app[RECORDINGS] = mgr
     app[RECORDING_RETENTION] = retention
     rooms.add_listener(mgr.attach)
     recovery = mgr.spawn(mgr.recover())
-    if ctx.settings.extra.get("recording_retention", True):
+    if ctx.settings.recording_retention:
         retention.start()
     yield
     rooms.remove_listener(mgr.attach)

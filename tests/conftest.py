@@ -107,7 +107,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         access_log=False,
         public_url="http://testserver",
         rtc_private_candidates="allow",  # aiortc clients on this machine offer private addresses
-        extra={"migrate": False},
+        migrate=False,  # the template database is migrated once
     )
 
 

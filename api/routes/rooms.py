@@ -159,14 +159,13 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-REVOCATION_CHECK_SECONDS = 30.0
 CLOSE_SIGNED_OUT = 4001
 
 
 async def _close_when_revoked(ctx: Context, ws: web.WebSocketResponse, room_jti: str) -> None:
     """A participant whose login session ended (logout, password change, deactivation) leaves
     the room within a check interval, in whichever process holds the socket."""
-    interval = float(ctx.settings.extra.get("room_revocation_check_seconds", REVOCATION_CHECK_SECONDS))
+    interval = ctx.settings.room_revocation_check_seconds
     try:
         while not ws.closed:
             await asyncio.sleep(interval)

@@ -104,11 +104,11 @@ class RecordingManager:
                 s.add(rec)
                 await s.flush()
                 rid = rec.id
-            extra = self.ctx.settings.extra
+            settings = self.ctx.settings
             recorder = Recorder(router, recording_dir(self.ctx, rid), on_error=self._on_error_for(sid, rid),
-                                flush_interval=float(extra.get("recording_flush_interval", 0.25)),
-                                sync_interval=float(extra.get("recording_sync_interval", 2.0)),
-                                min_free_bytes=int(extra.get("recording_min_free_bytes", 64 * 1024 * 1024)))
+                                flush_interval=settings.recording_flush_interval_seconds,
+                                sync_interval=settings.recording_sync_interval_seconds,
+                                min_free_bytes=settings.recording_min_free_bytes)
             try:
                 recorder.start({"recording_id": rid, "session_id": sid})
             except (OSError, RecorderError) as exc:

@@ -21,9 +21,8 @@ SMALL_EVAL = {"n_users": 150, "n_items": 60, "days": 30.0, "seed": 3}
 def settings(settings):
     """Small, deterministic recommender: the first request trains (waiting for it), the
     catalogue is re-synced on every request, the fallback evaluation is tiny."""
-    return replace(settings, extra={
-        **settings.extra, "recsys_first_request_wait": 60.0, "recsys_sync_seconds": 0.0,
-        "recsys_synthetic_eval": SMALL_EVAL, "recsys_eval_max_users": 300})
+    return replace(settings, recsys_first_request_wait_seconds=60.0, recsys_sync_seconds=0.0,
+                   recsys_synthetic_eval=SMALL_EVAL, recsys_eval_max_users=300)
 
 
 async def _market(client, n_users: int = 60, n_items: int = 50) -> None:

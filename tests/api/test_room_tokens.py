@@ -106,8 +106,7 @@ async def test_signing_out_closes_the_room_socket(aiohttp_client, settings) -> N
 
     from api.app import create_app
 
-    client = await aiohttp_client(create_app(replace(settings, extra={
-        **settings.extra, "room_revocation_check_seconds": 0.1})))
+    client = await aiohttp_client(create_app(replace(settings, room_revocation_check_seconds=0.1)))
     mentor = await signup(client, "mentor")
     sid = await make_session(client, mentor.id, starts_in=timedelta(minutes=5))
     token = await _room_token(mentor, sid)

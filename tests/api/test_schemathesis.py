@@ -137,7 +137,7 @@ def live_server(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> I
         shutil.copy(template_db, data / "peerlearn.db")
         url = f"sqlite+aiosqlite:///{data / 'peerlearn.db'}"
     settings = Settings(data_dir=data, database_url=url, scheduler_enabled=False, auth_rate_limit=1_000_000,
-                        access_log=False, extra={"migrate": False}).prepared()
+                        access_log=False, migrate=False).prepared()
     server = LiveServer(settings)
     server.start()
     yield server
