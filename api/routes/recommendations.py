@@ -15,7 +15,7 @@ from api.routing import ApiRoutes
 from api.schemas_recommendations import (
     EventIn, EventOut, JobOut, MetricSeries, MlMetricsOut, RecOut, RecQuery, TrainIn,
 )
-from api.recommender import serving as recs
+from api.recommender import metrics
 from api.recommender.training import METHODS
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ async def recommendations(request: web.Request, *, query: RecQuery, user: Curren
              auth=("learner",))
 async def events(request: web.Request, *, body: EventIn, user: CurrentUser) -> EventOut:
     """Record impressions, clicks or bookings of recommended sessions (online metrics)."""
-    n = await recs.record_events(request.app[DB], user.id, body.kind, body.session_ids,
+    n = await metrics.record_events(request.app[DB], user.id, body.kind, body.session_ids,
                                  body.model_version)
     return EventOut(recorded=n)
 
@@ -47,8 +47,8 @@ async def events(request: web.Request, *, body: EventIn, user: CurrentUser) -> E
 async def ml_metrics(request: web.Request, *, user: CurrentUser) -> MlMetricsOut:
     """Admin: model versions with offline metrics (history for charts), online CTR/conversion."""
     db = request.app[DB]
-    history = await recs.model_history(db)
-    online = await recs.online_metrics(db)
+    history = await metrics.model_history(db)
+    online = await metrics.online_metrics(db)
     job = request.app[TRAINER].job
     methods = {m: {k: [((h["metrics"].get("models") or {}).get(m) or {}).get(k) for h in history]
                    for k in METRICS} for m in METHODS}
