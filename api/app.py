@@ -1,4 +1,5 @@
-"""create_app(settings): wiring only (config, resources, middlewares, routes, plugins).
+"""create_app(settings): wiring only, the application's table of contents (config,
+middlewares, resources in start order, routes, plugins).
 
 The page layer plugs in through ``plugins`` ("module:function" names called
 with the app), so ``api`` never imports ``web``: web depends on api, not back.
@@ -42,6 +43,7 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
         # proxy_middleware first: everything after it sees the real client IP and scheme.
         middlewares=[proxy_middleware, error_middleware, metrics_middleware, csrf_middleware],
     )
+    # Configuration, and what every request reaches through app state.
     app[SETTINGS] = settings
     proxy.setup(app)
     headers.setup(app)
@@ -49,7 +51,9 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
     app[METRICS] = Metrics()
     app[MAILER] = Mailer(outbox=settings.outbox_dir, sender=settings.mail_from, smtp_url=settings.smtp_url)
     app[INTERNAL_ADDRESS] = InternalAddress()
-    # Resources, in start order (they stop in reverse): see api/lifecycle.py.
+    # Long-lived resources, in start order; they stop in reverse (api/lifecycle.py). The
+    # database comes first (the broker attaches its read caches); live rooms come before
+    # placement (it reports their load) and the recording manager (it listens to new rooms).
     app.cleanup_ctx.extend([
         lifecycle.database,
         lifecycle.broker,
@@ -63,6 +67,7 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
     ])
     # Open WebSockets close first on shutdown (aiohttp waits for their handlers).
     app.on_shutdown.extend([lifecycle.close_realtime_sockets, lifecycle.close_room_sockets])
+    # Routes: one table per resource (api/routes/), the uploaded avatars, then the pages.
     for table in ROUTES:
         table.register(app)
     avatars = settings.uploads_dir / "avatars"
