@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test install install-test system-deps test-sqlite test-postgres css lint typecheck bench clean
+.PHONY: run test install install-test system-deps test-sqlite test-sfu-python test-postgres css lint typecheck bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,10 +37,16 @@ run: install
 
 test: install-test
 	$(MAKE) test-sqlite
+	$(MAKE) test-sfu-python
 	$(MAKE) test-postgres
 
 test-sqlite:
 	PEERLEARN_FORBID_SKIPS=$${PEERLEARN_FORBID_SKIPS:-1} $(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+# The SFU suites again on the pure-Python packet path (sfu/fastio_py.py, forwarding.RtpRewriter):
+# the native one (sfu/_fastio.pyx, sfu/_rewriter.pyx) must behave the same.
+test-sfu-python:
+	PEERLEARN_SFU_NATIVE=0 $(BIN)/python -m pytest tests/sfu -q -p no:cacheprovider
 
 # The database-bound suites again against the local PostgreSQL (skipped only when none answers).
 test-postgres:

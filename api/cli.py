@@ -127,7 +127,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -
     upgrade(settings.effective_database_url)  # once, before any worker starts
     children = []
     for index in range(workers):
-        env = {**os.environ, "PEERLEARN_WORKER_INDEX": str(index)}
+        env = {**os.environ, "PEERLEARN_WORKER_INDEX": str(index), "PEERLEARN_WORKERS": str(workers)}
         cmd = [sys.executable, "-m", "api.cli", "serve", "--host", settings.host, "--port", str(settings.port),
                "--data-dir", str(settings.data_dir), "--no-migrate", "--reuse-port"]
         children.append(subprocess.Popen(cmd, env=env))
@@ -167,6 +167,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     from api.errors import ApiError
     from api.migrate import upgrade
     from api.services.accounts import create_admin
+    from api.services.errors import DomainError
 
     settings = _settings(args)
     upgrade(settings.effective_database_url)
@@ -181,7 +182,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(run())
-    except ApiError as exc:
+    except (ApiError, DomainError) as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     return 0

@@ -2,6 +2,10 @@
 
 ``{"error": {"code": "<snake_case>", "message": "<human text>", "fields": {...}}}``
 Pages (non-/api paths) get a readable HTML error page instead.
+
+Services raise the domain errors of ``api.services.errors`` and never an HTTP status;
+``DOMAIN_STATUS`` below is the one place a domain error gets its status. The HTTP edge
+itself (auth, routing, handlers) raises ``ApiError`` directly.
 """
 
 from __future__ import annotations
@@ -13,6 +17,17 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
+
+from api.services.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthenticated,
+    Unprocessable,
+    UnsupportedMedia,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +82,24 @@ def from_validation(exc: ValidationError) -> ApiError:
     return ApiError(400, "validation_error", "Some fields are invalid.", fields)
 
 
+#: The HTTP status of each kind of domain error (a subclass takes its nearest base's).
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    Invalid: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    UnsupportedMedia: 415,
+    Unprocessable: 422,
+}
+
+
+def from_domain(err: DomainError) -> ApiError:
+    """The response a client sees for a service's refusal: same code, message and fields."""
+    status = next((DOMAIN_STATUS[kind] for kind in type(err).__mro__ if kind in DOMAIN_STATUS), 400)
+    return ApiError(status, err.code, err.message, err.fields)
+
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -108,6 +141,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as err:
         return error_response(request, err)
+    except DomainError as err:
+        return error_response(request, from_domain(err))
     except ValidationError as exc:
         return error_response(request, from_validation(exc))
     except web.HTTPException as exc:

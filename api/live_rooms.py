@@ -37,8 +37,10 @@ def sfu_config(settings: Settings) -> SfuConfig:
     if settings.rtc_port_min and settings.rtc_port_max:
         port_range = (settings.rtc_port_min, settings.rtc_port_max)
     interfaces = [i.strip() for i in settings.rtc_interfaces.split(",") if i.strip()]
-    return SfuConfig(udp_port_range=port_range, announced_ip=settings.rtc_public_ip or None,
-                     interfaces=interfaces, allow_private_candidates=allow_private_candidates(settings))
+    config = SfuConfig(udp_port_range=port_range, announced_ip=settings.rtc_public_ip or None,
+                       interfaces=interfaces, allow_private_candidates=allow_private_candidates(settings))
+    # `serve --workers N` starts N processes (one media worker per core): each takes its own ports
+    return config.for_worker(settings.worker_index, settings.workers)
 
 
 def allow_private_candidates(settings: Settings) -> bool:

@@ -85,6 +85,10 @@ class Settings:
     rtc_private_candidates: str = "auto"
     # Address other processes reach this one at (room signaling proxied to its owner).
     internal_host: str = "127.0.0.1"
+    # This process among `serve --workers N`'s (set by the parent for each worker it starts): the
+    # worker's slice of the RTC port range.
+    worker_index: int = 0
+    workers: int = 1
     room_grace_minutes: int = 30
     scheduler_interval_seconds: float = 30.0
     scheduler_enabled: bool = True

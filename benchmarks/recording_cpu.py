@@ -111,7 +111,7 @@ async def _server(port: int, directory: Path) -> None:
 async def _bench(port: int, peers: int, phase: float) -> dict[str, Any]:
     import aiohttp
 
-    from tests.room_client import RoomParticipant
+    from benchmarks.room_client import RoomParticipant
 
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as http:

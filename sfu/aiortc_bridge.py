@@ -40,6 +40,9 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransc
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters, RTCRtpSendParameters
 
+from . import fastio
+from .media_socket import MediaSocket
+
 logger = logging.getLogger(__name__)
 
 #: (object, attribute) pairs this module depends on; checked by tests.
@@ -170,20 +173,28 @@ def install_fast_ingress(dtls: RTCDtlsTransport, protocol: Any) -> bool:
     on_rtp, on_rtcp = sinks
     original = protocol.datagram_received
     connected = State.CONNECTED
-    srtp_error = pylibsrtp.Error
+    srtp_context = fastio.SrtpContext
+    # the C-side context over the session aiortc keyed after DTLS (built on first use)
+    current: list[Any] = [None, None]
 
     def datagram_received(data: bytes, addr: Any) -> None:
         # RTP/RTCP first byte is 128..191 (RFC 7983); STUN is 0..3, DTLS 20..63
         if len(data) > 11 and 127 < data[0] < 192 and dtls._state is connected:
             srtp = dtls._rx_srtp
             if srtp is not None:
+                if current[1] is not srtp:
+                    current[0] = srtp_context(srtp)
+                    current[1] = srtp
+                ctx = current[0]
                 try:
                     if 191 < data[1] < 209:  # RTCP packet types (as aiortc's is_rtcp)
-                        on_rtcp(srtp.unprotect_rtcp(data))
+                        clear = ctx.unprotect_rtcp(data)
+                        if clear is not None:  # None: replayed / not authentic, dropped as aiortc does
+                            on_rtcp(clear)
                     else:
-                        on_rtp(srtp.unprotect(data))
-                except srtp_error:
-                    pass  # replayed / not authentic: dropped, as aiortc does
+                        clear = ctx.unprotect(data)
+                        if clear is not None:
+                            on_rtp(clear)
                 except Exception:  # noqa: BLE001 - one bad packet never breaks the socket
                     logger.exception("SFU ingress handler failed")
                 return
@@ -259,7 +270,7 @@ class TransportWriter:
     """
 
     __slots__ = ("_dtls", "_protect", "_protect_rtcp", "_sendto", "_raw", "_transport", "_addr", "errors",
-                 "queued", "__weakref__")
+                 "queued", "_msock", "_ctx", "_dest", "sink", "__weakref__")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
@@ -271,6 +282,12 @@ class TransportWriter:
         self._addr: Any = None
         self.errors = 0
         self.queued = 0  # packets that met a full kernel buffer
+        # our own socket (sfu.media_socket): protected in C into the turn's sendmmsg batch
+        self._msock: Optional[MediaSocket] = None
+        self._ctx: Any = None
+        self._dest: Any = None
+        #: the socket's BatchSink while on our own socket (the native rewriter sends to it directly)
+        self.sink: Any = None
         dtls.on("statechange", self._invalidate)
 
     def send_rtp(self, data: bytes) -> None:
@@ -279,6 +296,10 @@ class TransportWriter:
             if not self._resolve():
                 return
             sendto = self._sendto
+        sink = self.sink
+        if sink is not None:
+            sink.send(data)
+            return
         try:
             packet = self._protect(data)  # type: ignore[misc]
             sendto(packet, self._addr)  # type: ignore[misc]
@@ -293,6 +314,10 @@ class TransportWriter:
             if not self._resolve():
                 return
             sendto = self._sendto
+        sink = self.sink
+        if sink is not None:
+            sink.send(data, True)
+            return
         try:
             packet = self._protect_rtcp(data)  # type: ignore[misc]
             sendto(packet, self._addr)  # type: ignore[misc]
@@ -335,6 +360,8 @@ class TransportWriter:
 
     def _invalidate(self) -> None:
         self._sendto = None
+        self._msock = None
+        self.sink = None
 
     def _resolve(self) -> bool:
         dtls = self._dtls
@@ -354,6 +381,15 @@ class TransportWriter:
                 mux.learn(pair.remote_addr, protocol)
                 transport = mux.transport
             self.attach(srtp.protect, srtp.protect_rtcp, transport, pair.remote_addr)
+            if isinstance(transport, MediaSocket):
+                try:
+                    self._dest = fastio.Destination(pair.remote_addr)
+                except ValueError:
+                    pass  # not an IP literal: the plain path above
+                else:
+                    self._ctx = fastio.SrtpContext(srtp)
+                    self._msock = transport
+                    self.sink = transport.sink(self._ctx, self._dest)
         else:
             # relayed (TURN) or otherwise wrapped local candidate: go through
             # its own coroutine, which adds the TURN framing

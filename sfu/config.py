@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 
@@ -17,8 +17,9 @@ class SfuConfig:
 
     #: STUN/TURN servers for the server side: [{"urls": ..., "username": ..., "credential": ...}]
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
-    #: UDP port range (inclusive) for ICE host candidates; None = ephemeral ports.
-    #: ``(p, p)`` means one single port shared by every peer connection.
+    #: UDP port range (inclusive) for ICE host candidates, one port per peer connection;
+    #: ``(p, p)``: that one port shared by every peer connection; None: one ephemeral port
+    #: shared by every peer connection (so reads and writes batch across peers).
     udp_port_range: Optional[tuple[int, int]] = None
     #: Public IP written into host candidates instead of the bound address (1:1 NAT).
     announced_ip: Optional[str] = None
@@ -46,6 +47,26 @@ class SfuConfig:
     keyframe_request_interval: float = 1.0
     #: RTP packets kept per video consumer for NACK retransmissions (power of 2).
     nack_history: int = 1024
+
+    def for_worker(self, index: int, count: int) -> SfuConfig:
+        """This config for media worker ``index`` of ``count`` (one process per core, as
+        mediasoup runs one worker per core): each worker gets its own slice of the port
+        range, so no two workers ever bind the same port and a peer's packets always
+        reach the worker that holds its room. A single shared port ``(p, p)`` becomes
+        ``p + index`` for each worker; no range stays one ephemeral port per worker."""
+        if count <= 1 or self.udp_port_range is None:
+            return self
+        if not 0 <= index < count:
+            raise TypeError(f"worker index {index} not in 0..{count - 1}")
+        lo, hi = self.udp_port_range
+        if lo == hi:
+            if lo + count - 1 > 65535:
+                raise TypeError(f"no room above port {lo} for {count} workers")
+            return replace(self, udp_port_range=(lo + index, lo + index))
+        size = hi - lo + 1
+        if size < count:
+            raise TypeError(f"udp_port_range {self.udp_port_range!r} has fewer ports than {count} workers")
+        return replace(self, udp_port_range=(lo + index * size // count, lo + (index + 1) * size // count - 1))
 
     def __post_init__(self) -> None:
         if self.udp_port_range is not None:

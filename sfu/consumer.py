@@ -12,9 +12,10 @@ from aiortc import RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 
 from . import aiortc_bridge as bridge
+from . import fastio
 from . import rtcp
 from .codecs import payload_type_map, primary_codec, rtx_payload_type
-from .forwarding import ExtensionWriter, RtpRewriter, SendFunc
+from .forwarding import ExtensionWriter, SendFunc
 from .layers import DownlinkGauge, LayerSwitch, choose_layer
 from .producer import Producer
 
@@ -67,7 +68,7 @@ class Consumer:
         self._send: Optional[SendFunc] = None
         self._ext = ExtensionWriter({}, None)
         self._cname = "sfu"
-        self.rewriter = RtpRewriter(
+        self.rewriter = fastio.Rewriter(
             ssrc=0,
             rtx_ssrc=0,
             clock_rate=producer.clock_rate,

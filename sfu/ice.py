@@ -16,6 +16,7 @@ from aioice import Candidate, Connection
 
 from . import aiortc_bridge as bridge
 from .config import SfuConfig
+from .media_socket import open_media_socket
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +162,9 @@ class IceSockets:
 
     @property
     def active(self) -> bool:
-        c = self.config
-        return bool(c.udp_port_range or c.announced_ip or c.interfaces)
+        # always: host candidates are our own sockets (sfu.media_socket), whatever the
+        # configuration, so the packet path is batched and the same on every event loop
+        return True
 
     def prepare(self, connection: Connection) -> None:
         if self.active:
@@ -202,8 +204,10 @@ class IceSockets:
         candidates = []
         for address in self.addresses():
             protocol = bridge.stun_protocol(connection)
-            if port_range is not None and port_range[0] == port_range[1]:
-                mux = await self._mux(address, port_range[0])
+            if port_range is None or port_range[0] == port_range[1]:
+                # one socket for every peer connection: a wakeup's reads and the packets
+                # they fan out to every subscriber each go in one system call
+                mux = await self._mux(address, port_range[0] if port_range is not None else 0)
                 if mux is None:
                     continue
                 mux.attach(protocol, bridge.local_username(connection))
@@ -235,7 +239,7 @@ class IceSockets:
             ports = [lo + (start + i) % count for i in range(count)]
         for port in ports:
             try:
-                transport, _ = await loop.create_datagram_endpoint(lambda: protocol, local_addr=(address, port))
+                transport = open_media_socket(loop, protocol, address, port)
             except OSError:
                 continue
             if port_range is not None:
@@ -250,8 +254,9 @@ class IceSockets:
             mux = self._muxes.get(address)
             if mux is None or mux.transport is None:
                 loop = asyncio.get_running_loop()
+                mux = UdpMux()
                 try:
-                    _, mux = await loop.create_datagram_endpoint(UdpMux, local_addr=(address, port))
+                    open_media_socket(loop, mux, address, port)
                 except OSError as exc:
                     logger.error("cannot bind %s:%d: %s", address, port, exc)
                     return None

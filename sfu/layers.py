@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
+from . import fastio
 from .forwarding import ExtensionWriter, RtpRewriter
 
 #: a layer must fit the estimate with this much room to be chosen (down at once when not)
@@ -171,7 +172,7 @@ class RecordingFeed:
         self.producer_id = producer_id
         self.kind = kind
         self._taps = taps
-        self.rewriter = RtpRewriter(ssrc=ssrc, rtx_ssrc=0, clock_rate=clock_rate, needs_keyframe=True,
+        self.rewriter = fastio.Rewriter(ssrc=ssrc, rtx_ssrc=0, clock_rate=clock_rate, needs_keyframe=True,
                                     history_size=0, request_keyframe=self.request_keyframe)
         self.rewriter.configure(pt_map={}, rtx_pt=None, ext=ExtensionWriter({}, None), send=self._send)
         self.switch = LayerSwitch(self.rewriter, layers, request_keyframe)

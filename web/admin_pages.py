@@ -13,8 +13,8 @@ from aiohttp import web
 
 from api.auth import CurrentUser
 from api.keys import DB
+from api.services.overview import admin_overview
 from web.notifications_view import notifications_page
-from web.overview import admin_overview
 from web.pages import guard, render
 
 routes = web.RouteTableDef()

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from api.auth import CurrentUser
 from api.keys import DB
+from api.services.overview import mentor_overview
 from web.notifications_view import notifications_page
-from web.overview import mentor_overview
 from web.pages import DOMAINS, guard, render
 
 routes = web.RouteTableDef()

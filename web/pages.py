@@ -26,6 +26,7 @@ from api.auth import CurrentUser, csrf_token_for, optional_user
 from api.errors import ERROR_PAGE_RENDERER, ApiError
 from api.keys import DB
 from api.services import accounts, notifications
+from api.services.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ async def _page_context(request: web.Request) -> dict[str, Any]:
         try:
             base["me"] = accounts.to_me(await accounts.get_user(request.app[DB], user.id))
             _, _, base["unread_count"] = await notifications.list_for(request.app[DB], user.id, limit=0)
-        except ApiError:  # database trouble: the page still renders without avatar and badge
+        except (ApiError, DomainError):  # database trouble: the page still renders without avatar and badge
             pass
     return base
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.auth import CurrentUser
-from api.errors import ApiError
 from api.keys import DB
-from api.models import Session, SessionStatus, User
-from api.services.rooms import _participant_role
+from api.services.room_access import room_entry
 from web.pages import DASHBOARDS, guard, render
 
 routes = web.RouteTableDef()
@@ -23,24 +21,14 @@ SESSIONS_PAGES = {"learner": "/learner/sessions", "mentor": "/mentor/sessions"}
 @routes.get(r"/room/{id:\d+}", name="page.room")
 @guard()
 async def room(request: web.Request, user: CurrentUser) -> web.Response:
-    session_id = int(request.match_info["id"])
-    async with request.app[DB].read() as s:
-        session = await s.get(Session, session_id)
-        if session is None:
-            raise ApiError(404, "not_found", "We couldn't find this session's room.")
-        role = await _participant_role(s, session, user.id)
-        if role is None:
-            if session.status == SessionStatus.draft:
-                raise ApiError(404, "not_found", "We couldn't find this session's room.")
-            raise ApiError(403, "forbidden",
-                           "This room is only for the session's mentor and the learners who booked it.")
-        mentor = await s.get(User, session.mentor_id)
+    entry = await room_entry(request.app[DB], int(request.match_info["id"]), user.id)
+    role = entry.role
     leave_to = SESSIONS_PAGES.get(role, DASHBOARDS.get(user.role, "/"))
     return render(request, "room/room.html", {
-        "session_id": session_id,
-        "session_title": session.title,
-        "session_status": session.status.value,
-        "mentor_name": mentor.full_name if mentor else "",
+        "session_id": entry.session_id,
+        "session_title": entry.title,
+        "session_status": entry.status.value,
+        "mentor_name": entry.mentor_name,
         "room_role": role,
         "leave_to": leave_to,
         "feedback_to": "/learner/sessions?view=past" if role == "learner" else DASHBOARDS.get(user.role, "/"),

@@ -25,12 +25,12 @@ from sqlalchemy import func, select
 from api.models import (
     Booking, BookingStatus, Feedback, Follow, Session, SessionStatus, User, utcnow,
 )
-from api.recommender.tables import RecModel
-from api.schemas_recommendations import RecItem
 from api.recommender.model import (
     HybridModel, Params, decay, diversify, interest_terms, item_terms, words,
 )
+from api.recommender.tables import RecModel
 from api.recommender.training import profiles
+from api.schemas.recommendations import RecItem
 
 log = logging.getLogger(__name__)
 

@@ -9,18 +9,19 @@ from api.errors import ApiError
 from api.keys import DB, HUB, LIMITER, MAILER, SETTINGS
 from api.login_throttle import LoginThrottle
 from api.routing import ApiRoutes
-from api.schemas import (
+from api.schemas.accounts import (
     EmailIn,
     LoginIn,
     LoginOut,
-    Message,
     PasswordResetConfirm,
     RegisterOut,
     TokenIn,
     UserCreate,
     UserMe,
 )
+from api.schemas.common import Message
 from api.services import accounts, settings_store
+from api.services.errors import Unauthenticated
 
 routes = ApiRoutes("auth")
 
@@ -70,9 +71,8 @@ async def login(request: web.Request, *, body: LoginIn) -> web.Response:
         result = await accounts.login(request.app[DB], body.email, body.password,
                                       secret=settings.jwt_secret, ttl=settings.jwt_ttl_seconds,
                                       next_url=body.next)
-    except ApiError as exc:
-        if exc.status == 401:
-            await throttle.failed(ip, body.email)
+    except Unauthenticated:
+        await throttle.failed(ip, body.email)
         raise
     await throttle.succeeded(ip, body.email)
     out = LoginOut(access_token=result.token, expires_at=result.expires_at,

@@ -7,7 +7,7 @@ from aiohttp import web
 from api.auth import CurrentUser
 from api.context import Context
 from api.routing import ApiRoutes, dump, path_id
-from api.schemas_bookings import BookingCancelOut, BookingCreate, BookingOut, BookingPage, BookingQuery
+from api.schemas.bookings import BookingCancelOut, BookingCreate, BookingOut, BookingPage, BookingQuery
 from api.services import bookings
 
 routes = ApiRoutes("bookings")

@@ -7,7 +7,7 @@ from aiohttp import web
 from api.auth import CurrentUser
 from api.context import Context
 from api.routing import ApiRoutes, dump
-from api.schemas_bookings import EarningsOut, EarningsQuery, PayoutCreate, PayoutOut
+from api.schemas.earnings import EarningsOut, EarningsQuery, PayoutCreate, PayoutOut
 from api.services import earnings
 
 routes = ApiRoutes("earnings")

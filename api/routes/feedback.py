@@ -8,7 +8,7 @@ from api.auth import CurrentUser, optional_user
 from api.context import Context
 from api.keys import DB
 from api.routing import ApiRoutes, path_id
-from api.schemas_feedback import FeedbackCreate, FeedbackOut, FollowOut, MentorProfile
+from api.schemas.feedback import FeedbackCreate, FeedbackOut, FollowOut, MentorProfile
 from api.services import feedback
 
 routes = ApiRoutes("feedback")

@@ -2,51 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from aiohttp import web
-from pydantic import BaseModel, Field
 
 from api.auth import CurrentUser
 from api.keys import DB
 from api.routing import ApiRoutes
-from api.schemas import Strict
+from api.schemas.notifications import (
+    MarkRead,
+    MarkReadOut,
+    NotificationList,
+    NotificationOut,
+    NotificationQuery,
+)
 from api.services import notifications
 
 routes = ApiRoutes("notifications")
-
-
-class NotificationOut(BaseModel):
-    id: int
-    kind: str
-    title: str
-    body: str
-    link: str
-    read: bool
-    created_at: str
-
-
-class NotificationList(BaseModel):
-    items: list[NotificationOut]
-    total: int
-    unread: int
-    page: int
-    page_size: int
-
-
-class NotificationQuery(Strict):
-    unread: bool = False
-    page: Annotated[int, Field(ge=1, le=10_000)] = 1
-    page_size: Annotated[int, Field(ge=1, le=100)] = 50
-
-
-class MarkRead(Strict):
-    ids: Annotated[list[Annotated[int, Field(ge=1, le=2**31 - 1)]], Field(max_length=500)] | None = None
-
-
-class MarkReadOut(BaseModel):
-    marked: int
-    unread: int
 
 
 @routes.get("/api/notifications", query=NotificationQuery, response=NotificationList,

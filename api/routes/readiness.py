@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
-from pydantic import BaseModel, StrictBool
 
 from api.auth import CurrentUser
 from api.context import Context
 from api.routing import ApiRoutes, path_id
-from api.schemas import Strict
+from api.schemas.readiness import ReadyIn, ReadyOut, ReadyStatus
 from api.services import readiness
 
 routes = ApiRoutes("rooms")
-
-
-class ReadyIn(Strict):
-    ready: StrictBool = True
-
-
-class ReadyOut(BaseModel):
-    session_id: int
-    user_id: int
-    role: str
-    ready: bool
-
-
-class PersonReady(BaseModel):
-    user_id: int
-    full_name: str = ""
-    ready: bool
-    ready_at: datetime | None
-
-
-class ReadyStatus(BaseModel):
-    session_id: int
-    opens_at: datetime
-    closes_at: datetime
-    mentor: PersonReady
-    learners: list[PersonReady]
-    learners_ready: int
-    learners_total: int
 
 
 @routes.post("/api/rooms/{id}/ready", body=ReadyIn, response=ReadyOut, name="rooms_ready_set")

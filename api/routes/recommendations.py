@@ -12,7 +12,7 @@ from aiohttp import web
 from api.auth import CurrentUser
 from api.keys import DB, RECOMMENDER, TRAINER
 from api.routing import ApiRoutes
-from api.schemas_recommendations import (
+from api.schemas.recommendations import (
     EventIn, EventOut, JobOut, MetricSeries, MlMetricsOut, RecOut, RecQuery, TrainIn,
 )
 from api.recommender import metrics

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
-from pydantic import BaseModel, Field
 
 from api.auth import CurrentUser
 from api.context import Context
 from api.errors import ApiError
 from api.keys import RECORDINGS
 from api.routing import ApiRoutes, path_id
-from api.schemas import Strict
+from api.schemas.recordings import (
+    DownloadQuery,
+    RecordingAction,
+    RecordingList,
+    RecordingListQuery,
+    RecordingOut,
+    RoomRecordingOut,
+)
 from api.services import recordings
 
 log = logging.getLogger(__name__)
@@ -24,24 +29,8 @@ routes = ApiRoutes("recordings")
 STAFF = ("mentor", "admin")
 
 
-class RecordingAction(Strict):
-    action: Literal["start", "stop"]
-
-
-class RecordingListQuery(BaseModel):
-    session_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    mentor_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    date_from: datetime | None = None
-    date_to: datetime | None = None
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
-
-
-class DownloadQuery(BaseModel):
-    file: str | None = Field(None, description="a participant file index (0, 1, ...) or 'export' for the MP4")
-
-
-@routes.post("/api/rooms/{id}/recording", body=RecordingAction, auth=("mentor",), errors=(409, 503))
+@routes.post("/api/rooms/{id}/recording", body=RecordingAction, response=RoomRecordingOut, auth=("mentor",),
+              errors=(409, 503))
 async def room_recording(request: web.Request, *, body: RecordingAction, user: CurrentUser) -> dict[str, Any]:
     """The session's mentor starts or stops recording its live room; everyone in it is told."""
     ctx = Context.of(request.app)
@@ -58,7 +47,7 @@ async def room_recording(request: web.Request, *, body: RecordingAction, user: C
             "status": (await recordings.get(ctx, rid, user.id, "admin"))["status"]}
 
 
-@routes.get("/api/recordings", query=RecordingListQuery, auth=STAFF)
+@routes.get("/api/recordings", query=RecordingListQuery, response=RecordingList, auth=STAFF)
 async def list_recordings(request: web.Request, *, query: RecordingListQuery, user: CurrentUser) -> dict[str, Any]:
     """Admins see every recording; a mentor the recordings of their own sessions."""
     return await recordings.list_for(Context.of(request.app), user.id, user.role, session_id=query.session_id,
@@ -66,7 +55,7 @@ async def list_recordings(request: web.Request, *, query: RecordingListQuery, us
                                      limit=query.limit, offset=query.offset)
 
 
-@routes.get("/api/recordings/{id}", auth=STAFF)
+@routes.get("/api/recordings/{id}", response=RecordingOut, auth=STAFF)
 async def get_recording(request: web.Request, *, user: CurrentUser) -> dict[str, Any]:
     """One recording: status, participants, files, duration, export status and progress."""
     return await recordings.get(Context.of(request.app), path_id(request), user.id, user.role)
@@ -94,7 +83,7 @@ async def delete_recording(request: web.Request, *, user: CurrentUser) -> None:
     await recordings.remove(Context.of(request.app), path_id(request), user.id, user.role)
 
 
-@routes.post("/api/recordings/{id}/export", auth=STAFF, status=202, errors=(409,))
+@routes.post("/api/recordings/{id}/export", response=RecordingOut, auth=STAFF, status=202, errors=(409,))
 async def export(request: web.Request, *, user: CurrentUser) -> dict[str, Any]:
     """Start the composite MP4 export (a background process); follow it on GET /api/recordings/{id}."""
     return await request.app[RECORDINGS].request_export(path_id(request), user.id, user.role)

@@ -7,7 +7,7 @@ from aiohttp import web
 from api.auth import CurrentUser
 from api.context import Context
 from api.routing import ApiRoutes, path_id
-from api.schemas_reports import (
+from api.schemas.reports import (
     LearnerReports,
     ReportCreate,
     ReportOut,

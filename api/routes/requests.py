@@ -8,7 +8,7 @@ from aiohttp import web
 from api.auth import CurrentUser
 from api.context import Context
 from api.routing import ApiRoutes, path_id
-from api.schemas_requests import (
+from api.schemas.requests import (
     RequestAccept,
     RequestAccepted,
     RequestCreate,

@@ -10,7 +10,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
-from pydantic import BaseModel
 
 from api.auth import CurrentUser
 from api.context import Context
@@ -19,6 +18,7 @@ from api.keys import BROKER, LIVE_ROOMS, METRICS, PLACEMENT, ROOM_SOCKETS
 from api.placement import Node
 from api.routing import ApiRoutes, path_id
 from api.realtime import same_origin
+from api.schemas.rooms import RoomTokenOut
 from api.services import room_access, rooms
 from api.services.notifications import session_channel
 from sfu import ParticipantInfo, ice_servers, serve_participant
@@ -26,16 +26,6 @@ from sfu import ParticipantInfo, ice_servers, serve_participant
 log = logging.getLogger(__name__)
 routes = ApiRoutes("rooms")
 MAX_SIGNALING_MESSAGE = 64 * 1024
-
-
-class RoomTokenOut(BaseModel):
-    token: str
-    signaling_url: str
-    ice_servers: list[dict[str, Any]]
-    role: str
-    expires_at: datetime
-
-
 
 
 # The room page's browser authenticates its signaling socket with this cookie, so the room

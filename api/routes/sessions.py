@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from api.auth import CurrentUser, optional_user
 from api.context import Context
 from api.keys import DB
 from api.routing import ApiRoutes, path_id
-from api.schemas_sessions import (
+from api.schemas.sessions import (
     MentorSessionsQuery,
     PageQuery,
     ReviewPage,
     SessionCancel,
+    SessionCancelOut,
     SessionCreate,
     SessionDetail,
     SessionPage,
@@ -25,12 +25,6 @@ from api.schemas_sessions import (
 from api.services import catalog, catalog_reads
 
 routes = ApiRoutes("sessions")
-
-
-class SessionCancelOut(BaseModel):
-    session: SessionDetail
-    refunded_bookings: int
-    refunded_cents: int
 
 
 @routes.get("/api/sessions", query=SessionQuery, response=SessionPage, auth=None)

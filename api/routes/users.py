@@ -8,7 +8,7 @@ from api.auth import CurrentUser
 from api.errors import ApiError
 from api.keys import DB, HUB, LIMITER, SETTINGS
 from api.routing import ApiRoutes, path_id
-from api.schemas import UserMe, UserPublic, UserUpdate
+from api.schemas.accounts import UserMe, UserPublic, UserUpdate
 from api.services import accounts
 
 routes = ApiRoutes("users")

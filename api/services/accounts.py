@@ -15,11 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db import Database
-from api.errors import ApiError, bad_request, conflict, forbidden, not_found
 from api.mailer import Mailer
 from api.models import AuditLog, OneTimeToken, RevokedToken, Role, User
-from api.schemas import UserCreate, UserMe, UserPublic, UserUpdate
+from api.schemas.accounts import UserCreate, UserMe, UserPublic, UserUpdate
 from api.services import room_access
+from api.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated, UnsupportedMedia
 from api.settings import Settings
 from api.security import (
     hash_opaque,
@@ -71,7 +71,7 @@ async def register(db: Database, mailer: Mailer, data: UserCreate, *, public_url
     email = normalize_email(str(data.email))
     problem = password_problem(data.password, email=email)
     if problem:
-        raise bad_request(problem, {"password": problem}, code="weak_password")
+        raise Invalid(problem, code="weak_password", fields={"password": problem})
     pw_hash = await asyncio.to_thread(hash_password, data.password)
     raw_token, token_hash = new_opaque_token()
     user = User(email=email, password_hash=pw_hash, full_name=data.full_name,
@@ -83,14 +83,14 @@ async def register(db: Database, mailer: Mailer, data: UserCreate, *, public_url
         async with db.write() as s:
             taken = await s.scalar(select(User.id).where(User.email == email))
             if taken:
-                raise conflict("email_taken", "An account with this e-mail already exists.")
+                raise Conflict("An account with this e-mail already exists.", code="email_taken")
             s.add(user)
             await s.flush()
             if not verified:
                 s.add(OneTimeToken(user_id=user.id, purpose="verify_email", token_hash=token_hash,
                                    expires_at=now() + VERIFY_TTL))
     except IntegrityError as exc:
-        raise conflict("email_taken", "An account with this e-mail already exists.") from exc
+        raise Conflict("An account with this e-mail already exists.", code="email_taken") from exc
     if not verified:
         await _mail_verification(mailer, email, user.full_name, raw_token, public_url)
     return user
@@ -120,9 +120,9 @@ async def login(db: Database, email: str, password: str, *, secret: str, ttl: in
         user = await s.scalar(select(User).where(User.email == email))
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
     if not ok or user is None:
-        raise ApiError(401, "invalid_credentials", "Invalid credentials")
+        raise Unauthenticated("Invalid credentials", code="invalid_credentials")
     if not user.is_active:
-        raise ApiError(403, "account_inactive", "This account has been deactivated.")
+        raise Forbidden("This account has been deactivated.", code="account_inactive")
     if needs_rehash(user.password_hash):
         new_hash = await asyncio.to_thread(hash_password, password)
         async with db.write() as s:
@@ -156,7 +156,7 @@ async def ensure_verified(s: AsyncSession, user_id: int, settings: Settings) -> 
         return
     user = await s.get(User, user_id)
     if user is not None and user.email_verified_at is None:
-        raise ApiError(403, "email_unverified", EMAIL_UNVERIFIED)
+        raise Forbidden(EMAIL_UNVERIFIED, code="email_unverified")
 
 
 async def resend_verification(db: Database, mailer: Mailer, user_id: int, *, public_url: str) -> bool:
@@ -166,7 +166,7 @@ async def resend_verification(db: Database, mailer: Mailer, user_id: int, *, pub
     async with db.write() as s:
         user = await s.get(User, user_id)
         if user is None:
-            raise not_found("user")
+            raise NotFound.of("user")
         if user.email_verified_at is not None:
             return False
         s.add(OneTimeToken(user_id=user.id, purpose="verify_email", token_hash=token_hash,
@@ -187,7 +187,7 @@ async def verify_email(db: Database, raw_token: str) -> User:
         tok = await s.scalar(select(OneTimeToken).where(
             OneTimeToken.token_hash == hash_opaque(raw_token), OneTimeToken.purpose == "verify_email"))
         if tok is None or tok.used_at is not None or tok.expires_at < now():
-            raise bad_request("This verification link is invalid or has expired.", code="invalid_token")
+            raise Invalid("This verification link is invalid or has expired.", code="invalid_token")
         tok.used_at = now()
         user = await s.get(User, tok.user_id)
         assert user is not None
@@ -219,16 +219,16 @@ async def confirm_password_reset(db: Database, raw_token: str, password: str) ->
             OneTimeToken.token_hash == hash_opaque(raw_token), OneTimeToken.purpose == "password_reset"))
         user = await s.get(User, tok.user_id) if tok else None
     if tok is None or user is None or tok.used_at is not None or tok.expires_at < now():
-        raise bad_request("This reset link is invalid or has expired.", code="invalid_token")
+        raise Invalid("This reset link is invalid or has expired.", code="invalid_token")
     problem = password_problem(password, email=user.email)
     if problem:
-        raise bad_request(problem, {"password": problem}, code="weak_password")
+        raise Invalid(problem, code="weak_password", fields={"password": problem})
     pw_hash = await asyncio.to_thread(hash_password, password)
     async with db.write() as s:
         claimed = await s.execute(update(OneTimeToken).where(
             OneTimeToken.id == tok.id, OneTimeToken.used_at.is_(None)).values(used_at=now()))
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            raise bad_request("This reset link is invalid or has expired.", code="invalid_token")
+            raise Invalid("This reset link is invalid or has expired.", code="invalid_token")
         # A new password ends every existing session of the account, room tokens included.
         await s.execute(update(User).where(User.id == user.id).values(
             password_hash=pw_hash, token_version=User.token_version + 1))
@@ -239,18 +239,18 @@ async def get_user(db: Database, user_id: int) -> User:
     async with db.read() as s:
         user = await s.get(User, user_id)
     if user is None:
-        raise not_found("user")
+        raise NotFound.of("user")
     return user
 
 
 async def update_profile(db: Database, actor_id: int, actor_role: str, user_id: int, data: UserUpdate) -> User:
     """Own profile only (admins may edit anyone); role, e-mail and status are not fields here."""
     if actor_id != user_id and actor_role != Role.admin.value:
-        raise forbidden("You may only edit your own profile.")
+        raise Forbidden("You may only edit your own profile.")
     async with db.write() as s:
         user = await s.get(User, user_id)
         if user is None:
-            raise not_found("user")
+            raise NotFound.of("user")
         values = data.model_dump(exclude_unset=True, exclude_none=True)
         for key in ("domains", "skills", "interests"):
             if key in values:
@@ -276,15 +276,16 @@ def _reencode_avatar(raw: bytes) -> bytes:
     """
     from PIL import Image, UnidentifiedImageError
 
-    invalid = bad_request("The file is not a valid image.", {"file": "not an image"}, code="invalid_image")
+    invalid = Invalid("The file is not a valid image.", code="invalid_image",
+                      fields={"file": "not an image"})
     try:
         with Image.open(io.BytesIO(raw)) as img:
             width, height = img.size
             if width < 1 or height < 1 or width > MAX_AVATAR_SIDE or height > MAX_AVATAR_SIDE \
                     or width * height > MAX_AVATAR_PIXELS:
-                raise bad_request(
+                raise Invalid(
                     f"The image is too large ({width} x {height}); at most {MAX_AVATAR_PIXELS // 1_000_000} "
-                    "megapixels.", {"file": "too many pixels"}, code="image_too_large")
+                    "megapixels.", code="image_too_large", fields={"file": "too many pixels"})
             img.verify()
         with Image.open(io.BytesIO(raw)) as img:
             if img.size != (width, height):
@@ -304,10 +305,10 @@ def _reencode_avatar(raw: bytes) -> bytes:
 async def set_avatar(db: Database, uploads: Path, actor_id: int, actor_role: str, user_id: int,
                      raw: bytes, content_type: str) -> User:
     if actor_id != user_id and actor_role != Role.admin.value:
-        raise forbidden("You may only change your own picture.")
+        raise Forbidden("You may only change your own picture.")
     if content_type not in AVATAR_TYPES:
-        raise ApiError(415, "unsupported_media_type", "Upload a PNG, JPEG, WebP or GIF image.",
-                       {"file": "unsupported type"})
+        raise UnsupportedMedia("Upload a PNG, JPEG, WebP or GIF image.",
+                               fields={"file": "unsupported type"})
     png = await asyncio.to_thread(_reencode_avatar, raw)
     name = f"{user_id}-{uuid.uuid4().hex[:12]}.png"
     avatars = uploads / "avatars"
@@ -316,7 +317,7 @@ async def set_avatar(db: Database, uploads: Path, actor_id: int, actor_role: str
     async with db.write() as s:
         user = await s.get(User, user_id)
         if user is None:
-            raise not_found("user")
+            raise NotFound.of("user")
         old = user.avatar
         user.avatar = name
     if old:
@@ -329,9 +330,9 @@ async def set_active(db: Database, actor_id: int, user_id: int, active: bool) ->
     async with db.write() as s:
         user = await s.get(User, user_id)
         if user is None:
-            raise not_found("user")
+            raise NotFound.of("user")
         if user.id == actor_id and not active:
-            raise conflict("cannot_deactivate_self", "Admins cannot deactivate themselves.")
+            raise Conflict("Admins cannot deactivate themselves.", code="cannot_deactivate_self")
         user.is_active = active
         user.token_version = user.token_version + 1
         await room_access.revoke_for_user(s, user_id)
@@ -345,7 +346,7 @@ async def create_admin(db: Database, email: str, password: str, full_name: str =
     email = normalize_email(email)
     problem = password_problem(password, email=email)
     if problem:
-        raise bad_request(problem, {"password": problem}, code="weak_password")
+        raise Invalid(problem, code="weak_password", fields={"password": problem})
     pw_hash = await asyncio.to_thread(hash_password, password)
     async with db.write() as s:
         user = await s.scalar(select(User).where(User.email == email))

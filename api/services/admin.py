@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import func, or_, select, text
 
 from api.context import Context
-from api.errors import not_found
 from api.models import AuditLog, Feedback, Role, Session, SessionStatus, User
+from api.services.errors import NotFound
 
 STARTED_AT = time.time()
 
@@ -101,7 +101,7 @@ async def set_feedback_hidden(ctx: Context, actor_id: int, feedback_id: int, hid
     async with ctx.db.write() as s:
         f = await s.get(Feedback, feedback_id)
         if f is None:
-            raise not_found("feedback")
+            raise NotFound.of("feedback")
         if f.hidden != hidden:
             f.hidden = hidden
             s.add(AuditLog(actor_id=actor_id, action="feedback.hide" if hidden else "feedback.unhide",

@@ -24,12 +24,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Context
-from api.errors import ApiError, bad_request, conflict, not_found
 from api.mailer import Attachment
 from api.models import Booking, BookingStatus, Journal, Notification, Session, SessionStatus, User
-from api.schemas_bookings import BookingCancelOut, BookingOut, BookingPage, BookingSession
+from api.schemas.bookings import BookingCancelOut, BookingOut, BookingPage, BookingSession
 from api.services import accounts, catalog_reads, ics, ledger, notifications
 from api.services.catalog import Viewer, push_seats, seats_left
+from api.services.errors import Conflict, Invalid, NotFound, Unprocessable
 from api.services.payments import provider
 from api.services.settings_store import get_all as platform_settings
 
@@ -53,14 +53,14 @@ def check_key(key: str | None) -> str | None:
         return None
     key = key.strip()
     if not key or len(key) > MAX_KEY or not all(33 <= ord(c) < 127 for c in key):
-        raise bad_request("Idempotency-Key must be 1-128 printable ASCII characters.",
-                          {"Idempotency-Key": "invalid"}, code="invalid_idempotency_key")
+        raise Invalid("Idempotency-Key must be 1-128 printable ASCII characters.",
+                      code="invalid_idempotency_key", fields={"Idempotency-Key": "invalid"})
     return key
 
 
-def idempotency_mismatch() -> ApiError:
-    return ApiError(422, "idempotency_mismatch",
-                    "This Idempotency-Key was already used with a different request.")
+def idempotency_mismatch() -> Unprocessable:
+    return Unprocessable("This Idempotency-Key was already used with a different request.",
+                         code="idempotency_mismatch")
 
 
 def to_out(b: Booking, sess: Session, mentor_name: str, refunded: bool = False) -> BookingOut:
@@ -128,14 +128,14 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int,
                     return Booked(await _replay(s, existing, digest), False)
             sess = await s.get(Session, session_id)
             if sess is None or sess.status == S.draft:
-                raise not_found("session")
+                raise NotFound.of("session")
             if sess.mentor_id == learner.id:
-                raise conflict("own_session", "You cannot book your own session.")
+                raise Conflict("You cannot book your own session.", code="own_session")
             await accounts.ensure_verified(s, learner.id, ctx.settings)  # paying needs a reachable address
             if await s.scalar(select(Booking.id).where(
                     Booking.session_id == session_id, Booking.learner_id == learner.id,
                     Booking.status != BookingStatus.cancelled)) is not None:
-                raise conflict("already_booked", "You already have a seat in this session.")
+                raise Conflict("You already have a seat in this session.", code="already_booked")
             booking = await book_in(s, sess, learner.id, fee_percent, key=key, digest=digest)
             sess = await s.scalar(select(Session).where(Session.id == session_id)
                                   .execution_options(populate_existing=True))
@@ -161,7 +161,8 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int,
                 existing = await _by_key(s, learner.id, key)
                 if existing is not None:
                     return Booked(await _replay(s, existing, digest), False)
-            raise conflict("already_booked", "You already have a seat in this session.") from None
+            raise Conflict("You already have a seat in this session.",
+                           code="already_booked") from None
     await notifications.push(ctx.broker, notes)
     await push_seats(ctx.broker, session_id, left)
     await send_confirmation(ctx, out, learner_email, learner_name, mentor.full_name, mentor.email)
@@ -202,14 +203,15 @@ async def book_in(s: AsyncSession, sess: Session, learner_id: int, fee_percent: 
     return booking
 
 
-def _not_bookable(sess: Session, now: datetime) -> ApiError:
+def _not_bookable(sess: Session, now: datetime) -> Conflict:
     if sess.status == S.cancelled:
-        return conflict("session_cancelled", "This session was cancelled.")
+        return Conflict("This session was cancelled.", code="session_cancelled")
     if sess.status != S.scheduled:
-        return conflict("session_not_bookable", f"A {sess.status.value} session cannot be booked.")
+        return Conflict(f"A {sess.status.value} session cannot be booked.",
+                        code="session_not_bookable")
     if sess.starts_at <= now:
-        return conflict("session_started", "This session has already started.")
-    return conflict("sold_out", "This session is sold out.")
+        return Conflict("This session has already started.", code="session_started")
+    return Conflict("This session is sold out.", code="sold_out")
 
 
 def confirmation_ics(ctx: Context, b: BookingOut, mentor_name: str, mentor_email: str) -> bytes:
@@ -259,7 +261,7 @@ async def cancel_booking(ctx: Context, learner: Viewer, booking_id: int) -> Book
     async with ctx.db.read() as s:
         found = await s.get(Booking, booking_id)
         if found is None or found.learner_id != learner.id:
-            raise not_found("booking")
+            raise NotFound.of("booking")
         session_id = found.session_id
     async with ctx.db.write() as s:
         # Lock order everywhere: session row first, then its bookings.
@@ -269,12 +271,13 @@ async def cancel_booking(ctx: Context, learner: Viewer, booking_id: int) -> Book
                            .execution_options(populate_existing=True))
         assert sess is not None and b is not None
         if b.status != BookingStatus.confirmed:
-            raise conflict("booking_not_active", f"This booking is already {b.status.value}.")
+            raise Conflict(f"This booking is already {b.status.value}.", code="booking_not_active")
         now = utcnow()
         # The mentor may open the room (live) a few minutes early: until the start itself the
         # learner may still cancel, under the refund window like any cancellation.
         if sess.status not in (S.scheduled, S.live) or sess.starts_at <= now:
-            raise conflict("session_started", "The session has started; the booking can no longer be cancelled.")
+            raise Conflict("The session has started; the booking can no longer be cancelled.",
+                           code="session_started")
         refund = 0
         if sess.starts_at - now > timedelta(hours=window):
             journal = await ledger.record_refund(s, b.id, reference=f"booking {b.id} cancelled by learner")
@@ -335,8 +338,8 @@ async def get_booking(ctx: Context, viewer: Viewer, booking_id: int) -> BookingO
     async with ctx.db.read() as s:
         b = await s.get(Booking, booking_id)
         if b is None:
-            raise not_found("booking")
+            raise NotFound.of("booking")
         sess = await s.get(Session, b.session_id)
         if b.learner_id != viewer.id and viewer.role != "admin" and (sess is None or sess.mentor_id != viewer.id):
-            raise not_found("booking")
+            raise NotFound.of("booking")
         return await _out(s, b)

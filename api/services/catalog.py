@@ -23,9 +23,8 @@ from sqlalchemy.orm import aliased
 from api.broker import MemoryBroker
 from api.context import Context
 from api.db import Database
-from api.errors import bad_request, conflict, forbidden, not_found
 from api.models import Booking, BookingStatus, Feedback, Notification, Role, Session, SessionStatus, User
-from api.schemas_sessions import (
+from api.schemas.sessions import (
     MentorBrief,
     Rating,
     ReviewOut,
@@ -39,6 +38,7 @@ from api.schemas_sessions import (
 )
 from api.services import accounts, ledger, notifications, session_state
 from api.services.accounts import avatar_url
+from api.services.errors import Conflict, Forbidden, Invalid, NotFound
 from api.services.settings_store import get_all as platform_settings
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ def to_utc(value: datetime, tz_name: str | None, default_tz: str = "UTC") -> dat
     try:
         zone = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise bad_request("Unknown time zone.", {"timezone": f"unknown time zone {name!r}"}) from exc
+        raise Invalid("Unknown time zone.",
+                      fields={"timezone": f"unknown time zone {name!r}"}) from exc
     return value.replace(tzinfo=zone).astimezone(timezone.utc)
 
 
@@ -128,9 +129,9 @@ async def _load_for_change(s: AsyncSession, session_id: int, viewer: Viewer) -> 
     sess = await s.scalar(select(Session).where(Session.id == session_id).with_for_update()
                           .execution_options(populate_existing=True))
     if sess is None or not _can_see(sess, viewer):
-        raise not_found("session")
+        raise NotFound.of("session")
     if not _can_manage(sess, viewer):
-        raise forbidden("Only the session's mentor or an admin may change it.")
+        raise Forbidden("Only the session's mentor or an admin may change it.")
     return sess
 
 
@@ -176,15 +177,15 @@ def detail_of(sess: Session, mentor: User, mentor_rating: Rating | None, rating:
 async def create_session(ctx: Context, mentor: Viewer, data: SessionCreate) -> SessionDetail:
     """A mentor's new draft."""
     if mentor.role != Role.mentor.value:
-        raise forbidden("Only mentors create sessions.")
+        raise Forbidden("Only mentors create sessions.")
     limits = await platform_settings(ctx.db)
     if data.capacity > limits["max_capacity"]:
-        raise bad_request(f"Capacity may be at most {limits['max_capacity']}.",
-                          {"capacity": f"at most {limits['max_capacity']}"})
+        raise Invalid(f"Capacity may be at most {limits['max_capacity']}.",
+                      fields={"capacity": f"at most {limits['max_capacity']}"})
     async with ctx.db.write() as s:
         user = await s.get(User, mentor.id)
         if user is None:
-            raise not_found("user")
+            raise NotFound.of("user")
         starts = to_utc(data.starts_at, data.timezone, user.timezone)
         sess = Session(mentor_id=mentor.id, title=data.title, description=data.description,
                        curriculum=list(data.curriculum), domain=data.domain, skills=_tags(data.skills),
@@ -214,25 +215,28 @@ async def update_session(ctx: Context, viewer: Viewer, session_id: int, data: Se
     async with ctx.db.write() as s:
         sess = await _load_for_change(s, session_id, viewer)
         if sess.status not in (S.draft, S.scheduled):
-            raise conflict("invalid_status", f"A {sess.status.value} session cannot be edited.")
+            raise Conflict(f"A {sess.status.value} session cannot be edited.",
+                           code="invalid_status")
         tz_name = changes.pop("timezone", None)
         if "starts_at" in changes:
             mentor = await s.get(User, sess.mentor_id)
             changes["starts_at"] = to_utc(data.starts_at, tz_name, mentor.timezone if mentor else "UTC")  # type: ignore[arg-type]
             if sess.status == S.scheduled and changes["starts_at"] <= utcnow():
-                raise bad_request("A published session must start in the future.",
-                                  {"starts_at": "must be in the future"})
+                raise Invalid("A published session must start in the future.",
+                              fields={"starts_at": "must be in the future"})
         if sess.seats_taken > 0:
             for key in ("price_cents", "currency"):
                 if key in changes and changes[key] != getattr(sess, key):
-                    raise conflict("seats_taken", "The price cannot change once seats are booked.")
+                    raise Conflict("The price cannot change once seats are booked.",
+                                   code="seats_taken")
         if "capacity" in changes:
             if changes["capacity"] < sess.seats_taken:
-                raise conflict("capacity_below_seats",
-                               f"{sess.seats_taken} seats are already booked; capacity cannot be lower.")
+                raise Conflict(
+                    f"{sess.seats_taken} seats are already booked; capacity cannot be lower.",
+                    code="capacity_below_seats")
             if changes["capacity"] > limits["max_capacity"]:
-                raise bad_request(f"Capacity may be at most {limits['max_capacity']}.",
-                                  {"capacity": f"at most {limits['max_capacity']}"})
+                raise Invalid(f"Capacity may be at most {limits['max_capacity']}.",
+                              fields={"capacity": f"at most {limits['max_capacity']}"})
         if "skills" in changes:
             changes["skills"] = _tags(changes["skills"])
         moved = any(k in changes and changes[k] != getattr(sess, k) for k in ("starts_at", "duration_min"))
@@ -260,14 +264,15 @@ async def publish_session(ctx: Context, viewer: Viewer, session_id: int) -> Sess
     async with ctx.db.write() as s:
         sess = await _load_for_change(s, session_id, viewer)
         if sess.status != S.draft:
-            raise conflict("invalid_status", f"A {sess.status.value} session cannot be published.")
+            raise Conflict(f"A {sess.status.value} session cannot be published.",
+                           code="invalid_status")
         await accounts.ensure_verified(s, sess.mentor_id, ctx.settings)  # it will take payments
         if sess.starts_at <= utcnow():
-            raise bad_request("The session must start in the future to be published.",
-                              {"starts_at": "must be in the future"})
+            raise Invalid("The session must start in the future to be published.",
+                          fields={"starts_at": "must be in the future"})
         if sess.capacity > limits["max_capacity"]:
-            raise bad_request(f"Capacity may be at most {limits['max_capacity']}.",
-                              {"capacity": f"at most {limits['max_capacity']}"})
+            raise Invalid(f"Capacity may be at most {limits['max_capacity']}.",
+                          fields={"capacity": f"at most {limits['max_capacity']}"})
         sess = await session_state.transition(s, session_id, S.scheduled)
         out = await _detail(s, sess, viewer)
     await push_status(ctx.broker, sess)
@@ -290,7 +295,8 @@ async def cancel_session(ctx: Context, viewer: Viewer, session_id: int, reason: 
     async with ctx.db.write() as s:
         sess = await _load_for_change(s, session_id, viewer)
         if not session_state.can_transition(sess.status, S.cancelled):
-            raise conflict("invalid_status", f"A {sess.status.value} session cannot be cancelled.")
+            raise Conflict(f"A {sess.status.value} session cannot be cancelled.",
+                           code="invalid_status")
         sess = await session_state.transition(s, session_id, S.cancelled)
         now = utcnow()
         bookings = (await s.scalars(select(Booking).where(
@@ -431,14 +437,14 @@ async def get_session(db: Database, session_id: int, viewer: Viewer | None) -> S
     async with db.read() as s:
         sess = await s.get(Session, session_id)
         if sess is None or not _can_see(sess, viewer):
-            raise not_found("session")
+            raise NotFound.of("session")
         return await _detail(s, sess, viewer)
 
 
 async def get_visible(s: AsyncSession, session_id: int, viewer: Viewer | None) -> Session:
     sess = await s.get(Session, session_id)
     if sess is None or not _can_see(sess, viewer):
-        raise not_found("session")
+        raise NotFound.of("session")
     return sess
 
 
@@ -467,7 +473,7 @@ async def mentor_sessions(db: Database, mentor_id: int, *, status: str | None = 
     async with db.read() as s:
         mentor = await s.get(User, mentor_id)
         if mentor is None:
-            raise not_found("user")
+            raise NotFound.of("user")
         total = await s.scalar(select(func.count(Session.id)).where(*conds)) or 0
         rows = (await s.scalars(select(Session).where(*conds)
                                 .order_by(Session.starts_at.desc(), Session.id.desc())

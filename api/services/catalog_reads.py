@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import select
 
 from api.db import Database
-from api.errors import conflict, not_found
 from api.models import Booking, Role, Session, User
-from api.schemas_sessions import SessionQuery
+from api.schemas.sessions import SessionQuery
 from api.services import catalog
 from api.services.catalog import ACTIVE_BOOKING, Viewer
+from api.services.errors import Conflict, NotFound
 
 # What a page or a detail shows: sessions (seats, status, fields), users (mentor name,
 # avatar, deactivation), feedback (ratings).
@@ -95,7 +95,7 @@ async def _public_detail(db: Database, session_id: int) -> dict[str, Any]:
                                .join(User, User.id == Session.mentor_id)
                                .where(Session.id == session_id))).first()
     if row is None:
-        raise not_found("session")
+        raise NotFound.of("session")
     sess, mentor, mentor_avg, mentor_n, avg, n = row
     return catalog.detail_of(sess, mentor, catalog._rating(mentor_avg, mentor_n), catalog._rating(avg, n),
                              None, None).model_dump(mode="json")
@@ -108,7 +108,7 @@ async def session_detail(db: Database, session_id: int, viewer: Viewer | None) -
     mentor_id = public["mentor"]["id"]
     if public["status"] == catalog.S.draft.value and not (
             viewer is not None and (viewer.id == mentor_id or viewer.role == Role.admin.value)):
-        raise not_found("session")
+        raise NotFound.of("session")
     if viewer is None:
         return public
     booking_id = (await active_bookings(db, viewer.id)).get(session_id)
@@ -125,9 +125,9 @@ async def refuse_booking_early(db: Database, learner: Viewer, session_id: int) -
     if public["status"] != catalog.S.scheduled.value or public["mentor"]["id"] == learner.id:
         return
     if session_id in await active_bookings(db, learner.id):
-        raise conflict("already_booked", "You already have a seat in this session.")
+        raise Conflict("You already have a seat in this session.", code="already_booked")
     if public["seats_left"] == 0 and datetime.fromisoformat(public["starts_at"]) > catalog.utcnow():
-        raise conflict("sold_out", "This session is sold out.")
+        raise Conflict("This session is sold out.", code="sold_out")
 
 
 async def active_bookings(db: Database, learner_id: int) -> dict[int, int]:

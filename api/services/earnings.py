@@ -12,11 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.context import Context
-from api.errors import ApiError, bad_request
 from api.models import Journal, LedgerEntry, Notification, Payout, PayoutStatus
-from api.schemas_bookings import EarningsOut, EntryOut, PayoutOut
+from api.schemas.earnings import EarningsOut, EntryOut, PayoutOut
 from api.services import accounts, ledger, notifications
 from api.services.bookings import check_key
+from api.services.errors import Invalid, Unprocessable
 from api.services.payments import provider
 from api.services.settings_store import get_all as platform_settings
 
@@ -51,9 +51,9 @@ async def earnings(ctx: Context, mentor_id: int, currency: str = "USD", *, recen
                                  created_at=e.created_at) for e, j in entries])
 
 
-def _mismatch() -> ApiError:
-    return ApiError(422, "idempotency_mismatch",
-                    "This Idempotency-Key was already used with a different request.")
+def _mismatch() -> Unprocessable:
+    return Unprocessable("This Idempotency-Key was already used with a different request.",
+                         code="idempotency_mismatch")
 
 
 async def _replay(ctx: Context, mentor_id: int, key: str, amount: int, currency: str) -> PayoutOut | None:
@@ -81,8 +81,8 @@ async def request_payout(ctx: Context, mentor_id: int, amount_cents: int, curren
             return replay, False
     minimum = int((await platform_settings(ctx.db))["min_payout_cents"])
     if amount_cents < minimum:
-        raise bad_request(f"The minimum payout is {minimum / 100:.2f} {currency}.",
-                          {"amount_cents": f"at least {minimum}"}, code="below_minimum")
+        raise Invalid(f"The minimum payout is {minimum / 100:.2f} {currency}.",
+                      code="below_minimum", fields={"amount_cents": f"at least {minimum}"})
     available = ledger.mentor_available(mentor_id)
     notes: list[Notification] = []
     try:

@@ -8,13 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Context
 from api.db import Database
-from api.errors import ApiError, conflict, forbidden, not_found
 from api.models import Booking, BookingStatus, Feedback, Follow, Role, Session, SessionStatus, User
-from api.schemas_feedback import FeedbackCreate, FeedbackOut, FollowOut, MentorProfile
-from api.schemas_sessions import Rating
+from api.schemas.feedback import FeedbackCreate, FeedbackOut, FollowOut, MentorProfile
+from api.schemas.sessions import Rating
 from api.services import notifications
 from api.services.accounts import avatar_url
 from api.services.catalog import Viewer, mentor_ratings, to_out
+from api.services.errors import Conflict, Forbidden, NotFound
 
 PARTICIPANT = (BookingStatus.confirmed, BookingStatus.attended)
 
@@ -24,8 +24,8 @@ def to_out_feedback(f: Feedback) -> FeedbackOut:
                        comment=f.comment, created_at=f.created_at)
 
 
-def _already() -> ApiError:
-    return conflict("already_reviewed", "You already left feedback for this session.")
+def _already() -> Conflict:
+    return Conflict("You already left feedback for this session.", code="already_reviewed")
 
 
 async def create_feedback(ctx: Context, author: Viewer, data: FeedbackCreate) -> FeedbackOut:
@@ -35,14 +35,15 @@ async def create_feedback(ctx: Context, author: Viewer, data: FeedbackCreate) ->
         async with ctx.db.write() as s:
             sess = await s.get(Session, data.session_id)
             if sess is None or sess.status == SessionStatus.draft:
-                raise not_found("session")
+                raise NotFound.of("session")
             booked = await s.scalar(select(Booking.id).where(
                 Booking.session_id == sess.id, Booking.learner_id == author.id,
                 Booking.status.in_(PARTICIPANT)))
             if booked is None:
-                raise forbidden("Only learners who took part in this session can review it.")
+                raise Forbidden("Only learners who took part in this session can review it.")
             if sess.status != SessionStatus.completed:
-                raise conflict("session_not_completed", "Feedback opens once the session is completed.")
+                raise Conflict("Feedback opens once the session is completed.",
+                               code="session_not_completed")
             if await s.scalar(select(Feedback.id).where(Feedback.session_id == sess.id,
                                                         Feedback.author_id == author.id)) is not None:
                 raise _already()
@@ -62,7 +63,7 @@ async def create_feedback(ctx: Context, author: Viewer, data: FeedbackCreate) ->
 async def _active_mentor(s: AsyncSession, mentor_id: int) -> User:
     user = await s.get(User, mentor_id)
     if user is None or user.role != Role.mentor or not user.is_active:
-        raise not_found("mentor")
+        raise NotFound.of("mentor")
     return user
 
 

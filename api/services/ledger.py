@@ -41,8 +41,8 @@ from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.orm import Session as OrmSession
 
 from api.context import Context
-from api.errors import ApiError
 from api.models import Journal, LedgerEntry
+from api.services.errors import Conflict
 from api.services.payments import EXTERNAL_ACCOUNT
 
 PLATFORM_FEES = "platform:fees"
@@ -106,9 +106,9 @@ class UnbalancedJournal(AssertionError):
     pass
 
 
-def insufficient_funds(account: str) -> ApiError:
-    return ApiError(409, "insufficient_funds", "Not enough funds for this operation.",
-                    {"account": account})
+def insufficient_funds(account: str) -> Conflict:
+    return Conflict("Not enough funds for this operation.", code="insufficient_funds",
+                    fields={"account": account})
 
 
 def _lock_key(account: str, currency: str) -> int:

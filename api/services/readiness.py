@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Context
-from api.errors import ApiError, forbidden, not_found
 from api.models import AuditLog, Booking, BookingStatus, Notification, Role, Session, SessionStatus, User
 from api.services import notifications
+from api.services.errors import Conflict, Forbidden, NotFound
 
 OPENS_BEFORE = timedelta(minutes=10)
 ACTIVE = (BookingStatus.confirmed, BookingStatus.attended)
@@ -42,13 +42,13 @@ async def _participant(s: AsyncSession, session_id: int, user_id: int, role: str
     sess = await s.get(Session, session_id)
     if sess is None or (sess.status == SessionStatus.draft and sess.mentor_id != user_id
                         and role != Role.admin.value):
-        raise not_found("session")
+        raise NotFound.of("session")
     if sess.mentor_id == user_id:
         return sess, "mentor", None
     booking = await s.scalar(select(Booking).where(
         Booking.session_id == session_id, Booking.learner_id == user_id, Booking.status.in_(ACTIVE)))
     if booking is None:
-        raise forbidden("Only the mentor and booked learners take part in this session.")
+        raise Forbidden("Only the mentor and booked learners take part in this session.")
     return sess, "learner", booking
 
 
@@ -66,13 +66,13 @@ async def set_ready(ctx: Context, user_id: int, role: str, session_id: int, read
     async with ctx.db.write() as s:
         sess, part, booking = await _participant(s, session_id, user_id, role)
         if sess.status == SessionStatus.cancelled:
-            raise ApiError(409, "cancelled", "This session was cancelled.")
+            raise Conflict("This session was cancelled.", code="cancelled")
         opens, closes = window(sess, ctx.settings.room_grace_minutes)
         if sess.status == SessionStatus.completed or now >= closes:
-            raise ApiError(409, "too_late", "This session is over.")
+            raise Conflict("This session is over.", code="too_late")
         if now < opens:
-            raise ApiError(409, "too_early", "You can get ready from 10 minutes before the start.",
-                           {"opens_at": opens.isoformat()})
+            raise Conflict("You can get ready from 10 minutes before the start.", code="too_early",
+                           fields={"opens_at": opens.isoformat()})
         if part == "mentor":
             was = await _mentor_ready_at(s, sess) is not None
             if was != ready:
@@ -109,7 +109,7 @@ async def status(ctx: Context, user_id: int, role: str, session_id: int) -> dict
         sess = await s.get(Session, session_id)
         if sess is None or (sess.status == SessionStatus.draft and sess.mentor_id != user_id
                             and role != Role.admin.value):
-            raise not_found("session")
+            raise NotFound.of("session")
         if role != Role.admin.value:
             await _participant(s, session_id, user_id, role)
         mentor_at = await _mentor_ready_at(s, sess)

@@ -18,7 +18,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from api.context import Context
-from api.errors import conflict, not_found
 from api.models import (
     AuditLog,
     Booking,
@@ -30,8 +29,9 @@ from api.models import (
     Session,
     User,
 )
-from api.schemas_reports import LearnerReports, Reportable, ReportOut, ReportPage
+from api.schemas.reports import LearnerReports, Reportable, ReportOut, ReportPage
 from api.services import ledger, notifications
+from api.services.errors import Conflict, NotFound
 from api.services.payments import provider
 
 REPORTABLE = (BookingStatus.attended, BookingStatus.no_show)
@@ -65,7 +65,7 @@ async def _one(ctx: Context, report_id: int) -> ReportOut:
     async with ctx.db.read() as s:
         row = (await s.execute(REPORTS.where(BookingReport.id == report_id))).first()
     if row is None:
-        raise not_found("report")
+        raise NotFound.of("report")
     r, b, sess, learner, mentor = row
     return _out(r, b, sess, learner, mentor)
 
@@ -82,15 +82,17 @@ async def create(ctx: Context, learner_id: int, booking_id: int, reason: str) ->
         async with ctx.db.write() as s:
             b = await s.get(Booking, booking_id)
             if b is None or b.learner_id != learner_id:
-                raise not_found("booking")
+                raise NotFound.of("booking")
             if b.status not in REPORTABLE:
-                raise conflict("not_reportable", "Only a class that took place can be reported.")
+                raise Conflict("Only a class that took place can be reported.",
+                               code="not_reportable")
             if await s.scalar(select(BookingReport.id).where(BookingReport.booking_id == booking_id)):
-                raise conflict("already_reported", "You already reported a problem with this class.")
+                raise Conflict("You already reported a problem with this class.",
+                               code="already_reported")
             if b.earnings_released_at is not None or b.earnings_release_at is None \
                     or b.earnings_release_at <= now:
-                raise conflict("report_window_closed",
-                               "The time to report a problem with this class is over.")
+                raise Conflict("The time to report a problem with this class is over.",
+                               code="report_window_closed")
             sess = await s.get(Session, b.session_id)
             assert sess is not None
             report = BookingReport(booking_id=b.id, session_id=b.session_id, learner_id=learner_id,
@@ -108,7 +110,8 @@ async def create(ctx: Context, learner_id: int, booking_id: int, reason: str) ->
                                                "/admin/payments"))
             report_id = report.id
     except IntegrityError:  # a concurrent report of the same booking won (unique booking_id)
-        raise conflict("already_reported", "You already reported a problem with this class.") from None
+        raise Conflict("You already reported a problem with this class.",
+                       code="already_reported") from None
     await notifications.push(ctx.broker, notes)
     return await _one(ctx, report_id)
 
@@ -124,9 +127,10 @@ async def resolve(ctx: Context, admin_id: int, report_id: int, action: Literal["
     async with ctx.db.write() as s:
         report = await s.scalar(select(BookingReport).where(BookingReport.id == report_id).with_for_update())
         if report is None:
-            raise not_found("report")
+            raise NotFound.of("report")
         if report.status != ReportStatus.open:
-            raise conflict("report_resolved", f"This report was already resolved ({report.status.value}).")
+            raise Conflict(f"This report was already resolved ({report.status.value}).",
+                           code="report_resolved")
         b = await s.scalar(select(Booking).where(Booking.id == report.booking_id).with_for_update())
         sess = await s.get(Session, report.session_id)
         assert b is not None and sess is not None

@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import CurrentUser
 from api.context import Context
-from api.errors import conflict, not_found
 from api.models import Notification, Request, RequestStatus, Session, SessionStatus
-from api.schemas_requests import RequestAccepted, RequestOut
+from api.schemas.requests import RequestAccepted, RequestOut
 from api.services import accounts, bookings, notifications, session_state
+from api.services.errors import Conflict, NotFound
 from api.services.requests import outs, reload, visible
 from api.services.settings_store import get_all as platform_settings
 
@@ -37,14 +37,15 @@ def utcnow() -> datetime:
 async def _own_proposal(s: AsyncSession, user: CurrentUser, request_id: int) -> Request:
     r = await visible(s, request_id, user)
     if r.learner_id != user.id:
-        raise not_found("request")  # only its learner answers a proposal
+        raise NotFound.of("request")  # only its learner answers a proposal
     return r
 
 
 def _not_pending(r: Request, now: datetime) -> Exception:
     if r.status == RequestStatus.proposed and r.proposal_expires_at is not None and r.proposal_expires_at <= now:
-        return conflict("proposal_expired", "This proposal has expired; the request is open again.")
-    return conflict("no_proposal", "This request has no proposal waiting for you.")
+        return Conflict("This proposal has expired; the request is open again.",
+                        code="proposal_expired")
+    return Conflict("This request has no proposal waiting for you.", code="no_proposal")
 
 
 async def confirm(ctx: Context, learner: CurrentUser, request_id: int) -> RequestAccepted:

@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import CurrentUser
 from api.context import Context
-from api.errors import ApiError, bad_request, conflict, forbidden, not_found
 from api.models import (
     AuditLog,
     Notification,
@@ -31,7 +30,7 @@ from api.models import (
     Role,
     User,
 )
-from api.schemas_requests import (
+from api.schemas.requests import (
     PersonBrief,
     ProposalOut,
     RequestAccept,
@@ -42,6 +41,7 @@ from api.schemas_requests import (
     RequestQuery,
 )
 from api.services import notifications
+from api.services.errors import Conflict, Forbidden, Invalid, NotFound
 from api.services.settings_store import get_all as platform_settings
 
 MAX_FANOUT = 1000  # mentors notified of one open request
@@ -134,12 +134,12 @@ async def _visible(s: AsyncSession, request_id: int, user: CurrentUser) -> Reque
     """The request if ``user`` may see it, else 404 (existence is not revealed)."""
     r = await s.get(Request, request_id)
     if r is None:
-        raise not_found("request")
+        raise NotFound.of("request")
     if user.role == Role.admin.value or r.learner_id == user.id:
         return r
     if user.role == Role.mentor.value and _mentor_may_see(r, user.id, await _mentor_domains(s, user.id)):
         return r
-    raise not_found("request")
+    raise NotFound.of("request")
 
 
 # ---------------------------------------------------------------- learner actions
@@ -148,18 +148,18 @@ async def _visible(s: AsyncSession, request_id: int, user: CurrentUser) -> Reque
 async def create(ctx: Context, learner: CurrentUser, data: RequestCreate) -> RequestOut:
     """A learner's request; matching mentors are notified in real time."""
     if learner.role != Role.learner.value:
-        raise forbidden("Only learners send requests.")
+        raise Forbidden("Only learners send requests.")
     now = utcnow()
     times = sorted({t.astimezone(timezone.utc) for t in data.preferred_times})
     if not any(t > now for t in times):
-        raise bad_request("At least one preferred time must be in the future.",
-                          {"preferred_times": "at least one in the future"})
+        raise Invalid("At least one preferred time must be in the future.",
+                      fields={"preferred_times": "at least one in the future"})
     notes: list[Notification] = []
     async with ctx.db.write() as s:
         if data.mentor_id is not None:
             mentor = await s.get(User, data.mentor_id)
             if mentor is None or mentor.role != Role.mentor or not mentor.is_active:
-                raise bad_request("No such mentor.", {"mentor_id": "not an active mentor"})
+                raise Invalid("No such mentor.", fields={"mentor_id": "not an active mentor"})
             targets = [mentor.id]
         else:
             targets = await matching_mentors(s, data.domain)
@@ -190,12 +190,12 @@ async def cancel(ctx: Context, user: CurrentUser, request_id: int) -> RequestOut
     async with ctx.db.write() as s:
         r = await _visible(s, request_id, user)
         if r.learner_id != user.id:
-            raise forbidden("Only the learner who sent a request may cancel it.")
+            raise Forbidden("Only the learner who sent a request may cancel it.")
         result = await s.execute(update(Request).where(
             Request.id == request_id, Request.status.in_((RequestStatus.open, RequestStatus.proposed))).values(
             status=RequestStatus.cancelled, updated_at=utcnow()).execution_options(synchronize_session=False))
         if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
-            raise conflict("request_not_open", "Only open requests can be cancelled.")
+            raise Conflict("Only open requests can be cancelled.", code="request_not_open")
         r = await _reload(s, request_id)
         out = (await _outs(s, [r]))[0]
     return out
@@ -219,20 +219,21 @@ async def accept(ctx: Context, mentor: CurrentUser, request_id: int, data: Reque
     """The mentor's proposal: one of the learner's preferred times and a price. Nothing is
     booked or charged until the learner confirms. Exactly one mentor wins (others 409)."""
     if mentor.role != Role.mentor.value:
-        raise forbidden("Only mentors accept requests.")
+        raise Forbidden("Only mentors accept requests.")
     now = utcnow()
     starts = data.starts_at.astimezone(timezone.utc)
     if starts <= now:
-        raise bad_request("The start time must be in the future.", {"starts_at": "must be in the future"})
+        raise Invalid("The start time must be in the future.",
+                      fields={"starts_at": "must be in the future"})
     ttl = timedelta(hours=int((await platform_settings(ctx.db))["proposal_ttl_hours"]))
     notes: list[Notification] = []
     async with ctx.db.write() as s:
         r = await _visible(s, request_id, mentor)
         if r.status != RequestStatus.open:
-            raise conflict("request_not_open", "This request is no longer open.")
+            raise Conflict("This request is no longer open.", code="request_not_open")
         if not any(same_instant(starts, t) for t in parse_times(r.preferred_times)):
-            raise bad_request("Propose one of the learner's preferred times.",
-                              {"starts_at": "one of the preferred times"})
+            raise Invalid("Propose one of the learner's preferred times.",
+                          fields={"starts_at": "one of the preferred times"})
         # The race is decided here: one conditional update per request.
         result = await s.execute(update(Request).where(
             Request.id == request_id, Request.status == RequestStatus.open,
@@ -242,7 +243,7 @@ async def accept(ctx: Context, mentor: CurrentUser, request_id: int, data: Reque
             proposal_expires_at=min(now + ttl, starts), updated_at=now)
             .execution_options(synchronize_session=False))
         if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
-            raise conflict("request_not_open", "This request is no longer open.")
+            raise Conflict("This request is no longer open.", code="request_not_open")
         r = await _reload(s, request_id)
         price = f"{data.price_cents / 100:.2f} USD" if data.price_cents else "free"
         notes.append(notifications.add(
@@ -259,19 +260,19 @@ async def decline(ctx: Context, mentor: CurrentUser, request_id: int) -> Request
     """Decline: a request to this mentor becomes ``declined`` (the learner is told); an
     open-to-all request stays open for the other mentors and leaves this mentor's list."""
     if mentor.role != Role.mentor.value:
-        raise forbidden("Only mentors decline requests.")
+        raise Forbidden("Only mentors decline requests.")
     notes: list[Notification] = []
     async with ctx.db.write() as s:
         r = await _visible(s, request_id, mentor)
         if r.status != RequestStatus.open:
-            raise conflict("request_not_open", "This request is no longer open.")
+            raise Conflict("This request is no longer open.", code="request_not_open")
         if r.mentor_id == mentor.id:
             result = await s.execute(update(Request).where(
                 Request.id == request_id, Request.status == RequestStatus.open).values(
                 status=RequestStatus.declined, decided_by_id=mentor.id, updated_at=utcnow())
                 .execution_options(synchronize_session=False))
             if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
-                raise conflict("request_not_open", "This request is no longer open.")
+                raise Conflict("This request is no longer open.", code="request_not_open")
             r = await _reload(s, request_id)
             notes.append(notifications.add(
                 s, r.learner_id, "request.declined", f"Request declined: {r.topic}"[:200],
@@ -357,7 +358,7 @@ def serialize(r: Request, names: dict[int, str] | None = None) -> dict[str, Any]
     return to_out(r, names or {}).model_dump(mode="json")
 
 
-__all__ = ["ApiError", "accept", "cancel", "create", "decline", "expire_due", "get", "list_for", "outs",
+__all__ = ["accept", "cancel", "create", "decline", "expire_due", "get", "list_for", "outs",
            "reload", "visible"]
 
 # For api.services.request_proposals (the learner's side of a proposal).

@@ -1,4 +1,8 @@
-"""Room tokens live and die with the login session that asked for them.
+"""Who may open a room's page, and how room tokens live and die with the login session.
+
+``room_entry`` is the room page's door: the session's mentor and its booked learners get
+the room; anyone else a readable refusal (drafts and unknown rooms read as not found).
+
 
 A room token is a signed, short-lived JWT for one room; its row in
 ``room_tokens`` is what admission checks (``rooms.admit`` refuses a row whose
@@ -9,17 +13,50 @@ password change or deactivation revokes every room token of the account.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db import Database
-from api.models import RoomToken
+from api.models import RoomToken, Session, SessionStatus, User
+from api.services.errors import Forbidden, NotFound
+from api.services.rooms import participant_role
+
+ROOM_NOT_FOUND = "We couldn't find this session's room."
+ROOM_FORBIDDEN = "This room is only for the session's mentor and the learners who booked it."
+
+
+@dataclass(frozen=True)
+class RoomEntry:
+    """The room a signed-in user may enter: what its page shows, and their role in it."""
+
+    session_id: int
+    title: str
+    status: SessionStatus
+    mentor_name: str
+    role: str  # "mentor" | "learner"
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def room_entry(db: Database, session_id: int, user_id: int) -> RoomEntry:
+    """The room of ``session_id`` as ``user_id`` may enter it; 404 for an unknown room or a
+    draft they are not part of, 403 for anyone but its mentor and booked learners."""
+    async with db.read() as s:
+        session = await s.get(Session, session_id)
+        if session is None:
+            raise NotFound(ROOM_NOT_FOUND)
+        role = await participant_role(s, session, user_id)
+        if role is None:
+            if session.status == SessionStatus.draft:
+                raise NotFound(ROOM_NOT_FOUND)
+            raise Forbidden(ROOM_FORBIDDEN)
+        mentor = await s.get(User, session.mentor_id)
+    return RoomEntry(session.id, session.title, session.status, mentor.full_name if mentor else "", role)
 
 
 async def bind_to_session(db: Database, room_jti: str, access_jti: str) -> None:

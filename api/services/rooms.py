@@ -14,12 +14,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Context
-from api.errors import ApiError, forbidden, not_found
 from api.models import Booking, BookingStatus, ChatMessage, RoomToken, Session, SessionStatus, User
 from api.security import TokenError, decode_scoped_token, issue_scoped_token
 from api.services import session_state
+from api.services.errors import Conflict, Forbidden, NotFound, Unauthenticated
 
 ROOM_PURPOSE = "room"
 # Tokens (and readiness) open this long before the start.
@@ -46,7 +47,9 @@ def room_window(session: Session, grace_minutes: int) -> tuple[datetime, datetim
     return session.starts_at - EARLY, end
 
 
-async def _participant_role(s: Any, session: Session, user_id: int) -> str | None:
+async def participant_role(s: AsyncSession, session: Session, user_id: int) -> str | None:
+    """``"mentor"``, ``"learner"`` (a confirmed or attended booking) or None: who this user is in
+    the session's room, inside the caller's transaction."""
     if session.mentor_id == user_id:
         return "mentor"
     booked = await s.scalar(select(Booking.id).where(
@@ -63,19 +66,20 @@ async def issue_token(ctx: Context, session_id: int, user_id: int) -> tuple[str,
         session = await s.get(Session, session_id)
         user = await s.get(User, user_id)
         if session is None or user is None:
-            raise not_found("session")
-        role = await _participant_role(s, session, user_id)
+            raise NotFound.of("session")
+        role = await participant_role(s, session, user_id)
         if role is None:
             if session.status == SessionStatus.draft:
-                raise not_found("session")
-            raise forbidden("Only the mentor and learners with a booking may join this room.")
+                raise NotFound.of("session")
+            raise Forbidden("Only the mentor and learners with a booking may join this room.")
         if session.status in (SessionStatus.cancelled, SessionStatus.completed, SessionStatus.draft):
-            raise ApiError(409, "room_closed", f"This session is {session.status.value}; its room is closed.")
+            raise Conflict(f"This session is {session.status.value}; its room is closed.",
+                           code="room_closed")
         opens, closes = room_window(session, ctx.settings.room_grace_minutes)
         if t < opens:
-            raise ApiError(409, "too_early", "The room opens 10 minutes before the start.")
+            raise Conflict("The room opens 10 minutes before the start.", code="too_early")
         if t > closes:
-            raise ApiError(409, "too_late", "This session is over.")
+            raise Conflict("This session is over.", code="too_late")
         jti = uuid.uuid4().hex
         s.add(RoomToken(jti=jti, session_id=session_id, user_id=user_id, issued_at=t, expires_at=closes))
     ttl = max(60, int((closes - t).total_seconds()))
@@ -91,24 +95,25 @@ async def admit(ctx: Context, session_id: int, token: str) -> RoomAdmission:
         claims = decode_scoped_token(ctx.settings.jwt_secret, token, purpose=ROOM_PURPOSE)
         sid, uid = int(claims["sid"]), int(claims["sub"])
     except (TokenError, KeyError, TypeError, ValueError) as exc:
-        raise ApiError(401, "invalid_token", "This room link is invalid or has expired.") from exc
+        raise Unauthenticated("This room link is invalid or has expired.",
+                              code="invalid_token") from exc
     if sid != session_id:
-        raise ApiError(403, "wrong_room", "This token is for another room.")
+        raise Forbidden("This token is for another room.", code="wrong_room")
     async with ctx.db.write() as s:
         row = await s.scalar(select(RoomToken).where(RoomToken.jti == claims["jti"]))
         session = await s.get(Session, session_id)
         user = await s.get(User, uid)
         if row is None or row.user_id != uid or row.session_id != sid or row.expires_at < now():
-            raise ApiError(401, "invalid_token", "This room link is invalid or has expired.")
+            raise Unauthenticated("This room link is invalid or has expired.", code="invalid_token")
         if user is None or not user.is_active or session is None:
-            raise ApiError(401, "invalid_token", "This room link is invalid or has expired.")
-        role = await _participant_role(s, session, uid)
+            raise Unauthenticated("This room link is invalid or has expired.", code="invalid_token")
+        role = await participant_role(s, session, uid)
         if role is None:
-            raise forbidden("Your booking for this session is no longer active.")
+            raise Forbidden("Your booking for this session is no longer active.")
         if session.status in (SessionStatus.cancelled, SessionStatus.completed):
-            raise ApiError(409, "room_closed", "This session has ended.")
+            raise Conflict("This session has ended.", code="room_closed")
         if session.status == SessionStatus.scheduled and role != "mentor":
-            raise ApiError(409, "room_not_open", "Waiting for the mentor to start the class.")
+            raise Conflict("Waiting for the mentor to start the class.", code="room_not_open")
         row.used_at = row.used_at or now()
     return RoomAdmission(sid, uid, role, user.full_name, str(claims["jti"]))
 
@@ -118,7 +123,7 @@ async def start_class(ctx: Context, session_id: int) -> bool:
     async with ctx.db.write() as s:
         session = await s.get(Session, session_id)
         if session is None:
-            raise not_found("session")
+            raise NotFound.of("session")
         if session.status == SessionStatus.live:
             return False
         await session_state.transition(s, session_id, SessionStatus.live)
@@ -133,11 +138,11 @@ async def end_class(ctx: Context, session_id: int, actor_id: int, actor_role: st
     async with ctx.db.read() as s:
         session = await s.get(Session, session_id)
         if session is None:
-            raise not_found("session")
+            raise NotFound.of("session")
         if session.mentor_id != actor_id and actor_role != "admin":
-            raise forbidden("Only the session's mentor can end the class.")
+            raise Forbidden("Only the session's mentor can end the class.")
         if session.status != SessionStatus.live:
-            raise ApiError(409, "not_live", "This session is not live.")
+            raise Conflict("This session is not live.", code="not_live")
         if now() < session.starts_at:
             raise settlement.too_early()
     return (await settlement.settle_session(ctx, session_id)).session
@@ -153,9 +158,9 @@ async def chat_history(ctx: Context, session_id: int, user_id: int, role: str) -
     async with ctx.db.read() as s:
         session = await s.get(Session, session_id)
         if session is None:
-            raise not_found("session")
-        if role != "admin" and await _participant_role(s, session, user_id) is None:
-            raise forbidden("Only participants can read this chat.")
+            raise NotFound.of("session")
+        if role != "admin" and await participant_role(s, session, user_id) is None:
+            raise Forbidden("Only participants can read this chat.")
         rows = (await s.execute(select(ChatMessage, User.full_name).join(User, User.id == ChatMessage.user_id)
                                 .where(ChatMessage.session_id == session_id)
                                 .order_by(ChatMessage.id))).all()
@@ -195,5 +200,5 @@ async def capacity_of(ctx: Context, session_id: int) -> int:
     async with ctx.db.read() as s:
         capacity = await s.scalar(select(Session.capacity).where(Session.id == session_id))
     if capacity is None:
-        raise not_found("session")
+        raise NotFound.of("session")
     return int(capacity)

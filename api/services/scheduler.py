@@ -25,9 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.context import Context
-from api.errors import ApiError
 from api.models import Booking, BookingStatus, Notification, SchedulerClaim, Session, SessionStatus
 from api.services import notifications
+from api.services.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,8 @@ async def complete_over(ctx: Context, now: datetime) -> list[int]:
             continue
         try:
             await catalog.complete_session(ctx, sid)  # state machine + settlement, one transaction
-        except ApiError as exc:
-            if exc.status == 409:
-                continue  # completed or cancelled meanwhile (another process won)
-            raise
+        except Conflict:
+            continue  # completed or cancelled meanwhile (another process won)
         done.append(sid)
     return done
 

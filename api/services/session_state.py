@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.errors import ApiError, not_found
 from api.models import Session, SessionStatus
+from api.services.errors import Conflict, NotFound
 
 S = SessionStatus
 
@@ -35,10 +35,11 @@ PUBLIC = frozenset({S.scheduled, S.live, S.completed, S.cancelled})
 TERMINAL = frozenset({S.completed, S.cancelled})
 
 
-class InvalidTransition(ApiError):
+class InvalidTransition(Conflict):
+    """The session's status may not move to ``dst`` (``invalid_status``)."""
+
     def __init__(self, src: SessionStatus, dst: SessionStatus) -> None:
-        super().__init__(409, "invalid_status",
-                         f"A {src.value} session cannot become {dst.value}.")
+        super().__init__(f"A {src.value} session cannot become {dst.value}.", code="invalid_status")
         self.src = src
         self.dst = dst
 
@@ -75,7 +76,7 @@ async def transition(s: AsyncSession, session_id: int, dst: SessionStatus, *,
     row = await s.scalar(select(Session).where(Session.id == session_id)
                          .execution_options(populate_existing=True))
     if row is None:
-        raise not_found("session")
+        raise NotFound.of("session")
     if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
         raise InvalidTransition(row.status, dst)
     return row

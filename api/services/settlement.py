@@ -29,7 +29,6 @@ from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Context
-from api.errors import ApiError, not_found
 from api.models import (
     Booking,
     BookingReport,
@@ -40,6 +39,7 @@ from api.models import (
     SessionStatus,
 )
 from api.services import attendance, ledger, notifications, session_state
+from api.services.errors import Conflict, NotFound
 from api.services.payments import provider
 from api.services.settings_store import get_all as platform_settings
 
@@ -52,8 +52,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def too_early() -> ApiError:
-    return ApiError(409, "too_early", "A class cannot be ended before its start time.")
+def too_early() -> Conflict:
+    return Conflict("A class cannot be ended before its start time.", code="too_early")
 
 
 @dataclass
@@ -86,7 +86,7 @@ async def settle_in(s: AsyncSession, session_id: int, rules: Rules, now: datetim
     409 ``too_early`` before its start; 409 ``invalid_status`` unless it is scheduled or live."""
     sess = await s.get(Session, session_id)
     if sess is None:
-        raise not_found("session")
+        raise NotFound.of("session")
     if sess.status not in (S.scheduled, S.live):
         raise session_state.InvalidTransition(sess.status, S.completed)
     if now < sess.starts_at:

@@ -77,8 +77,8 @@ async def test_book_refusals(client, learner, mentor, admin):
 
 
 async def test_own_session_refused_in_service(client, mentor):
-    from api.errors import ApiError
     from api.services import bookings
+    from api.services.errors import Conflict
 
     pub = await published(mentor)
 
@@ -88,8 +88,8 @@ async def test_own_session_refused_in_service(client, mentor):
 
     try:
         await bookings.create_booking(Context.of(client.app), Me(), pub["id"])
-    except ApiError as err:
-        assert err.status == 409 and err.code == "own_session"
+    except Conflict as err:
+        assert err.code == "own_session"
     else:
         raise AssertionError("booked own session")
 

@@ -31,9 +31,9 @@ async def test_unbalanced_journal_is_refused(client):
 
 
 async def test_no_internal_account_may_go_negative(client, mentor):
-    from api.errors import ApiError
+    from api.services.errors import Conflict
 
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(Conflict) as err:
         async with client.app[DB].write() as s:
             await ledger.post(s, "payout", [(ledger.mentor_available(mentor.id), -1),
                                             (ledger.mentor_paid(mentor.id), 1)], currency="USD")

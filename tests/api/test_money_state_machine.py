@@ -31,7 +31,6 @@ from sqlalchemy import func, select, update
 from api.broker import MemoryBroker
 from api.context import Context
 from api.db import Database
-from api.errors import ApiError
 from api.mailer import Mailer
 from api.models import (
     Booking,
@@ -46,7 +45,8 @@ from api.models import (
     User,
     utcnow,
 )
-from api.schemas_sessions import SessionCreate
+from api.schemas.sessions import SessionCreate
+from api.services.errors import Conflict, Invalid, NotFound, Unprocessable
 from api.services import attendance, bookings, catalog, earnings, ledger, reports, settlement
 from api.services.settings_store import PlatformSettingsUpdate
 from api.services.settings_store import update as update_settings
@@ -121,8 +121,7 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
             learner = self.learners[li]
             try:
                 run(bookings.create_booking(ctx, learner, sid))
-            except ApiError as err:
-                assert err.status in (404, 409), err.code
+            except (NotFound, Conflict) as err:
                 cap = run(self._capacity(sid))
                 assert (not self.open[sid] or learner.id in self.active[sid]
                         or len(self.active[sid]) >= cap), err.code
@@ -140,8 +139,8 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
                 return
             try:
                 out = run(bookings.cancel_booking(ctx, learner, booking_id))
-            except ApiError as err:
-                assert err.status == 409 and not self.open[sid], err.code
+            except Conflict as err:
+                assert not self.open[sid], err.code
                 return
             assert out.refund_cents == (out.booking.price_cents if refund else 0)
             self.active[sid].discard(learner.id)
@@ -151,7 +150,7 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
             sid = self.sessions[si % len(self.sessions)]
             try:
                 res = run(catalog.cancel_session(ctx, self.mentor, sid))
-            except ApiError as err:
+            except Conflict as err:
                 assert err.code == "invalid_status" and not self.open[sid]
                 return
             assert res.refunded_bookings == len(self.active[sid])
@@ -198,7 +197,7 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
             run(happen())
             try:
                 out = run(settlement.settle_session(ctx, sid))
-            except ApiError as err:
+            except Conflict as err:
                 assert err.code == "invalid_status" and not self.open[sid]
                 return
             assert self.open[sid]
@@ -256,8 +255,8 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
                 return
             try:
                 run(reports.create(ctx, learner.id, bid, "Something went wrong"))
-            except ApiError as err:
-                assert err.status == 409 and err.code in ("already_reported", "report_window_closed"), err.code
+            except Conflict as err:
+                assert err.code in ("already_reported", "report_window_closed"), err.code
 
         @rule(action=st.sampled_from(["refund", "release"]))
         def resolve(self, action: str) -> None:
@@ -281,8 +280,7 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
             before = run(available())
             try:
                 _, created = run(earnings.request_payout(ctx, self.mentor.id, amount, "USD", key))
-            except ApiError as err:
-                assert err.status in (400, 409, 422), err.code
+            except (Invalid, Conflict, Unprocessable):
                 assert run(available()) == before
                 return
             assert run(available()) == before - (amount if created else 0)

@@ -8,21 +8,23 @@ import os
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import av
+from pydantic import BaseModel
 from sqlalchemy import select, update
 
 from api.app import create_app
+from api.cli_recordings import export_recording
 from api.context import Context
 from api.keys import DB, RECORDINGS
 from api.models import Notification, Recording, RecordingStatus, Session
-from api.cli_recordings import export_recording
+from api.schemas.recordings import RecordingList, RecordingOut, RoomRecordingOut
 from api.services import recordings as svc
 from sfu.recording.rtp_dump import DumpWriter, dumps_in
 from tests.api.test_rooms import _book, _connect, _live_soon, _token
 from tests.conftest import make_admin, signup
-from tests.room_client import RoomParticipant
+from benchmarks.room_client import RoomParticipant
 
 WAIT = 60.0
 
@@ -39,10 +41,33 @@ async def _eventually(fn: Any, timeout: float = WAIT, interval: float = 0.1) -> 
     return await asyncio.wait_for(loop(), timeout)
 
 
+def _documented(model: type[BaseModel], body: Any) -> Any:
+    """``body`` is exactly what ``model`` (the OpenAPI response schema) says: it validates, and
+    no object in it has a key the schema leaves out."""
+    model.model_validate(body)
+
+    def keys(tp: Any, value: Any) -> None:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            assert set(value) == set(tp.model_fields), (tp.__name__, sorted(value))
+            for name, field in tp.model_fields.items():
+                keys(field.annotation, value[name])
+        elif isinstance(value, list):
+            for item in value:
+                for arg in get_args(tp):
+                    keys(arg, item)
+        elif value is not None:
+            for arg in get_args(tp):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    keys(arg, value)
+
+    keys(model, body)
+    return body
+
+
 async def _recording(user: Any, rid: int) -> dict[str, Any]:
     resp = await user.get(f"/api/recordings/{rid}")
     assert resp.status == 200, await resp.text()
-    return await resp.json()
+    return _documented(RecordingOut, await resp.json())  # type: ignore[no-any-return]
 
 
 async def _until_status(user: Any, rid: int, *statuses: str) -> dict[str, Any]:
@@ -98,7 +123,7 @@ async def test_record_a_room_end_to_end(client, mentor, learner, admin) -> None:
         started = loop.time()
         resp = await mentor.post(f"/api/rooms/{sid}/recording", json={"action": "start"})
         assert resp.status == 200, await resp.text()
-        rid = (await resp.json())["recording_id"]
+        rid = _documented(RoomRecordingOut, await resp.json())["recording_id"]
         await m.wait_message("recording", lambda msg: msg.get("on") is True)
         # a participant joining a recorded room is told before anything of theirs is captured
         joining = loop.time()
@@ -111,6 +136,7 @@ async def test_record_a_room_end_to_end(client, mentor, learner, admin) -> None:
         await asyncio.sleep(3.0)  # record a known span (a duration to measure, not a wait for an event)
         resp = await mentor.post(f"/api/rooms/{sid}/recording", json={"action": "stop"})
         assert resp.status == 200, await resp.text()
+        _documented(RoomRecordingOut, await resp.json())
         stopped = loop.time()
         await lp.wait_message("recording", lambda msg: msg.get("on") is False)
         rec = await _until_status(mentor, rid, "ready", "failed")
@@ -133,7 +159,8 @@ async def test_record_a_room_end_to_end(client, mentor, learner, admin) -> None:
         assert stopped - both - 1.0 < learner_file["duration_ms"] / 1000 < stopped - joining + 1.0
 
         # permissions: admin all, the mentor their own, another mentor nothing, learners refused
-        assert [r["id"] for r in (await (await admin.get("/api/recordings")).json())["items"]] == [rid]
+        listed = _documented(RecordingList, await (await admin.get("/api/recordings")).json())
+        assert [r["id"] for r in listed["items"]] == [rid]
         mine = await (await mentor.get(f"/api/recordings?session_id={sid}")).json()
         assert [r["id"] for r in mine["items"]] == [rid]
         assert (await (await other.get("/api/recordings")).json())["items"] == []
@@ -176,7 +203,7 @@ async def test_record_a_room_end_to_end(client, mentor, learner, admin) -> None:
         # composite export: a background process, progress visible, one MP4 with one video stream
         resp = await mentor.post(f"/api/recordings/{rid}/export")
         assert resp.status == 202, await resp.text()
-        assert (await resp.json())["export"]["status"] in ("queued", "running")
+        assert _documented(RecordingOut, await resp.json())["export"]["status"] in ("queued", "running")
 
         async def exported() -> Any:
             rec = await _recording(mentor, rid)

@@ -11,9 +11,9 @@ import pytest
 
 from api.access_log import redact
 from api.context import Context
-from api.errors import ApiError
 from api.keys import DB
 from api.services import accounts, rooms
+from api.services.errors import Unauthenticated
 from tests.api.helpers_marketplace import make_session
 from tests.conftest import ApiUser, login, signup
 
@@ -28,8 +28,8 @@ async def _admitted(client, sid: int, token: str) -> bool:
     try:
         await rooms.admit(Context.of(client.app), sid, token)
         return True
-    except ApiError as exc:
-        assert exc.status == 401 and exc.code == "invalid_token"
+    except Unauthenticated as exc:
+        assert exc.code == "invalid_token"
         return False
 
 

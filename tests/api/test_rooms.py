@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from api.keys import DB, LIVE_ROOMS
 from api.models import AttendanceInterval, Booking, RoomToken, Session
 from tests.conftest import signup
-from tests.room_client import RoomParticipant
+from benchmarks.room_client import RoomParticipant
 
 
 async def _live_soon(mentor, *, minutes: int = 5, capacity: int = 3) -> int:

@@ -91,7 +91,7 @@ class LiveServer:
 
     async def _start(self) -> None:
         from api.services.accounts import create_admin, login
-        from api.schemas import UserCreate
+        from api.schemas.accounts import UserCreate
         from api.services.accounts import register
 
         app = create_app(self.settings, plugins=())

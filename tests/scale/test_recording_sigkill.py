@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import av
 
-from tests.room_client import RoomParticipant
+from benchmarks.room_client import RoomParticipant
 from tests.scale.test_two_processes import free_port, register
 
 ENV = {"PEERLEARN_JWT_SECRET": "k" * 64, "PEERLEARN_AUTH_RATE_LIMIT": "100000", "PEERLEARN_ACCESS_LOG": "false",

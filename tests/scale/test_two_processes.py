@@ -27,7 +27,7 @@ import asyncpg
 import pytest
 
 from api.migrate import upgrade
-from tests.room_client import RoomParticipant
+from benchmarks.room_client import RoomParticipant
 
 PG = os.environ.get("PEERLEARN_SCALE_PG", "postgresql://postgres@127.0.0.1:5432")
 PASSWORD = "Str0ng-passw0rd"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
+import pytest
+
+from sfu import fastio
 from sfu.forwarding import (
     URI_ABS_SEND_TIME,
     URI_AUDIO_LEVEL,
@@ -31,6 +35,14 @@ def one_byte_ext(elements: list[tuple[int, bytes]]) -> bytes:
     body = b"".join(bytes([(i << 4) | (len(v) - 1)]) + v for i, v in elements)
     body += b"\x00" * (-len(body) & 3)
     return b"\xbe\xde" + struct.pack("!H", len(body) // 4) + body
+
+
+@pytest.fixture(autouse=True, params=["python", "native"])
+def rewriter_impl(request: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every case against the Python rewriter and the C one (sfu/_rewriter.pyx)."""
+    cls = fastio.rewriter_class(request.param == "native")
+    assert (cls is not RtpRewriter) == (request.param == "native"), "the native rewriter is not built"
+    monkeypatch.setitem(globals(), "RtpRewriter", cls)
 
 
 class Clock:

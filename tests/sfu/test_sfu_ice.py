@@ -106,3 +106,16 @@ def test_config_validation() -> None:
         SfuConfig(nack_history=1000)
     with pytest.raises(TypeError):
         SfuConfig(ice_servers=[{"url": "x"}])
+
+
+def test_each_media_worker_gets_its_own_ports() -> None:
+    """`serve --workers N`: no two workers bind the same port, whatever the range."""
+    ranged = SfuConfig(udp_port_range=(40000, 40099))
+    slices = [ranged.for_worker(i, 4).udp_port_range for i in range(4)]
+    assert slices == [(40000, 40024), (40025, 40049), (40050, 40074), (40075, 40099)]
+    single = SfuConfig(udp_port_range=(3478, 3478))
+    assert [single.for_worker(i, 2).udp_port_range for i in range(2)] == [(3478, 3478), (3479, 3479)]
+    assert SfuConfig().for_worker(1, 2).udp_port_range is None  # an ephemeral port each
+    assert ranged.for_worker(0, 1) is ranged
+    with pytest.raises(TypeError):
+        SfuConfig(udp_port_range=(5000, 5001)).for_worker(0, 3)

@@ -113,3 +113,43 @@ def test_no_module_is_over_600_lines() -> None:
                   for path in (ROOT / package).rglob("*.py") if "migrations" not in path.parts
                   and (n := len(path.read_text().splitlines())) > 600)
     assert long == []
+
+
+# Services speak in domain errors (api.services.errors); only the edge knows HTTP. Left for
+# their owner's move (issue 17): recordings, now split into access/queries and the manager.
+HTTP_ERRORS_LEFT = {"api.services.recordings", "api.services.recording_manager"}
+
+
+def _http_error_imports(path: Path) -> list[str]:
+    """What a module imports of HTTP errors: ``api.errors`` or aiohttp's ``HTTPException``s."""
+    found = []
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "api.errors" or node.module == "aiohttp.web_exceptions":
+                found.append(node.module)
+            elif node.module.startswith("aiohttp"):
+                found.extend(f"{node.module}.{a.name}" for a in node.names if a.name.startswith("HTTP"))
+        elif isinstance(node, ast.Import):
+            found.extend(a.name for a in node.names if a.name in ("api.errors", "aiohttp.web_exceptions"))
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("HTTP") and node.attr[4:5].isupper():
+            found.append(f"web.{node.attr}")  # web.HTTPNotFound and friends
+    return found
+
+
+def test_services_raise_domain_errors_not_http_ones() -> None:
+    offenders = {}
+    for path in sorted((ROOT / "api" / "services").rglob("*.py")):
+        name = _module_name(path)
+        if name in HTTP_ERRORS_LEFT:
+            continue
+        if found := _http_error_imports(path):
+            offenders[name] = found
+    assert offenders == {}
+
+
+def test_benchmarks_never_import_the_tests() -> None:
+    """What the benchmarks share with the tests lives in ``benchmarks/`` (tests may import it)."""
+    found = sorted(f"{m} -> {d}" for m, deps in import_graph("benchmarks").items()
+                   for d in deps if d == "tests" or d.startswith("tests."))
+    assert found == []

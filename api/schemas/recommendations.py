@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas import Strict
+from api.schemas.common import Strict
 
 
 class RecQuery(BaseModel):

@@ -1,8 +1,9 @@
 """A real aiortc participant speaking the documented room protocol over a WebSocket.
 
-Used by the API tests (through aiohttp's test client) the way a foreign
-WebRTC client would: REST token, then ``/ws/room/{id}``, offer its tracks,
-answer the server's offers, count decoded frames per remote track.
+Used by the recording CPU benchmark and by the API and scale tests (through aiohttp's
+test client) the way a foreign WebRTC client would: REST token, then ``/ws/room/{id}``,
+offer its tracks, answer the server's offers, count decoded frames per remote track.
+It lives with the benchmarks because they never import ``tests/``.
 """
 
 from __future__ import annotations

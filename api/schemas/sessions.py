@@ -6,10 +6,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
-from api.schemas import SingleLine, Strict, Tags
-
+from api.schemas.common import QueryModel, SingleLine, Strict, Tags
 
 
 _DATE_TIME = re.compile(r"^\s*\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
@@ -83,12 +82,6 @@ class SessionCancel(Strict):
 
 
 SortKey = Literal["starts_at", "-starts_at", "price", "-price", "popularity"]
-
-
-class QueryModel(BaseModel):
-    """Query strings: unknown parameters are ignored (the documented ones are validated)."""
-
-    model_config = ConfigDict(extra="ignore")
 
 
 class SessionQuery(QueryModel):
@@ -179,3 +172,9 @@ class ReviewPage(BaseModel):
     total: int
     page: int
     page_size: int
+
+
+class SessionCancelOut(BaseModel):
+    session: SessionDetail
+    refunded_bookings: int
+    refunded_cents: int

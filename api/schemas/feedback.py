@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from api.schemas import Strict
-from api.schemas_sessions import Rating, SessionOut
+from api.schemas.common import Strict
+from api.schemas.sessions import Rating, SessionOut
 
 
 class FeedbackCreate(Strict):

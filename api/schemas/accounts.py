@@ -1,34 +1,14 @@
-"""Pydantic request/response models shared by several resources (one source for OpenAPI).
-
-Resource-specific schemas live next to their routes' domain in ``api/schemas_*.py``
-modules only when this file would grow past one idea; accounts live here.
-"""
+"""Accounts: registration, sign-in, e-mail verification, password reset, profiles."""
 
 from __future__ import annotations
 
 import json
-import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-
-def single_line(value: str) -> str:
-    """Refuse control characters (CR, LF, TAB, NUL, ...) and line/paragraph separators.
-
-    Titles, names and topics end up in e-mail headers, .ics lines and log lines,
-    where a line break splits a header in two.
-    """
-    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
-        raise ValueError("must be a single line without control characters")
-    return value
-
-
-SingleLine = AfterValidator(single_line)
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), SingleLine]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60), SingleLine]
-Tags = Annotated[list[Tag], Field(max_length=20)]
+from api.schemas.common import Name, SingleLine, Strict, Tags
 
 # Preferences are a few UI switches (notifications on, theme ...), not storage.
 MAX_PREFERENCES = 50
@@ -45,12 +25,6 @@ def _preferences_size(value: dict[str, Any]) -> dict[str, Any]:
 
 Preferences = Annotated[dict[PrefKey, PrefValue], Field(max_length=MAX_PREFERENCES),
                         AfterValidator(_preferences_size)]
-
-
-class Strict(BaseModel):
-    """Request bodies refuse unknown fields: a typo (or ``role``) is an error, not ignored."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class UserCreate(Strict):
@@ -127,13 +101,3 @@ class EmailIn(Strict):
 class PasswordResetConfirm(Strict):
     token: Annotated[str, Field(min_length=1, max_length=200)]
     password: Annotated[str, Field(min_length=1, max_length=256)]
-
-
-class Message(BaseModel):
-    message: str
-
-
-class Page(BaseModel):
-    total: int
-    page: int
-    page_size: int

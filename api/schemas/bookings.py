@@ -1,0 +1,60 @@
+"""Bookings: booking a seat, cancelling it, a learner's bookings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from api.schemas.common import QueryModel, Strict
+
+
+class BookingCreate(Strict):
+    session_id: Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
+
+
+class BookingSession(BaseModel):
+    id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    duration_min: int
+    status: str
+    mentor_id: int
+    mentor_name: str
+
+
+class BookingOut(BaseModel):
+    id: int
+    session_id: int
+    learner_id: int
+    status: str
+    price_cents: int
+    currency: str
+    payment_ref: str | None = None
+    payment_provider: str = "sandbox"
+    test_mode: bool = True
+    refunded: bool = False
+    created_at: datetime
+    cancelled_at: datetime | None = None
+    session: BookingSession
+
+
+class BookingCancelOut(BaseModel):
+    booking: BookingOut
+    refund_cents: int
+    seats_left: int
+
+
+class BookingQuery(QueryModel):
+    when: Literal["upcoming", "past", "all"] = "all"
+    page: Annotated[int, Field(ge=1, le=100_000)] = 1
+    page_size: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class BookingPage(BaseModel):
+    items: list[BookingOut]
+    total: int
+    page: int
+    page_size: int

@@ -1,0 +1,114 @@
+# Declarations shared by the native modules (sfu/_fastio.pyx, sfu/_rewriter.pyx).
+
+cdef extern from "<dlfcn.h>" nogil:
+    void *dlopen(const char *filename, int flag)
+    void *dlsym(void *handle, const char *symbol)
+    char *dlerror()
+    int RTLD_NOW
+    int RTLD_NOLOAD
+
+cdef extern from "<sys/uio.h>" nogil:
+    struct iovec:
+        void *iov_base
+        size_t iov_len
+
+cdef extern from "<sys/socket.h>" nogil:
+    ctypedef unsigned int socklen_t
+    struct sockaddr:
+        unsigned short sa_family
+    struct sockaddr_storage:
+        unsigned short ss_family
+    struct msghdr:
+        void *msg_name
+        socklen_t msg_namelen
+        iovec *msg_iov
+        size_t msg_iovlen
+        void *msg_control
+        size_t msg_controllen
+        int msg_flags
+    struct mmsghdr:
+        msghdr msg_hdr
+        unsigned int msg_len
+    int recvmmsg(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags, void *timeout)
+    int sendmmsg(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags)
+    int AF_INET
+    int AF_INET6
+    int MSG_DONTWAIT
+    int MSG_TRUNC
+
+cdef extern from "<netinet/in.h>" nogil:
+    struct in_addr:
+        unsigned int s_addr
+    struct in6_addr:
+        pass
+    struct sockaddr_in:
+        unsigned short sin_family
+        unsigned short sin_port
+        in_addr sin_addr
+    struct sockaddr_in6:
+        unsigned short sin6_family
+        unsigned short sin6_port
+        in6_addr sin6_addr
+    unsigned short ntohs(unsigned short)
+    unsigned short htons(unsigned short)
+
+cdef extern from "<arpa/inet.h>" nogil:
+    const char *inet_ntop(int af, const void *src, char *dst, socklen_t size)
+    int inet_pton(int af, const char *src, void *dst)
+
+# libsrtp 2.x, as bundled by pylibsrtp (srtp_protect_mki exists there: the 2.x API)
+
+
+cdef enum:
+    BUF = 1500
+    TRAILER = 148
+    SLOT = 1648  # BUF + TRAILER
+    RECV_SLOT = 2048
+    MAX_BATCH = 64
+
+ctypedef int (*srtp_fn)(void *ctx, void *hdr, int *len_ptr) noexcept nogil
+
+
+cdef class SrtpContext:
+    cdef object session
+    cdef void *ctx
+    cdef char buf[SLOT]
+    cdef object _run(self, bytes data, srtp_fn fn)
+
+
+cdef class Destination:
+    cdef sockaddr_storage addr
+    cdef socklen_t addrlen
+    cdef readonly tuple address
+
+
+cdef class SendBatch:
+    cdef char slots[MAX_BATCH][SLOT]
+    cdef mmsghdr msgs[MAX_BATCH]
+    cdef iovec iov[MAX_BATCH]
+    cdef list dests  # keeps each queued Destination alive
+    cdef int head
+    cdef int count
+    cdef readonly unsigned long long sent
+    cdef readonly unsigned long long refused
+    cdef int _slot(self, Destination dest)
+    cdef int push_srtp(self, SrtpContext ctx, const char *data, Py_ssize_t n, Destination dest, bint rtcp)
+
+
+cdef class Receiver:
+    cdef char slots[MAX_BATCH][RECV_SLOT]
+    cdef mmsghdr msgs[MAX_BATCH]
+    cdef iovec iov[MAX_BATCH]
+    cdef sockaddr_storage names[MAX_BATCH]
+    cdef dict _addresses  # raw sockaddr -> (host, port), so a peer's tuple is built once
+    cdef readonly unsigned long long calls
+    cdef readonly unsigned long long datagrams
+    cdef tuple _address(self, int i)
+
+
+cdef class BatchSink:
+    cdef readonly SendBatch batch
+    cdef readonly SrtpContext ctx
+    cdef readonly Destination dest
+    cdef readonly object owner
+    cpdef send(self, bytes packet, bint rtcp=*)

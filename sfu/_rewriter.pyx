@@ -1,0 +1,280 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""``RtpRewriter`` in C: the per-consumer half of the hot path.
+
+The same class as ``sfu.forwarding.RtpRewriter`` (same constructor, attributes,
+``configure`` / ``resync`` / ``forward`` / ``retransmit``, same packets out; the
+tests run both), with the header, the extension block and the payload written
+into one new packet by ``memcpy``, and, when the consumer's writer sits on our
+own socket, the packet handed straight to that socket's ``BatchSink`` (SRTP in
+place, ``sendmmsg`` at the end of the turn) without a Python call in between.
+"""
+
+import random
+
+from libc.string cimport memcpy
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+
+from sfu._fastio cimport BatchSink
+
+import struct
+
+_SEQ = struct.Struct("!H")
+_U32 = struct.Struct("!I")
+_HDR = struct.Struct("!BBHII")
+
+
+cdef inline void _put16(char *p, unsigned int v) noexcept:
+    p[0] = <char>((v >> 8) & 0xFF)
+    p[1] = <char>(v & 0xFF)
+
+
+cdef inline void _put32(char *p, unsigned int v) noexcept:
+    p[0] = <char>((v >> 24) & 0xFF)
+    p[1] = <char>((v >> 16) & 0xFF)
+    p[2] = <char>((v >> 8) & 0xFF)
+    p[3] = <char>(v & 0xFF)
+
+
+cdef class NativeRewriter:
+    """Per-consumer rewrite state: offsets, payload types, extensions, history."""
+
+    cdef public unsigned int ssrc
+    cdef public unsigned int rtx_ssrc
+    cdef public int clock_rate
+    cdef public bint needs_keyframe
+    cdef public object request_keyframe
+    cdef public dict pt_map
+    cdef public object rtx_pt
+    cdef object _ext
+    cdef bytes _abs_prefix
+    cdef bytes _abs_pad
+    cdef bytes _level_prefix
+    cdef bytes _level_pad
+    cdef object _send
+    cdef object _writer  # the TransportWriter behind ``send``: its ``sink`` when on our socket
+    cdef public unsigned int mask
+    cdef public object history
+    cdef public bint synced
+    cdef public unsigned int seq_off
+    cdef public unsigned int ts_off
+    cdef long _last_seq  # -1: none yet
+    cdef public unsigned int last_ts
+    cdef public double last_at
+    cdef long _guard  # -1: no guard
+    cdef public int _guard_left
+    cdef public unsigned int _rtx_seq
+    cdef public unsigned long long packets
+    cdef public unsigned long long octets
+    cdef public unsigned long long dropped
+    cdef public unsigned long long retransmitted
+
+    def __init__(self, *, ssrc, rtx_ssrc, clock_rate, needs_keyframe, history_size, request_keyframe):
+        from sfu.forwarding import ExtensionWriter
+
+        self.ssrc = ssrc
+        self.rtx_ssrc = rtx_ssrc
+        self.clock_rate = clock_rate
+        self.needs_keyframe = needs_keyframe
+        self.request_keyframe = request_keyframe
+        self.pt_map = {}
+        self.rtx_pt = None
+        self.ext = ExtensionWriter({}, None)
+        self.send = None
+        self.mask = history_size - 1 if history_size else 0
+        self.history = [None] * history_size if history_size else None
+        self.synced = False
+        self.seq_off = 0
+        self.ts_off = 0
+        self._last_seq = -1
+        self.last_ts = 0
+        self.last_at = 0.0
+        self._guard = -1
+        self._guard_left = 0
+        self._rtx_seq = random.randint(0, 0x7FFF)
+        self.packets = 0
+        self.octets = 0
+        self.dropped = 0
+        self.retransmitted = 0
+
+    # ------------------------------------------------------------ attributes as in Python
+
+    @property
+    def ext(self):
+        return self._ext
+
+    @ext.setter
+    def ext(self, value):
+        self._ext = value
+        self._abs_prefix = value.abs_prefix
+        self._abs_pad = value.abs_pad
+        self._level_prefix = value.level_prefix
+        self._level_pad = value.level_pad
+
+    @property
+    def send(self):
+        return self._send
+
+    @send.setter
+    def send(self, value):
+        self._send = value
+        writer = getattr(value, "__self__", None)
+        self._writer = writer if writer is not None and hasattr(writer, "sink") else None
+
+    @property
+    def last_seq(self):
+        return None if self._last_seq < 0 else self._last_seq
+
+    @last_seq.setter
+    def last_seq(self, value):
+        self._last_seq = -1 if value is None else value
+
+    @property
+    def _guard_seq(self):
+        return None if self._guard < 0 else self._guard
+
+    @_guard_seq.setter
+    def _guard_seq(self, value):
+        self._guard = -1 if value is None else value
+
+    def configure(self, *, pt_map, rtx_pt, ext, send):
+        self.pt_map = pt_map
+        self.rtx_pt = rtx_pt
+        self.ext = ext
+        self.send = send
+
+    def resync(self):
+        """Start again on the next keyframe, continuing sequence numbers/timestamps."""
+        self.synced = False
+
+    # ------------------------------------------------------------ per packet
+
+    def forward(self, int b1, int pt, unsigned int seq, unsigned int ts, bytes payload, abs3, level,
+                bint keyframe, double now):
+        cdef bytes prefix
+        cdef bytes value
+        cdef bytes pad
+        cdef Py_ssize_t plen, vlen, padlen, n, off
+        cdef unsigned int seq_out, ts_out
+        cdef char *p
+        send = self._send
+        out_pt = self.pt_map.get(pt)
+        if send is None or out_pt is None:
+            self.dropped += 1
+            return
+        if not self.synced:
+            if self.needs_keyframe and not keyframe:
+                self.dropped += 1
+                self.request_keyframe()
+                return
+            self._rebase(seq, ts, now)
+        elif self._guard >= 0:
+            # drop reordered packets older than the sync point
+            if ((seq - <unsigned int>self._guard) & 0xFFFF) >= 0x8000:
+                self.dropped += 1
+                return
+            self._guard_left -= 1
+            if self._guard_left <= 0:
+                self._guard = -1
+        seq_out = (seq + self.seq_off) & 0xFFFF
+        ts_out = (ts + self.ts_off) & 0xFFFFFFFF
+        prefix = None
+        if abs3 is not None and level is None and self._abs_prefix is not None:
+            prefix, value, pad = self._abs_prefix, <bytes>abs3, self._abs_pad
+        elif abs3 is None and level is not None and self._level_prefix is not None and len(level) == 1:
+            prefix, value, pad = self._level_prefix, <bytes>level, self._level_pad
+        if prefix is not None:
+            plen = PyBytes_GET_SIZE(prefix)
+            vlen = PyBytes_GET_SIZE(value)
+            padlen = PyBytes_GET_SIZE(pad)
+        else:
+            value = self._ext.block(abs3, level)
+            plen = 0
+            vlen = PyBytes_GET_SIZE(value)
+            padlen = 0
+        n = 12 + plen + vlen + padlen + PyBytes_GET_SIZE(payload)
+        packet = PyBytes_FromStringAndSize(NULL, n)
+        p = PyBytes_AS_STRING(packet)
+        p[0] = <char>(0x90 if (prefix is not None or vlen) else 0x80)
+        p[1] = <char>((b1 & 0x80) | <int>out_pt)
+        _put16(p + 2, seq_out)
+        _put32(p + 4, ts_out)
+        _put32(p + 8, self.ssrc)
+        off = 12
+        if plen:
+            memcpy(p + off, PyBytes_AS_STRING(prefix), plen)
+            off += plen
+        if vlen:
+            memcpy(p + off, PyBytes_AS_STRING(value), vlen)
+            off += vlen
+        if padlen:
+            memcpy(p + off, PyBytes_AS_STRING(pad), padlen)
+            off += padlen
+        memcpy(p + off, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
+        history = self.history
+        if history is not None:
+            (<list>history)[seq_out & self.mask] = packet
+        if self._last_seq < 0 or ((seq_out - <unsigned int>self._last_seq) & 0xFFFF) < 0x8000:
+            self._last_seq = seq_out
+            self.last_ts = ts_out
+            self.last_at = now
+        self.packets += 1
+        self.octets += PyBytes_GET_SIZE(payload)
+        writer = self._writer
+        if writer is not None:
+            sink = writer.sink
+            if sink is not None and type(sink) is BatchSink:
+                (<BatchSink>sink).send(<bytes>packet, False)
+                return
+        send(packet)
+
+    def retransmit(self, seqs):
+        """Answer a NACK from the history; returns the number of packets resent."""
+        history = self.history
+        send = self._send
+        if history is None or send is None:
+            return 0
+        sent = 0
+        for seq in seqs:
+            packet = history[seq & self.mask]
+            if packet is None or _SEQ.unpack_from(packet, 2)[0] != seq & 0xFFFF:
+                continue
+            if self.rtx_pt is not None:
+                header_len = 12
+                if packet[0] & 0x10:
+                    header_len = 16 + 4 * _SEQ.unpack_from(packet, 14)[0]
+                rtx_seq = self._rtx_seq
+                self._rtx_seq = (rtx_seq + 1) & 0xFFFF
+                packet = (
+                    _HDR.pack(
+                        packet[0], (packet[1] & 0x80) | self.rtx_pt, rtx_seq,
+                        _U32.unpack_from(packet, 4)[0], self.rtx_ssrc,
+                    )
+                    + packet[12:header_len]
+                    + packet[2:4]
+                    + packet[header_len:]
+                )
+            send(packet)
+            sent += 1
+        self.retransmitted += sent
+        return sent
+
+    cdef _rebase(self, unsigned int seq, unsigned int ts, double now):
+        cdef double elapsed
+        cdef long step
+        if self._last_seq < 0:
+            self.seq_off = (random.randint(0, 0x7FFF) - seq) & 0xFFFF
+            self.ts_off = (random.getrandbits(32) - ts) & 0xFFFFFFFF
+        else:
+            # continue where this consumer stopped, advancing the timestamp by
+            # the wall time elapsed so the receiver's clock recovery stays sane
+            elapsed = now - self.last_at
+            if elapsed < 0:
+                elapsed = 0
+            step = <long>(elapsed * self.clock_rate)
+            if step < 1:
+                step = 1
+            self.seq_off = (self._last_seq + 1 - seq) & 0xFFFF
+            self.ts_off = (self.last_ts + step - ts) & 0xFFFFFFFF
+        self.synced = True
+        self._guard = seq
+        self._guard_left = 512

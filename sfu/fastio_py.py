@@ -1,0 +1,187 @@
+"""The pure-Python twin of ``sfu/_fastio.pyx``: same classes, same behaviour.
+
+Used where the native module was not built (no compiler at install time) or is
+switched off (``PEERLEARN_SFU_NATIVE=0``); the tests run the same cases against
+both. Each datagram costs a system call here, and SRTP goes through pylibsrtp's
+cffi binding.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Any, Optional
+
+import pylibsrtp
+
+NATIVE = False
+BUF = 1500
+MAX_BATCH = 64
+RECV_SLOT = 2048
+
+
+class SrtpContext:
+    """One direction of a negotiated SRTP session; None when libsrtp refuses a packet."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: pylibsrtp.Session) -> None:
+        self.session = session
+
+    def _run(self, data: bytes, fn: Any) -> Optional[bytes]:
+        if len(data) > BUF:
+            return None
+        try:
+            out: bytes = fn(data)
+        except (pylibsrtp.Error, ValueError):
+            return None
+        return out
+
+    def protect(self, data: bytes) -> Optional[bytes]:
+        return self._run(data, self.session.protect)
+
+    def protect_rtcp(self, data: bytes) -> Optional[bytes]:
+        return self._run(data, self.session.protect_rtcp)
+
+    def unprotect(self, data: bytes) -> Optional[bytes]:
+        return self._run(data, self.session.unprotect)
+
+    def unprotect_rtcp(self, data: bytes) -> Optional[bytes]:
+        return self._run(data, self.session.unprotect_rtcp)
+
+
+class Destination:
+    """A remote UDP address (validated as an IP address, like the native one)."""
+
+    __slots__ = ("address", "family")
+
+    def __init__(self, address: tuple[Any, ...]) -> None:
+        host, port = address[0], int(address[1])
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                socket.inet_pton(family, host)
+            except OSError:
+                continue
+            self.family = family
+            self.address = (host, port)
+            return
+        raise ValueError(f"not an IP address: {host!r}")
+
+
+class SendBatch:
+    """Datagrams queued during one event-loop turn, then sent one ``sendto`` each."""
+
+    capacity = MAX_BATCH
+
+    def __init__(self) -> None:
+        self._queue: list[tuple[bytes, tuple[Any, ...]]] = []
+        self._head = 0
+        self.sent = 0
+        self.refused = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue) - self._head
+
+    def add(self, data: bytes, dest: Destination) -> bool:
+        if len(self._queue) >= MAX_BATCH:
+            return False
+        if len(data) > BUF + 148:
+            self.refused += 1
+            return True
+        self._queue.append((data, dest.address))
+        return True
+
+    def add_srtp(self, ctx: SrtpContext, data: bytes, dest: Destination, rtcp: bool = False) -> bool:
+        if len(self._queue) >= MAX_BATCH:
+            return False
+        packet = ctx.protect_rtcp(data) if rtcp else ctx.protect(data)
+        if packet is None:
+            self.refused += 1
+            return True
+        self._queue.append((packet, dest.address))
+        return True
+
+    def flush(self, fd: int) -> int:
+        queue = self._queue
+        if self._head < len(queue):
+            with socket.socket(fileno=fd) as sock:
+                try:
+                    while self._head < len(queue):
+                        data, addr = queue[self._head]
+                        try:
+                            sock.sendto(data, addr)
+                            self.sent += 1
+                        except InterruptedError:
+                            continue
+                        except BlockingIOError:
+                            return len(queue) - self._head
+                        except OSError:
+                            self.refused += 1  # unreachable and the like: lost, as on the wire
+                        self._head += 1
+                finally:
+                    sock.detach()  # the fd belongs to its owner
+        queue.clear()
+        self._head = 0
+        return 0
+
+    def drain(self) -> list[tuple[bytes, tuple[Any, ...]]]:
+        out = self._queue[self._head :]
+        self._queue = []
+        self._head = 0
+        return out
+
+
+class Receiver:
+    """Reads up to 64 datagrams per call, one ``recvfrom`` each."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.datagrams = 0
+
+    def recv(self, fd: int, limit: int = MAX_BATCH) -> list[tuple[bytes, tuple[Any, ...]]]:
+        out: list[tuple[bytes, tuple[Any, ...]]] = []
+        limit = min(limit, MAX_BATCH)
+        self.calls += 1
+        with socket.socket(fileno=fd) as sock:
+            try:
+                while len(out) < limit:
+                    try:
+                        data, _anc, flags, addr = sock.recvmsg(RECV_SLOT)
+                    except InterruptedError:
+                        continue
+                    except OSError as exc:
+                        if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
+                            pass  # ICMP errors surface here: nothing to read
+                        break
+                    if flags & socket.MSG_TRUNC:
+                        continue
+                    out.append((data, addr))
+            finally:
+                sock.detach()
+        self.datagrams += len(out)
+        return out
+
+
+class BatchSink:
+    """Where one SRTP direction's packets go on a ``MediaSocket`` (see the native one)."""
+
+    __slots__ = ("batch", "ctx", "dest", "owner")
+
+    def __init__(self, batch: SendBatch, ctx: SrtpContext, dest: Destination, owner: Any) -> None:
+        self.batch = batch
+        self.ctx = ctx
+        self.dest = dest
+        self.owner = owner
+
+    def send(self, packet: bytes, rtcp: bool = False) -> None:
+        owner = self.owner
+        if owner._backlog or owner._closing:
+            owner.send_srtp(self.ctx, packet, self.dest, rtcp)
+            return
+        was_empty = not self.batch.pending
+        if not self.batch.add_srtp(self.ctx, packet, self.dest, rtcp):
+            owner.send_srtp(self.ctx, packet, self.dest, rtcp)
+            return
+        if was_empty:
+            owner.schedule_flush()

@@ -1,0 +1,216 @@
+"""The SFU's own UDP sockets: batched reads, batched SRTP writes, on any event loop.
+
+A ``MediaSocket`` is the datagram transport under the SFU's ICE candidates (one
+per candidate, or the one shared port of ``sfu.ice.UdpMux``). It replaces the
+event loop's transport so that the packet path is the same under asyncio and
+uvloop and costs one system call per batch, not per datagram:
+
+- **reads**: when the socket is readable, ``Receiver.recv`` takes up to 64
+  datagrams with one ``recvmmsg`` and each goes to the protocol (aioice's, or
+  the mux), whose SRTP fast ingress (``aiortc_bridge.install_fast_ingress``)
+  hands media to the engine synchronously;
+- **writes**: SRTP the engine sends during that turn is protected into a
+  ``SendBatch`` and leaves in one ``sendmmsg`` at the end of the turn; control
+  traffic (STUN, DTLS) is sent at once. When the kernel buffer is full, what
+  is left waits in a backlog, in order, written when the socket is writable.
+
+The native module does the per-datagram work in C; ``PEERLEARN_SFU_NATIVE=0``
+runs the same code on its pure-Python twin (``sfu/fastio.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import socket
+from typing import Any, Optional
+
+from . import fastio
+
+logger = logging.getLogger(__name__)
+
+#: batches read per readiness callback before yielding to the loop (fairness
+#: between sockets; the rest is read on the next turn)
+READS_PER_WAKEUP = 4
+#: kernel socket buffers (the Linux default ~208 KB holds a few ms of a busy
+#: server's ingress; the kernel caps these at net.core.rmem_max / wmem_max)
+SOCKET_RCVBUF = 4 << 20
+SOCKET_SNDBUF = 2 << 20
+
+
+class MediaSocket(asyncio.DatagramTransport):
+    """A non-blocking UDP socket driven by the loop's reader/writer callbacks."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: Any) -> None:
+        super().__init__()
+        self._loop = loop
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._protocol = protocol
+        self._io = fastio.impl
+        self._receiver = self._io.Receiver()
+        self._batch = self._io.SendBatch()
+        self._flush_handle: Optional[asyncio.Handle] = None
+        self._backlog: collections.deque[tuple[bytes, Any]] = collections.deque()
+        self._closing = False
+        self._sockname = sock.getsockname()
+        self.errors = 0
+        loop.add_reader(self._fd, self._read_ready)
+        protocol.connection_made(self)
+
+    # ---------------------------------------------------------------- reading
+
+    def _read_ready(self) -> None:
+        recv = self._receiver.recv
+        fd = self._fd
+        for _ in range(READS_PER_WAKEUP):
+            datagrams = recv(fd, 64)
+            # looked up per batch: the SRTP fast ingress replaces it once DTLS is up
+            deliver = self._protocol.datagram_received
+            for data, addr in datagrams:
+                try:
+                    deliver(data, addr)
+                except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
+                    logger.exception("media socket: datagram handler failed")
+            if len(datagrams) < 64 or self._closing:
+                break
+        self.flush()
+
+    # ---------------------------------------------------------------- writing
+
+    def sendto(self, data: bytes, addr: Any = None) -> None:  # type: ignore[override]
+        """Control traffic (STUN, DTLS, TURN-less anything): sent now, in order."""
+        if self._closing:
+            return
+        if self._batch.pending:
+            self.flush()
+        if self._backlog:
+            self._backlog.append((bytes(data), addr))
+            return
+        try:
+            self._sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            self._defer([(bytes(data), addr)])
+        except OSError:
+            self.errors += 1  # unreachable and the like: lost, as on the wire
+
+    def send_srtp(self, ctx: Any, packet: bytes, dest: Any, rtcp: bool = False) -> None:
+        """Protect ``packet`` with ``ctx`` and queue it for this turn's batch."""
+        if self._closing:
+            return
+        if self._backlog:
+            protected = ctx.protect_rtcp(packet) if rtcp else ctx.protect(packet)
+            if protected is not None:
+                self._backlog.append((protected, dest.address))
+            return
+        batch = self._batch
+        if not batch.add_srtp(ctx, packet, dest, rtcp):
+            self.flush()
+            if self._backlog:
+                self.send_srtp(ctx, packet, dest, rtcp)
+                return
+            batch.add_srtp(ctx, packet, dest, rtcp)
+        if self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush_soon)
+
+    def sink(self, ctx: Any, dest: Any) -> Any:
+        """A ``BatchSink``: per-packet ``send`` into this socket's batch (native: all in C)."""
+        return self._io.BatchSink(self._batch, ctx, dest, self)
+
+    def schedule_flush(self) -> None:
+        """The batch got its first packet this turn: send it when the turn ends."""
+        if self._flush_handle is None and not self._closing:
+            self._flush_handle = self._loop.call_soon(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._flush_handle = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Send the batch now (the end of a read does this, and the turn's end)."""
+        batch = self._batch
+        if not batch.pending or self._closing:
+            return
+        if batch.flush(self._fd):
+            self._defer(batch.drain())
+
+    def _defer(self, datagrams: list[tuple[bytes, Any]]) -> None:
+        if not self._backlog:
+            self._loop.add_writer(self._fd, self._write_ready)
+        self._backlog.extend(datagrams)
+
+    def _write_ready(self) -> None:
+        backlog = self._backlog
+        sock = self._sock
+        while backlog:
+            data, addr = backlog[0]
+            try:
+                sock.sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.errors += 1
+            backlog.popleft()
+        self._loop.remove_writer(self._fd)
+
+    # ---------------------------------------------------------------- transport API
+
+    def get_write_buffer_size(self) -> int:
+        return len(self._backlog) + int(self._batch.pending)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "sockname":
+            return self._sockname
+        if name == "socket":
+            return self._sock
+        return default
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return {"recv_calls": self._receiver.calls, "datagrams_in": self._receiver.datagrams,
+                "datagrams_out": self._batch.sent, "refused": self._batch.refused, "errors": self.errors}
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self.flush()
+        self._closing = True
+        self._loop.remove_reader(self._fd)
+        if self._backlog:
+            self._loop.remove_writer(self._fd)
+            self._backlog.clear()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._loop.call_soon(self._finish)
+
+    def abort(self) -> None:
+        self.close()
+
+    def _finish(self) -> None:
+        try:
+            self._protocol.connection_lost(None)
+        finally:
+            self._sock.close()
+
+
+def open_media_socket(loop: asyncio.AbstractEventLoop, protocol: Any, address: str, port: int) -> MediaSocket:
+    """Bind ``address:port`` (0: any free port) for ``protocol``; OSError if taken."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        for option, size in ((socket.SO_RCVBUF, SOCKET_RCVBUF), (socket.SO_SNDBUF, SOCKET_SNDBUF)):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, size)
+            except OSError:
+                pass
+        sock.bind((address, port))
+    except OSError:
+        sock.close()
+        raise
+    return MediaSocket(loop, sock, protocol)

@@ -1,0 +1,193 @@
+"""The SFU's packet I/O, native (sfu/_fastio.pyx) and pure Python (sfu/fastio_py.py):
+the same cases against both, on real sockets and with real libsrtp sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from typing import Any
+
+import pylibsrtp
+import pytest
+
+from sfu import fastio, fastio_py
+from sfu.media_socket import MediaSocket, open_media_socket
+
+KEY = bytes(range(30))
+
+IMPLS = [pytest.param(fastio_py, id="python")]
+try:
+    from sfu import _fastio  # type: ignore[attr-defined]
+
+    IMPLS.insert(0, pytest.param(_fastio, id="native"))
+except ImportError:  # pragma: no cover - the build always makes it here; CI fails below
+    _fastio = None
+
+
+def test_native_module_is_built() -> None:
+    # `pip install -e .` compiles it (setup.py); a silent fallback would hide a broken build
+    assert _fastio is not None and fastio.load(True).NATIVE
+
+
+def _sessions() -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
+    tx = pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+    rx = pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+    return tx, rx
+
+
+def _rtp(seq: int, size: int = 200) -> bytes:
+    return struct.pack("!BBHII", 0x80, 96, seq, seq * 3000, 0x1234) + bytes([seq & 0xFF]) * size
+
+
+def _rtcp_rr() -> bytes:
+    return struct.pack("!BBHI", 0x80, 201, 1, 0x1234)
+
+
+@pytest.fixture
+def pair() -> Any:
+    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    a.bind(("127.0.0.1", 0))
+    b.bind(("127.0.0.1", 0))
+    a.setblocking(False)
+    b.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("io", IMPLS)
+def test_srtp_round_trip_matches_pylibsrtp(io: Any) -> None:
+    tx, rx = _sessions()
+    ctx = io.SrtpContext(tx)
+    for seq in range(1, 50):
+        packet = _rtp(seq)
+        protected = ctx.protect(packet)
+        assert protected is not None and protected != packet and len(protected) > len(packet)
+        assert rx.unprotect(protected) == packet  # what aiortc's own receiver would decrypt
+    rtcp = ctx.protect_rtcp(_rtcp_rr())
+    assert rx.unprotect_rtcp(rtcp) == _rtcp_rr()
+
+
+@pytest.mark.parametrize("io", IMPLS)
+def test_unprotect_refuses_forged_replayed_and_oversized(io: Any) -> None:
+    tx, rx = _sessions()
+    ctx = io.SrtpContext(rx)
+    protected = tx.protect(_rtp(7))
+    assert ctx.unprotect(protected) == _rtp(7)
+    assert ctx.unprotect(protected) is None  # replay
+    forged = bytearray(tx.protect(_rtp(8)))
+    forged[20] ^= 0xFF
+    assert ctx.unprotect(bytes(forged)) is None  # not authentic
+    assert ctx.unprotect(b"\x80" * 1600) is None  # longer than any packet we handle
+    assert ctx.unprotect(tx.protect(_rtp(9))) == _rtp(9)  # the stream goes on
+
+
+@pytest.mark.parametrize("io", IMPLS)
+def test_destination_takes_ip_literals_only(io: Any) -> None:
+    assert io.Destination(("127.0.0.1", 5000)).address == ("127.0.0.1", 5000)
+    assert io.Destination(("::1", 5000)).address == ("::1", 5000)
+    with pytest.raises(ValueError):
+        io.Destination(("example.local", 5000))
+
+
+@pytest.mark.parametrize("io", IMPLS)
+def test_batch_sends_in_order_and_receiver_reads_a_batch(io: Any, pair: Any) -> None:
+    a, b = pair
+    dest = io.Destination(b.getsockname())
+    batch = io.SendBatch()
+    for i in range(10):
+        assert batch.add(b"datagram-%d" % i, dest)
+    assert batch.pending == 10
+    assert batch.flush(a.fileno()) == 0
+    assert batch.pending == 0 and batch.sent == 10
+    got = io.Receiver().recv(b.fileno())
+    assert [d for d, _ in got] == [b"datagram-%d" % i for i in range(10)]
+    assert {addr[:2] for _, addr in got} == {a.getsockname()}
+    assert io.Receiver().recv(b.fileno()) == []  # nothing waiting: no block, no error
+
+
+@pytest.mark.parametrize("io", IMPLS)
+def test_batch_is_bounded_and_protects_in_place(io: Any, pair: Any) -> None:
+    a, b = pair
+    tx, rx = _sessions()
+    ctx = io.SrtpContext(tx)
+    dest = io.Destination(b.getsockname())
+    batch = io.SendBatch()
+    for seq in range(batch.capacity):
+        assert batch.add_srtp(ctx, _rtp(seq + 1), dest)
+    assert not batch.add_srtp(ctx, _rtp(999), dest)  # full: the caller flushes first
+    assert batch.flush(a.fileno()) == 0
+    received = io.Receiver().recv(b.fileno(), 64)
+    assert [rx.unprotect(d) for d, _ in received] == [_rtp(seq + 1) for seq in range(batch.capacity)]
+
+
+@pytest.mark.parametrize("io", IMPLS)
+def test_drain_returns_what_was_not_sent(io: Any, pair: Any) -> None:
+    a, b = pair
+    batch = io.SendBatch()
+    dest = io.Destination(b.getsockname())
+    batch.add(b"one", dest)
+    batch.add(b"two", dest)
+    assert batch.drain() == [(b"one", b.getsockname()), (b"two", b.getsockname())]
+    assert batch.pending == 0
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
+def test_media_socket_on_both_loops(loop_kind: str, native: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What aioice sees (connection_made, datagram_received, sendto, close) and the
+    SRTP batch leaving at the end of the loop turn, under asyncio and uvloop."""
+    io = fastio.load(native)
+    monkeypatch.setattr("sfu.fastio.impl", io)
+
+    class Echo(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.got: list[bytes] = []
+            self.lost = asyncio.Event()
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            self.got.append(data)
+            self.transport.sendto(b"echo:" + data, addr)
+
+        def connection_lost(self, exc: Any) -> None:
+            self.lost.set()
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        proto = Echo()
+        msock = open_media_socket(loop, proto, "127.0.0.1", 0)
+        assert isinstance(msock, MediaSocket) and proto.transport is msock
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        peer.bind(("127.0.0.1", 0))
+        peer.settimeout(2)
+        for i in range(100):
+            peer.sendto(b"%d" % i, msock.get_extra_info("sockname"))
+        for _ in range(200):
+            if len(proto.got) == 100:
+                break
+            await asyncio.sleep(0.01)
+        assert proto.got == [b"%d" % i for i in range(100)]
+        assert [peer.recvfrom(100)[0] for _ in range(100)] == [b"echo:%d" % i for i in range(100)]
+        tx, rx = _sessions()
+        ctx, dest = io.SrtpContext(tx), io.Destination(peer.getsockname())
+        for seq in range(1, 151):  # more than one batch
+            msock.send_srtp(ctx, _rtp(seq), dest)
+        await asyncio.sleep(0)  # the turn ends: the batch leaves
+        await asyncio.sleep(0.01)
+        assert [rx.unprotect(peer.recvfrom(2000)[0]) for _ in range(150)] == [_rtp(s) for s in range(1, 151)]
+        assert msock.counters["datagrams_out"] >= 150
+        msock.close()
+        await asyncio.wait_for(proto.lost.wait(), 2)
+        assert msock.is_closing()
+        peer.close()
+
+    if loop_kind == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        uvloop.run(scenario())
+    else:
+        asyncio.run(scenario())
