@@ -54,17 +54,19 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
     # Long-lived resources, in start order; they stop in reverse (api/lifecycle.py). The
     # database comes first (the broker attaches its read caches); live rooms come before
     # placement (it reports their load) and the recording manager (it listens to new rooms).
-    app.cleanup_ctx.extend([
-        lifecycle.database,
-        lifecycle.broker,
-        lifecycle.realtime_hub,
-        lifecycle.scheduler,
-        lifecycle.mail_sender,
-        lifecycle.recommender,
-        lifecycle.live_rooms,
-        lifecycle.placement,
-        lifecycle.recording_manager,
-    ])
+    app.cleanup_ctx.extend(
+        [
+            lifecycle.database,
+            lifecycle.broker,
+            lifecycle.realtime_hub,
+            lifecycle.scheduler,
+            lifecycle.mail_sender,
+            lifecycle.recommender,
+            lifecycle.live_rooms,
+            lifecycle.placement,
+            lifecycle.recording_manager,
+        ]
+    )
     # Open WebSockets close first on shutdown (aiohttp waits for their handlers).
     app.on_shutdown.extend([lifecycle.close_realtime_sockets, lifecycle.close_room_sockets])
     # Routes: one table per resource (api/routes/), the uploaded avatars, then the pages.

@@ -16,8 +16,7 @@ class Periodic:
     ``stop`` are idempotent: a second call, or ``stop`` without ``start``, does nothing.
     """
 
-    def __init__(self, name: str, job: Callable[[], Awaitable[object]], *, interval: float,
-                 delay: float = 0.0) -> None:
+    def __init__(self, name: str, job: Callable[[], Awaitable[object]], *, interval: float, delay: float = 0.0) -> None:
         self.name = name
         self.interval = interval
         self.delay = delay

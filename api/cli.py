@@ -100,8 +100,10 @@ async def _run_server(app: Any, settings: Settings, *, reuse_port: bool) -> None
     from api import memtrace
 
     # after start-up: under tracemalloc the migrations crawl (minutes), and growth under load is what it is for
-    tracers = [asyncio.ensure_future(memtrace.dump_periodically(Path(settings.data_dir))),
-               asyncio.ensure_future(memtrace.memstats_periodically(Path(settings.data_dir)))]
+    tracers = [
+        asyncio.ensure_future(memtrace.dump_periodically(Path(settings.data_dir))),
+        asyncio.ensure_future(memtrace.memstats_periodically(Path(settings.data_dir))),
+    ]
     try:
         await stop.wait()
     finally:
@@ -121,15 +123,30 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -
     from api.migrate import upgrade
 
     if not settings.redis_url:
-        print("error: --workers > 1 needs PEERLEARN_REDIS_URL (realtime fan-out and room placement "
-              "cross processes through Redis)", file=sys.stderr)
+        print(
+            "error: --workers > 1 needs PEERLEARN_REDIS_URL (realtime fan-out and room placement "
+            "cross processes through Redis)",
+            file=sys.stderr,
+        )
         return 2
     upgrade(settings.effective_database_url)  # once, before any worker starts
     children = []
     for index in range(workers):
         env = {**os.environ, "PEERLEARN_WORKER_INDEX": str(index), "PEERLEARN_WORKERS": str(workers)}
-        cmd = [sys.executable, "-m", "api.cli", "serve", "--host", settings.host, "--port", str(settings.port),
-               "--data-dir", str(settings.data_dir), "--no-migrate", "--reuse-port"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "api.cli",
+            "serve",
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.port),
+            "--data-dir",
+            str(settings.data_dir),
+            "--no-migrate",
+            "--reuse-port",
+        ]
         children.append(subprocess.Popen(cmd, env=env))
     print(f"PeerLearn serving on http://{settings.host}:{settings.port} with {workers} workers", flush=True)
 
@@ -199,15 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data-dir", type=Path, default=None,
-                       help="data directory (SQLite, uploads, recordings, outbox, dev secrets); "
-                            "env PEERLEARN_DATA_DIR, default ./data")
+        p.add_argument(
+            "--data-dir",
+            type=Path,
+            default=None,
+            help="data directory (SQLite, uploads, recordings, outbox, dev secrets); "
+            "env PEERLEARN_DATA_DIR, default ./data",
+        )
 
     serve = sub.add_parser("serve", help="run the web server (migrates on start)")
     serve.add_argument("--host", default=None, help="bind address; env PEERLEARN_HOST, default 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="TCP port; env PEERLEARN_PORT, default 8080")
-    serve.add_argument("--workers", type=int, default=None,
-                       help="processes sharing the port (one per core); needs PEERLEARN_REDIS_URL")
+    serve.add_argument(
+        "--workers", type=int, default=None, help="processes sharing the port (one per core); needs PEERLEARN_REDIS_URL"
+    )
     serve.add_argument("--no-migrate", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     common(serve)

@@ -19,9 +19,25 @@ from api.broker import MemoryBroker, RedisBroker
 from api.context import Context
 from api.db import Database
 from api.keys import (
-    BROKER, DB, ENGINE, HUB, INTERNAL_ADDRESS, LIMITER, LIVE_ROOMS, MAIL_SENDER, MAILER, METRICS,
-    PLACEMENT, RECOMMENDER, RECORDING_RETENTION, RECORDINGS, RETRAINING, ROOM_SOCKETS, SCHEDULER,
-    SETTINGS, TRAINER,
+    BROKER,
+    DB,
+    ENGINE,
+    HUB,
+    INTERNAL_ADDRESS,
+    LIMITER,
+    LIVE_ROOMS,
+    MAIL_SENDER,
+    MAILER,
+    METRICS,
+    PLACEMENT,
+    RECOMMENDER,
+    RECORDING_RETENTION,
+    RECORDINGS,
+    RETRAINING,
+    ROOM_SOCKETS,
+    SCHEDULER,
+    SETTINGS,
+    TRAINER,
 )
 from api.live_rooms import LiveRooms, register_sfu_metrics, sfu_config
 from api.mailer import MailSender
@@ -39,6 +55,7 @@ from api.services.scheduler import Scheduler
 from sfu import Engine
 
 log = logging.getLogger(__name__)
+
 
 async def database(app: web.Application) -> AsyncIterator[None]:
     """Migrations (unless turned off), then the engine and its sessions."""
@@ -109,16 +126,27 @@ async def recommender(app: web.Application) -> AsyncIterator[None]:
     """The trainer and the recommender; with the scheduler enabled, retraining about daily."""
     settings = app[SETTINGS]
     db = app[DB]
-    trainer = Trainer(db, settings.data_dir / "models", params=Params.from_dict(settings.recsys_params),
-                      eval_max_users=settings.recsys_eval_max_users,
-                      synthetic_eval=settings.recsys_synthetic_eval or None)
-    rec = Recommender(db, trainer, first_request_wait=settings.recsys_first_request_wait_seconds,
-                      sync_every=settings.recsys_sync_seconds)
+    trainer = Trainer(
+        db,
+        settings.data_dir / "models",
+        params=Params.from_dict(settings.recsys_params),
+        eval_max_users=settings.recsys_eval_max_users,
+        synthetic_eval=settings.recsys_synthetic_eval or None,
+    )
+    rec = Recommender(
+        db,
+        trainer,
+        first_request_wait=settings.recsys_first_request_wait_seconds,
+        sync_every=settings.recsys_sync_seconds,
+    )
     trainer.on_model = rec.install  # each new version is served as soon as it is stored
     interval = settings.recsys_train_interval_seconds
-    retraining = Periodic("recsys-schedule", lambda: retrain_if_due(db, trainer, interval),
-                          interval=settings.recsys_schedule_check_seconds,
-                          delay=settings.recsys_schedule_delay_seconds)
+    retraining = Periodic(
+        "recsys-schedule",
+        lambda: retrain_if_due(db, trainer, interval),
+        interval=settings.recsys_schedule_check_seconds,
+        delay=settings.recsys_schedule_delay_seconds,
+    )
     app[TRAINER] = trainer
     app[RECOMMENDER] = rec
     app[RETRAINING] = retraining
@@ -158,8 +186,12 @@ async def placement(app: web.Application) -> AsyncIterator[None]:
         node = LocalPlacement()
     else:
         engine, address = app[ENGINE], app[INTERNAL_ADDRESS]
-        node = RedisPlacement(redis, load=lambda: peers_served(engine),
-                              rooms=lambda: rooms_served(engine), internal_url=lambda: address.url)
+        node = RedisPlacement(
+            redis,
+            load=lambda: peers_served(engine),
+            rooms=lambda: rooms_served(engine),
+            internal_url=lambda: address.url,
+        )
     app[PLACEMENT] = node
     await node.start()
     yield
@@ -172,8 +204,11 @@ async def recording_manager(app: web.Application) -> AsyncIterator[None]:
     ctx = Context.of(app)
     rooms = app[LIVE_ROOMS]
     mgr = RecordingManager(ctx, rooms.get)
-    retention = Periodic("recording-retention", lambda: recordings.apply_retention(ctx),
-                         interval=ctx.settings.recording_retention_interval_seconds)
+    retention = Periodic(
+        "recording-retention",
+        lambda: recordings.apply_retention(ctx),
+        interval=ctx.settings.recording_retention_interval_seconds,
+    )
     app[RECORDINGS] = mgr
     app[RECORDING_RETENTION] = retention
     rooms.add_listener(mgr.attach)

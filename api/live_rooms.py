@@ -37,8 +37,12 @@ def sfu_config(settings: Settings) -> SfuConfig:
     if settings.rtc_port_min and settings.rtc_port_max:
         port_range = (settings.rtc_port_min, settings.rtc_port_max)
     interfaces = [i.strip() for i in settings.rtc_interfaces.split(",") if i.strip()]
-    config = SfuConfig(udp_port_range=port_range, announced_ip=settings.rtc_public_ip or None,
-                       interfaces=interfaces, allow_private_candidates=allow_private_candidates(settings))
+    config = SfuConfig(
+        udp_port_range=port_range,
+        announced_ip=settings.rtc_public_ip or None,
+        interfaces=interfaces,
+        allow_private_candidates=allow_private_candidates(settings),
+    )
     # `serve --workers N` starts N processes (one media worker per core): each takes its own ports
     return config.for_worker(settings.worker_index, settings.workers)
 
@@ -89,8 +93,7 @@ class LiveRooms:
         existing = self.engine.get_router(str(session_id))
         if existing is not None and not existing.closed:
             return existing
-        router = self.engine.create_router(str(session_id), max_peers=capacity + 1,
-                                           app_data={"session_id": session_id})
+        router = self.engine.create_router(str(session_id), max_peers=capacity + 1, app_data={"session_id": session_id})
         router.observer.on(ev.CHAT_MESSAGE, self._on_chat)
         router.observer.on(ev.TALK_TIME, self._on_talk_time)
         router.observer.on(ev.QUALITY_SUMMARY, self._on_quality_summary)
@@ -138,8 +141,9 @@ class LiveRooms:
         at = attendance.utcnow()  # taken before waiting: the engine's order, not the lock's
         async with self._attendance_lock:
             try:
-                await attendance.record_join(self.ctx, int(event.room_id), int(event.user_key), event.role,
-                                             event.peer_id, at)
+                await attendance.record_join(
+                    self.ctx, int(event.room_id), int(event.user_key), event.role, event.peer_id, at
+                )
             except Exception:  # storage trouble must never break the room
                 log.exception("could not store the join of %s in room %s", event.user_key, event.room_id)
 
@@ -184,8 +188,13 @@ class LiveRooms:
         if not open_ids:
             return
         async with self.ctx.db.read() as s:
-            live = set((await s.scalars(select(Session.id).where(
-                Session.id.in_(open_ids), Session.status == SessionStatus.live))).all())
+            live = set(
+                (
+                    await s.scalars(
+                        select(Session.id).where(Session.id.in_(open_ids), Session.status == SessionStatus.live)
+                    )
+                ).all()
+            )
         for sid in open_ids:
             if sid not in live:
                 await self.end(sid)
@@ -202,14 +211,24 @@ class _SfuCollector:
 
         stats = self.engine.stats()
         for name in ("rooms", "peers", "producers", "consumers"):
-            yield GaugeMetricFamily(f"peerlearn_sfu_{name}", f"SFU {name} open in this process",
-                                    value=getattr(stats, name))
-        yield CounterMetricFamily("peerlearn_sfu_packets_received", "RTP packets received from publishers "
-                                  "(open rooms)", value=stats.packets_received)
-        yield CounterMetricFamily("peerlearn_sfu_packets_forwarded", "RTP packets forwarded to subscribers "
-                                  "(egress, open rooms)", value=stats.packets_forwarded)
-        yield CounterMetricFamily("peerlearn_sfu_packets_retransmitted", "RTP packets resent for NACKs "
-                                  "(open rooms)", value=stats.retransmitted)
+            yield GaugeMetricFamily(
+                f"peerlearn_sfu_{name}", f"SFU {name} open in this process", value=getattr(stats, name)
+            )
+        yield CounterMetricFamily(
+            "peerlearn_sfu_packets_received",
+            "RTP packets received from publishers (open rooms)",
+            value=stats.packets_received,
+        )
+        yield CounterMetricFamily(
+            "peerlearn_sfu_packets_forwarded",
+            "RTP packets forwarded to subscribers (egress, open rooms)",
+            value=stats.packets_forwarded,
+        )
+        yield CounterMetricFamily(
+            "peerlearn_sfu_packets_retransmitted",
+            "RTP packets resent for NACKs (open rooms)",
+            value=stats.retransmitted,
+        )
 
 
 def register_sfu_metrics(metrics: Metrics, engine: Engine) -> None:

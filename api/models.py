@@ -35,8 +35,7 @@ from api.orm import utcnow as utcnow
 
 
 def _enum(e: type[enum.Enum]) -> Enum:
-    return Enum(e, native_enum=False, length=20, values_callable=lambda x: [m.value for m in x],
-                validate_strings=True)
+    return Enum(e, native_enum=False, length=20, values_callable=lambda x: [m.value for m in x], validate_strings=True)
 
 
 class Role(str, enum.Enum):

@@ -66,8 +66,14 @@ class LocalPlacement:
 class RedisPlacement:
     """Rooms placed on the least-loaded live process, registered in Redis."""
 
-    def __init__(self, redis: Any, *, load: Callable[[], int], rooms: Callable[[], list[int]],
-                 internal_url: Callable[[], str | None]) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        load: Callable[[], int],
+        rooms: Callable[[], list[int]],
+        internal_url: Callable[[], str | None],
+    ) -> None:
         self.redis = redis
         self.node_id = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._load = load

@@ -139,20 +139,20 @@ class Hub:
     async def close_user_token(self, user_id: int, jti: str) -> None:
         """Close the sockets opened with one token (logout of one device)."""
         await self._close_local(user_id, jti)
-        await self.app[BROKER].publish(user_channel(user_id),
-                                       {"type": CONTROL, "action": "close", "jti": jti})
+        await self.app[BROKER].publish(user_channel(user_id), {"type": CONTROL, "action": "close", "jti": jti})
 
     async def shutdown(self) -> None:
         """Close every socket (server going away)."""
         conns = [c for cs in self._conns.values() for c in cs]
-        await asyncio.gather(*(self._close(c, WSCloseCode.GOING_AWAY, "server shutdown", wait=True) for c in conns),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(self._close(c, WSCloseCode.GOING_AWAY, "server shutdown", wait=True) for c in conns),
+            return_exceptions=True,
+        )
 
     # ------------------------------------------------------------------ the handler
     async def handle(self, request: web.Request) -> web.StreamResponse:
         user = await self._authenticate(request)
-        ws = web.WebSocketResponse(heartbeat=self.heartbeat or None, max_msg_size=MAX_MESSAGE_BYTES,
-                                   autoping=True)
+        ws = web.WebSocketResponse(heartbeat=self.heartbeat or None, max_msg_size=MAX_MESSAGE_BYTES, autoping=True)
         if not ws.can_prepare(request).ok:
             raise ApiError(400, "websocket_required", "This endpoint only speaks WebSocket.")
         # Subscribe before the handshake completes: nothing published after connect is missed.
@@ -171,7 +171,8 @@ class Hub:
         reader = asyncio.create_task(self._reader(conn), name=f"ws-reader-{user.id}")
         stop = asyncio.create_task(conn.stop.wait())
         expiry = asyncio.get_running_loop().call_later(
-            max(0.0, user.expires_at.timestamp() - time.time()), self._drop_soon, conn, CLOSE_LOGOUT)
+            max(0.0, user.expires_at.timestamp() - time.time()), self._drop_soon, conn, CLOSE_LOGOUT
+        )
         try:
             await self._send(conn, "hello", {"user_id": user.id, "role": user.role})
             # The socket is closed by this task only (aiohttp's close handshake is clean that
@@ -263,10 +264,11 @@ class Hub:
                 await self._error(conn, "too_many_subscriptions", "Too many subscriptions on one socket.")
                 return
             if not await self.may_see_session(conn.user, sid):
-                await self._error(conn, "forbidden", "You may not follow this session.",
-                                  session_id=sid)
+                await self._error(conn, "forbidden", "You may not follow this session.", session_id=sid)
                 return
-            conn.ready_views.pop(sid, None)  # looked up at its first 'ready' message (rare; browse pages subscribe to many)
+            conn.ready_views.pop(
+                sid, None
+            )  # looked up at its first 'ready' message (rare; browse pages subscribe to many)
             await conn.sub.add(channel)
             await self._send(conn, "subscribed", {"session_id": sid})
         else:
@@ -275,8 +277,7 @@ class Hub:
     async def may_see_session(self, user: CurrentUser, session_id: int) -> bool:
         """Published sessions: anyone signed in; drafts: their mentor and admins."""
         async with self.app[DB].read() as s:
-            row = (await s.execute(select(Session.mentor_id, Session.status).where(
-                Session.id == session_id))).first()
+            row = (await s.execute(select(Session.mentor_id, Session.status).where(Session.id == session_id))).first()
         if row is None:
             return False
         mentor_id, status = row
@@ -292,9 +293,15 @@ class Hub:
             mentor_id = await s.scalar(select(Session.mentor_id).where(Session.id == session_id))
             if mentor_id == user.id:
                 return ReadyView.everyone
-            booked = await s.scalar(select(Booking.id).where(
-                Booking.session_id == session_id, Booking.learner_id == user.id,
-                Booking.status.in_((BookingStatus.confirmed, BookingStatus.attended))).limit(1))
+            booked = await s.scalar(
+                select(Booking.id)
+                .where(
+                    Booking.session_id == session_id,
+                    Booking.learner_id == user.id,
+                    Booking.status.in_((BookingStatus.confirmed, BookingStatus.attended)),
+                )
+                .limit(1)
+            )
         return ReadyView.own if booked is not None else ReadyView.nothing
 
     async def _filter_ready(self, conn: Connection, message: dict[str, Any]) -> dict[str, Any] | None:
@@ -373,8 +380,7 @@ class Hub:
 
     async def _close_local(self, user_id: int, jti: str | None) -> None:
         conns = [c for c in self._conns.get(user_id, ()) if jti is None or c.user.jti == jti]
-        await asyncio.gather(*(self._close(c, CLOSE_LOGOUT, "signed out") for c in conns),
-                             return_exceptions=True)
+        await asyncio.gather(*(self._close(c, CLOSE_LOGOUT, "signed out") for c in conns), return_exceptions=True)
 
 
 def same_origin(request: web.Request) -> bool:

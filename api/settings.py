@@ -124,8 +124,7 @@ class Settings:
     # waits for the first model, and how often the in-memory catalogue syncs.
     recsys_params: dict[str, Any] = field(default_factory=dict)
     recsys_eval_max_users: int = 3000
-    recsys_synthetic_eval: dict[str, Any] = field(
-        default_factory=lambda: dict(DEFAULT_SYNTHETIC_EVAL))
+    recsys_synthetic_eval: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SYNTHETIC_EVAL))
     recsys_first_request_wait_seconds: float = 2.0
     recsys_sync_seconds: float = 2.0
     # Retraining (with the scheduler enabled): a new version when the newest is older than the

@@ -17,8 +17,7 @@ from api.recommender.tables import RecModel
 from api.recommender.training import Trainer
 
 
-async def retrain_if_due(db: Database, trainer: Trainer, interval_seconds: float,
-                         now: datetime | None = None) -> bool:
+async def retrain_if_due(db: Database, trainer: Trainer, interval_seconds: float, now: datetime | None = None) -> bool:
     """Train (and wait for it) if the newest version is older than ``interval_seconds`` and
     this process wins the slot; True when it trained."""
     async with db.read() as s:

@@ -29,8 +29,9 @@ routes = ApiRoutes("recordings")
 STAFF = ("mentor", "admin")
 
 
-@routes.post("/api/rooms/{id}/recording", body=RecordingAction, response=RoomRecordingOut, auth=("mentor",),
-              errors=(409, 503))
+@routes.post(
+    "/api/rooms/{id}/recording", body=RecordingAction, response=RoomRecordingOut, auth=("mentor",), errors=(409, 503)
+)
 async def room_recording(request: web.Request, *, body: RecordingAction, user: CurrentUser) -> dict[str, Any]:
     """The session's mentor starts or stops recording its live room; everyone in it is told."""
     ctx = Context.of(request.app)
@@ -43,16 +44,28 @@ async def room_recording(request: web.Request, *, body: RecordingAction, user: C
     rid = await mgr.stop(sid)
     if rid is None:
         raise ApiError(409, "not_recording", "This room is not being recorded.")
-    return {"session_id": sid, "recording": False, "recording_id": rid,
-            "status": (await recordings.get(ctx, rid, user.id, "admin"))["status"]}
+    return {
+        "session_id": sid,
+        "recording": False,
+        "recording_id": rid,
+        "status": (await recordings.get(ctx, rid, user.id, "admin"))["status"],
+    }
 
 
 @routes.get("/api/recordings", query=RecordingListQuery, response=RecordingList, auth=STAFF)
 async def list_recordings(request: web.Request, *, query: RecordingListQuery, user: CurrentUser) -> dict[str, Any]:
     """Admins see every recording; a mentor the recordings of their own sessions."""
-    return await recordings.list_for(Context.of(request.app), user.id, user.role, session_id=query.session_id,
-                                     mentor_id=query.mentor_id, date_from=query.date_from, date_to=query.date_to,
-                                     limit=query.limit, offset=query.offset)
+    return await recordings.list_for(
+        Context.of(request.app),
+        user.id,
+        user.role,
+        session_id=query.session_id,
+        mentor_id=query.mentor_id,
+        date_from=query.date_from,
+        date_to=query.date_to,
+        limit=query.limit,
+        offset=query.offset,
+    )
 
 
 @routes.get("/api/recordings/{id}", response=RecordingOut, auth=STAFF)
@@ -70,11 +83,14 @@ async def download(request: web.Request, *, query: DownloadQuery, user: CurrentU
     if not await asyncio.to_thread(path.is_file):
         raise ApiError(404, "not_found", "The recording file is missing.")
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "")
-    return web.FileResponse(path, headers={
-        "Content-Type": content_type,
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
-        "Cache-Control": "private, max-age=0",
-    })
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": content_type,
+            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
+            "Cache-Control": "private, max-age=0",
+        },
+    )
 
 
 @routes.delete("/api/recordings/{id}", auth=STAFF, status=204, errors=(409,))

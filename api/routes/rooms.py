@@ -48,15 +48,28 @@ async def token(request: web.Request, *, user: CurrentUser) -> web.Response:
     await room_access.bind_to_session(ctx.db, admission.jti, user.jti)  # logout revokes it
     settings = ctx.settings
     servers = ice_servers(
-        secret=settings.turn_secret, user=str(user.id),
+        secret=settings.turn_secret,
+        user=str(user.id),
         turn_urls=[u.strip() for u in settings.turn_urls.split(",") if u.strip()],
-        stun_urls=[u.strip() for u in settings.stun_urls.split(",") if u.strip()])
-    out = RoomTokenOut(token=raw, signaling_url=f"{_ws_base(request)}/ws/room/{sid}?token={raw}",
-                       ice_servers=servers, role=admission.role, expires_at=closes)
+        stun_urls=[u.strip() for u in settings.stun_urls.split(",") if u.strip()],
+    )
+    out = RoomTokenOut(
+        token=raw,
+        signaling_url=f"{_ws_base(request)}/ws/room/{sid}?token={raw}",
+        ice_servers=servers,
+        role=admission.role,
+        expires_at=closes,
+    )
     resp = web.json_response(out.model_dump(mode="json"))
-    resp.set_cookie(ROOM_COOKIE, raw, path=f"/ws/room/{sid}", httponly=True, samesite="Strict",
-                    secure=settings.secure_cookies or request.secure,
-                    max_age=max(60, int((closes - datetime.now(timezone.utc)).total_seconds())))
+    resp.set_cookie(
+        ROOM_COOKIE,
+        raw,
+        path=f"/ws/room/{sid}",
+        httponly=True,
+        samesite="Strict",
+        secure=settings.secure_cookies or request.secure,
+        max_age=max(60, int((closes - datetime.now(timezone.utc)).total_seconds())),
+    )
     return resp
 
 
@@ -67,8 +80,9 @@ async def end(request: web.Request, *, user: CurrentUser) -> dict[str, Any]:
     sid = path_id(request)
     session = await rooms.end_class(ctx, sid, user.id, user.role)
     await request.app[LIVE_ROOMS].end(sid)
-    await request.app[BROKER].publish(session_channel(sid), {
-        "type": "session.updated", "data": {"session_id": sid, "status": session.status.value}})
+    await request.app[BROKER].publish(
+        session_channel(sid), {"type": "session.updated", "data": {"session_id": sid, "status": session.status.value}}
+    )
     return {"session_id": sid, "status": session.status.value}
 
 
@@ -122,8 +136,9 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
         if owner is not None:
             return await _proxy(request, owner, sid, raw)
     if admission.role == "mentor" and await rooms.start_class(ctx, sid):
-        await request.app[BROKER].publish(session_channel(sid), {
-            "type": "session.updated", "data": {"session_id": sid, "status": "live"}})
+        await request.app[BROKER].publish(
+            session_channel(sid), {"type": "session.updated", "data": {"session_id": sid, "status": "live"}}
+        )
     capacity = await rooms.capacity_of(ctx, sid)
     router = request.app[LIVE_ROOMS].router_for(sid, capacity)
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_SIGNALING_MESSAGE)
@@ -134,10 +149,17 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     gauge.inc()
     watcher = asyncio.create_task(_close_when_revoked(ctx, ws, admission.jti), name=f"room-{sid}-revocation")
     try:
-        await serve_participant(router, AiohttpChannel(ws), ParticipantInfo(
-            user_key=str(admission.user_id), display_name=admission.display_name, role=admission.role,
-            app_data={"user_id": admission.user_id, "session_id": sid},
-            public={"user_id": admission.user_id}))
+        await serve_participant(
+            router,
+            AiohttpChannel(ws),
+            ParticipantInfo(
+                user_key=str(admission.user_id),
+                display_name=admission.display_name,
+                role=admission.role,
+                app_data={"user_id": admission.user_id, "session_id": sid},
+                public={"user_id": admission.user_id},
+            ),
+        )
     except Exception:  # noqa: BLE001 - one participant's failure never takes the server down
         log.exception("room %s: participant %s failed", sid, admission.user_id)
     finally:
@@ -182,9 +204,13 @@ async def _proxy(request: web.Request, node: Node, sid: int, token: str) -> web.
     close_code, close_msg = 1011, b"room node unreachable"
     async with aiohttp.ClientSession() as http:
         try:
-            async with http.ws_connect(f"{node.url}/ws/room/{sid}", params={"token": token},
-                                       headers={PROXIED_HEADER: "1"}, heartbeat=20,
-                                       max_msg_size=MAX_SIGNALING_MESSAGE) as upstream:
+            async with http.ws_connect(
+                f"{node.url}/ws/room/{sid}",
+                params={"token": token},
+                headers={PROXIED_HEADER: "1"},
+                heartbeat=20,
+                max_msg_size=MAX_SIGNALING_MESSAGE,
+            ) as upstream:
 
                 async def down() -> None:
                     async for msg in upstream:

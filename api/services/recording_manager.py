@@ -99,16 +99,28 @@ class RecordingManager:
                 async with self.ctx.db.read() as s:
                     return await s.get(Recording, rid)  # type: ignore[return-value]
             async with self.ctx.db.write() as s:
-                rec = Recording(session_id=sid, status=RecordingStatus.recording, started_at=utcnow(),
-                                participants=[], files=[], bytes=0, duration_ms=0, error="")
+                rec = Recording(
+                    session_id=sid,
+                    status=RecordingStatus.recording,
+                    started_at=utcnow(),
+                    participants=[],
+                    files=[],
+                    bytes=0,
+                    duration_ms=0,
+                    error="",
+                )
                 s.add(rec)
                 await s.flush()
                 rid = rec.id
             settings = self.ctx.settings
-            recorder = Recorder(router, recording_dir(self.ctx, rid), on_error=self._on_error_for(sid, rid),
-                                flush_interval=settings.recording_flush_interval_seconds,
-                                sync_interval=settings.recording_sync_interval_seconds,
-                                min_free_bytes=settings.recording_min_free_bytes)
+            recorder = Recorder(
+                router,
+                recording_dir(self.ctx, rid),
+                on_error=self._on_error_for(sid, rid),
+                flush_interval=settings.recording_flush_interval_seconds,
+                sync_interval=settings.recording_sync_interval_seconds,
+                min_free_bytes=settings.recording_min_free_bytes,
+            )
             try:
                 recorder.start({"recording_id": rid, "session_id": sid})
             except (OSError, RecorderError) as exc:
@@ -148,8 +160,9 @@ class RecordingManager:
     async def _failed(self, rid: int, sid: int, message: str) -> None:
         await self._mark_failed(rid, message)
         try:
-            await _notify_admins(self.ctx, f"Recording of session {sid} failed", message,
-                                 f"/admin/recordings?session_id={sid}")
+            await _notify_admins(
+                self.ctx, f"Recording of session {sid} failed", message, f"/admin/recordings?session_id={sid}"
+            )
         except Exception:  # noqa: BLE001 - a notification failure must not hide the status
             log.exception("could not notify admins of failed recording %s", rid)
 
@@ -180,17 +193,27 @@ class RecordingManager:
             return
         files: list[RecordingFile] = []
         for f in result.files:
-            files.append({"index": f.index, "name": f.name, "display_name": f.display_name, "role": f.role,
-                          "bytes": f.bytes, "duration_ms": f.duration_ms, "offset_ms": f.offset_ms,
-                          "streams": [dataclasses.asdict(st) for st in f.streams],
-                          "user_id": f.app_data.get("user_id")})
+            files.append(
+                {
+                    "index": f.index,
+                    "name": f.name,
+                    "display_name": f.display_name,
+                    "role": f.role,
+                    "bytes": f.bytes,
+                    "duration_ms": f.duration_ms,
+                    "offset_ms": f.offset_ms,
+                    "streams": [dataclasses.asdict(st) for st in f.streams],
+                    "user_id": f.app_data.get("user_id"),
+                }
+            )
         async with self.ctx.db.write() as s:
             rec = await s.get(Recording, rid)
             if rec is None:
                 return  # deleted meanwhile
             rec.files = files
-            rec.participants = [{"user_id": f["user_id"], "display_name": f["display_name"], "role": f["role"]}
-                                for f in files]
+            rec.participants = [
+                {"user_id": f["user_id"], "display_name": f["display_name"], "role": f["role"]} for f in files
+            ]
             rec.bytes = result.bytes
             rec.duration_ms = result.duration_ms
             rec.status = RecordingStatus.ready
@@ -200,8 +223,13 @@ class RecordingManager:
     async def recover(self) -> int:
         """Start-up: captures a crash left behind (no live process holds their lock) are finalized."""
         async with self.ctx.db.read() as s:
-            rows = (await s.execute(select(Recording.id, Recording.started_at).where(
-                Recording.status.in_((RecordingStatus.recording, RecordingStatus.processing))))).all()
+            rows = (
+                await s.execute(
+                    select(Recording.id, Recording.started_at).where(
+                        Recording.status.in_((RecordingStatus.recording, RecordingStatus.processing))
+                    )
+                )
+            ).all()
         recovered = 0
         mine = {rid for rid, _r in self.active.values()}
         for rid, started in rows:
@@ -230,7 +258,8 @@ class RecordingManager:
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
         return self._pool
 
     async def request_export(self, rid: int, user_id: int, role: str) -> dict[str, Any]:
@@ -259,8 +288,9 @@ class RecordingManager:
         try:
             await self._set_export(rid, status="running", progress=0.0)
             # a separate process (spawned: imports only PyAV and numpy): decoding never blocks the rooms
-            job = functools.partial(export_composite, directory, files, directory / EXPORT_FILE,
-                                    progress_file=progress_file)
+            job = functools.partial(
+                export_composite, directory, files, directory / EXPORT_FILE, progress_file=progress_file
+            )
             future = loop.run_in_executor(self._executor(), job)
             last = -1.0
             while True:
@@ -272,8 +302,15 @@ class RecordingManager:
                 if done:
                     break
             result = future.result()
-            await self._set_export(rid, status="ready", progress=1.0, bytes=result["bytes"], codec=result["codec"],
-                                   note=result.get("note", ""), error="")
+            await self._set_export(
+                rid,
+                status="ready",
+                progress=1.0,
+                bytes=result["bytes"],
+                codec=result["codec"],
+                note=result.get("note", ""),
+                error="",
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001

@@ -40,19 +40,44 @@ def serialize(rec: Recording, session: Optional[Session] = None) -> dict[str, An
     files: list[dict[str, object]] = []
     for f in rec.files or []:
         if isinstance(f, dict):
-            files.append({k: f.get(k) for k in ("index", "name", "user_id", "display_name", "role", "bytes",
-                                                 "duration_ms", "offset_ms", "streams")})
+            files.append(
+                {
+                    k: f.get(k)
+                    for k in (
+                        "index",
+                        "name",
+                        "user_id",
+                        "display_name",
+                        "role",
+                        "bytes",
+                        "duration_ms",
+                        "offset_ms",
+                        "streams",
+                    )
+                }
+            )
     export = dict(rec.export or {})
     return {
-        "id": rec.id, "session_id": rec.session_id,
+        "id": rec.id,
+        "session_id": rec.session_id,
         "session_title": session.title if session is not None else None,
         "mentor_id": session.mentor_id if session is not None else None,
-        "status": rec.status.value, "participants": list(rec.participants or []), "files": files,
-        "bytes": int(rec.bytes or 0), "duration_ms": int(rec.duration_ms or 0), "error": rec.error or "",
-        "started_at": rec.started_at.isoformat(), "ended_at": rec.ended_at.isoformat() if rec.ended_at else None,
-        "export": {"status": export.get("status", "none"), "progress": float(export.get("progress", 0.0)),
-                   "bytes": export.get("bytes"), "codec": export.get("codec"), "error": export.get("error", ""),
-                   "note": export.get("note", "")},
+        "status": rec.status.value,
+        "participants": list(rec.participants or []),
+        "files": files,
+        "bytes": int(rec.bytes or 0),
+        "duration_ms": int(rec.duration_ms or 0),
+        "error": rec.error or "",
+        "started_at": rec.started_at.isoformat(),
+        "ended_at": rec.ended_at.isoformat() if rec.ended_at else None,
+        "export": {
+            "status": export.get("status", "none"),
+            "progress": float(export.get("progress", 0.0)),
+            "bytes": export.get("bytes"),
+            "codec": export.get("codec"),
+            "error": export.get("error", ""),
+            "note": export.get("note", ""),
+        },
     }
 
 
@@ -76,9 +101,18 @@ async def get(ctx: Context, recording_id: int, user_id: int, role: str) -> dict[
         return serialize(rec, session)
 
 
-async def list_for(ctx: Context, user_id: int, role: str, *, session_id: Optional[int] = None,
-                   mentor_id: Optional[int] = None, date_from: Optional[datetime] = None,
-                   date_to: Optional[datetime] = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+async def list_for(
+    ctx: Context,
+    user_id: int,
+    role: str,
+    *,
+    session_id: Optional[int] = None,
+    mentor_id: Optional[int] = None,
+    date_from: Optional[datetime] = None,
+    date_to: Optional[datetime] = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
     if role not in ("admin", "mentor"):
         raise forbidden("Only admins and mentors can list recordings.")
     q = select(Recording, Session).join(Session, Session.id == Recording.session_id)
@@ -93,8 +127,9 @@ async def list_for(ctx: Context, user_id: int, role: str, *, session_id: Optiona
     if date_to is not None:
         q = q.where(Recording.started_at <= date_to)
     async with ctx.db.read() as s:
-        rows = (await s.execute(q.order_by(Recording.started_at.desc(), Recording.id.desc())
-                                .limit(limit).offset(offset))).all()
+        rows = (
+            await s.execute(q.order_by(Recording.started_at.desc(), Recording.id.desc()).limit(limit).offset(offset))
+        ).all()
     return {"items": [serialize(rec, session) for rec, session in rows]}
 
 
@@ -136,9 +171,16 @@ async def apply_retention(ctx: Context, now: Optional[datetime] = None) -> int:
     days = int((await settings_store.get_all(ctx.db))["recording_retention_days"])
     cutoff = (now or utcnow()) - timedelta(days=days)
     async with ctx.db.write() as s:
-        ids = list((await s.scalars(select(Recording.id).where(
-            Recording.started_at < cutoff,
-            Recording.status.in_((RecordingStatus.ready, RecordingStatus.failed))))).all())
+        ids = list(
+            (
+                await s.scalars(
+                    select(Recording.id).where(
+                        Recording.started_at < cutoff,
+                        Recording.status.in_((RecordingStatus.ready, RecordingStatus.failed)),
+                    )
+                )
+            ).all()
+        )
         if ids:
             await s.execute(delete(Recording).where(Recording.id.in_(ids)))
     for rid in ids:

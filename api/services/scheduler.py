@@ -59,11 +59,18 @@ async def claim(s: object, key: str) -> None:
 async def send_reminders(ctx: Context, now: datetime) -> list[int]:
     """Remind the mentor and every booked learner of sessions starting within 10 minutes."""
     async with ctx.db.read() as s:
-        due = (await s.scalars(select(Session.id).where(
-            Session.status.in_((SessionStatus.scheduled, SessionStatus.live)),
-            Session.reminder_sent_at.is_(None),
-            Session.starts_at <= now + REMIND_BEFORE,
-            Session.starts_at > now - REMIND_LATE_LIMIT).order_by(Session.starts_at))).all()
+        due = (
+            await s.scalars(
+                select(Session.id)
+                .where(
+                    Session.status.in_((SessionStatus.scheduled, SessionStatus.live)),
+                    Session.reminder_sent_at.is_(None),
+                    Session.starts_at <= now + REMIND_BEFORE,
+                    Session.starts_at > now - REMIND_LATE_LIMIT,
+                )
+                .order_by(Session.starts_at)
+            )
+        ).all()
     sent: list[int] = []
     for sid in due:
         notes: list[Notification] = []
@@ -74,14 +81,24 @@ async def send_reminders(ctx: Context, now: datetime) -> list[int]:
                 if sess is None or sess.reminder_sent_at is not None:
                     continue
                 sess.reminder_sent_at = now
-                learners = (await s.scalars(select(Booking.learner_id).where(
-                    Booking.session_id == sid, Booking.status.in_(ACTIVE)))).all()
+                learners = (
+                    await s.scalars(
+                        select(Booking.learner_id).where(Booking.session_id == sid, Booking.status.in_(ACTIVE))
+                    )
+                ).all()
                 minutes = max(0, int((sess.starts_at - now).total_seconds() // 60))
                 when = f"in {minutes} minutes" if minutes else "now"
                 for uid in [sess.mentor_id, *learners]:
-                    notes.append(notifications.add(
-                        s, uid, "session.reminder", f"Starting {when}: {sess.title}"[:200],
-                        f"{sess.title} starts at {sess.starts_at:%H:%M} UTC.", f"/room/{sid}"))
+                    notes.append(
+                        notifications.add(
+                            s,
+                            uid,
+                            "session.reminder",
+                            f"Starting {when}: {sess.title}"[:200],
+                            f"{sess.title} starts at {sess.starts_at:%H:%M} UTC.",
+                            f"/room/{sid}",
+                        )
+                    )
         except IntegrityError:
             continue  # another process claimed it: it sends the reminder, not us
         await notifications.push(ctx.broker, notes)
@@ -97,9 +114,13 @@ async def complete_over(ctx: Context, now: datetime) -> list[int]:
 
     grace = timedelta(minutes=ctx.settings.room_grace_minutes)
     async with ctx.db.read() as s:
-        rows = (await s.execute(select(Session.id, Session.starts_at, Session.duration_min).where(
-            Session.status.in_((SessionStatus.scheduled, SessionStatus.live)),
-            Session.starts_at < now).order_by(Session.starts_at))).all()
+        rows = (
+            await s.execute(
+                select(Session.id, Session.starts_at, Session.duration_min)
+                .where(Session.status.in_((SessionStatus.scheduled, SessionStatus.live)), Session.starts_at < now)
+                .order_by(Session.starts_at)
+            )
+        ).all()
     done: list[int] = []
     for sid, starts, duration in rows:
         if starts + timedelta(minutes=duration) + grace > now:
@@ -120,9 +141,13 @@ async def run_once(ctx: Context, now: datetime | None = None) -> RunResult:
     result = RunResult()
     # Proposals lapse before requests expire: a lapsed proposal reopens its request,
     # which then expires in the same pass if all its preferred times are gone.
-    jobs = (("reminders", send_reminders), ("completed", complete_over),
-            ("released", settlement.release_due), ("expired_proposals", request_proposals.expire_due),
-            ("expired_requests", requests.expire_due))
+    jobs = (
+        ("reminders", send_reminders),
+        ("completed", complete_over),
+        ("released", settlement.release_due),
+        ("expired_proposals", request_proposals.expire_due),
+        ("expired_requests", requests.expire_due),
+    )
     for name, job in jobs:
         try:
             setattr(result, name, await job(ctx, now))

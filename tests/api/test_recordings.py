@@ -31,6 +31,7 @@ WAIT = 60.0
 
 async def _eventually(fn: Any, timeout: float = WAIT, interval: float = 0.1) -> Any:
     """Poll ``fn`` (async) until it returns something truthy (no fixed sleeps for events)."""
+
     async def loop() -> Any:
         while True:
             value = await fn()
@@ -231,8 +232,9 @@ async def test_record_a_room_end_to_end(client, mentor, learner, admin) -> None:
         await asyncio.gather(m.close(), *(x.close() for x in [lp] if x), return_exceptions=True)
 
 
-async def test_write_error_fails_recording_notifies_admins_room_goes_on(client, mentor, learner, admin,
-                                                                       monkeypatch) -> None:
+async def test_write_error_fails_recording_notifies_admins_room_goes_on(
+    client, mentor, learner, admin, monkeypatch
+) -> None:
     sid, m = await _room(client, mentor, learner)
     lp = RoomParticipant(await _connect(client, await _token(learner, sid)))
     try:
@@ -252,8 +254,13 @@ async def test_write_error_fails_recording_notifies_admins_room_goes_on(client, 
 
         async def notified() -> Any:
             async with client.app[DB].read() as s:
-                return (await s.scalars(select(Notification).where(
-                    Notification.user_id == admin.id, Notification.kind == "recording.failed"))).first()
+                return (
+                    await s.scalars(
+                        select(Notification).where(
+                            Notification.user_id == admin.id, Notification.kind == "recording.failed"
+                        )
+                    )
+                ).first()
 
         note = await _eventually(notified)
         assert f"session {sid}" in note.title
@@ -280,8 +287,11 @@ async def test_recording_default_records_every_room(client, mentor, learner, adm
         assert [r["status"] for r in items] == ["recording"]
         # ending the class (after its start: before it, ending is refused) stops and finalizes it
         async with client.app[DB].write() as s:
-            await s.execute(update(Session).where(Session.id == sid).values(
-                starts_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
+            await s.execute(
+                update(Session)
+                .where(Session.id == sid)
+                .values(starts_at=datetime.now(timezone.utc) - timedelta(minutes=1))
+            )
         assert (await mentor.post(f"/api/rooms/{sid}/end")).status == 200
         rec = await _until_status(admin, items[0]["id"], "ready", "failed")
         assert rec["status"] in ("ready", "failed")  # a mentor alone for a moment may send no keyframe yet
@@ -336,10 +346,26 @@ async def test_retention_deletes_old_recordings(client, mentor, admin) -> None:
     sid = await _live_soon(mentor)
     ctx = Context.of(client.app)
     async with ctx.db.write() as s:
-        old = Recording(session_id=sid, status=RecordingStatus.ready, participants=[], files=[], bytes=0,
-                        duration_ms=0, error="", started_at=datetime.now(timezone.utc) - timedelta(days=200))
-        new = Recording(session_id=sid, status=RecordingStatus.ready, participants=[], files=[], bytes=0,
-                        duration_ms=0, error="", started_at=datetime.now(timezone.utc) - timedelta(days=2))
+        old = Recording(
+            session_id=sid,
+            status=RecordingStatus.ready,
+            participants=[],
+            files=[],
+            bytes=0,
+            duration_ms=0,
+            error="",
+            started_at=datetime.now(timezone.utc) - timedelta(days=200),
+        )
+        new = Recording(
+            session_id=sid,
+            status=RecordingStatus.ready,
+            participants=[],
+            files=[],
+            bytes=0,
+            duration_ms=0,
+            error="",
+            started_at=datetime.now(timezone.utc) - timedelta(days=2),
+        )
         s.add_all([old, new])
         await s.flush()
         old_id, new_id = old.id, new.id
@@ -364,8 +390,15 @@ async def test_not_ready_and_missing(client, mentor, admin) -> None:
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "room_not_open"
     assert (await mentor.post(f"/api/rooms/{sid}/recording", json={"action": "stop"})).status == 409
     async with client.app[DB].write() as s:
-        rec = Recording(session_id=sid, status=RecordingStatus.processing, participants=[], files=[], bytes=0,
-                        duration_ms=0, error="")
+        rec = Recording(
+            session_id=sid,
+            status=RecordingStatus.processing,
+            participants=[],
+            files=[],
+            bytes=0,
+            duration_ms=0,
+            error="",
+        )
         s.add(rec)
         await s.flush()
         rid = rec.id
@@ -388,8 +421,15 @@ async def test_cli_export_with_progress_bar(client, mentor, settings) -> None:
     sid = await _live_soon(mentor)
     ctx = Context.of(client.app)
     async with ctx.db.write() as s:
-        rec = Recording(session_id=sid, status=RecordingStatus.processing, participants=[], files=[], bytes=0,
-                        duration_ms=0, error="")
+        rec = Recording(
+            session_id=sid,
+            status=RecordingStatus.processing,
+            participants=[],
+            files=[],
+            bytes=0,
+            duration_ms=0,
+            error="",
+        )
         s.add(rec)
         await s.flush()
         rid = rec.id

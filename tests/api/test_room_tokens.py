@@ -57,10 +57,17 @@ async def test_password_change_and_deactivation_revoke_room_tokens(client, mento
         from api.security import new_opaque_token
 
         raw, digest = new_opaque_token()
-        s.add(OneTimeToken(user_id=mentor.id, purpose="password_reset", token_hash=digest,
-                           expires_at=accounts.now() + timedelta(hours=1)))
-    assert (await client.post("/api/auth/password-reset/confirm",
-                              json={"token": raw, "password": "N3w-passw0rd!"})).status == 200
+        s.add(
+            OneTimeToken(
+                user_id=mentor.id,
+                purpose="password_reset",
+                token_hash=digest,
+                expires_at=accounts.now() + timedelta(hours=1),
+            )
+        )
+    assert (
+        await client.post("/api/auth/password-reset/confirm", json={"token": raw, "password": "N3w-passw0rd!"})
+    ).status == 200
     assert not await _admitted(client, sid, token)
 
     other = await signup(client, "mentor")

@@ -87,8 +87,12 @@ def test_the_engine_has_no_import_cycle() -> None:
 
 def test_dependencies_point_one_way() -> None:
     def imports(package: str, other: str) -> list[str]:
-        return sorted(f"{m} -> {d}" for m, deps in import_graph(package).items()
-                      for d in deps if d == other or d.startswith(other + "."))
+        return sorted(
+            f"{m} -> {d}"
+            for m, deps in import_graph(package).items()
+            for d in deps
+            if d == other or d.startswith(other + ".")
+        )
 
     assert imports("sfu", "api") == [] and imports("sfu", "web") == []
     assert imports("api", "web") == []
@@ -103,15 +107,22 @@ def test_the_application_has_no_import_cycle() -> None:
 def test_route_modules_only_declare_routes() -> None:
     """Resources are built and started in api/lifecycle.py, not in route modules."""
     wiring = ("def setup(", "cleanup_ctx", "on_startup", "on_shutdown", "on_cleanup")
-    found = sorted(f"{path.name}: {word}" for path in (ROOT / "api" / "routes").glob("*.py")
-                   for word in wiring if word in path.read_text())
+    found = sorted(
+        f"{path.name}: {word}"
+        for path in (ROOT / "api" / "routes").glob("*.py")
+        for word in wiring
+        if word in path.read_text()
+    )
     assert found == []
 
 
 def test_no_module_is_over_600_lines() -> None:
-    long = sorted(f"{path.relative_to(ROOT)}: {n}" for package in ("api", "sfu", "web")
-                  for path in (ROOT / package).rglob("*.py") if "migrations" not in path.parts
-                  and (n := len(path.read_text().splitlines())) > 600)
+    long = sorted(
+        f"{path.relative_to(ROOT)}: {n}"
+        for package in ("api", "sfu", "web")
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts and (n := len(path.read_text().splitlines())) > 600
+    )
     assert long == []
 
 
@@ -150,6 +161,10 @@ def test_services_raise_domain_errors_not_http_ones() -> None:
 
 def test_benchmarks_never_import_the_tests() -> None:
     """What the benchmarks share with the tests lives in ``benchmarks/`` (tests may import it)."""
-    found = sorted(f"{m} -> {d}" for m, deps in import_graph("benchmarks").items()
-                   for d in deps if d == "tests" or d.startswith("tests."))
+    found = sorted(
+        f"{m} -> {d}"
+        for m, deps in import_graph("benchmarks").items()
+        for d in deps
+        if d == "tests" or d.startswith("tests.")
+    )
     assert found == []

@@ -54,8 +54,7 @@ def _score(model, interests, hist=np.zeros(0, np.int64), weights=np.zeros(0, np.
     items = np.arange(model.n_items)
     prof = profiles(model, np.zeros(len(hist), np.int64), hist, weights, [interests])
     uvec = model.fold_in(hist, weights, np.zeros(0, np.int64), np.zeros(0, np.float32))
-    return model.score_batch(prof, uvec[None], np.array([len(hist) > 0]),
-                             np.array([bool(interests)]), [set()], items)
+    return model.score_batch(prof, uvec[None], np.array([len(hist) > 0]), np.array([bool(interests)]), [set()], items)
 
 
 def test_cold_start_uses_priors_and_interests_use_content(market):
@@ -67,7 +66,7 @@ def test_cold_start_uses_priors_and_interests_use_content(market):
     spanish = _score(model, ["Spanish"])["score"][0]
     with_spanish = {j for j in range(data.n_items) if "Spanish" in data.item_skills[j]}
     assert 3 <= len(with_spanish) < 20
-    top = np.argsort(-spanish)[:len(with_spanish)]
+    top = np.argsort(-spanish)[: len(with_spanish)]
     assert set(top.tolist()) == with_spanish  # every Spanish session outranks the rest
 
 

@@ -19,17 +19,19 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_settings_once_hidden_in_extra_come_from_the_environment() -> None:
-    s = Settings.from_env({
-        "PEERLEARN_MIGRATE": "false",
-        "PEERLEARN_ALLOWED_ORIGINS": "https://a.example, https://b.example",
-        "PEERLEARN_WS_SEND_TIMEOUT_SECONDS": "2.5",
-        "PEERLEARN_ROOM_REVOCATION_CHECK_SECONDS": "0.1",
-        "PEERLEARN_RECORDING_RETENTION": "0",
-        "PEERLEARN_RECORDING_MIN_FREE_BYTES": "1024",
-        "PEERLEARN_RECSYS_PARAMS": '{"factors": 8}',
-        "PEERLEARN_RECSYS_SYNTHETIC_EVAL": "{}",
-        "PEERLEARN_RECSYS_EVAL_MAX_USERS": "0",
-    })
+    s = Settings.from_env(
+        {
+            "PEERLEARN_MIGRATE": "false",
+            "PEERLEARN_ALLOWED_ORIGINS": "https://a.example, https://b.example",
+            "PEERLEARN_WS_SEND_TIMEOUT_SECONDS": "2.5",
+            "PEERLEARN_ROOM_REVOCATION_CHECK_SECONDS": "0.1",
+            "PEERLEARN_RECORDING_RETENTION": "0",
+            "PEERLEARN_RECORDING_MIN_FREE_BYTES": "1024",
+            "PEERLEARN_RECSYS_PARAMS": '{"factors": 8}',
+            "PEERLEARN_RECSYS_SYNTHETIC_EVAL": "{}",
+            "PEERLEARN_RECSYS_EVAL_MAX_USERS": "0",
+        }
+    )
     assert s.migrate is False and s.recording_retention is False
     assert s.allowed_origins == "https://a.example, https://b.example"
     assert (s.ws_send_timeout_seconds, s.room_revocation_check_seconds) == (2.5, 0.1)
