@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test install install-test system-deps test-sqlite test-sfu-python test-postgres css lint typecheck bench clean
+.PHONY: run test install install-test system-deps test-sqlite test-sfu-python test-postgres css lint fmt typecheck bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -61,9 +61,13 @@ css:
 # Rules and strictness live in pyproject.toml ([tool.ruff.lint], [tool.mypy]); both fail on findings.
 lint:
 	$(BIN)/python -m ruff check api web sfu tests benchmarks
+	$(BIN)/python -m ruff format --check api web sfu tests benchmarks
+
+fmt:
+	$(BIN)/python -m ruff format api web sfu tests benchmarks
 
 typecheck:
-	$(BIN)/python -m mypy sfu api/services
+	$(BIN)/python -m mypy sfu api/services api/recommender
 
 bench: install-test
 	$(BIN)/python benchmarks/sfu_load.py --rooms 1,5,10

@@ -80,10 +80,12 @@ def access_logger_class(buffer: AccessLogBuffer) -> type[AbstractAccessLogger]:
         def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
             headers = request.headers
             version = request.version
-            buffer.add(f'{request.remote} [{buffer.stamp()}] "{request.method} {_clean(request.path_qs)} '
-                       f'HTTP/{version.major}.{version.minor}" {response.status} {response.body_length} '
-                       f'"{_clean(headers.get("Referer", "-"))}" "{_clean(headers.get("User-Agent", "-"))}" '
-                       f'{time * 1000:.1f}ms')
+            buffer.add(
+                f'{request.remote} [{buffer.stamp()}] "{request.method} {_clean(request.path_qs)} '
+                f'HTTP/{version.major}.{version.minor}" {response.status} {response.body_length} '
+                f'"{_clean(headers.get("Referer", "-"))}" "{_clean(headers.get("User-Agent", "-"))}" '
+                f"{time * 1000:.1f}ms"
+            )
 
     return BufferedAccessLogger
 

@@ -1,4 +1,5 @@
-"""create_app(settings): wiring only (config, resources, middlewares, routes, plugins).
+"""create_app(settings): wiring only, the application's table of contents (config,
+middlewares, resources in start order, routes, plugins).
 
 The page layer plugs in through ``plugins`` ("module:function" names called
 with the app), so ``api`` never imports ``web``: web depends on api, not back.
@@ -8,23 +9,20 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from api import headers, proxy
+from api import headers, lifecycle, proxy
 from api.auth import csrf_middleware
-from api.broker import MemoryBroker, RedisBroker
-from api.db import Database
 from api.errors import error_middleware
-from api.keys import BROKER, DB, ENDPOINTS, LIMITER, MAILER, SERVICES, SETTINGS
+from api.keys import ENDPOINTS, INTERNAL_ADDRESS, MAILER, METRICS, SETTINGS
 from api.mailer import Mailer
-from api.metrics import METRICS, Metrics, metrics_middleware
-from api.migrate import upgrade_async
+from api.metrics import Metrics, metrics_middleware
+from api.placement import InternalAddress
 from api.proxy import proxy_middleware
-from api.ratelimit import MemoryRateLimiter, RedisRateLimiter
-from api.routes import ROUTE_MODULES
+from api.routes import ROUTES
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,32 +35,6 @@ def _resolve(name: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
 
-async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    if settings.extra.get("migrate", True):
-        await upgrade_async(settings.effective_database_url)
-    app[DB] = Database(settings.effective_database_url)
-    yield
-    await app[DB].dispose()
-
-
-async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    if settings.redis_url:
-        broker = RedisBroker(settings.redis_url)
-        await broker.start()
-        app[BROKER] = broker
-        app[LIMITER] = RedisRateLimiter(broker.redis)
-    else:
-        app[BROKER] = MemoryBroker()
-        app[LIMITER] = MemoryRateLimiter()
-    # Other processes' writes invalidate this one's read caches through the broker.
-    await app[DB].caches.attach(app[BROKER])
-    yield
-    await app[DB].caches.detach()
-    await app[BROKER].close()
-
-
 def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) -> web.Application:
     """Build the whole application for ``settings``."""
     settings = settings.prepared()
@@ -71,21 +43,35 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
         # proxy_middleware first: everything after it sees the real client IP and scheme.
         middlewares=[proxy_middleware, error_middleware, metrics_middleware, csrf_middleware],
     )
+    # Configuration, and what every request reaches through app state.
     app[SETTINGS] = settings
     proxy.setup(app)
     headers.setup(app)
     app[ENDPOINTS] = []
-    app[SERVICES] = {}
     app[METRICS] = Metrics()
     app[MAILER] = Mailer(outbox=settings.outbox_dir, sender=settings.mail_from, smtp_url=settings.smtp_url)
-    app.cleanup_ctx.append(_database_ctx)
-    app.cleanup_ctx.append(_broker_ctx)
-    for module in ROUTE_MODULES:
-        mod = importlib.import_module(module)
-        mod.routes.register(app)
-        setup = getattr(mod, "setup", None)
-        if setup is not None:
-            setup(app)
+    app[INTERNAL_ADDRESS] = InternalAddress()
+    # Long-lived resources, in start order; they stop in reverse (api/lifecycle.py). The
+    # database comes first (the broker attaches its read caches); live rooms come before
+    # placement (it reports their load) and the recording manager (it listens to new rooms).
+    app.cleanup_ctx.extend(
+        [
+            lifecycle.database,
+            lifecycle.broker,
+            lifecycle.realtime_hub,
+            lifecycle.scheduler,
+            lifecycle.mail_sender,
+            lifecycle.recommender,
+            lifecycle.live_rooms,
+            lifecycle.placement,
+            lifecycle.recording_manager,
+        ]
+    )
+    # Open WebSockets close first on shutdown (aiohttp waits for their handlers).
+    app.on_shutdown.extend([lifecycle.close_realtime_sockets, lifecycle.close_room_sockets])
+    # Routes: one table per resource (api/routes/), the uploaded avatars, then the pages.
+    for table in ROUTES:
+        table.register(app)
     avatars = settings.uploads_dir / "avatars"
     avatars.mkdir(parents=True, exist_ok=True)
     app.router.add_static("/media/avatars", avatars, name="avatars")

@@ -37,8 +37,15 @@ _USER_KEY: web.RequestKey["CurrentUser | None"] = web.RequestKey("pl_current_use
 _NEW_CSRF: web.RequestKey[str] = web.RequestKey("pl_new_csrf", str)
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Public endpoints that never act with the cookie's authority need no CSRF token.
-CSRF_EXEMPT = frozenset({"/api/auth/login", "/api/auth/register", "/api/auth/password-reset",
-                         "/api/auth/password-reset/confirm", "/api/auth/verify-email"})
+CSRF_EXEMPT = frozenset(
+    {
+        "/api/auth/login",
+        "/api/auth/register",
+        "/api/auth/password-reset",
+        "/api/auth/password-reset/confirm",
+        "/api/auth/verify-email",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,7 @@ AUTH_CACHE_SECONDS = 30.0
 
 
 async def resolve_token(request: web.Request, token: str, via_cookie: bool) -> CurrentUser:
-    cache = request.app[DB].caches.cache("auth", AUTH_TABLES, max_entries=20_000,
-                                         max_age=AUTH_CACHE_SECONDS)
+    cache = request.app[DB].caches.cache("auth", AUTH_TABLES, max_entries=20_000, max_age=AUTH_CACHE_SECONDS)
     known: CurrentUser | None = cache.get(token)
     if known is not None and known.expires_at > utcnow():
         return known if known.via_cookie == via_cookie else replace(known, via_cookie=via_cookie)
@@ -95,15 +101,17 @@ async def _resolve_uncached(request: web.Request, token: str, via_cookie: bool) 
         raise ApiError(401, "invalid_token", "Your session is invalid or has expired; please sign in.") from exc
     async with request.app[DB].read() as s:
         # One round trip on every authenticated request: the user and whether this jti was revoked.
-        row = (await s.execute(
-            select(User, RevokedToken.jti)
-            .outerjoin(RevokedToken, RevokedToken.jti == claims.jti)
-            .where(User.id == claims.user_id))).first()
+        row = (
+            await s.execute(
+                select(User, RevokedToken.jti)
+                .outerjoin(RevokedToken, RevokedToken.jti == claims.jti)
+                .where(User.id == claims.user_id)
+            )
+        ).first()
     user, revoked = (row[0], row[1]) if row is not None else (None, None)
     if user is None or not user.is_active or user.token_version != claims.version or revoked:
         raise ApiError(401, "invalid_token", "Your session is invalid or has expired; please sign in.")
-    return CurrentUser(user.id, user.role.value, user.email, user.full_name, claims.jti,
-                       claims.expires_at, via_cookie)
+    return CurrentUser(user.id, user.role.value, user.email, user.full_name, claims.jti, claims.expires_at, via_cookie)
 
 
 async def optional_user(request: web.Request) -> CurrentUser | None:
@@ -136,13 +144,11 @@ async def require_user(request: web.Request, roles: tuple[str, ...] | None = Non
 def set_auth_cookies(response: web.StreamResponse, request: web.Request, token: str, max_age: int) -> None:
     settings = request.app[SETTINGS]
     secure = settings.secure_cookies or request.secure
-    response.set_cookie(AUTH_COOKIE, token, max_age=max_age, httponly=True, samesite="Lax",
-                        secure=secure, path="/")
+    response.set_cookie(AUTH_COOKIE, token, max_age=max_age, httponly=True, samesite="Lax", secure=secure, path="/")
     # Readable by our scripts (not HttpOnly) so they can echo it in X-CSRF-Token; a new
     # session always gets the token of that session (never keeps an older cookie's value).
     bound = _bound_csrf(settings.jwt_secret, token) or new_csrf_token()
-    response.set_cookie(CSRF_COOKIE, bound, max_age=max_age, httponly=False, samesite="Strict",
-                        secure=secure, path="/")
+    response.set_cookie(CSRF_COOKIE, bound, max_age=max_age, httponly=False, samesite="Strict", secure=secure, path="/")
 
 
 def clear_auth_cookies(response: web.StreamResponse) -> None:
@@ -170,8 +176,12 @@ def csrf_token_for(request: web.Request) -> str:
 
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method in UNSAFE and AUTH_COOKIE in request.cookies and request.path not in CSRF_EXEMPT and \
-            not request.headers.get("Authorization", "").lower().startswith("bearer "):
+    if (
+        request.method in UNSAFE
+        and AUTH_COOKIE in request.cookies
+        and request.path not in CSRF_EXEMPT
+        and not request.headers.get("Authorization", "").lower().startswith("bearer ")
+    ):
         # An invalid session cookie carries no authority: the handler answers 401 on its own.
         expected = _bound_csrf(request.app[SETTINGS].jwt_secret, request.cookies[AUTH_COOKIE])
         if expected is not None:
@@ -182,10 +192,20 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 raise ApiError(403, "csrf_failed", "Missing or wrong CSRF token; reload the page and try again.")
     response = await handler(request)
     new = request.get(_NEW_CSRF)
-    if new and request.cookies.get(CSRF_COOKIE) != new and isinstance(response, web.Response) \
-            and CSRF_COOKIE not in response.cookies:
-        response.set_cookie(CSRF_COOKIE, new, httponly=False, samesite="Strict",
-                            secure=request.app[SETTINGS].secure_cookies or request.secure, path="/")
+    if (
+        new
+        and request.cookies.get(CSRF_COOKIE) != new
+        and isinstance(response, web.Response)
+        and CSRF_COOKIE not in response.cookies
+    ):
+        response.set_cookie(
+            CSRF_COOKIE,
+            new,
+            httponly=False,
+            samesite="Strict",
+            secure=request.app[SETTINGS].secure_cookies or request.secure,
+            path="/",
+        )
     return response
 
 

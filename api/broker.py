@@ -128,8 +128,7 @@ class RedisBroker(MemoryBroker):
         import redis.asyncio as aioredis
 
         self.url = url
-        self.redis = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=5,
-                                       health_check_interval=5)
+        self.redis = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=5)
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
 
@@ -161,7 +160,7 @@ class RedisBroker(MemoryBroker):
                         data = json.loads(msg["data"])
                     except (ValueError, TypeError):
                         continue
-                    self._fanout(channel[len(self.PREFIX):], data)
+                    self._fanout(channel[len(self.PREFIX) :], data)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001

@@ -40,8 +40,16 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
 class ReadCache(Generic[V]):
     """One cache: values by key, valid until a table it depends on is written."""
 
-    def __init__(self, name: str, tables: Iterable[str], *, max_entries: int = 4096,
-                 max_age: float = 60.0, ignores: Iterable[str] = (), partition: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        tables: Iterable[str],
+        *,
+        max_entries: int = 4096,
+        max_age: float = 60.0,
+        ignores: Iterable[str] = (),
+        partition: str | None = None,
+    ) -> None:
         self.name = name
         self.tables = frozenset(tables)
         # "<table>.<column>": this cache is keyed by that column's value (int), so a write of
@@ -137,15 +145,13 @@ class ReadCaches:
         return found
 
     def stats(self) -> dict[str, dict[str, int]]:
-        return {n: {"hits": c.hits, "misses": c.misses, "entries": len(c._entries)}
-                for n, c in self._caches.items()}
+        return {n: {"hits": c.hits, "misses": c.misses, "entries": len(c._entries)} for n, c in self._caches.items()}
 
     def invalidate(self, tables: Iterable[str]) -> None:
         """Forget what depends on ``tables`` (here only): names are ``<table>`` (rows added
         or removed) or ``<table>.<column>`` (rows changed in that column), with ``@<owner>``
         when the rows' partition value is known."""
-        written = [(name, owner, name.partition(".")[0]) for w in set(tables)
-                   for name, _, owner in (w.partition("@"),)]
+        written = [(name, owner, name.partition(".")[0]) for w in set(tables) for name, _, owner in (w.partition("@"),)]
         for c in self._caches.values():
             if any(name == ALL for name, _, _ in written):
                 c.invalidate()
@@ -154,7 +160,8 @@ class ReadCaches:
             if not hits:
                 continue
             owned = c.partition is not None and all(
-                owner and table == c.partition.partition(".")[0] for table, owner in hits)
+                owner and table == c.partition.partition(".")[0] for table, owner in hits
+            )
             if not owned:
                 c.invalidate()
                 continue
@@ -164,8 +171,9 @@ class ReadCaches:
     @property
     def partitions(self) -> dict[str, str]:
         """table -> column that some cache is keyed by (the write tracking reads it)."""
-        return {c.partition.partition(".")[0]: c.partition.partition(".")[2]
-                for c in self._caches.values() if c.partition}
+        return {
+            c.partition.partition(".")[0]: c.partition.partition(".")[2] for c in self._caches.values() if c.partition
+        }
 
     async def committed(self, tables: frozenset[str]) -> None:
         """A write transaction committed: forget here, then tell the other processes."""

@@ -39,7 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if workers > 1:
         return _serve_workers(args, settings, workers)
     if args.no_migrate:
-        settings = replace(settings, extra={**settings.extra, "migrate": False})
+        settings = replace(settings, migrate=False)
     app = create_app(settings)
     run_event_loop(_run_server(app, settings, reuse_port=args.reuse_port), settings.event_loop)
     return 0
@@ -76,8 +76,7 @@ async def _run_server(app: Any, settings: Settings, *, reuse_port: bool) -> None
     from aiohttp import web
 
     from api import access_log_batch
-    from api.keys import SERVICES
-    from api.placement import INTERNAL_URL
+    from api.keys import INTERNAL_ADDRESS, PLACEMENT
 
     # Tokens in URLs (?token= of non-browser WebSocket clients) never reach the log; lines
     # are written in batches (per-request logging records cost a quarter of a hot read).
@@ -91,10 +90,8 @@ async def _run_server(app: Any, settings: Settings, *, reuse_port: bool) -> None
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((settings.internal_host, 0))
         await web.SockSite(runner, sock).start()
-        app[SERVICES][INTERNAL_URL] = f"http://{settings.internal_host}:{sock.getsockname()[1]}"
-        node = app[SERVICES].get("placement")
-        if hasattr(node, "beat_now"):
-            await node.beat_now()
+        app[INTERNAL_ADDRESS].url = f"http://{settings.internal_host}:{sock.getsockname()[1]}"
+        await app[PLACEMENT].beat_now()  # register at once: other processes may route rooms here
     print(f"PeerLearn serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -103,8 +100,10 @@ async def _run_server(app: Any, settings: Settings, *, reuse_port: bool) -> None
     from api import memtrace
 
     # after start-up: under tracemalloc the migrations crawl (minutes), and growth under load is what it is for
-    tracers = [asyncio.ensure_future(memtrace.dump_periodically(Path(settings.data_dir))),
-               asyncio.ensure_future(memtrace.memstats_periodically(Path(settings.data_dir)))]
+    tracers = [
+        asyncio.ensure_future(memtrace.dump_periodically(Path(settings.data_dir))),
+        asyncio.ensure_future(memtrace.memstats_periodically(Path(settings.data_dir))),
+    ]
     try:
         await stop.wait()
     finally:
@@ -124,15 +123,30 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -
     from api.migrate import upgrade
 
     if not settings.redis_url:
-        print("error: --workers > 1 needs PEERLEARN_REDIS_URL (realtime fan-out and room placement "
-              "cross processes through Redis)", file=sys.stderr)
+        print(
+            "error: --workers > 1 needs PEERLEARN_REDIS_URL (realtime fan-out and room placement "
+            "cross processes through Redis)",
+            file=sys.stderr,
+        )
         return 2
     upgrade(settings.effective_database_url)  # once, before any worker starts
     children = []
     for index in range(workers):
         env = {**os.environ, "PEERLEARN_WORKER_INDEX": str(index), "PEERLEARN_WORKERS": str(workers)}
-        cmd = [sys.executable, "-m", "api.cli", "serve", "--host", settings.host, "--port", str(settings.port),
-               "--data-dir", str(settings.data_dir), "--no-migrate", "--reuse-port"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "api.cli",
+            "serve",
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.port),
+            "--data-dir",
+            str(settings.data_dir),
+            "--no-migrate",
+            "--reuse-port",
+        ]
         children.append(subprocess.Popen(cmd, env=env))
     print(f"PeerLearn serving on http://{settings.host}:{settings.port} with {workers} workers", flush=True)
 
@@ -192,9 +206,9 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 def cmd_recordings_export(args: argparse.Namespace) -> int:
-    from api.services.recordings import export_from_cli
+    from api.cli_recordings import export_recording
 
-    return asyncio.run(export_from_cli(_settings(args), args.id))
+    return asyncio.run(export_recording(_settings(args), args.id))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,15 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data-dir", type=Path, default=None,
-                       help="data directory (SQLite, uploads, recordings, outbox, dev secrets); "
-                            "env PEERLEARN_DATA_DIR, default ./data")
+        p.add_argument(
+            "--data-dir",
+            type=Path,
+            default=None,
+            help="data directory (SQLite, uploads, recordings, outbox, dev secrets); "
+            "env PEERLEARN_DATA_DIR, default ./data",
+        )
 
     serve = sub.add_parser("serve", help="run the web server (migrates on start)")
     serve.add_argument("--host", default=None, help="bind address; env PEERLEARN_HOST, default 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="TCP port; env PEERLEARN_PORT, default 8080")
-    serve.add_argument("--workers", type=int, default=None,
-                       help="processes sharing the port (one per core); needs PEERLEARN_REDIS_URL")
+    serve.add_argument(
+        "--workers", type=int, default=None, help="processes sharing the port (one per core); needs PEERLEARN_REDIS_URL"
+    )
     serve.add_argument("--no-migrate", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     common(serve)

@@ -102,9 +102,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.read_engine = create_async_engine(url, echo=echo, pool_size=8, max_overflow=8)
-            self.write_engine = create_async_engine(
-                url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60
-            )
+            self.write_engine = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60)
             for eng, begin in ((self.read_engine, "BEGIN"), (self.write_engine, "BEGIN IMMEDIATE")):
                 event.listen(eng.sync_engine, "connect", _sqlite_pragmas)
                 event.listen(
@@ -113,14 +111,11 @@ class Database:
                     lambda conn, _sql=begin: conn.exec_driver_sql(_sql),
                 )
         else:
-            engine = create_async_engine(
-                url, echo=echo, pool_size=20, max_overflow=20, pool_pre_ping=True
-            )
+            engine = create_async_engine(url, echo=echo, pool_size=20, max_overflow=20, pool_pre_ping=True)
             self.read_engine = engine
             self.write_engine = engine
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
-        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False,
-                                         sync_session_class=_WriteSession)
+        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False, sync_session_class=_WriteSession)
         self.caches = ReadCaches()
 
     @property

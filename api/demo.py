@@ -38,9 +38,26 @@ MENTORS = [
     ("Ken Thompson", "Programming", ["C", "Unix", "Systems"]),
 ]
 LEARNER_NAMES = [
-    "Liam Park", "Olivia Chen", "Noah Silva", "Emma Rossi", "Ava Novak", "Lucas Meyer", "Mia Kim",
-    "Ethan Haddad", "Sofia Costa", "Mason Wright", "Isla Brown", "Leo Garcia", "Zoe Martin",
-    "Kai Tanaka", "Nora Jensen", "Omar Aziz", "Lena Weber", "Ivan Petrov", "Ana Lima", "Sam Okafor",
+    "Liam Park",
+    "Olivia Chen",
+    "Noah Silva",
+    "Emma Rossi",
+    "Ava Novak",
+    "Lucas Meyer",
+    "Mia Kim",
+    "Ethan Haddad",
+    "Sofia Costa",
+    "Mason Wright",
+    "Isla Brown",
+    "Leo Garcia",
+    "Zoe Martin",
+    "Kai Tanaka",
+    "Nora Jensen",
+    "Omar Aziz",
+    "Lena Weber",
+    "Ivan Petrov",
+    "Ana Lima",
+    "Sam Okafor",
 ]
 INTERESTS = ["Python", "Machine Learning", "Figma", "SQL", "French", "Leadership", "Go", "UX Research"]
 TOPICS = {
@@ -50,8 +67,14 @@ TOPICS = {
     "Languages": ["Conversational {s}", "{s} grammar bootcamp", "{s} for travellers", "{s} exam prep"],
     "Business": ["{s} masterclass", "{s} role play", "{s} for new managers", "Q&A: {s}"],
 }
-COMMENTS = ["Clear and practical, thank you!", "Great pace and examples.", "Exactly what I needed.",
-            "Very patient mentor.", "Good session, would book again.", "Helpful feedback on my work."]
+COMMENTS = [
+    "Clear and practical, thank you!",
+    "Great pace and examples.",
+    "Exactly what I needed.",
+    "Very patient mentor.",
+    "Good session, would book again.",
+    "Helpful feedback on my work.",
+]
 
 
 def _email(name: str, domain: str = "peerlearn.local") -> str:
@@ -89,9 +112,7 @@ async def load_demo(settings: Settings) -> str:
         fee_percent = float(platform["platform_fee_percent"])
         hold = timedelta(hours=int(platform["earnings_hold_hours"]))
         async with db.write() as s:
-            users: dict[str, User] = {
-                u.email: u for u in (await s.scalars(select(User))).all()
-            }
+            users: dict[str, User] = {u.email: u for u in (await s.scalars(select(User))).all()}
 
             def ensure(email: str, **fields: object) -> User:
                 if email in users:
@@ -104,11 +125,21 @@ async def load_demo(settings: Settings) -> str:
                 return user
 
             ensure(ADMIN_EMAIL, full_name="Platform Admin", role=Role.admin)
-            mentors = [ensure(_email(n), full_name=n, role=Role.mentor, domains=[d], skills=sk,
-                              bio=f"{n.split()[0]} mentors {d.lower()}: {', '.join(sk)}.")
-                       for n, d, sk in MENTORS]
-            learners = [ensure(_email(n), full_name=n, role=Role.learner,
-                               interests=rng.sample(INTERESTS, 3)) for n in LEARNER_NAMES]
+            mentors = [
+                ensure(
+                    _email(n),
+                    full_name=n,
+                    role=Role.mentor,
+                    domains=[d],
+                    skills=sk,
+                    bio=f"{n.split()[0]} mentors {d.lower()}: {', '.join(sk)}.",
+                )
+                for n, d, sk in MENTORS
+            ]
+            learners = [
+                ensure(_email(n), full_name=n, role=Role.learner, interests=rng.sample(INTERESTS, 3))
+                for n in LEARNER_NAMES
+            ]
             await s.flush()
             mentor_ids = [m.id for m in mentors]
 
@@ -122,17 +153,30 @@ async def load_demo(settings: Settings) -> str:
                     skill = mentor.skills[i % len(mentor.skills)]
                     title = rng.choice(TOPICS[domain]).format(s=skill)
                     past = i % 3 == 0
-                    starts = now + (timedelta(days=-(i % 20) - 1, hours=rng.randint(0, 8)) if past
-                                    else timedelta(days=i % 21, hours=rng.randint(2, 30)))
+                    starts = now + (
+                        timedelta(days=-(i % 20) - 1, hours=rng.randint(0, 8))
+                        if past
+                        else timedelta(days=i % 21, hours=rng.randint(2, 30))
+                    )
                     capacity = rng.choice([1, 3, 5, 8, 10])
                     sess = Session(
-                        mentor_id=mentor.id, title=title, domain=domain, skills=[skill],
+                        mentor_id=mentor.id,
+                        title=title,
+                        domain=domain,
+                        skills=[skill],
                         description=f"A live session on {skill} in {domain.lower()} with {mentor.full_name}. "
-                                    "Bring your questions; we work through real examples together.",
-                        curriculum=[f"Warm-up: where {skill} fits", f"Core ideas of {skill}",
-                                    "Live exercise", "Questions and next steps"],
-                        price_cents=rng.choice([0, 1500, 2500, 4000, 6000]), currency="USD",
-                        capacity=capacity, starts_at=starts, duration_min=rng.choice([45, 60, 90]),
+                        "Bring your questions; we work through real examples together.",
+                        curriculum=[
+                            f"Warm-up: where {skill} fits",
+                            f"Core ideas of {skill}",
+                            "Live exercise",
+                            "Questions and next steps",
+                        ],
+                        price_cents=rng.choice([0, 1500, 2500, 4000, 6000]),
+                        currency="USD",
+                        capacity=capacity,
+                        starts_at=starts,
+                        duration_min=rng.choice([45, 60, 90]),
                         status=SessionStatus.draft if (not past and i % 11 == 5) else SessionStatus.scheduled,
                         talk_time={},
                     )
@@ -151,14 +195,19 @@ async def load_demo(settings: Settings) -> str:
                     if not past and sess.capacity > 1 and rng.random() < 0.5:
                         k = min(k, sess.capacity - 1)
                     seated = rng.sample(learners, k)
-                    booked = [await bookings.book_in(s, sess, learner.id, fee_percent, require_future=not past)
-                              for learner in seated]
+                    booked = [
+                        await bookings.book_in(s, sess, learner.id, fee_percent, require_future=not past)
+                        for learner in seated
+                    ]
                     if past:
                         ended = sess.starts_at + timedelta(minutes=sess.duration_min)
                         await session_state.transition(s, sess.id, SessionStatus.completed, now=ended)
                         for uid, role in [(sess.mentor_id, "mentor"), *((lr.id, "learner") for lr in seated)]:
-                            s.add(AttendanceInterval(session_id=sess.id, user_id=uid, role=role,
-                                                     joined_at=sess.starts_at, left_at=ended))
+                            s.add(
+                                AttendanceInterval(
+                                    session_id=sess.id, user_id=uid, role=role, joined_at=sess.starts_at, left_at=ended
+                                )
+                            )
                         for b, learner in zip(booked, seated):
                             b.status = BookingStatus.attended
                             b.settled_at, b.earnings_release_at = ended, ended + hold
@@ -166,15 +215,23 @@ async def load_demo(settings: Settings) -> str:
                                 await ledger.record_release(s, b.id)
                                 b.earnings_released_at = ended + hold
                             if rng.random() < 0.7:
-                                s.add(Feedback(session_id=sess.id, author_id=learner.id,
-                                               rating=rng.choice([4, 5, 5, 3, 5]), comment=rng.choice(COMMENTS)))
+                                s.add(
+                                    Feedback(
+                                        session_id=sess.id,
+                                        author_id=learner.id,
+                                        rating=rng.choice([4, 5, 5, 3, 5]),
+                                        comment=rng.choice(COMMENTS),
+                                    )
+                                )
         if mentor_ids:
             await _demo_payouts(settings, db, mentor_ids[:5])
     finally:
         await db.dispose()
-    lines = ["Demo data ready. Logins (password for all: %s):" % DEMO_PASSWORD,
-             f"  admin    {ADMIN_EMAIL}",
-             f"  mentor   {_email(MENTORS[0][0])}",
-             f"  learner  {_email(LEARNER_NAMES[0])}",
-             f"  ({len(MENTORS)} mentors and {len(LEARNER_NAMES)} learners in all: firstname.lastname@peerlearn.local)"]
+    lines = [
+        "Demo data ready. Logins (password for all: %s):" % DEMO_PASSWORD,
+        f"  admin    {ADMIN_EMAIL}",
+        f"  mentor   {_email(MENTORS[0][0])}",
+        f"  learner  {_email(LEARNER_NAMES[0])}",
+        f"  ({len(MENTORS)} mentors and {len(LEARNER_NAMES)} learners in all: firstname.lastname@peerlearn.local)",
+    ]
     return "\n".join(lines)

@@ -118,7 +118,9 @@ def _wants_json(request: web.Request) -> bool:
     path = request.path
     if path.startswith("/api/") or path.startswith("/ws") or path in ("/healthz", "/readyz", "/metrics"):
         return True
-    return "application/json" in request.headers.get("Accept", "") and "text/html" not in request.headers.get("Accept", "")
+    return "application/json" in request.headers.get("Accept", "") and "text/html" not in request.headers.get(
+        "Accept", ""
+    )
 
 
 def error_response(request: web.Request, err: ApiError) -> web.StreamResponse:

@@ -11,17 +11,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import os
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
 from sqlalchemy import select
 
 from api.context import Context
-from api.keys import SERVICES, SETTINGS
+from api.metrics import Metrics
 from api.models import Session, SessionStatus
 from api.services import attendance, rooms
 from api.settings import Settings
@@ -33,26 +31,20 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 15.0
 
 
-def sfu_config(app: web.Application) -> SfuConfig:
-    settings = app[SETTINGS]
+def sfu_config(settings: Settings) -> SfuConfig:
+    """The engine's network configuration from the PEERLEARN_RTC_* settings."""
     port_range = None
     if settings.rtc_port_min and settings.rtc_port_max:
         port_range = (settings.rtc_port_min, settings.rtc_port_max)
     interfaces = [i.strip() for i in settings.rtc_interfaces.split(",") if i.strip()]
-    config = SfuConfig(udp_port_range=port_range, announced_ip=settings.rtc_public_ip or None,
-                       interfaces=interfaces, allow_private_candidates=allow_private_candidates(settings))
+    config = SfuConfig(
+        udp_port_range=port_range,
+        announced_ip=settings.rtc_public_ip or None,
+        interfaces=interfaces,
+        allow_private_candidates=allow_private_candidates(settings),
+    )
     # `serve --workers N` starts N processes (one media worker per core): each takes its own ports
-    index, count = worker_identity()
-    return config.for_worker(index, count)
-
-
-def worker_identity() -> tuple[int, int]:
-    """(index, count) of this process among `serve --workers N`'s processes; (0, 1) alone.
-    Set by the parent (api/cli.py) in the environment of each worker it starts."""
-    try:
-        return int(os.environ.get("PEERLEARN_WORKER_INDEX", "0")), int(os.environ.get("PEERLEARN_WORKERS", "1"))
-    except ValueError:
-        return 0, 1
+    return config.for_worker(settings.worker_index, settings.workers)
 
 
 def allow_private_candidates(settings: Settings) -> bool:
@@ -71,28 +63,37 @@ def allow_private_candidates(settings: Settings) -> bool:
         return False
 
 
+RoomListener = Callable[[Router], None]
+
+
 class LiveRooms:
     """Routers of this process by session id, with the application's listeners attached."""
 
-    def __init__(self, app: web.Application, engine: Engine) -> None:
-        self.app = app
+    def __init__(self, ctx: Context, engine: Engine) -> None:
+        self.ctx = ctx
         self.engine = engine
         self._sweeper: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
         self._exited = asyncio.Event()
         # Join/leave writes in the order the engine reported them (a reconnect is a
         # leave then a join of the same user; swapped, the new interval would close).
         self._attendance_lock = asyncio.Lock()
+        # Called with every room this process opens (e.g. the recording manager's attach).
+        self._listeners: list[RoomListener] = []
 
-    @property
-    def ctx(self) -> Context:
-        return Context.of(self.app)
+    def add_listener(self, listener: RoomListener) -> None:
+        """Call ``listener(router)`` for each room opened from now on."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: RoomListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def router_for(self, session_id: int, capacity: int) -> Router:
         existing = self.engine.get_router(str(session_id))
         if existing is not None and not existing.closed:
             return existing
-        router = self.engine.create_router(str(session_id), max_peers=capacity + 1,
-                                           app_data={"session_id": session_id})
+        router = self.engine.create_router(str(session_id), max_peers=capacity + 1, app_data={"session_id": session_id})
         router.observer.on(ev.CHAT_MESSAGE, self._on_chat)
         router.observer.on(ev.TALK_TIME, self._on_talk_time)
         router.observer.on(ev.QUALITY_SUMMARY, self._on_quality_summary)
@@ -100,7 +101,8 @@ class LiveRooms:
         # signaling is admitted: a page that never got ICE/DTLS through never was in class
         router.observer.on(ev.PEER_CONNECTED, self._on_joined)
         router.observer.on(ev.PARTICIPANT_LEFT, self._on_left)
-        self.app[SERVICES].get("room_listeners", lambda _r: None)(router)
+        for listener in list(self._listeners):
+            listener(router)
         return router
 
     def get(self, session_id: int) -> Router | None:
@@ -139,8 +141,9 @@ class LiveRooms:
         at = attendance.utcnow()  # taken before waiting: the engine's order, not the lock's
         async with self._attendance_lock:
             try:
-                await attendance.record_join(self.ctx, int(event.room_id), int(event.user_key), event.role,
-                                             event.peer_id, at)
+                await attendance.record_join(
+                    self.ctx, int(event.room_id), int(event.user_key), event.role, event.peer_id, at
+                )
             except Exception:  # storage trouble must never break the room
                 log.exception("could not store the join of %s in room %s", event.user_key, event.room_id)
 
@@ -155,15 +158,19 @@ class LiveRooms:
     # The sweeper: rooms close when their session stops being live (ended by the
     # scheduler, cancelled by an admin) even if nobody pressed "End".
     def start(self) -> None:
-        self._sweeper = asyncio.create_task(self._sweep_loop(), name="live-rooms-sweeper")
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_loop(), name="live-rooms-sweeper")
 
     async def stop(self) -> None:
+        """Stop sweeping and close every room (idempotent)."""
         if self._sweeper is not None:
+            await self._started.wait()  # cancelled before its first step, it would never exit
             self._sweeper.cancel()
             await self._exited.wait()
         await self.engine.close()
 
     async def _sweep_loop(self) -> None:
+        self._started.set()
         try:
             while True:
                 await asyncio.sleep(SWEEP_SECONDS)
@@ -181,29 +188,16 @@ class LiveRooms:
         if not open_ids:
             return
         async with self.ctx.db.read() as s:
-            live = set((await s.scalars(select(Session.id).where(
-                Session.id.in_(open_ids), Session.status == SessionStatus.live))).all())
+            live = set(
+                (
+                    await s.scalars(
+                        select(Session.id).where(Session.id.in_(open_ids), Session.status == SessionStatus.live)
+                    )
+                ).all()
+            )
         for sid in open_ids:
             if sid not in live:
                 await self.end(sid)
-
-
-LIVE_ROOMS = "live_rooms"
-
-
-def live_rooms(app: web.Application) -> LiveRooms:
-    return app[SERVICES][LIVE_ROOMS]  # type: ignore[no-any-return]
-
-
-async def live_rooms_ctx(app: web.Application) -> AsyncIterator[None]:
-    engine = Engine(sfu_config(app))
-    registry = LiveRooms(app, engine)
-    app[SERVICES]["engine"] = engine
-    app[SERVICES][LIVE_ROOMS] = registry
-    _register_sfu_metrics(app, engine)
-    registry.start()
-    yield
-    await registry.stop()
 
 
 class _SfuCollector:
@@ -217,19 +211,26 @@ class _SfuCollector:
 
         stats = self.engine.stats()
         for name in ("rooms", "peers", "producers", "consumers"):
-            yield GaugeMetricFamily(f"peerlearn_sfu_{name}", f"SFU {name} open in this process",
-                                    value=getattr(stats, name))
-        yield CounterMetricFamily("peerlearn_sfu_packets_received", "RTP packets received from publishers "
-                                  "(open rooms)", value=stats.packets_received)
-        yield CounterMetricFamily("peerlearn_sfu_packets_forwarded", "RTP packets forwarded to subscribers "
-                                  "(egress, open rooms)", value=stats.packets_forwarded)
-        yield CounterMetricFamily("peerlearn_sfu_packets_retransmitted", "RTP packets resent for NACKs "
-                                  "(open rooms)", value=stats.retransmitted)
+            yield GaugeMetricFamily(
+                f"peerlearn_sfu_{name}", f"SFU {name} open in this process", value=getattr(stats, name)
+            )
+        yield CounterMetricFamily(
+            "peerlearn_sfu_packets_received",
+            "RTP packets received from publishers (open rooms)",
+            value=stats.packets_received,
+        )
+        yield CounterMetricFamily(
+            "peerlearn_sfu_packets_forwarded",
+            "RTP packets forwarded to subscribers (egress, open rooms)",
+            value=stats.packets_forwarded,
+        )
+        yield CounterMetricFamily(
+            "peerlearn_sfu_packets_retransmitted",
+            "RTP packets resent for NACKs (open rooms)",
+            value=stats.retransmitted,
+        )
 
 
-def _register_sfu_metrics(app: web.Application, engine: Engine) -> None:
-    from api.metrics import METRICS
-
-    metrics = app.get(METRICS)
-    if metrics is not None:
-        metrics.registry.register(_SfuCollector(engine))  # type: ignore[arg-type]
+def register_sfu_metrics(metrics: Metrics, engine: Engine) -> None:
+    """Expose the engine's counters on ``metrics`` (read at scrape time)."""
+    metrics.registry.register(_SfuCollector(engine))  # type: ignore[arg-type]

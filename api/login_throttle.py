@@ -34,8 +34,12 @@ def delay_after(failures: int) -> int:
 
 
 def _too_many(retry_after: int) -> ApiError:
-    return ApiError(429, "rate_limited", "Too many attempts; wait a moment and try again.",
-                    headers={"Retry-After": str(max(1, retry_after))})
+    return ApiError(
+        429,
+        "rate_limited",
+        "Too many attempts; wait a moment and try again.",
+        headers={"Retry-After": str(max(1, retry_after))},
+    )
 
 
 class LoginThrottle:

@@ -22,7 +22,6 @@ import logging
 import random
 import re
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -102,8 +101,7 @@ class Mailer:
         msg.set_content(body)
         for att in attachments:
             maintype, subtype = att.mime.split("/", 1)
-            msg.add_attachment(att.content, maintype=maintype, subtype=subtype,
-                               filename=header_value(att.filename))
+            msg.add_attachment(att.content, maintype=maintype, subtype=subtype, filename=header_value(att.filename))
         return msg
 
     async def send(self, to: str, subject: str, body: str, attachments: tuple[Attachment, ...] = ()) -> None:
@@ -114,9 +112,16 @@ class Mailer:
                 await self.deliver(msg)
                 return
             async with self.db.write() as s:
-                s.add(MailOutbox(recipient=header_value(to)[:320], subject=header_value(subject)[:300],
-                                 message=bytes(msg), status=MailStatus.pending, attempts=0,
-                                 next_attempt_at=utcnow()))
+                s.add(
+                    MailOutbox(
+                        recipient=header_value(to)[:320],
+                        subject=header_value(subject)[:300],
+                        message=bytes(msg),
+                        status=MailStatus.pending,
+                        attempts=0,
+                        next_attempt_at=utcnow(),
+                    )
+                )
             self.wake.set()
         except Exception:  # a mail problem never fails the caller's request
             log.exception("could not queue e-mail to %s", to)
@@ -171,15 +176,23 @@ class Mailer:
 
 
 def _due(now: datetime) -> Any:
-    return (MailOutbox.status == MailStatus.pending, MailOutbox.next_attempt_at <= now,
-            or_(MailOutbox.locked_until.is_(None), MailOutbox.locked_until < now))
+    return (
+        MailOutbox.status == MailStatus.pending,
+        MailOutbox.next_attempt_at <= now,
+        or_(MailOutbox.locked_until.is_(None), MailOutbox.locked_until < now),
+    )
 
 
 async def _due_count(db: Database) -> int:
     now = utcnow()
     async with db.read() as s:
-        ids = (await s.scalars(select(MailOutbox.id).where(
-            MailOutbox.status == MailStatus.pending, MailOutbox.next_attempt_at <= now).limit(1))).all()
+        ids = (
+            await s.scalars(
+                select(MailOutbox.id)
+                .where(MailOutbox.status == MailStatus.pending, MailOutbox.next_attempt_at <= now)
+                .limit(1)
+            )
+        ).all()
     return len(ids)
 
 
@@ -191,20 +204,26 @@ async def deliver_due(mailer: Mailer, now: datetime | None = None) -> int:
         return 0
     now = now or utcnow()
     async with db.read() as s:
-        ids = (await s.scalars(select(MailOutbox.id).where(*_due(now))
-                               .order_by(MailOutbox.id).limit(BATCH))).all()
+        ids = (await s.scalars(select(MailOutbox.id).where(*_due(now)).order_by(MailOutbox.id).limit(BATCH))).all()
     if not ids:
         return 0
     # The claim's expiry doubles as this pass's mark: rows another process claimed meanwhile
     # carry a different one, so only ours are read back.
     claim = now + CLAIM_TTL + timedelta(microseconds=random.randrange(1, 1_000_000))
     async with db.write() as s:
-        await s.execute(update(MailOutbox).where(MailOutbox.id.in_(ids), *_due(now))
-                        .values(locked_until=claim).execution_options(synchronize_session=False))
-        rows = (await s.execute(select(MailOutbox.id, MailOutbox.message, MailOutbox.attempts,
-                                       MailOutbox.recipient)
-                                .where(MailOutbox.id.in_(ids), MailOutbox.locked_until == claim)
-                                .order_by(MailOutbox.id))).all()
+        await s.execute(
+            update(MailOutbox)
+            .where(MailOutbox.id.in_(ids), *_due(now))
+            .values(locked_until=claim)
+            .execution_options(synchronize_session=False)
+        )
+        rows = (
+            await s.execute(
+                select(MailOutbox.id, MailOutbox.message, MailOutbox.attempts, MailOutbox.recipient)
+                .where(MailOutbox.id.in_(ids), MailOutbox.locked_until == claim)
+                .order_by(MailOutbox.id)
+            )
+        ).all()
     sent = 0
     outcomes: list[tuple[int, dict[str, Any]]] = []
     for mail_id, raw, attempts, to in rows:
@@ -214,16 +233,25 @@ async def deliver_due(mailer: Mailer, now: datetime | None = None) -> int:
             attempts += 1
             gave_up = attempts >= MAX_ATTEMPTS
             (log.error if gave_up else log.warning)(
-                "e-mail %s to %s failed (attempt %d/%d): %s", mail_id, to, attempts, MAX_ATTEMPTS, exc)
-            values: dict[str, Any] = {"attempts": attempts, "locked_until": None,
-                                      "last_error": f"{type(exc).__name__}: {exc}"[:1000],
-                                      "next_attempt_at": now + backoff(attempts)}
+                "e-mail %s to %s failed (attempt %d/%d): %s", mail_id, to, attempts, MAX_ATTEMPTS, exc
+            )
+            values: dict[str, Any] = {
+                "attempts": attempts,
+                "locked_until": None,
+                "last_error": f"{type(exc).__name__}: {exc}"[:1000],
+                "next_attempt_at": now + backoff(attempts),
+            }
             if gave_up:
                 values.update(status=MailStatus.failed, message=b"")
         else:
             sent += 1
-            values = {"status": MailStatus.sent, "sent_at": utcnow(), "locked_until": None,
-                      "attempts": attempts + 1, "message": b""}  # its links live on only in the inbox
+            values = {
+                "status": MailStatus.sent,
+                "sent_at": utcnow(),
+                "locked_until": None,
+                "attempts": attempts + 1,
+                "message": b"",
+            }  # its links live on only in the inbox
         outcomes.append((mail_id, values))
     async with db.write() as s:
         for mail_id, values in outcomes:
@@ -235,8 +263,11 @@ async def purge_finished(db: Database, now: datetime | None = None) -> int:
     """Delete sent and failed rows older than ``KEEP_FINISHED``; returns how many."""
     cutoff = (now or utcnow()) - KEEP_FINISHED
     async with db.write() as s:
-        result = await s.execute(delete(MailOutbox).where(
-            MailOutbox.status.in_((MailStatus.sent, MailStatus.failed)), MailOutbox.created_at < cutoff))
+        result = await s.execute(
+            delete(MailOutbox).where(
+                MailOutbox.status.in_((MailStatus.sent, MailStatus.failed)), MailOutbox.created_at < cutoff
+            )
+        )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -250,20 +281,27 @@ class MailSender:
         self.started = asyncio.Event()
         self.exited = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="mail-sender")
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="mail-sender")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await self.exited.wait()
+        if self._task is None:
+            return
+        await self.started.wait()  # cancelled before its first step, the loop would never exit
+        # The flag as well as the cancel: on Python 3.11, asyncio.wait_for returns the result
+        # and drops a cancel that arrives as its awaitable completes (a wake-up at shutdown).
+        self._stopping = True
+        self._task.cancel()
+        await self.exited.wait()
 
     async def _run(self) -> None:
         self.started.set()
         purged_at: datetime | None = None
         try:
-            while True:
+            while not self._stopping:
                 self.mailer.wake.clear()
                 try:
                     while await deliver_due(self.mailer) == BATCH:
@@ -282,15 +320,3 @@ class MailSender:
             pass
         finally:
             self.exited.set()
-
-
-async def mail_sender_ctx(mailer: Mailer, db: Database) -> AsyncIterator[MailSender]:
-    """Attach ``db`` to ``mailer`` and run a sender until the context closes."""
-    mailer.attach(db)
-    sender = MailSender(mailer)
-    sender.start()
-    try:
-        yield sender
-    finally:
-        await sender.stop()
-        mailer.attach(None)

@@ -59,8 +59,21 @@ def start_if_enabled() -> bool:
 
 
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 def mallinfo() -> dict[str, float]:
@@ -74,16 +87,17 @@ def mallinfo() -> dict[str, float]:
         return {}
     fn.restype = _MallInfo2
     mi = fn()
-    return {"arena": mi.arena / 1e6, "in_use": mi.uordblks / 1e6, "free": mi.fordblks / 1e6,
-            "mmap": mi.hblkhd / 1e6}
+    return {"arena": mi.arena / 1e6, "in_use": mi.uordblks / 1e6, "free": mi.fordblks / 1e6, "mmap": mi.hblkhd / 1e6}
 
 
 def _memstats_line() -> str:
     mi = mallinfo()
     c_heap = " ".join(f"{k} {v:.1f}" for k, v in mi.items())
     traced = f" traced {tracemalloc.get_traced_memory()[0] / 1e6:.1f} MB" if tracemalloc.is_tracing() else ""
-    return (f"{time.strftime('%Y-%m-%dT%H:%M:%S')} rss {_rss_mb():.1f} MB{traced} "
-            f"malloc(MB) {c_heap} python_objects {len(gc.get_objects())}")
+    return (
+        f"{time.strftime('%Y-%m-%dT%H:%M:%S')} rss {_rss_mb():.1f} MB{traced} "
+        f"malloc(MB) {c_heap} python_objects {len(gc.get_objects())}"
+    )
 
 
 async def memstats_periodically(data_dir: Path) -> None:
@@ -125,8 +139,13 @@ async def dump_periodically(data_dir: Path, interval: float | None = None, warmu
     warmup = warmup if warmup is not None else float(os.environ.get("PEERLEARN_TRACEMALLOC_WARMUP", "60"))
     out = Path(data_dir) / "tracemalloc"
     out.mkdir(parents=True, exist_ok=True)
-    log.warning("tracemalloc on (%d frames): snapshots every %.0f s in %s after %.0f s",
-                tracemalloc.get_traceback_limit(), interval, out, warmup)
+    log.warning(
+        "tracemalloc on (%d frames): snapshots every %.0f s in %s after %.0f s",
+        tracemalloc.get_traceback_limit(),
+        interval,
+        out,
+        warmup,
+    )
     await asyncio.sleep(warmup)
     n = 0
     while True:
@@ -136,8 +155,10 @@ async def dump_periodically(data_dir: Path, interval: float | None = None, warmu
             snap.dump(str(out / f"{n:04d}.snap"))
             peak = tracemalloc.get_traced_memory()[1]
             with (out / "index.txt").open("a") as f:
-                f.write(f"{n:04d} peak {peak / 1e6:.1f} MB (snapshot took {time.perf_counter() - t:.2f} s) "
-                        f"{_memstats_line()}\n")
+                f.write(
+                    f"{n:04d} peak {peak / 1e6:.1f} MB (snapshot took {time.perf_counter() - t:.2f} s) "
+                    f"{_memstats_line()}\n"
+                )
             del snap
         except Exception:  # a diagnostic must never take the server down
             log.exception("tracemalloc snapshot failed")
@@ -158,12 +179,16 @@ def diff_report(base: tracemalloc.Snapshot, now: tracemalloc.Snapshot, top: int 
     base, now = base.filter_traces(_IGNORE), now.filter_traces(_IGNORE)
     traced_base = sum(s.size for s in base.statistics("filename")) / 1e6
     traced_now = sum(s.size for s in now.statistics("filename")) / 1e6
-    lines = [f"traced {traced_base:.1f} MB -> {traced_now:.1f} MB",
-             "--- by line: size_diff, count_diff, size, count, where"]
+    lines = [
+        f"traced {traced_base:.1f} MB -> {traced_now:.1f} MB",
+        "--- by line: size_diff, count_diff, size, count, where",
+    ]
     for st in now.compare_to(base, "lineno")[:top]:
         frame = st.traceback[0]
-        lines.append(f"{st.size_diff / 1024:+10.1f} KiB {st.count_diff:+8d}  {st.size / 1024:10.1f} KiB "
-                     f"{st.count:8d}  {frame.filename}:{frame.lineno}")
+        lines.append(
+            f"{st.size_diff / 1024:+10.1f} KiB {st.count_diff:+8d}  {st.size / 1024:10.1f} KiB "
+            f"{st.count:8d}  {frame.filename}:{frame.lineno}"
+        )
     lines.append(f"--- by traceback (top {tracebacks}, innermost frame last)")
     for st in now.compare_to(base, "traceback")[:tracebacks]:
         lines.append(f"{st.size_diff / 1024:+10.1f} KiB {st.count_diff:+8d} blocks, now {st.size / 1024:.1f} KiB")

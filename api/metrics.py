@@ -8,19 +8,23 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-METRICS: web.AppKey["Metrics"] = web.AppKey("metrics", object)  # type: ignore[arg-type]
+from api.keys import METRICS
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("peerlearn_http_requests_total", "HTTP requests",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("peerlearn_http_request_seconds", "HTTP request latency",
-                                 ["method", "route"], registry=self.registry,
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-        self.websockets = Gauge("peerlearn_websockets_open", "Open WebSockets", ["kind"],
-                                registry=self.registry)
+        self.requests = Counter(
+            "peerlearn_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "peerlearn_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.websockets = Gauge("peerlearn_websockets_open", "Open WebSockets", ["kind"], registry=self.registry)
         # labels() hashes and locks on every call: the children are looked up once per series.
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -29,7 +33,9 @@ class Metrics:
         series = self._series.get((method, route, status))
         if series is None:
             series = self._series[(method, route, status)] = (
-                self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
         series[0].inc()
         series[1].observe(seconds)
 

@@ -7,74 +7,35 @@ lists (skills, topics) that the pages show but never join on.
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypedDict
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
-    DateTime,
     Enum,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     false,
     text,
     true,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores UTC, always returns aware datetimes (SQLite drops the zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
-
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+# Re-exported: callers (and the migrations, for UTCDateTime) know these as api.models names.
+from api.orm import Base as Base
+from api.orm import UTCDateTime as UTCDateTime
+from api.orm import utcnow as utcnow
 
 
 def _enum(e: type[enum.Enum]) -> Enum:
-    return Enum(e, native_enum=False, length=20, values_callable=lambda x: [m.value for m in x],
-                validate_strings=True)
+    return Enum(e, native_enum=False, length=20, values_callable=lambda x: [m.value for m in x], validate_strings=True)
 
 
 class Role(str, enum.Enum):
@@ -513,8 +474,3 @@ class SchedulerClaim(Base):
 
     key: Mapped[str] = mapped_column(String(120), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-# Recommender tables live in their own module; imported here so Alembic (which imports
-# api.models) sees them in Base.metadata.
-import api.models_recsys  # noqa: E402,F401

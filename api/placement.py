@@ -17,19 +17,25 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
-from api.keys import BROKER, SERVICES
+from sfu import Engine
 
 log = logging.getLogger(__name__)
 
 NODE_TTL = 6  # seconds a node stays registered without a heartbeat
 ROOM_TTL = 15  # seconds a room claim survives without its owner refreshing it
 HEARTBEAT = 2.0
+
+
+@dataclass
+class InternalAddress:
+    """Where other processes reach this one: ``peerlearn serve`` sets ``url`` once its internal
+    listener is up (after start-up); None while there is none (one process, tests)."""
+
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,27 +59,41 @@ class LocalPlacement:
     async def stop(self) -> None:
         pass
 
+    async def beat_now(self) -> None:
+        pass
+
 
 class RedisPlacement:
     """Rooms placed on the least-loaded live process, registered in Redis."""
 
-    def __init__(self, redis: Any, *, load: Callable[[], int], rooms: Callable[[], list[int]],
-                 internal_url: Callable[[], str | None]) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        load: Callable[[], int],
+        rooms: Callable[[], list[int]],
+        internal_url: Callable[[], str | None],
+    ) -> None:
         self.redis = redis
         self.node_id = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._load = load
         self._rooms = rooms
         self._internal_url = internal_url
         self._task: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
         self._exited = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._heartbeat(), name="placement-heartbeat")
+        if self._task is None:
+            self._task = asyncio.create_task(self._heartbeat(), name="placement-heartbeat")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await self._exited.wait()
+        """Stop the heartbeat and deregister (idempotent)."""
+        if self._task is None or self._exited.is_set():
+            return
+        await self._started.wait()  # cancelled before its first step, it would never exit
+        self._task.cancel()
+        await self._exited.wait()
         try:
             await self.redis.delete(f"pl:node:{self.node_id}")
         except Exception:  # noqa: BLE001
@@ -137,6 +157,7 @@ class RedisPlacement:
         return nodes
 
     async def _heartbeat(self) -> None:
+        self._started.set()
         try:
             while True:
                 try:
@@ -161,37 +182,14 @@ class RedisPlacement:
         await pipe.execute()
 
 
-PLACEMENT = "placement"
-INTERNAL_URL = "internal_url"
+Placement = LocalPlacement | RedisPlacement
 
 
-def placement(app: web.Application) -> LocalPlacement | RedisPlacement:
-    return app[SERVICES].get(PLACEMENT) or LocalPlacement()  # type: ignore[no-any-return]
+def peers_served(engine: Engine) -> int:
+    """This process's load: the participants of its open rooms."""
+    return sum(len(r.peers) for r in engine.routers if not r.closed)
 
 
-async def placement_ctx(app: web.Application) -> AsyncIterator[None]:
-    broker = app[BROKER]
-    redis = getattr(broker, "redis", None)
-    if redis is None:
-        app[SERVICES][PLACEMENT] = LocalPlacement()
-        yield
-        return
-
-    def load() -> int:
-        engine = app[SERVICES].get("engine")
-        if engine is None:
-            return 0
-        return sum(len(r.peers) for r in engine.routers if not r.closed)
-
-    def rooms() -> list[int]:
-        engine = app[SERVICES].get("engine")
-        if engine is None:
-            return []
-        return [int(r.room_id) for r in engine.routers if not r.closed and r.room_id.isdigit()]
-
-    node = RedisPlacement(redis, load=load, rooms=rooms,
-                          internal_url=lambda: app[SERVICES].get(INTERNAL_URL))
-    app[SERVICES][PLACEMENT] = node
-    await node.start()
-    yield
-    await node.stop()
+def rooms_served(engine: Engine) -> list[int]:
+    """The session ids of this process's open rooms (their claims are kept alive)."""
+    return [int(r.room_id) for r in engine.routers if not r.closed and r.room_id.isdigit()]

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api.keys import SETTINGS
+from api.keys import SETTINGS, TRUSTED_NETWORKS
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 FORWARDED_HEADERS = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded")
@@ -78,9 +78,6 @@ async def proxy_middleware(request: web.Request, handler: Any) -> web.StreamResp
         if changes:
             request = request.clone(**changes)
     return await handler(request)
-
-
-TRUSTED_NETWORKS: web.AppKey[tuple[Network, ...]] = web.AppKey("trusted_networks", tuple)
 
 
 def setup(app: web.Application) -> None:

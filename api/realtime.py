@@ -12,7 +12,7 @@ Protection:
 - frames over ``MAX_MESSAGE_BYTES`` close the socket (1009); too many frames
   per second close it (1008); malformed frames get ``{"type": "error"}``;
 - a client that cannot keep up (its queue overflows, or one send takes longer
-  than ``SEND_TIMEOUT``) is dropped: the publisher never waits for it;
+  than ``settings.ws_send_timeout_seconds``) is dropped: the publisher never waits for it;
 - protocol heartbeats (ping/pong frames) plus an application ``ping`` message;
 - logout / deactivation close the user's sockets in every process (a control
   message on the user's channel), shutdown closes them all.
@@ -36,8 +36,7 @@ from sqlalchemy import select
 from api.auth import CurrentUser, resolve_token
 from api.broker import Subscription
 from api.errors import ApiError
-from api.keys import BROKER, DB, SETTINGS
-from api.metrics import METRICS
+from api.keys import BROKER, DB, METRICS, SETTINGS
 from api.models import Booking, BookingStatus, Role, Session, SessionStatus
 from api.security import AUTH_COOKIE
 from api.services.notifications import session_channel, user_channel
@@ -45,9 +44,6 @@ from api.services.notifications import session_channel, user_channel
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024
-SEND_TIMEOUT = 10.0
-HEARTBEAT_SECONDS = 30.0
-APP_PING_SECONDS = 25.0
 MAX_SUBSCRIPTIONS = 50
 # Client frames: a burst of RATE_BURST, refilled at RATE_PER_SECOND.
 RATE_PER_SECOND = 20.0
@@ -110,15 +106,15 @@ class Connection:
 
 
 class Hub:
-    """Registered as ``app[SERVICES]["hub"]``; owns every realtime socket of this process."""
+    """``app[HUB]`` (api/keys.py); owns every realtime socket of this process."""
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self._conns: dict[int, set[Connection]] = {}
-        settings_extra = app[SETTINGS].extra
-        self.heartbeat = float(settings_extra.get("ws_heartbeat_seconds", HEARTBEAT_SECONDS))
-        self.app_ping = float(settings_extra.get("ws_ping_seconds", APP_PING_SECONDS))
-        self.send_timeout = float(settings_extra.get("ws_send_timeout", SEND_TIMEOUT))
+        settings = app[SETTINGS]
+        self.heartbeat = settings.ws_heartbeat_seconds
+        self.app_ping = settings.ws_ping_seconds
+        self.send_timeout = settings.ws_send_timeout_seconds
 
     # ------------------------------------------------------------------ public interface
     def online_count(self) -> int:
@@ -143,20 +139,20 @@ class Hub:
     async def close_user_token(self, user_id: int, jti: str) -> None:
         """Close the sockets opened with one token (logout of one device)."""
         await self._close_local(user_id, jti)
-        await self.app[BROKER].publish(user_channel(user_id),
-                                       {"type": CONTROL, "action": "close", "jti": jti})
+        await self.app[BROKER].publish(user_channel(user_id), {"type": CONTROL, "action": "close", "jti": jti})
 
     async def shutdown(self) -> None:
         """Close every socket (server going away)."""
         conns = [c for cs in self._conns.values() for c in cs]
-        await asyncio.gather(*(self._close(c, WSCloseCode.GOING_AWAY, "server shutdown", wait=True) for c in conns),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(self._close(c, WSCloseCode.GOING_AWAY, "server shutdown", wait=True) for c in conns),
+            return_exceptions=True,
+        )
 
     # ------------------------------------------------------------------ the handler
     async def handle(self, request: web.Request) -> web.StreamResponse:
         user = await self._authenticate(request)
-        ws = web.WebSocketResponse(heartbeat=self.heartbeat or None, max_msg_size=MAX_MESSAGE_BYTES,
-                                   autoping=True)
+        ws = web.WebSocketResponse(heartbeat=self.heartbeat or None, max_msg_size=MAX_MESSAGE_BYTES, autoping=True)
         if not ws.can_prepare(request).ok:
             raise ApiError(400, "websocket_required", "This endpoint only speaks WebSocket.")
         # Subscribe before the handshake completes: nothing published after connect is missed.
@@ -175,7 +171,8 @@ class Hub:
         reader = asyncio.create_task(self._reader(conn), name=f"ws-reader-{user.id}")
         stop = asyncio.create_task(conn.stop.wait())
         expiry = asyncio.get_running_loop().call_later(
-            max(0.0, user.expires_at.timestamp() - time.time()), self._drop_soon, conn, CLOSE_LOGOUT)
+            max(0.0, user.expires_at.timestamp() - time.time()), self._drop_soon, conn, CLOSE_LOGOUT
+        )
         try:
             await self._send(conn, "hello", {"user_id": user.id, "role": user.role})
             # The socket is closed by this task only (aiohttp's close handshake is clean that
@@ -267,10 +264,11 @@ class Hub:
                 await self._error(conn, "too_many_subscriptions", "Too many subscriptions on one socket.")
                 return
             if not await self.may_see_session(conn.user, sid):
-                await self._error(conn, "forbidden", "You may not follow this session.",
-                                  session_id=sid)
+                await self._error(conn, "forbidden", "You may not follow this session.", session_id=sid)
                 return
-            conn.ready_views.pop(sid, None)  # looked up at its first 'ready' message (rare; browse pages subscribe to many)
+            conn.ready_views.pop(
+                sid, None
+            )  # looked up at its first 'ready' message (rare; browse pages subscribe to many)
             await conn.sub.add(channel)
             await self._send(conn, "subscribed", {"session_id": sid})
         else:
@@ -279,8 +277,7 @@ class Hub:
     async def may_see_session(self, user: CurrentUser, session_id: int) -> bool:
         """Published sessions: anyone signed in; drafts: their mentor and admins."""
         async with self.app[DB].read() as s:
-            row = (await s.execute(select(Session.mentor_id, Session.status).where(
-                Session.id == session_id))).first()
+            row = (await s.execute(select(Session.mentor_id, Session.status).where(Session.id == session_id))).first()
         if row is None:
             return False
         mentor_id, status = row
@@ -296,9 +293,15 @@ class Hub:
             mentor_id = await s.scalar(select(Session.mentor_id).where(Session.id == session_id))
             if mentor_id == user.id:
                 return ReadyView.everyone
-            booked = await s.scalar(select(Booking.id).where(
-                Booking.session_id == session_id, Booking.learner_id == user.id,
-                Booking.status.in_((BookingStatus.confirmed, BookingStatus.attended))).limit(1))
+            booked = await s.scalar(
+                select(Booking.id)
+                .where(
+                    Booking.session_id == session_id,
+                    Booking.learner_id == user.id,
+                    Booking.status.in_((BookingStatus.confirmed, BookingStatus.attended)),
+                )
+                .limit(1)
+            )
         return ReadyView.own if booked is not None else ReadyView.nothing
 
     async def _filter_ready(self, conn: Connection, message: dict[str, Any]) -> dict[str, Any] | None:
@@ -377,8 +380,7 @@ class Hub:
 
     async def _close_local(self, user_id: int, jti: str | None) -> None:
         conns = [c for c in self._conns.get(user_id, ()) if jti is None or c.user.jti == jti]
-        await asyncio.gather(*(self._close(c, CLOSE_LOGOUT, "signed out") for c in conns),
-                             return_exceptions=True)
+        await asyncio.gather(*(self._close(c, CLOSE_LOGOUT, "signed out") for c in conns), return_exceptions=True)
 
 
 def same_origin(request: web.Request) -> bool:
@@ -393,12 +395,7 @@ def same_origin(request: web.Request) -> bool:
     public = urlsplit(settings.public_url)
     if public.scheme and public.netloc:
         allowed.add(f"{public.scheme}://{public.netloc}".lower())
-    for extra in settings.extra.get("allowed_origins", ()):
-        allowed.add(str(extra).rstrip("/").lower())
+    for extra in settings.allowed_origins.split(","):
+        if extra.strip():
+            allowed.add(extra.strip().rstrip("/").lower())
     return f"{parts.scheme}://{parts.netloc}".lower() in allowed
-
-
-def get_hub(app: web.Application) -> Hub | None:
-    from api.keys import SERVICES
-
-    return app[SERVICES].get("hub")  # type: ignore[no-any-return]

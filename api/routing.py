@@ -71,8 +71,7 @@ def encode(result: Any) -> bytes:
 
 def json_body(result: Any, *, status: int = 200) -> web.Response:
     """An ``application/json`` response of ``result`` (a model, or JSON-ready data)."""
-    return web.Response(body=encode(result), status=status, content_type="application/json",
-                        charset="utf-8")
+    return web.Response(body=encode(result), status=status, content_type="application/json", charset="utf-8")
 
 
 class ApiRoutes:
@@ -81,21 +80,46 @@ class ApiRoutes:
     def __init__(self, tag: str) -> None:
         self.tag = tag
         self.endpoints: list[Endpoint] = []
+        # (path, handler, name): WebSocket endpoints, routed as they are (not JSON, not in OpenAPI).
+        self.sockets: list[tuple[str, Handler, str]] = []
 
-    def route(self, method: str, path: str, *, name: str | None = None, summary: str = "",
-              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-              response: Any = None, status: int = 200,
-              auth: tuple[str, ...] | str | None = ("learner", "mentor", "admin"),
-              raw_body: str | None = None, response_media: str = "application/json",
-              errors: tuple[int, ...] = ()) -> Callable[[Handler], Handler]:
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        name: str | None = None,
+        summary: str = "",
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: Any = None,
+        status: int = 200,
+        auth: tuple[str, ...] | str | None = ("learner", "mentor", "admin"),
+        raw_body: str | None = None,
+        response_media: str = "application/json",
+        errors: tuple[int, ...] = (),
+    ) -> Callable[[Handler], Handler]:
         roles = (auth,) if isinstance(auth, str) else auth
 
         def deco(fn: Handler) -> Handler:
-            self.endpoints.append(Endpoint(
-                method=method.upper(), path=path, handler=fn, name=name or fn.__name__,
-                summary=summary or (fn.__doc__ or "").strip().split("\n")[0], tag=self.tag,
-                body=body, query=query, response=response, status=status, auth=roles,
-                raw_body=raw_body, response_media=response_media, errors=errors))
+            self.endpoints.append(
+                Endpoint(
+                    method=method.upper(),
+                    path=path,
+                    handler=fn,
+                    name=name or fn.__name__,
+                    summary=summary or (fn.__doc__ or "").strip().split("\n")[0],
+                    tag=self.tag,
+                    body=body,
+                    query=query,
+                    response=response,
+                    status=status,
+                    auth=roles,
+                    raw_body=raw_body,
+                    response_media=response_media,
+                    errors=errors,
+                )
+            )
             return fn
 
         return deco
@@ -109,10 +133,21 @@ class ApiRoutes:
     def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **kw)
 
+    def websocket(self, path: str, *, name: str) -> Callable[[Handler], Handler]:
+        """A WebSocket endpoint: the handler gets the bare request and does its own handshake."""
+
+        def deco(fn: Handler) -> Handler:
+            self.sockets.append((path, fn, name))
+            return fn
+
+        return deco
+
     def register(self, app: web.Application) -> None:
         for ep in self.endpoints:
             app.router.add_route(ep.method, ep.path, _wrap(ep), name=ep.name)
             app[ENDPOINTS].append(ep)
+        for path, handler, name in self.sockets:
+            app.router.add_get(path, handler, name=name)
 
 
 # Primary keys are 32-bit INTEGER columns (PostgreSQL refuses larger values with an error).
@@ -175,9 +210,17 @@ def _wrap(ep: Endpoint) -> Handler:
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
-    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string"}, "message": {"type": "string"},
-        "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}},
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        }
+    },
 }
 
 
@@ -199,15 +242,20 @@ def build_openapi(endpoints: list[Endpoint], *, title: str, version: str) -> dic
     for ep in endpoints:
         path = _PATH_PARAM.sub(lambda m: "{" + m.group(1) + "}", ep.path)
         op: dict[str, Any] = {"operationId": ep.name, "summary": ep.summary or ep.name, "tags": [ep.tag]}
-        params = [{"name": p, "in": "path", "required": True,
-                   "schema": {"type": "integer"} if p.endswith("id") else {"type": "string"}}
-                  for p in _PATH_PARAM.findall(ep.path)]
+        params = [
+            {
+                "name": p,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer"} if p.endswith("id") else {"type": "string"},
+            }
+            for p in _PATH_PARAM.findall(ep.path)
+        ]
         if ep.query is not None:
             qs = ep.query.model_json_schema(ref_template=ref)
             required = set(qs.get("required", []))
             for fname, fs in qs.get("properties", {}).items():
-                params.append({"name": fname, "in": "query", "required": fname in required,
-                               "schema": fs})
+                params.append({"name": fname, "in": "query", "required": fname in required, "schema": fs})
             for name, d in qs.get("$defs", {}).items():
                 components.setdefault(name, d)
         if params:
@@ -215,22 +263,30 @@ def build_openapi(endpoints: list[Endpoint], *, title: str, version: str) -> dic
         if ep.body is not None:
             # An empty body reads as {} (see _read_json): required only if {} is invalid.
             has_required = any(f.is_required() for f in ep.body.model_fields.values())
-            op["requestBody"] = {"required": has_required, "content": {
-                "application/json": {"schema": schema_of(ep.body, "validation")}}}
+            op["requestBody"] = {
+                "required": has_required,
+                "content": {"application/json": {"schema": schema_of(ep.body, "validation")}},
+            }
         elif ep.raw_body:
-            op["requestBody"] = {"required": True, "content": {ep.raw_body: {"schema": {
-                "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {
+                    ep.raw_body: {
+                        "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+                    }
+                },
+            }
         responses: dict[str, Any] = {}
         if ep.status == 204:
             responses["204"] = {"description": "No content"}
         elif ep.response is not None:
-            responses[str(ep.status)] = {"description": "OK", "content": {
-                ep.response_media: {"schema": schema_of(ep.response, "serialization")}}}
+            responses[str(ep.status)] = {
+                "description": "OK",
+                "content": {ep.response_media: {"schema": schema_of(ep.response, "serialization")}},
+            }
         else:
-            responses[str(ep.status)] = {"description": "OK", "content": {
-                ep.response_media: {"schema": {}}}}
-        err = {"description": "Error", "content": {"application/json": {
-            "schema": {"$ref": ref.format(model="Error")}}}}
+            responses[str(ep.status)] = {"description": "OK", "content": {ep.response_media: {"schema": {}}}}
+        err = {"description": "Error", "content": {"application/json": {"schema": {"$ref": ref.format(model="Error")}}}}
         codes = {400, 404, 409, 413, 422, 429, 503, *ep.errors}
         if ep.auth is not None:
             codes |= {401, 403}
@@ -243,7 +299,11 @@ def build_openapi(endpoints: list[Endpoint], *, title: str, version: str) -> dic
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": paths,
-        "components": {"schemas": components, "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-            "cookie": {"type": "apiKey", "in": "cookie", "name": "pl_session"}}},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "pl_session"},
+            },
+        },
     }

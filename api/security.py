@@ -51,8 +51,20 @@ def needs_rehash(password_hash: str) -> bool:
 
 
 PASSWORD_RULES = "at least 8 characters, with a letter and a digit, not a common password"
-_COMMON = {"password", "password1", "12345678", "123456789", "qwerty123", "iloveyou1", "letmein1",
-           "abc12345", "welcome1", "passw0rd", "admin123", "peerlearn1"}
+_COMMON = {
+    "password",
+    "password1",
+    "12345678",
+    "123456789",
+    "qwerty123",
+    "iloveyou1",
+    "letmein1",
+    "abc12345",
+    "welcome1",
+    "passw0rd",
+    "admin123",
+    "peerlearn1",
+}
 
 
 def password_problem(password: str, *, email: str = "") -> str | None:
@@ -83,12 +95,22 @@ class TokenError(Exception):
     """The token is missing, malformed, unsigned, expired or not ours."""
 
 
-def issue_access_token(secret: str, *, user_id: int, role: str, version: int, ttl_seconds: int) -> tuple[str, TokenClaims]:
+def issue_access_token(
+    secret: str, *, user_id: int, role: str, version: int, ttl_seconds: int
+) -> tuple[str, TokenClaims]:
     now = datetime.now(timezone.utc)
     exp = now + timedelta(seconds=ttl_seconds)
     jti = uuid.uuid4().hex
-    payload = {"sub": str(user_id), "role": role, "ver": version, "jti": jti, "iat": now,
-               "nbf": now - timedelta(seconds=5), "exp": exp, "typ": "access"}
+    payload = {
+        "sub": str(user_id),
+        "role": role,
+        "ver": version,
+        "jti": jti,
+        "iat": now,
+        "nbf": now - timedelta(seconds=5),
+        "exp": exp,
+        "typ": "access",
+    }
     token = jwt.encode(payload, secret, algorithm=JWT_ALGORITHM)
     return token, TokenClaims(user_id, role, jti, version, exp)
 
@@ -96,7 +118,9 @@ def issue_access_token(secret: str, *, user_id: int, role: str, version: int, tt
 def decode_access_token(secret: str, token: str) -> TokenClaims:
     try:
         payload = jwt.decode(
-            token, secret, algorithms=[JWT_ALGORITHM],
+            token,
+            secret,
+            algorithms=[JWT_ALGORITHM],
             options={"require": ["exp", "iat", "nbf", "sub", "jti"]},
         )
     except jwt.PyJWTError as exc:
@@ -104,9 +128,13 @@ def decode_access_token(secret: str, token: str) -> TokenClaims:
     if payload.get("typ") != "access":
         raise TokenError("not an access token")
     try:
-        return TokenClaims(int(payload["sub"]), str(payload["role"]), str(payload["jti"]),
-                           int(payload.get("ver", 0)),
-                           datetime.fromtimestamp(int(payload["exp"]), timezone.utc))
+        return TokenClaims(
+            int(payload["sub"]),
+            str(payload["role"]),
+            str(payload["jti"]),
+            int(payload.get("ver", 0)),
+            datetime.fromtimestamp(int(payload["exp"]), timezone.utc),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise TokenError("malformed claims") from exc
 
@@ -114,15 +142,20 @@ def decode_access_token(secret: str, token: str) -> TokenClaims:
 def issue_scoped_token(secret: str, *, purpose: str, claims: dict[str, Any], ttl_seconds: int) -> str:
     """A short-lived token for one purpose (e.g. a room token), not accepted as login."""
     now = datetime.now(timezone.utc)
-    payload = {**claims, "typ": purpose, "iat": now, "nbf": now - timedelta(seconds=5),
-               "exp": now + timedelta(seconds=ttl_seconds), "jti": claims.get("jti") or uuid.uuid4().hex}
+    payload = {
+        **claims,
+        "typ": purpose,
+        "iat": now,
+        "nbf": now - timedelta(seconds=5),
+        "exp": now + timedelta(seconds=ttl_seconds),
+        "jti": claims.get("jti") or uuid.uuid4().hex,
+    }
     return jwt.encode(payload, secret, algorithm=JWT_ALGORITHM)
 
 
 def decode_scoped_token(secret: str, token: str, *, purpose: str) -> dict[str, Any]:
     try:
-        payload = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM],
-                             options={"require": ["exp", "iat", "jti"]})
+        payload = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["exp", "iat", "jti"]})
     except jwt.PyJWTError as exc:
         raise TokenError(str(exc)) from exc
     if payload.get("typ") != purpose:

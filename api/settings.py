@@ -1,12 +1,13 @@
 """Settings from the environment (PEERLEARN_*), with documented defaults.
 
 Every field maps to an environment variable named PEERLEARN_<FIELD> in upper
-case, e.g. ``PEERLEARN_DATABASE_URL``. Secrets that are not given are
-generated once into the data directory and never printed.
+case, e.g. ``PEERLEARN_DATABASE_URL``; dict fields take a JSON object. Secrets
+that are not given are generated once into the data directory and never printed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
@@ -21,7 +22,17 @@ def _parse(value: str, kind: Any) -> Any:
         return int(value)
     if kind in (float, "float"):
         return float(value)
+    if isinstance(kind, str) and kind.startswith("dict"):
+        parsed = json.loads(value)
+        if not isinstance(parsed, dict):
+            raise ValueError(f"expected a JSON object, not {value!r}")
+        return parsed
     return value
+
+
+# The recommender's offline evaluation falls back to a synthetic marketplace of this size
+# when the live data has too few learners to measure anything (api/recommender/training.py).
+DEFAULT_SYNTHETIC_EVAL: dict[str, Any] = {"n_users": 1000, "n_items": 300, "days": 40.0, "seed": 11}
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,10 @@ class Settings:
     rtc_private_candidates: str = "auto"
     # Address other processes reach this one at (room signaling proxied to its owner).
     internal_host: str = "127.0.0.1"
+    # This process among `serve --workers N`'s (set by the parent for each worker it starts): the
+    # worker's slice of the RTC port range.
+    worker_index: int = 0
+    workers: int = 1
     room_grace_minutes: int = 30
     scheduler_interval_seconds: float = 30.0
     scheduler_enabled: bool = True
@@ -83,15 +98,46 @@ class Settings:
     # "uvloop" (when installed) or "asyncio": the event loop `peerlearn serve` runs on.
     event_loop: str = "uvloop"
     environment: str = "development"
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Bring the database schema up to date at start-up (`peerlearn serve --no-migrate` and the
+    # tests, whose template database is migrated once, turn it off).
+    migrate: bool = True
+    # Origins (comma separated) whose pages may open cookie-authenticated WebSockets, besides
+    # public_url and the request's own host.
+    allowed_origins: str = ""
+    # Realtime sockets (GET /ws): protocol heartbeat, application ping, and how long one send
+    # may take before the client is dropped as too slow.
+    ws_heartbeat_seconds: float = 30.0
+    ws_ping_seconds: float = 25.0
+    ws_send_timeout_seconds: float = 10.0
+    # A room participant whose login session ended leaves the room within this interval.
+    room_revocation_check_seconds: float = 30.0
+    # Recordings older than the platform's retention period are deleted, checked this often.
+    recording_retention: bool = True
+    recording_retention_interval_seconds: float = 3600.0
+    # Capture: dumps flushed / fsynced this often; capture stops when the disk has less free.
+    recording_flush_interval_seconds: float = 0.25
+    recording_sync_interval_seconds: float = 2.0
+    recording_min_free_bytes: int = 64 * 1024 * 1024
+    # Recommender: hyper-parameters (JSON object of api.recommender.model.Params fields), the
+    # learners sampled by the offline evaluation (0: all), its synthetic fallback (JSON object
+    # of api.recommender.synthetic.generate arguments; {} for none), how long a first request
+    # waits for the first model, and how often the in-memory catalogue syncs.
+    recsys_params: dict[str, Any] = field(default_factory=dict)
+    recsys_eval_max_users: int = 3000
+    recsys_synthetic_eval: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SYNTHETIC_EVAL))
+    recsys_first_request_wait_seconds: float = 2.0
+    recsys_sync_seconds: float = 2.0
+    # Retraining (with the scheduler enabled): a new version when the newest is older than the
+    # interval, checked this often, the first check this long after start-up.
+    recsys_train_interval_seconds: float = 86400.0
+    recsys_schedule_check_seconds: float = 600.0
+    recsys_schedule_delay_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> "Settings":
         env = dict(os.environ if env is None else env)
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             key = "PEERLEARN_" + f.name.upper()
             if key in env and env[key] != "":
                 raw = env[key]

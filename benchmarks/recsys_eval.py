@@ -30,18 +30,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.models import BookingStatus  # noqa: E402
-from api.services import recsys_synth  # noqa: E402
-from api.services.recommendations import Catalog, rank  # noqa: E402
-from api.services.recsys_data import BOOKING  # noqa: E402
-from api.services.recsys_model import Params, fit  # noqa: E402
-from api.services.recsys_train import METHODS, evaluate  # noqa: E402
+from api.recommender import synthetic  # noqa: E402
+from api.recommender.serving import Catalog, rank  # noqa: E402
+from api.recommender.data import BOOKING  # noqa: E402
+from api.recommender.model import Params, fit  # noqa: E402
+from api.recommender.training import METHODS, evaluate  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def serving_latency(n_sessions: int, n_users: int, requests: int, seed: int) -> dict[str, object]:
     """Rank learners against a catalogue of n_sessions (all upcoming-or-past sessions known)."""
-    data, _ = recsys_synth.generate(n_users, n_sessions, days=120.0, seed=seed)
+    data, _ = synthetic.generate(n_users, n_sessions, days=120.0, seed=seed)
     t0 = time.perf_counter()
     model = fit(data, Params())
     fit_s = time.perf_counter() - t0
@@ -75,16 +75,16 @@ async def db_latency(n_sessions: int, n_users: int, requests: int, seed: int) ->
     from api.db import Database
     from api.migrate import upgrade_async
     from api.models import User
-    from api.services.recommendations import Recommender
-    from api.services.recsys_train import Trainer
+    from api.recommender.serving import Recommender
+    from api.recommender.training import Trainer
 
     tmp = Path(tempfile.mkdtemp(prefix="recsys-bench-"))
     url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
     await upgrade_async(url)
     db = Database(url)
     try:
-        data, _ = recsys_synth.generate(n_users, n_sessions, days=120.0, seed=seed)
-        await recsys_synth.populate(db, data, password_hash="x")
+        data, _ = synthetic.generate(n_users, n_sessions, days=120.0, seed=seed)
+        await synthetic.populate(db, data, password_hash="x")
         rec: Recommender | None = None
 
         async def installed(model: object) -> None:
@@ -160,7 +160,7 @@ def main() -> None:
     args = ap.parse_args()
 
     t = time.perf_counter()
-    data, _ = recsys_synth.generate(args.users, args.sessions, days=args.days, seed=args.seed)
+    data, _ = synthetic.generate(args.users, args.sessions, days=args.days, seed=args.seed)
     gen_s = time.perf_counter() - t
     t = time.perf_counter()
     fit(data, Params())

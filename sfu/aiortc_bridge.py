@@ -269,8 +269,22 @@ class TransportWriter:
     nothing is reordered.
     """
 
-    __slots__ = ("_dtls", "_protect", "_protect_rtcp", "_sendto", "_raw", "_transport", "_addr", "errors",
-                 "queued", "_msock", "_ctx", "_dest", "sink", "__weakref__")
+    __slots__ = (
+        "_dtls",
+        "_protect",
+        "_protect_rtcp",
+        "_sendto",
+        "_raw",
+        "_transport",
+        "_addr",
+        "errors",
+        "queued",
+        "_msock",
+        "_ctx",
+        "_dest",
+        "sink",
+        "__weakref__",
+    )
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
@@ -326,8 +340,9 @@ class TransportWriter:
         except (pylibsrtp.Error, OSError, AttributeError, RuntimeError):
             self.errors += 1
 
-    def attach(self, protect: Callable[[bytes], bytes], protect_rtcp: Callable[[bytes], bytes],
-               transport: Any, addr: Any) -> None:
+    def attach(
+        self, protect: Callable[[bytes], bytes], protect_rtcp: Callable[[bytes], bytes], transport: Any, addr: Any
+    ) -> None:
         """Send through ``transport`` (raw socket when it has one) to ``addr``."""
         self._protect = protect
         self._protect_rtcp = protect_rtcp
@@ -467,9 +482,7 @@ def install_host_gatherer(connection: Connection, gather: HostGatherer) -> None:
         return
     original = connection.get_component_candidates
 
-    async def get_component_candidates(
-        component: int, addresses: list[str], timeout: int = 5
-    ) -> list[Candidate]:
+    async def get_component_candidates(component: int, addresses: list[str], timeout: int = 5) -> list[Candidate]:
         candidates = await gather(connection, component)
         if connection.turn_server is not None:
             candidates += await original(component=component, addresses=[], timeout=timeout)

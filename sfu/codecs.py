@@ -18,7 +18,9 @@ def _h264_key(codec: RTCRtpCodecParameters | RTCRtpCodecCapability) -> tuple[str
     return str(params.get("packetization-mode", "0")), profile
 
 
-def compatible(a: RTCRtpCodecParameters | RTCRtpCodecCapability, b: RTCRtpCodecParameters | RTCRtpCodecCapability) -> bool:
+def compatible(
+    a: RTCRtpCodecParameters | RTCRtpCodecCapability, b: RTCRtpCodecParameters | RTCRtpCodecCapability
+) -> bool:
     """Same codec on the wire: mime type, clock rate (and H.264 mode/profile)."""
     if a.mimeType.lower() != b.mimeType.lower() or a.clockRate != b.clockRate:
         return False
@@ -40,9 +42,7 @@ def capability_for(kind: str, codec: RTCRtpCodecParameters) -> list[RTCRtpCodecC
     return out
 
 
-def payload_type_map(
-    src: list[RTCRtpCodecParameters], dst: list[RTCRtpCodecParameters]
-) -> dict[int, int]:
+def payload_type_map(src: list[RTCRtpCodecParameters], dst: list[RTCRtpCodecParameters]) -> dict[int, int]:
     """Publisher payload type -> subscriber payload type, for shared codecs."""
     out: dict[int, int] = {}
     for s in src:

@@ -118,8 +118,9 @@ class Consumer:
         self.publisher_peer_id = producer.peer_id
         self.rewriter.clock_rate = producer.clock_rate
         self.rewriter.resync()
-        self.switch = (LayerSwitch(self.rewriter, len(producer.layers), producer.request_keyframe)
-                       if producer.simulcast else None)
+        self.switch = (
+            LayerSwitch(self.rewriter, len(producer.layers), producer.request_keyframe) if producer.simulcast else None
+        )
         producer.attach(self.switch or self.rewriter)
         if self.ready:
             self.refresh()
@@ -146,8 +147,12 @@ class Consumer:
         if producer is None or switch is None or not self.ready:
             return
         current = switch.current if switch.current >= 0 else switch.target
-        target = choose_layer(producer.layer_states(), current=current,
-                              estimate_bps=self.downlink.estimate(self.clock()), max_height=self.max_height)
+        target = choose_layer(
+            producer.layer_states(),
+            current=current,
+            estimate_bps=self.downlink.estimate(self.clock()),
+            max_height=self.max_height,
+        )
         if target != switch.target:
             self._switched_at = self.clock()
         switch.set_target(target)
@@ -171,8 +176,9 @@ class Consumer:
         now = self.clock()
         sending = producer.layer_states()[switch.current].bitrate
         before = self.downlink.cap
-        self.downlink.on_report(now=now, loss=loss, remb=remb, sending_bps=sending,
-                                since_switch=now - self._switched_at)
+        self.downlink.on_report(
+            now=now, loss=loss, remb=remb, sending_bps=sending, since_switch=now - self._switched_at
+        )
         if self.downlink.cap != before:
             self.update_layer()  # congestion: step down now, not at the next tick
 
@@ -204,9 +210,7 @@ class Consumer:
         # publisher's clock reads now, so audio and video of one publisher
         # keep the relation the publisher reported
         ntp = ntp_now()
-        return rtcp.build_sr(rw.ssrc, ntp, rtp_now, rw.packets, rw.octets) + rtcp.build_sdes(
-            rw.ssrc, self._cname
-        )
+        return rtcp.build_sr(rw.ssrc, ntp, rtp_now, rw.packets, rw.octets) + rtcp.build_sdes(rw.ssrc, self._cname)
 
     def close(self) -> None:
         """Idempotent: stop forwarding and leave the producer."""
@@ -224,6 +228,9 @@ class Consumer:
             return
         pt_map = payload_type_map(producer.codecs, self.codecs)
         primary = primary_codec(self.codecs)
-        rtx_pt = (rtx_payload_type(self.codecs, primary.payloadType)
-                  if primary is not None and primary.payloadType is not None else None)
+        rtx_pt = (
+            rtx_payload_type(self.codecs, primary.payloadType)
+            if primary is not None and primary.payloadType is not None
+            else None
+        )
         self.rewriter.configure(pt_map=pt_map, rtx_pt=rtx_pt, ext=self._ext, send=self._send)

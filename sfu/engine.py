@@ -59,7 +59,9 @@ class Engine:
     def get_router(self, room_id: str) -> Optional[Router]:
         return self._routers.get(room_id)
 
-    def get_or_create_router(self, room_id: str, *, max_peers: int, app_data: Optional[dict[str, Any]] = None) -> Router:
+    def get_or_create_router(
+        self, room_id: str, *, max_peers: int, app_data: Optional[dict[str, Any]] = None
+    ) -> Router:
         return self._routers.get(room_id) or self.create_router(room_id, max_peers=max_peers, app_data=app_data)
 
     @property

@@ -44,8 +44,18 @@ SendFunc = Callable[[bytes], None]
 class PacketSink(Protocol):
     """What a forwarder hands each parsed packet to: a rewriter, or a layer switch's tap."""
 
-    def forward(self, b1: int, pt: int, seq: int, ts: int, payload: bytes, abs3: Optional[bytes],
-                level: Optional[bytes], keyframe: bool, now: float) -> None: ...
+    def forward(
+        self,
+        b1: int,
+        pt: int,
+        seq: int,
+        ts: int,
+        payload: bytes,
+        abs3: Optional[bytes],
+        level: Optional[bytes],
+        keyframe: bool,
+        now: float,
+    ) -> None: ...
 
     def resync(self) -> None: ...
 
@@ -227,9 +237,7 @@ class RtpRewriter:
         self.ext = ExtensionWriter({}, None)
         self.send: Optional[SendFunc] = None
         self.mask = history_size - 1
-        self.history: Optional[list[Optional[bytes]]] = (
-            [None] * history_size if history_size else None
-        )
+        self.history: Optional[list[Optional[bytes]]] = [None] * history_size if history_size else None
         # sequence/timestamp continuity
         self.synced = False
         self.seq_off = 0
@@ -246,9 +254,7 @@ class RtpRewriter:
         self.dropped = 0
         self.retransmitted = 0
 
-    def configure(
-        self, *, pt_map: dict[int, int], rtx_pt: Optional[int], ext: ExtensionWriter, send: SendFunc
-    ) -> None:
+    def configure(self, *, pt_map: dict[int, int], rtx_pt: Optional[int], ext: ExtensionWriter, send: SendFunc) -> None:
         self.pt_map = pt_map
         self.rtx_pt = rtx_pt
         self.ext = ext
@@ -294,15 +300,30 @@ class RtpRewriter:
         ext = self.ext
         # one allocation for the packet: header, extension block and payload joined once
         if abs3 is not None and level is None and ext.abs_prefix is not None:
-            packet = _join((_HDR.pack(0x90, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc),
-                            ext.abs_prefix, abs3, ext.abs_pad, payload))
+            packet = _join(
+                (
+                    _HDR.pack(0x90, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc),
+                    ext.abs_prefix,
+                    abs3,
+                    ext.abs_pad,
+                    payload,
+                )
+            )
         elif abs3 is None and level is not None and ext.level_prefix is not None and len(level) == 1:
-            packet = _join((_HDR.pack(0x90, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc),
-                            ext.level_prefix, level, ext.level_pad, payload))
+            packet = _join(
+                (
+                    _HDR.pack(0x90, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc),
+                    ext.level_prefix,
+                    level,
+                    ext.level_pad,
+                    payload,
+                )
+            )
         else:
             block = ext.block(abs3, level)
-            packet = _join((_HDR.pack(0x90 if block else 0x80, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc),
-                            block, payload))
+            packet = _join(
+                (_HDR.pack(0x90 if block else 0x80, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc), block, payload)
+            )
         history = self.history
         if history is not None:
             history[seq_out & self.mask] = packet
@@ -334,8 +355,11 @@ class RtpRewriter:
                 self._rtx_seq = (rtx_seq + 1) & 0xFFFF
                 packet = (
                     _HDR.pack(
-                        packet[0], (packet[1] & 0x80) | self.rtx_pt, rtx_seq,
-                        _U32.unpack_from(packet, 4)[0], self.rtx_ssrc,
+                        packet[0],
+                        (packet[1] & 0x80) | self.rtx_pt,
+                        rtx_seq,
+                        _U32.unpack_from(packet, 4)[0],
+                        self.rtx_ssrc,
                     )
                     + packet[12:header_len]
                     + packet[2:4]

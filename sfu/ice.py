@@ -262,5 +262,3 @@ class IceSockets:
                     return None
                 self._muxes[address] = mux
             return mux
-
-

@@ -54,8 +54,7 @@ def choose_layer(
     best = active[0]
     for i in active[1:]:
         layer = layers[i]
-        if max_height is not None and layer.height and layers[best].height and \
-                layer.height > max_height * SIZE_SLACK:
+        if max_height is not None and layer.height and layers[best].height and layer.height > max_height * SIZE_SLACK:
             break  # bigger than the tile shows it: the smaller layer looks the same
         if estimate_bps is not None:
             margin = DOWN_MARGIN if i <= current else UP_MARGIN
@@ -85,13 +84,15 @@ class DownlinkGauge:
         self._lifted_at = float("-inf")
         self._retry = RETRY_SECONDS
 
-    def on_report(self, *, now: float, loss: Optional[float], remb: Optional[int], sending_bps: int,
-                  since_switch: float) -> None:
+    def on_report(
+        self, *, now: float, loss: Optional[float], remb: Optional[int], sending_bps: int, since_switch: float
+    ) -> None:
         """A receiver report (``loss``, 0..1) or a REMB arrived while we send ``sending_bps``."""
         if since_switch < SETTLE_SECONDS or sending_bps <= 0:
             return
-        congested = (loss is not None and loss > LOSS_CONGESTED) or \
-            (remb is not None and remb < REMB_CONGESTED * sending_bps)
+        congested = (loss is not None and loss > LOSS_CONGESTED) or (
+            remb is not None and remb < REMB_CONGESTED * sending_bps
+        )
         if not congested:
             return
         if self.cap is None or sending_bps * 0.85 < self.cap:
@@ -118,8 +119,18 @@ class _LayerTap:
         self.switch = switch
         self.layer = layer
 
-    def forward(self, b1: int, pt: int, seq: int, ts: int, payload: bytes, abs3: Optional[bytes],
-                level: Optional[bytes], keyframe: bool, now: float) -> None:
+    def forward(
+        self,
+        b1: int,
+        pt: int,
+        seq: int,
+        ts: int,
+        payload: bytes,
+        abs3: Optional[bytes],
+        level: Optional[bytes],
+        keyframe: bool,
+        now: float,
+    ) -> None:
         switch = self.switch
         if not switch.enabled:
             return
@@ -167,13 +178,28 @@ class RecordingFeed:
     switch, which happens on a keyframe), so a dump never mixes the layers' numbering.
     Idle while nobody records: the taps list is the router's, shared with every track."""
 
-    def __init__(self, *, producer_id: str, kind: str, layers: int, clock_rate: int, ssrc: int,
-                 taps: list[Callable[[str, str, bytes], None]], request_keyframe: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        *,
+        producer_id: str,
+        kind: str,
+        layers: int,
+        clock_rate: int,
+        ssrc: int,
+        taps: list[Callable[[str, str, bytes], None]],
+        request_keyframe: Callable[[int], None],
+    ) -> None:
         self.producer_id = producer_id
         self.kind = kind
         self._taps = taps
-        self.rewriter = fastio.Rewriter(ssrc=ssrc, rtx_ssrc=0, clock_rate=clock_rate, needs_keyframe=True,
-                                    history_size=0, request_keyframe=self.request_keyframe)
+        self.rewriter = fastio.Rewriter(
+            ssrc=ssrc,
+            rtx_ssrc=0,
+            clock_rate=clock_rate,
+            needs_keyframe=True,
+            history_size=0,
+            request_keyframe=self.request_keyframe,
+        )
         self.rewriter.configure(pt_map={}, rtx_pt=None, ext=ExtensionWriter({}, None), send=self._send)
         self.switch = LayerSwitch(self.rewriter, layers, request_keyframe)
         self.switch.enabled = False

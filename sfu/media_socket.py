@@ -168,8 +168,13 @@ class MediaSocket(asyncio.DatagramTransport):
 
     @property
     def counters(self) -> dict[str, int]:
-        return {"recv_calls": self._receiver.calls, "datagrams_in": self._receiver.datagrams,
-                "datagrams_out": self._batch.sent, "refused": self._batch.refused, "errors": self.errors}
+        return {
+            "recv_calls": self._receiver.calls,
+            "datagrams_in": self._receiver.datagrams,
+            "datagrams_out": self._batch.sent,
+            "refused": self._batch.refused,
+            "errors": self.errors,
+        }
 
     def is_closing(self) -> bool:
         return self._closing

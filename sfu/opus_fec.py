@@ -29,12 +29,12 @@ def request_fec(sdp: str) -> str:
             if pt in opus:
                 with_fmtp.add(pt)
                 keys = {p.split("=", 1)[0].strip().lower() for p in params.split(";") if p}
-                extra = [p for k, p in (("useinbandfec", "useinbandfec=1"), ("minptime", "minptime=10"))
-                         if k not in keys]
+                extra = [
+                    p for k, p in (("useinbandfec", "useinbandfec=1"), ("minptime", "minptime=10")) if k not in keys
+                ]
                 line = f"a=fmtp:{pt} " + ";".join([p for p in params.split(";") if p] + extra)
         out.append(line)
         m = _OPUS.match(line)
-        if m and m.group(1) not in with_fmtp and not any(
-                x.startswith(f"a=fmtp:{m.group(1)} ") for x in lines):
+        if m and m.group(1) not in with_fmtp and not any(x.startswith(f"a=fmtp:{m.group(1)} ") for x in lines):
             out.append(f"a=fmtp:{m.group(1)} minptime=10;useinbandfec=1")
     return "\r\n".join(out)

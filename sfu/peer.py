@@ -49,7 +49,6 @@ _DEFAULT_SOURCE = {"audio": "mic", "video": "camera"}
 _SOURCE_KIND = {"mic": "audio", "camera": "video", "screen": "video"}
 
 
-
 class Peer:
     """A participant's connection: its producers, its consumers, negotiation.
 

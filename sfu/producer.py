@@ -172,10 +172,13 @@ class Producer:
         fresh = {c.payloadType: c for c in parameters.codecs}
         kept = {c.payloadType: c for c in self.codecs if c.payloadType not in fresh and not is_rtx(c)}
         # an old RTX payload type survives only while the one it repairs means the same
-        kept.update({
-            c.payloadType: c for c in self.codecs
-            if is_rtx(c) and c.payloadType not in fresh and c.parameters.get("apt") in kept
-        })
+        kept.update(
+            {
+                c.payloadType: c
+                for c in self.codecs
+                if is_rtx(c) and c.payloadType not in fresh and c.parameters.get("apt") in kept
+            }
+        )
         # the fresh codecs first: consumers map from the first compatible payload type
         self.codecs = list(fresh.values()) + list(kept.values())
         rtx_apt: dict[int, int] = {}
@@ -188,9 +191,7 @@ class Producer:
                 if isinstance(apt, int):
                     rtx_apt[codec.payloadType] = apt
             else:
-                detectors[codec.payloadType] = (
-                    keyframe_detector(codec.name) if self.kind == "video" else None
-                )
+                detectors[codec.payloadType] = keyframe_detector(codec.name) if self.kind == "video" else None
         for fwd in self.layers:
             # swapped whole: the packet path reads these dicts without locks
             fwd.rtx_apt = rtx_apt
@@ -226,7 +227,7 @@ class Producer:
         if self.kind != "video" or self.closed:
             return
         now = self.clock()
-        for i in (range(len(self.layers)) if layer is None else (layer,)):
+        for i in range(len(self.layers)) if layer is None else (layer,):
             wait = self._last_keyframe_request.get(i, -1e9) + self._keyframe_interval - now
             if wait <= 0:
                 self._send_keyframe_request(i, now)
@@ -256,8 +257,11 @@ class Producer:
             lsr = (ntp >> 16) & 0xFFFFFFFF
             dlsr = int(max(self.clock() - arrived, 0.0) * 65536) & 0xFFFFFFFF
         blocks = [rtcp.ReportBlock(self.ssrc, 0, 0, fwd.highest_sequence, 0, lsr, dlsr)]
-        blocks += [rtcp.ReportBlock(ssrc, 0, 0, layer.highest_sequence, 0, 0, 0)
-                   for ssrc, layer in zip(self.layer_ssrcs, self.layers) if ssrc is not None and ssrc != self.ssrc]
+        blocks += [
+            rtcp.ReportBlock(ssrc, 0, 0, layer.highest_sequence, 0, 0, 0)
+            for ssrc, layer in zip(self.layer_ssrcs, self.layers)
+            if ssrc is not None and ssrc != self.ssrc
+        ]
         out = rtcp.build_rr(self._rtcp_ssrc, blocks)
         # Without simulcast the publisher may send only what the slowest subscriber can
         # take. With it, each subscriber gets the layer that fits it, so subscribers' REMB
@@ -304,6 +308,7 @@ class Producer:
             ssrc = self.layer_ssrcs[layer] if self.simulcast else self.ssrc
             if ssrc is not None and not self.closed:
                 self._send_rtcp(rtcp.build_nack(self._rtcp_ssrc, ssrc, seqs))
+
         return send
 
     def _keyframe_seen(self, layer: int) -> Callable[[bytes], None]:
@@ -312,6 +317,7 @@ class Producer:
             size = vp8_frame_size(payload[skip:]) if skip else None
             if size is not None:
                 self._layer_height[layer] = size[1]
+
         return seen
 
     def _deferred_keyframe_request(self, layer: int) -> None:

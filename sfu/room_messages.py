@@ -92,7 +92,17 @@ class Quality:
 
 
 RoomMessage = Union[
-    Offer, Answer, Joined, PeerError, ParticipantJoined, ParticipantLeft, Tracks, ActiveSpeaker, Chat,
-    Recording, SessionEnded, Quality,
+    Offer,
+    Answer,
+    Joined,
+    PeerError,
+    ParticipantJoined,
+    ParticipantLeft,
+    Tracks,
+    ActiveSpeaker,
+    Chat,
+    Recording,
+    SessionEnded,
+    Quality,
 ]
 Notify = Callable[[RoomMessage], None]

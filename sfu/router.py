@@ -119,8 +119,14 @@ class Router:
                 peer_id = "pe-" + secrets.token_hex(6)
                 self._peer_ids[info.user_key] = peer_id
             peer = Peer(
-                peer_id=peer_id, info=info, config=self.config, notify=notify, clock=self.clock, ice=self.ice,
-                on_offer=self._announce_mids, on_failed=self._on_peer_failed,
+                peer_id=peer_id,
+                info=info,
+                config=self.config,
+                notify=notify,
+                clock=self.clock,
+                ice=self.ice,
+                on_offer=self._announce_mids,
+                on_failed=self._on_peer_failed,
                 on_producer_configured=self._refresh_consumers,
                 on_connected=self._on_peer_connected,
             )
@@ -150,9 +156,14 @@ class Router:
         for producer in added:
             if producer.simulcast:
                 self._feeds[producer.id] = feed = RecordingFeed(
-                    producer_id=producer.id, kind=producer.kind, layers=len(producer.layers),
-                    clock_rate=producer.clock_rate, ssrc=secrets.randbits(32) or 1,
-                    taps=self.observer.rtp_taps, request_keyframe=producer.request_keyframe)
+                    producer_id=producer.id,
+                    kind=producer.kind,
+                    layers=len(producer.layers),
+                    clock_rate=producer.clock_rate,
+                    ssrc=secrets.randbits(32) or 1,
+                    taps=self.observer.rtp_taps,
+                    request_keyframe=producer.request_keyframe,
+                )
                 producer.attach(feed.switch)
             else:
                 producer.forwarder.taps = self.observer.rtp_taps
@@ -328,8 +339,10 @@ class Router:
             level = self.quality.update(peer.id, peer.user_key, sample, now)
             if level is not None:
                 self.broadcast(msg.Quality(peer.id, level, sample.loss, sample.rtt_ms))
-                self.observer.emit(ev.QUALITY_CHANGED, ev.QualityEvent(
-                    self.room_id, peer.id, peer.user_key, level, sample.loss, sample.rtt_ms))
+                self.observer.emit(
+                    ev.QUALITY_CHANGED,
+                    ev.QualityEvent(self.room_id, peer.id, peer.user_key, level, sample.loss, sample.rtt_ms),
+                )
         self._link_counts = counts  # producers that closed drop out
 
     def _link_sample(self, peer: Peer, now: float, counts: dict[int, tuple[int, int]]) -> LinkSample:
@@ -354,9 +367,12 @@ class Router:
         downlink = max((c.loss for c in consumers), default=0.0)
         rtts = [c.rtt_ms for c in consumers if c.rtt_ms is not None]
         jitters = [c.jitter_ms for c in consumers if c.jitter_ms is not None]
-        return LinkSample(loss=max(uplink, downlink), rtt_ms=max(rtts) if rtts else None,
-                          jitter_ms=max(jitters) if jitters else None,
-                          connected=peer.connected and arriving)
+        return LinkSample(
+            loss=max(uplink, downlink),
+            rtt_ms=max(rtts) if rtts else None,
+            jitter_ms=max(jitters) if jitters else None,
+            connected=peer.connected and arriving,
+        )
 
     def _update_feeds(self) -> None:
         producers = self.producers
@@ -418,6 +434,11 @@ class Router:
 
     def _track_event(self, producer: Producer) -> ev.TrackEvent:
         return ev.TrackEvent(
-            self.room_id, producer.peer_id, producer.user_key, producer.id,
-            producer.kind, producer.source, producer.paused,
+            self.room_id,
+            producer.peer_id,
+            producer.user_key,
+            producer.id,
+            producer.kind,
+            producer.source,
+            producer.paused,
         )

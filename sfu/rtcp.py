@@ -142,9 +142,7 @@ def parse_rtcp(data: bytes) -> list[RtcpMessage]:
             elif ptype == RTCP_PSFB and count == FMT_PLI:
                 out.append(KeyframeRequest(sender, [media]))
             elif ptype == RTCP_PSFB and count == FMT_FIR:
-                ssrcs = [
-                    struct.unpack_from("!I", fci, i)[0] for i in range(0, len(fci) - 7, 8)
-                ]
+                ssrcs = [struct.unpack_from("!I", fci, i)[0] for i in range(0, len(fci) - 7, 8)]
                 out.append(KeyframeRequest(sender, ssrcs, fir=True))
             elif ptype == RTCP_PSFB and count == FMT_AFB:
                 try:
@@ -164,8 +162,11 @@ def _wrap(first: int, ptype: int, body: bytes) -> bytes:
 
 def build_sr(ssrc: int, ntp: int, rtp_timestamp: int, packets: int, octets: int) -> bytes:
     body = _SR_INFO.pack(
-        ssrc, ntp & 0xFFFFFFFFFFFFFFFF, rtp_timestamp & 0xFFFFFFFF,
-        packets & 0xFFFFFFFF, octets & 0xFFFFFFFF,
+        ssrc,
+        ntp & 0xFFFFFFFFFFFFFFFF,
+        rtp_timestamp & 0xFFFFFFFF,
+        packets & 0xFFFFFFFF,
+        octets & 0xFFFFFFFF,
     )
     return _wrap(0x80, RTCP_SR, body)
 
@@ -175,8 +176,12 @@ def build_rr(ssrc: int, blocks: list[ReportBlock]) -> bytes:
     for b in blocks[:31]:
         lost = b.packets_lost & 0xFFFFFF
         body += _REPORT.pack(
-            b.ssrc, (b.fraction_lost << 24) | lost, b.highest_sequence & 0xFFFFFFFF,
-            b.jitter & 0xFFFFFFFF, b.lsr & 0xFFFFFFFF, b.dlsr & 0xFFFFFFFF,
+            b.ssrc,
+            (b.fraction_lost << 24) | lost,
+            b.highest_sequence & 0xFFFFFFFF,
+            b.jitter & 0xFFFFFFFF,
+            b.lsr & 0xFFFFFFFF,
+            b.dlsr & 0xFFFFFFFF,
         )
     return _wrap(0x80 | min(len(blocks), 31), RTCP_RR, body)
 
@@ -213,8 +218,6 @@ def build_remb(sender_ssrc: int, bitrate: int, ssrcs: list[int]) -> bytes:
     while mantissa > 0x3FFFF:
         mantissa >>= 1
         exponent += 1
-    fci = b"REMB" + struct.pack(
-        "!BBH", len(ssrcs), (exponent << 2) | (mantissa >> 16), mantissa & 0xFFFF
-    )
+    fci = b"REMB" + struct.pack("!BBH", len(ssrcs), (exponent << 2) | (mantissa >> 16), mantissa & 0xFFFF)
     fci += b"".join(struct.pack("!I", s) for s in ssrcs)
     return _wrap(0x80 | FMT_AFB, RTCP_PSFB, _FB.pack(sender_ssrc, 0) + fci)

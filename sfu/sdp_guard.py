@@ -13,7 +13,9 @@ import re
 
 from .errors import SignalingError
 
-_FINGERPRINT = re.compile(r"^a=fingerprint:(sha-1|sha-224|sha-256|sha-384|sha-512) ([0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})+)$", re.I)
+_FINGERPRINT = re.compile(
+    r"^a=fingerprint:(sha-1|sha-224|sha-256|sha-384|sha-512) ([0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})+)$", re.I
+)
 _MLINE = re.compile(r"^m=(audio|video) (\d{1,5})(/\d+)? UDP/TLS/RTP/SAVPF( \d{1,3})+$")
 _RTPMAP = re.compile(r"^a=rtpmap:(\d{1,3}) [A-Za-z0-9_.\-]+/\d{1,6}(/\d{1,2})?$")
 _FMTP = re.compile(r"^a=fmtp:(\d{1,3}) \S.*$")

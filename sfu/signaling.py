@@ -78,8 +78,13 @@ def to_wire(message: msg.RoomMessage) -> dict[str, Any]:
         case msg.SessionEnded():
             body = {"type": "session-ended"}
         case msg.Quality(peer_id=peer_id, quality=quality, loss=loss, rtt_ms=rtt_ms):
-            body = {"type": "quality", "peer_id": peer_id, "quality": quality, "loss": round(loss, 4),
-                    "rtt_ms": None if rtt_ms is None else round(rtt_ms, 1)}
+            body = {
+                "type": "quality",
+                "peer_id": peer_id,
+                "quality": quality,
+                "loss": round(loss, 4),
+                "rtt_ms": None if rtt_ms is None else round(rtt_ms, 1),
+            }
         case _:
             raise TypeError(f"not a room message: {message!r}")
     return server_message(body)
@@ -264,7 +269,9 @@ class ParticipantSession:
     async def _on_answer(self, data: dict[str, Any]) -> None:
         assert self.peer is not None
         c = self.config
-        sdp = sdp_guard.check_sdp(data.get("sdp"), kind="answer", max_bytes=c.max_sdp_bytes, max_m_lines=c.max_m_lines * 8)
+        sdp = sdp_guard.check_sdp(
+            data.get("sdp"), kind="answer", max_bytes=c.max_sdp_bytes, max_m_lines=c.max_m_lines * 8
+        )
         sdp = ice.filter_remote_candidates(sdp, allow_private=c.allow_private_candidates)
         await self.peer.handle_answer(sdp)
 
@@ -279,9 +286,9 @@ class ParticipantSession:
     def _on_video_size(self, data: dict[str, Any]) -> None:
         assert self.peer is not None
         track_id, height = data.get("track_id"), data.get("height")
-        if not isinstance(track_id, str) or not (height is None or (isinstance(height, int)
-                                                                   and not isinstance(height, bool)
-                                                                   and 0 <= height <= 10_000)):
+        if not isinstance(track_id, str) or not (
+            height is None or (isinstance(height, int) and not isinstance(height, bool) and 0 <= height <= 10_000)
+        ):
             raise SignalingError("invalid_message", "video-size needs track_id and height (0-10000 or null)")
         if not self.peer.set_video_size(track_id, height):
             raise SignalingError("unknown_track", "no such track reaches you")

@@ -68,9 +68,12 @@ def accept(sdp: str, offers: dict[str, SimulcastOffer]) -> str:
         offer = offers.get(mid)
         if offer is None or not section[0].startswith("m=video") or section[0].split(" ")[1] == "0":
             continue
-        kept = [line for line in section
-                if not line.startswith(("a=rid:", "a=simulcast:"))
-                and not (line.startswith("a=extmap:") and (URI_RID in line or URI_RRID in line))]
+        kept = [
+            line
+            for line in section
+            if not line.startswith(("a=rid:", "a=simulcast:"))
+            and not (line.startswith("a=extmap:") and (URI_RID in line or URI_RRID in line))
+        ]
         extra = [f"a=extmap:{offer.rid_ext} {URI_RID}"]
         if offer.rrid_ext:
             extra.append(f"a=extmap:{offer.rrid_ext} {URI_RRID}")

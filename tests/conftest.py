@@ -107,7 +107,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         access_log=False,
         public_url="http://testserver",
         rtc_private_candidates="allow",  # aiortc clients on this machine offer private addresses
-        extra={"migrate": False},
+        migrate=False,  # the template database is migrated once
     )
 
 
@@ -156,13 +156,13 @@ async def login(client: TestClient, email: str, password: str = PASSWORD) -> dic
     return await resp.json()
 
 
-async def signup(client: TestClient, role: str = "learner", *, email: str | None = None,
-                 verified: bool = True, **fields: Any) -> ApiUser:
+async def signup(
+    client: TestClient, role: str = "learner", *, email: str | None = None, verified: bool = True, **fields: Any
+) -> ApiUser:
     """A registered, signed-in user; e-mail confirmed unless ``verified=False`` (booking,
     publishing and payouts need it; tests about verification itself opt out)."""
     email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.com"
-    body = {"email": email, "password": PASSWORD, "full_name": f"Test {role.title()}", "role": role,
-            **fields}
+    body = {"email": email, "password": PASSWORD, "full_name": f"Test {role.title()}", "role": role, **fields}
     resp = await client.post("/api/auth/register", json=body)
     assert resp.status == 201, await resp.text()
     if verified:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.auth import CurrentUser, clear_auth_cookies, optional_user
-from api.keys import DB, SERVICES
+from api.keys import DB, HUB
 from api.routes.auth import send_verification_again
 from api.security import safe_next_path
 from api.services import accounts
@@ -25,10 +25,16 @@ async def login(request: web.Request) -> web.StreamResponse:
     nxt = _safe_next(request.query.get("next"))
     if user is not None:
         raise web.HTTPFound(nxt or DASHBOARDS[user.role])
-    return render(request, "account/login.html", {
-        "next": nxt, "registered": request.query.get("registered") == "1",
-        "reset_done": request.query.get("reset") == "1",
-        "email": request.query.get("email", "")})
+    return render(
+        request,
+        "account/login.html",
+        {
+            "next": nxt,
+            "registered": request.query.get("registered") == "1",
+            "reset_done": request.query.get("reset") == "1",
+            "email": request.query.get("email", ""),
+        },
+    )
 
 
 @routes.get("/register", name="page.register")
@@ -37,15 +43,22 @@ async def register(request: web.Request) -> web.StreamResponse:
     if user is not None:
         raise web.HTTPFound(DASHBOARDS[user.role])
     role = request.query.get("role")
-    return render(request, "account/register.html", {
-        "domains": DOMAINS, "role": role if role in ("learner", "mentor") else ""})
+    return render(
+        request, "account/register.html", {"domains": DOMAINS, "role": role if role in ("learner", "mentor") else ""}
+    )
 
 
 @routes.get("/verify-email", name="page.verify_email")
 async def verify_email(request: web.Request) -> web.Response:
-    return render(request, "account/verify_email.html", {
-        "token": request.query.get("token", ""), "sent": request.query.get("sent") == "1",
-        "already": request.query.get("already") == "1"})
+    return render(
+        request,
+        "account/verify_email.html",
+        {
+            "token": request.query.get("token", ""),
+            "sent": request.query.get("sent") == "1",
+            "already": request.query.get("already") == "1",
+        },
+    )
 
 
 @routes.post("/verify-email/resend", name="page.verify_email_resend")
@@ -65,8 +78,7 @@ async def reset_password(request: web.Request) -> web.Response:
 @guard()
 async def profile(request: web.Request, user: CurrentUser) -> web.Response:
     me = accounts.to_me(await accounts.get_user(request.app[DB], user.id))
-    return render(request, "account/profile.html", {"profile": me, "domains": DOMAINS,
-                                                     "timezones": TIMEZONES})
+    return render(request, "account/profile.html", {"profile": me, "domains": DOMAINS, "timezones": TIMEZONES})
 
 
 @routes.post("/logout", name="page.logout")
@@ -75,7 +87,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     user = await optional_user(request)
     if user is not None:
         await accounts.logout(request.app[DB], user.jti, user.expires_at)
-        hub = request.app[SERVICES].get("hub")
+        hub = request.app.get(HUB)
         if hub is not None:
             await hub.close_user_token(user.id, user.jti)
     resp = web.Response(status=302, headers={"Location": "/"})

@@ -17,10 +17,20 @@ routes = web.RouteTableDef()
 
 def _browse(request: web.Request, active: str) -> web.Response:
     q = request.query
-    return render(request, "learner/browse.html", {
-        "domains": DOMAINS, "active_tab": active,
-        "filters": {"domain": q.get("domain", ""), "price": q.get("price", ""), "date": q.get("date", ""),
-                    "q": q.get("q", "")}})
+    return render(
+        request,
+        "learner/browse.html",
+        {
+            "domains": DOMAINS,
+            "active_tab": active,
+            "filters": {
+                "domain": q.get("domain", ""),
+                "price": q.get("price", ""),
+                "date": q.get("date", ""),
+                "q": q.get("q", ""),
+            },
+        },
+    )
 
 
 @routes.get("/learner/dashboard", name="page.learner_dashboard")
@@ -46,8 +56,11 @@ async def my_sessions(request: web.Request, user: CurrentUser) -> web.Response:
 @routes.get("/learner/requests", name="page.learner_requests")
 @guard("learner")
 async def requests_page(request: web.Request, user: CurrentUser) -> web.Response:
-    return render(request, "learner/requests.html", {"submitted": request.query.get("submitted") == "1",
-                                                     "domains": DOMAINS, "mentor_id": ""})
+    return render(
+        request,
+        "learner/requests.html",
+        {"submitted": request.query.get("submitted") == "1", "domains": DOMAINS, "mentor_id": ""},
+    )
 
 
 @routes.get("/learner/notifications", name="page.learner_notifications")
@@ -59,5 +72,4 @@ async def learner_notifications(request: web.Request, user: CurrentUser) -> web.
 @routes.get("/requests/new", name="page.request_new")
 @guard("learner")
 async def request_new(request: web.Request, user: CurrentUser) -> web.Response:
-    return render(request, "requests/new.html", {"domains": DOMAINS,
-                                                 "mentor_id": request.query.get("mentor", "")})
+    return render(request, "requests/new.html", {"domains": DOMAINS, "mentor_id": request.query.get("mentor", "")})

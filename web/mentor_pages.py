@@ -31,24 +31,37 @@ async def dashboard(request: web.Request, user: CurrentUser) -> web.Response:
 @guard("mentor")
 async def my_sessions(request: web.Request, user: CurrentUser) -> web.Response:
     view = request.query.get("view", "scheduled")
-    return render(request, "mentor/sessions.html", {
-        "view": view if view in SESSION_VIEWS else "scheduled", "domains": DOMAINS, "currencies": CURRENCIES})
+    return render(
+        request,
+        "mentor/sessions.html",
+        {"view": view if view in SESSION_VIEWS else "scheduled", "domains": DOMAINS, "currencies": CURRENCIES},
+    )
 
 
 @routes.get("/mentor/sessions/new", name="page.mentor_session_new")
 @guard("mentor")
 async def session_new(request: web.Request, user: CurrentUser) -> web.Response:
-    return render(request, "mentor/session_edit.html", {
-        "session_id": "", "domains": DOMAINS, "currencies": CURRENCIES, "active_tab": "My Sessions"})
+    return render(
+        request,
+        "mentor/session_edit.html",
+        {"session_id": "", "domains": DOMAINS, "currencies": CURRENCIES, "active_tab": "My Sessions"},
+    )
 
 
 @routes.get(r"/mentor/sessions/{id:\d+}", name="page.mentor_session_edit")
 @guard("mentor")
 async def session_edit(request: web.Request, user: CurrentUser) -> web.Response:
     """The full-page form; the session itself is loaded (and authorized) by the API."""
-    return render(request, "mentor/session_edit.html", {
-        "session_id": request.match_info["id"], "domains": DOMAINS, "currencies": CURRENCIES,
-        "active_tab": "My Sessions"})
+    return render(
+        request,
+        "mentor/session_edit.html",
+        {
+            "session_id": request.match_info["id"],
+            "domains": DOMAINS,
+            "currencies": CURRENCIES,
+            "active_tab": "My Sessions",
+        },
+    )
 
 
 @routes.get("/mentor/requests", name="page.mentor_requests")

@@ -45,13 +45,38 @@ PAGE_MODULES: tuple[str, ...] = (
 )
 
 # Suggestions the forms offer (free text is accepted too); the catalogue's own domains come from the API.
-DOMAINS: tuple[str, ...] = ("Programming", "Data Science", "Design", "Languages", "Business", "Mathematics",
-                            "Music", "Marketing")
+DOMAINS: tuple[str, ...] = (
+    "Programming",
+    "Data Science",
+    "Design",
+    "Languages",
+    "Business",
+    "Mathematics",
+    "Music",
+    "Marketing",
+)
 TIMEZONES: tuple[str, ...] = (
-    "UTC", "Europe/London", "Europe/Berlin", "Europe/Paris", "Europe/Madrid", "Europe/Warsaw",
-    "Europe/Athens", "Africa/Lagos", "Africa/Nairobi", "Asia/Dubai", "Asia/Kolkata", "Asia/Singapore",
-    "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland", "America/Sao_Paulo",
-    "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles",
+    "UTC",
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "Europe/Madrid",
+    "Europe/Warsaw",
+    "Europe/Athens",
+    "Africa/Lagos",
+    "Africa/Nairobi",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Shanghai",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+    "America/Sao_Paulo",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
 )
 
 DASHBOARDS = {"learner": "/learner/dashboard", "mentor": "/mentor/dashboard", "admin": "/admin/dashboard"}
@@ -65,38 +90,57 @@ PageHandler = Callable[..., Awaitable[web.StreamResponse | dict[str, Any]]]
 # Dashboard subtabs per role: (label, path, route name). Only tabs whose route is
 # registered are shown, so an area's module can land later without dead links.
 SUBTABS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "learner": (("Browse", "/learner/home", "learner_home"), ("My Sessions", "/learner/sessions", "learner_sessions"),
-                ("Requests", "/learner/requests", "learner_requests"),
-                ("Notifications", "/learner/notifications", "learner_notifications")),
-    "mentor": (("My Sessions", "/mentor/sessions", "mentor_sessions"), ("Requests", "/mentor/requests", "mentor_requests"),
-               ("Earnings", "/mentor/earnings", "mentor_earnings"), ("Analytics", "/mentor/analytics", "mentor_analytics"),
-               ("Profile", "/mentor/profile", "mentor_profile"),
-               ("Notifications", "/mentor/notifications", "mentor_notifications")),
-    "admin": (("Users", "/admin/users", "admin_users"), ("Sessions", "/admin/sessions", "admin_sessions"),
-              ("Requests", "/admin/requests", "admin_requests"), ("Payments", "/admin/payments", "admin_payments"),
-              ("Feedback", "/admin/feedback", "admin_feedback"), ("ML Metrics", "/admin/ml-metrics", "admin_ml_metrics"),
-              ("Settings", "/admin/settings", "admin_settings"), ("Health", "/admin/health", "admin_health"),
-              ("Recordings", "/admin/recordings", "admin_recordings"),
-              ("Notifications", "/admin/notifications", "admin_notifications")),
+    "learner": (
+        ("Browse", "/learner/home", "learner_home"),
+        ("My Sessions", "/learner/sessions", "learner_sessions"),
+        ("Requests", "/learner/requests", "learner_requests"),
+        ("Notifications", "/learner/notifications", "learner_notifications"),
+    ),
+    "mentor": (
+        ("My Sessions", "/mentor/sessions", "mentor_sessions"),
+        ("Requests", "/mentor/requests", "mentor_requests"),
+        ("Earnings", "/mentor/earnings", "mentor_earnings"),
+        ("Analytics", "/mentor/analytics", "mentor_analytics"),
+        ("Profile", "/mentor/profile", "mentor_profile"),
+        ("Notifications", "/mentor/notifications", "mentor_notifications"),
+    ),
+    "admin": (
+        ("Users", "/admin/users", "admin_users"),
+        ("Sessions", "/admin/sessions", "admin_sessions"),
+        ("Requests", "/admin/requests", "admin_requests"),
+        ("Payments", "/admin/payments", "admin_payments"),
+        ("Feedback", "/admin/feedback", "admin_feedback"),
+        ("ML Metrics", "/admin/ml-metrics", "admin_ml_metrics"),
+        ("Settings", "/admin/settings", "admin_settings"),
+        ("Health", "/admin/health", "admin_health"),
+        ("Recordings", "/admin/recordings", "admin_recordings"),
+        ("Notifications", "/admin/notifications", "admin_notifications"),
+    ),
 }
 
 # The phone's bottom tabs: (label, path, route name, icon).
 BOTTOM_TABS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
-    "learner": (("Home", "/learner/home", "learner_home", "home"),
-                ("Sessions", "/learner/sessions", "learner_sessions", "sessions"),
-                ("Requests", "/learner/requests", "learner_requests", "requests"),
-                ("Notifications", "/learner/notifications", "learner_notifications", "bell"),
-                ("Profile", "/profile", "profile", "user")),
-    "mentor": (("Home", "/mentor/dashboard", "mentor_dashboard", "home"),
-               ("Sessions", "/mentor/sessions", "mentor_sessions", "sessions"),
-               ("Requests", "/mentor/requests", "mentor_requests", "requests"),
-               ("Notifications", "/mentor/notifications", "mentor_notifications", "bell"),
-               ("Profile", "/profile", "profile", "user")),
-    "admin": (("Home", "/admin/dashboard", "admin_dashboard", "home"),
-              ("Sessions", "/admin/sessions", "admin_sessions", "sessions"),
-              ("Requests", "/admin/requests", "admin_requests", "requests"),
-              ("Notifications", "/admin/notifications", "admin_notifications", "bell"),
-              ("Profile", "/profile", "profile", "user")),
+    "learner": (
+        ("Home", "/learner/home", "learner_home", "home"),
+        ("Sessions", "/learner/sessions", "learner_sessions", "sessions"),
+        ("Requests", "/learner/requests", "learner_requests", "requests"),
+        ("Notifications", "/learner/notifications", "learner_notifications", "bell"),
+        ("Profile", "/profile", "profile", "user"),
+    ),
+    "mentor": (
+        ("Home", "/mentor/dashboard", "mentor_dashboard", "home"),
+        ("Sessions", "/mentor/sessions", "mentor_sessions", "sessions"),
+        ("Requests", "/mentor/requests", "mentor_requests", "requests"),
+        ("Notifications", "/mentor/notifications", "mentor_notifications", "bell"),
+        ("Profile", "/profile", "profile", "user"),
+    ),
+    "admin": (
+        ("Home", "/admin/dashboard", "admin_dashboard", "home"),
+        ("Sessions", "/admin/sessions", "admin_sessions", "sessions"),
+        ("Requests", "/admin/requests", "admin_requests", "requests"),
+        ("Notifications", "/admin/notifications", "admin_notifications", "bell"),
+        ("Profile", "/profile", "profile", "user"),
+    ),
 }
 
 
@@ -107,8 +151,7 @@ def _has_route(app: web.Application, name: str) -> bool:
 
 def subtabs(app: web.Application, role: str) -> list[dict[str, str]]:
     """The dashboard subtabs of ``role`` whose pages exist."""
-    return [{"label": label, "href": href} for label, href, name in SUBTABS.get(role, ())
-            if _has_route(app, name)]
+    return [{"label": label, "href": href} for label, href, name in SUBTABS.get(role, ()) if _has_route(app, name)]
 
 
 def nav_for(app: web.Application, user: CurrentUser | None) -> dict[str, Any]:
@@ -116,17 +159,31 @@ def nav_for(app: web.Application, user: CurrentUser | None) -> dict[str, Any]:
     if user is None:
         return {"home": "/", "tabs": [], "notifications": None, "search": None}
     role = user.role
-    tabs = [{"label": label, "href": href, "icon": icon}
-            for label, href, name, icon in BOTTOM_TABS.get(role, ()) if _has_route(app, name)]
+    tabs = [
+        {"label": label, "href": href, "icon": icon}
+        for label, href, name, icon in BOTTOM_TABS.get(role, ())
+        if _has_route(app, name)
+    ]
     notif = f"/{role}/notifications"
-    return {"home": DASHBOARDS[role], "tabs": tabs,
-            "notifications": notif if _has_route(app, f"{role}_notifications") else None,
-            "search": "/learner/home" if role == "learner" else None}
+    return {
+        "home": DASHBOARDS[role],
+        "tabs": tabs,
+        "notifications": notif if _has_route(app, f"{role}_notifications") else None,
+        "search": "/learner/home" if role == "learner" else None,
+    }
 
 
 def _anonymous_context(request: web.Request) -> dict[str, Any]:
-    return {"request": request, "request_path": request.path, "current_user": None, "me": None,
-            "nav": nav_for(request.app, None), "unread_count": 0, "csrf_token": "", "subtabs": []}
+    return {
+        "request": request,
+        "request_path": request.path,
+        "current_user": None,
+        "me": None,
+        "nav": nav_for(request.app, None),
+        "unread_count": 0,
+        "csrf_token": "",
+        "subtabs": [],
+    }
 
 
 async def _page_context(request: web.Request) -> dict[str, Any]:
@@ -158,8 +215,9 @@ async def page_context_middleware(request: web.Request, handler: Any) -> web.Str
     return await handler(request)
 
 
-def render(request: web.Request, template: str, context: dict[str, Any] | None = None,
-           status: int = 200) -> web.Response:
+def render(
+    request: web.Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> web.Response:
     """Render a page template with the shared context."""
     base = request.get(PAGE_CONTEXT) or _anonymous_context(request)
     return aiohttp_jinja2.render_template(template, request, {**base, **(context or {})}, status=status)
@@ -194,10 +252,14 @@ def guard(*roles: str) -> Callable[[PageHandler], Callable[[web.Request], Awaita
 
 def _render_error(request: web.Request, err: ApiError) -> web.StreamResponse:
     """Friendly HTML for non-API errors (404, 403, 405, 500 ...)."""
-    titles = {403: "You can't open this page", 404: "Page not found", 405: "Not allowed",
-              500: "Something went wrong", 503: "We'll be right back"}
-    context = {"status": err.status, "title": titles.get(err.status, "Something went wrong"),
-               "message": err.message}
+    titles = {
+        403: "You can't open this page",
+        404: "Page not found",
+        405: "Not allowed",
+        500: "Something went wrong",
+        503: "We'll be right back",
+    }
+    context = {"status": err.status, "title": titles.get(err.status, "Something went wrong"), "message": err.message}
     try:
         response = render(request, "error.html", context, status=err.status)
     except Exception:  # noqa: BLE001 - the error page itself must never fail

@@ -24,15 +24,19 @@ async def room(request: web.Request, user: CurrentUser) -> web.Response:
     entry = await room_entry(request.app[DB], int(request.match_info["id"]), user.id)
     role = entry.role
     leave_to = SESSIONS_PAGES.get(role, DASHBOARDS.get(user.role, "/"))
-    return render(request, "room/room.html", {
-        "session_id": entry.session_id,
-        "session_title": entry.title,
-        "session_status": entry.status.value,
-        "mentor_name": entry.mentor_name,
-        "room_role": role,
-        "leave_to": leave_to,
-        "feedback_to": "/learner/sessions?view=past" if role == "learner" else DASHBOARDS.get(user.role, "/"),
-        "dashboard": DASHBOARDS.get(user.role, "/"),
-        # the room is full screen: no phone bottom tabs over the controls
-        "nav": {"home": DASHBOARDS.get(user.role, "/"), "tabs": [], "notifications": None, "search": None},
-    })
+    return render(
+        request,
+        "room/room.html",
+        {
+            "session_id": entry.session_id,
+            "session_title": entry.title,
+            "session_status": entry.status.value,
+            "mentor_name": entry.mentor_name,
+            "room_role": role,
+            "leave_to": leave_to,
+            "feedback_to": "/learner/sessions?view=past" if role == "learner" else DASHBOARDS.get(user.role, "/"),
+            "dashboard": DASHBOARDS.get(user.role, "/"),
+            # the room is full screen: no phone bottom tabs over the controls
+            "nav": {"home": DASHBOARDS.get(user.role, "/"), "tabs": [], "notifications": None, "search": None},
+        },
+    )

@@ -18,5 +18,6 @@ async def session_detail(request: web.Request, user: CurrentUser) -> web.Respons
         session_id = int(request.match_info["id"])
     except ValueError as exc:  # pragma: no cover - the route pattern only lets digits through
         raise ApiError(404, "not_found", "Session not found.") from exc
-    return render(request, "sessions/detail.html", {
-        "session_id": session_id, "open_booking": request.query.get("book") == "1"})
+    return render(
+        request, "sessions/detail.html", {"session_id": session_id, "open_booking": request.query.get("book") == "1"}
+    )

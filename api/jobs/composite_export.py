@@ -83,7 +83,7 @@ def _audio(path: Path, offset: float, total: int, rate: int = 48000) -> Optional
                     data = res.to_ndarray().reshape(-1)
                     lo, hi = max(0, start), min(total, start + len(data))
                     if hi > lo:
-                        out[lo:hi] += data[lo - start: hi - start]
+                        out[lo:hi] += data[lo - start : hi - start]
                     start += len(data)
         except av.FFmpegError:
             pass
@@ -107,9 +107,17 @@ def _speaker_layout(n: int, w: int, h: int) -> list[tuple[int, int, int, int]]:
     return tiles
 
 
-def export_composite(directory: Path, files: Sequence[Mapping[str, Any]], out_path: Path, *,
-                     progress: Optional[Progress] = None, progress_file: Optional[Path] = None,
-                     width: int = 640, height: int = 360, fps: int = 15) -> dict[str, Any]:
+def export_composite(
+    directory: Path,
+    files: Sequence[Mapping[str, Any]],
+    out_path: Path,
+    *,
+    progress: Optional[Progress] = None,
+    progress_file: Optional[Path] = None,
+    width: int = 640,
+    height: int = 360,
+    fps: int = 15,
+) -> dict[str, Any]:
     """Write ``out_path`` (MP4). ``files`` are the recording's file entries (name, offset_ms, duration_ms)."""
     import av
 
@@ -176,8 +184,12 @@ def export_composite(directory: Path, files: Sequence[Mapping[str, Any]], out_pa
         for f in entries:
             by_size = {}
             for tw, th in sizes:
-                by_size[(tw, th)] = {"it": _frames(directory / f["name"], f.get("offset_ms", 0) / 1000, tw, th),
-                                     "next": None, "cur": None, "done": False}
+                by_size[(tw, th)] = {
+                    "it": _frames(directory / f["name"], f.get("offset_ms", 0) / 1000, tw, th),
+                    "next": None,
+                    "cur": None,
+                    "done": False,
+                }
             sources.append(by_size)
 
         def frame_at(src: dict[str, Any], t: float) -> Optional[np.ndarray]:
@@ -213,7 +225,7 @@ def export_composite(directory: Path, files: Sequence[Mapping[str, Any]], out_pa
                     if size != (tw, th):
                         frame_at(src, t)  # keep the other sizes in step
                 if img is not None:
-                    canvas[y: y + th, x: x + tw] = img
+                    canvas[y : y + th, x : x + tw] = img
             vf = av.VideoFrame.from_ndarray(canvas, format="rgb24")
             vf.pts, vf.time_base = k, Fraction(1, fps)
             for packet in vstream.encode(vf):
@@ -226,7 +238,7 @@ def export_composite(directory: Path, files: Sequence[Mapping[str, Any]], out_pa
         chunk = 1024
         pcm = (mix * 32767).astype(np.int16)
         for start in range(0, len(pcm), chunk * 16):
-            part = pcm[start: start + chunk * 16]
+            part = pcm[start : start + chunk * 16]
             af = av.AudioFrame.from_ndarray(part.reshape(1, -1), format="s16", layout="mono")
             af.sample_rate, af.pts, af.time_base = rate, start, Fraction(1, rate)
             for packet in astream.encode(af):
@@ -237,6 +249,12 @@ def export_composite(directory: Path, files: Sequence[Mapping[str, Any]], out_pa
         out.close()
     os.replace(tmp, out_path)
     report(1.0)
-    return {"file": out_path.name, "bytes": out_path.stat().st_size, "codec": "h264" if encoder == "libx264"
-            else "mpeg4", "note": "" if encoder == "libx264" else codec_note, "duration_ms": round(duration * 1000),
-            "layout": "speaker" if n >= 3 else "grid", "participants": n}
+    return {
+        "file": out_path.name,
+        "bytes": out_path.stat().st_size,
+        "codec": "h264" if encoder == "libx264" else "mpeg4",
+        "note": "" if encoder == "libx264" else codec_note,
+        "duration_ms": round(duration * 1000),
+        "layout": "speaker" if n >= 3 else "grid",
+        "participants": n,
+    }

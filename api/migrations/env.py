@@ -7,8 +7,11 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+# Every table module registers its tables on Base.metadata when imported.
+import api.models  # noqa: F401
+import api.recommender.tables  # noqa: F401
 from api.db import make_nullpool_engine
-from api.models import Base
+from api.orm import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -34,8 +37,12 @@ async def _run_async() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True, render_as_batch=True)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

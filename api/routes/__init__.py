@@ -1,22 +1,44 @@
-"""One module per resource; ``ROUTE_MODULES`` is the route table's table of contents."""
+"""One module per resource, each with one route table; ``ROUTES`` lists them in the order
+they are registered. Route modules only declare routes: the objects they use are built in
+api/lifecycle.py and reached through the typed keys of api/keys.py."""
 
-ROUTE_MODULES = [
-    "api.routes.system",
-    "api.routes.auth",
-    "api.routes.users",
-    "api.routes.realtime",
-    "api.routes.notifications",
-    "api.routes.requests",
-    "api.routes.readiness",
-    "api.routes.scheduler",
-    "api.routes.admin",
-    "api.routes.analytics",
-    "api.routes.sessions",
-    "api.routes.bookings",
-    "api.routes.reports",
-    "api.routes.earnings",
-    "api.routes.feedback",
-    "api.routes.recommendations",
-    "api.routes.rooms",
-    "api.routes.recordings",
-]
+from api.routes import (
+    admin,
+    analytics,
+    auth,
+    bookings,
+    earnings,
+    feedback,
+    notifications,
+    readiness,
+    realtime,
+    recommendations,
+    recordings,
+    reports,
+    requests,
+    rooms,
+    sessions,
+    system,
+    users,
+)
+from api.routing import ApiRoutes
+
+ROUTES: tuple[ApiRoutes, ...] = (
+    system.routes,
+    auth.routes,
+    users.routes,
+    realtime.routes,
+    notifications.routes,
+    requests.routes,
+    readiness.routes,
+    admin.routes,
+    analytics.routes,
+    sessions.routes,
+    bookings.routes,
+    reports.routes,
+    earnings.routes,
+    feedback.routes,
+    recommendations.routes,
+    rooms.routes,
+    recordings.routes,
+)

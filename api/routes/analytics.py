@@ -15,10 +15,14 @@ from api.services import analytics
 routes = ApiRoutes("mentor")
 
 
-@routes.get("/api/mentor/analytics", query=AnalyticsQuery, response=MentorAnalytics,
-            auth=("mentor", "admin"), name="mentor_analytics")
-async def mentor_analytics(request: web.Request, *, query: AnalyticsQuery,
-                           user: CurrentUser) -> MentorAnalytics:
+@routes.get(
+    "/api/mentor/analytics",
+    query=AnalyticsQuery,
+    response=MentorAnalytics,
+    auth=("mentor", "admin"),
+    name="mentor_analytics",
+)
+async def mentor_analytics(request: web.Request, *, query: AnalyticsQuery, user: CurrentUser) -> MentorAnalytics:
     """Followers, enrollments per week, sessions, ratings, revenue (ledger) and talk time."""
     ctx = Context.of(request.app)
     if user.role == Role.admin.value:

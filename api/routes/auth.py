@@ -6,7 +6,7 @@ from aiohttp import web
 
 from api.auth import CurrentUser, clear_auth_cookies, set_auth_cookies
 from api.errors import ApiError
-from api.keys import DB, LIMITER, MAILER, SERVICES, SETTINGS
+from api.keys import DB, HUB, LIMITER, MAILER, SETTINGS
 from api.login_throttle import LoginThrottle
 from api.routing import ApiRoutes
 from api.schemas.accounts import (
@@ -41,42 +41,53 @@ async def rate_limit(request: web.Request, action: str, account: str | None = No
     for key in keys:
         verdict = await limiter.hit(key, settings.auth_rate_limit, settings.auth_rate_window_seconds)
         if not verdict.allowed:
-            raise ApiError(429, "rate_limited", "Too many attempts; wait a minute and try again.",
-                           headers={"Retry-After": str(verdict.retry_after)})
+            raise ApiError(
+                429,
+                "rate_limited",
+                "Too many attempts; wait a minute and try again.",
+                headers={"Retry-After": str(verdict.retry_after)},
+            )
 
 
-@routes.post("/api/auth/register", body=UserCreate, response=RegisterOut, status=201, auth=None,
-             errors=(403,))
+@routes.post("/api/auth/register", body=UserCreate, response=RegisterOut, status=201, auth=None, errors=(403,))
 async def register(request: web.Request, *, body: UserCreate) -> RegisterOut:
     """Create a learner or mentor account and mail the verification link."""
     await rate_limit(request, "register", str(body.email))
     db = request.app[DB]
     if not (await settings_store.get_all(db))["registration_open"]:
         raise ApiError(403, "registration_closed", "Registration is closed at the moment.")
-    user = await accounts.register(db, request.app[MAILER], body,
-                                   public_url=request.app[SETTINGS].public_url)
-    return RegisterOut(user=accounts.to_me(user),
-                       message="Account created. Check your e-mail to confirm your address.")
+    user = await accounts.register(db, request.app[MAILER], body, public_url=request.app[SETTINGS].public_url)
+    return RegisterOut(user=accounts.to_me(user), message="Account created. Check your e-mail to confirm your address.")
 
 
 @routes.post("/api/auth/login", body=LoginIn, response=LoginOut, auth=None, errors=(401, 403))
 async def login(request: web.Request, *, body: LoginIn) -> web.Response:
     """Sign in: returns a bearer token and sets the HttpOnly session cookie."""
     settings = request.app[SETTINGS]
-    throttle = LoginThrottle(request.app[LIMITER], limit=settings.auth_rate_limit,
-                             window_seconds=settings.auth_rate_window_seconds)
+    throttle = LoginThrottle(
+        request.app[LIMITER], limit=settings.auth_rate_limit, window_seconds=settings.auth_rate_window_seconds
+    )
     ip = client_ip(request)
     await throttle.check(ip, body.email)
     try:
-        result = await accounts.login(request.app[DB], body.email, body.password,
-                                      secret=settings.jwt_secret, ttl=settings.jwt_ttl_seconds,
-                                      next_url=body.next)
+        result = await accounts.login(
+            request.app[DB],
+            body.email,
+            body.password,
+            secret=settings.jwt_secret,
+            ttl=settings.jwt_ttl_seconds,
+            next_url=body.next,
+        )
     except Unauthenticated:
         await throttle.failed(ip, body.email)
         raise
     await throttle.succeeded(ip, body.email)
-    out = LoginOut(access_token=result.token, expires_at=result.expires_at,
-                   user=accounts.to_me(result.user), redirect=result.redirect)
+    out = LoginOut(
+        access_token=result.token,
+        expires_at=result.expires_at,
+        user=accounts.to_me(result.user),
+        redirect=result.redirect,
+    )
     resp = web.json_response(out.model_dump(mode="json"))
     set_auth_cookies(resp, request, result.token, settings.jwt_ttl_seconds)
     return resp
@@ -86,7 +97,7 @@ async def login(request: web.Request, *, body: LoginIn) -> web.Response:
 async def logout(request: web.Request, *, user: CurrentUser) -> web.Response:
     """Revoke this token now and close the user's realtime sockets."""
     await accounts.logout(request.app[DB], user.jti, user.expires_at)
-    hub = request.app[SERVICES].get("hub")
+    hub = request.app.get(HUB)
     if hub is not None:
         await hub.close_user_token(user.id, user.jti)
     resp = web.json_response({"message": "Signed out."})
@@ -106,14 +117,18 @@ async def send_verification_again(request: web.Request, user: CurrentUser) -> bo
     settings = request.app[SETTINGS]
     verdict = await request.app[LIMITER].hit(f"verify-resend:user:{user.id}", 5, 3600)
     if not verdict.allowed:
-        raise ApiError(429, "rate_limited", "We have sent several links already; check your inbox and spam folder.",
-                       headers={"Retry-After": str(verdict.retry_after)})
-    return await accounts.resend_verification(request.app[DB], request.app[MAILER], user.id,
-                                              public_url=settings.public_url)
+        raise ApiError(
+            429,
+            "rate_limited",
+            "We have sent several links already; check your inbox and spam folder.",
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
+    return await accounts.resend_verification(
+        request.app[DB], request.app[MAILER], user.id, public_url=settings.public_url
+    )
 
 
-@routes.post("/api/auth/verify-email/resend", response=Message, name="verify_email_resend",
-             errors=(429,))
+@routes.post("/api/auth/verify-email/resend", response=Message, name="verify_email_resend", errors=(429,))
 async def verify_email_resend(request: web.Request, *, user: CurrentUser) -> Message:
     """Mail a new e-mail confirmation link to the signed-in user."""
     if await send_verification_again(request, user):
@@ -125,8 +140,9 @@ async def verify_email_resend(request: web.Request, *, user: CurrentUser) -> Mes
 async def password_reset(request: web.Request, *, body: EmailIn) -> Message:
     """Mail a reset link (the answer is the same whether the account exists or not)."""
     await rate_limit(request, "reset", body.email)
-    await accounts.request_password_reset(request.app[DB], request.app[MAILER], body.email,
-                                          public_url=request.app[SETTINGS].public_url)
+    await accounts.request_password_reset(
+        request.app[DB], request.app[MAILER], body.email, public_url=request.app[SETTINGS].public_url
+    )
     return Message(message="If an account exists for this e-mail, a reset link is on its way.")
 
 

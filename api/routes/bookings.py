@@ -13,21 +13,24 @@ from api.services import bookings
 routes = ApiRoutes("bookings")
 
 
-@routes.post("/api/bookings/create", body=BookingCreate, response=BookingOut, status=201,
-             auth=("learner",), errors=(422,))
+@routes.post(
+    "/api/bookings/create", body=BookingCreate, response=BookingOut, status=201, auth=("learner",), errors=(422,)
+)
 async def bookings_create(request: web.Request, *, body: BookingCreate, user: CurrentUser) -> web.Response:
     """Book a seat (charged in sandbox test mode). Honours an ``Idempotency-Key`` header:
     the same key and body return the same booking (200); another body gets 422."""
-    result = await bookings.create_booking(Context.of(request.app), user, body.session_id,
-                                           request.headers.get("Idempotency-Key"))
+    result = await bookings.create_booking(
+        Context.of(request.app), user, body.session_id, request.headers.get("Idempotency-Key")
+    )
     return web.json_response(dump(result.booking), status=201 if result.created else 200)
 
 
 @routes.get("/api/bookings", query=BookingQuery, response=BookingPage, auth=("learner",))
 async def bookings_list(request: web.Request, *, query: BookingQuery, user: CurrentUser) -> BookingPage:
     """My bookings: ``when`` = upcoming | past | all."""
-    return await bookings.list_bookings(Context.of(request.app), user.id, when=query.when,
-                                        page=query.page, page_size=query.page_size)
+    return await bookings.list_bookings(
+        Context.of(request.app), user.id, when=query.when, page=query.page, page_size=query.page_size
+    )
 
 
 @routes.get("/api/bookings/{id}", response=BookingOut)

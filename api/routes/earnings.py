@@ -19,10 +19,10 @@ async def earnings_get(request: web.Request, *, query: EarningsQuery, user: Curr
     return await earnings.earnings(Context.of(request.app), user.id, query.currency)
 
 
-@routes.post("/api/earnings/payout", body=PayoutCreate, response=PayoutOut, status=201,
-             auth=("mentor",), errors=(422,))
+@routes.post("/api/earnings/payout", body=PayoutCreate, response=PayoutOut, status=201, auth=("mentor",), errors=(422,))
 async def earnings_payout(request: web.Request, *, body: PayoutCreate, user: CurrentUser) -> web.Response:
     """Mentor: pay out part of the available balance (sandbox). Honours ``Idempotency-Key``."""
-    out, created = await earnings.request_payout(Context.of(request.app), user.id, body.amount_cents,
-                                                 body.currency, request.headers.get("Idempotency-Key"))
+    out, created = await earnings.request_payout(
+        Context.of(request.app), user.id, body.amount_cents, body.currency, request.headers.get("Idempotency-Key")
+    )
     return web.json_response(dump(out), status=201 if created else 200)

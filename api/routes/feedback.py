@@ -14,8 +14,7 @@ from api.services import feedback
 routes = ApiRoutes("feedback")
 
 
-@routes.post("/api/feedback/create", body=FeedbackCreate, response=FeedbackOut, status=201,
-             auth=("learner",))
+@routes.post("/api/feedback/create", body=FeedbackCreate, response=FeedbackOut, status=201, auth=("learner",))
 async def feedback_create(request: web.Request, *, body: FeedbackCreate, user: CurrentUser) -> FeedbackOut:
     """Rate a completed session you took part in (1-5, comment up to 2000 characters; once)."""
     return await feedback.create_feedback(Context.of(request.app), user, body)

@@ -16,8 +16,7 @@ routes = ApiRoutes("rooms")
 @routes.post("/api/rooms/{id}/ready", body=ReadyIn, response=ReadyOut, name="rooms_ready_set")
 async def set_ready(request: web.Request, *, body: ReadyIn, user: CurrentUser) -> ReadyOut:
     """Mentor or booked learner: ready (or not) from 10 minutes before the start until the end."""
-    out = await readiness.set_ready(Context.of(request.app), user.id, user.role, path_id(request),
-                                    body.ready)
+    out = await readiness.set_ready(Context.of(request.app), user.id, user.role, path_id(request), body.ready)
     return ReadyOut(**out)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -13,8 +12,7 @@ from aiohttp import web
 from api.auth import CurrentUser
 from api.context import Context
 from api.errors import ApiError
-from api.keys import SERVICES
-from api.live_rooms import live_rooms
+from api.keys import RECORDINGS
 from api.routing import ApiRoutes, path_id
 from api.schemas.recordings import (
     DownloadQuery,
@@ -28,38 +26,46 @@ from api.services import recordings
 
 log = logging.getLogger(__name__)
 routes = ApiRoutes("recordings")
-MANAGER = "recordings"
 STAFF = ("mentor", "admin")
 
 
-def manager(app: web.Application) -> recordings.RecordingManager:
-    return app[SERVICES][MANAGER]  # type: ignore[no-any-return]
-
-
-@routes.post("/api/rooms/{id}/recording", body=RecordingAction, response=RoomRecordingOut, auth=("mentor",),
-              errors=(409, 503))
+@routes.post(
+    "/api/rooms/{id}/recording", body=RecordingAction, response=RoomRecordingOut, auth=("mentor",), errors=(409, 503)
+)
 async def room_recording(request: web.Request, *, body: RecordingAction, user: CurrentUser) -> dict[str, Any]:
     """The session's mentor starts or stops recording its live room; everyone in it is told."""
     ctx = Context.of(request.app)
     sid = path_id(request)
     await recordings.check_room_mentor(ctx, sid, user.id)
-    mgr = manager(request.app)
+    mgr = request.app[RECORDINGS]
     if body.action == "start":
         rec = await mgr.start(sid)
         return {"session_id": sid, "recording": True, "recording_id": rec.id, "status": rec.status.value}
     rid = await mgr.stop(sid)
     if rid is None:
         raise ApiError(409, "not_recording", "This room is not being recorded.")
-    return {"session_id": sid, "recording": False, "recording_id": rid,
-            "status": (await recordings.get(ctx, rid, user.id, "admin"))["status"]}
+    return {
+        "session_id": sid,
+        "recording": False,
+        "recording_id": rid,
+        "status": (await recordings.get(ctx, rid, user.id, "admin"))["status"],
+    }
 
 
 @routes.get("/api/recordings", query=RecordingListQuery, response=RecordingList, auth=STAFF)
 async def list_recordings(request: web.Request, *, query: RecordingListQuery, user: CurrentUser) -> dict[str, Any]:
     """Admins see every recording; a mentor the recordings of their own sessions."""
-    return await recordings.list_for(Context.of(request.app), user.id, user.role, session_id=query.session_id,
-                                     mentor_id=query.mentor_id, date_from=query.date_from, date_to=query.date_to,
-                                     limit=query.limit, offset=query.offset)
+    return await recordings.list_for(
+        Context.of(request.app),
+        user.id,
+        user.role,
+        session_id=query.session_id,
+        mentor_id=query.mentor_id,
+        date_from=query.date_from,
+        date_to=query.date_to,
+        limit=query.limit,
+        offset=query.offset,
+    )
 
 
 @routes.get("/api/recordings/{id}", response=RecordingOut, auth=STAFF)
@@ -77,11 +83,14 @@ async def download(request: web.Request, *, query: DownloadQuery, user: CurrentU
     if not await asyncio.to_thread(path.is_file):
         raise ApiError(404, "not_found", "The recording file is missing.")
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "")
-    return web.FileResponse(path, headers={
-        "Content-Type": content_type,
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
-        "Cache-Control": "private, max-age=0",
-    })
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": content_type,
+            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
+            "Cache-Control": "private, max-age=0",
+        },
+    )
 
 
 @routes.delete("/api/recordings/{id}", auth=STAFF, status=204, errors=(409,))
@@ -93,42 +102,4 @@ async def delete_recording(request: web.Request, *, user: CurrentUser) -> None:
 @routes.post("/api/recordings/{id}/export", response=RecordingOut, auth=STAFF, status=202, errors=(409,))
 async def export(request: web.Request, *, user: CurrentUser) -> dict[str, Any]:
     """Start the composite MP4 export (a background process); follow it on GET /api/recordings/{id}."""
-    return await manager(request.app).request_export(path_id(request), user.id, user.role)
-
-
-async def _retention_loop(app: web.Application) -> None:
-    interval = float(app[SERVICES].get("recording_retention_interval", 3600.0))
-    while True:
-        try:
-            await recordings.apply_retention(Context.of(app))
-        except Exception:  # noqa: BLE001
-            log.exception("recording retention failed")
-        await asyncio.sleep(interval)
-
-
-async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:
-    ctx = Context.of(app)
-    mgr = recordings.RecordingManager(ctx, lambda sid: live_rooms(app).get(sid))
-    app[SERVICES][MANAGER] = mgr
-    previous = app[SERVICES].get("room_listeners")
-
-    def room_listeners(router: Any) -> None:
-        if previous is not None:
-            previous(router)
-        mgr.attach(router)
-
-    app[SERVICES]["room_listeners"] = room_listeners
-    recovery = mgr.spawn(mgr.recover())
-    retention = asyncio.ensure_future(_retention_loop(app)) if ctx.settings.extra.get(
-        "recording_retention", True) else None
-    yield
-    for task in (recovery, retention):
-        if task is not None:
-            task.cancel()
-    await mgr.close()
-    if retention is not None:
-        await asyncio.gather(retention, return_exceptions=True)
-
-
-def setup(app: web.Application) -> None:
-    app.cleanup_ctx.append(recordings_ctx)
+    return await request.app[RECORDINGS].request_export(path_id(request), user.id, user.role)

@@ -22,7 +22,14 @@ from api.services import requests as svc
 routes = ApiRoutes("requests")
 
 
-@routes.post("/api/requests/create", body=RequestCreate, response=RequestOut, status=201, auth=("learner",), name="requests_create")
+@routes.post(
+    "/api/requests/create",
+    body=RequestCreate,
+    response=RequestOut,
+    status=201,
+    auth=("learner",),
+    name="requests_create",
+)
 async def create(request: web.Request, *, body: RequestCreate, user: CurrentUser) -> RequestOut:
     """Ask one mentor (``mentor_id``) or all mentors of a domain; they are notified in real time."""
     return await svc.create(Context.of(request.app), user, body)
@@ -46,20 +53,39 @@ async def cancel(request: web.Request, *, user: CurrentUser) -> RequestOut:
     return await svc.cancel(Context.of(request.app), user, path_id(request))
 
 
-@routes.post("/api/requests/{id}/accept", body=RequestAccept, response=RequestAccepted, auth=("mentor",), name="requests_accept", errors=(409,))
+@routes.post(
+    "/api/requests/{id}/accept",
+    body=RequestAccept,
+    response=RequestAccepted,
+    auth=("mentor",),
+    name="requests_accept",
+    errors=(409,),
+)
 async def accept(request: web.Request, *, body: RequestAccept, user: CurrentUser) -> RequestAccepted:
     """Propose one of the learner's preferred times and a price; nothing is charged until the
     learner confirms (409 if another mentor's proposal came first)."""
     return await svc.accept(Context.of(request.app), user, path_id(request), body)
 
 
-@routes.post("/api/requests/{id}/proposal/confirm", response=RequestAccepted, auth=("learner",), name="requests_proposal_confirm", errors=(409,))
+@routes.post(
+    "/api/requests/{id}/proposal/confirm",
+    response=RequestAccepted,
+    auth=("learner",),
+    name="requests_proposal_confirm",
+    errors=(409,),
+)
 async def confirm_proposal(request: web.Request, *, user: CurrentUser) -> RequestAccepted:
     """The learner confirms the mentor's proposal: the session is scheduled, booked and charged."""
     return await request_proposals.confirm(Context.of(request.app), user, path_id(request))
 
 
-@routes.post("/api/requests/{id}/proposal/decline", response=RequestOut, auth=("learner",), name="requests_proposal_decline", errors=(409,))
+@routes.post(
+    "/api/requests/{id}/proposal/decline",
+    response=RequestOut,
+    auth=("learner",),
+    name="requests_proposal_decline",
+    errors=(409,),
+)
 async def decline_proposal(request: web.Request, *, user: CurrentUser) -> RequestOut:
     """The learner declines the mentor's proposal: nothing is charged, the request is open again."""
     return await request_proposals.decline(Context.of(request.app), user, path_id(request))

@@ -14,10 +14,8 @@ from aiohttp import WSMsgType, web
 from api.auth import CurrentUser
 from api.context import Context
 from api.errors import ApiError
-from api.keys import BROKER, SERVICES
-from api.live_rooms import live_rooms, live_rooms_ctx
-from api.metrics import METRICS
-from api.placement import Node, placement, placement_ctx
+from api.keys import BROKER, LIVE_ROOMS, METRICS, PLACEMENT, ROOM_SOCKETS
+from api.placement import Node
 from api.routing import ApiRoutes, path_id
 from api.realtime import same_origin
 from api.schemas.rooms import RoomTokenOut
@@ -50,15 +48,28 @@ async def token(request: web.Request, *, user: CurrentUser) -> web.Response:
     await room_access.bind_to_session(ctx.db, admission.jti, user.jti)  # logout revokes it
     settings = ctx.settings
     servers = ice_servers(
-        secret=settings.turn_secret, user=str(user.id),
+        secret=settings.turn_secret,
+        user=str(user.id),
         turn_urls=[u.strip() for u in settings.turn_urls.split(",") if u.strip()],
-        stun_urls=[u.strip() for u in settings.stun_urls.split(",") if u.strip()])
-    out = RoomTokenOut(token=raw, signaling_url=f"{_ws_base(request)}/ws/room/{sid}?token={raw}",
-                       ice_servers=servers, role=admission.role, expires_at=closes)
+        stun_urls=[u.strip() for u in settings.stun_urls.split(",") if u.strip()],
+    )
+    out = RoomTokenOut(
+        token=raw,
+        signaling_url=f"{_ws_base(request)}/ws/room/{sid}?token={raw}",
+        ice_servers=servers,
+        role=admission.role,
+        expires_at=closes,
+    )
     resp = web.json_response(out.model_dump(mode="json"))
-    resp.set_cookie(ROOM_COOKIE, raw, path=f"/ws/room/{sid}", httponly=True, samesite="Strict",
-                    secure=settings.secure_cookies or request.secure,
-                    max_age=max(60, int((closes - datetime.now(timezone.utc)).total_seconds())))
+    resp.set_cookie(
+        ROOM_COOKIE,
+        raw,
+        path=f"/ws/room/{sid}",
+        httponly=True,
+        samesite="Strict",
+        secure=settings.secure_cookies or request.secure,
+        max_age=max(60, int((closes - datetime.now(timezone.utc)).total_seconds())),
+    )
     return resp
 
 
@@ -68,9 +79,10 @@ async def end(request: web.Request, *, user: CurrentUser) -> dict[str, Any]:
     ctx = Context.of(request.app)
     sid = path_id(request)
     session = await rooms.end_class(ctx, sid, user.id, user.role)
-    await live_rooms(request.app).end(sid)
-    await request.app[BROKER].publish(session_channel(sid), {
-        "type": "session.updated", "data": {"session_id": sid, "status": session.status.value}})
+    await request.app[LIVE_ROOMS].end(sid)
+    await request.app[BROKER].publish(
+        session_channel(sid), {"type": "session.updated", "data": {"session_id": sid, "status": session.status.value}}
+    )
     return {"session_id": sid, "status": session.status.value}
 
 
@@ -106,6 +118,7 @@ class AiohttpChannel:
             await self.ws.close(code=code, message=reason.encode()[:120])
 
 
+@routes.websocket("/ws/room/{id}", name="room_socket")
 async def room_socket(request: web.Request) -> web.StreamResponse:
     """GET /ws/room/{id}?token=ROOM_TOKEN: the signaling of DESIGN.md section 5."""
     ctx = Context.of(request.app)
@@ -119,26 +132,34 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
         raise ApiError(401, "unauthorized", "A room token is required.")
     admission = await rooms.admit(ctx, sid, raw)
     if PROXIED_HEADER not in request.headers:
-        owner = await placement(request.app).owner(sid)
+        owner = await request.app[PLACEMENT].owner(sid)
         if owner is not None:
             return await _proxy(request, owner, sid, raw)
     if admission.role == "mentor" and await rooms.start_class(ctx, sid):
-        await request.app[BROKER].publish(session_channel(sid), {
-            "type": "session.updated", "data": {"session_id": sid, "status": "live"}})
+        await request.app[BROKER].publish(
+            session_channel(sid), {"type": "session.updated", "data": {"session_id": sid, "status": "live"}}
+        )
     capacity = await rooms.capacity_of(ctx, sid)
-    router = live_rooms(request.app).router_for(sid, capacity)
+    router = request.app[LIVE_ROOMS].router_for(sid, capacity)
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_SIGNALING_MESSAGE)
     await ws.prepare(request)
-    sockets: set[web.WebSocketResponse] = request.app[SERVICES].setdefault("room_sockets", set())
+    sockets = request.app[ROOM_SOCKETS]
     sockets.add(ws)
     gauge = request.app[METRICS].websockets.labels("room")
     gauge.inc()
     watcher = asyncio.create_task(_close_when_revoked(ctx, ws, admission.jti), name=f"room-{sid}-revocation")
     try:
-        await serve_participant(router, AiohttpChannel(ws), ParticipantInfo(
-            user_key=str(admission.user_id), display_name=admission.display_name, role=admission.role,
-            app_data={"user_id": admission.user_id, "session_id": sid},
-            public={"user_id": admission.user_id}))
+        await serve_participant(
+            router,
+            AiohttpChannel(ws),
+            ParticipantInfo(
+                user_key=str(admission.user_id),
+                display_name=admission.display_name,
+                role=admission.role,
+                app_data={"user_id": admission.user_id, "session_id": sid},
+                public={"user_id": admission.user_id},
+            ),
+        )
     except Exception:  # noqa: BLE001 - one participant's failure never takes the server down
         log.exception("room %s: participant %s failed", sid, admission.user_id)
     finally:
@@ -150,14 +171,13 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-REVOCATION_CHECK_SECONDS = 30.0
 CLOSE_SIGNED_OUT = 4001
 
 
 async def _close_when_revoked(ctx: Context, ws: web.WebSocketResponse, room_jti: str) -> None:
     """A participant whose login session ended (logout, password change, deactivation) leaves
     the room within a check interval, in whichever process holds the socket."""
-    interval = float(ctx.settings.extra.get("room_revocation_check_seconds", REVOCATION_CHECK_SECONDS))
+    interval = ctx.settings.room_revocation_check_seconds
     try:
         while not ws.closed:
             await asyncio.sleep(interval)
@@ -184,9 +204,13 @@ async def _proxy(request: web.Request, node: Node, sid: int, token: str) -> web.
     close_code, close_msg = 1011, b"room node unreachable"
     async with aiohttp.ClientSession() as http:
         try:
-            async with http.ws_connect(f"{node.url}/ws/room/{sid}", params={"token": token},
-                                       headers={PROXIED_HEADER: "1"}, heartbeat=20,
-                                       max_msg_size=MAX_SIGNALING_MESSAGE) as upstream:
+            async with http.ws_connect(
+                f"{node.url}/ws/room/{sid}",
+                params={"token": token},
+                headers={PROXIED_HEADER: "1"},
+                heartbeat=20,
+                max_msg_size=MAX_SIGNALING_MESSAGE,
+            ) as upstream:
 
                 async def down() -> None:
                     async for msg in upstream:
@@ -213,15 +237,3 @@ async def _proxy(request: web.Request, node: Node, sid: int, token: str) -> web.
     if not ws.closed:
         await ws.close(code=close_code, message=close_msg)
     return ws
-
-
-async def _close_room_sockets(app: web.Application) -> None:
-    for ws in list(app[SERVICES].get("room_sockets", ())):
-        await ws.close(code=1001, message=b"server shutdown")
-
-
-def setup(app: web.Application) -> None:
-    app.cleanup_ctx.append(live_rooms_ctx)
-    app.cleanup_ctx.append(placement_ctx)
-    app.on_shutdown.append(_close_room_sockets)
-    app.router.add_get("/ws/room/{id}", room_socket, name="room_socket")

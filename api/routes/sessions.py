@@ -22,7 +22,7 @@ from api.schemas.sessions import (
     SessionQuery,
     SessionUpdate,
 )
-from api.services import catalog, catalog_reads
+from api.services import catalog, catalog_reads, catalog_search
 
 routes = ApiRoutes("sessions")
 
@@ -50,12 +50,12 @@ async def sessions_detail(request: web.Request) -> dict[str, Any]:
 async def sessions_reviews(request: web.Request, *, query: PageQuery) -> ReviewPage:
     """Reviews of one session, newest first, with the rating aggregate."""
     sid = path_id(request)
-    return await catalog.reviews(request.app[DB], sid, await optional_user(request),
-                                 page=query.page, page_size=query.page_size)
+    return await catalog_search.reviews(
+        request.app[DB], sid, await optional_user(request), page=query.page, page_size=query.page_size
+    )
 
 
-@routes.post("/api/sessions/{id}/update", body=SessionUpdate, response=SessionDetail,
-             auth=("mentor", "admin"))
+@routes.post("/api/sessions/{id}/update", body=SessionUpdate, response=SessionDetail, auth=("mentor", "admin"))
 async def sessions_update(request: web.Request, *, body: SessionUpdate, user: CurrentUser) -> SessionDetail:
     """Edit a draft or scheduled session (its mentor or an admin)."""
     return await catalog.update_session(Context.of(request.app), user, path_id(request), body)
@@ -67,17 +67,18 @@ async def sessions_publish(request: web.Request, *, user: CurrentUser) -> Sessio
     return await catalog.publish_session(Context.of(request.app), user, path_id(request))
 
 
-@routes.post("/api/sessions/{id}/cancel", body=SessionCancel, response=SessionCancelOut,
-             auth=("mentor", "admin"))
+@routes.post("/api/sessions/{id}/cancel", body=SessionCancel, response=SessionCancelOut, auth=("mentor", "admin"))
 async def sessions_cancel(request: web.Request, *, body: SessionCancel, user: CurrentUser) -> SessionCancelOut:
     """Cancel a session (its mentor or an admin): every booking refunded, every learner notified."""
     result = await catalog.cancel_session(Context.of(request.app), user, path_id(request), body.reason)
-    return SessionCancelOut(session=result.session, refunded_bookings=result.refunded_bookings,
-                            refunded_cents=result.refunded_cents)
+    return SessionCancelOut(
+        session=result.session, refunded_bookings=result.refunded_bookings, refunded_cents=result.refunded_cents
+    )
 
 
 @routes.get("/api/mentor/sessions", query=MentorSessionsQuery, response=SessionPage, auth=("mentor",))
 async def mentor_sessions_list(request: web.Request, *, query: MentorSessionsQuery, user: CurrentUser) -> SessionPage:
     """Mentor: my sessions in every status (drafts included), optionally filtered by status."""
-    return await catalog.mentor_sessions(request.app[DB], user.id, status=query.status,
-                                         page=query.page, page_size=query.page_size)
+    return await catalog_search.mentor_sessions(
+        request.app[DB], user.id, status=query.status, page=query.page, page_size=query.page_size
+    )

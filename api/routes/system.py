@@ -14,9 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from api.errors import ApiError
-from api.keys import BROKER, DB, ENDPOINTS, SERVICES, SETTINGS
-from api.metrics import METRICS
-from api.placement import INTERNAL_URL
+from api.keys import BROKER, DB, ENDPOINTS, INTERNAL_ADDRESS, METRICS, SETTINGS
 from api.proxy import is_proxied
 from api.routing import ApiRoutes, build_openapi
 
@@ -44,12 +42,11 @@ async def readyz(request: web.Request) -> web.Response:
     broker_ok = await request.app[BROKER].healthy()
     checks["broker"] = {"ok": broker_ok, "kind": type(request.app[BROKER]).__name__}
     ok = all(c["ok"] for c in checks.values())  # type: ignore[index]
-    return web.json_response({"status": "ok" if ok else "degraded", "checks": checks},
-                             status=200 if ok else 503)
+    return web.json_response({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)
 
 
 def _on_internal_listener(request: web.Request) -> bool:
-    internal = request.app[SERVICES].get(INTERNAL_URL)
+    internal = request.app[INTERNAL_ADDRESS].url
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     if not internal or not sockname:
         return False
@@ -102,14 +99,16 @@ async def openapi(request: web.Request) -> web.Response:
 async def docs(request: web.Request) -> web.Response:
     """Human-readable API reference, rendered here from the OpenAPI document (no CDN)."""
     doc = openapi_document(request.app)
-    parts = ["<!doctype html><html lang=en><head><meta charset=utf-8><title>PeerLearn API</title>",
-             "<meta name=viewport content='width=device-width,initial-scale=1'>",
-             "<style>body{font-family:system-ui,sans-serif;max-width:960px;margin:2rem auto;padding:0 1rem;color:#1e293b}"
-             "details{border:1px solid #e2e8f0;border-radius:8px;margin:.5rem 0;padding:.5rem 1rem}"
-             "summary{cursor:pointer}code.m{font-weight:700;display:inline-block;width:4.5rem}"
-             "pre{background:#f8fafc;padding:.75rem;overflow:auto;font-size:12px}</style></head><body>",
-             "<h1>PeerLearn API</h1><p>Machine-readable: <a href='/api/openapi.json'>/api/openapi.json</a>. "
-             "Errors always look like <code>{\"error\": {\"code\", \"message\", \"fields\"}}</code>.</p>"]
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>PeerLearn API</title>",
+        "<meta name=viewport content='width=device-width,initial-scale=1'>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:960px;margin:2rem auto;padding:0 1rem;color:#1e293b}"
+        "details{border:1px solid #e2e8f0;border-radius:8px;margin:.5rem 0;padding:.5rem 1rem}"
+        "summary{cursor:pointer}code.m{font-weight:700;display:inline-block;width:4.5rem}"
+        "pre{background:#f8fafc;padding:.75rem;overflow:auto;font-size:12px}</style></head><body>",
+        "<h1>PeerLearn API</h1><p>Machine-readable: <a href='/api/openapi.json'>/api/openapi.json</a>. "
+        'Errors always look like <code>{"error": {"code", "message", "fields"}}</code>.</p>',
+    ]
     by_tag: dict[str, list[tuple[str, str, dict[str, object]]]] = {}
     for path, ops in doc["paths"].items():  # type: ignore[union-attr]
         for method, op in ops.items():
@@ -117,14 +116,23 @@ async def docs(request: web.Request) -> web.Response:
     for tag in sorted(by_tag):
         parts.append(f"<h2>{html.escape(tag)}</h2>")
         for method, path, op in by_tag[tag]:
-            parts.append(f"<details><summary><code class=m>{method.upper()}</code> <code>{html.escape(path)}</code>"
-                         f" — {html.escape(str(op.get('summary', '')))}</summary>")
+            parts.append(
+                f"<details><summary><code class=m>{method.upper()}</code> <code>{html.escape(path)}</code>"
+                f" — {html.escape(str(op.get('summary', '')))}</summary>"
+            )
             if "requestBody" in op:
                 parts.append("<h4>Request</h4><pre>" + html.escape(json.dumps(op["requestBody"], indent=1)) + "</pre>")
             if "parameters" in op:
-                parts.append("<h4>Parameters</h4><pre>" + html.escape(json.dumps(op["parameters"], indent=1)) + "</pre>")
-            parts.append("<h4>Responses</h4><pre>" + html.escape(json.dumps(
-                {k: v for k, v in op["responses"].items() if not k.startswith(("4", "5"))}, indent=1)) + "</pre></details>")
+                parts.append(
+                    "<h4>Parameters</h4><pre>" + html.escape(json.dumps(op["parameters"], indent=1)) + "</pre>"
+                )
+            parts.append(
+                "<h4>Responses</h4><pre>"
+                + html.escape(
+                    json.dumps({k: v for k, v in op["responses"].items() if not k.startswith(("4", "5"))}, indent=1)
+                )
+                + "</pre></details>"
+            )
     parts.append("<h2>Schemas</h2><pre>" + html.escape(json.dumps(doc["components"]["schemas"], indent=1)) + "</pre>")  # type: ignore[index]
     parts.append("</body></html>")
     return web.Response(text="".join(parts), content_type="text/html")

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from api.auth import CurrentUser
 from api.errors import ApiError
-from api.keys import DB, LIMITER, SERVICES, SETTINGS
+from api.keys import DB, HUB, LIMITER, SETTINGS
 from api.routing import ApiRoutes, path_id
 from api.schemas.accounts import UserMe, UserPublic, UserUpdate
 from api.services import accounts
@@ -46,11 +46,16 @@ async def avatar(request: web.Request, *, user: CurrentUser) -> UserMe:
     # Each upload decodes an image: a few per hour is plenty for a person, not for a flood.
     verdict = await request.app[LIMITER].hit(f"avatar:user:{user.id}", settings.avatar_rate_limit, 3600)
     if not verdict.allowed:
-        raise ApiError(429, "rate_limited", "Too many picture uploads; try again later.",
-                       headers={"Retry-After": str(verdict.retry_after)})
+        raise ApiError(
+            429,
+            "rate_limited",
+            "Too many picture uploads; try again later.",
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
     if not request.content_type.startswith("multipart/"):
-        raise ApiError(400, "validation_error", "Send the image as multipart/form-data field 'file'.",
-                       {"file": "required"})
+        raise ApiError(
+            400, "validation_error", "Send the image as multipart/form-data field 'file'.", {"file": "required"}
+        )
     reader = await request.multipart()
     part = await reader.next()
     while part is not None and getattr(part, "name", None) != "file":
@@ -63,8 +68,9 @@ async def avatar(request: web.Request, *, user: CurrentUser) -> UserMe:
         if len(data) > settings.max_avatar_bytes:
             raise ApiError(413, "payload_too_large", "The image is too large (max 4 MB).")
     ctype = part.headers.get("Content-Type", "application/octet-stream")  # type: ignore[union-attr]
-    updated = await accounts.set_avatar(request.app[DB], settings.uploads_dir, user.id, user.role,
-                                        target_id, bytes(data), ctype)
+    updated = await accounts.set_avatar(
+        request.app[DB], settings.uploads_dir, user.id, user.role, target_id, bytes(data), ctype
+    )
     return accounts.to_me(updated)
 
 
@@ -72,7 +78,7 @@ async def avatar(request: web.Request, *, user: CurrentUser) -> UserMe:
 async def deactivate(request: web.Request, *, user: CurrentUser) -> UserMe:
     """Admin: deactivate an account; its tokens and sockets stop working."""
     target = await accounts.set_active(request.app[DB], user.id, path_id(request), False)
-    hub = request.app[SERVICES].get("hub")
+    hub = request.app.get(HUB)
     if hub is not None:
         await hub.close_user(target.id)
     return accounts.to_me(target)

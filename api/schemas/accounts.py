@@ -23,8 +23,7 @@ def _preferences_size(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-Preferences = Annotated[dict[PrefKey, PrefValue], Field(max_length=MAX_PREFERENCES),
-                        AfterValidator(_preferences_size)]
+Preferences = Annotated[dict[PrefKey, PrefValue], Field(max_length=MAX_PREFERENCES), AfterValidator(_preferences_size)]
 
 
 class UserCreate(Strict):

@@ -40,8 +40,7 @@ class RecOut(BaseModel):
 
 class EventIn(Strict):
     kind: Literal["impression", "click", "book"]
-    session_ids: Annotated[list[Annotated[int, Field(gt=0, lt=2**31 - 1)]],
-                           Field(min_length=1, max_length=100)]
+    session_ids: Annotated[list[Annotated[int, Field(gt=0, lt=2**31 - 1)]], Field(min_length=1, max_length=100)]
     model_version: Annotated[int, Field(gt=0, lt=2**31)] | None = None
 
 
@@ -111,8 +110,8 @@ class OnlineOut(BaseModel):
 
 
 class MlMetricsOut(BaseModel):
-    current_version: int | None      # newest stored version
-    serving_version: int | None      # version this process serves (None: fallback)
+    current_version: int | None  # newest stored version
+    serving_version: int | None  # version this process serves (None: fallback)
     k: int
     latest: ModelVersionOut | None
     history: list[ModelVersionOut]

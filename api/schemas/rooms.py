@@ -8,7 +8,6 @@ from typing import Any
 from pydantic import BaseModel
 
 
-
 class RoomTokenOut(BaseModel):
     token: str
     signaling_url: str

@@ -33,8 +33,11 @@ def _iso_date_or_date_time(value: object) -> object:
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_date_time)]
 # Filters also take a bare date (a whole day in UTC).
-DateOrDateTime = Annotated[datetime, BeforeValidator(_iso_date_or_date_time), WithJsonSchema(
-    {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]})]
+DateOrDateTime = Annotated[
+    datetime,
+    BeforeValidator(_iso_date_or_date_time),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]}),
+]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
 Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), SingleLine]
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]

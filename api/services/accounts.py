@@ -48,25 +48,37 @@ def avatar_url(user: User) -> str | None:
 
 
 def to_public(user: User) -> UserPublic:
-    return UserPublic(id=user.id, full_name=user.full_name, role=user.role.value,
-                      avatar_url=avatar_url(user), bio=user.bio, domains=list(user.domains or []),
-                      skills=list(user.skills or []))
+    return UserPublic(
+        id=user.id,
+        full_name=user.full_name,
+        role=user.role.value,
+        avatar_url=avatar_url(user),
+        bio=user.bio,
+        domains=list(user.domains or []),
+        skills=list(user.skills or []),
+    )
 
 
 def to_me(user: User) -> UserMe:
-    return UserMe(**to_public(user).model_dump(), email=user.email,
-                  interests=list(user.interests or []), timezone=user.timezone,
-                  preferences=dict(user.preferences or {}),
-                  email_verified=user.email_verified_at is not None, is_active=user.is_active,
-                  created_at=user.created_at)
+    return UserMe(
+        **to_public(user).model_dump(),
+        email=user.email,
+        interests=list(user.interests or []),
+        timezone=user.timezone,
+        preferences=dict(user.preferences or {}),
+        email_verified=user.email_verified_at is not None,
+        is_active=user.is_active,
+        created_at=user.created_at,
+    )
 
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def register(db: Database, mailer: Mailer, data: UserCreate, *, public_url: str,
-                   role: Role | None = None, verified: bool = False) -> User:
+async def register(
+    db: Database, mailer: Mailer, data: UserCreate, *, public_url: str, role: Role | None = None, verified: bool = False
+) -> User:
     """Create a learner or mentor (admins only via the CLI) and mail the verification link."""
     email = normalize_email(str(data.email))
     problem = password_problem(data.password, email=email)
@@ -74,11 +86,19 @@ async def register(db: Database, mailer: Mailer, data: UserCreate, *, public_url
         raise Invalid(problem, code="weak_password", fields={"password": problem})
     pw_hash = await asyncio.to_thread(hash_password, data.password)
     raw_token, token_hash = new_opaque_token()
-    user = User(email=email, password_hash=pw_hash, full_name=data.full_name,
-                role=role or Role(data.role), bio=data.bio, timezone=data.timezone or "UTC",
-                domains=_clean(data.domains), skills=_clean(data.skills),
-                interests=_clean(data.interests), preferences={},
-                email_verified_at=now() if verified else None)
+    user = User(
+        email=email,
+        password_hash=pw_hash,
+        full_name=data.full_name,
+        role=role or Role(data.role),
+        bio=data.bio,
+        timezone=data.timezone or "UTC",
+        domains=_clean(data.domains),
+        skills=_clean(data.skills),
+        interests=_clean(data.interests),
+        preferences={},
+        email_verified_at=now() if verified else None,
+    )
     try:
         async with db.write() as s:
             taken = await s.scalar(select(User.id).where(User.email == email))
@@ -87,8 +107,11 @@ async def register(db: Database, mailer: Mailer, data: UserCreate, *, public_url
             s.add(user)
             await s.flush()
             if not verified:
-                s.add(OneTimeToken(user_id=user.id, purpose="verify_email", token_hash=token_hash,
-                                   expires_at=now() + VERIFY_TTL))
+                s.add(
+                    OneTimeToken(
+                        user_id=user.id, purpose="verify_email", token_hash=token_hash, expires_at=now() + VERIFY_TTL
+                    )
+                )
     except IntegrityError as exc:
         raise Conflict("An account with this e-mail already exists.", code="email_taken") from exc
     if not verified:
@@ -113,8 +136,9 @@ class LoginResult:
     redirect: str
 
 
-async def login(db: Database, email: str, password: str, *, secret: str, ttl: int,
-                next_url: str | None = None) -> LoginResult:
+async def login(
+    db: Database, email: str, password: str, *, secret: str, ttl: int, next_url: str | None = None
+) -> LoginResult:
     email = normalize_email(email)
     async with db.read() as s:
         user = await s.scalar(select(User).where(User.email == email))
@@ -127,8 +151,9 @@ async def login(db: Database, email: str, password: str, *, secret: str, ttl: in
         new_hash = await asyncio.to_thread(hash_password, password)
         async with db.write() as s:
             await s.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
-    token, claims = issue_access_token(secret, user_id=user.id, role=user.role.value,
-                                       version=user.token_version, ttl_seconds=ttl)
+    token, claims = issue_access_token(
+        secret, user_id=user.id, role=user.role.value, version=user.token_version, ttl_seconds=ttl
+    )
     redirect = DASHBOARDS[user.role.value]
     redirect = safe_next_path(next_url) or redirect
     return LoginResult(user, token, claims.expires_at, redirect)
@@ -143,8 +168,10 @@ async def logout(db: Database, jti: str, expires_at: datetime) -> None:
         await s.execute(delete(RevokedToken).where(RevokedToken.expires_at < now()))
 
 
-EMAIL_UNVERIFIED = ("Confirm your e-mail address first: open the link we mailed you, or get a new one "
-                    "from the banner at the top of the page (/verify-email).")
+EMAIL_UNVERIFIED = (
+    "Confirm your e-mail address first: open the link we mailed you, or get a new one "
+    "from the banner at the top of the page (/verify-email)."
+)
 
 
 async def ensure_verified(s: AsyncSession, user_id: int, settings: Settings) -> None:
@@ -169,23 +196,30 @@ async def resend_verification(db: Database, mailer: Mailer, user_id: int, *, pub
             raise NotFound.of("user")
         if user.email_verified_at is not None:
             return False
-        s.add(OneTimeToken(user_id=user.id, purpose="verify_email", token_hash=token_hash,
-                           expires_at=now() + VERIFY_TTL))
+        s.add(
+            OneTimeToken(user_id=user.id, purpose="verify_email", token_hash=token_hash, expires_at=now() + VERIFY_TTL)
+        )
         email, name = user.email, user.full_name
     await _mail_verification(mailer, email, name, raw_token, public_url)
     return True
 
 
 async def _mail_verification(mailer: Mailer, email: str, name: str, raw_token: str, public_url: str) -> None:
-    await mailer.send(email, "Confirm your PeerLearn e-mail",
-                      f"Hello {name},\n\nConfirm your e-mail address:\n"
-                      f"{public_url}/verify-email?token={raw_token}\n\nThe link is valid for 2 days.\n")
+    await mailer.send(
+        email,
+        "Confirm your PeerLearn e-mail",
+        f"Hello {name},\n\nConfirm your e-mail address:\n"
+        f"{public_url}/verify-email?token={raw_token}\n\nThe link is valid for 2 days.\n",
+    )
 
 
 async def verify_email(db: Database, raw_token: str) -> User:
     async with db.write() as s:
-        tok = await s.scalar(select(OneTimeToken).where(
-            OneTimeToken.token_hash == hash_opaque(raw_token), OneTimeToken.purpose == "verify_email"))
+        tok = await s.scalar(
+            select(OneTimeToken).where(
+                OneTimeToken.token_hash == hash_opaque(raw_token), OneTimeToken.purpose == "verify_email"
+            )
+        )
         if tok is None or tok.used_at is not None or tok.expires_at < now():
             raise Invalid("This verification link is invalid or has expired.", code="invalid_token")
         tok.used_at = now()
@@ -204,19 +238,26 @@ async def request_password_reset(db: Database, mailer: Mailer, email: str, *, pu
         user = await s.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
         if user is None:
             return
-        s.add(OneTimeToken(user_id=user.id, purpose="password_reset", token_hash=token_hash,
-                           expires_at=now() + RESET_TTL))
-    await mailer.send(email, "Reset your PeerLearn password",
-                      f"Someone asked to reset the password of this account.\n"
-                      f"Set a new one here (valid for 1 hour):\n{public_url}/reset-password?token={raw}\n\n"
-                      f"If it was not you, ignore this e-mail.\n")
+        s.add(
+            OneTimeToken(user_id=user.id, purpose="password_reset", token_hash=token_hash, expires_at=now() + RESET_TTL)
+        )
+    await mailer.send(
+        email,
+        "Reset your PeerLearn password",
+        f"Someone asked to reset the password of this account.\n"
+        f"Set a new one here (valid for 1 hour):\n{public_url}/reset-password?token={raw}\n\n"
+        f"If it was not you, ignore this e-mail.\n",
+    )
 
 
 async def confirm_password_reset(db: Database, raw_token: str, password: str) -> None:
     pw_hash: str | None = None
     async with db.read() as s:
-        tok = await s.scalar(select(OneTimeToken).where(
-            OneTimeToken.token_hash == hash_opaque(raw_token), OneTimeToken.purpose == "password_reset"))
+        tok = await s.scalar(
+            select(OneTimeToken).where(
+                OneTimeToken.token_hash == hash_opaque(raw_token), OneTimeToken.purpose == "password_reset"
+            )
+        )
         user = await s.get(User, tok.user_id) if tok else None
     if tok is None or user is None or tok.used_at is not None or tok.expires_at < now():
         raise Invalid("This reset link is invalid or has expired.", code="invalid_token")
@@ -225,13 +266,15 @@ async def confirm_password_reset(db: Database, raw_token: str, password: str) ->
         raise Invalid(problem, code="weak_password", fields={"password": problem})
     pw_hash = await asyncio.to_thread(hash_password, password)
     async with db.write() as s:
-        claimed = await s.execute(update(OneTimeToken).where(
-            OneTimeToken.id == tok.id, OneTimeToken.used_at.is_(None)).values(used_at=now()))
+        claimed = await s.execute(
+            update(OneTimeToken).where(OneTimeToken.id == tok.id, OneTimeToken.used_at.is_(None)).values(used_at=now())
+        )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise Invalid("This reset link is invalid or has expired.", code="invalid_token")
         # A new password ends every existing session of the account, room tokens included.
-        await s.execute(update(User).where(User.id == user.id).values(
-            password_hash=pw_hash, token_version=User.token_version + 1))
+        await s.execute(
+            update(User).where(User.id == user.id).values(password_hash=pw_hash, token_version=User.token_version + 1)
+        )
         await room_access.revoke_for_user(s, user.id)
 
 
@@ -276,16 +319,23 @@ def _reencode_avatar(raw: bytes) -> bytes:
     """
     from PIL import Image, UnidentifiedImageError
 
-    invalid = Invalid("The file is not a valid image.", code="invalid_image",
-                      fields={"file": "not an image"})
+    invalid = Invalid("The file is not a valid image.", code="invalid_image", fields={"file": "not an image"})
     try:
         with Image.open(io.BytesIO(raw)) as img:
             width, height = img.size
-            if width < 1 or height < 1 or width > MAX_AVATAR_SIDE or height > MAX_AVATAR_SIDE \
-                    or width * height > MAX_AVATAR_PIXELS:
+            if (
+                width < 1
+                or height < 1
+                or width > MAX_AVATAR_SIDE
+                or height > MAX_AVATAR_SIDE
+                or width * height > MAX_AVATAR_PIXELS
+            ):
                 raise Invalid(
                     f"The image is too large ({width} x {height}); at most {MAX_AVATAR_PIXELS // 1_000_000} "
-                    "megapixels.", code="image_too_large", fields={"file": "too many pixels"})
+                    "megapixels.",
+                    code="image_too_large",
+                    fields={"file": "too many pixels"},
+                )
             img.verify()
         with Image.open(io.BytesIO(raw)) as img:
             if img.size != (width, height):
@@ -297,18 +347,17 @@ def _reencode_avatar(raw: bytes) -> bytes:
             out = io.BytesIO()
             pixels.save(out, format="PNG", optimize=True)
             return out.getvalue()
-    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError,
-            Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError) as exc:
         raise invalid from exc
 
 
-async def set_avatar(db: Database, uploads: Path, actor_id: int, actor_role: str, user_id: int,
-                     raw: bytes, content_type: str) -> User:
+async def set_avatar(
+    db: Database, uploads: Path, actor_id: int, actor_role: str, user_id: int, raw: bytes, content_type: str
+) -> User:
     if actor_id != user_id and actor_role != Role.admin.value:
         raise Forbidden("You may only change your own picture.")
     if content_type not in AVATAR_TYPES:
-        raise UnsupportedMedia("Upload a PNG, JPEG, WebP or GIF image.",
-                               fields={"file": "unsupported type"})
+        raise UnsupportedMedia("Upload a PNG, JPEG, WebP or GIF image.", fields={"file": "unsupported type"})
     png = await asyncio.to_thread(_reencode_avatar, raw)
     name = f"{user_id}-{uuid.uuid4().hex[:12]}.png"
     avatars = uploads / "avatars"
@@ -336,8 +385,11 @@ async def set_active(db: Database, actor_id: int, user_id: int, active: bool) ->
         user.is_active = active
         user.token_version = user.token_version + 1
         await room_access.revoke_for_user(s, user_id)
-        s.add(AuditLog(actor_id=actor_id, action="user.activate" if active else "user.deactivate",
-                       target=f"user:{user_id}"))
+        s.add(
+            AuditLog(
+                actor_id=actor_id, action="user.activate" if active else "user.deactivate", target=f"user:{user_id}"
+            )
+        )
         return user
 
 
@@ -351,8 +403,17 @@ async def create_admin(db: Database, email: str, password: str, full_name: str =
     async with db.write() as s:
         user = await s.scalar(select(User).where(User.email == email))
         if user is None:
-            user = User(email=email, password_hash=pw_hash, full_name=full_name, role=Role.admin,
-                        email_verified_at=now(), domains=[], skills=[], interests=[], preferences={})
+            user = User(
+                email=email,
+                password_hash=pw_hash,
+                full_name=full_name,
+                role=Role.admin,
+                email_verified_at=now(),
+                domains=[],
+                skills=[],
+                interests=[],
+                preferences={},
+            )
             s.add(user)
         else:
             user.role = Role.admin

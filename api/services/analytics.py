@@ -25,41 +25,75 @@ def week_start(dt: datetime) -> datetime:
     return monday.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-async def mentor_analytics(ctx: Context, mentor_id: int, *, weeks: int = 12,
-                           now: datetime | None = None) -> dict[str, Any]:
+async def mentor_analytics(
+    ctx: Context, mentor_id: int, *, weeks: int = 12, now: datetime | None = None
+) -> dict[str, Any]:
     from api.services import ledger
 
     now = now or datetime.now(timezone.utc)
     first_week = week_start(now) - timedelta(weeks=weeks - 1)
     async with ctx.db.read() as s:
-        followers = await s.scalar(select(func.count()).select_from(Follow).where(
-            Follow.mentor_id == mentor_id)) or 0
-        by_status = dict((await s.execute(select(Session.status, func.count()).where(
-            Session.mentor_id == mentor_id).group_by(Session.status))).all())
-        bookings = (await s.execute(select(Booking.created_at, Booking.price_cents, Booking.currency)
-                                    .join(Session, Session.id == Booking.session_id)
-                                    .where(Session.mentor_id == mentor_id, Booking.status.in_(ACTIVE)))).all()
-        learners = await s.scalar(select(func.count(func.distinct(Booking.learner_id)))
-                                  .join(Session, Session.id == Booking.session_id)
-                                  .where(Session.mentor_id == mentor_id, Booking.status.in_(ACTIVE))) or 0
-        rating = (await s.execute(select(func.avg(Feedback.rating), func.count(Feedback.id))
-                                  .join(Session, Session.id == Feedback.session_id)
-                                  .where(Session.mentor_id == mentor_id, Feedback.hidden.is_(False)))).one()
-        dist = dict((await s.execute(select(Feedback.rating, func.count()).join(
-            Session, Session.id == Feedback.session_id).where(
-            Session.mentor_id == mentor_id, Feedback.hidden.is_(False)).group_by(Feedback.rating))).all())
-        talk_rows = (await s.execute(select(Session.id, Session.title, Session.talk_time,
-                                            Session.connection_quality).where(
-            Session.mentor_id == mentor_id, Session.status == SessionStatus.completed)
-            .order_by(Session.starts_at.desc()).limit(50))).all()
-        currency = await s.scalar(select(Session.currency).where(Session.mentor_id == mentor_id)
-                                  .order_by(Session.id.desc()).limit(1)) or "USD"
+        followers = await s.scalar(select(func.count()).select_from(Follow).where(Follow.mentor_id == mentor_id)) or 0
+        by_status = dict(
+            (
+                await s.execute(
+                    select(Session.status, func.count()).where(Session.mentor_id == mentor_id).group_by(Session.status)
+                )
+            ).all()
+        )
+        bookings = (
+            await s.execute(
+                select(Booking.created_at, Booking.price_cents, Booking.currency)
+                .join(Session, Session.id == Booking.session_id)
+                .where(Session.mentor_id == mentor_id, Booking.status.in_(ACTIVE))
+            )
+        ).all()
+        learners = (
+            await s.scalar(
+                select(func.count(func.distinct(Booking.learner_id)))
+                .join(Session, Session.id == Booking.session_id)
+                .where(Session.mentor_id == mentor_id, Booking.status.in_(ACTIVE))
+            )
+            or 0
+        )
+        rating = (
+            await s.execute(
+                select(func.avg(Feedback.rating), func.count(Feedback.id))
+                .join(Session, Session.id == Feedback.session_id)
+                .where(Session.mentor_id == mentor_id, Feedback.hidden.is_(False))
+            )
+        ).one()
+        dist = dict(
+            (
+                await s.execute(
+                    select(Feedback.rating, func.count())
+                    .join(Session, Session.id == Feedback.session_id)
+                    .where(Session.mentor_id == mentor_id, Feedback.hidden.is_(False))
+                    .group_by(Feedback.rating)
+                )
+            ).all()
+        )
+        talk_rows = (
+            await s.execute(
+                select(Session.id, Session.title, Session.talk_time, Session.connection_quality)
+                .where(Session.mentor_id == mentor_id, Session.status == SessionStatus.completed)
+                .order_by(Session.starts_at.desc())
+                .limit(50)
+            )
+        ).all()
+        currency = (
+            await s.scalar(
+                select(Session.currency).where(Session.mentor_id == mentor_id).order_by(Session.id.desc()).limit(1)
+            )
+            or "USD"
+        )
         balances = await ledger.mentor_balances(s, mentor_id, currency)
         names: dict[str, str] = {}
         ids = {int(k) for _, _, t, _q in talk_rows for k in (t or {}) if str(k).isdigit()}
         if ids:
-            names = {str(i): n for i, n in (await s.execute(
-                select(User.id, User.full_name).where(User.id.in_(ids)))).all()}
+            names = {
+                str(i): n for i, n in (await s.execute(select(User.id, User.full_name).where(User.id.in_(ids)))).all()
+            }
     weekly: dict[datetime, dict[str, int]] = defaultdict(lambda: {"enrollments": 0, "revenue_cents": 0})
     for created, price, cur in bookings:
         w = week_start(created)
@@ -67,8 +101,10 @@ async def mentor_analytics(ctx: Context, mentor_id: int, *, weeks: int = 12,
             weekly[w]["enrollments"] += 1
             if cur == currency:
                 weekly[w]["revenue_cents"] += price
-    series = [{"week": (first_week + timedelta(weeks=i)).date().isoformat(),
-               **weekly[first_week + timedelta(weeks=i)]} for i in range(weeks)]
+    series = [
+        {"week": (first_week + timedelta(weeks=i)).date().isoformat(), **weekly[first_week + timedelta(weeks=i)]}
+        for i in range(weeks)
+    ]
     mentor_key = str(mentor_id)
     talk_sessions = []
     mentor_talk = others_talk = 0.0
@@ -80,13 +116,25 @@ async def mentor_analytics(ctx: Context, mentor_id: int, *, weeks: int = 12,
         o = sum(v for k, v in talk.items() if k != mentor_key)
         mentor_talk += m
         others_talk += o
-        talk_sessions.append({"session_id": sid, "title": title, "mentor_seconds": round(m, 1),
-                              "learners_seconds": round(o, 1),
-                              "by_user": [{"user_id": int(k), "full_name": names.get(k, ""), "seconds": v}
-                                          for k, v in sorted(talk.items()) if k.isdigit()]})
+        talk_sessions.append(
+            {
+                "session_id": sid,
+                "title": title,
+                "mentor_seconds": round(m, 1),
+                "learners_seconds": round(o, 1),
+                "by_user": [
+                    {"user_id": int(k), "full_name": names.get(k, ""), "seconds": v}
+                    for k, v in sorted(talk.items())
+                    if k.isdigit()
+                ],
+            }
+        )
     total_talk = mentor_talk + others_talk
-    connection = [row for row in (connection_summary(sid, title, quality, mentor_key)
-                                  for sid, title, _talk, quality in talk_rows) if row is not None]
+    connection = [
+        row
+        for row in (connection_summary(sid, title, quality, mentor_key) for sid, title, _talk, quality in talk_rows)
+        if row is not None
+    ]
     return {
         "mentor_id": mentor_id,
         "followers": int(followers),
@@ -95,15 +143,25 @@ async def mentor_analytics(ctx: Context, mentor_id: int, *, weeks: int = 12,
         "enrollments_weekly": series,
         "sessions": {st.value: int(by_status.get(st, 0)) for st in SessionStatus},
         "completed_sessions": int(by_status.get(SessionStatus.completed, 0)),
-        "rating": {"average": round(float(rating[0]), 2) if rating[0] is not None else None,
-                   "count": int(rating[1] or 0),
-                   "distribution": {str(k): int(dist.get(k, 0)) for k in range(1, 6)}},
-        "revenue": {"currency": currency, "gross_bookings_cents": sum(p for _, p, c in bookings if c == currency),
-                    "total_earned_cents": balances.total_earned, "pending_cents": balances.pending,
-                    "available_cents": balances.available, "paid_out_cents": balances.paid_out},
-        "talk_time": {"mentor_seconds": round(mentor_talk, 1), "learners_seconds": round(others_talk, 1),
-                      "mentor_share": round(mentor_talk / total_talk, 3) if total_talk else None,
-                      "sessions": talk_sessions},
+        "rating": {
+            "average": round(float(rating[0]), 2) if rating[0] is not None else None,
+            "count": int(rating[1] or 0),
+            "distribution": {str(k): int(dist.get(k, 0)) for k in range(1, 6)},
+        },
+        "revenue": {
+            "currency": currency,
+            "gross_bookings_cents": sum(p for _, p, c in bookings if c == currency),
+            "total_earned_cents": balances.total_earned,
+            "pending_cents": balances.pending,
+            "available_cents": balances.available,
+            "paid_out_cents": balances.paid_out,
+        },
+        "talk_time": {
+            "mentor_seconds": round(mentor_talk, 1),
+            "learners_seconds": round(others_talk, 1),
+            "mentor_share": round(mentor_talk / total_talk, 3) if total_talk else None,
+            "sessions": talk_sessions,
+        },
         "connection": {"poor_threshold_seconds": POOR_SECONDS, "sessions": connection},
     }
 
@@ -112,8 +170,9 @@ async def mentor_analytics(ctx: Context, mentor_id: int, *, weeks: int = 12,
 POOR_SECONDS = 60
 
 
-def connection_summary(session_id: int, title: str, quality: dict[str, Any] | None,
-                       mentor_key: str) -> dict[str, Any] | None:
+def connection_summary(
+    session_id: int, title: str, quality: dict[str, Any] | None, mentor_key: str
+) -> dict[str, Any] | None:
     """One class's connections as the SFU scored them: how many learners had a poor (or
     lost) connection for at least a minute, and for how long in all."""
     learners = {k: v for k, v in (quality or {}).items() if k != mentor_key and isinstance(v, dict)}
@@ -122,6 +181,11 @@ def connection_summary(session_id: int, title: str, quality: dict[str, Any] | No
     bad = {k: float(v.get("poor", 0.0)) + float(v.get("lost", 0.0)) for k, v in learners.items()}
     poor = [k for k, secs in bad.items() if secs >= POOR_SECONDS]
     mentor = (quality or {}).get(mentor_key) or {}
-    return {"session_id": session_id, "title": title, "learners": len(learners), "poor_learners": len(poor),
-            "poor_seconds": round(sum(bad[k] for k in poor), 1),
-            "mentor_poor_seconds": round(float(mentor.get("poor", 0.0)) + float(mentor.get("lost", 0.0)), 1)}
+    return {
+        "session_id": session_id,
+        "title": title,
+        "learners": len(learners),
+        "poor_learners": len(poor),
+        "poor_seconds": round(sum(bad[k] for k in poor), 1),
+        "mentor_poor_seconds": round(float(mentor.get("poor", 0.0)) + float(mentor.get("lost", 0.0)), 1),
+    }

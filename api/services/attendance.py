@@ -23,8 +23,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def record_join(ctx: Context, session_id: int, user_id: int, role: str, peer_id: str = "",
-                      at: datetime | None = None) -> None:
+async def record_join(
+    ctx: Context, session_id: int, user_id: int, role: str, peer_id: str = "", at: datetime | None = None
+) -> None:
     """A participant's peer entered the room: open an interval.
 
     A participant who reconnects is first reported as left (``replaced``), so an
@@ -33,8 +34,11 @@ async def record_join(ctx: Context, session_id: int, user_id: int, role: str, pe
     at = at or utcnow()
     async with ctx.db.write() as s:
         await _close_open(s, session_id, user_id, at)
-        s.add(AttendanceInterval(session_id=session_id, user_id=user_id, role=role[:20],
-                                 peer_id=peer_id[:64], joined_at=at))
+        s.add(
+            AttendanceInterval(
+                session_id=session_id, user_id=user_id, role=role[:20], peer_id=peer_id[:64], joined_at=at
+            )
+        )
 
 
 async def record_leave(ctx: Context, session_id: int, user_id: int, at: datetime | None = None) -> None:
@@ -45,15 +49,26 @@ async def record_leave(ctx: Context, session_id: int, user_id: int, at: datetime
 
 async def close_all(s: AsyncSession, session_id: int, at: datetime) -> None:
     """Inside the settling transaction: the room is over, every open interval ends at ``at``."""
-    for row in (await s.scalars(select(AttendanceInterval).where(
-            AttendanceInterval.session_id == session_id, AttendanceInterval.left_at.is_(None)))).all():
+    for row in (
+        await s.scalars(
+            select(AttendanceInterval).where(
+                AttendanceInterval.session_id == session_id, AttendanceInterval.left_at.is_(None)
+            )
+        )
+    ).all():
         row.left_at = max(at, row.joined_at)
 
 
 async def _close_open(s: AsyncSession, session_id: int, user_id: int, at: datetime) -> None:
-    for row in (await s.scalars(select(AttendanceInterval).where(
-            AttendanceInterval.session_id == session_id, AttendanceInterval.user_id == user_id,
-            AttendanceInterval.left_at.is_(None)))).all():
+    for row in (
+        await s.scalars(
+            select(AttendanceInterval).where(
+                AttendanceInterval.session_id == session_id,
+                AttendanceInterval.user_id == user_id,
+                AttendanceInterval.left_at.is_(None),
+            )
+        )
+    ).all():
         row.left_at = max(at, row.joined_at)
 
 
@@ -74,8 +89,7 @@ class Presence:
 async def presence(s: AsyncSession, session_id: int, *, since: datetime, until: datetime) -> Presence:
     """Who joined the room at all, and each user's connected time within [since, until]
     (an interval still open counts until ``until``)."""
-    rows = (await s.scalars(select(AttendanceInterval).where(
-        AttendanceInterval.session_id == session_id))).all()
+    rows = (await s.scalars(select(AttendanceInterval).where(AttendanceInterval.session_id == session_id))).all()
     joined: set[int] = set()
     seconds: dict[int, float] = {}
     for r in rows:
@@ -88,5 +102,12 @@ async def presence(s: AsyncSession, session_id: int, *, since: datetime, until: 
 
 
 async def intervals(s: AsyncSession, session_id: int) -> list[AttendanceInterval]:
-    return list((await s.scalars(select(AttendanceInterval).where(
-        AttendanceInterval.session_id == session_id).order_by(AttendanceInterval.id))).all())
+    return list(
+        (
+            await s.scalars(
+                select(AttendanceInterval)
+                .where(AttendanceInterval.session_id == session_id)
+                .order_by(AttendanceInterval.id)
+            )
+        ).all()
+    )

@@ -53,26 +53,43 @@ def check_key(key: str | None) -> str | None:
         return None
     key = key.strip()
     if not key or len(key) > MAX_KEY or not all(33 <= ord(c) < 127 for c in key):
-        raise Invalid("Idempotency-Key must be 1-128 printable ASCII characters.",
-                      code="invalid_idempotency_key", fields={"Idempotency-Key": "invalid"})
+        raise Invalid(
+            "Idempotency-Key must be 1-128 printable ASCII characters.",
+            code="invalid_idempotency_key",
+            fields={"Idempotency-Key": "invalid"},
+        )
     return key
 
 
 def idempotency_mismatch() -> Unprocessable:
-    return Unprocessable("This Idempotency-Key was already used with a different request.",
-                         code="idempotency_mismatch")
+    return Unprocessable("This Idempotency-Key was already used with a different request.", code="idempotency_mismatch")
 
 
 def to_out(b: Booking, sess: Session, mentor_name: str, refunded: bool = False) -> BookingOut:
     return BookingOut(
-        id=b.id, session_id=b.session_id, learner_id=b.learner_id, status=b.status.value,
-        price_cents=b.price_cents, currency=b.currency, payment_ref=b.payment_ref,
-        payment_provider=provider.name, test_mode=provider.test_mode, refunded=refunded,
-        created_at=b.created_at, cancelled_at=b.cancelled_at,
-        session=BookingSession(id=sess.id, title=sess.title, starts_at=sess.starts_at,
-                               ends_at=sess.starts_at + timedelta(minutes=sess.duration_min),
-                               duration_min=sess.duration_min, status=sess.status.value,
-                               mentor_id=sess.mentor_id, mentor_name=mentor_name))
+        id=b.id,
+        session_id=b.session_id,
+        learner_id=b.learner_id,
+        status=b.status.value,
+        price_cents=b.price_cents,
+        currency=b.currency,
+        payment_ref=b.payment_ref,
+        payment_provider=provider.name,
+        test_mode=provider.test_mode,
+        refunded=refunded,
+        created_at=b.created_at,
+        cancelled_at=b.cancelled_at,
+        session=BookingSession(
+            id=sess.id,
+            title=sess.title,
+            starts_at=sess.starts_at,
+            ends_at=sess.starts_at + timedelta(minutes=sess.duration_min),
+            duration_min=sess.duration_min,
+            status=sess.status.value,
+            mentor_id=sess.mentor_id,
+            mentor_name=mentor_name,
+        ),
+    )
 
 
 async def _out(s: AsyncSession, b: Booking) -> BookingOut:
@@ -84,9 +101,11 @@ async def _out(s: AsyncSession, b: Booking) -> BookingOut:
 
 
 async def _by_key(s: AsyncSession, learner_id: int, key: str) -> Booking | None:
-    return await s.scalar(select(Booking).where(Booking.learner_id == learner_id,
-                                                Booking.idempotency_key == key)
-                          .execution_options(populate_existing=True))
+    return await s.scalar(
+        select(Booking)
+        .where(Booking.learner_id == learner_id, Booking.idempotency_key == key)
+        .execution_options(populate_existing=True)
+    )
 
 
 async def _replay(s: AsyncSession, existing: Booking, digest: str) -> BookingOut:
@@ -102,8 +121,7 @@ class Booked:
     seats_left: int | None = None
 
 
-async def create_booking(ctx: Context, learner: Viewer, session_id: int,
-                         idempotency_key: str | None = None) -> Booked:
+async def create_booking(ctx: Context, learner: Viewer, session_id: int, idempotency_key: str | None = None) -> Booked:
     """Book one seat for ``learner`` (charged through the sandbox; confirmation e-mail with .ics).
 
     409: ``already_booked``, ``sold_out``, ``own_session``, ``session_cancelled``,
@@ -132,24 +150,46 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int,
             if sess.mentor_id == learner.id:
                 raise Conflict("You cannot book your own session.", code="own_session")
             await accounts.ensure_verified(s, learner.id, ctx.settings)  # paying needs a reachable address
-            if await s.scalar(select(Booking.id).where(
-                    Booking.session_id == session_id, Booking.learner_id == learner.id,
-                    Booking.status != BookingStatus.cancelled)) is not None:
+            if (
+                await s.scalar(
+                    select(Booking.id).where(
+                        Booking.session_id == session_id,
+                        Booking.learner_id == learner.id,
+                        Booking.status != BookingStatus.cancelled,
+                    )
+                )
+                is not None
+            ):
                 raise Conflict("You already have a seat in this session.", code="already_booked")
             booking = await book_in(s, sess, learner.id, fee_percent, key=key, digest=digest)
-            sess = await s.scalar(select(Session).where(Session.id == session_id)
-                                  .execution_options(populate_existing=True))
+            sess = await s.scalar(
+                select(Session).where(Session.id == session_id).execution_options(populate_existing=True)
+            )
             assert sess is not None
             mentor = await s.get(User, sess.mentor_id)
             user = await s.get(User, learner.id)
             assert mentor is not None and user is not None
             when = f"{sess.starts_at:%Y-%m-%d %H:%M} UTC"
-            notes.append(notifications.add(s, learner.id, "booking.created", f"Booked: {sess.title}",
-                                           f"Your seat is confirmed for {when}.", f"/sessions/{sess.id}"))
-            notes.append(notifications.add(s, sess.mentor_id, "booking.created",
-                                           f"New booking: {sess.title}",
-                                           f"{user.full_name} booked a seat ({seats_left(sess)} left).",
-                                           f"/sessions/{sess.id}"))
+            notes.append(
+                notifications.add(
+                    s,
+                    learner.id,
+                    "booking.created",
+                    f"Booked: {sess.title}",
+                    f"Your seat is confirmed for {when}.",
+                    f"/sessions/{sess.id}",
+                )
+            )
+            notes.append(
+                notifications.add(
+                    s,
+                    sess.mentor_id,
+                    "booking.created",
+                    f"New booking: {sess.title}",
+                    f"{user.full_name} booked a seat ({seats_left(sess)} left).",
+                    f"/sessions/{sess.id}",
+                )
+            )
             await s.flush()
             out = to_out(booking, sess, mentor.full_name)
             left = seats_left(sess)
@@ -161,16 +201,23 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int,
                 existing = await _by_key(s, learner.id, key)
                 if existing is not None:
                     return Booked(await _replay(s, existing, digest), False)
-            raise Conflict("You already have a seat in this session.",
-                           code="already_booked") from None
+            raise Conflict("You already have a seat in this session.", code="already_booked") from None
     await notifications.push(ctx.broker, notes)
     await push_seats(ctx.broker, session_id, left)
     await send_confirmation(ctx, out, learner_email, learner_name, mentor.full_name, mentor.email)
     return Booked(out, True, left)
 
 
-async def book_in(s: AsyncSession, sess: Session, learner_id: int, fee_percent: float, *,
-                  key: str | None = None, digest: str | None = None, require_future: bool = True) -> Booking:
+async def book_in(
+    s: AsyncSession,
+    sess: Session,
+    learner_id: int,
+    fee_percent: float,
+    *,
+    key: str | None = None,
+    digest: str | None = None,
+    require_future: bool = True,
+) -> Booking:
     """Inside a write transaction: take one seat of ``sess`` (conditional UPDATE, never
     oversold), insert the confirmed booking and record its sandbox charge in the ledger.
 
@@ -180,26 +227,40 @@ async def book_in(s: AsyncSession, sess: Session, learner_id: int, fee_percent: 
     conds = [Session.id == sess.id, Session.status == S.scheduled, Session.seats_taken < Session.capacity]
     if require_future:
         conds.append(Session.starts_at > now)
-    taken = await s.execute(update(Session).where(*conds).values(seats_taken=Session.seats_taken + 1)
-                            .execution_options(synchronize_session=False))
+    taken = await s.execute(
+        update(Session)
+        .where(*conds)
+        .values(seats_taken=Session.seats_taken + 1)
+        .execution_options(synchronize_session=False)
+    )
     if (taken.rowcount or 0) != 1:  # type: ignore[attr-defined]
-        fresh = await s.scalar(select(Session).where(Session.id == sess.id)
-                               .execution_options(populate_existing=True))
+        fresh = await s.scalar(select(Session).where(Session.id == sess.id).execution_options(populate_existing=True))
         assert fresh is not None
         raise _not_bookable(fresh, now)
-    booking = Booking(session_id=sess.id, learner_id=learner_id, status=BookingStatus.confirmed,
-                      price_cents=sess.price_cents, currency=sess.currency,
-                      idempotency_key=key, request_hash=digest if key else None)
+    booking = Booking(
+        session_id=sess.id,
+        learner_id=learner_id,
+        status=BookingStatus.confirmed,
+        price_cents=sess.price_cents,
+        currency=sess.currency,
+        idempotency_key=key,
+        request_hash=digest if key else None,
+    )
     s.add(booking)
     await s.flush()
     if sess.price_cents > 0:
-        paid = provider.charge(amount_cents=sess.price_cents, currency=sess.currency,
-                               key=f"booking:{booking.id}")
+        paid = provider.charge(amount_cents=sess.price_cents, currency=sess.currency, key=f"booking:{booking.id}")
         booking.payment_ref = paid.reference
-        await ledger.record_charge(s, booking_id=booking.id, session_id=sess.id,
-                                   mentor_id=sess.mentor_id, price_cents=sess.price_cents,
-                                   currency=sess.currency, fee_percent=fee_percent,
-                                   reference=paid.reference)
+        await ledger.record_charge(
+            s,
+            booking_id=booking.id,
+            session_id=sess.id,
+            mentor_id=sess.mentor_id,
+            price_cents=sess.price_cents,
+            currency=sess.currency,
+            fee_percent=fee_percent,
+            reference=paid.reference,
+        )
     return booking
 
 
@@ -207,8 +268,7 @@ def _not_bookable(sess: Session, now: datetime) -> Conflict:
     if sess.status == S.cancelled:
         return Conflict("This session was cancelled.", code="session_cancelled")
     if sess.status != S.scheduled:
-        return Conflict(f"A {sess.status.value} session cannot be booked.",
-                        code="session_not_bookable")
+        return Conflict(f"A {sess.status.value} session cannot be booked.", code="session_not_bookable")
     if sess.starts_at <= now:
         return Conflict("This session has already started.", code="session_started")
     return Conflict("This session is sold out.", code="sold_out")
@@ -216,25 +276,38 @@ def _not_bookable(sess: Session, now: datetime) -> Conflict:
 
 def confirmation_ics(ctx: Context, b: BookingOut, mentor_name: str, mentor_email: str) -> bytes:
     url = f"{ctx.settings.public_url.rstrip('/')}/sessions/{b.session_id}"
-    return ics.event(uid=f"booking-{b.id}-session-{b.session_id}@peerlearn", start=b.session.starts_at,
-                     end=b.session.ends_at, summary=f"PeerLearn: {b.session.title}",
-                     description=f"Live session with {mentor_name}. Join from {url}", url=url,
-                     organizer_name=mentor_name, organizer_email="no-reply@peerlearn.local",
-                     stamp=b.created_at)
+    return ics.event(
+        uid=f"booking-{b.id}-session-{b.session_id}@peerlearn",
+        start=b.session.starts_at,
+        end=b.session.ends_at,
+        summary=f"PeerLearn: {b.session.title}",
+        description=f"Live session with {mentor_name}. Join from {url}",
+        url=url,
+        organizer_name=mentor_name,
+        organizer_email="no-reply@peerlearn.local",
+        stamp=b.created_at,
+    )
 
 
-async def send_confirmation(ctx: Context, b: BookingOut, to: str, learner_name: str, mentor_name: str,
-                            mentor_email: str) -> None:
+async def send_confirmation(
+    ctx: Context, b: BookingOut, to: str, learner_name: str, mentor_name: str, mentor_email: str
+) -> None:
     url = f"{ctx.settings.public_url.rstrip('/')}/sessions/{b.session_id}"
-    price = "free" if b.price_cents == 0 else f"{b.price_cents / 100:.2f} {b.currency} (sandbox test mode, no real charge)"
-    body = (f"Hi {learner_name},\n\nyour seat in \"{b.session.title}\" with {mentor_name} is confirmed.\n"
-            f"Starts: {b.session.starts_at:%Y-%m-%d %H:%M} UTC ({b.session.duration_min} min)\n"
-            f"Price: {price}\nPayment reference: {b.payment_ref or '-'}\n\nJoin here: {url}\n\n"
-            "The attached invite adds it to your calendar.\n")
-    await ctx.mailer.send(to, f"Booking confirmed: {b.session.title}", body,
-                          (Attachment("peerlearn-session.ics",
-                                      confirmation_ics(ctx, b, mentor_name, mentor_email),
-                                      "text/calendar"),))
+    price = (
+        "free" if b.price_cents == 0 else f"{b.price_cents / 100:.2f} {b.currency} (sandbox test mode, no real charge)"
+    )
+    body = (
+        f'Hi {learner_name},\n\nyour seat in "{b.session.title}" with {mentor_name} is confirmed.\n'
+        f"Starts: {b.session.starts_at:%Y-%m-%d %H:%M} UTC ({b.session.duration_min} min)\n"
+        f"Price: {price}\nPayment reference: {b.payment_ref or '-'}\n\nJoin here: {url}\n\n"
+        "The attached invite adds it to your calendar.\n"
+    )
+    await ctx.mailer.send(
+        to,
+        f"Booking confirmed: {b.session.title}",
+        body,
+        (Attachment("peerlearn-session.ics", confirmation_ics(ctx, b, mentor_name, mentor_email), "text/calendar"),),
+    )
 
 
 async def confirm_by_mail(ctx: Context, booking_id: int) -> None:
@@ -265,10 +338,12 @@ async def cancel_booking(ctx: Context, learner: Viewer, booking_id: int) -> Book
         session_id = found.session_id
     async with ctx.db.write() as s:
         # Lock order everywhere: session row first, then its bookings.
-        sess = await s.scalar(select(Session).where(Session.id == session_id).with_for_update()
-                              .execution_options(populate_existing=True))
-        b = await s.scalar(select(Booking).where(Booking.id == booking_id).with_for_update()
-                           .execution_options(populate_existing=True))
+        sess = await s.scalar(
+            select(Session).where(Session.id == session_id).with_for_update().execution_options(populate_existing=True)
+        )
+        b = await s.scalar(
+            select(Booking).where(Booking.id == booking_id).with_for_update().execution_options(populate_existing=True)
+        )
         assert sess is not None and b is not None
         if b.status != BookingStatus.confirmed:
             raise Conflict(f"This booking is already {b.status.value}.", code="booking_not_active")
@@ -276,31 +351,44 @@ async def cancel_booking(ctx: Context, learner: Viewer, booking_id: int) -> Book
         # The mentor may open the room (live) a few minutes early: until the start itself the
         # learner may still cancel, under the refund window like any cancellation.
         if sess.status not in (S.scheduled, S.live) or sess.starts_at <= now:
-            raise Conflict("The session has started; the booking can no longer be cancelled.",
-                           code="session_started")
+            raise Conflict("The session has started; the booking can no longer be cancelled.", code="session_started")
         refund = 0
         if sess.starts_at - now > timedelta(hours=window):
             journal = await ledger.record_refund(s, b.id, reference=f"booking {b.id} cancelled by learner")
             if journal is not None:
-                provider.refund(charge_reference=b.payment_ref or "", amount_cents=b.price_cents,
-                                currency=b.currency)
+                provider.refund(charge_reference=b.payment_ref or "", amount_cents=b.price_cents, currency=b.currency)
                 refund = b.price_cents
         b.status = BookingStatus.cancelled
         b.cancelled_at = now
-        await s.execute(update(Session).where(Session.id == session_id, Session.seats_taken > 0)
-                        .values(seats_taken=Session.seats_taken - 1)
-                        .execution_options(synchronize_session=False))
-        sess = await s.scalar(select(Session).where(Session.id == session_id)
-                              .execution_options(populate_existing=True))
+        await s.execute(
+            update(Session)
+            .where(Session.id == session_id, Session.seats_taken > 0)
+            .values(seats_taken=Session.seats_taken - 1)
+            .execution_options(synchronize_session=False)
+        )
+        sess = await s.scalar(select(Session).where(Session.id == session_id).execution_options(populate_existing=True))
         assert sess is not None
         user = await s.get(User, learner.id)
-        money = f"Refund: {refund / 100:.2f} {b.currency}." if refund else \
-            ("No refund (cancelled inside the refund window)." if b.price_cents else "")
-        notes.append(notifications.add(s, learner.id, "booking.cancelled", f"Booking cancelled: {sess.title}",
-                                       money, f"/sessions/{sess.id}"))
-        notes.append(notifications.add(s, sess.mentor_id, "booking.cancelled", f"Cancellation: {sess.title}",
-                                       f"{user.full_name if user else 'A learner'} cancelled; "
-                                       f"{seats_left(sess)} seats left.", f"/sessions/{sess.id}"))
+        money = (
+            f"Refund: {refund / 100:.2f} {b.currency}."
+            if refund
+            else ("No refund (cancelled inside the refund window)." if b.price_cents else "")
+        )
+        notes.append(
+            notifications.add(
+                s, learner.id, "booking.cancelled", f"Booking cancelled: {sess.title}", money, f"/sessions/{sess.id}"
+            )
+        )
+        notes.append(
+            notifications.add(
+                s,
+                sess.mentor_id,
+                "booking.cancelled",
+                f"Cancellation: {sess.title}",
+                f"{user.full_name if user else 'A learner'} cancelled; {seats_left(sess)} seats left.",
+                f"/sessions/{sess.id}",
+            )
+        )
         await s.flush()
         out = await _out(s, b)
         left = seats_left(sess)
@@ -309,8 +397,9 @@ async def cancel_booking(ctx: Context, learner: Viewer, booking_id: int) -> Book
     return BookingCancelOut(booking=out, refund_cents=refund, seats_left=left)
 
 
-async def list_bookings(ctx: Context, learner_id: int, *, when: str = "all", page: int = 1,
-                        page_size: int = 20) -> BookingPage:
+async def list_bookings(
+    ctx: Context, learner_id: int, *, when: str = "all", page: int = 1, page_size: int = 20
+) -> BookingPage:
     """The learner's own bookings. ``upcoming``: active seats in scheduled/live sessions
     (soonest first); ``past``: everything else (latest first)."""
     upcoming = and_(Booking.status != BookingStatus.cancelled, Session.status.in_((S.scheduled, S.live)))
@@ -320,18 +409,28 @@ async def list_bookings(ctx: Context, learner_id: int, *, when: str = "all", pag
         conds.append(upcoming)
         order = (Session.starts_at.asc(), Booking.id.asc())
     elif when == "past":
-        conds.append(or_(Booking.status == BookingStatus.cancelled,
-                         Session.status.in_((S.completed, S.cancelled))))
+        conds.append(or_(Booking.status == BookingStatus.cancelled, Session.status.in_((S.completed, S.cancelled))))
     async with ctx.db.read() as s:
-        base = select(Booking, Session, User.full_name).join(Session, Session.id == Booking.session_id) \
-            .join(User, User.id == Session.mentor_id).where(*conds)
+        base = (
+            select(Booking, Session, User.full_name)
+            .join(Session, Session.id == Booking.session_id)
+            .join(User, User.id == Session.mentor_id)
+            .where(*conds)
+        )
         total = await s.scalar(select(func.count()).select_from(base.subquery())) or 0
         rows = (await s.execute(base.order_by(*order).limit(page_size).offset((page - 1) * page_size))).all()
         keys = [f"refund:booking:{b.id}" for b, _, _ in rows]
-        refunded = set((await s.scalars(select(Journal.idempotency_key).where(
-            Journal.idempotency_key.in_(keys)))).all()) if keys else set()
-    return BookingPage(items=[to_out(b, sess, name, f"refund:booking:{b.id}" in refunded)
-                              for b, sess, name in rows], total=total, page=page, page_size=page_size)
+        refunded = (
+            set((await s.scalars(select(Journal.idempotency_key).where(Journal.idempotency_key.in_(keys)))).all())
+            if keys
+            else set()
+        )
+    return BookingPage(
+        items=[to_out(b, sess, name, f"refund:booking:{b.id}" in refunded) for b, sess, name in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
+    )
 
 
 async def get_booking(ctx: Context, viewer: Viewer, booking_id: int) -> BookingOut:

@@ -9,16 +9,14 @@ cancelled; bookings settled in the same transaction by ``api.services.settlement
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import String, case, cast, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from api.broker import MemoryBroker
 from api.context import Context
@@ -27,13 +25,9 @@ from api.models import Booking, BookingStatus, Feedback, Notification, Role, Ses
 from api.schemas.sessions import (
     MentorBrief,
     Rating,
-    ReviewOut,
-    ReviewPage,
     SessionCreate,
     SessionDetail,
     SessionOut,
-    SessionPage,
-    SessionQuery,
     SessionUpdate,
 )
 from api.services import accounts, ledger, notifications, session_state
@@ -69,8 +63,7 @@ def to_utc(value: datetime, tz_name: str | None, default_tz: str = "UTC") -> dat
     try:
         zone = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise Invalid("Unknown time zone.",
-                      fields={"timezone": f"unknown time zone {name!r}"}) from exc
+        raise Invalid("Unknown time zone.", fields={"timezone": f"unknown time zone {name!r}"}) from exc
     return value.replace(tzinfo=zone).astimezone(timezone.utc)
 
 
@@ -79,37 +72,52 @@ def seats_left(sess: Session) -> int:
 
 
 def _mentor_brief(user: User, rating: Rating | None = None) -> MentorBrief:
-    return MentorBrief(id=user.id, full_name=user.full_name, avatar_url=avatar_url(user),
-                       rating=rating or Rating())
+    return MentorBrief(id=user.id, full_name=user.full_name, avatar_url=avatar_url(user), rating=rating or Rating())
 
 
 def to_out(sess: Session, mentor: User, mentor_rating: Rating | None = None) -> SessionOut:
     return SessionOut(
-        id=sess.id, title=sess.title, description=sess.description, domain=sess.domain,
-        skills=list(sess.skills or []), price_cents=sess.price_cents, currency=sess.currency,
-        capacity=sess.capacity, seats_taken=sess.seats_taken, seats_left=seats_left(sess),
-        starts_at=sess.starts_at, ends_at=sess.starts_at + timedelta(minutes=sess.duration_min),
-        duration_min=sess.duration_min, status=sess.status.value,
-        mentor=_mentor_brief(mentor, mentor_rating))
+        id=sess.id,
+        title=sess.title,
+        description=sess.description,
+        domain=sess.domain,
+        skills=list(sess.skills or []),
+        price_cents=sess.price_cents,
+        currency=sess.currency,
+        capacity=sess.capacity,
+        seats_taken=sess.seats_taken,
+        seats_left=seats_left(sess),
+        starts_at=sess.starts_at,
+        ends_at=sess.starts_at + timedelta(minutes=sess.duration_min),
+        duration_min=sess.duration_min,
+        status=sess.status.value,
+        mentor=_mentor_brief(mentor, mentor_rating),
+    )
 
 
 async def mentor_ratings(s: AsyncSession, mentor_ids: set[int]) -> dict[int, Rating]:
     """Average rating and count of visible feedback per mentor."""
     if not mentor_ids:
         return {}
-    rows = (await s.execute(
-        select(Session.mentor_id, func.avg(Feedback.rating), func.count(Feedback.id))
-        .join(Session, Session.id == Feedback.session_id)
-        .where(Session.mentor_id.in_(mentor_ids), Feedback.hidden.is_(False))
-        .group_by(Session.mentor_id))).all()
-    return {m: Rating(average=round(float(avg), 2) if avg is not None else None, count=int(n))
-            for m, avg, n in rows}
+    rows = (
+        await s.execute(
+            select(Session.mentor_id, func.avg(Feedback.rating), func.count(Feedback.id))
+            .join(Session, Session.id == Feedback.session_id)
+            .where(Session.mentor_id.in_(mentor_ids), Feedback.hidden.is_(False))
+            .group_by(Session.mentor_id)
+        )
+    ).all()
+    return {m: Rating(average=round(float(avg), 2) if avg is not None else None, count=int(n)) for m, avg, n in rows}
 
 
 async def session_rating(s: AsyncSession, session_id: int) -> Rating:
-    avg, n = (await s.execute(
-        select(func.avg(Feedback.rating), func.count(Feedback.id))
-        .where(Feedback.session_id == session_id, Feedback.hidden.is_(False)))).one()
+    avg, n = (
+        await s.execute(
+            select(func.avg(Feedback.rating), func.count(Feedback.id)).where(
+                Feedback.session_id == session_id, Feedback.hidden.is_(False)
+            )
+        )
+    ).one()
     return Rating(average=round(float(avg), 2) if avg is not None else None, count=int(n or 0))
 
 
@@ -126,8 +134,9 @@ def _can_manage(sess: Session, viewer: Viewer) -> bool:
 async def _load_for_change(s: AsyncSession, session_id: int, viewer: Viewer) -> Session:
     """The session row, locked for this transaction; 404 if the viewer may not see it,
     403 if they may see but not change it."""
-    sess = await s.scalar(select(Session).where(Session.id == session_id).with_for_update()
-                          .execution_options(populate_existing=True))
+    sess = await s.scalar(
+        select(Session).where(Session.id == session_id).with_for_update().execution_options(populate_existing=True)
+    )
     if sess is None or not _can_see(sess, viewer):
         raise NotFound.of("session")
     if not _can_manage(sess, viewer):
@@ -137,15 +146,25 @@ async def _load_for_change(s: AsyncSession, session_id: int, viewer: Viewer) -> 
 
 async def push_seats(broker: MemoryBroker, session_id: int, left: int) -> None:
     """Tell everyone viewing the session its new seat count (call after commit)."""
-    await broker.publish(notifications.session_channel(session_id),
-                         {"type": "seats", "data": {"session_id": session_id, "seats_left": left}})
+    await broker.publish(
+        notifications.session_channel(session_id),
+        {"type": "seats", "data": {"session_id": session_id, "seats_left": left}},
+    )
 
 
 async def push_status(broker: MemoryBroker, sess: Session) -> None:
-    await broker.publish(notifications.session_channel(sess.id), {
-        "type": "session.updated",
-        "data": {"session_id": sess.id, "status": sess.status.value, "starts_at": sess.starts_at.isoformat(),
-                 "seats_left": seats_left(sess)}})
+    await broker.publish(
+        notifications.session_channel(sess.id),
+        {
+            "type": "session.updated",
+            "data": {
+                "session_id": sess.id,
+                "status": sess.status.value,
+                "starts_at": sess.starts_at.isoformat(),
+                "seats_left": seats_left(sess),
+            },
+        },
+    )
 
 
 async def _detail(s: AsyncSession, sess: Session, viewer: Viewer | None) -> SessionDetail:
@@ -154,21 +173,35 @@ async def _detail(s: AsyncSession, sess: Session, viewer: Viewer | None) -> Sess
     ratings = await mentor_ratings(s, {mentor.id})
     booking_id = None
     if viewer is not None:
-        booking_id = await s.scalar(select(Booking.id).where(
-            Booking.session_id == sess.id, Booking.learner_id == viewer.id,
-            Booking.status.in_(ACTIVE_BOOKING)))
-    return detail_of(sess, mentor, ratings.get(mentor.id), await session_rating(s, sess.id), booking_id,
-                     viewer)
+        booking_id = await s.scalar(
+            select(Booking.id).where(
+                Booking.session_id == sess.id, Booking.learner_id == viewer.id, Booking.status.in_(ACTIVE_BOOKING)
+            )
+        )
+    return detail_of(sess, mentor, ratings.get(mentor.id), await session_rating(s, sess.id), booking_id, viewer)
 
 
-def detail_of(sess: Session, mentor: User, mentor_rating: Rating | None, rating: Rating,
-              booking_id: int | None, viewer: Viewer | None) -> SessionDetail:
+def detail_of(
+    sess: Session,
+    mentor: User,
+    mentor_rating: Rating | None,
+    rating: Rating,
+    booking_id: int | None,
+    viewer: Viewer | None,
+) -> SessionDetail:
     """A session's detail from what was loaded for it."""
     base = to_out(sess, mentor, mentor_rating).model_dump()
-    return SessionDetail(**base, curriculum=list(sess.curriculum or []), rating=rating,
-                         booked=booking_id is not None, booking_id=booking_id,
-                         is_owner=viewer is not None and viewer.id == sess.mentor_id,
-                         created_at=sess.created_at, started_at=sess.started_at, ended_at=sess.ended_at)
+    return SessionDetail(
+        **base,
+        curriculum=list(sess.curriculum or []),
+        rating=rating,
+        booked=booking_id is not None,
+        booking_id=booking_id,
+        is_owner=viewer is not None and viewer.id == sess.mentor_id,
+        created_at=sess.created_at,
+        started_at=sess.started_at,
+        ended_at=sess.ended_at,
+    )
 
 
 # ---------------------------------------------------------------- mentor actions
@@ -180,18 +213,31 @@ async def create_session(ctx: Context, mentor: Viewer, data: SessionCreate) -> S
         raise Forbidden("Only mentors create sessions.")
     limits = await platform_settings(ctx.db)
     if data.capacity > limits["max_capacity"]:
-        raise Invalid(f"Capacity may be at most {limits['max_capacity']}.",
-                      fields={"capacity": f"at most {limits['max_capacity']}"})
+        raise Invalid(
+            f"Capacity may be at most {limits['max_capacity']}.",
+            fields={"capacity": f"at most {limits['max_capacity']}"},
+        )
     async with ctx.db.write() as s:
         user = await s.get(User, mentor.id)
         if user is None:
             raise NotFound.of("user")
         starts = to_utc(data.starts_at, data.timezone, user.timezone)
-        sess = Session(mentor_id=mentor.id, title=data.title, description=data.description,
-                       curriculum=list(data.curriculum), domain=data.domain, skills=_tags(data.skills),
-                       price_cents=data.price_cents, currency=data.currency, capacity=data.capacity,
-                       seats_taken=0, starts_at=starts, duration_min=data.duration_min,
-                       status=S.draft, talk_time={})
+        sess = Session(
+            mentor_id=mentor.id,
+            title=data.title,
+            description=data.description,
+            curriculum=list(data.curriculum),
+            domain=data.domain,
+            skills=_tags(data.skills),
+            price_cents=data.price_cents,
+            currency=data.currency,
+            capacity=data.capacity,
+            seats_taken=0,
+            starts_at=starts,
+            duration_min=data.duration_min,
+            status=S.draft,
+            talk_time={},
+        )
         s.add(sess)
         await s.flush()
         return await _detail(s, sess, mentor)
@@ -215,28 +261,30 @@ async def update_session(ctx: Context, viewer: Viewer, session_id: int, data: Se
     async with ctx.db.write() as s:
         sess = await _load_for_change(s, session_id, viewer)
         if sess.status not in (S.draft, S.scheduled):
-            raise Conflict(f"A {sess.status.value} session cannot be edited.",
-                           code="invalid_status")
+            raise Conflict(f"A {sess.status.value} session cannot be edited.", code="invalid_status")
         tz_name = changes.pop("timezone", None)
         if "starts_at" in changes:
             mentor = await s.get(User, sess.mentor_id)
             changes["starts_at"] = to_utc(data.starts_at, tz_name, mentor.timezone if mentor else "UTC")  # type: ignore[arg-type]
             if sess.status == S.scheduled and changes["starts_at"] <= utcnow():
-                raise Invalid("A published session must start in the future.",
-                              fields={"starts_at": "must be in the future"})
+                raise Invalid(
+                    "A published session must start in the future.", fields={"starts_at": "must be in the future"}
+                )
         if sess.seats_taken > 0:
             for key in ("price_cents", "currency"):
                 if key in changes and changes[key] != getattr(sess, key):
-                    raise Conflict("The price cannot change once seats are booked.",
-                                   code="seats_taken")
+                    raise Conflict("The price cannot change once seats are booked.", code="seats_taken")
         if "capacity" in changes:
             if changes["capacity"] < sess.seats_taken:
                 raise Conflict(
                     f"{sess.seats_taken} seats are already booked; capacity cannot be lower.",
-                    code="capacity_below_seats")
+                    code="capacity_below_seats",
+                )
             if changes["capacity"] > limits["max_capacity"]:
-                raise Invalid(f"Capacity may be at most {limits['max_capacity']}.",
-                              fields={"capacity": f"at most {limits['max_capacity']}"})
+                raise Invalid(
+                    f"Capacity may be at most {limits['max_capacity']}.",
+                    fields={"capacity": f"at most {limits['max_capacity']}"},
+                )
         if "skills" in changes:
             changes["skills"] = _tags(changes["skills"])
         moved = any(k in changes and changes[k] != getattr(sess, k) for k in ("starts_at", "duration_min"))
@@ -244,12 +292,24 @@ async def update_session(ctx: Context, viewer: Viewer, session_id: int, data: Se
             setattr(sess, key, value)
         sess.updated_at = utcnow()
         if moved and sess.status == S.scheduled:
-            learners = (await s.scalars(select(Booking.learner_id).where(
-                Booking.session_id == sess.id, Booking.status == BookingStatus.confirmed))).all()
+            learners = (
+                await s.scalars(
+                    select(Booking.learner_id).where(
+                        Booking.session_id == sess.id, Booking.status == BookingStatus.confirmed
+                    )
+                )
+            ).all()
             for learner_id in learners:
-                notes.append(notifications.add(
-                    s, learner_id, "session.updated", f"Time changed: {sess.title}",
-                    f"Now starts {sess.starts_at:%Y-%m-%d %H:%M} UTC.", f"/sessions/{sess.id}"))
+                notes.append(
+                    notifications.add(
+                        s,
+                        learner_id,
+                        "session.updated",
+                        f"Time changed: {sess.title}",
+                        f"Now starts {sess.starts_at:%Y-%m-%d %H:%M} UTC.",
+                        f"/sessions/{sess.id}",
+                    )
+                )
         await s.flush()
         out = await _detail(s, sess, viewer)
     await notifications.push(ctx.broker, notes)
@@ -264,15 +324,17 @@ async def publish_session(ctx: Context, viewer: Viewer, session_id: int) -> Sess
     async with ctx.db.write() as s:
         sess = await _load_for_change(s, session_id, viewer)
         if sess.status != S.draft:
-            raise Conflict(f"A {sess.status.value} session cannot be published.",
-                           code="invalid_status")
+            raise Conflict(f"A {sess.status.value} session cannot be published.", code="invalid_status")
         await accounts.ensure_verified(s, sess.mentor_id, ctx.settings)  # it will take payments
         if sess.starts_at <= utcnow():
-            raise Invalid("The session must start in the future to be published.",
-                          fields={"starts_at": "must be in the future"})
+            raise Invalid(
+                "The session must start in the future to be published.", fields={"starts_at": "must be in the future"}
+            )
         if sess.capacity > limits["max_capacity"]:
-            raise Invalid(f"Capacity may be at most {limits['max_capacity']}.",
-                          fields={"capacity": f"at most {limits['max_capacity']}"})
+            raise Invalid(
+                f"Capacity may be at most {limits['max_capacity']}.",
+                fields={"capacity": f"at most {limits['max_capacity']}"},
+            )
         sess = await session_state.transition(s, session_id, S.scheduled)
         out = await _detail(s, sess, viewer)
     await push_status(ctx.broker, sess)
@@ -295,12 +357,12 @@ async def cancel_session(ctx: Context, viewer: Viewer, session_id: int, reason: 
     async with ctx.db.write() as s:
         sess = await _load_for_change(s, session_id, viewer)
         if not session_state.can_transition(sess.status, S.cancelled):
-            raise Conflict(f"A {sess.status.value} session cannot be cancelled.",
-                           code="invalid_status")
+            raise Conflict(f"A {sess.status.value} session cannot be cancelled.", code="invalid_status")
         sess = await session_state.transition(s, session_id, S.cancelled)
         now = utcnow()
-        bookings = (await s.scalars(select(Booking).where(
-            Booking.session_id == session_id, Booking.status.in_(ACTIVE_BOOKING)))).all()
+        bookings = (
+            await s.scalars(select(Booking).where(Booking.session_id == session_id, Booking.status.in_(ACTIVE_BOOKING)))
+        ).all()
         body = f"{sess.title} on {sess.starts_at:%Y-%m-%d %H:%M} UTC was cancelled; you get a full refund."
         if reason:
             body += f" Reason: {reason}"
@@ -311,17 +373,31 @@ async def cancel_session(ctx: Context, viewer: Viewer, session_id: int, reason: 
             if journal is not None:
                 refunded += b.price_cents
             count += 1
-            notes.append(notifications.add(s, b.learner_id, "session.cancelled",
-                                           f"Cancelled: {sess.title}", body, f"/sessions/{session_id}"))
+            notes.append(
+                notifications.add(
+                    s, b.learner_id, "session.cancelled", f"Cancelled: {sess.title}", body, f"/sessions/{session_id}"
+                )
+            )
         if viewer.id != sess.mentor_id:
-            notes.append(notifications.add(s, sess.mentor_id, "session.cancelled",
-                                           f"Cancelled by an admin: {sess.title}",
-                                           reason or "An administrator cancelled this session.",
-                                           f"/sessions/{session_id}"))
-        await s.execute(update(Session).where(Session.id == session_id).values(seats_taken=0)
-                        .execution_options(synchronize_session=False))
-        refreshed = await s.scalar(select(Session).where(Session.id == session_id)
-                                   .execution_options(populate_existing=True))
+            notes.append(
+                notifications.add(
+                    s,
+                    sess.mentor_id,
+                    "session.cancelled",
+                    f"Cancelled by an admin: {sess.title}",
+                    reason or "An administrator cancelled this session.",
+                    f"/sessions/{session_id}",
+                )
+            )
+        await s.execute(
+            update(Session)
+            .where(Session.id == session_id)
+            .values(seats_taken=0)
+            .execution_options(synchronize_session=False)
+        )
+        refreshed = await s.scalar(
+            select(Session).where(Session.id == session_id).execution_options(populate_existing=True)
+        )
         assert refreshed is not None
         sess = refreshed
         out = await _detail(s, sess, viewer)
@@ -357,80 +433,6 @@ async def complete_session(ctx: Context, session_id: int) -> Session:
 # ---------------------------------------------------------------- reading
 
 
-def _escape_like(q: str) -> str:
-    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-async def browse(db: Database, query: SessionQuery) -> SessionPage:
-    """Public catalog: scheduled and live sessions (or ``status``), filtered, sorted, paginated."""
-    conds: list[Any] = [User.is_active.is_(True)]
-    if query.status:
-        conds.append(Session.status == S(query.status))
-    else:
-        conds.append(Session.status.in_((S.scheduled, S.live)))
-    if query.domain:
-        conds.append(func.lower(Session.domain) == query.domain.strip().lower())
-    if query.min_price is not None:
-        conds.append(Session.price_cents >= query.min_price)
-    if query.max_price is not None:
-        conds.append(Session.price_cents <= query.max_price)
-    if query.date_from is not None:
-        conds.append(Session.starts_at >= to_utc(query.date_from, "UTC"))
-    if query.date_to is not None:
-        end = to_utc(query.date_to, "UTC")
-        if (end.hour, end.minute, end.second, end.microsecond) == (0, 0, 0, 0):
-            conds.append(Session.starts_at < end + timedelta(days=1))  # a whole day is inclusive
-        else:
-            conds.append(Session.starts_at <= end)
-    if query.mentor_id is not None:
-        conds.append(Session.mentor_id == query.mentor_id)
-    if query.q and query.q.strip():
-        pattern = f"%{_escape_like(query.q.strip().lower())}%"
-        conds.append(or_(*(func.lower(col).like(pattern, escape="\\") for col in (
-            Session.title, Session.description, Session.domain, cast(Session.skills, String),
-            User.full_name))))
-    order = {
-        "starts_at": (Session.starts_at.asc(), Session.id.asc()),
-        "-starts_at": (Session.starts_at.desc(), Session.id.desc()),
-        "price": (Session.price_cents.asc(), Session.starts_at.asc(), Session.id.asc()),
-        "-price": (Session.price_cents.desc(), Session.starts_at.asc(), Session.id.asc()),
-        "popularity": (Session.seats_taken.desc(),
-                       case((Session.capacity > 0, Session.seats_taken * 1000 / Session.capacity),
-                            else_=0).desc(),
-                       Session.starts_at.asc(), Session.id.asc()),
-    }[query.sort]
-    # One round trip: the page, its total (a window count, taken before LIMIT) and each
-    # mentor's rating (correlated subqueries); a page past the end counts separately.
-    average, count = rating_columns("mentor")
-    base = select(Session, User, average, count, func.count().over()) \
-        .join(User, User.id == Session.mentor_id).where(*conds)
-    async with db.read() as s:
-        rows = (await s.execute(base.order_by(*order).limit(query.page_size)
-                                .offset((query.page - 1) * query.page_size))).all()
-        total = rows[0][4] if rows else await s.scalar(select(func.count()).select_from(
-            select(Session.id).join(User, User.id == Session.mentor_id).where(*conds).subquery())) or 0
-    return SessionPage(items=[to_out(sess, u, _rating(avg, n)) for sess, u, avg, n, _ in rows], total=total,
-                       page=query.page, page_size=query.page_size)
-
-
-@functools.cache
-def rating_columns(by: str) -> tuple[Any, Any]:
-    """Average and count of visible feedback on the mentor's (``by="mentor"``: correlated to
-    ``User.id``) or the session's (``"session"``: to ``Session.id``) classes, as scalar
-    subqueries to select next to the rows they rate. Built once: they are immutable and
-    building them (an alias) costs more than the query they save."""
-    rated = aliased(Session)
-    target = rated.mentor_id == User.id if by == "mentor" else Feedback.session_id == Session.id
-    base = select().select_from(Feedback).join(rated, rated.id == Feedback.session_id) \
-        .where(target, Feedback.hidden.is_(False))
-    return (base.add_columns(func.avg(Feedback.rating)).scalar_subquery(),
-            base.add_columns(func.count(Feedback.id)).scalar_subquery())
-
-
-def _rating(avg: Any, n: Any) -> Rating:
-    return Rating(average=round(float(avg), 2) if avg is not None else None, count=int(n or 0))
-
-
 async def get_session(db: Database, session_id: int, viewer: Viewer | None) -> SessionDetail:
     """One session with curriculum, ratings, seats and whether the viewer booked it.
     Drafts exist only for their mentor and admins (404 for everyone else)."""
@@ -446,39 +448,3 @@ async def get_visible(s: AsyncSession, session_id: int, viewer: Viewer | None) -
     if sess is None or not _can_see(sess, viewer):
         raise NotFound.of("session")
     return sess
-
-
-async def reviews(db: Database, session_id: int, viewer: Viewer | None, *, page: int = 1,
-                  page_size: int = 20) -> ReviewPage:
-    """Visible feedback on a session, newest first, with its aggregate."""
-    async with db.read() as s:
-        await get_visible(s, session_id, viewer)
-        conds = (Feedback.session_id == session_id, Feedback.hidden.is_(False))
-        total = await s.scalar(select(func.count(Feedback.id)).where(*conds)) or 0
-        rows = (await s.execute(
-            select(Feedback, User.full_name).join(User, User.id == Feedback.author_id).where(*conds)
-            .order_by(Feedback.id.desc()).limit(page_size).offset((page - 1) * page_size))).all()
-        rating = await session_rating(s, session_id)
-    return ReviewPage(items=[ReviewOut(id=f.id, session_id=f.session_id, rating=f.rating, comment=f.comment,
-                                       author_name=name, created_at=f.created_at) for f, name in rows],
-                      rating=rating, total=total, page=page, page_size=page_size)
-
-
-async def mentor_sessions(db: Database, mentor_id: int, *, status: str | None = None, page: int = 1,
-                          page_size: int = 20) -> SessionPage:
-    """A mentor's own sessions, every status (drafts included), soonest first."""
-    conds: list[Any] = [Session.mentor_id == mentor_id]
-    if status:
-        conds.append(Session.status == S(status))
-    async with db.read() as s:
-        mentor = await s.get(User, mentor_id)
-        if mentor is None:
-            raise NotFound.of("user")
-        total = await s.scalar(select(func.count(Session.id)).where(*conds)) or 0
-        rows = (await s.scalars(select(Session).where(*conds)
-                                .order_by(Session.starts_at.desc(), Session.id.desc())
-                                .limit(page_size).offset((page - 1) * page_size))).all()
-        rating = (await mentor_ratings(s, {mentor_id})).get(mentor_id)
-    return SessionPage(items=[to_out(x, mentor, rating) for x in rows], total=total, page=page,
-                       page_size=page_size)
-

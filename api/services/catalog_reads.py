@@ -19,7 +19,7 @@ from sqlalchemy import select
 from api.db import Database
 from api.models import Booking, Role, Session, User
 from api.schemas.sessions import SessionQuery
-from api.services import catalog
+from api.services import catalog, catalog_search
 from api.services.catalog import ACTIVE_BOOKING, Viewer
 from api.services.errors import Conflict, NotFound
 
@@ -33,7 +33,7 @@ SEATS = "sessions.seats_taken"
 
 
 async def browse(db: Database, query: SessionQuery) -> dict[str, Any]:
-    """:func:`catalog.browse` as JSON-ready data (shared objects: never modify them)."""
+    """:func:`catalog_search.browse` as JSON-ready data (shared objects: never modify them)."""
     if query.sort == "popularity":  # ordered by seats: the seat counts are part of the page
         cache = db.caches.cache("catalog.pages.popular", CATALOG_TABLES, max_entries=512)
     else:
@@ -75,7 +75,7 @@ async def seats_taken(db: Database, session_ids: list[int]) -> dict[int, int]:
 
 
 async def _page(db: Database, query: SessionQuery) -> dict[str, Any]:
-    return (await catalog.browse(db, query)).model_dump(mode="json")
+    return (await catalog_search.browse(db, query)).model_dump(mode="json")
 
 
 async def _cached_public(db: Database, session_id: int) -> dict[str, Any]:
@@ -88,17 +88,22 @@ async def _cached_public(db: Database, session_id: int) -> dict[str, Any]:
 async def _public_detail(db: Database, session_id: int) -> dict[str, Any]:
     """The detail as an anonymous viewer sees it (drafts too: visibility is checked per
     request), in one round trip."""
-    mentor_avg, mentor_n = catalog.rating_columns("mentor")
-    avg, n = catalog.rating_columns("session")
+    mentor_avg, mentor_n = catalog_search.rating_columns("mentor")
+    avg, n = catalog_search.rating_columns("session")
     async with db.read() as s:
-        row = (await s.execute(select(Session, User, mentor_avg, mentor_n, avg, n)
-                               .join(User, User.id == Session.mentor_id)
-                               .where(Session.id == session_id))).first()
+        row = (
+            await s.execute(
+                select(Session, User, mentor_avg, mentor_n, avg, n)
+                .join(User, User.id == Session.mentor_id)
+                .where(Session.id == session_id)
+            )
+        ).first()
     if row is None:
         raise NotFound.of("session")
     sess, mentor, mentor_avg, mentor_n, avg, n = row
-    return catalog.detail_of(sess, mentor, catalog._rating(mentor_avg, mentor_n), catalog._rating(avg, n),
-                             None, None).model_dump(mode="json")
+    return catalog.detail_of(
+        sess, mentor, catalog_search.rating_from(mentor_avg, mentor_n), catalog_search.rating_from(avg, n), None, None
+    ).model_dump(mode="json")
 
 
 async def session_detail(db: Database, session_id: int, viewer: Viewer | None) -> dict[str, Any]:
@@ -107,13 +112,13 @@ async def session_detail(db: Database, session_id: int, viewer: Viewer | None) -
     public = await _cached_public(db, session_id)
     mentor_id = public["mentor"]["id"]
     if public["status"] == catalog.S.draft.value and not (
-            viewer is not None and (viewer.id == mentor_id or viewer.role == Role.admin.value)):
+        viewer is not None and (viewer.id == mentor_id or viewer.role == Role.admin.value)
+    ):
         raise NotFound.of("session")
     if viewer is None:
         return public
     booking_id = (await active_bookings(db, viewer.id)).get(session_id)
-    return {**public, "booked": booking_id is not None, "booking_id": booking_id,
-            "is_owner": viewer.id == mentor_id}
+    return {**public, "booked": booking_id is not None, "booking_id": booking_id, "is_owner": viewer.id == mentor_id}
 
 
 async def refuse_booking_early(db: Database, learner: Viewer, session_id: int) -> None:
@@ -133,13 +138,17 @@ async def refuse_booking_early(db: Database, learner: Viewer, session_id: int) -
 async def active_bookings(db: Database, learner_id: int) -> dict[int, int]:
     """session id -> booking id of the learner's active (confirmed/attended) bookings."""
     # Keyed by learner: a booking or cancellation forgets only its learner's entry.
-    cache = db.caches.cache("bookings.active", ("bookings",), max_entries=20_000,
-                            partition="bookings.learner_id")
+    cache = db.caches.cache("bookings.active", ("bookings",), max_entries=20_000, partition="bookings.learner_id")
 
     async def load() -> dict[int, int]:
         async with db.read() as s:
-            rows = (await s.execute(select(Booking.session_id, Booking.id).where(
-                Booking.learner_id == learner_id, Booking.status.in_(ACTIVE_BOOKING)))).all()
+            rows = (
+                await s.execute(
+                    select(Booking.session_id, Booking.id).where(
+                        Booking.learner_id == learner_id, Booking.status.in_(ACTIVE_BOOKING)
+                    )
+                )
+            ).all()
         return {sid: bid for sid, bid in rows}
 
     return await cache.get_or_load(learner_id, load)  # type: ignore[no-any-return]

@@ -22,8 +22,7 @@ class DomainError(Exception):
 
     default_code: ClassVar[str] = "error"
 
-    def __init__(self, message: str, *, code: str | None = None,
-                 fields: Mapping[str, str] | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, fields: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code

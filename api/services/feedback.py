@@ -20,8 +20,14 @@ PARTICIPANT = (BookingStatus.confirmed, BookingStatus.attended)
 
 
 def to_out_feedback(f: Feedback) -> FeedbackOut:
-    return FeedbackOut(id=f.id, session_id=f.session_id, author_id=f.author_id, rating=f.rating,
-                       comment=f.comment, created_at=f.created_at)
+    return FeedbackOut(
+        id=f.id,
+        session_id=f.session_id,
+        author_id=f.author_id,
+        rating=f.rating,
+        comment=f.comment,
+        created_at=f.created_at,
+    )
 
 
 def _already() -> Conflict:
@@ -36,24 +42,34 @@ async def create_feedback(ctx: Context, author: Viewer, data: FeedbackCreate) ->
             sess = await s.get(Session, data.session_id)
             if sess is None or sess.status == SessionStatus.draft:
                 raise NotFound.of("session")
-            booked = await s.scalar(select(Booking.id).where(
-                Booking.session_id == sess.id, Booking.learner_id == author.id,
-                Booking.status.in_(PARTICIPANT)))
+            booked = await s.scalar(
+                select(Booking.id).where(
+                    Booking.session_id == sess.id, Booking.learner_id == author.id, Booking.status.in_(PARTICIPANT)
+                )
+            )
             if booked is None:
                 raise Forbidden("Only learners who took part in this session can review it.")
             if sess.status != SessionStatus.completed:
-                raise Conflict("Feedback opens once the session is completed.",
-                               code="session_not_completed")
-            if await s.scalar(select(Feedback.id).where(Feedback.session_id == sess.id,
-                                                        Feedback.author_id == author.id)) is not None:
+                raise Conflict("Feedback opens once the session is completed.", code="session_not_completed")
+            if (
+                await s.scalar(
+                    select(Feedback.id).where(Feedback.session_id == sess.id, Feedback.author_id == author.id)
+                )
+                is not None
+            ):
                 raise _already()
             fb = Feedback(session_id=sess.id, author_id=author.id, rating=data.rating, comment=comment)
             s.add(fb)
             await s.flush()
             stars = "★" * data.rating + "☆" * (5 - data.rating)
-            note = notifications.add(s, sess.mentor_id, "feedback.received",
-                                     f"New feedback {stars}: {sess.title}", comment[:300],
-                                     f"/sessions/{sess.id}")
+            note = notifications.add(
+                s,
+                sess.mentor_id,
+                "feedback.received",
+                f"New feedback {stars}: {sess.title}",
+                comment[:300],
+                f"/sessions/{sess.id}",
+            )
     except IntegrityError:
         raise _already() from None
     await notifications.push(ctx.broker, [note])
@@ -78,19 +94,43 @@ async def mentor_profile(db: Database, mentor_id: int, viewer: Viewer | None) ->
         rating = (await mentor_ratings(s, {mentor_id})).get(mentor_id)
         following = False
         if viewer is not None:
-            following = await s.scalar(select(Follow.id).where(
-                Follow.mentor_id == mentor_id, Follow.learner_id == viewer.id)) is not None
-        completed = await s.scalar(select(func.count(Session.id)).where(
-            Session.mentor_id == mentor_id, Session.status == SessionStatus.completed)) or 0
-        upcoming = (await s.scalars(select(Session).where(
-            Session.mentor_id == mentor_id, Session.status.in_((SessionStatus.scheduled, SessionStatus.live)))
-            .order_by(Session.starts_at.asc()).limit(20))).all()
+            following = (
+                await s.scalar(select(Follow.id).where(Follow.mentor_id == mentor_id, Follow.learner_id == viewer.id))
+                is not None
+            )
+        completed = (
+            await s.scalar(
+                select(func.count(Session.id)).where(
+                    Session.mentor_id == mentor_id, Session.status == SessionStatus.completed
+                )
+            )
+            or 0
+        )
+        upcoming = (
+            await s.scalars(
+                select(Session)
+                .where(
+                    Session.mentor_id == mentor_id, Session.status.in_((SessionStatus.scheduled, SessionStatus.live))
+                )
+                .order_by(Session.starts_at.asc())
+                .limit(20)
+            )
+        ).all()
         followers = await _followers(s, mentor_id)
     rating = rating or Rating()
-    return MentorProfile(id=user.id, full_name=user.full_name, avatar_url=avatar_url(user), bio=user.bio,
-                         domains=list(user.domains or []), skills=list(user.skills or []), rating=rating,
-                         followers=followers, following=following, completed_sessions=int(completed),
-                         upcoming=[to_out(x, user, rating) for x in upcoming])
+    return MentorProfile(
+        id=user.id,
+        full_name=user.full_name,
+        avatar_url=avatar_url(user),
+        bio=user.bio,
+        domains=list(user.domains or []),
+        skills=list(user.skills or []),
+        rating=rating,
+        followers=followers,
+        following=following,
+        completed_sessions=int(completed),
+        upcoming=[to_out(x, user, rating) for x in upcoming],
+    )
 
 
 async def follow(db: Database, learner_id: int, mentor_id: int) -> FollowOut:
@@ -98,8 +138,9 @@ async def follow(db: Database, learner_id: int, mentor_id: int) -> FollowOut:
     try:
         async with db.write() as s:
             await _active_mentor(s, mentor_id)
-            exists = await s.scalar(select(Follow.id).where(Follow.learner_id == learner_id,
-                                                            Follow.mentor_id == mentor_id))
+            exists = await s.scalar(
+                select(Follow.id).where(Follow.learner_id == learner_id, Follow.mentor_id == mentor_id)
+            )
             if exists is None:
                 s.add(Follow(learner_id=learner_id, mentor_id=mentor_id))
                 await s.flush()

@@ -14,8 +14,14 @@ def _utc(value: datetime) -> str:
 
 
 def escape_text(value: str) -> str:
-    return (value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n"))
+    return (
+        value.replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+        .replace("\r", "\\n")
+    )
 
 
 def fold(line: str) -> str:
@@ -37,9 +43,20 @@ def fold(line: str) -> str:
     return "\r\n ".join(parts)
 
 
-def event(*, uid: str, start: datetime, end: datetime, summary: str, description: str = "",
-          url: str = "", organizer_name: str = "", organizer_email: str = "",
-          stamp: datetime | None = None, status: str = "CONFIRMED", sequence: int = 0) -> bytes:
+def event(
+    *,
+    uid: str,
+    start: datetime,
+    end: datetime,
+    summary: str,
+    description: str = "",
+    url: str = "",
+    organizer_name: str = "",
+    organizer_email: str = "",
+    stamp: datetime | None = None,
+    status: str = "CONFIRMED",
+    sequence: int = 0,
+) -> bytes:
     """A VCALENDAR with one VEVENT, as bytes ready to attach (text/calendar)."""
     stamp = stamp or datetime.now(timezone.utc)
     lines = [

@@ -107,8 +107,7 @@ class UnbalancedJournal(AssertionError):
 
 
 def insufficient_funds(account: str) -> Conflict:
-    return Conflict("Not enough funds for this operation.", code="insufficient_funds",
-                    fields={"account": account})
+    return Conflict("Not enough funds for this operation.", code="insufficient_funds", fields={"account": account})
 
 
 def _lock_key(account: str, currency: str) -> int:
@@ -128,8 +127,11 @@ async def lock_accounts(s: AsyncSession, accounts: Iterable[str], currency: str)
 
 
 async def balance(s: AsyncSession, account: str, currency: str = "USD") -> int:
-    total = await s.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
-        LedgerEntry.account == account, LedgerEntry.currency == currency))
+    total = await s.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+            LedgerEntry.account == account, LedgerEntry.currency == currency
+        )
+    )
     return int(total or 0)
 
 
@@ -137,9 +139,17 @@ async def journal_by_key(s: AsyncSession, key: str) -> Journal | None:
     return await s.scalar(select(Journal).where(Journal.idempotency_key == key))
 
 
-async def post(s: AsyncSession, kind: str, legs: list[tuple[str, int]], *, currency: str,
-               reference: str = "", idempotency_key: str | None = None,
-               session_id: int | None = None, booking_id: int | None = None) -> Journal | None:
+async def post(
+    s: AsyncSession,
+    kind: str,
+    legs: list[tuple[str, int]],
+    *,
+    currency: str,
+    reference: str = "",
+    idempotency_key: str | None = None,
+    session_id: int | None = None,
+    booking_id: int | None = None,
+) -> Journal | None:
     """Record one balanced journal inside the caller's write transaction.
 
     Zero legs are dropped; a journal with no legs is not written (returns None).
@@ -161,12 +171,16 @@ async def post(s: AsyncSession, kind: str, legs: list[tuple[str, int]], *, curre
             return existing
     if not entries:
         return None
-    journal = Journal(kind=kind, reference=reference[:120], idempotency_key=idempotency_key,
-                      session_id=session_id, booking_id=booking_id)
+    journal = Journal(
+        kind=kind,
+        reference=reference[:120],
+        idempotency_key=idempotency_key,
+        session_id=session_id,
+        booking_id=booking_id,
+    )
     s.add(journal)
     await s.flush()
-    s.add_all(LedgerEntry(journal_id=journal.id, account=a, amount_cents=amt, currency=currency)
-              for a, amt in entries)
+    s.add_all(LedgerEntry(journal_id=journal.id, account=a, amount_cents=amt, currency=currency) for a, amt in entries)
     await s.flush()
     for account in debited:
         if await balance(s, account, currency) < 0:
@@ -179,20 +193,33 @@ async def post(s: AsyncSession, kind: str, legs: list[tuple[str, int]], *, curre
 
 def charge_legs(mentor_id: int, price_cents: int, fee_percent: float) -> list[tuple[str, int]]:
     fee, share = fee_split(price_cents, fee_percent)
-    return [(EXTERNAL_ACCOUNT, -price_cents), (mentor_pending(mentor_id), share),
-            (PLATFORM_FEES_PENDING, fee)]
+    return [(EXTERNAL_ACCOUNT, -price_cents), (mentor_pending(mentor_id), share), (PLATFORM_FEES_PENDING, fee)]
 
 
-async def record_charge(s: AsyncSession, *, booking_id: int, session_id: int, mentor_id: int,
-                        price_cents: int, currency: str, fee_percent: float,
-                        reference: str) -> Journal | None:
+async def record_charge(
+    s: AsyncSession,
+    *,
+    booking_id: int,
+    session_id: int,
+    mentor_id: int,
+    price_cents: int,
+    currency: str,
+    fee_percent: float,
+    reference: str,
+) -> Journal | None:
     """The learner paid ``price_cents`` for booking ``booking_id`` (inside the booking's transaction)."""
     if price_cents <= 0:
         return None
-    return await post(s, "charge", charge_legs(mentor_id, price_cents, fee_percent),
-                      currency=currency, reference=reference,
-                      idempotency_key=f"charge:booking:{booking_id}",
-                      session_id=session_id, booking_id=booking_id)
+    return await post(
+        s,
+        "charge",
+        charge_legs(mentor_id, price_cents, fee_percent),
+        currency=currency,
+        reference=reference,
+        idempotency_key=f"charge:booking:{booking_id}",
+        session_id=session_id,
+        booking_id=booking_id,
+    )
 
 
 async def record_refund(s: AsyncSession, booking_id: int, reference: str = "") -> Journal | None:
@@ -203,10 +230,16 @@ async def record_refund(s: AsyncSession, booking_id: int, reference: str = "") -
     rows = (await s.scalars(select(LedgerEntry).where(LedgerEntry.journal_id == charge.id))).all()
     if not rows:
         return None
-    return await post(s, "refund", [(e.account, -e.amount_cents) for e in rows],
-                      currency=rows[0].currency, reference=reference or charge.reference,
-                      idempotency_key=f"refund:booking:{booking_id}",
-                      session_id=charge.session_id, booking_id=booking_id)
+    return await post(
+        s,
+        "refund",
+        [(e.account, -e.amount_cents) for e in rows],
+        currency=rows[0].currency,
+        reference=reference or charge.reference,
+        idempotency_key=f"refund:booking:{booking_id}",
+        session_id=charge.session_id,
+        booking_id=booking_id,
+    )
 
 
 async def record_release(s: AsyncSession, booking_id: int, reference: str = "") -> Journal | None:
@@ -226,10 +259,16 @@ async def record_release(s: AsyncSession, booking_id: int, reference: str = "") 
             legs += [(e.account, -e.amount_cents), (f"{mentor}:available", e.amount_cents)]
     if not legs:
         return None
-    return await post(s, "release", legs, currency=rows[0].currency,
-                      reference=reference or f"booking {booking_id} earnings released",
-                      idempotency_key=f"release:booking:{booking_id}",
-                      session_id=charge.session_id, booking_id=booking_id)
+    return await post(
+        s,
+        "release",
+        legs,
+        currency=rows[0].currency,
+        reference=reference or f"booking {booking_id} earnings released",
+        idempotency_key=f"release:booking:{booking_id}",
+        session_id=charge.session_id,
+        booking_id=booking_id,
+    )
 
 
 # ---------------------------------------------------------------- reading
@@ -248,27 +287,45 @@ class MentorBalances:
 
 
 async def mentor_balances(s: AsyncSession, mentor_id: int, currency: str = "USD") -> MentorBalances:
-    return MentorBalances(currency, await balance(s, mentor_pending(mentor_id), currency),
-                          await balance(s, mentor_available(mentor_id), currency),
-                          await balance(s, mentor_paid(mentor_id), currency))
+    return MentorBalances(
+        currency,
+        await balance(s, mentor_pending(mentor_id), currency),
+        await balance(s, mentor_available(mentor_id), currency),
+        await balance(s, mentor_paid(mentor_id), currency),
+    )
 
 
 async def mentor_currencies(s: AsyncSession, mentor_id: int) -> list[str]:
     prefix = f"mentor:{mentor_id}:"
-    rows = await s.scalars(select(LedgerEntry.currency).where(
-        LedgerEntry.account.in_([prefix + "pending", prefix + "available", prefix + "paid"])).distinct())
+    rows = await s.scalars(
+        select(LedgerEntry.currency)
+        .where(LedgerEntry.account.in_([prefix + "pending", prefix + "available", prefix + "paid"]))
+        .distinct()
+    )
     return sorted(set(rows.all()))
 
 
 def serialize_journal(j: Journal, entries: list[LedgerEntry]) -> dict[str, Any]:
-    return {"id": j.id, "kind": j.kind, "reference": j.reference, "session_id": j.session_id,
-            "booking_id": j.booking_id, "created_at": j.created_at,
-            "entries": [{"account": e.account, "amount_cents": e.amount_cents, "currency": e.currency}
-                        for e in entries]}
+    return {
+        "id": j.id,
+        "kind": j.kind,
+        "reference": j.reference,
+        "session_id": j.session_id,
+        "booking_id": j.booking_id,
+        "created_at": j.created_at,
+        "entries": [{"account": e.account, "amount_cents": e.amount_cents, "currency": e.currency} for e in entries],
+    }
 
 
-async def transactions(ctx: Context, *, page: int = 1, page_size: int = 50, kind: str | None = None,
-                       account: str | None = None, session_id: int | None = None) -> dict[str, Any]:
+async def transactions(
+    ctx: Context,
+    *,
+    page: int = 1,
+    page_size: int = 50,
+    kind: str | None = None,
+    account: str | None = None,
+    session_id: int | None = None,
+) -> dict[str, Any]:
     """The admin transaction log: journals newest first, each with its entries.
 
     Filters: journal ``kind``, an ``account`` (exact, or a prefix ending in ``:``
@@ -281,33 +338,58 @@ async def transactions(ctx: Context, *, page: int = 1, page_size: int = 50, kind
     if session_id:
         q = q.where(Journal.session_id == session_id)
     if account:
-        cond = LedgerEntry.account.startswith(account, autoescape=True) if account.endswith(":") \
+        cond = (
+            LedgerEntry.account.startswith(account, autoescape=True)
+            if account.endswith(":")
             else LedgerEntry.account == account
+        )
         q = q.where(Journal.id.in_(select(LedgerEntry.journal_id).where(cond)))
     async with ctx.db.read() as s:
         total = await s.scalar(select(func.count()).select_from(q.subquery())) or 0
-        journals = (await s.scalars(q.order_by(Journal.id.desc()).limit(page_size)
-                                    .offset((page - 1) * page_size))).all()
+        journals = (
+            await s.scalars(q.order_by(Journal.id.desc()).limit(page_size).offset((page - 1) * page_size))
+        ).all()
         ids = [j.id for j in journals]
         entries: dict[int, list[LedgerEntry]] = defaultdict(list)
         if ids:
-            for e in (await s.scalars(select(LedgerEntry).where(LedgerEntry.journal_id.in_(ids))
-                                      .order_by(LedgerEntry.id))).all():
+            for e in (
+                await s.scalars(select(LedgerEntry).where(LedgerEntry.journal_id.in_(ids)).order_by(LedgerEntry.id))
+            ).all():
                 entries[e.journal_id].append(e)
-    return {"items": [serialize_journal(j, entries[j.id]) for j in journals], "total": total,
-            "page": page, "page_size": page_size}
+    return {
+        "items": [serialize_journal(j, entries[j.id]) for j in journals],
+        "total": total,
+        "page": page,
+        "page_size": page_size,
+    }
 
 
 async def trial_balance(s: AsyncSession) -> dict[str, Any]:
     """Sum of all entries per currency (must be 0) and any negative internal account."""
-    sums = (await s.execute(select(LedgerEntry.currency, func.sum(LedgerEntry.amount_cents))
-                            .group_by(LedgerEntry.currency))).all()
-    per_account = (await s.execute(select(LedgerEntry.account, LedgerEntry.currency,
-                                          func.sum(LedgerEntry.amount_cents))
-                                   .group_by(LedgerEntry.account, LedgerEntry.currency))).all()
+    sums = (
+        await s.execute(select(LedgerEntry.currency, func.sum(LedgerEntry.amount_cents)).group_by(LedgerEntry.currency))
+    ).all()
+    per_account = (
+        await s.execute(
+            select(LedgerEntry.account, LedgerEntry.currency, func.sum(LedgerEntry.amount_cents)).group_by(
+                LedgerEntry.account, LedgerEntry.currency
+            )
+        )
+    ).all()
     negative = {f"{a}|{c}": int(v) for a, c, v in per_account if not is_external(a) and int(v) < 0}
-    unbalanced_journals = (await s.execute(
-        select(LedgerEntry.journal_id).group_by(LedgerEntry.journal_id)
-        .having(func.sum(LedgerEntry.amount_cents) != 0))).scalars().all()
-    return {"totals": {c: int(v) for c, v in sums}, "negative_accounts": negative,
-            "unbalanced_journals": list(unbalanced_journals)}
+    unbalanced_journals = (
+        (
+            await s.execute(
+                select(LedgerEntry.journal_id)
+                .group_by(LedgerEntry.journal_id)
+                .having(func.sum(LedgerEntry.amount_cents) != 0)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return {
+        "totals": {c: int(v) for c, v in sums},
+        "negative_accounts": negative,
+        "unbalanced_journals": list(unbalanced_journals),
+    }

@@ -13,15 +13,35 @@ from api.db import Database
 from api.models import Notification
 
 # The kinds pages and clients can rely on.
-KINDS = frozenset({
-    "booking.created", "booking.cancelled", "request.new", "request.accepted", "request.declined",
-    "request.cancelled", "request.expired", "session.reminder", "session.cancelled", "session.updated",
-    "mentor.ready", "learner.joined", "payout.status", "feedback.received", "recording.failed",
-    "account",
-    # Money rules (issue 14): proposals, settlement, the hold, problem reports.
-    "request.proposed", "request.proposal_declined", "request.proposal_expired", "session.completed",
-    "session.no_show", "earnings.available", "report.opened", "report.resolved",
-})
+KINDS = frozenset(
+    {
+        "booking.created",
+        "booking.cancelled",
+        "request.new",
+        "request.accepted",
+        "request.declined",
+        "request.cancelled",
+        "request.expired",
+        "session.reminder",
+        "session.cancelled",
+        "session.updated",
+        "mentor.ready",
+        "learner.joined",
+        "payout.status",
+        "feedback.received",
+        "recording.failed",
+        "account",
+        # Money rules (issue 14): proposals, settlement, the hold, problem reports.
+        "request.proposed",
+        "request.proposal_declined",
+        "request.proposal_expired",
+        "session.completed",
+        "session.no_show",
+        "earnings.available",
+        "report.opened",
+        "report.resolved",
+    }
+)
 
 
 def user_channel(user_id: int) -> str:
@@ -33,8 +53,15 @@ def session_channel(session_id: int) -> str:
 
 
 def serialize(n: Notification) -> dict[str, Any]:
-    return {"id": n.id, "kind": n.kind, "title": n.title, "body": n.body, "link": n.link,
-            "read": n.read_at is not None, "created_at": n.created_at.isoformat()}
+    return {
+        "id": n.id,
+        "kind": n.kind,
+        "title": n.title,
+        "body": n.body,
+        "link": n.link,
+        "read": n.read_at is not None,
+        "created_at": n.created_at.isoformat(),
+    }
 
 
 def add(s: AsyncSession, user_id: int, kind: str, title: str, body: str = "", link: str = "") -> Notification:
@@ -51,8 +78,9 @@ async def push(broker: MemoryBroker, notes: list[Notification]) -> None:
         await broker.publish(user_channel(n.user_id), {"type": "notification", "data": serialize(n)})
 
 
-async def notify(db: Database, broker: MemoryBroker, user_id: int, kind: str, title: str,
-                 body: str = "", link: str = "") -> dict[str, Any]:
+async def notify(
+    db: Database, broker: MemoryBroker, user_id: int, kind: str, title: str, body: str = "", link: str = ""
+) -> dict[str, Any]:
     """Store and push one notification in its own transaction."""
     async with db.write() as s:
         n = add(s, user_id, kind, title, body, link)
@@ -61,12 +89,12 @@ async def notify(db: Database, broker: MemoryBroker, user_id: int, kind: str, ti
     return serialize(n)
 
 
-async def list_for(db: Database, user_id: int, *, unread_only: bool = False, limit: int = 50,
-                   offset: int = 0) -> tuple[list[dict[str, Any]], int, int]:
+async def list_for(
+    db: Database, user_id: int, *, unread_only: bool = False, limit: int = 50, offset: int = 0
+) -> tuple[list[dict[str, Any]], int, int]:
     """(items newest first, total, unread count) of this user's notifications (shared data:
     never modify it), from memory until one of this user's notifications is written."""
-    cache = db.caches.cache("notifications", ("notifications",), max_entries=20_000,
-                            partition="notifications.user_id")
+    cache = db.caches.cache("notifications", ("notifications",), max_entries=20_000, partition="notifications.user_id")
     params = (unread_only, limit, offset)
     stamp = cache.token()
     mine: dict[Any, Any] | None = cache.get(user_id)
@@ -80,14 +108,16 @@ async def list_for(db: Database, user_id: int, *, unread_only: bool = False, lim
     return result
 
 
-async def _list_for(db: Database, user_id: int, *, unread_only: bool, limit: int,
-                    offset: int) -> tuple[list[dict[str, Any]], int, int]:
+async def _list_for(
+    db: Database, user_id: int, *, unread_only: bool, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int, int]:
     mine = Notification.user_id == user_id
     # One round trip: the page with both counts beside each row (scalar subqueries); an
     # empty page (or limit=0, the pages' unread badge) asks for the counts alone.
-    counts = (select(func.count()).select_from(Notification).where(mine).scalar_subquery(),
-              select(func.count()).select_from(Notification)
-              .where(mine, Notification.read_at.is_(None)).scalar_subquery())
+    counts = (
+        select(func.count()).select_from(Notification).where(mine).scalar_subquery(),
+        select(func.count()).select_from(Notification).where(mine, Notification.read_at.is_(None)).scalar_subquery(),
+    )
     async with db.read() as s:
         q = select(Notification, *counts).where(mine)
         if unread_only:

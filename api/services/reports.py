@@ -46,19 +46,34 @@ Mentor = aliased(User)
 
 
 # A report with its booking, session and both names (statements are immutable: filtered per use).
-REPORTS = (select(BookingReport, Booking, Session, Learner.full_name, Mentor.full_name)
-           .join(Booking, Booking.id == BookingReport.booking_id)
-           .join(Session, Session.id == BookingReport.session_id)
-           .join(Learner, Learner.id == BookingReport.learner_id)
-           .join(Mentor, Mentor.id == Session.mentor_id))
+REPORTS = (
+    select(BookingReport, Booking, Session, Learner.full_name, Mentor.full_name)
+    .join(Booking, Booking.id == BookingReport.booking_id)
+    .join(Session, Session.id == BookingReport.session_id)
+    .join(Learner, Learner.id == BookingReport.learner_id)
+    .join(Mentor, Mentor.id == Session.mentor_id)
+)
 
 
 def _out(r: BookingReport, b: Booking, sess: Session, learner: str, mentor: str) -> ReportOut:
-    return ReportOut(id=r.id, booking_id=b.id, session_id=sess.id, session_title=sess.title,
-                     learner_id=r.learner_id, learner_name=learner, mentor_id=sess.mentor_id,
-                     mentor_name=mentor, booking_status=b.status.value, amount_cents=b.price_cents,
-                     currency=b.currency, reason=r.reason, status=r.status.value,
-                     resolution_note=r.resolution_note, created_at=r.created_at, resolved_at=r.resolved_at)
+    return ReportOut(
+        id=r.id,
+        booking_id=b.id,
+        session_id=sess.id,
+        session_title=sess.title,
+        learner_id=r.learner_id,
+        learner_name=learner,
+        mentor_id=sess.mentor_id,
+        mentor_name=mentor,
+        booking_status=b.status.value,
+        amount_cents=b.price_cents,
+        currency=b.currency,
+        reason=r.reason,
+        status=r.status.value,
+        resolution_note=r.resolution_note,
+        created_at=r.created_at,
+        resolved_at=r.resolved_at,
+    )
 
 
 async def _one(ctx: Context, report_id: int) -> ReportOut:
@@ -84,40 +99,57 @@ async def create(ctx: Context, learner_id: int, booking_id: int, reason: str) ->
             if b is None or b.learner_id != learner_id:
                 raise NotFound.of("booking")
             if b.status not in REPORTABLE:
-                raise Conflict("Only a class that took place can be reported.",
-                               code="not_reportable")
+                raise Conflict("Only a class that took place can be reported.", code="not_reportable")
             if await s.scalar(select(BookingReport.id).where(BookingReport.booking_id == booking_id)):
-                raise Conflict("You already reported a problem with this class.",
-                               code="already_reported")
-            if b.earnings_released_at is not None or b.earnings_release_at is None \
-                    or b.earnings_release_at <= now:
-                raise Conflict("The time to report a problem with this class is over.",
-                               code="report_window_closed")
+                raise Conflict("You already reported a problem with this class.", code="already_reported")
+            if b.earnings_released_at is not None or b.earnings_release_at is None or b.earnings_release_at <= now:
+                raise Conflict("The time to report a problem with this class is over.", code="report_window_closed")
             sess = await s.get(Session, b.session_id)
             assert sess is not None
-            report = BookingReport(booking_id=b.id, session_id=b.session_id, learner_id=learner_id,
-                                   reason=reason, status=ReportStatus.open, created_at=now)
+            report = BookingReport(
+                booking_id=b.id,
+                session_id=b.session_id,
+                learner_id=learner_id,
+                reason=reason,
+                status=ReportStatus.open,
+                created_at=now,
+            )
             s.add(report)
             await s.flush()
-            notes.append(notifications.add(
-                s, sess.mentor_id, "report.opened", f"Problem reported: {sess.title}"[:200],
-                "A learner reported a problem with this class; their payment stays on hold until "
-                "an admin resolves it.", "/mentor/earnings"))
-            for admin_id in (await s.scalars(select(User.id).where(
-                    User.role == Role.admin, User.is_active.is_(True)))).all():
-                notes.append(notifications.add(s, admin_id, "report.opened",
-                                               f"Problem reported: {sess.title}"[:200], reason[:500],
-                                               "/admin/payments"))
+            notes.append(
+                notifications.add(
+                    s,
+                    sess.mentor_id,
+                    "report.opened",
+                    f"Problem reported: {sess.title}"[:200],
+                    "A learner reported a problem with this class; their payment stays on hold until "
+                    "an admin resolves it.",
+                    "/mentor/earnings",
+                )
+            )
+            for admin_id in (
+                await s.scalars(select(User.id).where(User.role == Role.admin, User.is_active.is_(True)))
+            ).all():
+                notes.append(
+                    notifications.add(
+                        s,
+                        admin_id,
+                        "report.opened",
+                        f"Problem reported: {sess.title}"[:200],
+                        reason[:500],
+                        "/admin/payments",
+                    )
+                )
             report_id = report.id
     except IntegrityError:  # a concurrent report of the same booking won (unique booking_id)
-        raise Conflict("You already reported a problem with this class.",
-                       code="already_reported") from None
+        raise Conflict("You already reported a problem with this class.", code="already_reported") from None
     await notifications.push(ctx.broker, notes)
     return await _one(ctx, report_id)
 
 
-async def resolve(ctx: Context, admin_id: int, report_id: int, action: Literal["refund", "release"],
-                  note: str = "") -> ReportOut:
+async def resolve(
+    ctx: Context, admin_id: int, report_id: int, action: Literal["refund", "release"], note: str = ""
+) -> ReportOut:
     """An admin decides an open report: ``refund`` (the learner gets the booking's price back,
     the mentor nothing) or ``release`` (the mentor's share becomes available now).
 
@@ -129,19 +161,20 @@ async def resolve(ctx: Context, admin_id: int, report_id: int, action: Literal["
         if report is None:
             raise NotFound.of("report")
         if report.status != ReportStatus.open:
-            raise Conflict(f"This report was already resolved ({report.status.value}).",
-                           code="report_resolved")
+            raise Conflict(f"This report was already resolved ({report.status.value}).", code="report_resolved")
         b = await s.scalar(select(Booking).where(Booking.id == report.booking_id).with_for_update())
         sess = await s.get(Session, report.session_id)
         assert b is not None and sess is not None
         if action == "refund":
             if await ledger.record_refund(s, b.id, reference=f"report {report.id}: refunded") is not None:
-                provider.refund(charge_reference=b.payment_ref or "", amount_cents=b.price_cents,
-                                currency=b.currency)
+                provider.refund(charge_reference=b.payment_ref or "", amount_cents=b.price_cents, currency=b.currency)
             b.earnings_release_at = None  # nothing left to release
             report.status = ReportStatus.refunded
-            learner_msg = f"You get a full refund of {b.price_cents / 100:.2f} {b.currency}." \
-                if b.price_cents else "The report was upheld."
+            learner_msg = (
+                f"You get a full refund of {b.price_cents / 100:.2f} {b.currency}."
+                if b.price_cents
+                else "The report was upheld."
+            )
             mentor_msg = "The learner was refunded; this booking pays nothing."
         else:
             await ledger.record_release(s, b.id, reference=f"report {report.id}: released")
@@ -152,15 +185,35 @@ async def resolve(ctx: Context, admin_id: int, report_id: int, action: Literal["
         report.resolution_note = note
         report.resolved_by_id = admin_id
         report.resolved_at = now
-        s.add(AuditLog(actor_id=admin_id, action=f"report.{action}", target=f"report:{report.id}",
-                       details={"booking_id": b.id, "amount_cents": b.price_cents, "note": note[:500]}))
+        s.add(
+            AuditLog(
+                actor_id=admin_id,
+                action=f"report.{action}",
+                target=f"report:{report.id}",
+                details={"booking_id": b.id, "amount_cents": b.price_cents, "note": note[:500]},
+            )
+        )
         suffix = f" Note: {note}" if note else ""
-        notes.append(notifications.add(s, report.learner_id, "report.resolved",
-                                       f"Report resolved: {sess.title}"[:200], learner_msg + suffix,
-                                       "/learner/sessions?view=past"))
-        notes.append(notifications.add(s, sess.mentor_id, "report.resolved",
-                                       f"Report resolved: {sess.title}"[:200], mentor_msg + suffix,
-                                       "/mentor/earnings"))
+        notes.append(
+            notifications.add(
+                s,
+                report.learner_id,
+                "report.resolved",
+                f"Report resolved: {sess.title}"[:200],
+                learner_msg + suffix,
+                "/learner/sessions?view=past",
+            )
+        )
+        notes.append(
+            notifications.add(
+                s,
+                sess.mentor_id,
+                "report.resolved",
+                f"Report resolved: {sess.title}"[:200],
+                mentor_msg + suffix,
+                "/mentor/earnings",
+            )
+        )
     await notifications.push(ctx.broker, notes)
     return await _one(ctx, report_id)
 
@@ -172,24 +225,44 @@ async def list_all(ctx: Context, *, status: str | None = None, page: int = 1, pa
         q = q.where(BookingReport.status == ReportStatus(status))
     async with ctx.db.read() as s:
         total = await s.scalar(select(func.count()).select_from(q.subquery())) or 0
-        rows = (await s.execute(q.order_by((BookingReport.status == ReportStatus.open).desc(),
-                                           BookingReport.id.desc())
-                                .limit(page_size).offset((page - 1) * page_size))).all()
-    return ReportPage(items=[_out(r, b, sess, ln, mn) for r, b, sess, ln, mn in rows], total=total, page=page,
-                      page_size=page_size)
+        rows = (
+            await s.execute(
+                q.order_by((BookingReport.status == ReportStatus.open).desc(), BookingReport.id.desc())
+                .limit(page_size)
+                .offset((page - 1) * page_size)
+            )
+        ).all()
+    return ReportPage(
+        items=[_out(r, b, sess, ln, mn) for r, b, sess, ln, mn in rows], total=total, page=page, page_size=page_size
+    )
 
 
 async def for_learner(ctx: Context, learner_id: int) -> LearnerReports:
     """A learner's reports, and the past bookings they may still report (the hold is running)."""
     now = utcnow()
     async with ctx.db.read() as s:
-        rows = (await s.execute(REPORTS.where(BookingReport.learner_id == learner_id)
-                                .order_by(BookingReport.id.desc()).limit(200))).all()
-        open_ = (await s.execute(select(Booking.id, Booking.session_id, Booking.earnings_release_at).where(
-            Booking.learner_id == learner_id, Booking.status.in_(REPORTABLE),
-            Booking.earnings_released_at.is_(None), Booking.earnings_release_at > now,
-            Booking.id.notin_(select(BookingReport.booking_id).where(BookingReport.learner_id == learner_id)))
-            .order_by(Booking.id.desc()).limit(200))).all()
-    return LearnerReports(items=[_out(r, b, sess, ln, mn) for r, b, sess, ln, mn in rows],
-                          reportable=[Reportable(booking_id=bid, session_id=sid, until=until)
-                                      for bid, sid, until in open_ if until is not None])
+        rows = (
+            await s.execute(
+                REPORTS.where(BookingReport.learner_id == learner_id).order_by(BookingReport.id.desc()).limit(200)
+            )
+        ).all()
+        open_ = (
+            await s.execute(
+                select(Booking.id, Booking.session_id, Booking.earnings_release_at)
+                .where(
+                    Booking.learner_id == learner_id,
+                    Booking.status.in_(REPORTABLE),
+                    Booking.earnings_released_at.is_(None),
+                    Booking.earnings_release_at > now,
+                    Booking.id.notin_(select(BookingReport.booking_id).where(BookingReport.learner_id == learner_id)),
+                )
+                .order_by(Booking.id.desc())
+                .limit(200)
+            )
+        ).all()
+    return LearnerReports(
+        items=[_out(r, b, sess, ln, mn) for r, b, sess, ln, mn in rows],
+        reportable=[
+            Reportable(booking_id=bid, session_id=sid, until=until) for bid, sid, until in open_ if until is not None
+        ],
+    )

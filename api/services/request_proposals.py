@@ -26,8 +26,13 @@ from api.services.requests import outs, reload, visible
 from api.services.settings_store import get_all as platform_settings
 
 # A proposal's fields, cleared when it is declined or lapses.
-CLEARED = {"decided_by_id": None, "proposed_price_cents": None, "proposed_starts_at": None,
-           "proposed_title": None, "proposal_expires_at": None}
+CLEARED = {
+    "decided_by_id": None,
+    "proposed_price_cents": None,
+    "proposed_starts_at": None,
+    "proposed_title": None,
+    "proposal_expires_at": None,
+}
 
 
 def utcnow() -> datetime:
@@ -43,8 +48,7 @@ async def _own_proposal(s: AsyncSession, user: CurrentUser, request_id: int) -> 
 
 def _not_pending(r: Request, now: datetime) -> Exception:
     if r.status == RequestStatus.proposed and r.proposal_expires_at is not None and r.proposal_expires_at <= now:
-        return Conflict("This proposal has expired; the request is open again.",
-                        code="proposal_expired")
+        return Conflict("This proposal has expired; the request is open again.", code="proposal_expired")
     return Conflict("This request has no proposal waiting for you.", code="no_proposal")
 
 
@@ -59,32 +63,63 @@ async def confirm(ctx: Context, learner: CurrentUser, request_id: int) -> Reques
         r = await _own_proposal(s, learner, request_id)
         await accounts.ensure_verified(s, learner.id, ctx.settings)  # confirming pays
         # Exactly one confirm (or decline, or lapse) wins this conditional update.
-        result = await s.execute(update(Request).where(
-            Request.id == request_id, Request.status == RequestStatus.proposed,
-            Request.proposal_expires_at > now, Request.proposed_starts_at > now).values(
-            status=RequestStatus.accepted, updated_at=now).execution_options(synchronize_session=False))
+        result = await s.execute(
+            update(Request)
+            .where(
+                Request.id == request_id,
+                Request.status == RequestStatus.proposed,
+                Request.proposal_expires_at > now,
+                Request.proposed_starts_at > now,
+            )
+            .values(status=RequestStatus.accepted, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
         if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
             raise _not_pending(r, now)
         r = await reload(s, request_id)
         assert r.decided_by_id is not None and r.proposed_starts_at is not None
-        sess = Session(mentor_id=r.decided_by_id, title=r.proposed_title or r.topic, description=r.description,
-                       curriculum=[], domain=r.domain, skills=list(r.skills or []),
-                       price_cents=r.proposed_price_cents or 0, currency="USD", capacity=1, seats_taken=0,
-                       starts_at=r.proposed_starts_at, duration_min=r.duration_min, status=SessionStatus.draft,
-                       talk_time={})
+        sess = Session(
+            mentor_id=r.decided_by_id,
+            title=r.proposed_title or r.topic,
+            description=r.description,
+            curriculum=[],
+            domain=r.domain,
+            skills=list(r.skills or []),
+            price_cents=r.proposed_price_cents or 0,
+            currency="USD",
+            capacity=1,
+            seats_taken=0,
+            starts_at=r.proposed_starts_at,
+            duration_min=r.duration_min,
+            status=SessionStatus.draft,
+            talk_time={},
+        )
         s.add(sess)
         await s.flush()
         sess = await session_state.transition(s, sess.id, SessionStatus.scheduled, now=now)
         booking = await bookings.book_in(s, sess, r.learner_id, fee_percent)
         r.session_id = sess.id
         await s.flush()
-        notes.append(notifications.add(
-            s, r.decided_by_id, "request.accepted", f"Confirmed: {r.topic}"[:200],
-            f"{learner.full_name} confirmed {sess.starts_at:%Y-%m-%d %H:%M} UTC; the session is scheduled.",
-            f"/sessions/{sess.id}"))
-        notes.append(notifications.add(
-            s, r.learner_id, "request.accepted", f"Booked: {sess.title}"[:200],
-            f"Your seat is confirmed for {sess.starts_at:%Y-%m-%d %H:%M} UTC.", f"/sessions/{sess.id}"))
+        notes.append(
+            notifications.add(
+                s,
+                r.decided_by_id,
+                "request.accepted",
+                f"Confirmed: {r.topic}"[:200],
+                f"{learner.full_name} confirmed {sess.starts_at:%Y-%m-%d %H:%M} UTC; the session is scheduled.",
+                f"/sessions/{sess.id}",
+            )
+        )
+        notes.append(
+            notifications.add(
+                s,
+                r.learner_id,
+                "request.accepted",
+                f"Booked: {sess.title}"[:200],
+                f"Your seat is confirmed for {sess.starts_at:%Y-%m-%d %H:%M} UTC.",
+                f"/sessions/{sess.id}",
+            )
+        )
         out = (await outs(s, [r]))[0]
         session_id, booking_id = sess.id, booking.id
     await notifications.push(ctx.broker, notes)
@@ -100,16 +135,25 @@ async def decline(ctx: Context, learner: CurrentUser, request_id: int) -> Reques
     async with ctx.db.write() as s:
         r = await _own_proposal(s, learner, request_id)
         mentor_id = r.decided_by_id
-        result = await s.execute(update(Request).where(
-            Request.id == request_id, Request.status == RequestStatus.proposed).values(
-            status=RequestStatus.open, updated_at=now, **CLEARED).execution_options(synchronize_session=False))
+        result = await s.execute(
+            update(Request)
+            .where(Request.id == request_id, Request.status == RequestStatus.proposed)
+            .values(status=RequestStatus.open, updated_at=now, **CLEARED)
+            .execution_options(synchronize_session=False)
+        )
         if (result.rowcount or 0) != 1 or mentor_id is None:  # type: ignore[attr-defined]
             raise _not_pending(r, now)
         r = await reload(s, request_id)
-        notes.append(notifications.add(
-            s, mentor_id, "request.proposal_declined", f"Proposal declined: {r.topic}"[:200],
-            f"{learner.full_name} declined your proposal; the request is open again.",
-            f"/mentor/requests#request-{r.id}"))
+        notes.append(
+            notifications.add(
+                s,
+                mentor_id,
+                "request.proposal_declined",
+                f"Proposal declined: {r.topic}"[:200],
+                f"{learner.full_name} declined your proposal; the request is open again.",
+                f"/mentor/requests#request-{r.id}",
+            )
+        )
         out = (await outs(s, [r]))[0]
     await notifications.push(ctx.broker, notes)
     return out
@@ -120,29 +164,52 @@ async def expire_due(ctx: Context, now: datetime | None = None) -> list[int]:
 
     now = now or utcnow()
     async with ctx.db.read() as s:
-        due = list((await s.scalars(select(Request.id).where(
-            Request.status == RequestStatus.proposed, Request.proposal_expires_at <= now))).all())
+        due = list(
+            (
+                await s.scalars(
+                    select(Request.id).where(
+                        Request.status == RequestStatus.proposed, Request.proposal_expires_at <= now
+                    )
+                )
+            ).all()
+        )
     lapsed: list[int] = []
     notes: list[Notification] = []
     for rid in due:
         async with ctx.db.write() as s:
             r = await s.get(Request, rid)
             mentor_id = r.decided_by_id if r is not None else None
-            result = await s.execute(update(Request).where(
-                Request.id == rid, Request.status == RequestStatus.proposed,
-                Request.proposal_expires_at <= now).values(status=RequestStatus.open, updated_at=now, **CLEARED)
-                .execution_options(synchronize_session=False))
+            result = await s.execute(
+                update(Request)
+                .where(Request.id == rid, Request.status == RequestStatus.proposed, Request.proposal_expires_at <= now)
+                .values(status=RequestStatus.open, updated_at=now, **CLEARED)
+                .execution_options(synchronize_session=False)
+            )
             if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
                 continue  # confirmed, declined or lapsed by another process meanwhile
             r = await reload(s, rid)
-            notes.append(notifications.add(
-                s, r.learner_id, "request.proposal_expired", f"Proposal expired: {r.topic}"[:200],
-                "You did not confirm the mentor's proposal in time; nothing was charged and your "
-                "request is open again.", "/learner/requests"))
+            notes.append(
+                notifications.add(
+                    s,
+                    r.learner_id,
+                    "request.proposal_expired",
+                    f"Proposal expired: {r.topic}"[:200],
+                    "You did not confirm the mentor's proposal in time; nothing was charged and your "
+                    "request is open again.",
+                    "/learner/requests",
+                )
+            )
             if mentor_id is not None:
-                notes.append(notifications.add(
-                    s, mentor_id, "request.proposal_expired", f"Proposal expired: {r.topic}"[:200],
-                    "The learner did not confirm your proposal in time.", "/mentor/requests"))
+                notes.append(
+                    notifications.add(
+                        s,
+                        mentor_id,
+                        "request.proposal_expired",
+                        f"Proposal expired: {r.topic}"[:200],
+                        "The learner did not confirm your proposal in time.",
+                        "/mentor/requests",
+                    )
+                )
         lapsed.append(rid)
     await notifications.push(ctx.broker, notes)
     return lapsed

@@ -68,32 +68,52 @@ def _lower(tags: list[str] | None) -> list[str]:
 
 
 def proposal_out(r: Request, names: dict[int, str]) -> ProposalOut | None:
-    if r.status != RequestStatus.proposed or r.decided_by_id is None or r.proposed_starts_at is None \
-            or r.proposal_expires_at is None:
+    if (
+        r.status != RequestStatus.proposed
+        or r.decided_by_id is None
+        or r.proposed_starts_at is None
+        or r.proposal_expires_at is None
+    ):
         return None
-    return ProposalOut(mentor=PersonBrief(id=r.decided_by_id, full_name=names.get(r.decided_by_id, "")),
-                       title=r.proposed_title or r.topic, starts_at=r.proposed_starts_at,
-                       price_cents=r.proposed_price_cents or 0, currency="USD",
-                       expires_at=r.proposal_expires_at)
+    return ProposalOut(
+        mentor=PersonBrief(id=r.decided_by_id, full_name=names.get(r.decided_by_id, "")),
+        title=r.proposed_title or r.topic,
+        starts_at=r.proposed_starts_at,
+        price_cents=r.proposed_price_cents or 0,
+        currency="USD",
+        expires_at=r.proposal_expires_at,
+    )
 
 
 def to_out(r: Request, names: dict[int, str]) -> RequestOut:
     return RequestOut(
-        id=r.id, learner=PersonBrief(id=r.learner_id, full_name=names.get(r.learner_id, "")),
+        id=r.id,
+        learner=PersonBrief(id=r.learner_id, full_name=names.get(r.learner_id, "")),
         mentor=PersonBrief(id=r.mentor_id, full_name=names.get(r.mentor_id, "")) if r.mentor_id else None,
-        topic=r.topic, domain=r.domain, skills=list(r.skills or []), duration_min=r.duration_min,
-        preferred_times=parse_times(r.preferred_times), description=r.description,
-        status=r.status.value, session_id=r.session_id, decided_by_id=r.decided_by_id,
-        proposal=proposal_out(r, names), created_at=r.created_at, updated_at=r.updated_at)
+        topic=r.topic,
+        domain=r.domain,
+        skills=list(r.skills or []),
+        duration_min=r.duration_min,
+        preferred_times=parse_times(r.preferred_times),
+        description=r.description,
+        status=r.status.value,
+        session_id=r.session_id,
+        decided_by_id=r.decided_by_id,
+        proposal=proposal_out(r, names),
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
 
 
 async def _names(s: AsyncSession, rows: list[Request]) -> dict[int, str]:
-    ids = {r.learner_id for r in rows} | {r.mentor_id for r in rows if r.mentor_id} \
+    ids = (
+        {r.learner_id for r in rows}
+        | {r.mentor_id for r in rows if r.mentor_id}
         | {r.decided_by_id for r in rows if r.decided_by_id}
+    )
     if not ids:
         return {}
-    return {uid: name for uid, name in (await s.execute(
-        select(User.id, User.full_name).where(User.id.in_(ids)))).all()}
+    return {uid: name for uid, name in (await s.execute(select(User.id, User.full_name).where(User.id.in_(ids)))).all()}
 
 
 async def _outs(s: AsyncSession, rows: list[Request]) -> list[RequestOut]:
@@ -104,14 +124,18 @@ async def _outs(s: AsyncSession, rows: list[Request]) -> list[RequestOut]:
 async def matching_mentors(s: AsyncSession, domain: str) -> list[int]:
     """Active mentors whose domains include ``domain`` (case-insensitive)."""
     want = domain.strip().lower()
-    rows = (await s.execute(select(User.id, User.domains).where(
-        User.role == Role.mentor, User.is_active.is_(True)).order_by(User.id))).all()
+    rows = (
+        await s.execute(
+            select(User.id, User.domains).where(User.role == Role.mentor, User.is_active.is_(True)).order_by(User.id)
+        )
+    ).all()
     return [uid for uid, domains in rows if want in _lower(domains)][:MAX_FANOUT]
 
 
 async def _passed_by(s: AsyncSession, mentor_id: int) -> set[int]:
-    rows = (await s.scalars(select(AuditLog.target).where(
-        AuditLog.actor_id == mentor_id, AuditLog.action == PASS_ACTION))).all()
+    rows = (
+        await s.scalars(select(AuditLog.target).where(AuditLog.actor_id == mentor_id, AuditLog.action == PASS_ACTION))
+    ).all()
     return {int(t.split(":", 1)[1]) for t in rows if t.startswith("request:")}
 
 
@@ -152,8 +176,10 @@ async def create(ctx: Context, learner: CurrentUser, data: RequestCreate) -> Req
     now = utcnow()
     times = sorted({t.astimezone(timezone.utc) for t in data.preferred_times})
     if not any(t > now for t in times):
-        raise Invalid("At least one preferred time must be in the future.",
-                      fields={"preferred_times": "at least one in the future"})
+        raise Invalid(
+            "At least one preferred time must be in the future.",
+            fields={"preferred_times": "at least one in the future"},
+        )
     notes: list[Notification] = []
     async with ctx.db.write() as s:
         if data.mentor_id is not None:
@@ -166,17 +192,30 @@ async def create(ctx: Context, learner: CurrentUser, data: RequestCreate) -> Req
         seen: dict[str, str] = {}
         for t in data.skills:
             seen.setdefault(t.lower(), t)
-        r = Request(learner_id=learner.id, mentor_id=data.mentor_id, topic=data.topic, domain=data.domain,
-                    skills=list(seen.values()), duration_min=data.duration_min,
-                    preferred_times=[t.isoformat() for t in times], description=data.description,
-                    status=RequestStatus.open)
+        r = Request(
+            learner_id=learner.id,
+            mentor_id=data.mentor_id,
+            topic=data.topic,
+            domain=data.domain,
+            skills=list(seen.values()),
+            duration_min=data.duration_min,
+            preferred_times=[t.isoformat() for t in times],
+            description=data.description,
+            status=RequestStatus.open,
+        )
         s.add(r)
         await s.flush()
         for mid in targets:
-            notes.append(notifications.add(
-                s, mid, "request.new", f"New request: {r.topic}"[:200],
-                f"{learner.full_name} asks for {r.duration_min} min of {r.domain}.",
-                f"/mentor/requests#request-{r.id}"))
+            notes.append(
+                notifications.add(
+                    s,
+                    mid,
+                    "request.new",
+                    f"New request: {r.topic}"[:200],
+                    f"{learner.full_name} asks for {r.duration_min} min of {r.domain}.",
+                    f"/mentor/requests#request-{r.id}",
+                )
+            )
         out = (await _outs(s, [r]))[0]
     payload = out.model_dump(mode="json")
     for mid in targets:
@@ -191,9 +230,12 @@ async def cancel(ctx: Context, user: CurrentUser, request_id: int) -> RequestOut
         r = await _visible(s, request_id, user)
         if r.learner_id != user.id:
             raise Forbidden("Only the learner who sent a request may cancel it.")
-        result = await s.execute(update(Request).where(
-            Request.id == request_id, Request.status.in_((RequestStatus.open, RequestStatus.proposed))).values(
-            status=RequestStatus.cancelled, updated_at=utcnow()).execution_options(synchronize_session=False))
+        result = await s.execute(
+            update(Request)
+            .where(Request.id == request_id, Request.status.in_((RequestStatus.open, RequestStatus.proposed)))
+            .values(status=RequestStatus.cancelled, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
             raise Conflict("Only open requests can be cancelled.", code="request_not_open")
         r = await _reload(s, request_id)
@@ -202,8 +244,7 @@ async def cancel(ctx: Context, user: CurrentUser, request_id: int) -> RequestOut
 
 
 async def _reload(s: AsyncSession, request_id: int) -> Request:
-    r = await s.scalar(select(Request).where(Request.id == request_id)
-                       .execution_options(populate_existing=True))
+    r = await s.scalar(select(Request).where(Request.id == request_id).execution_options(populate_existing=True))
     assert r is not None
     return r
 
@@ -223,8 +264,7 @@ async def accept(ctx: Context, mentor: CurrentUser, request_id: int, data: Reque
     now = utcnow()
     starts = data.starts_at.astimezone(timezone.utc)
     if starts <= now:
-        raise Invalid("The start time must be in the future.",
-                      fields={"starts_at": "must be in the future"})
+        raise Invalid("The start time must be in the future.", fields={"starts_at": "must be in the future"})
     ttl = timedelta(hours=int((await platform_settings(ctx.db))["proposal_ttl_hours"]))
     notes: list[Notification] = []
     async with ctx.db.write() as s:
@@ -232,25 +272,43 @@ async def accept(ctx: Context, mentor: CurrentUser, request_id: int, data: Reque
         if r.status != RequestStatus.open:
             raise Conflict("This request is no longer open.", code="request_not_open")
         if not any(same_instant(starts, t) for t in parse_times(r.preferred_times)):
-            raise Invalid("Propose one of the learner's preferred times.",
-                          fields={"starts_at": "one of the preferred times"})
+            raise Invalid(
+                "Propose one of the learner's preferred times.", fields={"starts_at": "one of the preferred times"}
+            )
         # The race is decided here: one conditional update per request.
-        result = await s.execute(update(Request).where(
-            Request.id == request_id, Request.status == RequestStatus.open,
-            or_(Request.mentor_id.is_(None), Request.mentor_id == mentor.id)).values(
-            status=RequestStatus.proposed, decided_by_id=mentor.id, proposed_price_cents=data.price_cents,
-            proposed_starts_at=starts, proposed_title=data.title or None,
-            proposal_expires_at=min(now + ttl, starts), updated_at=now)
-            .execution_options(synchronize_session=False))
+        result = await s.execute(
+            update(Request)
+            .where(
+                Request.id == request_id,
+                Request.status == RequestStatus.open,
+                or_(Request.mentor_id.is_(None), Request.mentor_id == mentor.id),
+            )
+            .values(
+                status=RequestStatus.proposed,
+                decided_by_id=mentor.id,
+                proposed_price_cents=data.price_cents,
+                proposed_starts_at=starts,
+                proposed_title=data.title or None,
+                proposal_expires_at=min(now + ttl, starts),
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
         if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
             raise Conflict("This request is no longer open.", code="request_not_open")
         r = await _reload(s, request_id)
         price = f"{data.price_cents / 100:.2f} USD" if data.price_cents else "free"
-        notes.append(notifications.add(
-            s, r.learner_id, "request.proposed", f"Proposal: {r.topic}"[:200],
-            f"{mentor.full_name} proposes {starts:%Y-%m-%d %H:%M} UTC for {price}. Confirm to book"
-            f" (and pay) or decline, before {min(now + ttl, starts):%Y-%m-%d %H:%M} UTC.",
-            f"/learner/requests#request-{r.id}"))
+        notes.append(
+            notifications.add(
+                s,
+                r.learner_id,
+                "request.proposed",
+                f"Proposal: {r.topic}"[:200],
+                f"{mentor.full_name} proposes {starts:%Y-%m-%d %H:%M} UTC for {price}. Confirm to book"
+                f" (and pay) or decline, before {min(now + ttl, starts):%Y-%m-%d %H:%M} UTC.",
+                f"/learner/requests#request-{r.id}",
+            )
+        )
         out = (await _outs(s, [r]))[0]
     await notifications.push(ctx.broker, notes)
     return RequestAccepted(request=out, session_id=None, booking_id=None)
@@ -267,20 +325,27 @@ async def decline(ctx: Context, mentor: CurrentUser, request_id: int) -> Request
         if r.status != RequestStatus.open:
             raise Conflict("This request is no longer open.", code="request_not_open")
         if r.mentor_id == mentor.id:
-            result = await s.execute(update(Request).where(
-                Request.id == request_id, Request.status == RequestStatus.open).values(
-                status=RequestStatus.declined, decided_by_id=mentor.id, updated_at=utcnow())
-                .execution_options(synchronize_session=False))
+            result = await s.execute(
+                update(Request)
+                .where(Request.id == request_id, Request.status == RequestStatus.open)
+                .values(status=RequestStatus.declined, decided_by_id=mentor.id, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
             if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
                 raise Conflict("This request is no longer open.", code="request_not_open")
             r = await _reload(s, request_id)
-            notes.append(notifications.add(
-                s, r.learner_id, "request.declined", f"Request declined: {r.topic}"[:200],
-                f"{mentor.full_name} cannot take this one. Try asking all mentors of {r.domain}.",
-                "/learner/requests"))
+            notes.append(
+                notifications.add(
+                    s,
+                    r.learner_id,
+                    "request.declined",
+                    f"Request declined: {r.topic}"[:200],
+                    f"{mentor.full_name} cannot take this one. Try asking all mentors of {r.domain}.",
+                    "/learner/requests",
+                )
+            )
         elif request_id not in await _passed_by(s, mentor.id):
-            s.add(AuditLog(actor_id=mentor.id, action=PASS_ACTION, target=f"request:{request_id}",
-                           details={}))
+            s.add(AuditLog(actor_id=mentor.id, action=PASS_ACTION, target=f"request:{request_id}", details={}))
         out = (await _outs(s, [r]))[0]
     await notifications.push(ctx.broker, notes)
     return out
@@ -298,8 +363,7 @@ async def get(ctx: Context, user: CurrentUser, request_id: int) -> RequestOut:
     return out
 
 
-async def list_for(ctx: Context, user: CurrentUser, query: RequestQuery, *,
-                   all_requests: bool = False) -> RequestPage:
+async def list_for(ctx: Context, user: CurrentUser, query: RequestQuery, *, all_requests: bool = False) -> RequestPage:
     """Learner: their own. Mentor: sent to them, decided by them, and open ones of their
     domains (minus those they passed on). Admin (or ``all_requests``): every request."""
     q = select(Request)
@@ -309,8 +373,11 @@ async def list_for(ctx: Context, user: CurrentUser, query: RequestQuery, *,
         elif user.role == Role.mentor.value:
             domains = await _mentor_domains(s, user.id)
             passed = await _passed_by(s, user.id)
-            open_to_all = and_(Request.mentor_id.is_(None), Request.status == RequestStatus.open,
-                               func.lower(Request.domain).in_(domains or ["\x00"]))
+            open_to_all = and_(
+                Request.mentor_id.is_(None),
+                Request.status == RequestStatus.open,
+                func.lower(Request.domain).in_(domains or ["\x00"]),
+            )
             if passed:
                 open_to_all = and_(open_to_all, Request.id.notin_(passed))
             q = q.where(or_(Request.mentor_id == user.id, Request.decided_by_id == user.id, open_to_all))
@@ -319,8 +386,13 @@ async def list_for(ctx: Context, user: CurrentUser, query: RequestQuery, *,
         if query.status:
             q = q.where(Request.status == RequestStatus(query.status))
         total = await s.scalar(select(func.count()).select_from(q.subquery())) or 0
-        rows = list((await s.scalars(q.order_by(Request.id.desc()).limit(query.page_size)
-                                     .offset((query.page - 1) * query.page_size))).all())
+        rows = list(
+            (
+                await s.scalars(
+                    q.order_by(Request.id.desc()).limit(query.page_size).offset((query.page - 1) * query.page_size)
+                )
+            ).all()
+        )
         items = await _outs(s, rows)
     return RequestPage(items=items, total=total, page=query.page, page_size=query.page_size)
 
@@ -332,23 +404,33 @@ async def expire_due(ctx: Context, now: datetime | None = None) -> list[int]:
     """Open requests whose preferred times have all passed become ``expired``; learners are told."""
     now = now or utcnow()
     async with ctx.db.read() as s:
-        rows = (await s.execute(select(Request.id, Request.preferred_times).where(
-            Request.status == RequestStatus.open))).all()
+        rows = (
+            await s.execute(select(Request.id, Request.preferred_times).where(Request.status == RequestStatus.open))
+        ).all()
     due = [rid for rid, times in rows if all(t <= now for t in parse_times(times))]
     expired: list[int] = []
     notes: list[Notification] = []
     for rid in due:
         async with ctx.db.write() as s:
-            result = await s.execute(update(Request).where(
-                Request.id == rid, Request.status == RequestStatus.open).values(
-                status=RequestStatus.expired, updated_at=now).execution_options(synchronize_session=False))
+            result = await s.execute(
+                update(Request)
+                .where(Request.id == rid, Request.status == RequestStatus.open)
+                .values(status=RequestStatus.expired, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
             if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
                 continue  # someone else (another process, an accept) got there first
             r = await _reload(s, rid)
-            notes.append(notifications.add(
-                s, r.learner_id, "request.expired", f"Request expired: {r.topic}"[:200],
-                "All the times you proposed have passed. Send a new request with other times.",
-                "/learner/requests"))
+            notes.append(
+                notifications.add(
+                    s,
+                    r.learner_id,
+                    "request.expired",
+                    f"Request expired: {r.topic}"[:200],
+                    "All the times you proposed have passed. Send a new request with other times.",
+                    "/learner/requests",
+                )
+            )
         expired.append(rid)
     await notifications.push(ctx.broker, notes)
     return expired
@@ -358,8 +440,7 @@ def serialize(r: Request, names: dict[int, str] | None = None) -> dict[str, Any]
     return to_out(r, names or {}).model_dump(mode="json")
 
 
-__all__ = ["accept", "cancel", "create", "decline", "expire_due", "get", "list_for", "outs",
-           "reload", "visible"]
+__all__ = ["accept", "cancel", "create", "decline", "expire_due", "get", "list_for", "outs", "reload", "visible"]
 
 # For api.services.request_proposals (the learner's side of a proposal).
 visible, reload, outs = _visible, _reload, _outs

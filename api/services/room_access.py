@@ -75,12 +75,14 @@ async def still_valid(db: Database, room_jti: str) -> bool:
 async def revoke_for_session(s: AsyncSession, access_jti: str) -> None:
     """Stage: the room tokens issued to this login session stop working (logout)."""
     now = _now()
-    await s.execute(update(RoomToken).where(RoomToken.access_jti == access_jti,
-                                            RoomToken.expires_at > now).values(expires_at=now))
+    await s.execute(
+        update(RoomToken).where(RoomToken.access_jti == access_jti, RoomToken.expires_at > now).values(expires_at=now)
+    )
 
 
 async def revoke_for_user(s: AsyncSession, user_id: int) -> None:
     """Stage: every room token of this account stops working (password change, deactivation)."""
     now = _now()
-    await s.execute(update(RoomToken).where(RoomToken.user_id == user_id,
-                                            RoomToken.expires_at > now).values(expires_at=now))
+    await s.execute(
+        update(RoomToken).where(RoomToken.user_id == user_id, RoomToken.expires_at > now).values(expires_at=now)
+    )

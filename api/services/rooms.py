@@ -52,9 +52,13 @@ async def participant_role(s: AsyncSession, session: Session, user_id: int) -> s
     the session's room, inside the caller's transaction."""
     if session.mentor_id == user_id:
         return "mentor"
-    booked = await s.scalar(select(Booking.id).where(
-        Booking.session_id == session.id, Booking.learner_id == user_id,
-        Booking.status.in_((BookingStatus.confirmed, BookingStatus.attended))))
+    booked = await s.scalar(
+        select(Booking.id).where(
+            Booking.session_id == session.id,
+            Booking.learner_id == user_id,
+            Booking.status.in_((BookingStatus.confirmed, BookingStatus.attended)),
+        )
+    )
     return "learner" if booked else None
 
 
@@ -73,8 +77,7 @@ async def issue_token(ctx: Context, session_id: int, user_id: int) -> tuple[str,
                 raise NotFound.of("session")
             raise Forbidden("Only the mentor and learners with a booking may join this room.")
         if session.status in (SessionStatus.cancelled, SessionStatus.completed, SessionStatus.draft):
-            raise Conflict(f"This session is {session.status.value}; its room is closed.",
-                           code="room_closed")
+            raise Conflict(f"This session is {session.status.value}; its room is closed.", code="room_closed")
         opens, closes = room_window(session, ctx.settings.room_grace_minutes)
         if t < opens:
             raise Conflict("The room opens 10 minutes before the start.", code="too_early")
@@ -84,8 +87,12 @@ async def issue_token(ctx: Context, session_id: int, user_id: int) -> tuple[str,
         s.add(RoomToken(jti=jti, session_id=session_id, user_id=user_id, issued_at=t, expires_at=closes))
     ttl = max(60, int((closes - t).total_seconds()))
     admission = RoomAdmission(session_id, user_id, role, user.full_name, jti)
-    token = issue_scoped_token(ctx.settings.jwt_secret, purpose=ROOM_PURPOSE, ttl_seconds=ttl, claims={
-        "sid": session_id, "sub": str(user_id), "role": role, "name": user.full_name, "jti": jti})
+    token = issue_scoped_token(
+        ctx.settings.jwt_secret,
+        purpose=ROOM_PURPOSE,
+        ttl_seconds=ttl,
+        claims={"sid": session_id, "sub": str(user_id), "role": role, "name": user.full_name, "jti": jti},
+    )
     return token, admission, closes
 
 
@@ -95,8 +102,7 @@ async def admit(ctx: Context, session_id: int, token: str) -> RoomAdmission:
         claims = decode_scoped_token(ctx.settings.jwt_secret, token, purpose=ROOM_PURPOSE)
         sid, uid = int(claims["sid"]), int(claims["sub"])
     except (TokenError, KeyError, TypeError, ValueError) as exc:
-        raise Unauthenticated("This room link is invalid or has expired.",
-                              code="invalid_token") from exc
+        raise Unauthenticated("This room link is invalid or has expired.", code="invalid_token") from exc
     if sid != session_id:
         raise Forbidden("This token is for another room.", code="wrong_room")
     async with ctx.db.write() as s:
@@ -161,11 +167,15 @@ async def chat_history(ctx: Context, session_id: int, user_id: int, role: str) -
             raise NotFound.of("session")
         if role != "admin" and await participant_role(s, session, user_id) is None:
             raise Forbidden("Only participants can read this chat.")
-        rows = (await s.execute(select(ChatMessage, User.full_name).join(User, User.id == ChatMessage.user_id)
-                                .where(ChatMessage.session_id == session_id)
-                                .order_by(ChatMessage.id))).all()
-    return [{"from": name, "user_id": m.user_id, "text": m.text, "at": m.created_at.isoformat()}
-            for m, name in rows]
+        rows = (
+            await s.execute(
+                select(ChatMessage, User.full_name)
+                .join(User, User.id == ChatMessage.user_id)
+                .where(ChatMessage.session_id == session_id)
+                .order_by(ChatMessage.id)
+            )
+        ).all()
+    return [{"from": name, "user_id": m.user_id, "text": m.text, "at": m.created_at.isoformat()} for m, name in rows]
 
 
 async def save_talk_time(ctx: Context, session_id: int, seconds_by_user: dict[int, float]) -> None:
@@ -180,8 +190,7 @@ async def save_talk_time(ctx: Context, session_id: int, seconds_by_user: dict[in
         session.talk_time = merged
 
 
-async def save_connection_quality(ctx: Context, session_id: int,
-                                  seconds_by_user: dict[int, dict[str, float]]) -> None:
+async def save_connection_quality(ctx: Context, session_id: int, seconds_by_user: dict[int, dict[str, float]]) -> None:
     """Seconds per connection quality level per participant (the SFU's scores), added to
     what the session has (a room can close and open again within one class)."""
     async with ctx.db.write() as s:

@@ -9,25 +9,22 @@ goes out exactly once. Completing goes through the session state machine
 (a conditional update: one process wins, the others get 409 and move on), and
 request expiry is a conditional update too.
 
-``run_once(ctx, now=...)`` is one pass (tests call it); ``setup(app)`` runs it
-every ``settings.scheduler_interval_seconds`` when ``settings.scheduler_enabled``.
+``run_once(ctx, now=...)`` is one pass (tests call it); ``Scheduler`` runs it every
+``settings.scheduler_interval_seconds`` when ``settings.scheduler_enabled`` (started by
+api/lifecycle.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.context import Context
-from api.keys import SERVICES, SETTINGS
 from api.models import Booking, BookingStatus, Notification, SchedulerClaim, Session, SessionStatus
 from api.services import notifications
 from api.services.errors import Conflict
@@ -62,11 +59,18 @@ async def claim(s: object, key: str) -> None:
 async def send_reminders(ctx: Context, now: datetime) -> list[int]:
     """Remind the mentor and every booked learner of sessions starting within 10 minutes."""
     async with ctx.db.read() as s:
-        due = (await s.scalars(select(Session.id).where(
-            Session.status.in_((SessionStatus.scheduled, SessionStatus.live)),
-            Session.reminder_sent_at.is_(None),
-            Session.starts_at <= now + REMIND_BEFORE,
-            Session.starts_at > now - REMIND_LATE_LIMIT).order_by(Session.starts_at))).all()
+        due = (
+            await s.scalars(
+                select(Session.id)
+                .where(
+                    Session.status.in_((SessionStatus.scheduled, SessionStatus.live)),
+                    Session.reminder_sent_at.is_(None),
+                    Session.starts_at <= now + REMIND_BEFORE,
+                    Session.starts_at > now - REMIND_LATE_LIMIT,
+                )
+                .order_by(Session.starts_at)
+            )
+        ).all()
     sent: list[int] = []
     for sid in due:
         notes: list[Notification] = []
@@ -77,14 +81,24 @@ async def send_reminders(ctx: Context, now: datetime) -> list[int]:
                 if sess is None or sess.reminder_sent_at is not None:
                     continue
                 sess.reminder_sent_at = now
-                learners = (await s.scalars(select(Booking.learner_id).where(
-                    Booking.session_id == sid, Booking.status.in_(ACTIVE)))).all()
+                learners = (
+                    await s.scalars(
+                        select(Booking.learner_id).where(Booking.session_id == sid, Booking.status.in_(ACTIVE))
+                    )
+                ).all()
                 minutes = max(0, int((sess.starts_at - now).total_seconds() // 60))
                 when = f"in {minutes} minutes" if minutes else "now"
                 for uid in [sess.mentor_id, *learners]:
-                    notes.append(notifications.add(
-                        s, uid, "session.reminder", f"Starting {when}: {sess.title}"[:200],
-                        f"{sess.title} starts at {sess.starts_at:%H:%M} UTC.", f"/room/{sid}"))
+                    notes.append(
+                        notifications.add(
+                            s,
+                            uid,
+                            "session.reminder",
+                            f"Starting {when}: {sess.title}"[:200],
+                            f"{sess.title} starts at {sess.starts_at:%H:%M} UTC.",
+                            f"/room/{sid}",
+                        )
+                    )
         except IntegrityError:
             continue  # another process claimed it: it sends the reminder, not us
         await notifications.push(ctx.broker, notes)
@@ -100,9 +114,13 @@ async def complete_over(ctx: Context, now: datetime) -> list[int]:
 
     grace = timedelta(minutes=ctx.settings.room_grace_minutes)
     async with ctx.db.read() as s:
-        rows = (await s.execute(select(Session.id, Session.starts_at, Session.duration_min).where(
-            Session.status.in_((SessionStatus.scheduled, SessionStatus.live)),
-            Session.starts_at < now).order_by(Session.starts_at))).all()
+        rows = (
+            await s.execute(
+                select(Session.id, Session.starts_at, Session.duration_min)
+                .where(Session.status.in_((SessionStatus.scheduled, SessionStatus.live)), Session.starts_at < now)
+                .order_by(Session.starts_at)
+            )
+        ).all()
     done: list[int] = []
     for sid, starts, duration in rows:
         if starts + timedelta(minutes=duration) + grace > now:
@@ -123,9 +141,13 @@ async def run_once(ctx: Context, now: datetime | None = None) -> RunResult:
     result = RunResult()
     # Proposals lapse before requests expire: a lapsed proposal reopens its request,
     # which then expires in the same pass if all its preferred times are gone.
-    jobs = (("reminders", send_reminders), ("completed", complete_over),
-            ("released", settlement.release_due), ("expired_proposals", request_proposals.expire_due),
-            ("expired_requests", requests.expire_due))
+    jobs = (
+        ("reminders", send_reminders),
+        ("completed", complete_over),
+        ("released", settlement.release_due),
+        ("expired_proposals", request_proposals.expire_due),
+        ("expired_requests", requests.expire_due),
+    )
     for name, job in jobs:
         try:
             setattr(result, name, await job(ctx, now))
@@ -135,42 +157,47 @@ async def run_once(ctx: Context, now: datetime | None = None) -> RunResult:
 
 
 class Scheduler:
-    """The background loop; ``started`` / ``exited`` events let tests and health checks see it."""
+    """The background loop: ``run_once`` every ``interval`` seconds once started.
 
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
+    ``started`` / ``exited`` (and ``ran`` after each pass) let tests and health checks see
+    it; ``start`` and ``stop`` are idempotent, as in aiortc's RTCRtpSender.
+    """
+
+    def __init__(self, ctx: Context, interval: float) -> None:
+        self.ctx = ctx
+        self.interval = interval
         self.started = asyncio.Event()
         self.exited = asyncio.Event()
         self.ran = asyncio.Event()  # set after each pass
         self.runs = 0
         self.last_run: datetime | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="scheduler")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        await self.started.wait()  # cancelled before its first step, the loop would never exit
+        self._stopping = True  # as well: a job may swallow the cancel (see api/background.py)
+        self._task.cancel()
+        await self.exited.wait()
 
     async def _loop(self) -> None:
-        settings = self.app[SETTINGS]
         self.started.set()
         try:
-            while True:
-                await run_once(Context.of(self.app))
+            while not self._stopping:
+                await run_once(self.ctx)
                 self.runs += 1
                 self.last_run = utcnow()
                 self.ran.set()
-                await asyncio.sleep(max(0.05, settings.scheduler_interval_seconds))
+                await asyncio.sleep(max(0.05, self.interval))
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # run_once isolates each job: this is a bug, say so loudly
+            log.exception("the scheduler loop stopped")
         finally:
             self.exited.set()
-
-    async def ctx(self, _app: web.Application) -> AsyncIterator[None]:
-        if self.app[SETTINGS].scheduler_enabled:
-            self._task = asyncio.create_task(self._loop(), name="scheduler")
-        yield
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-
-def setup(app: web.Application) -> None:
-    """Register the scheduler (runs after the database and broker are up)."""
-    scheduler = Scheduler(app)
-    app[SERVICES]["scheduler"] = scheduler
-    app.cleanup_ctx.append(scheduler.ctx)

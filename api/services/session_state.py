@@ -52,8 +52,7 @@ def sources_of(dst: SessionStatus) -> frozenset[SessionStatus]:
     return frozenset(src for src, dsts in TRANSITIONS.items() if dst in dsts)
 
 
-async def transition(s: AsyncSession, session_id: int, dst: SessionStatus, *,
-                     now: datetime | None = None) -> Session:
+async def transition(s: AsyncSession, session_id: int, dst: SessionStatus, *, now: datetime | None = None) -> Session:
     """Move session ``session_id`` to ``dst`` inside the caller's transaction.
 
     Raises 404 if the session does not exist and 409 ``invalid_status`` if its
@@ -73,8 +72,7 @@ async def transition(s: AsyncSession, session_id: int, dst: SessionStatus, *,
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    row = await s.scalar(select(Session).where(Session.id == session_id)
-                         .execution_options(populate_existing=True))
+    row = await s.scalar(select(Session).where(Session.id == session_id).execution_options(populate_existing=True))
     if row is None:
         raise NotFound.of("session")
     if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]

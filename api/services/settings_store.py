@@ -35,10 +35,12 @@ class PlatformSettings(BaseModel):
     recording_default: bool = False
     recording_retention_days: int = Field(default=90, ge=1, le=3650)
     registration_open: bool = True
-    earnings_hold_hours: int = Field(default_factory=lambda: _env_int("PEERLEARN_EARNINGS_HOLD_HOURS", 48),
-                                     ge=0, le=HOLD_MAX_HOURS)
-    proposal_ttl_hours: int = Field(default_factory=lambda: _env_int("PEERLEARN_PROPOSAL_TTL_HOURS", 48),
-                                    ge=1, le=24 * 14)
+    earnings_hold_hours: int = Field(
+        default_factory=lambda: _env_int("PEERLEARN_EARNINGS_HOLD_HOURS", 48), ge=0, le=HOLD_MAX_HOURS
+    )
+    proposal_ttl_hours: int = Field(
+        default_factory=lambda: _env_int("PEERLEARN_PROPOSAL_TTL_HOURS", 48), ge=1, le=24 * 14
+    )
     no_show_wait_minutes: int = Field(default=10, ge=0, le=120)
 
 
@@ -85,6 +87,5 @@ async def update(db: Database, actor_id: int, changes: PlatformSettingsUpdate) -
                 s.add(Setting(key=key, value={"v": value}))
             else:
                 row.value = {"v": value}
-            s.add(AuditLog(actor_id=actor_id, action="settings.update", target=key,
-                           details={"old": old, "new": value}))
+            s.add(AuditLog(actor_id=actor_id, action="settings.update", target=key, details={"old": old, "new": value}))
     return await get_all(db)

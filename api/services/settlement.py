@@ -76,8 +76,9 @@ class Rules:
     @classmethod
     async def load(cls, ctx: Context) -> Rules:
         values = await platform_settings(ctx.db)
-        return cls(timedelta(hours=int(values["earnings_hold_hours"])),
-                   timedelta(minutes=int(values["no_show_wait_minutes"])))
+        return cls(
+            timedelta(hours=int(values["earnings_hold_hours"])), timedelta(minutes=int(values["no_show_wait_minutes"]))
+        )
 
 
 async def settle_in(s: AsyncSession, session_id: int, rules: Rules, now: datetime) -> Settlement:
@@ -93,12 +94,19 @@ async def settle_in(s: AsyncSession, session_id: int, rules: Rules, now: datetim
         raise too_early()
     await attendance.close_all(s, session_id, now)
     seen = await attendance.presence(s, session_id, since=sess.starts_at, until=now)
-    booked = list((await s.scalars(select(Booking).where(
-        Booking.session_id == session_id, Booking.status == BookingStatus.confirmed)
-        .order_by(Booking.id))).all())
+    booked = list(
+        (
+            await s.scalars(
+                select(Booking)
+                .where(Booking.session_id == session_id, Booking.status == BookingStatus.confirmed)
+                .order_by(Booking.id)
+            )
+        ).all()
+    )
     wait = min(rules.no_show_wait, timedelta(minutes=sess.duration_min))
     took_place = seen.was_there(sess.mentor_id) and (
-        any(seen.was_there(b.learner_id) for b in booked) or seen.connected_for(sess.mentor_id) >= wait)
+        any(seen.was_there(b.learner_id) for b in booked) or seen.connected_for(sess.mentor_id) >= wait
+    )
     sess = await session_state.transition(s, session_id, S.completed if took_place else S.cancelled, now=now)
     out = Settlement(sess, took_place)
     for b in booked:
@@ -107,14 +115,19 @@ async def settle_in(s: AsyncSession, session_id: int, rules: Rules, now: datetim
         else:
             await _refund_not_held(s, sess, b, now, out)
     if not took_place:
-        await s.execute(update(Session).where(Session.id == session_id).values(seats_taken=0)
-                        .execution_options(synchronize_session=False))
+        await s.execute(
+            update(Session)
+            .where(Session.id == session_id)
+            .values(seats_taken=0)
+            .execution_options(synchronize_session=False)
+        )
     out.notes.append(_mentor_note(s, sess, out, rules))
     return out
 
 
-async def _settle_held(s: AsyncSession, sess: Session, b: Booking, joined: bool, rules: Rules,
-                       now: datetime, out: Settlement) -> None:
+async def _settle_held(
+    s: AsyncSession, sess: Session, b: Booking, joined: bool, rules: Rules, now: datetime, out: Settlement
+) -> None:
     b.status = BookingStatus.attended if joined else BookingStatus.no_show
     b.settled_at = now
     b.earnings_release_at = now + rules.hold
@@ -123,20 +136,32 @@ async def _settle_held(s: AsyncSession, sess: Session, b: Booking, joined: bool,
     until = f"{b.earnings_release_at:%Y-%m-%d %H:%M} UTC"
     if joined:
         out.attended.append(b.id)
-        out.notes.append(notifications.add(
-            s, b.learner_id, "session.completed", f"Completed: {sess.title}"[:200],
-            f"Something wrong with this class? Report a problem from My Sessions until {until}.",
-            "/learner/sessions?view=past"))
+        out.notes.append(
+            notifications.add(
+                s,
+                b.learner_id,
+                "session.completed",
+                f"Completed: {sess.title}"[:200],
+                f"Something wrong with this class? Report a problem from My Sessions until {until}.",
+                "/learner/sessions?view=past",
+            )
+        )
     else:
         out.no_show.append(b.id)
-        out.notes.append(notifications.add(
-            s, b.learner_id, "session.no_show", f"You missed: {sess.title}"[:200],
-            "The class took place without you; a no-show is not refunded. If you could not get in, "
-            f"report a problem from My Sessions until {until}.", "/learner/sessions?view=past"))
+        out.notes.append(
+            notifications.add(
+                s,
+                b.learner_id,
+                "session.no_show",
+                f"You missed: {sess.title}"[:200],
+                "The class took place without you; a no-show is not refunded. If you could not get in, "
+                f"report a problem from My Sessions until {until}.",
+                "/learner/sessions?view=past",
+            )
+        )
 
 
-async def _refund_not_held(s: AsyncSession, sess: Session, b: Booking, now: datetime,
-                           out: Settlement) -> None:
+async def _refund_not_held(s: AsyncSession, sess: Session, b: Booking, now: datetime, out: Settlement) -> None:
     b.status = BookingStatus.cancelled
     b.cancelled_at = now
     b.settled_at = now
@@ -144,21 +169,40 @@ async def _refund_not_held(s: AsyncSession, sess: Session, b: Booking, now: date
     if journal is not None:
         provider.refund(charge_reference=b.payment_ref or "", amount_cents=b.price_cents, currency=b.currency)
     out.refunded.append(b.id)
-    out.notes.append(notifications.add(
-        s, b.learner_id, "session.cancelled", f"Did not take place: {sess.title}"[:200],
-        "The class did not take place; you get a full refund." if b.price_cents else
-        "The class did not take place.", "/learner/sessions?view=past"))
+    out.notes.append(
+        notifications.add(
+            s,
+            b.learner_id,
+            "session.cancelled",
+            f"Did not take place: {sess.title}"[:200],
+            "The class did not take place; you get a full refund."
+            if b.price_cents
+            else "The class did not take place.",
+            "/learner/sessions?view=past",
+        )
+    )
 
 
 def _mentor_note(s: AsyncSession, sess: Session, out: Settlement, rules: Rules) -> Notification:
     if not out.took_place:
-        return notifications.add(s, sess.mentor_id, "session.cancelled", f"Did not take place: {sess.title}"[:200],
-                                 "Nobody was in the class long enough for it to count: every learner "
-                                 "was refunded and nothing is paid.", "/mentor/sessions")
+        return notifications.add(
+            s,
+            sess.mentor_id,
+            "session.cancelled",
+            f"Did not take place: {sess.title}"[:200],
+            "Nobody was in the class long enough for it to count: every learner was refunded and nothing is paid.",
+            "/mentor/sessions",
+        )
     hours = int(rules.hold.total_seconds() // 3600)
-    return notifications.add(s, sess.mentor_id, "session.completed", f"Completed: {sess.title}"[:200],
-                             f"{len(out.attended)} attended, {len(out.no_show)} no-show. Earnings become "
-                             f"available after the {hours} h hold.", "/mentor/earnings")
+    return notifications.add(
+        s,
+        sess.mentor_id,
+        "session.completed",
+        f"Completed: {sess.title}"[:200],
+        f"{len(out.attended)} attended, {len(out.no_show)} no-show. Earnings become "
+        f"available after the {hours} h hold.",
+        "/mentor/earnings",
+    )
 
 
 async def settle_session(ctx: Context, session_id: int, *, now: datetime | None = None) -> Settlement:
@@ -182,10 +226,13 @@ async def _release(s: AsyncSession, b: Booking, now: datetime) -> None:
 
 
 def _releasable(now: datetime) -> list[ColumnElement[bool]]:
-    return [Booking.status.in_((BookingStatus.attended, BookingStatus.no_show)),
-            Booking.earnings_release_at.is_not(None), Booking.earnings_release_at <= now,
-            Booking.earnings_released_at.is_(None),
-            ~exists().where(BookingReport.booking_id == Booking.id, BookingReport.status.in_(HOLDING_REPORTS))]
+    return [
+        Booking.status.in_((BookingStatus.attended, BookingStatus.no_show)),
+        Booking.earnings_release_at.is_not(None),
+        Booking.earnings_release_at <= now,
+        Booking.earnings_released_at.is_(None),
+        ~exists().where(BookingReport.booking_id == Booking.id, BookingReport.status.in_(HOLDING_REPORTS)),
+    ]
 
 
 async def release_due(ctx: Context, now: datetime | None = None, *, session_id: int | None = None) -> list[int]:
@@ -201,8 +248,11 @@ async def release_due(ctx: Context, now: datetime | None = None, *, session_id: 
     paid: set[tuple[int, str]] = set()  # (mentor, currency) to tell once per pass
     for booking_id in due:
         async with ctx.db.write() as s:
-            b = await s.scalar(select(Booking).where(Booking.id == booking_id, *_releasable(now))
-                               .execution_options(populate_existing=True))
+            b = await s.scalar(
+                select(Booking)
+                .where(Booking.id == booking_id, *_releasable(now))
+                .execution_options(populate_existing=True)
+            )
             if b is None:
                 continue  # released by another process, or reported meanwhile
             await _release(s, b, now)
@@ -214,8 +264,15 @@ async def release_due(ctx: Context, now: datetime | None = None, *, session_id: 
         notes: list[Notification] = []
         async with ctx.db.write() as s:
             for mentor_id, currency in sorted(paid):
-                notes.append(notifications.add(s, mentor_id, "earnings.available", "Earnings available",
-                                               f"The hold on your earnings ({currency}) is over: you can "
-                                               "request a payout.", "/mentor/earnings"))
+                notes.append(
+                    notifications.add(
+                        s,
+                        mentor_id,
+                        "earnings.available",
+                        "Earnings available",
+                        f"The hold on your earnings ({currency}) is over: you can request a payout.",
+                        "/mentor/earnings",
+                    )
+                )
         await notifications.push(ctx.broker, notes)
     return released

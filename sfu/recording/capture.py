@@ -104,8 +104,10 @@ class Recorder:
             raise RecorderError("another process records into this directory")
         try:
             self.started_at = time.time()
-            write_json_atomic(self.directory / META_FILE, {
-                "room_id": self.router.room_id, "started_at": self.started_at, **(meta or {})})
+            write_json_atomic(
+                self.directory / META_FILE,
+                {"room_id": self.router.room_id, "started_at": self.started_at, **(meta or {})},
+            )
             sync_dir(self.directory)
         except BaseException:
             unlock_dir(self._lock_fd)
@@ -136,9 +138,13 @@ class Recorder:
         return self.directory
 
     def stats(self) -> dict[str, Any]:
-        return {"state": self.state, "tracks": len(self._tracks), "packets": self.packets,
-                "bytes": self.bytes + sum(len(t.writer.buffer) for t in self._tracks.values()),
-                "error": self.error}
+        return {
+            "state": self.state,
+            "tracks": len(self._tracks),
+            "packets": self.packets,
+            "bytes": self.bytes + sum(len(t.writer.buffer) for t in self._tracks.values()),
+            "error": self.error,
+        }
 
     # ------------------------------------------------------------ the tap (hot path)
 
@@ -168,15 +174,30 @@ class Recorder:
         info = peer.info if peer is not None else None
         codecs = []
         for c in producer.codecs:
-            codecs.append({"pt": c.payloadType, "name": c.name, "clock_rate": c.clockRate,
-                           "channels": c.channels, "apt": c.parameters.get("apt")})
+            codecs.append(
+                {
+                    "pt": c.payloadType,
+                    "name": c.name,
+                    "clock_rate": c.clockRate,
+                    "channels": c.channels,
+                    "apt": c.parameters.get("apt"),
+                }
+            )
         header = {
-            "version": 1, "room_id": self.router.room_id, "producer_id": producer.id,
-            "peer_id": producer.peer_id, "user_key": producer.user_key,
+            "version": 1,
+            "room_id": self.router.room_id,
+            "producer_id": producer.id,
+            "peer_id": producer.peer_id,
+            "user_key": producer.user_key,
             "display_name": info.display_name if info else producer.user_key,
-            "role": info.role if info else "", "app_data": info.app_data if info else {},
-            "kind": producer.kind, "source": producer.source, "clock_rate": producer.clock_rate,
-            "ssrc": producer.ssrc, "codecs": codecs, "opened_at": self.clock() + self._wall,
+            "role": info.role if info else "",
+            "app_data": info.app_data if info else {},
+            "kind": producer.kind,
+            "source": producer.source,
+            "clock_rate": producer.clock_rate,
+            "ssrc": producer.ssrc,
+            "codecs": codecs,
+            "opened_at": self.clock() + self._wall,
         }
         self._count += 1
         path = self.directory / f"{self._count:03d}-{producer.kind}-{producer.id}{SUFFIX}"

@@ -66,9 +66,14 @@ class RecordingResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RecordingResult:
         files = [RecordedFile(**{**f, "streams": [StreamSummary(**s) for s in f["streams"]]}) for f in data["files"]]
-        return cls(files=files, bytes=int(data["bytes"]), duration_ms=int(data["duration_ms"]),
-                   started_at=data.get("started_at"), truncated_dumps=int(data.get("truncated_dumps") or 0),
-                   participants=list(data.get("participants") or []))
+        return cls(
+            files=files,
+            bytes=int(data["bytes"]),
+            duration_ms=int(data["duration_ms"]),
+            started_at=data.get("started_at"),
+            truncated_dumps=int(data.get("truncated_dumps") or 0),
+            participants=list(data.get("participants") or []),
+        )
 
 
 def finalize(directory: Path, *, remove_dumps: bool = True) -> RecordingResult:
@@ -104,9 +109,15 @@ def finalize(directory: Path, *, remove_dumps: bool = True) -> RecordingResult:
             continue
         key = str(dump.header.get("user_key"))
         by_user.setdefault(key, []).append(track)
-        names.setdefault(key, {"user_key": key, "display_name": dump.header.get("display_name") or key,
-                               "role": dump.header.get("role") or "",
-                               "app_data": dump.header.get("app_data") or {}})
+        names.setdefault(
+            key,
+            {
+                "user_key": key,
+                "display_name": dump.header.get("display_name") or key,
+                "role": dump.header.get("role") or "",
+                "app_data": dump.header.get("app_data") or {},
+            },
+        )
     if not by_user:
         raise RecorderError("nothing was recorded")
     started = float(meta.get("started_at") or 0.0)
@@ -116,17 +127,27 @@ def finalize(directory: Path, *, remove_dumps: bool = True) -> RecordingResult:
         safe = "".join(ch for ch in key if ch.isalnum() or ch in "-_")[:40] or "participant"
         path = directory / f"participant-{len(files) + 1}-{safe}{OUTPUT_SUFFIX}"
         muxed = mux_participant(by_user[key], path)
-        files.append(RecordedFile(
-            index=len(files), name=path.name, user_key=key, display_name=str(info["display_name"]),
-            role=str(info["role"]), app_data=dict(info["app_data"]), bytes=path.stat().st_size,
-            duration_ms=int(muxed["duration_ms"]), streams=[StreamSummary(**s) for s in muxed["streams"]],
-            sync=str(muxed["sync"]),
-            offset_ms=max(0, round((muxed["origin"] - started) * 1000)) if started else 0,
-        ))
+        files.append(
+            RecordedFile(
+                index=len(files),
+                name=path.name,
+                user_key=key,
+                display_name=str(info["display_name"]),
+                role=str(info["role"]),
+                app_data=dict(info["app_data"]),
+                bytes=path.stat().st_size,
+                duration_ms=int(muxed["duration_ms"]),
+                streams=[StreamSummary(**s) for s in muxed["streams"]],
+                sync=str(muxed["sync"]),
+                offset_ms=max(0, round((muxed["origin"] - started) * 1000)) if started else 0,
+            )
+        )
     result = RecordingResult(
-        files=files, bytes=sum(f.bytes for f in files),
+        files=files,
+        bytes=sum(f.bytes for f in files),
         duration_ms=max(f.offset_ms + f.duration_ms for f in files),
-        started_at=started or None, truncated_dumps=truncated,
+        started_at=started or None,
+        truncated_dumps=truncated,
         participants=[{"user_key": f.user_key, "display_name": f.display_name, "role": f.role} for f in files],
     )
     write_json_atomic(done, result.to_json())

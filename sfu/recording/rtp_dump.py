@@ -79,8 +79,9 @@ class DumpWriter:
         buf += data
 
     def append_sr(self, arrival: float, ntp: int, rtp_timestamp: int) -> None:
-        self.buffer += RECORD.pack(REC_SR, _SR.size, arrival) + _SR.pack(ntp & 0xFFFFFFFFFFFFFFFF,
-                                                                          rtp_timestamp & 0xFFFFFFFF)
+        self.buffer += RECORD.pack(REC_SR, _SR.size, arrival) + _SR.pack(
+            ntp & 0xFFFFFFFFFFFFFFFF, rtp_timestamp & 0xFFFFFFFF
+        )
 
     def append_note(self, arrival: float, note: dict[str, Any]) -> None:
         body = json.dumps(note, separators=(",", ":")).encode()[:65535]
@@ -151,7 +152,7 @@ def iter_records(data: bytes, start: int) -> Iterator[tuple[int, float, bytes] |
         if off + length > n or rtype not in (REC_RTP, REC_SR, REC_NOTE):
             yield None
             return
-        yield rtype, arrival, data[off: off + length]
+        yield rtype, arrival, data[off : off + length]
         off += length
 
 

@@ -19,7 +19,6 @@ RESULT_FILE = "result.json"
 OUTPUT_SUFFIX = ".webm"
 
 
-
 class RecorderError(Exception):
     pass
 
@@ -74,5 +73,3 @@ def sync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-

@@ -96,10 +96,20 @@ def load_track(dump: DumpFile) -> Optional[TrackData]:
             size = vp8_frame_size(f.data)
             if size:
                 break
-    return TrackData(header, kind, str(header.get("source") or ("camera" if kind == "video" else "mic")),
-                      codec, clock_rate, frames, arrival_offset, sr_offset, size,
-                      channels.get(packets[0].pt, 2), order=float(header.get("opened_at") or 0.0),
-                      dropped=dropped)
+    return TrackData(
+        header,
+        kind,
+        str(header.get("source") or ("camera" if kind == "video" else "mic")),
+        codec,
+        clock_rate,
+        frames,
+        arrival_offset,
+        sr_offset,
+        size,
+        channels.get(packets[0].pt, 2),
+        order=float(header.get("opened_at") or 0.0),
+        dropped=dropped,
+    )
 
 
 def place_on_clock(tracks: list[TrackData]) -> str:
@@ -183,9 +193,15 @@ def mux_participant(tracks: list[TrackData], path: Path) -> dict[str, Any]:
                     last = pts
                     items.append((f.time, len(items), f, stream, t.clock_rate))
                     count += 1
-            streams_meta.append({"kind": plan.kind, "source": plan.source,
-                                 "codec": "vp8" if plan.kind == "video" else "opus", "frames": count,
-                                 "dropped": sum(t.dropped for t in plan.tracks)})
+            streams_meta.append(
+                {
+                    "kind": plan.kind,
+                    "source": plan.source,
+                    "codec": "vp8" if plan.kind == "video" else "opus",
+                    "frames": count,
+                    "dropped": sum(t.dropped for t in plan.tracks),
+                }
+            )
         items.sort(key=lambda x: (x[0], x[1]))
         end = 0.0
         for ftime, _, f, stream, rate in items:

@@ -22,8 +22,9 @@ async def move_start(client: TestClient, session_id: int, starts_at: datetime) -
         await s.execute(update(Session).where(Session.id == session_id).values(starts_at=starts_at))
 
 
-async def in_room(client: TestClient, session_id: int, user_id: int, role: str, joined: datetime,
-                  left: datetime | None = None) -> None:
+async def in_room(
+    client: TestClient, session_id: int, user_id: int, role: str, joined: datetime, left: datetime | None = None
+) -> None:
     """``user_id`` was connected to the room from ``joined`` (until ``left``, or still there)."""
     ctx = Context.of(client.app)
     await attendance.record_join(ctx, session_id, user_id, role, f"pe-test-{user_id}", joined)
@@ -31,8 +32,14 @@ async def in_room(client: TestClient, session_id: int, user_id: int, role: str, 
         await attendance.record_leave(ctx, session_id, user_id, left)
 
 
-async def take_place(client: TestClient, session_id: int, learners: Iterable[int] = (), *,
-                     mentor: bool = True, mentor_minutes: float | None = None) -> Settlement:
+async def take_place(
+    client: TestClient,
+    session_id: int,
+    learners: Iterable[int] = (),
+    *,
+    mentor: bool = True,
+    mentor_minutes: float | None = None,
+) -> Settlement:
     """The class ran for its whole duration, ending now: the mentor in the room from the start
     (for ``mentor_minutes`` if given), the given learners joined; then it is settled."""
     async with client.app[DB].read() as s:
@@ -52,5 +59,6 @@ async def take_place(client: TestClient, session_id: int, learners: Iterable[int
 
 async def after_hold(client: TestClient, session_id: int | None = None, hours: float = 24 * 31) -> list[int]:
     """Time passes beyond any hold: the scheduler's release job pays what is due."""
-    return await settlement.release_due(Context.of(client.app), utcnow() + timedelta(hours=hours),
-                                        session_id=session_id)
+    return await settlement.release_due(
+        Context.of(client.app), utcnow() + timedelta(hours=hours), session_id=session_id
+    )

@@ -22,10 +22,19 @@ def future(hours: float = 48) -> str:
 
 
 async def draft(mentor: ApiUser, **fields: Any) -> dict[str, Any]:
-    body = {"title": "Python testing clinic", "description": "Bring your flaky tests.",
-            "curriculum": ["Fixtures", "Mocks"], "domain": "Programming", "skills": ["Python", "pytest"],
-            "price_cents": 2000, "currency": "USD", "capacity": 5, "starts_at": future(),
-            "duration_min": 60, **fields}
+    body = {
+        "title": "Python testing clinic",
+        "description": "Bring your flaky tests.",
+        "curriculum": ["Fixtures", "Mocks"],
+        "domain": "Programming",
+        "skills": ["Python", "pytest"],
+        "price_cents": 2000,
+        "currency": "USD",
+        "capacity": 5,
+        "starts_at": future(),
+        "duration_min": 60,
+        **fields,
+    }
     resp = await mentor.post("/api/sessions", json=body)
     assert resp.status == 201, await resp.text()
     return await resp.json()  # type: ignore[no-any-return]
@@ -50,16 +59,26 @@ async def quick_users(client: TestClient, n: int, role: str = "learner") -> list
     settings = client.app[SETTINGS]
     tag = uuid.uuid4().hex[:6]
     async with client.app[DB].write() as s:
-        users = [User(email=f"{role}{i}-{tag}@example.com", password_hash=_HASH[0],
-                      full_name=f"Quick {role} {i}", role=Role(role), domains=[], skills=[],
-                      interests=[], preferences={}, email_verified_at=utcnow()) for i in range(n)]
+        users = [
+            User(
+                email=f"{role}{i}-{tag}@example.com",
+                password_hash=_HASH[0],
+                full_name=f"Quick {role} {i}",
+                role=Role(role),
+                domains=[],
+                skills=[],
+                interests=[],
+                preferences={},
+                email_verified_at=utcnow(),
+            )
+            for i in range(n)
+        ]
         s.add_all(users)
         await s.flush()
         rows = [(u.id, u.email) for u in users]
     out = []
     for uid, email in rows:
-        token, _ = issue_access_token(settings.jwt_secret, user_id=uid, role=role, version=0,
-                                      ttl_seconds=3600)
+        token, _ = issue_access_token(settings.jwt_secret, user_id=uid, role=role, version=0, ttl_seconds=3600)
         out.append(ApiUser(client, uid, email, "Str0ng-passw0rd", role, token))
     return out
 

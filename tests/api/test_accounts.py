@@ -30,28 +30,39 @@ async def _outbox_links(client, kind: str) -> list[str]:
 
 
 async def test_register_validation_and_duplicates(client) -> None:
-    bad = await client.post("/api/auth/register", json={"email": "not-an-email", "password": "x",
-                                                         "full_name": ""})
+    bad = await client.post("/api/auth/register", json={"email": "not-an-email", "password": "x", "full_name": ""})
     assert bad.status == 400
     fields = (await bad.json())["error"]["fields"]
     assert {"email", "full_name"} <= set(fields)
-    weak = await client.post("/api/auth/register", json={"email": "w@example.com", "password": "password",
-                                                          "full_name": "W"})
+    weak = await client.post(
+        "/api/auth/register", json={"email": "w@example.com", "password": "password", "full_name": "W"}
+    )
     assert weak.status == 400 and (await weak.json())["error"]["code"] == "weak_password"
-    ok = await client.post("/api/auth/register", json={"email": "Dup@Example.com", "password": PASSWORD,
-                                                        "full_name": "Dup", "role": "mentor",
-                                                        "domains": ["Design"], "skills": ["Figma"]})
+    ok = await client.post(
+        "/api/auth/register",
+        json={
+            "email": "Dup@Example.com",
+            "password": PASSWORD,
+            "full_name": "Dup",
+            "role": "mentor",
+            "domains": ["Design"],
+            "skills": ["Figma"],
+        },
+    )
     assert ok.status == 201
     body = await ok.json()
     assert body["user"]["role"] == "mentor" and body["user"]["domains"] == ["Design"]
-    dup = await client.post("/api/auth/register", json={"email": "dup@example.com", "password": PASSWORD,
-                                                         "full_name": "Again"})
+    dup = await client.post(
+        "/api/auth/register", json={"email": "dup@example.com", "password": PASSWORD, "full_name": "Again"}
+    )
     assert dup.status == 409 and (await dup.json())["error"]["code"] == "email_taken"
 
 
 async def test_self_registration_as_admin_refused(client) -> None:
-    resp = await client.post("/api/auth/register", json={"email": "boss@example.com", "password": PASSWORD,
-                                                          "full_name": "Boss", "role": "admin"})
+    resp = await client.post(
+        "/api/auth/register",
+        json={"email": "boss@example.com", "password": PASSWORD, "full_name": "Boss", "role": "admin"},
+    )
     assert resp.status == 400
     assert "role" in (await resp.json())["error"]["fields"]
 
@@ -75,10 +86,12 @@ async def test_login_redirects_by_role_and_wrong_password(client, learner, mento
 
 
 async def test_login_next_must_be_local(client, learner) -> None:
-    for nxt, expected in (("/sessions/3", "/sessions/3"), ("//evil.example", "/learner/dashboard"),
-                          ("https://evil.example", "/learner/dashboard")):
-        resp = await client.post("/api/auth/login", json={"email": learner.email, "password": PASSWORD,
-                                                           "next": nxt})
+    for nxt, expected in (
+        ("/sessions/3", "/sessions/3"),
+        ("//evil.example", "/learner/dashboard"),
+        ("https://evil.example", "/learner/dashboard"),
+    ):
+        resp = await client.post("/api/auth/login", json={"email": learner.email, "password": PASSWORD, "next": nxt})
         assert (await resp.json())["redirect"] == expected
 
 
@@ -99,10 +112,22 @@ def _forge(claims: dict, key: str = "k" * 40, alg: str = "HS256") -> str:
 
 async def test_bad_tokens_get_401(client, learner) -> None:
     now = int(time.time())
-    base = {"sub": str(learner.id), "role": "admin", "ver": 0, "jti": "j", "iat": now, "nbf": now - 5,
-            "exp": now + 600, "typ": "access"}
-    unsigned = (base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=").decode()
-                + "." + base64.urlsafe_b64encode(json.dumps(base).encode()).rstrip(b"=").decode() + ".")
+    base = {
+        "sub": str(learner.id),
+        "role": "admin",
+        "ver": 0,
+        "jti": "j",
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + 600,
+        "typ": "access",
+    }
+    unsigned = (
+        base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=").decode()
+        + "."
+        + base64.urlsafe_b64encode(json.dumps(base).encode()).rstrip(b"=").decode()
+        + "."
+    )
     secret = client.app[SETTINGS].jwt_secret
     expired = _forge({**base, "role": "learner", "exp": now - 1}, secret)
     for token in (unsigned, _forge(base), expired, "garbage", _forge(base, secret, "HS512")):
@@ -142,8 +167,9 @@ async def test_profile_update_own_only_and_no_role_change(client, learner) -> No
     assert resp.status == 400
     resp = await learner.post(f"/api/users/{other.id}/update", json={"bio": "pwned"})
     assert resp.status == 403
-    resp = await learner.post(f"/api/users/{learner.id}/update",
-                              json={"full_name": "New Name", "interests": ["Go", "go", "Rust"]})
+    resp = await learner.post(
+        f"/api/users/{learner.id}/update", json={"full_name": "New Name", "interests": ["Go", "go", "Rust"]}
+    )
     data = await resp.json()
     assert resp.status == 200 and data["full_name"] == "New Name" and data["interests"] == ["Go", "Rust"]
     assert data["role"] == "learner"
@@ -184,8 +210,9 @@ async def test_avatar_upload_reencodes_and_checks(client, learner) -> None:
     assert resp.status == 415
     jpeg = io.BytesIO()
     Image.new("RGB", (40, 40)).save(jpeg, format="JPEG")
-    resp = await learner.post(f"/api/users/{learner.id}/avatar",
-                              data=form(jpeg.getvalue() + b"TRAILING-PAYLOAD", "image/jpeg"))
+    resp = await learner.post(
+        f"/api/users/{learner.id}/avatar", data=form(jpeg.getvalue() + b"TRAILING-PAYLOAD", "image/jpeg")
+    )
     assert resp.status == 200, await resp.text()
     url = (await resp.json())["avatar_url"]
     img = await client.get(url)

@@ -10,8 +10,16 @@ from api.models import Feedback, SessionStatus
 from tests.api.helpers_marketplace import book, make_session
 from tests.conftest import signup
 
-GETS = ["/api/admin/users", "/api/admin/sessions", "/api/admin/requests", "/api/admin/payments",
-        "/api/admin/feedback", "/api/admin/settings", "/api/admin/audit", "/api/admin/health"]
+GETS = [
+    "/api/admin/users",
+    "/api/admin/sessions",
+    "/api/admin/requests",
+    "/api/admin/payments",
+    "/api/admin/feedback",
+    "/api/admin/settings",
+    "/api/admin/audit",
+    "/api/admin/health",
+]
 
 
 async def make_feedback(client, session_id, author_id, rating=4, comment="Great"):
@@ -28,8 +36,11 @@ async def test_admin_only(client, learner, mentor, admin):
         assert (await learner.get(path)).status == 403, path
         assert (await mentor.get(path)).status == 403, path
         assert (await admin.get(path)).status == 200, path
-    for path, body in (("/api/admin/settings", {"max_capacity": 10}),
-                       ("/api/admin/feedback/1/hide", {}), ("/api/admin/sessions/1/cancel", {})):
+    for path, body in (
+        ("/api/admin/settings", {"max_capacity": 10}),
+        ("/api/admin/feedback/1/hide", {}),
+        ("/api/admin/sessions/1/cancel", {}),
+    ):
         assert (await learner.post(path, json=body)).status == 403
         assert (await mentor.post(path, json=body)).status == 403
 
@@ -70,13 +81,16 @@ async def test_sessions_list_and_cancel_refunds(client, admin, learner, mentor):
 
 async def test_requests_and_payments(client, admin, learner, mentor):
     when = [(__import__("api.models", fromlist=["utcnow"]).utcnow() + timedelta(days=1)).isoformat()]
-    resp = await learner.post("/api/requests/create", json={"topic": "X", "domain": "Elsewhere",
-                                                            "preferred_times": when})
+    resp = await learner.post(
+        "/api/requests/create", json={"topic": "X", "domain": "Elsewhere", "preferred_times": when}
+    )
     rid = (await resp.json())["id"]
     page = await (await admin.get("/api/admin/requests")).json()
     assert [r["id"] for r in page["items"]] == [rid]
-    resp = await learner.post("/api/requests/create", json={"topic": "Paid", "domain": "Programming",
-                                                            "mentor_id": mentor.id, "preferred_times": when})
+    resp = await learner.post(
+        "/api/requests/create",
+        json={"topic": "Paid", "domain": "Programming", "mentor_id": mentor.id, "preferred_times": when},
+    )
     paid = (await resp.json())["id"]
     resp = await mentor.post(f"/api/requests/{paid}/accept", json={"starts_at": when[0], "price_cents": 5000})
     assert resp.status == 200
@@ -89,8 +103,7 @@ async def test_requests_and_payments(client, admin, learner, mentor):
 
 
 async def test_feedback_hide_and_unhide_audited(client, admin, learner, mentor):
-    sid = await make_session(client, mentor.id, status=SessionStatus.completed,
-                             starts_in=timedelta(days=-1))
+    sid = await make_session(client, mentor.id, status=SessionStatus.completed, starts_in=timedelta(days=-1))
     fid = await make_feedback(client, sid, learner.id, comment="Rude words")
     page = await (await admin.get("/api/admin/feedback")).json()
     assert [f["id"] for f in page["items"]] == [fid] and page["items"][0]["hidden"] is False

@@ -16,10 +16,16 @@ from tests.conftest import signup
 async def test_numbers(client, learner, mentor, settings):
     other = await signup(client, "learner")
     async with client.app[DB].write() as s:
-        s.add_all([Follow(learner_id=learner.id, mentor_id=mentor.id),
-                   Follow(learner_id=other.id, mentor_id=mentor.id)])
-    past = await make_session(client, mentor.id, starts_in=timedelta(hours=-(2 + settings.room_grace_minutes / 60)),
-                              duration_min=30, title="Done")
+        s.add_all(
+            [Follow(learner_id=learner.id, mentor_id=mentor.id), Follow(learner_id=other.id, mentor_id=mentor.id)]
+        )
+    past = await make_session(
+        client,
+        mentor.id,
+        starts_in=timedelta(hours=-(2 + settings.room_grace_minutes / 60)),
+        duration_min=30,
+        title="Done",
+    )
     await book(client, past, learner.id)
     await book(client, past, other.id)
     # The class took place (the SFU saw the mentor and one learner; the other is a no-show).
@@ -31,15 +37,27 @@ async def test_numbers(client, learner, mentor, settings):
     await scheduler.run_once(Context.of(client.app))
     async with client.app[DB].write() as s:
         assert (await s.get(Session, past)).status == SessionStatus.completed
-        s.add_all([Feedback(session_id=past, author_id=learner.id, rating=5, comment=""),
-                   Feedback(session_id=past, author_id=other.id, rating=2, comment="", hidden=True)])
+        s.add_all(
+            [
+                Feedback(session_id=past, author_id=learner.id, rating=5, comment=""),
+                Feedback(session_id=past, author_id=other.id, rating=2, comment="", hidden=True),
+            ]
+        )
     async with client.app[DB].write() as s:  # what the SFU reports (rooms.save_talk_time)
         (await s.get(Session, past)).talk_time = {str(mentor.id): 600.0, str(learner.id): 200.0}
     # A priced request the learner confirmed gives revenue (pending until the session completes).
     when = (utcnow() + timedelta(days=2)).isoformat()
-    rid = (await (await learner.post("/api/requests/create", json={
-        "topic": "Paid", "domain": "Programming", "mentor_id": mentor.id, "preferred_times": [when]})).json())["id"]
-    assert (await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": when, "price_cents": 10000})).status == 200
+    rid = (
+        await (
+            await learner.post(
+                "/api/requests/create",
+                json={"topic": "Paid", "domain": "Programming", "mentor_id": mentor.id, "preferred_times": [when]},
+            )
+        ).json()
+    )["id"]
+    assert (
+        await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": when, "price_cents": 10000})
+    ).status == 200
     assert (await learner.post(f"/api/requests/{rid}/proposal/confirm")).status == 200
 
     resp = await mentor.get("/api/mentor/analytics?weeks=4")
@@ -59,14 +77,23 @@ async def test_numbers(client, learner, mentor, settings):
     # The SFU scored the connections (rooms.save_connection_quality, twice: the room
     # closed and opened again): one learner was on a poor link for four minutes.
     ctx = Context.of(client.app)
-    await rooms.save_connection_quality(ctx, past, {mentor.id: {"excellent": 1500.0},
-                                                   learner.id: {"good": 1000.0, "poor": 120.0}})
-    await rooms.save_connection_quality(ctx, past, {learner.id: {"poor": 100.0, "lost": 20.0},
-                                                   other.id: {"excellent": 30.0, "poor": 10.0}})
+    await rooms.save_connection_quality(
+        ctx, past, {mentor.id: {"excellent": 1500.0}, learner.id: {"good": 1000.0, "poor": 120.0}}
+    )
+    await rooms.save_connection_quality(
+        ctx, past, {learner.id: {"poor": 100.0, "lost": 20.0}, other.id: {"excellent": 30.0, "poor": 10.0}}
+    )
     data = await (await mentor.get("/api/mentor/analytics?weeks=4")).json()
-    assert data["connection"]["sessions"] == [{
-        "session_id": past, "title": "Done", "learners": 2, "poor_learners": 1, "poor_seconds": 240.0,
-        "mentor_poor_seconds": 0.0}]
+    assert data["connection"]["sessions"] == [
+        {
+            "session_id": past,
+            "title": "Done",
+            "learners": 2,
+            "poor_learners": 1,
+            "poor_seconds": 240.0,
+            "mentor_poor_seconds": 0.0,
+        }
+    ]
 
 
 async def test_refusals(client, learner, mentor, admin):

@@ -125,20 +125,28 @@ async def world(client, learner, mentor, admin):
     other_learner = await signup(client, "learner")
     other_mentor = await signup(client, "mentor", domains=["Programming"])
     spare = await signup(client, "learner")
-    users = {"learner": learner, "other_learner": other_learner, "mentor": mentor,
-             "other_mentor": other_mentor, "admin": admin}
+    users = {
+        "learner": learner,
+        "other_learner": other_learner,
+        "mentor": mentor,
+        "other_mentor": other_mentor,
+        "admin": admin,
+    }
     session = await make_session(client, mentor.id, starts_in=timedelta(minutes=5), title="Scheduled")
     session2 = await make_session(client, mentor.id, starts_in=timedelta(days=2), title="Second")
     draft = await make_session(client, mentor.id, status=SessionStatus.draft, title="Draft")
-    done = await make_session(client, mentor.id, starts_in=timedelta(days=-2),
-                              status=SessionStatus.completed, title="Done")
+    done = await make_session(
+        client, mentor.id, starts_in=timedelta(days=-2), status=SessionStatus.completed, title="Done"
+    )
     resp = await learner.post("/api/bookings/create", json={"session_id": session})
     assert resp.status == 201, await resp.text()
     booking = (await resp.json())["id"]
     reqs = []
     for _ in range(3):
-        resp = await learner.post("/api/requests/create", json={
-            "topic": "Help", "domain": "Programming", "mentor_id": mentor.id, "preferred_times": [FUTURE]})
+        resp = await learner.post(
+            "/api/requests/create",
+            json={"topic": "Help", "domain": "Programming", "mentor_id": mentor.id, "preferred_times": [FUTURE]},
+        )
         assert resp.status == 201
         reqs.append((await resp.json())["id"])
     async with client.app[DB].write() as s:
@@ -146,8 +154,12 @@ async def world(client, learner, mentor, admin):
         s.add(fb)
         await s.flush()
         feedback = fb.id
-        attended = Booking(session_id=done, learner_id=learner.id, status=BookingStatus.attended,
-                           earnings_release_at=utcnow() + timedelta(days=1))
+        attended = Booking(
+            session_id=done,
+            learner_id=learner.id,
+            status=BookingStatus.attended,
+            earnings_release_at=utcnow() + timedelta(days=1),
+        )
         s.add(attended)
         await s.flush()
         rep = BookingReport(booking_id=attended.id, session_id=done, learner_id=learner.id, reason="bad audio")
@@ -158,10 +170,21 @@ async def world(client, learner, mentor, admin):
         s.add(rec)
         await s.flush()
         recording = rec.id
-    objects = {"learner_user": learner.id, "mentor_user": mentor.id, "spare_user": spare.id,
-               "session": session, "session2": session2, "draft": draft, "booking": booking,
-               "request": reqs[0], "request2": reqs[1], "request3": reqs[2], "feedback": feedback,
-               "recording": recording, "report": report}
+    objects = {
+        "learner_user": learner.id,
+        "mentor_user": mentor.id,
+        "spare_user": spare.id,
+        "session": session,
+        "session2": session2,
+        "draft": draft,
+        "booking": booking,
+        "request": reqs[0],
+        "request2": reqs[1],
+        "request3": reqs[2],
+        "feedback": feedback,
+        "recording": recording,
+        "report": report,
+    }
     return users, objects
 
 
@@ -188,7 +211,9 @@ async def test_matrix(client, world):
             assert resp.status < 500, (role, r.method, path, resp.status, text)
             if role in r.allowed:
                 if resp.status in REFUSED:
-                    mismatches.append(f"{role} refused {resp.status} on {r.method} {r.template} [{r.obj}]: {text[:120]}")
+                    mismatches.append(
+                        f"{role} refused {resp.status} on {r.method} {r.template} [{r.obj}]: {text[:120]}"
+                    )
             else:
                 must_401 = role == "anon" and (r.method, r.template) not in public
                 if resp.status not in REFUSED or (must_401 and resp.status != 401):

@@ -24,8 +24,11 @@ async def _statuses(responses) -> Counter:
 
 async def _active(client, session_id: int) -> tuple[int, int]:
     async with client.app[DB].read() as s:
-        n = await s.scalar(select(func.count(Booking.id)).where(
-            Booking.session_id == session_id, Booking.status != BookingStatus.cancelled))
+        n = await s.scalar(
+            select(func.count(Booking.id)).where(
+                Booking.session_id == session_id, Booking.status != BookingStatus.cancelled
+            )
+        )
         taken = await s.scalar(select(Session.seats_taken).where(Session.id == session_id))
     return int(n or 0), int(taken or 0)
 
@@ -115,8 +118,9 @@ async def test_100_concurrent_payouts_with_funds_for_k(client, mentor):
     await _fund_mentor(client, mentor, 1000, k)
     earnings = await (await mentor.get("/api/earnings")).json()
     assert earnings["available_cents"] == k * 1000
-    responses = await asyncio.gather(*(mentor.post("/api/earnings/payout", json={"amount_cents": 1000})
-                                       for _ in range(100)))
+    responses = await asyncio.gather(
+        *(mentor.post("/api/earnings/payout", json={"amount_cents": 1000}) for _ in range(100))
+    )
     counts = await _statuses(responses)
     print("payouts:", dict(counts))
     assert counts == Counter({201: k, 409: 100 - k})
@@ -129,8 +133,12 @@ async def test_100_concurrent_payouts_with_funds_for_k(client, mentor):
 
 async def test_concurrent_payouts_same_key(client, mentor):
     await _fund_mentor(client, mentor, 1000, 3)
-    responses = await asyncio.gather(*(mentor.post("/api/earnings/payout", json={"amount_cents": 1000},
-                                                   headers={"Idempotency-Key": "po-1"}) for _ in range(20)))
+    responses = await asyncio.gather(
+        *(
+            mentor.post("/api/earnings/payout", json={"amount_cents": 1000}, headers={"Idempotency-Key": "po-1"})
+            for _ in range(20)
+        )
+    )
     counts = await _statuses(responses)
     assert counts[201] == 1 and counts[200] == 19
     ids = {(await r.json())["id"] for r in responses}

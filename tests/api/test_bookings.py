@@ -35,8 +35,15 @@ async def test_book_success_payment_notifications_email(client, learner, mentor)
     assert len(ics) == 1
     text = ics[0].get_payload(decode=True).decode()
     assert text.startswith("BEGIN:VCALENDAR\r\n") and text.endswith("END:VCALENDAR\r\n")
-    for field in ("BEGIN:VEVENT", "UID:booking-", "DTSTAMP:", "DTSTART:", "DTEND:", "SUMMARY:PeerLearn",
-                  f"URL:http://testserver/sessions/{pub['id']}"):
+    for field in (
+        "BEGIN:VEVENT",
+        "UID:booking-",
+        "DTSTAMP:",
+        "DTSTART:",
+        "DTEND:",
+        "SUMMARY:PeerLearn",
+        f"URL:http://testserver/sessions/{pub['id']}",
+    ):
         assert field in text, field
     start = datetime.fromisoformat(pub["starts_at"]).astimezone(timezone.utc)
     assert f"DTSTART:{start:%Y%m%dT%H%M%S}Z" in text
@@ -191,8 +198,13 @@ async def test_seat_changes_are_pushed(client, learner, mentor):
 
 def test_ics_folding_and_escaping():
     start = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    raw = event(uid="u@x", start=start, end=start + timedelta(hours=1),
-                summary="Semi; colon, comma\nand a very long title " + "é" * 80, stamp=start).decode()
+    raw = event(
+        uid="u@x",
+        start=start,
+        end=start + timedelta(hours=1),
+        summary="Semi; colon, comma\nand a very long title " + "é" * 80,
+        stamp=start,
+    ).decode()
     lines = raw.split("\r\n")
     assert all(len(line.encode()) <= 75 for line in lines)
     unfolded = raw.replace("\r\n ", "")

@@ -41,10 +41,15 @@ async def test_resend_link_then_verify_unlocks_booking(client, mentor) -> None:
     learner = await signup(client, "learner", verified=False)
     resp = await learner.post("/api/auth/verify-email/resend")
     assert resp.status == 200 and "on its way" in (await resp.json())["message"]
-    mails = [message_from_bytes(p.read_bytes(), policy=policy.default)
-             for p in sorted((await delivered_mail(client)).glob("*.eml"), key=lambda p: p.stat().st_mtime)]
-    links = [re.search(r"/verify-email\?token=([\w-]+)", m.get_body(("plain",)).get_content()).group(1)
-             for m in mails if m["To"] == learner.email]
+    mails = [
+        message_from_bytes(p.read_bytes(), policy=policy.default)
+        for p in sorted((await delivered_mail(client)).glob("*.eml"), key=lambda p: p.stat().st_mtime)
+    ]
+    links = [
+        re.search(r"/verify-email\?token=([\w-]+)", m.get_body(("plain",)).get_content()).group(1)
+        for m in mails
+        if m["To"] == learner.email
+    ]
     assert len(links) == 2  # at registration, and again now
     assert (await client.post("/api/auth/verify-email", json={"token": links[-1]})).status == 200
     assert (await learner.post("/api/bookings/create", json={"session_id": sess["id"]})).status == 201
@@ -73,6 +78,9 @@ async def test_demo_accounts_are_verified(client) -> None:
 
     await load_demo(client.app[SETTINGS])
     async with client.app[DB].read() as s:
-        unverified = await s.scalar(select(func.count()).select_from(User).where(
-            User.email.like("%@peerlearn.local"), User.email_verified_at.is_(None)))
+        unverified = await s.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.email.like("%@peerlearn.local"), User.email_verified_at.is_(None))
+        )
     assert unverified == 0

@@ -21,8 +21,9 @@ async def test_feedback_flow_and_aggregates(client, mentor):
     learners = await quick_users(client, 3)
     pub = await _completed_with(client, mentor, learners)
     for lr, rating in zip(learners[:2], (5, 4)):
-        resp = await lr.post("/api/feedback/create", json={"session_id": pub["id"], "rating": rating,
-                                                           "comment": "Great"})
+        resp = await lr.post(
+            "/api/feedback/create", json={"session_id": pub["id"], "rating": rating, "comment": "Great"}
+        )
         assert resp.status == 201, await resp.text()
     resp = await learners[0].post("/api/feedback/create", json={"session_id": pub["id"], "rating": 1})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "already_reviewed"
@@ -47,17 +48,22 @@ async def test_feedback_refusals(client, mentor, learner, admin):
     assert (await admin.post("/api/feedback/create", json=body)).status == 403
     resp = await outsider.post("/api/feedback/create", json=body)
     assert resp.status == 403
-    for bad in ({"session_id": pub["id"], "rating": 0}, {"session_id": pub["id"], "rating": 6},
-                {"session_id": pub["id"], "rating": 5, "comment": "x" * 2001}, {"rating": 5},
-                {"session_id": pub["id"], "rating": 5, "author_id": 1}):
+    for bad in (
+        {"session_id": pub["id"], "rating": 0},
+        {"session_id": pub["id"], "rating": 6},
+        {"session_id": pub["id"], "rating": 5, "comment": "x" * 2001},
+        {"rating": 5},
+        {"session_id": pub["id"], "rating": 5, "author_id": 1},
+    ):
         assert (await learner.post("/api/feedback/create", json=bad)).status == 400, bad
     assert (await learner.post("/api/feedback/create", json={"session_id": 999999, "rating": 5})).status == 404
     upcoming = await published(mentor)
     await book(learner, upcoming["id"])
     resp = await learner.post("/api/feedback/create", json={"session_id": upcoming["id"], "rating": 5})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "session_not_completed"
-    assert (await learner.post("/api/feedback/create",
-                               json={"session_id": pub["id"], "rating": 5, "comment": "x" * 2000})).status == 201
+    assert (
+        await learner.post("/api/feedback/create", json={"session_id": pub["id"], "rating": 5, "comment": "x" * 2000})
+    ).status == 201
 
 
 async def test_cancelled_booking_cannot_review(client, mentor):

@@ -8,10 +8,22 @@ import pytest
 from api.security import safe_next_path
 from tests.conftest import PASSWORD, signup
 
-EVIL_NEXT = ["/%09/evil.example", "/\t/evil.example", "//evil.example", "/\\evil.example",
-             "/%5Cevil.example", "https://evil.example", "javascript:alert(1)", "/%2F/evil.example",
-             "/\r\n/evil.example", "%2F%2Fevil.example", "/%252F/evil.example".replace("%25", "%"),
-             "/\uff0f/evil.example", "evil.example", "/\u2028/evil.example"]
+EVIL_NEXT = [
+    "/%09/evil.example",
+    "/\t/evil.example",
+    "//evil.example",
+    "/\\evil.example",
+    "/%5Cevil.example",
+    "https://evil.example",
+    "javascript:alert(1)",
+    "/%2F/evil.example",
+    "/\r\n/evil.example",
+    "%2F%2Fevil.example",
+    "/%252F/evil.example".replace("%25", "%"),
+    "/\uff0f/evil.example",
+    "evil.example",
+    "/\u2028/evil.example",
+]
 
 
 @pytest.mark.parametrize("value", EVIL_NEXT)
@@ -19,19 +31,22 @@ def test_safe_next_refuses_other_sites(value: str) -> None:
     assert safe_next_path(value) is None
 
 
-@pytest.mark.parametrize("value", ["/learner/home", "/sessions/3?tab=reviews", "/room/5#lobby",
-                                   "/learner/home?q=data%20science"])
+@pytest.mark.parametrize(
+    "value", ["/learner/home", "/sessions/3?tab=reviews", "/room/5#lobby", "/learner/home?q=data%20science"]
+)
 def test_safe_next_keeps_own_paths(value: str) -> None:
     assert safe_next_path(value) == value
 
 
 async def test_login_page_and_api_never_redirect_off_site(client) -> None:
     user = await signup(client, "learner")
-    resp = await client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD,
-                                                       "next": "/\t/evil.example"})
+    resp = await client.post(
+        "/api/auth/login", json={"email": user.email, "password": PASSWORD, "next": "/\t/evil.example"}
+    )
     assert resp.status == 200 and (await resp.json())["redirect"] == "/learner/dashboard"
-    ok = await client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD,
-                                                     "next": "/learner/sessions"})
+    ok = await client.post(
+        "/api/auth/login", json={"email": user.email, "password": PASSWORD, "next": "/learner/sessions"}
+    )
     assert (await ok.json())["redirect"] == "/learner/sessions"
     # Signed in now (cookie): the login page bounces to `next` only when it is ours.
     for raw in ("/%09/evil.example", "/%5C%5Cevil.example", "https:%2F%2Fevil.example"):
@@ -49,8 +64,15 @@ async def test_deeply_nested_json_is_a_400(client) -> None:
 
 
 async def test_security_headers_on_pages_api_static_and_errors(client) -> None:
-    for path in ("/", "/login", "/api/sessions", "/healthz", "/static/js/api.js", "/no-such-page",
-                 "/api/no-such-route"):
+    for path in (
+        "/",
+        "/login",
+        "/api/sessions",
+        "/healthz",
+        "/static/js/api.js",
+        "/no-such-page",
+        "/api/no-such-route",
+    ):
         resp = await client.get(path)
         csp = resp.headers.get("Content-Security-Policy", "")
         assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, path
@@ -72,15 +94,17 @@ async def test_secure_cookies_and_client_ip_only_from_trusted_proxies(aiohttp_cl
     for trusted, secure in (("", False), ("127.0.0.1/32, 10.0.0.0/8", True)):
         client = await _app_client(aiohttp_client, settings, trusted_proxies=trusted, auth_rate_limit=2)
         user = await signup(client, "learner")
-        resp = await client.post("/api/auth/login", headers=forwarded,
-                                 json={"email": user.email, "password": PASSWORD})
+        resp = await client.post("/api/auth/login", headers=forwarded, json={"email": user.email, "password": PASSWORD})
         cookie = next(c for c in resp.headers.getall("Set-Cookie") if c.startswith("pl_session="))
         assert ("Secure" in cookie) is secure, trusted
         # Per-IP limits count the client the trusted proxy names; untrusted headers change nothing.
         statuses = []
         for i in range(3):
-            r = await client.post("/api/auth/password-reset", json={"email": f"x{i}@example.com"},
-                                  headers={"X-Forwarded-For": f"198.51.100.{i}"})
+            r = await client.post(
+                "/api/auth/password-reset",
+                json={"email": f"x{i}@example.com"},
+                headers={"X-Forwarded-For": f"198.51.100.{i}"},
+            )
             statuses.append(r.status)
         assert statuses == ([200, 200, 200] if trusted else [200, 200, 429]), trusted
 
@@ -90,11 +114,11 @@ async def test_metrics_only_for_scrapers(aiohttp_client, settings) -> None:
     assert (await client.get("/metrics")).status == 200  # direct, from loopback
     proxied = await client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
     assert proxied.status == 403 and (await proxied.json())["error"]["code"] == "forbidden"
-    wrong = await client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9",
-                                                  "Authorization": "Bearer nope"})
+    wrong = await client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9", "Authorization": "Bearer nope"})
     assert wrong.status == 403
-    ok = await client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9",
-                                               "Authorization": "Bearer s3cret-scrape"})
+    ok = await client.get(
+        "/metrics", headers={"X-Forwarded-For": "203.0.113.9", "Authorization": "Bearer s3cret-scrape"}
+    )
     assert ok.status == 200 and "peerlearn_http_request" in await ok.text()
 
 
@@ -102,8 +126,12 @@ async def test_preferences_are_capped(client, learner) -> None:
     path = f"/api/users/{learner.id}/update"
     ok = await learner.post(path, json={"preferences": {"email_reminders": True, "theme": "dark"}})
     assert ok.status == 200
-    for prefs in ({f"k{i}": i for i in range(51)}, {"blob": "x" * 501},
-                  {f"key{i}": "y" * 400 for i in range(20)}, {"k" * 65: 1}):
+    for prefs in (
+        {f"k{i}": i for i in range(51)},
+        {"blob": "x" * 501},
+        {f"key{i}": "y" * 400 for i in range(20)},
+        {"k" * 65: 1},
+    ):
         resp = await learner.post(path, json={"preferences": prefs})
         assert resp.status == 400, prefs
         assert "preferences" in " ".join((await resp.json())["error"]["fields"])
@@ -138,8 +166,12 @@ def _png_claiming(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     rows = zlib.compress(b"\x00" * (width + 1) * 64, 9)  # a few rows are enough to look real
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", rows)
+        + chunk(b"IEND", b"")
+    )
 
 
 async def test_avatar_decompression_bomb_refused_from_its_header(client, learner, monkeypatch) -> None:

@@ -35,8 +35,12 @@ async def test_no_internal_account_may_go_negative(client, mentor):
 
     with pytest.raises(Conflict) as err:
         async with client.app[DB].write() as s:
-            await ledger.post(s, "payout", [(ledger.mentor_available(mentor.id), -1),
-                                            (ledger.mentor_paid(mentor.id), 1)], currency="USD")
+            await ledger.post(
+                s,
+                "payout",
+                [(ledger.mentor_available(mentor.id), -1), (ledger.mentor_paid(mentor.id), 1)],
+                currency="USD",
+            )
     assert err.value.code == "insufficient_funds"
     async with client.app[DB].read() as s:
         assert await ledger.balance(s, ledger.mentor_paid(mentor.id)) == 0
@@ -120,16 +124,13 @@ async def test_payout_rules(client, mentor, learner):
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "below_minimum"
     resp = await mentor.post("/api/earnings/payout", json={"amount_cents": 3001})
     assert resp.status == 409
-    resp = await mentor.post("/api/earnings/payout", json={"amount_cents": 2000},
-                             headers={"Idempotency-Key": "p1"})
+    resp = await mentor.post("/api/earnings/payout", json={"amount_cents": 2000}, headers={"Idempotency-Key": "p1"})
     assert resp.status == 201
     p = await resp.json()
     assert p["status"] == "paid" and p["reference"].startswith("sandbox_po_") and p["test_mode"]
-    again = await mentor.post("/api/earnings/payout", json={"amount_cents": 2000},
-                              headers={"Idempotency-Key": "p1"})
+    again = await mentor.post("/api/earnings/payout", json={"amount_cents": 2000}, headers={"Idempotency-Key": "p1"})
     assert again.status == 200 and await again.json() == p
-    other = await mentor.post("/api/earnings/payout", json={"amount_cents": 1000},
-                              headers={"Idempotency-Key": "p1"})
+    other = await mentor.post("/api/earnings/payout", json={"amount_cents": 1000}, headers={"Idempotency-Key": "p1"})
     assert other.status == 422
     for bad in ({}, {"amount_cents": 0}, {"amount_cents": "x"}, {"amount_cents": 100, "to": "me"}):
         assert (await mentor.post("/api/earnings/payout", json=bad)).status == 400
@@ -172,9 +173,18 @@ async def test_demo_data_goes_through_the_ledger_and_is_idempotent(settings):
         async with db.read() as s:
             tb = await ledger.trial_balance(s)
             counts = [await s.scalar(select(func.count(m.id))) for m in (Booking, Journal, Payout, Session)]
-            mismatched = (await s.execute(select(Session.id).where(Session.seats_taken != (
-                select(func.count(Booking.id)).where(Booking.session_id == Session.id,
-                                                     Booking.status != "cancelled").scalar_subquery())))).all()
+            mismatched = (
+                await s.execute(
+                    select(Session.id).where(
+                        Session.seats_taken
+                        != (
+                            select(func.count(Booking.id))
+                            .where(Booking.session_id == Session.id, Booking.status != "cancelled")
+                            .scalar_subquery()
+                        )
+                    )
+                )
+            ).all()
         assert tb["totals"] == {"USD": 0} and not tb["negative_accounts"] and not tb["unbalanced_journals"]
         assert counts[0] > 0 and counts[1] > 0 and counts[2] > 0
         assert mismatched == []

@@ -17,8 +17,7 @@ def from_ip(ip: str) -> dict[str, str]:
 
 
 async def _client(aiohttp_client, settings, limit: int = 10):
-    return await aiohttp_client(create_app(replace(settings, auth_rate_limit=limit,
-                                                   trusted_proxies="127.0.0.1")))
+    return await aiohttp_client(create_app(replace(settings, auth_rate_limit=limit, trusted_proxies="127.0.0.1")))
 
 
 def test_delays_grow_and_are_capped() -> None:
@@ -33,26 +32,30 @@ async def test_strangers_failures_never_lock_the_owner_out(aiohttp_client, setti
     victim = await signup(client, "learner")
     statuses = []
     for _ in range(25):
-        resp = await client.post("/api/auth/login", headers=from_ip("203.0.113.66"),
-                                 json={"email": victim.email, "password": "Wrong-passw0rd"})
+        resp = await client.post(
+            "/api/auth/login",
+            headers=from_ip("203.0.113.66"),
+            json={"email": victim.email, "password": "Wrong-passw0rd"},
+        )
         statuses.append(resp.status)
     assert statuses[:FREE_FAILURES] == [401] * FREE_FAILURES and set(statuses[FREE_FAILURES:]) == {429}
     # The owner, from their own address, signs in at once.
-    own = await client.post("/api/auth/login", headers=from_ip("198.51.100.7"),
-                            json={"email": victim.email, "password": PASSWORD})
+    own = await client.post(
+        "/api/auth/login", headers=from_ip("198.51.100.7"), json={"email": victim.email, "password": PASSWORD}
+    )
     assert own.status == 200
 
 
-async def test_failures_from_one_place_wait_longer_each_time(aiohttp_client, settings,
-                                                           monkeypatch) -> None:
+async def test_failures_from_one_place_wait_longer_each_time(aiohttp_client, settings, monkeypatch) -> None:
     client = await _client(aiohttp_client, settings)
     user = await signup(client, "learner")
     clock = [time.time()]  # the limiter's and the throttle's clock, moved by hand
     monkeypatch.setattr(login_throttle.time, "time", lambda: clock[0])
 
     async def attempt(password: str = "Wrong-passw0rd"):
-        return await client.post("/api/auth/login", headers=from_ip("192.0.2.1"),
-                                 json={"email": user.email, "password": password})
+        return await client.post(
+            "/api/auth/login", headers=from_ip("192.0.2.1"), json={"email": user.email, "password": password}
+        )
 
     for _ in range(FREE_FAILURES):
         assert (await attempt()).status == 401
@@ -74,10 +77,16 @@ async def test_one_ip_spraying_many_accounts_is_limited(aiohttp_client, settings
     client = await _client(aiohttp_client, settings, limit=2)
     statuses = []
     for i in range(2 * IP_FACTOR + 3):
-        resp = await client.post("/api/auth/login", headers=from_ip("203.0.113.5"),
-                                 json={"email": f"user{i}@example.com", "password": "Wrong-passw0rd"})
+        resp = await client.post(
+            "/api/auth/login",
+            headers=from_ip("203.0.113.5"),
+            json={"email": f"user{i}@example.com", "password": "Wrong-passw0rd"},
+        )
         statuses.append(resp.status)
-    assert statuses[: 2 * IP_FACTOR] == [401] * (2 * IP_FACTOR) and statuses[2 * IP_FACTOR:] == [429] * 3
-    other = await client.post("/api/auth/login", headers=from_ip("203.0.113.6"),
-                              json={"email": "user0@example.com", "password": "Wrong-passw0rd"})
+    assert statuses[: 2 * IP_FACTOR] == [401] * (2 * IP_FACTOR) and statuses[2 * IP_FACTOR :] == [429] * 3
+    other = await client.post(
+        "/api/auth/login",
+        headers=from_ip("203.0.113.6"),
+        json={"email": "user0@example.com", "password": "Wrong-passw0rd"},
+    )
     assert other.status == 401

@@ -17,26 +17,38 @@ from tests.conftest import PASSWORD, delivered_mail, signup
 
 
 async def test_control_characters_refused_in_single_line_fields(client, mentor, learner) -> None:
-    resp = await mentor.post("/api/sessions", json={
-        "title": "Intro\r\nBcc: victim@example.com", "domain": "Programming",
-        "starts_at": "2031-01-01T10:00:00Z"})
+    resp = await mentor.post(
+        "/api/sessions",
+        json={
+            "title": "Intro\r\nBcc: victim@example.com",
+            "domain": "Programming",
+            "starts_at": "2031-01-01T10:00:00Z",
+        },
+    )
     assert resp.status == 400
     err = (await resp.json())["error"]
     assert err["code"] == "validation_error" and "title" in err["fields"]
     sess = await draft(mentor)
     upd = await mentor.post(f"/api/sessions/{sess['id']}/update", json={"title": "a\u2028b"})
     assert upd.status == 400 and "title" in (await upd.json())["error"]["fields"]
-    req = await learner.post("/api/requests/create", json={
-        "mentor_id": mentor.id, "topic": "Help\nwith\tasyncio", "domain": "Programming",
-        "preferred_times": ["2031-01-01T10:00:00Z"]})
+    req = await learner.post(
+        "/api/requests/create",
+        json={
+            "mentor_id": mentor.id,
+            "topic": "Help\nwith\tasyncio",
+            "domain": "Programming",
+            "preferred_times": ["2031-01-01T10:00:00Z"],
+        },
+    )
     assert req.status == 400 and "topic" in (await req.json())["error"]["fields"]
-    reg = await client.post("/api/auth/register", json={
-        "email": "crlf@example.com", "password": PASSWORD, "full_name": "Eve\r\nX-Injected: 1"})
+    reg = await client.post(
+        "/api/auth/register",
+        json={"email": "crlf@example.com", "password": PASSWORD, "full_name": "Eve\r\nX-Injected: 1"},
+    )
     assert reg.status == 400 and "full_name" in (await reg.json())["error"]["fields"]
 
 
-async def test_mail_failure_never_fails_the_booking_and_is_retried(client, mentor, learner,
-                                                                   monkeypatch) -> None:
+async def test_mail_failure_never_fails_the_booking_and_is_retried(client, mentor, learner, monkeypatch) -> None:
     sess = await published(mentor)
     calls: list[bytes] = []
 
@@ -88,8 +100,7 @@ async def test_mail_gives_up_after_max_attempts(client, learner, monkeypatch) ->
 async def test_legacy_title_with_line_break_cannot_inject_headers(client, mentor) -> None:
     sess = await published(mentor)
     async with client.app[DB].write() as s:  # written before titles were validated
-        await s.execute(update(Session).where(Session.id == sess["id"]).values(
-            title="Old\r\nBcc: victim@example.com"))
+        await s.execute(update(Session).where(Session.id == sess["id"]).values(title="Old\r\nBcc: victim@example.com"))
     learner = await signup(client, "learner")
     assert (await book(learner, sess["id"])).status == 201
     mails = [message_from_bytes(p.read_bytes()) for p in (await delivered_mail(client)).glob("*.eml")]
@@ -107,8 +118,11 @@ async def test_smtp_gets_bare_envelope_addresses(tmp_path, monkeypatch) -> None:
         sent.append({"message": message, **kw})
 
     monkeypatch.setattr(aiosmtplib, "send", fake_send)
-    mailer = Mailer(outbox=tmp_path, sender="PeerLearn <no-reply@peerlearn.local>",
-                    smtp_url="smtp+starttls://user:p%40ss@mail.example:587")
+    mailer = Mailer(
+        outbox=tmp_path,
+        sender="PeerLearn <no-reply@peerlearn.local>",
+        smtp_url="smtp+starttls://user:p%40ss@mail.example:587",
+    )
     await mailer.deliver(mailer.build("Ann Learner <ann@example.com>", "Hi", "Body"))
     (call,) = sent
     assert call["sender"] == "no-reply@peerlearn.local" and call["recipients"] == ["ann@example.com"]

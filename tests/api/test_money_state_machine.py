@@ -81,10 +81,20 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
 
             async def make() -> tuple[int, list[int]]:
                 async with db.write() as s:
-                    users = [User(email=f"{r}{i}-{tag}@sm.example", password_hash="x", full_name=f"{r} {i}",
-                                  role=Role(r), domains=[], skills=[], interests=[], preferences={},
-                                  email_verified_at=datetime.now(timezone.utc))
-                             for i, r in enumerate(["mentor", "admin"] + ["learner"] * 4)]
+                    users = [
+                        User(
+                            email=f"{r}{i}-{tag}@sm.example",
+                            password_hash="x",
+                            full_name=f"{r} {i}",
+                            role=Role(r),
+                            domains=[],
+                            skills=[],
+                            interests=[],
+                            preferences={},
+                            email_verified_at=datetime.now(timezone.utc),
+                        )
+                        for i, r in enumerate(["mentor", "admin"] + ["learner"] * 4)
+                    ]
                     s.add_all(users)
                     await s.flush()
                     return users[0].id, users[1].id, [u.id for u in users[2:]]
@@ -105,8 +115,7 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
         @rule(capacity=st.integers(1, 3), price=st.sampled_from([0, 999, 1500, 4000]))
         def new_session(self, capacity: int, price: int) -> None:
             starts = datetime.now(timezone.utc) + timedelta(hours=48)
-            data = SessionCreate(title="SM", domain="Testing", price_cents=price, capacity=capacity,
-                                 starts_at=starts)
+            data = SessionCreate(title="SM", domain="Testing", price_cents=price, capacity=capacity, starts_at=starts)
             d = run(catalog.create_session(ctx, self.mentor, data))
             run(catalog.publish_session(ctx, self.mentor, d.id))
             self.sessions.append(d.id)
@@ -123,8 +132,7 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
                 run(bookings.create_booking(ctx, learner, sid))
             except (NotFound, Conflict) as err:
                 cap = run(self._capacity(sid))
-                assert (not self.open[sid] or learner.id in self.active[sid]
-                        or len(self.active[sid]) >= cap), err.code
+                assert not self.open[sid] or learner.id in self.active[sid] or len(self.active[sid]) >= cap, err.code
                 return
             assert self.open[sid] and learner.id not in self.active[sid]
             self.active[sid].add(learner.id)
@@ -189,8 +197,9 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
                     await s.execute(update(Session).where(Session.id == sid).values(starts_at=start))
                 if self.mentor_minutes[sid]:
                     await attendance.record_join(ctx, sid, self.mentor.id, "mentor", "pe-m", start)
-                    await attendance.record_leave(ctx, sid, self.mentor.id,
-                                                  start + timedelta(minutes=self.mentor_minutes[sid]))
+                    await attendance.record_leave(
+                        ctx, sid, self.mentor.id, start + timedelta(minutes=self.mentor_minutes[sid])
+                    )
                 for uid in self.present[sid]:
                     await attendance.record_join(ctx, sid, uid, "learner", f"pe-{uid}", start)
 
@@ -211,8 +220,13 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
                 self.settled[sid] = {}
                 self.active[sid] = set()
 
-        @rule(price=st.sampled_from([0, 1500, 4000]), booked=st.integers(1, 15), came=st.integers(0, 15),
-              minutes=st.sampled_from([0, 3, 15, 60]), reported=st.integers(0, 15))
+        @rule(
+            price=st.sampled_from([0, 1500, 4000]),
+            booked=st.integers(1, 15),
+            came=st.integers(0, 15),
+            minutes=st.sampled_from([0, 3, 15, 60]),
+            reported=st.integers(0, 15),
+        )
         def whole_class(self, price: int, booked: int, came: int, minutes: int, reported: int) -> None:
             """A class from publishing to its end in one step (so that ends with seats are common):
             learners in the ``booked`` bit mask book, those also in ``came`` join the room, and
@@ -246,9 +260,13 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
         def _report(self, sid: int, learner: Who) -> None:
             async def booking() -> int | None:
                 async with db.read() as s:
-                    return await s.scalar(select(Booking.id).where(
-                        Booking.session_id == sid, Booking.learner_id == learner.id,
-                        Booking.status != BookingStatus.cancelled))
+                    return await s.scalar(
+                        select(Booking.id).where(
+                            Booking.session_id == sid,
+                            Booking.learner_id == learner.id,
+                            Booking.status != BookingStatus.cancelled,
+                        )
+                    )
 
             bid = run(booking())
             if bid is None:
@@ -262,8 +280,11 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
         def resolve(self, action: str) -> None:
             async def oldest_open() -> int | None:
                 async with db.read() as s:
-                    return await s.scalar(select(BookingReport.id).where(
-                        BookingReport.status == ReportStatus.open).order_by(BookingReport.id))
+                    return await s.scalar(
+                        select(BookingReport.id)
+                        .where(BookingReport.status == ReportStatus.open)
+                        .order_by(BookingReport.id)
+                    )
 
             rid = run(oldest_open())
             if rid is not None:
@@ -292,9 +313,13 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
 
         async def _booking_of(self, sid: int, learner_id: int) -> int | None:
             async with db.read() as s:
-                return await s.scalar(select(Booking.id).where(
-                    Booking.session_id == sid, Booking.learner_id == learner_id,
-                    Booking.status == BookingStatus.confirmed))
+                return await s.scalar(
+                    select(Booking.id).where(
+                        Booking.session_id == sid,
+                        Booking.learner_id == learner_id,
+                        Booking.status == BookingStatus.confirmed,
+                    )
+                )
 
         @invariant()
         def seats_match_bookings(self) -> None:
@@ -306,17 +331,35 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
                     for sid in self.sessions:
                         sess = await s.get(Session, sid)
                         assert sess is not None
-                        n = await s.scalar(select(func.count(Booking.id)).where(
-                            Booking.session_id == sid, Booking.status != BookingStatus.cancelled))
+                        n = await s.scalar(
+                            select(func.count(Booking.id)).where(
+                                Booking.session_id == sid, Booking.status != BookingStatus.cancelled
+                            )
+                        )
                         assert 0 <= sess.seats_taken <= sess.capacity
                         assert sess.seats_taken == n == len(self.active[sid]), (sid, sess.seats_taken, n)
-                        learners = set((await s.scalars(select(Booking.learner_id).where(
-                            Booking.session_id == sid, Booking.status != BookingStatus.cancelled))).all())
+                        learners = set(
+                            (
+                                await s.scalars(
+                                    select(Booking.learner_id).where(
+                                        Booking.session_id == sid, Booking.status != BookingStatus.cancelled
+                                    )
+                                )
+                            ).all()
+                        )
                         assert learners == self.active[sid]
                         assert (sess.status == SessionStatus.scheduled) == self.open[sid]
                         if sid in self.settled:
-                            statuses = {b.learner_id: b.status.value for b in (await s.scalars(select(Booking).where(
-                                Booking.session_id == sid, Booking.status != BookingStatus.cancelled))).all()}
+                            statuses = {
+                                b.learner_id: b.status.value
+                                for b in (
+                                    await s.scalars(
+                                        select(Booking).where(
+                                            Booking.session_id == sid, Booking.status != BookingStatus.cancelled
+                                        )
+                                    )
+                                ).all()
+                            }
                             assert statuses == self.settled[sid], (statuses, self.settled[sid])
 
             run(check())
@@ -336,16 +379,18 @@ def test_money_state_machine(template_db: str, tmp_path: Path) -> None:
                     mentor = self.mentor.id
                     got = await ledger.balance(s, ledger.mentor_available(mentor))
                     paid = await ledger.balance(s, ledger.mentor_paid(mentor))
-                    into = await s.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
-                                          .join(Journal, Journal.id == LedgerEntry.journal_id)
-                                          .where(Journal.kind == "release",
-                                                 LedgerEntry.account == ledger.mentor_available(mentor)))
+                    into = await s.scalar(
+                        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
+                        .join(Journal, Journal.id == LedgerEntry.journal_id)
+                        .where(Journal.kind == "release", LedgerEntry.account == ledger.mentor_available(mentor))
+                    )
                 assert got == int(into or 0) - paid >= 0
 
             run(check())
 
-    Money.TestCase.settings = hyp_settings(max_examples=20, stateful_step_count=30, deadline=None,
-                                           suppress_health_check=list(HealthCheck))
+    Money.TestCase.settings = hyp_settings(
+        max_examples=20, stateful_step_count=30, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     try:
         Money.TestCase().runTest()
     finally:

@@ -50,13 +50,15 @@ async def test_detail_is_per_viewer_from_a_shared_entry(client, learner, mentor)
     assert mine["booked"] is True and mine["booking_id"] is not None and mine["is_owner"] is False
     assert theirs["booked"] is False and theirs["booking_id"] is None
     assert owner["is_owner"] is True and anonymous["booked"] is False and anonymous["is_owner"] is False
-    assert {k: v for k, v in mine.items() if k not in ("booked", "booking_id")} == \
-        {k: v for k, v in theirs.items() if k not in ("booked", "booking_id")}
+    assert {k: v for k, v in mine.items() if k not in ("booked", "booking_id")} == {
+        k: v for k, v in theirs.items() if k not in ("booked", "booking_id")
+    }
 
 
 async def test_draft_stays_hidden_when_its_detail_is_cached(client, learner, mentor):
-    resp = await mentor.post("/api/sessions", json={
-        "title": "Draft", "domain": "Programming", "starts_at": "2031-01-01T10:00:00+00:00"})
+    resp = await mentor.post(
+        "/api/sessions", json={"title": "Draft", "domain": "Programming", "starts_at": "2031-01-01T10:00:00+00:00"}
+    )
     draft = await resp.json()
     assert (await mentor.get(f"/api/sessions/{draft['id']}")).status == 200  # fills the cache
     assert (await learner.get(f"/api/sessions/{draft['id']}")).status == 404
@@ -211,8 +213,7 @@ async def test_writes_name_the_columns_they_change(client, mentor):
     for c in (pages, seats):
         c.put("k", 1, c.token())
     async with db.write() as s:
-        await s.execute(update(Session).where(Session.id == pub["id"])
-                        .values(seats_taken=Session.seats_taken + 1))
+        await s.execute(update(Session).where(Session.id == pub["id"]).values(seats_taken=Session.seats_taken + 1))
     assert pages.get("k") == 1 and seats.get("k") is None
     async with db.write() as s:
         (await s.get(Session, pub["id"])).seats_taken = 0  # type: ignore[union-attr]

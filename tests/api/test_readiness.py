@@ -15,8 +15,10 @@ from tests.conftest import signup
 
 async def notes_of(client, user_id):
     async with client.app[DB].read() as s:
-        return [(n.kind, n.title, n.link) for n in (await s.scalars(select(Notification).where(
-            Notification.user_id == user_id))).all()]
+        return [
+            (n.kind, n.title, n.link)
+            for n in (await s.scalars(select(Notification).where(Notification.user_id == user_id))).all()
+        ]
 
 
 async def test_mentor_ready_notifies_learners_and_broadcasts(client, learner, mentor):
@@ -61,8 +63,7 @@ async def test_window_too_early_and_too_late(client, learner, mentor):
     over = await make_session(client, mentor.id, starts_in=timedelta(hours=-3), duration_min=60)
     resp = await mentor.post(f"/api/rooms/{over}/ready", json={"ready": True})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "too_late"
-    done = await make_session(client, mentor.id, starts_in=timedelta(minutes=-5),
-                              status=SessionStatus.completed)
+    done = await make_session(client, mentor.id, starts_in=timedelta(minutes=-5), status=SessionStatus.completed)
     resp = await mentor.post(f"/api/rooms/{done}/ready", json={"ready": True})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "too_late"
 

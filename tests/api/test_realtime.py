@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
-from api.keys import BROKER, DB, SERVICES
+from api.keys import BROKER, DB, HUB
 from api.models import Session, SessionStatus, utcnow
 from api.services import notifications
 from tests.conftest import PASSWORD
@@ -27,6 +27,7 @@ async def ws_for(user):
 
 async def next_of(ws, kind):
     """The next message of this type (skipping pings and others), or fail after TIMEOUT."""
+
     async def loop():
         while True:
             msg = await ws.receive()
@@ -35,22 +36,36 @@ async def next_of(ws, kind):
             data = json.loads(msg.data)
             if data["type"] == kind or data["type"] == "error":
                 return data
+
     return await asyncio.wait_for(loop(), TIMEOUT)
 
 
 async def make_session(client, mentor_id, status=SessionStatus.scheduled):
     async with client.app[DB].write() as s:
-        row = Session(mentor_id=mentor_id, title="Realtime", domain="Programming", capacity=3,
-                      starts_at=utcnow() + timedelta(days=1), duration_min=60, status=status)
+        row = Session(
+            mentor_id=mentor_id,
+            title="Realtime",
+            domain="Programming",
+            capacity=3,
+            starts_at=utcnow() + timedelta(days=1),
+            duration_min=60,
+            status=status,
+        )
         s.add(row)
         await s.flush()
         return row.id
 
 
 async def test_refused_without_token(client):
-    resp = await client.get("/ws", headers={"Upgrade": "websocket", "Connection": "Upgrade",
-                                            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-                                            "Sec-WebSocket-Version": "13"})
+    resp = await client.get(
+        "/ws",
+        headers={
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version": "13",
+        },
+    )
     assert resp.status == 401
     assert (await resp.json())["error"]["code"] == "unauthorized"
     with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
@@ -96,8 +111,7 @@ async def test_subscribe_rules(client, learner, mentor):
     assert (await next_of(ws, "subscribed"))["type"] == "error"
     await ws.send_json({"type": "subscribe", "session_id": public})
     assert (await next_of(ws, "subscribed"))["data"]["session_id"] == public
-    await client.app[SERVICES]["hub"].publish(f"session:{public}", "seats",
-                                              {"session_id": public, "seats_left": 2})
+    await client.app[HUB].publish(f"session:{public}", "seats", {"session_id": public, "seats_left": 2})
     msg = await next_of(ws, "seats")
     assert msg["data"] == {"session_id": public, "seats_left": 2}
     # The mentor may follow their own draft.
@@ -109,8 +123,7 @@ async def test_subscribe_rules(client, learner, mentor):
 
 async def test_malformed_messages_get_errors_and_socket_stays(client, learner):
     ws = await ws_for(learner)
-    for bad in ("not json", "[1,2]", '{"no":"type"}', '{"type":"bogus"}',
-                '{"type":"subscribe","session_id":"x"}'):
+    for bad in ("not json", "[1,2]", '{"no":"type"}', '{"type":"bogus"}', '{"type":"subscribe","session_id":"x"}'):
         await ws.send_str(bad)
         assert (await next_of(ws, "error"))["type"] == "error"
     await ws.send_json({"type": "ping"})
@@ -143,7 +156,7 @@ async def test_deactivation_closes_the_socket(client, learner, admin):
 
 
 async def test_online_count_and_close_on_disconnect(client, learner):
-    hub = client.app[SERVICES]["hub"]
+    hub = client.app[HUB]
     ws = await ws_for(learner)
     assert hub.online_count() == 1
     await ws.close()
@@ -151,12 +164,13 @@ async def test_online_count_and_close_on_disconnect(client, learner):
     async def gone():
         while hub.online_count():
             await asyncio.sleep(0.01)
+
     await asyncio.wait_for(gone(), TIMEOUT)
 
 
 async def test_slow_client_is_dropped_and_publisher_never_blocks(client, learner):
     """A client that reads nothing: its queue overflows, it is dropped; publishing stays instant."""
-    hub = client.app[SERVICES]["hub"]
+    hub = client.app[HUB]
     ws = await ws_for(learner)
     conn = next(iter(hub._conns[learner.id]))
     blocked = asyncio.Event()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from api.keys import SERVICES
+from api.keys import HUB
 from api.realtime import ReadyView, visible_ready
 from api.services.notifications import session_channel
 from tests.api.helpers_marketplace import book, make_session
@@ -38,9 +38,16 @@ async def test_ready_messages_follow_the_ready_endpoint_rule(client, mentor, lea
     admin = await make_admin(client)
     await book(client, sid, learner.id)
     await book(client, sid, other.id)
-    sockets = {who: await subscribed(user, sid) for who, user in
-               (("mentor", mentor), ("learner", learner), ("other", other), ("stranger", stranger),
-                ("admin", admin))}
+    sockets = {
+        who: await subscribed(user, sid)
+        for who, user in (
+            ("mentor", mentor),
+            ("learner", learner),
+            ("other", other),
+            ("stranger", stranger),
+            ("admin", admin),
+        )
+    }
     # The stranger may follow the public session (seats, updates) but not see who is ready.
     assert (await (await stranger.get(f"/api/rooms/{sid}/ready")).json())["error"]["code"] == "forbidden"
 
@@ -54,8 +61,7 @@ async def test_ready_messages_follow_the_ready_endpoint_rule(client, mentor, lea
     for who in ("learner", "other", "admin"):
         assert (await next_of(sockets[who], "ready"))["data"]["user_id"] == mentor.id, who
     # The stranger got neither: everything before a later public message is checked.
-    await client.app[SERVICES]["hub"].publish(session_channel(sid), "seats",
-                                              {"session_id": sid, "seats_left": 1})
+    await client.app[HUB].publish(session_channel(sid), "seats", {"session_id": sid, "seats_left": 1})
     seen = []
     while not seen or seen[-1] != "seats":
         seen.append((await sockets["stranger"].receive_json(timeout=5))["type"])

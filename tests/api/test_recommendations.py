@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from api.keys import DB, SERVICES
+from api.keys import DB, RECOMMENDER, TRAINER
 from api.models import Booking, BookingStatus, Session, SessionStatus, User, utcnow
 from api.security import hash_password
-from api.services import recsys_synth
+from api.recommender import synthetic
 from tests.conftest import signup
 
 SMALL_EVAL = {"n_users": 150, "n_items": 60, "days": 30.0, "seed": 3}
@@ -21,21 +21,33 @@ SMALL_EVAL = {"n_users": 150, "n_items": 60, "days": 30.0, "seed": 3}
 def settings(settings):
     """Small, deterministic recommender: the first request trains (waiting for it), the
     catalogue is re-synced on every request, the fallback evaluation is tiny."""
-    return replace(settings, extra={
-        **settings.extra, "recsys_first_request_wait": 60.0, "recsys_sync_seconds": 0.0,
-        "recsys_synthetic_eval": SMALL_EVAL, "recsys_eval_max_users": 300})
+    return replace(
+        settings,
+        recsys_first_request_wait_seconds=60.0,
+        recsys_sync_seconds=0.0,
+        recsys_synthetic_eval=SMALL_EVAL,
+        recsys_eval_max_users=300,
+    )
 
 
 async def _market(client, n_users: int = 60, n_items: int = 50) -> None:
-    data, _ = recsys_synth.generate(n_users, n_items, days=30.0, seed=5, now=utcnow().timestamp())
-    await recsys_synth.populate(client.app[DB], data, password_hash=hash_password("x" * 12))
+    data, _ = synthetic.generate(n_users, n_items, days=30.0, seed=5, now=utcnow().timestamp())
+    await synthetic.populate(client.app[DB], data, password_hash=hash_password("x" * 12))
 
 
 async def _session(client, mentor_id: int, title: str, **kw) -> int:
-    fields = dict(title=title, description=f"{title}: live Python practice", domain="Programming",
-                  skills=["Python"], price_cents=1000, capacity=5, seats_taken=0,
-                  starts_at=utcnow() + timedelta(days=3), status=SessionStatus.scheduled,
-                  mentor_id=mentor_id)
+    fields = dict(
+        title=title,
+        description=f"{title}: live Python practice",
+        domain="Programming",
+        skills=["Python"],
+        price_cents=1000,
+        capacity=5,
+        seats_taken=0,
+        starts_at=utcnow() + timedelta(days=3),
+        status=SessionStatus.scheduled,
+        mentor_id=mentor_id,
+    )
     fields.update(kw)
     async with client.app[DB].write() as s:
         sess = Session(**fields)
@@ -76,8 +88,7 @@ async def test_exclusions_hold_before_and_after_training(client, learner, mentor
     booked = await _session(client, mentor.id, "Python booked clinic")
     full = await _session(client, mentor.id, "Python full clinic", capacity=2, seats_taken=2)
     past = await _session(client, mentor.id, "Python past clinic", starts_at=now - timedelta(hours=2))
-    cancelled = await _session(client, mentor.id, "Python cancelled clinic",
-                               status=SessionStatus.cancelled)
+    cancelled = await _session(client, mentor.id, "Python cancelled clinic", status=SessionStatus.cancelled)
     draft = await _session(client, mentor.id, "Python draft clinic", status=SessionStatus.draft)
     async with client.app[DB].write() as s:
         s.add(Booking(session_id=booked, learner_id=learner.id, status=BookingStatus.confirmed))
@@ -109,12 +120,12 @@ async def test_exclusions_hold_before_and_after_training(client, learner, mentor
 
 
 async def test_fallback_before_any_model_also_excludes(client, learner, mentor):
-    client.app[SERVICES]["recommender"].first_request_wait = 0.0
+    client.app[RECOMMENDER].first_request_wait = 0.0
     good = await _session(client, mentor.id, "Python fallback clinic", seats_taken=1)
     full = await _session(client, mentor.id, "Python full", capacity=1, seats_taken=1)
     draft = await _session(client, mentor.id, "Python draft", status=SessionStatus.draft)
     body = await (await learner.get("/api/recommendations")).json()
-    trainer = client.app[SERVICES]["recsys_trainer"]
+    trainer = client.app[TRAINER]
     if body["source"] == "fallback":
         assert body["model_version"] is None
     ids = [i["id"] for i in body["items"]]
@@ -130,8 +141,7 @@ async def test_only_learners_may_ask(client, mentor, admin):
     assert (await client.get("/api/admin/ml-metrics")).status == 401
     assert (await mentor.get("/api/admin/ml-metrics")).status == 403
     assert (await mentor.post("/api/admin/ml-metrics/train", json={})).status == 403
-    resp = await client.post("/api/recommendations/events",
-                             json={"kind": "click", "session_ids": [1]})
+    resp = await client.post("/api/recommendations/events", json={"kind": "click", "session_ids": [1]})
     assert resp.status == 401
 
 
@@ -165,29 +175,20 @@ async def test_admin_sees_history_after_training_twice(client, admin, learner):
 async def test_events_recorded_and_ctr_computed(client, learner, mentor, admin):
     ids = [await _session(client, mentor.id, f"Python {n}") for n in range(4)]
     post = learner.post
-    r = await post("/api/recommendations/events",
-                   json={"kind": "impression", "session_ids": ids, "model_version": 3})
+    r = await post("/api/recommendations/events", json={"kind": "impression", "session_ids": ids, "model_version": 3})
     assert r.status == 201 and (await r.json())["recorded"] == 4
     # a reload shows the same items again: counted once
-    await post("/api/recommendations/events",
-               json={"kind": "impression", "session_ids": ids, "model_version": 3})
-    await post("/api/recommendations/events",
-               json={"kind": "click", "session_ids": [ids[0]], "model_version": 3})
-    await post("/api/recommendations/events",
-               json={"kind": "book", "session_ids": [ids[0]], "model_version": 3})
-    r = await post("/api/recommendations/events",
-                   json={"kind": "click", "session_ids": [999_999], "model_version": 3})
+    await post("/api/recommendations/events", json={"kind": "impression", "session_ids": ids, "model_version": 3})
+    await post("/api/recommendations/events", json={"kind": "click", "session_ids": [ids[0]], "model_version": 3})
+    await post("/api/recommendations/events", json={"kind": "book", "session_ids": [ids[0]], "model_version": 3})
+    r = await post("/api/recommendations/events", json={"kind": "click", "session_ids": [999_999], "model_version": 3})
     assert (await r.json())["recorded"] == 0
-    assert (await post("/api/recommendations/events",
-                       json={"kind": "stare", "session_ids": ids})).status == 400
-    assert (await post("/api/recommendations/events",
-                       json={"kind": "click", "session_ids": []})).status == 400
-    assert (await mentor.post("/api/recommendations/events",
-                              json={"kind": "click", "session_ids": ids})).status == 403
+    assert (await post("/api/recommendations/events", json={"kind": "stare", "session_ids": ids})).status == 400
+    assert (await post("/api/recommendations/events", json={"kind": "click", "session_ids": []})).status == 400
+    assert (await mentor.post("/api/recommendations/events", json={"kind": "click", "session_ids": ids})).status == 403
 
     online = (await (await admin.get("/api/admin/ml-metrics")).json())["online"]
-    assert online["totals"] == {"impressions": 4, "clicks": 1, "books": 1, "ctr": 0.25,
-                                "conversion": 0.25}
+    assert online["totals"] == {"impressions": 4, "clicks": 1, "books": 1, "ctr": 0.25, "conversion": 0.25}
     v3 = [v for v in online["by_version"] if v["model_version"] == 3][0]
     assert v3["ctr"] == 0.25
     assert online["daily"] and online["daily"][-1]["clicks"] == 1

@@ -15,8 +15,9 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 
 from api.app import create_app
+from api.cli_recordings import export_recording
 from api.context import Context
-from api.keys import DB, SERVICES
+from api.keys import DB, RECORDINGS
 from api.models import Notification, Recording, RecordingStatus, Session
 from api.schemas.recordings import RecordingList, RecordingOut, RoomRecordingOut
 from api.services import recordings as svc
@@ -30,6 +31,7 @@ WAIT = 60.0
 
 async def _eventually(fn: Any, timeout: float = WAIT, interval: float = 0.1) -> Any:
     """Poll ``fn`` (async) until it returns something truthy (no fixed sleeps for events)."""
+
     async def loop() -> Any:
         while True:
             value = await fn()
@@ -230,8 +232,9 @@ async def test_record_a_room_end_to_end(client, mentor, learner, admin) -> None:
         await asyncio.gather(m.close(), *(x.close() for x in [lp] if x), return_exceptions=True)
 
 
-async def test_write_error_fails_recording_notifies_admins_room_goes_on(client, mentor, learner, admin,
-                                                                       monkeypatch) -> None:
+async def test_write_error_fails_recording_notifies_admins_room_goes_on(
+    client, mentor, learner, admin, monkeypatch
+) -> None:
     sid, m = await _room(client, mentor, learner)
     lp = RoomParticipant(await _connect(client, await _token(learner, sid)))
     try:
@@ -251,8 +254,13 @@ async def test_write_error_fails_recording_notifies_admins_room_goes_on(client, 
 
         async def notified() -> Any:
             async with client.app[DB].read() as s:
-                return (await s.scalars(select(Notification).where(
-                    Notification.user_id == admin.id, Notification.kind == "recording.failed"))).first()
+                return (
+                    await s.scalars(
+                        select(Notification).where(
+                            Notification.user_id == admin.id, Notification.kind == "recording.failed"
+                        )
+                    )
+                ).first()
 
         note = await _eventually(notified)
         assert f"session {sid}" in note.title
@@ -279,8 +287,11 @@ async def test_recording_default_records_every_room(client, mentor, learner, adm
         assert [r["status"] for r in items] == ["recording"]
         # ending the class (after its start: before it, ending is refused) stops and finalizes it
         async with client.app[DB].write() as s:
-            await s.execute(update(Session).where(Session.id == sid).values(
-                starts_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
+            await s.execute(
+                update(Session)
+                .where(Session.id == sid)
+                .values(starts_at=datetime.now(timezone.utc) - timedelta(minutes=1))
+            )
         assert (await mentor.post(f"/api/rooms/{sid}/end")).status == 200
         rec = await _until_status(admin, items[0]["id"], "ready", "failed")
         assert rec["status"] in ("ready", "failed")  # a mentor alone for a moment may send no keyframe yet
@@ -295,7 +306,7 @@ async def test_recovery_after_a_killed_process(client, mentor, learner, admin, s
         await lp.join("Learner")
         resp = await mentor.post(f"/api/rooms/{sid}/recording", json={"action": "start"})
         rid = (await resp.json())["recording_id"]
-        mgr = client.app[SERVICES]["recordings"]
+        mgr = client.app[RECORDINGS]
         recorder = mgr.active[sid][1]
         await _eventually(lambda: _true_after(lambda: recorder.packets > 200))
         await asyncio.sleep(1.0)
@@ -324,7 +335,7 @@ async def test_recovery_after_a_killed_process(client, mentor, learner, admin, s
     for entry in rec["files"]:
         info = _probe(directory / entry["name"])
         assert info["codecs"] == ["opus", "vp8"] and info["frames"] > 10
-    assert restarted.app[SERVICES]["recordings"].active == {}
+    assert restarted.app[RECORDINGS].active == {}
 
 
 async def _true_after(fn: Any) -> bool:
@@ -335,10 +346,26 @@ async def test_retention_deletes_old_recordings(client, mentor, admin) -> None:
     sid = await _live_soon(mentor)
     ctx = Context.of(client.app)
     async with ctx.db.write() as s:
-        old = Recording(session_id=sid, status=RecordingStatus.ready, participants=[], files=[], bytes=0,
-                        duration_ms=0, error="", started_at=datetime.now(timezone.utc) - timedelta(days=200))
-        new = Recording(session_id=sid, status=RecordingStatus.ready, participants=[], files=[], bytes=0,
-                        duration_ms=0, error="", started_at=datetime.now(timezone.utc) - timedelta(days=2))
+        old = Recording(
+            session_id=sid,
+            status=RecordingStatus.ready,
+            participants=[],
+            files=[],
+            bytes=0,
+            duration_ms=0,
+            error="",
+            started_at=datetime.now(timezone.utc) - timedelta(days=200),
+        )
+        new = Recording(
+            session_id=sid,
+            status=RecordingStatus.ready,
+            participants=[],
+            files=[],
+            bytes=0,
+            duration_ms=0,
+            error="",
+            started_at=datetime.now(timezone.utc) - timedelta(days=2),
+        )
         s.add_all([old, new])
         await s.flush()
         old_id, new_id = old.id, new.id
@@ -363,8 +390,15 @@ async def test_not_ready_and_missing(client, mentor, admin) -> None:
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "room_not_open"
     assert (await mentor.post(f"/api/rooms/{sid}/recording", json={"action": "stop"})).status == 409
     async with client.app[DB].write() as s:
-        rec = Recording(session_id=sid, status=RecordingStatus.processing, participants=[], files=[], bytes=0,
-                        duration_ms=0, error="")
+        rec = Recording(
+            session_id=sid,
+            status=RecordingStatus.processing,
+            participants=[],
+            files=[],
+            bytes=0,
+            duration_ms=0,
+            error="",
+        )
         s.add(rec)
         await s.flush()
         rid = rec.id
@@ -373,7 +407,7 @@ async def test_not_ready_and_missing(client, mentor, admin) -> None:
     assert (await admin.post(f"/api/recordings/{rid}/export")).status == 409
     other_admin = await make_admin(client)
     assert (await other_admin.get(f"/api/recordings/{rid}")).status == 200
-    assert os.path.isdir(client.app[SERVICES]["recordings"].ctx.settings.effective_recordings_dir)
+    assert os.path.isdir(client.app[RECORDINGS].ctx.settings.effective_recordings_dir)
 
 
 async def test_cli_export_with_progress_bar(client, mentor, settings) -> None:
@@ -387,8 +421,15 @@ async def test_cli_export_with_progress_bar(client, mentor, settings) -> None:
     sid = await _live_soon(mentor)
     ctx = Context.of(client.app)
     async with ctx.db.write() as s:
-        rec = Recording(session_id=sid, status=RecordingStatus.processing, participants=[], files=[], bytes=0,
-                        duration_ms=0, error="")
+        rec = Recording(
+            session_id=sid,
+            status=RecordingStatus.processing,
+            participants=[],
+            files=[],
+            bytes=0,
+            duration_ms=0,
+            error="",
+        )
         s.add(rec)
         await s.flush()
         rid = rec.id
@@ -397,10 +438,10 @@ async def test_cli_export_with_progress_bar(client, mentor, settings) -> None:
     for user in ("1", "2", "3"):
         write_dump(directory / f"v{user}.rtpd", "video", [(a, d) for a, d, _ in video_packets(2.0)], user=user)
         write_dump(directory / f"a{user}.rtpd", "audio", audio_packets(2.0), user=user)
-    await client.app[SERVICES]["recordings"].finalize(rid)
+    await client.app[RECORDINGS].finalize(rid)
     assert (await _recording_row(client, rid)).status == RecordingStatus.ready
     out = io.StringIO()
-    assert await svc.export_from_cli(settings, rid, out) == 0
+    assert await export_recording(settings, rid, out) == 0
     assert "100.0%" in out.getvalue() and "[####" in out.getvalue()
     row = await _recording_row(client, rid)
     assert row.export["status"] == "ready" and row.export["progress"] == 1.0
@@ -408,7 +449,7 @@ async def test_cli_export_with_progress_bar(client, mentor, settings) -> None:
         assert len(c.streams.video) == 1
         frame = next(iter(c.decode(video=0)))
         assert (frame.width, frame.height) == (640, 360)
-    assert await svc.export_from_cli(settings, 999999, out) == 2
+    assert await export_recording(settings, 999999, out) == 2
 
 
 async def _recording_row(client: Any, rid: int) -> Recording:

@@ -22,8 +22,15 @@ def future(hours=48):
 
 
 def body(**kw):
-    return {"topic": "Async Python", "domain": "Programming", "skills": ["asyncio"], "duration_min": 45,
-            "preferred_times": [future(24), future(48)], "description": "Help me with asyncio", **kw}
+    return {
+        "topic": "Async Python",
+        "domain": "Programming",
+        "skills": ["asyncio"],
+        "duration_min": 45,
+        "preferred_times": [future(24), future(48)],
+        "description": "Help me with asyncio",
+        **kw,
+    }
 
 
 async def ask(learner, **kw):
@@ -41,8 +48,7 @@ async def charges(client):
 
 async def kinds(client, user_id):
     async with client.app[DB].read() as s:
-        return [n.kind for n in (await s.scalars(select(Notification).where(
-            Notification.user_id == user_id))).all()]
+        return [n.kind for n in (await s.scalars(select(Notification).where(Notification.user_id == user_id))).all()]
 
 
 async def test_targeted_request_notifies_that_mentor_in_real_time(client, learner, mentor):
@@ -107,8 +113,9 @@ async def test_accept_only_proposes_and_charges_nothing(client, learner, mentor)
     resp = await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": soon, "price_cents": 1_000_000})
     assert resp.status == 400 and "starts_at" in (await resp.json())["error"]["fields"]
     ws = await ws_for(learner)
-    resp = await mentor.post(f"/api/requests/{rid}/accept",
-                             json={"starts_at": times[0], "price_cents": 1_000_000, "title": "Asyncio 1:1"})
+    resp = await mentor.post(
+        f"/api/requests/{rid}/accept", json={"starts_at": times[0], "price_cents": 1_000_000, "title": "Asyncio 1:1"}
+    )
     assert resp.status == 200, await resp.text()
     data = await resp.json()
     assert data["session_id"] is None and data["booking_id"] is None
@@ -125,7 +132,7 @@ async def test_accept_only_proposes_and_charges_nothing(client, learner, mentor)
         assert (await s.scalars(select(Session))).all() == []
         assert (await s.scalars(select(Booking))).all() == []
     # The learner sees the proposal; a second proposal, or the mentor's decline, is refused.
-    mine = (await (await learner.get(f"/api/requests/{rid}")).json())
+    mine = await (await learner.get(f"/api/requests/{rid}")).json()
     assert mine["proposal"]["price_cents"] == 1_000_000
     assert (await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": times[1]})).status == 409
     assert (await mentor.post(f"/api/requests/{rid}/decline")).status == 409
@@ -134,8 +141,9 @@ async def test_accept_only_proposes_and_charges_nothing(client, learner, mentor)
 
 async def test_learner_confirms_proposal_booked_and_charged_once(client, learner, mentor):
     rid, times = await ask(learner, mentor_id=mentor.id)
-    resp = await mentor.post(f"/api/requests/{rid}/accept",
-                             json={"starts_at": times[1], "price_cents": 2500, "title": "Asyncio 1:1"})
+    resp = await mentor.post(
+        f"/api/requests/{rid}/accept", json={"starts_at": times[1], "price_cents": 2500, "title": "Asyncio 1:1"}
+    )
     assert resp.status == 200
     other = await signup(client, "learner")
     assert (await other.post(f"/api/requests/{rid}/proposal/confirm")).status == 404
@@ -161,8 +169,9 @@ async def test_learner_confirms_proposal_booked_and_charged_once(client, learner
     # The learner gets the same confirmation e-mail with a calendar invite as any booking.
     from email import message_from_bytes, policy
 
-    mails = [message_from_bytes(f.read_bytes(), policy=policy.default)
-             for f in (await delivered_mail(client)).glob("*.eml")]
+    mails = [
+        message_from_bytes(f.read_bytes(), policy=policy.default) for f in (await delivered_mail(client)).glob("*.eml")
+    ]
     confirmations = [m for m in mails if m["To"] == learner.email and "Booking confirmed" in m["Subject"]]
     assert len(confirmations) == 1
     assert any(part.get_content_type() == "text/calendar" for part in confirmations[0].iter_attachments())
@@ -187,8 +196,9 @@ async def test_learner_declines_proposal_nothing_charged_request_reopens(client,
     resp = await learner.post(f"/api/requests/{rid}/proposal/confirm")
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "no_proposal"
     # The mentor may propose again (another time or price), and the learner confirm that one.
-    assert (await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": times[1],
-                                                                   "price_cents": 4000})).status == 200
+    assert (
+        await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": times[1], "price_cents": 4000})
+    ).status == 200
     assert (await learner.post(f"/api/requests/{rid}/proposal/confirm")).status == 200
     assert [j.kind for j in await charges(client)] == ["charge"]
 
@@ -218,8 +228,9 @@ async def test_confirm_after_the_deadline_is_refused_even_before_the_scheduler_r
     rid, times = await ask(learner, mentor_id=mentor.id)
     await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": times[0], "price_cents": 3000})
     async with client.app[DB].write() as s:
-        await s.execute(update(Request).where(Request.id == rid).values(
-            proposal_expires_at=utcnow() - timedelta(seconds=1)))
+        await s.execute(
+            update(Request).where(Request.id == rid).values(proposal_expires_at=utcnow() - timedelta(seconds=1))
+        )
     resp = await learner.post(f"/api/requests/{rid}/proposal/confirm")
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "proposal_expired"
     assert await charges(client) == []
@@ -241,8 +252,9 @@ async def test_two_mentors_accepting_at_once_exactly_one_wins(client, learner, m
     rivals = [mentor] + [await signup(client, "mentor", domains=["Programming"]) for _ in range(3)]
     for _ in range(3):
         rid, times = await ask(learner)
-        results = await asyncio.gather(*(m.post(f"/api/requests/{rid}/accept", json={"starts_at": times[0]})
-                                         for m in rivals))
+        results = await asyncio.gather(
+            *(m.post(f"/api/requests/{rid}/accept", json={"starts_at": times[0]}) for m in rivals)
+        )
         statuses = sorted(r.status for r in results)
         assert statuses == [200, 409, 409, 409], statuses
         winners = [m for m, r in zip(rivals, results) if r.status == 200]

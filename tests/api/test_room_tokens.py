@@ -57,10 +57,17 @@ async def test_password_change_and_deactivation_revoke_room_tokens(client, mento
         from api.security import new_opaque_token
 
         raw, digest = new_opaque_token()
-        s.add(OneTimeToken(user_id=mentor.id, purpose="password_reset", token_hash=digest,
-                           expires_at=accounts.now() + timedelta(hours=1)))
-    assert (await client.post("/api/auth/password-reset/confirm",
-                              json={"token": raw, "password": "N3w-passw0rd!"})).status == 200
+        s.add(
+            OneTimeToken(
+                user_id=mentor.id,
+                purpose="password_reset",
+                token_hash=digest,
+                expires_at=accounts.now() + timedelta(hours=1),
+            )
+        )
+    assert (
+        await client.post("/api/auth/password-reset/confirm", json={"token": raw, "password": "N3w-passw0rd!"})
+    ).status == 200
     assert not await _admitted(client, sid, token)
 
     other = await signup(client, "mentor")
@@ -106,8 +113,7 @@ async def test_signing_out_closes_the_room_socket(aiohttp_client, settings) -> N
 
     from api.app import create_app
 
-    client = await aiohttp_client(create_app(replace(settings, extra={
-        **settings.extra, "room_revocation_check_seconds": 0.1})))
+    client = await aiohttp_client(create_app(replace(settings, room_revocation_check_seconds=0.1)))
     mentor = await signup(client, "mentor")
     sid = await make_session(client, mentor.id, starts_in=timedelta(minutes=5))
     token = await _room_token(mentor, sid)

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 
-from api.keys import DB
-from api.live_rooms import live_rooms
+from api.keys import DB, LIVE_ROOMS
 from api.models import AttendanceInterval, Booking, RoomToken, Session
 from tests.conftest import signup
 from benchmarks.room_client import RoomParticipant
@@ -16,9 +15,17 @@ from benchmarks.room_client import RoomParticipant
 
 async def _live_soon(mentor, *, minutes: int = 5, capacity: int = 3) -> int:
     starts = (datetime.now(timezone.utc) + timedelta(minutes=minutes)).isoformat()
-    resp = await mentor.post("/api/sessions", json={
-        "title": "Live Python", "domain": "Programming", "capacity": capacity, "price_cents": 0,
-        "starts_at": starts, "duration_min": 30})
+    resp = await mentor.post(
+        "/api/sessions",
+        json={
+            "title": "Live Python",
+            "domain": "Programming",
+            "capacity": capacity,
+            "price_cents": 0,
+            "starts_at": starts,
+            "duration_min": 30,
+        },
+    )
     assert resp.status == 201, await resp.text()
     sid = (await resp.json())["id"]
     assert (await mentor.post(f"/api/sessions/{sid}/publish")).status == 200
@@ -61,16 +68,23 @@ async def test_signaling_without_a_media_connection_is_not_attendance(client, me
         await ws.send_json({"type": "join"})  # ... and nothing more: no offer, no ICE, no DTLS
         assert (await ws.receive_json())["type"] == "joined"
         async with client.app[DB].write() as s:
-            await s.execute(update(Session).where(Session.id == sid).values(
-                starts_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
-        await live_rooms(client.app).get(sid).observer.drain()
+            await s.execute(
+                update(Session)
+                .where(Session.id == sid)
+                .values(starts_at=datetime.now(timezone.utc) - timedelta(minutes=1))
+            )
+        await client.app[LIVE_ROOMS].get(sid).observer.drain()
         resp = await mentor.post(f"/api/rooms/{sid}/end")
         assert resp.status == 200 and (await resp.json())["status"] == "completed", await resp.text()
         async with client.app[DB].read() as s:
-            status = {b.learner_id: b.status.value for b in (await s.scalars(
-                select(Booking).where(Booking.session_id == sid))).all()}
-            users = {r.user_id for r in (await s.scalars(select(AttendanceInterval).where(
-                AttendanceInterval.session_id == sid))).all()}
+            status = {
+                b.learner_id: b.status.value
+                for b in (await s.scalars(select(Booking).where(Booking.session_id == sid))).all()
+            }
+            users = {
+                r.user_id
+                for r in (await s.scalars(select(AttendanceInterval).where(AttendanceInterval.session_id == sid))).all()
+            }
         assert status == {present.id: "attended", learner.id: "no_show"}
         assert users == {mentor.id, present.id}
     finally:
@@ -144,12 +158,18 @@ async def test_two_participants_meet_and_mentor_ends(client, mentor, learner) ->
         resp = await mentor.post(f"/api/rooms/{sid}/end")
         assert resp.status == 409
         assert (await resp.json())["error"] == {
-            "code": "too_early", "message": "A class cannot be ended before its start time.", "fields": {}}
+            "code": "too_early",
+            "message": "A class cannot be ended before its start time.",
+            "fields": {},
+        }
         # The engine's join events are stored as they happen (wait for its listeners, no sleeping).
-        await live_rooms(client.app).get(sid).observer.drain()
+        await client.app[LIVE_ROOMS].get(sid).observer.drain()
         async with client.app[DB].write() as s:
-            await s.execute(update(Session).where(Session.id == sid).values(
-                starts_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
+            await s.execute(
+                update(Session)
+                .where(Session.id == sid)
+                .values(starts_at=datetime.now(timezone.utc) - timedelta(minutes=1))
+            )
         resp = await mentor.post(f"/api/rooms/{sid}/end")
         assert resp.status == 200 and (await resp.json())["status"] == "completed"
         await l_.wait_message("session-ended")
@@ -163,10 +183,11 @@ async def test_two_participants_meet_and_mentor_ends(client, mentor, learner) ->
         assert set(quality) == {str(mentor.id), str(learner.id)}, quality
         assert all(set(levels) <= {"excellent", "good"} for levels in quality.values()), quality
         async with client.app[DB].read() as s:
-            status = {b.learner_id: b.status.value for b in (await s.scalars(
-                select(Booking).where(Booking.session_id == sid))).all()}
-            rows = (await s.scalars(select(AttendanceInterval).where(
-                AttendanceInterval.session_id == sid))).all()
+            status = {
+                b.learner_id: b.status.value
+                for b in (await s.scalars(select(Booking).where(Booking.session_id == sid))).all()
+            }
+            rows = (await s.scalars(select(AttendanceInterval).where(AttendanceInterval.session_id == sid))).all()
         assert status == {learner.id: "attended", absent.id: "no_show"}
         assert {(r.user_id, r.role) for r in rows} == {(mentor.id, "mentor"), (learner.id, "learner")}
         assert all(r.left_at is not None and r.left_at >= r.joined_at for r in rows)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.context import Context
-from api.keys import DB, SERVICES
+from api.keys import DB, SCHEDULER
 from api.models import (
     Booking,
     BookingStatus,
@@ -30,8 +30,11 @@ from tests.conftest import signup
 
 async def reminders(client, user_id):
     async with client.app[DB].read() as s:
-        return (await s.scalars(select(Notification).where(
-            Notification.user_id == user_id, Notification.kind == "session.reminder"))).all()
+        return (
+            await s.scalars(
+                select(Notification).where(Notification.user_id == user_id, Notification.kind == "session.reminder")
+            )
+        ).all()
 
 
 async def test_reminder_exactly_once_across_two_processes(aiohttp_client, client, settings, learner, mentor):
@@ -74,12 +77,21 @@ async def test_no_reminder_for_cancelled_drafts_or_long_started(client, learner,
 async def test_session_nobody_started_is_refunded_not_paid(client, learner, mentor, settings):
     """Issue 14: a session nobody started was completed by the scheduler and the mentor paid."""
     grace = settings.room_grace_minutes
-    over = await make_session(client, mentor.id, starts_in=timedelta(minutes=-(60 + grace + 1)),
-                              duration_min=60, price_cents=2000)
+    over = await make_session(
+        client, mentor.id, starts_in=timedelta(minutes=-(60 + grace + 1)), duration_min=60, price_cents=2000
+    )
     bid = await book(client, over, learner.id)
     async with client.app[DB].write() as s:
-        await ledger.record_charge(s, booking_id=bid, session_id=over, mentor_id=mentor.id,
-                                   price_cents=2000, currency="USD", fee_percent=15, reference="t")
+        await ledger.record_charge(
+            s,
+            booking_id=bid,
+            session_id=over,
+            mentor_id=mentor.id,
+            price_cents=2000,
+            currency="USD",
+            fee_percent=15,
+            reference="t",
+        )
     in_grace = await make_session(client, mentor.id, starts_in=timedelta(minutes=-(60 + grace - 5)))
     result = await scheduler.run_once(Context.of(client.app))
     assert result.completed == [over]
@@ -97,12 +109,26 @@ async def test_session_nobody_started_is_refunded_not_paid(client, learner, ment
 async def test_live_session_over_settles_and_releases_after_the_hold(client, learner, mentor, settings):
     grace = settings.room_grace_minutes
     start = utcnow() - timedelta(minutes=60 + grace + 1)
-    over = await make_session(client, mentor.id, starts_in=timedelta(minutes=-(60 + grace + 1)),
-                              duration_min=60, price_cents=2000, status=SessionStatus.live)
+    over = await make_session(
+        client,
+        mentor.id,
+        starts_in=timedelta(minutes=-(60 + grace + 1)),
+        duration_min=60,
+        price_cents=2000,
+        status=SessionStatus.live,
+    )
     bid = await book(client, over, learner.id)
     async with client.app[DB].write() as s:
-        await ledger.record_charge(s, booking_id=bid, session_id=over, mentor_id=mentor.id,
-                                   price_cents=2000, currency="USD", fee_percent=15, reference="t")
+        await ledger.record_charge(
+            s,
+            booking_id=bid,
+            session_id=over,
+            mentor_id=mentor.id,
+            price_cents=2000,
+            currency="USD",
+            fee_percent=15,
+            reference="t",
+        )
     await in_room(client, over, mentor.id, "mentor", start, start + timedelta(minutes=60))
     await in_room(client, over, learner.id, "learner", start, start + timedelta(minutes=50))
     ctx = Context.of(client.app)
@@ -124,8 +150,9 @@ async def test_live_session_over_settles_and_releases_after_the_hold(client, lea
 
 async def test_expires_requests(client, learner, mentor):
     soon = (utcnow() + timedelta(minutes=20)).isoformat()
-    resp = await learner.post("/api/requests/create", json={
-        "topic": "T", "domain": "Programming", "preferred_times": [soon]})
+    resp = await learner.post(
+        "/api/requests/create", json={"topic": "T", "domain": "Programming", "preferred_times": [soon]}
+    )
     rid = (await resp.json())["id"]
     result = await scheduler.run_once(Context.of(client.app), now=utcnow() + timedelta(hours=1))
     assert result.expired_requests == [rid]
@@ -136,14 +163,15 @@ async def test_expires_requests(client, learner, mentor):
 async def test_background_loop_runs_and_stops(aiohttp_client, settings, tmp_path):
     app = create_app(replace(settings, scheduler_enabled=True, scheduler_interval_seconds=0.05))
     cl = await aiohttp_client(app)
-    sched = cl.app[SERVICES]["scheduler"]
+    sched = cl.app[SCHEDULER]
     await asyncio.wait_for(sched.started.wait(), 5)
     await asyncio.wait_for(sched.ran.wait(), 5)
     assert sched.runs >= 1
     await cl.close()
     assert sched.exited.is_set()
+    await asyncio.wait_for(sched.stop(), 5)  # stopping again is harmless
 
 
 async def test_disabled_scheduler_does_not_run(client):
-    sched = client.app[SERVICES]["scheduler"]
+    sched = client.app[SCHEDULER]
     assert not sched.started.is_set()

@@ -37,19 +37,32 @@ from api.routes.system import openapi_document
 from api.settings import Settings
 from tests.conftest import PASSWORD, PG_URL, _clone_pg, _drop_pg
 
-EXCLUDED = {("POST", "/api/auth/logout"), ("POST", "/api/users/{id}/deactivate"),
-            ("POST", "/api/admin/ml-metrics/train")}
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance, response_headers_conformance, negative_data_rejection]
+EXCLUDED = {
+    ("POST", "/api/auth/logout"),
+    ("POST", "/api/users/{id}/deactivate"),
+    ("POST", "/api/admin/ml-metrics/train"),
+}
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
+]
 # Operations that knowingly accept some schema-violating input, so the negative-data check
 # is not applied to them (every other check is). Each is a finding for the route's owner:
 LENIENT = {
     # QueryModel reads "" as "not given" (HTML forms send ?q=&domain=), and pydantic's lax
     # mode reads a number as a Unix timestamp for date-time fields.
-    ("GET", "/api/sessions"), ("GET", "/api/mentor/sessions"), ("GET", "/api/earnings"),
-    ("GET", "/api/bookings"), ("GET", "/api/recordings"),
+    ("GET", "/api/sessions"),
+    ("GET", "/api/mentor/sessions"),
+    ("GET", "/api/earnings"),
+    ("GET", "/api/bookings"),
+    ("GET", "/api/recordings"),
     # starts_at: 0 is read as 1970-01-01 (a draft may start in the past; publish refuses it).
-    ("POST", "/api/sessions"), ("POST", "/api/sessions/{id}/update"),
+    ("POST", "/api/sessions"),
+    ("POST", "/api/sessions/{id}/update"),
 }
 
 
@@ -103,13 +116,28 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{port}"
         db, mailer = app[DB], app[__import__("api.keys", fromlist=["MAILER"]).MAILER]
         for role in ("learner", "mentor"):
-            await register(db, mailer, UserCreate(email=f"{role}@schemathesis.example.com", password=PASSWORD,
-                                                  full_name=role.title(), role=role,
-                                                  domains=["Programming"]), public_url=self.url)
+            await register(
+                db,
+                mailer,
+                UserCreate(
+                    email=f"{role}@schemathesis.example.com",
+                    password=PASSWORD,
+                    full_name=role.title(),
+                    role=role,
+                    domains=["Programming"],
+                ),
+                public_url=self.url,
+            )
         await create_admin(db, "admin@schemathesis.example.com", PASSWORD)
         for role in ("learner", "mentor", "admin"):
-            result = await login(db, f"{role}@schemathesis.example.com", PASSWORD, secret=self.settings.jwt_secret,
-                                 ttl=3600, next_url=None)
+            result = await login(
+                db,
+                f"{role}@schemathesis.example.com",
+                PASSWORD,
+                secret=self.settings.jwt_secret,
+                ttl=3600,
+                next_url=None,
+            )
             self.tokens[role] = result.token
 
     def start(self) -> None:
@@ -136,8 +164,14 @@ def live_server(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> I
     else:
         shutil.copy(template_db, data / "peerlearn.db")
         url = f"sqlite+aiosqlite:///{data / 'peerlearn.db'}"
-    settings = Settings(data_dir=data, database_url=url, scheduler_enabled=False, auth_rate_limit=1_000_000,
-                        access_log=False, extra={"migrate": False}).prepared()
+    settings = Settings(
+        data_dir=data,
+        database_url=url,
+        scheduler_enabled=False,
+        auth_rate_limit=1_000_000,
+        access_log=False,
+        migrate=False,
+    ).prepared()
     server = LiveServer(settings)
     server.start()
     yield server
@@ -146,11 +180,13 @@ def live_server(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> I
         asyncio.run(_drop_pg(url))
 
 
-@schema.exclude(method="POST", path="/api/auth/logout").exclude(
-    method="POST", path="/api/users/{id}/deactivate").exclude(
-    method="POST", path="/api/admin/ml-metrics/train").parametrize()
-@hsettings(max_examples=4, deadline=None, derandomize=True,
-           suppress_health_check=list(HealthCheck))
+@(
+    schema.exclude(method="POST", path="/api/auth/logout")
+    .exclude(method="POST", path="/api/users/{id}/deactivate")
+    .exclude(method="POST", path="/api/admin/ml-metrics/train")
+    .parametrize()
+)
+@hsettings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_api_conforms(case: Any, live_server: LiveServer) -> None:
     roles = ROLES.get((case.method.upper(), case.operation.path))
     headers = {}
@@ -159,5 +195,10 @@ def test_api_conforms(case: Any, live_server: LiveServer) -> None:
     key = (case.method.upper(), case.operation.path)
     lenient = key in LENIENT
     checks = [c for c in CHECKS if not (lenient and c is negative_data_rejection)]
-    case.call_and_validate(base_url=live_server.url, headers=headers, checks=checks,
-                           excluded_checks=[negative_data_rejection] if lenient else None, timeout=30)
+    case.call_and_validate(
+        base_url=live_server.url,
+        headers=headers,
+        checks=checks,
+        excluded_checks=[negative_data_rejection] if lenient else None,
+        timeout=30,
+    )

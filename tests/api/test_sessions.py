@@ -22,8 +22,10 @@ async def test_create_draft_stores_utc_from_offset_and_from_zone_name(mentor):
     assert d["seats_left"] == 5 and d["is_owner"] is True
     d2 = await draft(mentor, starts_at="2031-01-15T09:30:00", timezone="America/New_York")
     assert d2["starts_at"].startswith("2031-01-15T14:30:00")
-    resp = await mentor.post("/api/sessions", json={"title": "x", "domain": "d", "starts_at": "2031-01-15T09:30:00",
-                                                     "timezone": "Mars/Olympus"})
+    resp = await mentor.post(
+        "/api/sessions",
+        json={"title": "x", "domain": "d", "starts_at": "2031-01-15T09:30:00", "timezone": "Mars/Olympus"},
+    )
     assert resp.status == 400
     assert "timezone" in (await resp.json())["error"]["fields"]
 
@@ -33,12 +35,14 @@ async def test_create_refusals(client, learner, mentor, admin):
     assert (await client.post("/api/sessions", json=body)).status == 401
     assert (await learner.post("/api/sessions", json=body)).status == 403
     assert (await admin.post("/api/sessions", json=body)).status == 403
-    for bad in ({"title": "", "domain": "d", "starts_at": future()},
-                {"title": "t", "domain": "d", "starts_at": future(), "price_cents": -1},
-                {"title": "t", "domain": "d", "starts_at": future(), "capacity": 0},
-                {"title": "t", "domain": "d", "starts_at": "yesterday"},
-                {"title": "t", "domain": "d", "starts_at": future(), "status": "scheduled"},
-                {"title": "t", "domain": "d", "starts_at": future(), "currency": "EURO"}):
+    for bad in (
+        {"title": "", "domain": "d", "starts_at": future()},
+        {"title": "t", "domain": "d", "starts_at": future(), "price_cents": -1},
+        {"title": "t", "domain": "d", "starts_at": future(), "capacity": 0},
+        {"title": "t", "domain": "d", "starts_at": "yesterday"},
+        {"title": "t", "domain": "d", "starts_at": future(), "status": "scheduled"},
+        {"title": "t", "domain": "d", "starts_at": future(), "currency": "EURO"},
+    ):
         resp = await mentor.post("/api/sessions", json=bad)
         assert resp.status == 400, bad
         assert (await resp.json())["error"]["code"] == "validation_error"
@@ -68,8 +72,9 @@ async def test_drafts_are_private_to_mentor_and_admins(client, learner, mentor, 
 
 async def test_update_rules(client, learner, mentor):
     d = await draft(mentor)
-    resp = await mentor.post(f"/api/sessions/{d['id']}/update",
-                             json={"title": "Renamed", "capacity": 3, "skills": ["Go", "go"]})
+    resp = await mentor.post(
+        f"/api/sessions/{d['id']}/update", json={"title": "Renamed", "capacity": 3, "skills": ["Go", "go"]}
+    )
     assert resp.status == 200
     data = await resp.json()
     assert data["title"] == "Renamed" and data["capacity"] == 3 and data["skills"] == ["Go"]
@@ -140,12 +145,18 @@ async def test_cancel_refunds_every_booking_and_notifies(client, mentor, admin):
 
 async def test_browse_filters_sort_pagination(client, mentor):
     other = await signup(client, "mentor", full_name="Grace Hopper")
-    a = await published(mentor, title="Async Python", price_cents=1000, domain="Programming",
-                        starts_at=future(24), skills=["asyncio"])
-    b = await published(other, title="Figma basics", price_cents=5000, domain="Design",
-                        starts_at=future(24 * 5), description="Frames and components")
-    c = await published(other, title="Free chat", price_cents=0, domain="Design", starts_at=future(24 * 10),
-                        capacity=2)
+    a = await published(
+        mentor, title="Async Python", price_cents=1000, domain="Programming", starts_at=future(24), skills=["asyncio"]
+    )
+    b = await published(
+        other,
+        title="Figma basics",
+        price_cents=5000,
+        domain="Design",
+        starts_at=future(24 * 5),
+        description="Frames and components",
+    )
+    c = await published(other, title="Free chat", price_cents=0, domain="Design", starts_at=future(24 * 10), capacity=2)
     await draft(mentor, title="Hidden draft")
 
     async def ids(qs: str) -> list[int]:

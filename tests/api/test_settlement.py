@@ -31,8 +31,10 @@ async def _booked(client, mentor, n=1, price=5000, **fields):
 async def _state(client, sid, mentor_id):
     async with client.app[DB].read() as s:
         sess = await s.get(Session, sid)
-        bookings = {b.learner_id: b.status.value for b in (await s.scalars(
-            select(Booking).where(Booking.session_id == sid))).all()}
+        bookings = {
+            b.learner_id: b.status.value
+            for b in (await s.scalars(select(Booking).where(Booking.session_id == sid))).all()
+        }
         kinds = sorted((await s.scalars(select(Journal.kind).where(Journal.session_id == sid))).all())
         bal = await ledger.mentor_balances(s, mentor_id)
     return sess.status.value, bookings, kinds, (bal.pending, bal.available)
@@ -53,8 +55,9 @@ async def test_mentor_cannot_end_before_the_start_with_nobody_there(client, ment
     await in_room(client, sid, mentor.id, "mentor", utcnow())
     resp = await mentor.post(f"/api/rooms/{sid}/end")
     assert resp.status == 409
-    assert await resp.json() == {"error": {"code": "too_early", "fields": {},
-                                           "message": "A class cannot be ended before its start time."}}
+    assert await resp.json() == {
+        "error": {"code": "too_early", "fields": {}, "message": "A class cannot be ended before its start time."}
+    }
     assert await _state(client, sid, mentor.id) == ("live", {lr.id: "confirmed"}, ["charge"], (4000, 0))
     assert (await (await lr.get(f"/api/bookings/{bid}")).json())["status"] == "confirmed"
     # The room is open early, but until the start the learner may still cancel (inside the
@@ -85,7 +88,11 @@ async def test_class_nobody_started_refunds_and_pays_nothing(client, mentor):
     out = await take_place(client, sid, [], mentor=False)
     assert not out.took_place and len(out.refunded) == 2
     assert await _state(client, sid, mentor.id) == (
-        "cancelled", {lr.id: "cancelled" for lr in learners}, ["charge", "charge", "refund", "refund"], (0, 0))
+        "cancelled",
+        {lr.id: "cancelled" for lr in learners},
+        ["charge", "charge", "refund", "refund"],
+        (0, 0),
+    )
     assert await after_hold(client) == []
     await _balanced(client)
 
@@ -99,8 +106,10 @@ async def test_attendance_decides_attended_and_no_show(client, mentor):
     # No-show policy: not refunded, the mentor is paid (after the hold) for both seats.
     assert kinds == ["charge", "charge"] and balances == (8000, 0)
     async with client.app[DB].read() as s:
-        kinds_of = {uid: set((await s.scalars(select(Notification.kind).where(
-            Notification.user_id == uid))).all()) for uid in (came.id, missed.id, mentor.id)}
+        kinds_of = {
+            uid: set((await s.scalars(select(Notification.kind).where(Notification.user_id == uid))).all())
+            for uid in (came.id, missed.id, mentor.id)
+        }
     assert "session.completed" in kinds_of[came.id] and "session.no_show" in kinds_of[missed.id]
     assert "session.completed" in kinds_of[mentor.id]
     await after_hold(client, sid)
@@ -119,8 +128,7 @@ async def test_mentor_who_left_before_waiting_pays_back_the_no_show(client, ment
     sid, (lr,), _ = await _booked(client, mentor)
     out = await take_place(client, sid, [], mentor_minutes=3)  # no_show_wait_minutes is 10
     assert not out.took_place
-    assert await _state(client, sid, mentor.id) == ("cancelled", {lr.id: "cancelled"}, ["charge", "refund"],
-                                                     (0, 0))
+    assert await _state(client, sid, mentor.id) == ("cancelled", {lr.id: "cancelled"}, ["charge", "refund"], (0, 0))
 
 
 async def test_earnings_available_only_after_the_hold(client, mentor):
@@ -169,8 +177,9 @@ async def test_report_holds_earnings_until_an_admin_refunds(client, mentor, admi
     assert (await mentor.get("/api/admin/reports")).status == 403
     queue = await (await admin.get("/api/admin/reports?status=open")).json()
     assert [r["id"] for r in queue["items"]] == [report["id"]]
-    resp = await admin.post(f"/api/admin/reports/{report['id']}/resolve",
-                            json={"action": "refund", "note": "Confirmed with the mentor"})
+    resp = await admin.post(
+        f"/api/admin/reports/{report['id']}/resolve", json={"action": "refund", "note": "Confirmed with the mentor"}
+    )
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["status"] == "refunded"
     again = await admin.post(f"/api/admin/reports/{report['id']}/resolve", json={"action": "release"})
@@ -206,12 +215,14 @@ async def test_report_refusals(client, mentor, learner):
 async def test_concurrent_reports_and_resolutions_post_once(client, mentor, admin):
     sid, (lr,), (bid,) = await _booked(client, mentor)
     await take_place(client, sid, [lr.id])
-    results = await asyncio.gather(*(lr.post(f"/api/bookings/{bid}/report", json={"reason": "Bad class"})
-                                     for _ in range(5)))
+    results = await asyncio.gather(
+        *(lr.post(f"/api/bookings/{bid}/report", json={"reason": "Bad class"}) for _ in range(5))
+    )
     assert sorted(r.status for r in results) == [201, 409, 409, 409, 409]
     async with client.app[DB].read() as s:
         rid = await s.scalar(select(BookingReport.id))
-    results = await asyncio.gather(*(admin.post(f"/api/admin/reports/{rid}/resolve", json={"action": a})
-                                     for a in ("refund", "release", "refund")))
+    results = await asyncio.gather(
+        *(admin.post(f"/api/admin/reports/{rid}/resolve", json={"action": a}) for a in ("refund", "release", "refund"))
+    )
     assert sorted(r.status for r in results) == [200, 409, 409]
     await _balanced(client)

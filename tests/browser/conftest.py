@@ -30,8 +30,15 @@ from api.demo import DEMO_PASSWORD, load_demo
 from api.settings import Settings
 
 CHROMIUM = os.environ.get("PEERLEARN_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 ARTIFACTS = Path(os.environ.get("PEERLEARN_BROWSER_ARTIFACTS", "test-results/browser"))
 PASSWORD = "Str0ng-passw0rd"
 
@@ -150,8 +157,11 @@ class Api:
                 msg = email_lib.message_from_bytes(eml.read_bytes())
                 if msg["To"] != to:
                     continue
-                part = msg if not msg.is_multipart() else \
-                    next(p for p in msg.walk() if p.get_content_type() == "text/plain")
+                part = (
+                    msg
+                    if not msg.is_multipart()
+                    else next(p for p in msg.walk() if p.get_content_type() == "text/plain")
+                )
                 found = re.search(re.escape(path) + r"\?token=([\w\-]+)", part.get_payload(decode=True).decode())
                 if found:
                     return found.group(1)
@@ -178,8 +188,13 @@ def complete_session(server: LiveServer, mentor: Api, session_id: int, *, hold_o
         start = datetime.now(UTC) - timedelta(hours=1)
         async with ctx.db.write() as s:
             await s.execute(update(Session).where(Session.id == session_id).values(starts_at=start))
-            learners = (await s.scalars(select(Booking.learner_id).where(
-                Booking.session_id == session_id, Booking.status == BookingStatus.confirmed))).all()
+            learners = (
+                await s.scalars(
+                    select(Booking.learner_id).where(
+                        Booking.session_id == session_id, Booking.status == BookingStatus.confirmed
+                    )
+                )
+            ).all()
         await rooms.start_class(ctx, session_id)
         await attendance.record_join(ctx, session_id, int(mentor.user["id"]), "mentor", "", start)  # type: ignore[index]
         for uid in learners:
@@ -200,8 +215,15 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     """The whole platform with demo data (loaded in the server's own loop) on a free port (scheduler off: tests drive time-free flows)."""
     data_dir = tmp_path_factory.mktemp("browser-data")
     port = _free_port()
-    settings = Settings(data_dir=data_dir, host="127.0.0.1", port=port, public_url=f"http://127.0.0.1:{port}",
-                        scheduler_enabled=False, auth_rate_limit=100_000, access_log=False).prepared()
+    settings = Settings(
+        data_dir=data_dir,
+        host="127.0.0.1",
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        scheduler_enabled=False,
+        auth_rate_limit=100_000,
+        access_log=False,
+    ).prepared()
     server = LiveServer(settings)
     server.start()
     yield server

@@ -19,9 +19,18 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import PASSWORD, Api
 
-MEDIA_ARGS = ["--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-              "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync",
-              "--autoplay-policy=no-user-gesture-required", "--disable-dev-shm-usage"]
+MEDIA_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-dev-shm-usage",
+]
 
 # frames decoded from (publisher peer id, source) on this page; negative: not (yet) receiving
 FRAMES_FROM = """async ([peerId, source]) => {
@@ -78,8 +87,9 @@ class Participant:
         self.page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.console_errors.append(str(e)))
         assert account.user is not None
-        resp = self.context.request.post(base + "/api/auth/login",
-                                         data={"email": account.user["email"], "password": PASSWORD})
+        resp = self.context.request.post(
+            base + "/api/auth/login", data={"email": account.user["email"], "password": PASSWORD}
+        )
         assert resp.ok, resp.text()
 
     @property
@@ -116,7 +126,8 @@ class Participant:
         if not first:
             raise AssertionError(
                 f"{self.name} does not decode {other.name}'s {source}: "
-                f"{self.name}={self.page.evaluate(MEDIA_SUMMARY)} {other.name}={other.page.evaluate(MEDIA_SUMMARY)}")
+                f"{self.name}={self.page.evaluate(MEDIA_SUMMARY)} {other.name}={other.page.evaluate(MEDIA_SUMMARY)}"
+            )
 
     def close(self) -> None:
         self.context.close()
@@ -145,15 +156,27 @@ def class_with_learners(api_client: Api, learners: int) -> tuple[dict[str, Any],
     ``learners`` fresh learners."""
     mentor = api_client.signup("mentor", domains=["Programming"], skills=["Python"])
     starts = (datetime.now(timezone.utc) + timedelta(minutes=5)).replace(microsecond=0)
-    s = mentor.call("POST", "/api/sessions", {
-        "title": f"Join orders {uuid.uuid4().hex[:6]}", "description": "People arrive when they arrive.",
-        "curriculum": ["Hello"], "domain": "Programming", "skills": ["Python"],
-        "price_cents": 1500, "capacity": 5, "starts_at": starts.isoformat(), "duration_min": 45})
+    s = mentor.call(
+        "POST",
+        "/api/sessions",
+        {
+            "title": f"Join orders {uuid.uuid4().hex[:6]}",
+            "description": "People arrive when they arrive.",
+            "curriculum": ["Hello"],
+            "domain": "Programming",
+            "skills": ["Python"],
+            "price_cents": 1500,
+            "capacity": 5,
+            "starts_at": starts.isoformat(),
+            "duration_min": 45,
+        },
+    )
     mentor.call("POST", f"/api/sessions/{s['id']}/publish")
     booked = []
     for _ in range(learners):
         learner = api_client.signup("learner", interests=["Python"])
-        learner.call("POST", "/api/bookings/create", {"session_id": s["id"]},
-                     headers={"Idempotency-Key": uuid.uuid4().hex})
+        learner.call(
+            "POST", "/api/bookings/create", {"session_id": s["id"]}, headers={"Idempotency-Key": uuid.uuid4().hex}
+        )
         booked.append(learner)
     return s, mentor, booked

@@ -36,8 +36,11 @@ def _mailed_link(server: LiveServer, to: str, path: str, timeout: float = 10.0) 
             msg = email.message_from_bytes(eml.read_bytes())
             if msg["To"] != to:
                 continue
-            body = msg.get_payload(decode=True) if not msg.is_multipart() else \
-                next(p for p in msg.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
+            body = (
+                msg.get_payload(decode=True)
+                if not msg.is_multipart()
+                else next(p for p in msg.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
+            )
             match = re.search(re.escape(path) + r"\?token=[\w\-]+", body.decode())
             if match:
                 return match.group(0)
@@ -46,8 +49,9 @@ def _mailed_link(server: LiveServer, to: str, path: str, timeout: float = 10.0) 
         time.sleep(0.1)
 
 
-def test_register_wizard_then_login_lands_on_learner_dashboard(tab: Tab, live_server: LiveServer,
-                                                                tmp_path: Path) -> None:
+def test_register_wizard_then_login_lands_on_learner_dashboard(
+    tab: Tab, live_server: LiveServer, tmp_path: Path
+) -> None:
     page = tab.page
     tab.goto("/")
     page.get_by_role("link", name="Get Started").first.click()

@@ -16,16 +16,27 @@ from tests.browser.conftest import DEMO_ADMIN, PASSWORD, Api, Tab
 
 pytestmark = pytest.mark.browser
 
-ADMIN_TABS = ["/admin/users", "/admin/sessions", "/admin/requests", "/admin/payments", "/admin/feedback",
-              "/admin/ml-metrics", "/admin/settings", "/admin/health", "/admin/recordings", "/admin/notifications"]
+ADMIN_TABS = [
+    "/admin/users",
+    "/admin/sessions",
+    "/admin/requests",
+    "/admin/payments",
+    "/admin/feedback",
+    "/admin/ml-metrics",
+    "/admin/settings",
+    "/admin/health",
+    "/admin/recordings",
+    "/admin/notifications",
+]
 
 
 def _admin(api_client: Api) -> Api:
     return api_client.login(DEMO_ADMIN, DEMO_PASSWORD)
 
 
-def test_admin_redirects_and_deactivates_a_user_who_then_cannot_sign_in(tab: Tab, open_tab: object,
-                                                                         api_client: Api) -> None:
+def test_admin_redirects_and_deactivates_a_user_who_then_cannot_sign_in(
+    tab: Tab, open_tab: object, api_client: Api
+) -> None:
     learner = api_client.signup("learner")
     email = learner.user["email"]
     tab.login(DEMO_ADMIN)
@@ -75,7 +86,9 @@ def test_admin_changes_a_setting_and_it_persists_after_reload(tab: Tab, api_clie
         expect(page.get_by_text("Settings saved.")).to_be_visible()
         page.reload()
         expect(page.get_by_label("Recording retention (days)")).to_have_value(str(new_days))
-        expect(page.get_by_test_id("audit-rows").locator("tr", has_text="recording_retention_days").first).to_be_visible()
+        expect(
+            page.get_by_test_id("audit-rows").locator("tr", has_text="recording_retention_days").first
+        ).to_be_visible()
         assert admin.call("GET", "/api/admin/settings")["recording_retention_days"] == new_days
 
         page.get_by_label("Platform fee (%)").fill("80")  # out of range: the API's field message

@@ -26,10 +26,21 @@ pytestmark = pytest.mark.browser
 def _published_session(api_client: Api, title: str) -> tuple[dict[str, Any], Api]:
     mentor = api_client.signup("mentor", domains=["Programming"], skills=["Python"])
     starts = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0)
-    s = mentor.call("POST", "/api/sessions", {
-        "title": title, "description": "Decorators, closures and context managers.", "curriculum": ["Closures"],
-        "domain": "Programming", "skills": ["Python"], "price_cents": 3000, "capacity": 4,
-        "starts_at": starts.isoformat(), "duration_min": 60})
+    s = mentor.call(
+        "POST",
+        "/api/sessions",
+        {
+            "title": title,
+            "description": "Decorators, closures and context managers.",
+            "curriculum": ["Closures"],
+            "domain": "Programming",
+            "skills": ["Python"],
+            "price_cents": 3000,
+            "capacity": 4,
+            "starts_at": starts.isoformat(),
+            "duration_min": 60,
+        },
+    )
     mentor.call("POST", f"/api/sessions/{s['id']}/publish")
     return s, mentor
 
@@ -152,7 +163,8 @@ def test_mentor_from_drafting_to_payout(tab: Tab, live_server: LiveServer, api_c
     expect(page.get_by_text("Payout of $50.00 requested (test mode).")).to_be_visible()
     expect(page.get_by_test_id("payout-history").locator("tr", has_text="$50.00").first).to_be_visible()
     expect(page.locator('[data-figure="available_cents"]')).to_have_text(
-        f"${(earned['available_cents'] - 5000) / 100:,.2f}")
+        f"${(earned['available_cents'] - 5000) / 100:,.2f}"
+    )
     tab.shot("journey-mentor-payout")
     assert mentor.call("GET", "/api/earnings")["available_cents"] == earned["available_cents"] - 5000
     assert tab.console_errors == [], tab.console_errors

@@ -18,16 +18,56 @@ from tests.browser.conftest import DEMO_ADMIN, DEMO_LEARNER, DEMO_MENTOR, PASSWO
 
 pytestmark = pytest.mark.browser
 
-PUBLIC = ["/", "/login", "/register", "/reset-password", "/reset-password?token=x", "/verify-email",
-          "/about", "/contact", "/terms", "/privacy"]
-LEARNER = ["/learner/dashboard", "/learner/home", "/learner/sessions", "/learner/sessions?view=past",
-           "/learner/requests", "/learner/notifications", "/requests/new", "/profile"]
-MENTOR = ["/mentor/dashboard", "/mentor/sessions", "/mentor/sessions?view=draft", "/mentor/sessions?view=scheduled",
-          "/mentor/sessions?view=past", "/mentor/sessions/new", "/mentor/requests", "/mentor/earnings",
-          "/mentor/analytics", "/mentor/profile", "/mentor/notifications", "/profile"]
-ADMIN = ["/admin/dashboard", "/admin/users", "/admin/sessions", "/admin/requests", "/admin/payments",
-         "/admin/feedback", "/admin/ml-metrics", "/admin/settings", "/admin/health", "/admin/recordings",
-         "/admin/notifications", "/profile"]
+PUBLIC = [
+    "/",
+    "/login",
+    "/register",
+    "/reset-password",
+    "/reset-password?token=x",
+    "/verify-email",
+    "/about",
+    "/contact",
+    "/terms",
+    "/privacy",
+]
+LEARNER = [
+    "/learner/dashboard",
+    "/learner/home",
+    "/learner/sessions",
+    "/learner/sessions?view=past",
+    "/learner/requests",
+    "/learner/notifications",
+    "/requests/new",
+    "/profile",
+]
+MENTOR = [
+    "/mentor/dashboard",
+    "/mentor/sessions",
+    "/mentor/sessions?view=draft",
+    "/mentor/sessions?view=scheduled",
+    "/mentor/sessions?view=past",
+    "/mentor/sessions/new",
+    "/mentor/requests",
+    "/mentor/earnings",
+    "/mentor/analytics",
+    "/mentor/profile",
+    "/mentor/notifications",
+    "/profile",
+]
+ADMIN = [
+    "/admin/dashboard",
+    "/admin/users",
+    "/admin/sessions",
+    "/admin/requests",
+    "/admin/payments",
+    "/admin/feedback",
+    "/admin/ml-metrics",
+    "/admin/settings",
+    "/admin/health",
+    "/admin/recordings",
+    "/admin/notifications",
+    "/profile",
+]
 
 
 def _ours(url: str, base: str) -> bool:
@@ -64,8 +104,15 @@ def test_landing_has_the_labels_and_a_swipeable_mentor_carousel(phone: Tab) -> N
     page = phone.page
     phone.goto("/")
     expect(page.get_by_role("heading", name="Learn from Experts Live")).to_be_visible()
-    for text in ("1:1 Sessions", "Real-Time Collaboration", "How It Works", "Sign Up", "Browse", "Connect",
-                 "Featured Mentors"):
+    for text in (
+        "1:1 Sessions",
+        "Real-Time Collaboration",
+        "How It Works",
+        "Sign Up",
+        "Browse",
+        "Connect",
+        "Featured Mentors",
+    ):
         expect(page.get_by_text(text, exact=True).first).to_be_visible()
     carousel = page.get_by_test_id("mentor-carousel")
     expect(carousel.locator("li").first).to_be_visible()
@@ -87,15 +134,26 @@ def _class_soon_with_a_draft(api_client: Api) -> tuple[Api, Api, int, int]:
     (whose room page is the lobby: the mentor hasn't opened it)."""
     mentor = api_client.signup("mentor", domains=["Programming"], skills=["Python"])
     starts = (datetime.now(timezone.utc) + timedelta(minutes=5)).replace(microsecond=0)
-    body = {"title": f"Sweep class {uuid.uuid4().hex[:6]}", "description": "For the page sweep.", "curriculum": ["Hi"],
-            "domain": "Programming", "skills": ["Python"], "price_cents": 1000, "capacity": 3,
-            "starts_at": starts.isoformat(), "duration_min": 30}
+    body = {
+        "title": f"Sweep class {uuid.uuid4().hex[:6]}",
+        "description": "For the page sweep.",
+        "curriculum": ["Hi"],
+        "domain": "Programming",
+        "skills": ["Python"],
+        "price_cents": 1000,
+        "capacity": 3,
+        "starts_at": starts.isoformat(),
+        "duration_min": 30,
+    }
     live = mentor.call("POST", "/api/sessions", body)
     mentor.call("POST", f"/api/sessions/{live['id']}/publish")
-    draft = mentor.call("POST", "/api/sessions", {**body, "title": "Sweep draft",
-                                                  "starts_at": (starts + timedelta(days=3)).isoformat()})
+    draft = mentor.call(
+        "POST", "/api/sessions", {**body, "title": "Sweep draft", "starts_at": (starts + timedelta(days=3)).isoformat()}
+    )
     learner = api_client.signup("learner", interests=["Python"])
-    learner.call("POST", "/api/bookings/create", {"session_id": live["id"]}, headers={"Idempotency-Key": uuid.uuid4().hex})
+    learner.call(
+        "POST", "/api/bookings/create", {"session_id": live["id"]}, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
     return mentor, learner, int(live["id"]), int(draft["id"])
 
 
@@ -109,13 +167,16 @@ def _settled(t: Tab, path: str) -> None:
 
 @pytest.mark.parametrize("width,height", [(390, 844), (1280, 900)], ids=["phone", "desktop"])
 def test_every_page_loads_without_console_errors_or_external_requests(
-        open_tab: object, api_client: Api, width: int, height: int) -> None:
+    open_tab: object, api_client: Api, width: int, height: int
+) -> None:
     sid = _first_session_id(api_client)
     mentor, learner, soon, draft = _class_soon_with_a_draft(api_client)
     assert mentor.user is not None and learner.user is not None
     journeys: list[tuple[Any, str, list[str]]] = [
-        (None, "anon", PUBLIC), (DEMO_LEARNER, "learner", LEARNER + [f"/sessions/{sid}"]),
-        (DEMO_MENTOR, "mentor", MENTOR), (DEMO_ADMIN, "admin", ADMIN),
+        (None, "anon", PUBLIC),
+        (DEMO_LEARNER, "learner", LEARNER + [f"/sessions/{sid}"]),
+        (DEMO_MENTOR, "mentor", MENTOR),
+        (DEMO_ADMIN, "admin", ADMIN),
         ((mentor.user["email"], PASSWORD), "mentor", [f"/mentor/sessions/{draft}"]),
         ((learner.user["email"], PASSWORD), "learner", [f"/room/{soon}"]),
     ]

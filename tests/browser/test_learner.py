@@ -27,15 +27,27 @@ def _new_learner_tab(tab: Tab, api_client: Api) -> Api:
     return learner
 
 
-def _mentor_session(api_client: Api, *, capacity: int = 5, starts_in: timedelta = timedelta(days=3),
-                    price_cents: int = 1500) -> dict[str, Any]:
+def _mentor_session(
+    api_client: Api, *, capacity: int = 5, starts_in: timedelta = timedelta(days=3), price_cents: int = 1500
+) -> dict[str, Any]:
     """A published session of a fresh mentor."""
     mentor = api_client.signup("mentor", domains=["Programming"], skills=["Python"])
     starts = (datetime.now(timezone.utc) + starts_in).replace(microsecond=0)
-    s = mentor.call("POST", "/api/sessions", {
-        "title": f"Browser test {uuid.uuid4().hex[:6]}", "description": "Testing in a real browser.",
-        "curriculum": ["Selectors", "Assertions"], "domain": "Programming", "skills": ["Python"],
-        "price_cents": price_cents, "capacity": capacity, "starts_at": starts.isoformat(), "duration_min": 45})
+    s = mentor.call(
+        "POST",
+        "/api/sessions",
+        {
+            "title": f"Browser test {uuid.uuid4().hex[:6]}",
+            "description": "Testing in a real browser.",
+            "curriculum": ["Selectors", "Assertions"],
+            "domain": "Programming",
+            "skills": ["Python"],
+            "price_cents": price_cents,
+            "capacity": capacity,
+            "starts_at": starts.isoformat(),
+            "duration_min": 45,
+        },
+    )
     mentor.call("POST", f"/api/sessions/{s['id']}/publish")
     return {"session": s, "mentor": mentor}
 
@@ -125,10 +137,10 @@ def test_seat_count_changes_live_when_another_learner_books(tab: Tab, api_client
 
 def _book_when_subscribed(page: Any, learner: Api, session_id: int) -> None:
     """Book once the page's socket has confirmed its subscription to the session channel."""
-    page.wait_for_function(
-        SUBSCRIBED, arg=session_id, timeout=15_000)
-    learner.call("POST", "/api/bookings/create", {"session_id": session_id},
-                 headers={"Idempotency-Key": uuid.uuid4().hex})
+    page.wait_for_function(SUBSCRIBED, arg=session_id, timeout=15_000)
+    learner.call(
+        "POST", "/api/bookings/create", {"session_id": session_id}, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
 
 
 def test_ready_waiting_for_mentor_then_join_class(tab: Tab, api_client: Api) -> None:
@@ -141,8 +153,7 @@ def test_ready_waiting_for_mentor_then_join_class(tab: Tab, api_client: Api) -> 
     row = page.locator(f'li[data-session-id="{s["id"]}"]')
     row.get_by_role("button", name="I'm Ready").click()
     expect(row.get_by_text("Waiting for Mentor…")).to_be_visible()
-    page.wait_for_function(
-        SUBSCRIBED, arg=s["id"], timeout=15_000)
+    page.wait_for_function(SUBSCRIBED, arg=s["id"], timeout=15_000)
     mentor.call("POST", f"/api/rooms/{s['id']}/ready", {"ready": True})
     join = row.get_by_role("link", name="Join Class")
     expect(join).to_be_visible()

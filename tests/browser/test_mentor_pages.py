@@ -15,9 +15,18 @@ from tests.browser.conftest import DEMO_ADMIN, DEMO_MENTOR, PASSWORD, Api, Tab
 
 pytestmark = pytest.mark.browser
 
-MENTOR_TABS = ["/mentor/dashboard", "/mentor/sessions", "/mentor/sessions?view=draft", "/mentor/sessions?view=past",
-               "/mentor/sessions/new", "/mentor/requests", "/mentor/earnings", "/mentor/analytics",
-               "/mentor/profile", "/mentor/notifications"]
+MENTOR_TABS = [
+    "/mentor/dashboard",
+    "/mentor/sessions",
+    "/mentor/sessions?view=draft",
+    "/mentor/sessions?view=past",
+    "/mentor/sessions/new",
+    "/mentor/requests",
+    "/mentor/earnings",
+    "/mentor/analytics",
+    "/mentor/profile",
+    "/mentor/notifications",
+]
 
 
 def _mentor(api_client: Api) -> Api:
@@ -83,8 +92,11 @@ def test_mentor_creates_a_draft_edits_publishes_and_sees_it_in_scheduled(tab: Ta
 def test_mentor_cancels_a_scheduled_session_after_confirming(tab: Tab, api_client: Api) -> None:
     mentor = _mentor(api_client)
     starts = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0).isoformat()
-    s = mentor.call("POST", "/api/sessions", {"title": f"To cancel {uuid.uuid4().hex[:6]}", "domain": "Programming",
-                                              "starts_at": starts, "capacity": 3})
+    s = mentor.call(
+        "POST",
+        "/api/sessions",
+        {"title": f"To cancel {uuid.uuid4().hex[:6]}", "domain": "Programming", "starts_at": starts, "capacity": 3},
+    )
     mentor.call("POST", f"/api/sessions/{s['id']}/publish")
     tab.login(mentor.user["email"], PASSWORD)
     tab.goto("/mentor/sessions?view=scheduled")
@@ -99,7 +111,9 @@ def test_mentor_cancels_a_scheduled_session_after_confirming(tab: Tab, api_clien
     assert mentor.call("GET", f"/api/sessions/{s['id']}")["status"] == "cancelled"
 
 
-def test_mentor_proposes_on_a_live_request_and_the_confirmed_class_appears_in_scheduled(tab: Tab, api_client: Api) -> None:
+def test_mentor_proposes_on_a_live_request_and_the_confirmed_class_appears_in_scheduled(
+    tab: Tab, api_client: Api
+) -> None:
     mentor = _mentor(api_client)
     learner = api_client.signup("learner", interests=["Python"])
     tab.login(mentor.user["email"], PASSWORD)
@@ -110,9 +124,19 @@ def test_mentor_proposes_on_a_live_request_and_the_confirmed_class_appears_in_sc
 
     topic = f"Help with decorators {uuid.uuid4().hex[:6]}"
     when = (datetime.now(timezone.utc) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    learner.call("POST", "/api/requests/create", {
-        "mentor_id": mentor.user["id"], "topic": topic, "domain": "Programming", "skills": ["Python"],
-        "duration_min": 45, "preferred_times": [when.isoformat()], "description": "Nested wrappers confuse me."})
+    learner.call(
+        "POST",
+        "/api/requests/create",
+        {
+            "mentor_id": mentor.user["id"],
+            "topic": topic,
+            "domain": "Programming",
+            "skills": ["Python"],
+            "duration_min": 45,
+            "preferred_times": [when.isoformat()],
+            "description": "Nested wrappers confuse me.",
+        },
+    )
     card = page.get_by_test_id("mentor-request-list").locator("li", has_text=topic)
     expect(card).to_be_visible()  # arrived over /ws (request.new), no reload
     expect(card.get_by_text("New", exact=True)).to_be_visible()
@@ -217,8 +241,17 @@ def test_mentor_gets_ready_waits_for_learner_then_starts_class(tab: Tab, api_cli
     mentor = _mentor(api_client)
     learner = api_client.signup("learner")
     starts = (datetime.now(timezone.utc) + timedelta(minutes=6)).replace(microsecond=0).isoformat()
-    s = mentor.call("POST", "/api/sessions", {"title": f"Soon {uuid.uuid4().hex[:6]}", "domain": "Programming",
-                                              "starts_at": starts, "capacity": 2, "duration_min": 30})
+    s = mentor.call(
+        "POST",
+        "/api/sessions",
+        {
+            "title": f"Soon {uuid.uuid4().hex[:6]}",
+            "domain": "Programming",
+            "starts_at": starts,
+            "capacity": 2,
+            "duration_min": 30,
+        },
+    )
     mentor.call("POST", f"/api/sessions/{s['id']}/publish")
     learner.call("POST", "/api/bookings/create", {"session_id": s["id"]})
     tab.login(mentor.user["email"], PASSWORD)

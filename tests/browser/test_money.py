@@ -21,9 +21,17 @@ def test_learner_confirms_a_proposed_price(tab: Tab, phone: Tab, api_client: Api
     assert mentor.user is not None and learner.user is not None
     topic = f"Async pricing {uuid.uuid4().hex[:6]}"
     when = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
-    req = learner.call("POST", "/api/requests/create", {
-        "mentor_id": mentor.user["id"], "topic": topic, "domain": "Programming", "duration_min": 45,
-        "preferred_times": [when.isoformat(), (when + timedelta(days=1)).isoformat()]})
+    req = learner.call(
+        "POST",
+        "/api/requests/create",
+        {
+            "mentor_id": mentor.user["id"],
+            "topic": topic,
+            "domain": "Programming",
+            "duration_min": 45,
+            "preferred_times": [when.isoformat(), (when + timedelta(days=1)).isoformat()],
+        },
+    )
 
     # The mentor proposes one of the learner's times and a price from their Requests page.
     tab.login(mentor.user["email"], PASSWORD)
@@ -63,9 +71,20 @@ def test_learner_reports_a_problem_and_an_admin_refunds(tab: Tab, live_server: L
     assert learner.user is not None
     title = f"Reported class {uuid.uuid4().hex[:6]}"
     starts = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
-    s = mentor.call("POST", "/api/sessions", {
-        "title": title, "description": "A class with a problem.", "domain": "Programming", "skills": ["Python"],
-        "price_cents": 2000, "capacity": 2, "starts_at": starts.isoformat(), "duration_min": 60})
+    s = mentor.call(
+        "POST",
+        "/api/sessions",
+        {
+            "title": title,
+            "description": "A class with a problem.",
+            "domain": "Programming",
+            "skills": ["Python"],
+            "price_cents": 2000,
+            "capacity": 2,
+            "starts_at": starts.isoformat(),
+            "duration_min": 60,
+        },
+    )
     mentor.call("POST", f"/api/sessions/{s['id']}/publish")
     learner.call("POST", "/api/bookings/create", {"session_id": s["id"]})
     complete_session(live_server, mentor, s["id"])  # the class took place; the hold is running

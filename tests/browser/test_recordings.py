@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from api.context import Context
-from api.keys import SERVICES
+from api.keys import RECORDINGS
 from api.models import Recording, RecordingStatus
 from api.services import recordings as svc
 from tests.browser.conftest import DEMO_ADMIN, PASSWORD, Api, LiveServer, Tab, complete_session
@@ -21,7 +21,9 @@ from tests.sfu.test_recorder import audio_packets, video_packets, write_dump
 
 pytestmark = pytest.mark.browser
 
-VIDEO_PLAYABLE = """() => { const v = document.querySelector('%s'); return v && v.readyState >= 1 && v.duration > 0; }"""
+VIDEO_PLAYABLE = (
+    """() => { const v = document.querySelector('%s'); return v && v.readyState >= 1 && v.duration > 0; }"""
+)
 
 
 def completed_session(live_server: LiveServer, api_client: Api, title: str) -> tuple[dict[str, Any], Api, Api]:
@@ -29,9 +31,21 @@ def completed_session(live_server: LiveServer, api_client: Api, title: str) -> t
     entering the room), then ended."""
     mentor = api_client.signup("mentor", domains=["Programming"], skills=["Python"])
     starts = (datetime.now(timezone.utc) + timedelta(minutes=5)).replace(microsecond=0)
-    s = mentor.call("POST", "/api/sessions", {
-        "title": title, "description": "A class that took place.", "curriculum": ["Intro"], "domain": "Programming",
-        "skills": ["Python"], "price_cents": 2000, "capacity": 5, "starts_at": starts.isoformat(), "duration_min": 30})
+    s = mentor.call(
+        "POST",
+        "/api/sessions",
+        {
+            "title": title,
+            "description": "A class that took place.",
+            "curriculum": ["Intro"],
+            "domain": "Programming",
+            "skills": ["Python"],
+            "price_cents": 2000,
+            "capacity": 5,
+            "starts_at": starts.isoformat(),
+            "duration_min": 30,
+        },
+    )
     mentor.call("POST", f"/api/sessions/{s['id']}/publish")
     learner = api_client.signup("learner", interests=["Python"])
     learner.call("POST", "/api/bookings/create", {"session_id": s["id"]}, headers={"Idempotency-Key": uuid.uuid4().hex})
@@ -48,8 +62,15 @@ def make_recording(live_server: LiveServer, session_id: int, seconds: float = 2.
     async def make(app: Any) -> int:
         ctx = Context.of(app)
         async with ctx.db.write() as s:
-            rec = Recording(session_id=session_id, status=RecordingStatus.processing, participants=[], files=[],
-                            bytes=0, duration_ms=0, error="")
+            rec = Recording(
+                session_id=session_id,
+                status=RecordingStatus.processing,
+                participants=[],
+                files=[],
+                bytes=0,
+                duration_ms=0,
+                error="",
+            )
             s.add(rec)
             await s.flush()
             rid = int(rec.id)
@@ -57,15 +78,16 @@ def make_recording(live_server: LiveServer, session_id: int, seconds: float = 2.
         directory.mkdir(parents=True)
         write_dump(directory / "v1.rtpd", "video", [(a, d) for a, d, _ in video_packets(seconds)], user="1")
         write_dump(directory / "a1.rtpd", "audio", audio_packets(seconds), user="1")
-        await app[SERVICES]["recordings"].finalize(rid)
+        await app[RECORDINGS].finalize(rid)
         return rid
 
     rid = int(live_server.run(make))
     return rid
 
 
-def test_recordings_list_play_export_per_session_and_delete(tab: Tab, open_tab: Any, live_server: LiveServer,
-                                                           api_client: Api) -> None:
+def test_recordings_list_play_export_per_session_and_delete(
+    tab: Tab, open_tab: Any, live_server: LiveServer, api_client: Api
+) -> None:
     title = f"Recorded class {uuid.uuid4().hex[:6]}"
     s, mentor, _learner = completed_session(live_server, api_client, title)
     rid = make_recording(live_server, s["id"])

@@ -86,8 +86,11 @@ def _class_began(server: Any, session_id: int) -> None:
 
     async def began(app: Any) -> None:
         async with Context.of(app).db.write() as s:
-            await s.execute(update(Session).where(Session.id == session_id).values(
-                starts_at=datetime.now(timezone.utc) - timedelta(minutes=2)))
+            await s.execute(
+                update(Session)
+                .where(Session.id == session_id)
+                .values(starts_at=datetime.now(timezone.utc) - timedelta(minutes=2))
+            )
 
     server.run(began)
 
@@ -128,7 +131,10 @@ def test_two_browsers_decode_each_other_chat_mute_and_end(media_tab: Any, api_cl
     expect(mp.get_by_role("button", name="Stop Sharing")).to_be_visible()
     screen_tile = lp.locator('[data-tile][data-role="mentor"][data-source="screen"]')
     expect(screen_tile).to_be_visible(timeout=20_000)
-    lp.wait_for_function("() => { const v = document.querySelector('[data-tile][data-source=screen] video'); return v && v.videoWidth > 0; }", timeout=20_000)
+    lp.wait_for_function(
+        "() => { const v = document.querySelector('[data-tile][data-source=screen] video'); return v && v.videoWidth > 0; }",
+        timeout=20_000,
+    )
     mt.shot("room-screen-desktop")
     mp.get_by_role("button", name="Stop Sharing").click()
     expect(screen_tile).to_have_count(0, timeout=20_000)
@@ -162,8 +168,10 @@ def test_two_browsers_decode_each_other_chat_mute_and_end(media_tab: Any, api_cl
     # the learner's connection drops: the page rejoins with a fresh token and a NEW peer connection,
     # and both sides decode again without anyone doing anything
     lp.evaluate("() => { window.__oldPc = window.__room.pc; window.__room.state.sock.ws.close(); }")
-    lp.wait_for_function("() => window.__room.phase === 'live' && window.__room.pc && window.__room.pc !== window.__oldPc",
-                         timeout=20_000)
+    lp.wait_for_function(
+        "() => window.__room.phase === 'live' && window.__room.pc && window.__room.pc !== window.__oldPc",
+        timeout=20_000,
+    )
     _wait_decoding(lp)
     _wait_frames_above(mp, _frames(mp) + 5)
 
@@ -187,8 +195,9 @@ def test_two_browsers_decode_each_other_chat_mute_and_end(media_tab: Any, api_cl
     lp.get_by_label("Comments").fill("Clear and friendly.")
     lp.get_by_role("button", name="Submit Feedback").click()
     expect(lp).to_have_url(lt.base + "/learner/dashboard")
-    assert not [e for e in mt.console_errors + lt.console_errors if "favicon" not in e], \
+    assert not [e for e in mt.console_errors + lt.console_errors if "favicon" not in e], (
         mt.console_errors + lt.console_errors
+    )
 
 
 def test_room_guards(tab: Tab, api_client: Api) -> None:

@@ -89,12 +89,14 @@ def test_mentor_first_learners_late_then_reload_camera_toggle_and_mentor_return(
     # the mentor's camera off, then on again: both learners see it go and come back
     mentor.page.get_by_role("button", name="Camera Off", exact=True).click()
     for learner in (first, second):
-        expect(learner.page.locator('[data-tile][data-role="mentor"][data-source="camera"]')) \
-            .to_have_attribute("data-camera", "off")
+        expect(learner.page.locator('[data-tile][data-role="mentor"][data-source="camera"]')).to_have_attribute(
+            "data-camera", "off"
+        )
     mentor.page.get_by_role("button", name="Camera On", exact=True).click()
     for learner in (first, second):
-        expect(learner.page.locator('[data-tile][data-role="mentor"][data-source="camera"]')) \
-            .to_have_attribute("data-camera", "on")
+        expect(learner.page.locator('[data-tile][data-role="mentor"][data-source="camera"]')).to_have_attribute(
+            "data-camera", "on"
+        )
         learner.wait_decoding(mentor)
 
     # the mentor leaves and comes back: the learners decode the returning mentor

@@ -78,8 +78,9 @@ def test_each_subscriber_gets_the_layer_that_fits_it(people: Any, api_client: Ap
     everyone_decodes_everyone([mentor, desktop, phone])
 
     # the server accepted the simulcast offer: all three layers are encoded and sent
-    assert poll(lambda: len([n for n in mentor.page.evaluate(LAYERS_SENT).values() if n > 0]) == 3, 15), \
+    assert poll(lambda: len([n for n in mentor.page.evaluate(LAYERS_SENT).values() if n > 0]) == 3, 15), (
         mentor.page.evaluate(LAYERS_SENT)
+    )
 
     # the desktop learner features the mentor (speaker view, a large tile); the phone shows
     # the mentor in a small tile: the phone gets a smaller layer than the desktop

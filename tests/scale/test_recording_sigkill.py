@@ -20,14 +20,23 @@ import av
 from benchmarks.room_client import RoomParticipant
 from tests.scale.test_two_processes import free_port, register
 
-ENV = {"PEERLEARN_JWT_SECRET": "k" * 64, "PEERLEARN_AUTH_RATE_LIMIT": "100000", "PEERLEARN_ACCESS_LOG": "false",
-       "PEERLEARN_LOG_LEVEL": "WARNING", "PEERLEARN_SCHEDULER_ENABLED": "false",
-       "PEERLEARN_REQUIRE_VERIFIED_EMAIL": "false"}  # accounts registered over HTTP, mail not read
+ENV = {
+    "PEERLEARN_JWT_SECRET": "k" * 64,
+    "PEERLEARN_AUTH_RATE_LIMIT": "100000",
+    "PEERLEARN_ACCESS_LOG": "false",
+    "PEERLEARN_LOG_LEVEL": "WARNING",
+    "PEERLEARN_SCHEDULER_ENABLED": "false",
+    "PEERLEARN_REQUIRE_VERIFIED_EMAIL": "false",
+}  # accounts registered over HTTP, mail not read
 
 
 def start_server(data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--data-dir", str(data)],
-                            env={**os.environ, **ENV}, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--data-dir", str(data)],
+        env={**os.environ, **ENV},
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         assert proc.poll() is None, log.read_text()[-3000:]
@@ -60,15 +69,26 @@ async def test_sigkill_mid_recording_is_recovered_on_restart(tmp_path: Path) -> 
             mentor = await register(http, base, "mentor", "km", domains=["Programming"])
             learner = await register(http, base, "learner", "kl")
             starts = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat()
-            status, sess = await mentor.call("POST", "/api/sessions", json={
-                "title": "Killed", "domain": "Programming", "capacity": 2, "starts_at": starts, "duration_min": 30})
+            status, sess = await mentor.call(
+                "POST",
+                "/api/sessions",
+                json={
+                    "title": "Killed",
+                    "domain": "Programming",
+                    "capacity": 2,
+                    "starts_at": starts,
+                    "duration_min": 30,
+                },
+            )
             assert status == 201, sess
             sid = sess["id"]
             assert (await mentor.call("POST", f"/api/sessions/{sid}/publish"))[0] == 200
             assert (await learner.call("POST", "/api/bookings/create", json={"session_id": sid}))[0] == 201
             for user in (mentor, learner):
                 _, tok = await user.call("POST", f"/api/rooms/{sid}/token")
-                p = RoomParticipant(await http.ws_connect(f"{base.replace('http', 'ws')}/ws/room/{sid}?token={tok['token']}"))
+                p = RoomParticipant(
+                    await http.ws_connect(f"{base.replace('http', 'ws')}/ws/room/{sid}?token={tok['token']}")
+                )
                 participants.append(p)
                 await p.join(str(user.id))
             m, lp = participants
@@ -91,8 +111,9 @@ async def test_sigkill_mid_recording_is_recovered_on_restart(tmp_path: Path) -> 
 
             rec = await eventually(ready)
             assert rec["status"] == "ready", rec
-            async with http.get(f"{base}/api/recordings/{rid}/download?file=0",
-                                headers={"Authorization": f"Bearer {mentor.token}"}) as resp:
+            async with http.get(
+                f"{base}/api/recordings/{rid}/download?file=0", headers={"Authorization": f"Bearer {mentor.token}"}
+            ) as resp:
                 assert resp.status == 200
                 target = tmp_path / "recovered.webm"
                 target.write_bytes(await resp.read())

@@ -55,9 +55,23 @@ class RedisServer:
     def start(self) -> None:
         exe = shutil.which("redis-server")
         assert exe, "redis-server is required for the scale-out tests"
-        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", str(self.workdir)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
@@ -96,16 +110,38 @@ class Cluster:
         upgrade(self.db_url)
         self.redis.start()
         for i, port in enumerate(self.ports):
-            env = {**os.environ, "PEERLEARN_DATABASE_URL": self.db_url, "PEERLEARN_REDIS_URL": self.redis.url,
-                   "PEERLEARN_JWT_SECRET": "j" * 64, "PEERLEARN_TURN_SECRET": "t" * 32,
-                   "PEERLEARN_SCHEDULER_INTERVAL_SECONDS": "1", "PEERLEARN_AUTH_RATE_LIMIT": str(RATE_LIMIT),
-                   "PEERLEARN_ACCESS_LOG": "false", "PEERLEARN_LOG_LEVEL": "WARNING",
-                   # accounts are registered over HTTP; their mail lands in either process's outbox
-                   "PEERLEARN_REQUIRE_VERIFIED_EMAIL": "false"}
+            env = {
+                **os.environ,
+                "PEERLEARN_DATABASE_URL": self.db_url,
+                "PEERLEARN_REDIS_URL": self.redis.url,
+                "PEERLEARN_JWT_SECRET": "j" * 64,
+                "PEERLEARN_TURN_SECRET": "t" * 32,
+                "PEERLEARN_SCHEDULER_INTERVAL_SECONDS": "1",
+                "PEERLEARN_AUTH_RATE_LIMIT": str(RATE_LIMIT),
+                "PEERLEARN_ACCESS_LOG": "false",
+                "PEERLEARN_LOG_LEVEL": "WARNING",
+                # accounts are registered over HTTP; their mail lands in either process's outbox
+                "PEERLEARN_REQUIRE_VERIFIED_EMAIL": "false",
+            }
             log = open(self.tmp / f"server{i}.log", "wb")
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--data-dir",
-                 str(self.tmp / f"data{i}"), "--no-migrate"], env=env, stdout=log, stderr=subprocess.STDOUT))
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "api.cli",
+                        "serve",
+                        "--port",
+                        str(port),
+                        "--data-dir",
+                        str(self.tmp / f"data{i}"),
+                        "--no-migrate",
+                    ],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         for i in range(2):
             self.wait_http(i, "/healthz")
 
@@ -162,15 +198,18 @@ class User:
         self.http, self.base, self.token, self.id = http, base, token, data["id"]
 
     async def call(self, method: str, path: str, base: str | None = None, **kw: Any) -> tuple[int, Any]:
-        async with self.http.request(method, (base or self.base) + path,
-                                     headers={"Authorization": f"Bearer {self.token}"}, **kw) as resp:
+        async with self.http.request(
+            method, (base or self.base) + path, headers={"Authorization": f"Bearer {self.token}"}, **kw
+        ) as resp:
             return resp.status, await resp.json()
 
 
 async def register(http: aiohttp.ClientSession, base: str, role: str, name: str, **fields: Any) -> User:
     email = f"{name}-{time.time_ns()}@example.com"
-    async with http.post(base + "/api/auth/register", json={
-            "email": email, "password": PASSWORD, "full_name": name, "role": role, **fields}) as resp:
+    async with http.post(
+        base + "/api/auth/register",
+        json={"email": email, "password": PASSWORD, "full_name": name, "role": role, **fields},
+    ) as resp:
         assert resp.status == 201, await resp.text()
     async with http.post(base + "/api/auth/login", json={"email": email, "password": PASSWORD}) as resp:
         data = await resp.json()
@@ -192,8 +231,11 @@ async def next_message(ws: aiohttp.ClientWebSocketResponse, pred: Any, timeout: 
 
 async def scheduled_session(mentor: User, minutes: float, capacity: int = 3) -> int:
     starts = (datetime.now(timezone.utc) + timedelta(minutes=minutes)).isoformat()
-    status, body = await mentor.call("POST", "/api/sessions", json={
-        "title": "Scale", "domain": "Programming", "capacity": capacity, "starts_at": starts, "duration_min": 30})
+    status, body = await mentor.call(
+        "POST",
+        "/api/sessions",
+        json={"title": "Scale", "domain": "Programming", "capacity": capacity, "starts_at": starts, "duration_min": 30},
+    )
     assert status == 201, body
     status, body = await mentor.call("POST", f"/api/sessions/{body['id']}/publish")
     assert status == 200, body
@@ -205,9 +247,16 @@ async def test_notification_made_on_a_reaches_socket_on_b(cluster: Cluster) -> N
         mentor = await register(http, cluster.url(0), "mentor", "m", domains=["Programming"])
         learner = await register(http, cluster.url(0), "learner", "l")
         async with http.ws_connect(cluster.url(1) + f"/ws?token={mentor.token}") as ws:
-            status, _ = await learner.call("POST", "/api/requests/create", json={
-                "topic": "Across processes", "domain": "Programming", "mentor_id": mentor.id,
-                "preferred_times": [(datetime.now(timezone.utc) + timedelta(days=1)).isoformat()]})
+            status, _ = await learner.call(
+                "POST",
+                "/api/requests/create",
+                json={
+                    "topic": "Across processes",
+                    "domain": "Programming",
+                    "mentor_id": mentor.id,
+                    "preferred_times": [(datetime.now(timezone.utc) + timedelta(days=1)).isoformat()],
+                },
+            )
             assert status == 201
             got = await next_message(ws, lambda m: m.get("type") == "notification")
             assert got["data"]["kind"] == "request.new"
@@ -232,8 +281,10 @@ async def test_participants_on_two_processes_meet_in_one_room(cluster: Cluster) 
                     await me.wait_frames(other.peer_id, "video", 5)
                     await me.wait_frames(other.peer_id, "audio", 5)
                 except asyncio.TimeoutError:
-                    raise AssertionError(f"no media from {other.peer_id}: frames={dict(me.frames)} "
-                                         f"messages={[x.get('type') for x in me.messages]}") from None
+                    raise AssertionError(
+                        f"no media from {other.peer_id}: frames={dict(me.frames)} "
+                        f"messages={[x.get('type') for x in me.messages]}"
+                    ) from None
         finally:
             await asyncio.gather(m.close(), lp.close(), return_exceptions=True)
 
@@ -281,9 +332,16 @@ async def test_redis_outage_is_survived_without_restart(cluster: Cluster) -> Non
         async with http.ws_connect(cluster.url(1) + f"/ws?token={mentor.token}") as ws:
             deadline = time.time() + 20
             while True:
-                status, _ = await learner.call("POST", "/api/requests/create", json={
-                    "topic": "After outage", "domain": "Programming", "mentor_id": mentor.id,
-                    "preferred_times": [(datetime.now(timezone.utc) + timedelta(days=1)).isoformat()]})
+                status, _ = await learner.call(
+                    "POST",
+                    "/api/requests/create",
+                    json={
+                        "topic": "After outage",
+                        "domain": "Programming",
+                        "mentor_id": mentor.id,
+                        "preferred_times": [(datetime.now(timezone.utc) + timedelta(days=1)).isoformat()],
+                    },
+                )
                 assert status == 201
                 try:
                     await next_message(ws, lambda m: m.get("type") == "notification", timeout=2)
@@ -315,8 +373,9 @@ async def test_cached_reads_on_b_follow_writes_on_a(cluster: Cluster) -> None:
             assert status == 200 and detail["seats_left"] == 3 and detail["booked"] is False
         status, body = await learner.call("POST", "/api/bookings/create", json={"session_id": sid})
         assert status == 201, body
-        status, detail = await _until(lambda: learner.call("GET", f"/api/sessions/{sid}", base=b),
-                                      lambda r: r[1]["seats_left"] == 2)
+        status, detail = await _until(
+            lambda: learner.call("GET", f"/api/sessions/{sid}", base=b), lambda r: r[1]["seats_left"] == 2
+        )
         assert detail["seats_left"] == 2 and detail["booked"] is True
         assert (await learner.call("GET", "/api/users/me", base=b))[0] == 200
         assert (await learner.call("POST", "/api/auth/logout"))[0] == 200
@@ -330,8 +389,9 @@ async def test_auth_rate_limit_is_shared(cluster: Cluster) -> None:
     statuses = []
     async with aiohttp.ClientSession() as http:
         for attempt in range(2 * RATE_LIMIT):
-            async with http.post(cluster.url(attempt % 2) + "/api/auth/login",
-                                 json={"email": email, "password": "Wrong-passw0rd"}) as resp:
+            async with http.post(
+                cluster.url(attempt % 2) + "/api/auth/login", json={"email": email, "password": "Wrong-passw0rd"}
+            ) as resp:
                 statuses.append(resp.status)
     assert 429 in statuses
     # Shared across both processes: the account's budget is spent once, not once per process.

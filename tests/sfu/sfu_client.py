@@ -134,7 +134,11 @@ class Client:
     # ------------------------------------------------------------ driving
 
     async def join(self, *, offer: bool = True) -> None:
-        self._tasks.append(asyncio.ensure_future(serve_participant(self.router, self.channel, ParticipantInfo(self.user_key, display_name=self.user_key))))
+        self._tasks.append(
+            asyncio.ensure_future(
+                serve_participant(self.router, self.channel, ParticipantInfo(self.user_key, display_name=self.user_key))
+            )
+        )
         self._tasks.append(asyncio.ensure_future(self._read()))
         await self.send({"type": "join", "display_name": self.user_key})
         joined = await self.wait_message("joined")
@@ -174,8 +178,12 @@ class Client:
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m.get("type") == kind]
 
-    async def wait_message(self, kind: str, predicate: Callable[[dict[str, Any]], bool] = lambda m: True) -> dict[str, Any]:
-        return await self.wait_for(lambda: next((m for m in reversed(self.messages) if m.get("type") == kind and predicate(m)), None))
+    async def wait_message(
+        self, kind: str, predicate: Callable[[dict[str, Any]], bool] = lambda m: True
+    ) -> dict[str, Any]:
+        return await self.wait_for(
+            lambda: next((m for m in reversed(self.messages) if m.get("type") == kind and predicate(m)), None)
+        )
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = WAIT) -> Any:
         async def loop() -> Any:

@@ -12,8 +12,18 @@ ABS = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 
 
 def test_align_rewrites_to_the_negotiated_ids_and_avoids_collisions() -> None:
-    sdp = "\r\n".join(["v=0", "m=audio 9 UDP/TLS/RTP/SAVPF 96", f"a=extmap:1 {MID}", f"a=extmap:2 {LEVEL}",
-                       "m=video 9 UDP/TLS/RTP/SAVPF 97", f"a=extmap:1 {MID}", f"a=extmap:3 {ABS}", ""])
+    sdp = "\r\n".join(
+        [
+            "v=0",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 96",
+            f"a=extmap:1 {MID}",
+            f"a=extmap:2 {LEVEL}",
+            "m=video 9 UDP/TLS/RTP/SAVPF 97",
+            f"a=extmap:1 {MID}",
+            f"a=extmap:3 {ABS}",
+            "",
+        ]
+    )
     out = align_extmap(sdp, {LEVEL: 1, MID: 4})
     assert parse_extmap(out) == {MID: 4, LEVEL: 1, ABS: 2}
     assert out.count(f"a=extmap:4 {MID}") == 2

@@ -25,7 +25,17 @@ VP8_DELTA = bytes([0x90, 0x80, 0x06, 0x01])
 VP8_CONT = bytes([0x80, 0x80, 0x06, 0x01])  # no S bit: continuation
 
 
-def rtp(seq: int, ts: int, ssrc: int, payload: bytes, *, pt: int = 96, marker: bool = False, ext: bytes = b"", padding: int = 0) -> bytes:
+def rtp(
+    seq: int,
+    ts: int,
+    ssrc: int,
+    payload: bytes,
+    *,
+    pt: int = 96,
+    marker: bool = False,
+    ext: bytes = b"",
+    padding: int = 0,
+) -> bytes:
     b0 = 0x80 | (0x10 if ext else 0) | (0x20 if padding else 0)
     pad = (b"\x00" * (padding - 1) + bytes([padding])) if padding else b""
     return struct.pack("!BBHII", b0, (0x80 if marker else 0) | pt, seq, ts, ssrc) + ext + payload + pad
@@ -61,8 +71,12 @@ def make(kind: str = "video", history: int = 64) -> tuple[RtpForwarder, RtpRewri
     requests: list[int] = []
     out: list[bytes] = []
     rw = RtpRewriter(
-        ssrc=0xAAAA0001, rtx_ssrc=0xAAAA0002, clock_rate=90000, needs_keyframe=kind == "video",
-        history_size=history, request_keyframe=lambda: requests.append(1),
+        ssrc=0xAAAA0001,
+        rtx_ssrc=0xAAAA0002,
+        clock_rate=90000,
+        needs_keyframe=kind == "video",
+        history_size=history,
+        request_keyframe=lambda: requests.append(1),
     )
     ids = {URI_MID: 1, URI_ABS_SEND_TIME: 3} if kind == "video" else {URI_MID: 1, URI_AUDIO_LEVEL: 2}
     rw.configure(pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter(ids, "7"), send=out.append)
@@ -78,7 +92,15 @@ def parse(packet: bytes) -> dict:
         profile, words = struct.unpack_from("!HH", packet, 12)
         exts = parse_extensions(packet, 16, 16 + 4 * words, profile)
         off = 16 + 4 * words
-    return {"pt": b1 & 0x7F, "marker": bool(b1 & 0x80), "seq": seq, "ts": ts, "ssrc": ssrc, "ext": exts, "payload": packet[off:]}
+    return {
+        "pt": b1 & 0x7F,
+        "marker": bool(b1 & 0x80),
+        "seq": seq,
+        "ts": ts,
+        "ssrc": ssrc,
+        "ext": exts,
+        "payload": packet[off:],
+    }
 
 
 def test_video_waits_for_keyframe_then_rewrites_header() -> None:

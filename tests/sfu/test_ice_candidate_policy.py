@@ -16,19 +16,21 @@ from sfu import ParticipantInfo, SfuConfig, serve_participant
 from sfu import aiortc_bridge as bridge
 from sfu.ice import filter_remote_candidates, remote_address_allowed
 
-SDP = ("v=0\r\n"
-       "a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\n"
-       "a=candidate:2 1 UDP 1694498815 198.51.100.20 6000 typ srflx raddr 10.0.0.1 rport 5000\r\n"
-       "a=candidate:2 1 UDP 1694498815 8.8.4.4 6000 typ srflx raddr 10.0.0.1 rport 5000\r\n"
-       "a=candidate:3 1 udp 2130706431 0b1c2d3e.local 5000 typ host\r\n"
-       "a=candidate:4 1 udp 2130706431 192.168.1.2 5000 typ host\r\n"
-       "a=candidate:5 1 udp 2130706431 ::ffff:10.0.0.1 5000 typ host\r\n"
-       "a=candidate:6 1 udp 2130706431 169.254.10.1 5000 typ host\r\n"
-       "a=candidate:7 1 udp 2130706431 100.64.0.1 5000 typ host\r\n"
-       "a=candidate:8 1 udp 2130706431 fe80::1 5000 typ host\r\n"
-       "a=candidate:9 1 udp 2130706431 ::1 5000 typ host\r\n"
-       "a=candidate:10 1 udp 16777215 2a00:1450:4001::1 7000 typ relay raddr 0.0.0.0 rport 0\r\n"
-       "a=end-of-candidates\r\n")
+SDP = (
+    "v=0\r\n"
+    "a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\n"
+    "a=candidate:2 1 UDP 1694498815 198.51.100.20 6000 typ srflx raddr 10.0.0.1 rport 5000\r\n"
+    "a=candidate:2 1 UDP 1694498815 8.8.4.4 6000 typ srflx raddr 10.0.0.1 rport 5000\r\n"
+    "a=candidate:3 1 udp 2130706431 0b1c2d3e.local 5000 typ host\r\n"
+    "a=candidate:4 1 udp 2130706431 192.168.1.2 5000 typ host\r\n"
+    "a=candidate:5 1 udp 2130706431 ::ffff:10.0.0.1 5000 typ host\r\n"
+    "a=candidate:6 1 udp 2130706431 169.254.10.1 5000 typ host\r\n"
+    "a=candidate:7 1 udp 2130706431 100.64.0.1 5000 typ host\r\n"
+    "a=candidate:8 1 udp 2130706431 fe80::1 5000 typ host\r\n"
+    "a=candidate:9 1 udp 2130706431 ::1 5000 typ host\r\n"
+    "a=candidate:10 1 udp 16777215 2a00:1450:4001::1 7000 typ relay raddr 0.0.0.0 rport 0\r\n"
+    "a=end-of-candidates\r\n"
+)
 
 
 def test_only_global_candidates_survive() -> None:

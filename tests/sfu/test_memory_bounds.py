@@ -50,10 +50,20 @@ def _fanout(consumers: int) -> tuple[RtpForwarder, list[RtpRewriter]]:
     fwd.detectors[96] = vp8_is_keyframe
     rewriters = []
     for i in range(consumers):
-        rw = RtpRewriter(ssrc=0xAA00 + i, rtx_ssrc=0xBB00 + i, clock_rate=90000, needs_keyframe=True,
-                         history_size=HISTORY, request_keyframe=lambda: None)
-        rw.configure(pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter({URI_MID: 1, URI_ABS_SEND_TIME: 3}, "0"),
-                     send=lambda _p: None)
+        rw = RtpRewriter(
+            ssrc=0xAA00 + i,
+            rtx_ssrc=0xBB00 + i,
+            clock_rate=90000,
+            needs_keyframe=True,
+            history_size=HISTORY,
+            request_keyframe=lambda: None,
+        )
+        rw.configure(
+            pt_map={96: 100},
+            rtx_pt=101,
+            ext=ExtensionWriter({URI_MID: 1, URI_ABS_SEND_TIME: 3}, "0"),
+            send=lambda _p: None,
+        )
         rewriters.append(rw)
     fwd.rewriters = rewriters
     return fwd, rewriters
@@ -87,8 +97,21 @@ def test_forwarding_keeps_no_state_that_grows_with_packets() -> None:
 
 
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 def _glibc_heap_mb() -> float | None:
@@ -136,11 +159,19 @@ def _heap_growth(recv_size: int, packets: int = 150_000) -> float:
 def _growth_in_fresh_process(recv_size: int, *, pin: bool) -> float:
     """``_heap_growth`` in a new interpreter: glibc's mmap threshold is process-wide state (moved
     by any big free, fixed by the engine), so each case starts from the same heap."""
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import test_memory_bounds as t; "
-            "from sfu import heap; pin = sys.argv[3] == '1'; pin and heap.pin_mmap_threshold(); "
-            "print(t._heap_growth(int(sys.argv[2])))")
-    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(recv_size), "1" if pin else "0"],
-                         cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=120, check=True)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import test_memory_bounds as t; "
+        "from sfu import heap; pin = sys.argv[3] == '1'; pin and heap.pin_mmap_threshold(); "
+        "print(t._heap_growth(int(sys.argv[2])))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent), str(recv_size), "1" if pin else "0"],
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -155,8 +186,12 @@ def test_receive_buffers_keep_the_c_heap_from_growing() -> None:
         pytest.skip(f"this allocator does not fragment on the scenario (default grew {default:.1f} MB)")
     small_reads = _growth_in_fresh_process(bridge.RECV_MAX_SIZE, pin=False)
     pinned = _growth_in_fresh_process(256 * 1024, pin=True)
-    assert small_reads < 1.5, f"heap grew {small_reads:.1f} MB with {bridge.RECV_MAX_SIZE}-byte reads ({default:.1f} MB with 256 KiB)"
-    assert pinned < 1.5, f"heap grew {pinned:.1f} MB with 256 KiB reads and the threshold fixed ({default:.1f} MB unfixed)"
+    assert small_reads < 1.5, (
+        f"heap grew {small_reads:.1f} MB with {bridge.RECV_MAX_SIZE}-byte reads ({default:.1f} MB with 256 KiB)"
+    )
+    assert pinned < 1.5, (
+        f"heap grew {pinned:.1f} MB with 256 KiB reads and the threshold fixed ({default:.1f} MB unfixed)"
+    )
 
 
 def test_engine_fixes_the_mmap_threshold() -> None:

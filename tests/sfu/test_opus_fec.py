@@ -9,8 +9,17 @@ from sfu.opus_fec import request_fec
 
 
 def test_fmtp_is_added_or_completed_and_nothing_else_changes() -> None:
-    sdp = "\r\n".join(["v=0", "m=audio 9 UDP/TLS/RTP/SAVPF 111 0", "a=rtpmap:111 opus/48000/2",
-                       "a=rtpmap:0 PCMU/8000", "m=video 9 UDP/TLS/RTP/SAVPF 96", "a=rtpmap:96 VP8/90000", ""])
+    sdp = "\r\n".join(
+        [
+            "v=0",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111 0",
+            "a=rtpmap:111 opus/48000/2",
+            "a=rtpmap:0 PCMU/8000",
+            "m=video 9 UDP/TLS/RTP/SAVPF 96",
+            "a=rtpmap:96 VP8/90000",
+            "",
+        ]
+    )
     out = request_fec(sdp)
     assert "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n" in out
     assert out.replace("a=fmtp:111 minptime=10;useinbandfec=1\r\n", "") == sdp

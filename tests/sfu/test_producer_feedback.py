@@ -26,11 +26,20 @@ class Clock:
 
 def producer(clock: Clock, sent: list[bytes], kind: str = "video") -> Producer:
     p = Producer(
-        peer_id="pe-a", user_key="alice", kind=kind, source="camera" if kind == "video" else "mic",
-        mid="0", track_id="t", clock=clock, send_rtcp=sent.append, rtcp_ssrc=0x5555,
+        peer_id="pe-a",
+        user_key="alice",
+        kind=kind,
+        source="camera" if kind == "video" else "mic",
+        mid="0",
+        track_id="t",
+        clock=clock,
+        send_rtcp=sent.append,
+        rtcp_ssrc=0x5555,
     )
     codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
-    p.configure(RTCRtpReceiveParameters(codecs=[codec], encodings=[RTCRtpDecodingParameters(ssrc=0x1111, payloadType=96)]))
+    p.configure(
+        RTCRtpReceiveParameters(codecs=[codec], encodings=[RTCRtpDecodingParameters(ssrc=0x1111, payloadType=96)])
+    )
     return p
 
 
@@ -54,8 +63,16 @@ async def test_deferred_keyframe_request_is_not_lost() -> None:
     clock = Clock()
     sent: list[bytes] = []
     p = Producer(
-        peer_id="pe-a", user_key="alice", kind="video", source="camera", mid="0", track_id="t",
-        clock=clock, send_rtcp=sent.append, rtcp_ssrc=1, keyframe_interval=0.05,
+        peer_id="pe-a",
+        user_key="alice",
+        kind="video",
+        source="camera",
+        mid="0",
+        track_id="t",
+        clock=clock,
+        send_rtcp=sent.append,
+        rtcp_ssrc=1,
+        keyframe_interval=0.05,
     )
     p.ssrc = 7
     p.request_keyframe()
@@ -130,20 +147,32 @@ async def test_renumbered_payload_types_keep_forwarding_vp8() -> None:
     m-line to VP8 97 / RTX 98 and the browser sends VP8 on 97 from then on. Those packets
     must be forwarded as VP8 (keyframes recognised), not taken for RTX of the old 96."""
     clock = Clock()
-    p = Producer(peer_id="pe-a", user_key="alice", kind="video", source="camera", mid="1", track_id="t",
-                 clock=clock, send_rtcp=lambda _b: None, rtcp_ssrc=1)
+    p = Producer(
+        peer_id="pe-a",
+        user_key="alice",
+        kind="video",
+        source="camera",
+        mid="1",
+        track_id="t",
+        clock=clock,
+        send_rtcp=lambda _b: None,
+        rtcp_ssrc=1,
+    )
 
     def params(vp8: int, rtx: int) -> RTCRtpReceiveParameters:
         return RTCRtpReceiveParameters(
-            codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=vp8),
-                    RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=rtx,
-                                          parameters={"apt": vp8})],
-            encodings=[RTCRtpDecodingParameters(ssrc=0x1111, payloadType=vp8)])
+            codecs=[
+                RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=vp8),
+                RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=rtx, parameters={"apt": vp8}),
+            ],
+            encodings=[RTCRtpDecodingParameters(ssrc=0x1111, payloadType=vp8)],
+        )
 
     p.configure(params(96, 97))  # the browser's first offer
-    sub_codecs = [RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=120),
-                  RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=121,
-                                        parameters={"apt": 120})]
+    sub_codecs = [
+        RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=120),
+        RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=121, parameters={"apt": 120}),
+    ]
     consumer = Consumer(subscriber_id="pe-b", producer=p, clock=clock, history_size=64)
     out: list[bytes] = []
     consumer.rewriter.ssrc = 0xAAAA

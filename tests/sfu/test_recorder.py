@@ -26,8 +26,9 @@ def rtp(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool = Fa
     return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + payload
 
 
-def video_packets(seconds: float, *, fps: int = 30, seq0: int = 65500, ts0: int = 4294000000,
-                  t0: float = 1000.0) -> list[tuple[float, bytes, bool]]:
+def video_packets(
+    seconds: float, *, fps: int = 30, seq0: int = 65500, ts0: int = 4294000000, t0: float = 1000.0
+) -> list[tuple[float, bytes, bool]]:
     """(arrival, RTP packet, starts a keyframe) for a synthetic VP8 stream; seq and ts wrap."""
     enc = Vp8Encoder()
     out = []
@@ -40,8 +41,13 @@ def video_packets(seconds: float, *, fps: int = 30, seq0: int = 65500, ts0: int 
         payloads, _ = enc.encode(frame, force_keyframe=(i % 30 == 0))
         ts = ts0 + i * 3000
         for j, payload in enumerate(payloads):
-            out.append((t0 + i / fps + 0.002 * j, rtp(VP8_PT, seq, ts, 1111, payload, j == len(payloads) - 1),
-                        i % 30 == 0 and j == 0))
+            out.append(
+                (
+                    t0 + i / fps + 0.002 * j,
+                    rtp(VP8_PT, seq, ts, 1111, payload, j == len(payloads) - 1),
+                    i % 30 == 0 and j == 0,
+                )
+            )
             seq += 1
     return out
 
@@ -60,14 +66,28 @@ def audio_packets(seconds: float, *, t0: float = 1000.0, ts0: int = 123456) -> l
 
 
 def write_dump(path: Path, kind: str, packets: list[tuple[float, bytes]], user: str = "7") -> None:
-    codecs = ([{"pt": VP8_PT, "name": "VP8", "clock_rate": 90000, "channels": None, "apt": None},
-               {"pt": RTX_PT, "name": "rtx", "clock_rate": 90000, "channels": None, "apt": VP8_PT}]
-              if kind == "video" else
-              [{"pt": OPUS_PT, "name": "opus", "clock_rate": 48000, "channels": 2, "apt": None}])
-    writer = DumpWriter(path, {"version": 1, "producer_id": path.stem, "user_key": user, "display_name": "Ann",
-                               "kind": kind, "source": "camera" if kind == "video" else "mic",
-                               "clock_rate": 90000 if kind == "video" else 48000, "codecs": codecs,
-                               "opened_at": packets[0][0]})
+    codecs = (
+        [
+            {"pt": VP8_PT, "name": "VP8", "clock_rate": 90000, "channels": None, "apt": None},
+            {"pt": RTX_PT, "name": "rtx", "clock_rate": 90000, "channels": None, "apt": VP8_PT},
+        ]
+        if kind == "video"
+        else [{"pt": OPUS_PT, "name": "opus", "clock_rate": 48000, "channels": 2, "apt": None}]
+    )
+    writer = DumpWriter(
+        path,
+        {
+            "version": 1,
+            "producer_id": path.stem,
+            "user_key": user,
+            "display_name": "Ann",
+            "kind": kind,
+            "source": "camera" if kind == "video" else "mic",
+            "clock_rate": 90000 if kind == "video" else 48000,
+            "codecs": codecs,
+            "opened_at": packets[0][0],
+        },
+    )
     for arrival, data in packets:
         writer.append_rtp(arrival, data)
     writer.close()
@@ -77,8 +97,11 @@ def probe(path: Path) -> dict[str, Any]:
     with av.open(str(path)) as c:
         v = next(s for s in c.streams if s.type == "video")
         a = next(s for s in c.streams if s.type == "audio")
-        info = {"video": v.codec_context.name, "audio": a.codec_context.name,
-                "duration": c.duration / 1e6 if c.duration else 0.0}
+        info = {
+            "video": v.codec_context.name,
+            "audio": a.codec_context.name,
+            "duration": c.duration / 1e6 if c.duration else 0.0,
+        }
         video_pts = []
         audio_pts = []
         for packet in c.demux(v, a):
@@ -194,8 +217,9 @@ async def test_live_room_recording(router: Router, make_client: Any, tmp_path: P
     assert (tmp_path / "rec" / RESULT_FILE).exists()
 
 
-async def test_write_error_fails_the_recording_not_the_room(router: Router, make_client: Any, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_write_error_fails_the_recording_not_the_room(
+    router: Router, make_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a = await make_client("alice")
     b = await make_client("bob")
     await a.wait_frames(b.peer_id, "camera", 3)

@@ -41,6 +41,7 @@ async def stun_ready(port: int, timeout: float = 10.0) -> None:
     transport, _ = await loop.create_datagram_endpoint(Probe, remote_addr=("127.0.0.1", port))
     request = struct.pack("!HHI", 0x0001, 0, 0x2112A442) + os.urandom(12)
     try:
+
         async def probe() -> None:
             while True:
                 transport.sendto(request)
@@ -59,7 +60,9 @@ async def stun_ready(port: int, timeout: float = 10.0) -> None:
 async def coturn(tmp_path: Path) -> AsyncIterator[int]:
     binary = shutil.which("turnserver") or ("/usr/bin/turnserver" if os.path.exists("/usr/bin/turnserver") else None)
     if binary is None:
-        pytest.fail("coturn's turnserver is not installed (apt-get install coturn): the TURN test needs the real server")
+        pytest.fail(
+            "coturn's turnserver is not installed (apt-get install coturn): the TURN test needs the real server"
+        )
     port = free_udp_port()
     base = 50000 + (port % 1000) * 10
     conf = Template((ROOT / "turn" / "coturn-test.conf.template").read_text()).substitute(
@@ -67,8 +70,11 @@ async def coturn(tmp_path: Path) -> AsyncIterator[int]:
     )
     (tmp_path / "turnserver.conf").write_text(conf)
     process = await asyncio.create_subprocess_exec(
-        binary, "-c", str(tmp_path / "turnserver.conf"),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        binary,
+        "-c",
+        str(tmp_path / "turnserver.conf"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         await stun_ready(port)
@@ -115,7 +121,9 @@ async def test_bad_credentials_get_no_relay(coturn: int, tamper: str) -> None:
         password = password[:-4] + "AAA="
     pc = RTCPeerConnection(
         RTCConfiguration(
-            iceServers=[RTCIceServer(urls=f"turn:127.0.0.1:{coturn}?transport=udp", username=username, credential=password)],
+            iceServers=[
+                RTCIceServer(urls=f"turn:127.0.0.1:{coturn}?transport=udp", username=username, credential=password)
+            ],
             iceTransportPolicy=RTCIceTransportPolicy.RELAY,
         )
     )
@@ -130,7 +138,9 @@ def test_production_config_refuses_private_ranges() -> None:
     lines = [line.strip() for line in conf.splitlines() if line.strip() and not line.startswith("#")]
     assert "use-auth-secret" in lines and "fingerprint" in lines and "no-multicast-peers" in lines
     assert any(line.startswith("realm=") for line in lines)
-    assert any(line.startswith("user-quota=") for line in lines) and any(line.startswith("total-quota=") for line in lines)
+    assert any(line.startswith("user-quota=") for line in lines) and any(
+        line.startswith("total-quota=") for line in lines
+    )
     assert "allow-loopback-peers" not in lines
     denied = [line.split("=", 1)[1] for line in lines if line.startswith("denied-peer-ip=")]
     assert all("/" not in d for d in denied), "coturn takes IP or IP-IP, not CIDR"
@@ -145,8 +155,21 @@ def test_production_config_refuses_private_ranges() -> None:
                 return True
         return False
 
-    for ip in ["127.0.0.1", "0.0.0.0", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.1.1",
-               "100.64.0.1", "192.0.0.8", "198.18.0.1", "::1", "fc00::1", "fe80::1"]:
+    for ip in [
+        "127.0.0.1",
+        "0.0.0.0",
+        "10.1.2.3",
+        "172.16.0.1",
+        "172.31.255.255",
+        "192.168.1.1",
+        "169.254.1.1",
+        "100.64.0.1",
+        "192.0.0.8",
+        "198.18.0.1",
+        "::1",
+        "fc00::1",
+        "fe80::1",
+    ]:
         assert covered(ip), ip
     for ip in ["8.8.8.8", "172.32.0.1", "2001:4860::8888"]:
         assert not covered(ip), ip

@@ -34,7 +34,11 @@ async def test_five_participants_decode_everyone(engine, make_client) -> None:
         await asyncio.gather(*waits)
     except asyncio.TimeoutError:
         report = {
-            me.user_key: {o.user_key: (me.frames_from(o.peer_id, "camera"), me.frames_from(o.peer_id, "mic")) for o in clients if o is not me}
+            me.user_key: {
+                o.user_key: (me.frames_from(o.peer_id, "camera"), me.frames_from(o.peer_id, "mic"))
+                for o in clients
+                if o is not me
+            }
             for me in clients
         }
         raise AssertionError(f"frames per (receiver, sender): {report}") from None
@@ -71,7 +75,10 @@ async def test_mute_stops_forwarding_and_unmute_resumes(router: Router, make_cli
     b = await make_client("bob")
     await b.wait_frames(a.peer_id, "camera", 5)
     await a.send({"type": "mute", "kind": "video", "muted": True})
-    await b.wait_message("tracks", lambda m: m["peer_id"] == a.peer_id and any(t["source"] == "camera" and t["muted"] for t in m["tracks"]))
+    await b.wait_message(
+        "tracks",
+        lambda m: m["peer_id"] == a.peer_id and any(t["source"] == "camera" and t["muted"] for t in m["tracks"]),
+    )
     producer = router.peers[a.peer_id].producer_by_source("camera")
     assert producer is not None and producer.paused
     consumer = router.peers[b.peer_id].consumer_for(producer)
@@ -110,7 +117,9 @@ async def test_rejoin_replaces_previous_peer_without_renegotiating_others(router
     closed = await a.wait_message("_closed")
     assert closed["code"] == 4000
     assert any(m.get("code") == "replaced" for m in a.of_type("error"))
-    await b.wait_for(lambda: consumer.producer is not None and consumer.producer.peer_id == a2.peer_id and consumer.rewriter.synced)
+    await b.wait_for(
+        lambda: consumer.producer is not None and consumer.producer.peer_id == a2.peer_id and consumer.rewriter.synced
+    )
     before = consumer.rewriter.packets
     await b.wait_frames(a2.peer_id, "camera", 10)
     assert consumer.rewriter.packets > before

@@ -19,7 +19,14 @@ def test_credential_format() -> None:
 
 
 def test_ice_servers_list() -> None:
-    servers = ice_servers(secret="k", user="u1", turn_urls=["turn:turn.example:3478?transport=udp"], stun_urls=["stun:turn.example:3478"], now=10, ttl=5)
+    servers = ice_servers(
+        secret="k",
+        user="u1",
+        turn_urls=["turn:turn.example:3478?transport=udp"],
+        stun_urls=["stun:turn.example:3478"],
+        now=10,
+        ttl=5,
+    )
     assert servers[0] == {"urls": ["stun:turn.example:3478"]}
     assert servers[1]["username"] == "15:u1" and servers[1]["urls"] == ["turn:turn.example:3478?transport=udp"]
     assert ice_servers(secret=None, user="u1", turn_urls=["turn:x"]) == []

@@ -17,14 +17,46 @@ from sfu.errors import SignalingError
 from sfu.sdp_guard import check_sdp
 
 TRICKY_LINES = [
-    "a=rtpmap:96", "a=rtpmap:96 VP8/abc", "m=video 9 UDP/TLS/RTP/SAVPF 300", "m=video x UDP/TLS/RTP/SAVPF 96",
-    "a=ssrc-group:FID", "a=ssrc-group:FID 1", "a=extmap:0 urn:x", "a=extmap:300 urn:x", "a=fingerprint:sha-256 zz",
-    "a=candidate:1 1 udp 1 1.1.1.1 99999 typ host", "a=candidate:garbage", "c=IN IP4", "a=fmtp:96",
-    "a=fmtp:96 apt=abc", "a=fmtp:97 apt=", "a=ssrc:1", "a=ssrc:99999999999 cname:x", "a=rtcp-fb:96", "a=mid:",
-    "a=setup:", "a=ice-ufrag:", "a=ice-pwd:short", "a=msid:", "a=group:BUNDLE", "a=group:BUNDLE 7 8 9", "m=",
-    "a=sendonly", "a=inactive", "a=rtcp-mux", "a=rtcp:9 IN IP4", "a=end-of-candidates", "b=AS:", "a=simulcast:send 1;2",
-    "a=rid:1 send", "a=fmtp:97 profile-level-id=zzzzzz;packetization-mode=9", "a=rtpmap:97 H264/90000",
-    "a=ssrc:1 msid:a b", "a=sctp-port:5000", "m=audio 0 UDP/TLS/RTP/SAVPF 0", "a=rtpmap:0 PCMU/8000/x",
+    "a=rtpmap:96",
+    "a=rtpmap:96 VP8/abc",
+    "m=video 9 UDP/TLS/RTP/SAVPF 300",
+    "m=video x UDP/TLS/RTP/SAVPF 96",
+    "a=ssrc-group:FID",
+    "a=ssrc-group:FID 1",
+    "a=extmap:0 urn:x",
+    "a=extmap:300 urn:x",
+    "a=fingerprint:sha-256 zz",
+    "a=candidate:1 1 udp 1 1.1.1.1 99999 typ host",
+    "a=candidate:garbage",
+    "c=IN IP4",
+    "a=fmtp:96",
+    "a=fmtp:96 apt=abc",
+    "a=fmtp:97 apt=",
+    "a=ssrc:1",
+    "a=ssrc:99999999999 cname:x",
+    "a=rtcp-fb:96",
+    "a=mid:",
+    "a=setup:",
+    "a=ice-ufrag:",
+    "a=ice-pwd:short",
+    "a=msid:",
+    "a=group:BUNDLE",
+    "a=group:BUNDLE 7 8 9",
+    "m=",
+    "a=sendonly",
+    "a=inactive",
+    "a=rtcp-mux",
+    "a=rtcp:9 IN IP4",
+    "a=end-of-candidates",
+    "b=AS:",
+    "a=simulcast:send 1;2",
+    "a=rid:1 send",
+    "a=fmtp:97 profile-level-id=zzzzzz;packetization-mode=9",
+    "a=rtpmap:97 H264/90000",
+    "a=ssrc:1 msid:a b",
+    "a=sctp-port:5000",
+    "m=audio 0 UDP/TLS/RTP/SAVPF 0",
+    "a=rtpmap:0 PCMU/8000/x",
 ]
 
 
@@ -66,7 +98,7 @@ def mutate(sdp: str, rng: random.Random) -> str:
 def malformed_message(rng: random.Random, offer: str) -> Any:
     choice = rng.randrange(16)
     if choice == 0:
-        return rng.choice(["{", "", "null", "[]", "1", '"x"', "{\"type\":}", "[" * 5000 + "]" * 5000, "\ud800"])
+        return rng.choice(["{", "", "null", "[]", "1", '"x"', '{"type":}', "[" * 5000 + "]" * 5000, "\ud800"])
     if choice == 1:
         return {"type": rng.choice([None, 5, [], {}, "", "OFFER", "nope", "x" * 200])}
     if choice == 2:
@@ -74,7 +106,9 @@ def malformed_message(rng: random.Random, offer: str) -> Any:
     if choice in (3, 4, 5, 6, 7):
         message: dict[str, Any] = {"type": "offer", "sdp": mutate(offer, rng)}
         if rng.random() < 0.3:
-            message["sources"] = rng.choice([[], "screen", {"a": "bogus"}, {str(i): "screen" for i in range(40)}, {1: 2}])
+            message["sources"] = rng.choice(
+                [[], "screen", {"a": "bogus"}, {str(i): "screen" for i in range(40)}, {1: 2}]
+            )
         return message
     if choice == 8:
         return {"type": "answer", "sdp": mutate(offer.replace("a=setup:actpass", "a=setup:active"), rng)}

@@ -22,10 +22,14 @@ async def _next(channel: QueueChannel, kind: str) -> dict[str, Any]:
 async def test_join_display_name_is_ignored(engine) -> None:
     router = engine.create_router("identity", max_peers=4)
     a, b = QueueChannel(), QueueChannel()
-    tasks = [asyncio.ensure_future(serve_participant(router, a, ParticipantInfo(
-                 "1", display_name="Ann Learner", role="learner"))),
-             asyncio.ensure_future(serve_participant(router, b, ParticipantInfo(
-                 "2", display_name="Ben Mentor", role="mentor")))]
+    tasks = [
+        asyncio.ensure_future(
+            serve_participant(router, a, ParticipantInfo("1", display_name="Ann Learner", role="learner"))
+        ),
+        asyncio.ensure_future(
+            serve_participant(router, b, ParticipantInfo("2", display_name="Ben Mentor", role="mentor"))
+        ),
+    ]
     try:
         await a.to_server.put(json.dumps({"type": "join", "display_name": "Marie Curie (Mentor)"}))
         await _next(a, "joined")

@@ -18,25 +18,52 @@ from sfu.layers import DownlinkGauge, LayerState, RecordingFeed, choose_layer
 from sfu.producer import Producer
 
 # the video m-section of Chromium 156's offer for sendEncodings [q, h, f] (trimmed)
-CHROMIUM_OFFER = "\r\n".join([
-    "v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0 1",
-    "m=audio 9 UDP/TLS/RTP/SAVPF 111", "a=mid:0", "a=sendonly", "a=rtpmap:111 opus/48000/2",
-    "m=video 9 UDP/TLS/RTP/SAVPF 96 97", "a=mid:1", "a=sendonly",
-    "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
-    "a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
-    "a=extmap:11 urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
-    "a=rtpmap:96 VP8/90000", "a=rtpmap:97 rtx/90000", "a=fmtp:97 apt=96",
-    "a=rid:q send", "a=rid:h send", "a=rid:f send", "a=simulcast:send q;h;f", "",
-])
+CHROMIUM_OFFER = "\r\n".join(
+    [
+        "v=0",
+        "o=- 1 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE 0 1",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+        "a=mid:0",
+        "a=sendonly",
+        "a=rtpmap:111 opus/48000/2",
+        "m=video 9 UDP/TLS/RTP/SAVPF 96 97",
+        "a=mid:1",
+        "a=sendonly",
+        "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+        "a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+        "a=extmap:11 urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
+        "a=rtpmap:96 VP8/90000",
+        "a=rtpmap:97 rtx/90000",
+        "a=fmtp:97 apt=96",
+        "a=rid:q send",
+        "a=rid:h send",
+        "a=rid:f send",
+        "a=simulcast:send q;h;f",
+        "",
+    ]
+)
 
 
 def test_the_offer_is_read_and_every_later_description_accepts_it() -> None:
     offers = simulcast.parse_offer(CHROMIUM_OFFER)
     assert offers == {"1": simulcast.SimulcastOffer(("q", "h", "f"), 10, 11)}
     # aiortc's answer has no simulcast: without it the browser would send one layer
-    answer = "\r\n".join(["v=0", "s=-", "m=audio 9 UDP/TLS/RTP/SAVPF 111", "a=mid:0",
-                          "m=video 9 UDP/TLS/RTP/SAVPF 96 97", "a=mid:1", "a=recvonly",
-                          "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid", ""])
+    answer = "\r\n".join(
+        [
+            "v=0",
+            "s=-",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+            "a=mid:0",
+            "m=video 9 UDP/TLS/RTP/SAVPF 96 97",
+            "a=mid:1",
+            "a=recvonly",
+            "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+            "",
+        ]
+    )
     out = simulcast.accept(answer, offers)
     video = out.split("m=video")[1]
     assert "a=rid:q recv\r\na=rid:h recv\r\na=rid:f recv\r\na=simulcast:recv q;h;f" in video
@@ -97,19 +124,38 @@ class Clock:
 def test_each_subscriber_switches_at_a_keyframe_and_numbering_stays_continuous() -> None:
     clock = Clock()
     sent_rtcp: list[bytes] = []
-    p = Producer(peer_id="pe-m", user_key="mentor", kind="video", source="camera", mid="1", track_id="t",
-                 clock=clock, send_rtcp=sent_rtcp.append, rtcp_ssrc=1, keyframe_interval=0.0)
+    p = Producer(
+        peer_id="pe-m",
+        user_key="mentor",
+        kind="video",
+        source="camera",
+        mid="1",
+        track_id="t",
+        clock=clock,
+        send_rtcp=sent_rtcp.append,
+        rtcp_ssrc=1,
+        keyframe_interval=0.0,
+    )
     p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10, 11))
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
-    p.configure(RTCRtpReceiveParameters(codecs=[vp8], headerExtensions=[
-        RTCRtpHeaderExtensionParameters(id=4, uri="urn:ietf:params:rtp-hdrext:sdes:mid")]))
+    p.configure(
+        RTCRtpReceiveParameters(
+            codecs=[vp8],
+            headerExtensions=[RTCRtpHeaderExtensionParameters(id=4, uri="urn:ietf:params:rtp-hdrext:sdes:mid")],
+        )
+    )
     outs: dict[str, list[bytes]] = {"weak": [], "strong": []}
     consumers = {}
     for name in outs:
         c = Consumer(subscriber_id=name, producer=p, clock=clock, history_size=64)
         c.rewriter.ssrc = 0xAAAA
-        c.configure(RTCRtpSendParameters(codecs=[RTCRtpCodecParameters(
-            mimeType="video/VP8", clockRate=90000, payloadType=100)]), outs[name].append, "cname")
+        c.configure(
+            RTCRtpSendParameters(
+                codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=100)]
+            ),
+            outs[name].append,
+            "cname",
+        )
         consumers[name] = c
     ssrcs = {0: 0x100, 1: 0x200, 2: 0x300}
     for layer, ssrc in ssrcs.items():
@@ -144,15 +190,33 @@ def test_each_subscriber_switches_at_a_keyframe_and_numbering_stays_continuous()
 
 def test_the_recording_feed_follows_the_best_sending_layer() -> None:
     clock = Clock()
-    p = Producer(peer_id="pe-m", user_key="mentor", kind="video", source="camera", mid="1", track_id="t",
-                 clock=clock, send_rtcp=lambda _b: None, rtcp_ssrc=1, keyframe_interval=0.0)
+    p = Producer(
+        peer_id="pe-m",
+        user_key="mentor",
+        kind="video",
+        source="camera",
+        mid="1",
+        track_id="t",
+        clock=clock,
+        send_rtcp=lambda _b: None,
+        rtcp_ssrc=1,
+        keyframe_interval=0.0,
+    )
     p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10))
-    p.configure(RTCRtpReceiveParameters(codecs=[RTCRtpCodecParameters(
-        mimeType="video/VP8", clockRate=90000, payloadType=96)]))
+    p.configure(
+        RTCRtpReceiveParameters(codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)])
+    )
     recorded: list[bytes] = []
     taps = [lambda _pid, _kind, data: recorded.append(data)]
-    feed = RecordingFeed(producer_id=p.id, kind="video", layers=3, clock_rate=90000, ssrc=0x77,
-                         taps=taps, request_keyframe=p.request_keyframe)
+    feed = RecordingFeed(
+        producer_id=p.id,
+        kind="video",
+        layers=3,
+        clock_rate=90000,
+        ssrc=0x77,
+        taps=taps,
+        request_keyframe=p.request_keyframe,
+    )
     p.attach(feed.switch)
     for seq in range(1, 30):  # the browser stopped sending the top layer: two layers only
         for layer, ssrc in ((0, 0x100), (1, 0x200)):
@@ -169,20 +233,35 @@ def test_the_recording_feed_follows_the_best_sending_layer() -> None:
 async def test_a_packet_lost_on_the_uplink_is_asked_for_again_and_repaired_for_everyone() -> None:
     import asyncio
 
-
-
     clock = Clock()
     sent: list[bytes] = []
-    p = Producer(peer_id="pe-m", user_key="mentor", kind="video", source="camera", mid="1", track_id="t",
-                 clock=clock, send_rtcp=sent.append, rtcp_ssrc=1)
-    p.configure(RTCRtpReceiveParameters(codecs=[
-        RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96),
-        RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=97, parameters={"apt": 96})]))
+    p = Producer(
+        peer_id="pe-m",
+        user_key="mentor",
+        kind="video",
+        source="camera",
+        mid="1",
+        track_id="t",
+        clock=clock,
+        send_rtcp=sent.append,
+        rtcp_ssrc=1,
+    )
+    p.configure(
+        RTCRtpReceiveParameters(
+            codecs=[
+                RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96),
+                RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=97, parameters={"apt": 96}),
+            ]
+        )
+    )
     p.ssrc = 0x100
     got: list[bytes] = []
     c = Consumer(subscriber_id="s", producer=p, clock=clock, history_size=64)
-    c.configure(RTCRtpSendParameters(codecs=[RTCRtpCodecParameters(
-        mimeType="video/VP8", clockRate=90000, payloadType=100)]), got.append, "cname")
+    c.configure(
+        RTCRtpSendParameters(codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=100)]),
+        got.append,
+        "cname",
+    )
     for seq in (1, 2, 5):  # 3 and 4 never arrive
         p.forwarder.on_rtp(_rtp(seq, 0x100, b"", seq == 1))
     nacks = [m for pkt in sent for m in rtcp.parse_rtcp(pkt) if isinstance(m, rtcp.Nack)]
@@ -204,15 +283,29 @@ def test_a_new_subscriber_starts_on_the_first_keyframe_of_any_layer() -> None:
     """A browser ramps its layers up: the top layer may not be sending when someone joins.
     The picture starts on whichever layer brings a keyframe first, then moves to the target."""
     clock = Clock()
-    p = Producer(peer_id="pe-m", user_key="mentor", kind="video", source="camera", mid="1", track_id="t",
-                 clock=clock, send_rtcp=lambda _b: None, rtcp_ssrc=1, keyframe_interval=0.0)
+    p = Producer(
+        peer_id="pe-m",
+        user_key="mentor",
+        kind="video",
+        source="camera",
+        mid="1",
+        track_id="t",
+        clock=clock,
+        send_rtcp=lambda _b: None,
+        rtcp_ssrc=1,
+        keyframe_interval=0.0,
+    )
     p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10))
-    p.configure(RTCRtpReceiveParameters(codecs=[RTCRtpCodecParameters(
-        mimeType="video/VP8", clockRate=90000, payloadType=96)]))
+    p.configure(
+        RTCRtpReceiveParameters(codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)])
+    )
     got: list[bytes] = []
     c = Consumer(subscriber_id="s", producer=p, clock=clock, history_size=64)
-    c.configure(RTCRtpSendParameters(codecs=[RTCRtpCodecParameters(
-        mimeType="video/VP8", clockRate=90000, payloadType=100)]), got.append, "cname")
+    c.configure(
+        RTCRtpSendParameters(codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=100)]),
+        got.append,
+        "cname",
+    )
     assert c.switch is not None and c.switch.target == 2
     p.layers[0].on_rtp(_rtp(1, 0x100, b"", True))  # only the small layer is sending yet
     assert c.layer == 0 and len(got) == 1

@@ -19,18 +19,21 @@ from api.services.errors import (
 from api.services.session_state import InvalidTransition
 
 
-@pytest.mark.parametrize(("error", "status", "code"), [
-    (Invalid("Bad."), 400, "validation_error"),
-    (Invalid("Weak.", code="weak_password", fields={"password": "Weak."}), 400, "weak_password"),
-    (Unauthenticated("Invalid credentials", code="invalid_credentials"), 401, "invalid_credentials"),
-    (Forbidden("No."), 403, "forbidden"),
-    (NotFound.of("session"), 404, "not_found"),
-    (Conflict("Sold out.", code="sold_out"), 409, "sold_out"),
-    (UnsupportedMedia("PNG please."), 415, "unsupported_media_type"),
-    (Unprocessable("Key reused.", code="idempotency_mismatch"), 422, "idempotency_mismatch"),
-    (InvalidTransition(SessionStatus.draft, SessionStatus.live), 409, "invalid_status"),
-    (DomainError("Unclassified."), 400, "error"),
-])
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (Invalid("Bad."), 400, "validation_error"),
+        (Invalid("Weak.", code="weak_password", fields={"password": "Weak."}), 400, "weak_password"),
+        (Unauthenticated("Invalid credentials", code="invalid_credentials"), 401, "invalid_credentials"),
+        (Forbidden("No."), 403, "forbidden"),
+        (NotFound.of("session"), 404, "not_found"),
+        (Conflict("Sold out.", code="sold_out"), 409, "sold_out"),
+        (UnsupportedMedia("PNG please."), 415, "unsupported_media_type"),
+        (Unprocessable("Key reused.", code="idempotency_mismatch"), 422, "idempotency_mismatch"),
+        (InvalidTransition(SessionStatus.draft, SessionStatus.live), 409, "invalid_status"),
+        (DomainError("Unclassified."), 400, "error"),
+    ],
+)
 def test_each_kind_maps_to_its_status(error: DomainError, status: int, code: str) -> None:
     api_error = from_domain(error)
     assert (api_error.status, api_error.code, api_error.message) == (status, code, error.message)

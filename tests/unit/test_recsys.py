@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from api.services import recsys_synth
-from api.services.recsys_model import HybridModel, Params, diversify, fit
-from api.services.recsys_train import evaluate, profiles
+from api.recommender import synthetic
+from api.recommender.model import HybridModel, Params, diversify, fit
+from api.recommender.training import evaluate, profiles
 
 NOW = 1_790_000_000.0
 
 
 @pytest.fixture(scope="module")
 def market():
-    return recsys_synth.generate(1500, 400, days=40.0, seed=1, now=NOW)
+    return synthetic.generate(1500, 400, days=40.0, seed=1, now=NOW)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,8 @@ def test_evaluation_is_deterministic(market, result):
 
 
 def test_generator_is_reproducible_and_time_stamped():
-    a, _ = recsys_synth.generate(200, 60, seed=4, now=NOW)
-    b, _ = recsys_synth.generate(200, 60, seed=4, now=NOW)
+    a, _ = synthetic.generate(200, 60, seed=4, now=NOW)
+    b, _ = synthetic.generate(200, 60, seed=4, now=NOW)
     assert np.array_equal(a.inter_item, b.inter_item) and np.array_equal(a.inter_ts, b.inter_ts)
     assert (a.inter_ts <= NOW).all()
     # bookings only while a session is open
@@ -54,8 +54,7 @@ def _score(model, interests, hist=np.zeros(0, np.int64), weights=np.zeros(0, np.
     items = np.arange(model.n_items)
     prof = profiles(model, np.zeros(len(hist), np.int64), hist, weights, [interests])
     uvec = model.fold_in(hist, weights, np.zeros(0, np.int64), np.zeros(0, np.float32))
-    return model.score_batch(prof, uvec[None], np.array([len(hist) > 0]),
-                             np.array([bool(interests)]), [set()], items)
+    return model.score_batch(prof, uvec[None], np.array([len(hist) > 0]), np.array([bool(interests)]), [set()], items)
 
 
 def test_cold_start_uses_priors_and_interests_use_content(market):
@@ -67,7 +66,7 @@ def test_cold_start_uses_priors_and_interests_use_content(market):
     spanish = _score(model, ["Spanish"])["score"][0]
     with_spanish = {j for j in range(data.n_items) if "Spanish" in data.item_skills[j]}
     assert 3 <= len(with_spanish) < 20
-    top = np.argsort(-spanish)[:len(with_spanish)]
+    top = np.argsort(-spanish)[: len(with_spanish)]
     assert set(top.tolist()) == with_spanish  # every Spanish session outranks the rest
 
 

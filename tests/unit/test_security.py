@@ -32,8 +32,10 @@ def test_hash_is_argon2id_with_owasp_parameters() -> None:
     assert not verify_password(None, "anything")
 
 
-@pytest.mark.parametrize("pw,ok", [("short1", False), ("lettersonly", False), ("12345678", False),
-                                   ("password1", False), ("Tr0ub4dor&3", True)])
+@pytest.mark.parametrize(
+    "pw,ok",
+    [("short1", False), ("lettersonly", False), ("12345678", False), ("password1", False), ("Tr0ub4dor&3", True)],
+)
 def test_password_rules(pw: str, ok: bool) -> None:
     assert (password_problem(pw) is None) is ok
 
@@ -44,8 +46,16 @@ def _b64(obj: object) -> str:
 
 def _claims(**over: object) -> dict[str, object]:
     now = int(time.time())
-    base = {"sub": "1", "role": "learner", "ver": 0, "jti": "x", "iat": now, "nbf": now - 5,
-            "exp": now + 60, "typ": "access"}
+    base = {
+        "sub": "1",
+        "role": "learner",
+        "ver": 0,
+        "jti": "x",
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + 60,
+        "typ": "access",
+    }
     base.update(over)
     return base
 

@@ -2,12 +2,11 @@
 
 ``Recommender.recommend`` scores every session of the in-memory catalogue for
 one learner (content profile + folded-in CF factors + popularity prior, see
-recsys_model), drops what must never be shown (booked, full, past, cancelled,
+model), drops what must never be shown (booked, full, past, cancelled,
 draft, their own), diversifies across mentors and domains, explains each pick,
 and re-checks the short list against the database so exclusions hold exactly.
 Until a model exists it serves a popularity + interest fallback; it never fails
-because the model is missing. Online events (impression / click / book) and the
-admin metrics view live here too.
+because the model is missing. Online events and the admin metrics are ``metrics``.
 """
 
 from __future__ import annotations
@@ -15,35 +14,48 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from api.models import (
-    Booking, BookingStatus, Feedback, Follow, Session, SessionStatus, User, utcnow,
+    Booking,
+    BookingStatus,
+    Feedback,
+    Follow,
+    Session,
+    SessionStatus,
+    User,
+    utcnow,
 )
-from api.models_recsys import RecEvent, RecModel
+from api.recommender.model import (
+    HybridModel,
+    Params,
+    decay,
+    diversify,
+    interest_terms,
+    item_terms,
+    words,
+)
+from api.recommender.tables import RecModel
+from api.recommender.training import profiles
 from api.schemas.recommendations import RecItem
-from api.services.recsys_model import (
-    HybridModel, Params, decay, diversify, interest_terms, item_terms, words,
-)
-from api.services.recsys_train import profiles
 
 log = logging.getLogger(__name__)
 
-SYNC_EVERY_SECONDS = 2.0       # catalogue changes are pulled at most this often per process
-VERSION_CHECK_SECONDS = 30.0   # another process may have trained a newer version
+SYNC_EVERY_SECONDS = 2.0  # catalogue changes are pulled at most this often per process
+VERSION_CHECK_SECONDS = 30.0  # another process may have trained a newer version
 
 
 @dataclass
 class RecList:
     items: list[RecItem]
     model_version: int | None
-    source: str                       # "model" | "fallback"
+    source: str  # "model" | "fallback"
     elapsed_ms: float = 0.0
 
 
@@ -52,6 +64,7 @@ def short(title: str, n: int = 48) -> str:
 
 
 # --------------------------------------------------------------------------- catalogue
+
 
 @dataclass
 class Catalog:
@@ -70,10 +83,15 @@ class Catalog:
         new = [r for r in rows if int(r[0]) not in self.model.item_index]
         if new:
             self.model = self.model.with_items(
-                [int(r[0]) for r in new], [int(r[1]) for r in new], [r[2] or "" for r in new],
+                [int(r[0]) for r in new],
+                [int(r[1]) for r in new],
+                [r[2] or "" for r in new],
                 [r[4] or "" for r in new],
-                [item_terms(r[2] or "", list(r[3] or []), r[4] or "",
-                            (r[5] or "") + " " + " ".join(r[6] or [])) for r in new])
+                [
+                    item_terms(r[2] or "", list(r[3] or []), r[4] or "", (r[5] or "") + " " + " ".join(r[6] or []))
+                    for r in new
+                ],
+            )
         n = self.model.n_items
         if len(self.open) < n:
             self.open = np.concatenate([self.open, np.zeros(n - len(self.open), bool)])
@@ -86,18 +104,31 @@ class Catalog:
                 self.synced_at = r[11]
 
 
-SESSION_COLUMNS = (Session.id, Session.mentor_id, Session.domain, Session.skills, Session.title,
-                   Session.description, Session.curriculum, Session.status, Session.capacity,
-                   Session.seats_taken, Session.starts_at, Session.updated_at)
+SESSION_COLUMNS = (
+    Session.id,
+    Session.mentor_id,
+    Session.domain,
+    Session.skills,
+    Session.title,
+    Session.description,
+    Session.curriculum,
+    Session.status,
+    Session.capacity,
+    Session.seats_taken,
+    Session.starts_at,
+    Session.updated_at,
+)
 
 
 # --------------------------------------------------------------------------- service
 
+
 class Recommender:
     """Holds the current model in memory and answers ``recommend`` for learners."""
 
-    def __init__(self, db: Any, trainer: Any, *, first_request_wait: float = 2.0,
-                 sync_every: float = SYNC_EVERY_SECONDS) -> None:
+    def __init__(
+        self, db: Any, trainer: Any, *, first_request_wait: float = 2.0, sync_every: float = SYNC_EVERY_SECONDS
+    ) -> None:
         self.db = db
         self.trainer = trainer
         self.first_request_wait = first_request_wait
@@ -135,8 +166,13 @@ class Recommender:
         if cat is not None and now - cat.checked >= self.sync_every:
             cat.checked = now
             async with self.db.read() as s:
-                rows = (await s.execute(select(*SESSION_COLUMNS).where(
-                    (Session.updated_at >= cat.synced_at) | (Session.created_at >= cat.synced_at)))).all()
+                rows = (
+                    await s.execute(
+                        select(*SESSION_COLUMNS).where(
+                            (Session.updated_at >= cat.synced_at) | (Session.created_at >= cat.synced_at)
+                        )
+                    )
+                ).all()
             cat.apply(rows)
         return cat
 
@@ -164,14 +200,14 @@ class Recommender:
         async with self.db.read() as s:
             user = (await s.execute(select(User.id, User.interests).where(User.id == user_id))).one()
             # Bookings with the rating the learner gave (if any), in one query.
-            rows = (await s.execute(
-                select(Booking.session_id, Booking.created_at, Booking.status, Feedback.rating,
-                       Feedback.created_at)
-                .outerjoin(Feedback, (Feedback.session_id == Booking.session_id)
-                           & (Feedback.author_id == user_id))
-                .where(Booking.learner_id == user_id))).all()
-            follows = set((await s.scalars(select(Follow.mentor_id)
-                                           .where(Follow.learner_id == user_id))).all())
+            rows = (
+                await s.execute(
+                    select(Booking.session_id, Booking.created_at, Booking.status, Feedback.rating, Feedback.created_at)
+                    .outerjoin(Feedback, (Feedback.session_id == Booking.session_id) & (Feedback.author_id == user_id))
+                    .where(Booking.learner_id == user_id)
+                )
+            ).all()
+            follows = set((await s.scalars(select(Follow.mentor_id).where(Follow.learner_id == user_id))).all())
         interests = [i for i in (user.interests or []) if isinstance(i, str)]
         bookings = [(r[0], r[1], r[2]) for r in rows]
         ratings = list({(r[0], r[3], r[4]) for r in rows if r[3] is not None})
@@ -184,62 +220,114 @@ class Recommender:
         if cat is None:
             result = await self._fallback(user_id, interests, excluded, limit)
         else:
-            result = await self._from_model(cat, user_id, interests, bookings, ratings, follows,
-                                            excluded, limit)
+            result = await self._from_model(cat, user_id, interests, bookings, ratings, follows, excluded, limit)
         result.elapsed_ms = (time.perf_counter() - t0) * 1000
         return result
 
     # ---- model path ----------------------------------------------------------
-    async def _from_model(self, cat: Catalog, user_id: int, interests: list[str],
-                          bookings: list[Any], ratings: list[Any], follows: set[int],
-                          excluded: set[int], limit: int) -> RecList:
-        ids, reasons, scores = rank(cat, user_id, interests, bookings, ratings, follows, excluded,
-                                    2 * limit, utcnow().timestamp())
+    async def _from_model(
+        self,
+        cat: Catalog,
+        user_id: int,
+        interests: list[str],
+        bookings: list[Any],
+        ratings: list[Any],
+        follows: set[int],
+        excluded: set[int],
+        limit: int,
+    ) -> RecList:
+        ids, reasons, scores = rank(
+            cat, user_id, interests, bookings, ratings, follows, excluded, 2 * limit, utcnow().timestamp()
+        )
         items = await self._verify(user_id, ids, reasons, scores, limit, cat)
         return RecList(items, cat.model.version, "model")
 
-    async def _verify(self, user_id: int, ids: list[int], reasons: list[str], scores: list[float],
-                      limit: int, cat: Catalog | None) -> list[RecItem]:
+    async def _verify(
+        self, user_id: int, ids: list[int], reasons: list[str], scores: list[float], limit: int, cat: Catalog | None
+    ) -> list[RecItem]:
         """Re-read the short list: anything booked, full, past or no longer scheduled is dropped
         (the in-memory state may lag by a moment)."""
         if not ids:
             return []
         now = utcnow()
-        mine = select(Booking.id).where(Booking.session_id == Session.id,
-                                        Booking.learner_id == user_id).exists()
+        mine = select(Booking.id).where(Booking.session_id == Session.id, Booking.learner_id == user_id).exists()
         async with self.db.read() as s:
-            rows = {r[0]: r for r in (await s.execute(
-                select(Session.id, Session.title, Session.mentor_id, User.full_name, Session.domain,
-                       Session.starts_at, Session.price_cents, Session.currency, Session.capacity,
-                       Session.seats_taken, Session.status, mine)
-                .join(User, User.id == Session.mentor_id).where(Session.id.in_(ids)))).all()}
+            rows = {
+                r[0]: r
+                for r in (
+                    await s.execute(
+                        select(
+                            Session.id,
+                            Session.title,
+                            Session.mentor_id,
+                            User.full_name,
+                            Session.domain,
+                            Session.starts_at,
+                            Session.price_cents,
+                            Session.currency,
+                            Session.capacity,
+                            Session.seats_taken,
+                            Session.status,
+                            mine,
+                        )
+                        .join(User, User.id == Session.mentor_id)
+                        .where(Session.id.in_(ids))
+                    )
+                ).all()
+            }
         out: list[RecItem] = []
         for sid, reason, sc in zip(ids, reasons, scores):
             r = rows.get(sid)
-            if r is None or not (r[10] == SessionStatus.scheduled and r[5] > now
-                                 and r[9] < r[8] and not r[11] and r[2] != user_id):
+            if r is None or not (
+                r[10] == SessionStatus.scheduled and r[5] > now and r[9] < r[8] and not r[11] and r[2] != user_id
+            ):
                 if cat is not None and sid in cat.model.item_index:
                     cat.open[cat.model.item_index[sid]] = False
                 continue
-            out.append(RecItem(id=sid, title=r[1], mentor_id=r[2], mentor_name=r[3], domain=r[4],
-                               starts_at=r[5], price_cents=r[6], currency=r[7], seats_left=r[8] - r[9],
-                               reason=reason, score=round(sc, 4)))
+            out.append(
+                RecItem(
+                    id=sid,
+                    title=r[1],
+                    mentor_id=r[2],
+                    mentor_name=r[3],
+                    domain=r[4],
+                    starts_at=r[5],
+                    price_cents=r[6],
+                    currency=r[7],
+                    seats_left=r[8] - r[9],
+                    reason=reason,
+                    score=round(sc, 4),
+                )
+            )
             if len(out) == limit:
                 break
         return out
 
     # ---- fallback --------------------------------------------------------------
-    async def _fallback(self, user_id: int, interests: list[str], excluded: set[int],
-                        limit: int) -> RecList:
+    async def _fallback(self, user_id: int, interests: list[str], excluded: set[int], limit: int) -> RecList:
         """No model yet: upcoming open sessions by seats taken, boosted by interest matches."""
         now = utcnow()
         async with self.db.read() as s:
-            rows = (await s.execute(
-                select(Session.id, Session.mentor_id, Session.domain, Session.skills, Session.title,
-                       Session.seats_taken)
-                .where(Session.status == SessionStatus.scheduled, Session.starts_at > now,
-                       Session.seats_taken < Session.capacity, Session.mentor_id != user_id)
-                .order_by(Session.seats_taken.desc(), Session.starts_at).limit(500))).all()
+            rows = (
+                await s.execute(
+                    select(
+                        Session.id,
+                        Session.mentor_id,
+                        Session.domain,
+                        Session.skills,
+                        Session.title,
+                        Session.seats_taken,
+                    )
+                    .where(
+                        Session.status == SessionStatus.scheduled,
+                        Session.starts_at > now,
+                        Session.seats_taken < Session.capacity,
+                        Session.mentor_id != user_id,
+                    )
+                    .order_by(Session.seats_taken.desc(), Session.starts_at)
+                    .limit(500)
+                )
+            ).all()
         rows = [r for r in rows if r[0] not in excluded]
         want = {i: set(words(i)) for i in interests}
         scored, reasons = [], []
@@ -253,11 +341,18 @@ class Recommender:
             return RecList([], None, "fallback")
         sc = np.array(scored)
         order = np.argsort(-sc, kind="stable")[: 8 * limit]
-        pick = diversify(sc[order], np.array([rows[j][1] for j in order]),
-                         [rows[j][2] for j in order], 2 * limit, Params())
+        pick = diversify(
+            sc[order], np.array([rows[j][1] for j in order]), [rows[j][2] for j in order], 2 * limit, Params()
+        )
         chosen = [int(order[k]) for k in pick]
-        items = await self._verify(user_id, [rows[j][0] for j in chosen], [reasons[j] for j in chosen],
-                                   [float(sc[j]) for j in chosen], limit, None)
+        items = await self._verify(
+            user_id,
+            [rows[j][0] for j in chosen],
+            [reasons[j] for j in chosen],
+            [float(sc[j]) for j in chosen],
+            limit,
+            None,
+        )
         return RecList(items, None, "fallback")
 
 
@@ -269,9 +364,17 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
-def rank(cat: Catalog, user_id: int, interests: list[str], bookings: list[Any],
-         ratings: list[Any], follows: set[int], excluded: set[int], n: int,
-         now: float) -> tuple[list[int], list[str], list[float]]:
+def rank(
+    cat: Catalog,
+    user_id: int,
+    interests: list[str],
+    bookings: list[Any],
+    ratings: list[Any],
+    follows: set[int],
+    excluded: set[int],
+    n: int,
+    now: float,
+) -> tuple[list[int], list[str], list[float]]:
     """The in-memory part of serving: (session ids, reasons, scores), best first.
 
     ``bookings`` are (session_id, created_at, status) and ``ratings`` (session_id, rating,
@@ -295,30 +398,38 @@ def rank(cat: Catalog, user_id: int, interests: list[str], bookings: list[Any],
     m_idx = model.item_mentor_idx[hist] if len(hist) else np.zeros(0, np.int64)
     ok = m_idx >= 0
     f_idx = np.array([model.mentor_index[m] for m in follows if m in model.mentor_index], np.int64)
-    uvec = model.fold_in(hist, hist_w, np.concatenate([m_idx[ok], f_idx]),
-                         np.concatenate([p.mentor_weight * hist_w[ok],
-                                         np.full(len(f_idx), p.follow_weight, np.float32)]))
+    uvec = model.fold_in(
+        hist,
+        hist_w,
+        np.concatenate([m_idx[ok], f_idx]),
+        np.concatenate([p.mentor_weight * hist_w[ok], np.full(len(f_idx), p.follow_weight, np.float32)]),
+    )
     ex = np.array([model.item_index[i] for i in excluded if i in model.item_index], np.int64)
     mask = cat.open & (cat.starts > now) & (model.item_mentor != user_id)
     mask[ex] = False
     cand = np.flatnonzero(mask)
     if len(cand) == 0:
         return [], [], []
-    parts = model.score_batch(prof, uvec[None, :], np.array([len(hist) > 0]),
-                              np.array([bool(interests)]), [follows], cand)
+    parts = model.score_batch(
+        prof, uvec[None, :], np.array([len(hist) > 0]), np.array([bool(interests)]), [follows], cand
+    )
     score = parts["score"][0]
     top = _top(score, min(len(cand), 4 * n))
-    pick = diversify(score[top], model.item_mentor[cand[top]],
-                     [model.item_domain[j] for j in cand[top]], n, p)
+    pick = diversify(score[top], model.item_mentor[cand[top]], [model.item_domain[j] for j in cand[top]], n, p)
     chosen = cand[top[pick]]
     contrib = {k: parts[k][0][top[pick]] for k in ("content", "cf", "prior", "follow")}
     reasons = explain(model, chosen, contrib, hist, interests, follows)
-    return ([int(model.item_ids[j]) for j in chosen], reasons,
-            [float(x) for x in score[top[pick]]])
+    return ([int(model.item_ids[j]) for j in chosen], reasons, [float(x) for x in score[top[pick]]])
 
 
-def explain(model: HybridModel, chosen: np.ndarray, contrib: dict[str, np.ndarray],
-            hist: np.ndarray, interests: list[str], follows: set[int]) -> list[str]:
+def explain(
+    model: HybridModel,
+    chosen: np.ndarray,
+    contrib: dict[str, np.ndarray],
+    hist: np.ndarray,
+    interests: list[str],
+    follows: set[int],
+) -> list[str]:
     """One short reason per item, from the signal that contributed most to its score."""
     reasons = []
     hist_dense = model.content.dense(hist) if len(hist) else None
@@ -339,8 +450,9 @@ def explain(model: HybridModel, chosen: np.ndarray, contrib: dict[str, np.ndarra
         if hist_dense is not None:
             sims = hist_dense @ x
             if best == "cf":  # collaborative: the booked session closest in factor space
-                f = model.item_factors[hist] @ (model.item_factors[j]
-                                                + model.mentor_factors[max(model.item_mentor_idx[j], 0)])
+                f = model.item_factors[hist] @ (
+                    model.item_factors[j] + model.mentor_factors[max(model.item_mentor_idx[j], 0)]
+                )
                 sims = sims + f / (np.abs(f).max() or 1.0)
             k = int(np.argmax(sims))
             h_title, h_sim = model.item_title[hist[k]], float(sims[k])
@@ -355,69 +467,3 @@ def explain(model: HybridModel, chosen: np.ndarray, contrib: dict[str, np.ndarra
         else:
             reasons.append(f"Popular in {model.item_domain[j]}")
     return reasons
-
-
-# --------------------------------------------------------------------------- events & metrics
-
-async def record_events(db: Any, user_id: int, kind: str, session_ids: list[int],
-                        model_version: int | None) -> int:
-    """Store one event per existing session id; unknown ids are ignored. Returns how many."""
-    ids = sorted(set(session_ids))
-    async with db.write() as s:
-        existing = set((await s.scalars(select(Session.id).where(Session.id.in_(ids)))).all())
-        rows = [{"user_id": user_id, "session_id": sid, "kind": kind,
-                 "model_version": model_version, "created_at": utcnow()}
-                for sid in ids if sid in existing]
-        if rows:
-            await s.execute(insert(RecEvent), rows)
-    return len(rows)
-
-
-async def online_metrics(db: Any, days: int = 30) -> dict[str, Any]:
-    """CTR = clicks / impressions, conversion = books / impressions, counting each
-    (learner, session, version) once per kind so reloads do not inflate impressions."""
-    pairs = select(RecEvent.kind, RecEvent.model_version, RecEvent.user_id,
-                   RecEvent.session_id).distinct().subquery()
-    since = utcnow() - timedelta(days=days)
-    day = func.date(RecEvent.created_at)
-    async with db.read() as s:
-        by_version = (await s.execute(select(pairs.c.model_version, pairs.c.kind, func.count())
-                                      .group_by(pairs.c.model_version, pairs.c.kind))).all()
-        daily = (await s.execute(select(day, RecEvent.kind, func.count())
-                                 .where(RecEvent.created_at >= since)
-                                 .group_by(day, RecEvent.kind).order_by(day))).all()
-    versions: dict[Any, Counter[str]] = {}
-    for v, kind, n in by_version:
-        versions.setdefault(v, Counter())[kind] += int(n)
-    total: Counter[str] = Counter()
-    for c in versions.values():
-        total.update(c)
-
-    def rates(c: Counter[str]) -> dict[str, Any]:
-        imp = c["impression"]
-        return {"impressions": imp, "clicks": c["click"], "books": c["book"],
-                "ctr": round(c["click"] / imp, 4) if imp else None,
-                "conversion": round(c["book"] / imp, 4) if imp else None}
-
-    series: dict[str, Counter[str]] = {}
-    for d, kind, n in daily:
-        series.setdefault(str(d)[:10], Counter())[kind] += int(n)
-    return {
-        "totals": rates(total),
-        "by_version": [{"model_version": v, **rates(c)}
-                       for v, c in sorted(versions.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))],
-        "daily": [{"date": d, **rates(c)} for d, c in sorted(series.items())],
-    }
-
-
-async def model_history(db: Any, limit: int = 50) -> list[dict[str, Any]]:
-    """Stored versions, oldest first (the ML tab plots these)."""
-    async with db.read() as s:
-        rows = (await s.scalars(select(RecModel).order_by(RecModel.version.desc()).limit(limit))).all()
-    out = []
-    for m in reversed(rows):
-        out.append({"version": m.version, "created_at": m.created_at, "trigger": m.trigger,
-                    "training_seconds": round(m.training_seconds, 3), "n_users": m.n_users,
-                    "n_items": m.n_items, "n_interactions": m.n_interactions, "params": m.params,
-                    "metrics": m.metrics})
-    return out

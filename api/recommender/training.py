@@ -23,11 +23,17 @@ import numpy as np
 from sqlalchemy import select
 
 from api.models import Booking, BookingStatus, Feedback, Follow, Role, Session, SessionStatus, User, utcnow
-from api.models_recsys import RecModel
-from api.services import recsys_synth
-from api.services.recsys_data import BOOKING, RATING, TrainingData
-from api.services.recsys_model import (
-    HybridModel, Params, booking_velocity, decay, diversify, fit, interest_terms,
+from api.recommender.tables import RecModel
+from api.recommender import synthetic
+from api.recommender.data import BOOKING, RATING, TrainingData
+from api.recommender.model import (
+    HybridModel,
+    Params,
+    booking_velocity,
+    decay,
+    diversify,
+    fit,
+    interest_terms,
 )
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,7 @@ MIN_TEST_USERS = 30
 
 # --------------------------------------------------------------------------- features per user
 
+
 def user_feedback(data: TrainingData, p: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(user index, item index, strength) aggregated per pair, decayed, never negative."""
     w = data.inter_weight * decay(data.now, data.inter_ts, p.half_life_days)
@@ -49,8 +56,9 @@ def user_feedback(data: TrainingData, p: Params) -> tuple[np.ndarray, np.ndarray
     return (uniq // data.n_items).astype(np.int64), (uniq % data.n_items).astype(np.int64), agg
 
 
-def profiles(model: HybridModel, pos: np.ndarray, items: np.ndarray, weights: np.ndarray,
-             interests: list[list[str]]) -> np.ndarray:
+def profiles(
+    model: HybridModel, pos: np.ndarray, items: np.ndarray, weights: np.ndarray, interests: list[list[str]]
+) -> np.ndarray:
     """Content profiles (B × vocab): history of sessions (weighted) plus declared interests."""
     n = len(interests)
     hist = np.zeros((n, model.content.n_cols), np.float32)
@@ -66,8 +74,15 @@ def profiles(model: HybridModel, pos: np.ndarray, items: np.ndarray, weights: np
 
 # --------------------------------------------------------------------------- metrics
 
-def ranking_metrics(recs: list[np.ndarray], relevant: list[set[int]], k: int, n_candidates: int,
-                    item_dense: np.ndarray, mentors: np.ndarray) -> dict[str, float]:
+
+def ranking_metrics(
+    recs: list[np.ndarray],
+    relevant: list[set[int]],
+    k: int,
+    n_candidates: int,
+    item_dense: np.ndarray,
+    mentors: np.ndarray,
+) -> dict[str, float]:
     """precision/recall/NDCG@k (binary gains), catalogue coverage, intra-list diversity."""
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     prec, rec, ndcg, ild, dm = [], [], [], [], []
@@ -77,8 +92,8 @@ def ranking_metrics(recs: list[np.ndarray], relevant: list[set[int]], k: int, n_
         hits = np.array([int(x) in rel for x in r], float)
         prec.append(hits.sum() / k)
         rec.append(hits.sum() / len(rel))
-        idcg = discounts[:min(len(rel), k)].sum()
-        ndcg.append(float((hits * discounts[:len(r)]).sum() / idcg))
+        idcg = discounts[: min(len(rel), k)].sum()
+        ndcg.append(float((hits * discounts[: len(r)]).sum() / idcg))
         seen.update(int(x) for x in r)
         if len(r) > 1:
             v = item_dense[r]
@@ -89,14 +104,25 @@ def ranking_metrics(recs: list[np.ndarray], relevant: list[set[int]], k: int, n_
     def mean(xs: list[float]) -> float:
         return float(np.mean(xs)) if xs else 0.0
 
-    return {"precision": mean(prec), "recall": mean(rec), "ndcg": mean(ndcg),
-            "coverage": len(seen) / max(n_candidates, 1), "diversity": mean(ild),
-            "distinct_mentors": mean(dm)}
+    return {
+        "precision": mean(prec),
+        "recall": mean(rec),
+        "ndcg": mean(ndcg),
+        "coverage": len(seen) / max(n_candidates, 1),
+        "diversity": mean(ild),
+        "distinct_mentors": mean(dm),
+    }
 
 
-def evaluate(data: TrainingData, params: Params | None = None, *, k: int = 10,
-             test_fraction: float = 0.2, max_users: int | None = None,
-             seed: int = 0) -> dict[str, Any]:
+def evaluate(
+    data: TrainingData,
+    params: Params | None = None,
+    *,
+    k: int = 10,
+    test_fraction: float = 0.2,
+    max_users: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Time split at the (1 - test_fraction) quantile of booking times; metrics per method."""
     p = params or Params()
     book = data.inter_kind == BOOKING
@@ -142,16 +168,15 @@ def evaluate(data: TrainingData, params: Params | None = None, *, k: int = 10,
     segments = {"cold": 0, "warm": 0}
     batch = 256
     for s in range(0, len(users), batch):
-        bu = users[s:s + batch]
-        lo, hi = bounds[0][s:s + batch], bounds[1][s:s + batch]
+        bu = users[s : s + batch]
+        lo, hi = bounds[0][s : s + batch], bounds[1][s : s + batch]
         idx = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]) if len(bu) else np.zeros(0, int)
         pos = np.repeat(np.arange(len(bu)), hi - lo)
         prof = profiles(model, pos, fi[idx], fw[idx], [train.user_interests[u] for u in bu])
         has_hist = (hi - lo) > 0
         has_int = np.array([bool(train.user_interests[u]) for u in bu])
         follows = [follows_by_user.get(int(u), set()) for u in bu]
-        parts = model.score_batch(prof, model.user_factors[bu], has_hist, has_int, follows, cand,
-                                  item_dense)
+        parts = model.score_batch(prof, model.user_factors[bu], has_hist, has_int, follows, cand, item_dense)
         mask = np.zeros((len(bu), len(cand)), bool)
         inpos = pos_of[fi[idx]]
         ok = inpos >= 0
@@ -160,9 +185,11 @@ def evaluate(data: TrainingData, params: Params | None = None, *, k: int = 10,
             segments["warm" if has_hist[b] else "cold"] += 1
             rel_list.append(relevant[u])
             allowed = ~mask[b]
-            for name, sc in (("content", parts["content"][b] + 1e-3 * parts["prior"][b]),
-                             ("collaborative", parts["cf"][b] + 1e-3 * parts["prior"][b]),
-                             ("popularity", popularity)):
+            for name, sc in (
+                ("content", parts["content"][b] + 1e-3 * parts["prior"][b]),
+                ("collaborative", parts["cf"][b] + 1e-3 * parts["prior"][b]),
+                ("popularity", popularity),
+            ):
                 recs[name].append(_top(np.where(allowed, sc, -np.inf), k))
             score = np.where(allowed, parts["score"][b], -np.inf)
             top = _top(score, min(len(cand), 8 * k))
@@ -171,15 +198,18 @@ def evaluate(data: TrainingData, params: Params | None = None, *, k: int = 10,
             recs["hybrid"].append(top[pick])
             rnd = rng.permutation(np.flatnonzero(allowed))[:k]
             recs["random"].append(rnd)
-    results = {m: ranking_metrics(recs[m], rel_list, k, len(cand), item_dense, mentors)
-               for m in METHODS}
+    results = {m: ranking_metrics(recs[m], rel_list, k, len(cand), item_dense, mentors) for m in METHODS}
     return {
         "k": k,
-        "split": {"cutoff": datetime.fromtimestamp(cutoff, timezone.utc).isoformat(),
-                  "train_bookings": int((train.inter_kind == BOOKING).sum()),
-                  "test_bookings": int(sum(len(r) for r in rel_list)),
-                  "test_users": len(users), "cold_test_users": segments["cold"],
-                  "candidates": int(len(cand)), "fit_seconds": round(fit_seconds, 3)},
+        "split": {
+            "cutoff": datetime.fromtimestamp(cutoff, timezone.utc).isoformat(),
+            "train_bookings": int((train.inter_kind == BOOKING).sum()),
+            "test_bookings": int(sum(len(r) for r in rel_list)),
+            "test_users": len(users),
+            "cold_test_users": segments["cold"],
+            "candidates": int(len(cand)),
+            "fit_seconds": round(fit_seconds, 3),
+        },
         "models": results,
     }
 
@@ -194,6 +224,7 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- training
 
+
 @dataclass
 class TrainResult:
     model: HybridModel
@@ -204,8 +235,13 @@ class TrainResult:
     n_interactions: int
 
 
-def train(data: TrainingData, params: Params | None = None, *, eval_max_users: int | None = 5000,
-          synthetic_fallback: dict[str, Any] | None = None) -> TrainResult:
+def train(
+    data: TrainingData,
+    params: Params | None = None,
+    *,
+    eval_max_users: int | None = 5000,
+    synthetic_fallback: dict[str, Any] | None = None,
+) -> TrainResult:
     """Fit the serving model on all data and evaluate the method on a time split.
 
     When the live data is too thin to evaluate (fewer than MIN_TEST_USERS learners with
@@ -218,38 +254,73 @@ def train(data: TrainingData, params: Params | None = None, *, eval_max_users: i
     metrics = evaluate(data, p, max_users=eval_max_users)
     metrics["source"] = "live"
     if metrics["split"].get("test_users", 0) < MIN_TEST_USERS and synthetic_fallback is not None:
-        synth, _ = recsys_synth.generate(**synthetic_fallback)
+        synth, _ = synthetic.generate(**synthetic_fallback)
         metrics = evaluate(synth, p, max_users=eval_max_users)
         metrics["source"] = "synthetic"
-        metrics["note"] = (f"Too little live feedback for a time split (< {MIN_TEST_USERS} learners "
-                           "booking after the cutoff); evaluated on a synthetic marketplace of "
-                           f"{synthetic_fallback.get('n_users')} learners x "
-                           f"{synthetic_fallback.get('n_items')} sessions.")
-    return TrainResult(model, metrics, training_seconds, data.n_users, data.n_items,
-                       int(len(data.inter_user) + len(data.follow_user)))
+        metrics["note"] = (
+            f"Too little live feedback for a time split (< {MIN_TEST_USERS} learners "
+            "booking after the cutoff); evaluated on a synthetic marketplace of "
+            f"{synthetic_fallback.get('n_users')} learners x "
+            f"{synthetic_fallback.get('n_items')} sessions."
+        )
+    return TrainResult(
+        model, metrics, training_seconds, data.n_users, data.n_items, int(len(data.inter_user) + len(data.follow_user))
+    )
 
 
 async def load_training_data(db: Any, now: datetime | None = None) -> TrainingData:
     """Read the catalogue, learners and feedback from the database (plain columns, no ORM rows)."""
     now = now or utcnow()
     async with db.read() as s:
-        srows = (await s.execute(select(
-            Session.id, Session.mentor_id, Session.domain, Session.skills, Session.title,
-            Session.description, Session.curriculum, Session.created_at, Session.starts_at,
-            Session.status, Session.capacity, Session.seats_taken).order_by(Session.id))).all()
-        urows = (await s.execute(select(User.id, User.interests).where(
-            User.role == Role.learner, User.is_active.is_(True)).order_by(User.id))).all()
-        brows = (await s.execute(select(Booking.learner_id, Booking.session_id, Booking.created_at)
-                                 .where(Booking.status != BookingStatus.cancelled))).all()
-        frows = (await s.execute(select(Feedback.author_id, Feedback.session_id, Feedback.rating,
-                                        Feedback.created_at))).all()
+        srows = (
+            await s.execute(
+                select(
+                    Session.id,
+                    Session.mentor_id,
+                    Session.domain,
+                    Session.skills,
+                    Session.title,
+                    Session.description,
+                    Session.curriculum,
+                    Session.created_at,
+                    Session.starts_at,
+                    Session.status,
+                    Session.capacity,
+                    Session.seats_taken,
+                ).order_by(Session.id)
+            )
+        ).all()
+        urows = (
+            await s.execute(
+                select(User.id, User.interests)
+                .where(User.role == Role.learner, User.is_active.is_(True))
+                .order_by(User.id)
+            )
+        ).all()
+        brows = (
+            await s.execute(
+                select(Booking.learner_id, Booking.session_id, Booking.created_at).where(
+                    Booking.status != BookingStatus.cancelled
+                )
+            )
+        ).all()
+        frows = (
+            await s.execute(select(Feedback.author_id, Feedback.session_id, Feedback.rating, Feedback.created_at))
+        ).all()
         folrows = (await s.execute(select(Follow.learner_id, Follow.mentor_id, Follow.created_at))).all()
         mrows = (await s.execute(select(User.id, User.full_name).where(User.role == Role.mentor))).all()
     return build_data(now.timestamp(), srows, urows, brows, frows, folrows, dict(mrows))
 
 
-def build_data(now: float, srows: list[Any], urows: list[Any], brows: list[Any], frows: list[Any],
-               folrows: list[Any], mentor_names: dict[int, str]) -> TrainingData:
+def build_data(
+    now: float,
+    srows: list[Any],
+    urows: list[Any],
+    brows: list[Any],
+    frows: list[Any],
+    folrows: list[Any],
+    mentor_names: dict[int, str],
+) -> TrainingData:
     item_ids = np.array([r[0] for r in srows], np.int64)
     item_pos = {int(i): n for n, i in enumerate(item_ids)}
     user_ids = np.array([r[0] for r in urows], np.int64)
@@ -279,8 +350,11 @@ def build_data(now: float, srows: list[Any], urows: list[Any], brows: list[Any],
             ft.append(created.timestamp())
     invalid = {SessionStatus.draft, SessionStatus.cancelled}
     return TrainingData(
-        now=now, item_ids=item_ids, item_mentor=np.array([r[1] for r in srows], np.int64),
-        item_domain=[r[2] or "" for r in srows], item_skills=[list(r[3] or []) for r in srows],
+        now=now,
+        item_ids=item_ids,
+        item_mentor=np.array([r[1] for r in srows], np.int64),
+        item_domain=[r[2] or "" for r in srows],
+        item_skills=[list(r[3] or []) for r in srows],
         item_title=[r[4] or "" for r in srows],
         item_text=[(r[5] or "") + " " + " ".join(r[6] or []) for r in srows],
         item_created=np.array([r[7].timestamp() for r in srows], np.float64),
@@ -288,16 +362,23 @@ def build_data(now: float, srows: list[Any], urows: list[Any], brows: list[Any],
         item_valid=np.array([r[9] not in invalid for r in srows], bool),
         item_capacity=np.array([r[10] for r in srows], np.int64),
         item_seats=np.array([r[11] for r in srows], np.int64),
-        mentor_names=mentor_names, user_ids=user_ids,
+        mentor_names=mentor_names,
+        user_ids=user_ids,
         user_interests=[list(r[1] or []) for r in urows],
-        inter_user=np.array(iu, np.int64), inter_item=np.array(ii, np.int64),
-        inter_ts=np.array(its, np.float64), inter_weight=np.array(iw, np.float32),
-        inter_kind=np.array(ik, np.int8), follow_user=np.array(fu, np.int64),
-        follow_mentor=np.array(fm, np.int64), follow_ts=np.array(ft, np.float64),
-        inter_rating=np.array(ir, np.int8))
+        inter_user=np.array(iu, np.int64),
+        inter_item=np.array(ii, np.int64),
+        inter_ts=np.array(its, np.float64),
+        inter_weight=np.array(iw, np.float32),
+        inter_kind=np.array(ik, np.int8),
+        follow_user=np.array(fu, np.int64),
+        follow_mentor=np.array(fm, np.int64),
+        follow_ts=np.array(ft, np.float64),
+        inter_rating=np.array(ir, np.int8),
+    )
 
 
 # --------------------------------------------------------------------------- the job
+
 
 @dataclass
 class Job:
@@ -305,7 +386,7 @@ class Job:
 
     id: int
     trigger: str
-    state: str = "running"            # running | succeeded | failed
+    state: str = "running"  # running | succeeded | failed
     started_at: datetime = field(default_factory=utcnow)
     finished_at: datetime | None = None
     version: int | None = None
@@ -313,19 +394,31 @@ class Job:
     done_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "trigger": self.trigger, "state": self.state,
-                "started_at": self.started_at, "finished_at": self.finished_at,
-                "version": self.version, "error": self.error}
+        return {
+            "id": self.id,
+            "trigger": self.trigger,
+            "state": self.state,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "version": self.version,
+            "error": self.error,
+        }
 
 
 class Trainer:
     """Runs training off the event loop, one job at a time per process, and stores each
     version (``rec_models`` row + model file under ``<data_dir>/models``)."""
 
-    def __init__(self, db: Any, model_dir: Path, *, params: Params | None = None,
-                 eval_max_users: int | None = 3000,
-                 synthetic_eval: dict[str, Any] | None = None,
-                 on_model: Callable[[HybridModel], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        db: Any,
+        model_dir: Path,
+        *,
+        params: Params | None = None,
+        eval_max_users: int | None = 3000,
+        synthetic_eval: dict[str, Any] | None = None,
+        on_model: Callable[[HybridModel], Awaitable[None]] | None = None,
+    ) -> None:
         self.db = db
         self.model_dir = model_dir
         self.params = params or Params()
@@ -359,14 +452,19 @@ class Trainer:
     async def _run(self, job: Job) -> None:
         try:
             data = await load_training_data(self.db)
-            result = await asyncio.to_thread(train, data, self.params,
-                                             eval_max_users=self.eval_max_users,
-                                             synthetic_fallback=self.synthetic_eval)
+            result = await asyncio.to_thread(
+                train, data, self.params, eval_max_users=self.eval_max_users, synthetic_fallback=self.synthetic_eval
+            )
             async with self.db.write() as s:
-                row = RecModel(params=asdict(self.params), metrics=_jsonable(result.metrics),
-                               training_seconds=result.training_seconds, n_users=result.n_users,
-                               n_items=result.n_items, n_interactions=result.n_interactions,
-                               trigger=job.trigger)
+                row = RecModel(
+                    params=asdict(self.params),
+                    metrics=_jsonable(result.metrics),
+                    training_seconds=result.training_seconds,
+                    n_users=result.n_users,
+                    n_items=result.n_items,
+                    n_interactions=result.n_interactions,
+                    trigger=job.trigger,
+                )
                 s.add(row)
                 await s.flush()
                 version = row.version
@@ -376,8 +474,13 @@ class Trainer:
                 await self.on_model(result.model)
             job.version = version
             job.state = "succeeded"
-            log.info("recsys: trained v%s in %.2fs (%d learners, %d sessions)", version,
-                     result.training_seconds, result.n_users, result.n_items)
+            log.info(
+                "recsys: trained v%s in %.2fs (%d learners, %d sessions)",
+                version,
+                result.training_seconds,
+                result.n_users,
+                result.n_items,
+            )
         except asyncio.CancelledError:
             job.state, job.error = "failed", "cancelled"
             raise

@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from api.services.recsys_data import BOOKING, TrainingData
+from api.recommender.data import BOOKING, TrainingData
 
 DAY = 86400.0
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#.]*[a-z0-9+#]|[a-z0-9]")
 STOPWORDS = frozenset(
     "a an and are as at be by for from in into is it its of on or the this to with we you your our "
-    "will how what when who why bring session sessions live".split())
+    "will how what when who why bring session sessions live".split()
+)
 # A document's weighted terms (term -> weight; weights are fractional, so not a Counter).
 Terms = Mapping[str, float]
 
@@ -38,9 +39,9 @@ class Params:
     reg: float = 0.1
     alpha: float = 15.0
     iterations: int = 8
-    mentor_weight: float = 0.5       # a booking also counts this much towards its mentor
+    mentor_weight: float = 0.5  # a booking also counts this much towards its mentor
     follow_weight: float = 1.0
-    half_life_days: float = 90.0     # feedback decay for profiles and ALS
+    half_life_days: float = 90.0  # feedback decay for profiles and ALS
     pop_half_life_days: float = 14.0
     max_features: int = 4096
     w_content: float = 1.2
@@ -59,6 +60,7 @@ class Params:
 
 
 # --------------------------------------------------------------------------- text
+
 
 def words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
@@ -114,8 +116,9 @@ class Csr:
 
     def matvec(self, vec: np.ndarray) -> np.ndarray:
         """Row · vec for every row."""
-        return np.bincount(self.row_ids(), weights=self.data * vec[self.indices],
-                           minlength=self.n_rows).astype(np.float32)
+        return np.bincount(self.row_ids(), weights=self.data * vec[self.indices], minlength=self.n_rows).astype(
+            np.float32
+        )
 
     def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(position in ``rows``, column, value) of every stored entry of the given rows."""
@@ -147,8 +150,9 @@ class Vectorizer:
             df.update(d.keys())
         # Tags always stay; plain words compete for the remaining room by frequency.
         tags = sorted(t for t in df if t[:2] in ("d:", "s:"))
-        plain = sorted((t for t in df if t[:2] not in ("d:", "s:") and df[t] > 1),
-                       key=lambda t: (-df[t], t))[:max(0, max_features - len(tags))]
+        plain = sorted((t for t in df if t[:2] not in ("d:", "s:") and df[t] > 1), key=lambda t: (-df[t], t))[
+            : max(0, max_features - len(tags))
+        ]
         terms = tags + sorted(plain)
         vocab = {t: i for i, t in enumerate(terms)}
         n = max(len(docs), 1)
@@ -168,8 +172,7 @@ class Vectorizer:
                 indices.extend(idx.tolist())
                 data.extend(val.tolist())
             indptr.append(len(indices))
-        return Csr(np.array(indptr, np.int64), np.array(indices, np.int64),
-                   np.array(data, np.float32), len(self.vocab))
+        return Csr(np.array(indptr, np.int64), np.array(indices, np.int64), np.array(data, np.float32), len(self.vocab))
 
     def vector(self, terms: Terms) -> np.ndarray:
         out = np.zeros(len(self.vocab), np.float32)
@@ -183,6 +186,7 @@ class Vectorizer:
 
 # --------------------------------------------------------------------------- ALS
 
+
 def _scatter_cols(rows: np.ndarray, vals_t: np.ndarray, n: int) -> np.ndarray:
     """Sum the columns of ``vals_t`` (f × nnz) into ``n`` rows (n × f); ``rows`` sorted.
 
@@ -195,8 +199,9 @@ def _scatter_cols(rows: np.ndarray, vals_t: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _cg_solve(other: np.ndarray, rows: np.ndarray, cols: np.ndarray, conf: np.ndarray,
-              x: np.ndarray, reg: float, steps: int = 3) -> np.ndarray:
+def _cg_solve(
+    other: np.ndarray, rows: np.ndarray, cols: np.ndarray, conf: np.ndarray, x: np.ndarray, reg: float, steps: int = 3
+) -> np.ndarray:
     """A few conjugate-gradient steps on every row's implicit-ALS system at once
     (Hu, Koren & Volinsky 2008; CG as in Takács et al. 2011), warm-started from ``x``:
     (YᵀY + Yᵀ(C_u − I)Y + λI) x_u = YᵀC_u p_u, without forming the f × f matrices.
@@ -204,7 +209,7 @@ def _cg_solve(other: np.ndarray, rows: np.ndarray, cols: np.ndarray, conf: np.nd
     """
     n, f = x.shape
     gram = other.T @ other + reg * np.eye(f, dtype=np.float32)
-    y_t = np.ascontiguousarray(other[cols].T)        # f × nnz
+    y_t = np.ascontiguousarray(other[cols].T)  # f × nnz
     cm1 = conf - 1.0
 
     def matvec(v: np.ndarray) -> np.ndarray:
@@ -230,8 +235,9 @@ def _cg_solve(other: np.ndarray, rows: np.ndarray, cols: np.ndarray, conf: np.nd
     return x
 
 
-def implicit_als(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int, n_cols: int,
-                 p: Params) -> tuple[np.ndarray, np.ndarray]:
+def implicit_als(
+    rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int, n_cols: int, p: Params
+) -> tuple[np.ndarray, np.ndarray]:
     """User and column factors from implicit feedback strengths ``vals`` (confidence 1 + αr)."""
     rng = np.random.default_rng(p.seed)
     conf = (1.0 + p.alpha * vals).astype(np.float32)
@@ -247,6 +253,7 @@ def implicit_als(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: i
 
 # --------------------------------------------------------------------------- model
 
+
 @dataclass
 class HybridModel:
     """Everything serving needs, as arrays; one trained version."""
@@ -255,17 +262,17 @@ class HybridModel:
     now: float
     vectorizer: Vectorizer
     item_ids: np.ndarray
-    item_mentor: np.ndarray          # mentor user ids
-    item_mentor_idx: np.ndarray      # index into mentor_ids
+    item_mentor: np.ndarray  # mentor user ids
+    item_mentor_idx: np.ndarray  # index into mentor_ids
     item_domain: list[str]
     item_title: list[str]
-    content: Csr                     # (n_items, vocab)
-    item_factors: np.ndarray         # (n_items, f)
+    content: Csr  # (n_items, vocab)
+    item_factors: np.ndarray  # (n_items, f)
     mentor_ids: np.ndarray
-    mentor_factors: np.ndarray       # (n_mentors, f)
-    gram: np.ndarray                 # YᵀY over items and mentors, for fold-in
-    item_pop: np.ndarray             # decayed recent bookings
-    mentor_pop: np.ndarray           # decayed bookings per session of the mentor
+    mentor_factors: np.ndarray  # (n_mentors, f)
+    gram: np.ndarray  # YᵀY over items and mentors, for fold-in
+    item_pop: np.ndarray  # decayed recent bookings
+    mentor_pop: np.ndarray  # decayed bookings per session of the mentor
     user_ids: np.ndarray
     user_factors: np.ndarray
     version: int | None = None
@@ -283,13 +290,15 @@ class HybridModel:
     # ---- signals -----------------------------------------------------------
     def prior(self, items: np.ndarray) -> np.ndarray:
         """Popularity prior: the session's own recent bookings, then its mentor's track record."""
-        mp = np.where(self.item_mentor_idx[items] >= 0,
-                      self.mentor_pop[np.maximum(self.item_mentor_idx[items], 0)], 0.0)
+        mp = np.where(
+            self.item_mentor_idx[items] >= 0, self.mentor_pop[np.maximum(self.item_mentor_idx[items], 0)], 0.0
+        )
         prior: np.ndarray = (np.log1p(self.item_pop[items]) + 0.5 * np.log1p(mp / 7.0)).astype(np.float32)
         return prior
 
-    def fold_in(self, items: np.ndarray, weights: np.ndarray, mentors: np.ndarray,
-                mentor_weights: np.ndarray) -> np.ndarray:
+    def fold_in(
+        self, items: np.ndarray, weights: np.ndarray, mentors: np.ndarray, mentor_weights: np.ndarray
+    ) -> np.ndarray:
         """A user's factors from their feedback, solved against the trained columns."""
         y = np.vstack([self.item_factors[items], self.mentor_factors[mentors]])
         w = np.concatenate([weights, mentor_weights]).astype(np.float32)
@@ -302,14 +311,24 @@ class HybridModel:
         return factors
 
     def cf_scores(self, user_vecs: np.ndarray, items: np.ndarray) -> np.ndarray:
-        cols = self.item_factors[items] + self.mentor_factors[np.maximum(self.item_mentor_idx[items], 0)] \
+        cols = (
+            self.item_factors[items]
+            + self.mentor_factors[np.maximum(self.item_mentor_idx[items], 0)]
             * (self.item_mentor_idx[items] >= 0)[:, None]
+        )
         scores: np.ndarray = user_vecs @ cols.T
         return scores
 
-    def score_batch(self, profiles: np.ndarray, user_vecs: np.ndarray, has_history: np.ndarray,
-                    has_interests: np.ndarray, follows: list[set[int]], items: np.ndarray,
-                    item_dense: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def score_batch(
+        self,
+        profiles: np.ndarray,
+        user_vecs: np.ndarray,
+        has_history: np.ndarray,
+        has_interests: np.ndarray,
+        follows: list[set[int]],
+        items: np.ndarray,
+        item_dense: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
         """Blend scores (B × len(items)) and each signal's contribution (for reasons).
 
         Each signal is standardised per user over the candidates, then weighted by what we
@@ -337,47 +356,77 @@ class HybridModel:
         parts["raw_content"] = content
         return parts
 
-    def with_items(self, ids: list[int], mentors: list[int], domains: list[str],
-                   titles: list[str], terms: Sequence[Terms]) -> "HybridModel":
+    def with_items(
+        self, ids: list[int], mentors: list[int], domains: list[str], titles: list[str], terms: Sequence[Terms]
+    ) -> "HybridModel":
         """A copy that also knows sessions published after training: content from the
         trained vocabulary, collaborative signal through their mentor only, no own bookings."""
         if not ids:
             return self
         extra = self.vectorizer.transform(terms)
-        content = Csr(np.concatenate([self.content.indptr, extra.indptr[1:] + self.content.indptr[-1]]),
-                      np.concatenate([self.content.indices, extra.indices]),
-                      np.concatenate([self.content.data, extra.data]), self.content.n_cols)
+        content = Csr(
+            np.concatenate([self.content.indptr, extra.indptr[1:] + self.content.indptr[-1]]),
+            np.concatenate([self.content.indices, extra.indices]),
+            np.concatenate([self.content.data, extra.data]),
+            self.content.n_cols,
+        )
         m_idx = np.array([self.mentor_index.get(int(m), -1) for m in mentors], np.int64)
         n = len(ids)
         return HybridModel(
-            params=self.params, now=self.now, vectorizer=self.vectorizer,
+            params=self.params,
+            now=self.now,
+            vectorizer=self.vectorizer,
             item_ids=np.concatenate([self.item_ids, np.array(ids, np.int64)]),
             item_mentor=np.concatenate([self.item_mentor, np.array(mentors, np.int64)]),
             item_mentor_idx=np.concatenate([self.item_mentor_idx, m_idx]),
-            item_domain=self.item_domain + list(domains), item_title=self.item_title + list(titles),
+            item_domain=self.item_domain + list(domains),
+            item_title=self.item_title + list(titles),
             content=content,
             item_factors=np.vstack([self.item_factors, np.zeros((n, self.params.factors), np.float32)]),
-            mentor_ids=self.mentor_ids, mentor_factors=self.mentor_factors, gram=self.gram,
+            mentor_ids=self.mentor_ids,
+            mentor_factors=self.mentor_factors,
+            gram=self.gram,
             item_pop=np.concatenate([self.item_pop, np.zeros(n, np.float32)]),
-            mentor_pop=self.mentor_pop, user_ids=self.user_ids, user_factors=self.user_factors,
-            version=self.version, meta=self.meta)
+            mentor_pop=self.mentor_pop,
+            user_ids=self.user_ids,
+            user_factors=self.user_factors,
+            version=self.version,
+            meta=self.meta,
+        )
 
     # ---- persistence ---------------------------------------------------------
     def save(self, path: Path) -> None:
         """Arrays to ``path`` (.npz, no pickle) and the rest to a JSON sidecar."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, item_ids=self.item_ids, item_mentor=self.item_mentor,
-                 item_mentor_idx=self.item_mentor_idx, c_indptr=self.content.indptr,
-                 c_indices=self.content.indices, c_data=self.content.data,
-                 item_factors=self.item_factors, mentor_ids=self.mentor_ids,
-                 mentor_factors=self.mentor_factors, gram=self.gram, item_pop=self.item_pop,
-                 mentor_pop=self.mentor_pop, user_ids=self.user_ids,
-                 user_factors=self.user_factors, idf=self.vectorizer.idf)
-        side = {"params": asdict(self.params), "now": self.now, "version": self.version,
-                "vocab": sorted(self.vectorizer.vocab, key=self.vectorizer.vocab.__getitem__),
-                "item_domain": self.item_domain, "item_title": self.item_title,
-                "n_cols": self.content.n_cols, "meta": self.meta}
+        np.savez(
+            tmp,
+            item_ids=self.item_ids,
+            item_mentor=self.item_mentor,
+            item_mentor_idx=self.item_mentor_idx,
+            c_indptr=self.content.indptr,
+            c_indices=self.content.indices,
+            c_data=self.content.data,
+            item_factors=self.item_factors,
+            mentor_ids=self.mentor_ids,
+            mentor_factors=self.mentor_factors,
+            gram=self.gram,
+            item_pop=self.item_pop,
+            mentor_pop=self.mentor_pop,
+            user_ids=self.user_ids,
+            user_factors=self.user_factors,
+            idf=self.vectorizer.idf,
+        )
+        side = {
+            "params": asdict(self.params),
+            "now": self.now,
+            "version": self.version,
+            "vocab": sorted(self.vectorizer.vocab, key=self.vectorizer.vocab.__getitem__),
+            "item_domain": self.item_domain,
+            "item_title": self.item_title,
+            "n_cols": self.content.n_cols,
+            "meta": self.meta,
+        }
         path.with_suffix(".json").write_text(json.dumps(side))
         tmp.replace(path)
 
@@ -387,15 +436,27 @@ class HybridModel:
         with np.load(path, allow_pickle=False) as z:
             a = {k: z[k] for k in z.files}
         vec = Vectorizer({t: i for i, t in enumerate(side["vocab"])}, a["idf"])
-        return cls(params=Params.from_dict(side["params"]), now=side["now"], vectorizer=vec,
-                   item_ids=a["item_ids"], item_mentor=a["item_mentor"],
-                   item_mentor_idx=a["item_mentor_idx"], item_domain=side["item_domain"],
-                   item_title=side["item_title"],
-                   content=Csr(a["c_indptr"], a["c_indices"], a["c_data"], side["n_cols"]),
-                   item_factors=a["item_factors"], mentor_ids=a["mentor_ids"],
-                   mentor_factors=a["mentor_factors"], gram=a["gram"], item_pop=a["item_pop"],
-                   mentor_pop=a["mentor_pop"], user_ids=a["user_ids"],
-                   user_factors=a["user_factors"], version=side["version"], meta=side["meta"])
+        return cls(
+            params=Params.from_dict(side["params"]),
+            now=side["now"],
+            vectorizer=vec,
+            item_ids=a["item_ids"],
+            item_mentor=a["item_mentor"],
+            item_mentor_idx=a["item_mentor_idx"],
+            item_domain=side["item_domain"],
+            item_title=side["item_title"],
+            content=Csr(a["c_indptr"], a["c_indices"], a["c_data"], side["n_cols"]),
+            item_factors=a["item_factors"],
+            mentor_ids=a["mentor_ids"],
+            mentor_factors=a["mentor_factors"],
+            gram=a["gram"],
+            item_pop=a["item_pop"],
+            mentor_pop=a["mentor_pop"],
+            user_ids=a["user_ids"],
+            user_factors=a["user_factors"],
+            version=side["version"],
+            meta=side["meta"],
+        )
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -412,8 +473,11 @@ def booking_velocity(data: TrainingData, p: Params) -> np.ndarray:
     """Recent bookings per day a session has been open: fresh sessions are not penalised
     for having had less time to fill (a raw count favours sessions about to start)."""
     book = data.inter_kind == BOOKING
-    recent = np.bincount(data.inter_item[book], weights=decay(
-        data.now, data.inter_ts[book], p.pop_half_life_days), minlength=data.n_items)
+    recent = np.bincount(
+        data.inter_item[book],
+        weights=decay(data.now, data.inter_ts[book], p.pop_half_life_days),
+        minlength=data.n_items,
+    )
     open_days = np.clip((data.now - data.item_created) / DAY, 1.0, p.pop_half_life_days)
     return (recent / open_days).astype(np.float32)
 
@@ -421,8 +485,10 @@ def booking_velocity(data: TrainingData, p: Params) -> np.ndarray:
 def fit(data: TrainingData, params: Params | None = None) -> HybridModel:
     """Fit content vectors, ALS factors and priors on ``data`` (as of ``data.now``)."""
     p = params or Params()
-    docs = [item_terms(data.item_domain[j], data.item_skills[j], data.item_title[j],
-                       data.item_text[j]) for j in range(data.n_items)]
+    docs = [
+        item_terms(data.item_domain[j], data.item_skills[j], data.item_title[j], data.item_text[j])
+        for j in range(data.n_items)
+    ]
     vec = Vectorizer.fit(docs, p.max_features)
     content = vec.transform(docs)
 
@@ -434,8 +500,9 @@ def fit(data: TrainingData, params: Params | None = None) -> HybridModel:
     w = data.inter_weight * decay(data.now, data.inter_ts, p.half_life_days)
     f_w = np.full(len(data.follow_user), p.follow_weight, np.float32)
     rows = np.concatenate([data.inter_user, data.inter_user, data.follow_user])
-    cols = np.concatenate([data.inter_item, n_i + mentor_idx[data.inter_item],
-                           n_i + np.searchsorted(mentor_ids, data.follow_mentor)])
+    cols = np.concatenate(
+        [data.inter_item, n_i + mentor_idx[data.inter_item], n_i + np.searchsorted(mentor_ids, data.follow_mentor)]
+    )
     vals = np.concatenate([w, p.mentor_weight * w, f_w]).astype(np.float32)
     key = rows * (n_i + n_m) + cols
     uniq, inv = np.unique(key, return_inverse=True)
@@ -450,24 +517,39 @@ def fit(data: TrainingData, params: Params | None = None) -> HybridModel:
 
     book = data.inter_kind == BOOKING
     item_pop = booking_velocity(data, p)
-    m_book = np.bincount(mentor_idx[data.inter_item[book]], weights=decay(
-        data.now, data.inter_ts[book], 4 * p.pop_half_life_days), minlength=n_m)
+    m_book = np.bincount(
+        mentor_idx[data.inter_item[book]],
+        weights=decay(data.now, data.inter_ts[book], 4 * p.pop_half_life_days),
+        minlength=n_m,
+    )
     m_sessions = np.bincount(mentor_idx, minlength=n_m)
     mentor_pop = (m_book / np.maximum(m_sessions, 1)).astype(np.float32)
 
     return HybridModel(
-        params=p, now=data.now, vectorizer=vec, item_ids=data.item_ids.astype(np.int64),
-        item_mentor=data.item_mentor.astype(np.int64), item_mentor_idx=mentor_idx,
-        item_domain=list(data.item_domain), item_title=list(data.item_title), content=content,
-        item_factors=cf[:n_i], mentor_ids=mentor_ids, mentor_factors=cf[n_i:], gram=gram,
-        item_pop=item_pop, mentor_pop=mentor_pop, user_ids=data.user_ids.astype(np.int64),
-        user_factors=uf)
+        params=p,
+        now=data.now,
+        vectorizer=vec,
+        item_ids=data.item_ids.astype(np.int64),
+        item_mentor=data.item_mentor.astype(np.int64),
+        item_mentor_idx=mentor_idx,
+        item_domain=list(data.item_domain),
+        item_title=list(data.item_title),
+        content=content,
+        item_factors=cf[:n_i],
+        mentor_ids=mentor_ids,
+        mentor_factors=cf[n_i:],
+        gram=gram,
+        item_pop=item_pop,
+        mentor_pop=mentor_pop,
+        user_ids=data.user_ids.astype(np.int64),
+        user_factors=uf,
+    )
 
 
 # --------------------------------------------------------------------------- ranking
 
-def diversify(scores: np.ndarray, mentors: np.ndarray, domains: list[str], k: int,
-              p: Params) -> list[int]:
+
+def diversify(scores: np.ndarray, mentors: np.ndarray, domains: list[str], k: int, p: Params) -> list[int]:
     """Greedy re-rank: each pick lowers later picks of the same mentor or domain; at most
     ``max_per_mentor`` per mentor (relaxed only if the list cannot be filled otherwise)."""
     n = len(scores)

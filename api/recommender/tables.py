@@ -1,7 +1,7 @@
 """Recommender tables: trained model versions with their offline metrics, and carousel events.
 
-Kept apart from api/models.py (one idea per module); api/models.py imports this
-module at its end so Alembic's metadata sees these tables.
+Kept with the rest of the recommender, on the same ``api.orm.Base`` as api/models.py (neither
+imports the other); Alembic's env imports both.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.models import Base, utcnow
+from api.orm import Base, utcnow
 
 EVENT_KINDS = ("impression", "click", "book")
 
