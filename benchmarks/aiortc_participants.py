@@ -22,7 +22,12 @@ from typing import Any, Optional
 import aiohttp
 
 from benchmarks.rtp_wire import (
-    Stream, Wire, count_feedback, find_abs_send_time, rtp_payload_offset, vp8_keyframe_start,
+    Stream,
+    Wire,
+    count_feedback,
+    find_abs_send_time,
+    rtp_payload_offset,
+    vp8_keyframe_start,
 )
 
 ORIGINAL = "_bench_original"
@@ -215,7 +220,7 @@ class Participant:
                 if data[1] & 0x7F in self._video_pts:
                     if self.t_first_video_sent is None:
                         self.t_first_video_sent = now
-                    wire.sent(hash(data[rtp_payload_offset(data):]), now)
+                    wire.sent(hash(data[rtp_payload_offset(data) :]), now)
             await original(data)
 
         return send_rtp
@@ -291,7 +296,7 @@ async def join_ours(p: Participant, http: aiohttp.ClientSession, base: str, sess
             raise RuntimeError(f"room token: {r.status} {await r.text()}")
         url = (await r.json())["signaling_url"]
     # the server builds the URL from the Host it saw; keep ours (a proxy may differ)
-    path = url[url.index("/ws/room/"):]
+    path = url[url.index("/ws/room/") :]
     p.ws = await http.ws_connect(base.replace("http", "ws", 1) + path, heartbeat=20)
     pc = p.new_pc()
     p.pcs.append(pc)

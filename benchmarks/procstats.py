@@ -17,7 +17,7 @@ def proc_cpu(pid: int) -> float:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0
-    fields = raw[raw.rindex(")") + 2:].split()
+    fields = raw[raw.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
@@ -29,7 +29,7 @@ def child_pids(pid: int) -> list[int]:
                 raw = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            if int(raw[raw.rindex(")") + 2:].split()[1]) == pid:
+            if int(raw[raw.rindex(")") + 2 :].split()[1]) == pid:
                 out.append(int(entry))
     return out
 

@@ -75,8 +75,9 @@ class InStream(Stream):
 
     __slots__ = ("video", "owner", "source")
 
-    def __init__(self, ssrc: int, kind: str, publisher: str, owner: ReplayParticipant,
-                 source: Optional[OutStream]) -> None:
+    def __init__(
+        self, ssrc: int, kind: str, publisher: str, owner: ReplayParticipant, source: Optional[OutStream]
+    ) -> None:
         super().__init__(ssrc, kind, publisher)
         self.video = kind == "video"
         self.owner = owner
@@ -161,8 +162,14 @@ def default_address() -> str:
     return found[0] if found else "127.0.0.1"
 
 
-def open_mux(loop: asyncio.AbstractEventLoop, address: str, sample_mask: int, *, shared: bool,
-             poll: Optional[Callable[[Callable[[], None]], None]] = None) -> CountingMux:
+def open_mux(
+    loop: asyncio.AbstractEventLoop,
+    address: str,
+    sample_mask: int,
+    *,
+    shared: bool,
+    poll: Optional[Callable[[Callable[[], None]], None]] = None,
+) -> CountingMux:
     """A ``CountingMux`` on a new socket bound to ``address`` (any free port); ``shared``: for many
     participants (reads of up to 64 datagrams), else for one (up to 16: it rarely holds more).
     ``poll``: the socket is read by what ``poll`` registers (once per tick) instead of on every arrival:
@@ -187,8 +194,9 @@ def open_mux(loop: asyncio.AbstractEventLoop, address: str, sample_mask: int, *,
 class ReplayParticipant(Participant):
     """A participant on the native media path (see the module docstring)."""
 
-    def __init__(self, bench: Bench, replayer: Replayer, mux: CountingMux, room: int, index: int, *,
-                 timed: bool = True) -> None:
+    def __init__(
+        self, bench: Bench, replayer: Replayer, mux: CountingMux, room: int, index: int, *, timed: bool = True
+    ) -> None:
         super().__init__(bench, room, index, decode=False)
         self.replayer = replayer
         self.mux = mux
@@ -220,8 +228,9 @@ class ReplayParticipant(Participant):
     def add_tracks(self, pc: Any, start: int) -> None:
         level = 0x80 | 25 if self.index == 0 else 127  # the mentor talks (voice, -25 dBov), learners are silent
         for kind in ("video", "audio"):
-            self.out[kind] = OutStream(self.replayer.clips[kind], start=start,
-                                       level=level if self.replayer.audio_level else None)
+            self.out[kind] = OutStream(
+                self.replayer.clips[kind], start=start, level=level if self.replayer.audio_level else None
+            )
             pc.addTrack(HeldTrack(kind))
         for connection in bridge.ice_connections(pc):
             bridge.install_host_gatherer(connection, self._gather)
@@ -261,13 +270,19 @@ class ReplayParticipant(Participant):
         primary = next((c for c in codecs if c.name.lower() != "rtx"), None)
         if primary is None:
             return
-        rtx = next((c for c in codecs if c.name.lower() == "rtx" and c.parameters.get("apt") == primary.payloadType),
-                   None)
+        rtx = next(
+            (c for c in codecs if c.name.lower() == "rtx" and c.parameters.get("apt") == primary.payloadType), None
+        )
         ssrc, rtx_ssrc = bridge.sender_ssrcs(transceiver.sender)
         first = not stream.bound
-        stream.bind(ssrc=ssrc, pt=primary.payloadType, rtx_ssrc=rtx_ssrc,
-                    rtx_pt=rtx.payloadType if rtx is not None else None,
-                    ids={ext.uri: ext.id for ext in params.headerExtensions}, mid=params.muxId)
+        stream.bind(
+            ssrc=ssrc,
+            pt=primary.payloadType,
+            rtx_ssrc=rtx_ssrc,
+            rtx_pt=rtx.payloadType if rtx is not None else None,
+            ids={ext.uri: ext.id for ext in params.headerExtensions},
+            mid=params.muxId,
+        )
         self._attach()
         if first:
             self.replayer.start(self, stream)
@@ -314,7 +329,7 @@ class ReplayParticipant(Participant):
         if not isinstance(st, InStream) or not st.video:
             return
         now = time.monotonic()
-        payload = data[rtp_payload_offset(data):]
+        payload = data[rtp_payload_offset(data) :]
         if st.first_frame is None:
             ts = int.from_bytes(data[4:8], "big")
             if st.keyframe_ts is None and vp8_keyframe_start(payload):
@@ -379,11 +394,20 @@ class ReplayParticipant(Participant):
             interval = expected - exp0
             lost_interval = max(0, interval - (st.packets - got0))
             self._rr_last[st.ssrc] = (expected, st.packets)
-            blocks.append(rtcp.ReportBlock(st.ssrc, min(255, lost_interval * 256 // interval) if interval > 0 else 0,
-                                           max(0, expected - st.packets), st.highest & 0xFFFFFFFF, 0, 0, 0))
+            blocks.append(
+                rtcp.ReportBlock(
+                    st.ssrc,
+                    min(255, lost_interval * 256 // interval) if interval > 0 else 0,
+                    max(0, expected - st.packets),
+                    st.highest & 0xFFFFFFFF,
+                    0,
+                    0,
+                    0,
+                )
+            )
         video = self.out.get("video")
         if blocks and video is not None and video.ssrc:
             for i in range(0, len(blocks), 31):
-                out += rtcp.build_rr(video.ssrc, blocks[i:i + 31])
+                out += rtcp.build_rr(video.ssrc, blocks[i : i + 31])
         if out:
             writer.send_rtcp(out)

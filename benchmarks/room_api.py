@@ -14,8 +14,14 @@ import aiohttp
 PASSWORD = "bench-Passw0rd-1"
 
 
-async def api_json(http: aiohttp.ClientSession, method: str, url: str, token: str = "",
-                   body: Any = None, ok: tuple[int, ...] = (200, 201)) -> Any:
+async def api_json(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    token: str = "",
+    body: Any = None,
+    ok: tuple[int, ...] = (200, 201),
+) -> Any:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with http.request(method, url, json=body, headers=headers) as r:
         if r.status not in ok:
@@ -23,28 +29,50 @@ async def api_json(http: aiohttp.ClientSession, method: str, url: str, token: st
         return await r.json()
 
 
-async def make_rooms(http: aiohttp.ClientSession, base: str, rooms: int, participants: int,
-                     run_id: str, first_index: int = 0) -> list[dict[str, Any]]:
+async def make_rooms(
+    http: aiohttp.ClientSession, base: str, rooms: int, participants: int, run_id: str, first_index: int = 0
+) -> list[dict[str, Any]]:
     """Per room: a mentor and learners (registered + signed in), a session starting in ~5 min, bookings."""
     sem = asyncio.Semaphore(4)
 
     async def account(email: str, role: str) -> str:
         async with sem:
-            await api_json(http, "POST", base + "/api/auth/register", body={
-                "email": email, "password": PASSWORD, "full_name": email.split("@")[0].replace(".", " "),
-                "role": role}, ok=(201, 409))
+            await api_json(
+                http,
+                "POST",
+                base + "/api/auth/register",
+                body={
+                    "email": email,
+                    "password": PASSWORD,
+                    "full_name": email.split("@")[0].replace(".", " "),
+                    "role": role,
+                },
+                ok=(201, 409),
+            )
             out = await api_json(http, "POST", base + "/api/auth/login", body={"email": email, "password": PASSWORD})
             return str(out["access_token"])
 
     async def room(i: int) -> dict[str, Any]:
         mentor = await account(f"bench-{run_id}-r{i}-mentor@example.com", "mentor")
         starts = (datetime.now(timezone.utc) + timedelta(minutes=5)).replace(microsecond=0).isoformat()
-        sess = await api_json(http, "POST", base + "/api/sessions", mentor, {
-            "title": f"Load test room {i}", "domain": "Programming", "capacity": max(participants - 1, 1),
-            "starts_at": starts, "duration_min": 60, "price_cents": 0})
+        sess = await api_json(
+            http,
+            "POST",
+            base + "/api/sessions",
+            mentor,
+            {
+                "title": f"Load test room {i}",
+                "domain": "Programming",
+                "capacity": max(participants - 1, 1),
+                "starts_at": starts,
+                "duration_min": 60,
+                "price_cents": 0,
+            },
+        )
         await api_json(http, "POST", f"{base}/api/sessions/{sess['id']}/publish", mentor)
-        learners = await asyncio.gather(*[account(f"bench-{run_id}-r{i}-l{k}@example.com", "learner")
-                                          for k in range(participants - 1)])
+        learners = await asyncio.gather(
+            *[account(f"bench-{run_id}-r{i}-l{k}@example.com", "learner") for k in range(participants - 1)]
+        )
         for tok in learners:
             await api_json(http, "POST", base + "/api/bookings/create", tok, {"session_id": sess["id"]})
         return {"session_id": sess["id"], "tokens": [mentor, *learners]}

@@ -90,13 +90,14 @@ def packetize(clip: Clip, chunk: int = VP8_CHUNK) -> PacketizedClip:
     frames: list[tuple[tuple[bytes, ...], bool]] = []
     for data, _pts, key in clip.frames:
         if clip.kind == "video":
-            pieces = tuple(data[i:i + chunk] for i in range(0, len(data), chunk)) or (b"",)
+            pieces = tuple(data[i : i + chunk] for i in range(0, len(data), chunk)) or (b"",)
         else:
             pieces = (data,)
         frames.append((pieces, key))
     keys = [i for i, (_, key) in enumerate(frames) if key]
-    return PacketizedClip(clip.kind, clip.clock_rate, clip.frame_ticks, clip.frame_ticks / clip.clock_rate,
-                          frames, keys)
+    return PacketizedClip(
+        clip.kind, clip.clock_rate, clip.frame_ticks, clip.frame_ticks / clip.clock_rate, frames, keys
+    )
 
 
 def vp8_descriptor(picture_id: int, start: bool) -> bytes:
@@ -111,8 +112,9 @@ def vp8_picture_id(payload: bytes) -> Optional[int]:
     return ((payload[2] & 0x7F) << 8) | payload[3]
 
 
-def extension_block(ids: dict[str, int], mid: Optional[str], *, abs_send_time: bool,
-                    level: Optional[int]) -> tuple[bytes, bytes]:
+def extension_block(
+    ids: dict[str, int], mid: Optional[str], *, abs_send_time: bool, level: Optional[int]
+) -> tuple[bytes, bytes]:
     """A one-byte-header extension block (RFC 8285) as ``(prefix, suffix)``: the packet's
     3-byte abs-send-time value goes between them (nothing when it is not negotiated)."""
     body = b""
@@ -186,13 +188,15 @@ class OutStream:
         """When the next frame is due (monotonic clock)."""
         return self.t0 + self.frame_no * self.clip.period if self.bound else float("inf")
 
-    def bind(self, *, ssrc: int, pt: int, rtx_ssrc: int, rtx_pt: Optional[int], ids: dict[str, int],
-             mid: Optional[str]) -> None:
+    def bind(
+        self, *, ssrc: int, pt: int, rtx_ssrc: int, rtx_pt: Optional[int], ids: dict[str, int], mid: Optional[str]
+    ) -> None:
         """The negotiated parameters (again after each renegotiation)."""
         self.ssrc, self.pt, self.rtx_ssrc, self.rtx_pt = ssrc, pt, rtx_ssrc, rtx_pt
         self.has_abs = self.video and bool(ids.get(URI_ABS_SEND_TIME))
-        self.prefix, self.suffix = extension_block(ids, mid, abs_send_time=self.video,
-                                                   level=None if self.video else self.level)
+        self.prefix, self.suffix = extension_block(
+            ids, mid, abs_send_time=self.video, level=None if self.video else self.level
+        )
         self.bound = True
 
     def start(self, t0: float) -> None:
@@ -239,9 +243,20 @@ class OutStream:
                     header_len = 16 + 4 * ((packet[14] << 8) | packet[15])
                 rtx_seq = self._rtx_seq
                 self._rtx_seq = (rtx_seq + 1) & 0xFFFF
-                packet = _join((_HDR.pack(packet[0], (packet[1] & 0x80) | self.rtx_pt, rtx_seq,
-                                          int.from_bytes(packet[4:8], "big"), self.rtx_ssrc),
-                                packet[12:header_len], packet[2:4], packet[header_len:]))
+                packet = _join(
+                    (
+                        _HDR.pack(
+                            packet[0],
+                            (packet[1] & 0x80) | self.rtx_pt,
+                            rtx_seq,
+                            int.from_bytes(packet[4:8], "big"),
+                            self.rtx_ssrc,
+                        ),
+                        packet[12:header_len],
+                        packet[2:4],
+                        packet[header_len:],
+                    )
+                )
             send(packet)
             sent += 1
         self.retransmitted += sent
@@ -272,8 +287,16 @@ class OutStream:
             first, rest = vp8_descriptor(pid, True), vp8_descriptor(pid, False)
             last = len(chunks) - 1
             for i, chunk in enumerate(chunks):
-                packet = _join((pack(b0, (0x80 if i == last else 0) | pt, seq, ts, ssrc), prefix, abs3, suffix,
-                                rest if i else first, chunk))
+                packet = _join(
+                    (
+                        pack(b0, (0x80 if i == last else 0) | pt, seq, ts, ssrc),
+                        prefix,
+                        abs3,
+                        suffix,
+                        rest if i else first,
+                        chunk,
+                    )
+                )
                 history[seq & (HISTORY - 1)] = packet
                 send(packet)
                 octets += len(chunk) + 4
@@ -338,12 +361,15 @@ class Replayer:
 
     def counters(self) -> dict[str, float]:
         streams = [s for p in self.publishers for s in p.out.values()]
-        return {"packets_sent": sum(s.packets for s in streams), "frames_sent": sum(s.frames for s in streams),
-                "frames_skipped": sum(s.skipped for s in streams),
-                "keyframes_requested": sum(s.keyframes_requested for s in streams),
-                "retransmitted": sum(s.retransmitted for s in streams),
-                "send_errors": sum(p.writer.errors for p in self.publishers if p.writer is not None),
-                "send_cpu": self.send_cpu}
+        return {
+            "packets_sent": sum(s.packets for s in streams),
+            "frames_sent": sum(s.frames for s in streams),
+            "frames_skipped": sum(s.skipped for s in streams),
+            "keyframes_requested": sum(s.keyframes_requested for s in streams),
+            "retransmitted": sum(s.retransmitted for s in streams),
+            "send_errors": sum(p.writer.errors for p in self.publishers if p.writer is not None),
+            "send_cpu": self.send_cpu,
+        }
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -53,7 +53,7 @@ def find_abs_send_time(data: bytes, ext_id: int) -> Optional[int]:
     if not data[0] & 0x10:
         return None
     off = 12 + (data[0] & 0x0F) * 4
-    if data[off:off + 2] != b"\xbe\xde":
+    if data[off : off + 2] != b"\xbe\xde":
         return None
     end = off + 4 + 4 * ((data[off + 2] << 8) | data[off + 3])
     i = off + 4
@@ -86,8 +86,18 @@ def count_feedback(data: bytes) -> tuple[int, int]:
 class Stream:
     """One remote track as one subscriber receives it."""
 
-    __slots__ = ("ssrc", "kind", "publisher", "packets", "octets", "base", "highest", "frames",
-                 "first_frame", "keyframe_ts")
+    __slots__ = (
+        "ssrc",
+        "kind",
+        "publisher",
+        "packets",
+        "octets",
+        "base",
+        "highest",
+        "frames",
+        "first_frame",
+        "keyframe_ts",
+    )
 
     def __init__(self, ssrc: int, kind: str, publisher: str) -> None:
         self.ssrc, self.kind, self.publisher = ssrc, kind, publisher

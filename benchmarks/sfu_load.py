@@ -70,10 +70,19 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import common  # noqa: E402
 from benchmarks.common import command_line, machine, percentiles, progress, write_report  # noqa: E402
 from benchmarks.aiortc_participants import (  # noqa: E402
-    CLIENT_RCVBUF, Bench, Participant, join_baseline, join_ours,
+    CLIENT_RCVBUF,
+    Bench,
+    Participant,
+    join_baseline,
+    join_ours,
 )
 from benchmarks.procstats import (  # noqa: E402
-    drops_between, pin, pinning, proc_cpu, runqueue_wait, udp_drops,
+    drops_between,
+    pin,
+    pinning,
+    proc_cpu,
+    runqueue_wait,
+    udp_drops,
 )
 from benchmarks.room_api import api_json, make_rooms, metric_urls, scrape_forwarded  # noqa: E402
 from benchmarks.sfu_servers import BaselineServer, BenchServer  # noqa: E402
@@ -101,9 +110,20 @@ GENERATOR_WAIT_SHARE = 0.2
 class Load:
     """The participants of one run against one server: rooms joined step by step, measured in windows."""
 
-    def __init__(self, *, mode: str, generator: str, base: str, participants: int, clips: dict[str, Any],
-                 http: aiohttp.ClientSession, run_id: str, audio_level: bool = True, sockets: int = 0,
-                 timed: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        mode: str,
+        generator: str,
+        base: str,
+        participants: int,
+        clips: dict[str, Any],
+        http: aiohttp.ClientSession,
+        run_id: str,
+        audio_level: bool = True,
+        sockets: int = 0,
+        timed: int = 1,
+    ) -> None:
         if generator not in ("replay", "aiortc"):
             raise TypeError(f"unknown generator {generator!r}")
         if mode == "baseline" and generator != "aiortc":
@@ -139,8 +159,9 @@ class Load:
         every subscriber receives every remote video, or the warm-up, whichever is later."""
         first = self.rooms
         if self.mode == "ours":
-            self.setup += await make_rooms(self.http, self.base, count, self.participants,
-                                           f"{self.run_id}s{first}", first_index=first)
+            self.setup += await make_rooms(
+                self.http, self.base, count, self.participants, f"{self.run_id}s{first}", first_index=first
+            )
         new = [self._participant(first + r, i) for r in range(count) for i in range(self.participants)]
         self.people += new
         self.bench.participants = self.people
@@ -182,17 +203,23 @@ class Load:
             # the others once per tick (cheap; validity sampled 1 in UNTIMED_SAMPLE)
             timed = self.sockets > 0 or 1 <= index <= self.timed
             if self.sockets <= 0 or len(self.muxes) < self.sockets:
-                self.muxes.append(open_mux(asyncio.get_running_loop(), default_address(),
-                                           self.bench.sample_mask if timed else UNTIMED_SAMPLE - 1,
-                                           shared=self.sockets > 0,
-                                           poll=None if timed else self.replayer.poll))
+                self.muxes.append(
+                    open_mux(
+                        asyncio.get_running_loop(),
+                        default_address(),
+                        self.bench.sample_mask if timed else UNTIMED_SAMPLE - 1,
+                        shared=self.sockets > 0,
+                        poll=None if timed else self.replayer.poll,
+                    )
+                )
             mux = self.muxes[-1] if self.sockets <= 0 else self.muxes[n % self.sockets]
             return ReplayParticipant(self.bench, self.replayer, mux, room, index, timed=timed)
         # one subscriber of the first room decodes everything (proof the media is valid)
         return Participant(self.bench, room, index, decode=(room == 0 and index == 1))
 
-    async def measure(self, *, duration: float, pids: list[int], urls: list[str], fps: int, label: str,
-                      generator_cores: float) -> dict[str, Any]:
+    async def measure(
+        self, *, duration: float, pids: list[int], urls: list[str], fps: int, label: str, generator_cores: float
+    ) -> dict[str, Any]:
         """One window of ``duration`` seconds: the server's cost, what subscribers got, the generator's cost."""
         bench, people, http, replayer = self.bench, self.people, self.http, self.replayer
         lag: list[float] = []
@@ -280,8 +307,11 @@ class Load:
         gen_drops = drops_between(drops0[1], drops1[1])
         loss = round((expected_pkts - received) / expected_pkts * 100, 3) if expected_pkts else None
         out: dict[str, Any] = {
-            "mode": self.mode, "generator_kind": self.generator, "rooms": self.rooms,
-            "participants": self.participants, "seconds": round(elapsed, 2),
+            "mode": self.mode,
+            "generator_kind": self.generator,
+            "rooms": self.rooms,
+            "participants": self.participants,
+            "seconds": round(elapsed, 2),
             "loadavg": os.getloadavg(),
             "server_processes": len(pids),
             "server_cpu_seconds": round(cpu, 3),
@@ -291,43 +321,71 @@ class Load:
             "forwarded_packets_per_s": round(egress / elapsed, 1),
             "forwarded_packets_per_server_core_s": round(egress / cpu, 1) if cpu > 0 else None,
             "cpu_us_per_forwarded_packet": round(cpu / egress * 1e6, 2) if egress else None,
-            "streams_expected": total * expected * 2, "streams_flowing": streams_flowing,
+            "streams_expected": total * expected * 2,
+            "streams_flowing": streams_flowing,
             "video_frames_delivered_per_s": round(frames / elapsed, 1),
             # one forwarded 640x480@30 stream = 30 delivered frames/s (+ its audio): CPU cores per such stream
             "cpu_cores_per_forwarded_video_stream": round(cpu / elapsed / (frames / elapsed / fps), 5)
-            if frames else None,
+            if frames
+            else None,
             "received_packets_per_s": round(received / elapsed, 1),
             "loss_pct": loss,
             "loss_pct_per_stream": percentiles(per_stream["loss_pct"], (50, 99, 100)),
             # where the loss happened: datagrams the kernel dropped because a receive buffer was full
             "udp_drops": {"sfu_sockets": drops_between(drops0[0], drops1[0]), "generator_sockets": gen_drops},
             # share of the window the process was runnable but waited for a CPU (other load on the machine)
-            "runqueue_wait_share": {"sfu": round((wait1[0] - wait0[0]) / elapsed, 3),
-                                    "generator": round((wait1[1] - wait0[1]) / elapsed, 3)},
-            "video_kbps_per_stream": {**percentiles(per_stream["video_kbps"], (1, 50, 99)),
-                                      "mean": round(sum(per_stream["video_kbps"])
-                                                    / max(len(per_stream["video_kbps"]), 1), 1)},
-            "audio_kbps_per_stream": {**percentiles(per_stream["audio_kbps"], (1, 50, 99)),
-                                      "mean": round(sum(per_stream["audio_kbps"])
-                                                    / max(len(per_stream["audio_kbps"]), 1), 1)},
+            "runqueue_wait_share": {
+                "sfu": round((wait1[0] - wait0[0]) / elapsed, 3),
+                "generator": round((wait1[1] - wait0[1]) / elapsed, 3),
+            },
+            "video_kbps_per_stream": {
+                **percentiles(per_stream["video_kbps"], (1, 50, 99)),
+                "mean": round(sum(per_stream["video_kbps"]) / max(len(per_stream["video_kbps"]), 1), 1),
+            },
+            "audio_kbps_per_stream": {
+                **percentiles(per_stream["audio_kbps"], (1, 50, 99)),
+                "mean": round(sum(per_stream["audio_kbps"]) / max(len(per_stream["audio_kbps"]), 1), 1),
+            },
             "latency_ms": {**percentiles(bench.latency_ms, (50, 90, 99)), "samples": len(bench.latency_ms)}
-            if bench.latency_ms else None,
+            if bench.latency_ms
+            else None,
             "sfu_ingress_latency_ms": {**percentiles(bench.ingress_ms, (50, 90, 99)), "samples": len(bench.ingress_ms)}
-            if bench.ingress_ms else None,
-            "join_to_first_frame_ms": {**percentiles(first_frame, (50, 95, 100)), "pairs": len(first_frame),
-                                       "missing": missing_video},
+            if bench.ingress_ms
+            else None,
+            "join_to_first_frame_ms": {
+                **percentiles(first_frame, (50, 95, 100)),
+                "pairs": len(first_frame),
+                "missing": missing_video,
+            },
             "nacks_to_publishers": sum(p.nacks_got for p in people),
             "plis_to_publishers": sum(p.plis_got for p in people),
-            "decoding_subscriber": {"frames": dict(decoder.decoded), "video_size": decoder.decoded_size,
-                                    "nacks_sent": decoder.nacks_sent, "plis_sent": decoder.plis_sent}
-            if decoder else None,
-            "engine_counters": {k: fwd1.get(k, 0) - fwd0.get(k, 0) if k.endswith("_total") else fwd1.get(k)
-                                for k in fwd1} if urls else None,
+            "decoding_subscriber": {
+                "frames": dict(decoder.decoded),
+                "video_size": decoder.decoded_size,
+                "nacks_sent": decoder.nacks_sent,
+                "plis_sent": decoder.plis_sent,
+            }
+            if decoder
+            else None,
+            "engine_counters": {
+                k: fwd1.get(k, 0) - fwd0.get(k, 0) if k.endswith("_total") else fwd1.get(k) for k in fwd1
+            }
+            if urls
+            else None,
             "generator_cpu_cores": round(gen_cpu / elapsed, 3),
             "generator_loop_lag_ms": percentiles(lag, (50, 99)),
-            "generator": self._generator_figures(gen, gen_cpu, elapsed, sent, received, lag, gen_drops,
-                                                 generator_cores, gen_user1 - gen_user0,
-                                                 (wait1[1] - wait0[1]) / elapsed),
+            "generator": self._generator_figures(
+                gen,
+                gen_cpu,
+                elapsed,
+                sent,
+                received,
+                lag,
+                gen_drops,
+                generator_cores,
+                gen_user1 - gen_user0,
+                (wait1[1] - wait0[1]) / elapsed,
+            ),
             "join_failures": self.join_failures[:5],
             "signaling_errors": sorted({e for p in people for e in p.errors}),
             "unknown_ssrc_packets": sum(p.unknown for p in people),
@@ -338,18 +396,30 @@ class Load:
         if self.replayer is None:
             return {}
         people = self.people
-        return {**self.replayer.counters(),
-                "sampled": sum(getattr(p, "sampled", 0) for p in people),
-                "sample_authentic": sum(getattr(p, "sample_clear", 0) for p in people),
-                "sample_matched": sum(getattr(p, "sample_matched", 0) for p in people),
-                "payload_mismatch": sum(getattr(p, "payload_mismatch", 0) for p in people),
-                "unknown_ssrc": sum(m.unknown for m in self.muxes),
-                "recv_calls": sum(m.reads for m in self.muxes),
-                "datagrams_in": sum(m.datagrams for m in self.muxes)}
+        return {
+            **self.replayer.counters(),
+            "sampled": sum(getattr(p, "sampled", 0) for p in people),
+            "sample_authentic": sum(getattr(p, "sample_clear", 0) for p in people),
+            "sample_matched": sum(getattr(p, "sample_matched", 0) for p in people),
+            "payload_mismatch": sum(getattr(p, "payload_mismatch", 0) for p in people),
+            "unknown_ssrc": sum(m.unknown for m in self.muxes),
+            "recv_calls": sum(m.reads for m in self.muxes),
+            "datagrams_in": sum(m.datagrams for m in self.muxes),
+        }
 
-    def _generator_figures(self, gen: dict[str, float], cpu: float, elapsed: float, sent: float, received: float,
-                           lag: list[float], drops: int, cores: float, user: float,
-                           waited: float) -> dict[str, Any]:
+    def _generator_figures(
+        self,
+        gen: dict[str, float],
+        cpu: float,
+        elapsed: float,
+        sent: float,
+        received: float,
+        lag: list[float],
+        drops: int,
+        cores: float,
+        user: float,
+        waited: float,
+    ) -> dict[str, Any]:
         """What the generator cost and whether it kept up (then the server's figures are the server's)."""
         packets = sent + received
         loop_lag = percentiles(lag, (50, 99))
@@ -380,9 +450,12 @@ class Load:
             out["keyframes_requested"] = gen["keyframes_requested"]
             out["retransmitted"] = gen["retransmitted"]
             out["send_errors"] = gen["send_errors"]
-            out["samples"] = {"decrypted": gen["sample_authentic"], "sent_to_decrypt": gen["sampled"],
-                              "matched_a_sent_frame": gen["sample_matched"],
-                              "payload_mismatch": gen["payload_mismatch"]}
+            out["samples"] = {
+                "decrypted": gen["sample_authentic"],
+                "sent_to_decrypt": gen["sampled"],
+                "matched_a_sent_frame": gen["sample_matched"],
+                "payload_mismatch": gen["payload_mismatch"],
+            }
             out["sockets"] = len(self.muxes)
             out["datagrams_per_read"] = round(gen["datagrams_in"] / gen["recv_calls"], 1) if gen["recv_calls"] else None
             out["tick_ms"] = percentiles(self.replayer.tick_ms, (50, 99, 100))
@@ -427,20 +500,53 @@ def generator_cores(cpus: Optional[set[int]]) -> float:
     return float(len(cpus)) if cpus else float(os.cpu_count() or 1)
 
 
-async def run_size(*, mode: str, fps: int, base: str, rooms: int, participants: int, duration: float, ramp: float,
-                   warmup: float, pids: list[int], clips: dict[str, Any], redis_url: Optional[str],
-                   run_id: str, label: str, generator: str = "aiortc", audio_level: bool = True,
-                   client_cpus: Optional[set[int]] = None, sockets: int = 0, timed: int = 1) -> dict[str, Any]:
+async def run_size(
+    *,
+    mode: str,
+    fps: int,
+    base: str,
+    rooms: int,
+    participants: int,
+    duration: float,
+    ramp: float,
+    warmup: float,
+    pids: list[int],
+    clips: dict[str, Any],
+    redis_url: Optional[str],
+    run_id: str,
+    label: str,
+    generator: str = "aiortc",
+    audio_level: bool = True,
+    client_cpus: Optional[set[int]] = None,
+    sockets: int = 0,
+    timed: int = 1,
+) -> dict[str, Any]:
     """``rooms`` rooms joined at once, one measured window, everyone leaves."""
     gc.collect()
     async with client_session() as http:
-        load = Load(mode=mode, generator=generator, base=base, participants=participants, clips=clips, http=http,
-                    run_id=f"{run_id}{rooms}", audio_level=audio_level, sockets=sockets, timed=timed)
+        load = Load(
+            mode=mode,
+            generator=generator,
+            base=base,
+            participants=participants,
+            clips=clips,
+            http=http,
+            run_id=f"{run_id}{rooms}",
+            audio_level=audio_level,
+            sockets=sockets,
+            timed=timed,
+        )
         try:
             await load.add_rooms(rooms, ramp=ramp, warmup=warmup, label=label)
             urls = await metric_urls(base, redis_url) if mode == "ours" else []
-            return await load.measure(duration=duration, pids=pids, urls=urls, fps=fps, label=label,
-                                      generator_cores=generator_cores(client_cpus))
+            return await load.measure(
+                duration=duration,
+                pids=pids,
+                urls=urls,
+                fps=fps,
+                label=label,
+                generator_cores=generator_cores(client_cpus),
+            )
         finally:
             await load.close()
 
@@ -466,12 +572,23 @@ def verdict(step: dict[str, Any]) -> Optional[str]:
 def busy_note(step: dict[str, Any]) -> str:
     """What other load on the machine took from the server during the window, if that is notable."""
     waited = step["runqueue_wait_share"]["sfu"]
-    return (f" (the server waited for a CPU {waited:.0%} of the window: other processes, the generator "
-            f"included, held the cores)" if waited > GENERATOR_WAIT_SHARE else "")
+    return (
+        f" (the server waited for a CPU {waited:.0%} of the window: other processes, the generator "
+        f"included, held the cores)"
+        if waited > GENERATOR_WAIT_SHARE
+        else ""
+    )
 
 
-async def sweep(*, args: argparse.Namespace, clips: dict[str, Any], workers: int, run_id: str,
-                server_cpus: Optional[set[int]], client_cpus: Optional[set[int]]) -> dict[str, Any]:
+async def sweep(
+    *,
+    args: argparse.Namespace,
+    clips: dict[str, Any],
+    workers: int,
+    run_id: str,
+    server_cpus: Optional[set[int]],
+    client_cpus: Optional[set[int]],
+) -> dict[str, Any]:
     """One server with ``workers`` processes; rooms added until a criterion fails."""
     server = BenchServer(Path(tempfile.mkdtemp(prefix="pl-sfusweep-")), workers, per_peer_ports=shares_sockets(args))
     server.start()
@@ -484,20 +601,35 @@ async def sweep(*, args: argparse.Namespace, clips: dict[str, Any], workers: int
     stop: Optional[str] = None
     try:
         async with client_session() as http:
-            load = Load(mode="ours", generator=args.generator, base=server.url, participants=args.participants,
-                        clips=clips, http=http, run_id=f"{run_id}w{workers}", audio_level=args.audio_level,
-                        sockets=args.generator_sockets, timed=args.timed_per_room)
+            load = Load(
+                mode="ours",
+                generator=args.generator,
+                base=server.url,
+                participants=args.participants,
+                clips=clips,
+                http=http,
+                run_id=f"{run_id}w{workers}",
+                audio_level=args.audio_level,
+                sockets=args.generator_sockets,
+                timed=args.timed_per_room,
+            )
             try:
                 target = 1
                 while target <= args.sweep_max:
                     label = f"sweep {workers}w {target}x{args.participants}"
                     try:
-                        await load.add_rooms(target - load.rooms, ramp=args.ramp * (target - load.rooms),
-                                             warmup=args.warmup, label=label)
+                        await load.add_rooms(
+                            target - load.rooms, ramp=args.ramp * (target - load.rooms), warmup=args.warmup, label=label
+                        )
                         urls = await metric_urls(server.url, redis_url)
-                        step = await load.measure(duration=args.duration, pids=server.pids(), urls=urls,
-                                                  fps=args.fps, label=label,
-                                                  generator_cores=generator_cores(client_cpus))
+                        step = await load.measure(
+                            duration=args.duration,
+                            pids=server.pids(),
+                            urls=urls,
+                            fps=args.fps,
+                            label=label,
+                            generator_cores=generator_cores(client_cpus),
+                        )
                     except (OSError, asyncio.TimeoutError, RuntimeError, aiohttp.ClientError) as exc:
                         # the steps so far stand; this one could not be measured
                         stop = f"step {target} rooms not measured: {exc!r}"
@@ -509,9 +641,14 @@ async def sweep(*, args: argparse.Namespace, clips: dict[str, Any], workers: int
                         # the step is measured again and the second window decides
                         print(f"\n{label}: {stop}; measuring again", file=sys.stderr)
                         first = step
-                        step = await load.measure(duration=args.duration, pids=server.pids(), urls=urls,
-                                                  fps=args.fps, label=label,
-                                                  generator_cores=generator_cores(client_cpus))
+                        step = await load.measure(
+                            duration=args.duration,
+                            pids=server.pids(),
+                            urls=urls,
+                            fps=args.fps,
+                            label=label,
+                            generator_cores=generator_cores(client_cpus),
+                        )
                         step["first_window"] = {"verdict": stop, "summary": summary_line(first)}
                         stop = verdict(step)
                     if stop and stop.startswith("server"):
@@ -531,24 +668,43 @@ async def sweep(*, args: argparse.Namespace, clips: dict[str, Any], workers: int
     ok = [s for s in steps if s["verdict"] == "ok"]
     best = ok[-1] if ok else None
     return {
-        "workers": workers, "steps": steps, "stopped": stop,
-        "limited_by": "generator" if stop and stop.startswith("generator") else
-                      "server" if stop and stop.startswith("server") else
-                      "joins" if stop and stop.startswith("joins") else
-                      "measurement error" if stop and stop.startswith("step") else "sweep range",
+        "workers": workers,
+        "steps": steps,
+        "stopped": stop,
+        "limited_by": "generator"
+        if stop and stop.startswith("generator")
+        else "server"
+        if stop and stop.startswith("server")
+        else "joins"
+        if stop and stop.startswith("joins")
+        else "measurement error"
+        if stop and stop.startswith("step")
+        else "sweep range",
         "max_rooms": best["rooms"] if best else 0,
-        "at_max": {k: best[k] for k in ("forwarded_packets_per_s", "server_cpu_cores",
-                                        "forwarded_packets_per_server_core_s", "cpu_us_per_forwarded_packet",
-                                        "loss_pct", "latency_ms")} if best else None,
+        "at_max": {
+            k: best[k]
+            for k in (
+                "forwarded_packets_per_s",
+                "server_cpu_cores",
+                "forwarded_packets_per_server_core_s",
+                "cpu_us_per_forwarded_packet",
+                "loss_pct",
+                "latency_ms",
+            )
+        }
+        if best
+        else None,
     }
 
 
 def summary_line(step: dict[str, Any]) -> str:
     gen = step["generator"]
-    return (f"{step['forwarded_packets_per_s']:.0f} fwd pkt/s, server {step['server_cpu_cores']:.2f} cores, "
-            f"{step['cpu_us_per_forwarded_packet']} us/pkt, loss {step['loss_pct']} %, "
-            f"latency p99 {(step['latency_ms'] or {}).get('p99')} ms | generator {gen['cpu_cores']:.2f} cores, "
-            f"{gen['cpu_us_per_packet']} us/pkt, drops {gen['udp_drops']} -> {step.get('verdict', '')}")
+    return (
+        f"{step['forwarded_packets_per_s']:.0f} fwd pkt/s, server {step['server_cpu_cores']:.2f} cores, "
+        f"{step['cpu_us_per_forwarded_packet']} us/pkt, loss {step['loss_pct']} %, "
+        f"latency p99 {(step['latency_ms'] or {}).get('p99')} ms | generator {gen['cpu_cores']:.2f} cores, "
+        f"{gen['cpu_us_per_packet']} us/pkt, drops {gen['udp_drops']} -> {step.get('verdict', '')}"
+    )
 
 
 # ---------------------------------------------------------------- report
@@ -567,8 +723,12 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax = axes[0]
     ax.bar(xs, [r["cpu_us_per_forwarded_packet"] or 0 for r in runs], color="#2563eb", label="ours")
     if base:
-        ax.bar([f"baseline {base['rooms']}x{base['participants']}"], [base["cpu_us_per_forwarded_packet"] or 0],
-               color="#dc2626", label="MediaRelay + re-encode")
+        ax.bar(
+            [f"baseline {base['rooms']}x{base['participants']}"],
+            [base["cpu_us_per_forwarded_packet"] or 0],
+            color="#dc2626",
+            label="MediaRelay + re-encode",
+        )
         ax.set_yscale("log")
     ax.axhline(20, color="black", linestyle="--", linewidth=1, label="target 20 µs")
     ax.set_ylabel("SFU CPU µs per forwarded packet")
@@ -577,8 +737,13 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax = axes[1]
     ax.bar(xs, [r["forwarded_packets_per_s"] for r in runs], color="#16a34a")
     for x, r in zip(xs, runs):
-        ax.annotate(f"{r['server_cpu_cores']:.2f} cores", (x, r["forwarded_packets_per_s"]), ha="center",
-                    va="bottom", fontsize=8)
+        ax.annotate(
+            f"{r['server_cpu_cores']:.2f} cores",
+            (x, r["forwarded_packets_per_s"]),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_ylabel("forwarded packets/s")
     ax.set_title("throughput (rooms x participants)")
     ax = axes[2]
@@ -593,8 +758,11 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax.set_xticks(list(idx), xs)
     ax.set_title("quality")
     ax.legend(fontsize=8)
-    fig.suptitle(f"SFU load — {report['machine']['cpu']} ({report['machine']['cores']} cores), "
-                 f"loadavg {report['loadavg_start'][0]:.1f}", fontsize=10)
+    fig.suptitle(
+        f"SFU load — {report['machine']['cpu']} ({report['machine']['cores']} cores), "
+        f"loadavg {report['loadavg_start'][0]:.1f}",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -620,33 +788,65 @@ def plot_sweep(report: dict[str, Any], path: Path) -> None:
         label = f"{w} worker{'s' if w > 1 else ''}"
         ax = axes[0]
         ax.plot(xs, [s["forwarded_packets_per_s"] for s in steps], "o-", color=c, label=f"forwarded, {label}")
-        ax.plot(xs, [g["packets_sent_per_s"] + g["packets_received_per_s"] for g in gen], "s:", color=c,
-                alpha=0.6, label=f"generator sent+received, {label}")
+        ax.plot(
+            xs,
+            [g["packets_sent_per_s"] + g["packets_received_per_s"] for g in gen],
+            "s:",
+            color=c,
+            alpha=0.6,
+            label=f"generator sent+received, {label}",
+        )
         ax = axes[1]
-        ax.plot(xs, [s["cpu_us_per_forwarded_packet"] or 0 for s in steps], "o-", color=c,
-                label=f"server, per forwarded packet ({label})")
-        ax.plot(xs, [g["cpu_us_per_packet"] or 0 for g in gen], "s:", color=c, alpha=0.6,
-                label=f"generator, per packet sent or received ({label})")
+        ax.plot(
+            xs,
+            [s["cpu_us_per_forwarded_packet"] or 0 for s in steps],
+            "o-",
+            color=c,
+            label=f"server, per forwarded packet ({label})",
+        )
+        ax.plot(
+            xs,
+            [g["cpu_us_per_packet"] or 0 for g in gen],
+            "s:",
+            color=c,
+            alpha=0.6,
+            label=f"generator, per packet sent or received ({label})",
+        )
         ax = axes[2]
-        ax.plot(xs, [(s["latency_ms"] or {}).get("p99", 0) for s in steps], "o-", color=c,
-                label=f"SFU-added latency p99 ms ({label})")
-        ax.plot(xs, [(s["loss_pct"] or 0) * 10 for s in steps], "^--", color=c, alpha=0.7,
-                label=f"loss ×0.1 % ({label})")
+        ax.plot(
+            xs,
+            [(s["latency_ms"] or {}).get("p99", 0) for s in steps],
+            "o-",
+            color=c,
+            label=f"SFU-added latency p99 ms ({label})",
+        )
+        ax.plot(
+            xs, [(s["loss_pct"] or 0) * 10 for s in steps], "^--", color=c, alpha=0.7, label=f"loss ×0.1 % ({label})"
+        )
         ax = axes[3]
         ax.plot(xs, [s["server_cpu_cores"] for s in steps], "o-", color=c, label=f"server cores ({label})")
         ax.plot(xs, [g["cpu_cores"] for g in gen], "s:", color=c, alpha=0.6, label=f"generator cores ({label})")
         for x, s, g in zip(xs, steps, gen):
             if g["udp_drops"] or s["udp_drops"]["sfu_sockets"]:
-                ax.annotate(f"drops s{s['udp_drops']['sfu_sockets']}/g{g['udp_drops']}", (x, g["cpu_cores"]),
-                            fontsize=7, color="#dc2626")
+                ax.annotate(
+                    f"drops s{s['udp_drops']['sfu_sockets']}/g{g['udp_drops']}",
+                    (x, g["cpu_cores"]),
+                    fontsize=7,
+                    color="#dc2626",
+                )
         stops.append(f"{label}: max {sw['max_rooms']} rooms; stopped at {steps[-1]['rooms']}: {sw['stopped']}")
     axes[0].set_title("throughput")
     axes[0].set_ylabel("packets/s")
     axes[1].set_title("CPU µs per packet")
     axes[1].axhline(10, color="black", linestyle="--", linewidth=1, label="target 10 µs")
     axes[2].set_title("quality at subscribers")
-    axes[2].axhline(MAX_LATENCY_P99_MS, color="black", linestyle="--", linewidth=1,
-                    label=f"limit {MAX_LATENCY_P99_MS:g} ms / {MAX_LOSS_PCT} %")
+    axes[2].axhline(
+        MAX_LATENCY_P99_MS,
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label=f"limit {MAX_LATENCY_P99_MS:g} ms / {MAX_LOSS_PCT} %",
+    )
     axes[3].set_title("CPU cores used")
     for ax in axes:
         ax.set_xlabel(f"rooms of {report['params']['participants']}")
@@ -654,8 +854,11 @@ def plot_sweep(report: dict[str, Any], path: Path) -> None:
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.text(0.01, 0.01, "\n".join(stops), fontsize=8, va="bottom")
-    fig.suptitle(f"SFU capacity — {report['machine']['cpu']} ({report['machine']['cores']} cores), generator "
-                 f"{report['params']['generator']}, loadavg {report['loadavg_start'][0]:.1f}", fontsize=10)
+    fig.suptitle(
+        f"SFU capacity — {report['machine']['cpu']} ({report['machine']['cores']} cores), generator "
+        f"{report['params']['generator']}, loadavg {report['loadavg_start'][0]:.1f}",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0.02 + 0.03 * len(stops), 1, 1))
     fig.savefig(path, dpi=110)
 
@@ -663,42 +866,74 @@ def plot_sweep(report: dict[str, Any], path: Path) -> None:
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.media import make_clip
 
-    clips = {"video": make_clip("video", seconds=args.clip_seconds, width=args.width, height=args.height,
-                                fps=args.fps, kbps=args.video_kbps),
-             "audio": make_clip("audio", seconds=args.clip_seconds)}
+    clips = {
+        "video": make_clip(
+            "video", seconds=args.clip_seconds, width=args.width, height=args.height, fps=args.fps, kbps=args.video_kbps
+        ),
+        "audio": make_clip("audio", seconds=args.clip_seconds),
+    }
     sizes = [int(x) for x in str(args.rooms).split(",") if x.strip()]
     sweep_workers = [int(x) for x in str(args.sweep_workers).split(",") if x.strip()]
     run_id = uuid.uuid4().hex[:6]
     report: dict[str, Any] = {
-        "benchmark": "sfu_load", "machine": machine(), "command": command_line(),
+        "benchmark": "sfu_load",
+        "machine": machine(),
+        "command": command_line(),
         "loadavg_start": os.getloadavg(),
-        "params": {"rooms": sizes if not args.sweep else None, "participants": args.participants,
-                   "duration": args.duration, "ramp": args.ramp, "warmup": args.warmup, "workers": args.workers,
-                   "baseline": args.baseline, "baseline_rooms": args.baseline_rooms,
-                   "generator": args.generator, "event_loop": args.loop,
-                   "generator_sockets": (args.generator_sockets or "one per participant")
-                   if args.generator == "replay" else None,
-                   "timed_per_room": args.timed_per_room if args.generator == "replay" else None,
-                   "server_udp": "a port per peer %d-%d" % BenchServer.PER_PEER_PORTS if shares_sockets(args)
-                   else "one shared port per process (the server's default)",
-                   "audio_level": args.audio_level if args.generator == "replay" else False,
-                   "sweep": {"step": args.sweep_step, "max_rooms": args.sweep_max, "workers": sweep_workers,
-                             "max_loss_pct": MAX_LOSS_PCT, "max_latency_p99_ms": MAX_LATENCY_P99_MS}
-                   if args.sweep else None,
-                   "video": f"VP8 {args.width}x{args.height}@{args.fps}, clip {clips['video'].bitrate / 1000:.0f} kbps "
-                            f"(target {args.video_kbps}), keyframe every 2 s and on PLI",
-                   "audio": f"Opus 20 ms, {clips['audio'].bitrate / 1000:.0f} kbps"},
+        "params": {
+            "rooms": sizes if not args.sweep else None,
+            "participants": args.participants,
+            "duration": args.duration,
+            "ramp": args.ramp,
+            "warmup": args.warmup,
+            "workers": args.workers,
+            "baseline": args.baseline,
+            "baseline_rooms": args.baseline_rooms,
+            "generator": args.generator,
+            "event_loop": args.loop,
+            "generator_sockets": (args.generator_sockets or "one per participant")
+            if args.generator == "replay"
+            else None,
+            "timed_per_room": args.timed_per_room if args.generator == "replay" else None,
+            "server_udp": "a port per peer %d-%d" % BenchServer.PER_PEER_PORTS
+            if shares_sockets(args)
+            else "one shared port per process (the server's default)",
+            "audio_level": args.audio_level if args.generator == "replay" else False,
+            "sweep": {
+                "step": args.sweep_step,
+                "max_rooms": args.sweep_max,
+                "workers": sweep_workers,
+                "max_loss_pct": MAX_LOSS_PCT,
+                "max_latency_p99_ms": MAX_LATENCY_P99_MS,
+            }
+            if args.sweep
+            else None,
+            "video": f"VP8 {args.width}x{args.height}@{args.fps}, clip {clips['video'].bitrate / 1000:.0f} kbps "
+            f"(target {args.video_kbps}), keyframe every 2 s and on PLI",
+            "audio": f"Opus 20 ms, {clips['audio'].bitrate / 1000:.0f} kbps",
+        },
         "runs": [],
     }
     server_cpus, client_cpus = pinning(args)
-    report["pinning"] = {"server_cpus": sorted(server_cpus) if server_cpus else "unpinned",
-                         "generator_cpus": sorted(client_cpus) if client_cpus else "unpinned",
-                         "client_rcvbuf": CLIENT_RCVBUF, "latency_sample": f"1 in {SAMPLE_MASK + 1}"}
+    report["pinning"] = {
+        "server_cpus": sorted(server_cpus) if server_cpus else "unpinned",
+        "generator_cpus": sorted(client_cpus) if client_cpus else "unpinned",
+        "client_rcvbuf": CLIENT_RCVBUF,
+        "latency_sample": f"1 in {SAMPLE_MASK + 1}",
+    }
     if args.sweep:
         report["sweeps"] = []
         for workers in sweep_workers:
-            report["sweeps"].append(await sweep(args=args, clips=clips, workers=workers, run_id=run_id,
-                                                server_cpus=server_cpus, client_cpus=client_cpus))
+            report["sweeps"].append(
+                await sweep(
+                    args=args,
+                    clips=clips,
+                    workers=workers,
+                    run_id=run_id,
+                    server_cpus=server_cpus,
+                    client_cpus=client_cpus,
+                )
+            )
     else:
         server: Optional[BenchServer] = None
         redis_url = os.environ.get("PEERLEARN_REDIS_URL")
@@ -706,8 +941,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             base = args.url.rstrip("/")
             pids = [args.server_pid] if args.server_pid else []
         else:
-            server = BenchServer(Path(tempfile.mkdtemp(prefix="pl-sfuload-")), args.workers,
-                                 per_peer_ports=shares_sockets(args))
+            server = BenchServer(
+                Path(tempfile.mkdtemp(prefix="pl-sfuload-")), args.workers, per_peer_ports=shares_sockets(args)
+            )
             server.start()
             base = server.url
             pids = server.pids()
@@ -717,13 +953,26 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             redis_url = server.env.get("PEERLEARN_REDIS_URL") if args.workers > 1 else None
         try:
             for rooms in sizes:
-                result = await run_size(mode="ours", fps=args.fps, base=base, rooms=rooms,
-                                        participants=args.participants, duration=args.duration,
-                                        ramp=args.ramp * rooms, warmup=args.warmup, pids=pids, clips=clips,
-                                        redis_url=redis_url, run_id=run_id, label=f"ours {rooms}x{args.participants}",
-                                        generator=args.generator, audio_level=args.audio_level,
-                                        client_cpus=client_cpus, sockets=args.generator_sockets,
-                                        timed=args.timed_per_room)
+                result = await run_size(
+                    mode="ours",
+                    fps=args.fps,
+                    base=base,
+                    rooms=rooms,
+                    participants=args.participants,
+                    duration=args.duration,
+                    ramp=args.ramp * rooms,
+                    warmup=args.warmup,
+                    pids=pids,
+                    clips=clips,
+                    redis_url=redis_url,
+                    run_id=run_id,
+                    label=f"ours {rooms}x{args.participants}",
+                    generator=args.generator,
+                    audio_level=args.audio_level,
+                    client_cpus=client_cpus,
+                    sockets=args.generator_sockets,
+                    timed=args.timed_per_room,
+                )
                 print(f"\n{rooms}x{args.participants}: {summary_line(result)}", file=sys.stderr)
                 report["runs"].append(result)
         finally:
@@ -737,10 +986,21 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             pin(bserver.proc.pid, server_cpus)
         try:
             report["baseline"] = await run_size(
-                mode="baseline", fps=args.fps, base=bserver.url, rooms=args.baseline_rooms,
-                participants=args.participants, duration=args.duration, ramp=args.ramp, warmup=args.warmup + 5,
-                pids=[bserver.proc.pid], clips=clips, redis_url=None, run_id=run_id,
-                label=f"baseline {args.baseline_rooms}x{args.participants}", client_cpus=client_cpus)
+                mode="baseline",
+                fps=args.fps,
+                base=bserver.url,
+                rooms=args.baseline_rooms,
+                participants=args.participants,
+                duration=args.duration,
+                ramp=args.ramp,
+                warmup=args.warmup + 5,
+                pids=[bserver.proc.pid],
+                clips=clips,
+                redis_url=None,
+                run_id=run_id,
+                label=f"baseline {args.baseline_rooms}x{args.participants}",
+                client_cpus=client_cpus,
+            )
         finally:
             bserver.stop()
         ours_runs = report["runs"] or (report["sweeps"][0]["steps"] if report.get("sweeps") else [])
@@ -759,60 +1019,113 @@ def shares_sockets(args: argparse.Namespace) -> bool:
 
 def baseline_ratio(ours: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """How many times the re-encoding relay's CPU ours is, per forwarded packet and per video stream."""
+
     def ratio(key: str) -> Optional[float]:
         return round(b[key] / ours[key], 1) if b.get(key) and ours.get(key) else None
 
-    return {"compared": f"ours {ours['rooms']}x{ours['participants']} vs baseline {b['rooms']}x{b['participants']}",
-            "cpu_per_forwarded_packet": ratio("cpu_us_per_forwarded_packet"),
-            "cpu_per_forwarded_video_stream": ratio("cpu_cores_per_forwarded_video_stream")}
+    return {
+        "compared": f"ours {ours['rooms']}x{ours['participants']} vs baseline {b['rooms']}x{b['participants']}",
+        "cpu_per_forwarded_packet": ratio("cpu_us_per_forwarded_packet"),
+        "cpu_per_forwarded_video_stream": ratio("cpu_cores_per_forwarded_video_stream"),
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", help="a running PeerLearn server (default: start one; needs a high "
-                                  "PEERLEARN_AUTH_RATE_LIMIT there, the script registers users)")
+    ap.add_argument(
+        "--url",
+        help="a running PeerLearn server (default: start one; needs a high "
+        "PEERLEARN_AUTH_RATE_LIMIT there, the script registers users)",
+    )
     ap.add_argument("--server-pid", type=int, help="with --url: the server process to measure CPU of")
     ap.add_argument("--rooms", default="1,5,10", help="room counts, run one after the other (e.g. 1,5,10)")
     ap.add_argument("--participants", type=int, default=5, help="per room (1 mentor + learners)")
-    ap.add_argument("--generator", choices=("replay", "aiortc"), default="replay",
-                    help="replay: pre-packetized RTP on the native path (cheap); aiortc: aiortc's own media path")
-    ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
-                    help="the generator's event loop (uvloop when installed)")
-    ap.add_argument("--audio-level", action=argparse.BooleanOptionalAction, default=True,
-                    help="replay: audio packets carry the audio-level extension, as browsers send it (aiortc's "
-                         "sender does not for pre-encoded audio)")
-    ap.add_argument("--generator-sockets", type=int, default=0, help="replay: UDP sockets the participants "
-                    "share (0: one each). Shared sockets read in batches, but the server then needs a port per "
-                    "peer (started so here; a --url server must be configured so)")
-    ap.add_argument("--timed-per-room", type=int, default=1, help="replay, a socket each: learners per room "
-                    "whose sockets are read on arrival (their samples give the latency); the others are read "
-                    "once per 5 ms tick, far cheaper (participants: all of them)")
-    ap.add_argument("--sweep", action="store_true", help="the capacity curve: add rooms until loss > 0.5 %% or "
-                    "latency p99 > 10 ms (or the generator saturates)")
+    ap.add_argument(
+        "--generator",
+        choices=("replay", "aiortc"),
+        default="replay",
+        help="replay: pre-packetized RTP on the native path (cheap); aiortc: aiortc's own media path",
+    )
+    ap.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the generator's event loop (uvloop when installed)",
+    )
+    ap.add_argument(
+        "--audio-level",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="replay: audio packets carry the audio-level extension, as browsers send it (aiortc's "
+        "sender does not for pre-encoded audio)",
+    )
+    ap.add_argument(
+        "--generator-sockets",
+        type=int,
+        default=0,
+        help="replay: UDP sockets the participants "
+        "share (0: one each). Shared sockets read in batches, but the server then needs a port per "
+        "peer (started so here; a --url server must be configured so)",
+    )
+    ap.add_argument(
+        "--timed-per-room",
+        type=int,
+        default=1,
+        help="replay, a socket each: learners per room "
+        "whose sockets are read on arrival (their samples give the latency); the others are read "
+        "once per 5 ms tick, far cheaper (participants: all of them)",
+    )
+    ap.add_argument(
+        "--sweep",
+        action="store_true",
+        help="the capacity curve: add rooms until loss > 0.5 %% or latency p99 > 10 ms (or the generator saturates)",
+    )
     ap.add_argument("--sweep-step", type=int, default=2, help="rooms added per step (the first step is 1 room)")
     ap.add_argument("--sweep-max", type=int, default=60, help="stop there at the latest")
     ap.add_argument("--sweep-workers", default="1", help="one sweep per server process count, e.g. 1,2")
-    ap.add_argument("--sweep-confirm", action=argparse.BooleanOptionalAction, default=True,
-                    help="measure a failing step again before stopping (default on)")
+    ap.add_argument(
+        "--sweep-confirm",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure a failing step again before stopping (default on)",
+    )
     ap.add_argument("--video-kbps", type=int, default=600)
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--clip-seconds", type=float, default=10.0)
     ap.add_argument("--duration", type=float, default=20.0, help="measured seconds per room size / sweep step")
-    ap.add_argument("--ramp", type=float, default=1.0, help="seconds between joins ... per room (total ramp = "
-                                                            "ramp x rooms)")
+    ap.add_argument(
+        "--ramp", type=float, default=1.0, help="seconds between joins ... per room (total ramp = ramp x rooms)"
+    )
     ap.add_argument("--warmup", type=float, default=4.0, help="seconds after the ramp before measuring")
     ap.add_argument("--workers", type=int, default=1, help="server processes (needs redis-server when > 1)")
-    ap.add_argument("--server-cpus", default="off", help="CPUs for the server process (taskset list, off, or "
-                    "auto: the last core when --workers 1 on >= 2 cores). Only on an otherwise idle machine: "
-                    "pinned, the SFU cannot escape other processes on its core (see runqueue_wait_share)")
-    ap.add_argument("--client-cpus", default="auto", help="CPUs for this load generator (taskset list, or off); "
-                    "auto: the cores the server does not get when the server is pinned")
-    ap.add_argument("--latency-sample", type=int, default=8, help="subscribers decrypt 1 video packet in N (a "
-                    "power of 2) for latency samples; the rest are counted from the SRTP header")
-    ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
-                    help="also run the MediaRelay re-encoding baseline (default on)")
+    ap.add_argument(
+        "--server-cpus",
+        default="off",
+        help="CPUs for the server process (taskset list, off, or "
+        "auto: the last core when --workers 1 on >= 2 cores). Only on an otherwise idle machine: "
+        "pinned, the SFU cannot escape other processes on its core (see runqueue_wait_share)",
+    )
+    ap.add_argument(
+        "--client-cpus",
+        default="auto",
+        help="CPUs for this load generator (taskset list, or off); "
+        "auto: the cores the server does not get when the server is pinned",
+    )
+    ap.add_argument(
+        "--latency-sample",
+        type=int,
+        default=8,
+        help="subscribers decrypt 1 video packet in N (a "
+        "power of 2) for latency samples; the rest are counted from the SRTP header",
+    )
+    ap.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the MediaRelay re-encoding baseline (default on)",
+    )
     ap.add_argument("--baseline-rooms", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="results directory (default benchmarks/results)")

@@ -36,9 +36,11 @@ class BenchServer(LocalServer):
             env["PEERLEARN_RTC_PORT_MIN"], env["PEERLEARN_RTC_PORT_MAX"] = map(str, self.PER_PEER_PORTS)
         if workers > 1 and not os.environ.get("PEERLEARN_REDIS_URL"):
             rport = free_port()
-            self.redis = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
-                                           "--save", "", "--appendonly", "no"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.redis = subprocess.Popen(
+                ["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             env["PEERLEARN_REDIS_URL"] = f"redis://127.0.0.1:{rport}/0"
         super().__init__(data_dir, env=env, demo=False)
 
@@ -46,9 +48,12 @@ class BenchServer(LocalServer):
         if self.workers <= 1:
             return super().start()
         cli = [sys.executable, "-m", "api.cli"]
-        self.proc = subprocess.Popen([*cli, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-                                      "--workers", str(self.workers)], env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [*cli, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), "--workers", str(self.workers)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         proc = self.proc
         wait_healthy(self.url, ready=lambda: len(child_pids(proc.pid)) >= self.workers)
         time.sleep(2)  # every worker registered in Redis
@@ -135,8 +140,10 @@ class BaselineServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-baseline",
-                                      str(self.port)], stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve-baseline", str(self.port)],
+            stdout=subprocess.DEVNULL,
+        )
         wait_healthy(self.url, timeout=30, what="baseline server")
 
     def stop(self) -> None:

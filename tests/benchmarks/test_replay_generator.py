@@ -19,10 +19,37 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_one_room_of_three(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "benchmarks/sfu_load.py", "--generator", "replay", "--rooms", "1", "--participants", "3",
-         "--duration", "4", "--warmup", "1", "--ramp", "0.2", "--no-baseline", "--width", "160", "--height", "120",
-         "--clip-seconds", "2", "--out", str(tmp_path), "--no-plot"],
-        cwd=ROOT, capture_output=True, text=True, timeout=90)
+        [
+            sys.executable,
+            "benchmarks/sfu_load.py",
+            "--generator",
+            "replay",
+            "--rooms",
+            "1",
+            "--participants",
+            "3",
+            "--duration",
+            "4",
+            "--warmup",
+            "1",
+            "--ramp",
+            "0.2",
+            "--no-baseline",
+            "--width",
+            "160",
+            "--height",
+            "120",
+            "--clip-seconds",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--no-plot",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(next(p for p in tmp_path.glob("sfu_load-2*.json")).read_text())
     (run,) = report["runs"]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from benchmarks.media import Clip
 from benchmarks.rtp_replay import (
-    MAX_LAG, URI_ABS_SEND_TIME, URI_AUDIO_LEVEL, URI_MID, OutStream, extension_block, packetize, vp8_descriptor,
+    MAX_LAG,
+    URI_ABS_SEND_TIME,
+    URI_AUDIO_LEVEL,
+    URI_MID,
+    OutStream,
+    extension_block,
+    packetize,
+    vp8_descriptor,
     vp8_picture_id,
 )
 from benchmarks.rtp_wire import find_abs_send_time, rtp_payload_offset, vp8_keyframe_start
@@ -16,8 +23,9 @@ def video_clip() -> Clip:
     # 4 frames: a 3000-byte keyframe (3 packets), then small frames; keyframes at 0 and 2
     key = b"\x00" + bytes(2999)  # VP8 keyframe: P bit clear in the first byte
     inter = b"\x01" + bytes(99)
-    return Clip("video", [(key, 0, True), (inter, 3000, False), (key, 6000, True), (inter, 9000, False)],
-                90000, 3000, 4 / 30)
+    return Clip(
+        "video", [(key, 0, True), (inter, 3000, False), (key, 6000, True), (inter, 9000, False)], 90000, 3000, 4 / 30
+    )
 
 
 def elements(packet: bytes) -> dict[int, bytes]:
@@ -30,7 +38,7 @@ def elements(packet: bytes) -> dict[int, bytes]:
             i += 1
             continue
         eid, n = packet[i] >> 4, (packet[i] & 0x0F) + 1
-        out[eid] = packet[i + 1:i + 1 + n]
+        out[eid] = packet[i + 1 : i + 1 + n]
         i += 1 + n
     return out
 
@@ -83,7 +91,7 @@ def test_video_replay_is_continuous_and_marks_frames() -> None:
     assert len(frames) == 10
     ts = [int.from_bytes(p[4:8], "big") for p in frames]
     assert all((b - a) & 0xFFFFFFFF == 3000 for a, b in zip(ts, ts[1:]))
-    pids = [vp8_picture_id(p[rtp_payload_offset(p):]) for p in frames]
+    pids = [vp8_picture_id(p[rtp_payload_offset(p) :]) for p in frames]
     assert all((b - a) & 0x7FFF == 1 for a, b in zip(pids, pids[1:]))  # type: ignore[operator]
     assert all(find_abs_send_time(p, 3) == 0x010203 for p in sent)
     assert stream.frames == 10 and stream.packets == len(sent)
@@ -97,7 +105,7 @@ def test_keyframe_request_jumps_to_the_next_keyframe() -> None:
     stream.request_keyframe()
     sent.clear()
     stream.emit(100.0 + 2 / 30, b"\x00\x00\x00", sent.append)
-    assert vp8_keyframe_start(sent[0][rtp_payload_offset(sent[0]):]) and len(sent) == 3
+    assert vp8_keyframe_start(sent[0][rtp_payload_offset(sent[0]) :]) and len(sent) == 3
     assert stream.keyframes_requested == 1
 
 
@@ -121,5 +129,5 @@ def test_nack_is_answered_with_rtx() -> None:
     (rtx,) = out
     assert rtx[1] & 0x7F == 98 and rtx[8:12] == (0x5678).to_bytes(4, "big")
     off = rtp_payload_offset(rtx)
-    assert rtx[off:off + 2] == original[2:4] and rtx[off + 2:] == original[rtp_payload_offset(original):]
+    assert rtx[off : off + 2] == original[2:4] and rtx[off + 2 :] == original[rtp_payload_offset(original) :]
     assert elements(original)[2] == bytes([0x80 | 30])  # audio level, as browsers send it

@@ -9,8 +9,12 @@ from benchmarks.sfu_load import busy_note, verdict
 
 def step(**changes: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "generator": {"saturated": False, "saturation": []}, "join_failures": [],
-        "streams_expected": 40, "streams_flowing": 40, "loss_pct": 0.0, "latency_ms": {"p99": 3.0},
+        "generator": {"saturated": False, "saturation": []},
+        "join_failures": [],
+        "streams_expected": 40,
+        "streams_flowing": 40,
+        "loss_pct": 0.0,
+        "latency_ms": {"p99": 3.0},
         "runqueue_wait_share": {"sfu": 0.05, "generator": 0.05},
     }
     base.update(changes)
