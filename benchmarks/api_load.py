@@ -36,10 +36,31 @@ from benchmarks.common import (
 )
 
 DOMAINS = ["Programming", "Data Science", "Design", "Languages", "Business"]
-LEARNERS = [n.lower().replace(" ", ".") + "@peerlearn.local" for n in (
-    "Liam Park", "Olivia Chen", "Noah Silva", "Emma Rossi", "Ava Novak", "Lucas Meyer", "Mia Kim",
-    "Ethan Haddad", "Sofia Costa", "Mason Wright", "Isla Brown", "Leo Garcia", "Zoe Martin",
-    "Kai Tanaka", "Nora Jensen", "Omar Aziz", "Lena Weber", "Ivan Petrov", "Ana Lima", "Sam Okafor")]
+LEARNERS = [
+    n.lower().replace(" ", ".") + "@peerlearn.local"
+    for n in (
+        "Liam Park",
+        "Olivia Chen",
+        "Noah Silva",
+        "Emma Rossi",
+        "Ava Novak",
+        "Lucas Meyer",
+        "Mia Kim",
+        "Ethan Haddad",
+        "Sofia Costa",
+        "Mason Wright",
+        "Isla Brown",
+        "Leo Garcia",
+        "Zoe Martin",
+        "Kai Tanaka",
+        "Nora Jensen",
+        "Omar Aziz",
+        "Lena Weber",
+        "Ivan Petrov",
+        "Ana Lima",
+        "Sam Okafor",
+    )
+]
 MIX = [("browse", 45), ("detail", 30), ("notifications", 15), ("book", 10)]
 
 
@@ -69,8 +90,16 @@ async def sign_in(http: aiohttp.ClientSession, base: str, email: str) -> str:
         return str((await r.json())["access_token"])
 
 
-async def user_loop(i: int, base: str, token: str, session_ids: list[int], stats: Stats, stop_at: float,
-                    rng: random.Random, think: float) -> None:
+async def user_loop(
+    i: int,
+    base: str,
+    token: str,
+    session_ids: list[int],
+    stats: Stats,
+    stop_at: float,
+    rng: random.Random,
+    think: float,
+) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     ops = [op for op, w in MIX for _ in range(w)]
     async with aiohttp.ClientSession(headers=headers) as http:
@@ -115,8 +144,15 @@ async def user_loop(i: int, base: str, token: str, session_ids: list[int], stats
             await ws.close()
 
 
-async def run(base: str, concurrency: int, duration: float, seed: int, think: float = 0.0,
-              server_pid: int | None = None, warmup: float = 0.0) -> dict[str, Any]:
+async def run(
+    base: str,
+    concurrency: int,
+    duration: float,
+    seed: int,
+    think: float = 0.0,
+    server_pid: int | None = None,
+    warmup: float = 0.0,
+) -> dict[str, Any]:
     rng = random.Random(seed)
     async with aiohttp.ClientSession() as http:
         tokens = [await sign_in(http, base, email) for email in LEARNERS]
@@ -127,8 +163,12 @@ async def run(base: str, concurrency: int, duration: float, seed: int, think: fl
     server_cpu0, own_cpu0, wait0 = cpu_seconds(server_pids), time.process_time(), runqueue_seconds(server_pids)
     start = time.monotonic()
     stop_at = start + warmup + duration
-    users = [asyncio.ensure_future(user_loop(i, base, tokens[i % len(tokens)], session_ids, stats, stop_at,
-                                             random.Random(rng.random()), think)) for i in range(concurrency)]
+    users = [
+        asyncio.ensure_future(
+            user_loop(i, base, tokens[i % len(tokens)], session_ids, stats, stop_at, random.Random(rng.random()), think)
+        )
+        for i in range(concurrency)
+    ]
     warming = warmup > 0
     while not all(u.done() for u in users):
         if warming and time.monotonic() >= start + warmup:  # the same users go on, now measured
@@ -150,8 +190,12 @@ async def run(base: str, concurrency: int, duration: float, seed: int, think: fl
     all_lat = [x for v in stats.latency.values() for x in v]
     five_xx = sum(n for codes in stats.status.values() for code, n in codes.items() if code >= 500)
     return {
-        "requests": total, "seconds": round(elapsed, 2), "throughput_rps": round(total / elapsed, 1),
-        "latency_ms": percentiles(all_lat), "errors": stats.errors, "http_5xx": five_xx,
+        "requests": total,
+        "seconds": round(elapsed, 2),
+        "throughput_rps": round(total / elapsed, 1),
+        "latency_ms": percentiles(all_lat),
+        "errors": stats.errors,
+        "http_5xx": five_xx,
         "ws_messages": stats.ws_messages,
         # Both sides share this machine: what each cost, per request (server: its whole process tree).
         "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, total), 3) if server_pids else None,
@@ -159,8 +203,10 @@ async def run(base: str, concurrency: int, duration: float, seed: int, think: fl
         "server_runqueue_wait_share": round(wait / elapsed, 3) if server_pids else None,
         "generator_cpu_ms_per_request": round(1000 * own_cpu / max(1, total), 3),
         "generator_cores": round(own_cpu / elapsed, 3),
-        "by_operation": {op: {"count": len(v), "latency_ms": percentiles(v), "status": dict(stats.status[op])}
-                         for op, v in stats.latency.items()},
+        "by_operation": {
+            op: {"count": len(v), "latency_ms": percentiles(v), "status": dict(stats.status[op])}
+            for op, v in stats.latency.items()
+        },
     }
 
 
@@ -174,14 +220,20 @@ def plot(report: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     xs = range(len(ops))
     for k, p in enumerate(("p50", "p95", "p99")):
-        ax.bar([x + k * 0.27 for x in xs], [report["result"]["by_operation"][o]["latency_ms"][p] for o in ops],
-               width=0.27, label=p)
+        ax.bar(
+            [x + k * 0.27 for x in xs],
+            [report["result"]["by_operation"][o]["latency_ms"][p] for o in ops],
+            width=0.27,
+            label=p,
+        )
     ax.axhline(50, color="red", linestyle="--", linewidth=1, label="p99 target 50 ms")
     ax.set_xticks([x + 0.27 for x in xs], ops)
     ax.set_ylabel("latency (ms)")
     r = report["result"]
-    ax.set_title(f"API mix, {report['params']['concurrency']} clients, {r['throughput_rps']} req/s "
-                 f"({report['params']['database']})")
+    ax.set_title(
+        f"API mix, {report['params']['concurrency']} clients, {r['throughput_rps']} req/s "
+        f"({report['params']['database']})"
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -194,11 +246,19 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--warmup", type=float, default=0.0,
-                    help="seconds the users run before the measured window (caches fill, the server's "
-                         "first recommender training ends)")
-    ap.add_argument("--think", type=float, default=0.0,
-                    help="mean seconds a user waits between requests (0 = closed loop, as fast as answered)")
+    ap.add_argument(
+        "--warmup",
+        type=float,
+        default=0.0,
+        help="seconds the users run before the measured window (caches fill, the server's "
+        "first recommender training ends)",
+    )
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds a user waits between requests (0 = closed loop, as fast as answered)",
+    )
     args = ap.parse_args()
     server = None
     import os
@@ -213,15 +273,23 @@ def main() -> int:
         base = server.url
     try:
         pid = args.server_pid if args.url else (server.proc.pid if server and server.proc else None)
-        result = asyncio.run(run(base, args.concurrency, args.duration, args.seed, args.think, pid,
-                                 args.warmup))
+        result = asyncio.run(run(base, args.concurrency, args.duration, args.seed, args.think, pid, args.warmup))
     finally:
         if server:
             server.stop()
-    report = {"benchmark": "api_load", "machine": machine(), "command": command_line(),
-              "params": {"concurrency": args.concurrency, "duration": args.duration, "database": database,
-                         "think_seconds": args.think, "warmup_seconds": args.warmup},
-              "result": result}
+    report = {
+        "benchmark": "api_load",
+        "machine": machine(),
+        "command": command_line(),
+        "params": {
+            "concurrency": args.concurrency,
+            "duration": args.duration,
+            "database": database,
+            "think_seconds": args.think,
+            "warmup_seconds": args.warmup,
+        },
+        "result": result,
+    }
     path = write_report("api_load", report)
     plot(report, path.with_suffix(".png"))
     import json

@@ -88,8 +88,9 @@ def runqueue_seconds(pids: list[int]) -> float:
 
 
 def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read())  # type: ignore[no-any-return]
 
@@ -102,16 +103,32 @@ def sign_in(base: str) -> tuple[str, list[int]]:
     return token, ids
 
 
-def run_wrk(base: str, mode: str, *, threads: int, connections: int, duration: float, token: str,
-            ids: list[int]) -> dict[str, Any]:
+def run_wrk(
+    base: str, mode: str, *, threads: int, connections: int, duration: float, token: str, ids: list[int]
+) -> dict[str, Any]:
     env = {**os.environ, "PEERLEARN_TOKEN": token, "PEERLEARN_SESSION_IDS": ",".join(map(str, ids))}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
-                           "--latency", "-s", str(LUA), base, "--", mode],
-                          env=env, capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max(1, round(duration))}s",
+            "--latency",
+            "-s",
+            str(LUA),
+            base,
+            "--",
+            mode,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next(x for x in proc.stdout.splitlines() if x.startswith("wrk_json: "))
-    result: dict[str, Any] = json.loads(line[len("wrk_json: "):])
+    result: dict[str, Any] = json.loads(line[len("wrk_json: ") :])
     result["wrk_cpu_seconds"] = round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 3)
     return result
 
@@ -132,8 +149,7 @@ class Server:
     def start(self) -> None:
         env = {**os.environ, "PEERLEARN_AUTH_RATE_LIMIT": "100000"}
         cli = [sys.executable, "-m", "api.cli"]
-        subprocess.run([*cli, "demo", "--data-dir", str(self.data_dir)], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run([*cli, "demo", "--data-dir", str(self.data_dir)], env=env, check=True, stdout=subprocess.DEVNULL)
         log = open(self.data_dir / "server.log", "wb")  # noqa: SIM115 - the server owns it until stop()
         cmd = [*cli, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         if self.workers > 1:
@@ -155,13 +171,21 @@ def measure(base: str, server_pid: int | None, modes: list[str], args: argparse.
     runs: dict[str, Any] = {}
     for mode in modes:
         if args.warmup > 0:
-            run_wrk(base, mode, threads=args.threads, connections=args.connections, duration=args.warmup,
-                    token=token, ids=ids)
+            run_wrk(
+                base,
+                mode,
+                threads=args.threads,
+                connections=args.connections,
+                duration=args.warmup,
+                token=token,
+                ids=ids,
+            )
         pids = process_tree(server_pid) if server_pid else []
         load_before = os.getloadavg()
         cpu0, wait0 = cpu_seconds(pids), runqueue_seconds(pids)
-        result = run_wrk(base, mode, threads=args.threads, connections=args.connections,
-                         duration=args.duration, token=token, ids=ids)
+        result = run_wrk(
+            base, mode, threads=args.threads, connections=args.connections, duration=args.duration, token=token, ids=ids
+        )
         cpu, wait = cpu_seconds(pids) - cpu0, runqueue_seconds(pids) - wait0
         if pids:
             result["server_cpu_seconds"] = round(cpu, 3)
@@ -192,8 +216,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     b.set_ylabel("p99 latency (ms)")
     b.legend()
     p = report["params"]
-    fig.suptitle(f"wrk -t{p['threads']} -c{p['connections']} -d{p['duration']}s, {p['database']}, "
-                 f"{p['workers']} process(es)")
+    fig.suptitle(
+        f"wrk -t{p['threads']} -c{p['connections']} -d{p['duration']}s, {p['database']}, {p['workers']} process(es)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -229,11 +254,20 @@ def main() -> int:
     finally:
         if server:
             server.stop()
-    report = {"benchmark": "api_wrk", "machine": machine(), "command": command_line(),
-              "loadavg": os.getloadavg(),
-              "params": {"connections": args.connections, "threads": args.threads, "duration": args.duration,
-                         "database": database, "workers": args.workers if server else None},
-              "result": runs}
+    report = {
+        "benchmark": "api_wrk",
+        "machine": machine(),
+        "command": command_line(),
+        "loadavg": os.getloadavg(),
+        "params": {
+            "connections": args.connections,
+            "threads": args.threads,
+            "duration": args.duration,
+            "database": database,
+            "workers": args.workers if server else None,
+        },
+        "result": runs,
+    }
     path = write_report("api_wrk", report)
     if not args.no_plot:
         plot(report, path.with_suffix(".png"))

@@ -26,8 +26,13 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"hostname": socket.gethostname(), "cpu": cpu, "cores": os.cpu_count(),
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "hostname": socket.gethostname(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def command_line() -> str:
@@ -49,8 +54,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_healthy(url: str, timeout: float = 60, what: str = "server",
-                 ready: Callable[[], bool] = lambda: True) -> None:
+def wait_healthy(url: str, timeout: float = 60, what: str = "server", ready: Callable[[], bool] = lambda: True) -> None:
     """Block until ``url``/healthz answers (and ``ready()`` holds), or raise."""
     import urllib.request
 
@@ -72,10 +76,15 @@ class LocalServer:
     def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, demo: bool = True) -> None:
         self.data_dir = data_dir
         self.port = free_port()
-        self.env = {**os.environ, "PEERLEARN_ACCESS_LOG": "false", "PEERLEARN_LOG_LEVEL": "WARNING",
-                    "PEERLEARN_AUTH_RATE_LIMIT": "100000",
-                    # load generators register throwaway accounts nobody can confirm by e-mail
-                    "PEERLEARN_REQUIRE_VERIFIED_EMAIL": "false", **(env or {})}
+        self.env = {
+            **os.environ,
+            "PEERLEARN_ACCESS_LOG": "false",
+            "PEERLEARN_LOG_LEVEL": "WARNING",
+            "PEERLEARN_AUTH_RATE_LIMIT": "100000",
+            # load generators register throwaway accounts nobody can confirm by e-mail
+            "PEERLEARN_REQUIRE_VERIFIED_EMAIL": "false",
+            **(env or {}),
+        }
         self.demo = demo
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -86,10 +95,15 @@ class LocalServer:
     def start(self) -> None:
         cli = [sys.executable, "-m", "api.cli"]
         if self.demo:
-            subprocess.run([*cli, "demo", "--data-dir", str(self.data_dir)], env=self.env, check=True,
-                           stdout=subprocess.DEVNULL)
-        self.proc = subprocess.Popen([*cli, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            subprocess.run(
+                [*cli, "demo", "--data-dir", str(self.data_dir)], env=self.env, check=True, stdout=subprocess.DEVNULL
+            )
+        self.proc = subprocess.Popen(
+            [*cli, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         wait_healthy(self.url)
 
     def stop(self) -> None:

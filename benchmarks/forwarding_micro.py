@@ -61,8 +61,7 @@ def vp8_packets(count: int, clip_args: dict[str, Any]) -> list[bytes]:
         for i, payload in enumerate(payloads):
             marker = 0x80 if i == len(payloads) - 1 else 0
             ext = b"\xbe\xde\x00\x02" + b"\x10" + b"0" + b"\x32\x12\x34\x56" + b"\x00\x00"
-            out.append(struct.pack("!BBHII", 0x90, marker | 96, seq & 0xFFFF, pts & 0xFFFFFFFF, 0x1234)
-                       + ext + payload)
+            out.append(struct.pack("!BBHII", 0x90, marker | 96, seq & 0xFFFF, pts & 0xFFFFFFFF, 0x1234) + ext + payload)
             seq += 1
             if len(out) >= count:
                 return out
@@ -103,10 +102,15 @@ def timeit(make: Callable[[], Callable[[], Any]], n: int, repeat: int) -> float:
 def make_rewriter(send: Callable[[bytes], None]) -> Any:
     from sfu.forwarding import URI_ABS_SEND_TIME, URI_MID, ExtensionWriter, RtpRewriter
 
-    rw = RtpRewriter(ssrc=0x5555, rtx_ssrc=0x6666, clock_rate=90000, needs_keyframe=False, history_size=1024,
-                     request_keyframe=lambda: None)
-    rw.configure(pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter({URI_MID: 1, URI_ABS_SEND_TIME: 3}, "2"),
-                 send=send)
+    rw = RtpRewriter(
+        ssrc=0x5555,
+        rtx_ssrc=0x6666,
+        clock_rate=90000,
+        needs_keyframe=False,
+        history_size=1024,
+        request_keyframe=lambda: None,
+    )
+    rw.configure(pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter({URI_MID: 1, URI_ABS_SEND_TIME: 3}, "2"), send=send)
     return rw
 
 
@@ -131,7 +135,11 @@ def make_writer(srtp: Any, transport: Any, addr: Any) -> Any:
         writer.attach(srtp.protect, srtp.protect_rtcp, transport, addr)
     else:  # older engines: asyncio's DatagramTransport.sendto
         writer._protect, writer._protect_rtcp, writer._sendto, writer._addr = (
-            srtp.protect, srtp.protect_rtcp, transport.sendto, addr)
+            srtp.protect,
+            srtp.protect_rtcp,
+            transport.sendto,
+            addr,
+        )
     return writer
 
 
@@ -147,7 +155,8 @@ def asyncio_transport() -> tuple[Any, Any]:
 
     loop = asyncio.new_event_loop()
     transport, _ = loop.run_until_complete(
-        loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)))
+        loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    )
     return loop, transport
 
 
@@ -168,8 +177,9 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
 
     for p in pkts:
         off = 12 + 4 + 4 * 2
-        parsed.append((p[1], p[1] & 0x7F, struct.unpack_from("!H", p, 2)[0], struct.unpack_from("!I", p, 4)[0],
-                       p[off:]))
+        parsed.append(
+            (p[1], p[1] & 0x7F, struct.unpack_from("!H", p, 2)[0], struct.unpack_from("!I", p, 4)[0], p[off:])
+        )
     abs3 = abs_send_time(time.monotonic())
 
     def rewrite() -> Callable[[], Any]:
@@ -260,10 +270,14 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
 
         def rewrite_native() -> Callable[[], Any]:
             fwd_ = fastio.rewriter_class(True)(
-                ssrc=0x5555, rtx_ssrc=0x6666, clock_rate=90000, needs_keyframe=False, history_size=1024,
-                request_keyframe=lambda: None)
-            fwd_.configure(pt_map={96: 100}, rtx_pt=101, ext=make_rewriter(lambda _b: None).ext,
-                           send=lambda _b: None)
+                ssrc=0x5555,
+                rtx_ssrc=0x6666,
+                clock_rate=90000,
+                needs_keyframe=False,
+                history_size=1024,
+                request_keyframe=lambda: None,
+            )
+            fwd_.configure(pt_map={96: 100}, rtx_pt=101, ext=make_rewriter(lambda _b: None).ext, send=lambda _b: None)
             f = fwd_.forward
 
             def go() -> None:
@@ -303,10 +317,14 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
             for _ in range(FANOUT):
                 writer = SinkWriter(msock.sink(native.SrtpContext(srtp_session()), dest))
                 rw = fastio.rewriter_class(True)(
-                    ssrc=0x5555, rtx_ssrc=0x6666, clock_rate=90000, needs_keyframe=False, history_size=1024,
-                    request_keyframe=lambda: None)
-                rw.configure(pt_map={96: 100}, rtx_pt=101, ext=make_rewriter(lambda _b: None).ext,
-                             send=writer.send_rtp)
+                    ssrc=0x5555,
+                    rtx_ssrc=0x6666,
+                    clock_rate=90000,
+                    needs_keyframe=False,
+                    history_size=1024,
+                    request_keyframe=lambda: None,
+                )
+                rw.configure(pt_map={96: 100}, rtx_pt=101, ext=make_rewriter(lambda _b: None).ext, send=writer.send_rtp)
                 full.rewriters = full.rewriters + [rw]
 
             def go() -> None:
@@ -329,16 +347,21 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
     loop.close()
     us = {k: round(v * 1e6, 3) for k, v in results.items()}
     return {
-        "packets": n, "fanout": FANOUT, "mean_packet_bytes": round(sum(map(len, pkts)) / n, 1),
+        "packets": n,
+        "fanout": FANOUT,
+        "mean_packet_bytes": round(sum(map(len, pkts)) / n, 1),
         "us_per_packet": us,
         "full_over_floor": round(results["full"] / results["floor"], 2),
-        "stages_sum_per_egress": round((results["parse"] / FANOUT + results["rewrite"] + results["protect"]
-                                        + results["sendto"]) * 1e6, 3),
+        "stages_sum_per_egress": round(
+            (results["parse"] / FANOUT + results["rewrite"] + results["protect"] + results["sendto"]) * 1e6, 3
+        ),
         "egress_packets_per_core_second": round(1 / results["full"]),
-        "egress_packets_per_core_second_native": (round(1 / results["full_native"])
-                                                  if "full_native" in results else None),
-        "full_over_full_native": (round(results["full"] / results["full_native"], 2)
-                                  if "full_native" in results else None),
+        "egress_packets_per_core_second_native": (
+            round(1 / results["full_native"]) if "full_native" in results else None
+        ),
+        "full_over_full_native": (
+            round(results["full"] / results["full_native"], 2) if "full_native" in results else None
+        ),
         "send_errors": send_errors,
     }
 
@@ -350,16 +373,34 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     us = report["result"]["us_per_packet"]
-    names = [n for n in ("parse", "rewrite", "rewrite_native", "protect", "protect_native", "sendto", "sendmmsg",
-                         "sendto_asyncio", "floor", "full", "full_native") if n in us]
+    names = [
+        n
+        for n in (
+            "parse",
+            "rewrite",
+            "rewrite_native",
+            "protect",
+            "protect_native",
+            "sendto",
+            "sendmmsg",
+            "sendto_asyncio",
+            "floor",
+            "full",
+            "full_native",
+        )
+        if n in us
+    ]
     fig, ax = plt.subplots(figsize=(8, 4))
     colors = ["#2563eb" if n.startswith("full") else "#9ca3af" if n == "floor" else "#93c5fd" for n in names]
     ax.bar(names, [us[n] for n in names], color=colors)
     for i, n in enumerate(names):
         ax.annotate(f"{us[n]:.2f}", (i, us[n]), ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("µs per packet (full, floor: per egress packet)")
-    ax.set_title(f"forwarding hot path: full/floor = {report['result']['full_over_floor']}x "
-                 f"(fan-out {report['result']['fanout']}) — {report['machine']['cpu']}", fontsize=9)
+    ax.set_title(
+        f"forwarding hot path: full/floor = {report['result']['full_over_floor']}x "
+        f"(fan-out {report['result']['fanout']}) — {report['machine']['cpu']}",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -377,8 +418,13 @@ def main() -> int:
     if args.out:
         common.RESULTS = Path(args.out)
     clip_args = {"width": args.width, "height": args.height, "seconds": args.clip_seconds}
-    report = {"benchmark": "forwarding_micro", "machine": machine(), "command": command_line(),
-              "loadavg": os.getloadavg(), "result": run(args.packets, args.repeat, clip_args)}
+    report = {
+        "benchmark": "forwarding_micro",
+        "machine": machine(),
+        "command": command_line(),
+        "loadavg": os.getloadavg(),
+        "result": run(args.packets, args.repeat, clip_args),
+    }
     path = write_report("forwarding_micro", report)
     if not args.no_plot:
         plot(report, path.with_suffix(".png"))

@@ -24,10 +24,31 @@ import websocket
 from locust import HttpUser, between, events, task
 
 DOMAINS = ["Programming", "Data Science", "Design", "Languages", "Business"]
-LEARNERS = [n.lower().replace(" ", ".") + "@peerlearn.local" for n in (
-    "Liam Park", "Olivia Chen", "Noah Silva", "Emma Rossi", "Ava Novak", "Lucas Meyer", "Mia Kim",
-    "Ethan Haddad", "Sofia Costa", "Mason Wright", "Isla Brown", "Leo Garcia", "Zoe Martin",
-    "Kai Tanaka", "Nora Jensen", "Omar Aziz", "Lena Weber", "Ivan Petrov", "Ana Lima", "Sam Okafor")]
+LEARNERS = [
+    n.lower().replace(" ", ".") + "@peerlearn.local"
+    for n in (
+        "Liam Park",
+        "Olivia Chen",
+        "Noah Silva",
+        "Emma Rossi",
+        "Ava Novak",
+        "Lucas Meyer",
+        "Mia Kim",
+        "Ethan Haddad",
+        "Sofia Costa",
+        "Mason Wright",
+        "Isla Brown",
+        "Leo Garcia",
+        "Zoe Martin",
+        "Kai Tanaka",
+        "Nora Jensen",
+        "Omar Aziz",
+        "Lena Weber",
+        "Ivan Petrov",
+        "Ana Lima",
+        "Sam Okafor",
+    )
+]
 PASSWORD = "peerlearn123"
 _next_learner = itertools.count()
 
@@ -36,8 +57,9 @@ def _fire(name: str, started: float | None, length: int = 0, exc: Exception | No
     """Report a socket event to Locust: a connect with its time; a pushed message (no request,
     so no response time: ``started`` None) only counted."""
     elapsed = (time.perf_counter() - started) * 1000 if started is not None else 0.0
-    events.request.fire(request_type="WS", name=name, response_time=elapsed, response_length=length,
-                        exception=exc, context={})
+    events.request.fire(
+        request_type="WS", name=name, response_time=elapsed, response_length=length, exception=exc, context={}
+    )
 
 
 class Learner(HttpUser):
@@ -47,8 +69,7 @@ class Learner(HttpUser):
 
     def on_start(self) -> None:
         email = LEARNERS[next(_next_learner) % len(LEARNERS)]
-        resp = self.client.post("/api/auth/login", json={"email": email, "password": PASSWORD},
-                                name="/api/auth/login")
+        resp = self.client.post("/api/auth/login", json={"email": email, "password": PASSWORD}, name="/api/auth/login")
         resp.raise_for_status()
         self.token = resp.json()["access_token"]
         self.client.headers["Authorization"] = f"Bearer {self.token}"
@@ -103,7 +124,11 @@ class Learner(HttpUser):
 
     @task(10)
     def book(self) -> None:
-        with self.client.post("/api/bookings/create", json={"session_id": random.choice(self.session_ids)},
-                              name="/api/bookings/create", catch_response=True) as resp:
+        with self.client.post(
+            "/api/bookings/create",
+            json={"session_id": random.choice(self.session_ids)},
+            name="/api/bookings/create",
+            catch_response=True,
+        ) as resp:
             if resp.status_code == 409:
                 resp.success()  # sold out / already booked: the API said no, correctly

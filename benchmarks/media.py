@@ -55,9 +55,19 @@ def _encode_video(seconds: float, width: int, height: int, fps: int, kbps: int, 
     codec.gop_size = gop
     codec.qmin, codec.qmax = 2, 56
     # aiortc's own VP8 settings (CBR: minrate = maxrate = bit_rate), so the clip looks like a live sender's
-    codec.options = {"bufsize": str(kbps * 1000), "cpu-used": "-6", "deadline": "realtime", "lag-in-frames": "0",
-                     "minrate": str(kbps * 1000), "maxrate": str(kbps * 1000), "noise-sensitivity": "4",
-                     "overshoot-pct": "15", "partitions": "0", "static-thresh": "1", "undershoot-pct": "100"}
+    codec.options = {
+        "bufsize": str(kbps * 1000),
+        "cpu-used": "-6",
+        "deadline": "realtime",
+        "lag-in-frames": "0",
+        "minrate": str(kbps * 1000),
+        "maxrate": str(kbps * 1000),
+        "noise-sensitivity": "4",
+        "overshoot-pct": "15",
+        "partitions": "0",
+        "static-thresh": "1",
+        "undershoot-pct": "100",
+    }
     rng = np.random.default_rng(7)
     frames: list[tuple[bytes, int, bool]] = []
     n = int(seconds * fps)
@@ -99,11 +109,18 @@ def _encode_audio(seconds: float) -> Clip:
     return Clip("audio", frames, AUDIO_RATE, per, len(frames) / 50)
 
 
-def make_clip(kind: str, *, seconds: float = 10.0, width: int = 640, height: int = 480, fps: int = 30,
-              kbps: int = 600, gop: int = 60) -> Clip:
+def make_clip(
+    kind: str,
+    *,
+    seconds: float = 10.0,
+    width: int = 640,
+    height: int = 480,
+    fps: int = 30,
+    kbps: int = 600,
+    gop: int = 60,
+) -> Clip:
     """The cached clip for these parameters, encoded now if missing."""
-    name = (f"video-{width}x{height}-{fps}-{kbps}k-{gop}-{seconds:g}s" if kind == "video"
-            else f"audio-opus-{seconds:g}s")
+    name = f"video-{width}x{height}-{fps}-{kbps}k-{gop}-{seconds:g}s" if kind == "video" else f"audio-opus-{seconds:g}s"
     path = CLIPS / f"{name}.pickle"
     if path.exists():
         return Clip(**pickle.loads(path.read_bytes()))  # noqa: S301 - our own cache
@@ -163,5 +180,12 @@ if __name__ == "__main__":
     for k in ("video", "audio"):
         t = time.process_time()
         c = make_clip(k)
-        print(k, len(c.frames), "frames", f"{c.bitrate / 1000:.0f} kbps", "keyframes", c.keyframes[:5],
-              f"{time.process_time() - t:.1f}s cpu")
+        print(
+            k,
+            len(c.frames),
+            "frames",
+            f"{c.bitrate / 1000:.0f} kbps",
+            "keyframes",
+            c.keyframes[:5],
+            f"{time.process_time() - t:.1f}s cpu",
+        )

@@ -21,18 +21,54 @@ MEDIA_PORT_JS = """async () => {
 def downlink_limited(port: int, kbit: int) -> Iterator[None]:
     """Packets to local UDP ``port`` go through a ``kbit`` kbit/s bottleneck (tc htb on
     loopback, where every packet between two local addresses travels)."""
+
     def tc(*args: str) -> None:
         subprocess.run(["tc", *args], check=True, capture_output=True)
 
     tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "99")
     try:
-        tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", f"{kbit}kbit",
-           "ceil", f"{kbit}kbit")
+        tc(
+            "class",
+            "add",
+            "dev",
+            "lo",
+            "parent",
+            "1:",
+            "classid",
+            "1:10",
+            "htb",
+            "rate",
+            f"{kbit}kbit",
+            "ceil",
+            f"{kbit}kbit",
+        )
         # ICE may pick an IPv6 pair (a local fd00:: address travels over loopback too)
         for prio, family, match in (("1", "ip", "ip"), ("2", "ipv6", "ip6")):
-            tc("filter", "add", "dev", "lo", "protocol", family, "parent", "1:", "prio", prio, "u32",
-               "match", match, "protocol", "17", "0xff", "match", match, "dport", str(port), "0xffff",
-               "flowid", "1:10")
+            tc(
+                "filter",
+                "add",
+                "dev",
+                "lo",
+                "protocol",
+                family,
+                "parent",
+                "1:",
+                "prio",
+                prio,
+                "u32",
+                "match",
+                match,
+                "protocol",
+                "17",
+                "0xff",
+                "match",
+                match,
+                "dport",
+                str(port),
+                "0xffff",
+                "flowid",
+                "1:10",
+            )
         yield
     finally:
         subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True)

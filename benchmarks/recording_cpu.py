@@ -49,8 +49,9 @@ async def _server(port: int, directory: Path) -> None:
         return sock
 
     async def cpu(_r: web.Request) -> web.Response:
-        return web.json_response({"cpu": _cpu(), "stats": vars(router.stats()),
-                                  "spent": state.get("spent", {"tap": 0.0, "flush": 0.0})})
+        return web.json_response(
+            {"cpu": _cpu(), "stats": vars(router.stats()), "spent": state.get("spent", {"tap": 0.0, "flush": 0.0})}
+        )
 
     async def start(_r: web.Request) -> web.Response:
         rec = Recorder(router, directory / f"rec-{time.time_ns()}")
@@ -69,6 +70,7 @@ async def _server(port: int, directory: Path) -> None:
         rec._on_rtp = timed_tap  # type: ignore[method-assign]
         for name in ("flush", "sync"):
             from sfu.recording.rtp_dump import DumpWriter
+
             original = getattr(DumpWriter, name)
             if getattr(original, "_timed", False):
                 continue
@@ -92,9 +94,15 @@ async def _server(port: int, directory: Path) -> None:
         t0 = time.perf_counter()
         c0 = _cpu()
         result = await asyncio.to_thread(finalize, rec.directory)
-        return web.json_response({"stats": rec.stats(), "finalize_seconds": time.perf_counter() - t0,
-                                  "finalize_cpu": _cpu() - c0, "bytes": result.bytes,
-                                  "files": len(result.files)})
+        return web.json_response(
+            {
+                "stats": rec.stats(),
+                "finalize_seconds": time.perf_counter() - t0,
+                "finalize_cpu": _cpu() - c0,
+                "bytes": result.bytes,
+                "files": len(result.files),
+            }
+        )
 
     app = web.Application()
     app.router.add_get("/ws", ws)
@@ -135,10 +143,16 @@ async def _bench(port: int, peers: int, phase: float) -> dict[str, Any]:
             pin = b["stats"]["packets_received"] - a["stats"]["packets_received"]
             pout = b["stats"]["packets_forwarded"] - a["stats"]["packets_forwarded"]
             spent = {k: round(b["spent"][k] - a["spent"][k], 4) for k in ("tap", "flush")}
-            return {"phase": label, "cpu_seconds": round(seconds, 3), "cpu_share": round(seconds / phase, 4),
-                    "recorder_cpu_seconds": spent, "peers": b["stats"]["peers"],
-                    "packets_in_per_s": round(pin / phase, 1), "packets_out_per_s": round(pout / phase, 1),
-                    "us_per_packet_out": round(seconds / max(1, pout) * 1e6, 2)}
+            return {
+                "phase": label,
+                "cpu_seconds": round(seconds, 3),
+                "cpu_share": round(seconds / phase, 4),
+                "recorder_cpu_seconds": spent,
+                "peers": b["stats"]["peers"],
+                "packets_in_per_s": round(pin / phase, 1),
+                "packets_out_per_s": round(pout / phase, 1),
+                "us_per_packet_out": round(seconds / max(1, pout) * 1e6, 2),
+            }
 
         phases = []
         stops = []
@@ -156,16 +170,21 @@ async def _bench(port: int, peers: int, phase: float) -> dict[str, Any]:
     per_pkt_fwd = sum(p["cpu_seconds"] for p in fwd) / max(1e-9, sum(p["packets_in_per_s"] for p in fwd))
     per_pkt_rec = sum(p["cpu_seconds"] for p in rec) / max(1e-9, sum(p["packets_in_per_s"] for p in rec))
     recorder_cpu = sum(p["recorder_cpu_seconds"]["tap"] + p["recorder_cpu_seconds"]["flush"] for p in rec)
-    return {"peers": peers, "phase_seconds": phase, "phases": phases, "recorder": stops,
-            "valid_phases": len(valid),
-            # SFU CPU per received packet, recording vs not (A/B; noisy on a shared 2-core machine)
-            "extra_cpu_percent_ab": round((per_pkt_rec - per_pkt_fwd) / per_pkt_fwd * 100, 1) if fwd and rec else None,
-            # the recorder's own CPU (tap + writes + fsync, thread CPU time) vs the rest of the SFU
-            "recorder_cpu_percent_of_sfu": round(recorder_cpu / (sum(p["cpu_seconds"] for p in rec)
-                                                                 - recorder_cpu) * 100, 2),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "platform": platform.platform()},
-            "command": " ".join(sys.argv)}
+    return {
+        "peers": peers,
+        "phase_seconds": phase,
+        "phases": phases,
+        "recorder": stops,
+        "valid_phases": len(valid),
+        # SFU CPU per received packet, recording vs not (A/B; noisy on a shared 2-core machine)
+        "extra_cpu_percent_ab": round((per_pkt_rec - per_pkt_fwd) / per_pkt_fwd * 100, 1) if fwd and rec else None,
+        # the recorder's own CPU (tap + writes + fsync, thread CPU time) vs the rest of the SFU
+        "recorder_cpu_percent_of_sfu": round(
+            recorder_cpu / (sum(p["cpu_seconds"] for p in rec) - recorder_cpu) * 100, 2
+        ),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "command": " ".join(sys.argv),
+    }
 
 
 def main() -> int:
@@ -183,8 +202,10 @@ def main() -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory() as tmp:
-        server = subprocess.Popen([sys.executable, "-m", "benchmarks.recording_cpu", "--serve", str(port),
-                                   "--dir", tmp], stdout=subprocess.PIPE)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.recording_cpu", "--serve", str(port), "--dir", tmp],
+            stdout=subprocess.PIPE,
+        )
         try:
             assert server.stdout is not None and server.stdout.readline().strip() == b"ready"
             result = asyncio.run(_bench(port, args.peers, args.phase))

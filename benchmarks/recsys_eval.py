@@ -56,16 +56,23 @@ def serving_latency(n_sessions: int, n_users: int, requests: int, seed: int) -> 
     for _ in range(requests):
         u = int(rng.integers(data.n_users))
         mine = data.inter_item[booked & (data.inter_user == u)]
-        rows = [(int(data.item_ids[j]), datetime.fromtimestamp(data.item_created[j], timezone.utc),
-                 BookingStatus.confirmed) for j in mine]
+        rows = [
+            (int(data.item_ids[j]), datetime.fromtimestamp(data.item_created[j], timezone.utc), BookingStatus.confirmed)
+            for j in mine
+        ]
         t = time.perf_counter()
         rank(cat, -1, data.user_interests[u], rows, [], set(), {r[0] for r in rows}, 20, now)
         lat.append((time.perf_counter() - t) * 1000)
     lat.sort()
-    return {"catalogue_sessions": n_sessions, "open_candidates": open_now, "requests": requests,
-            "fit_seconds": round(fit_s, 2),
-            "p50_ms": round(statistics.median(lat), 2),
-            "p95_ms": round(lat[int(0.95 * len(lat)) - 1], 2), "max_ms": round(lat[-1], 2)}
+    return {
+        "catalogue_sessions": n_sessions,
+        "open_candidates": open_now,
+        "requests": requests,
+        "fit_seconds": round(fit_s, 2),
+        "p50_ms": round(statistics.median(lat), 2),
+        "p95_ms": round(lat[int(0.95 * len(lat)) - 1], 2),
+        "max_ms": round(lat[-1], 2),
+    }
 
 
 async def db_latency(n_sessions: int, n_users: int, requests: int, seed: int) -> dict[str, object]:
@@ -91,8 +98,7 @@ async def db_latency(n_sessions: int, n_users: int, requests: int, seed: int) ->
             assert rec is not None
             await rec.install(model)  # type: ignore[arg-type]
 
-        trainer = Trainer(db, tmp / "models", eval_max_users=500, synthetic_eval=None,
-                          on_model=installed)
+        trainer = Trainer(db, tmp / "models", eval_max_users=500, synthetic_eval=None, on_model=installed)
         rec = Recommender(db, trainer, first_request_wait=600.0)
         t0 = time.perf_counter()
         job = trainer.start("manual")
@@ -106,10 +112,15 @@ async def db_latency(n_sessions: int, n_users: int, requests: int, seed: int) ->
             res = await rec.recommend(int(rng.choice(learners)), 10)
             lat.append(res.elapsed_ms)
         lat.sort()
-        return {"catalogue_sessions": n_sessions, "learners": n_users, "requests": requests,
-                "train_job_seconds_incl_db_load_and_eval": round(train_s, 2),
-                "p50_ms": round(statistics.median(lat), 2),
-                "p95_ms": round(lat[int(0.95 * len(lat)) - 1], 2), "max_ms": round(lat[-1], 2)}
+        return {
+            "catalogue_sessions": n_sessions,
+            "learners": n_users,
+            "requests": requests,
+            "train_job_seconds_incl_db_load_and_eval": round(train_s, 2),
+            "p50_ms": round(statistics.median(lat), 2),
+            "p95_ms": round(lat[int(0.95 * len(lat)) - 1], 2),
+            "max_ms": round(lat[-1], 2),
+        }
     finally:
         await db.dispose()
 
@@ -133,8 +144,10 @@ def plot(report: dict, path: Path) -> None:
     ax.set_ylim(0, 1.05)
     ax.legend(ncol=5, fontsize=8, loc="upper left")
     sp = report["evaluation"]["split"]
-    ax.set_title(f"Time-split evaluation: {report['learners']} learners x {report['sessions']} "
-                 f"sessions, {sp['test_users']} test learners, {sp['candidates']} open sessions")
+    ax.set_title(
+        f"Time-split evaluation: {report['learners']} learners x {report['sessions']} "
+        f"sessions, {sp['test_users']} test learners, {sp['candidates']} open sessions"
+    )
     ax2 = axes[1]
     ndcg = [models[m]["ndcg"] for m in METHODS]
     ax2.barh(METHODS, ndcg, color=[f"C{i}" for i in range(len(METHODS))])
@@ -169,18 +182,22 @@ def main() -> None:
     ev = evaluate(data, Params(), k=10, seed=args.seed)
     eval_s = time.perf_counter() - t
     report: dict[str, object] = {
-        "learners": args.users, "sessions": args.sessions, "days": args.days,
-        "bookings": data.n_bookings, "ratings": int((data.inter_kind != BOOKING).sum()),
-        "follows": int(len(data.follow_user)), "generate_seconds": round(gen_s, 2),
-        "training_seconds": round(train_s, 2), "evaluation_seconds": round(eval_s, 2),
-        "params": Params().__dict__, "evaluation": ev,
+        "learners": args.users,
+        "sessions": args.sessions,
+        "days": args.days,
+        "bookings": data.n_bookings,
+        "ratings": int((data.inter_kind != BOOKING).sum()),
+        "follows": int(len(data.follow_user)),
+        "generate_seconds": round(gen_s, 2),
+        "training_seconds": round(train_s, 2),
+        "evaluation_seconds": round(eval_s, 2),
+        "params": Params().__dict__,
+        "evaluation": ev,
         "serving_in_memory": serving_latency(args.serving_sessions, 2000, args.requests, args.seed),
-        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(),
-                    "numpy": np.__version__},
+        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(), "numpy": np.__version__},
     }
     if args.db:
-        report["serving_with_db"] = asyncio.run(db_latency(args.serving_sessions, 2000,
-                                                           args.requests, args.seed))
+        report["serving_with_db"] = asyncio.run(db_latency(args.serving_sessions, 2000, args.requests, args.seed))
     out = RESULTS / "recsys_eval.png"
     plot(report, out)
     report["plot"] = str(out)

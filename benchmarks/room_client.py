@@ -93,8 +93,9 @@ class RoomParticipant:
         await self.wait_for(lambda: self.frames_from(peer_id, kind) >= start + count)
 
     async def wait_message(self, kind: str, pred: Callable[[dict[str, Any]], bool] = lambda m: True) -> dict[str, Any]:
-        return await self.wait_for(lambda: next(
-            (m for m in reversed(self.messages) if m.get("type") == kind and pred(m)), None))
+        return await self.wait_for(
+            lambda: next((m for m in reversed(self.messages) if m.get("type") == kind and pred(m)), None)
+        )
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = WAIT) -> Any:
         async def loop() -> Any:

@@ -51,9 +51,18 @@ from benchmarks.common import (  # noqa: E402
 )
 
 CHROMIUM = "/usr/bin/chromium"
-MEDIA_ARGS = ["--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-              "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync",
-              "--autoplay-policy=no-user-gesture-required", "--disable-dev-shm-usage"]
+MEDIA_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-dev-shm-usage",
+]
 MENTOR = "ada.lovelace@peerlearn.local"
 LEARNERS = ["liam.park", "olivia.chen", "noah.silva", "emma.rossi", "ava.novak", "lucas.meyer", "mia.kim"]
 PASSWORD = "peerlearn123"
@@ -144,7 +153,9 @@ class Person:
 def _api(base: str, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
     import urllib.request
 
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(
+        base + path, method=method, data=json.dumps(body).encode() if body is not None else None
+    )
     req.add_header("Content-Type", "application/json")
     req.add_header("Idempotency-Key", uuid.uuid4().hex)
     if token:
@@ -158,10 +169,23 @@ def make_class(base: str, learners: list[str]) -> int:
     """A class of the demo mentor starting in 5 minutes (its room is open), booked by ``learners``."""
     mentor = _api(base, "POST", "/api/auth/login", body={"email": MENTOR, "password": PASSWORD})["access_token"]
     starts = (datetime.now(timezone.utc) + timedelta(minutes=5)).replace(microsecond=0)
-    s = _api(base, "POST", "/api/sessions", mentor, {
-        "title": f"Room quality {uuid.uuid4().hex[:6]}", "description": "Benchmark room.", "curriculum": ["Media"],
-        "domain": "Programming", "skills": ["Python"], "price_cents": 1000, "capacity": max(5, len(learners)),
-        "starts_at": starts.isoformat(), "duration_min": 60})
+    s = _api(
+        base,
+        "POST",
+        "/api/sessions",
+        mentor,
+        {
+            "title": f"Room quality {uuid.uuid4().hex[:6]}",
+            "description": "Benchmark room.",
+            "curriculum": ["Media"],
+            "domain": "Programming",
+            "skills": ["Python"],
+            "price_cents": 1000,
+            "capacity": max(5, len(learners)),
+            "starts_at": starts.isoformat(),
+            "duration_min": 60,
+        },
+    )
     _api(base, "POST", f"/api/sessions/{s['id']}/publish", mentor)
     for email in learners:
         tok = _api(base, "POST", "/api/auth/login", body={"email": email, "password": PASSWORD})["access_token"]
@@ -218,17 +242,28 @@ def first_frames(people: list[Person], names: dict[str, str], settle: float) -> 
                 got = s["first"].get(f"{gen}|{names[pub.name]}|camera")
                 up = max(sub_up, pub_up) if pub_up is not None else None
                 opened = max(sub.entered_at, pub.entered_at)  # the later of the two arrivals
-                rows.append({"subscriber": sub.name, "publisher": pub.name,
-                             "after_connected_s": round((got - up) / 1000, 3) if got and up else None,
-                             "after_page_open_s": round((got - opened) / 1000, 3) if got else None})
-        if rows and len(rows) == len(people) * (len(people) - 1) and all(r["after_connected_s"] is not None for r in rows):
+                rows.append(
+                    {
+                        "subscriber": sub.name,
+                        "publisher": pub.name,
+                        "after_connected_s": round((got - up) / 1000, 3) if got and up else None,
+                        "after_page_open_s": round((got - opened) / 1000, 3) if got else None,
+                    }
+                )
+        if (
+            rows
+            and len(rows) == len(people) * (len(people) - 1)
+            and all(r["after_connected_s"] is not None for r in rows)
+        ):
             return rows
         if time.monotonic() > deadline:
             return rows
         time.sleep(0.25)
 
 
-def stream_stats(before: dict[str, Any], after: dict[str, Any], names_by_peer: dict[str, str], seconds: float) -> list[dict[str, Any]]:
+def stream_stats(
+    before: dict[str, Any], after: dict[str, Any], names_by_peer: dict[str, str], seconds: float
+) -> list[dict[str, Any]]:
     out = []
     for sub, snap in after.items():
         if snap is None:
@@ -239,17 +274,28 @@ def stream_stats(before: dict[str, Any], after: dict[str, Any], names_by_peer: d
             s0 = b["streams"].get(key, {k: 0 for k in s})
             if s["frames"] < s0["frames"] or s["received"] < s0["received"]:
                 s0 = {k: 0 for k in s}  # the stream was renegotiated in the window: counters restarted
-            row: dict[str, Any] = {"subscriber": sub, "publisher": names_by_peer.get(peer, peer), "source": source,
-                                   "kind": kind, "jitter_ms": round(s["jitter"] * 1000, 1),
-                                   "packets": s["received"] - s0["received"], "lost": s["lost"] - s0["lost"],
-                                   "kbps": round((s["bytes"] - s0["bytes"]) * 8 / seconds / 1000, 1),
-                                   "rtt_ms": round(snap["rtt"] * 1000, 1) if snap["rtt"] is not None else None}
+            row: dict[str, Any] = {
+                "subscriber": sub,
+                "publisher": names_by_peer.get(peer, peer),
+                "source": source,
+                "kind": kind,
+                "jitter_ms": round(s["jitter"] * 1000, 1),
+                "packets": s["received"] - s0["received"],
+                "lost": s["lost"] - s0["lost"],
+                "kbps": round((s["bytes"] - s0["bytes"]) * 8 / seconds / 1000, 1),
+                "rtt_ms": round(snap["rtt"] * 1000, 1) if snap["rtt"] is not None else None,
+            }
             total = row["packets"] + max(row["lost"], 0)
             row["loss_pct"] = round(100 * max(row["lost"], 0) / total, 3) if total else 0.0
             if kind == "video":
-                row.update(fps=round((s["frames"] - s0["frames"]) / seconds, 1), freezes=s["freezes"] - s0["freezes"],
-                           freeze_s=round(s["freeze_s"] - s0["freeze_s"], 3), pli=s["pli"] - s0["pli"],
-                           nack=s["nack"] - s0["nack"], resolution=f"{s['width']}x{s['height']}")
+                row.update(
+                    fps=round((s["frames"] - s0["frames"]) / seconds, 1),
+                    freezes=s["freezes"] - s0["freezes"],
+                    freeze_s=round(s["freeze_s"] - s0["freeze_s"], 3),
+                    pli=s["pli"] - s0["pli"],
+                    nack=s["nack"] - s0["nack"],
+                    resolution=f"{s['width']}x{s['height']}",
+                )
             out.append(row)
     return out
 
@@ -262,7 +308,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     ff = [r for r in report["first_frame"] if r["after_connected_s"] is not None]
-    axes[0].bar([f"{r['subscriber']}\n<- {r['publisher']}" for r in ff], [r["after_connected_s"] for r in ff], color="#4f46e5")
+    axes[0].bar(
+        [f"{r['subscriber']}\n<- {r['publisher']}" for r in ff], [r["after_connected_s"] for r in ff], color="#4f46e5"
+    )
     axes[0].axhline(FIRST_FRAME_TARGET_S, color="red", linestyle="--", label="target p95 1 s")
     axes[0].set_title("join -> first frame after both connections are up (s)")
     axes[0].tick_params(axis="x", labelsize=6, rotation=90)
@@ -276,9 +324,11 @@ def plot(report: dict[str, Any], path: Path) -> None:
     axes[2].set_title(f"total freeze time (s) in {report['duration_s']} s")
     axes[2].tick_params(axis="x", labelsize=6, rotation=90)
     s = report["summary"]
-    fig.suptitle(f"room_quality: {report['order']}, {len(report['participants'])} browsers; server CPU "
-                 f"{s['server_cpu_cores']:.2f} cores, browsers {s['browsers_cpu_cores']:.2f} cores; "
-                 f"first frame p95 {s['first_frame_after_connected_s']['p95']:.2f} s")
+    fig.suptitle(
+        f"room_quality: {report['order']}, {len(report['participants'])} browsers; server CPU "
+        f"{s['server_cpu_cores']:.2f} cores, browsers {s['browsers_cpu_cores']:.2f} cores; "
+        f"first frame p95 {s['first_frame_after_connected_s']['p95']:.2f} s"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -305,8 +355,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             mentor = Person(pw, "mentor", MENTOR, base)
             crowd = [Person(pw, f"learner-{i + 1}", e, base) for i, e in enumerate(learners)]
             people = [mentor, *crowd]
-            order = {"mentor-first": [mentor, *crowd], "learners-first": [*crowd, mentor],
-                     "together": [mentor, *crowd]}[args.order]
+            order = {
+                "mentor-first": [mentor, *crowd],
+                "learners-first": [*crowd, mentor],
+                "together": [mentor, *crowd],
+            }[args.order]
             for i, person in enumerate(order):
                 if i and args.order != "together":
                     wait_until = time.monotonic() + args.stagger
@@ -352,9 +405,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     after_up = [r["after_connected_s"] for r in ff if r["after_connected_s"] is not None]
     video = [r for r in streams if r["kind"] == "video"]
     summary = {
-        "pairs": len(ff), "pairs_with_video": len(after_up),
+        "pairs": len(ff),
+        "pairs_with_video": len(after_up),
         "first_frame_after_connected_s": percentiles(after_up, (50, 95)),
-        "first_frame_after_page_open_s": percentiles([r["after_page_open_s"] for r in ff if r["after_page_open_s"]], (50, 95)),
+        "first_frame_after_page_open_s": percentiles(
+            [r["after_page_open_s"] for r in ff if r["after_page_open_s"]], (50, 95)
+        ),
         "fps_received": percentiles([r["fps"] for r in video], (50, 5)),
         "longest_total_freeze_s": max((r["freeze_s"] for r in video), default=0.0),
         "freezes": sum(r["freezes"] for r in video),
@@ -368,17 +424,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     # what each subscriber received of the mentor's camera (the layer is its frame height)
     summary["mentor_camera_by_subscriber"] = [
-        {"subscriber": r["subscriber"], "kbps": r["kbps"], "resolution": r["resolution"], "fps": r["fps"],
-         "freeze_s": r["freeze_s"], "loss_pct": r["loss_pct"]}
-        for r in video if r["publisher"] == "mentor" and r["source"] == "camera"]
+        {
+            "subscriber": r["subscriber"],
+            "kbps": r["kbps"],
+            "resolution": r["resolution"],
+            "fps": r["fps"],
+            "freeze_s": r["freeze_s"],
+            "loss_pct": r["loss_pct"],
+        }
+        for r in video
+        if r["publisher"] == "mentor" and r["source"] == "camera"
+    ]
     summary["impaired"] = f"learner-{args.impair} at {args.impair_kbps} kbit/s" if args.impair else None
-    summary["meets_first_frame_target"] = bool(after_up) and len(after_up) == len(ff) and \
-        summary["first_frame_after_connected_s"]["p95"] <= FIRST_FRAME_TARGET_S
+    summary["meets_first_frame_target"] = (
+        bool(after_up)
+        and len(after_up) == len(ff)
+        and summary["first_frame_after_connected_s"]["p95"] <= FIRST_FRAME_TARGET_S
+    )
     # freezeCount counts freezes; a total over the window of at most the target bounds each one
     summary["meets_freeze_target"] = all(r["freeze_s"] <= FREEZE_TARGET_S for r in video)
-    return {"benchmark": "room_quality", "command": command_line(), "machine": machine(), "order": args.order,
-            "stagger_s": args.stagger, "duration_s": round(seconds, 1), "participants": list(names),
-            "first_frame": ff, "streams": streams, "summary": summary}
+    return {
+        "benchmark": "room_quality",
+        "command": command_line(),
+        "machine": machine(),
+        "order": args.order,
+        "stagger_s": args.stagger,
+        "duration_s": round(seconds, 1),
+        "participants": list(names),
+        "first_frame": ff,
+        "streams": streams,
+        "summary": summary,
+    }
 
 
 def main() -> None:
@@ -390,10 +466,19 @@ def main() -> None:
     ap.add_argument("--stagger", type=float, default=5.0, help="seconds between arrivals")
     ap.add_argument("--duration", type=float, default=60.0, help="measured seconds once everyone is in")
     ap.add_argument("--settle", type=float, default=20.0, help="seconds to wait for every first frame")
-    ap.add_argument("--view", choices=["speaker", "gallery"], default="speaker",
-                    help="the learners' layout (speaker: the mentor's tile large)")
-    ap.add_argument("--impair", type=int, default=0, metavar="N",
-                    help="limit learner N's downlink during the window (tc on loopback; needs root)")
+    ap.add_argument(
+        "--view",
+        choices=["speaker", "gallery"],
+        default="speaker",
+        help="the learners' layout (speaker: the mentor's tile large)",
+    )
+    ap.add_argument(
+        "--impair",
+        type=int,
+        default=0,
+        metavar="N",
+        help="limit learner N's downlink during the window (tc on loopback; needs root)",
+    )
     ap.add_argument("--impair-kbps", type=int, default=300)
     ap.add_argument("--out", help="results directory (default benchmarks/results)")
     ap.add_argument("--no-plot", action="store_true")

@@ -78,8 +78,12 @@ class SoakServer(BenchServer):
         cli = [sys.executable, "-m", "api.cli"]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen([*cli, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [*cli, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
             wait_healthy(self.url)
         except RuntimeError:
@@ -117,12 +121,15 @@ def summarize(samples: list[dict[str, float]], warmup_s: float) -> dict[str, Any
     slope = least_squares_slope(post)
     return {
         "rss_start_mb": round(samples[0]["rss_mb"], 1),
-        "rss_at_warmup_mb": round(at_warmup["rss_mb"], 1), "warmup_sample_t_s": round(at_warmup["t"], 1),
-        "rss_end_mb": round(end["rss_mb"], 1), "end_sample_t_s": round(end["t"], 1),
+        "rss_at_warmup_mb": round(at_warmup["rss_mb"], 1),
+        "warmup_sample_t_s": round(at_warmup["t"], 1),
+        "rss_end_mb": round(end["rss_mb"], 1),
+        "end_sample_t_s": round(end["t"], 1),
         "rss_max_after_warmup_mb": round(max(s["rss_mb"] for s in after), 1),
         "growth_after_warmup_pct": round((end["rss_mb"] - at_warmup["rss_mb"]) / at_warmup["rss_mb"] * 100, 2),
         "max_growth_after_warmup_pct": round(
-            (max(s["rss_mb"] for s in after) - at_warmup["rss_mb"]) / at_warmup["rss_mb"] * 100, 2),
+            (max(s["rss_mb"] for s in after) - at_warmup["rss_mb"]) / at_warmup["rss_mb"] * 100, 2
+        ),
         "slope_after_warmup_mb_per_min": round(slope, 3) if slope is not None else None,
         "within_10_pct": abs(end["rss_mb"] - at_warmup["rss_mb"]) <= 0.10 * at_warmup["rss_mb"],
         # the run is only valid while everyone stayed: fewest peers the engine had after warm-up
@@ -147,11 +154,15 @@ async def sample_memory(pid: int, base: str, every: float, samples: list[dict[st
             except (TimeoutError, aiohttp.ClientError):
                 engine = {}
             fwd = engine.get("packets_forwarded_total")
-            sample = {"t": round(now - t0, 1), "rss_mb": round(rss, 2),
-                      "cpu_cores": round((cpu - last_cpu) / (now - last_t), 3) if now > last_t else 0.0,
-                      "peers": engine.get("peers", -1),
-                      "forwarded_pps": round((fwd - last_fwd) / (now - last_t), 1)
-                      if fwd is not None and last_fwd is not None and now > last_t else -1}
+            sample = {
+                "t": round(now - t0, 1),
+                "rss_mb": round(rss, 2),
+                "cpu_cores": round((cpu - last_cpu) / (now - last_t), 3) if now > last_t else 0.0,
+                "peers": engine.get("peers", -1),
+                "forwarded_pps": round((fwd - last_fwd) / (now - last_t), 1)
+                if fwd is not None and last_fwd is not None and now > last_t
+                else -1,
+            }
             samples.append(sample)
             last_cpu, last_t, last_fwd = cpu, now, fwd
             await asyncio.sleep(every)
@@ -160,15 +171,26 @@ async def sample_memory(pid: int, base: str, every: float, samples: list[dict[st
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.media import make_clip
 
-    clips = {"video": make_clip("video", seconds=args.clip_seconds, width=args.width, height=args.height,
-                                fps=args.fps, kbps=args.video_kbps),
-             "audio": make_clip("audio", seconds=args.clip_seconds)}
+    clips = {
+        "video": make_clip(
+            "video", seconds=args.clip_seconds, width=args.width, height=args.height, fps=args.fps, kbps=args.video_kbps
+        ),
+        "audio": make_clip("audio", seconds=args.clip_seconds),
+    }
     report: dict[str, Any] = {
-        "benchmark": "sfu_soak", "machine": machine(), "command": command_line(), "loadavg_start": os.getloadavg(),
-        "params": {"rooms": args.rooms, "participants": args.participants, "duration": args.duration,
-                   "sample_memory_s": args.sample_memory, "memory_warmup_s": args.memory_warmup,
-                   "tracemalloc_frames": args.tracemalloc,
-                   "video": f"VP8 {args.width}x{args.height}@{args.fps} ~{args.video_kbps} kbps"},
+        "benchmark": "sfu_soak",
+        "machine": machine(),
+        "command": command_line(),
+        "loadavg_start": os.getloadavg(),
+        "params": {
+            "rooms": args.rooms,
+            "participants": args.participants,
+            "duration": args.duration,
+            "sample_memory_s": args.sample_memory,
+            "memory_warmup_s": args.memory_warmup,
+            "tracemalloc_frames": args.tracemalloc,
+            "video": f"VP8 {args.width}x{args.height}@{args.fps} ~{args.video_kbps} kbps",
+        },
     }
     server: SoakServer | None = None
     if args.url:
@@ -176,8 +198,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit("--url needs --server-pid (the process whose RSS is sampled)")
         base, pid = args.url.rstrip("/"), args.server_pid
     else:
-        server = SoakServer(Path(tempfile.mkdtemp(prefix="pl-sfusoak-")), args.tracemalloc, args.memstats,
-                            args.server_log_level)
+        server = SoakServer(
+            Path(tempfile.mkdtemp(prefix="pl-sfusoak-")), args.tracemalloc, args.memstats, args.server_log_level
+        )
         server.start()
         assert server.proc is not None
         base, pid = server.url, server.proc.pid
@@ -194,9 +217,20 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     sampler = asyncio.ensure_future(sample_memory(pid, base, args.sample_memory, samples, t0))
     try:
         report["load"] = await run_size(
-            mode="ours", fps=args.fps, base=base, rooms=args.rooms, participants=args.participants,
-            duration=args.duration, ramp=args.ramp * args.rooms, warmup=args.warmup, pids=[pid], clips=clips,
-            redis_url=None, run_id=uuid.uuid4().hex[:6], label=f"soak {args.rooms}x{args.participants}")
+            mode="ours",
+            fps=args.fps,
+            base=base,
+            rooms=args.rooms,
+            participants=args.participants,
+            duration=args.duration,
+            ramp=args.ramp * args.rooms,
+            warmup=args.warmup,
+            pids=[pid],
+            clips=clips,
+            redis_url=None,
+            run_id=uuid.uuid4().hex[:6],
+            label=f"soak {args.rooms}x{args.participants}",
+        )
     finally:
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -249,9 +283,12 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax.legend(lines, [str(h.get_label()) for h in lines], fontsize=8, loc="lower right")
     load = report.get("load") or {}
     p = report["params"]
-    ax.set_title(f"SFU soak {p['rooms']}x{p['participants']}, {series[-1]['t'] / 60:.0f} min: "
-                 f"growth after warm-up {mem.get('growth_after_warmup_pct')} %, loss {load.get('loss_pct')} % — "
-                 f"{report['machine']['cpu']} ({report['machine']['cores']} cores)", fontsize=9)
+    ax.set_title(
+        f"SFU soak {p['rooms']}x{p['participants']}, {series[-1]['t'] / 60:.0f} min: "
+        f"growth after warm-up {mem.get('growth_after_warmup_pct')} %, loss {load.get('loss_pct')} % — "
+        f"{report['machine']['cpu']} ({report['machine']['cores']} cores)",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -264,15 +301,32 @@ def main() -> int:
     ap.add_argument("--participants", type=int, default=5, help="per room (1 mentor + learners)")
     ap.add_argument("--duration", type=float, default=3600.0, help="seconds under load after the ramp")
     ap.add_argument("--sample-memory", type=float, default=30.0, help="seconds between RSS samples")
-    ap.add_argument("--memory-warmup", type=float, default=300.0,
-                    help="seconds from the first sample to the RSS growth is measured from")
-    ap.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
-                    help="run the server under tracemalloc (PEERLEARN_TRACEMALLOC=FRAMES), diffs every minute")
-    ap.add_argument("--memstats", type=float, default=60.0, metavar="SECONDS",
-                    help="the server logs glibc's heap figures and its Python object count every SECONDS "
-                         "(PEERLEARN_MEMSTATS; 0: off), copied into the report")
-    ap.add_argument("--server-log-level", default="WARNING",
-                    help="the server's PEERLEARN_LOG_LEVEL; its log is server.log in its data dir")
+    ap.add_argument(
+        "--memory-warmup",
+        type=float,
+        default=300.0,
+        help="seconds from the first sample to the RSS growth is measured from",
+    )
+    ap.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="run the server under tracemalloc (PEERLEARN_TRACEMALLOC=FRAMES), diffs every minute",
+    )
+    ap.add_argument(
+        "--memstats",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="the server logs glibc's heap figures and its Python object count every SECONDS "
+        "(PEERLEARN_MEMSTATS; 0: off), copied into the report",
+    )
+    ap.add_argument(
+        "--server-log-level",
+        default="WARNING",
+        help="the server's PEERLEARN_LOG_LEVEL; its log is server.log in its data dir",
+    )
     ap.add_argument("--video-kbps", type=int, default=600)
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=480)
@@ -280,8 +334,12 @@ def main() -> int:
     ap.add_argument("--clip-seconds", type=float, default=10.0)
     ap.add_argument("--ramp", type=float, default=1.0, help="seconds between joins per room")
     ap.add_argument("--warmup", type=float, default=4.0, help="seconds after the ramp before the load window")
-    ap.add_argument("--latency-sample", type=int, default=64,
-                    help="subscribers decrypt 1 packet in N (the soak does not need many latency samples)")
+    ap.add_argument(
+        "--latency-sample",
+        type=int,
+        default=64,
+        help="subscribers decrypt 1 packet in N (the soak does not need many latency samples)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="results directory (default benchmarks/results)")
     ap.add_argument("--no-plot", action="store_true")
@@ -294,8 +352,11 @@ def main() -> int:
     path = write_report("sfu_soak", report)
     if not args.no_plot:
         plot(report, path.with_suffix(".png"))
-    print(json.dumps({k: v for k, v in report.items() if k not in ("rss_series", "server_memstats")}, indent=2,
-                     default=str))
+    print(
+        json.dumps(
+            {k: v for k, v in report.items() if k not in ("rss_series", "server_memstats")}, indent=2, default=str
+        )
+    )
     print("\n".join(report.get("server_memstats", [])))
     print(json.dumps({"rss_series": report["rss_series"]}, default=str))
     print(f"report: {path}" + ("" if args.no_plot else f"  plot: {path.with_suffix('.png')}"), file=sys.stderr)

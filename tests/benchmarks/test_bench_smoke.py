@@ -12,8 +12,13 @@ SMALL_CLIP = ["--width", "160", "--height", "120", "--clip-seconds", "2"]
 
 
 def _run(args: list[str], out: Path, timeout: float) -> dict:
-    proc = subprocess.run([sys.executable, *args, "--out", str(out), "--no-plot"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, *args, "--out", str(out), "--no-plot"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     reports = sorted(p for p in out.glob("*.json") if not p.name.endswith("-latest.json"))
     assert reports, proc.stderr[-2000:]
@@ -24,31 +29,76 @@ def test_forwarding_micro_reports_each_stage(tmp_path: Path) -> None:
     report = _run(["benchmarks/forwarding_micro.py", "--packets", "300", "--repeat", "1", *SMALL_CLIP], tmp_path, 120)
     assert {"machine", "command", "loadavg", "result"} <= report.keys()
     result = report["result"]
-    assert {"parse", "rewrite", "protect", "sendto", "sendto_asyncio", "floor", "full"} <= result["us_per_packet"].keys()
+    assert {"parse", "rewrite", "protect", "sendto", "sendto_asyncio", "floor", "full"} <= result[
+        "us_per_packet"
+    ].keys()
     assert {"full_over_floor", "fanout", "egress_packets_per_core_second"} <= result.keys()
 
 
 def test_sfu_load_one_small_room(tmp_path: Path) -> None:
-    report = _run(["benchmarks/sfu_load.py", "--rooms", "1", "--participants", "2", "--duration", "3",
-                   "--warmup", "1", "--ramp", "0.2", "--no-baseline", *SMALL_CLIP], tmp_path, 300)
+    report = _run(
+        [
+            "benchmarks/sfu_load.py",
+            "--rooms",
+            "1",
+            "--participants",
+            "2",
+            "--duration",
+            "3",
+            "--warmup",
+            "1",
+            "--ramp",
+            "0.2",
+            "--no-baseline",
+            *SMALL_CLIP,
+        ],
+        tmp_path,
+        300,
+    )
     assert {"machine", "command", "params", "runs", "loadavg_start"} <= report.keys()
     (run,) = report["runs"]
-    assert {"server_cpu_cores", "forwarded_packets_per_s", "cpu_us_per_forwarded_packet", "loss_pct",
-            "latency_ms", "sfu_ingress_latency_ms", "join_to_first_frame_ms", "video_kbps_per_stream",
-            "audio_kbps_per_stream", "nacks_to_publishers", "plis_to_publishers", "decoding_subscriber",
-            "engine_counters", "loadavg", "udp_drops"} <= run.keys()
+    assert {
+        "server_cpu_cores",
+        "forwarded_packets_per_s",
+        "cpu_us_per_forwarded_packet",
+        "loss_pct",
+        "latency_ms",
+        "sfu_ingress_latency_ms",
+        "join_to_first_frame_ms",
+        "video_kbps_per_stream",
+        "audio_kbps_per_stream",
+        "nacks_to_publishers",
+        "plis_to_publishers",
+        "decoding_subscriber",
+        "engine_counters",
+        "loadavg",
+        "udp_drops",
+    } <= run.keys()
     assert {"sfu_sockets", "generator_sockets"} <= run["udp_drops"].keys()
     assert {"server_cpus", "generator_cpus"} <= report["pinning"].keys()
     assert run["join_failures"] == []
 
 
 def test_room_quality_two_browsers(tmp_path: Path) -> None:
-    report = _run(["benchmarks/room_quality.py", "--learners", "1", "--stagger", "1", "--duration", "3",
-                   "--settle", "15"], tmp_path, 240)
+    report = _run(
+        ["benchmarks/room_quality.py", "--learners", "1", "--stagger", "1", "--duration", "3", "--settle", "15"],
+        tmp_path,
+        240,
+    )
     assert {"machine", "command", "order", "participants", "first_frame", "streams", "summary"} <= report.keys()
     assert report["participants"] == ["mentor", "learner-1"]
     # both directions were measured: each browser decoded the other's camera
-    assert {(r["subscriber"], r["publisher"]) for r in report["first_frame"] if r["after_connected_s"] is not None} \
-        == {("mentor", "learner-1"), ("learner-1", "mentor")}
-    assert {"first_frame_after_connected_s", "fps_received", "freezes", "longest_total_freeze_s", "loss_pct_max",
-            "rtt_ms_max", "server_cpu_cores", "browsers_cpu_cores"} <= report["summary"].keys()
+    assert {(r["subscriber"], r["publisher"]) for r in report["first_frame"] if r["after_connected_s"] is not None} == {
+        ("mentor", "learner-1"),
+        ("learner-1", "mentor"),
+    }
+    assert {
+        "first_frame_after_connected_s",
+        "fps_received",
+        "freezes",
+        "longest_total_freeze_s",
+        "loss_pct_max",
+        "rtt_ms_max",
+        "server_cpu_cores",
+        "browsers_cpu_cores",
+    } <= report["summary"].keys()
