@@ -35,8 +35,8 @@ logger = logging.getLogger(__name__)
 READS_PER_WAKEUP = 4
 #: kernel socket buffers (the Linux default ~208 KB holds a few ms of a busy
 #: server's ingress; the kernel caps these at net.core.rmem_max / wmem_max)
-SOCKET_RCVBUF = 4 << 20
-SOCKET_SNDBUF = 2 << 20
+SOCKET_RCVBUF = 8 << 20
+SOCKET_SNDBUF = 4 << 20
 
 
 class MediaSocket(asyncio.DatagramTransport):
@@ -209,11 +209,20 @@ def open_media_socket(loop: asyncio.AbstractEventLoop, protocol: Any, address: s
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
-        for option, size in ((socket.SO_RCVBUF, SOCKET_RCVBUF), (socket.SO_SNDBUF, SOCKET_SNDBUF)):
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, option, size)
-            except OSError:
-                pass
+        # the shared port holds every peer's input between two wakeups: ask for the size past
+        # net.core.rmem_max / wmem_max where allowed (the *FORCE options need CAP_NET_ADMIN)
+        for forced, option, size in (
+            (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF, SOCKET_RCVBUF),
+            (getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF, SOCKET_SNDBUF),
+        ):
+            for opt in (forced, option):
+                if opt is None:
+                    continue
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, opt, size)
+                    break
+                except OSError:
+                    continue
         sock.bind((address, port))
     except OSError:
         sock.close()
