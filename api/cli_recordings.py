@@ -10,6 +10,7 @@ from api.context import Context
 from api.db import Database
 from api.errors import ApiError
 from api.models import Recording
+from api.services.errors import DomainError
 from api.services.recording_manager import RecordingManager, read_progress
 from api.services.recordings import EXPORT_FILE, EXPORT_PROGRESS, recording_dir, serialize
 
@@ -23,7 +24,7 @@ async def export_recording(settings: Any, recording_id: int, out: Any = None) ->
     try:
         try:
             rec = await mgr.request_export(recording_id, 0, "admin")
-        except ApiError as exc:
+        except (ApiError, DomainError) as exc:  # the database's 503 is still an ApiError
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
         task = mgr.exports.get(recording_id)

@@ -25,6 +25,7 @@ from api.services.errors import (
     Invalid,
     NotFound,
     Unauthenticated,
+    Unavailable,
     Unprocessable,
     UnsupportedMedia,
 )
@@ -91,6 +92,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     UnsupportedMedia: 415,
     Unprocessable: 422,
+    Unavailable: 503,
 }
 
 

@@ -67,6 +67,12 @@ class Conflict(DomainError):
     default_code = "conflict"
 
 
+class Unavailable(DomainError):
+    """Cannot be done right now for a reason outside the request (a recorder cannot start)."""
+
+    default_code = "unavailable"
+
+
 class UnsupportedMedia(DomainError):
     """An upload of a type the service does not take."""
 

@@ -19,10 +19,10 @@ from typing import Any, Optional
 from sqlalchemy import select
 
 from api.context import Context
-from api.errors import ApiError
 from api.jobs.composite_export import export_composite
 from api.models import Recording, RecordingFile, RecordingStatus, Role, User, utcnow
 from api.services import notifications, settings_store
+from api.services.errors import Conflict, DomainError, Unavailable
 from api.services.recordings import EXPORT_FILE, EXPORT_PROGRESS, load_visible, recording_dir, serialize
 from sfu import Router
 from sfu import observer as ev
@@ -81,7 +81,7 @@ class RecordingManager:
         if not router.closed and sid not in self.active:
             try:
                 await self.start(sid)
-            except ApiError as exc:
+            except DomainError as exc:
                 log.warning("automatic recording of session %s: %s", sid, exc.message)
 
     def status(self, sid: int) -> Optional[int]:
@@ -93,7 +93,7 @@ class RecordingManager:
         async with lock:
             router = self.router_of(sid)
             if router is None or router.closed:
-                raise ApiError(409, "room_not_open", "The room is not open: start the class first.")
+                raise Conflict("The room is not open: start the class first.", code="room_not_open")
             if sid in self.active:
                 rid = self.active[sid][0]
                 async with self.ctx.db.read() as s:
@@ -126,7 +126,7 @@ class RecordingManager:
             except (OSError, RecorderError) as exc:
                 message = f"Recording could not start: {getattr(exc, 'strerror', None) or exc}."
                 await self._mark_failed(rid, message)
-                raise ApiError(503, "recording_unavailable", message) from exc
+                raise Unavailable(message, code="recording_unavailable") from exc
             self.active[sid] = (rid, recorder)
             async with self.ctx.db.read() as s:
                 return await s.get(Recording, rid)  # type: ignore[return-value]
@@ -266,7 +266,7 @@ class RecordingManager:
         async with self.ctx.db.write() as s:
             rec, session = await load_visible(s, rid, user_id, role)
             if rec.status != RecordingStatus.ready:
-                raise ApiError(409, "not_ready", f"This recording is {rec.status.value}.")
+                raise Conflict(f"This recording is {rec.status.value}.", code="not_ready")
             if (rec.export or {}).get("status") in ("queued", "running") and rid in self.exports:
                 return serialize(rec, session)
             rec.export = {"status": "queued", "progress": 0.0, "requested_at": time.time()}

@@ -19,9 +19,9 @@ from typing import Any, Optional
 from sqlalchemy import delete, select
 
 from api.context import Context
-from api.errors import ApiError, forbidden, not_found
 from api.models import Recording, RecordingStatus, Session, utcnow
 from api.services import settings_store
+from api.services.errors import Conflict, Forbidden, Invalid, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +87,11 @@ def serialize(rec: Recording, session: Optional[Session] = None) -> dict[str, An
 async def load_visible(s: Any, recording_id: int, user_id: int, role: str) -> tuple[Recording, Session]:
     """The recording if this user may see it: 404 if missing (or another mentor's), 403 for learners."""
     if role not in ("admin", "mentor"):
-        raise forbidden("Only admins and the session's mentor can see recordings.")
+        raise Forbidden("Only admins and the session's mentor can see recordings.")
     rec = await s.get(Recording, recording_id)
     session = await s.get(Session, rec.session_id) if rec is not None else None
     if rec is None or session is None or (role != "admin" and session.mentor_id != user_id):
-        raise not_found("recording")
+        raise NotFound.of("recording")
     return rec, session
 
 
@@ -114,7 +114,7 @@ async def list_for(
     offset: int = 0,
 ) -> dict[str, Any]:
     if role not in ("admin", "mentor"):
-        raise forbidden("Only admins and mentors can list recordings.")
+        raise Forbidden("Only admins and mentors can list recordings.")
     q = select(Recording, Session).join(Session, Session.id == Recording.session_id)
     if role != "admin":
         q = q.where(Session.mentor_id == user_id)
@@ -136,23 +136,23 @@ async def list_for(
 def file_for_download(ctx: Context, rec: dict[str, Any], which: Optional[str]) -> tuple[Path, str, str]:
     """(path, download filename, content type) for ``?file=N`` / ``?file=export`` / default."""
     if rec["status"] != "ready":
-        raise ApiError(409, "not_ready", f"This recording is {rec['status']}.")
+        raise Conflict(f"This recording is {rec['status']}.", code="not_ready")
     base = recording_dir(ctx, rec["id"])
     stem = f"peerlearn-session-{rec['session_id']}-recording-{rec['id']}"
     export_ready = rec["export"]["status"] == "ready"
     if which == "export" or (which is None and export_ready and len(rec["files"]) > 1):
         if not export_ready:
-            raise ApiError(409, "export_not_ready", "Export this recording first.")
+            raise Conflict("Export this recording first.", code="export_not_ready")
         return base / EXPORT_FILE, f"{stem}.mp4", "video/mp4"
     index = 0
     if which is not None:
         try:
             index = int(which)
         except ValueError as exc:
-            raise ApiError(400, "invalid_file", "file must be a file index or 'export'.") from exc
+            raise Invalid("file must be a file index or 'export'.", code="invalid_file") from exc
     entry = next((f for f in rec["files"] if f["index"] == index), None)
     if entry is None:
-        raise not_found("file")
+        raise NotFound.of("file")
     who = "".join(ch if ch.isalnum() else "-" for ch in str(entry.get("display_name") or index)).strip("-")[:40]
     return base / str(entry["name"]), f"{stem}-{index + 1}-{who or 'participant'}.webm", "video/webm"
 
@@ -161,7 +161,7 @@ async def remove(ctx: Context, recording_id: int, user_id: int, role: str) -> No
     async with ctx.db.write() as s:
         rec, _session = await load_visible(s, recording_id, user_id, role)
         if rec.status == RecordingStatus.recording:
-            raise ApiError(409, "recording", "Stop the recording before deleting it.")
+            raise Conflict("Stop the recording before deleting it.", code="recording")
         await s.delete(rec)
     await asyncio.to_thread(shutil.rmtree, recording_dir(ctx, recording_id), True)
 
@@ -195,7 +195,7 @@ async def check_room_mentor(ctx: Context, session_id: int, user_id: int) -> Sess
     async with ctx.db.read() as s:
         session = await s.get(Session, session_id)
     if session is None:
-        raise not_found("session")
+        raise NotFound.of("session")
     if session.mentor_id != user_id:
-        raise forbidden("Only the session's mentor can start or stop recording.")
+        raise Forbidden("Only the session's mentor can start or stop recording.")
     return session

@@ -13,6 +13,7 @@ from api.services.errors import (
     Invalid,
     NotFound,
     Unauthenticated,
+    Unavailable,
     Unprocessable,
     UnsupportedMedia,
 )
@@ -30,6 +31,7 @@ from api.services.session_state import InvalidTransition
         (Conflict("Sold out.", code="sold_out"), 409, "sold_out"),
         (UnsupportedMedia("PNG please."), 415, "unsupported_media_type"),
         (Unprocessable("Key reused.", code="idempotency_mismatch"), 422, "idempotency_mismatch"),
+        (Unavailable("Recording could not start.", code="recording_unavailable"), 503, "recording_unavailable"),
         (InvalidTransition(SessionStatus.draft, SessionStatus.live), 409, "invalid_status"),
         (DomainError("Unclassified."), 400, "error"),
     ],

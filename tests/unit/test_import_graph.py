@@ -126,9 +126,8 @@ def test_no_module_is_over_600_lines() -> None:
     assert long == []
 
 
-# Services speak in domain errors (api.services.errors); only the edge knows HTTP. Left for
-# their owner's move (issue 17): recordings, now split into access/queries and the manager.
-HTTP_ERRORS_LEFT = {"api.services.recordings", "api.services.recording_manager"}
+# Services speak in domain errors (api.services.errors); only the edge knows HTTP. None is left.
+HTTP_ERRORS_LEFT: set[str] = set()
 
 
 def _http_error_imports(path: Path) -> list[str]:
