@@ -16,11 +16,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 
 from sfu._fastio cimport BatchSink
 
-import struct
-
-_SEQ = struct.Struct("!H")
-_U32 = struct.Struct("!I")
-_HDR = struct.Struct("!BBHII")
+from sfu.forwarding import retransmit_from_history
 
 
 cdef inline void _put16(char *p, unsigned int v) noexcept:
@@ -228,35 +224,8 @@ cdef class NativeRewriter:
         send(packet)
 
     def retransmit(self, seqs):
-        """Answer a NACK from the history; returns the number of packets resent."""
-        history = self.history
-        send = self._send
-        if history is None or send is None:
-            return 0
-        sent = 0
-        for seq in seqs:
-            packet = history[seq & self.mask]
-            if packet is None or _SEQ.unpack_from(packet, 2)[0] != seq & 0xFFFF:
-                continue
-            if self.rtx_pt is not None:
-                header_len = 12
-                if packet[0] & 0x10:
-                    header_len = 16 + 4 * _SEQ.unpack_from(packet, 14)[0]
-                rtx_seq = self._rtx_seq
-                self._rtx_seq = (rtx_seq + 1) & 0xFFFF
-                packet = (
-                    _HDR.pack(
-                        packet[0], (packet[1] & 0x80) | self.rtx_pt, rtx_seq,
-                        _U32.unpack_from(packet, 4)[0], self.rtx_ssrc,
-                    )
-                    + packet[12:header_len]
-                    + packet[2:4]
-                    + packet[header_len:]
-                )
-            send(packet)
-            sent += 1
-        self.retransmitted += sent
-        return sent
+        """Answer a NACK from the history (rare: the Python code serves both rewriters)."""
+        return retransmit_from_history(self, seqs)
 
     cdef _rebase(self, unsigned int seq, unsigned int ts, double now):
         cdef double elapsed

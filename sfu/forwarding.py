@@ -214,6 +214,35 @@ class ExtensionWriter:
 # ---------------------------------------------------------------- egress
 
 
+def retransmit_from_history(rw: RtpRewriter, seqs: list[int]) -> int:
+    """Resend what ``rw`` (the Python or the C rewriter: the same attributes) still holds of
+    ``seqs``, as RTX (RFC 4588: the original sequence number leads the payload) when the
+    subscriber negotiated it; returns the number of packets resent."""
+    history = rw.history
+    send = rw.send
+    if history is None or send is None:
+        return 0
+    sent = 0
+    for seq in seqs:
+        packet = history[seq & rw.mask]
+        if packet is None or _SEQ.unpack_from(packet, 2)[0] != seq & 0xFFFF:
+            continue
+        if rw.rtx_pt is not None:
+            header_len = 12
+            if packet[0] & 0x10:
+                header_len = 16 + 4 * _SEQ.unpack_from(packet, 14)[0]
+            rtx_seq = rw._rtx_seq
+            rw._rtx_seq = (rtx_seq + 1) & 0xFFFF
+            header = _HDR.pack(
+                packet[0], (packet[1] & 0x80) | rw.rtx_pt, rtx_seq, _U32.unpack_from(packet, 4)[0], rw.rtx_ssrc
+            )
+            packet = header + packet[12:header_len] + packet[2:4] + packet[header_len:]
+        send(packet)
+        sent += 1
+    rw.retransmitted += sent
+    return sent
+
+
 class RtpRewriter:
     """Per-consumer rewrite state: offsets, payload types, extensions, history."""
 
@@ -338,37 +367,7 @@ class RtpRewriter:
 
     def retransmit(self, seqs: list[int]) -> int:
         """Answer a NACK from the history; returns the number of packets resent."""
-        history = self.history
-        send = self.send
-        if history is None or send is None:
-            return 0
-        sent = 0
-        for seq in seqs:
-            packet = history[seq & self.mask]
-            if packet is None or _SEQ.unpack_from(packet, 2)[0] != seq & 0xFFFF:
-                continue
-            if self.rtx_pt is not None:
-                header_len = 12
-                if packet[0] & 0x10:
-                    header_len = 16 + 4 * _SEQ.unpack_from(packet, 14)[0]
-                rtx_seq = self._rtx_seq
-                self._rtx_seq = (rtx_seq + 1) & 0xFFFF
-                packet = (
-                    _HDR.pack(
-                        packet[0],
-                        (packet[1] & 0x80) | self.rtx_pt,
-                        rtx_seq,
-                        _U32.unpack_from(packet, 4)[0],
-                        self.rtx_ssrc,
-                    )
-                    + packet[12:header_len]
-                    + packet[2:4]
-                    + packet[header_len:]
-                )
-            send(packet)
-            sent += 1
-        self.retransmitted += sent
-        return sent
+        return retransmit_from_history(self, seqs)
 
     def _rebase(self, seq: int, ts: int, now: float) -> None:
         if self.last_seq is None:
