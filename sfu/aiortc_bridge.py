@@ -279,9 +279,6 @@ class TransportWriter:
         "_addr",
         "errors",
         "queued",
-        "_msock",
-        "_ctx",
-        "_dest",
         "sink",
         "__weakref__",
     )
@@ -296,11 +293,8 @@ class TransportWriter:
         self._addr: Any = None
         self.errors = 0
         self.queued = 0  # packets that met a full kernel buffer
-        # our own socket (sfu.media_socket): protected in C into the turn's sendmmsg batch
-        self._msock: Optional[MediaSocket] = None
-        self._ctx: Any = None
-        self._dest: Any = None
-        #: the socket's BatchSink while on our own socket (the native rewriter sends to it directly)
+        #: on our own socket (sfu.media_socket), its BatchSink: SRTP in C into the turn's sendmmsg
+        #: batch; the socket's BatchSink while on our own socket (the native rewriter sends to it directly)
         self.sink: Any = None
         dtls.on("statechange", self._invalidate)
 
@@ -375,7 +369,6 @@ class TransportWriter:
 
     def _invalidate(self) -> None:
         self._sendto = None
-        self._msock = None
         self.sink = None
 
     def _resolve(self) -> bool:
@@ -398,13 +391,11 @@ class TransportWriter:
             self.attach(srtp.protect, srtp.protect_rtcp, transport, pair.remote_addr)
             if isinstance(transport, MediaSocket):
                 try:
-                    self._dest = fastio.Destination(pair.remote_addr)
+                    dest = fastio.Destination(pair.remote_addr)
                 except ValueError:
                     pass  # not an IP literal: the plain path above
                 else:
-                    self._ctx = fastio.SrtpContext(srtp)
-                    self._msock = transport
-                    self.sink = transport.sink(self._ctx, self._dest)
+                    self.sink = transport.sink(fastio.SrtpContext(srtp), dest)
         else:
             # relayed (TURN) or otherwise wrapped local candidate: go through
             # its own coroutine, which adds the TURN framing
