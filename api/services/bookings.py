@@ -160,6 +160,9 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int, idempot
                 )
                 is not None
             ):
+                # with a key, the seat may be a concurrent twin's that committed after our lookup
+                if key and (existing := await _by_key(s, learner.id, key)) is not None:
+                    return Booked(await _replay(s, existing, digest), False)
                 raise Conflict("You already have a seat in this session.", code="already_booked")
             booking = await book_in(s, sess, learner.id, fee_percent, key=key, digest=digest)
             sess = await s.scalar(
