@@ -10,7 +10,8 @@ with mid + abs-send-time header extensions) go through:
 - ``sendto_asyncio``  the same through asyncio's ``DatagramTransport.sendto`` wrapper
 - ``full``      the real path: RtpForwarder -> 4 RtpRewriters -> sfu.aiortc_bridge.TransportWriter
                 (protect + sendto on a real asyncio UDP transport, as the SFU resolves it),
-                reported per EGRESS packet
+                reported per EGRESS packet; ``full_native``: the C forwarder -> 4 C rewriters
+                -> the socket's batch (SRTP in place, sendmmsg), as the SFU runs it
 - ``floor``     the least any Python SFU does per egress packet: one struct header pack +
                 concatenation, SRTP protect, sendto — nothing else
 
@@ -114,10 +115,11 @@ def make_rewriter(send: Callable[[bytes], None]) -> Any:
     return rw
 
 
-def make_forwarder() -> Any:
-    from sfu.forwarding import RtpForwarder, vp8_is_keyframe
+def make_forwarder(native: bool = False) -> Any:
+    from sfu import fastio
+    from sfu.forwarding import vp8_is_keyframe
 
-    fwd = RtpForwarder(producer_id="pr-bench", kind="video", clock=time.monotonic)
+    fwd = fastio.forwarder_class(native)(producer_id="pr-bench", kind="video", clock=time.monotonic)
     fwd.detectors[96] = vp8_is_keyframe
     return fwd
 
@@ -313,7 +315,7 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
         results["sendmmsg"] = timeit(sendmmsg_all, n, repeat)
 
         def full_native() -> Callable[[], Any]:
-            full = make_forwarder()
+            full = make_forwarder(native=True)
             for _ in range(FANOUT):
                 writer = SinkWriter(msock.sink(native.SrtpContext(srtp_session()), dest))
                 rw = fastio.rewriter_class(True)(

@@ -34,36 +34,6 @@ cdef inline void _put32(char *p, unsigned int v) noexcept:
 cdef class NativeRewriter:
     """Per-consumer rewrite state: offsets, payload types, extensions, history."""
 
-    cdef public unsigned int ssrc
-    cdef public unsigned int rtx_ssrc
-    cdef public int clock_rate
-    cdef public bint needs_keyframe
-    cdef public object request_keyframe
-    cdef public dict pt_map
-    cdef public object rtx_pt
-    cdef object _ext
-    cdef bytes _abs_prefix
-    cdef bytes _abs_pad
-    cdef bytes _level_prefix
-    cdef bytes _level_pad
-    cdef object _send
-    cdef object _writer  # the TransportWriter behind ``send``: its ``sink`` when on our socket
-    cdef public unsigned int mask
-    cdef public object history
-    cdef public bint synced
-    cdef public unsigned int seq_off
-    cdef public unsigned int ts_off
-    cdef long _last_seq  # -1: none yet
-    cdef public unsigned int last_ts
-    cdef public double last_at
-    cdef long _guard  # -1: no guard
-    cdef public int _guard_left
-    cdef public unsigned int _rtx_seq
-    cdef public unsigned long long packets
-    cdef public unsigned long long octets
-    cdef public unsigned long long dropped
-    cdef public unsigned long long retransmitted
-
     def __init__(self, *, ssrc, rtx_ssrc, clock_rate, needs_keyframe, history_size, request_keyframe):
         from sfu.forwarding import ExtensionWriter
 
@@ -146,6 +116,11 @@ cdef class NativeRewriter:
 
     def forward(self, int b1, int pt, unsigned int seq, unsigned int ts, bytes payload, abs3, level,
                 bint keyframe, double now):
+        self.fan_out(b1, pt, seq, ts, payload, abs3, level, keyframe, now)
+
+    cdef int fan_out(self, int b1, int pt, unsigned int seq, unsigned int ts, bytes payload, object abs3,
+                     object level, bint keyframe, double now) except -1:
+        """``forward`` without the Python call: what ``NativeForwarder`` calls per consumer."""
         cdef bytes prefix
         cdef bytes value
         cdef bytes pad
@@ -156,18 +131,18 @@ cdef class NativeRewriter:
         out_pt = self.pt_map.get(pt)
         if send is None or out_pt is None:
             self.dropped += 1
-            return
+            return 0
         if not self.synced:
             if self.needs_keyframe and not keyframe:
                 self.dropped += 1
                 self.request_keyframe()
-                return
+                return 0
             self._rebase(seq, ts, now)
         elif self._guard >= 0:
             # drop reordered packets older than the sync point
             if ((seq - <unsigned int>self._guard) & 0xFFFF) >= 0x8000:
                 self.dropped += 1
-                return
+                return 0
             self._guard_left -= 1
             if self._guard_left <= 0:
                 self._guard = -1
@@ -220,8 +195,9 @@ cdef class NativeRewriter:
             sink = writer.sink
             if sink is not None and type(sink) is BatchSink:
                 (<BatchSink>sink).send(<bytes>packet, False)
-                return
+                return 0
         send(packet)
+        return 0
 
     def retransmit(self, seqs):
         """Answer a NACK from the history (rare: the Python code serves both rewriters)."""

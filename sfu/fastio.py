@@ -12,7 +12,7 @@ import os
 from types import ModuleType
 
 from . import fastio_py
-from .forwarding import RtpRewriter
+from .forwarding import RtpForwarder, RtpRewriter
 
 logger = logging.getLogger(__name__)
 
@@ -62,3 +62,22 @@ def rewriter_class(native: bool | None = None) -> type[RtpRewriter]:
 
 #: what consumers build their rewriters from
 Rewriter = rewriter_class()
+
+
+def forwarder_class(native: bool | None = None) -> type[RtpForwarder]:
+    """``RtpForwarder`` in C (``sfu/_forwarder.pyx``) when the native path is on, else the Python one."""
+    if native is None:
+        native = NATIVE
+    if native:
+        try:
+            from ._forwarder import NativeForwarder  # type: ignore[import-not-found]
+
+            cls: type[RtpForwarder] = NativeForwarder
+            return cls
+        except ImportError as exc:
+            logger.warning("native forwarder unavailable (%s): using the Python one", exc)
+    return RtpForwarder
+
+
+#: what producers build their forwarders from
+Forwarder = forwarder_class()

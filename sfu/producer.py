@@ -10,7 +10,7 @@ from typing import Optional
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 
-from . import rtcp
+from . import fastio, rtcp
 from .codecs import is_rtx
 from .forwarding import URI_AUDIO_LEVEL, URI_MID, RtpForwarder, RtpRewriter, keyframe_detector
 from .layers import LayerState, LayerSwitch
@@ -66,7 +66,7 @@ class Producer:
         self.ssrc: Optional[int] = None
         self.rtx_ssrc: Optional[int] = None
         self.mid_ext_id = 0
-        self.forwarder = RtpForwarder(producer_id=self.id, kind=kind, clock=clock)
+        self.forwarder = fastio.Forwarder(producer_id=self.id, kind=kind, clock=clock)
         self.layers: list[RtpForwarder] = [self.forwarder]
         self.rids: tuple[str, ...] = ()
         self.rid_ext_id = 0
@@ -119,7 +119,7 @@ class Producer:
         self.rid_ext_id = offer.rid_ext
         self.rrid_ext_id = offer.rrid_ext
         template = self.forwarder
-        self.layers = [RtpForwarder(producer_id=self.id, kind=self.kind, clock=self.clock) for _ in offer.rids]
+        self.layers = [fastio.Forwarder(producer_id=self.id, kind=self.kind, clock=self.clock) for _ in offer.rids]
         for layer in self.layers:
             layer.detectors = template.detectors
             layer.rtx_apt = template.rtx_apt

@@ -28,6 +28,8 @@ except ImportError:  # pragma: no cover - the build always makes it here; CI fai
 def test_native_module_is_built() -> None:
     # `pip install -e .` compiles it (setup.py); a silent fallback would hide a broken build
     assert _fastio is not None and fastio.load(True).NATIVE
+    assert fastio.rewriter_class(True).__module__ == "sfu._rewriter"
+    assert fastio.forwarder_class(True).__module__ == "sfu._forwarder"
 
 
 def _sessions() -> tuple[pylibsrtp.Session, pylibsrtp.Session]:

@@ -47,12 +47,19 @@ def one_byte_ext(elements: list[tuple[int, bytes]]) -> bytes:
     return b"\xbe\xde" + struct.pack("!H", len(body) // 4) + body
 
 
-@pytest.fixture(autouse=True, params=["python", "native"])
+@pytest.fixture(autouse=True, params=["python", "native", "mixed"])
 def rewriter_impl(request: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every case against the Python rewriter and the C one (sfu/_rewriter.pyx)."""
-    cls = fastio.rewriter_class(request.param == "native")
-    assert (cls is not RtpRewriter) == (request.param == "native"), "the native rewriter is not built"
-    monkeypatch.setitem(globals(), "RtpRewriter", cls)
+    """Every case against the Python forwarder and rewriter, the C ones (sfu/_forwarder.pyx,
+    sfu/_rewriter.pyx), and the C forwarder feeding a Python sink (as it feeds simulcast layer
+    switches)."""
+    native_rewriter = request.param == "native"
+    native_forwarder = request.param in ("native", "mixed")
+    rewriter = fastio.rewriter_class(native_rewriter)
+    forwarder = fastio.forwarder_class(native_forwarder)
+    assert (rewriter is not RtpRewriter) == native_rewriter, "the native rewriter is not built"
+    assert (forwarder is not RtpForwarder) == native_forwarder, "the native forwarder is not built"
+    monkeypatch.setitem(globals(), "RtpRewriter", rewriter)
+    monkeypatch.setitem(globals(), "RtpForwarder", forwarder)
 
 
 class Clock:

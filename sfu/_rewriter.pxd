@@ -1,0 +1,38 @@
+# cython: language_level=3
+"""C-level declarations of ``NativeRewriter`` (``sfu/_rewriter.pyx``), so the native
+forwarder (``sfu/_forwarder.pyx``) fans a packet out without a Python call per consumer."""
+
+cdef class NativeRewriter:
+    cdef public unsigned int ssrc
+    cdef public unsigned int rtx_ssrc
+    cdef public int clock_rate
+    cdef public bint needs_keyframe
+    cdef public object request_keyframe
+    cdef public dict pt_map
+    cdef public object rtx_pt
+    cdef object _ext
+    cdef bytes _abs_prefix
+    cdef bytes _abs_pad
+    cdef bytes _level_prefix
+    cdef bytes _level_pad
+    cdef object _send
+    cdef object _writer  # the TransportWriter behind ``send``: its ``sink`` when on our socket
+    cdef public unsigned int mask
+    cdef public object history
+    cdef public bint synced
+    cdef public unsigned int seq_off
+    cdef public unsigned int ts_off
+    cdef long _last_seq  # -1: none yet
+    cdef public unsigned int last_ts
+    cdef public double last_at
+    cdef long _guard  # -1: no guard
+    cdef public int _guard_left
+    cdef public unsigned int _rtx_seq
+    cdef public unsigned long long packets
+    cdef public unsigned long long octets
+    cdef public unsigned long long dropped
+    cdef public unsigned long long retransmitted
+
+    cdef int fan_out(self, int b1, int pt, unsigned int seq, unsigned int ts, bytes payload, object abs3,
+                     object level, bint keyframe, double now) except -1
+    cdef _rebase(self, unsigned int seq, unsigned int ts, double now)
