@@ -34,7 +34,12 @@ def extensions() -> list:
         print("warning: Cython missing: sfu._fastio not built", file=sys.stderr)
         return []
     try:
-        return cythonize(["sfu/_fastio.pyx", "sfu/_rewriter.pyx", "sfu/_forwarder.pyx"], compiler_directives={"language_level": "3"}, quiet=True)
+        return cythonize(
+            # the SFU's packet path, and the load generator's counting (benchmarks/replay_participant.py)
+            ["sfu/_fastio.pyx", "sfu/_rewriter.pyx", "sfu/_forwarder.pyx", "benchmarks/_rtp_count.pyx"],
+            compiler_directives={"language_level": "3"},
+            quiet=True,
+        )
     except Exception as exc:  # noqa: BLE001 - the pure-Python path stands in
         print(f"warning: sfu/_fastio.pyx not translated ({exc})", file=sys.stderr)
         return []

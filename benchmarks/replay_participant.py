@@ -12,7 +12,8 @@ Its ICE host candidate is on a ``CountingMux``: an ``sfu.ice.UdpMux`` (STUN by
 ufrag, DTLS/SRTCP by source address) over an ``sfu.media_socket.MediaSocket``
 (which keeps the sending) whose reads are the mux's own: one ``recvmmsg`` per
 wakeup, SRTP counted per SSRC from the header (in clear in SRTP) without
-decrypting and without a call per datagram: packets, bytes, highest sequence
+decrypting, in C (``benchmarks/_rtp_count.pyx``; a Python twin when it is not
+built), without a Python object per datagram: packets, bytes, highest sequence
 number (loss = gaps), frames (marker bit). 1 video packet in ``sample_mask + 1``
 (and every packet of a stream until its first keyframe completed) goes to its
 participant's native ingress to be decrypted: the SRTP tag proves it authentic,
@@ -52,11 +53,18 @@ from sfu import fastio, rtcp
 from sfu.ice import UdpMux
 from sfu.media_socket import open_media_socket
 
+try:  # the subscribers' counting in C (setup.py builds it); the Python loop below is its twin
+    from benchmarks import _rtp_count  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - a build without Cython
+    _rtp_count = None
+
 logger = logging.getLogger(__name__)
 
 #: receive buffer of a shared socket: SO_RCVBUFFORCE (root) goes past net.core.rmem_max
 MUX_RCVBUF = 32 << 20
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+#: kernel receive timestamps on each datagram (Linux; Python's socket module lacks the name)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 
 class HeldTrack(MediaStreamTrack):
@@ -89,9 +97,10 @@ class CountingMux(UdpMux):
     routed as the mux routes it (SSRCs are random 32-bit values the server picks per consumer:
     one table for every participant on this socket)."""
 
-    def __init__(self, sample_mask: int) -> None:
+    def __init__(self, sample_mask: int, native: bool = True) -> None:
         super().__init__()
         self.sample_mask = sample_mask
+        self.native = native and _rtp_count is not None
         self.streams: dict[bytes, InStream] = {}
         #: ssrc -> the participant whose offer announced it
         self.announced: dict[int, ReplayParticipant] = {}
@@ -102,6 +111,8 @@ class CountingMux(UdpMux):
     def reader(self, fd: int, batch: int) -> Callable[[], None]:
         """What reads the socket (on each wakeup, or once per tick): ``recvmmsg`` of up to ``batch``
         until it is drained, RTP counted from the clear header without a call per datagram."""
+        if self.native:
+            return self._native_reader(fd, batch)
         recv = fastio.Receiver().recv
         streams = self.streams
         route = super().datagram_received  # STUN by ufrag, DTLS/SRTCP by source address
@@ -145,6 +156,40 @@ class CountingMux(UdpMux):
 
         return read
 
+    def _native_reader(self, fd: int, batch: int) -> Callable[[], None]:
+        """``reader`` with the counting in C: Python sees only what is not counted RTP and the samples."""
+        counter = _rtp_count.RtpCounter(self.sample_mask)
+        streams = self.streams
+        route = super().datagram_received
+        new_stream = self._new_stream
+        sample, unknown = _rtp_count.SAMPLE, _rtp_count.UNKNOWN
+
+        offset = 0.0  # CLOCK_REALTIME - CLOCK_MONOTONIC, refreshed per read
+
+        def handle(kind: int, data: bytes, addr: Any, arrival: float) -> None:
+            try:
+                if kind == sample:
+                    streams[data[8:12]].owner.decrypt_sample(data, addr, arrival - offset if arrival else None)
+                elif kind == unknown:
+                    st = new_stream(data)
+                    if st is not None:
+                        counter.add(st.ssrc, st)
+                        if counter.count(data):
+                            st.owner.decrypt_sample(data, addr, arrival - offset if arrival else None)
+                else:
+                    route(data, addr)
+            except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
+                logger.exception("generator socket: datagram handler failed")
+
+        def read() -> None:
+            nonlocal offset
+            offset = time.time() - time.monotonic()
+            counter.read(fd, batch, handle)
+            self.reads = counter.reads
+            self.datagrams = counter.datagrams
+
+        return read
+
     def _new_stream(self, data: bytes) -> Optional[InStream]:
         ssrc = int.from_bytes(data[8:12], "big")
         owner = self.announced.get(ssrc)
@@ -169,11 +214,14 @@ def open_mux(
     *,
     shared: bool,
     poll: Optional[Callable[[Callable[[], None]], None]] = None,
+    timed: bool = False,
 ) -> CountingMux:
     """A ``CountingMux`` on a new socket bound to ``address`` (any free port); ``shared``: for many
     participants (reads of up to 64 datagrams), else for one (up to 16: it rarely holds more).
     ``poll``: the socket is read by what ``poll`` registers (once per tick) instead of on every arrival:
-    one wakeup per tick for all such sockets instead of one per few datagrams each."""
+    one wakeup per tick for all such sockets instead of one per few datagrams each. ``timed``: its
+    samples measure latency: with the C counter the kernel stamps each arrival (SO_TIMESTAMPNS) and
+    the socket is still polled; the Python twin reads it on arrival instead."""
     mux = CountingMux(sample_mask)
     transport = open_media_socket(loop, mux, address, 0)
     sock = transport.get_extra_info("socket")
@@ -181,10 +229,12 @@ def open_mux(
         sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, MUX_RCVBUF)
     except OSError:
         pass  # not root: net.core.rmem_max is the limit
+    if mux.native:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     # the MediaSocket keeps sending (batches, backlog); reads are the mux's own
     loop.remove_reader(sock.fileno())
     read = mux.reader(sock.fileno(), 64 if shared else 16)
-    if poll is not None:
+    if poll is not None and (mux.native or not timed):
         poll(read)
     else:
         loop.add_reader(sock.fileno(), read)
@@ -211,6 +261,7 @@ class ReplayParticipant(Participant):
         self.next_due = float("inf")
         self.next_rtcp = 0.0
         self.sampled = 0  # packets handed to the native ingress to decrypt
+        self._arrival: Optional[float] = None  # the sample being decrypted reached us then (monotonic)
         self.sample_clear = 0  # ... that came back decrypted (authentic)
         self.sample_matched = 0  # ... whose picture id was found among the frames sent
         self.payload_mismatch = 0  # decrypted payload not byte-equal to what was sent with that id
@@ -316,11 +367,16 @@ class ReplayParticipant(Participant):
         self.streams[ssrc] = st
         return st
 
-    def decrypt_sample(self, data: bytes, addr: Any) -> None:
-        """One counted packet, decrypted by the native ingress (it calls ``_on_clear_rtp``)."""
+    def decrypt_sample(self, data: bytes, addr: Any, arrival: Optional[float] = None) -> None:
+        """One counted packet, decrypted by the native ingress (it calls ``_on_clear_rtp``);
+        ``arrival``: when the kernel received it (monotonic clock), if known."""
         if self.protocol is not None:
             self.sampled += 1
-            self.protocol.datagram_received(data, addr)
+            self._arrival = arrival
+            try:
+                self.protocol.datagram_received(data, addr)
+            finally:
+                self._arrival = None
 
     def _on_clear_rtp(self, data: bytes) -> None:
         """A decrypted sample (the mux counted it): first keyframe, latency, payload check."""
@@ -328,7 +384,7 @@ class ReplayParticipant(Participant):
         st = self.streams.get(int.from_bytes(data[8:12], "big"))
         if not isinstance(st, InStream) or not st.video:
             return
-        now = time.monotonic()
+        now = self._arrival if self._arrival is not None else time.monotonic()
         payload = data[rtp_payload_offset(data) :]
         if st.first_frame is None:
             ts = int.from_bytes(data[4:8], "big")

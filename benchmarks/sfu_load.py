@@ -199,8 +199,9 @@ class Load:
 
             n = self._made
             self._made += 1
-            # with a socket each, the first ``timed`` learners of a room are read on arrival (latency),
-            # the others once per tick (cheap; validity sampled 1 in UNTIMED_SAMPLE)
+            # with a socket each, the first ``timed`` learners of a room time their samples (latency:
+            # kernel arrival stamps, or read on arrival without the C counter), the others check
+            # validity only (sampled 1 in UNTIMED_SAMPLE); all are read once per tick
             timed = self.sockets > 0 or 1 <= index <= self.timed
             if self.sockets <= 0 or len(self.muxes) < self.sockets:
                 self.muxes.append(
@@ -209,7 +210,8 @@ class Load:
                         default_address(),
                         self.bench.sample_mask if timed else UNTIMED_SAMPLE - 1,
                         shared=self.sockets > 0,
-                        poll=None if timed else self.replayer.poll,
+                        poll=self.replayer.poll,
+                        timed=timed,
                     )
                 )
             mux = self.muxes[-1] if self.sockets <= 0 else self.muxes[n % self.sockets]

@@ -29,6 +29,15 @@ cdef extern from "<sys/socket.h>" nogil:
     struct mmsghdr:
         msghdr msg_hdr
         unsigned int msg_len
+    struct cmsghdr:
+        size_t cmsg_len
+        int cmsg_level
+        int cmsg_type
+    cmsghdr *CMSG_FIRSTHDR(msghdr *msgh)
+    cmsghdr *CMSG_NXTHDR(msghdr *msgh, cmsghdr *cmsg)
+    unsigned char *CMSG_DATA(cmsghdr *cmsg)
+    int SOL_SOCKET
+    int SCM_TIMESTAMPNS
     int recvmmsg(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags, void *timeout)
     int sendmmsg(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags)
     int AF_INET
@@ -59,7 +68,13 @@ cdef extern from "<arpa/inet.h>" nogil:
 # libsrtp 2.x, as bundled by pylibsrtp (srtp_protect_mki exists there: the 2.x API)
 
 
+cdef extern from "<time.h>" nogil:
+    struct timespec:
+        long tv_sec
+        long tv_nsec
+
 cdef enum:
+    CONTROL = 64  # room for one SCM_TIMESTAMPNS control message per datagram
     BUF = 1500
     TRAILER = 148
     SLOT = 1648  # BUF + TRAILER
@@ -100,10 +115,14 @@ cdef class Receiver:
     cdef mmsghdr msgs[MAX_BATCH]
     cdef iovec iov[MAX_BATCH]
     cdef sockaddr_storage names[MAX_BATCH]
+    cdef char control[MAX_BATCH][CONTROL]
+    cdef bint timestamps  # ask for the kernel's arrival time (the socket needs SO_TIMESTAMPNS)
     cdef dict _addresses  # raw sockaddr -> (host, port), so a peer's tuple is built once
     cdef readonly unsigned long long calls
     cdef readonly unsigned long long datagrams
     cdef tuple _address(self, int i)
+    cdef int fill(self, int fd, int limit) noexcept
+    cdef double arrival(self, int i) noexcept
 
 
 cdef class BatchSink:

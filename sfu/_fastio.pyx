@@ -220,10 +220,27 @@ cdef class SendBatch:
 cdef class Receiver:
     """Reads up to 64 datagrams per call with one ``recvmmsg``."""
 
-    def __cinit__(self):
+    def __cinit__(self, bint timestamps=False):
         self._addresses = {}
         self.calls = 0
         self.datagrams = 0
+        self.timestamps = timestamps
+
+    cdef double arrival(self, int i) noexcept:
+        """When datagram ``i`` of the last read reached the socket (CLOCK_REALTIME seconds, from
+        SCM_TIMESTAMPNS); 0.0 if not asked for or not given."""
+        cdef msghdr *hdr = &self.msgs[i].msg_hdr
+        cdef cmsghdr *c
+        cdef timespec *t
+        if not self.timestamps:
+            return 0.0
+        c = CMSG_FIRSTHDR(hdr)
+        while c != NULL:
+            if c.cmsg_level == SOL_SOCKET and c.cmsg_type == SCM_TIMESTAMPNS:
+                t = <timespec *>CMSG_DATA(c)
+                return t.tv_sec + t.tv_nsec * 1e-9
+            c = CMSG_NXTHDR(hdr, c)
+        return 0.0
 
     cdef tuple _address(self, int i):
         cdef char text[64]
@@ -249,8 +266,8 @@ cdef class Receiver:
         self._addresses[key] = found
         return <tuple>found
 
-    def recv(self, int fd, int limit=MAX_BATCH):
-        """Up to ``limit`` ``(bytes, address)`` pairs; [] when none is waiting."""
+    cdef int fill(self, int fd, int limit) noexcept:
+        """One ``recvmmsg`` of up to ``limit`` datagrams into the slots; the count (0: none, or an error)."""
         cdef int i
         cdef int rc
         if limit > MAX_BATCH:
@@ -263,6 +280,9 @@ cdef class Receiver:
             self.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
             self.msgs[i].msg_hdr.msg_iov = &self.iov[i]
             self.msgs[i].msg_hdr.msg_iovlen = 1
+            if self.timestamps:
+                self.msgs[i].msg_hdr.msg_control = self.control[i]
+                self.msgs[i].msg_hdr.msg_controllen = CONTROL
         while True:
             rc = recvmmsg(fd, self.msgs, limit, MSG_DONTWAIT, NULL)
             if rc < 0 and errno == EINTR:
@@ -270,8 +290,14 @@ cdef class Receiver:
             break
         self.calls += 1
         if rc <= 0:
-            return []
+            return 0
         self.datagrams += rc
+        return rc
+
+    def recv(self, int fd, int limit=MAX_BATCH):
+        """Up to ``limit`` ``(bytes, address)`` pairs; [] when none is waiting."""
+        cdef int i
+        cdef int rc = self.fill(fd, limit)
         out = []
         for i in range(rc):
             if self.msgs[i].msg_hdr.msg_flags & MSG_TRUNC:
