@@ -192,6 +192,11 @@ class Load:
                 break
             await asyncio.sleep(0.5)
         progress(1, 1)
+        # what the joins built (aiortc's objects, histories, clips) lives until the end: a full
+        # collection walking it stalled the replay tick by tens of ms at 36 rooms (loop lag), so
+        # it leaves the collector's generations
+        gc.collect()
+        gc.freeze()
 
     def _participant(self, room: int, index: int) -> Participant:
         if self.replayer is not None:
