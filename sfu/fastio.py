@@ -7,14 +7,18 @@ missing or unloadable native build falls back to it with a warning in the log.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from types import ModuleType
+from typing import TypeVar
 
 from . import fastio_py
 from .forwarding import RtpForwarder, RtpRewriter
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def _wanted() -> bool:
@@ -45,39 +49,31 @@ BatchSink = impl.BatchSink
 NATIVE: bool = impl.NATIVE
 
 
-def rewriter_class(native: bool | None = None) -> type[RtpRewriter]:
-    """``RtpRewriter`` in C (``sfu/_rewriter.pyx``) when the native path is on, else the Python one."""
+def _native_class(fallback: type[T], module: str, name: str, native: bool | None) -> type[T]:
+    """``name`` from the native ``module`` when the native path is on and built, else ``fallback``
+    (the Python class it behaves like)."""
     if native is None:
         native = NATIVE
     if native:
         try:
-            from ._rewriter import NativeRewriter  # type: ignore[import-not-found]
-
-            cls: type[RtpRewriter] = NativeRewriter
+            cls: type[T] = getattr(importlib.import_module(f"{__package__}.{module}"), name)
             return cls
         except ImportError as exc:
-            logger.warning("native rewriter unavailable (%s): using the Python one", exc)
-    return RtpRewriter
+            logger.warning("native %s unavailable (%s): using the Python one", name, exc)
+    return fallback
 
 
-#: what consumers build their rewriters from
-Rewriter = rewriter_class()
+def rewriter_class(native: bool | None = None) -> type[RtpRewriter]:
+    """``RtpRewriter`` in C (``sfu/_rewriter.pyx``) when the native path is on, else the Python one."""
+    return _native_class(RtpRewriter, "_rewriter", "NativeRewriter", native)
 
 
 def forwarder_class(native: bool | None = None) -> type[RtpForwarder]:
     """``RtpForwarder`` in C (``sfu/_forwarder.pyx``) when the native path is on, else the Python one."""
-    if native is None:
-        native = NATIVE
-    if native:
-        try:
-            from ._forwarder import NativeForwarder  # type: ignore[import-not-found]
-
-            cls: type[RtpForwarder] = NativeForwarder
-            return cls
-        except ImportError as exc:
-            logger.warning("native forwarder unavailable (%s): using the Python one", exc)
-    return RtpForwarder
+    return _native_class(RtpForwarder, "_forwarder", "NativeForwarder", native)
 
 
+#: what consumers build their rewriters from
+Rewriter = rewriter_class()
 #: what producers build their forwarders from
 Forwarder = forwarder_class()
