@@ -131,11 +131,3 @@ cdef class BatchSink:
     cdef readonly Destination dest
     cdef readonly object owner
     cpdef send(self, bytes packet, bint rtcp=*)
-
-
-cdef class Ingress:
-    cdef readonly Receiver rx
-    cdef dict entries  # raw sockaddr -> (SrtpContext, routes, on_rtp, on_rtcp)
-    cdef readonly unsigned long long fast  # datagrams delivered without the fallback
-    cdef bytes _key(self, tuple address)
-    cdef bint _deliver(self, tuple entry, char *d, int length) except -1

@@ -51,10 +51,6 @@ _bind_libsrtp()
 
 NATIVE = True
 
-import logging
-
-_logger = logging.getLogger("sfu.media_socket")
-
 
 cdef class SrtpContext:
     """One direction of a negotiated SRTP session (a ``pylibsrtp.Session``).
@@ -334,93 +330,3 @@ cdef class BatchSink:
             return
         if was_empty:
             owner.schedule_flush()
-
-
-cdef class Ingress:
-    """A ``MediaSocket``'s reads: SRTP from peers whose DTLS is up goes from ``recvmmsg``
-    straight to the forwarders, without a Python frame between the socket and them.
-
-    ``add`` registers a peer's source address with its receive context (the
-    ``srtp_t`` aiortc keyed), its SSRC routes (the peer's own dict: ssrc -> the
-    producer forwarder's ``on_rtp``) and its sinks for unknown SSRCs and RTCP.
-    ``read`` does one ``recvmmsg``; for a registered address an RTP/RTCP datagram
-    is unprotected and handed on; anything else
-    (STUN, DTLS, unregistered sources, and a packet the context refuses, so a
-    stale entry never swallows another peer's traffic) goes to ``fallback(data,
-    address)``: the mux or aioice's protocol, as before.
-    """
-
-    def __cinit__(self):
-        self.rx = Receiver()
-        self.entries = {}
-        self.fast = 0
-
-    cdef bytes _key(self, tuple address):
-        cdef Destination d = Destination(address)
-        return PyBytes_FromStringAndSize(<char *>&d.addr, d.addrlen)
-
-    def add(self, tuple address, SrtpContext ctx, dict routes, on_rtp, on_rtcp):
-        self.entries[self._key(address)] = (ctx, routes, on_rtp, on_rtcp)
-
-    def remove(self, tuple address):
-        self.entries.pop(self._key(address), None)
-
-    def __len__(self):
-        return len(self.entries)
-
-    def read(self, int fd, int limit, fallback):
-        """One ``recvmmsg`` of up to ``limit``; returns how many datagrams it read."""
-        cdef Receiver rx = self.rx
-        cdef int rc = rx.fill(fd, limit)
-        cdef int i
-        cdef int length
-        cdef char *d
-        cdef unsigned char b0
-        cdef unsigned int ssrc
-        entries = self.entries
-        for i in range(rc):
-            if rx.msgs[i].msg_hdr.msg_flags & MSG_TRUNC:
-                continue  # larger than any WebRTC datagram: not ours to parse
-            d = rx.slots[i]
-            length = rx.msgs[i].msg_len
-            b0 = <unsigned char>d[0]
-            # RTP/RTCP first byte is 128..191 (RFC 7983); STUN is 0..3, DTLS 20..63
-            if entries and 11 < length <= BUF and 127 < b0 < 192:
-                entry = entries.get(PyBytes_FromStringAndSize(<char *>&rx.names[i], rx.msgs[i].msg_hdr.msg_namelen))
-                if entry is not None:
-                    try:
-                        if self._deliver(<tuple>entry, d, length):
-                            self.fast += 1
-                            continue
-                    except Exception:
-                        _logger.exception("SFU ingress handler failed")
-                        continue
-            try:
-                fallback(PyBytes_FromStringAndSize(d, rx.msgs[i].msg_len), rx._address(i))
-            except Exception:
-                _logger.exception("media socket: datagram handler failed")
-        return rc
-
-    cdef bint _deliver(self, tuple entry, char *d, int length) except -1:
-        """Unprotect (into the context's buffer: the datagram stays as it came, for the fallback)
-        and hand on; False if the context refuses it."""
-        cdef SrtpContext ctx = <SrtpContext>entry[0]
-        cdef char *p = ctx.buf
-        cdef unsigned char b1 = <unsigned char>d[1]
-        cdef unsigned int ssrc
-        memcpy(p, d, length)
-        if 191 < b1 < 209:  # RTCP packet types (as aiortc's is_rtcp)
-            if _unprotect_rtcp(ctx.ctx, p, &length) != 0:
-                return False
-            entry[3](PyBytes_FromStringAndSize(p, length))
-            return True
-        if _unprotect(ctx.ctx, p, &length) != 0:
-            return False
-        clear = PyBytes_FromStringAndSize(p, length)
-        ssrc = ((<unsigned char>p[8]) << 24) | ((<unsigned char>p[9]) << 16) | ((<unsigned char>p[10]) << 8) | (<unsigned char>p[11])
-        route = (<dict>entry[1]).get(ssrc)
-        if route is not None:
-            route(clear)
-        else:
-            entry[2](clear)  # the peer routes an SSRC it does not know yet (by MID / RID)
-        return True

@@ -139,12 +139,8 @@ def intercept_transport(
     dtls: RTCDtlsTransport,
     on_rtp: Callable[[bytes], None],
     on_rtcp: Callable[[bytes], None],
-    routes: Optional[dict[int, Callable[[bytes], None]]] = None,
 ) -> bool:
-    """Receive decrypted RTP/RTCP bytes of ``dtls`` before aiortc parses them.
-
-    ``routes`` (ssrc -> handler, kept up to date by the caller) lets our own socket's
-    ``Ingress`` call a known SSRC's handler directly; ``on_rtp`` gets the rest."""
+    """Receive decrypted RTP/RTCP bytes of ``dtls`` before aiortc parses them."""
     if getattr(dtls, _ADOPTED, False):
         return False
 
@@ -157,7 +153,6 @@ def intercept_transport(
     dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
     dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
     dtls._sfu_sinks = (on_rtp, on_rtcp)  # type: ignore[attr-defined]
-    dtls._sfu_routes = routes if routes is not None else {}  # type: ignore[attr-defined]
     setattr(dtls, _ADOPTED, True)
     return True
 
@@ -285,7 +280,6 @@ class TransportWriter:
         "errors",
         "queued",
         "sink",
-        "_ingress",
         "__weakref__",
     )
 
@@ -302,8 +296,6 @@ class TransportWriter:
         #: on our own socket (sfu.media_socket), its BatchSink: SRTP in C into the turn's sendmmsg
         #: batch; the socket's BatchSink while on our own socket (the native rewriter sends to it directly)
         self.sink: Any = None
-        #: (our socket's Ingress, the peer's address) while it takes this peer's SRTP
-        self._ingress: Optional[tuple[Any, tuple[Any, ...]]] = None
         dtls.on("statechange", self._invalidate)
 
     def send_rtp(self, data: bytes) -> None:
@@ -378,23 +370,6 @@ class TransportWriter:
     def _invalidate(self) -> None:
         self._sendto = None
         self.sink = None
-        if self._ingress is not None:
-            # DTLS left "connected" (closed, failed): the socket stops taking this peer's SRTP
-            self._ingress[0].remove(self._ingress[1])
-            self._ingress = None
-
-    def _register_ingress(self, transport: MediaSocket, addr: tuple[Any, ...]) -> None:
-        """Our socket's ``Ingress`` takes this peer's SRTP from ``addr`` straight to its routes."""
-        dtls = self._dtls
-        sinks = getattr(dtls, "_sfu_sinks", None)
-        srtp = dtls._rx_srtp
-        if sinks is None or srtp is None:
-            return
-        try:
-            transport.ingress.add(addr, fastio.SrtpContext(srtp), dtls._sfu_routes, sinks[0], sinks[1])  # type: ignore[attr-defined]
-        except ValueError:
-            return  # not an IP literal: the protocol's path
-        self._ingress = (transport.ingress, addr)
 
     def _resolve(self) -> bool:
         dtls = self._dtls
@@ -421,7 +396,6 @@ class TransportWriter:
                     pass  # not an IP literal: the plain path above
                 else:
                     self.sink = transport.sink(fastio.SrtpContext(srtp), dest)
-                    self._register_ingress(transport, (pair.remote_addr[0], pair.remote_addr[1]))
         else:
             # relayed (TURN) or otherwise wrapped local candidate: go through
             # its own coroutine, which adds the TURN framing

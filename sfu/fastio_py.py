@@ -9,15 +9,12 @@ cffi binding.
 from __future__ import annotations
 
 import errno
-import logging
 import socket
 from typing import Any, Optional
 
 import pylibsrtp
 
 NATIVE = False
-
-logger = logging.getLogger("sfu.media_socket")
 BUF = 1500
 MAX_BATCH = 64
 RECV_SLOT = 2048
@@ -188,62 +185,3 @@ class BatchSink:
             return
         if was_empty:
             owner.schedule_flush()
-
-
-class Ingress:
-    """A ``MediaSocket``'s reads: SRTP from registered peers straight to their routes (see the native one)."""
-
-    def __init__(self) -> None:
-        self.rx = Receiver()
-        self.entries: dict[tuple[Any, Any], tuple[SrtpContext, dict[int, Any], Any, Any]] = {}
-        self.fast = 0
-
-    def add(
-        self, address: tuple[Any, ...], ctx: SrtpContext, routes: dict[int, Any], on_rtp: Any, on_rtcp: Any
-    ) -> None:
-        self.entries[(address[0], int(address[1]))] = (ctx, routes, on_rtp, on_rtcp)
-
-    def remove(self, address: tuple[Any, ...]) -> None:
-        self.entries.pop((address[0], int(address[1])), None)
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def read(self, fd: int, limit: int, fallback: Any) -> int:
-        datagrams = self.rx.recv(fd, limit)
-        entries = self.entries
-        for data, addr in datagrams:
-            if entries and 11 < len(data) <= BUF and 127 < data[0] < 192:
-                entry = entries.get((addr[0], addr[1]))
-                if entry is not None:
-                    try:
-                        if self._deliver(entry, data):
-                            self.fast += 1
-                            continue
-                    except Exception:  # noqa: BLE001 - one bad packet never breaks the socket
-                        logger.exception("SFU ingress handler failed")
-                        continue
-            try:
-                fallback(data, addr)
-            except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
-                logger.exception("media socket: datagram handler failed")
-        return len(datagrams)
-
-    @staticmethod
-    def _deliver(entry: tuple[SrtpContext, dict[int, Any], Any, Any], data: bytes) -> bool:
-        ctx, routes, on_rtp, on_rtcp = entry
-        if 191 < data[1] < 209:  # RTCP packet types (as aiortc's is_rtcp)
-            clear = ctx.unprotect_rtcp(data)
-            if clear is None:
-                return False
-            on_rtcp(clear)
-            return True
-        clear = ctx.unprotect(data)
-        if clear is None:
-            return False
-        route = routes.get(int.from_bytes(clear[8:12], "big"))
-        if route is not None:
-            route(clear)
-        else:
-            on_rtp(clear)
-        return True

@@ -193,14 +193,6 @@ class IceSockets:
                             out.append(ip.ip[0])
         return out
 
-    def socket_counters(self) -> dict[str, int]:
-        """The shared ports' packet counters, summed (``MediaSocket.counters``)."""
-        out: dict[str, int] = {}
-        for mux in self._muxes.values():
-            for key, value in getattr(mux.transport, "counters", {}).items():
-                out[key] = out.get(key, 0) + value
-        return out
-
     async def close(self) -> None:
         for mux in self._muxes.values():
             mux.close()

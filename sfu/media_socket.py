@@ -5,11 +5,10 @@ per candidate, or the one shared port of ``sfu.ice.UdpMux``). It replaces the
 event loop's transport so that the packet path is the same under asyncio and
 uvloop and costs one system call per batch, not per datagram:
 
-- **reads**: when the socket is readable, ``Ingress.read`` takes up to 64
-  datagrams with one ``recvmmsg``; SRTP from a peer whose DTLS is up (registered
-  by ``aiortc_bridge.TransportWriter``) is unprotected and handed to its
-  producer's forwarder right there, everything else goes to the protocol
-  (aioice's, or the mux), as it would on the loop's own transport;
+- **reads**: when the socket is readable, ``Receiver.recv`` takes up to 64
+  datagrams with one ``recvmmsg`` and each goes to the protocol (aioice's, or
+  the mux), whose SRTP fast ingress (``aiortc_bridge.install_fast_ingress``)
+  hands media to the engine synchronously;
 - **writes**: SRTP the engine sends during that turn is protected into a
   ``SendBatch`` and leaves in one ``sendmmsg`` at the end of the turn; control
   traffic (STUN, DTLS) is sent at once. When the kernel buffer is full, what
@@ -50,7 +49,7 @@ class MediaSocket(asyncio.DatagramTransport):
         self._fd = sock.fileno()
         self._protocol = protocol
         self._io = fastio.impl
-        self._ingress = self._io.Ingress()
+        self._receiver = self._io.Receiver()
         self._batch = self._io.SendBatch()
         self._flush_handle: Optional[asyncio.Handle] = None
         self._backlog: collections.deque[tuple[bytes, Any]] = collections.deque()
@@ -62,19 +61,19 @@ class MediaSocket(asyncio.DatagramTransport):
 
     # ---------------------------------------------------------------- reading
 
-    @property
-    def ingress(self) -> Any:
-        """Where peers' SRTP is registered for the fast path (``add`` / ``remove``)."""
-        return self._ingress
-
     def _read_ready(self) -> None:
-        read = self._ingress.read
+        recv = self._receiver.recv
         fd = self._fd
         for _ in range(READS_PER_WAKEUP):
-            # the protocol's handler looked up per batch: aiortc_bridge's SRTP fast ingress
-            # replaces aioice's once DTLS is up (for packets the Ingress does not take)
-            got = read(fd, 64, self._protocol.datagram_received)
-            if got < 64 or self._closing:
+            datagrams = recv(fd, 64)
+            # looked up per batch: the SRTP fast ingress replaces it once DTLS is up
+            deliver = self._protocol.datagram_received
+            for data, addr in datagrams:
+                try:
+                    deliver(data, addr)
+                except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
+                    logger.exception("media socket: datagram handler failed")
+            if len(datagrams) < 64 or self._closing:
                 break
         self.flush()
 
@@ -170,9 +169,8 @@ class MediaSocket(asyncio.DatagramTransport):
     @property
     def counters(self) -> dict[str, int]:
         return {
-            "recv_calls": self._ingress.rx.calls,
-            "datagrams_in": self._ingress.rx.datagrams,
-            "datagrams_fast": self._ingress.fast,
+            "recv_calls": self._receiver.calls,
+            "datagrams_in": self._receiver.datagrams,
             "datagrams_out": self._batch.sent,
             "refused": self._batch.refused,
             "errors": self.errors,

@@ -304,7 +304,7 @@ class Peer:
                 on_send=functools.partial(self._on_send_params, transceiver),
             )
         for dtls in bridge.dtls_transports(self.pc):
-            if bridge.intercept_transport(dtls, self._on_rtp, self._on_rtcp, self._rtp_routes):
+            if bridge.intercept_transport(dtls, self._on_rtp, self._on_rtcp):
                 if self._writer is None:
                     self._writer = bridge.TransportWriter(dtls)
         for connection in bridge.ice_connections(self.pc):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-import time
 from typing import Any
 
 import pylibsrtp
@@ -194,69 +193,3 @@ def test_media_socket_on_both_loops(loop_kind: str, native: bool, monkeypatch: p
         uvloop.run(scenario())
     else:
         asyncio.run(scenario())
-
-
-def _rtp_ssrc(seq: int, ssrc: int) -> bytes:
-    return struct.pack("!BBHII", 0x80, 96, seq, seq * 3000, ssrc) + bytes([seq & 0xFF]) * 100
-
-
-@pytest.mark.parametrize("io", IMPLS)
-def test_ingress_hands_a_registered_peers_srtp_to_its_routes(io: Any, pair: Any) -> None:
-    a, b = pair  # a: the SFU's socket, b: one peer
-    tx, rx = _sessions()
-    known, unknown, rtcp, fallback = [], [], [], []
-    routes = {0x1234: known.append}
-    ingress = io.Ingress()
-    peer = b.getsockname()
-    ingress.add(peer, io.SrtpContext(rx), routes, unknown.append, rtcp.append)
-    forged = bytearray(tx.protect(_rtp(9)))
-    forged[-1] ^= 0xFF
-    sent = [
-        tx.protect(_rtp(1)),
-        tx.protect(_rtp_ssrc(2, 0x9999)),  # an SSRC the peer has no route for yet
-        tx.protect_rtcp(_rtcp_rr()),
-        b"\x00\x01\x00\x00" + b"\x21\x12\xa4\x42" + bytes(12),  # STUN: the protocol's
-        bytes(forged),  # refused by the context: the protocol's path gets it as it came
-    ]
-    for data in sent:
-        b.sendto(data, a.getsockname())
-    time.sleep(0.05)
-    assert ingress.read(a.fileno(), 64, lambda data, addr: fallback.append((data, addr))) == 5
-    assert known == [_rtp(1)]
-    assert unknown == [_rtp_ssrc(2, 0x9999)]
-    assert rtcp == [_rtcp_rr()]
-    assert [d for d, _ in fallback] == [sent[3], bytes(forged)]
-    assert all(addr[:2] == peer for _, addr in fallback)
-    assert ingress.fast == 3
-
-    # a route added later is used at once (the peer's own dict), and removal hands back to the protocol
-    later: list[bytes] = []
-    routes[0x9999] = later.append
-    b.sendto(tx.protect(_rtp_ssrc(3, 0x9999)), a.getsockname())
-    time.sleep(0.05)
-    ingress.read(a.fileno(), 64, lambda data, addr: fallback.append((data, addr)))
-    assert later == [_rtp_ssrc(3, 0x9999)]
-    ingress.remove(peer)
-    assert len(ingress) == 0
-    b.sendto(tx.protect(_rtp(4)), a.getsockname())
-    time.sleep(0.05)
-    ingress.read(a.fileno(), 64, lambda data, addr: fallback.append((data, addr)))
-    assert len(fallback) == 3 and known == [_rtp(1)]
-
-
-@pytest.mark.parametrize("io", IMPLS)
-def test_ingress_survives_a_failing_handler(io: Any, pair: Any) -> None:
-    a, b = pair
-    tx, rx = _sessions()
-    got: list[bytes] = []
-
-    def broken(_data: bytes) -> None:
-        raise RuntimeError("boom")
-
-    ingress = io.Ingress()
-    ingress.add(b.getsockname(), io.SrtpContext(rx), {0x1234: broken}, got.append, got.append)
-    b.sendto(tx.protect(_rtp(1)), a.getsockname())
-    b.sendto(tx.protect_rtcp(_rtcp_rr()), a.getsockname())
-    time.sleep(0.05)
-    assert ingress.read(a.fileno(), 64, lambda data, addr: None) == 2
-    assert got == [_rtcp_rr()]

@@ -18,9 +18,6 @@ async def test_two_participants_decode_each_other(router: Router, make_client) -
     stats = router.stats()
     assert stats.peers == 2 and stats.producers == 4 and stats.consumers == 4
     assert stats.packets_forwarded > 0
-    # once DTLS is up, the shared port's Ingress hands SRTP to the forwarders itself
-    counters = router.ice.socket_counters()
-    assert counters["datagrams_fast"] > 0, counters
 
 
 async def test_five_participants_decode_everyone(engine, make_client) -> None:
