@@ -163,19 +163,19 @@ class CountingMux(UdpMux):
         route = super().datagram_received
         new_stream = self._new_stream
         sample, unknown = _rtp_count.SAMPLE, _rtp_count.UNKNOWN
-
         offset = 0.0  # CLOCK_REALTIME - CLOCK_MONOTONIC, refreshed per read
 
         def handle(kind: int, data: bytes, addr: Any, arrival: float) -> None:
+            at = arrival - offset if arrival else None  # the kernel's stamp on the monotonic clock
             try:
                 if kind == sample:
-                    streams[data[8:12]].owner.decrypt_sample(data, addr, arrival - offset if arrival else None)
+                    streams[data[8:12]].owner.decrypt_sample(data, addr, at)
                 elif kind == unknown:
                     st = new_stream(data)
                     if st is not None:
                         counter.add(st.ssrc, st)
                         if counter.count(data):
-                            st.owner.decrypt_sample(data, addr, arrival - offset if arrival else None)
+                            st.owner.decrypt_sample(data, addr, at)
                 else:
                     route(data, addr)
             except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
