@@ -35,6 +35,7 @@ from api.models import (
     Role,
     User,
 )
+from api.schemas.dates import parse_stored
 from api.schemas.requests import (
     PersonBrief,
     ProposalOut,
@@ -60,14 +61,7 @@ def utcnow() -> datetime:
 
 
 def parse_times(values: list[str]) -> list[datetime]:
-    out = []
-    for v in values or []:
-        try:
-            dt = datetime.fromisoformat(str(v))
-        except ValueError:
-            continue
-        out.append(dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc))
-    return out
+    return [dt for dt in map(parse_stored, values or []) if dt is not None]
 
 
 def _lower(tags: list[str] | None) -> list[str]:

@@ -4,13 +4,15 @@ typo could do, and the rule that now refuses it."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import func, select
 
 from api.app import create_app
 from api.keys import DB
 from api.models import Notification, Request, utcnow
+from api.schemas.dates import parse_stored, representable
 from api.services.requests import notified
 from tests.conftest import signup
 
@@ -83,3 +85,56 @@ def test_notified_takes_everyone_under_the_cap_and_a_sample_over_it() -> None:
     picked = notified(list(range(100)), 7)
     assert len(picked) == 7 and len(set(picked)) == 7 and set(picked) <= set(range(100))
     assert notified(list(range(10)), 0) == []
+
+
+# ---------------------------------------------------------------- dates
+
+
+UNREPRESENTABLE = ["9999-12-31", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "0001-01-01", "1899-12-31"]
+
+
+@pytest.mark.parametrize("value", UNREPRESENTABLE)
+@pytest.mark.parametrize("param", ["date_from", "date_to"])
+async def test_browse_dates_out_of_range_are_400(client, param, value) -> None:
+    resp = await client.get("/api/sessions", params={param: value})
+    assert resp.status == 400, await resp.text()
+    body = await resp.json()
+    assert body["error"]["code"] == "validation_error" and param in body["error"]["fields"]
+
+
+async def test_browse_dates_in_range_still_work(client) -> None:
+    for params in ({"date_to": "8999-12-31"}, {"date_from": "1900-01-01T00:00:00Z"}, {"date_from": "2030-01-31"}):
+        assert (await client.get("/api/sessions", params=params)).status == 200
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-14:00", "9999-12-31T23:00:00", "0001-01-01T00:00:00+14:00"])
+async def test_session_starts_at_out_of_range_is_400(client, mentor, value) -> None:
+    body = {"title": "T", "domain": "Programming", "starts_at": value, "timezone": "Pacific/Kiritimati"}
+    resp = await mentor.post("/api/sessions", json=body)
+    assert resp.status == 400, await resp.text()
+    assert "starts_at" in (await resp.json())["error"]["fields"]
+
+
+async def test_request_times_out_of_range_are_400(client, learner, mentor) -> None:
+    resp = await learner.post("/api/requests/create", json=_request_body(preferred_times=["9999-12-31T23:59:59-14:00"]))
+    assert resp.status == 400, await resp.text()
+    assert "preferred_times.0" in (await resp.json())["error"]["fields"]
+    rid = (await (await learner.post("/api/requests/create", json=_request_body())).json())["id"]
+    resp = await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": "9999-12-31T23:59:59-14:00"})
+    assert resp.status == 400, await resp.text()
+    assert "starts_at" in (await resp.json())["error"]["fields"]
+
+
+async def test_recording_filters_out_of_range_are_400(client, admin) -> None:
+    resp = await admin.get("/api/recordings", params={"date_to": "9999-12-31T23:59:59-14:00"})
+    assert resp.status == 400, await resp.text()
+
+
+def test_representable_and_stored_values() -> None:
+    assert representable(datetime(2030, 1, 1, tzinfo=timezone.utc)).year == 2030
+    for bad in (datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-14))), datetime(1, 1, 1)):
+        with pytest.raises(ValueError):
+            representable(bad)
+    assert parse_stored("2030-01-01T10:00:00") == datetime(2030, 1, 1, 10, tzinfo=timezone.utc)
+    assert parse_stored("9999-12-31T23:59:59-14:00") is None
+    assert parse_stored("not a date") is None
