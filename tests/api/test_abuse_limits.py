@@ -138,3 +138,47 @@ def test_representable_and_stored_values() -> None:
     assert parse_stored("2030-01-01T10:00:00") == datetime(2030, 1, 1, 10, tzinfo=timezone.utc)
     assert parse_stored("9999-12-31T23:59:59-14:00") is None
     assert parse_stored("not a date") is None
+
+
+# ---------------------------------------------------------------- /metrics behind a proxy
+
+PROXY_HEADERS = [
+    {"X-Real-IP": "203.0.113.9"},
+    {"Forwarded": "for=203.0.113.9;proto=https"},
+    {"X-Forwarded-For": "203.0.113.9"},
+    {"X-Forwarded-Host": "peerlearn.example"},
+    {"X-Forwarded-Proto": "https"},
+    {"X-Forwarded-Port": "443"},
+    {"x-forwarded-server": "edge-1"},
+    {"Via": "1.1 edge"},
+    {"True-Client-IP": "203.0.113.9"},
+    {"CF-Connecting-IP": "203.0.113.9"},
+]
+
+
+@pytest.mark.parametrize("headers", PROXY_HEADERS, ids=lambda h: next(iter(h)))
+async def test_metrics_refused_whenever_any_forwarding_header_is_present(client, headers) -> None:
+    assert (await client.get("/metrics")).status == 200  # direct, from loopback
+    resp = await client.get("/metrics", headers=headers)
+    assert resp.status == 403, headers
+    assert (await resp.json())["error"]["code"] == "forbidden"
+
+
+async def test_trusted_proxy_with_only_x_real_ip_names_the_client(aiohttp_client, settings) -> None:
+    client = await aiohttp_client(create_app(replace(settings, trusted_proxies="127.0.0.1", auth_rate_limit=2)))
+    statuses = []
+    for i in range(3):
+        r = await client.post(
+            "/api/auth/password-reset", json={"email": f"x{i}@example.com"}, headers={"X-Real-IP": f"198.51.100.{i}"}
+        )
+        statuses.append(r.status)
+    assert statuses == [200, 200, 200]  # three clients, not one proxy address over its limit
+    same = [
+        (
+            await client.post(
+                "/api/auth/password-reset", json={"email": f"y{i}@example.com"}, headers={"X-Real-IP": "198.51.100.77"}
+            )
+        ).status
+        for i in range(3)
+    ]
+    assert same == [200, 200, 429]
