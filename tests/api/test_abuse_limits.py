@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.keys import DB
-from api.models import Notification, Request, utcnow
+from api.models import Notification, Request, Setting, utcnow
 from api.schemas.dates import parse_stored, representable
 from api.services.requests import notified
+from api.services.settings_store import PlatformSettings, PlatformSettingsUpdate
 from tests.conftest import signup
 
 
@@ -182,3 +183,57 @@ async def test_trusted_proxy_with_only_x_real_ip_names_the_client(aiohttp_client
         for i in range(3)
     ]
     assert same == [200, 200, 429]
+
+
+# ---------------------------------------------------------------- admin settings
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("min_payout_cents", 10**30),
+        ("min_payout_cents", 10_000_001),
+        ("min_payout_cents", -1),
+        ("platform_fee_percent", 1e300),
+        ("refund_window_hours", 10**9),
+        ("earnings_hold_hours", -5),
+        ("max_capacity", 0),
+    ],
+)
+async def test_admin_settings_out_of_bounds_are_400(client, admin, field, value) -> None:
+    before = await (await admin.get("/api/admin/settings")).json()
+    resp = await admin.post("/api/admin/settings", json={field: value})
+    assert resp.status == 400, await resp.text()
+    error = (await resp.json())["error"]
+    assert error["code"] == "validation_error" and field in error["fields"]
+    assert await (await admin.get("/api/admin/settings")).json() == before
+
+
+async def test_admin_settings_infinite_or_nan_fee_is_400(client, admin) -> None:
+    for raw in ('{"platform_fee_percent": Infinity}', '{"platform_fee_percent": NaN}'):
+        resp = await admin.post("/api/admin/settings", data=raw, headers={"Content-Type": "application/json"})
+        assert resp.status == 400, raw
+
+
+async def test_admin_settings_at_their_bounds_are_taken(client, admin) -> None:
+    resp = await admin.post("/api/admin/settings", json={"min_payout_cents": 10_000_000, "platform_fee_percent": 50})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["min_payout_cents"] == 10_000_000
+
+
+def test_every_numeric_admin_setting_has_both_bounds() -> None:
+    properties = PlatformSettingsUpdate.model_json_schema()["properties"]
+    numeric = {name: p["anyOf"][0] for name, p in properties.items() if p["anyOf"][0]["type"] in ("integer", "number")}
+    assert "min_payout_cents" in numeric and "platform_fee_percent" in numeric
+    for name, schema in numeric.items():
+        assert "minimum" in schema and "maximum" in schema, name
+
+
+async def test_a_stored_value_out_of_bounds_falls_back_to_the_default(client, admin) -> None:
+    async with client.app[DB].write() as s:
+        s.add(Setting(key="min_payout_cents", value={"v": 10**30}))
+        s.add(Setting(key="refund_window_hours", value={"v": 12}))
+    client.app[DB].caches.invalidate(("settings",))
+    values = await (await admin.get("/api/admin/settings")).json()
+    assert values["min_payout_cents"] == PlatformSettings().min_payout_cents
+    assert values["refund_window_hours"] == 12
