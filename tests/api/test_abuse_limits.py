@@ -286,3 +286,9 @@ async def test_metrics_count_an_unhandled_error_as_500(client, learner, monkeypa
     resp = await learner.get("/api/requests/1")
     assert resp.status == 500
     assert _counted(client, "/api/requests/{id}", 500) == 1
+
+
+async def test_naive_recording_filters_are_read_as_utc(client, admin) -> None:
+    """schemathesis found it on a fresh install: a naive filter reached a UTC column (500)."""
+    resp = await admin.get("/api/recordings", params={"date_from": "2030-01-01T00:00:00", "date_to": "2031-01-01"})
+    assert resp.status == 200, await resp.text()
