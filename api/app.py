@@ -41,7 +41,10 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         # proxy_middleware first: everything after it sees the real client IP and scheme.
-        middlewares=[proxy_middleware, error_middleware, metrics_middleware, csrf_middleware],
+        # metrics_middleware outside error_middleware: it counts the response the client got
+        # (a domain refusal as its 400/401/403/404/409, an unhandled error as the 500 it became),
+        # not the exception on its way out, which it could only guess at.
+        middlewares=[proxy_middleware, metrics_middleware, error_middleware, csrf_middleware],
     )
     # Configuration, and what every request reaches through app state.
     app[SETTINGS] = settings
