@@ -1,4 +1,4 @@
-"""Settling a class: money follows what the SFU saw (README "Money rules").
+"""Settling a class: money follows what the SFU saw (docs/money.md).
 
 When a class ends (its mentor presses End after the start, or the scheduler
 finds it over), one transaction decides every confirmed booking from the
