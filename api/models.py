@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 ORM models: the data model of DESIGN.md section 3.
+"""SQLAlchemy 2 ORM models: the data model of docs/architecture.md.
 
 Times are timezone-aware UTC. Money is integer cents. JSON columns hold
 lists (skills, topics) that the pages show but never join on.
@@ -56,7 +56,7 @@ class BookingStatus(str, enum.Enum):
     confirmed = "confirmed"
     cancelled = "cancelled"
     attended = "attended"
-    # The class took place and the learner never joined it (README: money rules).
+    # The class took place and the learner never joined it (docs/money.md).
     no_show = "no_show"
 
 

@@ -3,7 +3,7 @@
 Services know nothing of HTTP. The edge maps each kind to a status once
 (``api.errors.from_domain``: the API's JSON error shape, and the pages' readable
 error page through the same middleware). The codes are part of the API contract
-(DESIGN.md): clients branch on them, so a code never changes meaning.
+(docs/architecture.md): clients branch on them, so a code never changes meaning.
 
     raise NotFound.of("session")
     raise Conflict("This session is sold out.", code="sold_out")

@@ -54,6 +54,9 @@ class MediaSocket(asyncio.DatagramTransport):
         self._flush_handle: Optional[asyncio.Handle] = None
         self._backlog: collections.deque[tuple[bytes, Any]] = collections.deque()
         self._closing = False
+        #: True while packets must go through ``send_srtp`` (a backlog waits for the socket to be
+        #: writable, or the socket is closing): a ``BatchSink`` reads this, never the fields behind it
+        self.deferring = False
         self._sockname = sock.getsockname()
         self.errors = 0
         loop.add_reader(self._fd, self._read_ready)
@@ -139,6 +142,7 @@ class MediaSocket(asyncio.DatagramTransport):
         if not self._backlog:
             self._loop.add_writer(self._fd, self._write_ready)
         self._backlog.extend(datagrams)
+        self.deferring = bool(self._backlog) or self._closing
 
     def _write_ready(self) -> None:
         backlog = self._backlog
@@ -153,6 +157,7 @@ class MediaSocket(asyncio.DatagramTransport):
                 self.errors += 1
             backlog.popleft()
         self._loop.remove_writer(self._fd)
+        self.deferring = self._closing
 
     # ---------------------------------------------------------------- transport API
 
@@ -184,6 +189,7 @@ class MediaSocket(asyncio.DatagramTransport):
             return
         self.flush()
         self._closing = True
+        self.deferring = True
         self._loop.remove_reader(self._fd)
         if self._backlog:
             self._loop.remove_writer(self._fd)

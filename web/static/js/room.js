@@ -1,6 +1,6 @@
 // The live room /room/{id}: token → signaling socket → one RTCPeerConnection to the SFU.
 //
-// Protocol (DESIGN.md §5, sfu/README.md): join → joined; the client offers its tracks
+// Protocol (docs/architecture.md, sfu/README.md): join → joined; the client offers its tracks
 // (camera, mic, screen with `sources`), the server answers; the server offers whenever
 // others' tracks come and go, the client answers. `tracks` messages say which mid carries
 // which publisher's camera/mic/screen (the remote stream id is the publisher's peer_id).
