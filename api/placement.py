@@ -19,8 +19,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from api.broker import RedisBroker
 from sfu import Engine
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,14 @@ class RedisPlacement:
 
     def __init__(
         self,
-        redis: Any,
+        broker: RedisBroker,
         *,
         load: Callable[[], int],
         rooms: Callable[[], list[int]],
         internal_url: Callable[[], str | None],
     ) -> None:
-        self.redis = redis
+        self.broker = broker
+        self.redis = broker.redis
         self.node_id = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._load = load
         self._rooms = rooms
@@ -95,17 +96,22 @@ class RedisPlacement:
         self._task.cancel()
         await self._exited.wait()
         try:
-            await self.redis.delete(f"pl:node:{self.node_id}")
+            await self.broker.call(lambda: self.redis.delete(f"pl:node:{self.node_id}"))
         except Exception:  # noqa: BLE001
             pass
 
     async def owner(self, session_id: int) -> Node | None:
         """The node that serves this room, claiming it for the least-loaded node when free.
 
-        Returns None when this process should serve it (it owns it, or Redis is down).
+        Returns None when this process should serve it (it owns it, or Redis is down or
+        hung: the broker's heartbeat says so at once, and a call that hangs meanwhile is cut
+        after twice its timeout over the few calls a placement makes).
         """
+        if not self.broker.available:
+            log.warning("placement unavailable (redis misses heartbeats): serving room %s locally", session_id)
+            return None
         try:
-            return await self._owner(session_id)
+            return await asyncio.wait_for(self._owner(session_id), 4 * self.broker.timeout)
         except Exception as exc:  # noqa: BLE001 - placement degrades to local, never fails a join
             log.warning("placement unavailable (%s): serving room %s locally", exc, session_id)
             return None
@@ -161,7 +167,7 @@ class RedisPlacement:
         try:
             while True:
                 try:
-                    await self._beat()
+                    await asyncio.wait_for(self._beat(), self.broker.timeout)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - keep beating through Redis outages
