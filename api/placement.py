@@ -199,3 +199,32 @@ def peers_served(engine: Engine) -> int:
 def rooms_served(engine: Engine) -> list[int]:
     """The session ids of this process's open rooms (their claims are kept alive)."""
     return [int(r.room_id) for r in engine.routers if not r.closed and r.room_id.isdigit()]
+
+
+# Compare-and-delete: a claim is dropped only while it still names the dead node (a live
+# node may have claimed the room again meanwhile).
+_FORGET_CLAIM = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def forget_process(redis_url: str, pid: int, timeout: float = 1.0) -> int:
+    """A worker of this machine died (its parent saw it): drop its registration and room
+    claims now, so its rooms are placed on a live node at the pages' next join instead of
+    after ``NODE_TTL``/``ROOM_TTL``. Returns how many rooms were released."""
+    import redis
+
+    prefix = f"{os.uname().nodename}-{pid}-"
+    client = redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        keys = list(client.scan_iter(match=f"pl:node:{prefix}*", count=100))
+        dead = {(k.decode() if isinstance(k, bytes) else str(k))[len("pl:node:") :] for k in keys}
+        if not dead:
+            return 0
+        client.delete(*keys)
+        forget = client.register_script(_FORGET_CLAIM)
+        released = 0
+        for key in client.scan_iter(match="pl:room:*", count=500):
+            for node_id in dead:
+                released += int(forget(keys=[key], args=[node_id]))
+        return released
+    finally:
+        client.close()
