@@ -128,6 +128,20 @@ def owner_pid(m: Machine, sid: int) -> int:
     return int(node.decode().rsplit("-", 2)[1])  # node ids are <host>-<pid>-<random>
 
 
+async def attendance(m: Machine, sid: int, user_id: int) -> list[tuple[Any, Any]]:
+    conn = await asyncpg.connect(f"{PG}/{m.db_name}")
+    try:
+        rows = await conn.fetch(
+            "SELECT joined_at, left_at FROM attendance_intervals WHERE session_id = $1 AND user_id = $2"
+            " ORDER BY joined_at",
+            sid,
+            user_id,
+        )
+    finally:
+        await conn.close()
+    return [(r["joined_at"], r["left_at"]) for r in rows]
+
+
 class Rejoining:
     """A participant that rejoins as the room page does when its socket drops: a fresh token,
     a new peer connection, after 1 s, then 2 s, 4 s ... (web/static/js/room.js)."""
@@ -183,6 +197,14 @@ async def test_killed_room_owner_is_restarted_and_the_class_goes_on_on_a_live_wo
             await m.join()
             await lp.join()
             await decode_each_other(m, lp)
+            assert m.p is not None
+            await m.p.send({"type": "chat", "text": "before the crash"})
+            assert lp.p is not None
+            await lp.p.wait_message("chat")
+            deadline = time.monotonic() + 5
+            while not (await learner.call("GET", f"/api/rooms/{sid}/chat"))[1]["items"]:
+                assert time.monotonic() < deadline, "the chat message was never stored"
+                await asyncio.sleep(0.1)
 
             victim = owner_pid(machine, sid)
             before = machine.status()
@@ -215,6 +237,16 @@ async def test_killed_room_owner_is_restarted_and_the_class_goes_on_on_a_live_wo
                 line for line in metrics.decode().splitlines() if line.startswith("peerlearn_worker_restarts_total")
             ]
             assert sorted(float(line.rsplit(" ", 1)[1]) for line in restarts) == [0.0, 1.0], restarts
+            # Nothing of the class was lost: it is still live, the chat is there, and each
+            # participant's attendance runs on through the gap (the interval the dead worker
+            # left open ends where the rejoin begins: no leave, no no-show).
+            status, detail = await learner.call("GET", f"/api/sessions/{sid}")
+            assert detail["status"] == "live", detail
+            status, chat = await learner.call("GET", f"/api/rooms/{sid}/chat")
+            assert status == 200 and [c["text"] for c in chat["items"]] == ["before the crash"], chat
+            for user in (mentor, learner):
+                spans = await attendance(machine, sid, user.id)
+                assert len(spans) == 2 and spans[0][1] == spans[1][0] and spans[1][1] is None, spans
             print(
                 f"\nworker killed: both decode again after {decoding_again:.2f}s; "
                 f"worker restarted and reported healthy after {restarted:.2f}s"
