@@ -140,8 +140,13 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -
         env = {**os.environ, "PEERLEARN_WORKER_INDEX": str(index), "PEERLEARN_WORKERS": str(workers)}
         return subprocess.Popen(cmd, env=env)
 
+    import redis
+
+    timeout = settings.redis_timeout_seconds
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
     def forget(pid: int) -> None:
-        released = forget_process(settings.redis_url, pid, settings.redis_timeout_seconds)
+        released = forget_process(client, pid)
         logging.getLogger(__name__).warning("placement: %d room(s) of pid %d released", released, pid)
 
     supervisor = Supervisor(spawn, workers, settings.data_dir, on_death=forget)

@@ -144,7 +144,7 @@ async def attendance(m: Machine, sid: int, user_id: int) -> list[tuple[Any, Any]
 
 class Rejoining:
     """A participant that rejoins as the room page does when its socket drops: a fresh token,
-    a new peer connection, after 1 s, then 2 s, 4 s ... (web/static/js/room.js)."""
+    a new peer connection, after 0.25 s, then 1 s, 2 s, 4 s ... (web/static/js/room.js)."""
 
     def __init__(self, http: aiohttp.ClientSession, base: str, user: User, sid: int, role: str) -> None:
         self.http, self.base, self.user, self.sid, self.role = http, base, user, sid, role
@@ -161,7 +161,7 @@ class Rejoining:
         assert self.p is not None
         await self.p.wait_message("__closed__")
         await self.p.close()
-        delay = 1.0
+        delay = 0.25
         while True:
             await asyncio.sleep(delay)
             try:
@@ -170,7 +170,7 @@ class Rejoining:
             except (AssertionError, aiohttp.ClientError, asyncio.TimeoutError, KeyError):
                 if self.p is not None:
                     await self.p.close()
-                delay = min(delay * 2, 15)
+                delay = 1.0 if delay < 1 else min(delay * 2, 15)
 
     async def close(self) -> None:
         if self.p is not None:
