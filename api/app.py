@@ -24,6 +24,7 @@ from api.placement import InternalAddress
 from api.proxy import proxy_middleware
 from api.routes import ROUTES
 from api.settings import Settings
+from api.supervisor import WorkerHealthCollector
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
     headers.setup(app)
     app[ENDPOINTS] = []
     app[METRICS] = Metrics()
+    if settings.workers > 1:  # under `serve --workers N`: its parent's view of the workers
+        app[METRICS].registry.register(WorkerHealthCollector(settings.data_dir))
     app[MAILER] = Mailer(outbox=settings.outbox_dir, sender=settings.mail_from, smtp_url=settings.smtp_url)
     app[INTERNAL_ADDRESS] = InternalAddress()
     # Long-lived resources, in start order; they stop in reverse (api/lifecycle.py). The
