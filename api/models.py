@@ -474,3 +474,39 @@ class SchedulerClaim(Base):
 
     key: Mapped[str] = mapped_column(String(120), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MentorAvailability(Base):
+    """A mentor's weekly booking rules (api/services/availability.py): wall-clock ranges in
+    their own IANA zone, so 09:00 in Berlin stays 09:00 in Berlin across DST changes."""
+
+    __tablename__ = "mentor_availability"
+    __table_args__ = (
+        CheckConstraint("slot_minutes > 0", name="slot_positive"),
+        CheckConstraint("price_cents >= 0", name="price_non_negative"),
+    )
+
+    mentor_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    #: [{"weekday": 0..6 (Monday 0), "start": "HH:MM", "end": "HH:MM"}]
+    weekly: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    slot_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    price_cents: Mapped[int] = mapped_column(Integer, default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    buffer_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    min_notice_hours: Mapped[int] = mapped_column(Integer, default=12)
+    max_days_ahead: Mapped[int] = mapped_column(Integer, default=60)
+    #: ["YYYY-MM-DD"], dates in the mentor's zone
+    days_off: Mapped[list[str]] = mapped_column(default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CalendarFeed(Base):
+    """A user's secret calendar address (``/api/calendar/{secret}.ics``); regenerating
+    replaces the secret, so the old address stops answering."""
+
+    __tablename__ = "calendar_feeds"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -69,6 +69,9 @@ MATRIX = [
     row("POST", "/api/sessions/{id}/update", "session", ("mentor", "admin"), {"description": "edited"}),
     row("POST", "/api/sessions/{id}/update", "draft", ("mentor", "admin"), {"description": "edited"}),
     row("GET", "/api/mentors/{id}", "mentor_user", EVERYONE),
+    # scheduling: a mentor's rules and free slots are public (no query: a 400, not a refusal)
+    row("GET", "/api/mentors/{id}/availability", "mentor_user", EVERYONE),
+    row("GET", "/api/mentors/{id}/slots", "mentor_user", EVERYONE),
     # bookings: the learner, the session's mentor, admins
     row("GET", "/api/bookings/{id}", "booking", ("learner", "mentor", "admin")),
     # requests: its learner, the mentor it was sent to, admins
