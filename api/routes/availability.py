@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.auth import CurrentUser
-from api.keys import DB
+from api.keys import DB, SETTINGS
 from api.routing import ApiRoutes, path_id
 from api.schemas.scheduling import AvailabilityIn, AvailabilityOut, SlotPage, SlotQuery
 from api.services import availability
@@ -34,4 +34,6 @@ async def availability_public(request: web.Request) -> AvailabilityOut:
 @routes.get("/api/mentors/{id}/slots", query=SlotQuery, response=SlotPage, auth=None)
 async def slots_list(request: web.Request, *, query: SlotQuery) -> SlotPage:
     """A mentor's free slots between ``from`` and ``to`` (ISO 8601; at most 92 days)."""
-    return await availability.list_slots(request.app[DB], path_id(request), query.from_, query.to)
+    return await availability.list_slots(
+        request.app[DB], request.app[SETTINGS], path_id(request), query.from_, query.to
+    )

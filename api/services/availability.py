@@ -20,6 +20,7 @@ from api.models import MentorAvailability, Role, Session, SessionStatus, User
 from api.schemas.scheduling import AvailabilityIn, AvailabilityOut, SlotOut, SlotPage, WeeklyRange
 from api.services import slots
 from api.services.errors import Forbidden, Invalid, NotFound
+from api.settings import Settings
 
 BUSY = (SessionStatus.scheduled, SessionStatus.live)
 # One query may span at most this much (a quarter); the horizon itself is at most a year.
@@ -120,6 +121,12 @@ async def active_mentor(s: AsyncSession, mentor_id: int) -> User:
     return user
 
 
+def takes_bookings(mentor: User, settings: Settings) -> bool:
+    """Whether learners may book this mentor: as for publishing a class, the mentor's e-mail
+    must be confirmed (they take payments) when the platform requires it."""
+    return mentor.email_verified_at is not None or not settings.require_verified_email
+
+
 async def get_rules(db: Database, mentor_id: int) -> AvailabilityOut:
     """A mentor's rules as anyone may see them (404 for an unknown or inactive mentor)."""
     async with db.read() as s:
@@ -212,13 +219,16 @@ async def free_in(
     return slots.free_slots(rules, busy, start, end, now)
 
 
-async def list_slots(db: Database, mentor_id: int, from_: str, to: str, now: datetime | None = None) -> SlotPage:
-    """Free slots of an active mentor between two instants (empty if they set no rules)."""
+async def list_slots(
+    db: Database, settings: Settings, mentor_id: int, from_: str, to: str, now: datetime | None = None
+) -> SlotPage:
+    """Free slots of an active mentor between two instants (empty if they set no rules, or
+    cannot take bookings yet)."""
     start, end = window(from_, to)
     async with db.read() as s:
         mentor = await active_mentor(s, mentor_id)
         row = await s.get(MentorAvailability, mentor_id)
-        if row is None:
+        if row is None or not takes_bookings(mentor, settings):
             return SlotPage(items=[], time_zone=mentor.timezone)
         found = await free_in(s, row, start, end, now or utcnow())
         return SlotPage(
