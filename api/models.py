@@ -140,6 +140,8 @@ class Session(Base):
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     reminder_sent_at: Mapped[datetime | None]
+    # iCalendar SEQUENCE of the class (calendar feeds): bumped when it moves or is cancelled.
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     talk_time: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: {user_id: {excellent|good|poor|lost: seconds}} as the SFU scored each participant
     connection_quality: Mapped[dict[str, Any]] = mapped_column(default=dict)

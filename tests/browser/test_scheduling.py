@@ -5,6 +5,7 @@ both zones named, and books one; the slot is gone and the class is in their sess
 from __future__ import annotations
 
 import re
+import urllib.error
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -108,3 +109,70 @@ def test_mentor_sets_hours_on_a_phone_and_a_learner_abroad_books_a_slot(zoned_ta
     again = mentor.call("GET", f"/api/mentors/{mentor.user['id']}/slots?{q}")["items"]  # type: ignore[index]
     assert first["starts_at"] not in [s["starts_at"] for s in again]
     assert not desk.console_errors, desk.console_errors
+
+
+def _feed_events(url: str) -> dict[str, Any]:
+    import urllib.request
+
+    import icalendar
+
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        assert resp.headers.get_content_type() == "text/calendar"
+        cal = icalendar.Calendar.from_ical(resp.read())
+    return {str(ev["UID"]): ev for ev in cal.walk("VEVENT")}
+
+
+def test_profile_calendar_feed_and_reminder_choices(zoned_tab: Any, api_client: Api) -> None:
+    mentor = api_client.signup("mentor", domains=["Programming"], timezone="Europe/Berlin")
+    learner = api_client.signup("learner", timezone="America/New_York")
+    mentor.call(
+        "PUT",
+        "/api/mentors/me/availability",
+        {
+            "time_zone": "Europe/Berlin",
+            "weekly": [{"weekday": d, "start": "10:00", "end": "11:00"} for d in range(7)],
+            "slot_minutes": 60,
+            "price_cents": 0,
+            "currency": "USD",
+        },
+    )
+    now = datetime.now(UTC)
+    q = f"from={now.isoformat().replace('+00:00', 'Z')}&to={(now + timedelta(days=14)).isoformat().replace('+00:00', 'Z')}"
+    slot = mentor.call("GET", f"/api/mentors/{mentor.user['id']}/slots?{q}")["items"][0]  # type: ignore[index]
+    booking = learner.call(
+        "POST", "/api/bookings/slot", {"mentor_id": mentor.user["id"], "starts_at": slot["starts_at"]}
+    )  # type: ignore[index]
+
+    phone = zoned_tab("America/New_York", 390, 844)
+    phone.login(learner.user["email"], PASSWORD)  # type: ignore[index]
+    phone.goto("/profile")
+    page = phone.page
+    url_box = page.get_by_test_id("calendar-url")
+    expect(url_box).to_have_value(re.compile(r"/api/calendar/[\w-]+\.ics$"))
+    old_url = url_box.input_value()
+    events = _feed_events(old_url)
+    uid = f"booking-{booking['id']}-session-{booking['session_id']}@peerlearn"
+    assert events[uid].decoded("DTSTART") == datetime.fromisoformat(slot["starts_at"])
+    mentor_feed = _feed_events(mentor.call("GET", "/api/calendar/feed")["url"])
+    assert mentor_feed[f"session-{booking['session_id']}@peerlearn"].decoded("DTSTART") == datetime.fromisoformat(
+        slot["starts_at"]
+    )
+    _no_sideways_scroll(phone)
+    phone.shot("scheduling-5-profile-calendar-phone")
+
+    page.on("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="New address").click()
+    expect(url_box).not_to_have_value(old_url)
+    try:
+        _feed_events(old_url)
+        raise AssertionError("the old address still answers")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404
+    assert uid in _feed_events(url_box.input_value())
+
+    page.get_by_label("E-mail me a reminder 24 hours before each class").uncheck()
+    page.get_by_role("button", name="Save Changes").click()
+    expect(page.get_by_text(re.compile("saved", re.I)).first).to_be_visible()
+    prefs = learner.call("GET", "/api/users/me")["preferences"]
+    assert prefs["remind_email_24h"] is False and prefs["remind_email_1h"] is True
+    assert not phone.console_errors, phone.console_errors

@@ -3,7 +3,8 @@
 mentor_availability holds one row of booking rules per mentor (wall-clock ranges in
 the mentor's IANA zone, slot length, price, buffer, notice, horizon, days off); free
 slots are computed from it and the mentor's sessions, never stored. calendar_feeds
-holds each user's secret .ics address.
+holds each user's secret .ics address; sessions.sequence is a class's iCalendar SEQUENCE
+(bumped when it moves or is cancelled, so subscribed calendars take the change).
 
 Revision ID: 0008
 Revises: 0006
@@ -21,6 +22,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("sessions") as batch:
+        batch.add_column(sa.Column("sequence", sa.Integer(), nullable=False, server_default=sa.text("0")))
     op.create_table(
         "mentor_availability",
         sa.Column("mentor_id", sa.Integer(), nullable=False),
@@ -53,3 +56,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("calendar_feeds")
     op.drop_table("mentor_availability")
+    with op.batch_alter_table("sessions") as batch:
+        batch.drop_column("sequence")
