@@ -512,3 +512,35 @@ class CalendarFeed(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     secret: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RescheduleStatus(str, enum.Enum):
+    pending = "pending"
+    accepted = "accepted"
+    declined = "declined"
+    withdrawn = "withdrawn"
+
+
+class RescheduleProposal(Base):
+    """One side of a booked 1:1 asks to move it; until the other side accepts, the old time stands."""
+
+    __tablename__ = "reschedule_proposals"
+    __table_args__ = (
+        # At most one open proposal per class: the answer always concerns the latest ask.
+        Index(
+            "uq_reschedule_proposals_pending_session",
+            "session_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    proposed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    starts_at: Mapped[datetime]
+    previous_starts_at: Mapped[datetime]
+    status: Mapped[RescheduleStatus] = mapped_column(_enum(RescheduleStatus), default=RescheduleStatus.pending)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]

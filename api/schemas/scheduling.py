@@ -74,3 +74,27 @@ class SlotBookingIn(Strict):
 class CalendarFeedOut(BaseModel):
     url: str
     created_at: datetime
+
+
+class RescheduleIn(Strict):
+    starts_at: IsoDateTime
+
+
+class RescheduleOut(BaseModel):
+    id: int
+    session_id: int
+    proposed_by_id: int
+    proposed_by_name: str
+    starts_at: datetime
+    previous_starts_at: datetime
+    status: str
+    created_at: datetime
+    decided_at: datetime | None = None
+
+
+class RescheduleState(BaseModel):
+    """A 1:1's moving state as one of its two people sees it."""
+
+    pending: RescheduleOut | None
+    can_propose: bool  # a booked 1:1, scheduled, not started, nothing pending
+    mentor_id: int

@@ -184,19 +184,19 @@ async def set_rules(db: Database, mentor_id: int, role: str, data: AvailabilityI
 
 
 async def busy_times(
-    s: AsyncSession, mentor_id: int, start: datetime, end: datetime
+    s: AsyncSession, mentor_id: int, start: datetime, end: datetime, exclude_session: int | None = None
 ) -> list[tuple[datetime, datetime]]:
-    """The mentor's scheduled and live sessions near [start, end), as UTC intervals."""
-    rows = (
-        await s.execute(
-            select(Session.starts_at, Session.duration_min).where(
-                Session.mentor_id == mentor_id,
-                Session.status.in_(BUSY),
-                Session.starts_at < end,
-                Session.starts_at > start - LONGEST_SESSION,
-            )
-        )
-    ).all()
+    """The mentor's scheduled and live sessions near [start, end), as UTC intervals
+    (``exclude_session``: a class being moved does not block its own new time)."""
+    conds = [
+        Session.mentor_id == mentor_id,
+        Session.status.in_(BUSY),
+        Session.starts_at < end,
+        Session.starts_at > start - LONGEST_SESSION,
+    ]
+    if exclude_session is not None:
+        conds.append(Session.id != exclude_session)
+    rows = (await s.execute(select(Session.starts_at, Session.duration_min).where(*conds))).all()
     return [(starts, starts + timedelta(minutes=minutes)) for starts, minutes in rows]
 
 
@@ -211,11 +211,18 @@ def window(from_: str, to: str) -> tuple[datetime, datetime]:
 
 
 async def free_in(
-    s: AsyncSession, row: MentorAvailability, start: datetime, end: datetime, now: datetime
+    s: AsyncSession,
+    row: MentorAvailability,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    exclude_session: int | None = None,
 ) -> list[slots.Slot]:
     """The free slots of ``row``'s mentor in [start, end), as seen in transaction ``s``."""
     rules = rules_of(row)
-    busy = await busy_times(s, row.mentor_id, start - rules.slot - rules.buffer, end + rules.buffer)
+    busy = await busy_times(
+        s, row.mentor_id, start - rules.slot - rules.buffer, end + rules.buffer, exclude_session=exclude_session
+    )
     return slots.free_slots(rules, busy, start, end, now)
 
 

@@ -40,6 +40,11 @@ KINDS = frozenset(
         "earnings.available",
         "report.opened",
         "report.resolved",
+        # Scheduling (issue 26): moving a booked 1:1 by consent.
+        "session.reschedule_proposed",
+        "session.reschedule_declined",
+        "session.reschedule_withdrawn",
+        "session.rescheduled",
     }
 )
 

@@ -1,10 +1,12 @@
 """E-mail reminders 24 hours and 1 hour before each class, to the mentor and every booked learner.
 
 Exactly once whatever the number of server processes: each reminder is a
-``SchedulerClaim`` (``mail-reminder:{lead}:{session}:{user}``) inserted in the
+``SchedulerClaim`` (``mail-reminder:{lead}:{session}:{sequence}:{user}``) inserted in the
 same transaction as its message's ``mail_outbox`` row, so a process that loses
 the race (primary-key conflict) queues nothing, and one that crashes before
-committing leaves the reminder for the next pass. The outbox's sender then
+committing leaves the reminder for the next pass. The class's SEQUENCE is part
+of the key: a class moved after its reminder went out is reminded again for
+its new time. The outbox's sender then
 delivers it like every other e-mail (retries, SMTP or .eml files).
 
 A reminder is due from ``lead`` before the start until the next one takes over
@@ -50,11 +52,12 @@ LEADS = (
 class Due:
     lead: Lead
     session_id: int
+    sequence: int
     user_id: int
 
     @property
     def key(self) -> str:
-        return f"mail-reminder:{self.lead.name}:{self.session_id}:{self.user_id}"
+        return f"mail-reminder:{self.lead.name}:{self.session_id}:{self.sequence}:{self.user_id}"
 
 
 def utcnow() -> datetime:
@@ -73,7 +76,14 @@ async def due_now(ctx: Context, now: datetime) -> list[Due]:
     async with ctx.db.read() as s:
         rows = (
             await s.execute(
-                select(Session.id, Session.mentor_id, Session.starts_at, Booking.learner_id, Booking.created_at)
+                select(
+                    Session.id,
+                    Session.mentor_id,
+                    Session.starts_at,
+                    Session.sequence,
+                    Booking.learner_id,
+                    Booking.created_at,
+                )
                 .join(Booking, Booking.session_id == Session.id)
                 .where(
                     Session.status == SessionStatus.scheduled,
@@ -86,15 +96,15 @@ async def due_now(ctx: Context, now: datetime) -> list[Due]:
         found: dict[str, Due] = {}
         # The mentor is in the class from its first booking on (a group class may open seats early).
         mentor_since: dict[int, datetime] = {}
-        for sid, _, _, _, booked_at in rows:
+        for sid, _, _, _, _, booked_at in rows:
             mentor_since[sid] = min(mentor_since.get(sid, booked_at), booked_at)
-        for sid, mentor_id, starts, learner_id, booked_at in rows:
+        for sid, mentor_id, starts, sequence, learner_id, booked_at in rows:
             for lead in LEADS:
                 if not starts - lead.before <= now < starts - lead.until:
                     continue
                 for uid, since in ((learner_id, booked_at), (mentor_id, mentor_since[sid])):
                     if since <= starts - lead.before:
-                        due = Due(lead, sid, uid)
+                        due = Due(lead, sid, sequence, uid)
                         found[due.key] = due
         if not found:
             return []

@@ -54,10 +54,10 @@ async def test_24h_and_1h_reminders_once_each_across_two_processes(aiohttp_clien
 
     assert await both(start - timedelta(hours=25)) == []
     day = await both(start - timedelta(hours=23, minutes=59))
-    assert day == sorted([f"mail-reminder:24h:{sid}:{learner.id}", f"mail-reminder:24h:{sid}:{mentor.id}"])
+    assert day == sorted([f"mail-reminder:24h:{sid}:0:{learner.id}", f"mail-reminder:24h:{sid}:0:{mentor.id}"])
     assert await both(start - timedelta(hours=12)) == []  # already sent: not again
     hour = await both(start - timedelta(minutes=59))
-    assert hour == sorted([f"mail-reminder:1h:{sid}:{learner.id}", f"mail-reminder:1h:{sid}:{mentor.id}"])
+    assert hour == sorted([f"mail-reminder:1h:{sid}:0:{learner.id}", f"mail-reminder:1h:{sid}:0:{mentor.id}"])
     assert await both(start - timedelta(minutes=30)) == []
     assert await both(start - timedelta(minutes=2)) == []
 
@@ -85,7 +85,7 @@ async def test_a_class_booked_late_skips_the_24h_reminder(client, learner, mento
     ctx = Context.of(client.app)
     assert await reminder_mail.send_due(ctx, start - timedelta(hours=2)) == []
     sent = await reminder_mail.send_due(ctx, start - timedelta(minutes=50))
-    assert sorted(sent) == sorted([f"mail-reminder:1h:{sid}:{learner.id}", f"mail-reminder:1h:{sid}:{mentor.id}"])
+    assert sorted(sent) == sorted([f"mail-reminder:1h:{sid}:0:{learner.id}", f"mail-reminder:1h:{sid}:0:{mentor.id}"])
 
 
 async def test_opted_out_users_get_no_reminders(client, mentor):

@@ -108,7 +108,41 @@ def test_mentor_sets_hours_on_a_phone_and_a_learner_abroad_books_a_slot(zoned_ta
     desk.shot("scheduling-4-learner-sessions")
     again = mentor.call("GET", f"/api/mentors/{mentor.user['id']}/slots?{q}")["items"]  # type: ignore[index]
     assert first["starts_at"] not in [s["starts_at"] for s in again]
+
+    # The mentor, on the phone, proposes the next free time; the class keeps its time meanwhile.
+    sid = booked[0]["session_id"]
+    target = again[0]["starts_at"]
+    phone.goto(f"/sessions/{sid}")
+    panel = phone.page.get_by_test_id("reschedule")
+    panel.get_by_role("button", name="Propose a new time").click()
+    panel.locator(f'[data-new-time="{target}"]').click()
+    expect(panel).to_contain_text("Waiting for an answer")
+    _no_sideways_scroll(phone)
+    phone.shot("scheduling-5-mentor-proposes-new-time-phone")
+    assert learner.call("GET", f"/api/sessions/{sid}")["starts_at"] == first["starts_at"]
+
+    # The learner accepts; the class moves, and both calendar feeds show the new time.
+    desk.goto(f"/sessions/{sid}")
+    panel = page.get_by_test_id("reschedule")
+    expect(panel).to_contain_text("proposes moving this class")
+    desk.shot("scheduling-6-learner-sees-proposal")
+    panel.get_by_role("button", name="Accept new time").click()
+    expect(page.get_by_text("The class moved to the new time")).to_be_visible()
+    assert learner.call("GET", f"/api/sessions/{sid}")["starts_at"] == target
+    new_start = datetime.fromisoformat(target)
+    learner_feed = _feed_events(learner.call("GET", "/api/calendar/feed")["url"])
+    mentor_feed = _feed_events(mentor.call("GET", "/api/calendar/feed")["url"])
+    mine = learner_feed[f"booking-{booked[0]['id']}-session-{sid}@peerlearn"]
+    theirs = mentor_feed[f"session-{sid}@peerlearn"]
+    for ev in (mine, theirs):
+        assert ev.decoded("DTSTART") == new_start and int(ev["SEQUENCE"]) == 1 and str(ev["STATUS"]) == "CONFIRMED"
+    page.wait_for_load_state()
+    expect(page.locator('[data-field="starts_at"]')).to_contain_text(
+        new_start.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M")
+    )
+    desk.shot("scheduling-7-learner-class-moved")
     assert not desk.console_errors, desk.console_errors
+    assert not phone.console_errors, phone.console_errors
 
 
 def _feed_events(url: str) -> dict[str, Any]:
@@ -158,7 +192,7 @@ def test_profile_calendar_feed_and_reminder_choices(zoned_tab: Any, api_client: 
         slot["starts_at"]
     )
     _no_sideways_scroll(phone)
-    phone.shot("scheduling-5-profile-calendar-phone")
+    phone.shot("scheduling-8-profile-calendar-phone")
 
     page.on("dialog", lambda d: d.accept())
     page.get_by_role("button", name="New address").click()

@@ -4,7 +4,8 @@ mentor_availability holds one row of booking rules per mentor (wall-clock ranges
 the mentor's IANA zone, slot length, price, buffer, notice, horizon, days off); free
 slots are computed from it and the mentor's sessions, never stored. calendar_feeds
 holds each user's secret .ics address; sessions.sequence is a class's iCalendar SEQUENCE
-(bumped when it moves or is cancelled, so subscribed calendars take the change).
+(bumped when it moves or is cancelled, so subscribed calendars take the change);
+reschedule_proposals holds one side's ask to move a booked 1:1 until the other answers.
 
 Revision ID: 0008
 Revises: 0006
@@ -52,8 +53,43 @@ def upgrade() -> None:
         sa.UniqueConstraint("secret", name=op.f("uq_calendar_feeds_secret")),
     )
 
+    op.create_table(
+        "reschedule_proposals",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("session_id", sa.Integer(), nullable=False),
+        sa.Column("proposed_by_id", sa.Integer(), nullable=False),
+        sa.Column("starts_at", api.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("previous_starts_at", api.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending", "accepted", "declined", "withdrawn", name="reschedulestatus", native_enum=False, length=20
+            ),
+            nullable=False,
+        ),
+        sa.Column("created_at", api.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", api.models.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], name=op.f("fk_reschedule_proposals_session_id_sessions")
+        ),
+        sa.ForeignKeyConstraint(
+            ["proposed_by_id"], ["users.id"], name=op.f("fk_reschedule_proposals_proposed_by_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reschedule_proposals")),
+    )
+    with op.batch_alter_table("reschedule_proposals") as batch:
+        batch.create_index(batch.f("ix_reschedule_proposals_session_id"), ["session_id"], unique=False)
+        batch.create_index(
+            "uq_reschedule_proposals_pending_session",
+            ["session_id"],
+            unique=True,
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        )
+
 
 def downgrade() -> None:
+    op.drop_table("reschedule_proposals")
     op.drop_table("calendar_feeds")
     op.drop_table("mentor_availability")
     with op.batch_alter_table("sessions") as batch:
