@@ -120,3 +120,21 @@ async def test_cancelled_classes_and_seats_get_no_reminder(client, learner, ment
         await s.execute(update(Booking).where(Booking.id == bid).values(created_at=utcnow() - timedelta(days=1)))
     assert (await learner.post(f"/api/bookings/{bid}/cancel")).status == 200
     assert await reminder_mail.send_due(Context.of(client.app)) == []
+
+
+async def test_a_moved_class_is_reminded_again_for_its_new_time(client, learner, mentor):
+    sid = await make_session(client, mentor.id, starts_in=timedelta(hours=30))
+    await book(client, sid, learner.id)
+    start = await starts_of(client, sid)
+    async with client.app[DB].write() as s:
+        await s.execute(update(Booking).where(Booking.session_id == sid).values(created_at=start - timedelta(days=2)))
+    ctx = Context.of(client.app)
+    assert len(await reminder_mail.send_due(ctx, start - timedelta(hours=23))) == 2
+    # Moved two days later (its SEQUENCE rises): the 24 h reminder is due again, for the new time.
+    new_start = start + timedelta(days=2)
+    resp = await mentor.post(f"/api/sessions/{sid}/update", json={"starts_at": new_start.isoformat()})
+    assert resp.status == 200, await resp.text()
+    again = await reminder_mail.send_due(ctx, new_start - timedelta(hours=23))
+    assert sorted(again) == sorted(
+        [f"mail-reminder:24h:{sid}:1:{learner.id}", f"mail-reminder:24h:{sid}:1:{mentor.id}"]
+    )
