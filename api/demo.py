@@ -16,7 +16,17 @@ from api.broker import MemoryBroker
 from api.context import Context
 from api.errors import ApiError
 from api.mailer import Mailer
-from api.models import AttendanceInterval, BookingStatus, Feedback, Payout, Role, Session, SessionStatus, User
+from api.models import (
+    AttendanceInterval,
+    BookingStatus,
+    Feedback,
+    MentorAvailability,
+    Payout,
+    Role,
+    Session,
+    SessionStatus,
+    User,
+)
 from api.security import hash_password
 from api.services import bookings, session_state
 from api.services.money import earnings, ledger
@@ -26,6 +36,7 @@ from api.settings import Settings
 
 DEMO_PASSWORD = "peerlearn123"
 ADMIN_EMAIL = "admin@peerlearn.local"
+DEMO_ZONES = ("Europe/Berlin", "America/New_York", "Asia/Kolkata", "Europe/London", "Australia/Adelaide")
 
 MENTORS = [
     ("Ada Lovelace", "Programming", ["Python", "Algorithms", "Testing"]),
@@ -143,6 +154,29 @@ async def load_demo(settings: Settings) -> str:
             ]
             await s.flush()
             mentor_ids = [m.id for m in mentors]
+            # Weekday office hours in a few zones, so the 1:1 slot picker has something to offer.
+            have_rules = set((await s.scalars(select(MentorAvailability.mentor_id))).all())
+            for i, mentor in enumerate(mentors):
+                if mentor.id in have_rules:
+                    continue
+                s.add(
+                    MentorAvailability(
+                        mentor_id=mentor.id,
+                        time_zone=DEMO_ZONES[i % len(DEMO_ZONES)],
+                        weekly=[
+                            {"weekday": d, "start": start, "end": end}
+                            for d in range(5)
+                            for start, end in (("09:00", "12:00"), ("14:00", "17:00"))
+                        ],
+                        slot_minutes=60,
+                        price_cents=(2500, 4000, 6000)[i % 3],  # not from rng: the rest of the demo stays as it was
+                        currency="USD",
+                        buffer_minutes=10,
+                        min_notice_hours=12,
+                        max_days_ahead=60,
+                        days_off=[],
+                    )
+                )
 
             have = await s.scalar(select(func.count()).select_from(Session))
             if not have:

@@ -40,6 +40,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "web.learner_pages",
     "web.session_pages",
     "web.mentor_pages",
+    "web.mentor_profile_pages",
     "web.admin_pages",
     "web.room_pages",
 )
@@ -98,6 +99,7 @@ SUBTABS: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
     "mentor": (
         ("My Sessions", "/mentor/sessions", "mentor_sessions"),
+        ("Availability", "/mentor/availability", "mentor_availability"),
         ("Requests", "/mentor/requests", "mentor_requests"),
         ("Earnings", "/mentor/earnings", "mentor_earnings"),
         ("Analytics", "/mentor/analytics", "mentor_analytics"),

@@ -292,6 +292,8 @@ async def update_session(ctx: Context, viewer: Viewer, session_id: int, data: Se
         for key, value in changes.items():
             setattr(sess, key, value)
         sess.updated_at = utcnow()
+        if moved:
+            sess.sequence += 1  # the calendar feeds' SEQUENCE: subscribed calendars take the new time
         if moved and sess.status == S.scheduled:
             learners = (
                 await s.scalars(

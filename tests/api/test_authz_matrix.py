@@ -25,6 +25,8 @@ from api.models import (
     Feedback,
     Recording,
     RecordingStatus,
+    RescheduleProposal,
+    Session,
     SessionStatus,
     utcnow,
 )
@@ -69,6 +71,12 @@ MATRIX = [
     row("POST", "/api/sessions/{id}/update", "session", ("mentor", "admin"), {"description": "edited"}),
     row("POST", "/api/sessions/{id}/update", "draft", ("mentor", "admin"), {"description": "edited"}),
     row("GET", "/api/mentors/{id}", "mentor_user", EVERYONE),
+    # scheduling: a mentor's rules and free slots are public (no query: a 400, not a refusal)
+    row("GET", "/api/mentors/{id}/availability", "mentor_user", EVERYONE),
+    row("GET", "/api/mentors/{id}/slots", "mentor_user", EVERYONE),
+    # moving a booked 1:1: its mentor and its learner only (a pending proposal exists: 409 for them)
+    row("GET", "/api/sessions/{id}/reschedule", "one_to_one", ("learner", "mentor")),
+    row("POST", "/api/sessions/{id}/reschedule", "one_to_one", ("learner", "mentor"), {"starts_at": FUTURE}),
     # bookings: the learner, the session's mentor, admins
     row("GET", "/api/bookings/{id}", "booking", ("learner", "mentor", "admin")),
     # requests: its learner, the mentor it was sent to, admins
@@ -95,6 +103,10 @@ MATRIX = [
     # class); only admins resolve
     row("POST", "/api/bookings/{id}/report", "booking", ("learner",), {"reason": "The mentor never came"}),
     row("POST", "/api/admin/reports/{id}/resolve", "report", ("admin",), {"action": "release"}),
+    # the mentor's proposal is answered by the learner, withdrawn only by the mentor
+    row("POST", "/api/reschedules/{id}/accept", "reschedule", ("learner",)),
+    row("POST", "/api/reschedules/{id}/decline", "reschedule", ("learner",)),
+    row("POST", "/api/reschedules/{id}/withdraw", "reschedule", ("mentor",)),
     # destructive
     row("POST", "/api/requests/{id}/decline", "request2", ("mentor",)),
     row("POST", "/api/requests/{id}/accept", "request", ("mentor",), {"starts_at": FUTURE}),
@@ -115,7 +127,10 @@ MATRIX = [
 ]
 
 # Object routes owned by other parts of the system that this matrix leaves to their own suites.
-ELSEWHERE: set[tuple[str, str]] = set()
+ELSEWHERE: set[tuple[str, str]] = {
+    # addressed by its secret, not by an id: tests/api/test_calendar_feed.py (unknown and revoked secrets)
+    ("GET", "/api/calendar/{secret:[A-Za-z0-9_-]+}.ics"),
+}
 
 
 def assert_no_secrets(text: str, where: str) -> None:
@@ -169,6 +184,29 @@ async def world(client, learner, mentor, admin):
         s.add(rep)
         await s.flush()
         report = rep.id
+        one = Session(
+            mentor_id=mentor.id,
+            title="1:1",
+            domain="Programming",
+            capacity=1,
+            seats_taken=1,
+            starts_at=utcnow() + timedelta(days=2),
+            duration_min=60,
+            status=SessionStatus.scheduled,
+            talk_time={},
+        )
+        s.add(one)
+        await s.flush()
+        s.add(Booking(session_id=one.id, learner_id=learner.id, status=BookingStatus.confirmed))
+        ask = RescheduleProposal(
+            session_id=one.id,
+            proposed_by_id=mentor.id,
+            starts_at=one.starts_at + timedelta(hours=2),
+            previous_starts_at=one.starts_at,
+        )
+        s.add(ask)
+        await s.flush()
+        one_to_one, reschedule = one.id, ask.id
         rec = Recording(session_id=session, status=RecordingStatus.recording)
         s.add(rec)
         await s.flush()
@@ -187,6 +225,8 @@ async def world(client, learner, mentor, admin):
         "feedback": feedback,
         "recording": recording,
         "report": report,
+        "one_to_one": one_to_one,
+        "reschedule": reschedule,
     }
     return users, objects
 

@@ -47,6 +47,7 @@ MENTOR = [
     "/mentor/sessions?view=scheduled",
     "/mentor/sessions?view=past",
     "/mentor/sessions/new",
+    "/mentor/availability",
     "/mentor/requests",
     "/mentor/earnings",
     "/mentor/analytics",

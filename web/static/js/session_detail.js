@@ -61,7 +61,9 @@ function render(s) {
   const m = s.mentor || {};
   const rating = m.rating?.count ? ` · ★ ${Number(m.rating.average).toFixed(1)} (${m.rating.count})` : "";
   $("#mentor-line").replaceChildren(avatarEl(m.avatar_url, m.full_name, "h-10 w-10"),
-    h("div", {}, h("p", { class: "font-medium", text: m.full_name }), h("p", { class: "text-sm text-slate-500", text: `Mentor${rating}` })));
+    h("div", {}, h("a", { class: "font-medium hover:underline", href: `/mentors/${m.id}`, text: m.full_name }),
+      h("p", { class: "text-sm text-slate-500" }, `Mentor${rating} · `,
+        h("a", { class: "text-brand-700 underline", href: `/mentors/${m.id}#slots`, text: "Book a 1:1 at a time that suits you" }))));
   $("#skills").replaceChildren(...(s.skills || []).map((k) => h("span", { class: "badge bg-slate-100 text-slate-700", text: k })));
   const topics = s.curriculum || [];
   $("#curriculum").replaceChildren(...(topics.length ? topics.map((t, i) => h("li", { class: "flex gap-3" },
