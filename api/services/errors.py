@@ -83,3 +83,13 @@ class Unprocessable(DomainError):
     """Well formed, but contradicts what was asked before (an idempotency key reused)."""
 
     default_code = "unprocessable"
+
+
+class RateLimited(DomainError):
+    """Too many of these for now: ``retry_after`` seconds until the next one is taken."""
+
+    default_code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

@@ -1,5 +1,6 @@
 """Background work on a clock: T–10 min reminders, settling sessions that are over, releasing
-earnings whose hold is over, expiring mentors' proposals and requests.
+earnings whose hold is over, expiring mentors' proposals and requests, e-mailing
+messages left unread (api/services/message_mail.py).
 
 Safe with several server processes: each reminder is claimed first by
 inserting ``SchedulerClaim(key="reminder:{session_id}")`` in the same
@@ -48,6 +49,7 @@ class RunResult:
     released: list[int] = field(default_factory=list)
     expired_proposals: list[int] = field(default_factory=list)
     expired_requests: list[int] = field(default_factory=list)
+    mailed_messages: list[int] = field(default_factory=list)
 
 
 async def claim(s: object, key: str) -> None:
@@ -135,7 +137,7 @@ async def complete_over(ctx: Context, now: datetime) -> list[int]:
 
 async def run_once(ctx: Context, now: datetime | None = None) -> RunResult:
     """One pass of every job; each job's failure is logged and does not stop the others."""
-    from api.services import request_proposals, requests, settlement
+    from api.services import message_mail, request_proposals, requests, settlement
 
     now = now or utcnow()
     result = RunResult()
@@ -147,6 +149,7 @@ async def run_once(ctx: Context, now: datetime | None = None) -> RunResult:
         ("released", settlement.release_due),
         ("expired_proposals", request_proposals.expire_due),
         ("expired_requests", requests.expire_due),
+        ("mailed_messages", message_mail.mail_unread),
     )
     for name, job in jobs:
         try:

@@ -89,6 +89,11 @@ MATRIX = [
     # following is the learner's own relation to a mentor
     row("POST", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
     row("DELETE", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
+    # messages: the two parties of a conversation; everyone else 404 (admins read reports only)
+    row("GET", "/api/conversations/{id}/messages", "conversation", ("learner", "mentor")),
+    row("POST", "/api/conversations/{id}/read", "conversation", ("learner", "mentor")),
+    row("POST", "/api/conversations/{id}/block", "conversation", ("learner", "mentor"), {"blocked": False}),
+    row("POST", "/api/conversations/{id}/report", "conversation", ("learner", "mentor"), {"reason": "test"}),
     # admin moderation
     row("POST", "/api/admin/feedback/{id}/hide", "feedback", ("admin",), {"hidden": True}),
     # problem reports: the booking's learner reports (the rules then say 409 for an unfinished
@@ -141,6 +146,9 @@ async def world(client, learner, mentor, admin):
     resp = await learner.post("/api/bookings/create", json={"session_id": session})
     assert resp.status == 201, await resp.text()
     booking = (await resp.json())["id"]
+    resp = await learner.post("/api/messages", json={"to_user_id": mentor.id, "body": "Hello"})
+    assert resp.status == 201, await resp.text()
+    conversation = (await resp.json())["conversation_id"]
     reqs = []
     for _ in range(3):
         resp = await learner.post(
@@ -184,6 +192,7 @@ async def world(client, learner, mentor, admin):
         "feedback": feedback,
         "recording": recording,
         "report": report,
+        "conversation": conversation,
     }
     return users, objects
 
