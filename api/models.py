@@ -151,6 +151,11 @@ class Session(Base):
 
     mentor: Mapped[User] = relationship(lazy="raise")
 
+    @property
+    def replay_allowed(self) -> bool:
+        """Learners who attended may replay its recordings: the mentor's choice, else 1:1s only."""
+        return self.attendee_replay if self.attendee_replay is not None else self.capacity == 1
+
 
 class Booking(Base):
     """A learner's seat in a session."""

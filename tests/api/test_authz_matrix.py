@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from api.keys import DB, ENDPOINTS
+from api.keys import DB, ENDPOINTS, SETTINGS
 from api.models import (
     Booking,
     BookingReport,
@@ -25,6 +25,7 @@ from api.models import (
     Feedback,
     Recording,
     RecordingStatus,
+    Session,
     SessionStatus,
     utcnow,
 )
@@ -86,6 +87,9 @@ MATRIX = [
     row("GET", "/api/recordings/{id}/download", "recording", ("mentor", "admin")),
     row("POST", "/api/recordings/{id}/export", "recording", ("mentor", "admin")),
     row("POST", "/api/rooms/{id}/recording", "session", ("mentor",), {"action": "start"}),
+    # replays: only a learner who attended the class (its mentor and admins use the routes above)
+    row("GET", "/api/sessions/{id}/recordings", "done", ("learner",)),
+    row("GET", "/api/recordings/{id}/replay", "replay", ("learner",)),
     # following is the learner's own relation to a mentor
     row("POST", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
     row("DELETE", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
@@ -178,6 +182,18 @@ async def world(client, learner, mentor, admin):
         s.add(rec)
         await s.flush()
         recording = rec.id
+        (await s.get(Session, done)).attendee_replay = True
+        ready = Recording(
+            session_id=done,
+            status=RecordingStatus.ready,
+            files=[{"index": 0, "name": "0.webm", "role": "mentor", "display_name": "M", "duration_ms": 1000}],
+        )
+        s.add(ready)
+        await s.flush()
+        replay = ready.id
+    folder = client.app[SETTINGS].effective_recordings_dir / str(replay)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "0.webm").write_bytes(b"\x1a\x45\xdf\xa3" + b"\0" * 100)
     objects = {
         "learner_user": learner.id,
         "mentor_user": mentor.id,
@@ -193,6 +209,8 @@ async def world(client, learner, mentor, admin):
         "recording": recording,
         "report": report,
         "conversation": conversation,
+        "done": done,
+        "replay": replay,
     }
     return users, objects
 
