@@ -4,6 +4,7 @@
 // during the earnings hold [Report a problem] (POST /api/bookings/{id}/report, GET /api/reports).
 import { api, formatTime, h, itemsOf, money, showError, toast } from "./api.js";
 import * as realtime from "./realtime.js";
+import { replayBlock } from "./replays.js";
 
 const list = document.getElementById("booking-list");
 const view = list.dataset.view;
@@ -122,6 +123,10 @@ function card(b) {
       view === "upcoming" ? h("div", { dataset: { slot: "actions" } }) : null),
     view === "past" ? h("div", { class: "mt-2" }, pastArea(b)) : null,
     view === "past" ? reportArea(b) : null);
+  // A class the learner attended may have a recording to replay (the API decides: 404 otherwise).
+  if (view === "past" && s.status === "completed" && (b.status === "attended" || b.status === "confirmed")) {
+    replayBlock(s.id, s.title).then((block) => { if (block) li.append(block); });
+  }
   return li;
 }
 

@@ -1,6 +1,7 @@
 // Session detail: GET /api/sessions/{id} and its reviews; live seat count over /ws;
 // [Book Now] → modal → [Confirm] → POST /api/bookings/create (Idempotency-Key per modal open) → /learner/sessions.
 import { api, avatarEl, formatTime, h, money, newIdempotencyKey, showError } from "./api.js";
+import { replayBlock } from "./replays.js";
 import { liveSeats, seatsLeft, seatsText, watch } from "./sessions_ui.js";
 
 const root = document.getElementById("session-detail");
@@ -70,7 +71,17 @@ function render(s) {
   $("#curriculum").replaceChildren(...(topics.length ? topics.map((t, i) => h("li", { class: "flex gap-3" },
     h("span", { class: "inline-flex h-6 w-6 shrink-0 items-center justify-center rounded-full bg-brand-100 text-xs font-bold text-brand-700", text: String(i + 1) }),
     h("span", { class: "text-slate-700", text: t }))) : [h("li", { class: "text-slate-600", text: "The mentor hasn't listed the topics yet." })]));
+  field("replay").textContent = s.attendee_replay ? "Attendees can replay the recording" : "Recording not shared with learners";
   refreshState();
+  if (role === "learner" && s.booked) afterClass(s);
+}
+
+// A booked learner's extras: the class's recording to replay once they attended it.
+async function afterClass(s) {
+  const host = $("#after-class");
+  const block = await replayBlock(s.id, s.title);
+  if (block) host.append(block);
+  host.hidden = !host.children.length;
 }
 
 async function loadReviews(append = false) {
