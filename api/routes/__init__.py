@@ -9,6 +9,7 @@ from api.routes import (
     bookings,
     earnings,
     feedback,
+    materials,
     messages,
     notifications,
     readiness,
@@ -43,4 +44,5 @@ ROUTES: tuple[ApiRoutes, ...] = (
     recommendations.routes,
     rooms.routes,
     recordings.routes,
+    materials.routes,
 )

@@ -79,6 +79,12 @@ class UnsupportedMedia(DomainError):
     default_code = "unsupported_media_type"
 
 
+class TooLarge(DomainError):
+    """An upload over a size limit (one file, or all of a session's files together)."""
+
+    default_code = "payload_too_large"
+
+
 class Unprocessable(DomainError):
     """Well formed, but contradicts what was asked before (an idempotency key reused)."""
 

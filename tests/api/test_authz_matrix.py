@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from api.context import Context
 from api.keys import DB, ENDPOINTS, SETTINGS
 from api.models import (
     Booking,
@@ -29,6 +30,7 @@ from api.models import (
     SessionStatus,
     utcnow,
 )
+from api.services import materials
 from tests.api.helpers_marketplace import make_session
 from tests.conftest import signup
 
@@ -98,6 +100,10 @@ MATRIX = [
     row("POST", "/api/conversations/{id}/read", "conversation", ("learner", "mentor")),
     row("POST", "/api/conversations/{id}/block", "conversation", ("learner", "mentor"), {"blocked": False}),
     row("POST", "/api/conversations/{id}/report", "conversation", ("learner", "mentor"), {"reason": "test"}),
+    # class materials: the session's mentor uploads and deletes; it and booked learners read
+    row("GET", "/api/sessions/{id}/materials", "session", ("learner", "mentor")),
+    row("POST", "/api/sessions/{id}/materials", "session", ("mentor",)),
+    row("GET", "/api/materials/{id}", "material", ("learner", "mentor")),
     # admin moderation
     row("POST", "/api/admin/feedback/{id}/hide", "feedback", ("admin",), {"hidden": True}),
     # problem reports: the booking's learner reports (the rules then say 409 for an unfinished
@@ -116,6 +122,7 @@ MATRIX = [
     row("POST", "/api/sessions/{id}/cancel", "session", ("mentor", "admin"), {"reason": "test"}),
     row("POST", "/api/admin/sessions/{id}/cancel", "session2", ("admin",), {}),
     row("DELETE", "/api/recordings/{id}", "recording", ("mentor", "admin")),
+    row("DELETE", "/api/materials/{id}", "material", ("mentor",)),
     row("POST", "/api/users/{id}/deactivate", "spare_user", ("admin",)),
     row("POST", "/api/users/{id}/reactivate", "spare_user", ("admin",)),
 ]
@@ -194,6 +201,8 @@ async def world(client, learner, mentor, admin):
     folder = client.app[SETTINGS].effective_recordings_dir / str(replay)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "0.webm").write_bytes(b"\x1a\x45\xdf\xa3" + b"\0" * 100)
+    ctx = Context.of(client.app)
+    material = (await materials.add(ctx, session, mentor.id, "mentor", "slides.pdf", b"%PDF-1.4\n%%EOF\n")).id
     objects = {
         "learner_user": learner.id,
         "mentor_user": mentor.id,
@@ -211,6 +220,7 @@ async def world(client, learner, mentor, admin):
         "conversation": conversation,
         "done": done,
         "replay": replay,
+        "material": material,
     }
     return users, objects
 
