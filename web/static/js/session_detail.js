@@ -1,6 +1,7 @@
 // Session detail: GET /api/sessions/{id} and its reviews; live seat count over /ws;
 // [Book Now] → modal → [Confirm] → POST /api/bookings/create (Idempotency-Key per modal open) → /learner/sessions.
 import { api, avatarEl, formatTime, h, money, newIdempotencyKey, showError } from "./api.js";
+import { materialsBlock } from "./materials.js";
 import { replayBlock } from "./replays.js";
 import { liveSeats, seatsLeft, seatsText, watch } from "./sessions_ui.js";
 
@@ -73,14 +74,18 @@ function render(s) {
     h("span", { class: "text-slate-700", text: t }))) : [h("li", { class: "text-slate-600", text: "The mentor hasn't listed the topics yet." })]));
   field("replay").textContent = s.attendee_replay ? "Attendees can replay the recording" : "Recording not shared with learners";
   refreshState();
-  if (role === "learner" && s.booked) afterClass(s);
+  if ((role === "learner" && s.booked) || s.is_owner) afterClass(s);
 }
 
-// A booked learner's extras: the class's recording to replay once they attended it.
+// Between classes: the materials (the mentor attaches them, booked learners download them) and,
+// for a learner who attended, the recording to replay.
 async function afterClass(s) {
   const host = $("#after-class");
-  const block = await replayBlock(s.id, s.title);
-  if (block) host.append(block);
+  const [files, replays] = await Promise.all([
+    materialsBlock(s.id, { canEdit: s.is_owner }),
+    s.is_owner ? null : replayBlock(s.id, s.title),
+  ]);
+  host.replaceChildren(...[replays, files].filter(Boolean));
   host.hidden = !host.children.length;
 }
 
