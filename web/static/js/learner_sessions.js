@@ -123,8 +123,9 @@ function card(b) {
       view === "upcoming" ? h("div", { dataset: { slot: "actions" } }) : null),
     view === "past" ? h("div", { class: "mt-2" }, pastArea(b)) : null,
     view === "past" ? reportArea(b) : null);
-  // A class the learner attended may have a recording to replay (the API decides: 404 otherwise).
-  if (view === "past" && s.status === "completed" && (b.status === "attended" || b.status === "confirmed")) {
+  // A class the learner attended (settled as such) may have a recording to replay; asking for
+  // anything else would only be answered 404.
+  if (view === "past" && s.status === "completed" && b.status === "attended" && s.attendee_replay) {
     replayBlock(s.id, s.title).then((block) => { if (block) li.append(block); });
   }
   return li;

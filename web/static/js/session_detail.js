@@ -83,7 +83,8 @@ async function afterClass(s) {
   const host = $("#after-class");
   const [files, replays] = await Promise.all([
     materialsBlock(s.id, { canEdit: s.is_owner }),
-    s.is_owner ? null : replayBlock(s.id, s.title),
+    // Recordings exist once the class took place; only attendees get them (404 otherwise).
+    !s.is_owner && s.status === "completed" && s.attendee_replay ? replayBlock(s.id, s.title) : null,
   ]);
   host.replaceChildren(...[replays, files].filter(Boolean));
   host.hidden = !host.children.length;
