@@ -16,17 +16,8 @@ from api.broker import MemoryBroker
 from api.context import Context
 from api.errors import ApiError
 from api.mailer import Mailer
-from api.models import (
-    AttendanceInterval,
-    BookingStatus,
-    Feedback,
-    MentorAvailability,
-    Payout,
-    Role,
-    Session,
-    SessionStatus,
-    User,
-)
+from api.models import AttendanceInterval, BookingStatus, Feedback, Payout, Role, Session, SessionStatus, User
+from api.models_scheduling import MentorAvailability
 from api.security import hash_password
 from api.services import bookings, session_state
 from api.services.money import earnings, ledger

@@ -49,7 +49,7 @@ from api.recommender.model import Params
 from api.recommender.schedule import retrain_if_due
 from api.recommender.serving import Recommender
 from api.recommender.training import Trainer
-from api.services import recordings
+from api.services import materials, recordings
 from api.services.recording_manager import RecordingManager
 from api.services.scheduler import Scheduler
 from sfu import Engine
@@ -203,6 +203,12 @@ async def placement(app: web.Application) -> AsyncIterator[None]:
     await node.stop()
 
 
+async def _apply_retention(ctx: Context) -> None:
+    """Recordings and class materials leave together: neither outlives the other."""
+    await recordings.apply_retention(ctx)
+    await materials.apply_retention(ctx)
+
+
 async def recording_manager(app: web.Application) -> AsyncIterator[None]:
     """The recording manager: every room opened from now on gets it as a listener, captures
     a crash interrupted are finalized at start, and old recordings are deleted (hourly)."""
@@ -211,7 +217,7 @@ async def recording_manager(app: web.Application) -> AsyncIterator[None]:
     mgr = RecordingManager(ctx, rooms.get)
     retention = Periodic(
         "recording-retention",
-        lambda: recordings.apply_retention(ctx),
+        lambda: _apply_retention(ctx),
         interval=ctx.settings.recording_retention_interval_seconds,
     )
     app[RECORDINGS] = mgr

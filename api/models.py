@@ -145,10 +145,18 @@ class Session(Base):
     talk_time: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: {user_id: {excellent|good|poor|lost: seconds}} as the SFU scored each participant
     connection_quality: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Learners who attended may replay the class's recordings (set on the session form;
+    # the catalogue shows it before booking). None: the default, on for 1:1s only.
+    attendee_replay: Mapped[bool | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     mentor: Mapped[User] = relationship(lazy="raise")
+
+    @property
+    def replay_allowed(self) -> bool:
+        """Learners who attended may replay its recordings: the mentor's choice, else 1:1s only."""
+        return self.attendee_replay if self.attendee_replay is not None else self.capacity == 1
 
 
 class Booking(Base):
@@ -482,69 +490,65 @@ class SchedulerClaim(Base):
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class MentorAvailability(Base):
-    """A mentor's weekly booking rules (api/services/availability.py): wall-clock ranges in
-    their own IANA zone, so 09:00 in Berlin stays 09:00 in Berlin across DST changes."""
+class Conversation(Base):
+    """One per pair of users (``low_user_id`` < ``high_user_id``). Each side's read mark
+    (the last message id it has read), block and last reminder e-mail live on the row."""
 
-    __tablename__ = "mentor_availability"
+    __tablename__ = "conversations"
     __table_args__ = (
-        CheckConstraint("slot_minutes > 0", name="slot_positive"),
-        CheckConstraint("price_cents >= 0", name="price_non_negative"),
-    )
-
-    mentor_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    time_zone: Mapped[str] = mapped_column(String(64))
-    #: [{"weekday": 0..6 (Monday 0), "start": "HH:MM", "end": "HH:MM"}]
-    weekly: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    slot_minutes: Mapped[int] = mapped_column(Integer, default=60)
-    price_cents: Mapped[int] = mapped_column(Integer, default=0)
-    currency: Mapped[str] = mapped_column(String(3), default="USD")
-    buffer_minutes: Mapped[int] = mapped_column(Integer, default=0)
-    min_notice_hours: Mapped[int] = mapped_column(Integer, default=12)
-    max_days_ahead: Mapped[int] = mapped_column(Integer, default=60)
-    #: ["YYYY-MM-DD"], dates in the mentor's zone
-    days_off: Mapped[list[str]] = mapped_column(default=list)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-class CalendarFeed(Base):
-    """A user's secret calendar address (``/api/calendar/{secret}.ics``); regenerating
-    replaces the secret, so the old address stops answering."""
-
-    __tablename__ = "calendar_feeds"
-
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    secret: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class RescheduleStatus(str, enum.Enum):
-    pending = "pending"
-    accepted = "accepted"
-    declined = "declined"
-    withdrawn = "withdrawn"
-
-
-class RescheduleProposal(Base):
-    """One side of a booked 1:1 asks to move it; until the other side accepts, the old time stands."""
-
-    __tablename__ = "reschedule_proposals"
-    __table_args__ = (
-        # At most one open proposal per class: the answer always concerns the latest ask.
-        Index(
-            "uq_reschedule_proposals_pending_session",
-            "session_id",
-            unique=True,
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
-        ),
+        UniqueConstraint("low_user_id", "high_user_id", name="uq_conversations_pair"),
+        CheckConstraint("low_user_id < high_user_id", name="pair_ordered"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
-    proposed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    starts_at: Mapped[datetime]
-    previous_starts_at: Mapped[datetime]
-    status: Mapped[RescheduleStatus] = mapped_column(_enum(RescheduleStatus), default=RescheduleStatus.pending)
+    low_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    high_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    low_read_id: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    high_read_id: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    low_blocked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    high_blocked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    low_emailed_at: Mapped[datetime | None]
+    high_emailed_at: Mapped[datetime | None]
+    last_message_id: Mapped[int | None] = mapped_column(Integer)
+    last_message_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    decided_at: Mapped[datetime | None]
+
+
+class DirectMessage(Base):
+    """One message of a conversation: plain text, shown as text (never as HTML)."""
+
+    __tablename__ = "direct_messages"
+    __table_args__ = (Index("ix_direct_messages_conversation_id", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    sender_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationReport(Base):
+    """A party's report of a conversation: admins read the conversation through it."""
+
+    __tablename__ = "conversation_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SessionMaterial(Base):
+    """A file a mentor attached to a session, stored under the data directory."""
+
+    __tablename__ = "session_materials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mime: Mapped[str] = mapped_column(String(80))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    # The file's name on disk (random): the user's name never reaches the file system.
+    stored_name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -90,6 +90,15 @@ class Settings:
     # Booking (paying), publishing and payouts need a confirmed e-mail address. Only load
     # generators that register throwaway accounts turn this off.
     require_verified_email: bool = True
+    # Messages (api/services/messages.py): per sender, a burst per minute and a number per day;
+    # e-mail for messages unread this many minutes, at most one per conversation per interval.
+    message_burst_limit: int = 10
+    message_daily_limit: int = 200
+    message_email_after_minutes: int = 30
+    message_email_every_minutes: int = 60
+    # Class materials (api/services/materials.py): per file and per session.
+    max_material_bytes: int = 20 * 1024 * 1024
+    max_session_material_bytes: int = 100 * 1024 * 1024
     # SFU network placement (aioice has none of these by default).
     rtc_port_min: int = 0
     rtc_port_max: int = 0

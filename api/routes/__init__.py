@@ -11,6 +11,8 @@ from api.routes import (
     calendar,
     earnings,
     feedback,
+    materials,
+    messages,
     notifications,
     readiness,
     realtime,
@@ -32,6 +34,7 @@ ROUTES: tuple[ApiRoutes, ...] = (
     users.routes,
     realtime.routes,
     notifications.routes,
+    messages.routes,
     requests.routes,
     readiness.routes,
     admin.routes,
@@ -47,4 +50,5 @@ ROUTES: tuple[ApiRoutes, ...] = (
     recommendations.routes,
     rooms.routes,
     recordings.routes,
+    materials.routes,
 )

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db import Database
-from api.models import MentorAvailability, Role, Session, SessionStatus, User
+from api.models import Role, Session, SessionStatus, User
+from api.models_scheduling import MentorAvailability
 from api.schemas.scheduling import AvailabilityIn, AvailabilityOut, SlotOut, SlotPage, WeeklyRange
 from api.services import slots
 from api.services.errors import Forbidden, Invalid, NotFound

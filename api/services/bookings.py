@@ -92,6 +92,7 @@ def to_out(b: Booking, sess: Session, mentor_name: str, refunded: bool = False) 
             status=sess.status.value,
             mentor_id=sess.mentor_id,
             mentor_name=mentor_name,
+            attendee_replay=sess.replay_allowed,
         ),
     )
 

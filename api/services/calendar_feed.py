@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from api.db import Database
-from api.models import Booking, BookingStatus, CalendarFeed, Session, SessionStatus, User
+from api.models import Booking, BookingStatus, Session, SessionStatus, User
+from api.models_scheduling import CalendarFeed
 from api.schemas.scheduling import CalendarFeedOut
 from api.services import ics
 from api.services.errors import NotFound

@@ -199,6 +199,7 @@ def detail_of(
         booked=booking_id is not None,
         booking_id=booking_id,
         is_owner=viewer is not None and viewer.id == sess.mentor_id,
+        attendee_replay=sess.replay_allowed,
         created_at=sess.created_at,
         started_at=sess.started_at,
         ended_at=sess.ended_at,
@@ -238,6 +239,7 @@ async def create_session(ctx: Context, mentor: Viewer, data: SessionCreate) -> S
             duration_min=data.duration_min,
             status=S.draft,
             talk_time={},
+            attendee_replay=data.attendee_replay if data.attendee_replay is not None else data.capacity == 1,
         )
         s.add(sess)
         await s.flush()

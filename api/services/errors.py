@@ -89,6 +89,12 @@ class RateLimited(DomainError):
         self.retry_after = max(1, int(retry_after))
 
 
+class TooLarge(DomainError):
+    """An upload over a size limit (one file, or all of a session's files together)."""
+
+    default_code = "payload_too_large"
+
+
 class Unprocessable(DomainError):
     """Well formed, but contradicts what was asked before (an idempotency key reused)."""
 

@@ -19,17 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Context
-from api.models import (
-    Booking,
-    BookingStatus,
-    MentorAvailability,
-    Notification,
-    RescheduleProposal,
-    RescheduleStatus,
-    Session,
-    SessionStatus,
-    User,
-)
+from api.models import Booking, BookingStatus, Notification, Session, SessionStatus, User
+from api.models_scheduling import MentorAvailability, RescheduleProposal, RescheduleStatus
 from api.schemas.scheduling import RescheduleOut, RescheduleState
 from api.services import availability, notifications, slots
 from api.services.catalog import Viewer, push_status

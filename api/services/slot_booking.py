@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from api.context import Context
-from api.models import MentorAvailability, Notification, Session, SessionStatus, User
+from api.models import Notification, Session, SessionStatus, User
+from api.models_scheduling import MentorAvailability
 from api.schemas.bookings import BookingOut
 from api.services import accounts, availability, bookings, notifications, session_state, slots
 from api.services.catalog import Viewer

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from api.keys import DB, ENDPOINTS
+from api.context import Context
+from api.keys import DB, ENDPOINTS, SETTINGS
 from api.models import (
     Booking,
     BookingReport,
@@ -25,11 +26,12 @@ from api.models import (
     Feedback,
     Recording,
     RecordingStatus,
-    RescheduleProposal,
     Session,
     SessionStatus,
     utcnow,
 )
+from api.models_scheduling import RescheduleProposal
+from api.services import materials
 from tests.api.helpers_marketplace import make_session
 from tests.conftest import signup
 
@@ -94,9 +96,21 @@ MATRIX = [
     row("GET", "/api/recordings/{id}/download", "recording", ("mentor", "admin")),
     row("POST", "/api/recordings/{id}/export", "recording", ("mentor", "admin")),
     row("POST", "/api/rooms/{id}/recording", "session", ("mentor",), {"action": "start"}),
+    # replays: only a learner who attended the class (its mentor and admins use the routes above)
+    row("GET", "/api/sessions/{id}/recordings", "done", ("learner",)),
+    row("GET", "/api/recordings/{id}/replay", "replay", ("learner",)),
     # following is the learner's own relation to a mentor
     row("POST", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
     row("DELETE", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
+    # messages: the two parties of a conversation; everyone else 404 (admins read reports only)
+    row("GET", "/api/conversations/{id}/messages", "conversation", ("learner", "mentor")),
+    row("POST", "/api/conversations/{id}/read", "conversation", ("learner", "mentor")),
+    row("POST", "/api/conversations/{id}/block", "conversation", ("learner", "mentor"), {"blocked": False}),
+    row("POST", "/api/conversations/{id}/report", "conversation", ("learner", "mentor"), {"reason": "test"}),
+    # class materials: the session's mentor uploads and deletes; it and booked learners read
+    row("GET", "/api/sessions/{id}/materials", "session", ("learner", "mentor")),
+    row("POST", "/api/sessions/{id}/materials", "session", ("mentor",)),
+    row("GET", "/api/materials/{id}", "material", ("learner", "mentor")),
     # admin moderation
     row("POST", "/api/admin/feedback/{id}/hide", "feedback", ("admin",), {"hidden": True}),
     # problem reports: the booking's learner reports (the rules then say 409 for an unfinished
@@ -122,6 +136,7 @@ MATRIX = [
     row("POST", "/api/sessions/{id}/cancel", "session", ("mentor", "admin"), {"reason": "test"}),
     row("POST", "/api/admin/sessions/{id}/cancel", "session2", ("admin",), {}),
     row("DELETE", "/api/recordings/{id}", "recording", ("mentor", "admin")),
+    row("DELETE", "/api/materials/{id}", "material", ("mentor",)),
     row("POST", "/api/users/{id}/deactivate", "spare_user", ("admin",)),
     row("POST", "/api/users/{id}/reactivate", "spare_user", ("admin",)),
 ]
@@ -159,6 +174,9 @@ async def world(client, learner, mentor, admin):
     resp = await learner.post("/api/bookings/create", json={"session_id": session})
     assert resp.status == 201, await resp.text()
     booking = (await resp.json())["id"]
+    resp = await learner.post("/api/messages", json={"to_user_id": mentor.id, "body": "Hello"})
+    assert resp.status == 201, await resp.text()
+    conversation = (await resp.json())["conversation_id"]
     reqs = []
     for _ in range(3):
         resp = await learner.post(
@@ -211,6 +229,20 @@ async def world(client, learner, mentor, admin):
         s.add(rec)
         await s.flush()
         recording = rec.id
+        (await s.get(Session, done)).attendee_replay = True
+        ready = Recording(
+            session_id=done,
+            status=RecordingStatus.ready,
+            files=[{"index": 0, "name": "0.webm", "role": "mentor", "display_name": "M", "duration_ms": 1000}],
+        )
+        s.add(ready)
+        await s.flush()
+        replay = ready.id
+    folder = client.app[SETTINGS].effective_recordings_dir / str(replay)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "0.webm").write_bytes(b"\x1a\x45\xdf\xa3" + b"\0" * 100)
+    ctx = Context.of(client.app)
+    material = (await materials.add(ctx, session, mentor.id, "mentor", "slides.pdf", b"%PDF-1.4\n%%EOF\n")).id
     objects = {
         "learner_user": learner.id,
         "mentor_user": mentor.id,
@@ -227,6 +259,10 @@ async def world(client, learner, mentor, admin):
         "report": report,
         "one_to_one": one_to_one,
         "reschedule": reschedule,
+        "conversation": conversation,
+        "done": done,
+        "replay": replay,
+        "material": material,
     }
     return users, objects
 

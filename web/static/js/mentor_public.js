@@ -96,13 +96,12 @@ document.getElementById("slot-confirm").addEventListener("click", async (ev) => 
   }
 });
 
+// The page itself renders who the mentor is (web/message_pages.py, public/mentor.html); this module
+// adds the slot picker. The mentor's record still tells the picker their zone and name.
 try {
   mentor = await api(`/api/mentors/${mentorId}`);
-  renderHead(mentor);
-  document.getElementById("mentor-profile").hidden = false;
+  if (document.getElementById("mentor-head")) renderHead(mentor);
   await loadSlots();
 } catch (err) {
   showError(err, { box: document.getElementById("mentor-error") });
-} finally {
-  document.getElementById("mentor-loading").hidden = true;
 }
