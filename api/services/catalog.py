@@ -30,7 +30,7 @@ from api.schemas.sessions import (
     SessionOut,
     SessionUpdate,
 )
-from api.services import accounts, notifications, session_state
+from api.services import accounts, notifications, room_access, session_state
 from api.services.money import charges
 from api.services.accounts import avatar_url
 from api.services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -383,6 +383,7 @@ async def cancel_session(ctx: Context, viewer: Viewer, session_id: int, reason: 
                 )
             )
         refunded += await _refund_late_cancellations(s, session_id, now)
+        await room_access.revoke_for_seat(s, session_id)
         if viewer.id != sess.mentor_id:
             notes.append(
                 notifications.add(
