@@ -20,7 +20,7 @@ from api.models import AttendanceInterval, BookingStatus, Feedback, Payout, Role
 from api.models_scheduling import MentorAvailability
 from api.security import hash_password
 from api.services import bookings, session_state
-from api.services.money import earnings, ledger
+from api.services.money import charges, earnings, ledger
 from api.services.errors import DomainError
 from api.services.settings_store import get_all as platform_settings
 from api.settings import Settings
@@ -238,7 +238,7 @@ async def load_demo(settings: Settings) -> str:
                             b.status = BookingStatus.attended
                             b.settled_at, b.earnings_release_at = ended, ended + hold
                             if ended + hold <= now:
-                                await ledger.record_release(s, b.id)
+                                await charges.release(s, b)
                                 b.earnings_released_at = ended + hold
                             if rng.random() < 0.7:
                                 s.add(

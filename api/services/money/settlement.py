@@ -36,7 +36,7 @@ from api.models import (
     SessionStatus,
 )
 from api.services import attendance, notifications, session_state
-from api.services.money import charges, class_model, ledger
+from api.services.money import charges, class_model
 from api.services.errors import Conflict, NotFound
 from api.services.settings_store import get_all as platform_settings
 
@@ -269,7 +269,7 @@ async def settle_session(ctx: Context, session_id: int, *, now: datetime | None 
 
 
 async def _release(s: AsyncSession, b: Booking, now: datetime) -> None:
-    await ledger.record_release(s, b.id)
+    await charges.release(s, b)
     b.earnings_released_at = now
 
 
