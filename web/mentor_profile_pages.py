@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.auth import CurrentUser
-from web.pages import guard, render
+from web.pages import render
 
 routes = web.RouteTableDef()
 
 
 @routes.get(r"/mentors/{id:\d+}", name="page.mentor_public")
-@guard()
-async def mentor_public(request: web.Request, user: CurrentUser) -> web.Response:
-    """The mentor and their free slots are loaded (and a missing mentor reported) by the page's module."""
+async def mentor_public(request: web.Request) -> web.Response:
+    """Public, like the API behind it: anyone may look at a mentor's free times; booking one
+    sends a visitor to sign in first. The mentor and their slots are loaded by the page's module."""
     return render(request, "mentors/profile.html", {"mentor_id": int(request.match_info["id"])})

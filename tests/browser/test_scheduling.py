@@ -177,6 +177,13 @@ def test_profile_calendar_feed_and_reminder_choices(zoned_tab: Any, api_client: 
         "POST", "/api/bookings/slot", {"mentor_id": mentor.user["id"], "starts_at": slot["starts_at"]}
     )  # type: ignore[index]
 
+    # A visitor sees the free times too; picking one asks them to sign in first.
+    visitor = zoned_tab("America/New_York", 390, 844)
+    visitor.goto(f"/mentors/{mentor.user['id']}")  # type: ignore[index]
+    expect(visitor.page.get_by_test_id("slot-zones")).to_contain_text("America/New_York")
+    visitor.page.locator("[data-slot]").first.click()
+    expect(visitor.page).to_have_url(re.compile(r"/login\?next="))
+
     phone = zoned_tab("America/New_York", 390, 844)
     phone.login(learner.user["email"], PASSWORD)  # type: ignore[index]
     phone.goto("/profile")
