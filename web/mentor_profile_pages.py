@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.keys import DB
+from api.services.settings_store import get_all as platform_settings
 from web.pages import render
 
 routes = web.RouteTableDef()
@@ -13,4 +15,8 @@ routes = web.RouteTableDef()
 async def mentor_public(request: web.Request) -> web.Response:
     """Public, like the API behind it: anyone may look at a mentor's free times; booking one
     sends a visitor to sign in first. The mentor and their slots are loaded by the page's module."""
-    return render(request, "mentors/profile.html", {"mentor_id": int(request.match_info["id"])})
+    window = int((await platform_settings(request.app[DB]))["refund_window_hours"])
+    # The cancellation policy is shown before paying, with the window that applies today.
+    return render(
+        request, "mentors/profile.html", {"mentor_id": int(request.match_info["id"]), "refund_window": window}
+    )

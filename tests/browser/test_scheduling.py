@@ -98,6 +98,9 @@ def test_mentor_sets_hours_on_a_phone_and_a_learner_abroad_books_a_slot(zoned_ta
     expect(dialog).to_contain_text("(Asia/Tokyo)")
     expect(dialog).to_contain_text("(Europe/Berlin)")
     expect(dialog).to_contain_text("$25.00")
+    expect(dialog.get_by_test_id("cancellation-policy")).to_contain_text(
+        re.compile(r"more than \d+ hours before the start")
+    )
     desk.shot("scheduling-3-learner-confirm")
     dialog.get_by_role("button", name="Confirm").click()
     expect(page).to_have_url(re.compile(r"/learner/sessions$"))
