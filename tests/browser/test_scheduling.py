@@ -73,6 +73,12 @@ def test_mentor_sets_hours_on_a_phone_and_a_learner_abroad_books_a_slot(zoned_ta
     assert rules["time_zone"] == "Europe/Berlin" and rules["slot_minutes"] == 45 and rules["price_cents"] == 2500
     assert {(r["weekday"], r["start"], r["end"]) for r in rules["weekly"]} == {(d, "09:00", "12:00") for d in range(7)}
     assert not phone.console_errors, phone.console_errors
+    wide = zoned_tab("Europe/Berlin", 1280, 900)
+    wide.login(mentor.user["email"], PASSWORD)  # type: ignore[index]
+    wide.goto("/mentor/availability")
+    expect(wide.page.locator('[data-day="6"] [data-range]')).to_have_count(1)
+    _no_sideways_scroll(wide)
+    wide.shot("scheduling-1b-mentor-availability-desktop")
 
     # The learner, in Tokyo on a desktop: slots on a Tokyo clock, Berlin's beside it.
     now = datetime.now(UTC)
