@@ -94,6 +94,7 @@ def test_message_book_materials_class_and_replay_on_a_phone(
 
     # The mentor attaches the slides; the learner finds them on the session page.
     mt.goto(f"/sessions/{sid}")
+    expect(mt.page.get_by_test_id("booked-learners")).to_contain_text("Test Learner")
     materials = mt.page.get_by_test_id("materials")
     materials.locator("input[type=file]").set_input_files(
         {"name": "TaskGroup slides.pdf", "mimeType": "application/pdf", "buffer": PDF}

@@ -86,8 +86,25 @@ async function afterClass(s) {
     // Recordings exist once the class took place; only attendees get them (404 otherwise).
     !s.is_owner && s.status === "completed" && s.attendee_replay ? replayBlock(s.id, s.title) : null,
   ]);
-  host.replaceChildren(...[replays, files].filter(Boolean));
+  const learners = s.is_owner && (s.status === "scheduled" || s.status === "live") ? await learnersBlock(s) : null;
+  host.replaceChildren(...[replays, files, learners].filter(Boolean));
   host.hidden = !host.children.length;
+}
+
+// The mentor's own class: who booked it (GET /api/rooms/{id}/ready), each with [Message].
+async function learnersBlock(s) {
+  let status;
+  try {
+    status = await api(`/api/rooms/${s.id}/ready`);
+  } catch {
+    return null;
+  }
+  if (!status.learners.length) return null;
+  return h("section", { class: "card p-4", "aria-labelledby": "booked-learners", "data-testid": "booked-learners" },
+    h("h2", { id: "booked-learners", class: "font-semibold", text: "Booked learners" }),
+    h("ul", { class: "mt-2 space-y-2" }, status.learners.map((l) => h("li", { class: "flex items-center justify-between gap-2" },
+      h("span", { text: l.full_name }),
+      h("a", { href: `/messages/new?to=${l.user_id}`, class: "btn-secondary btn-sm", "aria-label": `Message ${l.full_name}`, text: "Message" })))));
 }
 
 async function loadReviews(append = false) {
