@@ -100,6 +100,7 @@ def test_message_book_materials_class_and_replay_on_a_phone(
         {"name": "TaskGroup slides.pdf", "mimeType": "application/pdf", "buffer": PDF}
     )
     expect(materials.get_by_test_id("materials-list")).to_contain_text("TaskGroup slides.pdf")
+    mt.shot("journey-session-materials-1280")
     phone.goto(f"/sessions/{sid}")
     link = page.get_by_test_id("materials").get_by_role("link", name="TaskGroup slides.pdf")
     expect(link).to_be_visible()

@@ -63,10 +63,11 @@ function render(s) {
   const m = s.mentor || {};
   const rating = m.rating?.count ? ` · ★ ${Number(m.rating.average).toFixed(1)} (${m.rating.count})` : "";
   // The mentor's name opens their profile; a learner can [Message] them before (or after) booking.
-  $("#mentor-line").replaceChildren(avatarEl(m.avatar_url, m.full_name, "h-10 w-10"),
+  $("#mentor-line").replaceChildren(...[avatarEl(m.avatar_url, m.full_name, "h-10 w-10"),
     h("div", {}, h("p", { class: "font-medium" }, h("a", { href: `/mentors/${m.id}`, class: "hover:underline", text: m.full_name })),
       h("p", { class: "text-sm text-slate-500", text: `Mentor${rating}` })),
-    role === "learner" ? h("a", { href: `/messages/new?to=${m.id}`, class: "btn-secondary btn-sm ml-auto", dataset: { testid: "message-mentor" }, text: "Message" }) : null);
+    role === "learner" ? h("a", { href: `/messages/new?to=${m.id}`, class: "btn-secondary btn-sm ml-auto", dataset: { testid: "message-mentor" }, text: "Message" }) : null,
+  ].filter(Boolean));
   $("#skills").replaceChildren(...(s.skills || []).map((k) => h("span", { class: "badge bg-slate-100 text-slate-700", text: k })));
   const topics = s.curriculum || [];
   $("#curriculum").replaceChildren(...(topics.length ? topics.map((t, i) => h("li", { class: "flex gap-3" },
