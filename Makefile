@@ -17,7 +17,9 @@ install-test: $(BIN)/python system-deps
 	$(BIN)/pip install -q -e ".[test,bench]"
 
 # Debian packages the tests drive for real: Chromium (browser tests), coturn (TURN tests),
-# redis-server (the scale-out tests start a private one they can stop), wrk (the API benchmark's generator).
+# redis-server (the scale-out tests start a private one they can stop), wrk (the API benchmark's generator),
+# janus (the peer SFU of `sfu_load.py --peer janus`, started by the benchmark with its own config; the
+# package's system service is switched off so no Janus runs with the stock configuration).
 system-deps:
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
@@ -26,8 +28,10 @@ system-deps:
 	  command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	  command -v tc >/dev/null || missing="$$missing iproute2"; \
 	  command -v wrk >/dev/null || missing="$$missing wrk"; \
+	  command -v janus >/dev/null || missing="$$missing janus"; \
 	  if [ -n "$$missing" ]; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	    case "$$missing" in *janus*) systemctl disable --now janus >/dev/null 2>&1 || true;; esac; \
 	  fi; \
 	fi
 
