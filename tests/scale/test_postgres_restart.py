@@ -33,7 +33,7 @@ from api.migrate import upgrade
 from api.models import Booking, BookingStatus, Role, SessionStatus, User
 from api.models import Session as ClassSession
 from api.security import hash_password, issue_access_token
-from api.services.ledger import trial_balance
+from api.services.money.ledger import trial_balance
 from tests.scale import postgres_server
 from tests.scale.test_two_processes import free_port
 
