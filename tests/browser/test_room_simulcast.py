@@ -127,3 +127,29 @@ def test_a_learner_on_a_300_kbit_link_does_not_take_the_others_down(people: Any,
         # ... and the weak learner still sees the mentor (frames keep coming)
         weak.wait_decoding(mentor, timeout=20)
         good.wait_decoding(mentor)
+
+
+def test_a_learner_alone_with_the_mentor_sees_the_top_layer(people: Any, api_client: Api) -> None:
+    """A 1:1 on a big screen (1920x1080): the mentor's tile is ~420 device pixels tall, so
+    the learner gets the 720-row layer (the smallest at least as tall as the tile), not the
+    360-row one upscaled, and keeps it."""
+    s, mentor_acc, (learner_acc,) = class_with_learners(api_client, 1)
+    sid = int(s["id"])
+    mentor = people("mentor", mentor_acc, 1280, 800)
+    mentor.enter(sid)
+    mentor.wait_live()
+    mentor.wait_sending(frames=30)
+    learner = people("learner", learner_acc, 1920, 1080)
+    learner.enter(sid)
+    learner.wait_live()
+    everyone_decodes_everyone([mentor, learner])
+    peer = mentor.peer_id
+
+    def height() -> int:
+        return int(learner.page.evaluate(HEIGHT_FROM, peer))
+
+    assert poll(lambda: height() >= 720, 40), (height(), mentor.page.evaluate(LAYERS_SENT))
+    # and keeps it: 60 more frames decoded, still 720 rows
+    frames = learner.frames_from(mentor)
+    assert poll(lambda: learner.frames_from(mentor) > frames + 60, 20)
+    assert height() >= 720, (height(), mentor.page.evaluate(LAYERS_SENT))
