@@ -336,3 +336,33 @@ def test_a_new_subscriber_starts_on_the_first_keyframe_of_any_layer() -> None:
     p.layers[2].on_rtp(_rtp(1, 0x300, b"", False))
     p.layers[2].on_rtp(_rtp(2, 0x300, b"", True))  # the top layer's keyframe: the target takes over
     assert c.layer == 2 and len(got) == 2
+
+
+def test_a_simulcast_publisher_gets_reports_on_each_layer_from_its_first_packet() -> None:
+    """Chrome starts a simulcast camera on its small layers and adds the top one only when
+    its estimate allows: reports must describe the small layers at once, not wait for it."""
+    clock = Clock()
+    p = Producer(
+        peer_id="pe-m",
+        user_key="mentor",
+        kind="video",
+        source="camera",
+        mid="1",
+        track_id="t",
+        clock=clock,
+        send_rtcp=lambda _data: None,
+        rtcp_ssrc=1,
+    )
+    p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10, 11))
+    assert p.feedback() == b""  # nothing received yet: nothing to report on
+    p.learn_layer_ssrc(0, 0x100)
+    p.layers[0].on_rtp(_rtp(7, 0x100, b"", True))
+    (rr,) = rtcp.parse_rtcp(p.feedback())
+    assert isinstance(rr, rtcp.ReceiverReport)
+    assert [(b.ssrc, b.highest_sequence & 0xFFFF) for b in rr.reports] == [(0x100, 7)]
+    p.learn_layer_ssrc(1, 0x200)
+    p.layers[1].on_rtp(_rtp(9, 0x200, b"", True))
+    (rr,) = rtcp.parse_rtcp(p.feedback())
+    assert isinstance(rr, rtcp.ReceiverReport)
+    assert [b.ssrc for b in rr.reports] == [0x100, 0x200]
+    p.close()
