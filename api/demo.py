@@ -18,7 +18,8 @@ from api.errors import ApiError
 from api.mailer import Mailer
 from api.models import AttendanceInterval, BookingStatus, Feedback, Payout, Role, Session, SessionStatus, User
 from api.security import hash_password
-from api.services import bookings, earnings, ledger, session_state
+from api.services import bookings, session_state
+from api.services.money import earnings, ledger
 from api.services.errors import DomainError
 from api.services.settings_store import get_all as platform_settings
 from api.settings import Settings

@@ -178,6 +178,10 @@ class Booking(Base):
     ready_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     cancelled_at: Mapped[datetime | None]
+    # The terms sold (docs/money.md): the start and length the learner paid for. A session
+    # moved or shortened since leaves this booking refundable in full on request.
+    booked_starts_at: Mapped[datetime | None]
+    booked_duration_min: Mapped[int | None] = mapped_column(Integer)
     # Settlement (api/services/settlement.py): when attendance was decided, when the
     # mentor's share may leave the hold, and when it did.
     settled_at: Mapped[datetime | None]

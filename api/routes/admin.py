@@ -26,7 +26,8 @@ from api.schemas.admin import (
     UsersQuery,
 )
 from api.schemas.requests import RequestPage, RequestQuery
-from api.services import admin, ledger, requests, settings_store
+from api.services import admin, requests, settings_store
+from api.services.money import ledger
 from api.services.settings_store import PlatformSettings, PlatformSettingsUpdate
 
 routes = ApiRoutes("admin")

@@ -8,7 +8,7 @@ from api.auth import CurrentUser
 from api.context import Context
 from api.routing import ApiRoutes, dump
 from api.schemas.earnings import EarningsOut, EarningsQuery, PayoutCreate, PayoutOut
-from api.services import earnings
+from api.services.money import earnings
 
 routes = ApiRoutes("earnings")
 

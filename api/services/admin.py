@@ -1,6 +1,6 @@
 """Admin views: users, sessions, feedback moderation, the audit log and system health.
 
-Money (the transaction log) comes from :mod:`api.services.ledger`, requests from
+Money (the transaction log) comes from :mod:`api.services.money.ledger`, requests from
 :mod:`api.services.requests`, platform settings from
 :mod:`api.services.settings_store`; this module adds the rest.
 """

@@ -28,7 +28,7 @@ def week_start(dt: datetime) -> datetime:
 async def mentor_analytics(
     ctx: Context, mentor_id: int, *, weeks: int = 12, now: datetime | None = None
 ) -> dict[str, Any]:
-    from api.services import ledger
+    from api.services.money import ledger
 
     now = now or datetime.now(timezone.utc)
     first_week = week_start(now) - timedelta(weeks=weeks - 1)

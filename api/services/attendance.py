@@ -2,7 +2,7 @@
 
 The room engine reports ``participant-joined`` / ``participant-left`` (``api.live_rooms``
 feeds them here); each join opens an :class:`AttendanceInterval`, each leave closes
-the participant's open one. Settlement (``api.services.settlement``) reads these
+the participant's open one. Settlement (``api.services.money.settlement``) reads these
 intervals to decide who attended, who was a no-show and whether the class took
 place at all: money follows what the SFU saw, not what anyone claims.
 """

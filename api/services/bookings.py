@@ -27,10 +27,11 @@ from api.context import Context
 from api.mailer import Attachment
 from api.models import Booking, BookingStatus, Journal, Notification, Session, SessionStatus, User
 from api.schemas.bookings import BookingCancelOut, BookingOut, BookingPage, BookingSession
-from api.services import accounts, catalog_reads, ics, ledger, notifications
+from api.services import accounts, catalog_reads, ics, notifications
+from api.services.money import charges, ledger, settlement
 from api.services.catalog import Viewer, push_seats, seats_left
 from api.services.errors import Conflict, Invalid, NotFound, Unprocessable
-from api.services.payments import provider
+from api.services.money.provider import provider
 from api.services.settings_store import get_all as platform_settings
 
 log = logging.getLogger(__name__)
@@ -248,22 +249,12 @@ async def book_in(
         currency=sess.currency,
         idempotency_key=key,
         request_hash=digest if key else None,
+        booked_starts_at=sess.starts_at,
+        booked_duration_min=sess.duration_min,
     )
     s.add(booking)
     await s.flush()
-    if sess.price_cents > 0:
-        paid = provider.charge(amount_cents=sess.price_cents, currency=sess.currency, key=f"booking:{booking.id}")
-        booking.payment_ref = paid.reference
-        await ledger.record_charge(
-            s,
-            booking_id=booking.id,
-            session_id=sess.id,
-            mentor_id=sess.mentor_id,
-            price_cents=sess.price_cents,
-            currency=sess.currency,
-            fee_percent=fee_percent,
-            reference=paid.reference,
-        )
+    await charges.charge(s, booking, sess, fee_percent)
     return booking
 
 
@@ -355,12 +346,12 @@ async def cancel_booking(ctx: Context, learner: Viewer, booking_id: int) -> Book
         # learner may still cancel, under the refund window like any cancellation.
         if sess.status not in (S.scheduled, S.live) or sess.starts_at <= now:
             raise Conflict("The session has started; the booking can no longer be cancelled.", code="session_started")
+        # The refund window counts from the time the learner booked for; a class moved or
+        # shortened since (terms_changed) is refunded in full whatever the time (docs/money.md).
+        booked_for = b.booked_starts_at or sess.starts_at
         refund = 0
-        if sess.starts_at - now > timedelta(hours=window):
-            journal = await ledger.record_refund(s, b.id, reference=f"booking {b.id} cancelled by learner")
-            if journal is not None:
-                provider.refund(charge_reference=b.payment_ref or "", amount_cents=b.price_cents, currency=b.currency)
-                refund = b.price_cents
+        if booked_for - now > timedelta(hours=window) or settlement.terms_changed(b, sess):
+            refund = await charges.refund(s, b, f"booking {b.id} cancelled by learner")
         b.status = BookingStatus.cancelled
         b.cancelled_at = now
         await s.execute(

@@ -3,7 +3,7 @@
 Status changes go through :mod:`api.services.session_state` only. Other modules
 move a session with :func:`start_session` (scheduled -> live) and
 :func:`complete_session` (-> completed or, if the class did not take place,
-cancelled; bookings settled in the same transaction by ``api.services.settlement``);
+cancelled; bookings settled in the same transaction by ``api.services.money.settlement``);
 :func:`cancel_session` refunds and notifies everyone booked.
 """
 
@@ -30,7 +30,8 @@ from api.schemas.sessions import (
     SessionOut,
     SessionUpdate,
 )
-from api.services import accounts, ledger, notifications, session_state
+from api.services import accounts, notifications, session_state
+from api.services.money import charges
 from api.services.accounts import avatar_url
 from api.services.errors import Conflict, Forbidden, Invalid, NotFound
 from api.services.settings_store import get_all as platform_settings
@@ -369,15 +370,15 @@ async def cancel_session(ctx: Context, viewer: Viewer, session_id: int, reason: 
         for b in bookings:
             b.status = BookingStatus.cancelled
             b.cancelled_at = now
-            journal = await ledger.record_refund(s, b.id, reference=f"session {session_id} cancelled")
-            if journal is not None:
-                refunded += b.price_cents
+            b.settled_at = now
+            refunded += await charges.refund(s, b, f"session {session_id} cancelled")
             count += 1
             notes.append(
                 notifications.add(
                     s, b.learner_id, "session.cancelled", f"Cancelled: {sess.title}", body, f"/sessions/{session_id}"
                 )
             )
+        refunded += await _refund_late_cancellations(s, session_id, now)
         if viewer.id != sess.mentor_id:
             notes.append(
                 notifications.add(
@@ -407,6 +408,23 @@ async def cancel_session(ctx: Context, viewer: Viewer, session_id: int, reason: 
     return CancelResult(out, count, refunded)
 
 
+async def _refund_late_cancellations(s: AsyncSession, session_id: int, now: datetime) -> int:
+    """Learners who cancelled late kept paying for a class that will now not happen: refund them."""
+    refunded = 0
+    late = await s.scalars(
+        select(Booking).where(
+            Booking.session_id == session_id,
+            Booking.status == BookingStatus.cancelled,
+            Booking.price_cents > 0,
+            Booking.settled_at.is_(None),
+        )
+    )
+    for b in late.all():
+        b.settled_at = now
+        refunded += await charges.refund(s, b, f"session {session_id} cancelled (late cancellation refunded)")
+    return refunded
+
+
 # ---------------------------------------------------------------- lifecycle (rooms, scheduler)
 
 
@@ -420,12 +438,12 @@ async def start_session(ctx: Context, session_id: int) -> Session:
 
 async def complete_session(ctx: Context, session_id: int) -> Session:
     """End a scheduled|live session and settle its bookings from attendance, in one
-    transaction (``api.services.settlement``): completed if the class took place,
+    transaction (``api.services.money.settlement``): completed if the class took place,
     cancelled with full refunds if not. Earnings wait out the hold either way.
 
     409 ``invalid_status`` if already completed/cancelled (callers racing to end the
     same session: exactly one wins)."""
-    from api.services import settlement
+    from api.services.money import settlement
 
     return (await settlement.settle_session(ctx, session_id)).session
 

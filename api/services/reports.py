@@ -1,7 +1,7 @@
 """Learners' problem reports on past classes, and their resolution by an admin.
 
 During the earnings hold after a class (``earnings_hold_hours``, see
-``api.services.settlement``) the learner of an attended or no-show booking may
+``api.services.money.settlement``) the learner of an attended or no-show booking may
 report a problem once. While the report is open the booking's earnings stay in
 the mentor's pending balance whatever the clock says; an admin resolves it by
 refunding the learner (the booking's charge reversed exactly) or releasing the
@@ -30,9 +30,9 @@ from api.models import (
     User,
 )
 from api.schemas.reports import LearnerReports, Reportable, ReportOut, ReportPage
-from api.services import ledger, notifications
+from api.services import notifications
+from api.services.money import charges, ledger
 from api.services.errors import Conflict, NotFound
-from api.services.payments import provider
 
 REPORTABLE = (BookingStatus.attended, BookingStatus.no_show)
 
@@ -166,8 +166,7 @@ async def resolve(
         sess = await s.get(Session, report.session_id)
         assert b is not None and sess is not None
         if action == "refund":
-            if await ledger.record_refund(s, b.id, reference=f"report {report.id}: refunded") is not None:
-                provider.refund(charge_reference=b.payment_ref or "", amount_cents=b.price_cents, currency=b.currency)
+            await charges.refund(s, b, f"report {report.id}: refunded")
             b.earnings_release_at = None  # nothing left to release
             report.status = ReportStatus.refunded
             learner_msg = (

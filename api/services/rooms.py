@@ -138,8 +138,8 @@ async def start_class(ctx: Context, session_id: int) -> bool:
 
 async def end_class(ctx: Context, session_id: int, actor_id: int, actor_role: str) -> Session:
     """The mentor (or an admin) ends the live class; its bookings settle from what the
-    SFU saw (``api.services.settlement``). 409 ``too_early`` before the start time."""
-    from api.services import settlement
+    SFU saw (``api.services.money.settlement``). 409 ``too_early`` before the start time."""
+    from api.services.money import settlement
 
     async with ctx.db.read() as s:
         session = await s.get(Session, session_id)

@@ -109,7 +109,7 @@ async def send_reminders(ctx: Context, now: datetime) -> list[int]:
 async def complete_over(ctx: Context, now: datetime) -> list[int]:
     """Sessions whose end (start + duration + room grace) has passed are settled from
     attendance: completed if the class took place, cancelled and refunded if nobody
-    started it (``api.services.settlement``)."""
+    started it (``api.services.money.settlement``)."""
     from api.services import catalog
 
     grace = timedelta(minutes=ctx.settings.room_grace_minutes)
@@ -135,7 +135,8 @@ async def complete_over(ctx: Context, now: datetime) -> list[int]:
 
 async def run_once(ctx: Context, now: datetime | None = None) -> RunResult:
     """One pass of every job; each job's failure is logged and does not stop the others."""
-    from api.services import request_proposals, requests, settlement
+    from api.services import request_proposals, requests
+    from api.services.money import settlement
 
     now = now or utcnow()
     result = RunResult()

@@ -42,6 +42,12 @@ class PlatformSettings(BaseModel):
         default_factory=lambda: _env_int("PEERLEARN_PROPOSAL_TTL_HOURS", 48), ge=1, le=24 * 14
     )
     no_show_wait_minutes: int = Field(default=10, ge=0, le=120)
+    # When a class took place (docs/money.md): the mentor and a learner connected together,
+    # after the start, for class_held_minutes or class_held_percent of its length (the
+    # shorter); a learner attended after attend_minutes with the mentor.
+    class_held_minutes: int = Field(default=20, ge=1, le=240)
+    class_held_percent: int = Field(default=50, ge=1, le=100)
+    attend_minutes: int = Field(default=5, ge=1, le=60)
 
 
 class PlatformSettingsUpdate(BaseModel):
@@ -59,6 +65,9 @@ class PlatformSettingsUpdate(BaseModel):
     earnings_hold_hours: int | None = Field(None, ge=0, le=HOLD_MAX_HOURS)
     proposal_ttl_hours: int | None = Field(None, ge=1, le=24 * 14)
     no_show_wait_minutes: int | None = Field(None, ge=0, le=120)
+    class_held_minutes: int | None = Field(None, ge=1, le=240)
+    class_held_percent: int | None = Field(None, ge=1, le=100)
+    attend_minutes: int | None = Field(None, ge=1, le=60)
 
 
 async def get_all(db: Database) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Helpers for tests where a class takes place (or not): the start moved into the past, who
 was in the room recorded as the SFU's join/leave events would, the session settled, the
-hold waited out. Money then follows the rules of ``api.services.settlement``."""
+hold waited out. Money then follows the rules of ``api.services.money.settlement``."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ from sqlalchemy import select, update
 
 from api.context import Context
 from api.keys import DB
-from api.models import Session, utcnow
-from api.services import attendance, settlement
-from api.services.settlement import Settlement
+from api.models import Booking, Session, utcnow
+from api.services import attendance
+from api.services.money import settlement
+from api.services.money.settlement import Settlement
 
 
 async def move_start(client: TestClient, session_id: int, starts_at: datetime) -> None:
+    """Time travel, not a mentor's move: the class and the terms its learners booked both
+    start at ``starts_at`` (a mentor's move changes only the session: see docs/money.md)."""
     async with client.app[DB].write() as s:
         await s.execute(update(Session).where(Session.id == session_id).values(starts_at=starts_at))
+        await s.execute(update(Booking).where(Booking.session_id == session_id).values(booked_starts_at=starts_at))
 
 
 async def in_room(

@@ -90,17 +90,19 @@ async def set_platform(client: TestClient, **values: Any) -> None:
 
 
 async def shift_start(client: TestClient, session_id: int, starts_at: datetime) -> None:
-    """Move a session's start directly in the database (e.g. into the refund window or the past)."""
+    """Time travel: the session and the terms its learners booked both start at ``starts_at``
+    (e.g. into the refund window or the past); not a mentor's move (docs/money.md)."""
     from sqlalchemy import update
 
-    from api.models import Session
+    from api.models import Booking, Session
 
     async with client.app[DB].write() as s:
         await s.execute(update(Session).where(Session.id == session_id).values(starts_at=starts_at))
+        await s.execute(update(Booking).where(Booking.session_id == session_id).values(booked_starts_at=starts_at))
 
 
 async def trial_balance(client: TestClient) -> dict[str, Any]:
-    from api.services.ledger import trial_balance as tb
+    from api.services.money.ledger import trial_balance as tb
 
     async with client.app[DB].read() as s:
         return await tb(s)

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from api.context import Context
 from api.keys import DB
 from api.models import Journal, LedgerEntry, Session
-from api.services import ledger
+from api.services.money import ledger
 from tests.api.classes import after_hold, take_place
 from tests.api.market import book, published, quick_users, set_platform, trial_balance
 

@@ -22,7 +22,8 @@ from api.models import (
     SessionStatus,
     utcnow,
 )
-from api.services import ledger, scheduler
+from api.services import scheduler
+from api.services.money import ledger
 from tests.api.classes import in_room
 from tests.api.helpers_marketplace import book, make_session
 from tests.conftest import signup

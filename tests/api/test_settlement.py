@@ -11,7 +11,8 @@ from sqlalchemy import select
 from api.context import Context
 from api.keys import DB
 from api.models import Booking, BookingReport, Journal, Notification, Session, utcnow
-from api.services import ledger, rooms, settlement
+from api.services import rooms
+from api.services.money import ledger, settlement
 from tests.api.classes import after_hold, in_room, move_start, take_place
 from tests.api.market import book, published, quick_users, set_platform, trial_balance
 

@@ -181,13 +181,15 @@ def complete_session(server: LiveServer, mentor: Api, session_id: int, *, hold_o
 
     from api.context import Context
     from api.models import Booking, BookingStatus, Session
-    from api.services import attendance, rooms, settlement
+    from api.services import attendance, rooms
+    from api.services.money import settlement
 
     async def take_place(app: Any) -> None:
         ctx = Context.of(app)
         start = datetime.now(UTC) - timedelta(hours=1)
         async with ctx.db.write() as s:
             await s.execute(update(Session).where(Session.id == session_id).values(starts_at=start))
+            await s.execute(update(Booking).where(Booking.session_id == session_id).values(booked_starts_at=start))
             learners = (
                 await s.scalars(
                     select(Booking.learner_id).where(

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session as OrmSession
 from api.context import Context
 from api.models import Journal, LedgerEntry
 from api.services.errors import Conflict
-from api.services.payments import EXTERNAL_ACCOUNT
+from api.services.money.provider import EXTERNAL_ACCOUNT
 
 PLATFORM_FEES = "platform:fees"
 PLATFORM_FEES_PENDING = "platform:fees_pending"

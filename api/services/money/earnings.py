@@ -14,10 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from api.context import Context
 from api.models import Journal, LedgerEntry, Notification, Payout, PayoutStatus
 from api.schemas.earnings import EarningsOut, EntryOut, PayoutOut
-from api.services import accounts, ledger, notifications
+from api.services import accounts, notifications
+from api.services.money import ledger
 from api.services.bookings import check_key
 from api.services.errors import Invalid, Unprocessable
-from api.services.payments import provider
+from api.services.money.provider import provider
 from api.services.settings_store import get_all as platform_settings
 
 

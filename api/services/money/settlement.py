@@ -1,23 +1,20 @@
-"""Settling a class: money follows what the SFU saw (README "Money rules").
+"""Settling a class: money follows what happened (docs/money.md).
 
 When a class ends (its mentor presses End after the start, or the scheduler
-finds it over), one transaction decides every confirmed booking from the
-attendance intervals (``api.services.attendance``):
-
-* The class **took place** if the mentor's peer was in the room and either a
-  learner joined too, or the mentor waited at least ``no_show_wait_minutes``
-  (capped at the duration) after the start. The session completes; a learner
-  whose peer joined is ``attended``; one who never joined is a ``no_show``:
-  no refund, the mentor is paid (they kept the slot and waited).
-* Otherwise (the mentor never started, or left before waiting with nobody
-  there) the class **did not take place**: the session is cancelled, every
-  learner refunded in full, the mentor paid nothing.
+finds it over), one transaction decides every booking from the SFU's attendance
+intervals by the model in :mod:`api.services.money.class_model`: whether the
+class took place (the mentor and a learner connected *at the same time*, after
+the start, long enough), and for each booking ``attended`` / ``no_show`` (the
+mentor's share is held, then released) or a full refund. A class that did not
+take place is cancelled and every learner refunded, late cancellers included.
 
 The mentor's share of an attended / no-show booking stays in
 ``mentor:{id}:pending`` until ``earnings_release_at`` (the end plus
 ``earnings_hold_hours``); :func:`release_due` (scheduler) then moves it to
 ``available``, except while the learner's problem report is open
-(``api.services.reports``).
+(``api.services.reports``). A booking cancelled late (no refund) is settled
+with its class: released after the hold if the class took place, refunded if
+not. So every charge ends in exactly one of: released or refunded.
 """
 
 from __future__ import annotations
@@ -38,9 +35,9 @@ from api.models import (
     Session,
     SessionStatus,
 )
-from api.services import attendance, ledger, notifications, session_state
+from api.services import attendance, notifications, session_state
+from api.services.money import charges, class_model, ledger
 from api.services.errors import Conflict, NotFound
-from api.services.payments import provider
 from api.services.settings_store import get_all as platform_settings
 
 S = SessionStatus
@@ -71,14 +68,31 @@ class Settlement:
 @dataclass(frozen=True)
 class Rules:
     hold: timedelta
-    no_show_wait: timedelta
+    model: class_model.ClassRules
+
+    @property
+    def no_show_wait(self) -> timedelta:
+        return self.model.no_show_wait
 
     @classmethod
     async def load(cls, ctx: Context) -> Rules:
-        values = await platform_settings(ctx.db)
+        v = await platform_settings(ctx.db)
         return cls(
-            timedelta(hours=int(values["earnings_hold_hours"])), timedelta(minutes=int(values["no_show_wait_minutes"]))
+            timedelta(hours=int(v["earnings_hold_hours"])),
+            class_model.ClassRules(
+                held_minutes=int(v["class_held_minutes"]),
+                held_percent=int(v["class_held_percent"]),
+                attend_minutes=int(v["attend_minutes"]),
+                no_show_wait=timedelta(minutes=int(v["no_show_wait_minutes"])),
+            ),
         )
+
+
+def terms_changed(b: Booking, sess: Session) -> bool:
+    """The class is no longer at the time or length this learner paid for (docs/money.md)."""
+    return (b.booked_starts_at is not None and b.booked_starts_at != sess.starts_at) or (
+        b.booked_duration_min is not None and b.booked_duration_min != sess.duration_min
+    )
 
 
 async def settle_in(s: AsyncSession, session_id: int, rules: Rules, now: datetime) -> Settlement:
@@ -93,7 +107,9 @@ async def settle_in(s: AsyncSession, session_id: int, rules: Rules, now: datetim
     if now < sess.starts_at:
         raise too_early()
     await attendance.close_all(s, session_id, now)
-    seen = await attendance.presence(s, session_id, since=sess.starts_at, until=now)
+    by_user: dict[int, list[class_model.Interval]] = {}
+    for row in await attendance.intervals(s, session_id):
+        by_user.setdefault(row.user_id, []).append((row.joined_at, row.left_at or now))
     booked = list(
         (
             await s.scalars(
@@ -103,18 +119,25 @@ async def settle_in(s: AsyncSession, session_id: int, rules: Rules, now: datetim
             )
         ).all()
     )
-    wait = min(rules.no_show_wait, timedelta(minutes=sess.duration_min))
-    took_place = seen.was_there(sess.mentor_id) and (
-        any(seen.was_there(b.learner_id) for b in booked) or seen.connected_for(sess.mentor_id) >= wait
+    verdict = class_model.judge(
+        rules.model,
+        starts_at=sess.starts_at,
+        ended_at=now,
+        duration_min=sess.duration_min,
+        mentor=by_user.get(sess.mentor_id, []),
+        learners={b.id: by_user.get(b.learner_id, []) for b in booked},
+        changed=frozenset(b.id for b in booked if terms_changed(b, sess)),
     )
-    sess = await session_state.transition(s, session_id, S.completed if took_place else S.cancelled, now=now)
-    out = Settlement(sess, took_place)
+    sess = await session_state.transition(s, session_id, S.completed if verdict.took_place else S.cancelled, now=now)
+    out = Settlement(sess, verdict.took_place)
     for b in booked:
-        if took_place:
-            await _settle_held(s, sess, b, seen.was_there(b.learner_id), rules, now, out)
+        decided = verdict.outcome[b.id]
+        if decided == class_model.REFUND:
+            await _refund(s, sess, b, now, out, held=verdict.took_place)
         else:
-            await _refund_not_held(s, sess, b, now, out)
-    if not took_place:
+            await _settle_held(s, sess, b, decided == class_model.ATTENDED, rules, now, out)
+    await _settle_forfeits(s, sess, verdict.took_place, rules, now)
+    if not verdict.took_place:
         await s.execute(
             update(Session)
             .where(Session.id == session_id)
@@ -123,6 +146,31 @@ async def settle_in(s: AsyncSession, session_id: int, rules: Rules, now: datetim
         )
     out.notes.append(_mentor_note(s, sess, out, rules))
     return out
+
+
+async def _settle_forfeits(s: AsyncSession, sess: Session, took_place: bool, rules: Rules, now: datetime) -> None:
+    """Late cancellations kept their charge: it follows the class. Held: the mentor's share
+    is released after the hold like an attended seat's. Not held: the learner is refunded."""
+    late = (
+        await s.scalars(
+            select(Booking).where(
+                Booking.session_id == sess.id,
+                Booking.status == BookingStatus.cancelled,
+                Booking.price_cents > 0,
+                Booking.settled_at.is_(None),
+            )
+        )
+    ).all()
+    for b in late:
+        b.settled_at = now
+        if await charges.is_refunded(s, b.id):
+            continue
+        if took_place:
+            b.earnings_release_at = now + rules.hold
+            if rules.hold <= timedelta(0):
+                await _release(s, b, now)
+        else:
+            await charges.refund(s, b, f"session {sess.id} did not take place (late cancellation)")
 
 
 async def _settle_held(
@@ -161,23 +209,20 @@ async def _settle_held(
         )
 
 
-async def _refund_not_held(s: AsyncSession, sess: Session, b: Booking, now: datetime, out: Settlement) -> None:
+async def _refund(s: AsyncSession, sess: Session, b: Booking, now: datetime, out: Settlement, *, held: bool) -> None:
     b.status = BookingStatus.cancelled
     b.cancelled_at = now
     b.settled_at = now
-    journal = await ledger.record_refund(s, b.id, reference=f"session {sess.id} did not take place")
-    if journal is not None:
-        provider.refund(charge_reference=b.payment_ref or "", amount_cents=b.price_cents, currency=b.currency)
+    why = "the class did not take place for you" if held else "the class did not take place"
+    await charges.refund(s, b, f"session {sess.id}: {why}")
     out.refunded.append(b.id)
     out.notes.append(
         notifications.add(
             s,
             b.learner_id,
-            "session.cancelled",
-            f"Did not take place: {sess.title}"[:200],
-            "The class did not take place; you get a full refund."
-            if b.price_cents
-            else "The class did not take place.",
+            "session.cancelled" if not held else "session.refunded",
+            (f"Did not take place: {sess.title}" if not held else f"Refunded: {sess.title}")[:200],
+            (f"{why[0].upper()}{why[1:]}; you get a full refund." if b.price_cents else f"{why[0].upper()}{why[1:]}."),
             "/learner/sessions?view=past",
         )
     )
@@ -227,7 +272,7 @@ async def _release(s: AsyncSession, b: Booking, now: datetime) -> None:
 
 def _releasable(now: datetime) -> list[ColumnElement[bool]]:
     return [
-        Booking.status.in_((BookingStatus.attended, BookingStatus.no_show)),
+        Booking.status.in_((BookingStatus.attended, BookingStatus.no_show, BookingStatus.cancelled)),
         Booking.earnings_release_at.is_not(None),
         Booking.earnings_release_at <= now,
         Booking.earnings_released_at.is_(None),

@@ -1,0 +1,60 @@
+"""Charging and refunding a booking: the provider call and the ledger journal move together.
+
+These two functions are the only places a learner's money enters or leaves the
+platform (payouts, in ``earnings``, are the mentor's side). Both run inside the
+caller's write transaction: the journal commits with the booking's change or not
+at all. The provider is called with a key derived from the booking, so a retried
+transaction asks it for the same charge or refund again and it answers with the
+same reference instead of moving money twice (docs/money.md, "Provider and ledger").
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.models import Booking, Session
+from api.services.money import ledger
+from api.services.money.provider import provider
+
+
+async def charge(s: AsyncSession, booking: Booking, sess: Session, fee_percent: float) -> None:
+    """The learner pays ``sess``'s price for ``booking`` (flushed, so it has an id)."""
+    if booking.price_cents <= 0:
+        return
+    paid = provider.charge(amount_cents=booking.price_cents, currency=booking.currency, key=f"booking:{booking.id}")
+    booking.payment_ref = paid.reference
+    await ledger.record_charge(
+        s,
+        booking_id=booking.id,
+        session_id=sess.id,
+        mentor_id=sess.mentor_id,
+        price_cents=booking.price_cents,
+        currency=booking.currency,
+        fee_percent=fee_percent,
+        reference=paid.reference,
+    )
+
+
+async def is_refunded(s: AsyncSession, booking_id: int) -> bool:
+    return await ledger.journal_by_key(s, f"refund:booking:{booking_id}") is not None
+
+
+async def is_released(s: AsyncSession, booking_id: int) -> bool:
+    return await ledger.journal_by_key(s, f"release:booking:{booking_id}") is not None
+
+
+async def refund(s: AsyncSession, booking: Booking, reason: str) -> int:
+    """Give ``booking``'s whole charge back: the reversing journal and the provider's refund.
+
+    Returns the cents refunded by this call: 0 when nothing was charged or it was already
+    refunded (idempotent). A charge already released to the mentor cannot be refunded
+    here (409 ``insufficient_funds`` from the ledger: the money has left the hold)."""
+    if booking.price_cents <= 0 or await is_refunded(s, booking.id):
+        return 0
+    journal = await ledger.record_refund(s, booking.id, reference=reason)
+    if journal is None:
+        return 0
+    provider.refund(
+        charge_reference=booking.payment_ref or "", amount_cents=booking.price_cents, currency=booking.currency
+    )
+    return booking.price_cents
