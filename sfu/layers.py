@@ -155,7 +155,9 @@ class _LayerTap:
         switch.rewriter.forward(b1, pt, seq, ts, payload, abs3, level, keyframe, now)
 
     def resync(self) -> None:
-        self.switch.rewriter.resync()
+        # only the layer the consumer is on: a hole in another layer is not its concern
+        if self.layer == self.switch.current:
+            self.switch.rewriter.resync()
 
 
 class LayerSwitch:

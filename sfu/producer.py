@@ -78,6 +78,9 @@ class Producer:
         self.closed = False
         if kind == "video":
             self.forwarder.nack = UpstreamNack(clock, self._nack_sender(0))
+        self.forwarder.on_gap = self._gap_seen(0)
+        #: holes in the stream no NACK could fill (blackouts, restarts)
+        self.gaps = 0
         self.keyframe_requests_sent = 0
         self._send_rtcp = send_rtcp
         self._rtcp_ssrc = rtcp_ssrc
@@ -130,6 +133,7 @@ class Producer:
         template.nack = None
         for i, layer in enumerate(self.layers):
             layer.on_keyframe = self._keyframe_seen(i)
+            layer.on_gap = self._gap_seen(i)
             layer.nack = UpstreamNack(self.clock, self._nack_sender(i))
 
     def layer_of(self, rid: str) -> Optional[int]:
@@ -316,6 +320,19 @@ class Producer:
                 self._send_rtcp(rtcp.build_nack(self._rtcp_ssrc, ssrc, seqs))
 
         return send
+
+    def _gap_seen(self, layer: int) -> Callable[[], None]:
+        def gap() -> None:
+            # After a blackout the subscribers would see the hole, NACK packets nobody
+            # has, and wait for their own decoder to give up (~3 s in Chrome) before
+            # asking for a keyframe. Instead each restarts now: the packet that follows
+            # the hole is held back unless it is a keyframe, a keyframe is asked for at
+            # once, and sequence numbers go on without a hole (nothing to NACK).
+            self.gaps += 1
+            for sink in self.layers[layer].rewriters:
+                sink.resync()
+
+        return gap
 
     def _keyframe_seen(self, layer: int) -> Callable[[bytes], None]:
         def seen(payload: bytes) -> None:
