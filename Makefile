@@ -43,8 +43,8 @@ test: install-test
 test-sqlite:
 	PEERLEARN_FORBID_SKIPS=$${PEERLEARN_FORBID_SKIPS:-1} $(BIN)/python -m pytest tests -q -p no:cacheprovider
 
-# The SFU suites again on the pure-Python packet path (sfu/fastio_py.py, forwarding.RtpForwarder and
-# RtpRewriter): the native one (sfu/_fastio.pyx, _forwarder.pyx, _rewriter.pyx) must behave the same.
+# The SFU suites again on the pure-Python packet path (sfu/transport/fastio_py.py, forwarding.RtpForwarder and
+# RtpRewriter): the native one (sfu/transport/_fastio.pyx, _forwarder.pyx, _rewriter.pyx) must behave the same.
 test-sfu-python:
 	PEERLEARN_SFU_NATIVE=0 $(BIN)/python -m pytest tests/sfu -q -p no:cacheprovider
 

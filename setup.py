@@ -1,8 +1,8 @@
-"""Builds the SFU's optional native packet I/O (sfu/_fastio.pyx) with Cython.
+"""Builds the SFU's optional native packet I/O (sfu/transport/_fastio.pyx) with Cython.
 
 Everything else is declared in pyproject.toml. Without Cython or a C compiler the
 build goes on without the extension and the SFU runs its pure-Python twin
-(sfu/fastio_py.py), which behaves the same, only slower.
+(sfu/transport/fastio_py.py), which behaves the same, only slower.
 """
 
 from __future__ import annotations
@@ -18,30 +18,30 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # noqa: BLE001 - the pure-Python path stands in
-            print(f"warning: sfu._fastio not built ({exc}); the SFU uses sfu/fastio_py.py", file=sys.stderr)
+            print(f"warning: sfu.transport._fastio not built ({exc}); the SFU uses sfu/transport/fastio_py.py", file=sys.stderr)
 
     def build_extension(self, ext):  # type: ignore[no-untyped-def]
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
-            print(f"warning: {ext.name} not built ({exc}); the SFU uses sfu/fastio_py.py", file=sys.stderr)
+            print(f"warning: {ext.name} not built ({exc}); the SFU uses sfu/transport/fastio_py.py", file=sys.stderr)
 
 
 def extensions() -> list:
     try:
         from Cython.Build import cythonize
     except ImportError:
-        print("warning: Cython missing: sfu._fastio not built", file=sys.stderr)
+        print("warning: Cython missing: sfu.transport._fastio not built", file=sys.stderr)
         return []
     try:
         return cythonize(
             # the SFU's packet path, and the load generator's counting (benchmarks/replay_participant.py)
-            ["sfu/_fastio.pyx", "sfu/_rewriter.pyx", "sfu/_forwarder.pyx", "benchmarks/_rtp_count.pyx"],
+            ["sfu/transport/_fastio.pyx", "sfu/rtp/_rewriter.pyx", "sfu/rtp/_forwarder.pyx", "benchmarks/_rtp_count.pyx"],
             compiler_directives={"language_level": "3"},
             quiet=True,
         )
     except Exception as exc:  # noqa: BLE001 - the pure-Python path stands in
-        print(f"warning: sfu/_fastio.pyx not translated ({exc})", file=sys.stderr)
+        print(f"warning: sfu/transport/_fastio.pyx not translated ({exc})", file=sys.stderr)
         return []
 
 

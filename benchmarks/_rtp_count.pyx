@@ -17,7 +17,7 @@ built); tests/benchmarks/test_rtp_count.py runs both on the same datagrams.
 from libc.stdlib cimport malloc, realloc, free
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
-from sfu._fastio cimport MSG_TRUNC, Receiver
+from sfu.transport._fastio cimport MSG_TRUNC, Receiver
 
 #: what ``read`` hands back, per datagram, for Python to handle
 ROUTE = 0    # not RTP: STUN, DTLS, SRTCP

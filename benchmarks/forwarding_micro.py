@@ -8,7 +8,7 @@ with mid + abs-send-time header extensions) go through:
 - ``protect``   SRTP protect (pylibsrtp, AES-CM-128-HMAC-SHA1-80) of the rewritten packet
 - ``sendto``    UDP sendto on loopback (raw non-blocking socket; nobody reads, the kernel drops)
 - ``sendto_asyncio``  the same through asyncio's ``DatagramTransport.sendto`` wrapper
-- ``full``      the real path: RtpForwarder -> 4 RtpRewriters -> sfu.aiortc_bridge.TransportWriter
+- ``full``      the real path: RtpForwarder -> 4 RtpRewriters -> sfu.transport.aiortc_bridge.TransportWriter
                 (protect + sendto on a real asyncio UDP transport, as the SFU resolves it),
                 reported per EGRESS packet; ``full_native``: the C forwarder -> 4 C rewriters
                 -> the socket's batch (SRTP in place, sendmmsg), as the SFU runs it
@@ -101,7 +101,7 @@ def timeit(make: Callable[[], Callable[[], Any]], n: int, repeat: int) -> float:
 
 
 def make_rewriter(send: Callable[[bytes], None]) -> Any:
-    from sfu.forwarding import URI_ABS_SEND_TIME, URI_MID, ExtensionWriter, RtpRewriter
+    from sfu.rtp.forwarding import URI_ABS_SEND_TIME, URI_MID, ExtensionWriter, RtpRewriter
 
     rw = RtpRewriter(
         ssrc=0x5555,
@@ -116,17 +116,17 @@ def make_rewriter(send: Callable[[bytes], None]) -> Any:
 
 
 def make_forwarder(native: bool = False) -> Any:
-    from sfu import fastio
-    from sfu.forwarding import vp8_is_keyframe
+    from sfu.rtp import native as rtp_native
+    from sfu.rtp.forwarding import vp8_is_keyframe
 
-    fwd = fastio.forwarder_class(native)(producer_id="pr-bench", kind="video", clock=time.monotonic)
+    fwd = rtp_native.forwarder_class(native)(producer_id="pr-bench", kind="video", clock=time.monotonic)
     fwd.detectors[96] = vp8_is_keyframe
     return fwd
 
 
 def make_writer(srtp: Any, transport: Any, addr: Any) -> Any:
     """A production TransportWriter on a real asyncio datagram transport (what the SFU resolves)."""
-    from sfu.aiortc_bridge import TransportWriter
+    from sfu.transport.aiortc_bridge import TransportWriter
 
     class StubDtls:
         def on(self, *_a: Any) -> None:
@@ -175,7 +175,7 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
 
     results["parse"] = timeit(parse, n, repeat)
     parsed = []
-    from sfu.forwarding import abs_send_time
+    from sfu.rtp.forwarding import abs_send_time
 
     for p in pkts:
         off = 12 + 4 + 4 * 2
@@ -249,10 +249,11 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
 
     results["full"] = timeit(full_path, n * FANOUT, repeat)
 
-    # the native path (sfu/_fastio.pyx, sfu/_rewriter.pyx): C rewriter -> the socket's
+    # the native path (sfu/transport/_fastio.pyx, sfu/rtp/_rewriter.pyx): C rewriter -> the socket's
     # BatchSink (SRTP in place) -> one sendmmsg per 64 packets, as the SFU runs it
-    from sfu import fastio
-    from sfu.media_socket import MediaSocket
+    from sfu.rtp import native as rtp_native
+    from sfu.transport import fastio
+    from sfu.transport.media_socket import MediaSocket
 
     if fastio.NATIVE:
         native = fastio.load(True)
@@ -271,7 +272,7 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
         dest = native.Destination(addr)
 
         def rewrite_native() -> Callable[[], Any]:
-            fwd_ = fastio.rewriter_class(True)(
+            fwd_ = rtp_native.rewriter_class(True)(
                 ssrc=0x5555,
                 rtx_ssrc=0x6666,
                 clock_rate=90000,
@@ -318,7 +319,7 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
             full = make_forwarder(native=True)
             for _ in range(FANOUT):
                 writer = SinkWriter(msock.sink(native.SrtpContext(srtp_session()), dest))
-                rw = fastio.rewriter_class(True)(
+                rw = rtp_native.rewriter_class(True)(
                     ssrc=0x5555,
                     rtx_ssrc=0x6666,
                     clock_rate=90000,

@@ -2,14 +2,14 @@
 
 It joins like any client (room token, ``/ws/room/{id}``, one max-bundle peer
 connection, aiortc's ICE and DTLS), but its peer connection is driven the way
-the server drives its own, through ``sfu.aiortc_bridge``: aiortc starts no
+the server drives its own, through ``sfu.transport.aiortc_bridge``: aiortc starts no
 encoder, decoder, RTP or RTCP loop (``adopt_transceiver``); RTCP arrives
 decrypted in C (``install_fast_ingress``); RTP leaves through the SFU's egress
 writer (``TransportWriter``: SRTP in C into the socket's ``sendmmsg`` batch).
 What it publishes is replayed by ``benchmarks/rtp_replay.py``.
 
-Its ICE host candidate is on a ``CountingMux``: an ``sfu.ice.UdpMux`` (STUN by
-ufrag, DTLS/SRTCP by source address) over an ``sfu.media_socket.MediaSocket``
+Its ICE host candidate is on a ``CountingMux``: an ``sfu.transport.ice.UdpMux`` (STUN by
+ufrag, DTLS/SRTCP by source address) over an ``sfu.transport.media_socket.MediaSocket``
 (which keeps the sending) whose reads are the mux's own: one ``recvmmsg`` per
 wakeup, SRTP counted per SSRC from the header (in clear in SRTP) without
 decrypting, in C (``benchmarks/_rtp_count.pyx``; a Python twin when it is not
@@ -48,10 +48,11 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from benchmarks.aiortc_participants import Bench, Participant
 from benchmarks.rtp_replay import NTP_EPOCH, RING, OutStream, Replayer, vp8_picture_id
 from benchmarks.rtp_wire import Stream, find_abs_send_time, rtp_payload_offset, vp8_keyframe_start
-from sfu import aiortc_bridge as bridge
-from sfu import fastio, rtcp
-from sfu.ice import UdpMux
-from sfu.media_socket import open_media_socket
+from sfu.transport import aiortc_bridge as bridge
+from sfu.transport import fastio
+from sfu.rtp import rtcp
+from sfu.transport.ice import UdpMux
+from sfu.transport.media_socket import open_media_socket
 
 try:  # the subscribers' counting in C (setup.py builds it); the Python loop below is its twin
     from benchmarks import _rtp_count  # type: ignore[attr-defined]
@@ -93,7 +94,7 @@ class InStream(Stream):
 
 
 class CountingMux(UdpMux):
-    """``sfu.ice.UdpMux`` whose socket is read by ``reader``: SRTP counted inline, everything else
+    """``sfu.transport.ice.UdpMux`` whose socket is read by ``reader``: SRTP counted inline, everything else
     routed as the mux routes it (SSRCs are random 32-bit values the server picks per consumer:
     one table for every participant on this socket)."""
 

@@ -6,7 +6,7 @@ The clips (``benchmarks/media.py``: encoded once) are packetized ONCE
 header extensions (mid; abs-send-time on video; audio level on audio unless
 ``level`` is None, as browsers send it): per packet a 12-byte header and the
 extension block are joined to the cached payload, and the publisher's
-``TransportWriter`` (``sfu.aiortc_bridge``) SRTP-protects it in C into its
+``TransportWriter`` (``sfu.transport.aiortc_bridge``) SRTP-protects it in C into its
 socket's ``sendmmsg`` batch. Sequence numbers and timestamps run on across clip
 loops; a PLI makes the stream jump to the clip's next keyframe; a NACK is
 answered from a history (RTX when negotiated). Each video frame carries a fresh

@@ -12,7 +12,7 @@ class SfuConfig:
 
     ``ice_servers`` are the STUN/TURN servers the *server's own* peer
     connections use (normally none: the SFU has a reachable address). The
-    servers handed to clients come from :func:`sfu.turn.ice_servers`.
+    servers handed to clients come from :func:`sfu.transport.turn.ice_servers`.
     """
 
     #: STUN/TURN servers for the server side: [{"urls": ..., "username": ..., "credential": ...}]

@@ -9,8 +9,8 @@ from typing import Any, Optional
 from .config import SfuConfig
 from .errors import InvalidStateError
 from .heap import pin_mmap_threshold
-from .ice import IceSockets
-from .router import Router
+from .transport.ice import IceSockets
+from .room.router import Router
 
 logger = logging.getLogger(__name__)
 

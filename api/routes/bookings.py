@@ -1,4 +1,4 @@
-"""Booking routes: book a seat (idempotent), my bookings, one booking, cancel."""
+"""Booking routes: book a seat (idempotent), my bookings, one booking, accept a moved class, cancel."""
 
 from __future__ import annotations
 
@@ -37,6 +37,13 @@ async def bookings_list(request: web.Request, *, query: BookingQuery, user: Curr
 async def bookings_get(request: web.Request, *, user: CurrentUser) -> BookingOut:
     """One booking (its learner, the session's mentor, or an admin)."""
     return await bookings.get_booking(Context.of(request.app), user, path_id(request))
+
+
+@routes.post("/api/bookings/{id}/accept-change", response=BookingOut, auth=("learner",), errors=(409,))
+async def bookings_accept_change(request: web.Request, *, user: CurrentUser) -> BookingOut:
+    """Accept the class's new time or length (the mentor moved it after I booked); until then
+    I may cancel it for a full refund whatever the refund window."""
+    return await bookings.accept_change(Context.of(request.app), user, path_id(request))
 
 
 @routes.post("/api/bookings/{id}/cancel", response=BookingCancelOut, auth=("learner",))

@@ -9,6 +9,7 @@ from api.auth import CurrentUser
 from api.context import Context
 from api.routing import ApiRoutes, path_id
 from api.schemas.requests import (
+    ProposalConfirm,
     RequestAccept,
     RequestAccepted,
     RequestCreate,
@@ -69,14 +70,16 @@ async def accept(request: web.Request, *, body: RequestAccept, user: CurrentUser
 
 @routes.post(
     "/api/requests/{id}/proposal/confirm",
+    body=ProposalConfirm,
     response=RequestAccepted,
     auth=("learner",),
     name="requests_proposal_confirm",
     errors=(409,),
 )
-async def confirm_proposal(request: web.Request, *, user: CurrentUser) -> RequestAccepted:
-    """The learner confirms the mentor's proposal: the session is scheduled, booked and charged."""
-    return await request_proposals.confirm(Context.of(request.app), user, path_id(request))
+async def confirm_proposal(request: web.Request, *, body: ProposalConfirm, user: CurrentUser) -> RequestAccepted:
+    """The learner confirms the proposal they saw (its price, start and mentor): the session is
+    scheduled, booked and charged; 409 ``proposal_changed`` if the current proposal differs."""
+    return await request_proposals.confirm(Context.of(request.app), user, path_id(request), body)
 
 
 @routes.post(

@@ -9,7 +9,8 @@ from api.errors import ApiError
 from api.keys import DB, HUB, LIMITER, SETTINGS
 from api.routing import ApiRoutes, path_id
 from api.schemas.accounts import UserMe, UserPublic, UserUpdate
-from api.services import accounts
+from api.context import Context
+from api.services import accounts, deactivation
 
 routes = ApiRoutes("users")
 
@@ -76,8 +77,9 @@ async def avatar(request: web.Request, *, user: CurrentUser) -> UserMe:
 
 @routes.post("/api/users/{id}/deactivate", response=UserMe, auth="admin")
 async def deactivate(request: web.Request, *, user: CurrentUser) -> UserMe:
-    """Admin: deactivate an account; its tokens and sockets stop working."""
-    target = await accounts.set_active(request.app[DB], user.id, path_id(request), False)
+    """Admin: deactivate an account; its tokens and sockets stop working. A mentor's future
+    sessions are cancelled with full refunds and their open proposals withdrawn."""
+    target = await deactivation.deactivate(Context.of(request.app), user.id, path_id(request))
     hub = request.app.get(HUB)
     if hub is not None:
         await hub.close_user(target.id)

@@ -38,6 +38,12 @@ class BookingOut(BaseModel):
     refunded: bool = False
     created_at: datetime
     cancelled_at: datetime | None = None
+    # The terms sold (docs/money.md): when the session no longer starts at ``booked_starts_at``
+    # or lasts ``booked_duration_min``, ``terms_changed`` is true: the learner may accept the
+    # new time or cancel for a full refund whatever the refund window.
+    booked_starts_at: datetime | None = None
+    booked_duration_min: int | None = None
+    terms_changed: bool = False
     session: BookingSession
 
 

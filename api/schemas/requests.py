@@ -36,6 +36,15 @@ class RequestAccept(Strict):
     title: Topic | None = None
 
 
+class ProposalConfirm(Strict):
+    """What the learner saw and agrees to pay: a proposal that differs now (another price,
+    time or mentor) is refused with 409 ``proposal_changed`` and nothing is charged."""
+
+    price_cents: Annotated[int, Field(ge=0, le=1_000_000)]
+    starts_at: AwareDatetime
+    mentor_id: int | None = None
+
+
 class RequestQuery(Strict):
     status: RequestStatusName | None = None
     page: Annotated[int, Field(ge=1, le=10_000)] = 1

@@ -186,6 +186,17 @@ async def ensure_verified(s: AsyncSession, user_id: int, settings: Settings) -> 
         raise Forbidden(EMAIL_UNVERIFIED, code="email_unverified")
 
 
+async def ensure_can_sell(s: AsyncSession, mentor_id: int, settings: Settings) -> None:
+    """The mentor's side of every money path (book, propose, confirm; docs/money.md): an
+    active account with a confirmed address. A learner paying a mentor who cannot teach or
+    be reached gets 409 ``mentor_unavailable`` and is charged nothing."""
+    user = await s.get(User, mentor_id)
+    if user is None or not user.is_active:
+        raise Conflict("This mentor is not taking bookings any more.", code="mentor_unavailable")
+    if settings.require_verified_email and user.email_verified_at is None:
+        raise Conflict("This mentor has not confirmed their e-mail address yet.", code="mentor_unavailable")
+
+
 async def resend_verification(db: Database, mailer: Mailer, user_id: int, *, public_url: str) -> bool:
     """Mail a fresh verification link (older ones keep working until they expire).
     False when the address is already confirmed (nothing sent)."""

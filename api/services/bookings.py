@@ -80,6 +80,9 @@ def to_out(b: Booking, sess: Session, mentor_name: str, refunded: bool = False) 
         refunded=refunded,
         created_at=b.created_at,
         cancelled_at=b.cancelled_at,
+        booked_starts_at=b.booked_starts_at,
+        booked_duration_min=b.booked_duration_min,
+        terms_changed=b.status == BookingStatus.confirmed and settlement.terms_changed(b, sess),
         session=BookingSession(
             id=sess.id,
             title=sess.title,
@@ -151,6 +154,7 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int, idempot
             if sess.mentor_id == learner.id:
                 raise Conflict("You cannot book your own session.", code="own_session")
             await accounts.ensure_verified(s, learner.id, ctx.settings)  # paying needs a reachable address
+            await accounts.ensure_can_sell(s, sess.mentor_id, ctx.settings)  # and someone to pay
             if (
                 await s.scalar(
                     select(Booking.id).where(
@@ -389,6 +393,24 @@ async def cancel_booking(ctx: Context, learner: Viewer, booking_id: int) -> Book
     await notifications.push(ctx.broker, notes)
     await push_seats(ctx.broker, session_id, left)
     return BookingCancelOut(booking=out, refund_cents=refund, seats_left=left)
+
+
+async def accept_change(ctx: Context, learner: Viewer, booking_id: int) -> BookingOut:
+    """The learner agrees to the class's new time or length: those become the booked terms
+    (refund window and settlement count from them). 409 ``no_change`` if nothing changed."""
+    async with ctx.db.write() as s:
+        b = await s.get(Booking, booking_id)
+        if b is None or b.learner_id != learner.id:
+            raise NotFound.of("booking")
+        sess = await s.get(Session, b.session_id)
+        assert sess is not None
+        if b.status != BookingStatus.confirmed or sess.status not in (S.scheduled, S.live):
+            raise Conflict(f"This booking is already {b.status.value}.", code="booking_not_active")
+        if not settlement.terms_changed(b, sess):
+            raise Conflict("This class still has the time and length you booked.", code="no_change")
+        b.booked_starts_at, b.booked_duration_min = sess.starts_at, sess.duration_min
+        await s.flush()
+        return await _out(s, b)
 
 
 async def list_bookings(

@@ -40,6 +40,8 @@ KINDS = frozenset(
         "earnings.available",
         "report.opened",
         "report.resolved",
+        # The class took place but not for this learner (docs/money.md): refunded in full.
+        "session.refunded",
     }
 )
 

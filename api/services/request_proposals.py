@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import CurrentUser
 from api.context import Context
 from api.models import Notification, Request, RequestStatus, Session, SessionStatus
-from api.schemas.requests import RequestAccepted, RequestOut
+from api.schemas.requests import ProposalConfirm, RequestAccepted, RequestOut
 from api.services import accounts, bookings, notifications, session_state
 from api.services.errors import Conflict, NotFound
 from api.services.requests import outs, reload, visible
@@ -46,23 +46,46 @@ async def _own_proposal(s: AsyncSession, user: CurrentUser, request_id: int) -> 
     return r
 
 
+def _same(r: Request, seen: ProposalConfirm) -> bool:
+    return (
+        r.proposed_price_cents == seen.price_cents
+        and r.proposed_starts_at == seen.starts_at.astimezone(UTC)
+        and (seen.mentor_id is None or r.decided_by_id == seen.mentor_id)
+    )
+
+
 def _not_pending(r: Request, now: datetime) -> Exception:
     if r.status == RequestStatus.proposed and r.proposal_expires_at is not None and r.proposal_expires_at <= now:
         return Conflict("This proposal has expired; the request is open again.", code="proposal_expired")
     return Conflict("This request has no proposal waiting for you.", code="no_proposal")
 
 
-async def confirm(ctx: Context, learner: CurrentUser, request_id: int) -> RequestAccepted:
-    """The learner accepts the proposed price and time: session, booking and charge, one transaction.
+def proposal_changed() -> Conflict:
+    return Conflict(
+        "The proposal changed since you saw it; nothing was charged. Review the new proposal.",
+        code="proposal_changed",
+    )
 
-    409 ``no_proposal`` / ``proposal_expired`` if there is nothing to confirm (any more)."""
+
+async def confirm(ctx: Context, learner: CurrentUser, request_id: int, seen: ProposalConfirm) -> RequestAccepted:
+    """The learner accepts the proposal they saw: session, booking and charge, one transaction.
+
+    409 ``no_proposal`` / ``proposal_expired`` if there is nothing to confirm (any more),
+    ``proposal_changed`` if the current proposal is not the one ``seen`` (bait and switch)."""
     fee_percent = float((await platform_settings(ctx.db))["platform_fee_percent"])
     now = utcnow()
     notes: list[Notification] = []
     async with ctx.db.write() as s:
         r = await _own_proposal(s, learner, request_id)
         await accounts.ensure_verified(s, learner.id, ctx.settings)  # confirming pays
-        # Exactly one confirm (or decline, or lapse) wins this conditional update.
+        # Exactly one confirm (or decline, or lapse) wins this conditional update, and only
+        # for the very proposal the learner saw: price, start (and mentor, when sent).
+        bound = [
+            Request.proposed_price_cents == seen.price_cents,
+            Request.proposed_starts_at == seen.starts_at.astimezone(UTC),
+        ]
+        if seen.mentor_id is not None:
+            bound.append(Request.decided_by_id == seen.mentor_id)
         result = await s.execute(
             update(Request)
             .where(
@@ -70,14 +93,18 @@ async def confirm(ctx: Context, learner: CurrentUser, request_id: int) -> Reques
                 Request.status == RequestStatus.proposed,
                 Request.proposal_expires_at > now,
                 Request.proposed_starts_at > now,
+                *bound,
             )
             .values(status=RequestStatus.accepted, updated_at=now)
             .execution_options(synchronize_session=False)
         )
         if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
+            if r.status == RequestStatus.proposed and (r.proposal_expires_at or now) > now and not _same(r, seen):
+                raise proposal_changed()
             raise _not_pending(r, now)
         r = await reload(s, request_id)
         assert r.decided_by_id is not None and r.proposed_starts_at is not None
+        await accounts.ensure_can_sell(s, r.decided_by_id, ctx.settings)  # rolls the accept back
         sess = Session(
             mentor_id=r.decided_by_id,
             title=r.proposed_title or r.topic,

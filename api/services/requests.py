@@ -40,7 +40,7 @@ from api.schemas.requests import (
     RequestPage,
     RequestQuery,
 )
-from api.services import notifications
+from api.services import accounts, notifications
 from api.services.errors import Conflict, Forbidden, Invalid, NotFound
 from api.services.settings_store import get_all as platform_settings
 
@@ -269,6 +269,8 @@ async def accept(ctx: Context, mentor: CurrentUser, request_id: int, data: Reque
     notes: list[Notification] = []
     async with ctx.db.write() as s:
         r = await _visible(s, request_id, mentor)
+        # A proposal sells: the mentor needs a confirmed address, as to publish (docs/money.md).
+        await accounts.ensure_verified(s, mentor.id, ctx.settings)
         if r.status != RequestStatus.open:
             raise Conflict("This request is no longer open.", code="request_not_open")
         if not any(same_instant(starts, t) for t in parse_times(r.preferred_times)):
@@ -322,6 +324,8 @@ async def decline(ctx: Context, mentor: CurrentUser, request_id: int) -> Request
     notes: list[Notification] = []
     async with ctx.db.write() as s:
         r = await _visible(s, request_id, mentor)
+        # A proposal sells: the mentor needs a confirmed address, as to publish (docs/money.md).
+        await accounts.ensure_verified(s, mentor.id, ctx.settings)
         if r.status != RequestStatus.open:
             raise Conflict("This request is no longer open.", code="request_not_open")
         if r.mentor_id == mentor.id:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from .. import observer as ev
+from ..room import observer as ev
 from .rtp_dump import SUFFIX, DumpWriter
 from .storage import (
     META_FILE,
@@ -33,8 +33,8 @@ from .storage import (
 )
 
 if TYPE_CHECKING:
-    from ..producer import Producer
-    from ..router import Router
+    from ..room.producer import Producer
+    from ..room.router import Router
 
 logger = logging.getLogger(__name__)
 

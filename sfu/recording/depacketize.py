@@ -9,7 +9,7 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
-from ..vp8 import vp8_descriptor_length
+from ..rtp.vp8 import vp8_descriptor_length
 from .rtp_dump import DumpFile
 
 _SEQ_TS = struct.Struct("!HI")

@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Optional
 
-from ..vp8 import vp8_frame_size
+from ..rtp.vp8 import vp8_frame_size
 from .depacketize import (
     Frame,
     VideoStats,

@@ -106,3 +106,16 @@ async def trial_balance(client: TestClient) -> dict[str, Any]:
 
     async with client.app[DB].read() as s:
         return await tb(s)
+
+
+async def confirm_proposal(user: Any, request_id: int, **override: Any) -> Any:
+    """POST the confirm of request ``request_id`` as its page does: bound to the proposal the
+    user sees now (price, start, mentor), with ``override`` for a stale or forged view."""
+    got = await (await user.get(f"/api/requests/{request_id}")).json()
+    p = (got.get("proposal") if isinstance(got, dict) else None) or {}
+    body = {
+        "price_cents": p.get("price_cents", 0),
+        "starts_at": p.get("starts_at", "2030-01-01T00:00:00+00:00"),
+        "mentor_id": (p.get("mentor") or {}).get("id"),
+    } | override
+    return await user.post(f"/api/requests/{request_id}/proposal/confirm", json=body)

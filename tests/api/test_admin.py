@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from api.keys import DB
 from api.models import Feedback, SessionStatus
+from tests.api.market import confirm_proposal
 from tests.api.helpers_marketplace import book, make_session
 from tests.conftest import signup
 
@@ -95,7 +96,7 @@ async def test_requests_and_payments(client, admin, learner, mentor):
     resp = await mentor.post(f"/api/requests/{paid}/accept", json={"starts_at": when[0], "price_cents": 5000})
     assert resp.status == 200
     assert (await (await admin.get("/api/admin/payments")).json())["total"] == 0  # proposed, not charged
-    assert (await learner.post(f"/api/requests/{paid}/proposal/confirm")).status == 200
+    assert (await confirm_proposal(learner, paid)).status == 200
     page = await (await admin.get("/api/admin/payments")).json()
     assert page["total"] == 1 and page["items"][0]["kind"] == "charge"
     assert sum(e["amount_cents"] for e in page["items"][0]["entries"]) == 0

@@ -8,6 +8,7 @@ from api.context import Context
 from api.keys import DB
 from api.models import Feedback, Follow, Session, SessionStatus, utcnow
 from api.services import rooms, scheduler
+from tests.api.market import confirm_proposal
 from tests.api.classes import in_room
 from tests.api.helpers_marketplace import book, make_session
 from tests.conftest import signup
@@ -58,7 +59,7 @@ async def test_numbers(client, learner, mentor, settings):
     assert (
         await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": when, "price_cents": 10000})
     ).status == 200
-    assert (await learner.post(f"/api/requests/{rid}/proposal/confirm")).status == 200
+    assert (await confirm_proposal(learner, rid)).status == 200
 
     resp = await mentor.get("/api/mentor/analytics?weeks=4")
     assert resp.status == 200, await resp.text()

@@ -99,10 +99,13 @@ MATRIX = [
     row("POST", "/api/requests/{id}/decline", "request2", ("mentor",)),
     row("POST", "/api/requests/{id}/accept", "request", ("mentor",), {"starts_at": FUTURE}),
     # the mentor's proposal is answered by the request's learner only
-    row("POST", "/api/requests/{id}/proposal/confirm", "request", ("learner",)),
+    row(
+        "POST", "/api/requests/{id}/proposal/confirm", "request", ("learner",), {"price_cents": 0, "starts_at": FUTURE}
+    ),
     row("POST", "/api/requests/{id}/proposal/decline", "request", ("learner",)),
     row("POST", "/api/requests/{id}/cancel", "request3", ("learner",)),
     row("POST", "/api/sessions/{id}/publish", "draft", ("mentor", "admin")),
+    row("POST", "/api/bookings/{id}/accept-change", "booking", ("learner",)),
     row("POST", "/api/bookings/{id}/cancel", "booking", ("learner",)),
     row("POST", "/api/sessions/{id}/cancel", "session", ("mentor", "admin"), {"reason": "test"}),
     row("POST", "/api/admin/sessions/{id}/cancel", "session2", ("admin",), {}),

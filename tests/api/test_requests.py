@@ -13,6 +13,7 @@ from api.keys import DB
 from api.models import Booking, BookingStatus, Journal, Notification, Session, SessionStatus, utcnow
 from api.services import request_proposals
 from api.services import requests as svc
+from tests.api.market import confirm_proposal
 from tests.api.test_realtime import next_of, ws_for
 from tests.conftest import delivered_mail, signup
 
@@ -146,10 +147,10 @@ async def test_learner_confirms_proposal_booked_and_charged_once(client, learner
     )
     assert resp.status == 200
     other = await signup(client, "learner")
-    assert (await other.post(f"/api/requests/{rid}/proposal/confirm")).status == 404
-    assert (await mentor.post(f"/api/requests/{rid}/proposal/confirm")).status == 403
+    assert (await confirm_proposal(other, rid)).status == 404
+    assert (await confirm_proposal(mentor, rid)).status == 403
     # Two confirms at once (double click): one booking, one charge.
-    results = await asyncio.gather(*(learner.post(f"/api/requests/{rid}/proposal/confirm") for _ in range(2)))
+    results = await asyncio.gather(*(confirm_proposal(learner, rid) for _ in range(2)))
     assert sorted(r.status for r in results) == [200, 409]
     data = await next(r for r in results if r.status == 200).json()
     assert data["request"]["status"] == "accepted" and data["request"]["session_id"] == data["session_id"]
@@ -185,7 +186,7 @@ async def test_learner_confirms_proposal_booked_and_charged_once(client, learner
 
 async def test_learner_declines_proposal_nothing_charged_request_reopens(client, learner, mentor):
     rid, times = await ask(learner, mentor_id=mentor.id)
-    assert (await learner.post(f"/api/requests/{rid}/proposal/confirm")).status == 409  # nothing proposed
+    assert (await confirm_proposal(learner, rid)).status == 409  # nothing proposed
     await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": times[0], "price_cents": 9000})
     resp = await learner.post(f"/api/requests/{rid}/proposal/decline")
     assert resp.status == 200, await resp.text()
@@ -193,13 +194,13 @@ async def test_learner_declines_proposal_nothing_charged_request_reopens(client,
     assert out["status"] == "open" and out["proposal"] is None and out["decided_by_id"] is None
     assert "request.proposal_declined" in await kinds(client, mentor.id)
     assert await charges(client) == []
-    resp = await learner.post(f"/api/requests/{rid}/proposal/confirm")
+    resp = await confirm_proposal(learner, rid)
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "no_proposal"
     # The mentor may propose again (another time or price), and the learner confirm that one.
     assert (
         await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": times[1], "price_cents": 4000})
     ).status == 200
-    assert (await learner.post(f"/api/requests/{rid}/proposal/confirm")).status == 200
+    assert (await confirm_proposal(learner, rid)).status == 200
     assert [j.kind for j in await charges(client)] == ["charge"]
 
 
@@ -216,7 +217,7 @@ async def test_unconfirmed_proposal_lapses_and_cannot_be_confirmed(client, learn
     assert got["status"] == "open" and got["proposal"] is None
     assert "request.proposal_expired" in await kinds(client, learner.id)
     assert "request.proposal_expired" in await kinds(client, mentor.id)
-    assert (await learner.post(f"/api/requests/{rid}/proposal/confirm")).status == 409
+    assert (await confirm_proposal(learner, rid)).status == 409
     assert await charges(client) == []
 
 
@@ -231,7 +232,7 @@ async def test_confirm_after_the_deadline_is_refused_even_before_the_scheduler_r
         await s.execute(
             update(Request).where(Request.id == rid).values(proposal_expires_at=utcnow() - timedelta(seconds=1))
         )
-    resp = await learner.post(f"/api/requests/{rid}/proposal/confirm")
+    resp = await confirm_proposal(learner, rid)
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "proposal_expired"
     assert await charges(client) == []
 
@@ -263,7 +264,7 @@ async def test_two_mentors_accepting_at_once_exactly_one_wins(client, learner, m
         loser = next(m for m in rivals if m is not winners[0])
         seen = await (await loser.get(f"/api/requests/{rid}")).json()
         assert seen["status"] == "proposed" and seen["proposal"] is None
-        assert (await learner.post(f"/api/requests/{rid}/proposal/confirm")).status == 200
+        assert (await confirm_proposal(learner, rid)).status == 200
     async with client.app[DB].read() as s:
         sessions = (await s.scalars(select(Session).where(Session.title == "Async Python"))).all()
         bookings = (await s.scalars(select(Booking).where(Booking.learner_id == learner.id))).all()

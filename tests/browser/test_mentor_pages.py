@@ -149,9 +149,14 @@ def test_mentor_proposes_on_a_live_request_and_the_confirmed_class_appears_in_sc
     modal.get_by_role("button", name="Send proposal").click()
     expect(modal).to_be_hidden()
     expect(page.get_by_text(re.compile(r"^Proposal sent:"))).to_be_visible()
-    request_id = next(r["id"] for r in learner.call("GET", "/api/requests")["items"] if r["topic"] == topic)
+    mine = next(r for r in learner.call("GET", "/api/requests")["items"] if r["topic"] == topic)
     assert not any(b["session"]["title"] == topic for b in learner.call("GET", "/api/bookings")["items"])
-    learner.call("POST", f"/api/requests/{request_id}/proposal/confirm")
+    seen = mine["proposal"]  # the confirm binds to the proposal the learner saw
+    learner.call(
+        "POST",
+        f"/api/requests/{mine['id']}/proposal/confirm",
+        {"price_cents": seen["price_cents"], "starts_at": seen["starts_at"], "mentor_id": seen["mentor"]["id"]},
+    )
 
     tab.goto("/mentor/sessions?view=scheduled")
     scheduled = page.get_by_test_id("session-list").locator("li", has_text=topic)

@@ -119,3 +119,37 @@ def test_learner_reports_a_problem_and_an_admin_refunds(tab: Tab, live_server: L
     earned = mentor.call("GET", "/api/earnings")
     assert (earned["pending_cents"], earned["available_cents"]) == (0, 0)
     assert not tab.console_errors, tab.console_errors
+
+
+def test_learner_sees_a_moved_class_and_accepts_the_new_time(tab: Tab, api_client: Api) -> None:
+    """docs/money.md: the booked time is a contract. The mentor moves a sold class; the learner's
+    My Sessions says so and offers the new time or a full refund; accepting makes it the booked one."""
+    mentor = api_client.signup("mentor", domains=["Programming"], skills=["Python"])
+    learner = api_client.signup("learner", interests=["Python"])
+    assert mentor.user is not None and learner.user is not None
+    when = (datetime.now(UTC) + timedelta(days=5)).replace(second=0, microsecond=0)
+    sess = mentor.call(
+        "POST",
+        "/api/sessions",
+        {
+            "title": f"Moved {uuid.uuid4().hex[:6]}",
+            "domain": "Programming",
+            "price_cents": 4000,
+            "capacity": 2,
+            "starts_at": when.isoformat(),
+            "duration_min": 60,
+        },
+    )
+    mentor.call("POST", f"/api/sessions/{sess['id']}/publish")
+    booking = learner.call("POST", "/api/bookings/create", {"session_id": sess["id"]})
+    mentor.call("POST", f"/api/sessions/{sess['id']}/update", {"starts_at": (when - timedelta(days=4)).isoformat()})
+
+    tab.login(learner.user["email"], PASSWORD)
+    tab.goto("/learner/sessions")
+    notice = tab.page.locator(f'[data-terms-changed="{booking["id"]}"]')
+    expect(notice).to_contain_text("The mentor changed this class")
+    expect(tab.page.get_by_role("button", name="Cancel with full refund")).to_be_visible()
+    tab.shot("money-moved-class")
+    tab.page.get_by_role("button", name="Accept new time").click()
+    expect(notice).to_have_count(0)
+    assert learner.call("GET", f"/api/bookings/{booking['id']}")["terms_changed"] is False

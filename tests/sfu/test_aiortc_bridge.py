@@ -8,11 +8,13 @@ import aiortc
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
-from sfu import aiortc_bridge as bridge
+from sfu.transport import aiortc_bridge as bridge
 
 
 def test_pinned_minor_version() -> None:
-    assert aiortc.__version__.startswith("1.16."), f"aiortc {aiortc.__version__}: re-check sfu/aiortc_bridge.py"
+    assert aiortc.__version__.startswith("1.16."), (
+        f"aiortc {aiortc.__version__}: re-check sfu/transport/aiortc_bridge.py"
+    )
 
 
 def test_every_private_name_still_exists() -> None:

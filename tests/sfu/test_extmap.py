@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiortc import RTCSessionDescription
 
-from sfu.extmap import align_extmap, parse_extmap
+from sfu.rtp.extmap import align_extmap, parse_extmap
 
 MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"

@@ -1,4 +1,4 @@
-"""The SFU's packet I/O, native (sfu/_fastio.pyx) and pure Python (sfu/fastio_py.py):
+"""The SFU's packet I/O, native (sfu/transport/_fastio.pyx) and pure Python (sfu/transport/fastio_py.py):
 the same cases against both, on real sockets and with real libsrtp sessions."""
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ from typing import Any
 import pylibsrtp
 import pytest
 
-from sfu import fastio, fastio_py
-from sfu.media_socket import MediaSocket, open_media_socket
+from sfu.rtp import native
+from sfu.transport import fastio, fastio_py
+from sfu.transport.media_socket import MediaSocket, open_media_socket
 
 KEY = bytes(range(30))
 
 IMPLS = [pytest.param(fastio_py, id="python")]
 try:
-    from sfu import _fastio  # type: ignore[attr-defined]
+    from sfu.transport import _fastio  # type: ignore[attr-defined]
 
     IMPLS.insert(0, pytest.param(_fastio, id="native"))
 except ImportError:  # pragma: no cover - the build always makes it here; CI fails below
@@ -28,8 +29,8 @@ except ImportError:  # pragma: no cover - the build always makes it here; CI fai
 def test_native_module_is_built() -> None:
     # `pip install -e .` compiles it (setup.py); a silent fallback would hide a broken build
     assert _fastio is not None and fastio.load(True).NATIVE
-    assert fastio.rewriter_class(True).__module__ == "sfu._rewriter"
-    assert fastio.forwarder_class(True).__module__ == "sfu._forwarder"
+    assert native.rewriter_class(True).__module__ == "sfu.rtp._rewriter"
+    assert native.forwarder_class(True).__module__ == "sfu.rtp._forwarder"
 
 
 def _sessions() -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
@@ -142,7 +143,7 @@ def test_media_socket_on_both_loops(loop_kind: str, native: bool, monkeypatch: p
     """What aioice sees (connection_made, datagram_received, sendto, close) and the
     SRTP batch leaving at the end of the loop turn, under asyncio and uvloop."""
     io = fastio.load(native)
-    monkeypatch.setattr("sfu.fastio.impl", io)
+    monkeypatch.setattr("sfu.transport.fastio.impl", io)
 
     class Echo(asyncio.DatagramProtocol):
         def __init__(self) -> None:

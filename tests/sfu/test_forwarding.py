@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sfu import fastio
-from sfu.forwarding import (
+from sfu.rtp import native
+from sfu.rtp.forwarding import (
     URI_ABS_SEND_TIME,
     URI_AUDIO_LEVEL,
     URI_MID,
@@ -49,13 +49,13 @@ def one_byte_ext(elements: list[tuple[int, bytes]]) -> bytes:
 
 @pytest.fixture(autouse=True, params=["python", "native", "mixed"])
 def rewriter_impl(request: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every case against the Python forwarder and rewriter, the C ones (sfu/_forwarder.pyx,
-    sfu/_rewriter.pyx), and the C forwarder feeding a Python sink (as it feeds simulcast layer
+    """Every case against the Python forwarder and rewriter, the C ones (sfu/rtp/_forwarder.pyx,
+    sfu/rtp/_rewriter.pyx), and the C forwarder feeding a Python sink (as it feeds simulcast layer
     switches)."""
     native_rewriter = request.param == "native"
     native_forwarder = request.param in ("native", "mixed")
-    rewriter = fastio.rewriter_class(native_rewriter)
-    forwarder = fastio.forwarder_class(native_forwarder)
+    rewriter = native.rewriter_class(native_rewriter)
+    forwarder = native.forwarder_class(native_forwarder)
     assert (rewriter is not RtpRewriter) == native_rewriter, "the native rewriter is not built"
     assert (forwarder is not RtpForwarder) == native_forwarder, "the native forwarder is not built"
     monkeypatch.setitem(globals(), "RtpRewriter", rewriter)

@@ -13,8 +13,8 @@ from aiortc.mediastreams import AudioStreamTrack
 from sfu_client import QueueChannel
 
 from sfu import ParticipantInfo, SfuConfig, serve_participant
-from sfu import aiortc_bridge as bridge
-from sfu.ice import filter_remote_candidates, remote_address_allowed
+from sfu.transport import aiortc_bridge as bridge
+from sfu.transport.ice import filter_remote_candidates, remote_address_allowed
 
 SDP = (
     "v=0\r\n"

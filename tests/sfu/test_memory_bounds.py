@@ -23,15 +23,8 @@ from pathlib import Path
 import pytest
 
 from sfu import Engine, SfuConfig, heap
-from sfu import aiortc_bridge as bridge
-from sfu.forwarding import (
-    URI_ABS_SEND_TIME,
-    URI_MID,
-    ExtensionWriter,
-    RtpForwarder,
-    RtpRewriter,
-    vp8_is_keyframe,
-)
+from sfu.transport import aiortc_bridge as bridge
+from sfu.rtp.forwarding import URI_ABS_SEND_TIME, URI_MID, ExtensionWriter, RtpForwarder, RtpRewriter, vp8_is_keyframe
 
 VP8_KEY = bytes([0x90, 0x80, 0x05, 0x00])
 VP8_DELTA = bytes([0x90, 0x80, 0x06, 0x01])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sfu_client import Client
 
 from sfu import Router
-from sfu.opus_fec import request_fec
+from sfu.rtp.opus_fec import request_fec
 
 
 def test_fmtp_is_added_or_completed_and_nothing_else_changes() -> None:

@@ -11,9 +11,9 @@ from aiortc.rtcrtpparameters import (
     RTCRtpSendParameters,
 )
 
-from sfu import rtcp
-from sfu.consumer import Consumer
-from sfu.producer import Producer
+from sfu.rtp import rtcp
+from sfu.room.consumer import Consumer
+from sfu.room.producer import Producer
 
 
 class Clock:

@@ -7,8 +7,8 @@ import asyncio
 from sfu_client import Client
 
 from sfu import Router
-from sfu import observer as ev
-from sfu.quality import LinkSample, QualityMonitor, score
+from sfu.room import observer as ev
+from sfu.room.quality import LinkSample, QualityMonitor, score
 
 
 def test_score_levels() -> None:

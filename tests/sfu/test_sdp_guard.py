@@ -7,7 +7,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, VideoStreamTrack
 from aiortc.mediastreams import AudioStreamTrack
 
 from sfu.errors import SignalingError
-from sfu.sdp_guard import check_sdp
+from sfu.room.sdp_guard import check_sdp
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from aiortc import RTCIceServer
 
 from sfu import SfuConfig
-from sfu.turn import turn_credentials
+from sfu.transport.turn import turn_credentials
 from sfu_client import Client
 
 ROOT = Path(__file__).resolve().parents[2]

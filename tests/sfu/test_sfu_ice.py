@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from sfu import Router, SfuConfig
-from sfu.ice import stun_local_ufrag
+from sfu.transport.ice import stun_local_ufrag
 
 
 def free_udp_range(size: int) -> tuple[int, int]:

@@ -130,7 +130,7 @@ async def test_rejoin_replaces_previous_peer_without_renegotiating_others(router
 async def test_nothing_is_decoded_or_encoded_on_the_server(router: Router, make_client) -> None:
     import threading
 
-    from sfu import aiortc_bridge as bridge
+    from sfu.transport import aiortc_bridge as bridge
 
     a = await make_client("alice")
     b = await make_client("bob")
@@ -154,7 +154,7 @@ async def test_nothing_is_decoded_or_encoded_on_the_server(router: Router, make_
 
 
 async def test_active_speaker_and_talk_time(router: Router, make_client) -> None:
-    from sfu import observer as ev
+    from sfu.room import observer as ev
 
     events: list = []
     router.observer.on(ev.ACTIVE_SPEAKER, events.append)
@@ -174,7 +174,7 @@ async def test_active_speaker_and_talk_time(router: Router, make_client) -> None
 
 
 async def test_chat_is_relayed_and_observed(router: Router, make_client) -> None:
-    from sfu import observer as ev
+    from sfu.room import observer as ev
 
     seen: list = []
     router.observer.on(ev.CHAT_MESSAGE, seen.append)

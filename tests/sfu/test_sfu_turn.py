@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from sfu.turn import ice_servers, turn_credentials
+from sfu.transport.turn import ice_servers, turn_credentials
 
 
 def test_credential_format() -> None:

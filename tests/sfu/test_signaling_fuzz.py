@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from sfu import SfuConfig
 from sfu.errors import SignalingError
-from sfu.sdp_guard import check_sdp
+from sfu.room.sdp_guard import check_sdp
 
 TRICKY_LINES = [
     "a=rtpmap:96",

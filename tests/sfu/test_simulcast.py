@@ -12,10 +12,10 @@ from aiortc.rtcrtpparameters import (
     RTCRtpSendParameters,
 )
 
-from sfu import rtcp, simulcast
-from sfu.consumer import Consumer
-from sfu.layers import DownlinkGauge, LayerState, RecordingFeed, choose_layer
-from sfu.producer import Producer
+from sfu.rtp import rtcp, simulcast
+from sfu.room.consumer import Consumer
+from sfu.rtp.layers import DownlinkGauge, LayerState, RecordingFeed, choose_layer
+from sfu.room.producer import Producer
 
 # the video m-section of Chromium 156's offer for sendEncodings [q, h, f] (trimmed)
 CHROMIUM_OFFER = "\r\n".join(

@@ -9,8 +9,8 @@ import struct
 
 import pytest
 
-from sfu import twcc
-from sfu.twcc import URI_TRANSPORT_CC, TwccResponder, build_feedback, parse_feedback
+from sfu.rtp import twcc
+from sfu.rtp.twcc import URI_TRANSPORT_CC, TwccResponder, build_feedback, parse_feedback
 
 # Four packets from sequence number 100, the feedback's reference time 15 x 64 ms:
 #   100 arrived at 1.000000 s  -> 40 ms after the reference time = 160 ticks of 250 us

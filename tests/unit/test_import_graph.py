@@ -85,6 +85,67 @@ def test_the_engine_has_no_import_cycle() -> None:
     assert cycles(import_graph("sfu")) == []
 
 
+# Inside the engine the layout is the architecture: each package may import only the packages
+# listed here (every import counted: module-level, in functions, under TYPE_CHECKING), besides the
+# shared leaves config, errors and heap, which import nothing of the engine. Only the facade
+# (sfu/__init__.py, sfu/engine.py) sees every package; no package imports the facade.
+SFU_PACKAGES: dict[str, set[str]] = {
+    "sfu.rtp": set(),
+    "sfu.transport": {"sfu.rtp"},
+    "sfu.room": {"sfu.rtp", "sfu.transport"},
+    "sfu.recording": {"sfu.rtp", "sfu.room"},  # taps the router's observer for forwarded packets
+}
+SFU_LEAVES = {"sfu.config", "sfu.errors", "sfu.heap"}
+# C-level dependencies the Python graph cannot see (.pyx/.pxd cimports), each with its reason:
+# the C rewriter writes straight into the transport's send batch (BatchSink) so a forwarded
+# packet costs no Python call between rewrite and SRTP protect.
+SFU_NATIVE_EXCEPTIONS = {"sfu.rtp._rewriter -> sfu.transport._fastio"}
+
+
+def _sfu_part(module: str) -> str:
+    """The package (or top-level module) of the engine that ``module`` belongs to."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 else module
+
+
+def _native_imports() -> dict[str, set[str]]:
+    """module -> the ``sfu`` modules its .pyx/.pxd files cimport or import."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "sfu").rglob("*.p[yx][xd]")):
+        name = _module_name(path)
+        for line in path.read_text().splitlines():
+            words = line.split()
+            if (
+                len(words) > 2
+                and words[0] == "from"
+                and words[1].startswith("sfu.")
+                and words[2] in ("import", "cimport")
+            ):
+                graph.setdefault(name, set()).add(words[1])
+    return graph
+
+
+def test_engine_packages_import_only_what_their_readme_allows() -> None:
+    graph = {m: {d for d in deps if d == "sfu" or d.startswith("sfu.")} for m, deps in import_graph("sfu").items()}
+    native = _native_imports()
+    found = []
+    for m, deps in [*graph.items(), *native.items()]:
+        part = _sfu_part(m)
+        for d in deps:
+            there = _sfu_part(d)
+            if there == part or f"{m} -> {d}" in SFU_NATIVE_EXCEPTIONS:
+                continue
+            if part in SFU_LEAVES:
+                found.append(f"{m} -> {d} (a shared leaf imports nothing of the engine)")
+            elif part in SFU_PACKAGES and there not in SFU_PACKAGES[part] | SFU_LEAVES:
+                found.append(f"{m} -> {d}")
+    assert sorted(found) == []
+    # every package is in the table, and has its README
+    packages = {_module_name(p.parent) for p in (ROOT / "sfu").glob("*/__init__.py")}
+    assert packages == set(SFU_PACKAGES)
+    assert all((ROOT / p.replace(".", "/") / "README.md").is_file() for p in packages)
+
+
 def test_dependencies_point_one_way() -> None:
     def imports(package: str, other: str) -> list[str]:
         return sorted(

@@ -29,7 +29,8 @@ function proposalBox(r) {
       h("strong", { "data-proposal-price": "", text: price })),
     h("p", { class: "mt-1 text-xs text-amber-800", text: `Nothing is charged until you confirm. Answer by ${formatTime(p.expires_at)}.` }),
     h("div", { class: "mt-3 flex flex-wrap gap-2" },
-      h("button", { type: "button", class: "btn-primary btn-sm", dataset: { confirmProposal: r.id },
+      h("button", { type: "button", class: "btn-primary btn-sm",
+        dataset: { confirmProposal: r.id, price: p.price_cents, startsAt: p.starts_at, mentorId: p.mentor.id },
         text: p.price_cents ? `Confirm and pay ${price}` : "Confirm" }),
       h("button", { type: "button", class: "btn-secondary btn-sm", dataset: { declineProposal: r.id }, text: "Decline" })));
 }
@@ -69,7 +70,12 @@ async function load() {
 async function answer(btn, id, verb) {
   btn.disabled = true;
   try {
-    const out = await api(`/api/requests/${id}/proposal/${verb}`, { method: "POST" });
+    // Confirm binds to what this page showed: a proposal changed meanwhile is refused (409
+    // proposal_changed) and nothing is charged; the list reloads with the new one.
+    const body = verb === "confirm"
+      ? { price_cents: Number(btn.dataset.price), starts_at: btn.dataset.startsAt, mentor_id: Number(btn.dataset.mentorId) }
+      : undefined;
+    const out = await api(`/api/requests/${id}/proposal/${verb}`, { method: "POST", body });
     const r = out.request || out;
     list.querySelector(`li[data-request-id="${id}"]`)?.replaceWith(card(r));
     if (verb === "confirm") {
@@ -78,7 +84,7 @@ async function answer(btn, id, verb) {
   } catch (err) {
     btn.disabled = false;
     showError(err);
-    if (["proposal_expired", "no_proposal"].includes(err.code)) { page = 1; load(); }
+    if (["proposal_expired", "no_proposal", "proposal_changed"].includes(err.code)) { page = 1; load(); }
   }
 }
 

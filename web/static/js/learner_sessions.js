@@ -28,6 +28,16 @@ function actionArea(st) {
     box.append(h("span", { class: "badge bg-rose-100 text-rose-800", text: "Cancelled" }));
     return box;
   }
+  if (st.booking.terms_changed) {
+    // The mentor moved or shortened the class after the learner paid (docs/money.md): the
+    // learner accepts the new terms, or cancels for a full refund whatever the window.
+    box.append(h("p", { class: "w-full rounded-lg bg-amber-50 p-2 text-sm text-amber-900", role: "status", dataset: { termsChanged: st.booking.id } },
+      `The mentor changed this class (you booked ${formatTime(st.booking.booked_starts_at)}, ${st.booking.booked_duration_min} min). `
+      + "Accept the new time, or cancel for a full refund."),
+    h("button", { type: "button", class: "btn-secondary btn-sm", dataset: { acceptChange: st.booking.id }, text: "Accept new time" }),
+    h("button", { type: "button", class: "btn-ghost btn-sm text-rose-700", dataset: { cancel: st.booking.id }, text: "Cancel with full refund" }));
+    return box;
+  }
   const inWindow = now >= opens && (now <= (st.closesAt ?? end) || s.status === "live");
   if (inWindow) {
     if (st.mentor) {
@@ -202,6 +212,19 @@ list.addEventListener("click", async (ev) => {
       paint(sid);
     } catch (err) {
       ready.disabled = false;
+      showError(err);
+    }
+  }
+  const accept = ev.target.closest("[data-accept-change]");
+  if (accept) {
+    accept.disabled = true;
+    try {
+      const b = await api(`/api/bookings/${accept.dataset.acceptChange}/accept-change`, { method: "POST" });
+      state.get(b.session_id).booking = b;
+      paint(b.session_id);
+      toast("New time accepted.", { kind: "success" });
+    } catch (err) {
+      accept.disabled = false;
       showError(err);
     }
   }

@@ -28,15 +28,15 @@ from aiortc import (
 )
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
 
-from . import aiortc_bridge as bridge
-from . import opus_fec, rtcp, simulcast, twcc
-from .codecs import capability_for, primary_codec
-from .config import SfuConfig
+from ..transport import aiortc_bridge as bridge
+from ..rtp import opus_fec, rtcp, simulcast, twcc
+from ..rtp.codecs import capability_for, primary_codec
+from ..config import SfuConfig
 from .consumer import Consumer
-from .errors import InvalidStateError, SignalingError
-from .extmap import align_extmap, parse_extmap
-from .forwarding import find_extension
-from .ice import IceSockets
+from ..errors import InvalidStateError, SignalingError
+from ..rtp.extmap import align_extmap, parse_extmap
+from ..rtp.forwarding import find_extension
+from ..transport.ice import IceSockets
 from .participant import ParticipantInfo
 from .producer import Producer
 from .room_messages import Notify, Offer, PeerError

@@ -12,12 +12,12 @@ from typing import Any, Optional
 
 from . import observer as ev
 from . import room_messages as msg
-from .codecs import is_rtx
-from .config import SfuConfig
+from ..rtp.codecs import is_rtx
+from ..config import SfuConfig
 from .consumer import Consumer
-from .errors import SignalingError
-from .ice import IceSockets
-from .layers import RecordingFeed
+from ..errors import SignalingError
+from ..transport.ice import IceSockets
+from ..rtp.layers import RecordingFeed
 from .observer import Observer
 from .participant import ParticipantInfo
 from .peer import Peer

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
-from . import fastio
+from . import native
 from .forwarding import ExtensionWriter, RtpRewriter
 
 #: a layer must fit the estimate with this much room to be chosen (down at once when not)
@@ -203,7 +203,7 @@ class RecordingFeed:
         self.producer_id = producer_id
         self.kind = kind
         self._taps = taps
-        self.rewriter = fastio.Rewriter(
+        self.rewriter = native.Rewriter(
             ssrc=ssrc,
             rtx_ssrc=0,
             clock_rate=clock_rate,

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
 """``RtpRewriter`` in C: the per-consumer half of the hot path.
 
-The same class as ``sfu.forwarding.RtpRewriter`` (same constructor, attributes,
+The same class as ``sfu.rtp.forwarding.RtpRewriter`` (same constructor, attributes,
 ``configure`` / ``resync`` / ``forward`` / ``retransmit``, same packets out; the
 tests run both), with the header, the extension block and the payload written
 into one new packet by ``memcpy``, and, when the consumer's writer sits on our
@@ -14,9 +14,9 @@ import random
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 
-from sfu._fastio cimport BatchSink
+from sfu.transport._fastio cimport BatchSink
 
-from sfu.forwarding import retransmit_from_history
+from sfu.rtp.forwarding import retransmit_from_history
 
 
 cdef inline void _put16(char *p, unsigned int v) noexcept:
@@ -35,7 +35,7 @@ cdef class NativeRewriter:
     """Per-consumer rewrite state: offsets, payload types, extensions, history."""
 
     def __init__(self, *, ssrc, rtx_ssrc, clock_rate, needs_keyframe, history_size, request_keyframe):
-        from sfu.forwarding import ExtensionWriter
+        from sfu.rtp.forwarding import ExtensionWriter
 
         self.ssrc = ssrc
         self.rtx_ssrc = rtx_ssrc

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
 """``RtpForwarder`` in C: the per-producer half of the hot path.
 
-The same class as ``sfu.forwarding.RtpForwarder`` (same constructor, attributes,
+The same class as ``sfu.rtp.forwarding.RtpForwarder`` (same constructor, attributes,
 ``on_rtp`` and counters; the tests run both): the header, the audio-level
 extension, padding, an RTX wrapper, the VP8 keyframe bit and abs-send-time are
 read and written in C, and each consumer's ``NativeRewriter`` is called at the C
@@ -13,17 +13,17 @@ is called exactly as the Python forwarder calls it.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 
-from sfu._rewriter cimport NativeRewriter
+from sfu.rtp._rewriter cimport NativeRewriter
 
-from sfu.forwarding import find_extension, vp8_is_keyframe
-from sfu.upstream_nack import MAX_AGE, MAX_GAP
+from sfu.rtp.forwarding import find_extension, vp8_is_keyframe
+from sfu.rtp.upstream_nack import MAX_AGE, MAX_GAP
 
 cdef int _MAX_GAP = MAX_GAP
 cdef double _MAX_AGE = MAX_AGE
 
 
 cdef inline bint _vp8_keyframe(const unsigned char *p, Py_ssize_t n) noexcept:
-    """``sfu.forwarding.vp8_is_keyframe`` on a pointer (RFC 7741 payload descriptor)."""
+    """``sfu.rtp.forwarding.vp8_is_keyframe`` on a pointer (RFC 7741 payload descriptor)."""
     cdef Py_ssize_t i
     cdef unsigned char b, x
     if n < 1:

@@ -9,8 +9,8 @@ one system call, SRTP runs on libsrtp's own ``srtp_t`` (the one pylibsrtp
 bundles and aiortc keyed after DTLS, looked up once with ``dlsym``), and the
 packets a wakeup produced leave in one ``sendmmsg``.
 
-``sfu/fastio_py.py`` is the pure-Python twin with the same API and behaviour;
-``sfu/fastio.py`` picks one. Everything here is mechanism: which packets go
+``sfu/transport/fastio_py.py`` is the pure-Python twin with the same API and behaviour;
+``sfu/transport/fastio.py`` picks one. Everything here is mechanism: which packets go
 where is decided in Python.
 """
 

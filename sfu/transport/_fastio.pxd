@@ -1,4 +1,4 @@
-# Declarations shared by the native modules (sfu/_fastio.pyx, sfu/_rewriter.pyx).
+# Declarations shared by the native modules (sfu/transport/_fastio.pyx, sfu/rtp/_rewriter.pyx).
 
 cdef extern from "<dlfcn.h>" nogil:
     void *dlopen(const char *filename, int flag)

@@ -1,6 +1,6 @@
 # cython: language_level=3
-"""C-level declarations of ``NativeRewriter`` (``sfu/_rewriter.pyx``), so the native
-forwarder (``sfu/_forwarder.pyx``) fans a packet out without a Python call per consumer."""
+"""C-level declarations of ``NativeRewriter`` (``sfu/rtp/_rewriter.pyx``), so the native
+forwarder (``sfu/rtp/_forwarder.pyx``) fans a packet out without a Python call per consumer."""
 
 cdef class NativeRewriter:
     cdef public unsigned int ssrc

@@ -235,7 +235,7 @@ RECV_MAX_SIZE = 8192
 def tune_socket(transport: Any, rcvbuf: int = SOCKET_RCVBUF, sndbuf: int = SOCKET_SNDBUF) -> bool:
     """Raise a UDP transport's kernel buffers and cap its per-datagram receive
     buffer at RECV_MAX_SIZE (best effort, idempotent)."""
-    inner = getattr(getattr(transport, "_mux", None), "transport", None)  # sfu.ice's shared-port view
+    inner = getattr(getattr(transport, "_mux", None), "transport", None)  # sfu.transport.ice's shared-port view
     if inner is not None:
         transport = inner
     sock = transport.get_extra_info("socket") if transport is not None else None
@@ -293,7 +293,7 @@ class TransportWriter:
         self._addr: Any = None
         self.errors = 0
         self.queued = 0  # packets that met a full kernel buffer
-        #: on our own socket (sfu.media_socket), its BatchSink: SRTP in C into the turn's sendmmsg
+        #: on our own socket (sfu.transport.media_socket), its BatchSink: SRTP in C into the turn's sendmmsg
         #: batch; the socket's BatchSink while on our own socket (the native rewriter sends to it directly)
         self.sink: Any = None
         dtls.on("statechange", self._invalidate)
@@ -384,7 +384,7 @@ class TransportWriter:
         if type(protocol) is aioice.ice.StunProtocol and transport is not None:
             mux = getattr(transport, "_mux", None)
             if mux is not None and getattr(mux, "transport", None) is not None:
-                # sfu.ice's shared port: the mux routes by source address; register ours once,
+                # sfu.transport.ice's shared port: the mux routes by source address; register ours once,
                 # then write straight to the shared socket
                 mux.learn(pair.remote_addr, protocol)
                 transport = mux.transport

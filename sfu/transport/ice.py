@@ -15,7 +15,7 @@ from typing import Any, Optional
 from aioice import Candidate, Connection
 
 from . import aiortc_bridge as bridge
-from .config import SfuConfig
+from ..config import SfuConfig
 from .media_socket import open_media_socket
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class IceSockets:
 
     @property
     def active(self) -> bool:
-        # always: host candidates are our own sockets (sfu.media_socket), whatever the
+        # always: host candidates are our own sockets (sfu.transport.media_socket), whatever the
         # configuration, so the packet path is batched and the same on every event loop
         return True
 

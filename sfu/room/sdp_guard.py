@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import SignalingError
+from ..errors import SignalingError
 
 _FINGERPRINT = re.compile(
     r"^a=fingerprint:(sha-1|sha-224|sha-256|sha-384|sha-512) ([0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})+)$", re.I

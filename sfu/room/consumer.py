@@ -11,12 +11,12 @@ from typing import Optional
 from aiortc import RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 
-from . import aiortc_bridge as bridge
-from . import fastio
-from . import rtcp
-from .codecs import payload_type_map, primary_codec, rtx_payload_type
-from .forwarding import ExtensionWriter, SendFunc
-from .layers import DownlinkGauge, LayerSwitch, choose_layer
+from ..transport import aiortc_bridge as bridge
+from ..rtp import native
+from ..rtp import rtcp
+from ..rtp.codecs import payload_type_map, primary_codec, rtx_payload_type
+from ..rtp.forwarding import ExtensionWriter, SendFunc
+from ..rtp.layers import DownlinkGauge, LayerSwitch, choose_layer
 from .producer import Producer
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class Consumer:
         self._send: Optional[SendFunc] = None
         self._ext = ExtensionWriter({}, None)
         self._cname = "sfu"
-        self.rewriter = fastio.Rewriter(
+        self.rewriter = native.Rewriter(
             ssrc=0,
             rtx_ssrc=0,
             clock_rate=producer.clock_rate,

@@ -15,9 +15,10 @@ import logging
 import time
 from typing import Any, Optional, Protocol
 
-from . import ice, sdp_guard
+from ..transport import ice
+from . import sdp_guard
 from . import room_messages as msg
-from .errors import InvalidStateError, SignalingError
+from ..errors import InvalidStateError, SignalingError
 from .participant import ParticipantInfo
 from .peer import Peer
 from .router import Router

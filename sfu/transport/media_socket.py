@@ -1,7 +1,7 @@
 """The SFU's own UDP sockets: batched reads, batched SRTP writes, on any event loop.
 
 A ``MediaSocket`` is the datagram transport under the SFU's ICE candidates (one
-per candidate, or the one shared port of ``sfu.ice.UdpMux``). It replaces the
+per candidate, or the one shared port of ``sfu.transport.ice.UdpMux``). It replaces the
 event loop's transport so that the packet path is the same under asyncio and
 uvloop and costs one system call per batch, not per datagram:
 
@@ -15,7 +15,7 @@ uvloop and costs one system call per batch, not per datagram:
   is left waits in a backlog, in order, written when the socket is writable.
 
 The native module does the per-datagram work in C; ``PEERLEARN_SFU_NATIVE=0``
-runs the same code on its pure-Python twin (``sfu/fastio.py``).
+runs the same code on its pure-Python twin (``sfu/transport/fastio.py``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The pure-Python twin of ``sfu/_fastio.pyx``: same classes, same behaviour.
+"""The pure-Python twin of ``sfu/transport/_fastio.pyx``: same classes, same behaviour.
 
 Used where the native module was not built (no compiler at install time) or is
 switched off (``PEERLEARN_SFU_NATIVE=0``); the tests run the same cases against

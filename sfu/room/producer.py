@@ -10,13 +10,14 @@ from typing import Optional
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 
-from . import fastio, rtcp
-from .codecs import is_rtx
-from .forwarding import URI_AUDIO_LEVEL, URI_MID, RtpForwarder, RtpRewriter, keyframe_detector
-from .layers import LayerState, LayerSwitch
-from .simulcast import SimulcastOffer
-from .upstream_nack import UpstreamNack
-from .vp8 import vp8_descriptor_length, vp8_frame_size
+from ..rtp import native
+from ..rtp import rtcp
+from ..rtp.codecs import is_rtx
+from ..rtp.forwarding import URI_AUDIO_LEVEL, URI_MID, RtpForwarder, RtpRewriter, keyframe_detector
+from ..rtp.layers import LayerState, LayerSwitch
+from ..rtp.simulcast import SimulcastOffer
+from ..rtp.upstream_nack import UpstreamNack
+from ..rtp.vp8 import vp8_descriptor_length, vp8_frame_size
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Producer:
         self.ssrc: Optional[int] = None
         self.rtx_ssrc: Optional[int] = None
         self.mid_ext_id = 0
-        self.forwarder = fastio.Forwarder(producer_id=self.id, kind=kind, clock=clock)
+        self.forwarder = native.Forwarder(producer_id=self.id, kind=kind, clock=clock)
         self.layers: list[RtpForwarder] = [self.forwarder]
         self.rids: tuple[str, ...] = ()
         self.rid_ext_id = 0
@@ -122,7 +123,7 @@ class Producer:
         self.rid_ext_id = offer.rid_ext
         self.rrid_ext_id = offer.rrid_ext
         template = self.forwarder
-        self.layers = [fastio.Forwarder(producer_id=self.id, kind=self.kind, clock=self.clock) for _ in offer.rids]
+        self.layers = [native.Forwarder(producer_id=self.id, kind=self.kind, clock=self.clock) for _ in offer.rids]
         for layer in self.layers:
             layer.detectors = template.detectors
             layer.rtx_apt = template.rtx_apt
