@@ -8,9 +8,9 @@ arrival times. Without that feedback Chrome falls back to REMB and loss reports 
 climbs to a simulcast camera's top layer only after many seconds.
 
 The SFU terminates each peer connection, so feedback goes per publisher transport:
-``TwccResponder`` records the arrival of every packet that carries the extension (one
-dict insert per packet) and sends the feedback from a timer every ``FEEDBACK_INTERVAL``,
-only while packets arrive. ``parse_offer``/``accept`` keep the extension and the
+``TwccResponder`` notes the arrival of every packet that carries the extension (a ring
+slot per packet, in C: ``arrivals.py`` / ``_arrivals.pyx``) and sends the feedback from a
+timer every ``FEEDBACK_INTERVAL``, only while packets arrive. ``parse_offer``/``accept`` keep the extension and the
 ``transport-cc`` feedback in the descriptions we give the client: aiortc does not know
 them and drops both from its answers.
 
@@ -22,12 +22,12 @@ from __future__ import annotations
 import asyncio
 import re
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
-from .forwarding import find_extension
+from . import native
+from .arrivals import ArrivalLog
 from .simulcast import _sections
 
 URI_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
@@ -35,7 +35,8 @@ URI_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-
 FEEDBACK_INTERVAL = 0.1
 #: packet statuses in one feedback message: keeps it well under an MTU
 MAX_STATUSES = 500
-#: a gap in sequence numbers larger than this is a restart, not loss: report from there on
+#: a gap in sequence numbers larger than this is a restart or a long blackout: feedback
+#: resumes near the newest packets (the arrival ring holds 8192)
 MAX_GAP = 8000
 
 _REF_TICK_US = 64_000  # reference time unit
@@ -187,12 +188,9 @@ def parse_feedback(data: bytes) -> TwccFeedback:
 # ------------------------------------------------------------------ the receiver
 
 
-def _monotonic_us() -> int:
-    return time.monotonic_ns() // 1000
-
-
 class TwccResponder:
-    """One publisher transport's arrivals and the feedback built from them."""
+    """One publisher transport's feedback: arrivals noted per packet by its ``log`` (C by
+    default), messages built from them on a timer while packets arrive."""
 
     def __init__(
         self,
@@ -200,107 +198,55 @@ class TwccResponder:
         *,
         sender_ssrc: int,
         send: Callable[[bytes], None],
-        clock_us: Optional[Callable[[], int]] = None,
         interval: float = FEEDBACK_INTERVAL,
+        log_class: Optional[type[ArrivalLog]] = None,
     ) -> None:
-        self.ext_id = ext_id
         self.sender_ssrc = sender_ssrc
-        self.media_ssrc = 0
         self.feedback_sent = 0
         self._send = send
-        self._clock_us = clock_us or _monotonic_us
         self._interval = interval
-        self._arrivals: dict[int, int] = {}  # unwrapped sequence number -> arrival, us
-        self._highest = -1  # unwrapped; -1 before the first packet
-        self._next = 0  # the first sequence number the next feedback reports
         self._timer: Optional[asyncio.TimerHandle] = None
         self._closed = False
-
-    def on_rtp(self, data: bytes) -> None:
-        """Note the arrival of ``data`` (a decrypted RTP packet) if it carries a
-        transport-wide sequence number. Runs for every packet: kept to index arithmetic
-        over the one-byte header extensions browsers use (RFC 8285), no slices."""
-        b0 = data[0]
-        if not b0 & 0x10:
-            return
-        i = 12 + (b0 & 0x0F) * 4
-        n = len(data)
-        if i + 4 > n:
-            return
-        end = min(i + 4 + ((data[i + 2] << 8) | data[i + 3]) * 4, n)
-        if data[i] != 0xBE or data[i + 1] != 0xDE:
-            value = find_extension(data, i + 4, end, (data[i] << 8) | data[i + 1], self.ext_id)  # two-byte form
-            if value is not None and len(value) == 2:
-                self.record((value[0] << 8) | value[1], self._clock_us(), data)
-            return
-        i += 4
-        want = self.ext_id
-        while i < end:
-            b = data[i]
-            if b >> 4 == want:
-                if b & 0x0F == 1 and i + 2 < end:
-                    self.record((data[i + 1] << 8) | data[i + 2], self._clock_us(), data)
-                return
-            if b >> 4 == 15:
-                return
-            i += (b & 0x0F) + 2 if b else 1
-
-    def record(self, seq: int, arrival_us: int, data: bytes = b"") -> None:
-        """Transport-wide sequence number ``seq`` (16 bits) arrived at ``arrival_us``."""
-        if self._highest < 0:
-            self._highest = self._next = seq
-            if len(data) >= 12:
-                self.media_ssrc = struct.unpack_from("!I", data, 8)[0]
-        else:
-            delta = (seq - self._highest) & 0xFFFF
-            if delta >= 0x8000:
-                delta -= 0x10000
-            unwrapped = self._highest + delta
-            if unwrapped < self._next:
-                return  # reported as lost already (a late reordering)
-            if unwrapped > self._highest:
-                self._highest = unwrapped
-            seq = unwrapped
-        self._arrivals[seq] = arrival_us
-        if self._timer is None and not self._closed:
-            self._timer = asyncio.get_running_loop().call_later(self._interval, self._flush)
+        self.log = (log_class or native.Arrivals)(ext_id, self._arm)
+        #: called with every decrypted RTP packet of the transport: the log's own method,
+        #: so the per-packet path is one call into C
+        self.on_rtp: Callable[[bytes], None] = self.log.on_rtp
 
     def feedback(self) -> list[bytes]:
         """Messages covering everything since the last call (empty when nothing arrived)."""
-        if not self._arrivals:
+        log = self.log
+        if not log.pending:
             return []
-        if self._highest - self._next > MAX_GAP:
-            # a publisher that restarted its numbering, or a very long blackout: what
-            # lies between is not worth reporting packet by packet
-            self._next = min(s for s in self._arrivals if s > self._highest - MAX_GAP)
+        highest = log.highest
+        start = log.next
+        if highest - start >= MAX_GAP:
+            # a very long blackout or a restarted numbering: what lies between is not
+            # worth reporting packet by packet (nor still in the ring)
+            start = highest - MAX_GAP + 1
+            while log.arrival(start) < 0:
+                start += 1
         out: list[bytes] = []
-        arrivals = self._arrivals
-        start = self._next
-        while start <= self._highest:
-            statuses: list[Optional[int]] = []
+        while start <= highest:
+            window = log.span(start, min(highest + 1, start + MAX_STATUSES))
             last: Optional[int] = None
             seq = start
-            while seq <= self._highest and len(statuses) < MAX_STATUSES:
-                arrival = arrivals.pop(seq, None)
-                if arrival is not None and last is not None and abs(arrival - last) >= 0x7FFF * _DELTA_TICK_US:
-                    arrivals[seq] = arrival  # too far from the previous one: the next message
-                    break
-                statuses.append(arrival)
+            for arrival in window:
                 if arrival is not None:
+                    if last is not None and abs(arrival - last) >= 0x7FFF * _DELTA_TICK_US:
+                        break  # too far from the previous one for a delta: the next message
                     last = arrival
                 seq += 1
+            statuses = window[: seq - start]
             while statuses and statuses[-1] is None:
                 statuses.pop()  # never end on losses we may yet receive
                 seq -= 1
             if last is None:
+                start = highest + 1
                 break
-            out.append(build_feedback(self.sender_ssrc, self.media_ssrc, start, statuses, self.feedback_sent))
+            out.append(build_feedback(self.sender_ssrc, log.media_ssrc, start, statuses, self.feedback_sent))
             self.feedback_sent += 1
             start = seq
-        self._next = start
-        # anything left under the reported range arrived too late to matter
-        for stale in [s for s in arrivals if s < start]:
-            del arrivals[stale]
+        log.advance(start)
         return out
 
     def close(self) -> None:
@@ -309,12 +255,17 @@ class TwccResponder:
             self._timer.cancel()
             self._timer = None
 
+    def _arm(self) -> None:
+        # the first arrival since the last feedback: feedback in one interval
+        if self._timer is None and not self._closed:
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self._flush)
+
     def _flush(self) -> None:
         self._timer = None
         for message in self.feedback():
             self._send(message)
-        if self._arrivals and not self._closed:
-            self._timer = asyncio.get_running_loop().call_later(self._interval, self._flush)
+        if self.log.pending:
+            self._arm()
 
 
 # ------------------------------------------------------------------ SDP

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import random
 import struct
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from sfu.rtp import twcc
+from sfu.rtp import native, twcc
+from sfu.rtp.arrivals import ArrivalLog
 from sfu.rtp.twcc import URI_TRANSPORT_CC, TwccResponder, build_feedback, parse_feedback
 
 # Four packets from sequence number 100, the feedback's reference time 15 x 64 ms:
@@ -81,56 +84,72 @@ def test_any_pattern_decodes_to_the_quantized_arrivals() -> None:
                 assert abs(ref + got - sent) <= 125  # half a tick, never accumulating
 
 
-def _rtp(tseq: int, ssrc: int = 0xABCD, ext_id: int = 3) -> bytes:
-    # one-byte header extensions: abs-send-time (id 2, 3 bytes), then transport-cc (2 bytes)
-    ext = bytes([0x22, 1, 2, 3, (ext_id << 4) | 1]) + struct.pack("!H", tseq)
+def _rtp(tseq: int, ssrc: int = 0xABCD, ext_id: int = 3, two_byte: bool = False) -> bytes:
+    if two_byte:  # RFC 8285 two-byte form: id, length, value (padding byte, then ours)
+        ext, profile = bytes([2, 3, 1, 2, 3, 0, ext_id, 2]) + struct.pack("!H", tseq), 0x1000
+    else:  # one-byte form: abs-send-time (id 2, 3 bytes), then transport-cc (2 bytes)
+        ext, profile = bytes([0x22, 1, 2, 3, (ext_id << 4) | 1]) + struct.pack("!H", tseq), 0xBEDE
     ext += bytes(-len(ext) % 4)
-    header = struct.pack("!BBHII", 0x90, 96, tseq, 0, ssrc) + struct.pack("!HH", 0xBEDE, len(ext) // 4)
+    header = struct.pack("!BBHII", 0x90, 96, tseq, 0, ssrc) + struct.pack("!HH", profile, len(ext) // 4)
     return header + ext + b"payload"
 
 
-class Clock:
-    now = 5_000_000
+@pytest.fixture(params=["python", "native"])
+def log_class(request: Any) -> type[ArrivalLog]:
+    """Every responder case against the Python arrival log and the C one (sfu/rtp/_arrivals.pyx)."""
+    cls = native.arrival_log_class(request.param == "native")
+    assert (cls is not ArrivalLog) == (request.param == "native"), "the native arrival log is not built"
+    return cls
 
-    def __call__(self) -> int:
-        return self.now
+
+def responder(log_class: type[ArrivalLog], send: Callable[[bytes], None] = lambda _m: None) -> TwccResponder:
+    return TwccResponder(3, sender_ssrc=0x77, send=send, interval=60.0, log_class=log_class)
 
 
-async def test_the_responder_reports_every_packet_once_with_losses_and_wraparound() -> None:
-    clock = Clock()
-    sent: list[bytes] = []
-    r = TwccResponder(3, sender_ssrc=0x77, send=sent.append, clock_us=clock, interval=60.0)
+async def test_the_responder_reports_every_packet_once_with_losses_and_wraparound(log_class: type[ArrivalLog]) -> None:
+    r = responder(log_class)
+    t = 5_000_000
     for seq in (65533, 65534, 1, 0, 2):  # 65535 lost; 0 and 1 reordered across the wrap
-        r.on_rtp(_rtp(seq))
-        clock.now += 1000
-    r.on_rtp(_rtp(5, ext_id=4))  # another extension id: not ours
+        r.log.record(seq, t, 0xABCD)
+        t += 1000
     (msg,) = r.feedback()
     fb = parse_feedback(msg)
     assert fb.base_seq == 65533 and fb.media_ssrc == 0xABCD and fb.sender_ssrc == 0x77
     got = [None if a is None else a - fb.arrivals[0] for a in fb.arrivals]  # type: ignore[operator]
     assert got == [0, 1000, None, 3000, 2000, 4000]
     assert r.feedback() == []  # nothing new
-    r.on_rtp(_rtp(65535))  # the lost one, too late: already reported lost
-    r.on_rtp(_rtp(4))  # 3 is missing so far
+    r.log.record(65535, t)  # the lost one, too late: already reported lost
+    r.log.record(4, t)  # 3 is missing so far
     (msg,) = r.feedback()
     fb = parse_feedback(msg)
     assert fb.base_seq == 3 and fb.feedback_count == 1 and fb.arrivals[0] is None and fb.arrivals[1] is not None
     r.close()
 
 
-async def test_a_gap_longer_than_a_delta_can_hold_splits_the_feedback() -> None:
-    clock = Clock()
-    r = TwccResponder(3, sender_ssrc=1, send=lambda _m: None, clock_us=clock, interval=60.0)
-    r.on_rtp(_rtp(10))
-    clock.now += 9_000_000  # 9 s of blackout: more than 2^15 ticks of 250 us
-    r.on_rtp(_rtp(11))
+async def test_the_sequence_number_is_read_from_the_packet(log_class: type[ArrivalLog]) -> None:
+    r = responder(log_class)
+    r.on_rtp(_rtp(10, ssrc=0x1234))
+    r.on_rtp(_rtp(11, ext_id=4))  # another extension id: not ours
+    r.on_rtp(_rtp(12, ssrc=0x1234, two_byte=True))
+    r.on_rtp(struct.pack("!BBHII", 0x80, 96, 13, 0, 1) + b"no extensions")
+    (msg,) = r.feedback()
+    fb = parse_feedback(msg)
+    assert fb.base_seq == 10 and fb.media_ssrc == 0x1234
+    assert [a is not None for a in fb.arrivals] == [True, False, True]
+    r.close()
+
+
+async def test_a_gap_longer_than_a_delta_can_hold_splits_the_feedback(log_class: type[ArrivalLog]) -> None:
+    r = responder(log_class)
+    r.log.record(10, 1_000_000)
+    r.log.record(11, 10_000_000)  # 9 s of blackout: more than 2^15 ticks of 250 us
     first, second = (parse_feedback(m) for m in r.feedback())
     assert (first.base_seq, len(first.arrivals)) == (10, 1)
     assert (second.base_seq, len(second.arrivals)) == (11, 1)
     r.close()
 
 
-async def test_feedback_goes_out_on_a_timer_while_packets_arrive() -> None:
+async def test_feedback_goes_out_on_a_timer_while_packets_arrive(log_class: type[ArrivalLog]) -> None:
     got = asyncio.Event()
     sent: list[bytes] = []
 
@@ -138,7 +157,7 @@ async def test_feedback_goes_out_on_a_timer_while_packets_arrive() -> None:
         sent.append(message)
         got.set()
 
-    r = TwccResponder(3, sender_ssrc=1, send=send, interval=0.01)
+    r = TwccResponder(3, sender_ssrc=1, send=send, interval=0.01, log_class=log_class)
     r.on_rtp(_rtp(1))
     r.on_rtp(_rtp(2))
     await asyncio.wait_for(got.wait(), 5)
