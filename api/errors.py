@@ -24,6 +24,7 @@ from api.services.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    RateLimited,
     Unauthenticated,
     Unavailable,
     Unprocessable,
@@ -92,6 +93,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     UnsupportedMedia: 415,
     Unprocessable: 422,
+    RateLimited: 429,
     Unavailable: 503,
 }
 
@@ -99,7 +101,9 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
 def from_domain(err: DomainError) -> ApiError:
     """The response a client sees for a service's refusal: same code, message and fields."""
     status = next((DOMAIN_STATUS[kind] for kind in type(err).__mro__ if kind in DOMAIN_STATUS), 400)
-    return ApiError(status, err.code, err.message, err.fields)
+    # A limited client is told when to come back, as the edge's own 429s do.
+    headers = {"Retry-After": str(err.retry_after)} if isinstance(err, RateLimited) else None
+    return ApiError(status, err.code, err.message, err.fields, headers=headers)
 
 
 _HTTP_CODES = {

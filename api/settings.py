@@ -71,6 +71,12 @@ class Settings:
     metrics_token: str = ""
     # Avatar uploads per user per hour (each upload decodes an image).
     avatar_rate_limit: int = 10
+    # Custom session requests per learner: a burst per window and a daily allowance, and how
+    # many mentors of a domain one open-to-all request notifies (all of them still see it listed).
+    request_rate_burst: int = 5
+    request_rate_burst_window_seconds: int = 600
+    request_rate_daily: int = 20
+    request_max_notified_mentors: int = 25
     # Booking (paying), publishing and payouts need a confirmed e-mail address. Only load
     # generators that register throwaway accounts turn this off.
     require_verified_email: bool = True

@@ -290,9 +290,7 @@ class HybridModel:
     # ---- signals -----------------------------------------------------------
     def prior(self, items: np.ndarray) -> np.ndarray:
         """Popularity prior: the session's own recent bookings, then its mentor's track record."""
-        mp = np.where(
-            self.item_mentor_idx[items] >= 0, self.mentor_pop[np.maximum(self.item_mentor_idx[items], 0)], 0.0
-        )
+        mp = _mentor_rows(self.mentor_pop, self.item_mentor_idx[items])
         prior: np.ndarray = (np.log1p(self.item_pop[items]) + 0.5 * np.log1p(mp / 7.0)).astype(np.float32)
         return prior
 
@@ -311,11 +309,7 @@ class HybridModel:
         return factors
 
     def cf_scores(self, user_vecs: np.ndarray, items: np.ndarray) -> np.ndarray:
-        cols = (
-            self.item_factors[items]
-            + self.mentor_factors[np.maximum(self.item_mentor_idx[items], 0)]
-            * (self.item_mentor_idx[items] >= 0)[:, None]
-        )
+        cols = self.item_factors[items] + _mentor_rows(self.mentor_factors, self.item_mentor_idx[items])
         scores: np.ndarray = user_vecs @ cols.T
         return scores
 
@@ -457,6 +451,17 @@ class HybridModel:
             version=side["version"],
             meta=side["meta"],
         )
+
+
+def _mentor_rows(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``table[idx]`` where ``idx`` names a trained mentor, zeros where it is -1 (a mentor who
+    appeared after training). Never indexes an empty table: a model trained on an empty
+    catalogue has no mentor rows at all, and its first new session must still be scored."""
+    out = np.zeros((len(idx), *table.shape[1:]), table.dtype)
+    known = (idx >= 0) & (idx < len(table))
+    if known.any():
+        out[known] = table[idx[known]]
+    return out
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:

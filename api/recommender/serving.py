@@ -217,10 +217,16 @@ class Recommender:
         except Exception:  # noqa: BLE001  # the model must never break the dashboard
             log.exception("recommender: model unavailable, serving the fallback")
             cat = None
-        if cat is None:
+        result = None
+        if cat is not None:
+            try:
+                result = await self._from_model(cat, user_id, interests, bookings, ratings, follows, excluded, limit)
+            except Exception:  # noqa: BLE001  # a model shape nobody foresaw: popularity, not a 500
+                log.exception(
+                    "recommender: model v%s failed for user %s, serving the fallback", cat.model.version, user_id
+                )
+        if result is None:
             result = await self._fallback(user_id, interests, excluded, limit)
-        else:
-            result = await self._from_model(cat, user_id, interests, bookings, ratings, follows, excluded, limit)
         result.elapsed_ms = (time.perf_counter() - t0) * 1000
         return result
 

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from api.auth import CurrentUser
 from api.context import Context
+from api.keys import LIMITER
 from api.routing import ApiRoutes, path_id
 from api.schemas.requests import (
     ProposalConfirm,
@@ -32,8 +33,9 @@ routes = ApiRoutes("requests")
     name="requests_create",
 )
 async def create(request: web.Request, *, body: RequestCreate, user: CurrentUser) -> RequestOut:
-    """Ask one mentor (``mentor_id``) or all mentors of a domain; they are notified in real time."""
-    return await svc.create(Context.of(request.app), user, body)
+    """Ask one mentor (``mentor_id``) or all mentors of a domain; they are notified in real time.
+    Needs a confirmed e-mail address (403 ``email_unverified``); limited per learner (429)."""
+    return await svc.create(Context.of(request.app), user, body, request.app[LIMITER])
 
 
 @routes.get("/api/requests", query=RequestQuery, response=RequestPage, name="requests_list")

@@ -41,7 +41,8 @@ def _ws_base(request: web.Request) -> str:
 
 @routes.post("/api/rooms/{id}/token", response=RoomTokenOut, errors=(409,))
 async def token(request: web.Request, *, user: CurrentUser) -> web.Response:
-    """A room token (the mentor, or a learner with a booking; T-10 min until the end + grace)."""
+    """A room token (the mentor, or a learner with a booking; T-10 min until the end + grace):
+    an HttpOnly cookie for the room's socket, and in the body only for bearer-token clients."""
     ctx = Context.of(request.app)
     sid = path_id(request)
     raw, admission, closes = await rooms.issue_token(ctx, sid, user.id)
@@ -53,9 +54,14 @@ async def token(request: web.Request, *, user: CurrentUser) -> web.Response:
         turn_urls=[u.strip() for u in settings.turn_urls.split(",") if u.strip()],
         stun_urls=[u.strip() for u in settings.stun_urls.split(",") if u.strip()],
     )
+    # A page (signed in by cookie) gets the room token only as the HttpOnly cookie below: in the
+    # body, any script running in the page could read it and enter the room from elsewhere. A
+    # bearer client already holds a credential no page script has; it gets the token to send.
+    in_body = not user.via_cookie
+    signaling_url = f"{_ws_base(request)}/ws/room/{sid}"
     out = RoomTokenOut(
-        token=raw,
-        signaling_url=f"{_ws_base(request)}/ws/room/{sid}?token={raw}",
+        token=raw if in_body else None,
+        signaling_url=f"{signaling_url}?token={raw}" if in_body else signaling_url,
         ice_servers=servers,
         role=admission.role,
         expires_at=closes,

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from api.schemas.common import Strict
+from api.schemas.dates import DateOrDateTime
 
 
 class RecordingAction(Strict):
@@ -17,8 +18,8 @@ class RecordingAction(Strict):
 class RecordingListQuery(BaseModel):
     session_id: int | None = Field(None, ge=1, le=2**31 - 1)
     mentor_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    date_from: datetime | None = None
-    date_to: datetime | None = None
+    date_from: DateOrDateTime | None = None
+    date_to: DateOrDateTime | None = None
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from api.schemas.common import SingleLine, Strict, Tags
+from api.schemas.dates import AwareIsoDateTime
 
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
 Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), SingleLine]
@@ -23,7 +24,7 @@ class RequestCreate(Strict):
     domain: Domain
     skills: Tags = []
     duration_min: Annotated[int, Field(ge=15, le=480)] = 60
-    preferred_times: Annotated[list[AwareDatetime], Field(min_length=1, max_length=10)]
+    preferred_times: Annotated[list[AwareIsoDateTime], Field(min_length=1, max_length=10)]
     description: Annotated[str, Field(max_length=4000)] = ""
 
 
@@ -31,7 +32,7 @@ class RequestAccept(Strict):
     """The mentor's proposal: one of the learner's preferred times and a price. Nothing is
     charged until the learner confirms it."""
 
-    starts_at: AwareDatetime
+    starts_at: AwareIsoDateTime
     price_cents: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     title: Topic | None = None
 
@@ -41,7 +42,7 @@ class ProposalConfirm(Strict):
     time or mentor) is refused with 409 ``proposal_changed`` and nothing is charged."""
 
     price_cents: Annotated[int, Field(ge=0, le=1_000_000)]
-    starts_at: AwareDatetime
+    starts_at: AwareIsoDateTime
     mentor_id: int | None = None
 
 

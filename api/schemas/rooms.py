@@ -9,7 +9,11 @@ from pydantic import BaseModel
 
 
 class RoomTokenOut(BaseModel):
-    token: str
+    """The socket's URL and what the client needs to connect. ``token`` (and ``?token=`` in
+    ``signaling_url``) only for clients that authenticate with a bearer token: pages signed in
+    by cookie get it as the HttpOnly ``pl_room`` cookie alone."""
+
+    token: str | None = None
     signaling_url: str
     ice_servers: list[dict[str, Any]]
     role: str

@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, Field, StringConstraints
 
 from api.schemas.common import QueryModel, SingleLine, Strict, Tags
+from api.schemas.dates import DateOrDateTime, IsoDateTime
 
 
-_DATE_TIME = re.compile(r"^\s*\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
-_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
-
-
-def _iso_date_time(value: object) -> object:
-    """ISO 8601 date-time strings only (pydantic's lax mode would read numbers as Unix
-    timestamps and a bare date as midnight)."""
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not _DATE_TIME.match(value):
-        raise ValueError("expected an ISO 8601 date-time such as 2030-01-31T18:00:00+01:00")
-    return value
-
-
-def _iso_date_or_date_time(value: object) -> object:
-    if isinstance(value, str) and _DATE.match(value):
-        return value
-    return _iso_date_time(value)
-
-
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_date_time)]
-# Filters also take a bare date (a whole day in UTC).
-DateOrDateTime = Annotated[
-    datetime,
-    BeforeValidator(_iso_date_or_date_time),
-    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]}),
-]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
 Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), SingleLine]
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]

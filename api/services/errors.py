@@ -79,6 +79,16 @@ class UnsupportedMedia(DomainError):
     default_code = "unsupported_media_type"
 
 
+class RateLimited(DomainError):
+    """Too many of these too quickly; ``retry_after`` says when (in seconds) to try again."""
+
+    default_code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(retry_after))
+
+
 class Unprocessable(DomainError):
     """Well formed, but contradicts what was asked before (an idempotency key reused)."""
 

@@ -1,8 +1,12 @@
 """Learner requests for custom sessions: ask, match mentors, propose (race-free), decline, cancel, expire.
 
 A request goes to one mentor (``mentor_id``) or to every active mentor whose
-domains include its domain. Those mentors are notified (``request.new``,
-stored and pushed) and get a ``{"type": "request.new"}`` realtime message.
+domains include its domain; every one of those sees it in their list, and at
+most ``settings.request_max_notified_mentors`` of them (picked at random) are
+notified (``request.new``, stored and pushed) and get a ``{"type":
+"request.new"}`` realtime message. Sending one needs a confirmed e-mail address
+and is rate limited per learner (a burst and a daily allowance): each request
+puts the learner's own text in front of other people.
 
 A mentor's accept is a *proposal*: one of the learner's preferred times and a
 price, set by a conditional ``UPDATE requests SET status = 'proposed' WHERE id
@@ -14,6 +18,7 @@ an unanswered proposal lapses (``api.services.request_proposals``).
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -30,6 +35,7 @@ from api.models import (
     Role,
     User,
 )
+from api.schemas.dates import parse_stored
 from api.schemas.requests import (
     PersonBrief,
     ProposalOut,
@@ -40,11 +46,13 @@ from api.schemas.requests import (
     RequestPage,
     RequestQuery,
 )
+from api.ratelimit import RateLimiter
 from api.services import accounts, notifications
-from api.services.errors import Conflict, Forbidden, Invalid, NotFound
+from api.services.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from api.services.settings_store import get_all as platform_settings
 
-MAX_FANOUT = 1000  # mentors notified of one open request
+MAX_FANOUT = 1000  # mentors an open-to-all request is matched against
+DAY_SECONDS = 86400
 PASS_ACTION = "request.pass"  # a mentor declining an open-to-all request (it stays open for others)
 
 
@@ -53,14 +61,7 @@ def utcnow() -> datetime:
 
 
 def parse_times(values: list[str]) -> list[datetime]:
-    out = []
-    for v in values or []:
-        try:
-            dt = datetime.fromisoformat(str(v))
-        except ValueError:
-            continue
-        out.append(dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc))
-    return out
+    return [dt for dt in map(parse_stored, values or []) if dt is not None]
 
 
 def _lower(tags: list[str] | None) -> list[str]:
@@ -169,10 +170,37 @@ async def _visible(s: AsyncSession, request_id: int, user: CurrentUser) -> Reque
 # ---------------------------------------------------------------- learner actions
 
 
-async def create(ctx: Context, learner: CurrentUser, data: RequestCreate) -> RequestOut:
+async def _within_allowance(ctx: Context, limiter: RateLimiter, learner_id: int) -> None:
+    """429 once the learner has sent their burst (per window) or their day's requests.
+
+    Both windows are counted on every attempt that reaches here, refused ones included,
+    so hammering past the limit does not open a new burst any sooner."""
+    settings = ctx.settings
+    for key, limit, window in (
+        (f"request:burst:{learner_id}", settings.request_rate_burst, settings.request_rate_burst_window_seconds),
+        (f"request:day:{learner_id}", settings.request_rate_daily, DAY_SECONDS),
+    ):
+        verdict = await limiter.hit(key, limit, window)
+        if not verdict.allowed:
+            raise RateLimited("You have sent too many requests; try again later.", retry_after=verdict.retry_after)
+
+
+def notified(targets: list[int], cap: int) -> list[int]:
+    """The mentors told about a request: all of them up to ``cap``, else a random ``cap``
+    (random, so that the same lowest ids are not the ones pinged by every request)."""
+    if len(targets) <= cap:
+        return list(targets)
+    return sorted(random.sample(targets, max(0, cap)))
+
+
+async def create(ctx: Context, learner: CurrentUser, data: RequestCreate, limiter: RateLimiter) -> RequestOut:
     """A learner's request; matching mentors are notified in real time."""
     if learner.role != Role.learner.value:
         raise Forbidden("Only learners send requests.")
+    async with ctx.db.read() as s:
+        # A throwaway address must not put its text in front of every mentor of a domain.
+        await accounts.ensure_verified(s, learner.id, ctx.settings)
+    await _within_allowance(ctx, limiter, learner.id)
     now = utcnow()
     times = sorted({t.astimezone(timezone.utc) for t in data.preferred_times})
     if not any(t > now for t in times):
@@ -188,7 +216,7 @@ async def create(ctx: Context, learner: CurrentUser, data: RequestCreate) -> Req
                 raise Invalid("No such mentor.", fields={"mentor_id": "not an active mentor"})
             targets = [mentor.id]
         else:
-            targets = await matching_mentors(s, data.domain)
+            targets = notified(await matching_mentors(s, data.domain), ctx.settings.request_max_notified_mentors)
         seen: dict[str, str] = {}
         for t in data.skills:
             seen.setdefault(t.lower(), t)
@@ -324,8 +352,6 @@ async def decline(ctx: Context, mentor: CurrentUser, request_id: int) -> Request
     notes: list[Notification] = []
     async with ctx.db.write() as s:
         r = await _visible(s, request_id, mentor)
-        # A proposal sells: the mentor needs a confirmed address, as to publish (docs/money.md).
-        await accounts.ensure_verified(s, mentor.id, ctx.settings)
         if r.status != RequestStatus.open:
             raise Conflict("This request is no longer open.", code="request_not_open")
         if r.mentor_id == mentor.id:

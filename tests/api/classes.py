@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from api.context import Context
 from api.keys import DB
-from api.models import Booking, Session, utcnow
+from api.models import AttendanceInterval, Booking, Session, utcnow
 from api.services import attendance
 from api.services.money import settlement
 from api.services.money.settlement import Settlement
@@ -66,3 +66,16 @@ async def after_hold(client: TestClient, session_id: int | None = None, hours: f
     return await settlement.release_due(
         Context.of(client.app), utcnow() + timedelta(hours=hours), session_id=session_id
     )
+
+
+async def room_ran_for(client: TestClient, session_id: int, minutes: float = 30) -> None:
+    """Time travel for a real room: everyone who joined has been connected ``minutes`` longer
+    and the class started a minute after the room opened, so what the SFU saw counts as a
+    class by docs/money.md; the terms booked move with it."""
+    start = utcnow() - timedelta(minutes=minutes - 1)
+    async with client.app[DB].write() as s:
+        await s.execute(update(Session).where(Session.id == session_id).values(starts_at=start))
+        await s.execute(update(Booking).where(Booking.session_id == session_id).values(booked_starts_at=start))
+        rows = await s.scalars(select(AttendanceInterval).where(AttendanceInterval.session_id == session_id))
+        for row in rows.all():
+            row.joined_at = row.joined_at - timedelta(minutes=minutes)

@@ -192,3 +192,30 @@ async def test_events_recorded_and_ctr_computed(client, learner, mentor, admin):
     v3 = [v for v in online["by_version"] if v["model_version"] == 3][0]
     assert v3["ctr"] == 0.25
     assert online["daily"] and online["daily"][-1]["clicks"] == 1
+
+
+async def test_fresh_install_first_session_after_training_is_no_500(client, learner, mentor):
+    """Issue 25: the model trained on an empty catalogue (no sessions, no mentors), then the
+    first session is published: the dashboard's recommendations answer, with that session."""
+    body = await (await learner.get("/api/recommendations")).json()
+    assert body["items"] == []
+    assert client.app[RECOMMENDER].catalog is not None  # a model (of nothing) is being served
+    first = await _session(client, mentor.id, "Python first clinic")
+    resp = await learner.get("/api/recommendations")
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["source"] == "model" and [i["id"] for i in body["items"]] == [first]
+
+
+async def test_a_model_that_cannot_rank_falls_back_to_popularity(client, learner, mentor, monkeypatch):
+    good = await _session(client, mentor.id, "Python clinic")
+    await (await learner.get("/api/recommendations")).json()  # trains and installs a model
+
+    def broken(*args, **kwargs):
+        raise IndexError("index 0 is out of bounds for axis 0 with size 0")
+
+    monkeypatch.setattr("api.recommender.serving.rank", broken)
+    resp = await learner.get("/api/recommendations")
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["source"] == "fallback" and [i["id"] for i in body["items"]] == [good]

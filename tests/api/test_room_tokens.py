@@ -124,3 +124,25 @@ async def test_signing_out_closes_the_room_socket(aiohttp_client, settings) -> N
     while (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
         pass  # anything still queued for the mentor, then the close
     assert ws.close_code == 4001
+
+
+async def test_a_page_never_sees_the_room_token(client, mentor) -> None:
+    """Signed in by cookie (as the room page is), the token response carries no token, in the
+    body or in the socket URL; the HttpOnly cookie alone admits the page's socket."""
+    sid = await make_session(client, mentor.id, starts_in=timedelta(minutes=5))
+    await client.post("/api/auth/login", json={"email": mentor.email, "password": mentor.password})
+    csrf = client.session.cookie_jar.filter_cookies(client.make_url("/"))["pl_csrf"].value
+    resp = await client.post(f"/api/rooms/{sid}/token", headers={"X-CSRF-Token": csrf})
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    room_cookie = next(c for c in resp.headers.getall("Set-Cookie") if c.startswith("pl_room="))
+    raw = room_cookie.split(";", 1)[0].split("=", 1)[1]
+    assert body.get("token") is None and "token" not in body["signaling_url"]
+    assert raw and raw not in await resp.text()
+    origin = str(client.make_url("/")).rstrip("/")
+    ws = await client.ws_connect(f"/ws/room/{sid}", headers={"Origin": origin})
+    await ws.send_json({"type": "join"})
+    assert (await ws.receive_json(timeout=5))["type"] == "joined"
+    await ws.close()
+    # A bearer client still gets a token to present.
+    assert (await (await mentor.post(f"/api/rooms/{sid}/token")).json())["token"]

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from api.keys import DB, LIVE_ROOMS
 from api.models import AttendanceInterval, Booking, RoomToken, Session
+from tests.api.classes import room_ran_for
 from tests.conftest import signup
 from benchmarks.room_client import RoomParticipant
 
@@ -68,16 +69,7 @@ async def test_signaling_without_a_media_connection_is_not_attendance(client, me
         await ws.send_json({"type": "join"})  # ... and nothing more: no offer, no ICE, no DTLS
         assert (await ws.receive_json())["type"] == "joined"
         await client.app[LIVE_ROOMS].get(sid).observer.drain()
-        # Time travel: the room has been up for 30 minutes, the class started 29 minutes ago
-        # (long enough together to be a class by docs/money.md); the terms booked move with it.
-        start = datetime.now(timezone.utc) - timedelta(minutes=29)
-        async with client.app[DB].write() as s:
-            await s.execute(update(Session).where(Session.id == sid).values(starts_at=start))
-            await s.execute(update(Booking).where(Booking.session_id == sid).values(booked_starts_at=start))
-            for row in (
-                await s.scalars(select(AttendanceInterval).where(AttendanceInterval.session_id == sid))
-            ).all():
-                row.joined_at = row.joined_at - timedelta(minutes=30)
+        await room_ran_for(client, sid)  # long enough together to count (docs/money.md)
         resp = await mentor.post(f"/api/rooms/{sid}/end")
         assert resp.status == 200 and (await resp.json())["status"] == "completed", await resp.text()
         async with client.app[DB].read() as s:
@@ -168,12 +160,7 @@ async def test_two_participants_meet_and_mentor_ends(client, mentor, learner) ->
         }
         # The engine's join events are stored as they happen (wait for its listeners, no sleeping).
         await client.app[LIVE_ROOMS].get(sid).observer.drain()
-        async with client.app[DB].write() as s:
-            await s.execute(
-                update(Session)
-                .where(Session.id == sid)
-                .values(starts_at=datetime.now(timezone.utc) - timedelta(minutes=1))
-            )
+        await room_ran_for(client, sid)  # long enough together to count (docs/money.md)
         resp = await mentor.post(f"/api/rooms/{sid}/end")
         assert resp.status == 200 and (await resp.json())["status"] == "completed"
         await l_.wait_message("session-ended")

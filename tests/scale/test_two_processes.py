@@ -122,6 +122,8 @@ class Cluster:
                 "PEERLEARN_LOG_LEVEL": "WARNING",
                 # accounts are registered over HTTP; their mail lands in either process's outbox
                 "PEERLEARN_REQUIRE_VERIFIED_EMAIL": "false",
+                # the Redis outage test sends a request every 2 s until fan-out recovers
+                "PEERLEARN_REQUEST_RATE_BURST": "1000",
             }
             log = open(self.tmp / f"server{i}.log", "wb")
             self.procs.append(

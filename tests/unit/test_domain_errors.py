@@ -12,6 +12,7 @@ from api.services.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    RateLimited,
     Unauthenticated,
     Unavailable,
     Unprocessable,
@@ -40,6 +41,12 @@ def test_each_kind_maps_to_its_status(error: DomainError, status: int, code: str
     api_error = from_domain(error)
     assert (api_error.status, api_error.code, api_error.message) == (status, code, error.message)
     assert api_error.body() == {"error": {"code": code, "message": error.message, "fields": error.fields}}
+
+
+def test_rate_limited_is_a_429_that_says_when_to_come_back() -> None:
+    api_error = from_domain(RateLimited("Slow down.", retry_after=42))
+    assert (api_error.status, api_error.code, api_error.headers) == (429, "rate_limited", {"Retry-After": "42"})
+    assert from_domain(RateLimited("Slow down.", retry_after=0)).headers == {"Retry-After": "1"}
 
 
 def test_not_found_names_the_thing() -> None:

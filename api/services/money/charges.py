@@ -49,12 +49,11 @@ async def refund(s: AsyncSession, booking: Booking, reason: str) -> int:
     Returns the cents refunded by this call: 0 when nothing was charged or it was already
     refunded (idempotent). A charge already released to the mentor cannot be refunded
     here (409 ``insufficient_funds`` from the ledger: the money has left the hold)."""
-    if booking.price_cents <= 0 or await is_refunded(s, booking.id):
+    if await is_refunded(s, booking.id):
         return 0
     journal = await ledger.record_refund(s, booking.id, reference=reason)
     if journal is None:
-        return 0
-    provider.refund(
-        charge_reference=booking.payment_ref or "", amount_cents=booking.price_cents, currency=booking.currency
-    )
-    return booking.price_cents
+        return 0  # nothing was charged (a free seat)
+    amount = await ledger.paid_in(s, journal.id)
+    provider.refund(charge_reference=booking.payment_ref or "", amount_cents=amount, currency=booking.currency)
+    return amount

@@ -274,6 +274,16 @@ async def record_release(s: AsyncSession, booking_id: int, reference: str = "") 
 # ---------------------------------------------------------------- reading
 
 
+async def paid_in(s: AsyncSession, journal_id: int) -> int:
+    """What journal ``journal_id`` moved across the provider (its external leg, unsigned)."""
+    total = await s.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+            LedgerEntry.journal_id == journal_id, LedgerEntry.account.startswith("external:")
+        )
+    )
+    return abs(int(total or 0))
+
+
 @dataclass(frozen=True)
 class MentorBalances:
     currency: str
