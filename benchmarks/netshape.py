@@ -42,6 +42,11 @@ def downlink_limited(port: int, kbit: int) -> Iterator[None]:
             "ceil",
             f"{kbit}kbit",
         )
+        # a bottleneck's buffer holds about a second of its rate, as access links' do: htb's
+        # default leaf queue (loopback's txqueuelen, 1000 packets) is half a minute at
+        # 300 kbit/s, which delays the connection's STUN keepalives until the browser
+        # declares it dead, where a real link would drop packets and the SFU step down
+        tc("qdisc", "add", "dev", "lo", "parent", "1:10", "pfifo", "limit", str(max(8, kbit // 10)))
         # ICE may pick an IPv6 pair (a local fd00:: address travels over loopback too)
         for prio, family, match in (("1", "ip", "ip"), ("2", "ipv6", "ip6")):
             tc(

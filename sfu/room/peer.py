@@ -177,7 +177,7 @@ class Peer:
             added, removed = self._sync_producers(sources)
             if self._twcc is None and self._twcc_offer:
                 ext, ssrc = next(iter(self._twcc_offer.values())), bridge.rtcp_ssrc(self.pc.getTransceivers()[0])
-                self._twcc = twcc.TwccResponder(ext, sender_ssrc=ssrc, send=self._send_rtcp)
+                self._twcc = twcc.TwccResponder(ext, sender_ssrc=ssrc, send=self._send_rtcp, clock=self._ice.stamp)
             answer_sdp = self._describe(self.pc.localDescription.sdp)
         return answer_sdp, added, removed
 

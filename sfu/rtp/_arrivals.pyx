@@ -5,7 +5,7 @@ Same surface and behaviour as the Python twin; the tests run both."""
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 
 from sfu.rtp.arrivals import RING
 
@@ -22,12 +22,14 @@ cdef class NativeArrivalLog:
     cdef public long long next
     cdef public bint pending
     cdef object _on_first
+    cdef object _clock
     cdef int64_t _times[_RING]
     cdef int64_t _tags[_RING]
 
-    def __init__(self, int ext_id, on_first):
+    def __init__(self, int ext_id, on_first, clock=None):
         cdef int i
         self.ext_id = ext_id
+        self._clock = clock
         self.media_ssrc = 0
         self.highest = -1
         self.next = 0
@@ -44,6 +46,8 @@ cdef class NativeArrivalLog:
         cdef unsigned int profile
         cdef int b, eid, length
         cdef timespec ts
+        cdef double at
+        cdef int64_t now
         if n < 12 or not d[0] & 0x10:
             return
         i = 12 + (d[0] & 0x0F) * 4
@@ -79,8 +83,13 @@ cdef class NativeArrivalLog:
             if eid == self.ext_id:
                 if length != 2 or i + 2 > end:
                     return
-                clock_gettime(CLOCK_MONOTONIC, &ts)
-                self._record((d[i] << 8) | d[i + 1], <int64_t>ts.tv_sec * 1000000 + ts.tv_nsec // 1000,
+                at = self._clock() if self._clock is not None else 0.0
+                if at > 0:
+                    now = <int64_t>(at * 1e6)
+                else:
+                    clock_gettime(CLOCK_REALTIME, &ts)
+                    now = <int64_t>ts.tv_sec * 1000000 + ts.tv_nsec // 1000
+                self._record((d[i] << 8) | d[i + 1], now,
                              (<unsigned int>d[8] << 24) | (d[9] << 16) | (d[10] << 8) | d[11])
                 return
             i += length

@@ -1,5 +1,8 @@
 """When each transport-wide sequence number arrived: the per-packet half of TWCC feedback.
 
+Times are CLOCK_REALTIME microseconds: the kernel's arrival stamp of the datagram when the
+transport publishes it (``clock``, returning 0.0 when it has none), else the time of reading.
+
 Every RTP packet a publisher sends carries a transport-wide sequence number (when
 ``transport-cc`` is negotiated); ``ArrivalLog.on_rtp`` finds it and notes the arrival time
 in a ring indexed by the (unwrapped) number, nothing allocated per packet. The feedback
@@ -22,10 +25,11 @@ RING = 8192
 
 
 class ArrivalLog:
-    """One publisher transport's packet arrivals, microseconds on the monotonic clock."""
+    """One publisher transport's packet arrivals (realtime microseconds)."""
 
-    def __init__(self, ext_id: int, on_first: Callable[[], None]) -> None:
+    def __init__(self, ext_id: int, on_first: Callable[[], None], clock: Optional[Callable[[], float]] = None) -> None:
         self.ext_id = ext_id
+        self._clock = clock
         #: the SSRC of the first packet (feedback names one media source, which senders ignore)
         self.media_ssrc = 0
         self.highest = -1  # unwrapped; -1 before the first packet
@@ -48,7 +52,8 @@ class ArrivalLog:
         value = find_extension(data, i + 4, end, (data[i] << 8) | data[i + 1], self.ext_id)
         if value is not None and len(value) == 2:
             ssrc = (data[8] << 24) | (data[9] << 16) | (data[10] << 8) | data[11]
-            self.record((value[0] << 8) | value[1], time.monotonic_ns() // 1000, ssrc)
+            at = self._clock() if self._clock is not None else 0.0
+            self.record((value[0] << 8) | value[1], int(at * 1e6) if at > 0 else time.time_ns() // 1000, ssrc)
 
     def record(self, seq: int, arrival_us: int, ssrc: int = 0) -> None:
         """Transport-wide number ``seq`` (16 bits) arrived at ``arrival_us``."""

@@ -200,6 +200,7 @@ class TwccResponder:
         send: Callable[[bytes], None],
         interval: float = FEEDBACK_INTERVAL,
         log_class: Optional[type[ArrivalLog]] = None,
+        clock: Optional[Callable[[], float]] = None,
     ) -> None:
         self.sender_ssrc = sender_ssrc
         self.feedback_sent = 0
@@ -207,7 +208,8 @@ class TwccResponder:
         self._interval = interval
         self._timer: Optional[asyncio.TimerHandle] = None
         self._closed = False
-        self.log = (log_class or native.Arrivals)(ext_id, self._arm)
+        # ``clock``: the kernel arrival time of the packet being handled (0.0: unknown)
+        self.log = (log_class or native.Arrivals)(ext_id, self._arm, clock)
         #: called with every decrypted RTP packet of the transport: the log's own method,
         #: so the per-packet path is one call into C
         self.on_rtp: Callable[[bytes], None] = self.log.on_rtp

@@ -123,7 +123,7 @@ def test_a_learner_on_a_300_kbit_link_does_not_take_the_others_down(people: Any,
     with downlink_limited(port, 300):
         # the weak learner is moved to the small layer; the other keeps the large one ...
         assert poll(lambda: height(weak) == 180, 30), height(weak)
-        assert height(good) > 180
+        assert height(good) > 180, (mentor.page.evaluate(LAYERS_SENT), mentor.page.evaluate(SEND_SIDE))
         # ... and the weak learner still sees the mentor (frames keep coming)
         weak.wait_decoding(mentor, timeout=20)
         good.wait_decoding(mentor)

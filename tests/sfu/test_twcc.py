@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -136,6 +137,16 @@ async def test_the_sequence_number_is_read_from_the_packet(log_class: type[Arriv
     fb = parse_feedback(msg)
     assert fb.base_seq == 10 and fb.media_ssrc == 0x1234
     assert [a is not None for a in fb.arrivals] == [True, False, True]
+    r.close()
+
+
+async def test_arrivals_take_the_transport_s_kernel_time_when_it_has_one(log_class: type[ArrivalLog]) -> None:
+    stamps = [1_700_000_000.25, 0.0]  # the kernel's time of the first; none for the second
+    r = TwccResponder(3, sender_ssrc=1, send=lambda _m: None, interval=60.0, log_class=log_class, clock=stamps.pop)
+    r.on_rtp(_rtp(1))  # pops 0.0: read now
+    r.on_rtp(_rtp(2))  # pops the kernel's time
+    assert abs(r.log.arrival(1) / 1e6 - time.time()) < 5
+    assert r.log.arrival(2) == 1_700_000_000_250_000
     r.close()
 
 
