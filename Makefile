@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+AXE := web/node_modules/axe-core/axe.min.js
 
 .PHONY: run test install install-test system-deps test-sqlite test-sfu-python test-postgres css lint fmt typecheck bench clean
 
@@ -13,11 +14,18 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -q -e .
 
-install-test: $(BIN)/python system-deps
+install-test: $(BIN)/python system-deps $(AXE)
 	$(BIN)/pip install -q -e ".[test,bench]"
 
+# axe-core from the npm registry (web/package-lock.json pins it): the browser suite injects it
+# into every page it visits for the accessibility pass (tests/browser/accessibility.py).
+$(AXE): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
 # Debian packages the tests drive for real: Chromium (browser tests), coturn (TURN tests),
-# redis-server (the scale-out tests start a private one they can stop), wrk (the API benchmark's generator).
+# redis-server (the scale-out tests start a private one they can stop), wrk (the API benchmark's generator),
+# npm (axe-core for the browser suite's accessibility pass).
 system-deps:
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
@@ -26,6 +34,8 @@ system-deps:
 	  command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	  command -v tc >/dev/null || missing="$$missing iproute2"; \
 	  command -v wrk >/dev/null || missing="$$missing wrk"; \
+	  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  command -v npm >/dev/null || missing="$$missing npm"; \
 	  if [ -n "$$missing" ]; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	  fi; \

@@ -24,6 +24,7 @@ from api.placement import InternalAddress
 from api.proxy import proxy_middleware
 from api.routes import ROUTES
 from api.settings import Settings
+from api.supervisor import WorkerHealthCollector
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,10 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         # proxy_middleware first: everything after it sees the real client IP and scheme.
-        middlewares=[proxy_middleware, error_middleware, metrics_middleware, csrf_middleware],
+        # metrics_middleware outside error_middleware: it counts the response the client got
+        # (a domain refusal as its 400/401/403/404/409, an unhandled error as the 500 it became),
+        # not the exception on its way out, which it could only guess at.
+        middlewares=[proxy_middleware, metrics_middleware, error_middleware, csrf_middleware],
     )
     # Configuration, and what every request reaches through app state.
     app[SETTINGS] = settings
@@ -49,6 +53,8 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
     headers.setup(app)
     app[ENDPOINTS] = []
     app[METRICS] = Metrics()
+    if settings.workers > 1:  # under `serve --workers N`: its parent's view of the workers
+        app[METRICS].registry.register(WorkerHealthCollector(settings.data_dir))
     app[MAILER] = Mailer(outbox=settings.outbox_dir, sender=settings.mail_from, smtp_url=settings.smtp_url)
     app[INTERNAL_ADDRESS] = InternalAddress()
     # Long-lived resources, in start order; they stop in reverse (api/lifecycle.py). The

@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import os
+import time
+import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 256
+T = TypeVar("T")
 
 
 class Subscription:
@@ -117,81 +122,204 @@ class MemoryBroker:
 class RedisBroker(MemoryBroker):
     """Publishes through Redis; one pattern subscription per process fans out locally.
 
-    When Redis is unreachable, publish logs and drops (the database still holds
-    every notification) and the listener reconnects on its own with backoff.
+    Redis can fail by refusing (a quick error) or by hanging (SIGSTOP, a partition without
+    RST: calls wait for ever). So every call has a short ``timeout``, and health is not
+    assumed from an open socket but confirmed: each process publishes a heartbeat every
+    ``stale_after / 4`` seconds and hears it back through its own subscription. While its
+    last one is older than ``stale_after``, Redis is :attr:`available` no more: publish
+    delivers locally at once (the database still holds every notification), other users of
+    Redis (rate limits, placement) go local without waiting, and read caches step aside
+    (:attr:`listening`). Peers' heartbeats are heard too: one that falls silent may be
+    writing without being heard (its own link to Redis is down), so :attr:`listening` stays
+    false until it is heard again or ``peer_forget`` seconds have passed (a peer that died).
     """
 
     PREFIX = "pl:ch:"
+    HEARTBEAT = "_hb"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float = 1.0, stale_after: float = 2.0, peer_forget: float = 30.0) -> None:
         super().__init__()
         import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         self.url = url
-        self.redis = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=5)
-        self._task: asyncio.Task[None] | None = None
-        self._connected = asyncio.Event()
+        self.timeout = timeout
+        self.stale_after = stale_after
+        self.peer_forget = peer_forget
+        self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # No retries inside redis-py: its default (3, with backoff) turns a 1 s timeout into
+        # several seconds; the heartbeat notices recovery instead.
+        self.redis = aioredis.from_url(
+            url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._heard = -math.inf  # monotonic time our last heartbeat came back
+        self._peers: dict[str, float] = {}
+        # Changes each time Redis becomes healthy after a gap: caches start empty then.
+        self.epoch = 0
+        self._on_recovered: list[Callable[[], Awaitable[None]]] = []
+        self._down_logged = False
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(), name="redis-broker-listener")
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._listen(), name="redis-broker-listener"),
+                asyncio.create_task(self._beat(), name="redis-broker-heartbeat"),
+            ]
+            # A process that starts serving before its first heartbeat came back would place
+            # rooms and count limits locally: give Redis a moment to confirm itself.
+            deadline = time.monotonic() + self.stale_after
+            while not self.available and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
 
-    async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        try:
-            await self.redis.publish(self.PREFIX + channel, json.dumps(message, default=str))
-        except Exception as exc:  # noqa: BLE001 - Redis down must not fail the request
-            log.warning("redis publish failed (%s); delivering locally only", exc)
-            self._fanout(channel, message)
+    def on_recovered(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` each time Redis is confirmed healthy after a gap."""
+        self._on_recovered.append(callback)
 
-    async def _listen(self) -> None:
-        backoff = 0.2
-        while True:
-            pubsub = self.redis.pubsub()
-            try:
-                await pubsub.psubscribe(self.PREFIX + "*")
-                self._connected.set()
-                backoff = 0.2
-                async for msg in pubsub.listen():
-                    if msg.get("type") != "pmessage":
-                        continue
-                    channel = msg["channel"]
-                    if isinstance(channel, bytes):
-                        channel = channel.decode()
-                    try:
-                        data = json.loads(msg["data"])
-                    except (ValueError, TypeError):
-                        continue
-                    self._fanout(channel[len(self.PREFIX) :], data)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                self._connected.clear()
-                log.warning("redis listener lost (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                try:
-                    # redis-py leaves PubSub.aclose unannotated.
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-                except Exception:  # noqa: BLE001
-                    pass
+    @property
+    def available(self) -> bool:
+        """Our own heartbeat came back within ``stale_after``: calls to Redis are worth making."""
+        return time.monotonic() - self._heard < self.stale_after
 
     @property
     def listening(self) -> bool:
-        """Whether messages from other processes reach us now (read caches rely on it)."""
-        return self._connected.is_set()
+        """Every process's writes reach us now (read caches rely on it): our heartbeat and
+        every recently heard peer's are fresh."""
+        now = time.monotonic()
+        if now - self._heard >= self.stale_after:
+            return False
+        return not any(self.stale_after <= now - t < self.peer_forget for t in self._peers.values())
+
+    async def call(self, make: Callable[[], Awaitable[T]]) -> T:
+        """One Redis call, refused at once while Redis is not available, bounded by ``timeout``."""
+        if not self.available:
+            raise RedisUnavailable("redis is not answering heartbeats")
+        return await asyncio.wait_for(make(), self.timeout)
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        if not await self.publish_remote(channel, message):
+            self._fanout(channel, message)
+
+    async def publish_remote(self, channel: str, message: dict[str, Any]) -> bool:
+        """Publish through Redis only; False when Redis did not take it (not available, or no
+        answer within ``timeout``) - then nobody, here included, gets it from Redis."""
+        try:
+            await self.call(lambda: self.redis.publish(self.PREFIX + channel, json.dumps(message, default=str)))
+            return True
+        except Exception as exc:  # noqa: BLE001 - Redis down must not fail the request
+            if not self._down_logged:
+                self._down_logged = True
+                log.warning("redis publish failed (%r); delivering locally only", exc)
+            return False
+
+    async def _beat(self) -> None:
+        """Publish a heartbeat regularly, whatever the health: it is how recovery is seen."""
+        payload = json.dumps({"origin": self.origin})
+        while True:
+            try:
+                await asyncio.wait_for(self.redis.publish(self.PREFIX + self.HEARTBEAT, payload), self.timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                log.debug("redis heartbeat failed: %r", exc)
+            await asyncio.sleep(self.stale_after / 4)
+
+    def _heartbeat(self, data: dict[str, Any]) -> None:
+        origin = str(data.get("origin"))
+        now = time.monotonic()
+        if data.get("bye"):
+            self._peers.pop(origin, None)
+        elif origin != self.origin:
+            self._peers[origin] = now
+            if len(self._peers) > 1000:  # bound: forget long-gone peers
+                self._peers = {o: t for o, t in self._peers.items() if now - t < self.peer_forget}
+        else:
+            if now - self._heard >= self.stale_after:
+                self.epoch += 1
+                self._down_logged = False
+                log.warning("redis heartbeat confirmed (epoch %d): shared caches and fan-out resume", self.epoch)
+                for callback in self._on_recovered:
+                    task = asyncio.ensure_future(callback())
+                    task.add_done_callback(_retrieve)
+            self._heard = now
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await asyncio.wait_for(pubsub.psubscribe(self.PREFIX + "*"), self.timeout)
+                since = time.monotonic()
+                while True:
+                    # Bounded reads: listen() would block for ever on a hung Redis.
+                    msg = await asyncio.wait_for(
+                        pubsub.get_message(ignore_subscribe_messages=True, timeout=self.timeout / 2),
+                        self.timeout * 2,
+                    )
+                    if msg is not None and msg.get("type") == "pmessage":
+                        self._received(msg)
+                        backoff = 0.1
+                    now = time.monotonic()
+                    if now - max(self._heard, since) > 2 * self.stale_after:
+                        raise RedisUnavailable("no heartbeat through the subscription")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                log.info("redis listener lost (%r); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+            finally:
+                try:
+                    # redis-py leaves PubSub.aclose unannotated.
+                    await asyncio.wait_for(pubsub.aclose(), self.timeout)  # type: ignore[no-untyped-call]
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def _received(self, msg: dict[str, Any]) -> None:
+        channel = msg["channel"]
+        if isinstance(channel, bytes):
+            channel = channel.decode()
+        try:
+            data = json.loads(msg["data"])
+        except (ValueError, TypeError):
+            return
+        name = channel[len(self.PREFIX) :]
+        if name == self.HEARTBEAT:
+            if isinstance(data, dict):
+                self._heartbeat(data)
+            return
+        self._fanout(name, data)
 
     async def healthy(self) -> bool:
         try:
-            return bool(await asyncio.wait_for(self.redis.ping(), 1.0))
+            return bool(await asyncio.wait_for(self.redis.ping(), self.timeout)) and self.listening
         except Exception:  # noqa: BLE001
             return False
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        try:  # peers need not wait peer_forget seconds for a process that said goodbye
+            payload = json.dumps({"origin": self.origin, "bye": True})
+            await self.call(lambda: self.redis.publish(self.PREFIX + self.HEARTBEAT, payload))
+        except Exception:  # noqa: BLE001
+            pass
+        for task in self._tasks:
+            task.cancel()
             try:
-                await self._task
+                await task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
-        await self.redis.aclose()
+        try:
+            await asyncio.wait_for(self.redis.aclose(), self.timeout)
+        except Exception:  # noqa: BLE001
+            pass
         await super().close()
+
+
+class RedisUnavailable(Exception):
+    """Redis has not confirmed its health recently: the call was not attempted."""
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("redis recovery callback failed: %r", exc)

@@ -8,9 +8,11 @@ over the broker (channel ``_cache``). A reader takes a generation ``token()``
 before it reads the database and may store its result only if no write
 committed meanwhile, so a result read before a commit never outlives it.
 
-With Redis, a process whose broker listener is down cannot hear other
-processes' writes: its caches step aside (every read goes to the database)
-until the listener is back, and then start empty. Entries also expire after
+With Redis, a process that cannot confirm it hears other processes' writes
+(the broker's heartbeats, api/broker.py: Redis refusing, hung, or a peer
+silent) has its caches step aside (every read goes to the database) until
+it can, and then they start empty. A write whose invalidation Redis did not
+take is told again, as "forget everything", once Redis is back. Entries also expire after
 ``max_age`` seconds, which bounds what a write from outside any server
 process (the CLI) can leave behind.
 """
@@ -134,7 +136,8 @@ class ReadCaches:
         self._broker: Any = None
         self._listener: asyncio.Task[None] | None = None
         self._origin = f"{os.getpid()}-{id(self)}"
-        self._broker_was_down = False
+        self._epoch = 0  # the broker's healthy epoch these caches were filled in
+        self._unsent = False  # an invalidation Redis did not take: to be told again
 
     def cache(self, name: str, tables: Iterable[str], **kw: Any) -> ReadCache[Any]:
         """The cache ``name``, created on first use."""
@@ -179,7 +182,16 @@ class ReadCaches:
         """A write transaction committed: forget here, then tell the other processes."""
         self.invalidate(tables)
         if self._broker is not None and hasattr(self._broker, "redis"):
-            await self._broker.publish(CHANNEL, {"origin": self._origin, "tables": sorted(tables)})
+            if not await self._broker.publish_remote(CHANNEL, {"origin": self._origin, "tables": sorted(tables)}):
+                # Peers stop hearing our heartbeat too, so their caches step aside meanwhile.
+                self._unsent = True
+
+    async def _resend(self) -> None:
+        """Redis is back: writes it did not take reach the others now, as "forget all"."""
+        if self._unsent and self._broker is not None:
+            self._unsent = False
+            if not await self._broker.publish_remote(CHANNEL, {"origin": self._origin, "tables": [ALL]}):
+                self._unsent = True
 
     # ---------------------------------------------------------------- broker wiring
     async def attach(self, broker: Any) -> None:
@@ -188,6 +200,7 @@ class ReadCaches:
         if not hasattr(broker, "redis"):
             return
         sub = await broker.subscribe({CHANNEL})
+        broker.on_recovered(self._resend)
         self._listener = asyncio.create_task(self._listen(sub), name="cache-invalidation")
 
     async def detach(self) -> None:
@@ -210,11 +223,13 @@ class ReadCaches:
             raise
 
     def _enabled(self) -> bool:
-        listening = getattr(self._broker, "listening", True) if self._broker is not None else True
-        if not listening:
-            self._broker_was_down = True
+        broker = self._broker
+        if broker is None:
+            return True
+        if not getattr(broker, "listening", True):
             return False
-        if self._broker_was_down:  # writes may have gone unheard while it was down
-            self._broker_was_down = False
+        epoch = getattr(broker, "epoch", 0)
+        if epoch != self._epoch:  # writes may have gone unheard while it was down
+            self._epoch = epoch
             self.invalidate((ALL,))
         return True

@@ -130,35 +130,31 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -
         )
         return 2
     upgrade(settings.effective_database_url)  # once, before any worker starts
-    children = []
-    for index in range(workers):
+    from api.placement import forget_process
+    from api.supervisor import Supervisor
+
+    cmd = [sys.executable, "-m", "api.cli", "serve", "--host", settings.host, "--port", str(settings.port)]
+    cmd += ["--data-dir", str(settings.data_dir), "--no-migrate", "--reuse-port"]
+
+    def spawn(index: int) -> subprocess.Popen[bytes]:
         env = {**os.environ, "PEERLEARN_WORKER_INDEX": str(index), "PEERLEARN_WORKERS": str(workers)}
-        cmd = [
-            sys.executable,
-            "-m",
-            "api.cli",
-            "serve",
-            "--host",
-            settings.host,
-            "--port",
-            str(settings.port),
-            "--data-dir",
-            str(settings.data_dir),
-            "--no-migrate",
-            "--reuse-port",
-        ]
-        children.append(subprocess.Popen(cmd, env=env))
+        return subprocess.Popen(cmd, env=env)
+
+    import redis
+
+    timeout = settings.redis_timeout_seconds
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+    def forget(pid: int) -> None:
+        released = forget_process(client, pid)
+        logging.getLogger(__name__).warning("placement: %d room(s) of pid %d released", released, pid)
+
+    supervisor = Supervisor(spawn, workers, settings.data_dir, on_death=forget)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    supervisor.start()
     print(f"PeerLearn serving on http://{settings.host}:{settings.port} with {workers} workers", flush=True)
-
-    def stop(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    codes = [child.wait() for child in children]
-    return max(codes) if codes else 0
+    return supervisor.run()
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

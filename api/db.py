@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.pool import NullPool
 
 from api.cache import ALL, ReadCaches
-from api.errors import ApiError
+from api.errors import ApiError, database_unavailable, database_unavailable_error
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ event.listen(_WriteSession, "do_orm_execute", _note_statement)
 class Database:
     """Holds the engines and hands out sessions: ``read()`` and ``write()``."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, timeout: float = 10.0) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -111,7 +111,19 @@ class Database:
                     lambda conn, _sql=begin: conn.exec_driver_sql(_sql),
                 )
         else:
-            engine = create_async_engine(url, echo=echo, pool_size=20, max_overflow=20, pool_pre_ping=True)
+            # pool_pre_ping: after a server restart every pooled connection is dead; each is
+            # tested at checkout and replaced, so the pool recovers without a restart. The
+            # timeouts bound how long a request waits for a connection (pool full, or a server
+            # that does not answer) before it gets a 503.
+            engine = create_async_engine(
+                url,
+                echo=echo,
+                pool_size=20,
+                max_overflow=20,
+                pool_pre_ping=True,
+                pool_timeout=timeout,
+                connect_args={"timeout": timeout},
+            )
             self.read_engine = engine
             self.write_engine = engine
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
@@ -128,8 +140,10 @@ class Database:
         async with self._read() as session:
             try:
                 yield session
-            except (OperationalError, InterfaceError) as exc:
-                raise _unavailable(exc) from exc
+            except Exception as exc:
+                if database_unavailable(exc):
+                    raise _unavailable(exc) from exc
+                raise
         # Closing (not rolling back) keeps loaded objects usable after the block;
         # the pool resets the connection's transaction on return.
 
@@ -143,8 +157,12 @@ class Database:
                     yield session
             except IntegrityError:
                 raise
-            except (OperationalError, InterfaceError) as exc:
-                raise _unavailable(exc) from exc
+            except Exception as exc:
+                if database_unavailable(exc):
+                    # Whether a commit cut short took effect is unknown: clients retry with
+                    # their Idempotency-Key, which answers with what was made, not a twin.
+                    raise _unavailable(exc) from exc
+                raise
             written = session.sync_session.info.pop(WRITTEN, None)
         if written:  # committed: forget cached reads of these tables (here, then elsewhere)
             await self.caches.committed(frozenset(written))
@@ -156,8 +174,8 @@ class Database:
 
 
 def _unavailable(exc: Exception) -> ApiError:
-    log.warning("database error: %s", exc)
-    return ApiError(503, "database_unavailable", "The database is unavailable, try again shortly.")
+    log.warning("database unavailable: %r", exc)
+    return database_unavailable_error()
 
 
 def make_nullpool_engine(url: str) -> AsyncEngine:

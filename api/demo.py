@@ -17,15 +17,17 @@ from api.context import Context
 from api.errors import ApiError
 from api.mailer import Mailer
 from api.models import AttendanceInterval, BookingStatus, Feedback, Payout, Role, Session, SessionStatus, User
+from api.models_scheduling import MentorAvailability
 from api.security import hash_password
 from api.services import bookings, session_state
-from api.services.money import earnings, ledger
+from api.services.money import charges, earnings, ledger
 from api.services.errors import DomainError
 from api.services.settings_store import get_all as platform_settings
 from api.settings import Settings
 
 DEMO_PASSWORD = "peerlearn123"
 ADMIN_EMAIL = "admin@peerlearn.local"
+DEMO_ZONES = ("Europe/Berlin", "America/New_York", "Asia/Kolkata", "Europe/London", "Australia/Adelaide")
 
 MENTORS = [
     ("Ada Lovelace", "Programming", ["Python", "Algorithms", "Testing"]),
@@ -143,6 +145,29 @@ async def load_demo(settings: Settings) -> str:
             ]
             await s.flush()
             mentor_ids = [m.id for m in mentors]
+            # Weekday office hours in a few zones, so the 1:1 slot picker has something to offer.
+            have_rules = set((await s.scalars(select(MentorAvailability.mentor_id))).all())
+            for i, mentor in enumerate(mentors):
+                if mentor.id in have_rules:
+                    continue
+                s.add(
+                    MentorAvailability(
+                        mentor_id=mentor.id,
+                        time_zone=DEMO_ZONES[i % len(DEMO_ZONES)],
+                        weekly=[
+                            {"weekday": d, "start": start, "end": end}
+                            for d in range(5)
+                            for start, end in (("09:00", "12:00"), ("14:00", "17:00"))
+                        ],
+                        slot_minutes=60,
+                        price_cents=(2500, 4000, 6000)[i % 3],  # not from rng: the rest of the demo stays as it was
+                        currency="USD",
+                        buffer_minutes=10,
+                        min_notice_hours=12,
+                        max_days_ahead=60,
+                        days_off=[],
+                    )
+                )
 
             have = await s.scalar(select(func.count()).select_from(Session))
             if not have:
@@ -213,7 +238,7 @@ async def load_demo(settings: Settings) -> str:
                             b.status = BookingStatus.attended
                             b.settled_at, b.earnings_release_at = ended, ended + hold
                             if ended + hold <= now:
-                                await ledger.record_release(s, b.id)
+                                await charges.release(s, b)
                                 b.earnings_released_at = ended + hold
                             if rng.random() < 0.7:
                                 s.add(

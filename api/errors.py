@@ -25,6 +25,7 @@ from api.services.errors import (
     Invalid,
     NotFound,
     RateLimited,
+    TooLarge,
     Unauthenticated,
     Unavailable,
     Unprocessable,
@@ -54,6 +55,44 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "fields": self.fields}}
+
+
+# Seconds a client is asked to wait when the database is unreachable (a restart takes a few).
+DATABASE_RETRY_AFTER = 2
+# SQLSTATEs of a server that is going away, coming back or full: class 08 (connection
+# exceptions), admin/crash shutdown, "the database system is starting up", too many clients.
+_UNAVAILABLE_STATES = ("57P01", "57P02", "57P03", "53300")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (restart, failover, network),
+    not that the request was wrong: such a request is worth retrying, so it gets 503."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig if exc.orig is not None else exc
+    state = str(getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None) or "")
+    if state.startswith("08") or state in _UNAVAILABLE_STATES:
+        return True
+    # A refused or reset connection, or a connect timeout, before any driver wrapped it.
+    return isinstance(exc, (ConnectionError, TimeoutError)) or type(exc).__name__ in (
+        "ConnectionDoesNotExistError",
+        "CannotConnectNowError",
+    )
+
+
+def database_unavailable_error() -> ApiError:
+    return ApiError(
+        503,
+        "database_unavailable",
+        "The database is unavailable, try again shortly.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
 
 
 def not_found(what: str = "object") -> ApiError:
@@ -91,6 +130,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    TooLarge: 413,
     UnsupportedMedia: 415,
     Unprocessable: 422,
     RateLimited: 429,
@@ -166,6 +206,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(request, http_err)
     except (ConnectionResetError, __import__("asyncio").CancelledError):
         raise
-    except Exception:  # noqa: BLE001 - the last line: never a stack trace to clients
+    except Exception as exc:  # noqa: BLE001 - the last line: never a stack trace to clients
+        if database_unavailable(exc):  # reached outside Database.read/write (e.g. engine.connect)
+            log.warning("database unavailable on %s %s: %r", request.method, request.path, exc)
+            return error_response(request, database_unavailable_error())
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(request, ApiError(500, "internal_error", "Something went wrong on our side."))

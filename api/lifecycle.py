@@ -49,7 +49,7 @@ from api.recommender.model import Params
 from api.recommender.schedule import retrain_if_due
 from api.recommender.serving import Recommender
 from api.recommender.training import Trainer
-from api.services import recordings
+from api.services import materials, recordings
 from api.services.recording_manager import RecordingManager
 from api.services.scheduler import Scheduler
 from sfu import Engine
@@ -62,7 +62,7 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if settings.migrate:
         await upgrade_async(settings.effective_database_url)
-    app[DB] = Database(settings.effective_database_url)
+    app[DB] = Database(settings.effective_database_url, timeout=settings.database_timeout_seconds)
     yield
     await app[DB].dispose()
 
@@ -71,10 +71,15 @@ async def broker(app: web.Application) -> AsyncIterator[None]:
     """In-memory (one process) or Redis; the rate limiter lives where the broker does."""
     settings = app[SETTINGS]
     if settings.redis_url:
-        redis_broker = RedisBroker(settings.redis_url)
+        redis_broker = RedisBroker(
+            settings.redis_url,
+            timeout=settings.redis_timeout_seconds,
+            stale_after=settings.redis_stale_seconds,
+            peer_forget=settings.redis_peer_forget_seconds,
+        )
         await redis_broker.start()
         app[BROKER] = redis_broker
-        app[LIMITER] = RedisRateLimiter(redis_broker.redis)
+        app[LIMITER] = RedisRateLimiter(redis_broker)
     else:
         app[BROKER] = MemoryBroker()
         app[LIMITER] = MemoryRateLimiter()
@@ -180,14 +185,14 @@ async def close_room_sockets(app: web.Application) -> None:
 async def placement(app: web.Application) -> AsyncIterator[None]:
     """Which process serves a room: with Redis, the least-loaded live one (heartbeats and
     claims in Redis); without, this one."""
-    redis = getattr(app[BROKER], "redis", None)
+    broker = app[BROKER]
     node: Placement
-    if redis is None:
+    if not isinstance(broker, RedisBroker):
         node = LocalPlacement()
     else:
         engine, address = app[ENGINE], app[INTERNAL_ADDRESS]
         node = RedisPlacement(
-            redis,
+            broker,
             load=lambda: peers_served(engine),
             rooms=lambda: rooms_served(engine),
             internal_url=lambda: address.url,
@@ -198,6 +203,12 @@ async def placement(app: web.Application) -> AsyncIterator[None]:
     await node.stop()
 
 
+async def _apply_retention(ctx: Context) -> None:
+    """Recordings and class materials leave together: neither outlives the other."""
+    await recordings.apply_retention(ctx)
+    await materials.apply_retention(ctx)
+
+
 async def recording_manager(app: web.Application) -> AsyncIterator[None]:
     """The recording manager: every room opened from now on gets it as a listener, captures
     a crash interrupted are finalized at start, and old recordings are deleted (hourly)."""
@@ -206,7 +217,7 @@ async def recording_manager(app: web.Application) -> AsyncIterator[None]:
     mgr = RecordingManager(ctx, rooms.get)
     retention = Periodic(
         "recording-retention",
-        lambda: recordings.apply_retention(ctx),
+        lambda: _apply_retention(ctx),
         interval=ctx.settings.recording_retention_interval_seconds,
     )
     app[RECORDINGS] = mgr

@@ -53,6 +53,8 @@ def route_label(request: web.Request) -> str:
 async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     metrics = request.app[METRICS]
     start = time.perf_counter()
+    # Errors reach here already turned into responses (api.errors.error_middleware runs inside
+    # this one); only a redirect (an HTTPException below 400) or a cancelled request is raised.
     status = 500
     try:
         response = await handler(request)

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 ORM models: the data model of DESIGN.md section 3.
+"""SQLAlchemy 2 ORM models: the data model of docs/architecture.md.
 
 Times are timezone-aware UTC. Money is integer cents. JSON columns hold
 lists (skills, topics) that the pages show but never join on.
@@ -56,7 +56,7 @@ class BookingStatus(str, enum.Enum):
     confirmed = "confirmed"
     cancelled = "cancelled"
     attended = "attended"
-    # The class took place and the learner never joined it (README: money rules).
+    # The class took place and the learner never joined it (docs/money.md).
     no_show = "no_show"
 
 
@@ -140,13 +140,23 @@ class Session(Base):
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     reminder_sent_at: Mapped[datetime | None]
+    # iCalendar SEQUENCE of the class (calendar feeds): bumped when it moves or is cancelled.
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     talk_time: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: {user_id: {excellent|good|poor|lost: seconds}} as the SFU scored each participant
     connection_quality: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Learners who attended may replay the class's recordings (set on the session form;
+    # the catalogue shows it before booking). None: the default, on for 1:1s only.
+    attendee_replay: Mapped[bool | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     mentor: Mapped[User] = relationship(lazy="raise")
+
+    @property
+    def replay_allowed(self) -> bool:
+        """Learners who attended may replay its recordings: the mentor's choice, else 1:1s only."""
+        return self.attendee_replay if self.attendee_replay is not None else self.capacity == 1
 
 
 class Booking(Base):
@@ -478,3 +488,67 @@ class SchedulerClaim(Base):
 
     key: Mapped[str] = mapped_column(String(120), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    """One per pair of users (``low_user_id`` < ``high_user_id``). Each side's read mark
+    (the last message id it has read), block and last reminder e-mail live on the row."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("low_user_id", "high_user_id", name="uq_conversations_pair"),
+        CheckConstraint("low_user_id < high_user_id", name="pair_ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    low_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    high_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    low_read_id: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    high_read_id: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    low_blocked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    high_blocked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    low_emailed_at: Mapped[datetime | None]
+    high_emailed_at: Mapped[datetime | None]
+    last_message_id: Mapped[int | None] = mapped_column(Integer)
+    last_message_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DirectMessage(Base):
+    """One message of a conversation: plain text, shown as text (never as HTML)."""
+
+    __tablename__ = "direct_messages"
+    __table_args__ = (Index("ix_direct_messages_conversation_id", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    sender_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationReport(Base):
+    """A party's report of a conversation: admins read the conversation through it."""
+
+    __tablename__ = "conversation_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SessionMaterial(Base):
+    """A file a mentor attached to a session, stored under the data directory."""
+
+    __tablename__ = "session_materials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mime: Mapped[str] = mapped_column(String(80))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    # The file's name on disk (random): the user's name never reaches the file system.
+    stored_name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

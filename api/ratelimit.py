@@ -6,7 +6,10 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from api.broker import RedisBroker
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +75,15 @@ class MemoryRateLimiter:
 class RedisRateLimiter:
     """The same windows kept in Redis, so every process shares them.
 
-    While Redis is unreachable the limits hold per process (a local fallback):
-    logins keep working and are still limited, just not shared.
+    While Redis is unreachable or hung the limits hold per process (a local fallback):
+    logins keep working and are still limited, just not shared. Calls go through the
+    broker's :meth:`~api.broker.RedisBroker.call`, so they are not even tried while Redis
+    misses its heartbeats, and never wait longer than its short timeout.
     """
 
-    def __init__(self, redis: "object", prefix: str = "pl:rl:") -> None:
-        self._redis = redis
+    def __init__(self, broker: "RedisBroker", prefix: str = "pl:rl:") -> None:
+        self._broker = broker
+        self._redis = broker.redis
         self._prefix = prefix
         self._fallback = MemoryRateLimiter()
 
@@ -85,44 +91,44 @@ class RedisRateLimiter:
         try:
             return await self._hit_redis(key, limit, window_seconds)
         except Exception as exc:  # noqa: BLE001 - Redis down must not fail logins
-            log.warning("rate limiter: redis unavailable (%s), limiting locally", exc)
+            log.info("rate limiter: redis unavailable (%r), limiting locally", exc)
             return await self._fallback.hit(key, limit, window_seconds)
 
     async def _hit_redis(self, key: str, limit: int, window_seconds: int) -> Verdict:
         now = time.time()
         window = int(now // window_seconds)
         rkey = f"{self._prefix}{key}:{window}"
-        pipe = self._redis.pipeline()  # type: ignore[attr-defined]
+        pipe = self._redis.pipeline()
         pipe.incr(rkey)
         pipe.expire(rkey, window_seconds + 1)
-        count, _ = await pipe.execute()
+        count, _ = await self._broker.call(pipe.execute)
         retry = math.ceil((window + 1) * window_seconds - now)
         return Verdict(int(count) <= limit, max(1, retry))
 
     async def reset(self, key: str) -> None:
         await self._fallback.reset(key)
         try:
-            await self._redis.delete(f"{self._prefix}f:{key}")  # type: ignore[attr-defined]
+            await self._broker.call(lambda: self._redis.delete(f"{self._prefix}f:{key}"))
         except Exception as exc:  # noqa: BLE001
-            log.warning("rate limiter: redis unavailable (%s)", exc)
+            log.info("rate limiter: redis unavailable (%r)", exc)
 
     async def fail(self, key: str, ttl_seconds: int) -> int:
         try:
             rkey = f"{self._prefix}f:{key}"
-            pipe = self._redis.pipeline()  # type: ignore[attr-defined]
+            pipe = self._redis.pipeline()
             pipe.hincrby(rkey, "n", 1)
             pipe.hset(rkey, "t", repr(time.time()))
             pipe.expire(rkey, ttl_seconds)
-            count, _, _ = await pipe.execute()
+            count, _, _ = await self._broker.call(pipe.execute)
             return int(count)
         except Exception as exc:  # noqa: BLE001 - Redis down must not fail logins
-            log.warning("rate limiter: redis unavailable (%s), counting locally", exc)
+            log.info("rate limiter: redis unavailable (%r), counting locally", exc)
             return await self._fallback.fail(key, ttl_seconds)
 
     async def failures(self, key: str) -> tuple[int, float]:
         try:
-            n, t = await self._redis.hmget(f"{self._prefix}f:{key}", "n", "t")  # type: ignore[attr-defined]
+            n, t = await self._broker.call(lambda: self._redis.hmget(f"{self._prefix}f:{key}", "n", "t"))
             return (int(n), float(t)) if n is not None and t is not None else (0, 0.0)
         except Exception as exc:  # noqa: BLE001
-            log.warning("rate limiter: redis unavailable (%s), counting locally", exc)
+            log.info("rate limiter: redis unavailable (%r), counting locally", exc)
             return await self._fallback.failures(key)

@@ -44,8 +44,18 @@ class Settings:
     data_dir: Path = Path("./data")
     # Empty means the SQLite file <data_dir>/peerlearn.db.
     database_url: str = ""
+    # PostgreSQL: longest wait for a pooled connection or a new one (a server restarting or
+    # not answering); past it the request gets 503 with Retry-After instead of waiting on.
+    database_timeout_seconds: float = 10.0
     # Empty means the in-memory broker (one process).
     redis_url: str = ""
+    # Longest wait on any one Redis call; Redis is taken as down (caches step aside, fan-out
+    # and rate limits go local) when its heartbeat has not come back for redis_stale_seconds,
+    # and a peer process whose heartbeats stopped is waited for this long before it is
+    # taken as gone (until then its writes might go unheard: caches stay aside).
+    redis_timeout_seconds: float = 1.0
+    redis_stale_seconds: float = 2.0
+    redis_peer_forget_seconds: float = 30.0
     # Empty means e-mails are written as .eml files to <data_dir>/outbox.
     smtp_url: str = ""
     mail_from: str = "PeerLearn <no-reply@peerlearn.local>"
@@ -80,6 +90,15 @@ class Settings:
     # Booking (paying), publishing and payouts need a confirmed e-mail address. Only load
     # generators that register throwaway accounts turn this off.
     require_verified_email: bool = True
+    # Messages (api/services/messages.py): per sender, a burst per minute and a number per day;
+    # e-mail for messages unread this many minutes, at most one per conversation per interval.
+    message_burst_limit: int = 10
+    message_daily_limit: int = 200
+    message_email_after_minutes: int = 30
+    message_email_every_minutes: int = 60
+    # Class materials (api/services/materials.py): per file and per session.
+    max_material_bytes: int = 20 * 1024 * 1024
+    max_session_material_bytes: int = 100 * 1024 * 1024
     # SFU network placement (aioice has none of these by default).
     rtc_port_min: int = 0
     rtc_port_max: int = 0

@@ -8,7 +8,7 @@ with mid + abs-send-time header extensions) go through:
 - ``protect``   SRTP protect (pylibsrtp, AES-CM-128-HMAC-SHA1-80) of the rewritten packet
 - ``sendto``    UDP sendto on loopback (raw non-blocking socket; nobody reads, the kernel drops)
 - ``sendto_asyncio``  the same through asyncio's ``DatagramTransport.sendto`` wrapper
-- ``full``      the real path: RtpForwarder -> 4 RtpRewriters -> sfu.transport.aiortc_bridge.TransportWriter
+- ``full``      the real path: RtpForwarder -> 4 RtpRewriters -> sfu.transport.media_transport.DatagramEgress
                 (protect + sendto on a real asyncio UDP transport, as the SFU resolves it),
                 reported per EGRESS packet; ``full_native``: the C forwarder -> 4 C rewriters
                 -> the socket's batch (SRTP in place, sendmmsg), as the SFU runs it
@@ -101,7 +101,7 @@ def timeit(make: Callable[[], Callable[[], Any]], n: int, repeat: int) -> float:
 
 
 def make_rewriter(send: Callable[[bytes], None]) -> Any:
-    from sfu.rtp.forwarding import URI_ABS_SEND_TIME, URI_MID, ExtensionWriter, RtpRewriter
+    from sfu.rtp.forwarding import URI_ABS_SEND_TIME, URI_MID, CallSink, ExtensionWriter, RtpRewriter
 
     rw = RtpRewriter(
         ssrc=0x5555,
@@ -111,7 +111,9 @@ def make_rewriter(send: Callable[[bytes], None]) -> Any:
         history_size=1024,
         request_keyframe=lambda: None,
     )
-    rw.configure(pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter({URI_MID: 1, URI_ABS_SEND_TIME: 3}, "2"), send=send)
+    rw.configure(
+        pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter({URI_MID: 1, URI_ABS_SEND_TIME: 3}, "2"), sink=CallSink(send)
+    )
     return rw
 
 
@@ -125,24 +127,11 @@ def make_forwarder(native: bool = False) -> Any:
 
 
 def make_writer(srtp: Any, transport: Any, addr: Any) -> Any:
-    """A production TransportWriter on a real asyncio datagram transport (what the SFU resolves)."""
-    from sfu.transport.aiortc_bridge import TransportWriter
+    """The production egress on a real asyncio datagram transport (what a ``MediaTransport``
+    installs when its local candidate is not on the SFU's own socket)."""
+    from sfu.transport.media_transport import DatagramEgress
 
-    class StubDtls:
-        def on(self, *_a: Any) -> None:
-            pass
-
-    writer = TransportWriter(StubDtls())  # type: ignore[arg-type]
-    if hasattr(writer, "attach"):
-        writer.attach(srtp.protect, srtp.protect_rtcp, transport, addr)
-    else:  # older engines: asyncio's DatagramTransport.sendto
-        writer._protect, writer._protect_rtcp, writer._sendto, writer._addr = (
-            srtp.protect,
-            srtp.protect_rtcp,
-            transport.sendto,
-            addr,
-        )
-    return writer
+    return DatagramEgress(srtp.protect, srtp.protect_rtcp, transport, addr)
 
 
 async def asyncio_sleep0() -> None:
@@ -244,7 +233,7 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
         writers = [make_writer(srtp_session(), transport, addr) for _ in range(FANOUT)]
         errors.append(writers)
         for w in writers:
-            full.rewriters = full.rewriters + [make_rewriter(w.send_rtp)]
+            full.rewriters = full.rewriters + [make_rewriter(w.send)]
         return lambda: [full.on_rtp(p) for p in pkts]
 
     results["full"] = timeit(full_path, n * FANOUT, repeat)
@@ -258,12 +247,16 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
     if fastio.NATIVE:
         native = fastio.load(True)
 
-        class SinkWriter:
-            def __init__(self, sink: Any) -> None:
-                self.sink = sink
+        from sfu.rtp.forwarding import CallSink
 
-            def send_rtp(self, data: bytes) -> None:
-                self.sink.send(data)
+        class BatchedSink:
+            """What the C rewriter sees of a connected ``MediaTransport`` on our socket."""
+
+            def __init__(self, sink: Any) -> None:
+                self.batch_sink = sink
+
+            def send(self, data: bytes) -> None:
+                self.batch_sink.send(data)
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))
@@ -280,7 +273,9 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
                 history_size=1024,
                 request_keyframe=lambda: None,
             )
-            fwd_.configure(pt_map={96: 100}, rtx_pt=101, ext=make_rewriter(lambda _b: None).ext, send=lambda _b: None)
+            fwd_.configure(
+                pt_map={96: 100}, rtx_pt=101, ext=make_rewriter(lambda _b: None).ext, sink=CallSink(lambda _b: None)
+            )
             f = fwd_.forward
 
             def go() -> None:
@@ -318,7 +313,7 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
         def full_native() -> Callable[[], Any]:
             full = make_forwarder(native=True)
             for _ in range(FANOUT):
-                writer = SinkWriter(msock.sink(native.SrtpContext(srtp_session()), dest))
+                writer = BatchedSink(msock.sink(native.SrtpContext(srtp_session()), dest))
                 rw = rtp_native.rewriter_class(True)(
                     ssrc=0x5555,
                     rtx_ssrc=0x6666,
@@ -327,7 +322,7 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
                     history_size=1024,
                     request_keyframe=lambda: None,
                 )
-                rw.configure(pt_map={96: 100}, rtx_pt=101, ext=make_rewriter(lambda _b: None).ext, send=writer.send_rtp)
+                rw.configure(pt_map={96: 100}, rtx_pt=101, ext=make_rewriter(lambda _b: None).ext, sink=writer)
                 full.rewriters = full.rewriters + [rw]
 
             def go() -> None:

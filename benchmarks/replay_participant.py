@@ -5,7 +5,7 @@ connection, aiortc's ICE and DTLS), but its peer connection is driven the way
 the server drives its own, through ``sfu.transport.aiortc_bridge``: aiortc starts no
 encoder, decoder, RTP or RTCP loop (``adopt_transceiver``); RTCP arrives
 decrypted in C (``install_fast_ingress``); RTP leaves through the SFU's egress
-writer (``TransportWriter``: SRTP in C into the socket's ``sendmmsg`` batch).
+transport (``MediaTransport``: SRTP in C into the socket's ``sendmmsg`` batch).
 What it publishes is replayed by ``benchmarks/rtp_replay.py``.
 
 Its ICE host candidate is on a ``CountingMux``: an ``sfu.transport.ice.UdpMux`` (STUN by
@@ -53,6 +53,7 @@ from sfu.transport import fastio
 from sfu.rtp import rtcp
 from sfu.transport.ice import UdpMux
 from sfu.transport.media_socket import open_media_socket
+from sfu.transport.media_transport import MediaTransport
 
 try:  # the subscribers' counting in C (setup.py builds it); the Python loop below is its twin
     from benchmarks import _rtp_count  # type: ignore[attr-defined]
@@ -255,7 +256,8 @@ class ReplayParticipant(Participant):
         #: include up to a tick of waiting in its own socket)
         self.timed = timed
         self.out: dict[str, OutStream] = {}
-        self.writer: Optional[bridge.TransportWriter] = None
+        #: its media transport, as the server's peers have one (ingress and egress installed on DTLS connect)
+        self.writer: Optional[MediaTransport] = None
         self.protocol: Any = None
         self.dtls: Any = None
         self.attached = False
@@ -291,10 +293,11 @@ class ReplayParticipant(Participant):
         """After each (re)negotiation step: adopt new transceivers before aiortc starts them."""
         for transceiver in pc.getTransceivers():
             bridge.adopt_transceiver(transceiver, self._on_receive, functools.partial(self._on_send, transceiver))
+        if self.writer is None:
+            self.writer = MediaTransport(on_rtcp=self._on_rtcp, on_unknown_rtp=self._on_clear_rtp)
         for dtls in bridge.dtls_transports(pc):
-            if bridge.intercept_transport(dtls, self._on_clear_rtp, self._on_rtcp):
+            if self.writer.bind(dtls):
                 self.dtls = dtls
-                self.writer = bridge.TransportWriter(dtls)
 
     def learn_sdp(self, sdp: str, publishers: Optional[list[str]] = None) -> None:
         super().learn_sdp(sdp, publishers)
@@ -349,8 +352,9 @@ class ReplayParticipant(Participant):
 
     def _attach(self) -> None:
         # SRTP/SRTCP routed to our protocol by the mux: decrypted in C and handed to our sinks
-        if not self.attached and self.dtls is not None and self.protocol is not None:
-            self.attached = bridge.install_fast_ingress(self.dtls, self.protocol)
+        # (the transport installed it when DTLS connected, which aiortc's callbacks follow)
+        if not self.attached and self.writer is not None and self.protocol is not None:
+            self.attached = self.writer.connected
 
     # -- receiving
 
@@ -426,7 +430,7 @@ class ReplayParticipant(Participant):
                 for stream in self.out.values():
                     if stream.ssrc == message.media_ssrc and self.writer is not None:
                         self.nacks_got += 1
-                        stream.retransmit(message.lost, self.writer.send_rtp)
+                        stream.retransmit(message.lost, self.writer.send)
 
     # -- RTCP of ours (the replayer calls it every RTCP_INTERVAL)
 

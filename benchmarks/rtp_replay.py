@@ -6,7 +6,7 @@ The clips (``benchmarks/media.py``: encoded once) are packetized ONCE
 header extensions (mid; abs-send-time on video; audio level on audio unless
 ``level`` is None, as browsers send it): per packet a 12-byte header and the
 extension block are joined to the cached payload, and the publisher's
-``TransportWriter`` (``sfu.transport.aiortc_bridge``) SRTP-protects it in C into its
+``MediaTransport`` (``sfu.transport.media_transport``) SRTP-protects it in C into its
 socket's ``sendmmsg`` batch. Sequence numbers and timestamps run on across clip
 loops; a PLI makes the stream jump to the clip's next keyframe; a NACK is
 answered from a history (RTX when negotiated). Each video frame carries a fresh
@@ -327,7 +327,7 @@ class OutStream:
 class Replayer:
     """Sends every publisher's due frames each tick; each socket's batch leaves in ``sendmmsg`` calls
     at the end of the tick. Publishers are duck-typed: ``out`` (kind -> OutStream), ``writer``
-    (``TransportWriter``), ``socket`` (its ``MediaSocket``), ``reports(now)`` and ``next_rtcp``."""
+    (its ``MediaTransport``), ``socket`` (its ``MediaSocket``), ``reports(now)`` and ``next_rtcp``."""
 
     def __init__(self, clips: dict[str, Clip], *, audio_level: bool = True) -> None:
         self.clips = {kind: packetize(clip) for kind, clip in clips.items()}
@@ -408,7 +408,7 @@ class Replayer:
             writer = p.writer
             if writer is None:
                 continue
-            send = writer.send_rtp
+            send = writer.send
             next_due = float("inf")
             for stream in p.out.values():
                 due = stream.due

@@ -1,5 +1,5 @@
 """Admin dashboard (``/admin`` redirects here) and its subtabs: Users, Sessions, Requests,
-Payments, Feedback, ML Metrics, Settings, Health, Recordings, Notifications.
+Payments, Feedback, ML Metrics, Settings, Health, Recordings, Reports, Notifications.
 
 Every subtab is a template plus its ES module (``web/static/js/admin_*.js``) that reads and
 acts through the admin REST API, so filters, confirmations and refreshes need no reloads.
@@ -13,6 +13,7 @@ from aiohttp import web
 
 from api.auth import CurrentUser
 from api.keys import DB
+from api.services import messages
 from api.services.overview import admin_overview
 from web.notifications_view import notifications_page
 from web.pages import guard, render
@@ -57,6 +58,13 @@ def _tab_handler(template: str) -> Callable[[web.Request], Awaitable[web.StreamR
 
 for _segment, _name in TABS:
     routes.get(f"/admin/{_segment}", name=f"page.{_name}")(_tab_handler(f"admin/{_segment.replace('-', '_')}.html"))
+
+
+@routes.get("/admin/reports", name="page.admin_reports")
+@guard("admin")
+async def admin_reports(request: web.Request, user: CurrentUser) -> web.Response:
+    """Reported conversations with their messages: the only messages admins read."""
+    return render(request, "admin/reports.html", {"reports": (await messages.reported(request.app[DB])).items})
 
 
 @routes.get("/admin/notifications", name="page.admin_notifications")

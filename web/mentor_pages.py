@@ -1,5 +1,6 @@
 """Mentor dashboard and its subtabs: My Sessions (Draft | Scheduled | Past) with the session
-form, Requests, Earnings, Analytics, Profile, Notifications.
+form, Availability (the week grid learners book 1:1 slots from), Requests, Earnings,
+Analytics, Profile, Notifications.
 
 Each subtab's lists are filled by its ES module (``web/static/js/mentor_*.js``) from the
 REST API, so actions and live updates (readiness, new requests) work without reloads.
@@ -13,11 +14,12 @@ from api.auth import CurrentUser
 from api.keys import DB
 from api.services.overview import mentor_overview
 from web.notifications_view import notifications_page
-from web.pages import DOMAINS, guard, render
+from web.pages import DOMAINS, TIMEZONES, guard, render
 
 routes = web.RouteTableDef()
 
 SESSION_VIEWS = ("draft", "scheduled", "past")
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 CURRENCIES = ("USD", "EUR", "GBP", "INR", "NGN", "BRL", "JPY", "AUD", "CAD")
 
 
@@ -61,6 +63,17 @@ async def session_edit(request: web.Request, user: CurrentUser) -> web.Response:
             "currencies": CURRENCIES,
             "active_tab": "My Sessions",
         },
+    )
+
+
+@routes.get("/mentor/availability", name="page.mentor_availability")
+@guard("mentor")
+async def availability(request: web.Request, user: CurrentUser) -> web.Response:
+    """The week grid; the rules are loaded and saved by the page's module through the API."""
+    return render(
+        request,
+        "mentor/availability.html",
+        {"weekdays": WEEKDAYS, "timezones": TIMEZONES, "currencies": CURRENCIES},
     )
 
 

@@ -25,7 +25,7 @@ from aiohttp import web
 from api.auth import CurrentUser, csrf_token_for, optional_user
 from api.errors import ERROR_PAGE_RENDERER, ApiError
 from api.keys import DB
-from api.services import accounts, notifications
+from api.services import accounts, messages, notifications
 from api.services.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "web.mentor_pages",
     "web.admin_pages",
     "web.room_pages",
+    "web.message_pages",
 )
 
 # Suggestions the forms offer (free text is accepted too); the catalogue's own domains come from the API.
@@ -94,11 +95,14 @@ SUBTABS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("Browse", "/learner/home", "learner_home"),
         ("My Sessions", "/learner/sessions", "learner_sessions"),
         ("Requests", "/learner/requests", "learner_requests"),
+        ("Messages", "/messages", "messages"),
         ("Notifications", "/learner/notifications", "learner_notifications"),
     ),
     "mentor": (
         ("My Sessions", "/mentor/sessions", "mentor_sessions"),
+        ("Availability", "/mentor/availability", "mentor_availability"),
         ("Requests", "/mentor/requests", "mentor_requests"),
+        ("Messages", "/messages", "messages"),
         ("Earnings", "/mentor/earnings", "mentor_earnings"),
         ("Analytics", "/mentor/analytics", "mentor_analytics"),
         ("Profile", "/mentor/profile", "mentor_profile"),
@@ -114,6 +118,7 @@ SUBTABS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("Settings", "/admin/settings", "admin_settings"),
         ("Health", "/admin/health", "admin_health"),
         ("Recordings", "/admin/recordings", "admin_recordings"),
+        ("Reports", "/admin/reports", "admin_reports"),
         ("Notifications", "/admin/notifications", "admin_notifications"),
     ),
 }
@@ -124,6 +129,7 @@ BOTTOM_TABS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         ("Home", "/learner/home", "learner_home", "home"),
         ("Sessions", "/learner/sessions", "learner_sessions", "sessions"),
         ("Requests", "/learner/requests", "learner_requests", "requests"),
+        ("Messages", "/messages", "messages", "chat"),
         ("Notifications", "/learner/notifications", "learner_notifications", "bell"),
         ("Profile", "/profile", "profile", "user"),
     ),
@@ -131,6 +137,7 @@ BOTTOM_TABS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         ("Home", "/mentor/dashboard", "mentor_dashboard", "home"),
         ("Sessions", "/mentor/sessions", "mentor_sessions", "sessions"),
         ("Requests", "/mentor/requests", "mentor_requests", "requests"),
+        ("Messages", "/messages", "messages", "chat"),
         ("Notifications", "/mentor/notifications", "mentor_notifications", "bell"),
         ("Profile", "/profile", "profile", "user"),
     ),
@@ -157,7 +164,7 @@ def subtabs(app: web.Application, role: str) -> list[dict[str, str]]:
 def nav_for(app: web.Application, user: CurrentUser | None) -> dict[str, Any]:
     """The global navigation: top bar targets and the phone's bottom tabs, per role."""
     if user is None:
-        return {"home": "/", "tabs": [], "notifications": None, "search": None}
+        return {"home": "/", "tabs": [], "notifications": None, "search": None, "messages": None}
     role = user.role
     tabs = [
         {"label": label, "href": href, "icon": icon}
@@ -170,6 +177,8 @@ def nav_for(app: web.Application, user: CurrentUser | None) -> dict[str, Any]:
         "tabs": tabs,
         "notifications": notif if _has_route(app, f"{role}_notifications") else None,
         "search": "/learner/home" if role == "learner" else None,
+        # Admins do not message; they read reported conversations (admin → Reports).
+        "messages": "/messages" if role != "admin" and _has_route(app, "messages") else None,
     }
 
 
@@ -181,6 +190,7 @@ def _anonymous_context(request: web.Request) -> dict[str, Any]:
         "me": None,
         "nav": nav_for(request.app, None),
         "unread_count": 0,
+        "messages_unread": 0,
         "csrf_token": "",
         "subtabs": [],
     }
@@ -200,6 +210,8 @@ async def _page_context(request: web.Request) -> dict[str, Any]:
         try:
             base["me"] = accounts.to_me(await accounts.get_user(request.app[DB], user.id))
             _, _, base["unread_count"] = await notifications.list_for(request.app[DB], user.id, limit=0)
+            if base["nav"]["messages"]:
+                base["messages_unread"] = await messages.unread_total(request.app[DB], user.id)
         except (ApiError, DomainError):  # database trouble: the page still renders without avatar and badge
             pass
     return base

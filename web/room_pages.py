@@ -1,7 +1,7 @@
 """The live room page ``/room/{id}``: signed-in participants only (the mentor or a booked learner).
 
 The page itself is a shell; ``web/static/js/room.js`` fetches a room token, speaks the
-room signaling protocol (DESIGN.md section 5, sfu/README.md) and runs the WebRTC side.
+room signaling protocol (docs/architecture.md, sfu/README.md) and runs the WebRTC side.
 """
 
 from __future__ import annotations

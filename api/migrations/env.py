@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 # Every table module registers its tables on Base.metadata when imported.
 import api.models  # noqa: F401
+import api.models_scheduling  # noqa: F401  (its tables in the same metadata)
 import api.recommender.tables  # noqa: F401
 from api.db import make_nullpool_engine
 from api.orm import Base

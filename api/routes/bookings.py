@@ -8,7 +8,8 @@ from api.auth import CurrentUser
 from api.context import Context
 from api.routing import ApiRoutes, dump, path_id
 from api.schemas.bookings import BookingCancelOut, BookingCreate, BookingOut, BookingPage, BookingQuery
-from api.services import bookings
+from api.schemas.scheduling import SlotBookingIn
+from api.services import bookings, slot_booking
 
 routes = ApiRoutes("bookings")
 
@@ -23,6 +24,13 @@ async def bookings_create(request: web.Request, *, body: BookingCreate, user: Cu
         Context.of(request.app), user, body.session_id, request.headers.get("Idempotency-Key")
     )
     return web.json_response(dump(result.booking), status=201 if result.created else 200)
+
+
+@routes.post("/api/bookings/slot", body=SlotBookingIn, response=BookingOut, status=201, auth=("learner",))
+async def bookings_slot(request: web.Request, *, body: SlotBookingIn, user: CurrentUser) -> BookingOut:
+    """Book one of a mentor's free slots: a 1:1 session is created and charged at once
+    (409 ``slot_taken`` if someone was faster, ``slot_unavailable`` if it is no free slot)."""
+    return await slot_booking.book_slot(Context.of(request.app), user, body.mentor_id, body.starts_at)
 
 
 @routes.get("/api/bookings", query=BookingQuery, response=BookingPage, auth=("learner",))

@@ -20,9 +20,10 @@ from api.schemas.recordings import (
     RecordingList,
     RecordingListQuery,
     RecordingOut,
+    ReplayList,
     RoomRecordingOut,
 )
-from api.services import recordings
+from api.services import recordings, replays
 
 log = logging.getLogger(__name__)
 routes = ApiRoutes("recordings")
@@ -103,3 +104,23 @@ async def delete_recording(request: web.Request, *, user: CurrentUser) -> None:
 async def export(request: web.Request, *, user: CurrentUser) -> dict[str, Any]:
     """Start the composite MP4 export (a background process); follow it on GET /api/recordings/{id}."""
     return await request.app[RECORDINGS].request_export(path_id(request), user.id, user.role)
+
+
+@routes.get("/api/sessions/{id}/recordings", response=ReplayList, auth=("learner",), name="session_replays")
+async def session_replays(request: web.Request, *, user: CurrentUser) -> ReplayList:
+    """A class's recordings for a learner who attended it (when its mentor shares them); 404 otherwise."""
+    return await replays.for_session(Context.of(request.app), path_id(request), user.id, user.role)
+
+
+@routes.get("/api/recordings/{id}/replay", query=DownloadQuery, auth=("learner",), name="recording_replay")
+async def replay(request: web.Request, *, query: DownloadQuery, user: CurrentUser) -> web.StreamResponse:
+    """Stream a recording to an attendee: inline, HTTP Range (206) for seeking, its real content type."""
+    path, content_type = await replays.file_for(
+        Context.of(request.app), path_id(request), user.id, user.role, query.file
+    )
+    if not await asyncio.to_thread(path.is_file):
+        raise ApiError(404, "not_found", "The recording file is missing.")
+    return web.FileResponse(
+        path,
+        headers={"Content-Type": content_type, "Content-Disposition": "inline", "Cache-Control": "private, max-age=0"},
+    )

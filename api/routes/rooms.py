@@ -126,7 +126,7 @@ class AiohttpChannel:
 
 @routes.websocket("/ws/room/{id}", name="room_socket")
 async def room_socket(request: web.Request) -> web.StreamResponse:
-    """GET /ws/room/{id}?token=ROOM_TOKEN: the signaling of DESIGN.md section 5."""
+    """GET /ws/room/{id}?token=ROOM_TOKEN: the signaling of docs/architecture.md (WebSocket contracts)."""
     ctx = Context.of(request.app)
     sid = path_id(request)
     raw = request.query.get("token", "")

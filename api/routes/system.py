@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from api import supervisor
 from api.errors import ApiError
 from api.keys import BROKER, DB, ENDPOINTS, INTERNAL_ADDRESS, METRICS, SETTINGS
 from api.proxy import is_proxied
@@ -30,7 +31,9 @@ async def healthz(request: web.Request) -> dict[str, str]:
 
 @routes.get("/readyz", auth=None)
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: the database and the broker answer."""
+    """Readiness: the database and the broker answer. Under ``serve --workers N`` also
+    ``workers``: how many of the N run and how often the parent restarted one (a machine
+    running short is reported, but this worker stays ready: it can serve)."""
     checks: dict[str, object] = {}
     start = time.perf_counter()
     try:
@@ -42,7 +45,11 @@ async def readyz(request: web.Request) -> web.Response:
     broker_ok = await request.app[BROKER].healthy()
     checks["broker"] = {"ok": broker_ok, "kind": type(request.app[BROKER]).__name__}
     ok = all(c["ok"] for c in checks.values())  # type: ignore[index]
-    return web.json_response({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)
+    body: dict[str, object] = {"status": "ok" if ok else "degraded", "checks": checks}
+    settings = request.app[SETTINGS]
+    if settings.workers > 1 and (status := supervisor.read_status(settings.data_dir)) is not None:
+        body["workers"] = supervisor.summary(status)
+    return web.json_response(body, status=200 if ok else 503)
 
 
 def _on_internal_listener(request: web.Request) -> bool:

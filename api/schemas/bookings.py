@@ -23,6 +23,8 @@ class BookingSession(BaseModel):
     status: str
     mentor_id: int
     mentor_name: str
+    # Attendees may replay its recording (GET /api/sessions/{id}/recordings).
+    attendee_replay: bool = False
 
 
 class BookingOut(BaseModel):

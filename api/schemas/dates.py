@@ -67,16 +67,23 @@ def _iso_date_or_date_time(value: object) -> object:
     return _iso_date_time(value)
 
 
+def as_utc(value: datetime) -> datetime:
+    """A representable ``value`` as an aware UTC instant; a naive one is read as UTC."""
+    representable(value)
+    return value.astimezone(timezone.utc) if value.utcoffset() is not None else value.replace(tzinfo=timezone.utc)
+
+
 _IN_RANGE = AfterValidator(representable)
 
 # A date-time, with an offset or naive (then read in a time zone the request names).
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_date_time), _IN_RANGE]
 # A date-time that must carry its offset.
 AwareIsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_date_time), _IN_RANGE]
-# Filters also take a bare date (a whole day in UTC).
+# Filters also take a bare date (a whole day in UTC). They compare with stored UTC instants,
+# so they come out aware in UTC (a naive value is read as UTC), never naive.
 DateOrDateTime = Annotated[
     datetime,
     BeforeValidator(_iso_date_or_date_time),
-    _IN_RANGE,
+    AfterValidator(as_utc),
     WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]}),
 ]

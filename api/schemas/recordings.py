@@ -97,3 +97,29 @@ class RecordingOut(BaseModel):
 
 class RecordingList(BaseModel):
     items: list[RecordingOut]
+
+
+class ReplayFileOut(BaseModel):
+    """One participant's track of a replayable recording."""
+
+    index: int
+    display_name: str
+    role: str
+    duration_s: float
+    url: str
+
+
+class ReplayOut(BaseModel):
+    """A recording an attendee may play: ``url`` streams it with HTTP Range (seekable)."""
+
+    id: int
+    session_id: int
+    duration_s: float
+    url: str
+    content_type: str
+    started_at: str
+    files: list[ReplayFileOut]
+
+
+class ReplayList(BaseModel):
+    items: list[ReplayOut]

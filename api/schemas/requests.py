@@ -39,11 +39,12 @@ class RequestAccept(Strict):
 
 class ProposalConfirm(Strict):
     """What the learner saw and agrees to pay: a proposal that differs now (another price,
-    time or mentor) is refused with 409 ``proposal_changed`` and nothing is charged."""
+    time or mentor) is refused with 409 ``proposal_changed`` and nothing is charged. The
+    mentor is part of it: another mentor's proposal at the same price and time is another deal."""
 
     price_cents: Annotated[int, Field(ge=0, le=1_000_000)]
     starts_at: AwareIsoDateTime
-    mentor_id: int | None = None
+    mentor_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class RequestQuery(Strict):

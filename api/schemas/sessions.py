@@ -37,6 +37,8 @@ class SessionCreate(Strict):
     starts_at: IsoDateTime
     timezone: TzName | None = None
     duration_min: Duration = 60
+    # Learners who attended may replay the recording; unset: yes for a 1:1, no for a group.
+    attendee_replay: bool | None = None
 
 
 class SessionUpdate(Strict):
@@ -51,6 +53,7 @@ class SessionUpdate(Strict):
     starts_at: IsoDateTime | None = None
     timezone: TzName | None = None
     duration_min: Duration | None = None
+    attendee_replay: bool | None = None
 
 
 class SessionCancel(Strict):
@@ -121,6 +124,8 @@ class SessionDetail(SessionOut):
     booked: bool = False
     booking_id: int | None = None
     is_owner: bool = False
+    # Shown before booking: attendees may replay the class's recording.
+    attendee_replay: bool = False
     created_at: datetime
     started_at: datetime | None = None
     ended_at: datetime | None = None

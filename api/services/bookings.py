@@ -27,7 +27,7 @@ from api.context import Context
 from api.mailer import Attachment
 from api.models import Booking, BookingStatus, Journal, Notification, Session, SessionStatus, User
 from api.schemas.bookings import BookingCancelOut, BookingOut, BookingPage, BookingSession
-from api.services import accounts, catalog_reads, ics, notifications
+from api.services import accounts, catalog_reads, ics, notifications, room_access
 from api.services.money import charges, ledger, settlement
 from api.services.catalog import Viewer, push_seats, seats_left
 from api.services.errors import Conflict, Invalid, NotFound, Unprocessable
@@ -92,6 +92,7 @@ def to_out(b: Booking, sess: Session, mentor_name: str, refunded: bool = False) 
             status=sess.status.value,
             mentor_id=sess.mentor_id,
             mentor_name=mentor_name,
+            attendee_replay=sess.replay_allowed,
         ),
     )
 
@@ -358,6 +359,7 @@ async def cancel_booking(ctx: Context, learner: Viewer, booking_id: int) -> Book
             refund = await charges.refund(s, b, f"booking {b.id} cancelled by learner")
         b.status = BookingStatus.cancelled
         b.cancelled_at = now
+        await room_access.revoke_for_seat(s, session_id, learner.id)  # no refund and a seat in the room
         await s.execute(
             update(Session)
             .where(Session.id == session_id, Session.seats_taken > 0)

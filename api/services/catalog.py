@@ -30,7 +30,7 @@ from api.schemas.sessions import (
     SessionOut,
     SessionUpdate,
 )
-from api.services import accounts, notifications, session_state
+from api.services import accounts, notifications, room_access, session_state
 from api.services.money import charges
 from api.services.accounts import avatar_url
 from api.services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -199,6 +199,7 @@ def detail_of(
         booked=booking_id is not None,
         booking_id=booking_id,
         is_owner=viewer is not None and viewer.id == sess.mentor_id,
+        attendee_replay=sess.replay_allowed,
         created_at=sess.created_at,
         started_at=sess.started_at,
         ended_at=sess.ended_at,
@@ -238,6 +239,7 @@ async def create_session(ctx: Context, mentor: Viewer, data: SessionCreate) -> S
             duration_min=data.duration_min,
             status=S.draft,
             talk_time={},
+            attendee_replay=data.attendee_replay if data.attendee_replay is not None else data.capacity == 1,
         )
         s.add(sess)
         await s.flush()
@@ -292,6 +294,8 @@ async def update_session(ctx: Context, viewer: Viewer, session_id: int, data: Se
         for key, value in changes.items():
             setattr(sess, key, value)
         sess.updated_at = utcnow()
+        if moved:
+            sess.sequence += 1  # the calendar feeds' SEQUENCE: subscribed calendars take the new time
         if moved and sess.status == S.scheduled:
             learners = (
                 await s.scalars(
@@ -379,6 +383,7 @@ async def cancel_session(ctx: Context, viewer: Viewer, session_id: int, reason: 
                 )
             )
         refunded += await _refund_late_cancellations(s, session_id, now)
+        await room_access.revoke_for_seat(s, session_id)
         if viewer.id != sess.mentor_id:
             notes.append(
                 notifications.add(

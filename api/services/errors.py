@@ -3,7 +3,7 @@
 Services know nothing of HTTP. The edge maps each kind to a status once
 (``api.errors.from_domain``: the API's JSON error shape, and the pages' readable
 error page through the same middleware). The codes are part of the API contract
-(DESIGN.md): clients branch on them, so a code never changes meaning.
+(docs/architecture.md): clients branch on them, so a code never changes meaning.
 
     raise NotFound.of("session")
     raise Conflict("This session is sold out.", code="sold_out")
@@ -87,6 +87,12 @@ class RateLimited(DomainError):
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = max(1, int(retry_after))
+
+
+class TooLarge(DomainError):
+    """An upload over a size limit (one file, or all of a session's files together)."""
+
+    default_code = "payload_too_large"
 
 
 class Unprocessable(DomainError):

@@ -42,6 +42,11 @@ KINDS = frozenset(
         "report.resolved",
         # The class took place but not for this learner (docs/money.md): refunded in full.
         "session.refunded",
+        # Scheduling (issue 26): moving a booked 1:1 by consent.
+        "session.reschedule_proposed",
+        "session.reschedule_declined",
+        "session.reschedule_withdrawn",
+        "session.rescheduled",
     }
 )
 

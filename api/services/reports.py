@@ -31,7 +31,7 @@ from api.models import (
 )
 from api.schemas.reports import LearnerReports, Reportable, ReportOut, ReportPage
 from api.services import notifications
-from api.services.money import charges, ledger
+from api.services.money import charges
 from api.services.errors import Conflict, NotFound
 
 REPORTABLE = (BookingStatus.attended, BookingStatus.no_show)
@@ -176,7 +176,7 @@ async def resolve(
             )
             mentor_msg = "The learner was refunded; this booking pays nothing."
         else:
-            await ledger.record_release(s, b.id, reference=f"report {report.id}: released")
+            await charges.release(s, b, f"report {report.id}: released")
             b.earnings_released_at = now
             report.status = ReportStatus.released
             learner_msg = "After review, the payment goes to the mentor."

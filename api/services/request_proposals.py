@@ -50,7 +50,7 @@ def _same(r: Request, seen: ProposalConfirm) -> bool:
     return (
         r.proposed_price_cents == seen.price_cents
         and r.proposed_starts_at == seen.starts_at.astimezone(UTC)
-        and (seen.mentor_id is None or r.decided_by_id == seen.mentor_id)
+        and r.decided_by_id == seen.mentor_id
     )
 
 
@@ -79,13 +79,12 @@ async def confirm(ctx: Context, learner: CurrentUser, request_id: int, seen: Pro
         r = await _own_proposal(s, learner, request_id)
         await accounts.ensure_verified(s, learner.id, ctx.settings)  # confirming pays
         # Exactly one confirm (or decline, or lapse) wins this conditional update, and only
-        # for the very proposal the learner saw: price, start (and mentor, when sent).
+        # for the very proposal the learner saw: price, start and mentor.
         bound = [
             Request.proposed_price_cents == seen.price_cents,
             Request.proposed_starts_at == seen.starts_at.astimezone(UTC),
+            Request.decided_by_id == seen.mentor_id,
         ]
-        if seen.mentor_id is not None:
-            bound.append(Request.decided_by_id == seen.mentor_id)
         result = await s.execute(
             update(Request)
             .where(

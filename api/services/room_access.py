@@ -86,3 +86,14 @@ async def revoke_for_user(s: AsyncSession, user_id: int) -> None:
     await s.execute(
         update(RoomToken).where(RoomToken.user_id == user_id, RoomToken.expires_at > now).values(expires_at=now)
     )
+
+
+async def revoke_for_seat(s: AsyncSession, session_id: int, user_id: int | None = None) -> None:
+    """Stage: the room tokens for this class stop working, of one participant (a cancelled
+    booking) or of everyone (a cancelled class). A socket already in the room is closed by
+    its revocation watcher: a refunded seat does not keep attending (docs/money.md)."""
+    now = _now()
+    conds = [RoomToken.session_id == session_id, RoomToken.expires_at > now]
+    if user_id is not None:
+        conds.append(RoomToken.user_id == user_id)
+    await s.execute(update(RoomToken).where(*conds).values(expires_at=now))

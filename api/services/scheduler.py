@@ -1,5 +1,7 @@
-"""Background work on a clock: T–10 min reminders, settling sessions that are over, releasing
-earnings whose hold is over, expiring mentors' proposals and requests.
+"""Background work on a clock: T–10 min reminders, e-mail reminders 24 h and 1 h ahead
+(``api.services.reminder_mail``), settling sessions that are over, releasing
+earnings whose hold is over, expiring mentors' proposals and requests, e-mailing
+messages left unread (api/services/message_mail.py).
 
 Safe with several server processes: each reminder is claimed first by
 inserting ``SchedulerClaim(key="reminder:{session_id}")`` in the same
@@ -44,10 +46,12 @@ def utcnow() -> datetime:
 @dataclass
 class RunResult:
     reminders: list[int] = field(default_factory=list)
+    mail_reminders: list[str] = field(default_factory=list)
     completed: list[int] = field(default_factory=list)
     released: list[int] = field(default_factory=list)
     expired_proposals: list[int] = field(default_factory=list)
     expired_requests: list[int] = field(default_factory=list)
+    mailed_messages: list[int] = field(default_factory=list)
 
 
 async def claim(s: object, key: str) -> None:
@@ -135,7 +139,7 @@ async def complete_over(ctx: Context, now: datetime) -> list[int]:
 
 async def run_once(ctx: Context, now: datetime | None = None) -> RunResult:
     """One pass of every job; each job's failure is logged and does not stop the others."""
-    from api.services import request_proposals, requests
+    from api.services import message_mail, reminder_mail, request_proposals, requests
     from api.services.money import settlement
 
     now = now or utcnow()
@@ -144,10 +148,12 @@ async def run_once(ctx: Context, now: datetime | None = None) -> RunResult:
     # which then expires in the same pass if all its preferred times are gone.
     jobs = (
         ("reminders", send_reminders),
+        ("mail_reminders", reminder_mail.send_due),
         ("completed", complete_over),
         ("released", settlement.release_due),
         ("expired_proposals", request_proposals.expire_due),
         ("expired_requests", requests.expire_due),
+        ("mailed_messages", message_mail.mail_unread),
     )
     for name, job in jobs:
         try:

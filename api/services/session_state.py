@@ -66,6 +66,8 @@ async def transition(s: AsyncSession, session_id: int, dst: SessionStatus, *, no
         values["started_at"] = now
     if dst in TERMINAL:
         values["ended_at"] = now
+    if dst == S.cancelled:
+        values["sequence"] = Session.sequence + 1  # subscribed calendars must take the cancellation
     result = await s.execute(
         update(Session)
         .where(Session.id == session_id, Session.status.in_(sources_of(dst)))

@@ -21,7 +21,7 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw.isdigit() else default
 
 
-# Money rules (README "Money rules"): earnings wait out a hold after the class during
+# Money rules (docs/money.md): earnings wait out a hold after the class during
 # which the learner may report a problem; a mentor's proposal lapses if not confirmed.
 HOLD_MAX_HOURS = 24 * 30
 

@@ -15,7 +15,7 @@ from ..transport import aiortc_bridge as bridge
 from ..rtp import native
 from ..rtp import rtcp
 from ..rtp.codecs import payload_type_map, primary_codec, rtx_payload_type
-from ..rtp.forwarding import ExtensionWriter, SendFunc
+from ..rtp.forwarding import ExtensionWriter, RtpSink
 from ..rtp.layers import DownlinkGauge, LayerSwitch, choose_layer
 from .producer import Producer
 
@@ -65,7 +65,8 @@ class Consumer:
         self.loss = 0.0
         self.jitter_ms: Optional[float] = None
         self.rtt_ms: Optional[float] = None
-        self._send: Optional[SendFunc] = None
+        #: where the rewriter sends: the subscriber's MediaTransport
+        self._sink: Optional[RtpSink] = None
         self._ext = ExtensionWriter({}, None)
         self._cname = "sfu"
         self.rewriter = native.Rewriter(
@@ -98,10 +99,10 @@ class Consumer:
         self.transceiver = transceiver
         self.rewriter.ssrc, self.rewriter.rtx_ssrc = bridge.sender_ssrcs(transceiver.sender)
 
-    def configure(self, parameters: RTCRtpSendParameters, send: SendFunc, cname: str) -> None:
-        """Apply the subscriber's negotiated parameters and start forwarding."""
+    def configure(self, parameters: RTCRtpSendParameters, sink: RtpSink, cname: str) -> None:
+        """Apply the subscriber's negotiated parameters and start forwarding into ``sink``."""
         self.codecs = list(parameters.codecs)
-        self._send = send
+        self._sink = sink
         self._cname = cname
         self._ext = ExtensionWriter({e.uri: e.id for e in parameters.headerExtensions}, parameters.muxId)
         self.refresh()
@@ -218,13 +219,13 @@ class Consumer:
             return
         self.closed = True
         self.unbind()
-        self.rewriter.send = None
+        self.rewriter.sink = None
         self.ready = False
 
     def refresh(self) -> None:
         """Follow the producer's (re)negotiated payload types (the router calls it)."""
         producer = self.producer
-        if producer is None or self._send is None:
+        if producer is None or self._sink is None:
             return
         pt_map = payload_type_map(producer.codecs, self.codecs)
         primary = primary_codec(self.codecs)
@@ -233,4 +234,4 @@ class Consumer:
             if primary is not None and primary.payloadType is not None
             else None
         )
-        self.rewriter.configure(pt_map=pt_map, rtx_pt=rtx_pt, ext=self._ext, send=self._send)
+        self.rewriter.configure(pt_map=pt_map, rtx_pt=rtx_pt, ext=self._ext, sink=self._sink)

@@ -37,6 +37,7 @@ from ..errors import InvalidStateError, SignalingError
 from ..rtp.extmap import align_extmap, parse_extmap
 from ..rtp.forwarding import find_extension
 from ..transport.ice import IceSockets
+from ..transport.media_transport import MediaTransport
 from .participant import ParticipantInfo
 from .producer import Producer
 from .room_messages import Notify, Offer, PeerError
@@ -104,11 +105,11 @@ class Peer:
         self._receive_params: dict[str, RTCRtpReceiveParameters] = {}
         self._consumer_by_transceiver: dict[RTCRtpTransceiver, Consumer] = {}
         self._consumer_by_ssrc: dict[int, Consumer] = {}
-        self._rtp_routes: dict[int, Callable[[bytes], None]] = {}
         self._pending: list[Consumer] = []
         self._releasing: list[tuple[RTCRtpTransceiver, Consumer]] = []
         self._free: list[tuple[RTCRtpTransceiver, Consumer]] = []
-        self._writer: Optional[bridge.TransportWriter] = None
+        #: the peer connection's media transport: routes, SRTP, egress (bound at the first negotiation)
+        self.transport = MediaTransport(on_rtcp=self._on_rtcp, on_unknown_rtp=self._route_unknown)
         self._cname = "sfu"
         self._lock = asyncio.Lock()
         self._negotiation_needed = asyncio.Event()
@@ -178,6 +179,7 @@ class Peer:
             if self._twcc is None and self._twcc_offer:
                 ext, ssrc = next(iter(self._twcc_offer.values())), bridge.rtcp_ssrc(self.pc.getTransceivers()[0])
                 self._twcc = twcc.TwccResponder(ext, sender_ssrc=ssrc, send=self._send_rtcp, clock=self._ice.stamp)
+                self.transport.observe_rtp = self._twcc.on_rtp
             answer_sdp = self._describe(self.pc.localDescription.sdp)
         return answer_sdp, added, removed
 
@@ -294,10 +296,7 @@ class Peer:
         producer.close()
         self.producers.pop(producer.id, None)
         self._producer_by_mid.pop(producer.mid, None)
-        forwarders = {id(layer) for layer in producer.layers}
-        for ssrc, route in list(self._rtp_routes.items()):
-            if id(getattr(route, "__self__", None)) in forwarders:
-                del self._rtp_routes[ssrc]
+        self.transport.unroute(producer.layers)
 
     # ------------------------------------------------------------ private
 
@@ -313,9 +312,7 @@ class Peer:
                 on_send=functools.partial(self._on_send_params, transceiver),
             )
         for dtls in bridge.dtls_transports(self.pc):
-            if bridge.intercept_transport(dtls, self._on_rtp, self._on_rtcp):
-                if self._writer is None:
-                    self._writer = bridge.TransportWriter(dtls)
+            self.transport.bind(dtls)
         for connection in bridge.ice_connections(self.pc):
             self._ice.prepare(connection)
 
@@ -391,7 +388,7 @@ class Peer:
         producer.configure(params)
         for ssrc in (producer.ssrc, producer.rtx_ssrc):
             if ssrc is not None:
-                self._rtp_routes[ssrc] = producer.forwarder.on_rtp
+                self.transport.route(ssrc, producer.forwarder.on_rtp)
         # its consumers (the room's business) follow the new payload types
         self._on_producer_configured(producer)
 
@@ -405,23 +402,12 @@ class Peer:
 
     def _on_send_params(self, transceiver: RTCRtpTransceiver, params: RTCRtpSendParameters) -> None:
         consumer = self._consumer_by_transceiver.get(transceiver)
-        if consumer is not None and not consumer.closed and self._writer is not None:
-            consumer.configure(params, self._writer.send_rtp, self._cname)
+        if consumer is not None and not consumer.closed and self.transport.bound:
+            consumer.configure(params, self.transport, self._cname)
 
     def _describe(self, sdp: str) -> str:
         """What the client gets of aiortc's description: what aiortc drops put back."""
         return twcc.accept(opus_fec.request_fec(simulcast.accept(sdp, self._simulcast)), self._twcc_offer)
-
-    def _on_rtp(self, data: bytes) -> None:
-        if len(data) < 12:
-            return
-        if self._twcc is not None:
-            self._twcc.on_rtp(data)
-        route = self._rtp_routes.get(_SSRC.unpack_from(data, 8)[0])
-        if route is not None:
-            route(data)
-        else:
-            self._route_unknown(data)
 
     def _route_unknown(self, data: bytes) -> None:
         # a stream without a=ssrc lines: find its producer by the MID extension
@@ -447,7 +433,7 @@ class Peer:
                 producer.rtx_ssrc = ssrc
             else:
                 producer.ssrc = ssrc
-            self._rtp_routes[ssrc] = producer.forwarder.on_rtp
+            self.transport.route(ssrc, producer.forwarder.on_rtp)
             producer.forwarder.on_rtp(data)
             return
 
@@ -464,7 +450,7 @@ class Peer:
         if not repaired:
             producer.learn_layer_ssrc(layer, ssrc)
         forwarder = producer.layers[layer]
-        self._rtp_routes[ssrc] = forwarder.on_rtp
+        self.transport.route(ssrc, forwarder.on_rtp)
         forwarder.on_rtp(data)
 
     def _on_rtcp(self, data: bytes) -> None:
@@ -494,8 +480,8 @@ class Peer:
                         consumer.on_remb(message.bitrate)
 
     def _send_rtcp(self, data: bytes) -> None:
-        if self._writer is not None and data:
-            self._writer.send_rtcp(data)
+        if data:
+            self.transport.send_rtcp(data)
 
     def _apply_pending(self) -> None:
         for consumer in self._pending:
@@ -578,7 +564,7 @@ class Peer:
             while True:
                 # RFC 3550 randomises the interval in [0.5, 1.5] x nominal
                 await asyncio.sleep(0.5 + random.random())
-                if self._writer is None:
+                if not self.transport.bound:
                     continue
                 for producer in list(self.producers.values()):
                     self._send_rtcp(producer.feedback())

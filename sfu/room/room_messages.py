@@ -1,8 +1,8 @@
 """What the engine tells one participant: typed messages, no JSON.
 
 ``Router`` and ``Peer`` hand these to a participant's ``Notify`` callback;
-``sfu/room/signaling.py`` alone turns them into the wire format of DESIGN.md
-section 5 (``to_wire``). Keeping the protocol's spelling in one module means
+``sfu/room/signaling.py`` alone turns them into the wire format of
+docs/architecture.md (``to_wire``). Keeping the protocol's spelling in one module means
 a field renamed on the wire is renamed in one place.
 """
 

@@ -1,4 +1,4 @@
-"""The room signaling protocol (DESIGN.md section 5), transport-agnostic.
+"""The room signaling protocol (docs/architecture.md), transport-agnostic.
 
 The application authenticates the WebSocket, builds a ``ParticipantInfo``
 and calls ``serve_participant(router, channel, info)`` until it returns.
@@ -53,7 +53,7 @@ def server_message(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_wire(message: msg.RoomMessage) -> dict[str, Any]:
-    """The engine's typed message as the JSON object DESIGN.md section 5 documents."""
+    """The engine's typed message as the JSON object docs/architecture.md documents."""
     body: dict[str, Any]
     match message:
         case msg.Offer(sdp=sdp):

@@ -15,8 +15,8 @@ cdef class NativeRewriter:
     cdef bytes _abs_pad
     cdef bytes _level_prefix
     cdef bytes _level_pad
-    cdef object _send
-    cdef object _writer  # the TransportWriter behind ``send``: its ``sink`` when on our socket
+    cdef object _sink
+    cdef object _batched  # the sink again when it offers a ``batch_sink`` (a MediaTransport), else None
     cdef public unsigned int mask
     cdef public object history
     cdef public bint synced

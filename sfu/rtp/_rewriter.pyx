@@ -4,9 +4,10 @@
 The same class as ``sfu.rtp.forwarding.RtpRewriter`` (same constructor, attributes,
 ``configure`` / ``resync`` / ``forward`` / ``retransmit``, same packets out; the
 tests run both), with the header, the extension block and the payload written
-into one new packet by ``memcpy``, and, when the consumer's writer sits on our
-own socket, the packet handed straight to that socket's ``BatchSink`` (SRTP in
-place, ``sendmmsg`` at the end of the turn) without a Python call in between.
+into one new packet by ``memcpy``, and, when the consumer's sink is a media transport
+on our own socket (it offers a ``batch_sink``), the packet handed straight to that
+socket's ``BatchSink`` (SRTP in place, ``sendmmsg`` at the end of the turn) without a
+Python call in between.
 """
 
 import random
@@ -45,7 +46,7 @@ cdef class NativeRewriter:
         self.pt_map = {}
         self.rtx_pt = None
         self.ext = ExtensionWriter({}, None)
-        self.send = None
+        self.sink = None
         self.mask = history_size - 1 if history_size else 0
         self.history = [None] * history_size if history_size else None
         self.synced = False
@@ -77,14 +78,15 @@ cdef class NativeRewriter:
         self._level_pad = value.level_pad
 
     @property
-    def send(self):
-        return self._send
+    def sink(self):
+        return self._sink
 
-    @send.setter
-    def send(self, value):
-        self._send = value
-        writer = getattr(value, "__self__", None)
-        self._writer = writer if writer is not None and hasattr(writer, "sink") else None
+    @sink.setter
+    def sink(self, value):
+        self._sink = value
+        # a sink with a native batch behind it (MediaTransport): asked per packet, because the
+        # batch comes and goes with the transport's DTLS connection
+        self._batched = value if value is not None and hasattr(value, "batch_sink") else None
 
     @property
     def last_seq(self):
@@ -102,11 +104,11 @@ cdef class NativeRewriter:
     def _guard_seq(self, value):
         self._guard = -1 if value is None else value
 
-    def configure(self, *, pt_map, rtx_pt, ext, send):
+    def configure(self, *, pt_map, rtx_pt, ext, sink):
         self.pt_map = pt_map
         self.rtx_pt = rtx_pt
         self.ext = ext
-        self.send = send
+        self.sink = sink
 
     def resync(self):
         """Start again on the next keyframe, continuing sequence numbers/timestamps."""
@@ -127,9 +129,9 @@ cdef class NativeRewriter:
         cdef Py_ssize_t plen, vlen, padlen, n, off
         cdef unsigned int seq_out, ts_out
         cdef char *p
-        send = self._send
+        sink = self._sink
         out_pt = self.pt_map.get(pt)
-        if send is None or out_pt is None:
+        if sink is None or out_pt is None:
             self.dropped += 1
             return 0
         if not self.synced:
@@ -190,13 +192,13 @@ cdef class NativeRewriter:
             self.last_at = now
         self.packets += 1
         self.octets += PyBytes_GET_SIZE(payload)
-        writer = self._writer
-        if writer is not None:
-            sink = writer.sink
-            if sink is not None and type(sink) is BatchSink:
-                (<BatchSink>sink).send(<bytes>packet, False)
+        batched = self._batched
+        if batched is not None:
+            batch_sink = batched.batch_sink
+            if batch_sink is not None and type(batch_sink) is BatchSink:
+                (<BatchSink>batch_sink).send(<bytes>packet, False)
                 return 0
-        send(packet)
+        sink.send(packet)
         return 0
 
     def retransmit(self, seqs):

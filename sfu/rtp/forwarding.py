@@ -41,6 +41,24 @@ _join = b"".join
 SendFunc = Callable[[bytes], None]
 
 
+class RtpSink(Protocol):
+    """Where a rewriter's packets go: a subscriber's ``MediaTransport``, a recorder's tap, a test's list.
+
+    A sink that also has a ``batch_sink`` attribute (``MediaTransport``) offers the native socket
+    batch behind it, which the C rewriter writes into without a Python call while it is not None."""
+
+    def send(self, packet: bytes) -> None: ...
+
+
+class CallSink:
+    """An ``RtpSink`` over a plain function (a recorder's tap, a test's ``list.append``)."""
+
+    __slots__ = ("send",)
+
+    def __init__(self, send: SendFunc) -> None:
+        self.send = send
+
+
 class PacketSink(Protocol):
     """What a forwarder hands each parsed packet to: a rewriter, or a layer switch's tap."""
 
@@ -219,8 +237,8 @@ def retransmit_from_history(rw: RtpRewriter, seqs: list[int]) -> int:
     ``seqs``, as RTX (RFC 4588: the original sequence number leads the payload) when the
     subscriber negotiated it; returns the number of packets resent."""
     history = rw.history
-    send = rw.send
-    if history is None or send is None:
+    sink = rw.sink
+    if history is None or sink is None:
         return 0
     sent = 0
     for seq in seqs:
@@ -237,7 +255,7 @@ def retransmit_from_history(rw: RtpRewriter, seqs: list[int]) -> int:
                 packet[0], (packet[1] & 0x80) | rw.rtx_pt, rtx_seq, _U32.unpack_from(packet, 4)[0], rw.rtx_ssrc
             )
             packet = header + packet[12:header_len] + packet[2:4] + packet[header_len:]
-        send(packet)
+        sink.send(packet)
         sent += 1
     rw.retransmitted += sent
     return sent
@@ -264,7 +282,7 @@ class RtpRewriter:
         self.pt_map: dict[int, int] = {}
         self.rtx_pt: Optional[int] = None
         self.ext = ExtensionWriter({}, None)
-        self.send: Optional[SendFunc] = None
+        self.sink: Optional[RtpSink] = None
         self.mask = history_size - 1
         self.history: Optional[list[Optional[bytes]]] = [None] * history_size if history_size else None
         # sequence/timestamp continuity
@@ -283,11 +301,11 @@ class RtpRewriter:
         self.dropped = 0
         self.retransmitted = 0
 
-    def configure(self, *, pt_map: dict[int, int], rtx_pt: Optional[int], ext: ExtensionWriter, send: SendFunc) -> None:
+    def configure(self, *, pt_map: dict[int, int], rtx_pt: Optional[int], ext: ExtensionWriter, sink: RtpSink) -> None:
         self.pt_map = pt_map
         self.rtx_pt = rtx_pt
         self.ext = ext
-        self.send = send
+        self.sink = sink
 
     def resync(self) -> None:
         """Start again on the next keyframe, continuing sequence numbers/timestamps."""
@@ -305,9 +323,9 @@ class RtpRewriter:
         keyframe: bool,
         now: float,
     ) -> None:
-        send = self.send
+        sink = self.sink
         out_pt = self.pt_map.get(pt)
-        if send is None or out_pt is None:
+        if sink is None or out_pt is None:
             self.dropped += 1
             return
         if not self.synced:
@@ -363,7 +381,7 @@ class RtpRewriter:
             self.last_at = now
         self.packets += 1
         self.octets += len(payload)
-        send(packet)
+        sink.send(packet)
 
     def retransmit(self, seqs: list[int]) -> int:
         """Answer a NACK from the history; returns the number of packets resent."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import native
-from .forwarding import ExtensionWriter, RtpRewriter
+from .forwarding import CallSink, ExtensionWriter, RtpRewriter
 
 #: a layer must fit the estimate with this much room to be chosen (down at once when not)
 UP_MARGIN = 1.25
@@ -211,7 +211,7 @@ class RecordingFeed:
             history_size=0,
             request_keyframe=self.request_keyframe,
         )
-        self.rewriter.configure(pt_map={}, rtx_pt=None, ext=ExtensionWriter({}, None), send=self._send)
+        self.rewriter.configure(pt_map={}, rtx_pt=None, ext=ExtensionWriter({}, None), sink=CallSink(self._send))
         self.switch = LayerSwitch(self.rewriter, layers, request_keyframe)
         self.switch.enabled = False
 

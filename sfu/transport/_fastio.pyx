@@ -321,7 +321,7 @@ cdef class Receiver:
 
 cdef class BatchSink:
     """Where one SRTP direction's packets go on a ``MediaSocket``: its batch, the
-    context, the destination. ``send`` is what ``TransportWriter`` and the native
+    context, the destination. ``send`` is what ``MediaTransport`` and the native
     rewriter call per packet; the socket (``owner``) flushes at the end of the turn."""
 
     def __cinit__(self, SendBatch batch, SrtpContext ctx, Destination dest, owner):
@@ -334,7 +334,7 @@ cdef class BatchSink:
         cdef SendBatch batch = self.batch
         cdef int was_empty
         owner = self.owner
-        if owner._backlog or owner._closing:
+        if owner.deferring:
             owner.send_srtp(self.ctx, packet, self.dest, rtcp)  # in order behind the backlog
             return
         was_empty = batch.count == 0

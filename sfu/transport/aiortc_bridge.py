@@ -9,12 +9,13 @@ process are untouched):
   parameters to us instead of starting decoder threads / encoder loops;
 - ``RTCDtlsTransport._handle_rtp_data`` / ``_handle_rtcp_data``: hand us
   SRTP-decrypted packets as raw bytes, before aiortc parses them;
-- ``RTCDtlsTransport._tx_srtp`` + the nominated aioice pair: the egress path
-  (SRTP protect + ``sendto``) without awaiting aiortc's coroutines;
-- ``RTCDtlsTransport._rx_srtp`` + the nominated pair's ``StunProtocol.datagram_received``:
-  the ingress fast path. Once connected, an SRTP/SRTCP datagram is unprotected
-  and handed to us synchronously, skipping aioice's STUN parse attempt (a
-  raised ValueError per packet), its queue, and aiortc's receive coroutines;
+- ``RTCDtlsTransport._tx_srtp`` / ``_rx_srtp`` + the nominated aioice pair
+  (``connected_path``): what ``MediaTransport`` installs when DTLS connects, the
+  egress (SRTP protect + ``sendto``) without awaiting aiortc's coroutines;
+- the nominated pair's ``StunProtocol.datagram_received`` (``install_fast_ingress``):
+  once connected, an SRTP/SRTCP datagram is unprotected and handed to the
+  transport synchronously, skipping aioice's STUN parse attempt (a raised
+  ValueError per packet), its queue, and aiortc's receive coroutines;
 - ``aioice.Connection.get_component_candidates``: our own host candidates
   (port range, single port, announced IP, interface selection);
 - asyncio's ``_SelectorDatagramTransport.max_size`` on our UDP sockets: 8 KiB
@@ -31,17 +32,16 @@ import asyncio.selector_events
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Optional, Protocol
 
 import aioice.ice
 import pylibsrtp
 from aioice import Candidate, Connection
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
-from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters, RTCRtpSendParameters
 
-from . import fastio
-from .media_socket import MediaSocket
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,6 @@ REQUIRED: list[tuple[Any, str]] = [
     (RTCDtlsTransport, "_handle_rtcp_data"),
     (RTCDtlsTransport, "_tx_srtp"),  # instance attr
     (RTCDtlsTransport, "_rx_srtp"),  # instance attr
-    (RTCDtlsTransport, "_state"),  # instance attr
     (Connection, "_nominated"),  # instance attr
     (Connection, "_protocols"),  # instance attr
     (Connection, "get_component_candidates"),
@@ -152,7 +151,6 @@ def intercept_transport(
 
     dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
     dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
-    dtls._sfu_sinks = (on_rtp, on_rtcp)  # type: ignore[attr-defined]
     setattr(dtls, _ADOPTED, True)
     return True
 
@@ -160,32 +158,35 @@ def intercept_transport(
 _FAST = "_sfu_fast_ingress"
 
 
-def install_fast_ingress(dtls: RTCDtlsTransport, protocol: Any) -> bool:
-    """Deliver SRTP/SRTCP arriving on ``protocol`` (the nominated pair's) straight to
-    the sinks given to ``intercept_transport``: unprotect + call, synchronously.
+class Ingress(Protocol):
+    """What the fast ingress delivers to (``MediaTransport``): ``rx`` is the SRTP context
+    while DTLS is connected, None otherwise (then every datagram takes aioice's path)."""
+
+    rx: Any
+
+    def receive_rtp(self, data: bytes) -> None: ...
+
+    def receive_rtcp(self, data: bytes) -> None: ...
+
+
+def install_fast_ingress(protocol: Any, ingress: Ingress) -> bool:
+    """Deliver SRTP/SRTCP arriving on ``protocol`` (the nominated pair's aioice
+    ``StunProtocol``) to ``ingress``: unprotect + call, synchronously.
 
     Everything else (STUN, DTLS, packets before the handshake) takes aioice's
     and aiortc's normal path. Idempotent; False if not applicable.
     """
-    sinks = getattr(dtls, "_sfu_sinks", None)
-    if sinks is None or type(protocol) is not aioice.ice.StunProtocol or getattr(protocol, _FAST, False):
+    if type(protocol) is not aioice.ice.StunProtocol or getattr(protocol, _FAST, False):
         return False
-    on_rtp, on_rtcp = sinks
     original = protocol.datagram_received
-    connected = State.CONNECTED
-    srtp_context = fastio.SrtpContext
-    # the C-side context over the session aiortc keyed after DTLS (built on first use)
-    current: list[Any] = [None, None]
+    on_rtp = ingress.receive_rtp
+    on_rtcp = ingress.receive_rtcp
 
     def datagram_received(data: bytes, addr: Any) -> None:
         # RTP/RTCP first byte is 128..191 (RFC 7983); STUN is 0..3, DTLS 20..63
-        if len(data) > 11 and 127 < data[0] < 192 and dtls._state is connected:
-            srtp = dtls._rx_srtp
-            if srtp is not None:
-                if current[1] is not srtp:
-                    current[0] = srtp_context(srtp)
-                    current[1] = srtp
-                ctx = current[0]
+        if len(data) > 11 and 127 < data[0] < 192:
+            ctx = ingress.rx
+            if ctx is not None:
                 try:
                     if 191 < data[1] < 209:  # RTCP packet types (as aiortc's is_rtcp)
                         clear = ctx.unprotect_rtcp(data)
@@ -203,6 +204,58 @@ def install_fast_ingress(dtls: RTCDtlsTransport, protocol: Any) -> bool:
     protocol.datagram_received = datagram_received  # type: ignore[method-assign,assignment]
     setattr(protocol, _FAST, True)
     return True
+
+
+@dataclass(frozen=True)
+class ConnectedPath:
+    """What a DTLS transport negotiated once connected: both SRTP sessions and where packets go.
+
+    ``socket`` is the datagram transport to write to directly (our ``MediaSocket``, or another
+    UDP transport), None when the local candidate is relayed (TURN): then ``relay_send`` adds
+    the TURN framing. ``protocol`` is the nominated pair's aioice protocol (for the fast ingress)."""
+
+    tx: pylibsrtp.Session
+    rx: pylibsrtp.Session
+    protocol: Any
+    remote_addr: tuple[str, int]
+    socket: Any
+    relay_send: Optional[Callable[[bytes, Any], None]]
+
+
+def dtls_connected(dtls: RTCDtlsTransport) -> bool:
+    return dtls.state == "connected"
+
+
+def on_dtls_state(dtls: RTCDtlsTransport, callback: Callable[[bool], None]) -> None:
+    """Call ``callback(connected)`` on each DTLS state change."""
+    dtls.on("statechange", lambda: callback(dtls.state == "connected"))
+
+
+def connected_path(dtls: RTCDtlsTransport) -> Optional[ConnectedPath]:
+    """The SRTP sessions aiortc keyed and the nominated ICE pair, or None before DTLS is up."""
+    tx, rx = dtls._tx_srtp, dtls._rx_srtp
+    if dtls.state != "connected" or tx is None or rx is None:
+        return None
+    pair = dtls.transport._connection._nominated.get(1)
+    if pair is None:
+        return None
+    protocol = pair.protocol
+    transport = getattr(protocol, "transport", None)
+    if type(protocol) is aioice.ice.StunProtocol and transport is not None:
+        mux = getattr(transport, "_mux", None)
+        if mux is not None and getattr(mux, "transport", None) is not None:
+            # sfu.transport.ice's shared port: the mux routes by source address; register ours once,
+            # then write straight to the shared socket
+            mux.learn(pair.remote_addr, protocol)
+            transport = mux.transport
+        return ConnectedPath(tx, rx, protocol, pair.remote_addr, transport, None)
+
+    # relayed (TURN) or otherwise wrapped local candidate: go through its own coroutine,
+    # which adds the TURN framing
+    def relay_send(data: bytes, addr: Any) -> None:
+        asyncio.ensure_future(protocol.send_data(data, addr))
+
+    return ConnectedPath(tx, rx, protocol, pair.remote_addr, None, relay_send)
 
 
 #: kernel socket buffers of the SFU's UDP sockets (SO_RCVBUF / SO_SNDBUF): the
@@ -254,162 +307,6 @@ def tune_socket(transport: Any, rcvbuf: int = SOCKET_RCVBUF, sndbuf: int = SOCKE
     except AttributeError:
         pass
     return True
-
-
-class TransportWriter:
-    """Sends RTP/RTCP on a DTLS transport: SRTP protect + UDP sendto, synchronously.
-
-    Resolved lazily once the transport is connected (protect function, socket,
-    remote address cached); a packet sent before that (or after close) is
-    dropped, as on the wire. Egress calls the raw socket's ``sendto`` (the
-    socket is non-blocking) instead of asyncio's ``DatagramTransport.sendto``
-    wrapper; when the kernel buffer is full (EAGAIN) the packet goes to the
-    transport, which queues it and writes when the socket is writable, and
-    later packets follow through the transport until its queue is empty, so
-    nothing is reordered.
-    """
-
-    __slots__ = (
-        "_dtls",
-        "_protect",
-        "_protect_rtcp",
-        "_sendto",
-        "_raw",
-        "_transport",
-        "_addr",
-        "errors",
-        "queued",
-        "sink",
-        "__weakref__",
-    )
-
-    def __init__(self, dtls: RTCDtlsTransport) -> None:
-        self._dtls = dtls
-        self._protect: Optional[Callable[[bytes], bytes]] = None
-        self._protect_rtcp: Optional[Callable[[bytes], bytes]] = None
-        self._sendto: Optional[Callable[[bytes, Any], Any]] = None
-        self._raw: Optional[Callable[[bytes, Any], Any]] = None
-        self._transport: Any = None
-        self._addr: Any = None
-        self.errors = 0
-        self.queued = 0  # packets that met a full kernel buffer
-        #: on our own socket (sfu.transport.media_socket), its BatchSink: SRTP in C into the turn's sendmmsg
-        #: batch; the socket's BatchSink while on our own socket (the native rewriter sends to it directly)
-        self.sink: Any = None
-        dtls.on("statechange", self._invalidate)
-
-    def send_rtp(self, data: bytes) -> None:
-        sendto = self._sendto
-        if sendto is None:
-            if not self._resolve():
-                return
-            sendto = self._sendto
-        sink = self.sink
-        if sink is not None:
-            sink.send(data)
-            return
-        try:
-            packet = self._protect(data)  # type: ignore[misc]
-            sendto(packet, self._addr)  # type: ignore[misc]
-        except (BlockingIOError, InterruptedError):
-            self._queue(packet)
-        except (pylibsrtp.Error, OSError, AttributeError, RuntimeError):
-            self.errors += 1
-
-    def send_rtcp(self, data: bytes) -> None:
-        sendto = self._sendto
-        if sendto is None:
-            if not self._resolve():
-                return
-            sendto = self._sendto
-        sink = self.sink
-        if sink is not None:
-            sink.send(data, True)
-            return
-        try:
-            packet = self._protect_rtcp(data)  # type: ignore[misc]
-            sendto(packet, self._addr)  # type: ignore[misc]
-        except (BlockingIOError, InterruptedError):
-            self._queue(packet)
-        except (pylibsrtp.Error, OSError, AttributeError, RuntimeError):
-            self.errors += 1
-
-    def attach(
-        self, protect: Callable[[bytes], bytes], protect_rtcp: Callable[[bytes], bytes], transport: Any, addr: Any
-    ) -> None:
-        """Send through ``transport`` (raw socket when it has one) to ``addr``."""
-        self._protect = protect
-        self._protect_rtcp = protect_rtcp
-        self._transport = transport
-        self._addr = addr
-        sock = raw_socket(transport)
-        self._raw = sock.sendto if sock is not None else None
-        self._sendto = self._raw or transport.sendto
-
-    # -- kernel buffer full: the transport queues, in order, until it drained
-
-    def _queue(self, packet: bytes) -> None:
-        self.queued += 1
-        transport = self._transport
-        if transport is None or self._raw is None:
-            self.errors += 1
-            return
-        try:
-            transport.sendto(packet, self._addr)
-        except (OSError, RuntimeError, AttributeError):
-            self.errors += 1
-            return
-        self._sendto = self._via_transport
-
-    def _via_transport(self, packet: bytes, addr: Any) -> None:
-        transport = self._transport
-        transport.sendto(packet, addr)
-        if not transport.get_write_buffer_size() and self._raw is not None:
-            self._sendto = self._raw
-
-    def _invalidate(self) -> None:
-        self._sendto = None
-        self.sink = None
-
-    def _resolve(self) -> bool:
-        dtls = self._dtls
-        srtp = dtls._tx_srtp
-        if dtls.state != "connected" or srtp is None:
-            return False
-        pair = dtls.transport._connection._nominated.get(1)
-        if pair is None:
-            return False
-        protocol = pair.protocol
-        transport = getattr(protocol, "transport", None)
-        if type(protocol) is aioice.ice.StunProtocol and transport is not None:
-            mux = getattr(transport, "_mux", None)
-            if mux is not None and getattr(mux, "transport", None) is not None:
-                # sfu.transport.ice's shared port: the mux routes by source address; register ours once,
-                # then write straight to the shared socket
-                mux.learn(pair.remote_addr, protocol)
-                transport = mux.transport
-            self.attach(srtp.protect, srtp.protect_rtcp, transport, pair.remote_addr)
-            if isinstance(transport, MediaSocket):
-                try:
-                    dest = fastio.Destination(pair.remote_addr)
-                except ValueError:
-                    pass  # not an IP literal: the plain path above
-                else:
-                    self.sink = transport.sink(fastio.SrtpContext(srtp), dest)
-        else:
-            # relayed (TURN) or otherwise wrapped local candidate: go through
-            # its own coroutine, which adds the TURN framing
-            def sendto(data: bytes, addr: Any) -> None:
-                asyncio.ensure_future(protocol.send_data(data, addr))
-
-            self._protect = srtp.protect
-            self._protect_rtcp = srtp.protect_rtcp
-            self._transport = None
-            self._raw = None
-            self._addr = pair.remote_addr
-            self._sendto = sendto
-        install_fast_ingress(dtls, protocol)
-        return True
 
 
 def dtls_transports(pc: RTCPeerConnection) -> list[RTCDtlsTransport]:

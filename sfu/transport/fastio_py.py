@@ -180,7 +180,7 @@ class BatchSink:
 
     def send(self, packet: bytes, rtcp: bool = False) -> None:
         owner = self.owner
-        if owner._backlog or owner._closing:
+        if owner.deferring:
             owner.send_srtp(self.ctx, packet, self.dest, rtcp)
             return
         was_empty = not self.batch.pending

@@ -77,6 +77,9 @@ class MediaSocket(asyncio.DatagramTransport):
         self._flush_handle: Optional[asyncio.Handle] = None
         self._backlog: collections.deque[tuple[bytes, Any]] = collections.deque()
         self._closing = False
+        #: True while packets must go through ``send_srtp`` (a backlog waits for the socket to be
+        #: writable, or the socket is closing): a ``BatchSink`` reads this, never the fields behind it
+        self.deferring = False
         self._sockname = sock.getsockname()
         self.errors = 0
         loop.add_reader(self._fd, self._read_ready)
@@ -185,6 +188,7 @@ class MediaSocket(asyncio.DatagramTransport):
         if not self._backlog:
             self._loop.add_writer(self._fd, self._write_ready)
         self._backlog.extend(datagrams)
+        self.deferring = bool(self._backlog) or self._closing
 
     def _write_ready(self) -> None:
         backlog = self._backlog
@@ -199,6 +203,7 @@ class MediaSocket(asyncio.DatagramTransport):
                 self.errors += 1
             backlog.popleft()
         self._loop.remove_writer(self._fd)
+        self.deferring = self._closing
 
     # ---------------------------------------------------------------- transport API
 
@@ -230,6 +235,7 @@ class MediaSocket(asyncio.DatagramTransport):
             return
         self.flush()
         self._closing = True
+        self.deferring = True
         self._loop.remove_reader(self._fd)
         if self._backlog:
             self._loop.remove_writer(self._fd)

@@ -116,6 +116,6 @@ async def confirm_proposal(user: Any, request_id: int, **override: Any) -> Any:
     body = {
         "price_cents": p.get("price_cents", 0),
         "starts_at": p.get("starts_at", "2030-01-01T00:00:00+00:00"),
-        "mentor_id": (p.get("mentor") or {}).get("id"),
+        "mentor_id": (p.get("mentor") or {}).get("id", 1),
     } | override
     return await user.post(f"/api/requests/{request_id}/proposal/confirm", json=body)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api.app import create_app
-from api.keys import DB
+from api.keys import DB, METRICS
 from api.models import Notification, Request, Setting, utcnow
 from api.schemas.dates import parse_stored, representable
 from api.services.requests import notified
@@ -237,3 +237,58 @@ async def test_a_stored_value_out_of_bounds_falls_back_to_the_default(client, ad
     values = await (await admin.get("/api/admin/settings")).json()
     assert values["min_payout_cents"] == PlatformSettings().min_payout_cents
     assert values["refund_window_hours"] == 12
+
+
+# ---------------------------------------------------------------- request metrics
+
+
+def _counted(client, route: str, status: int, method: str = "GET") -> float:
+    value = client.app[METRICS].registry.get_sample_value(
+        "peerlearn_http_requests_total", {"method": method, "route": route, "status": str(status)}
+    )
+    return value or 0.0
+
+
+async def test_metrics_count_each_refusal_by_its_real_status(client, learner, mentor) -> None:
+    sid_route = "/api/sessions/{id}"
+    expected = [
+        # (request, route label, the status the client gets)
+        (lambda: client.get("/api/sessions", params={"date_to": "9999-12-31"}), "/api/sessions", 400, "GET"),
+        (lambda: client.get("/api/users/me"), "/api/users/me", 401, "GET"),
+        (lambda: learner.post("/api/sessions", json={}), "/api/sessions", 403, "POST"),
+        (lambda: learner.get("/api/sessions/999999"), sid_route, 404, "GET"),
+        (lambda: learner.post("/api/requests/999999/cancel"), "/api/requests/{id}/cancel", 404, "POST"),
+    ]
+    for call, route, status, method in expected:
+        before = {s: _counted(client, route, s, method) for s in (status, 500)}
+        resp = await call()
+        assert resp.status == status, (route, await resp.text())
+        assert _counted(client, route, status, method) == before[status] + 1, (route, status)
+        assert _counted(client, route, 500, method) == before[500], route
+
+
+async def test_metrics_count_a_domain_conflict_as_409(client, learner, mentor) -> None:
+    rid = (await (await learner.post("/api/requests/create", json=_request_body())).json())["id"]
+    assert (await learner.post(f"/api/requests/{rid}/cancel")).status == 200
+    again = await learner.post(f"/api/requests/{rid}/cancel")
+    assert again.status == 409
+    assert _counted(client, "/api/requests/{id}/cancel", 409, "POST") == 1
+    assert _counted(client, "/api/requests/{id}/cancel", 500, "POST") == 0
+
+
+async def test_metrics_count_an_unhandled_error_as_500(client, learner, monkeypatch) -> None:
+    from api.services import requests as svc
+
+    async def boom(*args, **kwargs):
+        raise RuntimeError("bad state")
+
+    monkeypatch.setattr(svc, "get", boom)
+    resp = await learner.get("/api/requests/1")
+    assert resp.status == 500
+    assert _counted(client, "/api/requests/{id}", 500) == 1
+
+
+async def test_naive_recording_filters_are_read_as_utc(client, admin) -> None:
+    """schemathesis found it on a fresh install: a naive filter reached a UTC column (500)."""
+    resp = await admin.get("/api/recordings", params={"date_from": "2030-01-01T00:00:00", "date_to": "2031-01-01"})
+    assert resp.status == 200, await resp.text()

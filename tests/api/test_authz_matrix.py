@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from api.keys import DB, ENDPOINTS
+from api.context import Context
+from api.keys import DB, ENDPOINTS, SETTINGS
 from api.models import (
     Booking,
     BookingReport,
@@ -25,9 +26,12 @@ from api.models import (
     Feedback,
     Recording,
     RecordingStatus,
+    Session,
     SessionStatus,
     utcnow,
 )
+from api.models_scheduling import RescheduleProposal
+from api.services import materials
 from tests.api.helpers_marketplace import make_session
 from tests.conftest import signup
 
@@ -69,6 +73,12 @@ MATRIX = [
     row("POST", "/api/sessions/{id}/update", "session", ("mentor", "admin"), {"description": "edited"}),
     row("POST", "/api/sessions/{id}/update", "draft", ("mentor", "admin"), {"description": "edited"}),
     row("GET", "/api/mentors/{id}", "mentor_user", EVERYONE),
+    # scheduling: a mentor's rules and free slots are public (no query: a 400, not a refusal)
+    row("GET", "/api/mentors/{id}/availability", "mentor_user", EVERYONE),
+    row("GET", "/api/mentors/{id}/slots", "mentor_user", EVERYONE),
+    # moving a booked 1:1: its mentor and its learner only (a pending proposal exists: 409 for them)
+    row("GET", "/api/sessions/{id}/reschedule", "one_to_one", ("learner", "mentor")),
+    row("POST", "/api/sessions/{id}/reschedule", "one_to_one", ("learner", "mentor"), {"starts_at": FUTURE}),
     # bookings: the learner, the session's mentor, admins
     row("GET", "/api/bookings/{id}", "booking", ("learner", "mentor", "admin")),
     # requests: its learner, the mentor it was sent to, admins
@@ -86,15 +96,31 @@ MATRIX = [
     row("GET", "/api/recordings/{id}/download", "recording", ("mentor", "admin")),
     row("POST", "/api/recordings/{id}/export", "recording", ("mentor", "admin")),
     row("POST", "/api/rooms/{id}/recording", "session", ("mentor",), {"action": "start"}),
+    # replays: only a learner who attended the class (its mentor and admins use the routes above)
+    row("GET", "/api/sessions/{id}/recordings", "done", ("learner",)),
+    row("GET", "/api/recordings/{id}/replay", "replay", ("learner",)),
     # following is the learner's own relation to a mentor
     row("POST", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
     row("DELETE", "/api/mentors/{id}/follow", "mentor_user", ("learner", "other_learner")),
+    # messages: the two parties of a conversation; everyone else 404 (admins read reports only)
+    row("GET", "/api/conversations/{id}/messages", "conversation", ("learner", "mentor")),
+    row("POST", "/api/conversations/{id}/read", "conversation", ("learner", "mentor")),
+    row("POST", "/api/conversations/{id}/block", "conversation", ("learner", "mentor"), {"blocked": False}),
+    row("POST", "/api/conversations/{id}/report", "conversation", ("learner", "mentor"), {"reason": "test"}),
+    # class materials: the session's mentor uploads and deletes; it and booked learners read
+    row("GET", "/api/sessions/{id}/materials", "session", ("learner", "mentor")),
+    row("POST", "/api/sessions/{id}/materials", "session", ("mentor",)),
+    row("GET", "/api/materials/{id}", "material", ("learner", "mentor")),
     # admin moderation
     row("POST", "/api/admin/feedback/{id}/hide", "feedback", ("admin",), {"hidden": True}),
     # problem reports: the booking's learner reports (the rules then say 409 for an unfinished
     # class); only admins resolve
     row("POST", "/api/bookings/{id}/report", "booking", ("learner",), {"reason": "The mentor never came"}),
     row("POST", "/api/admin/reports/{id}/resolve", "report", ("admin",), {"action": "release"}),
+    # the mentor's proposal is answered by the learner, withdrawn only by the mentor
+    row("POST", "/api/reschedules/{id}/accept", "reschedule", ("learner",)),
+    row("POST", "/api/reschedules/{id}/decline", "reschedule", ("learner",)),
+    row("POST", "/api/reschedules/{id}/withdraw", "reschedule", ("mentor",)),
     # destructive
     row("POST", "/api/requests/{id}/decline", "request2", ("mentor",)),
     row("POST", "/api/requests/{id}/accept", "request", ("mentor",), {"starts_at": FUTURE}),
@@ -110,12 +136,16 @@ MATRIX = [
     row("POST", "/api/sessions/{id}/cancel", "session", ("mentor", "admin"), {"reason": "test"}),
     row("POST", "/api/admin/sessions/{id}/cancel", "session2", ("admin",), {}),
     row("DELETE", "/api/recordings/{id}", "recording", ("mentor", "admin")),
+    row("DELETE", "/api/materials/{id}", "material", ("mentor",)),
     row("POST", "/api/users/{id}/deactivate", "spare_user", ("admin",)),
     row("POST", "/api/users/{id}/reactivate", "spare_user", ("admin",)),
 ]
 
 # Object routes owned by other parts of the system that this matrix leaves to their own suites.
-ELSEWHERE: set[tuple[str, str]] = set()
+ELSEWHERE: set[tuple[str, str]] = {
+    # addressed by its secret, not by an id: tests/api/test_calendar_feed.py (unknown and revoked secrets)
+    ("GET", "/api/calendar/{secret:[A-Za-z0-9_-]+}.ics"),
+}
 
 
 def assert_no_secrets(text: str, where: str) -> None:
@@ -144,6 +174,9 @@ async def world(client, learner, mentor, admin):
     resp = await learner.post("/api/bookings/create", json={"session_id": session})
     assert resp.status == 201, await resp.text()
     booking = (await resp.json())["id"]
+    resp = await learner.post("/api/messages", json={"to_user_id": mentor.id, "body": "Hello"})
+    assert resp.status == 201, await resp.text()
+    conversation = (await resp.json())["conversation_id"]
     reqs = []
     for _ in range(3):
         resp = await learner.post(
@@ -169,10 +202,47 @@ async def world(client, learner, mentor, admin):
         s.add(rep)
         await s.flush()
         report = rep.id
+        one = Session(
+            mentor_id=mentor.id,
+            title="1:1",
+            domain="Programming",
+            capacity=1,
+            seats_taken=1,
+            starts_at=utcnow() + timedelta(days=2),
+            duration_min=60,
+            status=SessionStatus.scheduled,
+            talk_time={},
+        )
+        s.add(one)
+        await s.flush()
+        s.add(Booking(session_id=one.id, learner_id=learner.id, status=BookingStatus.confirmed))
+        ask = RescheduleProposal(
+            session_id=one.id,
+            proposed_by_id=mentor.id,
+            starts_at=one.starts_at + timedelta(hours=2),
+            previous_starts_at=one.starts_at,
+        )
+        s.add(ask)
+        await s.flush()
+        one_to_one, reschedule = one.id, ask.id
         rec = Recording(session_id=session, status=RecordingStatus.recording)
         s.add(rec)
         await s.flush()
         recording = rec.id
+        (await s.get(Session, done)).attendee_replay = True
+        ready = Recording(
+            session_id=done,
+            status=RecordingStatus.ready,
+            files=[{"index": 0, "name": "0.webm", "role": "mentor", "display_name": "M", "duration_ms": 1000}],
+        )
+        s.add(ready)
+        await s.flush()
+        replay = ready.id
+    folder = client.app[SETTINGS].effective_recordings_dir / str(replay)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "0.webm").write_bytes(b"\x1a\x45\xdf\xa3" + b"\0" * 100)
+    ctx = Context.of(client.app)
+    material = (await materials.add(ctx, session, mentor.id, "mentor", "slides.pdf", b"%PDF-1.4\n%%EOF\n")).id
     objects = {
         "learner_user": learner.id,
         "mentor_user": mentor.id,
@@ -187,6 +257,12 @@ async def world(client, learner, mentor, admin):
         "feedback": feedback,
         "recording": recording,
         "report": report,
+        "one_to_one": one_to_one,
+        "reschedule": reschedule,
+        "conversation": conversation,
+        "done": done,
+        "replay": replay,
+        "material": material,
     }
     return users, objects
 

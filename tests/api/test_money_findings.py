@@ -246,3 +246,73 @@ async def test_cancelling_a_session_refunds_at_the_provider(client, mentor, monk
     async with client.app[DB].read() as s:
         ref = (await s.get(Booking, bid)).payment_ref
     assert calls == [ref]
+
+
+# ---------------------------------------------------------------- the adversary's second pass
+
+
+async def test_a_cancelled_seat_leaves_the_room(client, mentor):
+    """A learner cancelling (refunded or not) from inside the live room loses the room: their
+    room token stops working, so the socket's watcher closes it (no refund and a class)."""
+    from api.models import RoomToken
+
+    sid, (lr,), (bid,) = await _sold(client, mentor, starts_at=future(24 * 5))
+    await move_start(client, sid, utcnow() + timedelta(minutes=4))
+    await rooms.start_class(Context.of(client.app), sid)
+    resp = await lr.post(f"/api/rooms/{sid}/token")
+    assert resp.status == 200, await resp.text()
+    assert (await lr.post(f"/api/bookings/{bid}/cancel")).status == 200
+    async with client.app[DB].read() as s:
+        tokens = (await s.scalars(select(RoomToken).where(RoomToken.session_id == sid))).all()
+    assert tokens and all(t.expires_at <= utcnow() for t in tokens)
+    assert (await lr.post(f"/api/rooms/{sid}/token")).status == 403
+
+
+async def test_a_late_canceller_is_refunded_when_the_class_is_moved_after(client, mentor):
+    await set_platform(client, refund_window_hours=24 * 30)
+    sid, (late, came), (late_bid, _) = await _sold(client, mentor, n=2, starts_at=future(24 * 5))
+    assert (await (await late.post(f"/api/bookings/{late_bid}/cancel")).json())["refund_cents"] == 0
+    resp = await mentor.post(f"/api/sessions/{sid}/update", json={"duration_min": 30})  # shortened
+    assert resp.status == 200, await resp.text()
+    start = utcnow() - timedelta(minutes=30)
+    async with client.app[DB].write() as s:  # time passes; the class kept its (shortened) terms for `came`
+        (await s.get(Session, sid)).starts_at = start
+        for b in (await s.scalars(select(Booking).where(Booking.session_id == sid))).all():
+            b.booked_starts_at = start if b.learner_id == came.id else b.booked_starts_at
+            b.booked_duration_min = 30 if b.learner_id == came.id else b.booked_duration_min
+    await in_room(client, sid, mentor.id, "mentor", start)
+    await in_room(client, sid, came.id, "learner", start)
+    out = await settlement.settle_session(Context.of(client.app), sid)
+    assert out.took_place
+    async with client.app[DB].read() as s:
+        kinds = {
+            b: sorted((await s.scalars(select(Journal.kind).where(Journal.booking_id == b))).all()) for b in (late_bid,)
+        }
+    assert kinds == {late_bid: ["charge", "refund"]}
+
+
+async def test_a_mentor_arriving_after_the_scheduled_end_is_not_paid_for_no_shows(client, mentor):
+    """The class ran 15 minutes ago; the mentor joins in the room's grace period after it,
+    waits alone and presses End: not a class, the learner is refunded."""
+    sid, (lr,), (bid,) = await _sold(client, mentor, duration_min=15)
+    start = utcnow() - timedelta(minutes=30)
+    await move_start(client, sid, start)
+    await rooms.start_class(Context.of(client.app), sid)
+    await in_room(client, sid, mentor.id, "mentor", start + timedelta(minutes=16))
+    assert await _end(mentor, sid) == "cancelled"
+    assert await _journals(client, sid) == ["charge", "refund"]
+
+
+async def test_confirm_names_the_mentor_it_agrees_to(client, learner, mentor):
+    times = [future(24)]
+    resp = await learner.post(
+        "/api/requests/create",
+        json={"topic": "Help", "domain": "Programming", "mentor_id": mentor.id, "preferred_times": times},
+    )
+    rid = (await resp.json())["id"]
+    await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": times[0], "price_cents": 1000})
+    seen = (await (await learner.get(f"/api/requests/{rid}")).json())["proposal"]
+    body = {"price_cents": 1000, "starts_at": seen["starts_at"]}
+    assert (await learner.post(f"/api/requests/{rid}/proposal/confirm", json=body)).status == 400
+    huge = await learner.post(f"/api/requests/{rid}/proposal/confirm", json=body | {"mentor_id": 2**70})
+    assert huge.status == 400

@@ -73,12 +73,13 @@ class Who:
 # The written model (docs/money.md) restated minute by minute for a 60-minute class with the
 # default rules: held after 20 minutes of the mentor and a learner together (the shorter of
 # 20 min and 50 %), attended after 5 minutes with the mentor, a mentor who waited 10 minutes
-# with nobody there is paid for no-shows. Only minutes in [start, End) count.
+# with nobody there is paid for no-shows. Only minutes in [start, End) count, never past the
+# scheduled end.
 HELD, ATTEND, WAIT = 20, 5, 10
 
 
 def expected_outcome(mentor: set[int], learners: dict[int, set[int]], moved: set[int], at: int) -> dict[int, str]:
-    window = set(range(at))
+    window = set(range(min(at, 60)))  # [start, End) and never past the scheduled end
     m = mentor & window
     together = {u: len(m & mins) for u, mins in learners.items()}
     alone = {u: len(mins & window) for u, mins in learners.items()}
@@ -93,7 +94,7 @@ def expected_outcome(mentor: set[int], learners: dict[int, set[int]], moved: set
 
 
 def mentor_waited(spans: list[tuple[int, int]], at: int) -> bool:
-    return len({m for a, z in spans for m in range(a, z)} & set(range(at))) >= WAIT
+    return len({m for a, z in spans for m in range(a, z)} & set(range(min(at, 60)))) >= WAIT
 
 
 class RecordingProvider(SandboxProvider):
@@ -284,8 +285,10 @@ def test_money_state_machine(template_db: str, tmp_path: Path, monkeypatch: pyte
                             )
                         ).all()
                     }
-                    for uid, b in booked.items():  # time travel keeps the terms; a mentor's move does not
-                        b.booked_starts_at = start + (timedelta(hours=1) if uid in self.moved[sid] else timedelta(0))
+                    # Time travel keeps the terms (late cancellers' too); a mentor's move does not.
+                    for b in (await s.scalars(select(Booking).where(Booking.session_id == sid))).all():
+                        moved = b.learner_id in self.moved[sid] and b.status == BookingStatus.confirmed
+                        b.booked_starts_at = start + (timedelta(hours=1) if moved else timedelta(0))
                 if not self.open[sid]:
                     return {}
                 for uid, spans in self.timeline[sid].items():

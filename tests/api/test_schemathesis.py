@@ -1,7 +1,9 @@
 """schemathesis (v4) against /api/openapi.json on a real server: no 5xx, responses conform.
 
 The app runs on a real port (aiohttp AppRunner in a background thread with its own
-event loop and its own database, cloned from the migrated template like every test).
+event loop and its own database, cloned from the migrated template like every test),
+twice: on a fresh install (nothing but the test's three accounts: empty catalogue, no
+model, no ledger) and on the demo data (``peerlearn demo``: ids that exist, money moved).
 Each operation is called with a token of a role it admits, so handlers run past the
 auth layer. Bounded: a few examples per operation (the whole module runs in well under
 two minutes). Excluded: logout and deactivation (they would kill the test's own
@@ -127,6 +129,7 @@ class LiveServer:
                     domains=["Programming"],
                 ),
                 public_url=self.url,
+                verified=True,  # so requests, bookings and publishing run past the e-mail check
             )
         await create_admin(db, "admin@schemathesis.example.com", PASSWORD)
         for role in ("learner", "mentor", "admin"):
@@ -156,8 +159,10 @@ class LiveServer:
         self.thread.join(10)
 
 
-@pytest.fixture(scope="module")
-def live_server(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=["fresh", "demo"])
+def live_server(
+    request: pytest.FixtureRequest, template_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     data = tmp_path_factory.mktemp("schemathesis")
     if PG_URL:
         url = asyncio.run(_clone_pg(template_db))
@@ -172,6 +177,10 @@ def live_server(template_db: str, tmp_path_factory: pytest.TempPathFactory) -> I
         access_log=False,
         migrate=False,
     ).prepared()
+    if request.param == "demo":
+        from api.demo import load_demo
+
+        asyncio.run(load_demo(settings))
     server = LiveServer(settings)
     server.start()
     yield server

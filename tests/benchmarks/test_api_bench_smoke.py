@@ -1,4 +1,4 @@
-"""The API load tools still run and report what the README promises (keys only: tests never time)."""
+"""The API load tools still run and report what docs/benchmarks.md promises (keys only: tests never time)."""
 
 from __future__ import annotations
 

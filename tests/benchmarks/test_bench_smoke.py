@@ -1,4 +1,4 @@
-"""The benchmarks still run and still report what the README promises (keys, never values: tests don't time)."""
+"""The benchmarks still run and still report what docs/benchmarks.md promises (keys, never values: tests don't time)."""
 
 from __future__ import annotations
 

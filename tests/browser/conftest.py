@@ -277,8 +277,9 @@ class Tab:
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def _open_tab(browser: Any, base: str, width: int, height: int) -> Tab:
-    context = browser.new_context(viewport={"width": width, "height": height}, base_url=base)
+def _open_tab(browser: Any, base: str, width: int, height: int, bypass_csp: bool = False) -> Tab:
+    # bypass_csp: only for the accessibility pass, which injects axe-core into the page.
+    context = browser.new_context(viewport={"width": width, "height": height}, base_url=base, bypass_csp=bypass_csp)
     page = context.new_page()
     tab = Tab(context, page, base, [], [])
     page.on("console", lambda m: tab.console_errors.append(f"{m.text} @ {page.url}") if m.type == "error" else None)
@@ -309,8 +310,8 @@ def open_tab(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     """Factory for extra tabs (a second user, another viewport)."""
     tabs: list[Tab] = []
 
-    def make(width: int = 1280, height: int = 900) -> Tab:
-        t = _open_tab(browser, live_server.url, width, height)
+    def make(width: int = 1280, height: int = 900, *, bypass_csp: bool = False) -> Tab:
+        t = _open_tab(browser, live_server.url, width, height, bypass_csp)
         tabs.append(t)
         return t
 

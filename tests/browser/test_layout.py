@@ -37,6 +37,7 @@ LEARNER = [
     "/learner/sessions?view=past",
     "/learner/requests",
     "/learner/notifications",
+    "/messages",
     "/requests/new",
     "/profile",
 ]
@@ -47,11 +48,13 @@ MENTOR = [
     "/mentor/sessions?view=scheduled",
     "/mentor/sessions?view=past",
     "/mentor/sessions/new",
+    "/mentor/availability",
     "/mentor/requests",
     "/mentor/earnings",
     "/mentor/analytics",
     "/mentor/profile",
     "/mentor/notifications",
+    "/messages",
     "/profile",
 ]
 ADMIN = [
@@ -65,6 +68,7 @@ ADMIN = [
     "/admin/settings",
     "/admin/health",
     "/admin/recordings",
+    "/admin/reports",
     "/admin/notifications",
     "/profile",
 ]
@@ -172,13 +176,20 @@ def test_every_page_loads_without_console_errors_or_external_requests(
     sid = _first_session_id(api_client)
     mentor, learner, soon, draft = _class_soon_with_a_draft(api_client)
     assert mentor.user is not None and learner.user is not None
+    cid = learner.call("POST", "/api/messages", {"to_user_id": mentor.user["id"], "body": "A question before class"})[
+        "conversation_id"
+    ]
     journeys: list[tuple[Any, str, list[str]]] = [
         (None, "anon", PUBLIC),
         (DEMO_LEARNER, "learner", LEARNER + [f"/sessions/{sid}"]),
         (DEMO_MENTOR, "mentor", MENTOR),
         (DEMO_ADMIN, "admin", ADMIN),
         ((mentor.user["email"], PASSWORD), "mentor", [f"/mentor/sessions/{draft}"]),
-        ((learner.user["email"], PASSWORD), "learner", [f"/room/{soon}"]),
+        (
+            (learner.user["email"], PASSWORD),
+            "learner",
+            [f"/room/{soon}", f"/messages/{cid}", f"/mentors/{mentor.user['id']}"],
+        ),
     ]
     for who, label, paths in journeys:
         t: Tab = open_tab(width, height)  # type: ignore[operator]

@@ -21,6 +21,7 @@ MENTOR_TABS = [
     "/mentor/sessions?view=draft",
     "/mentor/sessions?view=past",
     "/mentor/sessions/new",
+    "/mentor/availability",
     "/mentor/requests",
     "/mentor/earnings",
     "/mentor/analytics",

@@ -95,7 +95,7 @@ def test_each_subscriber_gets_the_layer_that_fits_it(people: Any, api_client: Ap
 
 
 def test_a_learner_on_a_300_kbit_link_does_not_take_the_others_down(people: Any, api_client: Api) -> None:
-    """DESIGN section 7: one subscriber limited to 300 kbit/s, the others keep the top layer."""
+    """docs/architecture.md (numbers): one subscriber limited to 300 kbit/s, the others keep the top layer."""
     if os.geteuid() != 0 or shutil.which("tc") is None:
         pytest.fail("this test shapes loopback with tc: it needs root and iproute2 (CI runs as root)")
     s, mentor_acc, (good_acc, weak_acc) = class_with_learners(api_client, 2)

@@ -264,6 +264,38 @@ async def test_notification_made_on_a_reaches_socket_on_b(cluster: Cluster) -> N
             assert got["data"]["kind"] == "request.new"
 
 
+async def test_message_sent_through_a_reaches_the_recipient_on_b(cluster: Cluster) -> None:
+    """Messages go through the broker: the recipient's socket may live in the other process,
+    and so may their answer's (and the read receipt's) recipient."""
+    async with aiohttp.ClientSession() as http:
+        mentor = await register(http, cluster.url(0), "mentor", "mm", domains=["Programming"])
+        learner = await register(http, cluster.url(1), "learner", "ml")
+        async with (
+            http.ws_connect(cluster.url(1) + f"/ws?token={mentor.token}") as mentor_ws,
+            http.ws_connect(cluster.url(0) + f"/ws?token={learner.token}") as learner_ws,
+        ):
+            status, msg = await learner.call(
+                "POST", "/api/messages", base=cluster.url(0), json={"to_user_id": mentor.id, "body": "Hi from A"}
+            )
+            assert status == 201, msg
+            got = await next_message(mentor_ws, lambda m: m.get("type") == "message")
+            assert got["data"]["id"] == msg["id"] and got["data"]["body"] == "Hi from A"
+            status, reply = await mentor.call(
+                "POST", "/api/messages", base=cluster.url(1), json={"to_user_id": learner.id, "body": "Hi from B"}
+            )
+            assert status == 201, reply
+            got = await next_message(
+                learner_ws, lambda m: m.get("type") == "message" and m["data"]["sender_id"] == mentor.id
+            )
+            assert got["data"]["body"] == "Hi from B"
+            status, _ = await learner.call(
+                "POST", f"/api/conversations/{msg['conversation_id']}/read", base=cluster.url(1)
+            )
+            assert status == 200
+            receipt = await next_message(mentor_ws, lambda m: m.get("type") == "message.read")
+            assert receipt["data"]["read_id"] == reply["id"]
+
+
 async def test_participants_on_two_processes_meet_in_one_room(cluster: Cluster) -> None:
     async with aiohttp.ClientSession() as http:
         mentor = await register(http, cluster.url(0), "mentor", "rm", domains=["Programming"])

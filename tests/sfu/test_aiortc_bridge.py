@@ -9,6 +9,7 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 from sfu.transport import aiortc_bridge as bridge
+from sfu.transport.media_transport import MediaTransport
 
 
 def test_pinned_minor_version() -> None:
@@ -55,7 +56,7 @@ async def test_adopted_transceiver_never_starts_codecs() -> None:
     await pc.close()
 
 
-async def test_transport_interception_and_writer() -> None:
+async def test_transport_interception_and_media_transport() -> None:
     pc = RTCPeerConnection()
     t = pc.addTransceiver("video")
     dtls = t.receiver.transport
@@ -65,8 +66,26 @@ async def test_transport_interception_and_writer() -> None:
     await dtls._handle_rtp_data(b"rtp", arrival_time_ms=0)
     await dtls._handle_rtcp_data(b"rtcp")
     assert rtp == [b"rtp"] and rtcp == [b"rtcp"]
-    writer = bridge.TransportWriter(dtls)
-    writer.send_rtp(b"\x80" * 20)  # not connected: dropped quietly
-    assert writer.errors == 0
+    assert bridge.connected_path(dtls) is None  # not connected: nothing to install yet
     assert len(bridge.ice_connections(pc)) == 1
+    await pc.close()
+
+
+async def test_media_transport_routes_and_drops_until_connected() -> None:
+    pc = RTCPeerConnection()
+    dtls = pc.addTransceiver("video").receiver.transport
+    unknown: list[bytes] = []
+    rtcp: list[bytes] = []
+    transport = MediaTransport(on_rtcp=rtcp.append, on_unknown_rtp=unknown.append)
+    assert transport.bind(dtls) and not transport.bind(dtls)
+    routed: list[bytes] = []
+    packet = b"\x80\x60\x00\x01" + b"\x00" * 4 + (0x1234).to_bytes(4, "big") + b"payload"
+    transport.route(0x1234, routed.append)
+    await dtls._handle_rtp_data(packet, arrival_time_ms=0)  # aiortc's own path reaches the routes too
+    await dtls._handle_rtp_data(packet[:8] + (0x99).to_bytes(4, "big") + packet[12:], arrival_time_ms=0)
+    await dtls._handle_rtcp_data(b"rtcp")
+    assert routed == [packet] and len(unknown) == 1 and rtcp == [b"rtcp"]
+    transport.send(b"\x80" * 20)  # not connected: dropped quietly
+    transport.send_rtcp(b"\x80" * 20)
+    assert not transport.connected and transport.batch_sink is None and transport.errors == 0
     await pc.close()

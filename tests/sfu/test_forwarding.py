@@ -12,6 +12,7 @@ from sfu.rtp.forwarding import (
     URI_ABS_SEND_TIME,
     URI_AUDIO_LEVEL,
     URI_MID,
+    CallSink,
     ExtensionWriter,
     RtpForwarder,
     RtpRewriter,
@@ -86,7 +87,7 @@ def make(kind: str = "video", history: int = 64) -> tuple[RtpForwarder, RtpRewri
         request_keyframe=lambda: requests.append(1),
     )
     ids = {URI_MID: 1, URI_ABS_SEND_TIME: 3} if kind == "video" else {URI_MID: 1, URI_AUDIO_LEVEL: 2}
-    rw.configure(pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter(ids, "7"), send=out.append)
+    rw.configure(pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter(ids, "7"), sink=CallSink(out.append))
     fwd.rewriters = [rw]
     return fwd, rw, out, requests
 

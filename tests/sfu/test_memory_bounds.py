@@ -24,7 +24,15 @@ import pytest
 
 from sfu import Engine, SfuConfig, heap
 from sfu.transport import aiortc_bridge as bridge
-from sfu.rtp.forwarding import URI_ABS_SEND_TIME, URI_MID, ExtensionWriter, RtpForwarder, RtpRewriter, vp8_is_keyframe
+from sfu.rtp.forwarding import (
+    URI_ABS_SEND_TIME,
+    URI_MID,
+    CallSink,
+    ExtensionWriter,
+    RtpForwarder,
+    RtpRewriter,
+    vp8_is_keyframe,
+)
 
 VP8_KEY = bytes([0x90, 0x80, 0x05, 0x00])
 VP8_DELTA = bytes([0x90, 0x80, 0x06, 0x01])
@@ -55,7 +63,7 @@ def _fanout(consumers: int) -> tuple[RtpForwarder, list[RtpRewriter]]:
             pt_map={96: 100},
             rtx_pt=101,
             ext=ExtensionWriter({URI_MID: 1, URI_ABS_SEND_TIME: 3}, "0"),
-            send=lambda _p: None,
+            sink=CallSink(lambda _p: None),
         )
         rewriters.append(rw)
     fwd.rewriters = rewriters

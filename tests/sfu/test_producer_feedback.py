@@ -14,6 +14,7 @@ from aiortc.rtcrtpparameters import (
 from sfu.rtp import rtcp
 from sfu.room.consumer import Consumer
 from sfu.room.producer import Producer
+from sfu.rtp.forwarding import CallSink
 
 
 class Clock:
@@ -177,7 +178,7 @@ async def test_renumbered_payload_types_keep_forwarding_vp8() -> None:
     out: list[bytes] = []
     consumer.rewriter.ssrc = 0xAAAA
 
-    consumer.configure(RTCRtpSendParameters(codecs=sub_codecs), out.append, "cname")
+    consumer.configure(RTCRtpSendParameters(codecs=sub_codecs), CallSink(out.append), "cname")
     p.configure(params(97, 98))  # the server's re-offer, answered by the browser
     consumer.refresh()  # as the router does for a producer's consumers once it is configured
 
@@ -206,7 +207,7 @@ async def test_after_a_blackout_the_publisher_is_asked_for_a_keyframe_at_once() 
     c.rewriter.ssrc = 0x2222
     out: list[bytes] = []
     codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
-    c.configure(RTCRtpSendParameters(codecs=[codec]), out.append, "cname")
+    c.configure(RTCRtpSendParameters(codecs=[codec]), CallSink(out.append), "cname")
     for seq in range(1, 4):
         p.forwarder.on_rtp(_vp8_packet(96, seq, keyframe=seq == 1))
         clock.now += 0.03

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from sfu import Router
+from sfu.rtp.forwarding import CallSink
 from sfu_client import Client
 
 
@@ -227,7 +228,8 @@ async def test_subscriber_nacks_are_answered_from_history(router: Router, make_c
     producer = router.peers[a.peer_id].producer_by_source("camera")
     consumer = router.peers[b.peer_id].consumer_for(producer)
     assert consumer is not None
-    send = consumer.rewriter.send
+    sink = consumer.rewriter.sink
+    assert sink is not None
     count = 0
 
     def lossy(packet: bytes) -> None:
@@ -235,9 +237,9 @@ async def test_subscriber_nacks_are_answered_from_history(router: Router, make_c
         nonlocal count
         count += 1
         if count % 7:
-            send(packet)
+            sink.send(packet)
 
-    consumer.rewriter.send = lossy
+    consumer.rewriter.sink = CallSink(lossy)
     await b.wait_for(lambda: consumer.rewriter.retransmitted >= 3)
     assert consumer.nacks >= 1
     await b.wait_frames(a.peer_id, "camera", 10)

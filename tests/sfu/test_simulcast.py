@@ -16,6 +16,7 @@ from sfu.rtp import rtcp, simulcast
 from sfu.room.consumer import Consumer
 from sfu.rtp.layers import DownlinkGauge, LayerState, RecordingFeed, choose_layer
 from sfu.room.producer import Producer
+from sfu.rtp.forwarding import CallSink
 
 # the video m-section of Chromium 156's offer for sendEncodings [q, h, f] (trimmed)
 CHROMIUM_OFFER = "\r\n".join(
@@ -177,7 +178,7 @@ def test_each_subscriber_switches_at_a_keyframe_and_numbering_stays_continuous()
             RTCRtpSendParameters(
                 codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=100)]
             ),
-            outs[name].append,
+            CallSink(outs[name].append),
             "cname",
         )
         consumers[name] = c
@@ -283,7 +284,7 @@ async def test_a_packet_lost_on_the_uplink_is_asked_for_again_and_repaired_for_e
     c = Consumer(subscriber_id="s", producer=p, clock=clock, history_size=64)
     c.configure(
         RTCRtpSendParameters(codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=100)]),
-        got.append,
+        CallSink(got.append),
         "cname",
     )
     for seq in (1, 2, 5):  # 3 and 4 never arrive
@@ -327,7 +328,7 @@ def test_a_new_subscriber_starts_on_the_first_keyframe_of_any_layer() -> None:
     c = Consumer(subscriber_id="s", producer=p, clock=clock, history_size=64)
     c.configure(
         RTCRtpSendParameters(codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=100)]),
-        got.append,
+        CallSink(got.append),
         "cname",
     )
     assert c.switch is not None and c.switch.target == 2

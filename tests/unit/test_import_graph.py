@@ -228,3 +228,28 @@ def test_benchmarks_never_import_the_tests() -> None:
         if d == "tests" or d.startswith("tests.")
     )
     assert found == []
+
+
+MONEY_WRITES = {
+    "ledger": {"post", "record_charge", "record_refund", "record_release"},
+    "provider": {"charge", "refund", "payout"},
+}
+
+
+def test_only_the_money_package_moves_money() -> None:
+    """docs/money.md: one owner. Outside api/services/money nothing posts a journal or calls
+    the payment provider; everyone else asks money.charges (charge, refund, release)."""
+    found = []
+    for package in ("api", "web"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "money" in path.relative_to(ROOT).parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name)
+                    and node.func.attr in MONEY_WRITES.get(node.func.value.id, set())
+                ):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.func.value.id}.{node.func.attr}")
+    assert found == []

@@ -1,7 +1,8 @@
-"""Charging and refunding a booking: the provider call and the ledger journal move together.
+"""Charging, refunding and releasing a booking: the provider call and the ledger journal move together.
 
-These two functions are the only places a learner's money enters or leaves the
-platform (payouts, in ``earnings``, are the mentor's side). Both run inside the
+``charge`` and ``refund`` are the only places a learner's money enters or leaves the
+platform, ``release`` the only place it becomes the mentor's (payouts, in ``earnings``,
+are the mentor's side). Every other module asks these; none writes money journals itself. Both run inside the
 caller's write transaction: the journal commits with the booking's change or not
 at all. The provider is called with a key derived from the booking, so a retried
 transaction asks it for the same charge or refund again and it answers with the
@@ -57,3 +58,11 @@ async def refund(s: AsyncSession, booking: Booking, reason: str) -> int:
     amount = await ledger.paid_in(s, journal.id)
     provider.refund(charge_reference=booking.payment_ref or "", amount_cents=amount, currency=booking.currency)
     return amount
+
+
+async def release(s: AsyncSession, booking: Booking, reason: str = "") -> bool:
+    """The booking's share leaves the hold: mentor pending -> available, fees pending -> fees.
+    Idempotent; False when nothing was charged. Callers decide when (settlement after the
+    hold, an admin resolving a report); a refunded charge cannot be released (the ledger
+    refuses to take pending money twice)."""
+    return await ledger.record_release(s, booking.id, reference=reason) is not None

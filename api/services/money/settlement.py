@@ -36,7 +36,7 @@ from api.models import (
     SessionStatus,
 )
 from api.services import attendance, notifications, session_state
-from api.services.money import charges, class_model, ledger
+from api.services.money import charges, class_model
 from api.services.errors import Conflict, NotFound
 from api.services.settings_store import get_all as platform_settings
 
@@ -122,7 +122,9 @@ async def settle_in(s: AsyncSession, session_id: int, rules: Rules, now: datetim
     verdict = class_model.judge(
         rules.model,
         starts_at=sess.starts_at,
-        ended_at=now,
+        # Time after the scheduled end never makes a class (a mentor arriving in the room's
+        # grace period after it is not paid for no-shows).
+        ended_at=min(now, sess.starts_at + timedelta(minutes=sess.duration_min)),
         duration_min=sess.duration_min,
         mentor=by_user.get(sess.mentor_id, []),
         learners={b.id: by_user.get(b.learner_id, []) for b in booked},
@@ -149,8 +151,9 @@ async def settle_in(s: AsyncSession, session_id: int, rules: Rules, now: datetim
 
 
 async def _settle_forfeits(s: AsyncSession, sess: Session, took_place: bool, rules: Rules, now: datetime) -> None:
-    """Late cancellations kept their charge: it follows the class. Held: the mentor's share
-    is released after the hold like an attended seat's. Not held: the learner is refunded."""
+    """Late cancellations kept their charge: it follows the class. Held at the terms they
+    bought: the mentor's share is released after the hold like an attended seat's. Not held,
+    or moved or shortened since they paid: the learner is refunded."""
     late = (
         await s.scalars(
             select(Booking).where(
@@ -165,7 +168,7 @@ async def _settle_forfeits(s: AsyncSession, sess: Session, took_place: bool, rul
         b.settled_at = now
         if await charges.is_refunded(s, b.id):
             continue
-        if took_place:
+        if took_place and not terms_changed(b, sess):
             b.earnings_release_at = now + rules.hold
             if rules.hold <= timedelta(0):
                 await _release(s, b, now)
@@ -266,7 +269,7 @@ async def settle_session(ctx: Context, session_id: int, *, now: datetime | None 
 
 
 async def _release(s: AsyncSession, b: Booking, now: datetime) -> None:
-    await ledger.record_release(s, b.id)
+    await charges.release(s, b)
     b.earnings_released_at = now
 
 

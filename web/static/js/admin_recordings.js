@@ -1,4 +1,4 @@
-// Admin → Recordings (DESIGN §4): GET /api/recordings (?session_id= from the filter or the URL),
+// Admin → Recordings (docs/architecture.md, REST): GET /api/recordings (?session_id= from the filter or the URL),
 // play in the page with an HTML5 <video> on GET /api/recordings/{id}/download (HTTP Range; one
 // WebM per participant, ?file=N), download, [Export MP4] (POST /api/recordings/{id}/export, then
 // GET /api/recordings/{id} until the export is ready: a progress bar, then ?file=export), and

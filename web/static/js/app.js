@@ -1,5 +1,5 @@
 // Runs on every page: local times, the live unread badge, notification toasts.
-import { currentUser, formatTime, toast } from "./api.js";
+import { api, currentUser, formatTime, toast } from "./api.js";
 import * as realtime from "./realtime.js";
 
 function localizeTimes(root = document) {
@@ -13,12 +13,16 @@ function localizeTimes(root = document) {
   });
 }
 
-function setUnread(count) {
-  document.querySelectorAll("[data-unread-badge]").forEach((el) => {
+function setBadge(selector, count) {
+  document.querySelectorAll(selector).forEach((el) => {
     el.textContent = count > 99 ? "99+" : String(count);
     el.hidden = count <= 0;
     el.dataset.count = String(count);
   });
+}
+
+function setUnread(count) {
+  setBadge("[data-unread-badge]", count);
 }
 
 function unread() {
@@ -80,4 +84,24 @@ if (currentUser()) {
     navigator.serviceWorker.register("/static/sw.js").catch(() => {});
   }
   document.addEventListener("pl:unread", (ev) => setUnread(ev.detail));
+
+  // Messages: the nav bar's and the bottom tab's badge follow GET /api/conversations' unread
+  // count; a message from someone else toasts unless its conversation is open.
+  const refreshMessages = async () => {
+    if (!document.querySelector("[data-messages-badge]")) return;
+    try {
+      const data = await api("/api/conversations");
+      setBadge("[data-messages-badge]", data.unread);
+    } catch { /* keep the last count */ }
+  };
+  realtime.on("message", (m) => {
+    if (m.sender_id === currentUser().id) return;
+    refreshMessages();
+    if (location.pathname !== `/messages/${m.conversation_id}` && m.from) {
+      const text = m.body.length > 80 ? `${m.body.slice(0, 80)}…` : m.body;
+      toast(`${m.from.full_name}: ${text}`, { action: { href: `/messages/${m.conversation_id}`, label: "Open" } });
+    }
+  });
+  realtime.on("message.read", (r) => { if (r.reader_id === currentUser().id) refreshMessages(); });
+  document.addEventListener("pl:messages-read", refreshMessages);
 }

@@ -4,6 +4,7 @@
 // during the earnings hold [Report a problem] (POST /api/bookings/{id}/report, GET /api/reports).
 import { api, formatTime, h, itemsOf, money, showError, toast } from "./api.js";
 import * as realtime from "./realtime.js";
+import { replayBlock } from "./replays.js";
 
 const list = document.getElementById("booking-list");
 const view = list.dataset.view;
@@ -132,6 +133,11 @@ function card(b) {
       view === "upcoming" ? h("div", { dataset: { slot: "actions" } }) : null),
     view === "past" ? h("div", { class: "mt-2" }, pastArea(b)) : null,
     view === "past" ? reportArea(b) : null);
+  // A class the learner attended (settled as such) may have a recording to replay; asking for
+  // anything else would only be answered 404.
+  if (view === "past" && s.status === "completed" && b.status === "attended" && s.attendee_replay) {
+    replayBlock(s.id, s.title).then((block) => { if (block) li.append(block); });
+  }
   return li;
 }
 

@@ -62,6 +62,8 @@ export function sessionForm(form, { onSaved = () => {} } = {}) {
     form.elements.date.value = p.date;
     form.elements.time.value = "18:00";
     publishBtn.hidden = false;
+    form.elements.attendee_replay.checked = true;
+    form.elements.attendee_replay.dataset.touched = "";
     clearErrors(form);
   }
 
@@ -79,6 +81,8 @@ export function sessionForm(form, { onSaved = () => {} } = {}) {
     if (![...el.currency.options].some((o) => o.value === s.currency)) el.currency.add(new Option(s.currency, s.currency));
     el.currency.value = s.currency || "USD";
     el.capacity.value = s.capacity || 1;
+    el.attendee_replay.checked = Boolean(s.attendee_replay);
+    el.attendee_replay.dataset.touched = "1";
     const p = localParts(s.starts_at, tz);
     el.date.value = p.date;
     el.time.value = p.time;
@@ -108,7 +112,7 @@ export function sessionForm(form, { onSaved = () => {} } = {}) {
       title: el.title.value.trim(), description: el.description.value, curriculum: lines(el.curriculum.value),
       domain: el.domain.value.trim(), skills: tags(el.skills.value), price_cents: Math.round(price * 100),
       currency: el.currency.value, capacity, starts_at: `${el.date.value}T${el.time.value}:00`, timezone: tz,
-      duration_min: Number(el.duration_min.value),
+      duration_min: Number(el.duration_min.value), attendee_replay: el.attendee_replay.checked,
     };
   }
 
@@ -139,6 +143,12 @@ export function sessionForm(form, { onSaved = () => {} } = {}) {
   }
 
   form.addEventListener("submit", (ev) => { ev.preventDefault(); save(false); });
+  // Replays default to on for a 1:1 and off for a group, until the mentor chooses.
+  const replay = form.elements.attendee_replay;
+  replay.addEventListener("change", () => { replay.dataset.touched = "1"; });
+  form.elements.capacity.addEventListener("input", () => {
+    if (!replay.dataset.touched) replay.checked = Number(form.elements.capacity.value) === 1;
+  });
   publishBtn.addEventListener("click", () => save(true));
   reset();
   return { fill, reset, form, get status() { return status; } };

@@ -36,6 +36,8 @@ form.addEventListener("submit", async (ev) => {
   const prefs = {
     email_notifications: form.pref_email_notifications.checked,
     reminders: form.pref_reminders.checked,
+    remind_email_24h: form.pref_remind_email_24h.checked,
+    remind_email_1h: form.pref_remind_email_1h.checked,
     browser_notifications: form.pref_browser_notifications.checked,
   };
   const pm = form.querySelector('input[name="pref_payment_method"]:checked');
@@ -61,3 +63,22 @@ form.addEventListener("submit", async (ev) => {
     button.disabled = false;
   }
 });
+
+// The secret calendar feed: shown, copied, and regenerated (which revokes the old address).
+const calendarUrl = document.getElementById("calendar-url");
+if (calendarUrl) {
+  const showFeed = (feed) => { calendarUrl.value = feed.url; };
+  api("/api/calendar/feed").then(showFeed).catch((err) => showError(err));
+  document.getElementById("calendar-copy").addEventListener("click", async () => {
+    calendarUrl.select();
+    try { await navigator.clipboard.writeText(calendarUrl.value); toast("Calendar address copied", { kind: "success" }); }
+    catch { toast("Select the address and copy it", { kind: "info" }); }
+  });
+  document.getElementById("calendar-regenerate").addEventListener("click", async () => {
+    if (!window.confirm("Make a new address? Calendars subscribed to the old one stop updating.")) return;
+    try {
+      showFeed(await api("/api/calendar/feed", { method: "POST" }));
+      toast("New calendar address made; the old one no longer works", { kind: "success" });
+    } catch (err) { showError(err); }
+  });
+}

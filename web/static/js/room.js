@@ -1,13 +1,13 @@
 // The live room /room/{id}: token → signaling socket → one RTCPeerConnection to the SFU.
 //
-// Protocol (DESIGN.md §5, sfu/README.md): join → joined; the client offers its tracks
+// Protocol (docs/architecture.md, sfu/README.md): join → joined; the client offers its tracks
 // (camera, mic, screen with `sources`), the server answers; the server offers whenever
 // others' tracks come and go, the client answers. `tracks` messages say which mid carries
 // which publisher's camera/mic/screen (the remote stream id is the publisher's peer_id).
 // The server is the impolite side: a colliding client offer gets `error {code: glare}` —
 // we roll back, answer the server, then offer again. Close code 4000 = replaced by a newer
 // connection of the same user. Anything else that drops us → fresh token, new
-// RTCPeerConnection, exponential backoff (1 s, 2 s, 4 s … 15 s).
+// RTCPeerConnection, after 250 ms, then exponential backoff (1 s, 2 s, 4 s … 15 s).
 //
 // This module is the connection's life (token, socket, phases, reconnects, end states) and
 // starts the page; the rest lives beside it: room_state.js (shared state), room_negotiation.js
@@ -30,6 +30,7 @@ import { highlightSpeaker, onQuality, reconcile, sizeHints } from "./room_tiles.
 document.body.classList.remove("pb-20");
 
 const BACKOFF_MAX = 15000;
+const FIRST_RETRY_MS = 250;
 const WAIT_POLL_MS = 3000;
 
 // Tests (and curious developers) reach the connection through window.__room.
@@ -167,11 +168,13 @@ function onSocketClose({ code, reason }, gen) {
 function scheduleReconnect(detail) {
   if (TERMINAL.has(state.phase)) return;
   teardownConnection();
-  const delay = Math.min(BACKOFF_MAX, 1000 * 2 ** state.attempt);
+  // The first try comes quickly: a room whose server died is re-placed on a live one at
+  // once (api/supervisor.py), so waiting a whole second would only add to the gap.
+  const delay = state.attempt === 0 ? FIRST_RETRY_MS : Math.min(BACKOFF_MAX, 1000 * 2 ** (state.attempt - 1));
   state.attempt += 1;
   setPhase("reconnecting");
-  $("#banner-reconnecting [data-detail]").textContent =
-    detail ? `${detail} Trying again in ${Math.round(delay / 1000)} s.` : `Trying again in ${Math.round(delay / 1000)} s.`;
+  const when = delay < 1000 ? "Trying again now." : `Trying again in ${Math.round(delay / 1000)} s.`;
+  $("#banner-reconnecting [data-detail]").textContent = detail ? `${detail} ${when}` : when;
   clearTimers();
   state.timer = setTimeout(connect, delay);
 }

@@ -109,3 +109,15 @@ $("#btn-panel").addEventListener("click", () => {
   $("#btn-panel").setAttribute("aria-expanded", open ? "true" : "false");
   if (open) $("#chat-unread").hidden = true;
 });
+
+// The class's files (GET /api/sessions/{id}/materials) under the participants: the slides the
+// mentor attached, a click away during the class.
+async function loadMaterials() {
+  try {
+    const data = await api(`/api/sessions/${SID}/materials`);
+    $("#room-materials-list").replaceChildren(...data.items.map((m) => h("li", {},
+      h("a", { href: m.url, download: m.name, class: "text-brand-300 hover:underline", text: m.name }))));
+    $("#room-materials").hidden = data.items.length === 0;
+  } catch { /* no files to show */ }
+}
+loadMaterials();

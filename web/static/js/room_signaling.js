@@ -1,4 +1,4 @@
-// The room signaling socket (DESIGN.md section 5, sfu/README.md): one JSON object per
+// The room signaling socket (docs/architecture.md, sfu/README.md): one JSON object per
 // frame with a `type`. Server messages carry their fields at the top level and mirrored
 // under `data`; `normalize` merges both so handlers read `msg.sdp`, `msg.peer_id` ...
 

@@ -1,6 +1,8 @@
 // Session detail: GET /api/sessions/{id} and its reviews; live seat count over /ws;
 // [Book Now] → modal → [Confirm] → POST /api/bookings/create (Idempotency-Key per modal open) → /learner/sessions.
 import { api, avatarEl, formatTime, h, money, newIdempotencyKey, showError } from "./api.js";
+import { materialsBlock } from "./materials.js";
+import { replayBlock } from "./replays.js";
 import { liveSeats, seatsLeft, seatsText, watch } from "./sessions_ui.js";
 
 const root = document.getElementById("session-detail");
@@ -60,14 +62,33 @@ function render(s) {
   seats.textContent = seatsText(left);
   const m = s.mentor || {};
   const rating = m.rating?.count ? ` · ★ ${Number(m.rating.average).toFixed(1)} (${m.rating.count})` : "";
+  // The mentor's name opens their profile; a learner can [Message] them before (or after) booking.
   $("#mentor-line").replaceChildren(avatarEl(m.avatar_url, m.full_name, "h-10 w-10"),
-    h("div", {}, h("p", { class: "font-medium", text: m.full_name }), h("p", { class: "text-sm text-slate-500", text: `Mentor${rating}` })));
+    h("div", {}, h("a", { class: "font-medium hover:underline", href: `/mentors/${m.id}`, text: m.full_name }),
+      h("p", { class: "text-sm text-slate-500" }, `Mentor${rating} · `,
+        h("a", { class: "text-brand-700 underline", href: `/mentors/${m.id}#slots`, text: "Book a 1:1 at a time that suits you" }))),
+    role === "learner" ? h("a", { href: `/messages/new?to=${m.id}`, class: "btn-secondary btn-sm ml-auto", dataset: { testid: "message-mentor" }, text: "Message" }) : null);
   $("#skills").replaceChildren(...(s.skills || []).map((k) => h("span", { class: "badge bg-slate-100 text-slate-700", text: k })));
   const topics = s.curriculum || [];
   $("#curriculum").replaceChildren(...(topics.length ? topics.map((t, i) => h("li", { class: "flex gap-3" },
     h("span", { class: "inline-flex h-6 w-6 shrink-0 items-center justify-center rounded-full bg-brand-100 text-xs font-bold text-brand-700", text: String(i + 1) }),
     h("span", { class: "text-slate-700", text: t }))) : [h("li", { class: "text-slate-600", text: "The mentor hasn't listed the topics yet." })]));
+  field("replay").textContent = s.attendee_replay ? "Attendees can replay the recording" : "Recording not shared with learners";
   refreshState();
+  if ((role === "learner" && s.booked) || s.is_owner) afterClass(s);
+}
+
+// Between classes: the materials (the mentor attaches them, booked learners download them) and,
+// for a learner who attended, the recording to replay.
+async function afterClass(s) {
+  const host = $("#after-class");
+  const [files, replays] = await Promise.all([
+    materialsBlock(s.id, { canEdit: s.is_owner }),
+    // Recordings exist once the class took place; only attendees get them (404 otherwise).
+    !s.is_owner && s.status === "completed" && s.attendee_replay ? replayBlock(s.id, s.title) : null,
+  ]);
+  host.replaceChildren(...[replays, files].filter(Boolean));
+  host.hidden = !host.children.length;
 }
 
 async function loadReviews(append = false) {
