@@ -26,6 +26,8 @@ $(AXE): web/package.json web/package-lock.json
 # Debian packages the tests drive for real: Chromium (browser tests), coturn (TURN tests),
 # redis-server (the scale-out tests start a private one they can stop), wrk (the API benchmark's generator),
 # npm (axe-core for the browser suite's accessibility pass).
+# janus (the peer SFU of `sfu_load.py --peer janus`, started by the benchmark with its own config; the
+# package's system service is switched off so no Janus runs with the stock configuration).
 system-deps:
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
@@ -36,8 +38,10 @@ system-deps:
 	  command -v wrk >/dev/null || missing="$$missing wrk"; \
 	  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	  command -v npm >/dev/null || missing="$$missing npm"; \
+	  command -v janus >/dev/null || missing="$$missing janus"; \
 	  if [ -n "$$missing" ]; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	    case "$$missing" in *janus*) systemctl disable --now janus >/dev/null 2>&1 || true;; esac; \
 	  fi; \
 	fi
 

@@ -2,8 +2,9 @@
 
 Non-browser clients put room and access tokens in WebSocket URLs (``?token=``),
 and a page URL such as ``/reset-password?token=`` also travels in ``Referer``.
-The access logger (``api.access_log_batch``) passes every logged value that
-could carry one (request line, headers) through :func:`redact`.
+Calendar apps fetch ``/api/calendar/{secret}.ics``, where the path itself is the
+credential. The access logger (``api.access_log_batch``) passes every logged value
+that could carry one (request line, headers) through :func:`redact`.
 """
 
 from __future__ import annotations
@@ -14,5 +15,9 @@ import re
 _SECRET_PARAM = re.compile(r"(?i)((?:^|[?&;\s])(?:[\w.-]*token|password|secret)(?:=|%3D))[^&;#\s\"]*")
 
 
+# /api/calendar/<secret>.ics: the feed's secret address (api/routes/calendar.py).
+_CALENDAR_SECRET = re.compile(r"(/api/calendar/)[A-Za-z0-9_-]+(\.ics)")
+
+
 def redact(text: str) -> str:
-    return _SECRET_PARAM.sub(r"\1[redacted]", text)
+    return _CALENDAR_SECRET.sub(r"\1[redacted]\2", _SECRET_PARAM.sub(r"\1[redacted]", text))

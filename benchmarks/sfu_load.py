@@ -36,6 +36,10 @@ until loss at subscribers exceeds 0.5 %% or SFU-added latency p99 exceeds 10 ms
 (the server's limit) or the generator saturates (then the report says so and
 blames nobody). Once per ``--sweep-workers`` entry (1 vs 2 server processes).
 
+``--peer janus``: each room count again through Janus (``benchmarks/janus_peer.py``: Debian's
+package, started here with its own configuration), right after ours, with the same participants;
+the report adds the peer's run and ``ratio_peer_over_ours`` of CPU per forwarded packet.
+
 ``--baseline``: the same participants (aiortc generator) through aiortc's
 MediaRelay with re-encoding (decode once per publisher, encode once per
 subscriber, as aiortc's examples do), so every report carries our ratio
@@ -46,6 +50,7 @@ against it from the same run.
     .venv/bin/python benchmarks/sfu_load.py --rooms 4 --generator aiortc          # the old generator
     .venv/bin/python benchmarks/sfu_load.py --rooms 4 --workers 2        # 1 vs 2 processes
     .venv/bin/python benchmarks/sfu_load.py --url http://host:8080 --server-pid 1234 --rooms 2
+    .venv/bin/python benchmarks/sfu_load.py --rooms 1 --generator aiortc --peer janus   # + Janus, same rooms
 """
 
 from __future__ import annotations
@@ -126,8 +131,10 @@ class Load:
     ) -> None:
         if generator not in ("replay", "aiortc"):
             raise TypeError(f"unknown generator {generator!r}")
-        if mode == "baseline" and generator != "aiortc":
-            raise TypeError("the baseline relay runs with the aiortc generator")
+        if mode in ("baseline", "janus") and generator != "aiortc":
+            # their participants publish and subscribe on two peer connections; the replay
+            # participant drives exactly one (benchmarks/replay_participant.py)
+            raise TypeError(f"the {mode} runs use the aiortc generator")
         self.mode = mode
         self.generator = generator
         self.base = base
@@ -149,6 +156,7 @@ class Load:
         self.people: list[Participant] = []
         self.setup: list[dict[str, Any]] = []
         self.join_failures: list[str] = []
+        self.janus: Any = None  # benchmarks.janus_peer.JanusRooms, mode "janus"
 
     @property
     def rooms(self) -> int:
@@ -162,6 +170,12 @@ class Load:
             self.setup += await make_rooms(
                 self.http, self.base, count, self.participants, f"{self.run_id}s{first}", first_index=first
             )
+        elif self.mode == "janus":
+            from benchmarks.janus_peer import JanusRooms
+
+            self.janus = self.janus or JanusRooms(self.http, self.base)
+            for r in range(first, first + count):
+                await self.janus.open(r, self.participants)
         new = [self._participant(first + r, i) for r in range(count) for i in range(self.participants)]
         self.people += new
         self.bench.participants = self.people
@@ -174,6 +188,10 @@ class Load:
             if self.mode == "ours":
                 room = self.setup[p.room]
                 coro = join_ours(p, self.http, self.base, room["session_id"], room["tokens"][p.index])
+            elif self.mode == "janus":
+                from benchmarks.janus_peer import join_janus
+
+                coro = join_janus(p, self.janus)
             else:
                 coro = join_baseline(p, self.http, self.base, self.participants)
             tasks.append(asyncio.ensure_future(coro))
@@ -488,6 +506,8 @@ class Load:
         await asyncio.gather(*(p.close() for p in self.people), return_exceptions=True)
         for mux in self.muxes:
             mux.close()
+        if self.janus is not None:
+            await self.janus.close()
         if self.mode == "ours":
             for r in self.setup:
                 try:
@@ -546,7 +566,7 @@ async def run_size(
         try:
             await load.add_rooms(rooms, ramp=ramp, warmup=warmup, label=label)
             urls = await metric_urls(base, redis_url) if mode == "ours" else []
-            return await load.measure(
+            out = await load.measure(
                 duration=duration,
                 pids=pids,
                 urls=urls,
@@ -554,6 +574,9 @@ async def run_size(
                 label=label,
                 generator_cores=generator_cores(client_cpus),
             )
+            if load.janus is not None:
+                out["negotiated"] = load.janus.negotiated
+            return out
         finally:
             await load.close()
 
@@ -896,6 +919,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "workers": args.workers,
             "baseline": args.baseline,
             "baseline_rooms": args.baseline_rooms,
+            "peer": args.peer,
             "generator": args.generator,
             "event_loop": args.loop,
             "generator_sockets": (args.generator_sockets or "one per participant")
@@ -958,6 +982,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 for pid in pids:
                     pin(pid, server_cpus)
             redis_url = server.env.get("PEERLEARN_REDIS_URL") if args.workers > 1 else None
+        janus = None
+        if args.peer == "janus":
+            from benchmarks.janus_peer import JanusServer
+
+            janus = JanusServer()
+            await janus.start()
+            if server_cpus:
+                pin(janus.pid, server_cpus)
         try:
             for rooms in sizes:
                 result = await run_size(
@@ -982,9 +1014,31 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 print(f"\n{rooms}x{args.participants}: {summary_line(result)}", file=sys.stderr)
                 report["runs"].append(result)
+                if janus is not None:  # the same rooms through Janus, right after ours
+                    peer = await run_size(
+                        mode="janus",
+                        fps=args.fps,
+                        base=janus.url,
+                        rooms=rooms,
+                        participants=args.participants,
+                        duration=args.duration,
+                        ramp=args.ramp * rooms,
+                        warmup=args.warmup,
+                        pids=[janus.pid],
+                        clips=clips,
+                        redis_url=None,
+                        run_id=run_id,
+                        label=f"janus {rooms}x{args.participants}",
+                        client_cpus=client_cpus,
+                    )
+                    print(f"\njanus {rooms}x{args.participants}: {summary_line(peer)}", file=sys.stderr)
+                    result.update(peer_comparison(result, peer))
+                    report.update(peer_comparison(result, peer))
         finally:
             if server is not None:
                 server.stop()
+            if janus is not None:
+                janus.stop()
     if args.baseline:
         bserver = BaselineServer()
         bserver.start()
@@ -1022,6 +1076,17 @@ def shares_sockets(args: argparse.Namespace) -> bool:
     """Participants share generator sockets: the server must then give each peer its own port (its
     shared port tells peers apart by source address, and they would all have one)."""
     return args.generator == "replay" and args.generator_sockets > 0
+
+
+def peer_comparison(ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
+    """The fields issue 28 names: the peer's run (its ``cpu_us_per_forwarded_packet`` among
+    them), ours per forwarded packet, and peer / ours (above 1: the peer spends more)."""
+    mine, theirs = ours.get("cpu_us_per_forwarded_packet"), peer.get("cpu_us_per_forwarded_packet")
+    return {
+        "peer": {"name": "janus", **peer},
+        "cpu_us_per_forwarded_packet": mine,
+        "ratio_peer_over_ours": round(theirs / mine, 2) if mine and theirs else None,
+    }
 
 
 def baseline_ratio(ours: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -1134,6 +1199,13 @@ def main() -> int:
         help="also run the MediaRelay re-encoding baseline (default on)",
     )
     ap.add_argument("--baseline-rooms", type=int, default=1)
+    ap.add_argument(
+        "--peer",
+        choices=("none", "janus"),
+        default="none",
+        help="janus: each room count also through Janus (Debian's janus package, started here), right "
+        "after ours, with the same participants; needs --generator aiortc for now",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="results directory (default benchmarks/results)")
     ap.add_argument("--no-plot", action="store_true")
@@ -1142,6 +1214,8 @@ def main() -> int:
         common.RESULTS = Path(args.out)
     if args.sweep and args.url:
         ap.error("--sweep starts its own servers (1 vs 2 workers): no --url")
+    if args.peer == "janus" and (args.generator != "aiortc" or args.sweep):
+        ap.error("--peer janus runs room counts (no --sweep) with --generator aiortc")
     random.seed(args.seed)
     global SAMPLE_MASK
     SAMPLE_MASK = max(1, args.latency_sample) - 1

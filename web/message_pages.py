@@ -15,6 +15,7 @@ from api.errors import ApiError
 from api.keys import DB
 from api.services import accounts, messages
 from api.services.feedback import mentor_profile
+from api.services.settings_store import get_all as platform_settings
 from web.pages import guard, render
 
 routes = web.RouteTableDef()
@@ -80,4 +81,6 @@ async def mentor_public(request: web.Request) -> web.Response:
     """A mentor's public profile: bio, rating, upcoming sessions, [Message] and [Request a session]."""
     viewer = await optional_user(request)
     profile = await mentor_profile(request.app[DB], _int(request.match_info["id"]), viewer)
-    return render(request, "public/mentor.html", {"profile": profile})
+    # The slot picker's cancellation policy is shown before paying, with today's window.
+    window = int((await platform_settings(request.app[DB]))["refund_window_hours"])
+    return render(request, "public/mentor.html", {"profile": profile, "refund_window": window})

@@ -87,7 +87,7 @@ async def block(request: web.Request, *, body: BlockBody, user: CurrentUser) -> 
 )
 async def report(request: web.Request, *, body: ReportBody, user: CurrentUser) -> ReportOut:
     """Report the conversation to the admins, who may then read it."""
-    return await messages.report(request.app[DB], user.id, path_id(request), body.reason)
+    return await messages.report(Context.of(request.app), user.id, path_id(request), body.reason)
 
 
 @routes.get(

@@ -45,6 +45,7 @@ from api.schemas.messages import (
 )
 from api.services.accounts import avatar_url, ensure_verified
 from api.services.errors import Forbidden, Invalid, NotFound, RateLimited
+from api.services import notifications
 from api.services.notifications import user_channel
 
 BURST_WINDOW_SECONDS = 60
@@ -344,14 +345,23 @@ async def set_blocked(db: Database, user_id: int, conv_id: int, blocked: bool) -
     return blocked
 
 
-async def report(db: Database, user_id: int, conv_id: int, reason: str) -> ReportOut:
-    """A party reports the conversation: admins can now read it (admin → Reports)."""
-    async with db.write() as s:
+async def report(ctx: Context, user_id: int, conv_id: int, reason: str) -> ReportOut:
+    """A party reports the conversation: admins can now read it (admin → Reports), and are told."""
+    async with ctx.db.write() as s:
         await _party_of(s, conv_id, user_id)
         rep = ConversationReport(conversation_id=conv_id, reporter_id=user_id, reason=reason)
         s.add(rep)
         await s.flush()
-        return ReportOut(id=rep.id, conversation_id=conv_id, created_at=rep.created_at.isoformat())
+        admins = (await s.scalars(select(User.id).where(User.role == Role.admin, User.is_active.is_(True)))).all()
+        notes = [
+            notifications.add(
+                s, admin_id, "report.opened", "A conversation was reported", reason[:500], "/admin/reports"
+            )
+            for admin_id in admins
+        ]
+        out = ReportOut(id=rep.id, conversation_id=conv_id, created_at=rep.created_at.isoformat())
+    await notifications.push(ctx.broker, notes)
+    return out
 
 
 async def reported(db: Database, *, limit: int = 50) -> ReportedConversationList:

@@ -200,7 +200,6 @@ async def create(ctx: Context, learner: CurrentUser, data: RequestCreate, limite
     async with ctx.db.read() as s:
         # A throwaway address must not put its text in front of every mentor of a domain.
         await accounts.ensure_verified(s, learner.id, ctx.settings)
-    await _within_allowance(ctx, limiter, learner.id)
     now = utcnow()
     times = sorted({t.astimezone(timezone.utc) for t in data.preferred_times})
     if not any(t > now for t in times):
@@ -208,6 +207,8 @@ async def create(ctx: Context, learner: CurrentUser, data: RequestCreate, limite
             "At least one preferred time must be in the future.",
             fields={"preferred_times": "at least one in the future"},
         )
+    # After the form's own mistakes (a past time costs nothing), before anything is written.
+    await _within_allowance(ctx, limiter, learner.id)
     notes: list[Notification] = []
     async with ctx.db.write() as s:
         if data.mentor_id is not None:

@@ -292,3 +292,12 @@ async def test_naive_recording_filters_are_read_as_utc(client, admin) -> None:
     """schemathesis found it on a fresh install: a naive filter reached a UTC column (500)."""
     resp = await admin.get("/api/recordings", params={"date_from": "2030-01-01T00:00:00", "date_to": "2031-01-01"})
     assert resp.status == 200, await resp.text()
+
+
+async def test_a_form_mistake_does_not_use_up_the_allowance(aiohttp_client, settings) -> None:
+    client = await aiohttp_client(create_app(replace(settings, request_rate_burst=1, request_rate_daily=1)))
+    learner = await signup(client, "learner")
+    past = (utcnow() - timedelta(days=1)).isoformat()
+    assert (await learner.post("/api/requests/create", json=_request_body(preferred_times=[past]))).status == 400
+    assert (await learner.post("/api/requests/create", json=_request_body())).status == 201
+    assert (await learner.post("/api/requests/create", json=_request_body())).status == 429

@@ -126,7 +126,11 @@ MATRIX = [
     row("POST", "/api/requests/{id}/accept", "request", ("mentor",), {"starts_at": FUTURE}),
     # the mentor's proposal is answered by the request's learner only
     row(
-        "POST", "/api/requests/{id}/proposal/confirm", "request", ("learner",), {"price_cents": 0, "starts_at": FUTURE}
+        "POST",
+        "/api/requests/{id}/proposal/confirm",
+        "request",
+        ("learner",),
+        {"price_cents": 0, "starts_at": FUTURE, "mentor_id": 1},
     ),
     row("POST", "/api/requests/{id}/proposal/decline", "request", ("learner",)),
     row("POST", "/api/requests/{id}/cancel", "request3", ("learner",)),
@@ -296,7 +300,7 @@ async def test_matrix(client, world):
             else:
                 must_401 = role == "anon" and (r.method, r.template) not in public
                 if resp.status not in REFUSED or (must_401 and resp.status != 401):
-                    mismatches.append(f"{role} got {resp.status} on {r.method} {r.template} [{r.obj}]")
+                    mismatches.append(f"{role} got {resp.status} on {r.method} {r.template} [{r.obj}]: {text[:200]}")
     assert not mismatches, "\n".join(mismatches)
 
 

@@ -102,3 +102,11 @@ async def test_a_deactivated_users_feed_stops(client, learner, admin):
     path = await feed_path(learner)
     assert (await admin.post(f"/api/users/{learner.id}/deactivate")).status == 200
     assert (await client.get(path)).status == 404
+
+
+def test_the_access_log_keeps_feed_secrets_out() -> None:
+    from api.access_log import redact
+
+    line = 'GET /api/calendar/Zk3_abc-DEF123456789.ics HTTP/1.1" 200 "-" "Google-Calendar-Importer"'
+    assert "Zk3_abc" not in redact(line) and "/api/calendar/[redacted].ics" in redact(line)
+    assert redact("GET /api/calendar/feed HTTP/1.1") == "GET /api/calendar/feed HTTP/1.1"

@@ -141,6 +141,8 @@ async def test_block_stops_messages_both_ways_and_report_reaches_admins(client, 
     assert len(reports) == 1 and reports[0]["reason"] == "Spam"
     assert [m["body"] for m in reports[0]["messages"]] == ["Buy my course at spam.example", "No thanks"]
     assert (await learner.get("/api/admin/conversation-reports")).status == 403
+    notes = (await (await admin.get("/api/notifications")).json())["items"]
+    assert any(n["kind"] == "report.opened" and n["link"] == "/admin/reports" for n in notes)
 
     assert (await mentor.post(f"/api/conversations/{cid}/block", json={"blocked": False})).status == 200
     assert (await send(learner, mentor)).status == 201

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SMALL_CLIP = ["--width", "160", "--height", "120", "--clip-seconds", "2"]
 
@@ -102,3 +104,43 @@ def test_room_quality_two_browsers(tmp_path: Path) -> None:
         "server_cpu_cores",
         "browsers_cpu_cores",
     } <= report["summary"].keys()
+
+
+def test_sfu_load_against_janus(tmp_path: Path) -> None:
+    """Issue 28: the same rooms through Janus (Debian's package, started by the benchmark) right
+    after ours, both sides' CPU per forwarded packet and their ratio in one report."""
+    from benchmarks.janus_peer import available
+
+    if not available():
+        pytest.skip("janus is not installed (make system-deps installs Debian's package)")
+    report = _run(
+        [
+            "benchmarks/sfu_load.py",
+            "--rooms",
+            "1",
+            "--participants",
+            "2",
+            "--duration",
+            "3",
+            "--warmup",
+            "1",
+            "--ramp",
+            "0.2",
+            "--no-baseline",
+            "--generator",
+            "aiortc",
+            "--peer",
+            "janus",
+            *SMALL_CLIP,
+        ],
+        tmp_path,
+        300,
+    )
+    (run,) = report["runs"]
+    peer = run["peer"]
+    assert {"cpu_us_per_forwarded_packet", "ratio_peer_over_ours", "peer"} <= report.keys()
+    assert peer["name"] == "janus" and peer["mode"] == "janus"
+    assert peer["join_failures"] == [] and peer["signaling_errors"] == []
+    assert peer["streams_flowing"] == peer["streams_expected"] == run["streams_expected"]
+    assert peer["cpu_us_per_forwarded_packet"] and report["ratio_peer_over_ours"]
+    assert {"extensions", "twcc", "codecs"} <= peer["negotiated"].keys()

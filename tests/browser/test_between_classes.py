@@ -94,11 +94,13 @@ def test_message_book_materials_class_and_replay_on_a_phone(
 
     # The mentor attaches the slides; the learner finds them on the session page.
     mt.goto(f"/sessions/{sid}")
+    expect(mt.page.get_by_test_id("booked-learners")).to_contain_text("Test Learner")
     materials = mt.page.get_by_test_id("materials")
     materials.locator("input[type=file]").set_input_files(
         {"name": "TaskGroup slides.pdf", "mimeType": "application/pdf", "buffer": PDF}
     )
     expect(materials.get_by_test_id("materials-list")).to_contain_text("TaskGroup slides.pdf")
+    mt.shot("journey-session-materials-1280")
     phone.goto(f"/sessions/{sid}")
     link = page.get_by_test_id("materials").get_by_role("link", name="TaskGroup slides.pdf")
     expect(link).to_be_visible()

@@ -73,6 +73,12 @@ def test_mentor_sets_hours_on_a_phone_and_a_learner_abroad_books_a_slot(zoned_ta
     assert rules["time_zone"] == "Europe/Berlin" and rules["slot_minutes"] == 45 and rules["price_cents"] == 2500
     assert {(r["weekday"], r["start"], r["end"]) for r in rules["weekly"]} == {(d, "09:00", "12:00") for d in range(7)}
     assert not phone.console_errors, phone.console_errors
+    wide = zoned_tab("Europe/Berlin", 1280, 900)
+    wide.login(mentor.user["email"], PASSWORD)  # type: ignore[index]
+    wide.goto("/mentor/availability")
+    expect(wide.page.locator('[data-day="6"] [data-range]')).to_have_count(1)
+    _no_sideways_scroll(wide)
+    wide.shot("scheduling-1b-mentor-availability-desktop")
 
     # The learner, in Tokyo on a desktop: slots on a Tokyo clock, Berlin's beside it.
     now = datetime.now(UTC)
@@ -98,6 +104,9 @@ def test_mentor_sets_hours_on_a_phone_and_a_learner_abroad_books_a_slot(zoned_ta
     expect(dialog).to_contain_text("(Asia/Tokyo)")
     expect(dialog).to_contain_text("(Europe/Berlin)")
     expect(dialog).to_contain_text("$25.00")
+    expect(dialog.get_by_test_id("cancellation-policy")).to_contain_text(
+        re.compile(r"more than \d+ hours before the start")
+    )
     desk.shot("scheduling-3-learner-confirm")
     dialog.get_by_role("button", name="Confirm").click()
     expect(page).to_have_url(re.compile(r"/learner/sessions$"))
@@ -176,6 +185,13 @@ def test_profile_calendar_feed_and_reminder_choices(zoned_tab: Any, api_client: 
     booking = learner.call(
         "POST", "/api/bookings/slot", {"mentor_id": mentor.user["id"], "starts_at": slot["starts_at"]}
     )  # type: ignore[index]
+
+    # A visitor sees the free times too; picking one asks them to sign in first.
+    visitor = zoned_tab("America/New_York", 390, 844)
+    visitor.goto(f"/mentors/{mentor.user['id']}")  # type: ignore[index]
+    expect(visitor.page.get_by_test_id("slot-zones")).to_contain_text("America/New_York")
+    visitor.page.locator("[data-slot]").first.click()
+    expect(visitor.page).to_have_url(re.compile(r"/login\?next="))
 
     phone = zoned_tab("America/New_York", 390, 844)
     phone.login(learner.user["email"], PASSWORD)  # type: ignore[index]

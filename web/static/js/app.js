@@ -97,7 +97,8 @@ if (currentUser()) {
   realtime.on("message", (m) => {
     if (m.sender_id === currentUser().id) return;
     refreshMessages();
-    if (location.pathname !== `/messages/${m.conversation_id}` && m.from) {
+    // The inbox and the conversation itself show it already.
+    if (location.pathname !== "/messages" && location.pathname !== `/messages/${m.conversation_id}` && m.from) {
       const text = m.body.length > 80 ? `${m.body.slice(0, 80)}…` : m.body;
       toast(`${m.from.full_name}: ${text}`, { action: { href: `/messages/${m.conversation_id}`, label: "Open" } });
     }

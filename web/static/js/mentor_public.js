@@ -65,6 +65,10 @@ async function loadSlots() {
 }
 
 function openModal(slot) {
+  if (!root.dataset.role) {  // a visitor: sign in (or register) first, then come back here
+    window.location.assign(`/login?next=${encodeURIComponent(`/mentors/${mentorId}#slots`)}`);
+    return;
+  }
   chosen = slot;
   const set = (k, v) => { modal.querySelector(`[data-modal="${k}"]`).textContent = v; };
   set("mentor", mentor.full_name);

@@ -37,6 +37,10 @@ function card(r, { fresh = false } = {}) {
   } else if (r.status === "accepted" && r.session_id) {
     actions.append(h("a", { href: `/sessions/${r.session_id}`, class: "btn-secondary btn-sm", text: "View session" }));
   }
+  // A request sent to this mentor lets them write to its learner first (to ask before proposing).
+  if (r.mentor?.id === me && r.learner?.id) {
+    actions.append(h("a", { href: `/messages/new?to=${r.learner.id}`, class: "btn-secondary btn-sm", text: `Message ${r.learner.full_name}` }));
+  }
   return h("li", { id: `request-${r.id}`, class: `card p-4 ${fresh ? "ring-2 ring-brand-400" : ""}`, dataset: { requestId: r.id, status: r.status } },
     h("div", { class: "flex flex-wrap items-start justify-between gap-3" },
       h("div", { class: "min-w-0 flex-1" },

@@ -63,11 +63,12 @@ function render(s) {
   const m = s.mentor || {};
   const rating = m.rating?.count ? ` · ★ ${Number(m.rating.average).toFixed(1)} (${m.rating.count})` : "";
   // The mentor's name opens their profile; a learner can [Message] them before (or after) booking.
-  $("#mentor-line").replaceChildren(avatarEl(m.avatar_url, m.full_name, "h-10 w-10"),
+  $("#mentor-line").replaceChildren(...[avatarEl(m.avatar_url, m.full_name, "h-10 w-10"),
     h("div", {}, h("a", { class: "font-medium hover:underline", href: `/mentors/${m.id}`, text: m.full_name }),
       h("p", { class: "text-sm text-slate-500" }, `Mentor${rating} · `,
         h("a", { class: "text-brand-700 underline", href: `/mentors/${m.id}#slots`, text: "Book a 1:1 at a time that suits you" }))),
-    role === "learner" ? h("a", { href: `/messages/new?to=${m.id}`, class: "btn-secondary btn-sm ml-auto", dataset: { testid: "message-mentor" }, text: "Message" }) : null);
+    role === "learner" ? h("a", { href: `/messages/new?to=${m.id}`, class: "btn-secondary btn-sm ml-auto", dataset: { testid: "message-mentor" }, text: "Message" }) : null,
+  ].filter(Boolean));
   $("#skills").replaceChildren(...(s.skills || []).map((k) => h("span", { class: "badge bg-slate-100 text-slate-700", text: k })));
   const topics = s.curriculum || [];
   $("#curriculum").replaceChildren(...(topics.length ? topics.map((t, i) => h("li", { class: "flex gap-3" },
@@ -87,8 +88,25 @@ async function afterClass(s) {
     // Recordings exist once the class took place; only attendees get them (404 otherwise).
     !s.is_owner && s.status === "completed" && s.attendee_replay ? replayBlock(s.id, s.title) : null,
   ]);
-  host.replaceChildren(...[replays, files].filter(Boolean));
+  const learners = s.is_owner && (s.status === "scheduled" || s.status === "live") ? await learnersBlock(s) : null;
+  host.replaceChildren(...[replays, files, learners].filter(Boolean));
   host.hidden = !host.children.length;
+}
+
+// The mentor's own class: who booked it (GET /api/rooms/{id}/ready), each with [Message].
+async function learnersBlock(s) {
+  let status;
+  try {
+    status = await api(`/api/rooms/${s.id}/ready`);
+  } catch {
+    return null;
+  }
+  if (!status.learners.length) return null;
+  return h("section", { class: "card p-4", "aria-labelledby": "booked-learners", "data-testid": "booked-learners" },
+    h("h2", { id: "booked-learners", class: "font-semibold", text: "Booked learners" }),
+    h("ul", { class: "mt-2 space-y-2" }, status.learners.map((l) => h("li", { class: "flex items-center justify-between gap-2" },
+      h("span", { text: l.full_name }),
+      h("a", { href: `/messages/new?to=${l.user_id}`, class: "btn-secondary btn-sm", "aria-label": `Message ${l.full_name}`, text: "Message" })))));
 }
 
 async function loadReviews(append = false) {

@@ -15,12 +15,17 @@ const zone = userTimeZone();
 const me = Number(document.body.dataset.userId);
 const when = (iso) => `${formatTime(iso, { timeZone: zone })}`;
 
-async function act(path, done, moved = false) {
+async function act(path, done) {
   errorBox.hidden = true;
   try {
-    await api(path, { method: "POST" });
+    const p = await api(path, { method: "POST" });
+    if (p.status === "accepted") {
+      // The page's time (drawn by session_detail.js) follows the move without a reload.
+      const field = root.querySelector('[data-field="starts_at"]');
+      field?.replaceChildren(h("time", { datetime: p.starts_at, text: formatTime(p.starts_at) }));
+    }
     toast(done, { kind: "success" });
-    await load(moved);
+    await load();
   } catch (err) {
     showError(err, { box: errorBox });
   }
@@ -41,10 +46,7 @@ async function openPicker(mentorId) {
           try {
             await api(`/api/sessions/${id}/reschedule`, { method: "POST", body: { starts_at: s.starts_at } });
             toast("New time proposed: the class keeps its time until it is accepted", { kind: "success" });
-            await // Only a booked 1:1's two people have anything here: ask the API only for them (no 404 noise).
-api(`/api/sessions/${id}`).then((s) => {
-  if (s.capacity === 1 && s.status === "scheduled" && (s.is_owner || s.booked)) load(false);
-}).catch(() => {});
+            await load();
           } catch (err) { showError(err, { box: errorBox }); }
         },
         text: when(s.starts_at),
@@ -55,7 +57,7 @@ api(`/api/sessions/${id}`).then((s) => {
   }
 }
 
-async function load(timeChanged) {
+async function load() {
   let st;
   try {
     st = await api(`/api/sessions/${id}/reschedule`);
@@ -63,7 +65,6 @@ async function load(timeChanged) {
     panel.hidden = true;  // not one of this class's two people, or no such class
     return;
   }
-  if (timeChanged) window.location.reload();  // the class's time on this page changed
   picker.hidden = true;
   const p = st.pending;
   if (p && p.proposed_by_id === me) {
@@ -72,7 +73,7 @@ async function load(timeChanged) {
   } else if (p) {
     note.textContent = `${p.proposed_by_name} proposes moving this class to ${when(p.starts_at)} (now ${when(p.previous_starts_at)}).`;
     actions.replaceChildren(
-      h("button", { type: "button", class: "btn-primary btn-sm", text: "Accept new time", onclick: () => act(`/api/reschedules/${p.id}/accept`, "The class moved to the new time", true) }),
+      h("button", { type: "button", class: "btn-primary btn-sm", text: "Accept new time", onclick: () => act(`/api/reschedules/${p.id}/accept`, "The class moved to the new time") }),
       h("button", { type: "button", class: "btn-secondary btn-sm", text: "Keep current time", onclick: () => act(`/api/reschedules/${p.id}/decline`, "The class keeps its time") }));
   } else if (st.can_propose) {
     note.textContent = "Propose another of the mentor's free times; the other side accepts or declines.";
@@ -86,5 +87,5 @@ async function load(timeChanged) {
 
 // Only a booked 1:1's two people have anything here: ask the API only for them (no 404 noise).
 api(`/api/sessions/${id}`).then((s) => {
-  if (s.capacity === 1 && s.status === "scheduled" && (s.is_owner || s.booked)) load(false);
+  if (s.capacity === 1 && s.status === "scheduled" && (s.is_owner || s.booked)) load();
 }).catch(() => {});
