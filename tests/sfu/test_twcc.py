@@ -160,6 +160,21 @@ async def test_a_gap_longer_than_a_delta_can_hold_splits_the_feedback(log_class:
     r.close()
 
 
+async def test_after_a_jump_of_thousands_feedback_resumes_near_the_newest(log_class: type[ArrivalLog]) -> None:
+    """A publisher that restarted its numbering (or 10 s of blackout at 1000 packets/s): the
+    ring no longer holds what lies between, and thousands of losses are not worth a report."""
+    r = responder(log_class)
+    r.log.record(100, 1_000_000)
+    assert len(r.feedback()) == 1
+    for i in range(5):
+        r.log.record(100 + 20_000 + i, 2_000_000 + i * 1000)  # 16 bits: wraps to 20100.. mod 65536
+    (msg,) = r.feedback()
+    fb = parse_feedback(msg)
+    assert fb.base_seq == (100 + 20_000) & 0xFFFF and len(fb.arrivals) == 5
+    assert r.feedback() == [] and not r.log.pending
+    r.close()
+
+
 async def test_feedback_goes_out_on_a_timer_while_packets_arrive(log_class: type[ArrivalLog]) -> None:
     got = asyncio.Event()
     sent: list[bytes] = []
