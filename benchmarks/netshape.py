@@ -42,6 +42,11 @@ def downlink_limited(port: int, kbit: int) -> Iterator[None]:
             "ceil",
             f"{kbit}kbit",
         )
+        # a bottleneck's buffer holds about a second of its rate, as access links' do: htb's
+        # default leaf queue (loopback's txqueuelen, 1000 packets) is half a minute at
+        # 300 kbit/s, which delays the connection's STUN keepalives until the browser
+        # declares it dead, where a real link would drop packets and the SFU step down
+        tc("qdisc", "add", "dev", "lo", "parent", "1:10", "pfifo", "limit", str(max(8, kbit // 10)))
         # ICE may pick an IPv6 pair (a local fd00:: address travels over loopback too)
         for prio, family, match in (("1", "ip", "ip"), ("2", "ipv6", "ip6")):
             tc(
@@ -69,6 +74,46 @@ def downlink_limited(port: int, kbit: int) -> Iterator[None]:
                 "flowid",
                 "1:10",
             )
+        yield
+    finally:
+        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True)
+
+
+# the SFU's UDP port as this page sees it (the remote candidate of its selected pair)
+SFU_PORT_JS = """async () => {
+  const report = await window.__room.pc.getStats();
+  let pair = null;
+  report.forEach((s) => { if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId); });
+  const remote = pair && report.get(pair.remoteCandidateId);
+  return remote ? remote.port : 0;
+}"""
+
+
+@contextmanager
+def blackout(port: int) -> Iterator[None]:
+    """Every UDP packet from or to local ``port`` is dropped (an 8 bit/s class with a
+    one-packet queue: this kernel has htb and pfifo but no netem) while inside. Refuses
+    when loopback already has a root qdisc: another run on this machine is shaping it."""
+
+    def tc(*args: str) -> None:
+        subprocess.run(["tc", *args], check=True, capture_output=True)
+
+    shown = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], check=True, capture_output=True, text=True).stdout
+    if "htb" in shown or "1:" in shown:
+        raise RuntimeError(f"loopback is already shaped by someone else: {shown.strip()}")
+    tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "99")
+    try:
+        tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", "8bit", "ceil", "8bit")
+        tc("qdisc", "add", "dev", "lo", "parent", "1:10", "pfifo", "limit", "1")
+        prio = 1
+        for family, match in (("ip", "ip"), ("ipv6", "ip6")):
+            for direction in ("dport", "sport"):
+                tc(
+                    "filter", "add", "dev", "lo", "protocol", family, "parent", "1:", "prio", str(prio),
+                    "u32", "match", match, "protocol", "17", "0xff", "match", match, direction, str(port), "0xffff",
+                    "flowid", "1:10",
+                )  # fmt: skip
+                prio += 1
         yield
     finally:
         subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True)

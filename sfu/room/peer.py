@@ -29,7 +29,7 @@ from aiortc import (
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
 
 from ..transport import aiortc_bridge as bridge
-from ..rtp import opus_fec, rtcp, simulcast
+from ..rtp import opus_fec, rtcp, simulcast, twcc
 from ..rtp.codecs import capability_for, primary_codec
 from ..config import SfuConfig
 from .consumer import Consumer
@@ -98,6 +98,9 @@ class Peer:
         self._extmap: dict[str, int] = {}
         # mid -> the simulcast the client sends there (our descriptions must keep accepting it)
         self._simulcast: dict[str, simulcast.SimulcastOffer] = {}
+        # mid -> transport-cc extension id the client offered there; its arrivals' feedback
+        self._twcc_offer: dict[str, int] = {}
+        self._twcc: Optional[twcc.TwccResponder] = None
         self._offer_sdp = ""
         self._receive_params: dict[str, RTCRtpReceiveParameters] = {}
         self._consumer_by_transceiver: dict[RTCRtpTransceiver, Consumer] = {}
@@ -155,6 +158,7 @@ class Peer:
             if not self._extmap:
                 self._extmap = parse_extmap(sdp)
             self._simulcast.update(simulcast.parse_offer(sdp))
+            self._twcc_offer.update(twcc.parse_offer(sdp))
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             except Exception as exc:  # aiortc raises many types on bad SDP
@@ -172,7 +176,11 @@ class Peer:
             if match:
                 self._cname = match.group(1)
             added, removed = self._sync_producers(sources)
-            answer_sdp = opus_fec.request_fec(simulcast.accept(self.pc.localDescription.sdp, self._simulcast))
+            if self._twcc is None and self._twcc_offer:
+                ext, ssrc = next(iter(self._twcc_offer.values())), bridge.rtcp_ssrc(self.pc.getTransceivers()[0])
+                self._twcc = twcc.TwccResponder(ext, sender_ssrc=ssrc, send=self._send_rtcp, clock=self._ice.stamp)
+                self.transport.observe_rtp = self._twcc.on_rtp
+            answer_sdp = self._describe(self.pc.localDescription.sdp)
         return answer_sdp, added, removed
 
     def answered(self) -> None:
@@ -269,6 +277,8 @@ class Peer:
         self.close_reason = reason
         for task in (self._negotiation_task, self._rtcp_task):
             task.cancel()
+        if self._twcc is not None:
+            self._twcc.close()
         await asyncio.gather(self._negotiation_task, self._rtcp_task, return_exceptions=True)
         for producer in self.producers.values():
             producer.close()
@@ -395,6 +405,10 @@ class Peer:
         if consumer is not None and not consumer.closed and self.transport.bound:
             consumer.configure(params, self.transport, self._cname)
 
+    def _describe(self, sdp: str) -> str:
+        """What the client gets of aiortc's description: what aiortc drops put back."""
+        return twcc.accept(opus_fec.request_fec(simulcast.accept(sdp, self._simulcast)), self._twcc_offer)
+
     def _route_unknown(self, data: bytes) -> None:
         # a stream without a=ssrc lines: find its producer by the MID extension
         self.rtp_unknown += 1
@@ -515,7 +529,7 @@ class Peer:
                         offer = RTCSessionDescription(sdp=align_extmap(offer.sdp, self._extmap), type="offer")
                         # aiortc keeps its own description; the client also sees the
                         # simulcast it sends still accepted (else it falls back to one layer)
-                        self._offer_sdp = opus_fec.request_fec(simulcast.accept(offer.sdp, self._simulcast))
+                        self._offer_sdp = self._describe(offer.sdp)
                         await self.pc.setLocalDescription(offer)
                         self._adopt()
                         self._answer_received.clear()

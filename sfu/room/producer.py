@@ -79,6 +79,9 @@ class Producer:
         self.closed = False
         if kind == "video":
             self.forwarder.nack = UpstreamNack(clock, self._nack_sender(0))
+        self.forwarder.on_gap = self._gap_seen(0)
+        #: holes in the stream no NACK could fill (blackouts, restarts)
+        self.gaps = 0
         self.keyframe_requests_sent = 0
         self._send_rtcp = send_rtcp
         self._rtcp_ssrc = rtcp_ssrc
@@ -131,6 +134,7 @@ class Producer:
         template.nack = None
         for i, layer in enumerate(self.layers):
             layer.on_keyframe = self._keyframe_seen(i)
+            layer.on_gap = self._gap_seen(i)
             layer.nack = UpstreamNack(self.clock, self._nack_sender(i))
 
     def layer_of(self, rid: str) -> Optional[int]:
@@ -248,27 +252,33 @@ class Producer:
         self._remb_dirty = True
 
     def feedback(self) -> bytes:
-        """Periodic RTCP to the publisher: a receiver report and aggregated REMB."""
-        if self.ssrc is None:
+        """Periodic RTCP to the publisher: a receiver report on every stream it sends, and
+        aggregated REMB.
+
+        A simulcast publisher gets a report block per layer from that layer's first packet:
+        a browser's send-side estimate grows on reports about its video, and waiting for the
+        top layer (which it sends only once the estimate allows it) kept it on audio
+        reports alone for many seconds.
+        """
+        blocks = []
+        ssrcs = self.layer_ssrcs if self.simulcast else [self.ssrc]
+        for i, (ssrc, layer) in enumerate(zip(ssrcs, self.layers)):
+            if ssrc is None:
+                continue
+            sr = self._layer_sr.get(i) if self.simulcast else self.last_sr
+            lsr = dlsr = 0
+            if sr is not None:
+                ntp, _, arrived = sr
+                lsr = (ntp >> 16) & 0xFFFFFFFF
+                dlsr = int(max(self.clock() - arrived, 0.0) * 65536) & 0xFFFFFFFF
+            blocks.append(rtcp.ReportBlock(ssrc, 0, 0, layer.highest_sequence, 0, lsr, dlsr))
+        if not blocks:
             return b""
-        fwd = self.forwarder
-        lsr = dlsr = 0
-        if self.last_sr is not None:
-            ntp, _, arrived = self.last_sr
-            lsr = (ntp >> 16) & 0xFFFFFFFF
-            dlsr = int(max(self.clock() - arrived, 0.0) * 65536) & 0xFFFFFFFF
-        blocks = [rtcp.ReportBlock(self.ssrc, 0, 0, fwd.highest_sequence, 0, lsr, dlsr)]
-        blocks += [
-            rtcp.ReportBlock(ssrc, 0, 0, layer.highest_sequence, 0, 0, 0)
-            for ssrc, layer in zip(self.layer_ssrcs, self.layers)
-            if ssrc is not None and ssrc != self.ssrc
-        ]
         out = rtcp.build_rr(self._rtcp_ssrc, blocks)
         # Without simulcast the publisher may send only what the slowest subscriber can
         # take. With it, each subscriber gets the layer that fits it, so subscribers' REMB
         # must not cap the publisher (one weak link would degrade the whole room).
-        if self._remb and self._remb_dirty and not self.simulcast:
-            # the publisher may send what the slowest subscriber can take
+        if self._remb and self._remb_dirty and not self.simulcast and self.ssrc is not None:
             out += rtcp.build_remb(self._rtcp_ssrc, min(self._remb.values()), [self.ssrc])
             self._remb_dirty = False
         return out
@@ -311,6 +321,19 @@ class Producer:
                 self._send_rtcp(rtcp.build_nack(self._rtcp_ssrc, ssrc, seqs))
 
         return send
+
+    def _gap_seen(self, layer: int) -> Callable[[], None]:
+        def gap() -> None:
+            # After a blackout the subscribers would see the hole, NACK packets nobody
+            # has, and wait for their own decoder to give up (~3 s in Chrome) before
+            # asking for a keyframe. Instead each restarts now: the packet that follows
+            # the hole is held back unless it is a keyframe, a keyframe is asked for at
+            # once, and sequence numbers go on without a hole (nothing to NACK).
+            self.gaps += 1
+            for sink in self.layers[layer].rewriters:
+                sink.resync()
+
+        return gap
 
     def _keyframe_seen(self, layer: int) -> Callable[[bytes], None]:
         def seen(payload: bytes) -> None:

@@ -16,9 +16,10 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 from sfu.rtp._rewriter cimport NativeRewriter
 
 from sfu.rtp.forwarding import find_extension, vp8_is_keyframe
-from sfu.rtp.upstream_nack import MAX_GAP
+from sfu.rtp.upstream_nack import MAX_AGE, MAX_GAP
 
 cdef int _MAX_GAP = MAX_GAP
+cdef double _MAX_AGE = MAX_AGE
 
 
 cdef inline bint _vp8_keyframe(const unsigned char *p, Py_ssize_t n) noexcept:
@@ -64,6 +65,7 @@ cdef class NativeForwarder:
     cdef public object on_level
     cdef public object on_keyframe
     cdef public object nack
+    cdef public object on_gap
     cdef public unsigned long long packets
     cdef public unsigned long long octets
     cdef public unsigned long long media_octets
@@ -87,6 +89,7 @@ cdef class NativeForwarder:
         self.on_level = None
         self.on_keyframe = None
         self.nack = None
+        self.on_gap = None
         self.packets = 0
         self.octets = 0
         self.media_octets = 0
@@ -120,6 +123,7 @@ cdef class NativeForwarder:
         cdef long long stamp
         cdef bint keyframe
         cdef bint is_rtx
+        cdef bint stalled
         cdef char abs_bytes[3]
         if n < 12:
             self.discarded += 1
@@ -180,12 +184,13 @@ cdef class NativeForwarder:
         self.packets += 1
         self.octets += n
         now = self.clock()
+        stalled = <double>now - self.last_arrival > _MAX_AGE
         self.last_arrival = now
         if not is_rtx:
             # retransmissions (and the RTX probes browsers send) are not the stream's own rate
             self.media_octets += n
             self.media_packets += 1
-            self._track(seq)
+            self._track(seq, stalled)
         if level is not None and self.on_level is not None:
             self.on_level(level[0], ts)
         if self.paused:
@@ -219,11 +224,12 @@ cdef class NativeForwarder:
             else:
                 rewriter.forward(b1, pt, seq, ts, payload, abs3, level, keyframe, now)
 
-    def _track_seq(self, int seq):
-        self._track(seq)
+    def _track_seq(self, int seq, bint stalled=False):
+        self._track(seq, stalled)
 
-    cdef _track(self, int seq):
-        # highest sequence number with wrap cycles, for receiver reports
+    cdef _track(self, int seq, bint stalled):
+        # highest sequence number with wrap cycles, for receiver reports; ``stalled``:
+        # nothing arrived for longer than a NACK is worth (what is missing is too old)
         cdef long long last
         cdef int delta
         if self.last_seq < 0:
@@ -233,7 +239,10 @@ cdef class NativeForwarder:
         last = self.last_seq
         delta = (seq - last) & 0xFFFF
         if delta < 0x8000:
-            if 1 < delta <= _MAX_GAP and self.nack is not None:
+            if delta > 1 and (delta > _MAX_GAP or stalled):
+                if self.on_gap is not None:
+                    self.on_gap()
+            elif delta > 1 and self.nack is not None:
                 self.nack.missing([(last + k) & 0xFFFF for k in range(1, delta)])
             if seq < last:
                 self.cycles += 0x10000

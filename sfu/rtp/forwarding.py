@@ -20,7 +20,7 @@ import struct
 from collections.abc import Callable
 from typing import Optional, Protocol
 
-from .upstream_nack import MAX_GAP, UpstreamNack
+from .upstream_nack import MAX_AGE, MAX_GAP, UpstreamNack
 
 logger = logging.getLogger(__name__)
 
@@ -427,6 +427,9 @@ class RtpForwarder:
         self.on_keyframe: Optional[Callable[[bytes], None]] = None
         #: asks the publisher again for packets that never arrived (video)
         self.nack: Optional[UpstreamNack] = None
+        #: called before a packet that follows a hole no NACK can fill (a network
+        #: blackout, a publisher restart): the subscribers restart on a keyframe
+        self.on_gap: Optional[Callable[[], None]] = None
         # counters
         self.packets = 0
         self.octets = 0
@@ -477,13 +480,14 @@ class RtpForwarder:
         self.packets += 1
         self.octets += n
         now = self.clock()
+        stalled = now - self.last_arrival > MAX_AGE
         self.last_arrival = now
         if apt is None:
             # retransmissions (and the RTX "probes" browsers send to test the link) are
             # not the stream's own rate: the layer choice compares this one
             self.media_octets += n
             self.media_packets += 1
-            self._track_seq(seq)
+            self._track_seq(seq, stalled)
         if level is not None and self.on_level is not None:
             self.on_level(level[0], ts)
         if self.paused:
@@ -502,15 +506,19 @@ class RtpForwarder:
         for rewriter in rewriters:
             rewriter.forward(b1, pt, seq, ts, payload, abs3, level, keyframe, now)
 
-    def _track_seq(self, seq: int) -> None:
-        # highest sequence number with wrap cycles, for receiver reports
+    def _track_seq(self, seq: int, stalled: bool = False) -> None:
+        # highest sequence number with wrap cycles, for receiver reports; ``stalled``:
+        # nothing arrived for longer than a NACK is worth (what is missing is too old)
         if self.last_seq < 0:
             self.base_seq = seq
             self.last_seq = seq
             return
         delta = (seq - self.last_seq) & 0xFFFF
         if delta < 0x8000:
-            if 1 < delta <= MAX_GAP and self.nack is not None:
+            if delta > 1 and (delta > MAX_GAP or stalled):
+                if self.on_gap is not None:
+                    self.on_gap()
+            elif delta > 1 and self.nack is not None:
                 last = self.last_seq
                 self.nack.missing((last + i) & 0xFFFF for i in range(1, delta))
             if seq < self.last_seq:

@@ -8,9 +8,10 @@ layer takes over at its next keyframe (the switch asks the publisher for one), s
 subscriber sees the old layer until the new one can be decoded, and the rewriter keeps
 sequence numbers and timestamps continuous across the change.
 
-``choose_layer`` is the policy: the best layer that fits the subscriber's downlink
-and the size it shows the video at, with a margin to go up so a subscriber near a
-threshold does not flap between layers. ``DownlinkGauge`` says what the downlink can
+``choose_layer`` is the policy: the smallest layer at least as tall as the tile the
+subscriber shows the video in (device pixels; a smaller one would be upscaled and look
+soft), or the largest that fits its downlink if that is smaller, with margins both ways
+so a subscriber near a threshold does not flap between layers. ``DownlinkGauge`` says what the downlink can
 take: an SFU that does not probe cannot measure spare bandwidth (a browser's REMB
 follows what it receives, so a subscriber held on a small layer would never report room
 for a larger one), so the gauge assumes room until the subscriber shows congestion
@@ -31,8 +32,11 @@ from .forwarding import CallSink, ExtensionWriter, RtpRewriter
 #: a layer must fit the estimate with this much room to be chosen (down at once when not)
 UP_MARGIN = 1.25
 DOWN_MARGIN = 1.0
-#: a layer taller than the shown size times this is more than the subscriber can see
-SIZE_SLACK = 1.2
+#: a layer up to this share shorter than the tile still counts as tall enough when the
+#: subscriber is on it or below it (a few percent of upscaling cannot be seen); to step
+#: down, the smaller layer must cover the tile entirely. Between the two the subscriber
+#: stays where it is, so a tile hovering around a layer's height does not flap.
+SIZE_TOLERANCE = 0.1
 
 
 @dataclass(frozen=True)
@@ -47,18 +51,23 @@ class LayerState:
 def choose_layer(
     layers: list[LayerState], *, current: int, estimate_bps: Optional[int], max_height: Optional[int]
 ) -> int:
-    """The index of the layer a subscriber should receive (lowest quality first)."""
+    """The index of the layer a subscriber should receive (lowest quality first): the
+    smallest at least as tall as ``max_height`` (the tile, device pixels), capped by
+    ``estimate_bps``; ``current`` is the layer it gets now (for hysteresis)."""
     active = [i for i, layer in enumerate(layers) if layer.active]
     if not active:
         return max(current, 0)
     best = active[0]
     for i in active[1:]:
-        layer = layers[i]
-        if max_height is not None and layer.height and layers[best].height and layer.height > max_height * SIZE_SLACK:
-            break  # bigger than the tile shows it: the smaller layer looks the same
+        below = layers[best].height
+        if max_height is not None and below:
+            # ``best`` is tall enough for the tile: rounding up stops here
+            tall_enough = below >= max_height if best < current else below * (1 + SIZE_TOLERANCE) >= max_height
+            if tall_enough:
+                break
         if estimate_bps is not None:
             margin = DOWN_MARGIN if i <= current else UP_MARGIN
-            if layer.bitrate * margin > estimate_bps:
+            if layers[i].bitrate * margin > estimate_bps:
                 break
         best = i
     return best
@@ -146,7 +155,9 @@ class _LayerTap:
         switch.rewriter.forward(b1, pt, seq, ts, payload, abs3, level, keyframe, now)
 
     def resync(self) -> None:
-        self.switch.rewriter.resync()
+        # only the layer the consumer is on: a hole in another layer is not its concern
+        if self.layer == self.switch.current:
+            self.switch.rewriter.resync()
 
 
 class LayerSwitch:

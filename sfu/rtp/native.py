@@ -13,6 +13,7 @@ import logging
 import os
 from typing import TypeVar
 
+from .arrivals import ArrivalLog
 from .forwarding import RtpForwarder, RtpRewriter
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,14 @@ def forwarder_class(native: bool | None = None) -> type[RtpForwarder]:
     return _native_class(RtpForwarder, "_forwarder", "NativeForwarder", native)
 
 
+def arrival_log_class(native: bool | None = None) -> type[ArrivalLog]:
+    """``ArrivalLog`` in C (``sfu/rtp/_arrivals.pyx``) when the native path is on, else the Python one."""
+    return _native_class(ArrivalLog, "_arrivals", "NativeArrivalLog", native)
+
+
 #: what consumers build their rewriters from
 Rewriter = rewriter_class()
 #: what producers build their forwarders from
 Forwarder = forwarder_class()
+#: what TWCC feedback records publishers' packet arrivals in
+Arrivals = arrival_log_class()

@@ -305,6 +305,19 @@ cdef class Receiver:
             out.append((PyBytes_FromStringAndSize(self.slots[i], self.msgs[i].msg_len), self._address(i)))
         return out
 
+    def recv_stamped(self, int fd, int limit=MAX_BATCH):
+        """As ``recv``, each pair with the kernel's arrival time (CLOCK_REALTIME seconds; 0.0
+        unless built with ``timestamps`` on a socket with SO_TIMESTAMPNS)."""
+        cdef int i
+        cdef int rc = self.fill(fd, limit)
+        out = []
+        for i in range(rc):
+            if self.msgs[i].msg_hdr.msg_flags & MSG_TRUNC:
+                continue
+            out.append((PyBytes_FromStringAndSize(self.slots[i], self.msgs[i].msg_len), self._address(i),
+                        self.arrival(i)))
+        return out
+
 
 cdef class BatchSink:
     """Where one SRTP direction's packets go on a ``MediaSocket``: its batch, the

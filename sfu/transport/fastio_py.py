@@ -135,9 +135,13 @@ class SendBatch:
 class Receiver:
     """Reads up to 64 datagrams per call, one ``recvfrom`` each."""
 
-    def __init__(self) -> None:
+    def __init__(self, timestamps: bool = False) -> None:
         self.calls = 0
         self.datagrams = 0
+
+    def recv_stamped(self, fd: int, limit: int = MAX_BATCH) -> list[tuple[bytes, tuple[Any, ...], float]]:
+        """As ``recv``; no kernel arrival times here (0.0: the caller stamps them itself)."""
+        return [(data, addr, 0.0) for data, addr in self.recv(fd, limit)]
 
     def recv(self, fd: int, limit: int = MAX_BATCH) -> list[tuple[bytes, tuple[Any, ...]]]:
         out: list[tuple[bytes, tuple[Any, ...]]] = []

@@ -16,7 +16,7 @@ from aioice import Candidate, Connection
 
 from . import aiortc_bridge as bridge
 from ..config import SfuConfig
-from .media_socket import open_media_socket
+from .media_socket import ArrivalStamp, open_media_socket
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,8 @@ class IceSockets:
     def __init__(self, config: SfuConfig) -> None:
         self.config = config
         self._muxes: dict[str, UdpMux] = {}
+        #: the kernel arrival time of the datagram our sockets are delivering now
+        self.stamp = ArrivalStamp()
         self._mux_lock = asyncio.Lock()
         self._cursor = 0
 
@@ -239,7 +241,7 @@ class IceSockets:
             ports = [lo + (start + i) % count for i in range(count)]
         for port in ports:
             try:
-                transport = open_media_socket(loop, protocol, address, port)
+                transport = open_media_socket(loop, protocol, address, port, self.stamp)
             except OSError:
                 continue
             if port_range is not None:
@@ -256,7 +258,7 @@ class IceSockets:
                 loop = asyncio.get_running_loop()
                 mux = UdpMux()
                 try:
-                    open_media_socket(loop, mux, address, port)
+                    open_media_socket(loop, mux, address, port, self.stamp)
                 except OSError as exc:
                     logger.error("cannot bind %s:%d: %s", address, port, exc)
                     return None

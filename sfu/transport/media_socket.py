@@ -39,17 +39,40 @@ SOCKET_RCVBUF = 8 << 20
 SOCKET_SNDBUF = 4 << 20
 
 
+#: kernel receive timestamps (Linux; Python's socket module lacks the name)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+
+
+class ArrivalStamp:
+    """When the datagram being delivered right now reached the kernel (CLOCK_REALTIME
+    seconds; 0.0 outside a delivery). Delivery is synchronous, so a handler deep in the
+    packet path (TWCC's arrival log) reads the time of the packet it is handling, however
+    late the process got to read it: a busy or descheduled SFU does not look like a
+    congested link to the publisher's estimator."""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at = 0.0
+
+    def __call__(self) -> float:
+        return self.at
+
+
 class MediaSocket(asyncio.DatagramTransport):
     """A non-blocking UDP socket driven by the loop's reader/writer callbacks."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: Any) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: Any, stamp: Optional[ArrivalStamp] = None
+    ) -> None:
         super().__init__()
+        self._stamp = stamp
         self._loop = loop
         self._sock = sock
         self._fd = sock.fileno()
         self._protocol = protocol
         self._io = fastio.impl
-        self._receiver = self._io.Receiver()
+        self._receiver = self._io.Receiver(timestamps=stamp is not None)
         self._batch = self._io.SendBatch()
         self._flush_handle: Optional[asyncio.Handle] = None
         self._backlog: collections.deque[tuple[bytes, Any]] = collections.deque()
@@ -65,6 +88,9 @@ class MediaSocket(asyncio.DatagramTransport):
     # ---------------------------------------------------------------- reading
 
     def _read_ready(self) -> None:
+        if self._stamp is not None:
+            self._read_stamped(self._stamp)
+            return
         recv = self._receiver.recv
         fd = self._fd
         for _ in range(READS_PER_WAKEUP):
@@ -78,6 +104,26 @@ class MediaSocket(asyncio.DatagramTransport):
                     logger.exception("media socket: datagram handler failed")
             if len(datagrams) < 64 or self._closing:
                 break
+        self.flush()
+
+    def _read_stamped(self, stamp: ArrivalStamp) -> None:
+        # _read_ready with each datagram's kernel arrival time published while it is delivered
+        recv = self._receiver.recv_stamped
+        fd = self._fd
+        try:
+            for _ in range(READS_PER_WAKEUP):
+                datagrams = recv(fd, 64)
+                deliver = self._protocol.datagram_received
+                for data, addr, at in datagrams:
+                    stamp.at = at
+                    try:
+                        deliver(data, addr)
+                    except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
+                        logger.exception("media socket: datagram handler failed")
+                if len(datagrams) < 64 or self._closing:
+                    break
+        finally:
+            stamp.at = 0.0
         self.flush()
 
     # ---------------------------------------------------------------- writing
@@ -209,8 +255,11 @@ class MediaSocket(asyncio.DatagramTransport):
             self._sock.close()
 
 
-def open_media_socket(loop: asyncio.AbstractEventLoop, protocol: Any, address: str, port: int) -> MediaSocket:
-    """Bind ``address:port`` (0: any free port) for ``protocol``; OSError if taken."""
+def open_media_socket(
+    loop: asyncio.AbstractEventLoop, protocol: Any, address: str, port: int, stamp: Optional[ArrivalStamp] = None
+) -> MediaSocket:
+    """Bind ``address:port`` (0: any free port) for ``protocol``; OSError if taken. With
+    ``stamp``, each datagram's kernel arrival time is published there while it is delivered."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
@@ -229,8 +278,10 @@ def open_media_socket(loop: asyncio.AbstractEventLoop, protocol: Any, address: s
                     break
                 except OSError:
                     continue
+        if stamp is not None:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.bind((address, port))
     except OSError:
         sock.close()
         raise
-    return MediaSocket(loop, sock, protocol)
+    return MediaSocket(loop, sock, protocol, stamp)

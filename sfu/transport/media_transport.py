@@ -115,6 +115,8 @@ class MediaTransport:
         self.batch_sink: Any = None
         self.connected = False
         self._errors = 0
+        #: sees every decrypted RTP packet before it is routed (TWCC feedback notes its arrival)
+        self.observe_rtp: Optional[RtpRoute] = None
 
     # ------------------------------------------------------------ public
 
@@ -156,6 +158,9 @@ class MediaTransport:
         """A decrypted RTP packet from the peer: to its producer's forwarder."""
         if len(data) < 12:
             return
+        observe = self.observe_rtp
+        if observe is not None:
+            observe(data)
         target = self._routes.get(_SSRC.unpack_from(data, 8)[0])
         if target is not None:
             target(data)

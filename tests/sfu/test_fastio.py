@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import time
 from typing import Any
 
 import pylibsrtp
@@ -13,7 +14,7 @@ import pytest
 
 from sfu.rtp import native
 from sfu.transport import fastio, fastio_py
-from sfu.transport.media_socket import MediaSocket, open_media_socket
+from sfu.transport.media_socket import ArrivalStamp, MediaSocket, open_media_socket
 
 KEY = bytes(range(30))
 
@@ -194,3 +195,42 @@ def test_media_socket_on_both_loops(loop_kind: str, native: bool, monkeypatch: p
         uvloop.run(scenario())
     else:
         asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
+def test_the_kernel_arrival_time_is_published_while_a_datagram_is_delivered(
+    native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TWCC feedback reads when a packet reached the kernel, not when a busy SFU got to it."""
+    io = fastio.load(native)
+    monkeypatch.setattr("sfu.transport.fastio.impl", io)
+    stamp = ArrivalStamp()
+
+    class Recorder(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.stamps: list[float] = []
+            self.all_in = asyncio.Event()
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            self.stamps.append(stamp())
+            if len(self.stamps) == 20:
+                self.all_in.set()
+
+    async def scenario() -> None:
+        proto = Recorder()
+        msock = open_media_socket(asyncio.get_running_loop(), proto, "127.0.0.1", 0, stamp)
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sent_from = time.time()
+        for i in range(20):
+            peer.sendto(b"%d" % i, msock.get_extra_info("sockname"))
+        sent_by = time.time()
+        await asyncio.wait_for(proto.all_in.wait(), 5)
+        if native:  # stamped by the kernel as the datagrams were queued, before we read them
+            assert all(sent_from - 0.001 <= at <= sent_by + 0.001 for at in proto.stamps), proto.stamps
+        else:  # the Python twin has no kernel stamps: 0.0, the reader stamps itself
+            assert proto.stamps == [0.0] * 20
+        assert stamp() == 0.0  # outside a delivery
+        msock.close()
+        peer.close()
+
+    asyncio.run(scenario())

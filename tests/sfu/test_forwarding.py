@@ -227,6 +227,37 @@ def test_continuity_across_publisher_switch() -> None:
     assert first_new["ssrc"] == last["ssrc"]
 
 
+def test_a_blackout_restarts_the_subscriber_on_a_keyframe_without_a_hole() -> None:
+    """3 s without packets, then the stream goes on 90 sequence numbers later: the hole is
+    reported (the producer resyncs its consumers) before the packet after it is forwarded,
+    so the subscriber gets no hole to NACK, only the next keyframe, asked for at once."""
+    fwd, rw, out, requests = make()
+    gaps: list[int] = []
+
+    def gap() -> None:
+        gaps.append(1)
+        rw.resync()
+
+    fwd.on_gap = gap
+    fwd.on_rtp(rtp(1000, 0, 0x1, VP8_KEY + b"a"))
+    fwd.on_rtp(rtp(1001, 3000, 0x1, VP8_DELTA + b"b"))
+    fwd.clock.now += 0.03  # type: ignore[attr-defined]
+    fwd.on_rtp(rtp(1004, 9000, 0x1, VP8_DELTA + b"c"))  # two lost on a working link: NACK's job
+    assert gaps == [] and len(out) == 3
+    before = parse(out[-1])
+    asked = len(requests)
+    fwd.clock.now += 3.0  # type: ignore[attr-defined]
+    fwd.on_rtp(rtp(1094, 279_000, 0x1, VP8_DELTA + b"d"))  # after the blackout: not decodable
+    assert gaps == [1] and len(out) == 3 and len(requests) == asked + 1
+    fwd.on_rtp(rtp(1095, 282_000, 0x1, VP8_KEY + b"e"))
+    after = parse(out[-1])
+    assert len(out) == 4 and after["payload"] == VP8_KEY + b"e"
+    assert after["seq"] == (before["seq"] + 1) & 0xFFFF  # no hole for the subscriber
+    # a jump too large to NACK is a hole as well, however quickly it came
+    fwd.on_rtp(rtp(1095 + 500, 300_000, 0x1, VP8_DELTA + b"f"))
+    assert gaps == [1, 1] and len(out) == 4
+
+
 def test_paused_producer_forwards_nothing() -> None:
     fwd, rw, out, _ = make()
     fwd.paused = True

@@ -194,3 +194,32 @@ async def test_renumbered_payload_types_keep_forwarding_vp8() -> None:
     p.forwarder.on_rtp(rtx + (4).to_bytes(2, "big") + _vp8_packet(97, 4, keyframe=False)[12:])
     assert len(out) == 4 and out[3][1] & 0x7F == 120
     p.close()
+
+
+async def test_after_a_blackout_the_publisher_is_asked_for_a_keyframe_at_once() -> None:
+    """The first packet after 3 s of silence follows a hole nobody can repair: the
+    subscriber is held until a keyframe, which the publisher is asked for right away
+    (not after the subscriber's decoder gives up, seconds later)."""
+    clock = Clock()
+    sent: list[bytes] = []
+    p = producer(clock, sent)
+    c = Consumer(subscriber_id="pe-b", producer=p, clock=clock, history_size=16)
+    c.rewriter.ssrc = 0x2222
+    out: list[bytes] = []
+    codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    c.configure(RTCRtpSendParameters(codecs=[codec]), CallSink(out.append), "cname")
+    for seq in range(1, 4):
+        p.forwarder.on_rtp(_vp8_packet(96, seq, keyframe=seq == 1))
+        clock.now += 0.03
+    assert len(out) == 3
+    plis = len(sent)
+    clock.now += 3.0
+    p.forwarder.on_rtp(_vp8_packet(96, 100, keyframe=False))
+    assert len(out) == 3 and p.gaps == 1  # held back: it cannot be decoded
+    assert len(sent) == plis + 1 and isinstance(rtcp.parse_rtcp(sent[-1])[0], rtcp.KeyframeRequest)
+    p.forwarder.on_rtp(_vp8_packet(96, 101, keyframe=True))
+    assert len(out) == 4
+    seqs = [int.from_bytes(pkt[2:4], "big") for pkt in out]
+    assert seqs[3] == (seqs[2] + 1) & 0xFFFF  # nothing for the subscriber to NACK
+    c.close()
+    p.close()

@@ -80,18 +80,42 @@ def test_the_offer_is_read_and_every_later_description_accepts_it() -> None:
 LAYERS = [LayerState(True, 150_000, 180), LayerState(True, 500_000, 360), LayerState(True, 1_400_000, 720)]
 
 
-def test_layer_choice_fits_the_tile_and_the_downlink() -> None:
+def test_layer_choice_rounds_up_to_the_tile_and_fits_the_downlink() -> None:
     assert choose_layer(LAYERS, current=2, estimate_bps=None, max_height=None) == 2
-    assert choose_layer(LAYERS, current=2, estimate_bps=None, max_height=200) == 0  # a small tile
-    assert choose_layer(LAYERS, current=2, estimate_bps=None, max_height=400) == 1
+    assert choose_layer(LAYERS, current=2, estimate_bps=None, max_height=150) == 0  # a small tile
+    # the smallest layer at least as tall as the tile: a 540-px tile gets 720 rows, not 360
+    # upscaled 1.5x; a 1:1 learner's 420-px tile on a 1920x1080 window gets the top layer too
+    assert choose_layer(LAYERS, current=0, estimate_bps=None, max_height=540) == 2
+    assert choose_layer(LAYERS, current=1, estimate_bps=None, max_height=420) == 2
+    assert choose_layer(LAYERS, current=2, estimate_bps=None, max_height=300) == 1
+    # taller than every layer (full screen, speaker view): the top one
+    assert choose_layer(LAYERS, current=0, estimate_bps=None, max_height=1600) == 2
+    # a tile hidden (0) needs the smallest
+    assert choose_layer(LAYERS, current=2, estimate_bps=None, max_height=0) == 0
+    # layer heights unknown (no keyframe yet): nothing to round to, the best that fits
+    unknown = [LayerState(True, 150_000, 0), LayerState(True, 500_000, 0), LayerState(True, 1_400_000, 0)]
+    assert choose_layer(unknown, current=0, estimate_bps=None, max_height=200) == 2
     assert choose_layer(LAYERS, current=2, estimate_bps=300_000, max_height=None) == 0  # 300 kbit/s
     assert choose_layer(LAYERS, current=1, estimate_bps=600_000, max_height=None) == 1
     # going up needs room to spare, staying does not (no flapping at the threshold)
     assert choose_layer(LAYERS, current=1, estimate_bps=1_500_000, max_height=None) == 1
     assert choose_layer(LAYERS, current=2, estimate_bps=1_500_000, max_height=None) == 2
+    # the size decides, the downlink caps: a 540-px tile on a 600 kbit/s link gets 360 rows
+    assert choose_layer(LAYERS, current=1, estimate_bps=600_000, max_height=540) == 1
     # a layer the browser stopped sending is never chosen
     stopped = [LAYERS[0], LAYERS[1], LayerState(False, 0, 720)]
     assert choose_layer(stopped, current=2, estimate_bps=None, max_height=None) == 1
+
+
+def test_a_tile_near_a_layer_height_does_not_flap() -> None:
+    """A tile resized around 360 device pixels: a few percent of upscaling keeps the
+    360-row layer; the 720-row layer is left only when 360 rows cover the tile."""
+    on_360 = [choose_layer(LAYERS, current=1, estimate_bps=None, max_height=h) for h in (350, 375, 390, 380, 360)]
+    assert on_360 == [1, 1, 1, 1, 1]
+    on_720 = [choose_layer(LAYERS, current=2, estimate_bps=None, max_height=h) for h in (390, 375, 361)]
+    assert on_720 == [2, 2, 2]
+    assert choose_layer(LAYERS, current=2, estimate_bps=None, max_height=360) == 1
+    assert choose_layer(LAYERS, current=1, estimate_bps=None, max_height=400) == 2  # clearly taller: up
 
 
 def test_downlink_gauge_backs_off_on_congestion_and_retries_later() -> None:
@@ -313,3 +337,33 @@ def test_a_new_subscriber_starts_on_the_first_keyframe_of_any_layer() -> None:
     p.layers[2].on_rtp(_rtp(1, 0x300, b"", False))
     p.layers[2].on_rtp(_rtp(2, 0x300, b"", True))  # the top layer's keyframe: the target takes over
     assert c.layer == 2 and len(got) == 2
+
+
+def test_a_simulcast_publisher_gets_reports_on_each_layer_from_its_first_packet() -> None:
+    """Chrome starts a simulcast camera on its small layers and adds the top one only when
+    its estimate allows: reports must describe the small layers at once, not wait for it."""
+    clock = Clock()
+    p = Producer(
+        peer_id="pe-m",
+        user_key="mentor",
+        kind="video",
+        source="camera",
+        mid="1",
+        track_id="t",
+        clock=clock,
+        send_rtcp=lambda _data: None,
+        rtcp_ssrc=1,
+    )
+    p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10, 11))
+    assert p.feedback() == b""  # nothing received yet: nothing to report on
+    p.learn_layer_ssrc(0, 0x100)
+    p.layers[0].on_rtp(_rtp(7, 0x100, b"", True))
+    (rr,) = rtcp.parse_rtcp(p.feedback())
+    assert isinstance(rr, rtcp.ReceiverReport)
+    assert [(b.ssrc, b.highest_sequence & 0xFFFF) for b in rr.reports] == [(0x100, 7)]
+    p.learn_layer_ssrc(1, 0x200)
+    p.layers[1].on_rtp(_rtp(9, 0x200, b"", True))
+    (rr,) = rtcp.parse_rtcp(p.feedback())
+    assert isinstance(rr, rtcp.ReceiverReport)
+    assert [b.ssrc for b in rr.reports] == [0x100, 0x200]
+    p.close()
