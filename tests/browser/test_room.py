@@ -78,19 +78,22 @@ def _wait_decoding(page: Any) -> None:
 
 
 def _class_began(server: Any, session_id: int) -> None:
-    """The clock reaches the start time (a class cannot be ended before it starts)."""
-    from sqlalchemy import update
+    """The clock moves on: the class started 29 minutes ago and everyone now in the room has been
+    there 30 minutes longer, so what the SFU saw counts as a class (docs/money.md); the booked
+    terms move with it (time travel, not a mentor's move)."""
+    from sqlalchemy import select, update
 
     from api.context import Context
-    from api.models import Session
+    from api.models import AttendanceInterval, Booking, Session
 
     async def began(app: Any) -> None:
+        start = datetime.now(timezone.utc) - timedelta(minutes=29)
         async with Context.of(app).db.write() as s:
-            await s.execute(
-                update(Session)
-                .where(Session.id == session_id)
-                .values(starts_at=datetime.now(timezone.utc) - timedelta(minutes=2))
-            )
+            await s.execute(update(Session).where(Session.id == session_id).values(starts_at=start))
+            await s.execute(update(Booking).where(Booking.session_id == session_id).values(booked_starts_at=start))
+            rows = await s.scalars(select(AttendanceInterval).where(AttendanceInterval.session_id == session_id))
+            for row in rows.all():
+                row.joined_at = row.joined_at - timedelta(minutes=30)
 
     server.run(began)
 
