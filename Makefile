@@ -27,6 +27,7 @@ system-deps:
 	  command -v tc >/dev/null || missing="$$missing iproute2"; \
 	  command -v wrk >/dev/null || missing="$$missing wrk"; \
 	  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	  if [ -n "$$missing" ]; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	  fi; \

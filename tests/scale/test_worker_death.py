@@ -35,8 +35,9 @@ REJOIN_BOUND = 5.0
 class Machine:
     """One ``peerlearn serve --workers 2`` (the parent and its workers) on PostgreSQL + Redis."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
+        self.extra_env = env or {}
         self.redis = RedisServer(tmp)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -63,6 +64,7 @@ class Machine:
             "PEERLEARN_ACCESS_LOG": "false",
             "PEERLEARN_LOG_LEVEL": "WARNING",
             "PEERLEARN_REQUIRE_VERIFIED_EMAIL": "false",
+            **self.extra_env,
         }
         cmd = [sys.executable, "-m", "api.cli", "serve", "--workers", "2", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data)]
