@@ -192,10 +192,21 @@ class RedisBroker(MemoryBroker):
         return not any(self.stale_after <= now - t < self.peer_forget for t in self._peers.values())
 
     async def call(self, make: Callable[[], Awaitable[T]]) -> T:
-        """One Redis call, refused at once while Redis is not available, bounded by ``timeout``."""
+        """One Redis call, refused at once while Redis is not available, bounded by ``timeout``.
+
+        A call that times out or loses its connection makes Redis unavailable at once, not
+        only at the next missed heartbeat: the calls after it do not wait too, and this
+        process's caches step aside now (its writes' invalidations may not have gone out)."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
         if not self.available:
             raise RedisUnavailable("redis is not answering heartbeats")
-        return await asyncio.wait_for(make(), self.timeout)
+        try:
+            return await asyncio.wait_for(make(), self.timeout)
+        except (asyncio.TimeoutError, OSError, RedisConnectionError, RedisTimeoutError):
+            self._heard = -math.inf  # confirmed again by the next heartbeat that comes back
+            raise
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         if not await self.publish_remote(channel, message):
