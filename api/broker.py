@@ -147,7 +147,7 @@ class RedisBroker(MemoryBroker):
         self.timeout = timeout
         self.stale_after = stale_after
         self.peer_forget = peer_forget
-        self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.origin = f"{process_prefix(os.getpid())}{uuid.uuid4().hex[:8]}"
         # No retries inside redis-py: its default (3, with backoff) turns a 1 s timeout into
         # several seconds; the heartbeat notices recovery instead.
         self.redis = aioredis.from_url(
@@ -192,10 +192,21 @@ class RedisBroker(MemoryBroker):
         return not any(self.stale_after <= now - t < self.peer_forget for t in self._peers.values())
 
     async def call(self, make: Callable[[], Awaitable[T]]) -> T:
-        """One Redis call, refused at once while Redis is not available, bounded by ``timeout``."""
+        """One Redis call, refused at once while Redis is not available, bounded by ``timeout``.
+
+        A call that times out or loses its connection makes Redis unavailable at once, not
+        only at the next missed heartbeat: the calls after it do not wait too, and this
+        process's caches step aside now (its writes' invalidations may not have gone out)."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
         if not self.available:
             raise RedisUnavailable("redis is not answering heartbeats")
-        return await asyncio.wait_for(make(), self.timeout)
+        try:
+            return await asyncio.wait_for(make(), self.timeout)
+        except (asyncio.TimeoutError, OSError, RedisConnectionError, RedisTimeoutError):
+            self._heard = -math.inf  # confirmed again by the next heartbeat that comes back
+            raise
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         if not await self.publish_remote(channel, message):
@@ -230,6 +241,8 @@ class RedisBroker(MemoryBroker):
         now = time.monotonic()
         if data.get("bye"):
             self._peers.pop(origin, None)
+        elif dead := data.get("dead"):  # a parent saw this process die (api/supervisor.py)
+            self._peers = {o: t for o, t in self._peers.items() if not o.startswith(str(dead))}
         elif origin != self.origin:
             self._peers[origin] = now
             if len(self._peers) > 1000:  # bound: forget long-gone peers
@@ -314,6 +327,17 @@ class RedisBroker(MemoryBroker):
         except Exception:  # noqa: BLE001
             pass
         await super().close()
+
+
+def process_prefix(pid: int) -> str:
+    """How the origins of process ``pid`` on this machine begin (its broker's and no other's)."""
+    return f"{os.uname().nodename}-{pid}-"
+
+
+def announce_dead(client: Any, pid: int) -> None:
+    """From the parent of ``serve --workers N`` (a synchronous ``redis.Redis``): worker ``pid``
+    died, so its peers need not keep their caches aside waiting to hear from it again."""
+    client.publish(RedisBroker.PREFIX + RedisBroker.HEARTBEAT, json.dumps({"dead": process_prefix(pid)}))
 
 
 class RedisUnavailable(Exception):

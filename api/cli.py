@@ -130,6 +130,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -
         )
         return 2
     upgrade(settings.effective_database_url)  # once, before any worker starts
+    from api.broker import announce_dead
     from api.placement import forget_process
     from api.supervisor import Supervisor
 
@@ -146,6 +147,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
     def forget(pid: int) -> None:
+        announce_dead(client, pid)
         released = forget_process(client, pid)
         logging.getLogger(__name__).warning("placement: %d room(s) of pid %d released", released, pid)
 

@@ -63,6 +63,9 @@ class LocalPlacement:
     async def beat_now(self) -> None:
         pass
 
+    async def release_unreachable(self, node: Node, session_id: int) -> None:
+        pass
+
 
 class RedisPlacement:
     """Rooms placed on the least-loaded live process, registered in Redis."""
@@ -136,6 +139,18 @@ class RedisPlacement:
             if await self.redis.set(key, target, nx=True, ex=ROOM_TTL):
                 return None if target == self.node_id else nodes[target]
         return None
+
+    async def release_unreachable(self, node: Node, session_id: int) -> None:
+        """The owner of this room refused our connection (or never answered it): it is gone,
+        though its registration outlives it by up to ``NODE_TTL``. Drop the registration
+        and its claim on this room (compare-and-delete), so the participant's next join
+        places the room on a live node at once. A node that is alive after all registers
+        again at its next heartbeat and keeps its other rooms."""
+        try:
+            await self.broker.call(lambda: self.redis.eval(_FORGET_CLAIM, 1, f"pl:room:{session_id}", node.id))
+            await self.broker.call(lambda: self.redis.delete(f"pl:node:{node.id}"))
+        except Exception as exc:  # noqa: BLE001 - the TTLs still release it
+            log.warning("placement: could not release room %s of %s (%r)", session_id, node.id, exc)
 
     async def _reachable(self, node: Node) -> Node:
         """A node registers its internal URL a moment after it starts: wait for it."""

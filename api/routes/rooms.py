@@ -197,6 +197,7 @@ async def _close_when_revoked(ctx: Context, ws: web.WebSocketResponse, room_jti:
 
 
 PROXIED_HEADER = "X-PeerLearn-Proxied"
+PROXY_CONNECT_TIMEOUT = 3.0
 
 
 async def _proxy(request: web.Request, node: Node, sid: int, token: str) -> web.WebSocketResponse:
@@ -208,7 +209,8 @@ async def _proxy(request: web.Request, node: Node, sid: int, token: str) -> web.
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_SIGNALING_MESSAGE)
     await ws.prepare(request)
     close_code, close_msg = 1011, b"room node unreachable"
-    async with aiohttp.ClientSession() as http:
+    # A dead owner on another machine never answers (no RST): give up in seconds, not minutes.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(sock_connect=PROXY_CONNECT_TIMEOUT)) as http:
         try:
             async with http.ws_connect(
                 f"{node.url}/ws/room/{sid}",
@@ -238,6 +240,11 @@ async def _proxy(request: web.Request, node: Node, sid: int, token: str) -> web.
                 elif ws.closed:
                     close_code = ws.close_code or 1000
                 await upstream.close()
+        except (aiohttp.ClientConnectorError, aiohttp.ServerTimeoutError) as exc:
+            # Nobody listens where the owner was: it died. Release the room so the page's
+            # next try (250 ms later) places it on a live node instead of coming back here.
+            log.warning("room %s: owner node %s unreachable (%s): releasing it", sid, node.id, exc)
+            await request.app[PLACEMENT].release_unreachable(node, sid)
         except (aiohttp.ClientError, OSError) as exc:
             log.warning("room %s: cannot reach owner node %s (%s)", sid, node.id, exc)
     if not ws.closed:

@@ -115,8 +115,10 @@ async def test_hung_redis_caches_step_aside_requests_never_wait_and_fanout_recov
             # Writes through A: none waits on the hung Redis for long.
             took, (status, _) = await timed(admin.call("POST", f"/api/users/{victim.id}/deactivate"))
             assert status == 200 and took < REQUEST_BOUND, (status, took)
+            writes = [took]
             took, (status, body) = await timed(learner.call("POST", "/api/bookings/create", json={"session_id": sid}))
             assert status == 201 and took < REQUEST_BOUND, (status, body, took)
+            writes.append(took)
 
             # B stops trusting its caches: the deactivated token is refused there too.
             while (await victim.call("GET", "/api/users/me", base=b))[0] != 401:
@@ -130,8 +132,10 @@ async def test_hung_redis_caches_step_aside_requests_never_wait_and_fanout_recov
             # Requests that touch Redis (rate-limited login, realtime fan-out) stay quick.
             took, _ = await timed(login(http, b, admin_email))
             assert took < REQUEST_BOUND, took
+            writes.append(took)
             took, status = await timed(ask(learner, mentor, "While Redis hangs"))
             assert status == 201 and took < REQUEST_BOUND, took
+            writes.append(took)
             # Delivered inside A, without Redis (the booking's notice came the same way).
             await next_message(ws_a, is_request_notice, timeout=5)
             for i in range(2):
@@ -163,5 +167,6 @@ async def test_hung_redis_caches_step_aside_requests_never_wait_and_fanout_recov
         )
         assert detail["seats_left"] == 1
         print(
-            f"\nredis hang: token refused on B {refused_after:.2f}s after SIGSTOP; fan-out back {fanout_back_after:.2f}s after SIGCONT"
+            f"\nredis hang: token refused on B {refused_after:.2f}s after SIGSTOP; deactivate, book, login, "
+            f"request took {', '.join(f'{w:.2f}' for w in writes)}s; fan-out back {fanout_back_after:.2f}s after SIGCONT"
         )

@@ -35,8 +35,9 @@ REJOIN_BOUND = 5.0
 class Machine:
     """One ``peerlearn serve --workers 2`` (the parent and its workers) on PostgreSQL + Redis."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
+        self.extra_env = env or {}
         self.redis = RedisServer(tmp)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -63,6 +64,7 @@ class Machine:
             "PEERLEARN_ACCESS_LOG": "false",
             "PEERLEARN_LOG_LEVEL": "WARNING",
             "PEERLEARN_REQUIRE_VERIFIED_EMAIL": "false",
+            **self.extra_env,
         }
         cmd = [sys.executable, "-m", "api.cli", "serve", "--workers", "2", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data)]
@@ -151,11 +153,17 @@ class Rejoining:
         self.p: RoomParticipant | None = None
 
     async def join(self) -> None:
-        status, tok = await self.user.call("POST", f"/api/rooms/{self.sid}/token")
+        status, tok = await self.user.call("POST", f"/api/rooms/{self.sid}/token", base=self.base)
         assert status in (200, 201), tok
         ws = await self.http.ws_connect(self.base + f"/ws/room/{self.sid}?token={tok['token']}")
-        self.p = RoomParticipant(ws)
-        await self.p.join(self.role)
+        p = self.p = RoomParticipant(ws)
+        # As the page: a socket the server closes is a failed try at once, not after a timeout.
+        joining, closed = asyncio.ensure_future(p.join(self.role)), asyncio.ensure_future(p.wait_message("__closed__"))
+        done, _ = await asyncio.wait([joining, closed], return_when=asyncio.FIRST_COMPLETED)
+        for task in (joining, closed):
+            task.cancel()
+        if joining not in done or joining.cancelled() or joining.exception() is not None:
+            raise AssertionError(f"the server closed the room socket: {p.messages[-1:]}")
 
     async def rejoin_after_drop(self) -> None:
         assert self.p is not None
