@@ -27,7 +27,7 @@ from api.context import Context
 from api.mailer import Attachment
 from api.models import Booking, BookingStatus, Journal, Notification, Session, SessionStatus, User
 from api.schemas.bookings import BookingCancelOut, BookingOut, BookingPage, BookingSession
-from api.services import accounts, catalog_reads, ics, notifications, room_access
+from api.services import accounts, catalog_reads, ics, notifications, room_access, session_state
 from api.services.money import charges, ledger, settlement
 from api.services.catalog import Viewer, push_seats, seats_left
 from api.services.errors import Conflict, Invalid, NotFound, Unprocessable
@@ -261,6 +261,19 @@ async def book_in(
     await s.flush()
     await charges.charge(s, booking, sess, fee_percent)
     return booking
+
+
+async def book_one_to_one(
+    s: AsyncSession, learner_id: int, fee_percent: float, now: datetime, **fields: Any
+) -> tuple[Session, Booking]:
+    """Inside a write transaction: a new 1:1 class (one seat) made for this learner, scheduled,
+    booked and charged at once: a confirmed proposal, a booked slot. ``fields`` are the
+    session's own (mentor, title, time, length, price ...)."""
+    sess = Session(curriculum=[], capacity=1, seats_taken=0, status=S.draft, talk_time={}, **fields)
+    s.add(sess)
+    await s.flush()
+    sess = await session_state.transition(s, sess.id, S.scheduled, now=now)
+    return sess, await book_in(s, sess, learner_id, fee_percent)
 
 
 def _not_bookable(sess: Session, now: datetime) -> Conflict:

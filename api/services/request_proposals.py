@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import CurrentUser
 from api.context import Context
-from api.models import Notification, Request, RequestStatus, Session, SessionStatus
+from api.models import Notification, Request, RequestStatus
 from api.schemas.requests import ProposalConfirm, RequestAccepted, RequestOut
-from api.services import accounts, bookings, notifications, session_state
+from api.services import accounts, bookings, notifications
 from api.services.errors import Conflict, NotFound
 from api.services.requests import outs, reload, visible
 from api.services.settings_store import get_all as platform_settings
@@ -104,26 +104,21 @@ async def confirm(ctx: Context, learner: CurrentUser, request_id: int, seen: Pro
         r = await reload(s, request_id)
         assert r.decided_by_id is not None and r.proposed_starts_at is not None
         await accounts.ensure_can_sell(s, r.decided_by_id, ctx.settings)  # rolls the accept back
-        sess = Session(
+        sess, booking = await bookings.book_one_to_one(
+            s,
+            r.learner_id,
+            fee_percent,
+            now,
             mentor_id=r.decided_by_id,
             title=r.proposed_title or r.topic,
             description=r.description,
-            curriculum=[],
             domain=r.domain,
             skills=list(r.skills or []),
             price_cents=r.proposed_price_cents or 0,
             currency="USD",
-            capacity=1,
-            seats_taken=0,
             starts_at=r.proposed_starts_at,
             duration_min=r.duration_min,
-            status=SessionStatus.draft,
-            talk_time={},
         )
-        s.add(sess)
-        await s.flush()
-        sess = await session_state.transition(s, sess.id, SessionStatus.scheduled, now=now)
-        booking = await bookings.book_in(s, sess, r.learner_id, fee_percent)
         r.session_id = sess.id
         await s.flush()
         notes.append(

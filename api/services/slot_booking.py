@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from api.context import Context
-from api.models import Notification, Session, SessionStatus, User
+from api.models import Notification, User
 from api.models_scheduling import MentorAvailability
 from api.schemas.bookings import BookingOut
-from api.services import accounts, availability, bookings, notifications, session_state, slots
+from api.services import accounts, availability, bookings, notifications, slots
 from api.services.catalog import Viewer
 from api.services.errors import Conflict
 from api.services.local_time import spoken
@@ -73,26 +73,21 @@ async def book_slot(ctx: Context, learner: Viewer, mentor_id: int, starts_at: st
             raise slot_taken() if any(x.starts_at == starts for x in offered) else not_a_slot()
         user = await s.get(User, learner.id)
         assert user is not None
-        sess = Session(
+        sess, booking = await bookings.book_one_to_one(
+            s,
+            learner.id,
+            fee_percent,
+            now,
             mentor_id=mentor_id,
             title=f"1:1 with {mentor.full_name}"[:200],
             description=f"A {row.slot_minutes}-minute one-to-one booked from {mentor.full_name}'s availability.",
-            curriculum=[],
             domain=(mentor.domains or ["Mentoring"])[0][:80],
             skills=list(mentor.skills or [])[:20],
             price_cents=row.price_cents,
             currency=row.currency,
-            capacity=1,
-            seats_taken=0,
             starts_at=slot.starts_at,
             duration_min=row.slot_minutes,
-            status=SessionStatus.draft,
-            talk_time={},
         )
-        s.add(sess)
-        await s.flush()
-        sess = await session_state.transition(s, sess.id, SessionStatus.scheduled, now=now)
-        booking = await bookings.book_in(s, sess, learner.id, fee_percent)
         notes.append(
             notifications.add(
                 s,
