@@ -30,7 +30,7 @@ from api.schemas.sessions import (
     SessionOut,
     SessionUpdate,
 )
-from api.services import accounts, notifications, room_access, session_state
+from api.services import accounts, mentor_record, notifications, room_access, session_state
 from api.services.money import charges
 from api.services.accounts import avatar_url
 from api.services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -384,6 +384,10 @@ async def cancel_session(ctx: Context, viewer: Viewer, session_id: int, reason: 
             )
         refunded += await _refund_late_cancellations(s, session_id, now)
         await room_access.revoke_for_seat(s, session_id)
+        # Who cancelled a class with sold seats counts on the mentor's record (admin Users tab);
+        # a deactivation cancels as an admin (even the mentor's own), so it is never counted.
+        by_admin = viewer.role == "admin" or viewer.id != sess.mentor_id
+        s.add(mentor_record.cancel_audit(viewer.id, by_admin, session_id, sess.mentor_id, count))
         if viewer.id != sess.mentor_id:
             notes.append(
                 notifications.add(
