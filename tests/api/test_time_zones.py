@@ -3,14 +3,15 @@ recipient's profile zone and name the zone, never a bare UTC."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from zoneinfo import ZoneInfo
 
 from api.keys import DB
 from api.models import Session
 from api.services.local_time import spoken
-from tests.api.market import book, published
+from tests.api.market import book, confirm_proposal, published
+from tests.api.test_requests import ask
 from tests.conftest import delivered_mail, signup
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -31,8 +32,6 @@ async def _notes(user) -> list[dict]:
 
 
 def test_spoken_names_the_zone_and_falls_back_to_utc():
-    from datetime import UTC, datetime
-
     at = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)
     assert spoken(at, "Asia/Tokyo") == "Mon 4 Jan 2027, 17:00 JST (Asia/Tokyo)"
     assert spoken(at, "Not/AZone") == "Mon 4 Jan 2027, 08:00 UTC (UTC)"
@@ -67,3 +66,22 @@ async def test_booking_mail_and_notifications_speak_tokyo_time(client, mentor):
     assert (await mentor.post(f"/api/sessions/{sid}/cancel", json={})).status == 200
     cancelled = next(n for n in await _notes(learner) if n["kind"] == "session.cancelled")
     assert _tokyo(new_start) in cancelled["body"]
+
+
+async def test_request_proposal_and_confirmation_speak_each_readers_zone(client):
+    """The Tokyo learner reads the proposal and their seat in Tokyo time; the mentor in
+    Berlin reads the confirmation in Berlin time."""
+    learner = await signup(client, "learner", timezone="Asia/Tokyo")
+    mentor = await signup(client, "mentor", timezone="Europe/Berlin", domains=["Programming"])
+    rid, times = await ask(learner, mentor_id=mentor.id)
+    resp = await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": times[0]})
+    assert resp.status == 200, await resp.text()
+    starts = datetime.fromisoformat(times[0])
+    proposed = next(n for n in await _notes(learner) if n["kind"] == "request.proposed")
+    assert f"proposes {spoken(starts, 'Asia/Tokyo')} for free" in proposed["body"]
+    assert "UTC" not in proposed["body"]
+    assert (await confirm_proposal(learner, rid)).status == 200
+    seat = next(n for n in await _notes(learner) if n["kind"] == "request.accepted")
+    assert seat["body"] == f"Your seat is confirmed for {spoken(starts, 'Asia/Tokyo')}."
+    told = next(n for n in await _notes(mentor) if n["kind"] == "request.accepted")
+    assert spoken(starts, "Europe/Berlin") in told["body"] and "(Europe/Berlin)" in told["body"]
