@@ -25,6 +25,17 @@ class UsersQuery(QueryModel):
     page_size: PageSize = 50
 
 
+class MentorRecord(BaseModel):
+    """A mentor's concluded sold classes and how many did not happen through them
+    (api/services/mentor_record.py); rates are None until something was sold."""
+
+    sold_classes: int
+    cancelled_by_mentor: int
+    mentor_no_shows: int
+    cancel_rate: float | None
+    no_show_rate: float | None
+
+
 class AdminUser(BaseModel):
     id: int
     email: str
@@ -33,6 +44,7 @@ class AdminUser(BaseModel):
     is_active: bool
     email_verified: bool
     created_at: datetime
+    mentor_record: MentorRecord | None = None  # mentors only
 
 
 class AdminUserPage(BaseModel):

@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select, text
 
 from api.context import Context
 from api.models import AuditLog, Feedback, Role, Session, SessionStatus, User
+from api.services import mentor_record
 from api.services.errors import NotFound
 
 STARTED_AT = time.time()
@@ -52,6 +53,7 @@ async def list_users(
     async with ctx.db.read() as s:
         total = await s.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = (await s.scalars(query.order_by(User.id.desc()).limit(page_size).offset((page - 1) * page_size))).all()
+        record = await mentor_record.records(s, [u.id for u in rows if u.role == Role.mentor])
     items = [
         {
             "id": u.id,
@@ -61,6 +63,7 @@ async def list_users(
             "is_active": u.is_active,
             "email_verified": u.email_verified_at is not None,
             "created_at": u.created_at,
+            "mentor_record": record[u.id].as_dict() if u.id in record else None,
         }
         for u in rows
     ]

@@ -31,6 +31,7 @@ from api.services import accounts, catalog_reads, ics, notifications, room_acces
 from api.services.money import charges, ledger, settlement
 from api.services.catalog import Viewer, push_seats, seats_left
 from api.services.errors import Conflict, Invalid, NotFound, Unprocessable
+from api.services.local_time import spoken
 from api.services.money.provider import provider
 from api.services.settings_store import get_all as platform_settings
 
@@ -178,7 +179,7 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int, idempot
             mentor = await s.get(User, sess.mentor_id)
             user = await s.get(User, learner.id)
             assert mentor is not None and user is not None
-            when = f"{sess.starts_at:%Y-%m-%d %H:%M} UTC"
+            when = spoken(sess.starts_at, user.timezone)
             notes.append(
                 notifications.add(
                     s,
@@ -202,7 +203,7 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int, idempot
             await s.flush()
             out = to_out(booking, sess, mentor.full_name)
             left = seats_left(sess)
-            learner_email, learner_name = user.email, user.full_name
+            learner_email, learner_name, learner_zone = user.email, user.full_name, user.timezone
     except IntegrityError:
         # PostgreSQL: a concurrent request of this learner (same key or same session) won.
         async with ctx.db.read() as s:
@@ -213,7 +214,7 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int, idempot
             raise Conflict("You already have a seat in this session.", code="already_booked") from None
     await notifications.push(ctx.broker, notes)
     await push_seats(ctx.broker, session_id, left)
-    await send_confirmation(ctx, out, learner_email, learner_name, mentor.full_name, mentor.email)
+    await send_confirmation(ctx, out, learner_email, learner_name, mentor.full_name, mentor.email, learner_zone)
     return Booked(out, True, left)
 
 
@@ -302,15 +303,22 @@ def confirmation_ics(ctx: Context, b: BookingOut, mentor_name: str, mentor_email
 
 
 async def send_confirmation(
-    ctx: Context, b: BookingOut, to: str, learner_name: str, mentor_name: str, mentor_email: str
+    ctx: Context,
+    b: BookingOut,
+    to: str,
+    learner_name: str,
+    mentor_name: str,
+    mentor_email: str,
+    zone: str | None = None,
 ) -> None:
+    """The confirmation e-mail, its time in the learner's zone (``zone``, their profile's) and named."""
     url = f"{ctx.settings.public_url.rstrip('/')}/sessions/{b.session_id}"
     price = (
         "free" if b.price_cents == 0 else f"{b.price_cents / 100:.2f} {b.currency} (sandbox test mode, no real charge)"
     )
     body = (
         f'Hi {learner_name},\n\nyour seat in "{b.session.title}" with {mentor_name} is confirmed.\n'
-        f"Starts: {b.session.starts_at:%Y-%m-%d %H:%M} UTC ({b.session.duration_min} min)\n"
+        f"Starts: {spoken(b.session.starts_at, zone)} ({b.session.duration_min} min)\n"
         f"Price: {price}\nPayment reference: {b.payment_ref or '-'}\n\nJoin here: {url}\n\n"
         "The attached invite adds it to your calendar.\n"
     )
@@ -335,7 +343,9 @@ async def confirm_by_mail(ctx: Context, booking_id: int) -> None:
         mentor = await s.get(User, sess.mentor_id) if sess is not None else None
     if learner is None or mentor is None:
         return
-    await send_confirmation(ctx, out, learner.email, learner.full_name, mentor.full_name, mentor.email)
+    await send_confirmation(
+        ctx, out, learner.email, learner.full_name, mentor.full_name, mentor.email, learner.timezone
+    )
 
 
 async def cancel_booking(ctx: Context, learner: Viewer, booking_id: int) -> BookingCancelOut:

@@ -30,10 +30,11 @@ from api.schemas.sessions import (
     SessionOut,
     SessionUpdate,
 )
-from api.services import accounts, notifications, room_access, session_state
+from api.services import accounts, mentor_record, notifications, room_access, session_state
 from api.services.money import charges
 from api.services.accounts import avatar_url
 from api.services.errors import Conflict, Forbidden, Invalid, NotFound
+from api.services.local_time import spoken, user_zones
 from api.services.settings_store import get_all as platform_settings
 
 log = logging.getLogger(__name__)
@@ -298,20 +299,20 @@ async def update_session(ctx: Context, viewer: Viewer, session_id: int, data: Se
             sess.sequence += 1  # the calendar feeds' SEQUENCE: subscribed calendars take the new time
         if moved and sess.status == S.scheduled:
             learners = (
-                await s.scalars(
-                    select(Booking.learner_id).where(
-                        Booking.session_id == sess.id, Booking.status == BookingStatus.confirmed
-                    )
+                await s.execute(
+                    select(Booking.learner_id, User.timezone)
+                    .join(User, User.id == Booking.learner_id)
+                    .where(Booking.session_id == sess.id, Booking.status == BookingStatus.confirmed)
                 )
             ).all()
-            for learner_id in learners:
+            for learner_id, zone in learners:
                 notes.append(
                     notifications.add(
                         s,
                         learner_id,
                         "session.updated",
                         f"Time changed: {sess.title}",
-                        f"Now starts {sess.starts_at:%Y-%m-%d %H:%M} UTC.",
+                        f"Now starts {spoken(sess.starts_at, zone)}.",
                         f"/sessions/{sess.id}",
                     )
                 )
@@ -368,10 +369,11 @@ async def cancel_session(ctx: Context, viewer: Viewer, session_id: int, reason: 
         bookings = (
             await s.scalars(select(Booking).where(Booking.session_id == session_id, Booking.status.in_(ACTIVE_BOOKING)))
         ).all()
-        body = f"{sess.title} on {sess.starts_at:%Y-%m-%d %H:%M} UTC was cancelled; you get a full refund."
-        if reason:
-            body += f" Reason: {reason}"
+        zones = await user_zones(s, [b.learner_id for b in bookings])
         for b in bookings:
+            body = f"{sess.title} on {spoken(sess.starts_at, zones.get(b.learner_id))} was cancelled; you get a full refund."
+            if reason:
+                body += f" Reason: {reason}"
             b.status = BookingStatus.cancelled
             b.cancelled_at = now
             b.settled_at = now
@@ -384,6 +386,10 @@ async def cancel_session(ctx: Context, viewer: Viewer, session_id: int, reason: 
             )
         refunded += await _refund_late_cancellations(s, session_id, now)
         await room_access.revoke_for_seat(s, session_id)
+        # Who cancelled a class with sold seats counts on the mentor's record (admin Users tab);
+        # a deactivation cancels as an admin (even the mentor's own), so it is never counted.
+        by_admin = viewer.role == "admin" or viewer.id != sess.mentor_id
+        s.add(mentor_record.cancel_audit(viewer.id, by_admin, session_id, sess.mentor_id, count))
         if viewer.id != sess.mentor_id:
             notes.append(
                 notifications.add(

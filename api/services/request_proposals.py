@@ -22,6 +22,7 @@ from api.models import Notification, Request, RequestStatus
 from api.schemas.requests import ProposalConfirm, RequestAccepted, RequestOut
 from api.services import accounts, bookings, notifications
 from api.services.errors import Conflict, NotFound
+from api.services.local_time import spoken, user_zones
 from api.services.requests import outs, reload, visible
 from api.services.settings_store import get_all as platform_settings
 
@@ -121,13 +122,15 @@ async def confirm(ctx: Context, learner: CurrentUser, request_id: int, seen: Pro
         )
         r.session_id = sess.id
         await s.flush()
+        zones = await user_zones(s, [r.decided_by_id, r.learner_id])
         notes.append(
             notifications.add(
                 s,
                 r.decided_by_id,
                 "request.accepted",
                 f"Confirmed: {r.topic}"[:200],
-                f"{learner.full_name} confirmed {sess.starts_at:%Y-%m-%d %H:%M} UTC; the session is scheduled.",
+                f"{learner.full_name} confirmed {spoken(sess.starts_at, zones.get(r.decided_by_id))}; "
+                "the session is scheduled.",
                 f"/sessions/{sess.id}",
             )
         )
@@ -137,7 +140,7 @@ async def confirm(ctx: Context, learner: CurrentUser, request_id: int, seen: Pro
                 r.learner_id,
                 "request.accepted",
                 f"Booked: {sess.title}"[:200],
-                f"Your seat is confirmed for {sess.starts_at:%Y-%m-%d %H:%M} UTC.",
+                f"Your seat is confirmed for {spoken(sess.starts_at, zones.get(r.learner_id))}.",
                 f"/sessions/{sess.id}",
             )
         )

@@ -49,6 +49,7 @@ from api.schemas.requests import (
 from api.ratelimit import RateLimiter
 from api.services import accounts, notifications
 from api.services.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
+from api.services.local_time import spoken
 from api.services.settings_store import get_all as platform_settings
 
 MAX_FANOUT = 1000  # mentors an open-to-all request is matched against
@@ -329,14 +330,16 @@ async def accept(ctx: Context, mentor: CurrentUser, request_id: int, data: Reque
             raise Conflict("This request is no longer open.", code="request_not_open")
         r = await _reload(s, request_id)
         price = f"{data.price_cents / 100:.2f} USD" if data.price_cents else "free"
+        learner = await s.get(User, r.learner_id)
+        zone = learner.timezone if learner else None
         notes.append(
             notifications.add(
                 s,
                 r.learner_id,
                 "request.proposed",
                 f"Proposal: {r.topic}"[:200],
-                f"{mentor.full_name} proposes {starts:%Y-%m-%d %H:%M} UTC for {price}. Confirm to book"
-                f" (and pay) or decline, before {min(now + ttl, starts):%Y-%m-%d %H:%M} UTC.",
+                f"{mentor.full_name} proposes {spoken(starts, zone)} for {price}. Confirm to book"
+                f" (and pay) or decline, before {spoken(min(now + ttl, starts), zone)}.",
                 f"/learner/requests#request-{r.id}",
             )
         )

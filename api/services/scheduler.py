@@ -30,6 +30,7 @@ from api.context import Context
 from api.models import Booking, BookingStatus, Notification, SchedulerClaim, Session, SessionStatus
 from api.services import notifications
 from api.services.errors import Conflict
+from api.services.local_time import spoken, user_zones
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ async def send_reminders(ctx: Context, now: datetime) -> list[int]:
                 ).all()
                 minutes = max(0, int((sess.starts_at - now).total_seconds() // 60))
                 when = f"in {minutes} minutes" if minutes else "now"
+                zones = await user_zones(s, [sess.mentor_id, *learners])
                 for uid in [sess.mentor_id, *learners]:
                     notes.append(
                         notifications.add(
@@ -99,7 +101,7 @@ async def send_reminders(ctx: Context, now: datetime) -> list[int]:
                             uid,
                             "session.reminder",
                             f"Starting {when}: {sess.title}"[:200],
-                            f"{sess.title} starts at {sess.starts_at:%H:%M} UTC.",
+                            f"{sess.title} starts at {spoken(sess.starts_at, zones.get(uid))}.",
                             f"/room/{sid}",
                         )
                     )

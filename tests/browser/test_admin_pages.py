@@ -203,3 +203,24 @@ def test_admin_on_a_phone_scrolls_subtabs_and_shows_tables_as_cards(phone: Tab) 
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, "no sideways page scroll"
     phone.shot("admin-users-phone")
     assert phone.console_errors == [], phone.console_errors
+
+
+def test_admin_users_shows_a_mentors_cancellation_record(tab: Tab, api_client: Api) -> None:
+    """Issue 26: a mentor who cancels a class with a seat sold has it on their record."""
+    mentor = api_client.signup("mentor", domains=["Programming"])
+    learner = api_client.signup("learner")
+    starts = (datetime.now(timezone.utc) + timedelta(days=3)).replace(microsecond=0).isoformat()
+    s = mentor.call("POST", "/api/sessions", {"title": "Record me", "domain": "Programming", "starts_at": starts})
+    mentor.call("POST", f"/api/sessions/{s['id']}/publish")
+    learner.call("POST", "/api/bookings/create", {"session_id": s["id"]})
+    mentor.call("POST", f"/api/sessions/{s['id']}/cancel", {"reason": "Double-booked"})
+    tab.login(DEMO_ADMIN)
+    page = tab.page
+    tab.goto("/admin/users")
+    page.get_by_label("Search").fill(mentor.user["email"])
+    expect(page.locator("#users-total")).to_have_text("1 user")
+    record = page.get_by_test_id("users-rows").locator(f'[data-mentor-record="{mentor.user["id"]}"]')
+    expect(record).to_contain_text("1 sold class")
+    expect(record).to_contain_text("Cancelled: 1 (100%)")
+    expect(record).to_contain_text("No-show: 0 (0%)")
+    assert tab.console_errors == []

@@ -34,10 +34,12 @@ from api.models import (
     ReportStatus,
     Session,
     SessionStatus,
+    User,
 )
 from api.services import attendance, notifications, session_state
 from api.services.money import charges, class_model
 from api.services.errors import Conflict, NotFound
+from api.services.local_time import spoken
 from api.services.settings_store import get_all as platform_settings
 
 S = SessionStatus
@@ -184,7 +186,8 @@ async def _settle_held(
     b.earnings_release_at = now + rules.hold
     if rules.hold <= timedelta(0):
         await _release(s, b, now)
-    until = f"{b.earnings_release_at:%Y-%m-%d %H:%M} UTC"
+    learner = await s.get(User, b.learner_id)
+    until = spoken(b.earnings_release_at, learner.timezone if learner else None)
     if joined:
         out.attended.append(b.id)
         out.notes.append(

@@ -1,6 +1,6 @@
 // Admin → Health (GET /api/admin/health): database latency, broker, rooms, peers, sockets,
 // CPU, memory, version, uptime; [Refresh] and a 10-second auto-refresh while the tab is visible.
-import { api } from "./api.js";
+import { api, formatTime } from "./api.js";
 import { badge, fmtBytes, fmtDuration } from "./admin_ui.js";
 
 const errorBox = document.getElementById("health-error");
@@ -31,7 +31,7 @@ async function load() {
     set("uptime", fmtDuration(x.uptime_seconds));
     set("threads", String(x.process.threads));
     set("pid", String(x.process.pid), "PID");
-    updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    updated.textContent = `Updated ${formatTime(new Date().toISOString(), { weekday: undefined, day: undefined, month: undefined, second: "2-digit" })}`;
   } catch (err) {
     errorBox.textContent = err.message;
     errorBox.hidden = false;

@@ -12,6 +12,18 @@ function actions(u) {
     : h("button", { type: "button", class: "btn-secondary btn-sm", dataset: { reactivate: u.id }, text: "Reactivate" });
 }
 
+// A mentor's record (GET /api/admin/users → mentor_record): of their concluded sold classes,
+// how many they cancelled and how many did not take place because they never came.
+const pct = (rate) => (rate == null ? "–" : `${Math.round(rate * 1000) / 10}%`);
+function record(u) {
+  const r = u.mentor_record;
+  if (!r) return h("span", { class: "text-xs text-slate-500", text: "–" });
+  return h("div", { class: "text-xs", dataset: { mentorRecord: u.id } },
+    h("p", { text: `${r.sold_classes} sold class${r.sold_classes === 1 ? "" : "es"}` }),
+    h("p", { text: `Cancelled: ${r.cancelled_by_mentor} (${pct(r.cancel_rate)})` }),
+    h("p", { text: `No-show: ${r.mentor_no_shows} (${pct(r.no_show_rate)})` }));
+}
+
 const users = new Map();
 const { table, load } = filteredList({
   id: "users", url: "/api/admin/users", form: document.getElementById("user-filters"),
@@ -21,6 +33,7 @@ const { table, load } = filteredList({
     { label: "Role", cell: (u) => badge(u.role, u.role === "admin" ? "red" : u.role === "mentor" ? "blue" : "slate") },
     { label: "Status", cell: (u) => (u.is_active ? badge("Active", "green") : badge("Deactivated", "amber")) },
     { label: "E-mail", cell: (u) => (u.email_verified ? "Verified" : "Not verified") },
+    { label: "Mentor record", cell: record },
     { label: "Joined", cell: (u) => h("time", { datetime: u.created_at, text: formatDate(u.created_at) }) },
     { label: "Actions", cell: actions },
   ],

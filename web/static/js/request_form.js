@@ -1,19 +1,23 @@
 // The request form (page and modal): POST /api/requests/create; mentors are notified in real time.
-import { api, clearErrors, h, showError } from "./api.js";
+// Preferred times are entered in the learner's zone (the profile's, else the browser's), like
+// every time the pages show, so what they type is what they later read back.
+import { api, clearErrors, h, showError, userTimeZone } from "./api.js";
+import { localParts, zonedToIso } from "./mentor_session_form.js";
 
 const MAX_TIMES = 10;
 
-function localValue(d) {
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+function localValue(d, tz) {
+  const p = localParts(d.toISOString(), tz);
+  return `${p.date}T${p.time}`;
 }
 
 /** Wire `form`; `onDone(request)` runs after the request is created. */
 export function setupRequestForm(form, onDone) {
   const times = form.querySelector("#times");
-  const min = localValue(new Date(Date.now() + 60 * 60 * 1000));
+  const tz = userTimeZone();
+  const min = localValue(new Date(Date.now() + 60 * 60 * 1000), tz);
   times.querySelectorAll("input").forEach((i) => { i.min = min; });
-  form.querySelectorAll("[data-tz-label]").forEach((el) => { el.textContent = Intl.DateTimeFormat().resolvedOptions().timeZone; });
+  form.querySelectorAll("[data-tz-label]").forEach((el) => { el.textContent = tz; });
 
   form.querySelector("#add-time").addEventListener("click", (ev) => {
     const n = times.querySelectorAll("input").length;
@@ -25,8 +29,9 @@ export function setupRequestForm(form, onDone) {
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearErrors(form);
-    // datetime-local values are the browser's local time; send them with their offset.
-    const preferred = [...times.querySelectorAll("input")].map((i) => i.value).filter(Boolean).map((v) => new Date(v).toISOString());
+    // datetime-local values are wall-clock times in `tz`: send the UTC instants.
+    const preferred = [...times.querySelectorAll("input")].map((i) => i.value).filter(Boolean)
+      .map((v) => zonedToIso(v.slice(0, 10), v.slice(11, 16), tz));
     const fields = {};
     if (!form.topic.value.trim()) fields.topic = "Say what you want to learn.";
     if (!form.domain.value) fields.domain = "Choose a domain.";

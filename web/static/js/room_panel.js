@@ -1,7 +1,7 @@
 // The side panel (a sheet on phones): the participants list, the chat with its history,
 // and the tabs between them.
 
-import { api, h, initials, toast } from "./api.js";
+import { api, formatTime, h, initials, toast } from "./api.js";
 import { $, ME, ROLE, SID, displayName, root, send, state, toMillis, trackOf } from "./room_state.js";
 
 // ------------------------------------------------------------------ participants
@@ -55,7 +55,8 @@ export function addChat(m) {
 
 export function renderChat() {
   const log = $("#chat-log");
-  const fmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  // the viewer's zone (profile, else browser) and named, like every time on the pages
+  const clock = (iso) => formatTime(iso, { weekday: undefined, day: undefined, month: undefined });
   if (!state.chat.length) {
     log.replaceChildren(h("li", { class: "text-slate-400", "data-empty": "", text: "No messages yet. Say hello!" }));
     return;
@@ -63,7 +64,7 @@ export function renderChat() {
   log.replaceChildren(...state.chat.map((m) => h("li", { class: "rounded-lg bg-slate-800/70 px-3 py-2", dataset: { mine: m.mine ? "true" : "false" } },
     h("div", { class: "flex items-baseline gap-2 text-xs text-slate-400" },
       h("span", { class: `font-semibold ${m.mine ? "text-brand-300" : "text-slate-200"}`, text: m.mine ? "You" : m.name }),
-      h("time", { datetime: new Date(m.at).toISOString(), text: fmt.format(new Date(m.at)) })),
+      h("time", { datetime: new Date(m.at).toISOString(), text: clock(new Date(m.at).toISOString()) })),
     h("p", { class: "mt-0.5 whitespace-pre-wrap break-words text-slate-100", "data-chat-text": "", text: m.text }))));
   log.scrollTop = log.scrollHeight;
 }
