@@ -1,0 +1,68 @@
+"""Firefox in the live room: a Chromium mentor holds a running class, a learner joins it in
+Debian's Firefox ESR (its own process, fake devices) and both decode each other's camera,
+checked per publisher with ``getStats()`` (inbound-rtp ``framesDecoded`` growing on each side).
+
+Issue 24: in 2 of 5 runs of exactly this join, Firefox's peer connection stayed ``connecting``
+for 25 s with no error on the page. ``wait_connected`` fails with the state it saw, so a hang
+shows up as that rather than as a decode timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import ARTIFACTS, CHROMIUM, Api
+from tests.browser.firefox_participant import FirefoxParticipant, require_firefox, wait_connected
+from tests.browser.room_participants import MEDIA_ARGS, Participant, class_with_learners
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def chromium_process(browser: Any) -> Iterator[Any]:
+    process = browser.browser_type.launch(executable_path=CHROMIUM, args=MEDIA_ARGS)
+    yield process
+    process.close()
+
+
+@pytest.fixture
+def firefox(live_server: Any) -> Iterator[Any]:
+    require_firefox()
+    made: list[FirefoxParticipant] = []
+
+    def make(name: str, account: Api) -> FirefoxParticipant:
+        p = FirefoxParticipant(name, live_server.url, account, ARTIFACTS / "firefox")
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+
+
+def test_firefox_learner_joins_a_running_class_of_a_chromium_mentor(
+    chromium_process: Any, firefox: Any, live_server: Any, api_client: Api
+) -> None:
+    s, mentor_acc, (learner_acc,) = class_with_learners(api_client, 1)
+    sid = int(s["id"])
+
+    # the mentor's class is running: the room is open and the camera goes out
+    mentor = Participant("chromium mentor", chromium_process, live_server.url, mentor_acc)
+    try:
+        mentor.enter(sid)
+        mentor.wait_live()
+        mentor.wait_sending(frames=30)
+
+        learner = firefox("firefox learner", learner_acc)
+        learner.enter(sid)
+        learner.wait_live()
+        wait_connected(learner)
+        learner.wait_decoding(mentor)
+        mentor.wait_decoding(learner)
+        assert not [e for e in mentor.console_errors if "favicon" not in e], mentor.console_errors
+        assert not [e for e in learner.errors() if "favicon" not in e], learner.errors()
+    finally:
+        mentor.close()
