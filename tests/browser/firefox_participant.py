@@ -135,6 +135,23 @@ PHASE = """() => {
 }"""
 
 
+# where a peer connection is stuck: ICE, DTLS and the candidate pairs (for failure messages)
+TRANSPORT = """async () => {
+  const pc = window.__room && window.__room.pc;
+  if (!pc) return null;
+  const t = pc.getSenders().map((s) => s.transport).find((x) => x) || pc.getReceivers().map((r) => r.transport).find((x) => x);
+  const out = {ice: pc.iceConnectionState, gathering: pc.iceGatheringState, dtls: t && t.state,
+    iceTransport: t && t.iceTransport && t.iceTransport.state, pairs: [], local: [], remote: []};
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "candidate-pair") out.pairs.push({state: s.state, nominated: s.nominated, sent: s.bytesSent, received: s.bytesReceived,
+      requests: s.requestsSent, responses: s.responsesReceived});
+    if (s.type === "local-candidate") out.local.push(`${s.candidateType} ${s.protocol} ${s.address}:${s.port}`);
+    if (s.type === "remote-candidate") out.remote.push(`${s.candidateType} ${s.protocol} ${s.address}:${s.port}`);
+  });
+  return out;
+}"""
+
+
 class FirefoxParticipant(Participant):
     """One person in the room in their own Firefox process (``Participant``'s checks apply)."""
 
@@ -184,6 +201,7 @@ def wait_connected(person: Participant, timeout: float = 25.0) -> float:
 
     if not poll(connected, timeout):
         raise AssertionError(
-            f"{person.name}'s peer connection stayed {state!r} for {timeout} s: {person.page.evaluate(MEDIA_SUMMARY)}"
+            f"{person.name}'s peer connection stayed {state!r} for {timeout} s: "
+            f"{person.page.evaluate(TRANSPORT)} {person.page.evaluate(MEDIA_SUMMARY)}"
         )
     return time.monotonic() - start
