@@ -108,11 +108,13 @@ def test_firefox_mentor_and_a_chromium_learner_decode_each_other_with_simulcast(
     q carries less than h and h less than f.
 
     Issue 24 said Firefox's ``q`` layer carried more bytes than ``h``: that is what Firefox's
-    own ``getStats()`` says (its outbound-rtp ``bytesSent`` per rid reads ~1.1-1.4 Mbit/s for
-    q at 320x180 and ~0.2 Mbit/s for h), but on the wire, counted by the SFU per SSRC (the
-    same SSRCs Firefox's stats give each rid), q was ~130 kbit/s, h ~310 and f ~690, within
-    the page's caps (150 k / 500 k / 1.5 M), and the learner decoded 180 rows at ~120 kbit/s.
-    Firefox's per-rid byte counters are mislabeled; the encodings the page sets are right."""
+    own ``getStats()`` says (outbound-rtp ``bytesSent`` per rid: ~0.9 MB for q against ~0.18 MB
+    for h after 147 frames, q with 1791 packets to h's 242). On the wire, counted by the SFU
+    per SSRC (the SSRCs Firefox's stats give each rid), q's media was ~120 kbit/s, h's ~250 and
+    f's ~580, within the page's caps (150 k / 500 k / 1.5 M). The extra packets are not media:
+    most likely padding-only bandwidth probes on the lowest layer's SSRC, which Firefox counts
+    in its bytes and the SFU's ``media_octets`` skips. The encodings the page sets are right.
+    """
     s, mentor_acc, (learner_acc,) = class_with_learners(api_client, 1)
     sid = int(s["id"])
     mentor = firefox("firefox mentor", mentor_acc)
