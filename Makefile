@@ -18,14 +18,16 @@ install-test: $(BIN)/python system-deps $(AXE)
 	$(BIN)/pip install -q -e ".[test,bench]"
 
 # axe-core from the npm registry (web/package-lock.json pins it): the browser suite injects it
-# into every page it visits for the accessibility pass (tests/browser/accessibility.py).
+# into every page it visits for the accessibility pass (tests/browser/accessibility.py). The same
+# `npm ci` installs puppeteer-core, which drives Debian's firefox-esr (it never downloads a browser).
 $(AXE): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	touch $@
 
 # Debian packages the tests drive for real: Chromium (browser tests), coturn (TURN tests),
 # redis-server (the scale-out tests start a private one they can stop), wrk (the API benchmark's generator),
-# npm (axe-core for the browser suite's accessibility pass).
+# npm (axe-core for the browser suite's accessibility pass, puppeteer-core for its Firefox participant),
+# firefox-esr (the browser suite's Firefox participant, tests/browser/firefox_participant.py).
 # janus (the peer SFU of `sfu_load.py --peer janus`, started by the benchmark with its own config; the
 # package's system service is switched off so no Janus runs with the stock configuration).
 # nginx (tests/scale/test_deploy.py runs deploy/ as shipped); postgresql (a private server the restart test stops).
@@ -33,6 +35,7 @@ system-deps:
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
 	  command -v chromium >/dev/null || missing="$$missing chromium fonts-liberation"; \
+	  command -v firefox-esr >/dev/null || missing="$$missing firefox-esr"; \
 	  command -v turnserver >/dev/null || missing="$$missing coturn"; \
 	  command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	  command -v tc >/dev/null || missing="$$missing iproute2"; \

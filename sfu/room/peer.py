@@ -526,7 +526,9 @@ class Peer:
                         self._apply_pending()
                         offer = await self.pc.createOffer()
                         # keep the client's header extension ids (browsers refuse renumbering)
-                        offer = RTCSessionDescription(sdp=align_extmap(offer.sdp, self._extmap), type="offer")
+                        # and state the DTLS role already negotiated (Firefox, issue 24)
+                        sdp = bridge.pin_dtls_setup(self.pc, align_extmap(offer.sdp, self._extmap))
+                        offer = RTCSessionDescription(sdp=sdp, type="offer")
                         # aiortc keeps its own description; the client also sees the
                         # simulcast it sends still accepted (else it falls back to one layer)
                         self._offer_sdp = self._describe(offer.sdp)

@@ -19,7 +19,9 @@ process are untouched):
 - ``aioice.Connection.get_component_candidates``: our own host candidates
   (port range, single port, announced IP, interface selection);
 - asyncio's ``_SelectorDatagramTransport.max_size`` on our UDP sockets: 8 KiB
-  per ``recvfrom`` instead of 256 KiB, which fragmented the C heap (issue 12).
+  per ``recvfrom`` instead of 256 KiB, which fragmented the C heap (issue 12);
+- ``RTCDtlsTransport._role``: the DTLS role our answer chose, written into our
+  re-offers (``pin_dtls_setup``) instead of aiortc's ``a=setup:actpass`` (issue 24).
 
 ``REQUIRED`` lists every private name used; ``check_compatibility()``
 fails loudly when an aiortc/aioice upgrade moves one of them.
@@ -61,6 +63,7 @@ REQUIRED: list[tuple[Any, str]] = [
     (RTCDtlsTransport, "_handle_rtcp_data"),
     (RTCDtlsTransport, "_tx_srtp"),  # instance attr
     (RTCDtlsTransport, "_rx_srtp"),  # instance attr
+    (RTCDtlsTransport, "_role"),  # instance attr
     (Connection, "_nominated"),  # instance attr
     (Connection, "_protocols"),  # instance attr
     (Connection, "get_component_candidates"),
@@ -229,6 +232,30 @@ def dtls_connected(dtls: RTCDtlsTransport) -> bool:
 def on_dtls_state(dtls: RTCDtlsTransport, callback: Callable[[bool], None]) -> None:
     """Call ``callback(connected)`` on each DTLS state change."""
     dtls.on("statechange", lambda: callback(dtls.state == "connected"))
+
+
+_SETUP_OF_ROLE = {"client": "active", "server": "passive"}
+
+
+def pin_dtls_setup(pc: RTCPeerConnection, sdp: str) -> str:
+    """``sdp`` (our re-offer) with ``a=setup:actpass`` replaced by the DTLS role already chosen.
+
+    aiortc writes ``actpass`` in every offer and takes whatever role the answer then picks,
+    even for the transport whose role its first answer fixed (RFC 8842 section 5.3 and JSEP
+    5.2.2: a subsequent offer states the existing role). Firefox answers such a re-offer with
+    ``a=setup:active`` but keeps the DTLS server role of its transport (it waits for our
+    ClientHello); aiortc read ``active`` as "be the server", and when the re-offer (new
+    subscriptions, right after the first answer) was answered before ICE completed, aiortc
+    started DTLS as a server too: both sides waited for a ClientHello forever, the peer
+    connection stayed ``connecting`` (issue 24, 2 of 5 Firefox joins). Pinned, the answer must
+    keep the role (``passive`` to our ``active``) and aiortc stays the client."""
+    roles = {getattr(dtls, "_role", "auto") for dtls in dtls_transports(pc)}
+    if len(roles) != 1:
+        return sdp  # no transport, or several with different roles (never with max-bundle)
+    setup = _SETUP_OF_ROLE.get(roles.pop())
+    if setup is None:
+        return sdp  # not negotiated yet (a first offer): actpass is right
+    return sdp.replace("a=setup:actpass", f"a=setup:{setup}")
 
 
 def connected_path(dtls: RTCDtlsTransport) -> Optional[ConnectedPath]:

@@ -89,3 +89,38 @@ async def test_media_transport_routes_and_drops_until_connected() -> None:
     transport.send_rtcp(b"\x80" * 20)
     assert not transport.connected and transport.batch_sink is None and transport.errors == 0
     await pc.close()
+
+
+async def test_reoffers_state_the_negotiated_dtls_role() -> None:
+    """Issue 24: aiortc re-offers ``actpass``; Firefox answered the new m-sections of such a
+    re-offer with ``active`` and aiortc made the shared (bundled) transport the DTLS server
+    while Firefox stayed the server too. ``pin_dtls_setup`` keeps our role in every re-offer."""
+    bundled = aiortc.RTCConfiguration(bundlePolicy=aiortc.RTCBundlePolicy.MAX_BUNDLE)  # as sfu.room.peer
+    client, server = RTCPeerConnection(bundled), RTCPeerConnection(bundled)
+    try:
+        client.addTransceiver("audio", direction="sendonly")
+        await client.setLocalDescription(await client.createOffer())
+        await server.setRemoteDescription(client.localDescription)
+        # a first offer has no role yet: actpass stays
+        assert bridge.pin_dtls_setup(server, client.localDescription.sdp) == client.localDescription.sdp
+        await server.setLocalDescription(await server.createAnswer())
+        assert "a=setup:active" in server.localDescription.sdp  # our answer: we are the DTLS client
+        await client.setRemoteDescription(server.localDescription)
+
+        server.addTransceiver("video", direction="sendonly")
+        reoffer = await server.createOffer()
+        assert "a=setup:actpass" in reoffer.sdp  # aiortc's own re-offer
+        pinned = bridge.pin_dtls_setup(server, reoffer.sdp)
+        assert "a=setup:actpass" not in pinned and pinned.count("a=setup:active") == 2
+        await server.setLocalDescription(aiortc.RTCSessionDescription(sdp=pinned, type="offer"))
+
+        # the hazard the pin avoids: one m-section answered `active` flips aiortc to server
+        await client.setRemoteDescription(server.localDescription)
+        answer = (await client.createAnswer()).sdp
+        assert answer.count("a=setup:passive") == 2
+        mixed = answer[::-1].replace("a=setup:passive"[::-1], "a=setup:active"[::-1], 1)[::-1]
+        await server.setRemoteDescription(aiortc.RTCSessionDescription(sdp=mixed, type="answer"))
+        assert bridge.dtls_transports(server)[0]._role == "server"
+    finally:
+        await client.close()
+        await server.close()
