@@ -422,15 +422,7 @@ async def cancel_session(ctx: Context, viewer: Viewer, session_id: int, reason: 
 async def _refund_late_cancellations(s: AsyncSession, session_id: int, now: datetime) -> int:
     """Learners who cancelled late kept paying for a class that will now not happen: refund them."""
     refunded = 0
-    late = await s.scalars(
-        select(Booking).where(
-            Booking.session_id == session_id,
-            Booking.status == BookingStatus.cancelled,
-            Booking.price_cents > 0,
-            Booking.settled_at.is_(None),
-        )
-    )
-    for b in late.all():
+    for b in await charges.kept_by_late_cancellations(s, session_id):
         b.settled_at = now
         refunded += await charges.refund(s, b, f"session {session_id} cancelled (late cancellation refunded)")
     return refunded

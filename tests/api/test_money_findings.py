@@ -46,6 +46,16 @@ async def _balanced(client):
     assert tb["totals"] in ({}, {"USD": 0}) and not tb["negative_accounts"] and not tb["unbalanced_journals"]
 
 
+async def _ask(learner, mentor, times):
+    """A learner's request to this mentor for one of ``times``; its id."""
+    resp = await learner.post(
+        "/api/requests/create",
+        json={"topic": "Help", "domain": "Programming", "mentor_id": mentor.id, "preferred_times": times},
+    )
+    assert resp.status == 201, await resp.text()
+    return (await resp.json())["id"]
+
+
 async def _end(mentor, sid):
     resp = await mentor.post(f"/api/rooms/{sid}/end")
     assert resp.status == 200, await resp.text()
@@ -142,11 +152,7 @@ async def test_an_absent_learner_of_a_moved_class_is_refunded_not_a_no_show(clie
 
 async def test_confirm_binds_to_the_proposal_the_learner_saw(client, learner, mentor):
     times = [future(24), future(48)]
-    resp = await learner.post(
-        "/api/requests/create",
-        json={"topic": "Help", "domain": "Programming", "mentor_id": mentor.id, "preferred_times": times},
-    )
-    rid = (await resp.json())["id"]
+    rid = await _ask(learner, mentor, times)
     await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": times[0], "price_cents": 1000})
     seen = (await (await learner.get(f"/api/requests/{rid}")).json())["proposal"]
     await learner.post(f"/api/requests/{rid}/proposal/decline")  # or it lapsed
@@ -195,11 +201,7 @@ async def test_a_late_cancellation_is_refunded_when_the_class_is_cancelled(clien
 async def test_an_unverified_mentor_cannot_sell_through_a_request(client, learner):
     shady = await signup(client, "mentor", verified=False, domains=["Programming"])
     times = [future(24)]
-    resp = await learner.post(
-        "/api/requests/create",
-        json={"topic": "Help", "domain": "Programming", "mentor_id": shady.id, "preferred_times": times},
-    )
-    rid = (await resp.json())["id"]
+    rid = await _ask(learner, shady, times)
     resp = await shady.post(f"/api/requests/{rid}/accept", json={"starts_at": times[0], "price_cents": 5000})
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "email_unverified"
 
@@ -208,11 +210,7 @@ async def test_a_deactivated_mentor_takes_no_more_money(client, learner, mentor,
     sid, (lr,), (bid,) = await _sold(client, mentor)
     other = await published(mentor, price_cents=3000)
     times = [future(24)]
-    resp = await learner.post(
-        "/api/requests/create",
-        json={"topic": "Help", "domain": "Programming", "mentor_id": mentor.id, "preferred_times": times},
-    )
-    rid = (await resp.json())["id"]
+    rid = await _ask(learner, mentor, times)
     await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": times[0], "price_cents": 5000})
     seen = (await (await learner.get(f"/api/requests/{rid}")).json())["proposal"]
     assert (await admin.post(f"/api/users/{mentor.id}/deactivate")).status == 200
@@ -305,11 +303,7 @@ async def test_a_mentor_arriving_after_the_scheduled_end_is_not_paid_for_no_show
 
 async def test_confirm_names_the_mentor_it_agrees_to(client, learner, mentor):
     times = [future(24)]
-    resp = await learner.post(
-        "/api/requests/create",
-        json={"topic": "Help", "domain": "Programming", "mentor_id": mentor.id, "preferred_times": times},
-    )
-    rid = (await resp.json())["id"]
+    rid = await _ask(learner, mentor, times)
     await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": times[0], "price_cents": 1000})
     seen = (await (await learner.get(f"/api/requests/{rid}")).json())["proposal"]
     body = {"price_cents": 1000, "starts_at": seen["starts_at"]}

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.models import Booking, Session
+from sqlalchemy import select
+
+from api.models import Booking, BookingStatus, Session
 from api.services.money import ledger
 from api.services.money.provider import provider
 
@@ -66,3 +68,17 @@ async def release(s: AsyncSession, booking: Booking, reason: str = "") -> bool:
     hold, an admin resolving a report); a refunded charge cannot be released (the ledger
     refuses to take pending money twice)."""
     return await ledger.record_release(s, booking.id, reference=reason) is not None
+
+
+async def kept_by_late_cancellations(s: AsyncSession, session_id: int) -> list[Booking]:
+    """Bookings cancelled too late for a refund whose charge still waits on the class: the
+    class's settlement (or its cancellation) decides them, released or refunded (docs/money.md)."""
+    rows = await s.scalars(
+        select(Booking).where(
+            Booking.session_id == session_id,
+            Booking.status == BookingStatus.cancelled,
+            Booking.price_cents > 0,
+            Booking.settled_at.is_(None),
+        )
+    )
+    return list(rows.all())

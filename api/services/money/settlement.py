@@ -72,10 +72,6 @@ class Rules:
     hold: timedelta
     model: class_model.ClassRules
 
-    @property
-    def no_show_wait(self) -> timedelta:
-        return self.model.no_show_wait
-
     @classmethod
     async def load(cls, ctx: Context) -> Rules:
         v = await platform_settings(ctx.db)
@@ -156,16 +152,7 @@ async def _settle_forfeits(s: AsyncSession, sess: Session, took_place: bool, rul
     """Late cancellations kept their charge: it follows the class. Held at the terms they
     bought: the mentor's share is released after the hold like an attended seat's. Not held,
     or moved or shortened since they paid: the learner is refunded."""
-    late = (
-        await s.scalars(
-            select(Booking).where(
-                Booking.session_id == sess.id,
-                Booking.status == BookingStatus.cancelled,
-                Booking.price_cents > 0,
-                Booking.settled_at.is_(None),
-            )
-        )
-    ).all()
+    late = await charges.kept_by_late_cancellations(s, sess.id)
     for b in late:
         b.settled_at = now
         if await charges.is_refunded(s, b.id):
