@@ -211,7 +211,7 @@ async def _apply_retention(ctx: Context) -> None:
 
 async def recording_manager(app: web.Application) -> AsyncIterator[None]:
     """The recording manager: every room opened from now on gets it as a listener, captures
-    a crash interrupted are finalized at start, and old recordings are deleted (hourly)."""
+    a crash interrupted are continued or finalized, and old recordings are deleted (hourly)."""
     ctx = Context.of(app)
     rooms = app[LIVE_ROOMS]
     mgr = RecordingManager(ctx, rooms.get)
@@ -223,11 +223,14 @@ async def recording_manager(app: web.Application) -> AsyncIterator[None]:
     app[RECORDINGS] = mgr
     app[RECORDING_RETENTION] = retention
     rooms.add_listener(mgr.attach)
-    recovery = mgr.spawn(mgr.recover())
+    # at start-up and then periodically: a capture whose worker died is continued if its room
+    # reopens elsewhere within the grace, or else finalized here
+    recovery = Periodic("recording-recovery", mgr.recover, interval=ctx.settings.recording_recovery_interval_seconds)
+    recovery.start()
     if ctx.settings.recording_retention:
         retention.start()
     yield
     rooms.remove_listener(mgr.attach)
-    recovery.cancel()
+    await recovery.stop()
     await retention.stop()
     await mgr.close()

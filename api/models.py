@@ -366,6 +366,8 @@ class Recording(Base):
     ended_at: Mapped[datetime | None]
     # The composite (grid) MP4 export: {status: queued|running|ready|failed, progress 0..1, file, bytes, codec, error}
     export: Mapped[dict[str, Any] | None]
+    # Interruptions the recording went on after (its worker died mid-class): [{start_ms, end_ms}]
+    gaps: Mapped[list[dict[str, int]] | None] = mapped_column(JSON, default=list)
 
 
 class ChatMessage(Base):

@@ -54,6 +54,9 @@ class LocalPlacement:
     async def owner(self, session_id: int) -> Node | None:
         return None
 
+    async def holder(self, session_id: int) -> Node | None:
+        return None
+
     async def start(self) -> None:
         pass
 
@@ -119,6 +122,27 @@ class RedisPlacement:
         except Exception as exc:  # noqa: BLE001 - placement degrades to local, never fails a join
             log.warning("placement unavailable (%s): serving room %s locally", exc, session_id)
             return None
+
+    async def holder(self, session_id: int) -> Node | None:
+        """The other live node serving this room now, without claiming a free room (None: nobody
+        else, or this process, or placement is unavailable)."""
+        if not self.broker.available:
+            return None
+        try:
+            return await asyncio.wait_for(self._holder(session_id), 4 * self.broker.timeout)
+        except Exception as exc:  # noqa: BLE001 - degrade to "not here" (the caller answers 409)
+            log.warning("placement unavailable (%s) looking up room %s", exc, session_id)
+            return None
+
+    async def _holder(self, session_id: int) -> Node | None:
+        current = await self.redis.get(f"pl:room:{session_id}")
+        if current is None:
+            return None
+        current = current.decode() if isinstance(current, bytes) else current
+        if current == self.node_id:
+            return None
+        node = (await self._nodes()).get(current)
+        return await self._reachable(node) if node is not None else None
 
     async def _owner(self, session_id: int) -> Node | None:
         key = f"pl:room:{session_id}"

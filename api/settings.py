@@ -143,6 +143,10 @@ class Settings:
     recording_flush_interval_seconds: float = 0.25
     recording_sync_interval_seconds: float = 2.0
     recording_min_free_bytes: int = 64 * 1024 * 1024
+    # A capture whose worker died is continued when its room opens again (on any worker) within
+    # this long of its last write; after that it is finalized as it is. Checked this often.
+    recording_resume_grace_seconds: float = 20.0
+    recording_recovery_interval_seconds: float = 10.0
     # Recommender: hyper-parameters (JSON object of api.recommender.model.Params fields), the
     # learners sampled by the offline evaluation (0: all), its synthetic fallback (JSON object
     # of api.recommender.synthetic.generate arguments; {} for none), how long a first request

@@ -12,7 +12,8 @@ from aiohttp import web
 from api.auth import CurrentUser
 from api.context import Context
 from api.errors import ApiError
-from api.keys import RECORDINGS
+from api.keys import PLACEMENT, RECORDINGS
+from api.owner_forward import PROXIED_HEADER, forward_to_owner
 from api.routing import ApiRoutes, path_id
 from api.schemas.recordings import (
     DownloadQuery,
@@ -33,12 +34,18 @@ STAFF = ("mentor", "admin")
 @routes.post(
     "/api/rooms/{id}/recording", body=RecordingAction, response=RoomRecordingOut, auth=("mentor",), errors=(409, 503)
 )
-async def room_recording(request: web.Request, *, body: RecordingAction, user: CurrentUser) -> dict[str, Any]:
+async def room_recording(
+    request: web.Request, *, body: RecordingAction, user: CurrentUser
+) -> dict[str, Any] | web.StreamResponse:
     """The session's mentor starts or stops recording its live room; everyone in it is told."""
     ctx = Context.of(request.app)
     sid = path_id(request)
     await recordings.check_room_mentor(ctx, sid, user.id)
     mgr = request.app[RECORDINGS]
+    if mgr.router_of(sid) is None and PROXIED_HEADER not in request.headers:
+        owner = await request.app[PLACEMENT].holder(sid)
+        if owner is not None:  # the room lives in another worker: its recorder is there
+            return await forward_to_owner(request, owner)
     if body.action == "start":
         rec = await mgr.start(sid)
         return {"session_id": sid, "recording": True, "recording_id": rec.id, "status": rec.status.value}

@@ -15,6 +15,7 @@ from api.auth import CurrentUser
 from api.context import Context
 from api.errors import ApiError
 from api.keys import BROKER, LIVE_ROOMS, METRICS, PLACEMENT, ROOM_SOCKETS
+from api.owner_forward import PROXIED_HEADER
 from api.placement import Node
 from api.routing import ApiRoutes, path_id
 from api.realtime import same_origin
@@ -196,7 +197,6 @@ async def _close_when_revoked(ctx: Context, ws: web.WebSocketResponse, room_jti:
         log.warning("room token revocation check failed", exc_info=True)
 
 
-PROXIED_HEADER = "X-PeerLearn-Proxied"
 PROXY_CONNECT_TIMEOUT = 3.0
 
 

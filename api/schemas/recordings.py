@@ -79,6 +79,14 @@ class RecordingExport(BaseModel):
     note: str
 
 
+class RecordingGap(BaseModel):
+    """An interruption the recording went on after (the worker holding the class died):
+    nothing was captured between these offsets from the recording's start."""
+
+    start_ms: int
+    end_ms: int
+
+
 class RecordingOut(BaseModel):
     id: int
     session_id: int
@@ -89,6 +97,7 @@ class RecordingOut(BaseModel):
     files: list[RecordingFileOut]
     bytes: int
     duration_ms: int
+    gaps: list[RecordingGap]
     error: str
     started_at: datetime
     ended_at: datetime | None

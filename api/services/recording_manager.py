@@ -20,13 +20,21 @@ from sqlalchemy import select
 
 from api.context import Context
 from api.jobs.composite_export import export_composite
-from api.models import Recording, RecordingFile, RecordingStatus, Role, User, utcnow
+from api.models import Recording, RecordingFile, RecordingStatus, Role, Session, SessionStatus, User, utcnow
 from api.services import notifications, settings_store
 from api.services.errors import Conflict, DomainError, Unavailable
 from api.services.recordings import EXPORT_FILE, EXPORT_PROGRESS, load_visible, recording_dir, serialize
 from sfu import Router
 from sfu import observer as ev
-from sfu.recording import Recorder, RecorderError, capture_in_progress, finalize
+from sfu.recording import (
+    META_FILE,
+    Recorder,
+    RecorderError,
+    capture_in_progress,
+    finalize,
+    lock_dir,
+    unlock_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +84,64 @@ class RecordingManager:
         self.spawn(self._auto_start(sid, router))
 
     async def _auto_start(self, sid: int, router: Router) -> None:
-        if not (await settings_store.get_all(self.ctx.db))["recording_default"]:
+        # A capture the worker that held this room left behind when it died goes on (whoever
+        # started it, whatever the default): the class is one recording, the gap marked.
+        interrupted = await self._interrupted(sid)
+        if interrupted is None and not (await settings_store.get_all(self.ctx.db))["recording_default"]:
             return
         if not router.closed and sid not in self.active:
             try:
-                await self.start(sid)
+                await self.start(sid, resume=interrupted)
             except DomainError as exc:
                 log.warning("automatic recording of session %s: %s", sid, exc.message)
+
+    async def _interrupted(self, sid: int) -> Optional[int]:
+        """The newest capture of this session that a dead process left within the grace, if any."""
+        async with self.ctx.db.read() as s:
+            rids = (
+                await s.scalars(
+                    select(Recording.id)
+                    .where(Recording.session_id == sid, Recording.status == RecordingStatus.recording)
+                    .order_by(Recording.id.desc())
+                )
+            ).all()
+        mine = {rid for rid, _r in self.active.values()}
+        grace = self.ctx.settings.recording_resume_grace_seconds
+        for rid in rids:
+            directory = recording_dir(self.ctx, rid)
+            if rid in mine or not (directory / META_FILE).exists() or capture_in_progress(directory):
+                continue
+            if time.time() - _last_write(directory) <= grace:
+                return rid
+        return None
+
+    async def _claim(self, rid: int) -> Optional[int]:
+        """The lock of an interrupted capture's directory, if it is still to be continued: taken
+        first, so start-up recovery (which finalizes under the same lock) cannot race us."""
+        try:
+            fd = lock_dir(recording_dir(self.ctx, rid))
+        except OSError:
+            return None
+        if fd is None:
+            return None
+        try:
+            async with self.ctx.db.read() as s:
+                rec = await s.get(Recording, rid)
+                still = rec is not None and rec.status == RecordingStatus.recording
+        except BaseException:
+            unlock_dir(fd)
+            raise
+        if not still:
+            unlock_dir(fd)
+            return None
+        return fd
 
     def status(self, sid: int) -> Optional[int]:
         entry = self.active.get(sid)
         return entry[0] if entry else None
 
-    async def start(self, sid: int) -> Recording:
+    async def start(self, sid: int, *, resume: Optional[int] = None) -> Recording:
+        """Record the session's room; ``resume``: an interrupted capture of it to continue."""
         lock = self._starting.setdefault(sid, asyncio.Lock())
         async with lock:
             router = self.router_of(sid)
@@ -98,20 +151,12 @@ class RecordingManager:
                 rid = self.active[sid][0]
                 async with self.ctx.db.read() as s:
                     return await s.get(Recording, rid)  # type: ignore[return-value]
-            async with self.ctx.db.write() as s:
-                rec = Recording(
-                    session_id=sid,
-                    status=RecordingStatus.recording,
-                    started_at=utcnow(),
-                    participants=[],
-                    files=[],
-                    bytes=0,
-                    duration_ms=0,
-                    error="",
-                )
-                s.add(rec)
-                await s.flush()
-                rid = rec.id
+            lock_fd = await self._claim(resume) if resume is not None else None
+            if lock_fd is not None and resume is not None:
+                rid = resume
+                log.warning("recording %s of session %s goes on after an interruption", rid, sid)
+            else:
+                rid = await self._new_row(sid)
             settings = self.ctx.settings
             recorder = Recorder(
                 router,
@@ -122,14 +167,31 @@ class RecordingManager:
                 min_free_bytes=settings.recording_min_free_bytes,
             )
             try:
-                recorder.start({"recording_id": rid, "session_id": sid})
+                recorder.start({"recording_id": rid, "session_id": sid}, lock_fd=lock_fd)
             except (OSError, RecorderError) as exc:
                 message = f"Recording could not start: {getattr(exc, 'strerror', None) or exc}."
-                await self._mark_failed(rid, message)
+                if rid != resume:  # an interrupted part stays as it is: recovery finalizes it
+                    await self._mark_failed(rid, message)
                 raise Unavailable(message, code="recording_unavailable") from exc
             self.active[sid] = (rid, recorder)
             async with self.ctx.db.read() as s:
                 return await s.get(Recording, rid)  # type: ignore[return-value]
+
+    async def _new_row(self, sid: int) -> int:
+        async with self.ctx.db.write() as s:
+            rec = Recording(
+                session_id=sid,
+                status=RecordingStatus.recording,
+                started_at=utcnow(),
+                participants=[],
+                files=[],
+                bytes=0,
+                duration_ms=0,
+                error="",
+            )
+            s.add(rec)
+            await s.flush()
+            return rec.id
 
     async def stop(self, sid: int, *, reason: str = "stopped") -> Optional[int]:
         entry = self.active.pop(sid, None)
@@ -176,9 +238,22 @@ class RecordingManager:
 
     # ------------------------------------------------------------ finalization
 
-    async def finalize(self, rid: int) -> None:
-        """Dumps -> WebM files (a thread: muxing without codecs is cheap but blocking)."""
+    async def finalize(self, rid: int, *, locked: bool = False) -> None:
+        """Dumps -> WebM files (a thread: muxing without codecs is cheap but blocking), under the
+        directory's lock so periodic recovery on any worker leaves it alone (``locked``: the
+        caller holds it)."""
         directory = recording_dir(self.ctx, rid)
+        lock_fd: Optional[int] = None
+        if not locked and directory.exists():
+            lock_fd = lock_dir(directory)
+            if lock_fd is None:
+                return  # another process finalizes it (or, recovering, took it first)
+        try:
+            await self._finalize(rid, directory)
+        finally:
+            unlock_dir(lock_fd)
+
+    async def _finalize(self, rid: int, directory: Path) -> None:
         try:
             result = await asyncio.to_thread(finalize, directory)
         except RecorderError as exc:
@@ -216,23 +291,28 @@ class RecordingManager:
             ]
             rec.bytes = result.bytes
             rec.duration_ms = result.duration_ms
+            rec.gaps = list(result.gaps)
             rec.status = RecordingStatus.ready
             if rec.ended_at is None:
                 rec.ended_at = utcnow()
 
     async def recover(self) -> int:
-        """Start-up: captures a crash left behind (no live process holds their lock) are finalized."""
+        """Captures a dead process left behind (no live process holds their lock) are finalized:
+        at start-up and then periodically. One whose class is still live and whose last write is
+        recent is left for the grace period: its room may reopen on a live worker and go on
+        recording into it (``_interrupted``)."""
         async with self.ctx.db.read() as s:
             rows = (
                 await s.execute(
-                    select(Recording.id, Recording.started_at).where(
-                        Recording.status.in_((RecordingStatus.recording, RecordingStatus.processing))
-                    )
+                    select(Recording.id, Recording.started_at, Recording.status, Session.status)
+                    .join(Session, Session.id == Recording.session_id)
+                    .where(Recording.status.in_((RecordingStatus.recording, RecordingStatus.processing)))
                 )
             ).all()
         recovered = 0
         mine = {rid for rid, _r in self.active.values()}
-        for rid, started in rows:
+        grace = self.ctx.settings.recording_resume_grace_seconds
+        for rid, started, status, session_status in rows:
             directory = recording_dir(self.ctx, rid)
             if rid in mine or capture_in_progress(directory):
                 continue
@@ -241,15 +321,24 @@ class RecordingManager:
                     continue  # maybe another process is creating it right now
                 await self._mark_failed(rid, "The recording was interrupted before anything was captured.")
                 continue
-            async with self.ctx.db.write() as s:
-                rec = await s.get(Recording, rid)
-                if rec is None or rec.status not in (RecordingStatus.recording, RecordingStatus.processing):
-                    continue
-                if rec.status == RecordingStatus.recording:
-                    rec.status = RecordingStatus.processing
-                    rec.error = "Recovered after an interruption: kept what was captured before it."
-                    rec.ended_at = datetime.fromtimestamp(_last_write(directory), timezone.utc)
-            await self.finalize(rid)
+            resumable = status == RecordingStatus.recording and session_status == SessionStatus.live
+            if resumable and time.time() - _last_write(directory) < grace:
+                continue
+            lock_fd = lock_dir(directory)
+            if lock_fd is None:
+                continue  # a live process took it meanwhile
+            try:
+                async with self.ctx.db.write() as s:
+                    rec = await s.get(Recording, rid)
+                    if rec is None or rec.status not in (RecordingStatus.recording, RecordingStatus.processing):
+                        continue
+                    if rec.status == RecordingStatus.recording:
+                        rec.status = RecordingStatus.processing
+                        rec.error = "Recovered after an interruption: kept what was captured before it."
+                        rec.ended_at = datetime.fromtimestamp(_last_write(directory), timezone.utc)
+                await self.finalize(rid, locked=True)
+            finally:
+                unlock_dir(lock_fd)
             recovered += 1
         return recovered
 

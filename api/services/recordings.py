@@ -67,6 +67,7 @@ def serialize(rec: Recording, session: Optional[Session] = None) -> dict[str, An
         "files": files,
         "bytes": int(rec.bytes or 0),
         "duration_ms": int(rec.duration_ms or 0),
+        "gaps": [dict(g) for g in rec.gaps or []],
         "error": rec.error or "",
         "started_at": rec.started_at.isoformat(),
         "ended_at": rec.ended_at.isoformat() if rec.ended_at else None,

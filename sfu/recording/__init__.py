@@ -13,9 +13,10 @@ holds no codecs (``api/jobs/composite_export.py``).
 
 from .capture import Recorder
 from .finalize import RecordedFile, RecordingResult, StreamSummary, finalize
-from .storage import RESULT_FILE, RecorderError, capture_in_progress
+from .storage import META_FILE, RESULT_FILE, RecorderError, capture_in_progress, lock_dir, unlock_dir
 
 __all__ = [
+    "META_FILE",
     "RESULT_FILE",
     "RecordedFile",
     "Recorder",
@@ -24,4 +25,6 @@ __all__ = [
     "StreamSummary",
     "capture_in_progress",
     "finalize",
+    "lock_dir",
+    "unlock_dir",
 ]

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..room import observer as ev
-from .rtp_dump import SUFFIX, DumpWriter
+from .rtp_dump import SUFFIX, DumpWriter, dumps_in
 from .storage import (
     META_FILE,
     RecorderError,
+    continued_meta,
     lock_dir,
     sync_dir,
     unlock_dir,
@@ -92,22 +93,31 @@ class Recorder:
     def recording(self) -> bool:
         return self.state == "recording"
 
-    def start(self, meta: Optional[dict[str, Any]] = None) -> None:
-        """Begin capturing (raises OSError if the directory cannot be written)."""
+    def start(self, meta: Optional[dict[str, Any]] = None, *, lock_fd: Optional[int] = None) -> None:
+        """Begin capturing (raises OSError if the directory cannot be written).
+
+        A directory that already holds an interrupted part of this recording (its process died)
+        is continued: new dumps are added beside the old ones and the interruption is kept as a
+        gap in the metadata. ``lock_fd``: the directory's lock, when the caller took it already
+        (to decide under it that the recording is still to be continued).
+        """
         if self.state != "idle":
             raise RecorderError("a recorder starts once")
         if self.router.closed:
+            unlock_dir(lock_fd)
             raise RecorderError("the room is closed")
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = lock_dir(self.directory)
+        self._lock_fd = lock_fd if lock_fd is not None else lock_dir(self.directory)
         if self._lock_fd is None:
             raise RecorderError("another process records into this directory")
         try:
             self.started_at = time.time()
+            fresh = {"room_id": self.router.room_id, "started_at": self.started_at, **(meta or {})}
             write_json_atomic(
-                self.directory / META_FILE,
-                {"room_id": self.router.room_id, "started_at": self.started_at, **(meta or {})},
+                self.directory / META_FILE, continued_meta(self.directory, self.started_at, fresh) or fresh
             )
+            # dump names go on from the earlier part's (their order is the tracks' order)
+            self._count = len(dumps_in(self.directory))
             sync_dir(self.directory)
         except BaseException:
             unlock_dir(self._lock_fd)

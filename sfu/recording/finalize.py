@@ -59,6 +59,8 @@ class RecordingResult:
     started_at: Optional[float] = None
     truncated_dumps: int = 0
     participants: list[dict[str, str]] = field(default_factory=list)
+    #: interruptions the recording went on after (its process died mid-class), from its start
+    gaps: list[dict[str, int]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +75,7 @@ class RecordingResult:
             started_at=data.get("started_at"),
             truncated_dumps=int(data.get("truncated_dumps") or 0),
             participants=list(data.get("participants") or []),
+            gaps=[{"start_ms": int(g["start_ms"]), "end_ms": int(g["end_ms"])} for g in data.get("gaps") or []],
         )
 
 
@@ -149,9 +152,23 @@ def finalize(directory: Path, *, remove_dumps: bool = True) -> RecordingResult:
         started_at=started or None,
         truncated_dumps=truncated,
         participants=[{"user_key": f.user_key, "display_name": f.display_name, "role": f.role} for f in files],
+        gaps=_gaps_ms(meta.get("gaps") or [], started),
     )
     write_json_atomic(done, result.to_json())
     if remove_dumps:
         for path in dumps_in(directory):
             path.unlink(missing_ok=True)
     return result
+
+
+def _gaps_ms(gaps: list[dict[str, Any]], started: float) -> list[dict[str, int]]:
+    """The metadata's interruptions (wall times) as offsets from the recording's start."""
+    out = []
+    for gap in gaps:
+        try:
+            start, end = float(gap["from"]), float(gap["to"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if started and end > start:
+            out.append({"start_ms": max(0, round((start - started) * 1000)), "end_ms": round((end - started) * 1000)})
+    return out

@@ -58,6 +58,24 @@ def capture_in_progress(directory: Path) -> bool:
     return False
 
 
+def continued_meta(directory: Path, now: float, meta: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The metadata of a capture that goes on in ``directory`` after an interruption, or None.
+
+    A directory with metadata already holds the first part of this recording (its process
+    died; the caller holds the lock): the recording keeps its start, and the time between the
+    last write of the earlier part and ``now`` becomes a gap, which finalization reports.
+    """
+    try:
+        earlier = json.loads((directory / META_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    writes = [p.stat().st_mtime for p in directory.iterdir() if p.is_file() and p.name not in (META_FILE, LOCK_FILE)]
+    last = max(writes, default=float(earlier.get("started_at") or now))
+    gaps = list(earlier.get("gaps") or [])
+    gaps.append({"from": min(last, now), "to": now})
+    return {**meta, **earlier, "gaps": gaps}
+
+
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:

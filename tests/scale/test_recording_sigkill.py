@@ -27,6 +27,9 @@ ENV = {
     "PEERLEARN_LOG_LEVEL": "WARNING",
     "PEERLEARN_SCHEDULER_ENABLED": "false",
     "PEERLEARN_REQUIRE_VERIFIED_EMAIL": "false",
+    # nobody comes back to the class here: finalize the interrupted capture soon after the restart
+    "PEERLEARN_RECORDING_RESUME_GRACE_SECONDS": "2",
+    "PEERLEARN_RECORDING_RECOVERY_INTERVAL_SECONDS": "1",
 }  # accounts registered over HTTP, mail not read
 
 

@@ -192,6 +192,16 @@ async def decode_each_other(a: Rejoining, b: Rejoining, timeout: float = 20) -> 
         await asyncio.wait_for(me.wait_frames(other.peer_id, "video", 5), timeout)
 
 
+async def recording_when_done(user: User, rid: int, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, rec = await user.call("GET", f"/api/recordings/{rid}")
+        assert status == 200, rec
+        if rec["status"] in ("ready", "failed") or time.monotonic() > deadline:
+            return rec  # type: ignore[no-any-return]
+        await asyncio.sleep(0.3)
+
+
 async def test_killed_room_owner_is_restarted_and_the_class_goes_on_on_a_live_worker(machine: Machine) -> None:
     async with aiohttp.ClientSession() as http:
         mentor = await register(http, machine.url, "mentor", "wm", domains=["Programming"])
@@ -213,6 +223,12 @@ async def test_killed_room_owner_is_restarted_and_the_class_goes_on_on_a_live_wo
             while not (await learner.call("GET", f"/api/rooms/{sid}/chat"))[1]["items"]:
                 assert time.monotonic() < deadline, "the chat message was never stored"
                 await asyncio.sleep(0.1)
+
+            # The mentor records the class (the request may reach either worker: it goes to the owner).
+            status, started = await mentor.call("POST", f"/api/rooms/{sid}/recording", json={"action": "start"})
+            assert status == 200 and started["recording"], started
+            assert lp.p is not None and m.p is not None
+            await m.p.wait_frames(lp.p.peer_id or "", "video", 60)
 
             victim = owner_pid(machine, sid)
             before = machine.status()
@@ -255,6 +271,22 @@ async def test_killed_room_owner_is_restarted_and_the_class_goes_on_on_a_live_wo
             for user in (mentor, learner):
                 spans = await attendance(machine, sid, user.id)
                 assert len(spans) == 2 and spans[0][1] == spans[1][0] and spans[1][1] is None, spans
+            # The recording went on in the room's new process: still one recording, which ends
+            # as one file per participant across the gap, the gap marked.
+            assert m.p is not None and lp.p is not None
+            await m.p.wait_frames(lp.p.peer_id or "", "video", 60)
+            status, listed = await mentor.call("GET", f"/api/recordings?session_id={sid}")
+            assert status == 200 and [r["id"] for r in listed["items"]] == [started["recording_id"]], listed
+            assert listed["items"][0]["status"] == "recording", listed
+            status, stopped = await mentor.call("POST", f"/api/rooms/{sid}/recording", json={"action": "stop"})
+            assert status == 200 and stopped["recording_id"] == started["recording_id"], stopped
+            rec = await recording_when_done(mentor, started["recording_id"])
+            assert rec["status"] == "ready", rec
+            [gap] = rec["gaps"]
+            assert 0 < gap["start_ms"] < gap["end_ms"], rec["gaps"]
+            assert len(rec["files"]) == 2, rec["files"]
+            for f in rec["files"]:  # each participant's file holds both sides of the gap
+                assert f["offset_ms"] <= gap["start_ms"] and f["offset_ms"] + f["duration_ms"] > gap["end_ms"], f
             print(
                 f"\nworker killed: both decode again after {decoding_again:.2f}s; "
                 f"worker restarted and reported healthy after {restarted:.2f}s"

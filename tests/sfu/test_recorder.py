@@ -238,3 +238,33 @@ async def test_write_error_fails_the_recording_not_the_room(
     assert not router.observer.rtp_taps
     await a.wait_frames(b.peer_id, "camera", 10)  # the room keeps forwarding
     await recorder.stop()
+
+
+def test_a_recording_continued_after_its_process_died_is_one_file_with_the_gap_marked(tmp_path: Path) -> None:
+    """The worker holding the class died 2 s in; the class went on on another worker 8 s later:
+    one WebM per participant spans both parts (no second recording) and the gap is reported."""
+    import json
+    import os
+
+    from sfu.recording.storage import META_FILE, continued_meta, write_json_atomic
+
+    write_json_atomic(tmp_path / META_FILE, {"recording_id": 5, "started_at": 1000.0})
+    write_dump(tmp_path / "001-video.rtpd", "video", [(a, d) for a, d, _ in video_packets(2.0, t0=1000.0)])
+    write_dump(tmp_path / "002-audio.rtpd", "audio", audio_packets(2.0, t0=1000.0))
+    for dump in dumps_in(tmp_path):
+        os.utime(dump, (1002.0, 1002.0))  # the dead process's last write
+    # the new worker's capture goes on in the same directory
+    meta = continued_meta(tmp_path, 1010.0, {"recording_id": 5, "started_at": 1010.0})
+    assert meta is not None and meta["started_at"] == 1000.0
+    write_json_atomic(tmp_path / META_FILE, meta)
+    later = video_packets(2.0, t0=1010.0, seq0=7, ts0=99)
+    write_dump(tmp_path / "003-video.rtpd", "video", [(a, d) for a, d, _ in later])
+    write_dump(tmp_path / "004-audio.rtpd", "audio", audio_packets(2.0, t0=1010.0, ts0=5))
+    result = finalize(tmp_path)
+    [entry] = result.files
+    assert result.gaps == [{"start_ms": 2000, "end_ms": 10000}]
+    info = probe(tmp_path / entry.name)
+    assert info["frames"] == info["packets"] == 120  # both parts, every frame decodable
+    assert abs(info["duration"] - 12.0) < 0.3  # the gap keeps its place on the timeline
+    assert json.loads((tmp_path / RESULT_FILE).read_text())["gaps"] == result.gaps
+    assert finalize(tmp_path) == result

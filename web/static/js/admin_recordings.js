@@ -17,6 +17,9 @@ const POLL_MS = 1000;
 
 const title = (r) => r.session_title || `Session #${r.session_id}`;
 const durationOf = (r) => (r.duration_ms ? r.duration_ms / 1000 : null);
+// A recording that went on after its server process died: nothing was captured in the gap.
+const gapNotes = (r) => (r.gaps || []).map((g) =>
+  h("p", { class: "mt-1 text-xs text-amber-800", text: `Gap ${fmtDuration(g.start_ms / 1000)}–${fmtDuration(g.end_ms / 1000)} (server restart)` }));
 const fileUrl = (r, index) => `/api/recordings/${r.id}/download?file=${index}`;
 const exportUrl = (r) => `/api/recordings/${r.id}/download?file=export`;
 
@@ -52,7 +55,7 @@ const { table, load } = filteredList({
   columns: [
     { label: "Session", cell: (r) => { rows.set(r.id, r); watch(r); return h("div", {}, h("a", { href: `/sessions/${r.session_id}`, class: "font-medium hover:underline", text: title(r) }), h("p", { class: "text-xs text-slate-500", text: `${r.files.length} participant file${r.files.length === 1 ? "" : "s"}` })); } },
     { label: "Started", cell: (r) => (r.started_at ? h("time", { datetime: r.started_at, text: formatTime(r.started_at) }) : "–") },
-    { label: "Duration", cell: (r) => (durationOf(r) != null ? fmtDuration(durationOf(r)) : "–") },
+    { label: "Duration", cell: (r) => h("div", {}, durationOf(r) != null ? fmtDuration(durationOf(r)) : "–", ...gapNotes(r)) },
     { label: "Size", cell: (r) => fmtBytes(r.bytes) },
     { label: "Status", cell: (r) => h("div", {}, statusBadge(r.status), r.error ? h("p", { class: "mt-1 text-xs text-rose-700", text: r.error }) : null) },
     { label: "Export", cell: exportCell },
