@@ -18,8 +18,30 @@ export class ApiError extends Error {
   }
 }
 
+// A 503 (a database restarting, a worker being replaced) or a dropped connection is usually
+// over within seconds: a page retries by itself instead of showing an error at once. Reads
+// always; writes only when they carry an Idempotency-Key (the server then makes them once).
+const RETRY_STATUSES = new Set([502, 503, 504]);
+const RETRY_DELAYS = [0.5, 1, 2, 4]; // seconds, unless the server's Retry-After says otherwise
+const MAX_RETRY_WAIT = 8;
+
+const sleep = (seconds, signal) => new Promise((resolve, reject) => {
+  const timer = setTimeout(resolve, seconds * 1000);
+  signal?.addEventListener("abort", () => { clearTimeout(timer); reject(signal.reason); }, { once: true });
+});
+
+function retryable(method, headers) {
+  return !UNSAFE.has(method) || Object.keys(headers).some((k) => k.toLowerCase() === "idempotency-key");
+}
+
+function retryAfter(resp, attempt) {
+  const header = Number(resp?.headers.get("Retry-After"));
+  const wait = Number.isFinite(header) && header > 0 ? header : RETRY_DELAYS[attempt];
+  return Math.min(wait, MAX_RETRY_WAIT);
+}
+
 /** Call the REST API. `body` is sent as JSON unless it is FormData. Returns parsed JSON (or null). */
-export async function api(path, { method = "GET", body, headers = {}, signal } = {}) {
+export async function api(path, { method = "GET", body, headers = {}, signal, retries = RETRY_DELAYS.length } = {}) {
   method = method.toUpperCase();
   const opts = { method, credentials: "same-origin", headers: { Accept: "application/json", ...headers }, signal };
   if (UNSAFE.has(method)) opts.headers["X-CSRF-Token"] = csrfToken();
@@ -29,12 +51,21 @@ export async function api(path, { method = "GET", body, headers = {}, signal } =
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }
+  const mayRetry = retryable(method, headers);
   let resp;
-  try {
-    resp = await fetch(path, opts);
-  } catch (e) {
-    if (e.name === "AbortError") throw e;
-    throw new ApiError(0, "network_error", "We couldn't reach PeerLearn. Check your connection and try again.");
+  for (let attempt = 0; ; attempt++) {
+    resp = null;
+    try {
+      resp = await fetch(path, opts);
+    } catch (e) {
+      if (e.name === "AbortError") throw e;
+      if (!mayRetry || attempt >= retries) {
+        throw new ApiError(0, "network_error", "We couldn't reach PeerLearn. Check your connection and try again.");
+      }
+    }
+    if (resp && !(RETRY_STATUSES.has(resp.status) && mayRetry && attempt < retries)) break;
+    if (attempt === 0) toast("PeerLearn is busy for a moment; trying again…", { timeout: 4000 });
+    await sleep(retryAfter(resp, attempt), signal);
   }
   const text = await resp.text();
   let data = null;
