@@ -26,11 +26,17 @@ async def bookings_create(request: web.Request, *, body: BookingCreate, user: Cu
     return web.json_response(dump(result.booking), status=201 if result.created else 200)
 
 
-@routes.post("/api/bookings/slot", body=SlotBookingIn, response=BookingOut, status=201, auth=("learner",))
-async def bookings_slot(request: web.Request, *, body: SlotBookingIn, user: CurrentUser) -> BookingOut:
+@routes.post(
+    "/api/bookings/slot", body=SlotBookingIn, response=BookingOut, status=201, auth=("learner",), errors=(422,)
+)
+async def bookings_slot(request: web.Request, *, body: SlotBookingIn, user: CurrentUser) -> web.Response:
     """Book one of a mentor's free slots: a 1:1 session is created and charged at once
-    (409 ``slot_taken`` if someone was faster, ``slot_unavailable`` if it is no free slot)."""
-    return await slot_booking.book_slot(Context.of(request.app), user, body.mentor_id, body.starts_at)
+    (409 ``slot_taken`` if someone was faster, ``slot_unavailable`` if it is no free slot).
+    Honours an ``Idempotency-Key`` header: a retry returns the same booking (200)."""
+    result = await slot_booking.book_slot(
+        Context.of(request.app), user, body.mentor_id, body.starts_at, request.headers.get("Idempotency-Key")
+    )
+    return web.json_response(dump(result.booking), status=201 if result.created else 200)
 
 
 @routes.get("/api/bookings", query=BookingQuery, response=BookingPage, auth=("learner",))

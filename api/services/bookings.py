@@ -120,6 +120,15 @@ async def _replay(s: AsyncSession, existing: Booking, digest: str) -> BookingOut
     return await _out(s, existing)
 
 
+async def replay_by_key(s: AsyncSession, learner_id: int, key: str | None, digest: str) -> BookingOut | None:
+    """The booking an earlier request with this learner's ``key`` made (422 if its body
+    differed), or None: what any booking endpoint answers to a retried request."""
+    if not key:
+        return None
+    existing = await _by_key(s, learner_id, key)
+    return await _replay(s, existing, digest) if existing is not None else None
+
+
 @dataclass
 class Booked:
     booking: BookingOut
@@ -265,16 +274,24 @@ async def book_in(
 
 
 async def book_one_to_one(
-    s: AsyncSession, learner_id: int, fee_percent: float, now: datetime, **fields: Any
+    s: AsyncSession,
+    learner_id: int,
+    fee_percent: float,
+    now: datetime,
+    *,
+    key: str | None = None,
+    digest: str | None = None,
+    **fields: Any,
 ) -> tuple[Session, Booking]:
     """Inside a write transaction: a new 1:1 class (one seat) made for this learner, scheduled,
     booked and charged at once: a confirmed proposal, a booked slot. ``fields`` are the
-    session's own (mentor, title, time, length, price ...)."""
+    session's own (mentor, title, time, length, price ...); ``key``/``digest``: the request's
+    Idempotency-Key and body hash, kept on the booking."""
     sess = Session(curriculum=[], capacity=1, seats_taken=0, status=S.draft, talk_time={}, **fields)
     s.add(sess)
     await s.flush()
     sess = await session_state.transition(s, sess.id, S.scheduled, now=now)
-    return sess, await book_in(s, sess, learner_id, fee_percent)
+    return sess, await book_in(s, sess, learner_id, fee_percent, key=key, digest=digest)
 
 
 def _not_bookable(sess: Session, now: datetime) -> Conflict:

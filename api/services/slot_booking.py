@@ -17,7 +17,6 @@ from sqlalchemy import select
 from api.context import Context
 from api.models import Notification, User
 from api.models_scheduling import MentorAvailability
-from api.schemas.bookings import BookingOut
 from api.services import accounts, availability, bookings, notifications, slots
 from api.services.catalog import Viewer
 from api.services.errors import Conflict
@@ -40,14 +39,26 @@ def not_a_slot() -> Conflict:
     return Conflict("This time is not one of the mentor's free slots.", code="slot_unavailable")
 
 
-async def book_slot(ctx: Context, learner: Viewer, mentor_id: int, starts_at: str) -> BookingOut:
+async def book_slot(
+    ctx: Context, learner: Viewer, mentor_id: int, starts_at: str, idempotency_key: str | None = None
+) -> bookings.Booked:
     """Book the free slot of ``mentor_id`` starting at ``starts_at`` for ``learner``.
+
+    Honours an Idempotency-Key: a retried request (the page retries after a 503) gets the
+    booking the first one made (``created`` False) instead of 409 ``slot_taken`` by itself;
+    the same key with another slot is 422 ``idempotency_mismatch``.
 
     409 ``slot_taken`` when the time is one of the mentor's slots but no longer free,
     ``slot_unavailable`` when it is no slot at all (outside the rules, notice or horizon),
     ``own_session`` for the mentor themself; 404 for an unknown or inactive mentor;
     403 ``email_unverified`` for a learner who has not confirmed their address."""
     starts = availability.parse_instant(starts_at, "starts_at")
+    key = bookings.check_key(idempotency_key)
+    digest = bookings.request_hash({"slot": [mentor_id, starts.isoformat()]})
+    if key:
+        async with ctx.db.read() as s:
+            if (earlier := await bookings.replay_by_key(s, learner.id, key, digest)) is not None:
+                return bookings.Booked(earlier, False)
     if mentor_id == learner.id:
         raise Conflict("You cannot book your own slot.", code="own_session")
     fee_percent = float((await platform_settings(ctx.db))["platform_fee_percent"])
@@ -65,6 +76,9 @@ async def book_slot(ctx: Context, learner: Viewer, mentor_id: int, starts_at: st
         )
         if row is None:
             raise not_a_slot()
+        # the mentor's row is locked: a concurrent twin of this request has committed or waits
+        if (earlier := await bookings.replay_by_key(s, learner.id, key, digest)) is not None:
+            return bookings.Booked(earlier, False)
         now = utcnow()
         free = await availability.free_in(s, row, starts - RECHECK, starts + RECHECK, now)
         slot = next((x for x in free if x.starts_at == starts), None)
@@ -87,6 +101,8 @@ async def book_slot(ctx: Context, learner: Viewer, mentor_id: int, starts_at: st
             currency=row.currency,
             starts_at=slot.starts_at,
             duration_min=row.slot_minutes,
+            key=key,
+            digest=digest,
         )
         notes.append(
             notifications.add(
@@ -112,4 +128,4 @@ async def book_slot(ctx: Context, learner: Viewer, mentor_id: int, starts_at: st
         out = bookings.to_out(booking, sess, mentor.full_name)
     await notifications.push(ctx.broker, notes)
     await bookings.confirm_by_mail(ctx, out.id)
-    return out
+    return bookings.Booked(out, True)

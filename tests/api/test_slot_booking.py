@@ -150,3 +150,23 @@ async def test_concurrent_bookings_of_different_slots_all_succeed(client, mentor
     responses = await asyncio.gather(*(book_slot(lr, mentor.id, i["starts_at"]) for lr, i in zip(learners, items)))
     assert [r.status for r in responses] == [201] * len(items)
     assert await slots_of(client, mentor.id, params) == []
+
+
+async def test_a_retried_slot_booking_with_its_idempotency_key_is_made_once(client, mentor, learner):
+    """The page retries a booking that met a 503; the retry (same key) gets the same booking
+    back, not 409 slot_taken by itself and not a second charge; the key with another slot is 422."""
+    await put_rules(mentor, price_cents=2500)
+    slots = await slots_of(client, mentor.id, day_window(4)[1])
+    body = {"mentor_id": mentor.id, "starts_at": slots[0]["starts_at"]}
+    headers = {"Idempotency-Key": "slot-retry-1"}
+    first = await learner.post("/api/bookings/slot", json=body, headers=headers)
+    assert first.status == 201, await first.text()
+    again = await asyncio.gather(*(learner.post("/api/bookings/slot", json=body, headers=headers) for _ in range(3)))
+    assert [r.status for r in again] == [200, 200, 200]
+    assert {(await r.json())["id"] for r in again} == {(await first.json())["id"]}
+    other = await learner.post("/api/bookings/slot", json={**body, "starts_at": slots[1]["starts_at"]}, headers=headers)
+    assert other.status == 422 and (await other.json())["error"]["code"] == "idempotency_mismatch"
+    mine = await (await learner.get("/api/bookings")).json()
+    assert len(mine["items"]) == 1
+    tb = await trial_balance(client)
+    assert tb["totals"] == {"USD": 0} and not tb["unbalanced_journals"]

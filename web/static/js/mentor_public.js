@@ -1,7 +1,7 @@
 // A mentor's public page: who they are, and the slot picker. Free slots (GET /api/mentors/{id}/slots)
 // are shown day by day on the viewer's clock, with the zone named and the mentor's own time beside
 // each; [a time] → confirm dialog → POST /api/bookings/slot → My Sessions.
-import { ApiError, api, avatarEl, formatTime, h, money, showError, toast, userTimeZone } from "./api.js";
+import { ApiError, api, avatarEl, formatTime, h, money, newIdempotencyKey, showError, toast, userTimeZone } from "./api.js";
 
 const root = document.getElementById("mentor-page");
 const mentorId = root.dataset.mentorId;
@@ -69,7 +69,7 @@ function openModal(slot) {
     window.location.assign(`/login?next=${encodeURIComponent(`/mentors/${mentorId}#slots`)}`);
     return;
   }
-  chosen = slot;
+  chosen = { ...slot, key: newIdempotencyKey() };
   const set = (k, v) => { modal.querySelector(`[data-modal="${k}"]`).textContent = v; };
   set("mentor", mentor.full_name);
   set("when", formatTime(slot.starts_at, { timeZone: viewerZone }) + ` (${viewerZone})`);
@@ -88,7 +88,12 @@ document.getElementById("slot-confirm").addEventListener("click", async (ev) => 
   }
   button.disabled = true;
   try {
-    const booking = await api("/api/bookings/slot", { method: "POST", body: { mentor_id: Number(mentorId), starts_at: chosen.starts_at } });
+    // one key per chosen slot: a retry after a 503 gets this booking back, never a second one
+    const booking = await api("/api/bookings/slot", {
+      method: "POST",
+      body: { mentor_id: Number(mentorId), starts_at: chosen.starts_at },
+      headers: { "Idempotency-Key": chosen.key },
+    });
     modal.close();
     toast(`Booked: ${formatTime(booking.session.starts_at, { timeZone: viewerZone })}`, { kind: "success" });
     window.location.assign("/learner/sessions");
