@@ -8,14 +8,33 @@ comes back unchanged. Room sockets are relayed the same way in ``api.routes.room
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import aiohttp
 from aiohttp import web
 
+from api.context import Context
 from api.errors import ApiError
 from api.placement import Node
 
-#: set on a forwarded request: the owner answers it itself, never forwards it again
+#: set on a forwarded request: the owner answers it itself, never forwards it again. Its value
+#: is a mark only our processes can make (from the shared secret): a client sending the header
+#: must not be able to open a second copy of a room in a process that does not own it.
 PROXIED_HEADER = "X-PeerLearn-Proxied"
+
+
+def proxy_mark(secret: str) -> str:
+    return hmac.new(secret.encode(), b"peerlearn internal forward", hashlib.sha256).hexdigest()
+
+
+def forwarded_by_peer(request: web.Request) -> bool:
+    """True for a request another of our processes forwarded here (it carries our mark)."""
+    value = request.headers.get(PROXIED_HEADER)
+    mark = proxy_mark(Context.of(request.app).settings.jwt_secret)
+    return value is not None and hmac.compare_digest(value.encode(), mark.encode())
+
+
 FORWARDED_HEADERS = ("Authorization", "Cookie", "X-CSRF-Token", "Origin", "Referer", "Content-Type", "Accept")
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=3)
 
@@ -23,7 +42,7 @@ FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=3)
 async def forward_to_owner(request: web.Request, node: Node) -> web.Response:
     """Send ``request`` (its method, path, query and body) to ``node`` and return its answer."""
     headers = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
-    headers[PROXIED_HEADER] = "1"
+    headers[PROXIED_HEADER] = proxy_mark(Context.of(request.app).settings.jwt_secret)
     body = await request.read()
     try:
         async with aiohttp.ClientSession(timeout=FORWARD_TIMEOUT) as http:

@@ -13,7 +13,7 @@ from api.auth import CurrentUser
 from api.context import Context
 from api.errors import ApiError
 from api.keys import PLACEMENT, RECORDINGS
-from api.owner_forward import PROXIED_HEADER, forward_to_owner
+from api.owner_forward import forward_to_owner, forwarded_by_peer
 from api.routing import ApiRoutes, path_id
 from api.schemas.recordings import (
     DownloadQuery,
@@ -42,7 +42,7 @@ async def room_recording(
     sid = path_id(request)
     await recordings.check_room_mentor(ctx, sid, user.id)
     mgr = request.app[RECORDINGS]
-    if mgr.router_of(sid) is None and PROXIED_HEADER not in request.headers:
+    if mgr.router_of(sid) is None and not forwarded_by_peer(request):
         owner = await request.app[PLACEMENT].holder(sid)
         if owner is not None:  # the room lives in another worker: its recorder is there
             return await forward_to_owner(request, owner)

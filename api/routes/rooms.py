@@ -15,7 +15,7 @@ from api.auth import CurrentUser
 from api.context import Context
 from api.errors import ApiError
 from api.keys import BROKER, LIVE_ROOMS, METRICS, PLACEMENT, ROOM_SOCKETS
-from api.owner_forward import PROXIED_HEADER
+from api.owner_forward import PROXIED_HEADER, forwarded_by_peer, proxy_mark
 from api.placement import Node
 from api.routing import ApiRoutes, path_id
 from api.realtime import same_origin
@@ -138,7 +138,7 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     if not raw:
         raise ApiError(401, "unauthorized", "A room token is required.")
     admission = await rooms.admit(ctx, sid, raw)
-    if PROXIED_HEADER not in request.headers:
+    if not forwarded_by_peer(request):
         owner = await request.app[PLACEMENT].owner(sid)
         if owner is not None:
             return await _proxy(request, owner, sid, raw)
@@ -215,7 +215,7 @@ async def _proxy(request: web.Request, node: Node, sid: int, token: str) -> web.
             async with http.ws_connect(
                 f"{node.url}/ws/room/{sid}",
                 params={"token": token},
-                headers={PROXIED_HEADER: "1"},
+                headers={PROXIED_HEADER: proxy_mark(Context.of(request.app).settings.jwt_secret)},
                 heartbeat=20,
                 max_msg_size=MAX_SIGNALING_MESSAGE,
             ) as upstream:

@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import redis
 import pytest
 
 from api.migrate import upgrade
@@ -430,3 +431,35 @@ async def test_auth_rate_limit_is_shared(cluster: Cluster) -> None:
     assert 429 in statuses
     # Shared across both processes: the account's budget is spent once, not once per process.
     assert statuses.count(401) <= RATE_LIMIT
+
+
+async def test_a_forged_proxied_header_does_not_split_a_room(cluster: Cluster) -> None:
+    """Only our processes may mark a room socket as forwarded: a client that sends the header
+    itself to the process that does not own the room still meets the others there (its
+    socket is relayed to the owner) instead of opening a second, empty copy of the room."""
+    async with aiohttp.ClientSession() as http:
+        mentor = await register(http, cluster.url(0), "mentor", "fm", domains=["Programming"])
+        learner = await register(http, cluster.url(1), "learner", "fl")
+        sid = await scheduled_session(mentor, 5)
+        status, body = await learner.call("POST", "/api/bookings/create", json={"session_id": sid})
+        assert status == 201, body
+        _, mtok = await mentor.call("POST", f"/api/rooms/{sid}/token")
+        _, ltok = await learner.call("POST", f"/api/rooms/{sid}/token")
+        m = RoomParticipant(await http.ws_connect(cluster.url(0) + f"/ws/room/{sid}?token={mtok['token']}"))
+        lp: RoomParticipant | None = None
+        try:
+            await m.join("mentor")
+            owner = redis.Redis.from_url(cluster.redis.url).get(f"pl:room:{sid}")
+            assert owner is not None
+            owner_pid = int(owner.decode().rsplit("-", 2)[1])
+            other = next(i for i, proc in enumerate(cluster.procs) if proc.pid != owner_pid)
+            lp = RoomParticipant(
+                await http.ws_connect(
+                    cluster.url(other) + f"/ws/room/{sid}?token={ltok['token']}",
+                    headers={"X-PeerLearn-Proxied": "1"},
+                )
+            )
+            await lp.join("learner")
+            await asyncio.wait_for(lp.wait_frames(m.peer_id, "video", 5), 20)
+        finally:
+            await asyncio.gather(m.close(), *([lp.close()] if lp else []), return_exceptions=True)
