@@ -270,6 +270,7 @@ async def book_in(
     s.add(booking)
     await s.flush()
     await charges.charge(s, booking, sess, fee_percent)
+    await settlement.refund_resold_seat(s, sess, now)  # a late canceller's seat sold again
     return booking
 
 

@@ -310,3 +310,45 @@ async def test_confirm_names_the_mentor_it_agrees_to(client, learner, mentor):
     assert (await learner.post(f"/api/requests/{rid}/proposal/confirm", json=body)).status == 400
     huge = await learner.post(f"/api/requests/{rid}/proposal/confirm", json=body | {"mentor_id": 2**70})
     assert huge.status == 400
+
+
+# ---------------------------------------------------------------- a late-cancelled seat sold again
+
+
+async def test_a_late_cancelled_seat_sold_again_refunds_the_canceller(client, mentor):
+    """The mentor is paid once per seat: a full class's late canceller keeps paying only while
+    nobody else takes the seat; when it is sold again the earliest late canceller is refunded.
+    Free seats are no resale: a late canceller of a class with room to spare still pays."""
+    await set_platform(client, refund_window_hours=24 * 30)
+    sid, (first, second), (first_bid, second_bid) = await _sold(client, mentor, n=2)  # capacity 2: full
+    for lr, bid in ((first, first_bid), (second, second_bid)):
+        assert (await (await lr.post(f"/api/bookings/{bid}/cancel")).json())["refund_cents"] == 0
+    [newcomer] = await quick_users(client, 1)
+    resp = await book(newcomer, sid)
+    assert resp.status == 201, await resp.text()
+    async with client.app[DB].read() as s:
+        refunded = {b: await charges.is_refunded(s, b) for b in (first_bid, second_bid)}
+    assert refunded == {first_bid: True, second_bid: False}  # the earliest canceller's seat was sold
+    notes = await (await first.get("/api/notifications")).json()
+    assert any("booked by someone else" in n["body"] for n in notes["items"])
+    # The class takes place: the mentor is paid for two seats (newcomer + the still-late second), not three.
+    start = utcnow() - timedelta(minutes=60)
+    await move_start(client, sid, start)
+    await in_room(client, sid, mentor.id, "mentor", start)
+    await in_room(client, sid, newcomer.id, "learner", start)
+    await settlement.settle_session(Context.of(client.app), sid)
+    await after_hold(client)
+    assert await _mentor_money(client, mentor.id) == (0, 8000)
+    await _balanced(client)
+
+
+async def test_a_late_cancellation_with_seats_to_spare_is_not_a_resale(client, mentor):
+    await set_platform(client, refund_window_hours=24 * 30)
+    pub = await published(mentor, price_cents=5000, capacity=3)
+    late, other = await quick_users(client, 2)
+    bid = (await (await book(late, pub["id"])).json())["id"]
+    assert (await (await late.post(f"/api/bookings/{bid}/cancel")).json())["refund_cents"] == 0
+    assert (await book(other, pub["id"])).status == 201
+    async with client.app[DB].read() as s:
+        assert not await charges.is_refunded(s, bid)
+    await _balanced(client)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Context
@@ -314,3 +314,33 @@ async def release_due(ctx: Context, now: datetime | None = None, *, session_id: 
                 )
         await notifications.push(ctx.broker, notes)
     return released
+
+
+async def refund_resold_seat(s: AsyncSession, sess: Session, now: datetime) -> Booking | None:
+    """A seat given up too late for a refund and then sold to someone else was not lost: the
+    earliest such late canceller is refunded, so the mentor is paid once per seat, not twice.
+
+    Call inside the write transaction that just sold a seat of ``sess`` (its row is locked by
+    that sale, so two sales cannot both count the same kept charge). The seat counts as resold
+    only when the learners holding seats plus the late cancellers still paying exceed the
+    capacity: a seat that was free anyway refunds nobody."""
+    kept = [b for b in await charges.kept_by_late_cancellations(s, sess.id) if not await charges.is_refunded(s, b.id)]
+    if not kept:
+        return None
+    holding = await s.scalar(
+        select(func.count(Booking.id)).where(Booking.session_id == sess.id, Booking.status != BookingStatus.cancelled)
+    )
+    if int(holding or 0) + len(kept) <= sess.capacity:
+        return None
+    earliest = min(kept, key=lambda b: (b.cancelled_at or b.created_at, b.id))
+    earliest.settled_at = now
+    refunded = await charges.refund(s, earliest, f"booking {earliest.id}: the seat cancelled late was sold again")
+    notifications.add(
+        s,
+        earliest.learner_id,
+        "session.refunded",
+        f"Refunded: {sess.title}"[:200],
+        f"The seat you cancelled was booked by someone else: {refunded / 100:.2f} {earliest.currency} refunded.",
+        f"/sessions/{sess.id}",
+    )
+    return earliest
