@@ -180,7 +180,7 @@ async def create_booking(ctx: Context, learner: Viewer, session_id: int, idempot
                 if key and (existing := await _by_key(s, learner.id, key)) is not None:
                     return Booked(await _replay(s, existing, digest), False)
                 raise Conflict("You already have a seat in this session.", code="already_booked")
-            booking = await book_in(s, sess, learner.id, fee_percent, key=key, digest=digest)
+            booking = await book_in(s, sess, learner.id, fee_percent, key=key, digest=digest, notes=notes)
             sess = await s.scalar(
                 select(Session).where(Session.id == session_id).execution_options(populate_existing=True)
             )
@@ -236,12 +236,14 @@ async def book_in(
     key: str | None = None,
     digest: str | None = None,
     require_future: bool = True,
+    notes: list[Notification] | None = None,
 ) -> Booking:
     """Inside a write transaction: take one seat of ``sess`` (conditional UPDATE, never
     oversold), insert the confirmed booking and record its sandbox charge in the ledger.
 
     Raises 409 (``sold_out``, ``session_started`` ...) when no seat can be taken.
-    ``require_future=False`` lets the demo loader seat learners in past sessions."""
+    ``require_future=False`` lets the demo loader seat learners in past sessions. ``notes``
+    collects the notices of late cancellers this sale refunds (docs/money.md), to push."""
     now = utcnow()
     conds = [Session.id == sess.id, Session.status == S.scheduled, Session.seats_taken < Session.capacity]
     if require_future:
@@ -270,7 +272,9 @@ async def book_in(
     s.add(booking)
     await s.flush()
     await charges.charge(s, booking, sess, fee_percent)
-    await settlement.refund_resold_seat(s, sess, now)  # a late canceller's seat sold again
+    resold = await settlement.refund_resold_seats(s, sess.id, now, buyer_id=learner_id)
+    if notes is not None:
+        notes.extend(resold)
     return booking
 
 

@@ -31,7 +31,7 @@ from api.schemas.sessions import (
     SessionUpdate,
 )
 from api.services import accounts, mentor_record, notifications, room_access, session_state
-from api.services.money import charges
+from api.services.money import charges, settlement
 from api.services.accounts import avatar_url
 from api.services.errors import Conflict, Forbidden, Invalid, NotFound
 from api.services.local_time import spoken, user_zones
@@ -291,6 +291,7 @@ async def update_session(ctx: Context, viewer: Viewer, session_id: int, data: Se
                 )
         if "skills" in changes:
             changes["skills"] = _tags(changes["skills"])
+        smaller = "capacity" in changes and changes["capacity"] < sess.capacity
         moved = any(k in changes and changes[k] != getattr(sess, k) for k in ("starts_at", "duration_min"))
         for key, value in changes.items():
             setattr(sess, key, value)
@@ -317,6 +318,8 @@ async def update_session(ctx: Context, viewer: Viewer, session_id: int, data: Se
                     )
                 )
         await s.flush()
+        if smaller:  # late cancellers' kept seats may no longer fit: they are refunded (docs/money.md)
+            notes += await settlement.refund_resold_seats(s, sess.id, utcnow())
         out = await _detail(s, sess, viewer)
     await notifications.push(ctx.broker, notes)
     if sess.status == S.scheduled:

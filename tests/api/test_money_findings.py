@@ -330,7 +330,7 @@ async def test_a_late_cancelled_seat_sold_again_refunds_the_canceller(client, me
         refunded = {b: await charges.is_refunded(s, b) for b in (first_bid, second_bid)}
     assert refunded == {first_bid: True, second_bid: False}  # the earliest canceller's seat was sold
     notes = await (await first.get("/api/notifications")).json()
-    assert any("booked by someone else" in n["body"] for n in notes["items"])
+    assert any("taken by another learner" in n["body"] for n in notes["items"])
     # The class takes place: the mentor is paid for two seats (newcomer + the still-late second), not three.
     start = utcnow() - timedelta(minutes=60)
     await move_start(client, sid, start)
@@ -351,4 +351,36 @@ async def test_a_late_cancellation_with_seats_to_spare_is_not_a_resale(client, m
     assert (await book(other, pub["id"])).status == 201
     async with client.app[DB].read() as s:
         assert not await charges.is_refunded(s, bid)
+    await _balanced(client)
+
+
+async def test_a_mentor_cannot_keep_a_resold_seat_paid_twice_by_resizing_the_class(client, mentor):
+    """Adversary finding: raise the capacity, sell the late canceller's seat, lower it again.
+    Lowering it below the learners holding seats plus the late cancellers still paying refunds
+    the earliest of those late cancellers."""
+    await set_platform(client, refund_window_hours=24 * 30)
+    sid, (late,), (late_bid,) = await _sold(client, mentor, n=1)  # a 1-seat class
+    assert (await (await late.post(f"/api/bookings/{late_bid}/cancel")).json())["refund_cents"] == 0
+    assert (await mentor.post(f"/api/sessions/{sid}/update", json={"capacity": 2})).status == 200
+    [newcomer] = await quick_users(client, 1)
+    assert (await book(newcomer, sid)).status == 201
+    async with client.app[DB].read() as s:
+        assert not await charges.is_refunded(s, late_bid)  # two seats, two payers: fair so far
+    assert (await mentor.post(f"/api/sessions/{sid}/update", json={"capacity": 1})).status == 200
+    async with client.app[DB].read() as s:
+        assert await charges.is_refunded(s, late_bid)
+    await _balanced(client)
+
+
+async def test_rebooking_a_class_cancelled_late_charges_the_seat_once(client, mentor):
+    await set_platform(client, refund_window_hours=24 * 30)
+    pub = await published(mentor, price_cents=5000, capacity=3)
+    [learner] = await quick_users(client, 1)
+    bid = (await (await book(learner, pub["id"])).json())["id"]
+    assert (await (await learner.post(f"/api/bookings/{bid}/cancel")).json())["refund_cents"] == 0
+    assert (await book(learner, pub["id"])).status == 201
+    async with client.app[DB].read() as s:
+        assert await charges.is_refunded(s, bid)  # one seat, one charge
+    notes = await (await learner.get("/api/notifications")).json()
+    assert any("booked this class again" in n["body"] for n in notes["items"])
     await _balanced(client)

@@ -316,31 +316,53 @@ async def release_due(ctx: Context, now: datetime | None = None, *, session_id: 
     return released
 
 
-async def refund_resold_seat(s: AsyncSession, sess: Session, now: datetime) -> Booking | None:
-    """A seat given up too late for a refund and then sold to someone else was not lost: the
-    earliest such late canceller is refunded, so the mentor is paid once per seat, not twice.
+async def refund_resold_seats(
+    s: AsyncSession, session_id: int, now: datetime, *, buyer_id: int | None = None
+) -> list[Notification]:
+    """A seat given up too late for a refund is not lost while the late canceller keeps paying
+    for it: when it is sold again, or the class is made smaller than the learners holding seats
+    plus the late cancellers still paying, the earliest late cancellers are refunded until the
+    seats add up again, so the mentor is paid once per seat, not twice. A learner who books a
+    class again after cancelling it late gets the earlier charge back (one seat, one charge).
 
-    Call inside the write transaction that just sold a seat of ``sess`` (its row is locked by
-    that sale, so two sales cannot both count the same kept charge). The seat counts as resold
-    only when the learners holding seats plus the late cancellers still paying exceed the
-    capacity: a seat that was free anyway refunds nobody."""
-    kept = [b for b in await charges.kept_by_late_cancellations(s, sess.id) if not await charges.is_refunded(s, b.id)]
+    Call inside the write transaction that sold a seat (``buyer_id``) or lowered the capacity;
+    the session row is locked by that change, so two of them cannot count the same kept charge.
+    Returns the refunded learners' notices (staged; push them after commit)."""
+    kept = [
+        b for b in await charges.kept_by_late_cancellations(s, session_id) if not await charges.is_refunded(s, b.id)
+    ]
     if not kept:
-        return None
-    holding = await s.scalar(
-        select(func.count(Booking.id)).where(Booking.session_id == sess.id, Booking.status != BookingStatus.cancelled)
+        return []
+    sess = await s.scalar(select(Session).where(Session.id == session_id).execution_options(populate_existing=True))
+    assert sess is not None
+    notes: list[Notification] = []
+
+    async def give_back(b: Booking, why: str) -> None:
+        kept.remove(b)
+        b.settled_at = now
+        refunded = await charges.refund(s, b, f"booking {b.id}: {why}")
+        notes.append(
+            notifications.add(
+                s,
+                b.learner_id,
+                "session.refunded",
+                f"Refunded: {sess.title}",
+                f"{why[0].upper()}{why[1:]}: {refunded / 100:.2f} {b.currency} refunded.",
+                f"/sessions/{sess.id}",
+            )
+        )
+
+    for b in [b for b in kept if b.learner_id == buyer_id]:
+        await give_back(b, "you booked this class again, so the charge of your cancelled booking comes back")
+    holding = int(
+        await s.scalar(
+            select(func.count(Booking.id)).where(
+                Booking.session_id == session_id, Booking.status != BookingStatus.cancelled
+            )
+        )
+        or 0
     )
-    if int(holding or 0) + len(kept) <= sess.capacity:
-        return None
-    earliest = min(kept, key=lambda b: (b.cancelled_at or b.created_at, b.id))
-    earliest.settled_at = now
-    refunded = await charges.refund(s, earliest, f"booking {earliest.id}: the seat cancelled late was sold again")
-    notifications.add(
-        s,
-        earliest.learner_id,
-        "session.refunded",
-        f"Refunded: {sess.title}"[:200],
-        f"The seat you cancelled was booked by someone else: {refunded / 100:.2f} {earliest.currency} refunded.",
-        f"/sessions/{sess.id}",
-    )
-    return earliest
+    while kept and holding + len(kept) > sess.capacity:
+        earliest = min(kept, key=lambda b: (b.cancelled_at or b.created_at, b.id))
+        await give_back(earliest, "the seat you cancelled was taken by another learner")
+    return notes
