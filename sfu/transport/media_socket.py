@@ -5,10 +5,14 @@ per candidate, or the one shared port of ``sfu.transport.ice.UdpMux``). It repla
 event loop's transport so that the packet path is the same under asyncio and
 uvloop and costs one system call per batch, not per datagram:
 
-- **reads**: when the socket is readable, ``Receiver.recv`` takes up to 64
-  datagrams with one ``recvmmsg`` and each goes to the protocol (aioice's, or
-  the mux), whose SRTP fast ingress (``aiortc_bridge.install_fast_ingress``)
-  hands media to the engine synchronously;
+- **reads**: when the socket is readable, ``Ingress.read`` takes up to 64
+  datagrams with one ``recvmmsg``; SRTP from a peer whose DTLS is up (registered
+  by its ``MediaTransport``) is unprotected, its TWCC arrival noted with the
+  kernel's stamp and handed to its producer's forwarder right there (in C with
+  the native module: no Python frame per datagram before the forwarder);
+  everything else goes to the protocol (aioice's, or the mux), whose SRTP fast
+  ingress (``aiortc_bridge.install_fast_ingress``) still serves peers on other
+  addresses;
 - **writes**: SRTP the engine sends during that turn is protected into a
   ``SendBatch`` and leaves in one ``sendmmsg`` at the end of the turn; control
   traffic (STUN, DTLS) is sent at once. When the kernel buffer is full, what
@@ -72,7 +76,7 @@ class MediaSocket(asyncio.DatagramTransport):
         self._fd = sock.fileno()
         self._protocol = protocol
         self._io = fastio.impl
-        self._receiver = self._io.Receiver(timestamps=stamp is not None)
+        self._ingress = self._io.Ingress(stamp is not None)
         self._batch = self._io.SendBatch()
         self._flush_handle: Optional[asyncio.Handle] = None
         self._backlog: collections.deque[tuple[bytes, Any]] = collections.deque()
@@ -87,43 +91,19 @@ class MediaSocket(asyncio.DatagramTransport):
 
     # ---------------------------------------------------------------- reading
 
+    @property
+    def ingress(self) -> Any:
+        """Where peers' SRTP is registered for the direct path (``add`` / ``remove``)."""
+        return self._ingress
+
     def _read_ready(self) -> None:
-        if self._stamp is not None:
-            self._read_stamped(self._stamp)
-            return
-        recv = self._receiver.recv
+        read = self._ingress.read
         fd = self._fd
         for _ in range(READS_PER_WAKEUP):
-            datagrams = recv(fd, 64)
-            # looked up per batch: the SRTP fast ingress replaces it once DTLS is up
-            deliver = self._protocol.datagram_received
-            for data, addr in datagrams:
-                try:
-                    deliver(data, addr)
-                except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
-                    logger.exception("media socket: datagram handler failed")
-            if len(datagrams) < 64 or self._closing:
+            # the protocol's handler looked up per batch: aiortc_bridge's SRTP fast ingress
+            # replaces aioice's once DTLS is up (for packets the Ingress does not take)
+            if read(fd, 64, self._protocol.datagram_received, self._stamp) < 64 or self._closing:
                 break
-        self.flush()
-
-    def _read_stamped(self, stamp: ArrivalStamp) -> None:
-        # _read_ready with each datagram's kernel arrival time published while it is delivered
-        recv = self._receiver.recv_stamped
-        fd = self._fd
-        try:
-            for _ in range(READS_PER_WAKEUP):
-                datagrams = recv(fd, 64)
-                deliver = self._protocol.datagram_received
-                for data, addr, at in datagrams:
-                    stamp.at = at
-                    try:
-                        deliver(data, addr)
-                    except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
-                        logger.exception("media socket: datagram handler failed")
-                if len(datagrams) < 64 or self._closing:
-                    break
-        finally:
-            stamp.at = 0.0
         self.flush()
 
     # ---------------------------------------------------------------- writing
@@ -220,8 +200,9 @@ class MediaSocket(asyncio.DatagramTransport):
     @property
     def counters(self) -> dict[str, int]:
         return {
-            "recv_calls": self._receiver.calls,
-            "datagrams_in": self._receiver.datagrams,
+            "recv_calls": self._ingress.rx.calls,
+            "datagrams_in": self._ingress.rx.datagrams,
+            "datagrams_direct": self._ingress.fast,
             "datagrams_out": self._batch.sent,
             "refused": self._batch.refused,
             "errors": self.errors,
