@@ -149,6 +149,8 @@ class MediaTransport:
             return False
         if self._dtls is not None:
             return False
+        # before our first answer: we pick the SRTP profile (GCM), not the browser
+        bridge.prefer_gcm(dtls)
         self._dtls = dtls
         bridge.on_dtls_state(dtls, self._state_changed)
         self._state_changed(bridge.dtls_connected(dtls))
@@ -165,6 +167,11 @@ class MediaTransport:
         self.observe_rtp = log.on_rtp if log is not None else None
         if self._direct is not None:
             self._direct[2].arrivals = log
+
+    @property
+    def srtp_profile(self) -> Optional[str]:
+        """What DTLS negotiated for SRTP (``SRTP_AEAD_AES_128_GCM`` with browsers), None before."""
+        return bridge.srtp_profile(self._dtls) if self._dtls is not None else None
 
     @property
     def direct_packets(self) -> int:
