@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import socket
 from typing import Any, Optional
 
@@ -41,6 +42,22 @@ READS_PER_WAKEUP = 4
 #: server's ingress; the kernel caps these at net.core.rmem_max / wmem_max)
 SOCKET_RCVBUF = 8 << 20
 SOCKET_SNDBUF = 4 << 20
+
+
+def read_interval() -> float:
+    """Seconds a readable socket waits before it is drained (``PEERLEARN_SFU_READ_INTERVAL_MS``;
+    default 0: at once, as before).
+
+    Interrupt coalescing, as NICs do: at 5 rooms x 5 a datagram arrives every ~0.3 ms, and
+    draining on each readiness costs an ``epoll_wait``, a loop callback, a ``recvmmsg`` and a
+    ``sendmmsg`` for one or two datagrams; waiting ~1 ms first gathers that millisecond's
+    datagrams into one read and their forwarded packets into one ``sendmmsg``. TWCC is not
+    affected (kernel arrival stamps). Off by default until measured on a quiet machine (the
+    session that wrote it could not: docs/benchmarks.md, "C ingress")."""
+    try:
+        return max(float(os.environ.get("PEERLEARN_SFU_READ_INTERVAL_MS", "0")), 0.0) / 1000.0
+    except ValueError:
+        return 0.0
 
 
 #: kernel receive timestamps (Linux; Python's socket module lacks the name)
@@ -86,6 +103,8 @@ class MediaSocket(asyncio.DatagramTransport):
         self.deferring = False
         self._sockname = sock.getsockname()
         self.errors = 0
+        self._interval = read_interval()
+        self._read_handle: Optional[asyncio.TimerHandle] = None
         loop.add_reader(self._fd, self._read_ready)
         protocol.connection_made(self)
 
@@ -97,6 +116,21 @@ class MediaSocket(asyncio.DatagramTransport):
         return self._ingress
 
     def _read_ready(self) -> None:
+        if self._interval:
+            # coalesce (see read_interval): stop watching, drain in a moment, watch again
+            self._loop.remove_reader(self._fd)
+            self._read_handle = self._loop.call_later(self._interval, self._read_due)
+            return
+        self._drain()
+
+    def _read_due(self) -> None:
+        self._read_handle = None
+        if self._closing:
+            return
+        self._drain()
+        self._loop.add_reader(self._fd, self._read_ready)
+
+    def _drain(self) -> None:
         read = self._ingress.read
         fd = self._fd
         for _ in range(READS_PER_WAKEUP):
@@ -218,6 +252,9 @@ class MediaSocket(asyncio.DatagramTransport):
         self._closing = True
         self.deferring = True
         self._loop.remove_reader(self._fd)
+        if self._read_handle is not None:
+            self._read_handle.cancel()
+            self._read_handle = None
         if self._backlog:
             self._loop.remove_writer(self._fd)
             self._backlog.clear()

@@ -352,3 +352,45 @@ def test_ingress_notes_each_packets_twcc_arrival_with_the_kernels_time(c_path: b
         assert all(sent_from - 0.001 <= at <= sent_by + 0.001 for at in arrivals), arrivals
     else:  # the Python twin has no kernel stamps: the time of reading
         assert all(at >= read_at - 0.001 for at in arrivals), arrivals
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
+def test_a_readable_socket_is_drained_once_per_read_interval(native: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interrupt coalescing: datagrams arriving within the read interval are read together
+    (one wakeup, batched reads), and none is lost or reordered; closing cancels a pending read."""
+    monkeypatch.setattr("sfu.transport.fastio.impl", fastio.load(native))
+    monkeypatch.setenv("PEERLEARN_SFU_READ_INTERVAL_MS", "50")
+
+    class Sink(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.got: list[bytes] = []
+            self.all_in = asyncio.Event()
+            self.lost = asyncio.Event()
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            self.got.append(data)
+            if len(self.got) == 100:
+                self.all_in.set()
+
+        def connection_lost(self, exc: Any) -> None:
+            self.lost.set()
+
+    async def scenario() -> None:
+        proto = Sink()
+        msock = open_media_socket(asyncio.get_running_loop(), proto, "127.0.0.1", 0)
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(100):
+            peer.sendto(b"%d" % i, msock.get_extra_info("sockname"))
+        await asyncio.wait_for(proto.all_in.wait(), 5)
+        assert proto.got == [b"%d" % i for i in range(100)]
+        # 64 + 36: the first wakeup waited for the rest instead of reading one datagram
+        assert msock.counters["recv_calls"] <= 3, msock.counters
+        peer.sendto(b"late", msock.get_extra_info("sockname"))
+        await asyncio.sleep(0.01)  # readable: a read is pending
+        msock.close()
+        await asyncio.wait_for(proto.lost.wait(), 2)
+        await asyncio.sleep(0.08)  # the cancelled read never runs on the closed socket
+        assert proto.got[-1] == b"99"
+        peer.close()
+
+    asyncio.run(scenario())
