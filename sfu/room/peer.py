@@ -179,7 +179,7 @@ class Peer:
             if self._twcc is None and self._twcc_offer:
                 ext, ssrc = next(iter(self._twcc_offer.values())), bridge.rtcp_ssrc(self.pc.getTransceivers()[0])
                 self._twcc = twcc.TwccResponder(ext, sender_ssrc=ssrc, send=self._send_rtcp, clock=self._ice.stamp)
-                self.transport.observe_rtp = self._twcc.on_rtp
+                self.transport.arrivals = self._twcc.log
             answer_sdp = self._describe(self.pc.localDescription.sdp)
         return answer_sdp, added, removed
 

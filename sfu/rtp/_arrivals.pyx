@@ -9,22 +9,11 @@ from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 
 from sfu.rtp.arrivals import RING
 
-cdef enum:
-    _RING = 8192
-
 assert RING == _RING, "sfu/rtp/arrivals.py and _arrivals.pyx disagree on the ring size"
 
 
 cdef class NativeArrivalLog:
-    cdef public int ext_id
-    cdef public unsigned int media_ssrc
-    cdef public long long highest
-    cdef public long long next
-    cdef public bint pending
-    cdef object _on_first
-    cdef object _clock
-    cdef int64_t _times[_RING]
-    cdef int64_t _tags[_RING]
+    # attributes in _arrivals.pxd (the native ingress cimports this class)
 
     def __init__(self, int ext_id, on_first, clock=None):
         cdef int i
@@ -40,19 +29,21 @@ cdef class NativeArrivalLog:
             self._tags[i] = -1
 
     def on_rtp(self, bytes data):
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-        cdef const unsigned char *d = <const unsigned char *>PyBytes_AS_STRING(data)
+        self.note(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), 0.0)
+
+    cdef int note(self, const unsigned char *d, Py_ssize_t n, double at) except -1:
+        """``on_rtp`` on a decrypted packet in place; ``at``: its kernel arrival time (CLOCK_REALTIME
+        seconds), 0.0 to ask ``clock`` (then the time of reading). What the native ingress calls."""
         cdef Py_ssize_t i, end
         cdef unsigned int profile
         cdef int b, eid, length
         cdef timespec ts
-        cdef double at
         cdef int64_t now
         if n < 12 or not d[0] & 0x10:
-            return
+            return 0
         i = 12 + (d[0] & 0x0F) * 4
         if i + 4 > n:
-            return
+            return 0
         profile = (d[i] << 8) | d[i + 1]
         end = i + 4 + ((d[i + 2] << 8) | d[i + 3]) * 4
         if end > n:
@@ -66,7 +57,7 @@ cdef class NativeArrivalLog:
                     continue
                 eid = b >> 4
                 if eid == 15:
-                    return
+                    return 0
                 length = (b & 0x0F) + 1
                 i += 1
             elif (profile & 0xFFF0) == 0x1000:  # two-byte form
@@ -74,16 +65,17 @@ cdef class NativeArrivalLog:
                     i += 1
                     continue
                 if i + 1 >= end:
-                    return
+                    return 0
                 eid = b
                 length = d[i + 1]
                 i += 2
             else:
-                return
+                return 0
             if eid == self.ext_id:
                 if length != 2 or i + 2 > end:
-                    return
-                at = self._clock() if self._clock is not None else 0.0
+                    return 0
+                if at <= 0 and self._clock is not None:
+                    at = self._clock()
                 if at > 0:
                     now = <int64_t>(at * 1e6)
                 else:
@@ -91,8 +83,9 @@ cdef class NativeArrivalLog:
                     now = <int64_t>ts.tv_sec * 1000000 + ts.tv_nsec // 1000
                 self._record((d[i] << 8) | d[i + 1], now,
                              (<unsigned int>d[8] << 24) | (d[9] << 16) | (d[10] << 8) | d[11])
-                return
+                return 0
             i += length
+        return 0
 
     def record(self, int seq, long long arrival_us, unsigned int ssrc=0):
         self._record(seq, arrival_us, ssrc)

@@ -131,3 +131,20 @@ cdef class BatchSink:
     cdef readonly Destination dest
     cdef readonly object owner
     cpdef send(self, bytes packet, bint rtcp=*)
+
+
+cdef class IngressRoute:
+    cdef readonly SrtpContext ctx
+    cdef readonly dict routes
+    cdef readonly object on_unknown
+    cdef readonly object on_rtcp
+    cdef public object arrivals
+    cdef readonly unsigned long long packets
+
+
+cdef class Ingress:
+    cdef readonly Receiver rx
+    cdef dict entries  # raw sockaddr bytes -> IngressRoute
+    cdef readonly unsigned long long fast
+    cdef bytes _key(self, tuple address)
+    cdef int _deliver(self, IngressRoute route, const char *d, int length, double at, object stamp) except -1

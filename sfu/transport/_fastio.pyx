@@ -19,6 +19,8 @@ from libc.string cimport memcpy, memset
 from libc.errno cimport errno, EAGAIN, EINTR
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 
+from sfu.rtp._arrivals cimport NativeArrivalLog
+
 cdef srtp_fn _protect = NULL
 cdef srtp_fn _unprotect = NULL
 cdef srtp_fn _protect_rtcp = NULL
@@ -50,6 +52,10 @@ def _bind_libsrtp():
 _bind_libsrtp()
 
 NATIVE = True
+
+import logging
+
+_logger = logging.getLogger("sfu.transport.media_socket")
 
 
 cdef class SrtpContext:
@@ -343,3 +349,128 @@ cdef class BatchSink:
             return
         if was_empty:
             owner.schedule_flush()
+
+
+cdef class IngressRoute:
+    """Where one peer's SRTP goes once its DTLS is up: its receive context (the ``srtp_t`` aiortc
+    keyed), its SSRC routes (the transport's own dict, kept current by it: ssrc -> a forwarder's
+    ``on_rtp``), the handlers for an SSRC it has no route for yet and for RTCP, and the TWCC
+    arrival log (None until transport-cc is negotiated), which the transport may set later."""
+
+    def __cinit__(self, SrtpContext ctx, dict routes, on_unknown, on_rtcp, arrivals=None):
+        self.ctx = ctx
+        self.routes = routes
+        self.on_unknown = on_unknown
+        self.on_rtcp = on_rtcp
+        self.arrivals = arrivals
+        self.packets = 0
+
+
+cdef class Ingress:
+    """A ``MediaSocket``'s reads: SRTP from a registered peer goes from ``recvmmsg`` to its
+    producer's forwarder with no Python frame in between (unprotect, the TWCC arrival with the
+    kernel's stamp, the SSRC route: what ``MediaTransport.receive_rtp`` does, in C).
+
+    Anything else (STUN, DTLS, unregistered sources, and a packet the context refuses, handed on
+    intact so a stale entry never swallows another peer's traffic) goes to ``fallback(data,
+    address)`` with its arrival time published in ``stamp`` (an ``ArrivalStamp``, or None):
+    the protocol's path, as before.
+    """
+
+    def __cinit__(self, bint timestamps=False):
+        self.rx = Receiver(timestamps)
+        self.entries = {}
+        self.fast = 0
+
+    cdef bytes _key(self, tuple address):
+        cdef Destination d = Destination(address)
+        return PyBytes_FromStringAndSize(<char *>&d.addr, d.addrlen)
+
+    def add(self, tuple address, IngressRoute route):
+        """Take ``address``'s SRTP to ``route`` (ValueError: not an IP literal)."""
+        self.entries[self._key(address)] = route
+
+    def remove(self, tuple address, IngressRoute route=None):
+        """Stop taking ``address``'s SRTP (only if it still goes to ``route``, when given)."""
+        key = self._key(address)
+        if route is None or self.entries.get(key) is route:
+            self.entries.pop(key, None)
+
+    def __len__(self):
+        return len(self.entries)
+
+    def read(self, int fd, int limit, fallback, stamp=None):
+        """One ``recvmmsg`` of up to ``limit``; returns how many datagrams it read."""
+        cdef Receiver rx = self.rx
+        cdef int rc = rx.fill(fd, limit)
+        cdef int i
+        cdef int length
+        cdef char *d
+        cdef unsigned char b0
+        cdef double at
+        entries = self.entries
+        for i in range(rc):
+            if rx.msgs[i].msg_hdr.msg_flags & MSG_TRUNC:
+                continue  # larger than any WebRTC datagram: not ours to parse
+            d = rx.slots[i]
+            length = rx.msgs[i].msg_len
+            at = rx.arrival(i)
+            b0 = <unsigned char>d[0]
+            # RTP/RTCP first byte is 128..191 (RFC 7983); STUN is 0..3, DTLS 20..63
+            if entries and 11 < length <= BUF and 127 < b0 < 192:
+                route = entries.get(PyBytes_FromStringAndSize(<char *>&rx.names[i], rx.msgs[i].msg_hdr.msg_namelen))
+                if route is not None:
+                    try:
+                        if self._deliver(<IngressRoute>route, d, length, at, stamp):
+                            self.fast += 1
+                            continue
+                    except Exception:
+                        _logger.exception("SFU ingress handler failed")
+                        continue
+            if stamp is not None:
+                stamp.at = at
+            try:
+                fallback(PyBytes_FromStringAndSize(d, length), rx._address(i))
+            except Exception:
+                _logger.exception("media socket: datagram handler failed")
+        if stamp is not None:
+            stamp.at = 0.0
+        return rc
+
+    cdef int _deliver(self, IngressRoute route, const char *d, int length, double at, object stamp) except -1:
+        """Unprotect into the context's buffer (the datagram stays as it came, for the fallback)
+        and hand on; 0 if the context refuses it."""
+        cdef SrtpContext ctx = route.ctx
+        cdef char *p = ctx.buf
+        cdef unsigned char b1 = <unsigned char>d[1]
+        cdef unsigned int ssrc
+        memcpy(p, d, length)
+        if 191 < b1 < 209:  # RTCP packet types (as aiortc's is_rtcp)
+            if _unprotect_rtcp(ctx.ctx, p, &length) != 0:
+                return 0
+            route.on_rtcp(PyBytes_FromStringAndSize(p, length))
+            return 1
+        if _unprotect(ctx.ctx, p, &length) != 0:
+            return 0
+        if length < 12:
+            return 1  # authentic but no RTP header: dropped, as receive_rtp does
+        route.packets += 1
+        arrivals = route.arrivals
+        if arrivals is not None:
+            if type(arrivals) is NativeArrivalLog:
+                (<NativeArrivalLog>arrivals).note(<const unsigned char *>p, length, at)
+                clear = PyBytes_FromStringAndSize(p, length)
+            else:  # the Python log (tests): it reads the stamp through its clock
+                clear = PyBytes_FromStringAndSize(p, length)
+                if stamp is not None:
+                    stamp.at = at
+                arrivals.on_rtp(clear)
+        else:
+            clear = PyBytes_FromStringAndSize(p, length)
+        ssrc = ((<unsigned char>p[8]) << 24) | ((<unsigned char>p[9]) << 16) | ((<unsigned char>p[10]) << 8) | (<unsigned char>p[11])
+        target = route.routes.get(ssrc)
+        if target is not None:
+            target(clear)
+        else:
+            route.on_unknown(clear)  # an SSRC the peer has not routed yet (found by MID / RID)
+        return 1

@@ -21,7 +21,9 @@ process are untouched):
 - asyncio's ``_SelectorDatagramTransport.max_size`` on our UDP sockets: 8 KiB
   per ``recvfrom`` instead of 256 KiB, which fragmented the C heap (issue 12);
 - ``RTCDtlsTransport._role``: the DTLS role our answer chose, written into our
-  re-offers (``pin_dtls_setup``) instead of aiortc's ``a=setup:actpass`` (issue 24).
+  re-offers (``pin_dtls_setup``) instead of aiortc's ``a=setup:actpass`` (issue 24);
+- ``RTCDtlsTransport._role`` / ``_srtp_profiles`` before the first answer (``prefer_gcm``):
+  the server side of DTLS with AEAD_AES_128_GCM first, so browsers' SRTP is GCM.
 
 ``REQUIRED`` lists every private name used; ``check_compatibility()``
 fails loudly when an aiortc/aioice upgrade moves one of them.
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
 import aioice.ice
+import aiortc.rtcdtlstransport
 import pylibsrtp
 from aioice import Candidate, Connection
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
@@ -64,6 +67,9 @@ REQUIRED: list[tuple[Any, str]] = [
     (RTCDtlsTransport, "_tx_srtp"),  # instance attr
     (RTCDtlsTransport, "_rx_srtp"),  # instance attr
     (RTCDtlsTransport, "_role"),  # instance attr
+    (RTCDtlsTransport, "_srtp_profiles"),  # instance attr
+    (RTCDtlsTransport, "_ssl"),  # instance attr
+    (aiortc.rtcdtlstransport, "SRTP_PROFILES"),
     (Connection, "_nominated"),  # instance attr
     (Connection, "_protocols"),  # instance attr
     (Connection, "get_component_candidates"),
@@ -156,6 +162,41 @@ def intercept_transport(
     dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
     setattr(dtls, _ADOPTED, True)
     return True
+
+
+#: SRTP profiles in our order of preference (OpenSSL's DTLS server picks the first the client
+#: offers): AEAD_AES_128_GCM costs about half of AES_CM_128_HMAC_SHA1_80 per packet with AES-NI
+#: (benchmarks/srtp_profiles.py; HMAC-SHA1 is most of the latter), AES-256 more rounds for nothing
+#: a class needs; CM + HMAC stays for clients without GCM
+_SRTP_PREFERENCE = (b"SRTP_AEAD_AES_128_GCM", b"SRTP_AEAD_AES_256_GCM", b"SRTP_AES128_CM_SHA1_80")
+
+
+def prefer_gcm(dtls: RTCDtlsTransport) -> bool:
+    """Be the DTLS server of ``dtls`` (unless the remote offer already chose) with AEAD_AES_128_GCM
+    first; call between the remote offer and our answer. True when we will be the server.
+
+    Whoever is the DTLS server picks the SRTP profile from the client's list. aiortc answers
+    as the client, and Chromium as the server picks AES_CM_128_HMAC_SHA1_80 whenever the
+    client offers it (libwebrtc lists GCM last, for its larger tag): every browser packet then
+    paid HMAC-SHA1 at our unprotect and every forwarded one at our protect. As the server
+    (``a=setup:passive`` in our answer; ``pin_dtls_setup`` keeps it in re-offers) we pick."""
+    available = {p.openssl_profile: p for p in aiortc.rtcdtlstransport.SRTP_PROFILES}
+    dtls._srtp_profiles = [available[name] for name in _SRTP_PREFERENCE if name in available]
+    if dtls._role == "auto":
+        dtls._role = "server"
+    return dtls._role == "server"
+
+
+def srtp_profile(dtls: RTCDtlsTransport) -> Optional[str]:
+    """The SRTP protection profile DTLS negotiated (e.g. ``SRTP_AEAD_AES_128_GCM``), None before."""
+    ssl = getattr(dtls, "_ssl", None)
+    if ssl is None or dtls.state != "connected":
+        return None
+    try:
+        name = ssl.get_selected_srtp_profile()
+    except Exception:  # noqa: BLE001 - pyOpenSSL raises its own errors on a closed connection
+        return None
+    return name.decode() if name else None
 
 
 _FAST = "_sfu_fast_ingress"

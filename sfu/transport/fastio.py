@@ -38,4 +38,6 @@ SendBatch = impl.SendBatch
 Receiver = impl.Receiver
 Destination = impl.Destination
 BatchSink = impl.BatchSink
+Ingress = impl.Ingress
+IngressRoute = impl.IngressRoute
 NATIVE: bool = impl.NATIVE

@@ -5,10 +5,14 @@ per candidate, or the one shared port of ``sfu.transport.ice.UdpMux``). It repla
 event loop's transport so that the packet path is the same under asyncio and
 uvloop and costs one system call per batch, not per datagram:
 
-- **reads**: when the socket is readable, ``Receiver.recv`` takes up to 64
-  datagrams with one ``recvmmsg`` and each goes to the protocol (aioice's, or
-  the mux), whose SRTP fast ingress (``aiortc_bridge.install_fast_ingress``)
-  hands media to the engine synchronously;
+- **reads**: when the socket is readable, ``Ingress.read`` takes up to 64
+  datagrams with one ``recvmmsg``; SRTP from a peer whose DTLS is up (registered
+  by its ``MediaTransport``) is unprotected, its TWCC arrival noted with the
+  kernel's stamp and handed to its producer's forwarder right there (in C with
+  the native module: no Python frame per datagram before the forwarder);
+  everything else goes to the protocol (aioice's, or the mux), whose SRTP fast
+  ingress (``aiortc_bridge.install_fast_ingress``) still serves peers on other
+  addresses;
 - **writes**: SRTP the engine sends during that turn is protected into a
   ``SendBatch`` and leaves in one ``sendmmsg`` at the end of the turn; control
   traffic (STUN, DTLS) is sent at once. When the kernel buffer is full, what
@@ -23,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import socket
 from typing import Any, Optional
 
@@ -37,6 +42,22 @@ READS_PER_WAKEUP = 4
 #: server's ingress; the kernel caps these at net.core.rmem_max / wmem_max)
 SOCKET_RCVBUF = 8 << 20
 SOCKET_SNDBUF = 4 << 20
+
+
+def read_interval() -> float:
+    """Seconds a readable socket waits before it is drained (``PEERLEARN_SFU_READ_INTERVAL_MS``;
+    default 0: at once, as before).
+
+    Interrupt coalescing, as NICs do: at 5 rooms x 5 a datagram arrives every ~0.3 ms, and
+    draining on each readiness costs an ``epoll_wait``, a loop callback, a ``recvmmsg`` and a
+    ``sendmmsg`` for one or two datagrams; waiting ~1 ms first gathers that millisecond's
+    datagrams into one read and their forwarded packets into one ``sendmmsg``. TWCC is not
+    affected (kernel arrival stamps). Off by default until measured on a quiet machine (the
+    session that wrote it could not: docs/benchmarks.md, "C ingress")."""
+    try:
+        return max(float(os.environ.get("PEERLEARN_SFU_READ_INTERVAL_MS", "0")), 0.0) / 1000.0
+    except ValueError:
+        return 0.0
 
 
 #: kernel receive timestamps (Linux; Python's socket module lacks the name)
@@ -72,7 +93,7 @@ class MediaSocket(asyncio.DatagramTransport):
         self._fd = sock.fileno()
         self._protocol = protocol
         self._io = fastio.impl
-        self._receiver = self._io.Receiver(timestamps=stamp is not None)
+        self._ingress = self._io.Ingress(stamp is not None)
         self._batch = self._io.SendBatch()
         self._flush_handle: Optional[asyncio.Handle] = None
         self._backlog: collections.deque[tuple[bytes, Any]] = collections.deque()
@@ -82,48 +103,41 @@ class MediaSocket(asyncio.DatagramTransport):
         self.deferring = False
         self._sockname = sock.getsockname()
         self.errors = 0
+        self._interval = read_interval()
+        self._read_handle: Optional[asyncio.TimerHandle] = None
         loop.add_reader(self._fd, self._read_ready)
         protocol.connection_made(self)
 
     # ---------------------------------------------------------------- reading
 
+    @property
+    def ingress(self) -> Any:
+        """Where peers' SRTP is registered for the direct path (``add`` / ``remove``)."""
+        return self._ingress
+
     def _read_ready(self) -> None:
-        if self._stamp is not None:
-            self._read_stamped(self._stamp)
+        if self._interval:
+            # coalesce (see read_interval): stop watching, drain in a moment, watch again
+            self._loop.remove_reader(self._fd)
+            self._read_handle = self._loop.call_later(self._interval, self._read_due)
             return
-        recv = self._receiver.recv
+        self._drain()
+
+    def _read_due(self) -> None:
+        self._read_handle = None
+        if self._closing:
+            return
+        self._drain()
+        self._loop.add_reader(self._fd, self._read_ready)
+
+    def _drain(self) -> None:
+        read = self._ingress.read
         fd = self._fd
         for _ in range(READS_PER_WAKEUP):
-            datagrams = recv(fd, 64)
-            # looked up per batch: the SRTP fast ingress replaces it once DTLS is up
-            deliver = self._protocol.datagram_received
-            for data, addr in datagrams:
-                try:
-                    deliver(data, addr)
-                except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
-                    logger.exception("media socket: datagram handler failed")
-            if len(datagrams) < 64 or self._closing:
+            # the protocol's handler looked up per batch: aiortc_bridge's SRTP fast ingress
+            # replaces aioice's once DTLS is up (for packets the Ingress does not take)
+            if read(fd, 64, self._protocol.datagram_received, self._stamp) < 64 or self._closing:
                 break
-        self.flush()
-
-    def _read_stamped(self, stamp: ArrivalStamp) -> None:
-        # _read_ready with each datagram's kernel arrival time published while it is delivered
-        recv = self._receiver.recv_stamped
-        fd = self._fd
-        try:
-            for _ in range(READS_PER_WAKEUP):
-                datagrams = recv(fd, 64)
-                deliver = self._protocol.datagram_received
-                for data, addr, at in datagrams:
-                    stamp.at = at
-                    try:
-                        deliver(data, addr)
-                    except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
-                        logger.exception("media socket: datagram handler failed")
-                if len(datagrams) < 64 or self._closing:
-                    break
-        finally:
-            stamp.at = 0.0
         self.flush()
 
     # ---------------------------------------------------------------- writing
@@ -220,8 +234,9 @@ class MediaSocket(asyncio.DatagramTransport):
     @property
     def counters(self) -> dict[str, int]:
         return {
-            "recv_calls": self._receiver.calls,
-            "datagrams_in": self._receiver.datagrams,
+            "recv_calls": self._ingress.rx.calls,
+            "datagrams_in": self._ingress.rx.datagrams,
+            "datagrams_direct": self._ingress.fast,
             "datagrams_out": self._batch.sent,
             "refused": self._batch.refused,
             "errors": self.errors,
@@ -237,6 +252,9 @@ class MediaSocket(asyncio.DatagramTransport):
         self._closing = True
         self.deferring = True
         self._loop.remove_reader(self._fd)
+        if self._read_handle is not None:
+            self._read_handle.cancel()
+            self._read_handle = None
         if self._backlog:
             self._loop.remove_writer(self._fd)
             self._backlog.clear()

@@ -5,7 +5,7 @@ for one peer connection: the DTLS state, both SRTP directions, the SSRC -> forwa
 the outgoing sink. All of it is installed together when DTLS connects (and dropped when it stops
 being connected), so a packet walks one way:
 
-    socket -> fast ingress (rx SRTP) -> ``receive_rtp`` -> route -> forwarder -> rewriters
+    socket -> ingress (rx SRTP, TWCC arrival, route; in C) -> forwarder -> rewriters
     rewriter -> ``send`` (this transport) -> batch sink (tx SRTP in C, sendmmsg) -> socket
 
 aiortc/aioice private details stay in ``aiortc_bridge``; this module uses only what it returns.
@@ -14,6 +14,7 @@ aiortc/aioice private details stay in ``aiortc_bridge``; this module uses only w
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from collections.abc import Callable, Iterable
 from typing import Any, Optional
@@ -30,6 +31,13 @@ logger = logging.getLogger(__name__)
 _SSRC = struct.Struct("!I")
 
 RtpRoute = Callable[[bytes], None]
+
+
+def direct_ingress() -> bool:
+    """Whether our sockets deliver registered peers' SRTP themselves (default), or every
+    datagram takes the protocol's path (``PEERLEARN_SFU_DIRECT_INGRESS=0``: the A/B switch the
+    benchmarks use to compare the two ingress paths in one build)."""
+    return os.environ.get("PEERLEARN_SFU_DIRECT_INGRESS", "1").lower() not in ("0", "false", "no", "off")
 
 
 class DatagramEgress:
@@ -117,6 +125,9 @@ class MediaTransport:
         self._errors = 0
         #: sees every decrypted RTP packet before it is routed (TWCC feedback notes its arrival)
         self.observe_rtp: Optional[RtpRoute] = None
+        self._arrivals: Any = None
+        #: while connected on our own socket: (its ``Ingress``, the peer's address, our route there)
+        self._direct: Optional[tuple[Any, tuple[Any, ...], Any]] = None
 
     # ------------------------------------------------------------ public
 
@@ -138,10 +149,34 @@ class MediaTransport:
             return False
         if self._dtls is not None:
             return False
+        # before our first answer: we pick the SRTP profile (GCM), not the browser
+        bridge.prefer_gcm(dtls)
         self._dtls = dtls
         bridge.on_dtls_state(dtls, self._state_changed)
         self._state_changed(bridge.dtls_connected(dtls))
         return True
+
+    @property
+    def arrivals(self) -> Any:
+        """The TWCC arrival log (``sfu.rtp.arrivals``) every RTP packet is noted in, or None."""
+        return self._arrivals
+
+    @arrivals.setter
+    def arrivals(self, log: Any) -> None:
+        self._arrivals = log
+        self.observe_rtp = log.on_rtp if log is not None else None
+        if self._direct is not None:
+            self._direct[2].arrivals = log
+
+    @property
+    def srtp_profile(self) -> Optional[str]:
+        """What DTLS negotiated for SRTP (``SRTP_AEAD_AES_128_GCM`` with browsers), None before."""
+        return bridge.srtp_profile(self._dtls) if self._dtls is not None else None
+
+    @property
+    def direct_packets(self) -> int:
+        """RTP packets our socket's ingress delivered straight to the routes since DTLS connected."""
+        return self._direct[2].packets if self._direct is not None else 0
 
     def route(self, ssrc: int, target: RtpRoute) -> None:
         """RTP with ``ssrc`` goes to ``target`` (a forwarder's ``on_rtp``)."""
@@ -227,12 +262,28 @@ class MediaTransport:
         self.rx = fastio.SrtpContext(path.rx)
         self.connected = True
         bridge.install_fast_ingress(path.protocol, self)
+        if isinstance(path.socket, MediaSocket) and direct_ingress():
+            self._register(path.socket, path.remote_addr)
         return True
+
+    def _register(self, sock: MediaSocket, addr: tuple[Any, ...]) -> None:
+        """Our socket takes this peer's SRTP from ``addr`` straight to the routes (in C with the
+        native module): the same steps as ``receive_rtp``/``receive_rtcp``, no Python frame."""
+        route = fastio.IngressRoute(self.rx, self._routes, self._on_unknown_rtp, self._on_rtcp, self._arrivals)
+        try:
+            sock.ingress.add(addr, route)
+        except ValueError:
+            return  # not an IP literal: the protocol's path (the fast ingress above)
+        self._direct = (sock.ingress, addr, route)
 
     def _disconnect(self) -> None:
         if self._egress is not None:
             self._errors += self._egress.errors
         self.connected = False
+        if self._direct is not None:
+            ingress, addr, route = self._direct
+            ingress.remove(addr, route)
+            self._direct = None
         self.rx = None
         self.batch_sink = None
         self._egress = None

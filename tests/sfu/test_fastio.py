@@ -234,3 +234,163 @@ def test_the_kernel_arrival_time_is_published_while_a_datagram_is_delivered(
         peer.close()
 
     asyncio.run(scenario())
+
+
+def _rtp_ssrc(seq: int, ssrc: int) -> bytes:
+    return struct.pack("!BBHII", 0x80, 96, seq, seq * 3000, ssrc) + bytes([seq & 0xFF]) * 100
+
+
+def _rtp_twcc(seq: int, twcc_seq: int, ext_id: int = 3) -> bytes:
+    """A packet carrying a transport-wide sequence number (one-byte header extension)."""
+    ext = struct.pack("!HH", 0xBEDE, 1) + bytes([(ext_id << 4) | 1]) + struct.pack("!H", twcc_seq) + b"\x00"
+    return struct.pack("!BBHII", 0x90, 96, seq, seq * 3000, 0x1234) + ext + bytes(100)
+
+
+@pytest.mark.parametrize("io", IMPLS)
+def test_ingress_hands_a_registered_peers_srtp_to_its_routes(io: Any, pair: Any) -> None:
+    """What ``MediaTransport.receive_rtp`` / ``receive_rtcp`` do, done by the socket's read: a
+    known SSRC reaches its forwarder, an unknown one the peer, RTCP the peer; anything else
+    (STUN, a packet the context refuses) reaches the protocol exactly as it came."""
+    a, b = pair  # a: the SFU's socket, b: one peer
+    tx, rx = _sessions()
+    known: list[bytes] = []
+    unknown: list[bytes] = []
+    rtcp: list[bytes] = []
+    fallback: list[tuple[bytes, Any]] = []
+    routes = {0x1234: known.append}
+    ingress = io.Ingress()
+    peer = b.getsockname()
+    route = io.IngressRoute(io.SrtpContext(rx), routes, unknown.append, rtcp.append)
+    ingress.add(peer, route)
+    forged = bytearray(tx.protect(_rtp(9)))
+    forged[-1] ^= 0xFF
+    sent = [
+        tx.protect(_rtp(1)),
+        tx.protect(_rtp_ssrc(2, 0x9999)),  # an SSRC the peer has no route for yet
+        tx.protect_rtcp(_rtcp_rr()),
+        b"\x00\x01\x00\x00" + b"\x21\x12\xa4\x42" + bytes(12),  # STUN: the protocol's
+        bytes(forged),  # refused by the context: the protocol's path gets it as it came
+    ]
+    for data in sent:
+        b.sendto(data, a.getsockname())
+    time.sleep(0.05)
+    assert ingress.read(a.fileno(), 64, lambda data, addr: fallback.append((data, addr))) == 5
+    assert known == [_rtp(1)]
+    assert unknown == [_rtp_ssrc(2, 0x9999)]
+    assert rtcp == [_rtcp_rr()]
+    assert [d for d, _ in fallback] == [sent[3], bytes(forged)]
+    assert all(addr[:2] == peer for _, addr in fallback)
+    assert ingress.fast == 3 and route.packets == 2
+
+    # a route added later is used at once (the transport's own dict) ...
+    later: list[bytes] = []
+    routes[0x9999] = later.append
+    b.sendto(tx.protect(_rtp_ssrc(3, 0x9999)), a.getsockname())
+    time.sleep(0.05)
+    ingress.read(a.fileno(), 64, lambda data, addr: fallback.append((data, addr)))
+    assert later == [_rtp_ssrc(3, 0x9999)]
+    # ... a stale removal (another route registered since) changes nothing, a real one hands back
+    ingress.remove(peer, io.IngressRoute(io.SrtpContext(rx), {}, None, None))
+    assert len(ingress) == 1
+    ingress.remove(peer, route)
+    assert len(ingress) == 0
+    b.sendto(tx.protect(_rtp(4)), a.getsockname())
+    time.sleep(0.05)
+    ingress.read(a.fileno(), 64, lambda data, addr: fallback.append((data, addr)))
+    assert len(fallback) == 3 and known == [_rtp(1)]
+    with pytest.raises(ValueError):
+        ingress.add(("example.local", 5000), route)
+
+
+@pytest.mark.parametrize("io", IMPLS)
+def test_ingress_survives_a_failing_handler(io: Any, pair: Any) -> None:
+    a, b = pair
+    tx, rx = _sessions()
+    got: list[bytes] = []
+
+    def broken(_data: bytes) -> None:
+        raise RuntimeError("boom")
+
+    ingress = io.Ingress()
+    ingress.add(b.getsockname(), io.IngressRoute(io.SrtpContext(rx), {0x1234: broken}, got.append, got.append))
+    b.sendto(tx.protect(_rtp(1)), a.getsockname())
+    b.sendto(tx.protect_rtcp(_rtcp_rr()), a.getsockname())
+    time.sleep(0.05)
+    assert ingress.read(a.fileno(), 64, lambda data, addr: None) == 2
+    assert got == [_rtcp_rr()]
+
+
+@pytest.mark.parametrize("c_path", [True, False], ids=["native", "python"])
+def test_ingress_notes_each_packets_twcc_arrival_with_the_kernels_time(c_path: bool, pair: Any) -> None:
+    """TWCC feedback from the direct path: every packet's transport-wide number is in the log,
+    stamped when it reached the kernel (native), not when a busy SFU read it; an arrival log
+    attached after registration (transport-cc negotiated later) is used from then on."""
+    io = fastio.load(c_path)
+    a, b = pair
+    a.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS, as open_media_socket does
+    tx, rx = _sessions()
+    forwarded: list[bytes] = []
+    ingress = io.Ingress(True)
+    route = io.IngressRoute(io.SrtpContext(rx), {0x1234: forwarded.append}, None, None)
+    ingress.add(b.getsockname(), route)
+    b.sendto(tx.protect(_rtp_twcc(1, 100)), a.getsockname())
+    time.sleep(0.02)
+    ingress.read(a.fileno(), 64, lambda data, addr: None)
+    log = native.arrival_log_class(c_path)(3, lambda: None)
+    route.arrivals = log
+    sent_from = time.time()
+    for i in range(2, 12):
+        b.sendto(tx.protect(_rtp_twcc(i, 99 + i)), a.getsockname())
+    sent_by = time.time()
+    time.sleep(0.15)  # read well after they arrived
+    read_at = time.time()
+    ingress.read(a.fileno(), 64, lambda data, addr: None)
+    assert len(forwarded) == 11 and forwarded[-1] == _rtp_twcc(11, 110)
+    assert log.highest == 110 and log.arrival(100) == -1  # before the log was attached
+    arrivals = [log.arrival(seq) / 1e6 for seq in range(101, 111)]
+    if c_path:
+        assert all(sent_from - 0.001 <= at <= sent_by + 0.001 for at in arrivals), arrivals
+    else:  # the Python twin has no kernel stamps: the time of reading
+        assert all(at >= read_at - 0.001 for at in arrivals), arrivals
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
+def test_a_readable_socket_is_drained_once_per_read_interval(native: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interrupt coalescing: datagrams arriving within the read interval are read together
+    (one wakeup, batched reads), and none is lost or reordered; closing cancels a pending read."""
+    monkeypatch.setattr("sfu.transport.fastio.impl", fastio.load(native))
+    monkeypatch.setenv("PEERLEARN_SFU_READ_INTERVAL_MS", "50")
+
+    class Sink(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.got: list[bytes] = []
+            self.all_in = asyncio.Event()
+            self.lost = asyncio.Event()
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            self.got.append(data)
+            if len(self.got) == 100:
+                self.all_in.set()
+
+        def connection_lost(self, exc: Any) -> None:
+            self.lost.set()
+
+    async def scenario() -> None:
+        proto = Sink()
+        msock = open_media_socket(asyncio.get_running_loop(), proto, "127.0.0.1", 0)
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(100):
+            peer.sendto(b"%d" % i, msock.get_extra_info("sockname"))
+        await asyncio.wait_for(proto.all_in.wait(), 5)
+        assert proto.got == [b"%d" % i for i in range(100)]
+        # 64 + 36: the first wakeup waited for the rest instead of reading one datagram
+        assert msock.counters["recv_calls"] <= 3, msock.counters
+        peer.sendto(b"late", msock.get_extra_info("sockname"))
+        await asyncio.sleep(0.01)  # readable: a read is pending
+        msock.close()
+        await asyncio.wait_for(proto.lost.wait(), 2)
+        await asyncio.sleep(0.08)  # the cancelled read never runs on the closed socket
+        assert proto.got[-1] == b"99"
+        peer.close()
+
+    asyncio.run(scenario())

@@ -19,6 +19,10 @@ async def test_two_participants_decode_each_other(router: Router, make_client) -
     stats = router.stats()
     assert stats.peers == 2 and stats.producers == 4 and stats.consumers == 4
     assert stats.packets_forwarded > 0
+    # once DTLS is up, our socket's ingress hands each peer's SRTP to its forwarders itself
+    assert all(peer.transport.direct_packets > 0 for peer in router.peers.values())
+    # the SFU is the DTLS server and picks AEAD_AES_128_GCM from what the client offers
+    assert {peer.transport.srtp_profile for peer in router.peers.values()} == {"SRTP_AEAD_AES_128_GCM"}
 
 
 async def test_five_participants_decode_everyone(engine, make_client) -> None:
