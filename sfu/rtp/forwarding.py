@@ -209,7 +209,7 @@ class ExtensionWriter:
         twcc_id = ids.get(URI_TRANSPORT_CC)
         #: the transport-wide sequence number's element header (None: not negotiated)
         self.twcc_id = twcc_id if twcc_id and 0 < twcc_id < 15 else 0
-        self.twcc_hdr = bytes([(twcc_id << 4) | 1]) if self.twcc_id else None
+        self.twcc_hdr = bytes([(self.twcc_id << 4) | 1]) if self.twcc_id else None
         # the two per-packet shapes, precomputed: video (abs-send-time only) and audio
         # (level only): block = prefix + value + pad, one join with the header and payload
         self.abs_prefix, self.abs_pad = self._shape(self.abs_hdr, 3)

@@ -54,7 +54,11 @@ def make(impl: Any, ids: dict[str, int], *, log_ext: int = 5) -> tuple[Any, Any,
     fwd.detectors[96] = vp8_is_keyframe
     out: list[bytes] = []
     rw = rw_cls(
-        ssrc=0xAAAA0001, rtx_ssrc=0xAAAA0002, clock_rate=90000, needs_keyframe=True, history_size=64,
+        ssrc=0xAAAA0001,
+        rtx_ssrc=0xAAAA0002,
+        clock_rate=90000,
+        needs_keyframe=True,
+        history_size=64,
         request_keyframe=lambda: None,
     )
     rw.configure(pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter(ids, "3"), sink=CallSink(out.append))
