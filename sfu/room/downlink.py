@@ -25,7 +25,8 @@ from ..rtp import native, twcc
 from ..rtp.forwarding import URI_TRANSPORT_CC
 from ..rtp.gcc import SendSideEstimate, packet_results
 from ..rtp.layers import choose_layer
-from ..rtp.probing import BURSTS, CLUSTER_SECONDS, Cluster, ProbeController
+from ..rtp.forwarding import RtpRewriter
+from ..rtp.probing import BURSTS, PADDING, Cluster, ProbeController, cluster_shape, send_padding
 
 if TYPE_CHECKING:
     from .consumer import Consumer
@@ -133,8 +134,22 @@ class SubscriberDownlink:
             "transport_cc": bool(self.ext_id and self.mids),
             "estimate_bps": self.estimate.bitrate if self.active else None,
             "needed_bps": self._needed,
+            "budgets": dict(self._budgets),
+            "layers": {
+                c.id: {
+                    "current": c.switch.current,
+                    "target": c.switch.target,
+                    "max_height": c.max_height,
+                    "states": [(s.active, s.bitrate, s.height) for s in c.producer.layer_states()],
+                }
+                for c in self._consumers()
+                if c.switch is not None and c.producer is not None
+            },
             "feedbacks": self.feedbacks,
-            "probes": [{"at": at, "rate": rate, "measured": int(got)} for at, rate, got in self.probes.results[-10:]],
+            "probes": [
+                {"at": at, "estimate": before, "rate": rate, "measured": int(got)}
+                for at, before, rate, got in self.probes.results[-10:]
+            ],
             "timeline": self.timeline[-120:],
         }
 
@@ -197,49 +212,49 @@ class SubscriberDownlink:
         if carrier is None:
             self.probes.clusters.pop(cluster.id, None)
             return
-        per_burst = int(cluster.rate * CLUSTER_SECONDS / 8 / BURSTS)
+        rw = carrier.rewriter
+        size = PADDING + 20 if rw.rtx_pt is not None else rw.octets // max(rw.packets, 1) + 40
+        per_burst, gap = cluster_shape(cluster.rate, size)
         loop = asyncio.get_running_loop()
         for i in range(BURSTS):
-            handle = loop.call_later(i * CLUSTER_SECONDS / (BURSTS - 1), self._burst, carrier, cluster, per_burst, i)
-            self._timers.append(handle)
+            self._timers.append(loop.call_later(i * gap, self._burst, carrier, cluster, per_burst, i))
         self._timers = [t for t in self._timers if not t.cancelled()][-4 * BURSTS :]
 
     def _carrier(self) -> Optional[Consumer]:
-        """A video consumer whose recent packets can be resent as probe padding."""
+        """A video consumer numbered on this transport, whose streams can carry probe padding."""
         for c in self._consumers():
             rw = c.rewriter
             if c.kind == "video" and c.ready and rw.send_log is self.log and rw.packets and rw.last_seq is not None:
                 return c
         return None
 
-    def _burst(self, carrier: Consumer, cluster: Cluster, size: int, index: int) -> None:
+    def _burst(self, carrier: Consumer, cluster: Cluster, count: int, index: int) -> None:
         if self._closed or carrier.closed:
             return
         rw = carrier.rewriter
-        last = rw.last_seq
-        if last is None or rw.history is None:
-            return
-        # RTX copies of the newest packets the subscriber already has (discarded as duplicates)
-        seqs: list[int] = []
-        total = 0
-        back = 0
-        while total < size and back < 64:
-            packet = rw.history[(last - back) & rw.mask]
-            back += 1
-            if packet is None:
-                continue
-            seqs.append((last - back + 1) & 0xFFFF)
-            total += len(packet)
-        if not seqs:
-            return
         log = self.log
         log.probe_cluster = cluster.id
         before = rw.retransmitted
         try:
-            sent = rw.retransmit(seqs)
+            sent = send_padding(rw, count) or rw.retransmit(self._newest(rw, count))
         finally:
             log.probe_cluster = -1
         rw.retransmitted = before  # probes are not repairs
         cluster.sent += sent
         if index == BURSTS - 1:
             cluster.last_seq = log.next - 1
+
+    @staticmethod
+    def _newest(rw: RtpRewriter, count: int) -> list[int]:
+        """Sequence numbers of the newest packets ``rw`` still holds (a subscriber without RTX
+        gets them again as probe padding and discards them as duplicates)."""
+        last, history = rw.last_seq, rw.history
+        seqs: list[int] = []
+        if last is None or history is None:
+            return seqs
+        back = 0
+        while len(seqs) < count and back < 64:
+            if history[(last - back) & rw.mask] is not None:
+                seqs.append((last - back) & 0xFFFF)
+            back += 1
+        return seqs

@@ -20,7 +20,7 @@ import struct
 from collections.abc import Callable
 from typing import Optional, Protocol
 
-from .sendlog import SendLog
+from .sendlog import SendLog, restamp
 from .upstream_nack import MAX_AGE, MAX_GAP, UpstreamNack
 
 logger = logging.getLogger(__name__)
@@ -248,30 +248,6 @@ class ExtensionWriter:
 
 
 # ---------------------------------------------------------------- egress
-
-
-def restamp(packet: bytes, ext_id: int, log: SendLog) -> bytes:
-    """``packet`` with a fresh transport-wide number in its ``ext_id`` element (a resent copy is
-    a new packet on the wire: its feedback must not be read as the original's); unchanged when
-    it carries none."""
-    if not packet[0] & 0x10 or len(packet) < 16:
-        return packet
-    start = 12 + (packet[0] & 0x0F) * 4
-    if start + 4 > len(packet) or _SEQ.unpack_from(packet, start)[0] != 0xBEDE:
-        return packet
-    end = min(start + 4 + 4 * _SEQ.unpack_from(packet, start + 2)[0], len(packet))
-    i = start + 4
-    while i < end:
-        b = packet[i]
-        if b == 0:
-            i += 1
-            continue
-        if b >> 4 == 15:
-            break
-        if b >> 4 == ext_id and b & 0x0F == 1 and i + 3 <= end:
-            return packet[: i + 1] + _SEQ.pack(log.stamp(len(packet))) + packet[i + 3 :]
-        i += 2 + (b & 0x0F)
-    return packet
 
 
 def retransmit_from_history(rw: RtpRewriter, seqs: list[int]) -> int:

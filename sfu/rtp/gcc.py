@@ -167,11 +167,11 @@ class AimdRate:
         if signal == OVERUSING:
             if now_us - self._last_cut_us >= DECREASE_INTERVAL_US:
                 base = acked_bps if acked_bps else self.bps
-                cut = BETA * base
-                if cut > self.bps:
-                    cut = BETA * self.bps
-                self._note_capacity(base)
-                self.bps = cut
+                # from what got through, not from the estimate: a sender below its estimate
+                # (tiles that want little) must not see it compound away on every overuse
+                if BETA * base < self.bps:
+                    self._note_capacity(base)
+                    self.bps = BETA * base
                 self._last_cut_us = now_us
             self.state = "hold"
         elif signal == UNDERUSING:
@@ -234,6 +234,7 @@ class SendSideEstimate:
         self._prev_group: Optional[list[int]] = None
         self._loss_counts = [0, 0]  # lost, total since the last loss update
         self._loss_at: Optional[int] = None
+        self._loss_cut_us = -(10**12)
         self._last_arrival = -(10**15)
 
     @property
@@ -316,7 +317,10 @@ class SendSideEstimate:
         last, self._loss_at = self._loss_at, now_us
         dt = 0.0 if last is None else min(max(now_us - last, 0) / 1e6, 1.0)
         if loss > LOSS_HIGH:
-            self.loss_bps = max(self.loss_bps * (1 - 0.5 * loss), MIN_BPS)
+            # once per interval: a cut takes a round trip to show in the loss reports
+            if now_us - self._loss_cut_us >= DECREASE_INTERVAL_US:
+                self.loss_bps = max(self.loss_bps * (1 - 0.5 * loss), MIN_BPS)
+                self._loss_cut_us = now_us
         elif loss < LOSS_LOW:
             # grow back at 8 % a second, never far above what the delay signal allows
             self.loss_bps = min(self.loss_bps * 1.08**dt + 1000 * dt, max(self.delay.bps, self.loss_bps))

@@ -16,12 +16,15 @@ Python frame; this one is its twin for ``PEERLEARN_SFU_NATIVE=0`` and the tests 
 
 from __future__ import annotations
 
+import struct
 import time
 from array import array
 from typing import Optional
 
 #: sends remembered: 8 s of a subscriber receiving 1000 packets/s, far more than feedback needs
 RING = 8192
+
+_SEQ = struct.Struct("!H")
 
 
 class SendLog:
@@ -66,3 +69,27 @@ class SendLog:
         if seq < 0 or self._tags[slot] != seq:
             return None
         return self._times[slot], self._sizes[slot], self._clusters[slot]
+
+
+def restamp(packet: bytes, ext_id: int, log: "SendLog") -> bytes:
+    """``packet`` with a fresh transport-wide number in its ``ext_id`` element (a resent copy is
+    a new packet on the wire: its feedback must not be read as the original's); unchanged when
+    it carries none."""
+    if not packet[0] & 0x10 or len(packet) < 16:
+        return packet
+    start = 12 + (packet[0] & 0x0F) * 4
+    if start + 4 > len(packet) or _SEQ.unpack_from(packet, start)[0] != 0xBEDE:
+        return packet
+    end = min(start + 4 + 4 * _SEQ.unpack_from(packet, start + 2)[0], len(packet))
+    i = start + 4
+    while i < end:
+        b = packet[i]
+        if b == 0:
+            i += 1
+            continue
+        if b >> 4 == 15:
+            break
+        if b >> 4 == ext_id and b & 0x0F == 1 and i + 3 <= end:
+            return packet[: i + 1] + _SEQ.pack(log.stamp(len(packet))) + packet[i + 3 :]
+        i += 2 + (b & 0x0F)
+    return packet

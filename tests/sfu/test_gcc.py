@@ -181,8 +181,8 @@ def test_a_probe_that_arrives_slower_than_it_left_backs_off() -> None:
     cluster.last_seq = packets[-1].seq
     measured = probes.on_results(packets, now=10.2)
     assert measured == pytest.approx(320_000, rel=0.01)  # the link's rate
-    assert probes.want(estimate=300_000, needed=2_000_000, now=10.5) is None
-    assert probes.want(estimate=300_000, needed=2_000_000, now=11.3) is not None
+    assert probes.want(estimate=300_000, needed=2_000_000, now=10.6) is None
+    assert probes.want(estimate=300_000, needed=2_000_000, now=10.8) is not None
 
 
 def test_a_probe_mostly_lost_or_never_answered_backs_off() -> None:
@@ -193,13 +193,13 @@ def test_a_probe_mostly_lost_or_never_answered_backs_off() -> None:
     packets = cluster_packets(seq.take(10), cluster.id, send_gap_us=5000, arrival_gap_us=5000, lost=5)
     cluster.last_seq = packets[-1].seq
     assert probes.on_results(packets, now=10.2) is None
-    assert probes.want(estimate=300_000, needed=2_000_000, now=10.9) is None
-    second = probes.want(estimate=300_000, needed=2_000_000, now=11.3)
+    assert probes.want(estimate=300_000, needed=2_000_000, now=10.6) is None
+    second = probes.want(estimate=300_000, needed=2_000_000, now=10.8)
     assert second is not None
     # no feedback at all: given up after a second, the next one waits longer
-    assert probes.want(estimate=300_000, needed=2_000_000, now=12.4) is None
-    assert probes.want(estimate=300_000, needed=2_000_000, now=14.0) is None
-    assert probes.want(estimate=300_000, needed=2_000_000, now=14.5) is not None
+    assert probes.want(estimate=300_000, needed=2_000_000, now=11.9) is None
+    assert probes.want(estimate=300_000, needed=2_000_000, now=12.5) is None
+    assert probes.want(estimate=300_000, needed=2_000_000, now=13.0) is not None
 
 
 def test_no_probe_when_the_estimate_covers_what_the_tiles_want() -> None:
