@@ -142,3 +142,37 @@ def test_numbers_wrap_and_unwrap_around_the_ring(impl: Any) -> None:
     log.probe_cluster = 4
     seq = log.record(300, 5)
     assert log.sent(log.unwrap(seq)) == (5, 300, 4)
+
+
+def test_probe_padding_is_numbered_rtx_with_nothing_to_decode(impl: Any) -> None:
+    from sfu.rtp.probing import PADDING, send_padding
+
+    fwd, rw, log, out = make(impl, IDS)
+    fwd.on_rtp(rtp(1, VP8_KEY + b"k" * 40))
+    log.probe_cluster = 7
+    assert send_padding(rw, 3) == 3
+    log.probe_cluster = -1
+    first_rtx = struct.unpack_from("!H", out[1], 2)[0]
+    for i, packet in enumerate(out[1:]):
+        b0, b1, seq, _ts, ssrc = struct.unpack_from("!BBHII", packet)
+        assert b0 & 0x20 and b1 & 0x7F == 101 and ssrc == 0xAAAA0002  # padding, RTX pt and SSRC
+        assert seq == (first_rtx + i) & 0xFFFF
+        elements, start = extensions(packet)
+        assert elements[1] == b"3" and twcc_of(packet) == 1 + i
+        assert len(packet) - start == PADDING and packet[-1] == PADDING  # padding only
+        assert log.sent(1 + i) == (log.sent(1 + i)[0], len(packet), 7)
+    # a receiver's RTX unwrapping finds no payload: nothing is forwarded or decoded
+    receiver = impl[0](producer_id="q", kind="video", clock=lambda: 1.0)
+    receiver.rtx_apt[101] = 100
+    receiver.on_rtp(out[1])
+    assert receiver.packets == 0
+
+
+def test_no_padding_without_rtx_or_transport_cc(impl: Any) -> None:
+    from sfu.rtp.probing import send_padding
+
+    _, rw, _, out = make(impl, {URI_MID: 1, URI_ABS_SEND_TIME: 3})
+    assert send_padding(rw, 3) == 0
+    _, rw, _, out = make(impl, IDS)
+    rw.rtx_pt = None
+    assert send_padding(rw, 3) == 0 and out == []

@@ -204,3 +204,17 @@ def test_a_probe_mostly_lost_or_never_answered_backs_off() -> None:
 
 def test_no_probe_when_the_estimate_covers_what_the_tiles_want() -> None:
     assert ProbeController().want(estimate=3_000_000, needed=2_000_000, now=1.0) is None
+
+
+def test_chromium_s_own_feedback_decodes() -> None:
+    # captured from Chromium 1xx receiving the SFU's video (tests/browser/test_room_probing.py prints
+    # one): five packets numbered 0x61.. arrived in the same 250 us tick, 25.75 ms after the
+    # reference time; one byte of RTCP padding
+    packet = bytes.fromhex("afcd0006f5aa97746c1f9ac10061000500e9e1112005670000000001")
+    fb = twcc.parse_feedback(packet)
+    assert (fb.sender_ssrc, fb.media_ssrc) == (0xF5AA9774, 0x6C1F9AC1)
+    assert (fb.base_seq, fb.reference_time, fb.feedback_count) == (0x61, 0xE9E1, 0x11)
+    assert fb.arrivals == (25_750,) * 5
+    # a mixed one: run-length and deltas over nine packets
+    fb = twcc.parse_feedback(bytes.fromhex("afcd00070f3166893931aa090144000900b4ca262009d5000000000000000001"))
+    assert fb.base_seq == 0x144 and len(fb.arrivals) == 9 and all(a is not None for a in fb.arrivals)
