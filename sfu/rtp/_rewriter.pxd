@@ -39,7 +39,7 @@ cdef class NativeRewriter:
 
     cdef int fan_out(self, int b1, int pt, unsigned int seq, unsigned int ts, bytes payload, object abs3,
                      object level, bint keyframe, double now) except -1
-    cdef unsigned int _stamp(self, Py_ssize_t size) except? 0x10000
+    cdef unsigned int _stamp(self, Py_ssize_t size, double now) except? 0x10000
     cdef int _send_twcc(self, int b1, int out_pt, unsigned int seq_out, unsigned int ts_out, bytes payload,
                         object abs3, object sink, double now) except -1
     cdef int _finish(self, bytes packet, unsigned int seq_out, unsigned int ts_out, Py_ssize_t octets,

@@ -13,6 +13,7 @@ Python call in between.
 import random
 
 from libc.string cimport memcpy
+from libc.stdint cimport int64_t
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 
 from sfu.transport._fastio cimport BatchSink
@@ -180,7 +181,7 @@ cdef class NativeRewriter:
         else:
             if log is not None and self._twcc_byte:
                 vlen = PyBytes_GET_SIZE(self._ext.block(abs3, level, 0))
-                value = self._ext.block(abs3, level, self._stamp(12 + vlen + PyBytes_GET_SIZE(payload)))
+                value = self._ext.block(abs3, level, self._stamp(12 + vlen + PyBytes_GET_SIZE(payload), now))
             else:
                 value = self._ext.block(abs3, level)
             plen = 0
@@ -217,7 +218,7 @@ cdef class NativeRewriter:
         cdef Py_ssize_t padlen = PyBytes_GET_SIZE(pad)
         cdef Py_ssize_t n = 12 + plen + (6 if with_abs else 2) + padlen + PyBytes_GET_SIZE(payload)
         cdef Py_ssize_t off = 12
-        cdef unsigned int tw = self._stamp(n)
+        cdef unsigned int tw = self._stamp(n, now)
         packet = PyBytes_FromStringAndSize(NULL, n)
         cdef char *p = PyBytes_AS_STRING(packet)
         p[0] = <char>0x90
@@ -239,11 +240,13 @@ cdef class NativeRewriter:
         memcpy(p + off, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
         return self._finish(packet, seq_out, ts_out, PyBytes_GET_SIZE(payload), sink, now)
 
-    cdef unsigned int _stamp(self, Py_ssize_t size) except? 0x10000:
+    cdef unsigned int _stamp(self, Py_ssize_t size, double now) except? 0x10000:
+        # sent at ``now`` (the ingress time, on the router's monotonic clock): the packet leaves in
+        # this loop turn's sendmmsg, and a clock read per egress packet would cost more than the rest
         log = self._send_log
         if type(log) is NativeSendLog:
-            return (<NativeSendLog>log).stamp_c(<int>size)
-        return log.stamp(size)
+            return (<NativeSendLog>log).record_c(<int>size, <int64_t>(now * 1e6))
+        return log.record(size, int(now * 1e6))
 
     cdef int _finish(self, bytes packet, unsigned int seq_out, unsigned int ts_out, Py_ssize_t octets,
                      object sink, double now) except -1:

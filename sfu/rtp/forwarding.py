@@ -376,13 +376,14 @@ class RtpRewriter:
             and level is None
             and (abs3 is not None or ext.abs_prefix is None)
         ):
-            # toward a transport-cc subscriber: the transport-wide number last in the block
+            # toward a transport-cc subscriber: the transport-wide number last in the block, sent
+            # at ``now`` (it leaves in this loop turn's batch; no clock read per egress packet)
             if ext.abs_prefix is not None:
                 n = 18 + len(ext.twcc_prefix) + len(ext.twcc_pad) + len(payload)
-                value = _join((abs3, ext.twcc_hdr, _SEQ.pack(log.stamp(n))))  # type: ignore[arg-type]
+                value = _join((abs3, ext.twcc_hdr, _SEQ.pack(log.record(n, int(now * 1e6)))))  # type: ignore[arg-type]
             else:
                 n = 14 + len(ext.twcc_prefix) + len(ext.twcc_pad) + len(payload)
-                value = _SEQ.pack(log.stamp(n))
+                value = _SEQ.pack(log.record(n, int(now * 1e6)))
             packet = _join(
                 (
                     _HDR.pack(0x90, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc),
@@ -415,7 +416,7 @@ class RtpRewriter:
         else:
             if log is not None and ext.twcc_hdr is not None:
                 size = 12 + len(ext.block(abs3, level, 0)) + len(payload)
-                block = ext.block(abs3, level, log.stamp(size))
+                block = ext.block(abs3, level, log.record(size, int(now * 1e6)))
             else:
                 block = ext.block(abs3, level)
             packet = _join(

@@ -8,8 +8,10 @@ it was: ``SendLog.stamp`` hands out the next number and notes both in a ring, no
 per packet. Probe packets are tagged with their cluster (``probe_cluster``) so the probe's result
 can be read from the same feedback.
 
-Send times are CLOCK_MONOTONIC microseconds taken when the packet is stamped, which is when it
-enters the socket's send batch (flushed with ``sendmmsg`` at the end of the loop turn).
+Send times are CLOCK_MONOTONIC microseconds: for forwarded packets the ingress time the rewriter
+is given (the router's ``time.monotonic``; the packet leaves in that loop turn's ``sendmmsg``, and
+a clock read per egress packet costs ~20 % of the packet here), for probes and retransmissions
+the time they are stamped.
 ``_sendlog.pyx`` is the same class in C (``NativeSendLog``), which the C rewriter calls without a
 Python frame; this one is its twin for ``PEERLEARN_SFU_NATIVE=0`` and the tests run both.
 """
