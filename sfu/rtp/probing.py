@@ -39,8 +39,8 @@ MIN_RECEIVED = 0.8
 #: a cluster that arrived slower than this share of its rate found the link's capacity
 SUCCESS = 0.85
 BACKOFF_START, BACKOFF_MAX = 0.5, 2.0
-#: a cluster without feedback after this long is given up
-CLUSTER_TIMEOUT = 1.0
+#: a cluster without feedback after this long is given up (a loaded event loop can take a while)
+CLUSTER_TIMEOUT = 2.0
 #: padding bytes in one probe packet (the most one RTP padding count can say)
 PADDING = 255
 
@@ -148,6 +148,7 @@ class ProbeController:
             del self.clusters[cid]
             rates = cluster_rates(cluster.reported)
             if rates is None:
+                self.results.append((now, cluster.estimate, cluster.rate, 0.0))  # mostly lost
                 self._failed(now)
                 continue
             sent, arrived = rates

@@ -196,10 +196,10 @@ def test_a_probe_mostly_lost_or_never_answered_backs_off() -> None:
     assert probes.want(estimate=300_000, needed=2_000_000, now=10.6) is None
     second = probes.want(estimate=300_000, needed=2_000_000, now=10.8)
     assert second is not None
-    # no feedback at all: given up after a second, the next one waits longer
-    assert probes.want(estimate=300_000, needed=2_000_000, now=11.9) is None
-    assert probes.want(estimate=300_000, needed=2_000_000, now=12.5) is None
-    assert probes.want(estimate=300_000, needed=2_000_000, now=13.0) is not None
+    # no feedback at all: given up after two seconds, the next one waits longer
+    assert probes.want(estimate=300_000, needed=2_000_000, now=12.9) is None
+    assert probes.want(estimate=300_000, needed=2_000_000, now=13.5) is None
+    assert probes.want(estimate=300_000, needed=2_000_000, now=14.0) is not None
 
 
 def test_no_probe_when_the_estimate_covers_what_the_tiles_want() -> None:
