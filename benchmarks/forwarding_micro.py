@@ -310,8 +310,13 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
 
         results["sendmmsg"] = timeit(sendmmsg_all, n, repeat)
 
-        def full_native() -> Callable[[], Any]:
+        def full_native(twcc: bool = False) -> Callable[[], Any]:
+            # ``twcc``: each subscriber negotiated transport-cc (issue 24): every packet is stamped
+            # with its transport's next number and noted in the send log
+            from sfu.rtp.forwarding import URI_ABS_SEND_TIME, URI_MID, URI_TRANSPORT_CC, ExtensionWriter
+
             full = make_forwarder(native=True)
+            ids = {URI_MID: 1, URI_ABS_SEND_TIME: 3, **({URI_TRANSPORT_CC: 5} if twcc else {})}
             for _ in range(FANOUT):
                 writer = BatchedSink(msock.sink(native.SrtpContext(srtp_session()), dest))
                 rw = rtp_native.rewriter_class(True)(
@@ -322,7 +327,9 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
                     history_size=1024,
                     request_keyframe=lambda: None,
                 )
-                rw.configure(pt_map={96: 100}, rtx_pt=101, ext=make_rewriter(lambda _b: None).ext, sink=writer)
+                rw.configure(pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter(ids, "2"), sink=writer)
+                if twcc:
+                    rw.send_log = rtp_native.send_log_class(True)(5)
                 full.rewriters = full.rewriters + [rw]
 
             def go() -> None:
@@ -335,6 +342,7 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
             return go
 
         results["full_native"] = timeit(full_native, n * FANOUT, repeat)
+        results["full_native_twcc"] = timeit(lambda: full_native(True), n * FANOUT, repeat)
         msock.close()
     send_errors = sum(w.errors for ws in errors for w in ws)
     # the ingress share: parse once, amortised over the fan-out
@@ -385,6 +393,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
             "floor",
             "full",
             "full_native",
+            "full_native_twcc",
         )
         if n in us
     ]

@@ -15,7 +15,7 @@ from ..transport import aiortc_bridge as bridge
 from ..rtp import native
 from ..rtp import rtcp
 from ..rtp.codecs import payload_type_map, primary_codec, rtx_payload_type
-from ..rtp.forwarding import ExtensionWriter, RtpSink
+from ..rtp.forwarding import URI_TRANSPORT_CC, ExtensionWriter, RtpSink
 from ..rtp.layers import DownlinkGauge, LayerSwitch, choose_layer
 from .producer import Producer
 
@@ -59,6 +59,10 @@ class Consumer:
         #: the subscriber's downlink, from its receiver reports and REMB
         self.downlink = DownlinkGauge()
         self._switched_at = 0.0
+        #: toward a subscriber with transport-cc: its extension id (the rewriter numbers each
+        #: packet) and its downlink's share for this consumer (None: no estimate yet)
+        self.transport_cc = 0
+        self.budget: Optional[Callable[[Consumer], Optional[int]]] = None
         #: the height the subscriber shows this video at (None: unknown, no limit)
         self.max_height: Optional[int] = None
         #: the subscriber's last receiver report on this stream
@@ -104,7 +108,10 @@ class Consumer:
         self.codecs = list(parameters.codecs)
         self._sink = sink
         self._cname = cname
-        self._ext = ExtensionWriter({e.uri: e.id for e in parameters.headerExtensions}, parameters.muxId)
+        ids = {e.uri: e.id for e in parameters.headerExtensions}
+        if self.transport_cc:
+            ids[URI_TRANSPORT_CC] = self.transport_cc  # aiortc does not know it: negotiated by our SDP layer
+        self._ext = ExtensionWriter(ids, parameters.muxId)
         self.refresh()
         self.ready = True
         self.update_layer()
@@ -148,10 +155,12 @@ class Consumer:
         if producer is None or switch is None or not self.ready:
             return
         current = switch.current if switch.current >= 0 else switch.target
+        # the subscriber's transport-wide estimate when it has one, else its reports and REMB
+        estimate = self.budget(self) if self.budget is not None else None
         target = choose_layer(
             producer.layer_states(),
             current=current,
-            estimate_bps=self.downlink.estimate(self.clock()),
+            estimate_bps=estimate if estimate is not None else self.downlink.estimate(self.clock()),
             max_height=self.max_height,
         )
         if target != switch.target:

@@ -33,6 +33,7 @@ from ..rtp import opus_fec, rtcp, simulcast, twcc
 from ..rtp.codecs import capability_for, primary_codec
 from ..config import SfuConfig
 from .consumer import Consumer
+from .downlink import SubscriberDownlink
 from ..errors import InvalidStateError, SignalingError
 from ..rtp.extmap import align_extmap, parse_extmap
 from ..rtp.forwarding import find_extension
@@ -101,6 +102,8 @@ class Peer:
         # mid -> transport-cc extension id the client offered there; its arrivals' feedback
         self._twcc_offer: dict[str, int] = {}
         self._twcc: Optional[twcc.TwccResponder] = None
+        #: transport-wide congestion control toward this participant as a subscriber
+        self.downlink = SubscriberDownlink(lambda: self.consumers.values(), clock)
         self._offer_sdp = ""
         self._receive_params: dict[str, RTCRtpReceiveParameters] = {}
         self._consumer_by_transceiver: dict[RTCRtpTransceiver, Consumer] = {}
@@ -159,6 +162,7 @@ class Peer:
                 self._extmap = parse_extmap(sdp)
             self._simulcast.update(simulcast.parse_offer(sdp))
             self._twcc_offer.update(twcc.parse_offer(sdp))
+            self.downlink.learn(sdp, first_offer=self._extmap)
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             except Exception as exc:  # aiortc raises many types on bad SDP
@@ -192,6 +196,7 @@ class Peer:
         if not self._offer_in_flight or self.pc.signalingState != "have-local-offer":
             raise SignalingError("unexpected_answer", "no server offer is pending")
         async with self._lock:
+            self.downlink.learn(sdp, first_offer=self._extmap)  # before the senders start
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except Exception as exc:
@@ -279,6 +284,7 @@ class Peer:
             task.cancel()
         if self._twcc is not None:
             self._twcc.close()
+        self.downlink.close()
         await asyncio.gather(self._negotiation_task, self._rtcp_task, return_exceptions=True)
         for producer in self.producers.values():
             producer.close()
@@ -403,11 +409,13 @@ class Peer:
     def _on_send_params(self, transceiver: RTCRtpTransceiver, params: RTCRtpSendParameters) -> None:
         consumer = self._consumer_by_transceiver.get(transceiver)
         if consumer is not None and not consumer.closed and self.transport.bound:
+            self.downlink.attach(consumer)
             consumer.configure(params, self.transport, self._cname)
 
     def _describe(self, sdp: str) -> str:
         """What the client gets of aiortc's description: what aiortc drops put back."""
-        return twcc.accept(opus_fec.request_fec(simulcast.accept(sdp, self._simulcast)), self._twcc_offer)
+        described = twcc.accept(opus_fec.request_fec(simulcast.accept(sdp, self._simulcast)), self._twcc_offer)
+        return self.downlink.describe(described)
 
     def _route_unknown(self, data: bytes) -> None:
         # a stream without a=ssrc lines: find its producer by the MID extension
@@ -478,6 +486,8 @@ class Peer:
                     consumer = self._consumer_by_ssrc.get(ssrc)
                     if consumer is not None:
                         consumer.on_remb(message.bitrate)
+            elif isinstance(message, rtcp.TransportFeedback):
+                self.downlink.on_feedback(message.data)
 
     def _send_rtcp(self, data: bytes) -> None:
         if data:

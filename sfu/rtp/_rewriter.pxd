@@ -15,6 +15,10 @@ cdef class NativeRewriter:
     cdef bytes _abs_pad
     cdef bytes _level_prefix
     cdef bytes _level_pad
+    cdef bytes _twcc_prefix  # None: no transport-cc toward this subscriber
+    cdef bytes _twcc_pad
+    cdef int _twcc_byte  # the transport-cc element's header byte
+    cdef object _send_log  # the subscriber transport's SendLog (a NativeSendLog in the SFU), or None
     cdef object _sink
     cdef object _batched  # the sink again when it offers a ``batch_sink`` (a MediaTransport), else None
     cdef public unsigned int mask
@@ -35,4 +39,9 @@ cdef class NativeRewriter:
 
     cdef int fan_out(self, int b1, int pt, unsigned int seq, unsigned int ts, bytes payload, object abs3,
                      object level, bint keyframe, double now) except -1
+    cdef unsigned int _stamp(self, Py_ssize_t size, double now) except? 0x10000
+    cdef int _send_twcc(self, int b1, int out_pt, unsigned int seq_out, unsigned int ts_out, bytes payload,
+                        object abs3, object sink, double now) except -1
+    cdef int _finish(self, bytes packet, unsigned int seq_out, unsigned int ts_out, Py_ssize_t octets,
+                     object sink, double now) except -1
     cdef _rebase(self, unsigned int seq, unsigned int ts, double now)

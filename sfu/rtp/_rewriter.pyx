@@ -13,9 +13,11 @@ Python call in between.
 import random
 
 from libc.string cimport memcpy
+from libc.stdint cimport int64_t
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 
 from sfu.transport._fastio cimport BatchSink
+from sfu.rtp._sendlog cimport NativeSendLog
 
 from sfu.rtp.forwarding import retransmit_from_history
 
@@ -47,6 +49,7 @@ cdef class NativeRewriter:
         self.rtx_pt = None
         self.ext = ExtensionWriter({}, None)
         self.sink = None
+        self._send_log = None
         self.mask = history_size - 1 if history_size else 0
         self.history = [None] * history_size if history_size else None
         self.synced = False
@@ -76,6 +79,17 @@ cdef class NativeRewriter:
         self._abs_pad = value.abs_pad
         self._level_prefix = value.level_prefix
         self._level_pad = value.level_pad
+        self._twcc_prefix = value.twcc_prefix
+        self._twcc_pad = value.twcc_pad
+        self._twcc_byte = value.twcc_hdr[0] if value.twcc_hdr is not None else 0
+
+    @property
+    def send_log(self):
+        return self._send_log
+
+    @send_log.setter
+    def send_log(self, value):
+        self._send_log = value
 
     @property
     def sink(self):
@@ -151,6 +165,11 @@ cdef class NativeRewriter:
         seq_out = (seq + self.seq_off) & 0xFFFF
         ts_out = (ts + self.ts_off) & 0xFFFFFFFF
         prefix = None
+        log = self._send_log
+        if (log is not None and self._twcc_prefix is not None and level is None
+                and (self._abs_prefix is None or (abs3 is not None and PyBytes_GET_SIZE(abs3) == 3))):
+            # toward a transport-cc subscriber: the transport-wide number last in the block
+            return self._send_twcc(b1, <int>out_pt, seq_out, ts_out, payload, abs3, sink, now)
         if abs3 is not None and level is None and self._abs_prefix is not None:
             prefix, value, pad = self._abs_prefix, <bytes>abs3, self._abs_pad
         elif abs3 is None and level is not None and self._level_prefix is not None and len(level) == 1:
@@ -160,7 +179,11 @@ cdef class NativeRewriter:
             vlen = PyBytes_GET_SIZE(value)
             padlen = PyBytes_GET_SIZE(pad)
         else:
-            value = self._ext.block(abs3, level)
+            if log is not None and self._twcc_byte:
+                vlen = PyBytes_GET_SIZE(self._ext.block(abs3, level, 0))
+                value = self._ext.block(abs3, level, self._stamp(12 + vlen + PyBytes_GET_SIZE(payload), now))
+            else:
+                value = self._ext.block(abs3, level)
             plen = 0
             vlen = PyBytes_GET_SIZE(value)
             padlen = 0
@@ -183,6 +206,52 @@ cdef class NativeRewriter:
             memcpy(p + off, PyBytes_AS_STRING(pad), padlen)
             off += padlen
         memcpy(p + off, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
+        return self._finish(packet, seq_out, ts_out, PyBytes_GET_SIZE(payload), sink, now)
+
+    cdef int _send_twcc(self, int b1, int out_pt, unsigned int seq_out, unsigned int ts_out, bytes payload,
+                        object abs3, object sink, double now) except -1:
+        """Header, [mid, abs-send-time,] transport-wide number, payload: one packet by memcpy."""
+        cdef bytes prefix = self._twcc_prefix
+        cdef bytes pad = self._twcc_pad
+        cdef bint with_abs = self._abs_prefix is not None
+        cdef Py_ssize_t plen = PyBytes_GET_SIZE(prefix)
+        cdef Py_ssize_t padlen = PyBytes_GET_SIZE(pad)
+        cdef Py_ssize_t n = 12 + plen + (6 if with_abs else 2) + padlen + PyBytes_GET_SIZE(payload)
+        cdef Py_ssize_t off = 12
+        cdef unsigned int tw = self._stamp(n, now)
+        packet = PyBytes_FromStringAndSize(NULL, n)
+        cdef char *p = PyBytes_AS_STRING(packet)
+        p[0] = <char>0x90
+        p[1] = <char>((b1 & 0x80) | out_pt)
+        _put16(p + 2, seq_out)
+        _put32(p + 4, ts_out)
+        _put32(p + 8, self.ssrc)
+        memcpy(p + off, PyBytes_AS_STRING(prefix), plen)
+        off += plen
+        if with_abs:
+            memcpy(p + off, PyBytes_AS_STRING(abs3), 3)
+            p[off + 3] = <char>self._twcc_byte
+            off += 4
+        _put16(p + off, tw)
+        off += 2
+        if padlen:
+            memcpy(p + off, PyBytes_AS_STRING(pad), padlen)
+            off += padlen
+        memcpy(p + off, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
+        return self._finish(packet, seq_out, ts_out, PyBytes_GET_SIZE(payload), sink, now)
+
+    cdef unsigned int _stamp(self, Py_ssize_t size, double now) except? 0x10000:
+        # sent at ``now`` (the ingress time, on the router's monotonic clock): the packet leaves in
+        # this loop turn's sendmmsg, and a clock read per egress packet would cost more than the rest
+        log = self._send_log
+        if type(log) is NativeSendLog:
+            return (<NativeSendLog>log).record_c(<int>size, <int64_t>(now * 1e6))
+        return log.record(size, int(now * 1e6))
+
+    cdef int _finish(self, bytes packet, unsigned int seq_out, unsigned int ts_out, Py_ssize_t octets,
+                     object sink, double now) except -1:
+        """History, continuity, counters, and out: to the socket's batch without a Python call
+        when the sink offers one."""
         history = self.history
         if history is not None:
             (<list>history)[seq_out & self.mask] = packet
@@ -191,12 +260,12 @@ cdef class NativeRewriter:
             self.last_ts = ts_out
             self.last_at = now
         self.packets += 1
-        self.octets += PyBytes_GET_SIZE(payload)
+        self.octets += octets
         batched = self._batched
         if batched is not None:
             batch_sink = batched.batch_sink
             if batch_sink is not None and type(batch_sink) is BatchSink:
-                (<BatchSink>batch_sink).send(<bytes>packet, False)
+                (<BatchSink>batch_sink).send(packet, False)
                 return 0
         sink.send(packet)
         return 0

@@ -20,6 +20,7 @@ import struct
 from collections.abc import Callable
 from typing import Optional, Protocol
 
+from .sendlog import SendLog, restamp
 from .upstream_nack import MAX_AGE, MAX_GAP, UpstreamNack
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 URI_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 URI_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 URI_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+URI_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
 _HDR = struct.Struct("!BBHII")
 _SEQ_TS_SSRC = struct.Struct("!HII")
@@ -204,10 +206,23 @@ class ExtensionWriter:
         level_id = ids.get(URI_AUDIO_LEVEL)
         self.level_hdr = bytes([level_id << 4]) if level_id and 0 < level_id < 15 else None
         self.wants_abs = self.abs_hdr is not None
+        twcc_id = ids.get(URI_TRANSPORT_CC)
+        #: the transport-wide sequence number's element header (None: not negotiated)
+        self.twcc_id = twcc_id if twcc_id and 0 < twcc_id < 15 else 0
+        self.twcc_hdr = bytes([(self.twcc_id << 4) | 1]) if self.twcc_id else None
         # the two per-packet shapes, precomputed: video (abs-send-time only) and audio
         # (level only): block = prefix + value + pad, one join with the header and payload
         self.abs_prefix, self.abs_pad = self._shape(self.abs_hdr, 3)
         self.level_prefix, self.level_pad = self._shape(self.level_hdr, 1)
+        # video toward a subscriber with transport-cc: prefix + abs3 + twcc header + seq + pad
+        # (without abs-send-time the prefix ends with the twcc header: prefix + seq + pad)
+        self.twcc_prefix: Optional[bytes] = None
+        self.twcc_pad = b""
+        if self.twcc_hdr is not None:
+            if self.abs_hdr is not None:
+                self.twcc_prefix, self.twcc_pad = self._shape(self.abs_hdr, 3 + 3)
+            else:
+                self.twcc_prefix, self.twcc_pad = self._shape(self.twcc_hdr, 2)
 
     def _shape(self, hdr: Optional[bytes], size: int) -> tuple[Optional[bytes], bytes]:
         if hdr is None:
@@ -216,12 +231,15 @@ class ExtensionWriter:
         pad = -n & 3
         return _EXT_HEADERS[(n + pad) >> 2] + self.static + hdr, _PADS[pad]
 
-    def block(self, abs3: Optional[bytes], level: Optional[bytes]) -> bytes:
+    def block(self, abs3: Optional[bytes], level: Optional[bytes], twseq: Optional[int] = None) -> bytes:
+        """The whole block for one packet; ``twseq``: its transport-wide number (written last)."""
         body = self.static
         if abs3 is not None and self.abs_hdr is not None:
             body = body + self.abs_hdr + abs3
         if level is not None and self.level_hdr is not None and len(level) == 1:
             body = body + self.level_hdr + level
+        if twseq is not None and self.twcc_hdr is not None:
+            body = body + self.twcc_hdr + _SEQ.pack(twseq & 0xFFFF)
         n = len(body)
         if not n:
             return b""
@@ -255,6 +273,9 @@ def retransmit_from_history(rw: RtpRewriter, seqs: list[int]) -> int:
                 packet[0], (packet[1] & 0x80) | rw.rtx_pt, rtx_seq, _U32.unpack_from(packet, 4)[0], rw.rtx_ssrc
             )
             packet = header + packet[12:header_len] + packet[2:4] + packet[header_len:]
+        log = rw.send_log
+        if log is not None and rw.ext.twcc_id:
+            packet = restamp(packet, rw.ext.twcc_id, log)
         sink.send(packet)
         sent += 1
     rw.retransmitted += sent
@@ -283,6 +304,8 @@ class RtpRewriter:
         self.rtx_pt: Optional[int] = None
         self.ext = ExtensionWriter({}, None)
         self.sink: Optional[RtpSink] = None
+        #: the subscriber transport's transport-wide numbering (None: no transport-cc toward it)
+        self.send_log: Optional[SendLog] = None
         self.mask = history_size - 1
         self.history: Optional[list[Optional[bytes]]] = [None] * history_size if history_size else None
         # sequence/timestamp continuity
@@ -345,8 +368,32 @@ class RtpRewriter:
         seq_out = (seq + self.seq_off) & 0xFFFF
         ts_out = (ts + self.ts_off) & 0xFFFFFFFF
         ext = self.ext
+        log = self.send_log
         # one allocation for the packet: header, extension block and payload joined once
-        if abs3 is not None and level is None and ext.abs_prefix is not None:
+        if (
+            log is not None
+            and ext.twcc_prefix is not None
+            and level is None
+            and (abs3 is not None or ext.abs_prefix is None)
+        ):
+            # toward a transport-cc subscriber: the transport-wide number last in the block, sent
+            # at ``now`` (it leaves in this loop turn's batch; no clock read per egress packet)
+            if ext.abs_prefix is not None:
+                n = 18 + len(ext.twcc_prefix) + len(ext.twcc_pad) + len(payload)
+                value = _join((abs3, ext.twcc_hdr, _SEQ.pack(log.record(n, int(now * 1e6)))))  # type: ignore[arg-type]
+            else:
+                n = 14 + len(ext.twcc_prefix) + len(ext.twcc_pad) + len(payload)
+                value = _SEQ.pack(log.record(n, int(now * 1e6)))
+            packet = _join(
+                (
+                    _HDR.pack(0x90, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc),
+                    ext.twcc_prefix,
+                    value,
+                    ext.twcc_pad,
+                    payload,
+                )
+            )
+        elif abs3 is not None and level is None and ext.abs_prefix is not None:
             packet = _join(
                 (
                     _HDR.pack(0x90, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc),
@@ -367,7 +414,11 @@ class RtpRewriter:
                 )
             )
         else:
-            block = ext.block(abs3, level)
+            if log is not None and ext.twcc_hdr is not None:
+                size = 12 + len(ext.block(abs3, level, 0)) + len(payload)
+                block = ext.block(abs3, level, log.record(size, int(now * 1e6)))
+            else:
+                block = ext.block(abs3, level)
             packet = _join(
                 (_HDR.pack(0x90 if block else 0x80, (b1 & 0x80) | out_pt, seq_out, ts_out, self.ssrc), block, payload)
             )

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from .arrivals import ArrivalLog
 from .forwarding import RtpForwarder, RtpRewriter
+from .sendlog import SendLog
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +57,16 @@ def arrival_log_class(native: bool | None = None) -> type[ArrivalLog]:
     return _native_class(ArrivalLog, "_arrivals", "NativeArrivalLog", native)
 
 
+def send_log_class(native: bool | None = None) -> type[SendLog]:
+    """``SendLog`` in C (``sfu/rtp/_sendlog.pyx``) when the native path is on, else the Python one."""
+    return _native_class(SendLog, "_sendlog", "NativeSendLog", native)
+
+
 #: what consumers build their rewriters from
 Rewriter = rewriter_class()
 #: what producers build their forwarders from
 Forwarder = forwarder_class()
 #: what TWCC feedback records publishers' packet arrivals in
 Arrivals = arrival_log_class()
+#: what a subscriber's transport numbers its packets with (transport-cc toward subscribers)
+SendLogs = send_log_class()

@@ -21,6 +21,7 @@ FMT_NACK = 1
 FMT_PLI = 1
 FMT_FIR = 4
 FMT_AFB = 15  # application layer feedback: REMB
+FMT_TWCC = 15  # transport-wide congestion control feedback (an RTPFB)
 
 _HEADER = struct.Struct("!BBH")
 _SR_INFO = struct.Struct("!IQIII")
@@ -77,7 +78,16 @@ class Remb:
     ssrcs: list[int]
 
 
-RtcpMessage = Union[SenderReport, ReceiverReport, Nack, KeyframeRequest, Remb]
+@dataclass
+class TransportFeedback:
+    """An RTPFB FMT=15 message, kept whole: ``twcc.parse_feedback`` decodes it."""
+
+    sender_ssrc: int
+    media_ssrc: int
+    data: bytes
+
+
+RtcpMessage = Union[SenderReport, ReceiverReport, Nack, KeyframeRequest, Remb, TransportFeedback]
 
 
 def _report_blocks(data: bytes, offset: int, count: int, end: int) -> list[ReportBlock]:
@@ -139,6 +149,8 @@ def parse_rtcp(data: bytes) -> list[RtcpMessage]:
                         if blp & (1 << bit):
                             lost.append((pid + bit + 1) & 0xFFFF)
                 out.append(Nack(sender, media, lost))
+            elif ptype == RTCP_RTPFB and count == FMT_TWCC:
+                out.append(TransportFeedback(sender, media, data[pos:end]))  # decoded by twcc.parse_feedback
             elif ptype == RTCP_PSFB and count == FMT_PLI:
                 out.append(KeyframeRequest(sender, [media]))
             elif ptype == RTCP_PSFB and count == FMT_FIR:

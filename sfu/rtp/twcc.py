@@ -312,3 +312,32 @@ def accept(sdp: str, offered: dict[str, int]) -> str:
         extra = [f"a=extmap:{ext} {URI_TRANSPORT_CC}", *feedback]
         section[:] = kept + extra
     return "\r\n".join(line for section in sections for line in section) + "\r\n"
+
+
+def negotiated(sdp: str) -> dict[str, int]:
+    """mid -> transport-cc extension id of every video m-section of ``sdp`` that carries it,
+    whichever way the media goes (toward subscribers: what a client's answer accepted)."""
+    out: dict[str, int] = {}
+    for section in _sections(sdp)[1:]:
+        if not section[0].startswith("m=video") or section[0].split(" ")[1:2] == ["0"]:
+            continue
+        mid = next((line[6:].strip() for line in section if line.startswith("a=mid:")), "")
+        ext = next(
+            (int(m.group(1)) for line in section if (m := _EXTMAP.match(line)) and m.group(2) == URI_TRANSPORT_CC), 0
+        )
+        if mid and ext:
+            out[mid] = ext
+    return out
+
+
+def offer_to_subscriber(sdp: str, ext_id: int) -> str:
+    """``sdp`` (our description) with transport-cc on every video m-section under ``ext_id``
+    (the id the client chose): the client then reports the arrival of what we send it."""
+    if not ext_id:
+        return sdp
+    mids = {}
+    for section in _sections(sdp)[1:]:
+        mid = next((line[6:].strip() for line in section if line.startswith("a=mid:")), "")
+        if mid and section[0].startswith("m=video"):
+            mids[mid] = ext_id
+    return accept(sdp, mids)
