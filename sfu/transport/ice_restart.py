@@ -129,6 +129,10 @@ class RestartPolicy:
     retry: float = 0.5
     #: pacing of new checks (RFC 8445 Ta)
     tick: float = 0.02
+    #: only the best this many pairs are asked again: a client listing hundreds of candidates
+    #: must not turn the server into a steady STUN source toward them (the others get aioice's
+    #: single check with its retransmissions, as on a first connect)
+    max_retried_pairs: int = 8
 
 
 def check_compatibility() -> None:
@@ -322,7 +326,7 @@ class IceRestart:
 
     def _pace(self, connection: Connection, checks: _Checks, now: float) -> None:
         """Ask again what went unanswered for ``retry`` s, then start the best waiting check."""
-        for pair in connection._check_list:
+        for pair in connection._check_list[: self.policy.max_retried_pairs]:  # sorted best first
             key = id(pair)
             if pair.state == _State.IN_PROGRESS:
                 sent = checks.sent_at.setdefault(key, now)  # also a check the page's triggered

@@ -38,6 +38,10 @@ def server_peer(client: Client) -> Peer:
     return client.router.peers[client.peer_id]
 
 
+def lines_with(sdp: str, prefix: str) -> list[str]:
+    return [line for line in sdp.splitlines() if line.startswith(prefix)]
+
+
 def ufrag_of(sdp: str) -> str:
     creds = offered_credentials(sdp)
     assert creds is not None
@@ -66,8 +70,15 @@ async def test_a_restart_keeps_the_connection_and_its_media(make_client: Any) ->
     consumers = dict(peer.consumers)
     server_ufrag = ufrag_of(learner.pc.remoteDescription.sdp)
     client_ufrag = ufrag_of(learner.pc.localDescription.sdp)
+    answer_before = learner.pc.remoteDescription.sdp
 
     client_restart = await restart_from_client(learner)
+
+    # the restart answer keeps what the earlier one negotiated: the DTLS role (pin_dtls_setup's
+    # concern), the fingerprint, every m-line with its mid and direction
+    answer = learner.pc.remoteDescription.sdp
+    for prefix in ("a=setup:", "a=fingerprint:", "a=mid:", "m=", "a=sendrecv", "a=sendonly", "a=recvonly"):
+        assert lines_with(answer, prefix) == lines_with(answer_before, prefix), prefix
 
     # both sides speak new credentials
     assert ufrag_of(learner.pc.localDescription.sdp) != client_ufrag
