@@ -3,11 +3,12 @@
 room (each its own browser process), every UDP packet to and from the SFU's media port
 dropped for ``--seconds`` (tc on loopback: needs root, refuses if loopback is already
 shaped), then the time from the network's return until each side decodes a new frame of
-the other's camera.
+the other's camera, and how each page came back: on the same connection (ICE consent
+resumed), by an ICE restart (same peer connection, new ufrag) or by a rejoin (a new one).
 
 Each page samples ``framesDecoded`` of the other's camera every 50 ms (``Date.now()``: the
 same clock as this script's on one machine). JSON on stdout and in
-benchmarks/results/blackout-*.json:
+benchmarks/results/blackout-*.json, a plot in benchmarks/figures/blackout-<N>s.png:
 
     .venv/bin/python benchmarks/blackout.py --seconds 3 --runs 2
 """
@@ -28,22 +29,28 @@ from benchmarks.common import LocalServer, command_line, machine, write_report  
 from benchmarks.netshape import SFU_PORT_JS, blackout  # noqa: E402
 from benchmarks.room_quality import LEARNERS, MENTOR, Person, make_class  # noqa: E402
 
-# frames decoded of ``peerId``'s camera, sampled every 50 ms into window.__bo
+FIGURES = Path(__file__).resolve().parent / "figures"
+
+# frames decoded of ``peerId``'s camera, sampled every 50 ms into window.__bo, with which peer
+# connection the page had (a rejoin makes a new one: ``gen`` counts them) and the local ICE
+# ufrag of its description (an ICE restart changes it on the same connection)
 SAMPLER = """(peerId) => {
   if (window.__bo) return;
-  const bo = window.__bo = {samples: [], states: []};
-  let last = null;
+  const bo = window.__bo = {samples: [], states: [], ufrags: [], pcs: 0};
+  let last = null, pc = null, gen = 0, ufrag = null;
   setInterval(async () => {
     const room = window.__room;
     if (!room || !room.pc) return;
-    if (room.pc.connectionState !== last) { last = room.pc.connectionState; bo.states.push([Date.now(), last]); }
+    if (room.pc !== pc) { pc = room.pc; gen = ++bo.pcs; last = null; }
+    if (pc.connectionState !== last) { last = pc.connectionState; bo.states.push([Date.now(), gen, last]); }
+    const m = /a=ice-ufrag:(\\S+)/.exec((pc.localDescription && pc.localDescription.sdp) || "");
+    if (m && m[1] !== ufrag) { ufrag = m[1]; bo.ufrags.push([Date.now(), gen, ufrag]); }
     const p = room.state.participants.get(peerId);
     const t = p && p.tracks.find((x) => x.source === "camera" && x.mid != null);
-    const tr = t && room.pc.getTransceivers().find((x) => x.mid === t.mid);
-    if (!tr) return;
+    const tr = t && pc.getTransceivers().find((x) => x.mid === t.mid);
     let n = 0;
-    (await tr.receiver.getStats()).forEach((s) => { if (s.type === "inbound-rtp") n = s.framesDecoded || 0; });
-    bo.samples.push([Date.now(), n]);
+    if (tr) (await tr.receiver.getStats()).forEach((s) => { if (s.type === "inbound-rtp") n = s.framesDecoded || 0; });
+    bo.samples.push([Date.now(), n, gen]);
     if (bo.samples.length > 4000) bo.samples.splice(0, 1000);
   }, 50);
 }"""
@@ -54,25 +61,44 @@ def frames(person: Person) -> int:
     return int(s[-1][1]) if s else 0
 
 
-def recovery_s(person: Person, back_at_ms: float) -> float | None:
-    """From the network's return to the first frame decoded after it."""
-    samples = person.page.evaluate("() => window.__bo.samples")
-    before = [n for t, n in samples if t <= back_at_ms]
+def recovery_s(samples: list[list[Any]], back_at_ms: float) -> float | None:
+    """From the network's return to the first frame decoded after it (on the connection the
+    page had then, or on any frame of a new one after a rejoin)."""
+    before = [(n, gen) for t, n, gen in samples if t <= back_at_ms]
     if not before:
         return None
-    for t, n in samples:
-        if t > back_at_ms and n > before[-1]:
+    n0, gen0 = before[-1]
+    for t, n, gen in samples:
+        if t > back_at_ms and ((gen == gen0 and n > n0) or (gen != gen0 and n > 0)):
             return round((t - back_at_ms) / 1000, 3)
     return None
 
 
-def decoded_between(person: Person, start_ms: float, end_ms: float) -> int:
-    samples = person.page.evaluate("() => window.__bo.samples")
-    inside = [n for t, n in samples if start_ms <= t <= end_ms]
-    return inside[-1] - inside[0] if inside else -1
+def decoded_between(samples: list[list[Any]], start_ms: float, end_ms: float) -> int:
+    inside = [(n, gen) for t, n, gen in samples if start_ms <= t <= end_ms]
+    if not inside:
+        return -1
+    # a rejoin restarts the counter: count per connection
+    total, (prev, prev_gen) = 0, inside[0]
+    for n, gen in inside[1:]:
+        total += n - prev if gen == prev_gen else n
+        prev, prev_gen = n, gen
+    return total
 
 
-def one_run(pw: Any, base: str, learner_email: str, seconds: float) -> dict[str, Any]:
+def recovery_path(bo: dict[str, Any], gone_ms: float) -> str:
+    """How the page came back: ``rejoin`` (a new peer connection), ``ice_restart`` (the same
+    connection with a new local ICE ufrag), or ``same_connection`` (neither: ICE consent
+    simply resumed)."""
+    gen_at = max([gen for t, gen, _ in bo["states"] if t <= gone_ms], default=1)
+    if bo["pcs"] > gen_at:
+        return "rejoin"
+    if any(t > gone_ms and gen == gen_at for t, gen, _ in bo["ufrags"]):
+        return "ice_restart"
+    return "same_connection"
+
+
+def one_run(pw: Any, base: str, learner_email: str, seconds: float, settle: float) -> dict[str, Any]:
     sid = make_class(base, [learner_email])
     mentor = Person(pw, "mentor", MENTOR, base)
     learner = Person(pw, "learner", learner_email, base)
@@ -94,24 +120,68 @@ def one_run(pw: Any, base: str, learner_email: str, seconds: float) -> dict[str,
             gone = time.time() * 1000
             time.sleep(seconds)
         back = time.time() * 1000
-        time.sleep(12)
-        states = {p.name: p.page.evaluate("() => window.__bo.states") for p in (mentor, learner)}
+        time.sleep(settle)
+        bo = {p.name: p.page.evaluate("() => window.__bo") for p in (mentor, learner)}
+        restarts = {p.name: p.page.evaluate("() => window.__room.iceRestarts ?? null") for p in (mentor, learner)}
+
+        def rel(t: float) -> float:
+            return round((t - back) / 1000, 2)
+
         return {
-            "mentor_decodes_learner_after_s": recovery_s(mentor, back),
-            "learner_decodes_mentor_after_s": recovery_s(learner, back),
+            "mentor_decodes_learner_after_s": recovery_s(bo["mentor"]["samples"], back),
+            "learner_decodes_mentor_after_s": recovery_s(bo["learner"]["samples"], back),
+            "recovery_path": {k: recovery_path(v, gone) for k, v in bo.items()},
+            # the page's own counter of ICE restarts it sent (null: a page without them)
+            "ice_restarts": restarts,
             # ~0 when the blackout held (the last second's worth at most, in the jitter buffer)
-            "frames_decoded_during": {p.name: decoded_between(p, gone + 1000, back) for p in (mentor, learner)},
-            "connection_states": {k: [(round((t - back) / 1000, 2), s) for t, s in v] for k, v in states.items()},
+            "frames_decoded_during": {k: decoded_between(v["samples"], gone + 1000, back) for k, v in bo.items()},
+            # times relative to the network's return (s); gen = which peer connection
+            "connection_states": {k: [(rel(t), gen, s) for t, gen, s in v["states"]] for k, v in bo.items()},
+            "ice_ufrags": {k: [(rel(t), gen, u) for t, gen, u in v["ufrags"]] for k, v in bo.items()},
+            "frames": {k: [(rel(t), n, gen) for t, n, gen in v["samples"] if gone - 3000 <= t] for k, v in bo.items()},
+            "blackout_from_s": rel(gone),
         }
     finally:
         mentor.close()
         learner.close()
 
 
+def plot(report: dict[str, Any], path: Path) -> None:
+    """Frames decoded of the other's camera around the blackout, one panel per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = report["runs"]
+    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), squeeze=False)
+    for ax, run in zip(axes[0], runs):
+        ax.axvspan(run["blackout_from_s"], 0, color="#94a3b8", alpha=0.3, label="blackout")
+        for (name, samples), color in zip(run["frames"].items(), ("#4f46e5", "#059669")):
+            # a rejoin restarts the page's counter: draw the running total over connections
+            total, prev, prev_gen, xs, ys = 0, None, None, [], []
+            for t, n, gen in samples:
+                if prev is not None:
+                    total += n - prev if gen == prev_gen else n
+                prev, prev_gen = n, gen
+                xs.append(t)
+                ys.append(total)
+            after = run[f"{name}_decodes_{'learner' if name == 'mentor' else 'mentor'}_after_s"]
+            ax.plot(xs, ys, color=color, label=f"{name} ({run['recovery_path'][name]}, back after {after} s)")
+        ax.set_xlabel("s from the network's return")
+        ax.set_ylabel("frames decoded of the other's camera")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"blackout of {report['blackout_s']:g} s: {report['command']}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=3.0, help="length of the blackout")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--settle", type=float, default=20.0, help="seconds watched after the network returns")
     args = ap.parse_args()
     if os.geteuid() != 0:
         ap.error("the blackout uses tc on loopback: run as root")
@@ -123,7 +193,9 @@ def main() -> None:
     try:
         with sync_playwright() as pw:
             for i in range(args.runs):
-                runs.append(one_run(pw, server.url, f"{LEARNERS[i % len(LEARNERS)]}@peerlearn.local", args.seconds))
+                runs.append(
+                    one_run(pw, server.url, f"{LEARNERS[i % len(LEARNERS)]}@peerlearn.local", args.seconds, args.settle)
+                )
     finally:
         server.stop()
     report = {
@@ -134,11 +206,15 @@ def main() -> None:
         "summary": {
             "mentor_decodes_learner_after_s": [r["mentor_decodes_learner_after_s"] for r in runs],
             "learner_decodes_mentor_after_s": [r["learner_decodes_mentor_after_s"] for r in runs],
+            "recovery_path": [r["recovery_path"] for r in runs],
         },
         "runs": runs,
     }
     path = write_report("blackout", report)
-    print(json.dumps(report["summary"] | {"report": str(path)}, indent=2))
+    figure = FIGURES / f"blackout-{args.seconds:g}s.png"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    plot(report, figure)
+    print(json.dumps(report["summary"] | {"report": str(path), "figure": str(figure)}, indent=2))
 
 
 if __name__ == "__main__":

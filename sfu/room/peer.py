@@ -38,6 +38,7 @@ from ..errors import InvalidStateError, SignalingError
 from ..rtp.extmap import align_extmap, parse_extmap
 from ..rtp.forwarding import find_extension
 from ..transport.ice import IceSockets
+from ..transport.ice_restart import IceRestart
 from ..transport.media_transport import MediaTransport
 from .participant import ParticipantInfo
 from .producer import Producer
@@ -113,6 +114,8 @@ class Peer:
         self._free: list[tuple[RTCRtpTransceiver, Consumer]] = []
         #: the peer connection's media transport: routes, SRTP, egress (bound at the first negotiation)
         self.transport = MediaTransport(on_rtcp=self._on_rtcp, on_unknown_rtp=self._route_unknown)
+        #: the page's ICE restarts on this connection (a new offer with new ICE credentials)
+        self.ice_restart = IceRestart(self.pc, on_new_path=self.transport.repath, on_ufrag=ice.rekey)
         self._cname = "sfu"
         self._lock = asyncio.Lock()
         self._negotiation_needed = asyncio.Event()
@@ -163,6 +166,7 @@ class Peer:
             self._simulcast.update(simulcast.parse_offer(sdp))
             self._twcc_offer.update(twcc.parse_offer(sdp))
             self.downlink.learn(sdp, first_offer=self._extmap)
+            self.ice_restart.restart_if_offered(sdp)
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             except Exception as exc:  # aiortc raises many types on bad SDP
@@ -271,6 +275,7 @@ class Peer:
             "consumers": len(self.consumers),
             "packets_in": sum(p.forwarder.packets for p in self.producers.values()),
             "packets_out": sum(c.rewriter.packets for c in self.consumers.values()),
+            "ice_restarts": self.ice_restart.completed,
         }
 
     async def close(self, reason: str = "closed") -> None:
@@ -285,7 +290,7 @@ class Peer:
         if self._twcc is not None:
             self._twcc.close()
         self.downlink.close()
-        await asyncio.gather(self._negotiation_task, self._rtcp_task, return_exceptions=True)
+        await asyncio.gather(self._negotiation_task, self._rtcp_task, self.ice_restart.stop(), return_exceptions=True)
         for producer in self.producers.values():
             producer.close()
         for consumer in self.consumers.values():

@@ -139,6 +139,12 @@ class UdpMux(asyncio.DatagramProtocol):
     def learn(self, addr: Any, protocol: Any) -> None:
         self._by_addr.setdefault((addr[0], addr[1]), protocol)
 
+    def rekey(self, old_ufrag: str, new_ufrag: str) -> None:
+        """An ICE restart gave a connection a new local ufrag: route its checks by the new one."""
+        protocol = self._by_ufrag.pop(old_ufrag, None)
+        if protocol is not None:
+            self._by_ufrag[new_ufrag] = protocol
+
     def detach(self, protocol: Any) -> None:
         for ufrag in [k for k, v in self._by_ufrag.items() if v is protocol]:
             del self._by_ufrag[ufrag]
@@ -194,6 +200,11 @@ class IceSockets:
                         elif self.config.use_ipv6 and not ip.ip[0].startswith("fe80"):
                             out.append(ip.ip[0])
         return out
+
+    def rekey(self, old_ufrag: str, new_ufrag: str) -> None:
+        """After an ICE restart (``sfu.transport.ice_restart``): the shared ports learn the new ufrag."""
+        for mux in self._muxes.values():
+            mux.rekey(old_ufrag, new_ufrag)
 
     async def close(self) -> None:
         for mux in self._muxes.values():

@@ -52,6 +52,10 @@ class DatagramEgress:
 
     __slots__ = ("_protect", "_protect_rtcp", "_sendto", "_raw", "_transport", "_addr", "errors", "queued")
 
+    @property
+    def destination(self) -> Any:
+        return self._addr
+
     def __init__(
         self,
         protect: Callable[[bytes], bytes],
@@ -231,6 +235,21 @@ class MediaTransport:
             self.send_rtcp(packet)
             return
         egress.send(packet, True)
+
+    def repath(self) -> bool:
+        """The ICE pair under the DTLS session changed (an ICE restart nominated a new one, the
+        page's new candidates have new ports): send to it from now on. Same SRTP sessions.
+        True when the egress moved."""
+        dtls = self._dtls
+        if not self.connected or dtls is None:
+            return False
+        path = bridge.connected_path(dtls)
+        egress = self._egress
+        if path is None or egress is None or egress.destination == path.remote_addr:
+            return False
+        logger.info("media path moves to %s", path.remote_addr)
+        self._disconnect()
+        return self._connect()
 
     # ------------------------------------------------------------ private
 

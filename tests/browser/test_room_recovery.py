@@ -1,6 +1,7 @@
 """A class survives a network blackout: every packet to and from the SFU dropped for 3 s,
-then the mentor and the learner see each other again without anyone rejoining. Each
-participant in their own Chromium process; the blackout is tc on loopback (root)."""
+then the mentor and the learner see each other again without anyone rejoining; for 8 s, an
+ICE restart brings them back on the same peer connection; for 30 s, the page rejoins by
+itself. Each participant in their own Chromium process; the blackout is tc on loopback (root)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.blackout import SAMPLER, recovery_s
 from benchmarks.netshape import SFU_PORT_JS, blackout
 from tests.browser.conftest import CHROMIUM, Api
 from tests.browser.room_participants import (
@@ -67,3 +69,87 @@ def test_after_a_3_s_blackout_both_see_each_other_again_on_the_same_connection(p
     for p in (mentor, learner):
         assert p.page.evaluate("() => window.__room.pc.__before_blackout === true"), f"{p.name} rejoined"
         assert poll(lambda: p.page.evaluate("() => window.__room.pc.connectionState") == "connected", 5)
+
+
+def _ufrag(p: Participant) -> str:
+    return str(p.page.evaluate("() => (/a=ice-ufrag:(\\S+)/.exec(window.__room.pc.localDescription.sdp) || [])[1]"))
+
+
+def _in_a_class(people: Any, api_client: Api) -> tuple[Participant, Participant]:
+    if os.geteuid() != 0 or shutil.which("tc") is None:
+        pytest.fail("this test drops packets on loopback with tc: it needs root and iproute2 (CI runs as root)")
+    s, mentor_acc, (learner_acc,) = class_with_learners(api_client, 1)
+    mentor = people("mentor", mentor_acc, 1280, 800)
+    learner = people("learner", learner_acc, 1280, 800)
+    for p in (mentor, learner):
+        p.enter(int(s["id"]))
+        p.wait_live()
+    everyone_decodes_everyone([mentor, learner])
+    # each page samples the frames it decodes of the other every 50 ms, with its own clock
+    mentor.page.evaluate(SAMPLER, learner.peer_id)
+    learner.page.evaluate(SAMPLER, mentor.peer_id)
+    for p in (mentor, learner):
+        p.page.evaluate("() => { window.__room.pc.__before_blackout = true; window.__not_reloaded = true; }")
+    return mentor, learner
+
+
+def _recovered_after(p: Participant, back_ms: float, timeout: float) -> float:
+    """Seconds from the network's return to ``p``'s first new frame of the other's camera."""
+    got: list[float] = []
+
+    def check() -> bool:
+        after = recovery_s(p.page.evaluate("() => window.__bo.samples"), back_ms)
+        if after is not None:
+            got.append(after)
+        return bool(got)
+
+    assert poll(check, timeout), f"{p.name} decodes nothing of the other {timeout} s after the network returned"
+    return got[0]
+
+
+def test_after_an_8_s_blackout_an_ice_restart_brings_both_back_on_the_same_connection(
+    people: Any, api_client: Api
+) -> None:
+    mentor, learner = _in_a_class(people, api_client)
+    ufrags = {p.name: _ufrag(p) for p in (mentor, learner)}
+    port = int(mentor.page.evaluate(SFU_PORT_JS))
+    assert port > 0
+    with blackout(port):
+        time.sleep(8)  # the blackout itself, not a wait for an event
+        # Chromium calls a connection `disconnected` 5-8 s into an outage, when the page
+        # restarts ICE: on a loaded machine that may come just after 8 s, and this test is
+        # about the restart, so the network stays away until both pages sent theirs (<= 6 s more)
+        poll(lambda: all(p.page.evaluate("() => window.__room.iceRestarts") >= 1 for p in (mentor, learner)), 6)
+    back = time.time() * 1000
+    # the issue's figure is 2 s; 2.5 s leaves room for this shared machine's sampling
+    for p in (mentor, learner):
+        assert _recovered_after(p, back, timeout=15) <= 2.5, f"{p.name} took too long"
+    mentor.wait_decoding(learner, timeout=10)
+    learner.wait_decoding(mentor, timeout=10)
+    for p in (mentor, learner):
+        # the same peer connection (nobody rejoined), restarted: new ICE credentials
+        assert p.page.evaluate("() => window.__room.pc.__before_blackout === true"), f"{p.name} rejoined"
+        assert p.page.evaluate("() => window.__room.iceRestarts") >= 1
+        assert _ufrag(p) != ufrags[p.name], f"{p.name} kept its ICE ufrag: no restart"
+        assert poll(lambda: p.page.evaluate("() => window.__room.pc.connectionState") == "connected", 5)
+        assert p.page.evaluate("() => window.__room.phase") == "live"
+
+
+def test_after_a_30_s_blackout_the_page_rejoins_by_itself(people: Any, api_client: Api) -> None:
+    mentor, learner = _in_a_class(people, api_client)
+    port = int(mentor.page.evaluate(SFU_PORT_JS))
+    assert port > 0
+    with blackout(port):
+        time.sleep(30)  # the blackout itself, not a wait for an event
+    back = time.time() * 1000
+    for p in (mentor, learner):
+        _recovered_after(p, back, timeout=30)
+    mentor.wait_decoding(learner, timeout=15)
+    learner.wait_decoding(mentor, timeout=15)
+    for p in (mentor, learner):
+        # a new peer connection: the restart could not help, the page started over by itself,
+        # without a reload (the page's own marker survived) and without asking anyone
+        assert p.page.evaluate("() => window.__room.pc.__before_blackout !== true"), f"{p.name} did not rejoin"
+        assert p.page.evaluate("() => window.__not_reloaded === true"), f"{p.name} reloaded"
+        assert p.page.evaluate("() => window.__room.iceRestarts") >= 1  # it tried the restart first
+        assert p.page.evaluate("() => window.__room.phase") == "live"

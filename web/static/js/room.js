@@ -6,8 +6,9 @@
 // which publisher's camera/mic/screen (the remote stream id is the publisher's peer_id).
 // The server is the impolite side: a colliding client offer gets `error {code: glare}` —
 // we roll back, answer the server, then offer again. Close code 4000 = replaced by a newer
-// connection of the same user. Anything else that drops us → fresh token, new
-// RTCPeerConnection, after 250 ms, then exponential backoff (1 s, 2 s, 4 s … 15 s).
+// connection of the same user. A media outage first gets an ICE restart on the same
+// connection (room_ice_restart.js). Anything else that drops us (or a restart that did not
+// work) → fresh token, new RTCPeerConnection, after 250 ms, then exponential backoff (1 s, 2 s, 4 s … 15 s).
 //
 // This module is the connection's life (token, socket, phases, reconnects, end states) and
 // starts the page; the rest lives beside it: room_state.js (shared state), room_negotiation.js
@@ -22,6 +23,7 @@ import { getLocalMedia } from "./room_media.js";
 import { setLabel, setRecording, updateControls } from "./room_controls.js";
 import { loadLobby } from "./room_lobby.js";
 import { createPeerConnection, enqueue, onAnswer, onOffer, sendOffer } from "./room_negotiation.js";
+import { restartRefused } from "./room_ice_restart.js";
 import { addChat, loadChatHistory, renderChat, renderPeople } from "./room_panel.js";
 import { $, ROLE, SID, TERMINAL, displayName, normalizePeer, root, send, state, toMillis } from "./room_state.js";
 import { highlightSpeaker, onQuality, reconcile, sizeHints } from "./room_tiles.js";
@@ -38,6 +40,7 @@ window.__room = {
   get pc() { return state.pc; },
   get phase() { return state.phase; },
   get peerId() { return state.peerId; },
+  get iceRestarts() { return state.iceRestarts; },
   state,
 };
 
@@ -191,6 +194,7 @@ function teardownConnection() {
   state.pc = null;
   state.streamOf.clear();
   state.needReoffer = false;
+  state.restartPending = false;
   const L = state.local;
   L.micTx = L.camTx = L.screenTx = null;
   reconcile();
@@ -274,6 +278,7 @@ function onMessage(msg, gen) {
       break;
     case "error":
       if (msg.code === "glare") enqueue(() => sendOffer(gen));
+      else if (restartRefused(msg.code)) scheduleReconnect("The media connection dropped.");
       else if (msg.code !== "replaced") console.warn("room: server error", msg.code, msg.message);
       break;
     default:

@@ -5,6 +5,7 @@ import { alignExtmapIds, gatheringDone } from "./room_signaling.js";
 import { CAMERA_ENCODINGS, SCREEN_ENCODINGS } from "./room_layers.js";
 import { send, state } from "./room_state.js";
 import { reconcile } from "./room_tiles.js";
+import { watchIce } from "./room_ice_restart.js";
 
 let chain = Promise.resolve();
 /** Negotiation steps run one at a time, in arrival order. */
@@ -25,23 +26,8 @@ export function createPeerConnection(gen, onMediaTrouble) {
     ev.track.addEventListener("ended", reconcile);
     reconcile();
   });
-  pc.addEventListener("connectionstatechange", () => {
-    if (gen !== state.generation) return;
-    const s = pc.connectionState;
-    if (s === "connected") {
-      clearTimeout(state.disconnectTimer);
-      state.attempt = 0;
-    } else if (s === "failed") {
-      onMediaTrouble("The media connection failed.");
-    } else if (s === "disconnected") {
-      clearTimeout(state.disconnectTimer);
-      state.disconnectTimer = setTimeout(() => {
-        if (gen === state.generation && ["disconnected", "failed"].includes(pc.connectionState)) {
-          onMediaTrouble("The media connection dropped.");
-        }
-      }, 4000);
-    }
-  });
+  // an outage: ICE restart on this connection, a rejoin only if that fails (room_ice_restart.js)
+  watchIce(pc, gen, { restart: () => enqueue(() => restartIce(gen)), rejoin: onMediaTrouble });
   const L = state.local;
   if (L.mic) L.micTx = pc.addTransceiver(L.mic, { direction: "sendonly", streams: [L.stream] });
   if (L.hasCam) L.camTx = pc.addTransceiver(L.cam || "video", { direction: "sendonly", streams: [L.stream], sendEncodings: CAMERA_ENCODINGS });
@@ -70,6 +56,8 @@ export async function sendOffer(gen) {
     return;
   }
   state.needReoffer = false;
+  // a restart offer that had to wait (glare, a pending offer) still restarts: ask again
+  if (state.restartPending) pc.restartIce();
   const offer = await pc.createOffer();
   await pc.setLocalDescription({ type: "offer", sdp: alignExtmapIds(offer.sdp) });
   await gatheringDone(pc);
@@ -77,10 +65,22 @@ export async function sendOffer(gen) {
   send({ type: "offer", sdp: pc.localDescription.sdp, sources: sourcesMap() });
 }
 
+/** ICE restart: the same connection offers again with fresh ICE credentials. */
+export async function restartIce(gen) {
+  const pc = state.pc;
+  // came back by itself meanwhile (consent resumed): nothing to restart
+  if (!pc || gen !== state.generation || pc.connectionState === "connected") return;
+  state.iceRestarts += 1;
+  state.restartPending = true;
+  pc.restartIce();
+  await sendOffer(gen);
+}
+
 export async function onAnswer(msg, gen) {
   const pc = state.pc;
   if (!pc || gen !== state.generation || pc.signalingState !== "have-local-offer") return;
   await pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
+  if (!state.needReoffer) state.restartPending = false; // else the restart is the offer still to come
   reconcile();
   if (state.needReoffer) await sendOffer(gen);
 }

@@ -23,6 +23,8 @@ export const state = {
   peerId: null,
   iceServers: [],
   needReoffer: false,
+  iceRestarts: 0, // ICE restarts this page asked for (room_ice_restart.js)
+  restartPending: false, // our restart offer awaits its answer
   participants: new Map(), // peer_id -> {peer_id, user, tracks}
   streamOf: new Map(), // receiving mid -> remote stream id (the publisher's peer_id)
   speaker: null,
