@@ -40,6 +40,7 @@ from ..transport.ice import IceSockets
 from ..transport.media_transport import MediaTransport
 from .participant import ParticipantInfo
 from .producer import Producer
+from .red_negotiation import RedNegotiation
 from .room_messages import Notify, Offer, PeerError
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class Peer:
         # mid -> transport-cc extension id the client offered there; its arrivals' feedback
         self._twcc_offer: dict[str, int] = {}
         self._twcc: Optional[twcc.TwccResponder] = None
+        self._red = RedNegotiation(config.audio_red)  # Opus RED both ways (aiortc drops it)
         self._offer_sdp = ""
         self._receive_params: dict[str, RTCRtpReceiveParameters] = {}
         self._consumer_by_transceiver: dict[RTCRtpTransceiver, Consumer] = {}
@@ -159,6 +161,7 @@ class Peer:
                 self._extmap = parse_extmap(sdp)
             self._simulcast.update(simulcast.parse_offer(sdp))
             self._twcc_offer.update(twcc.parse_offer(sdp))
+            self._red.on_offer(sdp, self.consumers.values())
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             except Exception as exc:  # aiortc raises many types on bad SDP
@@ -180,7 +183,7 @@ class Peer:
                 ext, ssrc = next(iter(self._twcc_offer.values())), bridge.rtcp_ssrc(self.pc.getTransceivers()[0])
                 self._twcc = twcc.TwccResponder(ext, sender_ssrc=ssrc, send=self._send_rtcp, clock=self._ice.stamp)
                 self.transport.observe_rtp = self._twcc.on_rtp
-            answer_sdp = self._describe(self.pc.localDescription.sdp)
+            answer_sdp = self._describe(self.pc.localDescription.sdp, answer=True)
         return answer_sdp, added, removed
 
     def answered(self) -> None:
@@ -192,6 +195,7 @@ class Peer:
         if not self._offer_in_flight or self.pc.signalingState != "have-local-offer":
             raise SignalingError("unexpected_answer", "no server offer is pending")
         async with self._lock:
+            self._red.on_answer(sdp, self.consumers.values())
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except Exception as exc:
@@ -349,6 +353,7 @@ class Peer:
                     rtcp_ssrc=bridge.rtcp_ssrc(transceiver),
                     keyframe_interval=self.config.keyframe_request_interval,
                 )
+                producer.red_pt = self._red.producer_pt(mid)
                 offered = self._simulcast.get(mid)
                 if offered is not None:
                     producer.enable_simulcast(offered)
@@ -405,9 +410,10 @@ class Peer:
         if consumer is not None and not consumer.closed and self.transport.bound:
             consumer.configure(params, self.transport, self._cname)
 
-    def _describe(self, sdp: str) -> str:
+    def _describe(self, sdp: str, *, answer: bool) -> str:
         """What the client gets of aiortc's description: what aiortc drops put back."""
-        return twcc.accept(opus_fec.request_fec(simulcast.accept(sdp, self._simulcast)), self._twcc_offer)
+        sdp = opus_fec.request_fec(simulcast.accept(sdp, self._simulcast), dtx=self.config.opus_dtx)
+        return self._red.describe(twcc.accept(sdp, self._twcc_offer), answer=answer)
 
     def _route_unknown(self, data: bytes) -> None:
         # a stream without a=ssrc lines: find its producer by the MID extension
@@ -531,7 +537,7 @@ class Peer:
                         offer = RTCSessionDescription(sdp=sdp, type="offer")
                         # aiortc keeps its own description; the client also sees the
                         # simulcast it sends still accepted (else it falls back to one layer)
-                        self._offer_sdp = self._describe(offer.sdp)
+                        self._offer_sdp = self._describe(offer.sdp, answer=False)
                         await self.pc.setLocalDescription(offer)
                         self._adopt()
                         self._answer_received.clear()
