@@ -77,9 +77,9 @@ def accept(sdp: str, offered: dict[str, RedCodec], *, answer: bool, preferred_pt
         if opus is None:
             continue
         theirs = offered.get(mid)
-        if theirs is not None:
-            if theirs.opus_pt != opus:
-                continue  # not the Opus the client's RED carries
+        if theirs is not None and (theirs.pt not in used or theirs.pt in red_pts):
+            # the client's own RED number; over the Opus of *this* description, which in our
+            # re-offers is aiortc's number, not the one the client offered (the client follows)
             red, first = theirs.pt, True
         elif not answer and ("a=sendonly" in section or "a=sendrecv" in section):
             if pt is None:

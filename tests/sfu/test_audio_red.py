@@ -194,6 +194,12 @@ def test_red_goes_before_opus_where_the_client_sends_and_after_it_where_it_recei
     answer = red_sdp.accept(AIORTC_REOFFER, offered, answer=True, preferred_pt=63)
     assert red_sdp.parse(answer) == {"0": red_sdp.RedCodec(63, 111)}
     assert red_sdp.accept(out, offered, answer=False, preferred_pt=63) == out  # idempotent
+    # aiortc's re-offers number the publisher's Opus its own way (96): RED follows it there,
+    # or the browser stops sending RED at the first re-offer
+    renumbered = AIORTC_REOFFER.replace("SAVPF 111", "SAVPF 97").replace("a=rtpmap:111", "a=rtpmap:97")
+    assert red_sdp.parse(red_sdp.accept(renumbered, offered, answer=False, preferred_pt=63))["0"] == red_sdp.RedCodec(
+        63, 97
+    )
 
 
 def test_red_takes_a_free_payload_type_when_the_client_named_none() -> None:
