@@ -194,3 +194,26 @@ def audio_window(learner: Any, mentor_peer: str, seconds: float) -> dict[str, An
         if duration
         else None,
     }
+
+
+def count_audio_payload_types(server: LiveServer, session_id: int) -> dict[str, Any]:
+    """Start counting the payload types of the audio the SFU receives in a room (its RTP tap);
+    returns the live dict {"pts": {pt: packets}, "red": {producer RED pt, or None}}."""
+    from api.keys import ENGINE
+
+    out: dict[str, Any] = {"pts": {}, "red": set()}
+
+    async def install(app: Any) -> None:
+        router = app[ENGINE].get_router(str(session_id))
+        assert router is not None
+
+        def tap(producer_id: str, kind: str, data: bytes) -> None:
+            if kind == "audio" and len(data) > 1:
+                pt = data[1] & 0x7F
+                out["pts"][pt] = out["pts"].get(pt, 0) + 1
+
+        router.observer.add_rtp_tap(tap)
+        out["red"] = {p.red_pt for p in router.producers if p.kind == "audio"}
+
+    server.run(install)
+    return out
