@@ -178,7 +178,8 @@ class ImpairmentRelay(asyncio.DatagramProtocol):
         assert self.loop is not None
         now = self.loop.time()
         wait = max(0.0, rule.delay + (self.rng.uniform(-rule.jitter, rule.jitter) if rule.jitter else 0.0))
-        departure = max(now + wait, flow.last_departure[direction])
+        # strictly after the packet ahead: asyncio's timer heap does not keep equal times in order
+        departure = max(now + wait, flow.last_departure[direction] + 1e-6)
         flow.last_departure[direction] = departure
         self.loop.call_at(departure, self._send, flow, direction, data)
 
