@@ -21,16 +21,9 @@ import pytest
 
 from benchmarks.impair import Impairment
 from tests.browser.conftest import CHROMIUM, Api
-from tests.browser.loss_room import (
-    UFRAG_JS,
-    audio_window,
-    count_audio_payload_types,
-    media_args,
-    relayed_server,
-    speech_like_wav,
-    video_window,
-)
-from tests.browser.room_participants import Participant, class_with_learners, everyone_decodes_everyone
+from benchmarks.loss_probe import UFRAG_JS, audio_window, media_args, speech_like_wav, video_window
+from tests.browser.loss_room import count_audio_payload_types, relayed_server
+from tests.browser.room_participants import MEDIA_ARGS, Participant, class_with_learners, everyone_decodes_everyone
 
 pytestmark = pytest.mark.browser
 
@@ -66,7 +59,7 @@ def mentor_and_learner(
     made = []
     people = []
     for name, account in (("mentor", mentor_acc), ("learner", learner_acc)):
-        process = browser.browser_type.launch(executable_path=CHROMIUM, args=media_args(wav))
+        process = browser.browser_type.launch(executable_path=CHROMIUM, args=media_args(MEDIA_ARGS, wav))
         made.append(process)
         person = Participant(name, process, server.url, account, 1280, 800)
         people.append(person)
