@@ -50,6 +50,28 @@ class Person:
         self.browser.close()
 
 
+class PatientServer(LocalServer):
+    """``LocalServer`` that waits up to 5 minutes for the first /healthz: on a machine as loaded
+    as the shared one, migrating and loading the demo data alone took over a minute."""
+
+    def start(self) -> None:
+        import subprocess
+
+        from benchmarks.common import wait_healthy
+
+        cli = [sys.executable, "-m", "api.cli"]
+        subprocess.run(
+            [*cli, "demo", "--data-dir", str(self.data_dir)], env=self.env, check=True, stdout=subprocess.DEVNULL
+        )
+        self.proc = subprocess.Popen(
+            [*cli, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_healthy(self.url, timeout=300)
+
+
 def frames_of(learner: Person, mentor_peer: str) -> int:
     from benchmarks.loss_probe import INBOUND_JS
 
@@ -62,7 +84,7 @@ def sweep(pw: Any, *, red: bool, losses: list[float], seconds: float, delay: flo
 
     sfu_port = free_port()
     relay = RelayThread(("127.0.0.1", sfu_port))
-    server = LocalServer(
+    server = PatientServer(
         Path(tempfile.mkdtemp(prefix="loss-sweep-")),
         env={
             "PEERLEARN_RTC_PORT_MIN": str(sfu_port),
