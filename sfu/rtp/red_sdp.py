@@ -51,8 +51,10 @@ def parse(sdp: str) -> dict[str, RedCodec]:
             continue
         fmtp = next((line.split(" ", 1)[1] for line in section if line.startswith(f"a=fmtp:{red} ")), "")
         chain = {p for p in fmtp.strip().split("/") if p}
-        if len(chain) == 1 and (primary := int(next(iter(chain)))) in opus:
-            out[mid] = RedCodec(red, primary)
+        primary = next(iter(chain)) if len(chain) == 1 else ""
+        # a client's text: anything but "X/X" over this section's Opus is no RED we forward
+        if primary.isdigit() and int(primary) in opus:
+            out[mid] = RedCodec(red, int(primary))
     return out
 
 
@@ -88,6 +90,8 @@ def accept(sdp: str, offered: dict[str, RedCodec], *, answer: bool, preferred_pt
         else:
             continue
         formats = [f for f in fields[3:] if f != str(red)]
+        if str(opus) not in formats:
+            continue
         at = formats.index(str(opus)) + (0 if first else 1)
         formats.insert(at, str(red))
         section[0] = " ".join(fields[:3] + formats)

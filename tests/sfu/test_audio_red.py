@@ -246,3 +246,11 @@ def test_the_server_asks_publishers_for_dtx_unless_told_not_to() -> None:
     assert "usedtx" not in request_fec(sdp)
     bare = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
     assert "a=fmtp:111 minptime=10;useinbandfec=1;usedtx=1" in request_fec(bare, dtx=True)
+
+
+def test_a_clients_nonsense_red_lines_are_no_red_and_no_error() -> None:
+    for fmtp in ("a=fmtp:63 abc", "a=fmtp:63 111/0", "a=fmtp:63 ", "a=fmtp:63 9/9"):
+        sdp = CHROMIUM_OFFER.replace("a=fmtp:63 111/111", fmtp)
+        assert red_sdp.parse(sdp) == {}
+    broken = AIORTC_REOFFER.replace("SAVPF 96 0 8", "SAVPF 0 8")  # Opus named but not listed
+    assert "red" not in red_sdp.accept(broken, {}, answer=False).split("a=mid:2")[1]
