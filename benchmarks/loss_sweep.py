@@ -93,6 +93,7 @@ def sweep(pw: Any, *, red: bool, losses: list[float], seconds: float, delay: flo
             "PEERLEARN_RTC_ANNOUNCED_PORT": str(relay.port),
             "PEERLEARN_RTC_PRIVATE_CANDIDATES": "deny",
             "PEERLEARN_RTC_AUDIO_RED": "true" if red else "false",
+            "PEERLEARN_RTC_OPUS_DTX": "true",
         },
     )
     server.start()
