@@ -40,6 +40,9 @@ def sfu_config(settings: Settings) -> SfuConfig:
     config = SfuConfig(
         udp_port_range=port_range,
         announced_ip=settings.rtc_public_ip or None,
+        announced_port=settings.rtc_announced_port or None,
+        audio_red=settings.rtc_audio_red,
+        opus_dtx=settings.rtc_opus_dtx,
         interfaces=interfaces,
         allow_private_candidates=allow_private_candidates(settings),
     )

@@ -104,6 +104,12 @@ class Settings:
     rtc_port_max: int = 0
     rtc_public_ip: str = ""
     rtc_interfaces: str = ""
+    # Port clients are told to send media to (0: the bound one): an impairment relay or a port
+    # forward in front of a single RTC port (rtc_port_min == rtc_port_max).
+    rtc_announced_port: int = 0
+    # Opus RED with browsers that offer it, and DTX asked of publishers (docs/media-quality.md).
+    rtc_audio_red: bool = True
+    rtc_opus_dtx: bool = False
     # Remote ICE candidates at loopback/private/link-local addresses (and mDNS names): "allow",
     # "deny", or "auto" = allow only when public_url is a loopback address (a development
     # server the browser shares a machine with, e.g. `make run`), deny for a deployment.

@@ -23,6 +23,11 @@ class SfuConfig:
     udp_port_range: Optional[tuple[int, int]] = None
     #: Public IP written into host candidates instead of the bound address (1:1 NAT).
     announced_ip: Optional[str] = None
+    #: Port written into host candidates instead of the bound one: clients reach the SFU
+    #: through a forwarder on that port (the impairment relay of the tests and benchmarks,
+    #: ``benchmarks/impair.py``; a NAT's port forward). Needs one shared port
+    #: (``udp_port_range=(p, p)``), the one the forwarder sends to. None: the bound port.
+    announced_port: Optional[int] = None
     #: Interface names ("eth0") or local IP addresses to gather on; empty = all.
     interfaces: list[str] = field(default_factory=list)
     #: Gather IPv6 candidates too.
@@ -47,6 +52,14 @@ class SfuConfig:
     keyframe_request_interval: float = 1.0
     #: RTP packets kept per video consumer for NACK retransmissions (power of 2).
     nack_history: int = 1024
+    #: Opus RED (RFC 2198, ``red/48000/2``) negotiated with clients that offer it (Chromium):
+    #: publishers send each Opus frame again in the next packet, subscribers that took RED get
+    #: it as sent, the others the plain Opus frame (sfu/rtp/red.py). False: Opus only.
+    audio_red: bool = True
+    #: ``usedtx=1`` in the Opus parameters the server sends: publishers stop sending during
+    #: silence (a packet every 400 ms instead of every 20 ms). Off by default: with it on,
+    #: tests/sfu/test_signaling_fuzz.py's malformed-message run times out (cause not found yet).
+    opus_dtx: bool = False
 
     def for_worker(self, index: int, count: int) -> SfuConfig:
         """This config for media worker ``index`` of ``count`` (one process per core, as
@@ -56,13 +69,14 @@ class SfuConfig:
         ``p + index`` for each worker; no range stays one ephemeral port per worker."""
         if count <= 1 or self.udp_port_range is None:
             return self
+        announced = self.announced_port + index if self.announced_port else self.announced_port
         if not 0 <= index < count:
             raise TypeError(f"worker index {index} not in 0..{count - 1}")
         lo, hi = self.udp_port_range
         if lo == hi:
             if lo + count - 1 > 65535:
                 raise TypeError(f"no room above port {lo} for {count} workers")
-            return replace(self, udp_port_range=(lo + index, lo + index))
+            return replace(self, udp_port_range=(lo + index, lo + index), announced_port=announced)
         size = hi - lo + 1
         if size < count:
             raise TypeError(f"udp_port_range {self.udp_port_range!r} has fewer ports than {count} workers")
@@ -73,6 +87,8 @@ class SfuConfig:
             lo, hi = self.udp_port_range
             if not (1 <= lo <= hi <= 65535):
                 raise TypeError(f"invalid udp_port_range {self.udp_port_range!r}")
+        if self.announced_port is not None and not 1 <= self.announced_port <= 65535:
+            raise TypeError(f"invalid announced_port {self.announced_port!r}")
         if self.max_producers_per_peer < 1:
             raise TypeError("max_producers_per_peer must be >= 1")
         if self.nack_history & (self.nack_history - 1):

@@ -193,6 +193,9 @@ class Recorder:
                     "apt": c.parameters.get("apt"),
                 }
             )
+        if producer.red_pt is not None:
+            # Opus in RED (RFC 2198): finalizing unwraps it (sfu/recording/depacketize.py)
+            codecs.append({"pt": producer.red_pt, "name": "red", "clock_rate": 48000, "channels": 2, "apt": None})
         header = {
             "version": 1,
             "room_id": self.router.room_id,

@@ -1,6 +1,6 @@
 """From dumped RTP to frames: unwrap RTX and sequence numbers, reorder, drop
-duplicates, depacketize VP8 (RFC 7741) and Opus, drop incomplete frames (and
-video until the next keyframe after a loss). No decoding.
+duplicates, depacketize VP8 (RFC 7741) and Opus (RED-wrapped or not), drop incomplete
+frames (and video until the next keyframe after a loss). No decoding.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
+from ..rtp import red
 from ..rtp.vp8 import vp8_descriptor_length
 from .rtp_dump import DumpFile
 
@@ -161,6 +162,42 @@ def vp8_frames(packets: list[_Packet], stats: Optional[VideoStats] = None) -> li
     if cur is not None:
         stats.dropped += 1
     return out
+
+
+def unwrap_red(packets: list[_Packet], red_pts: set[int]) -> tuple[list[_Packet], int]:
+    """RED packets (RFC 2198) to the Opus packets they carry, in timestamp order: each primary
+    block in its packet's place, and a redundant block where its own packet never arrived
+    (a loss on the publisher's uplink the recording need not keep). Returns the packets and
+    how many were recovered that way."""
+    if not red_pts or not any(p.pt in red_pts for p in packets):
+        return packets, 0
+    out: list[_Packet] = []
+    have: set[int] = set()
+    spare: dict[int, _Packet] = {}
+    for p in packets:
+        if p.pt not in red_pts:
+            out.append(p)
+            have.add(p.ts)
+            continue
+        found = red.blocks(p.payload)
+        if not found:
+            continue
+        # Chromium's redundant blocks are the packets just before this one, oldest first
+        back = len(found) - 1
+        for i, (pt, offset, data) in enumerate(found[:-1]):
+            ts = p.ts - offset
+            if data and offset and ts not in spare:
+                spare[ts] = _Packet(
+                    p.seq - (back - i), (p.ts_raw - offset) & 0xFFFFFFFF, False, pt, data, p.arrival, ts
+                )
+        pt, _, data = found[-1]
+        if data:
+            out.append(_Packet(p.seq, p.ts_raw, p.marker, pt, data, p.arrival, p.ts))
+            have.add(p.ts)
+    recovered = [q for ts, q in spare.items() if ts not in have]
+    out.extend(recovered)
+    out.sort(key=lambda q: (q.ts, q.seq))
+    return out, len(recovered)
 
 
 def opus_duration(payload: bytes) -> int:

@@ -23,6 +23,7 @@ from .depacketize import (
     opus_frames,
     packets_of,
     retime_opus,
+    unwrap_red,
     vp8_frames,
 )
 from .rtp_dump import DumpFile
@@ -60,7 +61,7 @@ def load_track(dump: DumpFile) -> Optional[TrackData]:
     rtx_apt = {int(c["pt"]): int(c["apt"]) for c in codecs if c.get("apt") is not None}
     names = {int(c["pt"]): str(c["name"]).lower() for c in codecs}
     channels = {int(c["pt"]): int(c.get("channels") or 2) for c in codecs}
-    packets = packets_of(dump, rtx_apt)
+    packets, _recovered = unwrap_red(packets_of(dump, rtx_apt), {pt for pt, name in names.items() if name == "red"})
     if not packets:
         return None
     kind = str(header.get("kind"))

@@ -50,6 +50,8 @@ class Consumer:
         self.producer: Optional[Producer] = None
         self.transceiver: Optional[RTCRtpTransceiver] = None
         self.codecs: list[RTCRtpCodecParameters] = []
+        #: the subscriber's payload type for Opus RED, when it took RED on our m-section
+        self.red_pt: Optional[int] = None
         self.ready = False
         self.closed = False
         self.keyframe_requests = 0
@@ -243,4 +245,16 @@ class Consumer:
             if primary is not None and primary.payloadType is not None
             else None
         )
-        self.rewriter.configure(pt_map=pt_map, rtx_pt=rtx_pt, ext=self._ext, sink=self._sink)
+        # a RED publisher's packets go out as RED to a subscriber that took it (its own RED
+        # and Opus payload types), else as the primary Opus frame alone (sfu/rtp/red.py)
+        red_in = producer.red_pt if self.kind == "audio" else None
+        if red_in is not None and self.red_pt is not None:
+            pt_map[red_in] = self.red_pt
+        self.rewriter.configure(
+            pt_map=pt_map,
+            rtx_pt=rtx_pt,
+            ext=self._ext,
+            sink=self._sink,
+            red_pt=red_in,
+            red_keep=self.red_pt is not None,
+        )

@@ -14,7 +14,6 @@ import functools
 import logging
 import random
 import re
-import struct
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -36,17 +35,17 @@ from .consumer import Consumer
 from .downlink import SubscriberDownlink
 from ..errors import InvalidStateError, SignalingError
 from ..rtp.extmap import align_extmap, parse_extmap
-from ..rtp.forwarding import find_extension
 from ..transport.ice import IceSockets
 from ..transport.ice_restart import IceRestart
 from ..transport.media_transport import MediaTransport
 from .participant import ParticipantInfo
+from .mid_routing import route_by_mid
 from .producer import Producer
+from .red_negotiation import RedNegotiation
 from .room_messages import Notify, Offer, PeerError
 
 logger = logging.getLogger(__name__)
 
-_SSRC = struct.Struct("!I")
 _CNAME = re.compile(r"^a=ssrc:\d+ cname:(\S+)", re.M)
 _DEFAULT_SOURCE = {"audio": "mic", "video": "camera"}
 _SOURCE_KIND = {"mic": "audio", "camera": "video", "screen": "video"}
@@ -105,6 +104,7 @@ class Peer:
         self._twcc: Optional[twcc.TwccResponder] = None
         #: transport-wide congestion control toward this participant as a subscriber
         self.downlink = SubscriberDownlink(lambda: self.consumers.values(), clock)
+        self._red = RedNegotiation(config.audio_red)  # Opus RED both ways (aiortc drops it)
         self._offer_sdp = ""
         self._receive_params: dict[str, RTCRtpReceiveParameters] = {}
         self._consumer_by_transceiver: dict[RTCRtpTransceiver, Consumer] = {}
@@ -167,6 +167,7 @@ class Peer:
             self._twcc_offer.update(twcc.parse_offer(sdp))
             self.downlink.learn(sdp, first_offer=self._extmap)
             self.ice_restart.restart_if_offered(sdp)
+            self._red.on_offer(sdp, self.consumers.values())
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             except Exception as exc:  # aiortc raises many types on bad SDP
@@ -188,7 +189,7 @@ class Peer:
                 ext, ssrc = next(iter(self._twcc_offer.values())), bridge.rtcp_ssrc(self.pc.getTransceivers()[0])
                 self._twcc = twcc.TwccResponder(ext, sender_ssrc=ssrc, send=self._send_rtcp, clock=self._ice.stamp)
                 self.transport.arrivals = self._twcc.log
-            answer_sdp = self._describe(self.pc.localDescription.sdp)
+            answer_sdp = self._describe(self.pc.localDescription.sdp, answer=True)
         return answer_sdp, added, removed
 
     def answered(self) -> None:
@@ -201,6 +202,7 @@ class Peer:
             raise SignalingError("unexpected_answer", "no server offer is pending")
         async with self._lock:
             self.downlink.learn(sdp, first_offer=self._extmap)  # before the senders start
+            self._red.on_answer(sdp, self.consumers.values())
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except Exception as exc:
@@ -360,6 +362,7 @@ class Peer:
                     rtcp_ssrc=bridge.rtcp_ssrc(transceiver),
                     keyframe_interval=self.config.keyframe_request_interval,
                 )
+                producer.red_pt = self._red.producer_pt(mid)
                 offered = self._simulcast.get(mid)
                 if offered is not None:
                     producer.enable_simulcast(offered)
@@ -417,54 +420,15 @@ class Peer:
             self.downlink.attach(consumer)
             consumer.configure(params, self.transport, self._cname)
 
-    def _describe(self, sdp: str) -> str:
+    def _describe(self, sdp: str, *, answer: bool) -> str:
         """What the client gets of aiortc's description: what aiortc drops put back."""
-        described = twcc.accept(opus_fec.request_fec(simulcast.accept(sdp, self._simulcast)), self._twcc_offer)
-        return self.downlink.describe(described)
+        sdp = opus_fec.request_fec(simulcast.accept(sdp, self._simulcast), dtx=self.config.opus_dtx)
+        return self.downlink.describe(self._red.describe(twcc.accept(sdp, self._twcc_offer), answer=answer))
 
     def _route_unknown(self, data: bytes) -> None:
         # a stream without a=ssrc lines: find its producer by the MID extension
         self.rtp_unknown += 1
-        ssrc = _SSRC.unpack_from(data, 8)[0]
-        b0 = data[0]
-        off = 12 + (b0 & 0x0F) * 4
-        if not b0 & 0x10 or off + 4 > len(data):
-            return
-        profile, words = struct.unpack_from("!HH", data, off)
-        start, end = off + 4, off + 4 + 4 * words
-        for producer in list(self.producers.values()):
-            if not producer.mid_ext_id:
-                continue
-            value = find_extension(data, start, end, profile, producer.mid_ext_id)
-            if value is None or value.decode("ascii", "replace") != producer.mid:
-                continue
-            if producer.simulcast:
-                self._route_layer(producer, ssrc, data, start, end, profile)
-                return
-            pt = data[1] & 0x7F
-            if pt in producer.forwarder.rtx_apt:
-                producer.rtx_ssrc = ssrc
-            else:
-                producer.ssrc = ssrc
-            self.transport.route(ssrc, producer.forwarder.on_rtp)
-            producer.forwarder.on_rtp(data)
-            return
-
-    def _route_layer(self, producer: Producer, ssrc: int, data: bytes, start: int, end: int, profile: int) -> None:
-        # a simulcast layer names itself with the rid extension (its retransmissions with
-        # the repaired-rid one) in its first packets; later ones carry only the SSRC
-        rid = find_extension(data, start, end, profile, producer.rid_ext_id) if producer.rid_ext_id else None
-        repaired = rid is None and producer.rrid_ext_id
-        if repaired:
-            rid = find_extension(data, start, end, profile, producer.rrid_ext_id)
-        layer = producer.layer_of(rid.decode("ascii", "replace")) if rid is not None else None
-        if layer is None:
-            return  # unknown layer: wait for a packet that names it
-        if not repaired:
-            producer.learn_layer_ssrc(layer, ssrc)
-        forwarder = producer.layers[layer]
-        self.transport.route(ssrc, forwarder.on_rtp)
-        forwarder.on_rtp(data)
+        route_by_mid(list(self.producers.values()), self.transport.route, data)
 
     def _on_rtcp(self, data: bytes) -> None:
         for message in rtcp.parse_rtcp(data):
@@ -546,7 +510,7 @@ class Peer:
                         offer = RTCSessionDescription(sdp=sdp, type="offer")
                         # aiortc keeps its own description; the client also sees the
                         # simulcast it sends still accepted (else it falls back to one layer)
-                        self._offer_sdp = self._describe(offer.sdp)
+                        self._offer_sdp = self._describe(offer.sdp, answer=False)
                         await self.pc.setLocalDescription(offer)
                         self._adopt()
                         self._answer_received.clear()

@@ -67,6 +67,8 @@ class Producer:
         self.ssrc: Optional[int] = None
         self.rtx_ssrc: Optional[int] = None
         self.mid_ext_id = 0
+        #: the payload type of Opus RED (RFC 2198) on this track, when negotiated (audio)
+        self.red_pt: Optional[int] = None
         self.forwarder = native.Forwarder(producer_id=self.id, kind=kind, clock=clock)
         self.layers: list[RtpForwarder] = [self.forwarder]
         self.rids: tuple[str, ...] = ()

@@ -13,8 +13,10 @@ VOICE_LEVEL = 50
 @dataclass
 class _Activity:
     peer_id: str
-    voiced: int = 0
-    total: int = 0
+    # seconds of voiced and of all audio in the current window (by RTP time, not packets:
+    # with DTX a silent second is 2-3 packets against a voiced second's 50)
+    voiced: float = 0.0
+    total: float = 0.0
     last_ts: Optional[int] = None
     talk_seconds: float = 0.0
 
@@ -45,19 +47,21 @@ class SpeakerDetector:
             act = self._activity[user_key] = _Activity(peer_id)
         act.peer_id = peer_id
         voiced = (level_byte & 0x7F) <= VOICE_LEVEL
-        act.total += 1
-        if voiced:
-            act.voiced += 1
-            if act.last_ts is not None:
-                delta = (timestamp - act.last_ts) & 0xFFFFFFFF
-                # cap one packet's worth at 100 ms: gaps are not speech
-                act.talk_seconds += min(delta / self.clock_rate, 0.1)
+        if act.last_ts is not None:
+            delta = ((timestamp - act.last_ts) & 0xFFFFFFFF) / self.clock_rate
+            if delta < 2.0:  # else a restart or a reordering: no time to account
+                # a DTX gap (400 ms) is that much silence; longer ones (mute) count as little
+                act.total += min(delta, 0.5)
+                if voiced:
+                    # cap one packet's worth at 100 ms: gaps are not speech
+                    act.voiced += min(delta, 0.1)
+                    act.talk_seconds += min(delta, 0.1)
         act.last_ts = timestamp
 
     def evaluate(self) -> None:
         shares = {u: a.voiced / a.total for u, a in self._activity.items() if a.total}
         for act in self._activity.values():
-            act.voiced = act.total = 0
+            act.voiced = act.total = 0.0
         best = max(shares, key=lambda u: shares[u], default=None)
         current = self.active_user
         current_share = shares.get(current, 0.0) if current is not None else 0.0

@@ -10,6 +10,9 @@ cdef class NativeRewriter:
     cdef public object request_keyframe
     cdef public dict pt_map
     cdef public object rtx_pt
+    cdef public int red_pt  # the publisher's Opus RED payload type, -1: none
+    cdef public bint red_keep  # pass RED on (block types mapped) instead of its primary frame
+    cdef unsigned char _red_map[128]  # block payload type -> the subscriber's
     cdef object _ext
     cdef bytes _abs_prefix
     cdef bytes _abs_pad

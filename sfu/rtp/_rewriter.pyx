@@ -34,6 +34,23 @@ cdef inline void _put32(char *p, unsigned int v) noexcept:
     p[3] = <char>(v & 0xFF)
 
 
+cdef inline Py_ssize_t _red_primary(const unsigned char *p, Py_ssize_t n, int *pt) noexcept:
+    """``sfu.rtp.red.primary`` on a pointer: the primary block's offset (its type in ``pt``),
+    -1 when malformed or empty (RFC 2198 section 3)."""
+    cdef Py_ssize_t i = 0
+    cdef Py_ssize_t skip = 0
+    while True:
+        if i >= n:
+            return -1
+        if not p[i] & 0x80:
+            pt[0] = p[i] & 0x7F
+            return i + 1 + skip if i + 1 + skip < n else -1
+        if i + 4 > n:
+            return -1
+        skip += ((p[i + 2] & 0x03) << 8) | p[i + 3]
+        i += 4
+
+
 cdef class NativeRewriter:
     """Per-consumer rewrite state: offsets, payload types, extensions, history."""
 
@@ -47,6 +64,8 @@ cdef class NativeRewriter:
         self.request_keyframe = request_keyframe
         self.pt_map = {}
         self.rtx_pt = None
+        self.red_pt = -1
+        self.red_keep = False
         self.ext = ExtensionWriter({}, None)
         self.sink = None
         self._send_log = None
@@ -118,9 +137,14 @@ cdef class NativeRewriter:
     def _guard_seq(self, value):
         self._guard = -1 if value is None else value
 
-    def configure(self, *, pt_map, rtx_pt, ext, sink):
+    def configure(self, *, pt_map, rtx_pt, ext, sink, red_pt=None, red_keep=False):
+        cdef int i
         self.pt_map = pt_map
         self.rtx_pt = rtx_pt
+        self.red_pt = -1 if red_pt is None else red_pt
+        self.red_keep = red_keep
+        for i in range(128):
+            self._red_map[i] = <unsigned char>(pt_map.get(i, i) & 0x7F)
         self.ext = ext
         self.sink = sink
 
@@ -143,6 +167,20 @@ cdef class NativeRewriter:
         cdef Py_ssize_t plen, vlen, padlen, n, off
         cdef unsigned int seq_out, ts_out
         cdef char *p
+        cdef Py_ssize_t poff = 0
+        cdef Py_ssize_t body
+        cdef bint retag = False
+        cdef int block_pt = 0
+        if pt == self.red_pt:
+            if self.red_keep:
+                retag = True
+            else:
+                poff = _red_primary(<const unsigned char *>PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), &block_pt)
+                if poff < 0:
+                    self.dropped += 1
+                    return 0
+                pt = block_pt
+        body = PyBytes_GET_SIZE(payload) - poff
         sink = self._sink
         out_pt = self.pt_map.get(pt)
         if sink is None or out_pt is None:
@@ -181,13 +219,13 @@ cdef class NativeRewriter:
         else:
             if log is not None and self._twcc_byte:
                 vlen = PyBytes_GET_SIZE(self._ext.block(abs3, level, 0))
-                value = self._ext.block(abs3, level, self._stamp(12 + vlen + PyBytes_GET_SIZE(payload), now))
+                value = self._ext.block(abs3, level, self._stamp(12 + vlen + body, now))
             else:
                 value = self._ext.block(abs3, level)
             plen = 0
             vlen = PyBytes_GET_SIZE(value)
             padlen = 0
-        n = 12 + plen + vlen + padlen + PyBytes_GET_SIZE(payload)
+        n = 12 + plen + vlen + padlen + body
         packet = PyBytes_FromStringAndSize(NULL, n)
         p = PyBytes_AS_STRING(packet)
         p[0] = <char>(0x90 if (prefix is not None or vlen) else 0x80)
@@ -205,8 +243,15 @@ cdef class NativeRewriter:
         if padlen:
             memcpy(p + off, PyBytes_AS_STRING(pad), padlen)
             off += padlen
-        memcpy(p + off, PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
-        return self._finish(packet, seq_out, ts_out, PyBytes_GET_SIZE(payload), sink, now)
+        memcpy(p + off, PyBytes_AS_STRING(payload) + poff, body)
+        if retag:
+            # RED passed on: each block header's payload type in the subscriber's numbering
+            while off < n:
+                p[off] = <char>((<unsigned char>p[off] & 0x80) | self._red_map[<unsigned char>p[off] & 0x7F])
+                if not <unsigned char>p[off] & 0x80:
+                    break
+                off += 4
+        return self._finish(packet, seq_out, ts_out, body, sink, now)
 
     cdef int _send_twcc(self, int b1, int out_pt, unsigned int seq_out, unsigned int ts_out, bytes payload,
                         object abs3, object sink, double now) except -1:

@@ -20,6 +20,7 @@ import struct
 from collections.abc import Callable
 from typing import Optional, Protocol
 
+from . import red
 from .sendlog import SendLog, restamp
 from .upstream_nack import MAX_AGE, MAX_GAP, UpstreamNack
 
@@ -302,6 +303,10 @@ class RtpRewriter:
         self.request_keyframe = request_keyframe
         self.pt_map: dict[int, int] = {}
         self.rtx_pt: Optional[int] = None
+        #: the publisher's Opus RED payload type (-1: none); ``red_keep``: the subscriber takes
+        #: RED (block types mapped), else it gets the primary Opus frame alone
+        self.red_pt = -1
+        self.red_keep = False
         self.ext = ExtensionWriter({}, None)
         self.sink: Optional[RtpSink] = None
         #: the subscriber transport's transport-wide numbering (None: no transport-cc toward it)
@@ -324,9 +329,20 @@ class RtpRewriter:
         self.dropped = 0
         self.retransmitted = 0
 
-    def configure(self, *, pt_map: dict[int, int], rtx_pt: Optional[int], ext: ExtensionWriter, sink: RtpSink) -> None:
+    def configure(
+        self,
+        *,
+        pt_map: dict[int, int],
+        rtx_pt: Optional[int],
+        ext: ExtensionWriter,
+        sink: RtpSink,
+        red_pt: Optional[int] = None,
+        red_keep: bool = False,
+    ) -> None:
         self.pt_map = pt_map
         self.rtx_pt = rtx_pt
+        self.red_pt = -1 if red_pt is None else red_pt
+        self.red_keep = red_keep
         self.ext = ext
         self.sink = sink
 
@@ -346,6 +362,16 @@ class RtpRewriter:
         keyframe: bool,
         now: float,
     ) -> None:
+        if pt == self.red_pt:
+            if self.red_keep:
+                payload = red.retag(payload, self.pt_map)
+            else:
+                found = red.primary(payload)
+                if found is None:
+                    self.dropped += 1
+                    return
+                pt = found[0]
+                payload = payload[found[1] :]
         sink = self.sink
         out_pt = self.pt_map.get(pt)
         if sink is None or out_pt is None:

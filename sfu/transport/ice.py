@@ -230,6 +230,9 @@ class IceSockets:
                 if bound_or_none is None:
                     continue
                 bound = bound_or_none
+            if self.config.announced_port:
+                # clients send to a forwarder on that port, which sends on to ours
+                bound = (bound[0], self.config.announced_port)
             candidates.append(
                 bridge.register_host_protocol(connection, protocol, component, bound, self.config.announced_ip)
             )

@@ -1,7 +1,7 @@
 // The one RTCPeerConnection to the SFU and its offer/answer exchange (the server is the
 // impolite side of glare). Steps run one at a time, in arrival order, through `enqueue`.
 
-import { alignExtmapIds, gatheringDone } from "./room_signaling.js";
+import { alignExtmapIds, gatheringDone, withOpusDtx } from "./room_signaling.js";
 import { CAMERA_ENCODINGS, SCREEN_ENCODINGS } from "./room_layers.js";
 import { send, state } from "./room_state.js";
 import { reconcile } from "./room_tiles.js";
@@ -59,7 +59,7 @@ export async function sendOffer(gen) {
   // a restart offer that had to wait (glare, a pending offer) still restarts: ask again
   if (state.restartPending) pc.restartIce();
   const offer = await pc.createOffer();
-  await pc.setLocalDescription({ type: "offer", sdp: alignExtmapIds(offer.sdp) });
+  await pc.setLocalDescription({ type: "offer", sdp: withOpusDtx(alignExtmapIds(offer.sdp)) });
   await gatheringDone(pc);
   if (gen !== state.generation) return;
   send({ type: "offer", sdp: pc.localDescription.sdp, sources: sourcesMap() });
@@ -94,7 +94,8 @@ export async function onOffer(msg, gen) {
     state.needReoffer = true;
   }
   await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
-  await pc.setLocalDescription(await pc.createAnswer());
+  const answer = await pc.createAnswer();
+  await pc.setLocalDescription({ type: "answer", sdp: withOpusDtx(answer.sdp) });
   await gatheringDone(pc, 1500);
   if (gen !== state.generation) return;
   send({ type: "answer", sdp: pc.localDescription.sdp });

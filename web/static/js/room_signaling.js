@@ -107,3 +107,21 @@ export function alignExtmapIds(sdp) {
     return m ? `a=extmap:${target.get(m[3])}${m[2] || ""} ${m[3]}${m[4]}` : line;
   }).join("\r\n");
 }
+
+/**
+ * `sdp` with `usedtx=1` on every Opus payload type: this page asks for discontinuous
+ * transmission of the audio it receives (RFC 7587 6.1), as the SFU asks of the page for what
+ * it sends (its answers carry `usedtx=1` too): a silent participant costs a packet every 400 ms.
+ */
+export function withOpusDtx(sdp) {
+  const opus = new Set();
+  for (const m of sdp.matchAll(/^a=rtpmap:(\d+) opus\/48000/gim)) opus.add(m[1]);
+  return sdp
+    .split("\r\n")
+    .map((line) => {
+      const m = line.match(/^a=fmtp:(\d+) (.*)$/);
+      if (!m || !opus.has(m[1]) || /(^|;)\s*usedtx=/.test(m[2])) return line;
+      return `${line};usedtx=1`;
+    })
+    .join("\r\n");
+}

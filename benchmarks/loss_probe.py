@@ -1,0 +1,146 @@
+"""What a learner's Chromium says of the mentor on a lossy link, through ``getStats()``: video
+frame rate, the longest wait between two frames and Chromium's freeze counters; audio
+concealment and level. Shared by ``tests/browser/test_room_loss.py`` and
+``benchmarks/loss_sweep.py``; the link itself is ``benchmarks/impair.py``."""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+# the page's own ICE username fragment: how the relay tells this participant's packets apart
+UFRAG_JS = """() => {
+  const d = window.__room && window.__room.pc && window.__room.pc.localDescription;
+  const m = d && d.sdp.match(/a=ice-ufrag:(\\S+)/);
+  return m ? m[1] : null;
+}"""
+
+# the receiver of (publisher, source) on this page: its inbound-rtp stats and codec
+INBOUND_JS = """async ([peerId, source]) => {
+  const room = window.__room;
+  const pc = room && room.pc;
+  const p = pc && room.state.participants.get(peerId);
+  const track = p && p.tracks.find((t) => t.source === source && t.mid != null);
+  const tr = track && pc.getTransceivers().find((t) => t.mid === track.mid);
+  if (!tr) return null;
+  const report = await tr.receiver.getStats();
+  let out = null;
+  report.forEach((s) => {
+    if (s.type === "inbound-rtp") {
+      out = Object.assign({}, s);
+      const codec = s.codecId && report.get(s.codecId);
+      out.codec = codec ? codec.mimeType : null;
+    }
+  });
+  return out;
+}"""
+
+# start sampling framesDecoded of (publisher, camera) every 50 ms in the page
+SAMPLE_START_JS = """([peerId]) => {
+  const room = window.__room;
+  const p = room.state.participants.get(peerId);
+  const track = p.tracks.find((t) => t.source === "camera" && t.mid != null);
+  const tr = room.pc.getTransceivers().find((t) => t.mid === track.mid);
+  window.__frameSamples = [];
+  clearInterval(window.__frameSampler);
+  window.__frameSampler = setInterval(async () => {
+    const report = await tr.receiver.getStats();
+    report.forEach((s) => {
+      if (s.type === "inbound-rtp") window.__frameSamples.push([performance.now(), s.framesDecoded || 0]);
+    });
+  }, 50);
+  return true;
+}"""
+
+SAMPLE_STOP_JS = """() => { clearInterval(window.__frameSampler); return window.__frameSamples; }"""
+
+
+def speech_like_wav(path: Path, seconds: float = 10.0, rate: int = 48000) -> Path:
+    """A voiced, never silent signal (150 Hz harmonics, syllable-rate loudness) for Chromium's
+    fake microphone: DTX stays off, so every 20 ms carries a frame a loss can hit."""
+    frames = bytearray()
+    for n in range(int(seconds * rate)):
+        t = n / rate
+        envelope = 0.55 + 0.45 * math.sin(2 * math.pi * 4 * t)
+        x = sum(math.sin(2 * math.pi * 150 * k * t) / k for k in range(1, 8))
+        frames += struct.pack("<h", int(6000 * envelope * x / 2.6))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(frames))
+    return path
+
+
+def media_args(base: list[str], wav: Path) -> list[str]:
+    """Chromium flags: ``base`` with the fake camera at 30 fps (20 unless told, under the page's
+    24) and ``wav`` as the fake microphone."""
+    args = [a for a in base if a != "--use-fake-device-for-media-stream"]
+    return [*args, "--use-fake-device-for-media-stream=fps=30", f"--use-file-for-fake-audio-capture={wav}"]
+
+
+def video_window(learner: Any, mentor_peer: str, seconds: float) -> dict[str, Any]:
+    """The learner's view of the mentor's camera over ``seconds``: frame rate, the longest
+    time between two decoded frames (sampled every 50 ms), Chromium's freeze counters."""
+    before = learner.page.evaluate(INBOUND_JS, [mentor_peer, "camera"])
+    learner.page.evaluate(SAMPLE_START_JS, [mentor_peer])
+    start = time.monotonic()
+    time.sleep(seconds)
+    samples = learner.page.evaluate(SAMPLE_STOP_JS)
+    elapsed = time.monotonic() - start
+    after = learner.page.evaluate(INBOUND_JS, [mentor_peer, "camera"])
+    longest = 0.0
+    last_change = samples[0][0] if samples else 0.0
+    for (t0, f0), (t1, f1) in zip(samples, samples[1:]):
+        if f1 > f0:
+            longest = max(longest, (t1 - last_change) / 1000)
+            last_change = t1
+    return {
+        "fps": round((after["framesDecoded"] - before["framesDecoded"]) / elapsed, 1),
+        "longest_gap_s": round(longest, 3),
+        "freezes": after.get("freezeCount", 0) - before.get("freezeCount", 0),
+        "freezes_s": round(after.get("totalFreezesDuration", 0) - before.get("totalFreezesDuration", 0), 3),
+        "height": after.get("frameHeight"),
+        "nacks": after.get("nackCount", 0) - before.get("nackCount", 0),
+        "lost": after.get("packetsLost", 0) - before.get("packetsLost", 0),
+        "received": after.get("packetsReceived", 0) - before.get("packetsReceived", 0),
+    }
+
+
+def audio_window(learner: Any, mentor_peer: str, seconds: float) -> dict[str, Any]:
+    """The learner's playout of the mentor's microphone over ``seconds``: the share of samples
+    the decoder had to conceal (made up for lost packets), and how loud it played."""
+    before = learner.page.evaluate(INBOUND_JS, [mentor_peer, "mic"])
+    energy_before = before.get("totalAudioEnergy", 0.0)
+    levels = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(1.0)
+        levels.append(learner.page.evaluate(INBOUND_JS, [mentor_peer, "mic"]).get("audioLevel", 0.0))
+    after = learner.page.evaluate(INBOUND_JS, [mentor_peer, "mic"])
+
+    def d(key: str) -> float:
+        return float(after.get(key, 0) or 0) - float(before.get(key, 0) or 0)
+
+    samples = d("totalSamplesReceived")
+    duration = d("totalSamplesDuration")
+    return {
+        "codec": after.get("codec"),
+        "samples": int(samples),
+        "concealed_pct": round(100 * d("concealedSamples") / samples, 2) if samples else None,
+        "concealed_not_silent_pct": round(100 * (d("concealedSamples") - d("silentConcealedSamples")) / samples, 2)
+        if samples
+        else None,
+        "concealment_events": int(d("concealmentEvents")),
+        "lost": int(d("packetsLost")),
+        "received": int(d("packetsReceived")),
+        "fec_packets": int(d("fecPacketsReceived")),
+        "min_level": round(min(levels), 4) if levels else None,
+        "rms_level": round(math.sqrt((after.get("totalAudioEnergy", 0.0) - energy_before) / duration), 4)
+        if duration
+        else None,
+    }

@@ -1,0 +1,82 @@
+"""A live server whose media path runs through the user-space impairment relay
+(``benchmarks/impair.py``) for the loss tests; what they read of the learner's page is
+``benchmarks/loss_probe.py``."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from api.settings import Settings
+from benchmarks.impair import RelayThread
+from tests.browser.conftest import LiveServer
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def relayed_server(data_dir: Path, *, red: bool) -> Iterator[tuple[LiveServer, RelayThread]]:
+    """The platform with its SFU on one UDP port behind an impairment relay (clean until told)."""
+    sfu_port = free_udp_port()
+    relay = RelayThread(("127.0.0.1", sfu_port))
+    port = free_tcp_port()
+    settings = Settings(
+        data_dir=data_dir,
+        host="127.0.0.1",
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        scheduler_enabled=False,
+        auth_rate_limit=100_000,
+        access_log=False,
+        rtc_port_min=sfu_port,
+        rtc_port_max=sfu_port,
+        rtc_interfaces="127.0.0.1",
+        rtc_announced_port=relay.port,
+        # the SFU never checks a browser's own addresses: every packet goes through the relay
+        rtc_private_candidates="deny",
+        rtc_audio_red=red,
+        rtc_opus_dtx=True,  # as measured (docs/media-quality.md)
+    ).prepared()
+    server = LiveServer(settings)
+    server.start()
+    try:
+        yield server, relay
+    finally:
+        server.stop()
+        relay.close()
+
+
+def count_audio_payload_types(server: LiveServer, session_id: int) -> dict[str, Any]:
+    """Start counting the payload types of the audio the SFU receives in a room (its RTP tap);
+    returns the live dict {"pts": {pt: packets}, "red": {producer RED pt, or None}}."""
+    from api.keys import ENGINE
+
+    out: dict[str, Any] = {"pts": {}, "red": set()}
+
+    async def install(app: Any) -> None:
+        router = app[ENGINE].get_router(str(session_id))
+        assert router is not None
+
+        def tap(producer_id: str, kind: str, data: bytes) -> None:
+            if kind == "audio" and len(data) > 1:
+                pt = data[1] & 0x7F
+                out["pts"][pt] = out["pts"].get(pt, 0) + 1
+
+        router.observer.add_rtp_tap(tap)
+        out["red"] = {p.red_pt for p in router.producers if p.kind == "audio"}
+
+    server.run(install)
+    return out
