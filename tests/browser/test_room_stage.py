@@ -7,6 +7,7 @@ Each participant in their own Chromium process; sizes are measured on the page."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,6 +50,15 @@ BYTES_SENT = """async () => {
   });
   return out;
 }"""
+
+# the id of a publisher's track as this page knows it
+TRACK_OF = """([peerId, source]) => {
+  const p = window.__room.state.participants.get(peerId);
+  const t = p && p.tracks.find((x) => x.source === source);
+  return t ? t.id : null;
+}"""
+
+SIZES = "() => window.__room.sizes"
 
 # the height of what this page decodes from a publisher's camera
 HEIGHT_FROM = """async (peerId) => {
@@ -226,7 +236,7 @@ def test_a_gallery_fills_the_stage_and_nobody_encodes_720p_for_small_tiles(peopl
         mentor.page.wait_for_timeout(2000)
         after = sent()
         grew = {rid: after.get(rid, 0) - before.get(rid, 0) for rid in ("q", "h", "f")}
-        print("bytes sent in 2 s per layer:", grew)
+        print("kbit/s per layer over 2 s:", {rid: n * 8 / 2000 for rid, n in grew.items()})
         return grew["f"] == 0 and grew["q"] > 0 and grew["h"] > 0
 
     assert poll(f_flat, 25, every=0), sent()
@@ -236,16 +246,42 @@ def test_a_gallery_fills_the_stage_and_nobody_encodes_720p_for_small_tiles(peopl
     peer = mentor.peer_id
     watcher = learners[1]
     tile = watcher.page.locator(f'[data-tile="{peer}:camera"]')
-    paused_at = sent().get("f", 0)
+    paused = sent()
+    clicked = time.monotonic()
     tile.dblclick()
     assert poll(lambda: watcher.page.evaluate("() => Boolean(document.fullscreenElement)"), 5)
-    assert poll(lambda: sent().get("f", 0) > paused_at, 5), sent()
-    assert poll(lambda: int(watcher.page.evaluate(HEIGHT_FROM, peer)) >= 720, 10), (
+    assert poll(lambda: sent().get("f", 0) > paused.get("f", 0), 5, every=0.05), sent()
+    resumed = time.monotonic() - clicked
+    assert poll(lambda: int(watcher.page.evaluate(HEIGHT_FROM, peer)) >= 720, 10, every=0.05), (
         watcher.page.evaluate(HEIGHT_FROM, peer),
         sent(),
     )
+    hd = time.monotonic() - clicked
+    mentor.page.wait_for_timeout(2000)
+    rates = {rid: (n - paused.get(rid, 0)) * 8 / 1000 / (time.monotonic() - clicked) for rid, n in sent().items()}
+    print(f"full screen: f bytes again after {resumed:.2f} s, 720 rows decoded after {hd:.2f} s; kbit/s since", rates)
     for other in (learners[0], learners[2]):
         assert 0 < int(other.page.evaluate(HEIGHT_FROM, peer)) < 720
+    # what the full-screen page told the SFU: the video drawn on the whole 1280x800 screen
+    # (720 rows, letterboxed), not the 287-row tile it had
+    track = watcher.page.evaluate(TRACK_OF, [peer, "camera"])
+    assert watcher.page.evaluate(f"() => window.__room.sizes[{track!r}]") >= 700, watcher.page.evaluate(SIZES)
+
+    # speaker view gives the featured person the stage: their top layer comes back for it
+    speaker_view = learners[2]
+    speaker_view.page.locator('button[data-layout="speaker"]').click()
+    settled(speaker_view, "speaker", 4)
+
+    def featured_height() -> int:
+        layout = speaker_view.page.evaluate(BOXES)
+        star = next(t for t in layout["tiles"] if t["place"] == "stage")
+        return int(speaker_view.page.evaluate(HEIGHT_FROM, star["key"].split(":")[0]))
+
+    assert poll(lambda: featured_height() >= 720, 15), (speaker_view.page.evaluate(BOXES), featured_height())
+    layout = speaker_view.page.evaluate(BOXES)
+    star = next(t for t in layout["tiles"] if t["place"] == "stage")
+    assert area(star["box"]) >= 0.5 * area(layout["stage"]), layout
+    assert all(area(t["box"]) < 0.1 * area(layout["stage"]) for t in layout["tiles"] if t is not star), layout
 
     # a window resized to a phone's: the gallery is laid out again, still equal tiles
     learners[0].page.set_viewport_size({"width": 390, "height": 844})

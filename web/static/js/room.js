@@ -40,6 +40,8 @@ window.__room = {
   get pc() { return state.pc; },
   get phase() { return state.phase; },
   get peerId() { return state.peerId; },
+  /** track id -> the height (device pixels) last reported to the SFU for it */
+  get sizes() { return Object.fromEntries(sizeHints.sent); },
   state,
 };
 
