@@ -73,6 +73,36 @@ HEIGHT_FROM = """async (peerId) => {
 }"""
 
 
+# the top layer as the page's camera encodes it now: its height and what limits it
+TOP_LAYER = """async () => {
+  let out = {height: 0, limit: null};
+  (await window.__room.pc.getStats()).forEach((s) => {
+    if (s.type === "outbound-rtp" && s.kind === "video" && s.rid === "f")
+      out = {height: s.frameHeight || 0, limit: s.qualityLimitationReason || null};
+  });
+  return out;
+}"""
+
+
+def gets_top_layer(viewer: Participant, publisher: Participant) -> bool:
+    """``viewer`` decodes ``publisher``'s camera in 720 rows, or in the top layer's rows when
+    the publisher's browser is scaling that layer down for want of CPU (Chrome does so on this
+    shared 2-core machine under load: 540 rows): the layer is right, the encoder is starved."""
+    got = int(viewer.page.evaluate(HEIGHT_FROM, publisher.peer_id))
+    if got >= 720:
+        return True
+    top = publisher.page.evaluate(TOP_LAYER)
+    return bool(top["limit"] == "cpu" and top["height"] > 360 and got >= top["height"])
+
+
+def top_layer_details(viewer: Participant, publisher: Participant) -> dict[str, Any]:
+    return {
+        "decoded": viewer.page.evaluate(HEIGHT_FROM, publisher.peer_id),
+        "top layer": publisher.page.evaluate(TOP_LAYER),
+        "bytes": publisher.page.evaluate(BYTES_SENT),
+    }
+
+
 @pytest.fixture
 def people(browser: Any, live_server: Any) -> Iterator[Any]:
     made: list[tuple[Participant, Any]] = []
@@ -153,12 +183,9 @@ def test_a_one_to_one_fills_the_stage_at_every_window_size(people: Any, api_clie
     assert area(other["video"]) >= 0.7 * area(stage), layout
     print("1:1 at 1280x800: stage", stage, "mentor", other["box"], "self", layout["me"]["box"])
 
-    # the stage tile is ~650 rows: the learner gets the mentor's 720-row layer
-    peer = mentor.peer_id
-    assert poll(lambda: int(learner.page.evaluate(HEIGHT_FROM, peer)) >= 720, 20), (
-        learner.page.evaluate(HEIGHT_FROM, peer),
-        mentor.page.evaluate(BYTES_SENT),
-    )
+    # the stage tile is ~590 rows: the learner gets the mentor's 720-row layer (the time is
+    # test_room_simulcast's for the same: the top layer starts once the mentor's estimate allows)
+    assert poll(lambda: gets_top_layer(learner, mentor), 40), top_layer_details(learner, mentor)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     learner.page.screenshot(path=str(ARTIFACTS / "stage-one-to-one-1280x800.png"))
 
@@ -252,14 +279,12 @@ def test_a_gallery_fills_the_stage_and_nobody_encodes_720p_for_small_tiles(peopl
     assert poll(lambda: watcher.page.evaluate("() => Boolean(document.fullscreenElement)"), 5)
     assert poll(lambda: sent().get("f", 0) > paused.get("f", 0), 5, every=0.05), sent()
     resumed = time.monotonic() - clicked
-    assert poll(lambda: int(watcher.page.evaluate(HEIGHT_FROM, peer)) >= 720, 10, every=0.05), (
-        watcher.page.evaluate(HEIGHT_FROM, peer),
-        sent(),
-    )
+    assert poll(lambda: gets_top_layer(watcher, mentor), 10, every=0.05), top_layer_details(watcher, mentor)
     hd = time.monotonic() - clicked
+    print("top layer:", top_layer_details(watcher, mentor))
     mentor.page.wait_for_timeout(2000)
     rates = {rid: (n - paused.get(rid, 0)) * 8 / 1000 / (time.monotonic() - clicked) for rid, n in sent().items()}
-    print(f"full screen: f bytes again after {resumed:.2f} s, 720 rows decoded after {hd:.2f} s; kbit/s since", rates)
+    print(f"full screen: f bytes again after {resumed:.2f} s, top layer decoded after {hd:.2f} s; kbit/s since", rates)
     for other in (learners[0], learners[2]):
         assert 0 < int(other.page.evaluate(HEIGHT_FROM, peer)) < 720
     # what the full-screen page told the SFU: the video drawn on the whole 1280x800 screen
@@ -272,12 +297,14 @@ def test_a_gallery_fills_the_stage_and_nobody_encodes_720p_for_small_tiles(peopl
     speaker_view.page.locator('button[data-layout="speaker"]').click()
     settled(speaker_view, "speaker", 4)
 
-    def featured_height() -> int:
+    everyone = {p.peer_id: p for p in (mentor, *learners)}
+
+    def featured() -> Participant:
         layout = speaker_view.page.evaluate(BOXES)
         star = next(t for t in layout["tiles"] if t["place"] == "stage")
-        return int(speaker_view.page.evaluate(HEIGHT_FROM, star["key"].split(":")[0]))
+        return everyone[star["key"].split(":")[0]]
 
-    assert poll(lambda: featured_height() >= 720, 15), (speaker_view.page.evaluate(BOXES), featured_height())
+    assert poll(lambda: gets_top_layer(speaker_view, featured()), 15), top_layer_details(speaker_view, featured())
     layout = speaker_view.page.evaluate(BOXES)
     star = next(t for t in layout["tiles"] if t["place"] == "stage")
     assert area(star["box"]) >= 0.5 * area(layout["stage"]), layout
