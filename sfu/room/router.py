@@ -353,7 +353,10 @@ class Router:
 
     def _tick_dynacast(self) -> None:
         producers = [p for p in self.producers if p.simulcast]
-        self.dynacast.forget(p.id for p in producers)
+        live = {p.id for p in producers}
+        self.dynacast.forget(live)
+        for gone in [pid for pid in self._resumed_at if pid not in live]:
+            del self._resumed_at[gone]
         now = self.clock()
         for producer in producers:
             self._update_dynacast(producer)

@@ -178,3 +178,54 @@ def test_the_wire_message_names_the_publishers_own_track_and_rids() -> None:
     assert wire["type"] == "publish-layers"
     assert wire["mid"] == "1" and wire["source"] == "camera" and wire["track_id"] == "pr-1"
     assert wire["layers"] == {"q": True, "h": True, "f": False} == wire["data"]["layers"]
+
+
+class FakePeer:
+    """What the router needs of a peer here: its id, producers, consumers and inbox."""
+
+    def __init__(self, peer_id: str, producers: dict[str, Producer], consumers: list[Consumer]) -> None:
+        self.id = peer_id
+        self.producers = producers
+        self.consumers = {c.id: c for c in consumers}
+        self.inbox: list[msg.RoomMessage] = []
+
+    def notify(self, message: msg.RoomMessage) -> None:
+        self.inbox.append(message)
+
+    def set_video_size(self, track_id: str, height: Optional[int]) -> bool:
+        for c in self.consumers.values():
+            if c.producer is not None and c.producer.id == track_id:
+                c.max_height = height
+                c.update_layer()
+                return True
+        return False
+
+
+async def test_the_router_tells_the_publisher_alone_and_resumes_on_a_larger_tile() -> None:
+    from sfu.config import SfuConfig
+    from sfu.room.router import Router
+
+    clock = Clock()
+    p = _publisher(clock)
+    watchers = [_subscriber(p, clock, 245), _subscriber(p, clock, 245)]
+    router = Router(room_id="r", max_peers=5, app_data={}, config=SfuConfig(), clock=clock)
+    try:
+        mentor = FakePeer("pe-m", {p.id: p}, [])
+        learner = FakePeer("pe-l", {}, watchers[:1])
+        other = FakePeer("pe-o", {}, watchers[1:])
+        router.peers = {"pe-m": mentor, "pe-l": learner, "pe-o": other}  # type: ignore[dict-item]
+        router._consumers_of[p.id] = {c.id: c for c in watchers}
+        router._tick_dynacast()
+        assert not mentor.inbox  # nothing unneeded for long yet
+        clock.now += PAUSE_AFTER + 0.5
+        router._tick_dynacast()
+        assert mentor.inbox == [msg.PublishLayers(p.id, "1", "camera", {"q": True, "h": True, "f": False})]
+        assert not learner.inbox and not other.inbox
+        # a learner goes full screen: resumed in the same step, not at the next tick
+        assert router.set_video_size(learner, p.id, 800)  # type: ignore[arg-type]
+        assert mentor.inbox[-1] == msg.PublishLayers(p.id, "1", "camera", {"q": True, "h": True, "f": True})
+        assert not learner.inbox and not other.inbox
+        assert not router.set_video_size(learner, "pr-nobody", 800)  # type: ignore[arg-type]
+    finally:
+        router.peers = {}
+        await router.close()
