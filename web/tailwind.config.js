@@ -2,6 +2,17 @@
 module.exports = {
   content: ["./templates/**/*.html", "./static/js/**/*.js"],
   theme: {
+    // Tailwind's breakpoints, plus md-tall between md and lg (so lg: still wins over it): wide
+    // and tall, where the live room's chat sits beside the stage (a phone on its side is wide
+    // but short, and keeps its whole width for video)
+    screens: {
+      sm: "640px",
+      md: "768px",
+      "md-tall": { raw: "(min-width: 768px) and (min-height: 480px)" },
+      lg: "1024px",
+      xl: "1280px",
+      "2xl": "1536px",
+    },
     extend: {
       colors: {
         brand: {

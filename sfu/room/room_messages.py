@@ -91,6 +91,17 @@ class Quality:
     rtt_ms: Optional[float]
 
 
+@dataclass(frozen=True)
+class PublishLayers:
+    """Dynacast, to a publisher only: which simulcast layers (by rid) of its track
+    ``track_id`` (its own m-line ``mid``, source ``source``) to keep sending."""
+
+    track_id: str
+    mid: str
+    source: str
+    layers: dict[str, bool]
+
+
 RoomMessage = Union[
     Offer,
     Answer,
@@ -104,5 +115,6 @@ RoomMessage = Union[
     Recording,
     SessionEnded,
     Quality,
+    PublishLayers,
 ]
 Notify = Callable[[RoomMessage], None]

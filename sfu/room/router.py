@@ -15,6 +15,7 @@ from . import room_messages as msg
 from ..rtp.codecs import is_rtx
 from ..config import SfuConfig
 from .consumer import Consumer
+from .dynacast import Dynacast
 from ..errors import SignalingError
 from ..transport.ice import IceSockets
 from ..rtp.layers import RecordingFeed
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 QUALITY_TICKS = 4
 #: an unpaused track that sent nothing for this long: its sender's link is lost
 SILENT_SECONDS = 5.0
+#: after a layer is resumed, its subscribers look for it every tick (not only at their next
+#: RTCP round) so the picture goes up as soon as the publisher sends it
+RESUME_FOLLOW_SECONDS = 3.0
 
 
 @dataclass
@@ -76,6 +80,9 @@ class Router:
         #: producer id -> what the recorder gets of a simulcast camera (its best layer)
         self._feeds: dict[str, RecordingFeed] = {}
         self.quality = QualityMonitor()
+        #: which simulcast layers each publisher is asked to send (nobody needs the rest)
+        self.dynacast = Dynacast()
+        self._resumed_at: dict[str, float] = {}  # producer id -> when a layer was last resumed
         self._link_counts: dict[int, tuple[int, int]] = {}  # id(forwarder) -> (expected, received)
         self._ticks = 0
         self._on_closed = on_closed
@@ -204,6 +211,16 @@ class Router:
         if changed:
             self._announce_tracks(peer)
 
+    def set_video_size(self, peer: Peer, track_id: str, height: Optional[int]) -> bool:
+        """``peer`` shows ``track_id`` at ``height`` device pixels: its layer follows, and the
+        publisher resumes a paused layer at once if this tile needs it."""
+        if not peer.set_video_size(track_id, height):
+            return False
+        producer = next((p for p in self.producers if p.id == track_id), None)
+        if producer is not None:
+            self._update_dynacast(producer)
+        return True
+
     def chat(self, peer: Peer, text: str) -> None:
         at = time.time()
         self.broadcast(msg.Chat(peer.id, peer.info.public_user(), text, at))
@@ -318,6 +335,37 @@ class Router:
     def _subscribe(self, subscriber: Peer, producer: Producer) -> None:
         consumer = subscriber.add_consumer(producer)
         self._consumers_of.setdefault(producer.id, {})[consumer.id] = consumer
+        self._update_dynacast(producer)  # a newcomer needs what its tile will call for: resume now
+
+    def _update_dynacast(self, producer: Producer) -> None:
+        """Tell ``producer``'s publisher which of its simulcast layers to send, if that changed."""
+        now = self.clock()
+        consumers = self._consumers_of.get(producer.id, {}).values()
+        change = self.dynacast.update(producer, consumers, recording=bool(self.observer.rtp_taps), now=now)
+        if change is None:
+            return
+        publisher = self.peers.get(producer.peer_id)
+        if publisher is None or publisher.producers.get(producer.id) is not producer:
+            return
+        if change.resumed:
+            self._resumed_at[producer.id] = now
+        publisher.notify(msg.PublishLayers(producer.id, producer.mid, producer.source, change.active))
+
+    def _tick_dynacast(self) -> None:
+        producers = [p for p in self.producers if p.simulcast]
+        live = {p.id for p in producers}
+        self.dynacast.forget(live)
+        for gone in [pid for pid in self._resumed_at if pid not in live]:
+            del self._resumed_at[gone]
+        now = self.clock()
+        for producer in producers:
+            self._update_dynacast(producer)
+            resumed = self._resumed_at.get(producer.id)
+            if resumed is not None and now - resumed > RESUME_FOLLOW_SECONDS:
+                del self._resumed_at[producer.id]
+            elif resumed is not None:
+                for consumer in list(self._consumers_of.get(producer.id, {}).values()):
+                    consumer.update_layer()
 
     def _forget(self, consumer: Consumer) -> None:
         if consumer.producer is not None:
@@ -418,6 +466,7 @@ class Router:
                 await asyncio.sleep(0.5)
                 self.speaker.evaluate()
                 self._update_feeds()
+                self._tick_dynacast()
                 self._ticks += 1
                 if self._ticks % QUALITY_TICKS == 0:
                     self._sample_quality()

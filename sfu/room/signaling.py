@@ -86,6 +86,8 @@ def to_wire(message: msg.RoomMessage) -> dict[str, Any]:
                 "loss": round(loss, 4),
                 "rtt_ms": None if rtt_ms is None else round(rtt_ms, 1),
             }
+        case msg.PublishLayers(track_id=track_id, mid=mid, source=source, layers=layers):
+            body = {"type": "publish-layers", "track_id": track_id, "mid": mid, "source": source, "layers": layers}
         case _:
             raise TypeError(f"not a room message: {message!r}")
     return server_message(body)
@@ -291,7 +293,7 @@ class ParticipantSession:
             height is None or (isinstance(height, int) and not isinstance(height, bool) and 0 <= height <= 10_000)
         ):
             raise SignalingError("invalid_message", "video-size needs track_id and height (0-10000 or null)")
-        if not self.peer.set_video_size(track_id, height):
+        if not self.router.set_video_size(self.peer, track_id, height):
             raise SignalingError("unknown_track", "no such track reaches you")
 
     def _on_chat(self, data: dict[str, Any]) -> None:

@@ -14,7 +14,8 @@
 // starts the page; the rest lives beside it: room_state.js (shared state), room_negotiation.js
 // (the peer connection), room_tiles.js (videos), room_panel.js (people and chat),
 // room_lobby.js (waiting for the mentor), room_controls.js (the control bar), with
-// room_signaling.js, room_media.js and room_layers.js below them.
+// room_signaling.js, room_media.js, room_layers.js, room_stage.js (where tiles go) and
+// room_dynacast.js (which of our layers anyone watches) below them.
 
 import { api, toast } from "./api.js";
 import * as realtime from "./realtime.js";
@@ -24,6 +25,7 @@ import { setLabel, setRecording, updateControls } from "./room_controls.js";
 import { loadLobby } from "./room_lobby.js";
 import { createPeerConnection, enqueue, onAnswer, onOffer, sendOffer } from "./room_negotiation.js";
 import { restartRefused } from "./room_ice_restart.js";
+import { onPublishLayers } from "./room_dynacast.js";
 import { addChat, loadChatHistory, renderChat, renderPeople } from "./room_panel.js";
 import { $, ROLE, SID, TERMINAL, displayName, normalizePeer, root, send, state, toMillis } from "./room_state.js";
 import { highlightSpeaker, onQuality, reconcile, sizeHints } from "./room_tiles.js";
@@ -41,6 +43,8 @@ window.__room = {
   get phase() { return state.phase; },
   get peerId() { return state.peerId; },
   get iceRestarts() { return state.iceRestarts; },
+  /** track id -> the height (device pixels) last reported to the SFU for it */
+  get sizes() { return Object.fromEntries(sizeHints.sent); },
   state,
 };
 
@@ -272,6 +276,9 @@ function onMessage(msg, gen) {
       break;
     case "quality":
       onQuality(msg);
+      break;
+    case "publish-layers":
+      onPublishLayers(msg);
       break;
     case "session-ended":
       showEnded();

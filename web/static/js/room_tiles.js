@@ -5,6 +5,7 @@
 
 import { h, initials } from "./api.js";
 import { VideoSizeHints } from "./room_layers.js";
+import { CAMERA_ASPECT, layoutStage, shownHeight } from "./room_stage.js";
 import { $, ROLE, displayName, root, send, state, trackOf } from "./room_state.js";
 
 const grid = $("#video-grid");
@@ -17,6 +18,8 @@ function makeTile(key, { local, screen }) {
     class: `h-full w-full ${screen ? "object-contain" : "object-cover"}${local && !screen ? " -scale-x-100" : ""}`,
     autoplay: true, playsinline: true,
   });
+  // a new layer or a rotated phone can change the picture's shape: the stage follows
+  video.addEventListener("resize", () => layoutGrid());
   video.muted = local; // never play our own microphone back
   video.autoplay = true;
   video.playsInline = true;
@@ -30,11 +33,33 @@ function makeTile(key, { local, screen }) {
   const caption = h("figcaption", { class: "absolute inset-x-2 bottom-2 flex items-center gap-2 text-xs" },
     h("span", { class: "inline-flex min-w-0 items-center gap-1.5 rounded-md bg-black/60 px-2 py-1 text-white" }, name, mic), quality);
   const el = h("figure", {
-    class: "relative aspect-video overflow-hidden rounded-xl bg-slate-800 ring-2 ring-transparent transition-shadow",
+    class: `absolute overflow-hidden rounded-xl ${screen ? "bg-black" : "bg-slate-800"} ring-2 ring-transparent transition-shadow`,
     "data-tile": key, "data-testid": "video-tile",
   }, video, placeholder, caption);
+  if (!local) {
+    // full screen: double-click the tile, or its button (keyboard and touch)
+    const full = h("button", {
+      type: "button", class: "absolute right-2 top-2 z-10 inline-flex h-9 w-9 items-center justify-center rounded-md bg-black/60 text-white opacity-80 hover:opacity-100 focus:opacity-100",
+      "aria-label": "Full screen", title: "Full screen", "data-fullscreen": "",
+    });
+    full.innerHTML = FULLSCREEN_SVG;
+    full.addEventListener("click", () => toggleFullscreen(el));
+    el.addEventListener("dblclick", () => toggleFullscreen(el));
+    el.append(full);
+  }
   el._parts = { video, placeholder, initial, name, mic, quality };
   return { el, video, ids: "" };
+}
+
+const FULLSCREEN_SVG = '<svg viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path d="M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5"/></svg>';
+
+/** One tile fills the screen (the SFU then sends it the layer the screen calls for), or back. */
+function toggleFullscreen(el) {
+  if (document.fullscreenElement) {
+    document.exitFullscreen().catch(() => {});
+  } else if (el.requestFullscreen) {
+    el.requestFullscreen().catch(() => {});
+  }
 }
 
 function playVideo(video) {
@@ -155,38 +180,68 @@ export function reconcile() {
   renderQuality();
 }
 
-function layoutGrid() {
+// ------------------------------------------------------------------ the stage (room_stage.js)
+
+const GAP_SMALL = 8;
+const GAP = 12;
+let lastLayout = { mode: "empty", rects: new Map() };
+
+/** Width / height of what a tile shows: its video once it has frames, else a camera's 16:9. */
+function tileAspect(t) {
+  const v = t.video;
+  return v.videoWidth > 0 && v.videoHeight > 0 ? v.videoWidth / v.videoHeight : CAMERA_ASPECT;
+}
+
+/** Place every tile on the stage; then tell the SFU the sizes remote videos are shown at. */
+export function layoutGrid() {
   const n = tiles.size;
   grid.dataset.count = String(n);
   grid.dataset.layout = state.layout;
-  let cls;
-  if (state.layout === "speaker" && n > 1) {
-    cls = "grid grid-cols-2 gap-2 sm:grid-cols-4 sm:gap-3";
-  } else if (n <= 1) {
-    cls = "mx-auto grid max-w-4xl grid-cols-1 gap-2 sm:gap-3";
-  } else if (n === 2) {
-    cls = "grid grid-cols-1 gap-2 sm:grid-cols-2 sm:gap-3";
-  } else if (n <= 4) {
-    cls = "grid grid-cols-1 gap-2 min-[480px]:grid-cols-2 sm:gap-3";
-  } else {
-    cls = "grid grid-cols-1 gap-2 min-[480px]:grid-cols-2 sm:gap-3 lg:grid-cols-3";
-  }
-  grid.className = cls;
-  const featured = state.layout === "speaker" ? featuredKey() : null;
+  const w = grid.clientWidth;
+  const h = grid.clientHeight;
+  const gap = w < 640 ? GAP_SMALL : GAP;
+  const list = [...tiles].sort((a, b) => Number(a[1].el.style.order) - Number(b[1].el.style.order))
+    .map(([key, t]) => ({ key, local: key.startsWith("local"), screen: key.endsWith(":screen"), aspect: tileAspect(t) }));
+  lastLayout = layoutStage(list, { w, h, gap, featured: featuredKey() });
+  grid.dataset.mode = lastLayout.mode;
   for (const [key, t] of tiles) {
-    t.el.classList.toggle("col-span-full", key === featured);
-    if (key === featured) t.el.style.order = "-1";
+    const r = lastLayout.rects.get(key);
+    if (!r) continue;
+    const s = t.el.style;
+    s.left = `${Math.round(r.x)}px`;
+    s.top = `${Math.round(r.y)}px`;
+    s.width = `${Math.round(r.w)}px`;
+    s.height = `${Math.round(r.h)}px`;
+    s.zIndex = r.role === "pip" ? "10" : "";
+    t.el.dataset.place = r.role;
+    const contain = r.fit === "contain" || document.fullscreenElement === t.el;
+    t.video.classList.toggle("object-contain", contain);
+    t.video.classList.toggle("object-cover", !contain);
+    t.el.classList.toggle("shadow-xl", r.role === "pip");
+    const button = t.el.querySelector("[data-fullscreen]");
+    if (button) button.setAttribute("aria-label", document.fullscreenElement === t.el ? "Exit full screen" : "Full screen");
   }
+  reportSizes();
 }
 
+/** The tile speaker view (or a screen share, in any view) puts on the stage; null: a gallery. */
 function featuredKey() {
   for (const key of tiles.keys()) if (key.endsWith(":screen") && !key.startsWith("local")) return key;
+  if (state.layout !== "speaker") return null;
   if (state.speaker && state.speaker !== state.peerId && tiles.has(`${state.speaker}:camera`)) return `${state.speaker}:camera`;
   const mentor = [...state.participants.values()].find((p) => p.user.role === "mentor");
-  if (mentor) return `${mentor.peer_id}:camera`;
+  if (mentor && tiles.has(`${mentor.peer_id}:camera`)) return `${mentor.peer_id}:camera`;
   for (const key of tiles.keys()) if (!key.startsWith("local")) return key;
-  return "local:camera";
+  return null;
 }
+
+// the stage changes size with the window, the side panel and the banners above it
+let relayout = 0;
+new ResizeObserver(() => {
+  cancelAnimationFrame(relayout);
+  relayout = requestAnimationFrame(layoutGrid);
+}).observe(grid);
+document.addEventListener("fullscreenchange", layoutGrid);
 
 export function highlightSpeaker() {
   for (const [key, t] of tiles) {
@@ -199,10 +254,7 @@ export function highlightSpeaker() {
   root.querySelectorAll("#participants [data-peer]").forEach((li) => {
     li.dataset.speaking = li.dataset.peer === state.speaker ? "true" : "false";
   });
-  if (state.layout === "speaker") {
-    const featured = featuredKey();
-    for (const [key, t] of tiles) t.el.classList.toggle("col-span-full", key === featured);
-  }
+  if (state.layout === "speaker") layoutGrid(); // the stage follows the speaker
 }
 
 // ------------------------------------------------------------------ network quality
@@ -235,7 +287,7 @@ function renderQuality() {
 
 export const sizeHints = new VideoSizeHints((m) => send(m));
 
-/** [track id, shown height in device pixels] of every remote video tile. */
+/** [track id, height its video is drawn at in device pixels] of every remote video tile. */
 function remoteVideoSizes() {
   const out = [];
   const dpr = window.devicePixelRatio || 1;
@@ -244,12 +296,22 @@ function remoteVideoSizes() {
     const [peerId, slot] = key.split(":");
     const p = state.participants.get(peerId);
     const track = p && trackOf(p, slot === "screen" ? "screen" : "camera");
-    if (track?.id && track.mid != null) out.push([track.id, Math.round(t.el.clientHeight * dpr)]);
+    if (!track?.id || track.mid == null) continue;
+    // a full-screen tile is as large as the screen, whatever the stage gave it
+    const full = document.fullscreenElement === t.el;
+    const rect = full ? { w: t.el.clientWidth, h: t.el.clientHeight } : lastLayout.rects.get(key);
+    if (!rect) continue;
+    const fit = full || slot === "screen" ? "contain" : "cover";
+    out.push([track.id, Math.round(shownHeight(rect, tileAspect(t), fit) * dpr)]);
   }
   return out;
 }
 
-setInterval(() => { if (state.phase === "live") sizeHints.update(remoteVideoSizes()); }, 1000);
+function reportSizes() {
+  if (state.phase === "live") sizeHints.update(remoteVideoSizes());
+}
+
+setInterval(reportSizes, 1000);
 
 $("#enable-audio").addEventListener("click", () => {
   root.querySelectorAll("video[data-wants-audio]").forEach((v) => {
