@@ -45,7 +45,10 @@ class Sockets:
 
         async with gate:
             try:
-                ws = await http.ws_connect(f"{self.url}/ws?token={token}", timeout=HANDSHAKE_TIMEOUT, max_msg_size=0)
+                # compress=15: offer permessage-deflate as browsers do (the server decides)
+                ws = await http.ws_connect(
+                    f"{self.url}/ws?token={token}", timeout=HANDSHAKE_TIMEOUT, max_msg_size=0, compress=15
+                )
                 hello = await ws.receive_json(timeout=HANDSHAKE_TIMEOUT)
                 if hello.get("type") != "hello":
                     raise RuntimeError(f"first message {hello.get('type')!r}")
@@ -130,9 +133,12 @@ async def _main(pipe: Connection, url: str, tokens: list[str], session_id: int, 
 
 def run(pipe: Connection, url: str, tokens: list[str], session_id: int, in_flight: int) -> None:
     """multiprocessing target: hold ``tokens``' sockets until the parent says finish."""
+    import traceback
+
     try:
         import uvloop
 
         uvloop.run(_main(pipe, url, tokens, session_id, in_flight))
-    except ImportError:
-        asyncio.run(_main(pipe, url, tokens, session_id, in_flight))
+    except BaseException:  # the parent reports it instead of waiting on a dead pipe
+        pipe.send(("error", traceback.format_exc()[-2000:]))
+        raise

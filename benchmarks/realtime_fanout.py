@@ -57,6 +57,7 @@ from benchmarks.fanout_clients import run as run_clients  # noqa: E402
 JWT_SECRET = "fanout-benchmark-" + "k" * 48
 MENTOR = "ada.lovelace@peerlearn.local"
 DELIVERY_TIMEOUT = 60.0
+BOOKING_TIMEOUT = 30.0
 
 
 def rss_bytes(pids: list[int]) -> int:
@@ -174,7 +175,9 @@ class Server:
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         proc = self.proc
-        wait_healthy(self.url, ready=lambda: len(process_tree(proc.pid)) > self.workers or self.workers == 1)
+        wait_healthy(
+            self.url, timeout=300, ready=lambda: len(process_tree(proc.pid)) > self.workers or self.workers == 1
+        )
         if self.workers > 1:
             time.sleep(2)  # every worker listening and its broker confirmed
 
@@ -193,7 +196,8 @@ class Server:
             self.redis.wait(10)
 
 
-def book(base: str, token: str, session_id: int) -> int:
+def book(base: str, token: str, session_id: int) -> str:
+    """One booking through the API: its HTTP status, or "timeout" after BOOKING_TIMEOUT."""
     req = urllib.request.Request(
         base + "/api/bookings/create",
         data=json.dumps({"session_id": session_id}).encode(),
@@ -201,10 +205,20 @@ def book(base: str, token: str, session_id: int) -> int:
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return int(r.status)
+        with urllib.request.urlopen(req, timeout=BOOKING_TIMEOUT) as r:
+            return str(r.status)
     except urllib.error.HTTPError as exc:
-        return int(exc.code)
+        return str(exc.code)
+    except (TimeoutError, OSError) as exc:
+        return "timeout" if "timed out" in str(exc) else type(exc).__name__
+
+
+def start_py_spy(out: str, pid: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    """Sample the server (one worker with --workers) through the seat changes (py-spy, raw stacks)."""
+    exe = Path(sys.executable).parent / "py-spy"
+    seconds = max(1, round(args.changes * args.interval + 5))
+    cmd = [str(exe), "record", "--pid", str(pid), "--duration", str(seconds), "--format", "raw", "--output", out]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 # ---------------------------------------------------------------------------------------- the run
@@ -233,7 +247,8 @@ class Clients:
             if not pipe.poll(timeout):
                 raise RuntimeError("a client process never finished connecting")
             kind, info = pipe.recv()
-            assert kind == "ready", kind
+            if kind == "error":
+                raise RuntimeError(f"a client process failed:\n{info}")
             out["connected"] += info["connected"]
             for k, v in info["failures"].items():
                 out["failures"][k] = out["failures"].get(k, 0) + v
@@ -245,6 +260,8 @@ class Clients:
                 kind, n = pipe.recv()
                 if kind == "progress":
                     self.progress[i] = n
+                elif kind == "error":
+                    raise RuntimeError(f"a client process failed:\n{n}")
         return sum(self.progress)
 
     def finish(self, changes: list[tuple[int, float]]) -> list[dict[str, Any]]:
@@ -254,6 +271,8 @@ class Clients:
         for pipe in self.pipes:
             while True:
                 kind, payload = pipe.recv()
+                if kind == "error":
+                    raise RuntimeError(f"a client process failed:\n{payload}")
                 if kind == "result":
                     results.append(payload)
                     break
@@ -291,6 +310,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         load_before = os.getloadavg()
         changes: list[tuple[int, float]] = []
         statuses: dict[str, int] = {}
+        booking_ms: list[float] = []
+        spy = start_py_spy(args.py_spy, pids[-1], args) if args.py_spy else None
         t_burst = time.monotonic()
         for i in range(args.changes):
             due = t_burst + i * args.interval
@@ -299,8 +320,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             uid, token = tokens[i]
             t0 = time.monotonic()
             status = book(server.url, token, session_id)
-            statuses[str(status)] = statuses.get(str(status), 0) + 1
-            if status == 201:
+            booking_ms.append(1000 * (time.monotonic() - t0))
+            statuses[status] = statuses.get(status, 0) + 1
+            if status == "201":
                 changes.append((capacity - len(changes) - 1, t0))
             clients.received()
         expected = len(changes) * ready["connected"]
@@ -310,6 +332,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         burst_s = time.monotonic() - t_burst
         cpu2, gen_cpu1, wait1 = cpu_seconds(pids), cpu_seconds(clients.pids()), runqueue_seconds(pids)
         rss2 = rss_bytes(pids)
+        if spy is not None:
+            spy.wait()
         load_after = os.getloadavg()
         results = clients.finish(changes)
         clients = None
@@ -337,6 +361,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_ms_per_connect": round(1000 * (cpu1 - cpu0) / max(1, held), 3),
         "changes": len(changes),
         "booking_statuses": statuses,
+        "booking_ms": {**percentiles(booking_ms, (50, 99)), "max": round(max(booking_ms), 1) if booking_ms else None},
         "messages_expected": expected,
         "messages_delivered": delivered,
         "messages_lost": sum(r["lost"] for r in results),
@@ -348,8 +373,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "server_runqueue_wait_share_burst": round((wait1 - wait0) / max(1e-9, burst_s), 3),
         "generator_cpu_seconds_burst": round(gen_cpu1 - gen_cpu0, 3),
         "generator_cpu_us_per_delivered_message": round(1e6 * (gen_cpu1 - gen_cpu0) / max(1, delivered), 2),
-        "server_rss_mb": {"before": round(rss0 / 2**20, 1), "holding": round(rss1 / 2**20, 1),
-                          "after_burst": round(rss2 / 2**20, 1)},
+        "server_rss_mb": {
+            "before": round(rss0 / 2**20, 1),
+            "holding": round(rss1 / 2**20, 1),
+            "after_burst": round(rss2 / 2**20, 1),
+        },
         "server_kb_per_socket": round((rss1 - rss0) / 1024 / max(1, held), 2),
         "server_kb_per_socket_after_burst": round((rss2 - rss0) / 1024 / max(1, held), 2),
         "server_processes": len(pids),
@@ -380,16 +408,22 @@ def plot(report: dict[str, Any], ms: list[float], path: Path) -> None:
     a.set_xlabel("booking sent -> socket read the seat count (ms)")
     a.set_ylabel("share of deliveries")
     lat = r["latency_ms"]
-    a.set_title(f"p50 {lat['p50']:.0f} ms, p99 {lat['p99']:.0f} ms, max {lat['max'] or 0:.0f} ms, "
-                f"lost {r['messages_lost']}", fontsize=9)
+    a.set_title(
+        f"p50 {lat['p50']:.0f} ms, p99 {lat['p99']:.0f} ms, max {lat['max'] or 0:.0f} ms, lost {r['messages_lost']}",
+        fontsize=9,
+    )
     a.legend(loc="lower right")
-    b.bar(["holding", "after burst"], [r["server_kb_per_socket"], r["server_kb_per_socket_after_burst"]],
-          color="#0891b2")
+    b.bar(
+        ["holding", "after burst"], [r["server_kb_per_socket"], r["server_kb_per_socket_after_burst"]], color="#0891b2"
+    )
     b.axhline(50, color="red", linestyle="--", linewidth=1, label="target 50 KB")
     b.set_ylabel("server RSS per socket (KB)")
     b.legend()
-    fig.suptitle(f"{r['sockets_held']:,} /ws sockets, {r['changes']} seat changes every {p['interval']} s, "
-                 f"{p['workers']} server process(es), loadavg {r['loadavg_before_burst'][0]:.1f}", fontsize=10)
+    fig.suptitle(
+        f"{r['sockets_held']:,} /ws sockets, {r['changes']} seat changes every {p['interval']} s, "
+        f"{p['workers']} server process(es), loadavg {r['loadavg_before_burst'][0]:.1f}",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -405,6 +439,7 @@ def main() -> int:
     ap.add_argument("--out", help="results directory (default benchmarks/results)")
     ap.add_argument("--figure", help="also save the plot here (e.g. benchmarks/figures/realtime_fanout-1proc.png)")
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--py-spy", metavar="FILE", help="profile the server through the seat changes (raw stacks)")
     args = ap.parse_args()
     if args.changes >= args.sockets:
         ap.error("--changes must be below --sockets (each change is booked by one of the watchers)")
