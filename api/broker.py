@@ -31,7 +31,7 @@ class Subscription:
         self, broker: "Broker", channels: set[str], sink: Callable[[dict[str, Any]], None] | None = None
     ) -> None:
         self.channels = set(channels)
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
+        self._queue: asyncio.Queue[dict[str, Any]] | None = None  # made on first use: sinks need none
         self.overflowed = False
         # Called once when the queue overflows (the realtime hub drops that client).
         self.on_overflow: Callable[[], None] | None = None
@@ -40,6 +40,13 @@ class Subscription:
         # must not block; it bounds its own backlog.
         self._sink = sink
         self._broker = broker
+
+    @property
+    def queue(self) -> asyncio.Queue[dict[str, Any]]:
+        """Where messages wait for a subscriber without a sink (bounded: QUEUE_LIMIT)."""
+        if self._queue is None:
+            self._queue = asyncio.Queue(QUEUE_LIMIT)
+        return self._queue
 
     def _deliver(self, message: dict[str, Any]) -> None:
         if self._sink is not None:

@@ -60,7 +60,8 @@ class Sockets:
                 if msg["type"] != "subscribed":
                     await ws.close()
                     raise RuntimeError(f"subscribe refused: {msg['data'].get('code')}")
-            except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError, ValueError) as exc:
+            except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError, ValueError, TypeError) as exc:
+                # (TypeError: aiohttp's WSMessageTypeError, a close where a message was due)
                 self.failures[type(exc).__name__ + ": " + str(exc)[:80]] += 1
                 return
         seen: dict[int, float] = {}

@@ -292,9 +292,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     server.demo()
     capacity = args.changes + 50
     tokens, session_id = asyncio.run(_seed(data_dir, args.sockets, capacity))
-    server.start()
     clients: Clients | None = None
     try:
+        server.start()
         pids = server.pids()
         time.sleep(1)
         rss0, cpu0 = rss_bytes(pids), cpu_seconds(pids)
