@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import os
 import time
 from collections import Counter
 from multiprocessing.connection import Connection
@@ -121,6 +122,8 @@ async def _main(pipe: Connection, url: str, tokens: list[str], session_id: int, 
                 order.set_result(pipe.recv())
 
         loop.add_reader(pipe.fileno(), on_pipe)
+        # uvloop made the pipe's socket non-blocking: the result (megabytes) must not meet EAGAIN
+        os.set_blocking(pipe.fileno(), True)
         while not order.done():
             pipe.send(("progress", socks.received))
             await asyncio.wait({order}, timeout=PROGRESS_EVERY)
