@@ -49,6 +49,7 @@ from api.keys import BROKER, DB, METRICS, SETTINGS
 from api.models import Booking, BookingStatus, Role, Session, SessionStatus
 from api.realtime_frames import SLOW_CONSUMER_BYTES, FrameCache, encode, write_frame
 from api.security import AUTH_COOKIE
+from api.services.catalog_reads import SEATS
 from api.services.notifications import session_channel, user_channel
 
 log = logging.getLogger(__name__)
@@ -309,11 +310,23 @@ class Hub:
 
     async def may_see_session(self, user: CurrentUser, session_id: int) -> bool:
         """Published sessions: anyone signed in; drafts: their mentor and admins."""
-        async with self.app[DB].read() as s:
-            row = (await s.execute(select(Session.mentor_id, Session.status).where(Session.id == session_id))).first()
-        if row is None:
+        db = self.app[DB]
+        # Who may follow a session depends on its mentor and status only. Cached (forgotten at
+        # any other write to sessions) and loaded once for concurrent askers: when thousands of
+        # pages (re)connect to one popular class at once, they cost one query, not thousands
+        # queued on the read pool (benchmarks/realtime_fanout.py saw its 30 s timeout).
+        cache = db.caches.cache("realtime.session_view", ("sessions",), max_entries=10_000, ignores=(SEATS,))
+
+        async def load() -> tuple[int, SessionStatus | None]:
+            async with db.read() as s:
+                row = (
+                    await s.execute(select(Session.mentor_id, Session.status).where(Session.id == session_id))
+                ).first()
+            return (row[0], row[1]) if row is not None else (0, None)
+
+        mentor_id, status = await cache.get_or_load(session_id, load)
+        if status is None:
             return False
-        mentor_id, status = row
         if status == SessionStatus.draft:
             return user.id == mentor_id or user.role == Role.admin.value
         return True

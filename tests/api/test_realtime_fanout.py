@@ -187,3 +187,38 @@ async def test_idle_sockets_hear_the_application_ping(aiohttp_client, settings: 
         assert ping["type"] == "ping" and isinstance(ping["data"]["t"], int)
     for ws in sockets:
         await ws.close()
+
+
+async def test_following_a_class_follows_its_visibility(client, mentor, learner):
+    """Who may follow a session is remembered (thousands of pages reconnecting to one class cost
+    one query), but a draft becoming public, or a public class going back to draft, shows at once."""
+    from sqlalchemy import update
+
+    from api.keys import DB
+    from api.models import Session, SessionStatus
+
+    sid = await make_session(client, mentor.id, SessionStatus.draft)
+    ws = await ws_for(learner)
+
+    async def subscribe() -> str:
+        await ws.send_json({"type": "subscribe", "session_id": sid})
+        msg = await next_of(ws, "subscribed")
+        return msg["type"] if msg["type"] == "subscribed" else msg["data"]["code"]
+
+    assert await subscribe() == "forbidden"
+    async with client.app[DB].write() as s:
+        await s.execute(update(Session).where(Session.id == sid).values(status=SessionStatus.scheduled))
+    assert await subscribe() == "subscribed"
+    async with client.app[DB].write() as s:
+        await s.execute(update(Session).where(Session.id == sid).values(status=SessionStatus.draft))
+    await ws.send_json({"type": "unsubscribe", "session_id": sid})
+    assert (await next_of(ws, "unsubscribed"))["type"] == "unsubscribed"
+    assert await subscribe() == "forbidden"
+    # many sockets at once on a public class: all of them are let in
+    public = await make_session(client, mentor.id)
+    others = [await ws_for(learner) for _ in range(20)]
+    for other in others:
+        await other.send_json({"type": "subscribe", "session_id": public})
+    assert all(m["type"] == "subscribed" for m in [await next_of(o, "subscribed") for o in others])
+    for other in [ws, *others]:
+        await other.close()
