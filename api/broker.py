@@ -27,15 +27,31 @@ T = TypeVar("T")
 class Subscription:
     """Messages of the channels one consumer listens to."""
 
-    def __init__(self, broker: "Broker", channels: set[str]) -> None:
+    def __init__(
+        self, broker: "Broker", channels: set[str], sink: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
         self.channels = set(channels)
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
+        self._queue: asyncio.Queue[dict[str, Any]] | None = None  # made on first use: sinks need none
         self.overflowed = False
         # Called once when the queue overflows (the realtime hub drops that client).
         self.on_overflow: Callable[[], None] | None = None
+        # With a sink, messages go to it at once, in the publisher's loop, and never queue:
+        # the realtime hub writes them to its socket there (api/realtime_frames.py). A sink
+        # must not block; it bounds its own backlog.
+        self._sink = sink
         self._broker = broker
 
+    @property
+    def queue(self) -> asyncio.Queue[dict[str, Any]]:
+        """Where messages wait for a subscriber without a sink (bounded: QUEUE_LIMIT)."""
+        if self._queue is None:
+            self._queue = asyncio.Queue(QUEUE_LIMIT)
+        return self._queue
+
     def _deliver(self, message: dict[str, Any]) -> None:
+        if self._sink is not None:
+            self._sink(message)
+            return
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
@@ -71,7 +87,9 @@ class Subscription:
 class Broker(Protocol):
     async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
 
-    async def subscribe(self, channels: set[str]) -> Subscription: ...
+    async def subscribe(
+        self, channels: set[str], sink: Callable[[dict[str, Any]], None] | None = None
+    ) -> Subscription: ...
 
     async def _attach(self, sub: Subscription, channel: str) -> None: ...
 
@@ -95,8 +113,9 @@ class MemoryBroker:
         for sub in list(self._subs.get(channel, ())):
             sub._deliver(message)
 
-    async def subscribe(self, channels: set[str]) -> Subscription:
-        sub = Subscription(self, channels)
+    async def subscribe(self, channels: set[str], sink: Callable[[dict[str, Any]], None] | None = None) -> Subscription:
+        """Listen to ``channels``: through ``sub.queue``, or with ``sink`` called per message."""
+        sub = Subscription(self, channels, sink)
         for ch in channels:
             await self._attach(sub, ch)
         return sub

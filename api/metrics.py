@@ -25,6 +25,11 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.websockets = Gauge("peerlearn_websockets_open", "Open WebSockets", ["kind"], registry=self.registry)
+        self.websockets_dropped = Counter(
+            "peerlearn_websockets_slow_dropped_total",
+            "Realtime sockets closed (4008) because their client could not keep up",
+            registry=self.registry,
+        )
         # labels() hashes and locks on every call: the children are looked up once per series.
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 

@@ -11,9 +11,17 @@ Protection:
   WebSocket hijacking);
 - frames over ``MAX_MESSAGE_BYTES`` close the socket (1009); too many frames
   per second close it (1008); malformed frames get ``{"type": "error"}``;
-- a client that cannot keep up (its queue overflows, or one send takes longer
-  than ``settings.ws_send_timeout_seconds``) is dropped: the publisher never waits for it;
-- protocol heartbeats (ping/pong frames) plus an application ``ping`` message;
+- a client that cannot keep up (more than ``SLOW_CONSUMER_BYTES`` unsent, or one send of
+  the per-socket path taking longer than ``settings.ws_send_timeout_seconds``) is dropped
+  with close code 4008: the publisher never waits for it;
+- protocol heartbeats (ping/pong frames) plus an application ``ping`` message, one shared
+  frame to every socket every ``settings.ws_ping_seconds``.
+
+Fan-out: a broker message is written to every socket of the channel at once, in the
+broker's loop, as one frame encoded once (api/realtime_frames.py): no task or queue per
+socket wakes for it. Only messages that need this socket's own treatment (``ready``, whose
+payload depends on who watches; control messages such as logout) and whatever follows them
+while they are handled go through a per-socket task, started when needed and gone when done.
 - logout / deactivation close the user's sockets in every process (a control
   message on the user's channel), shutdown closes them all.
 """
@@ -21,6 +29,7 @@ Protection:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import enum
 import json
@@ -38,13 +47,17 @@ from api.broker import Subscription
 from api.errors import ApiError
 from api.keys import BROKER, DB, METRICS, SETTINGS
 from api.models import Booking, BookingStatus, Role, Session, SessionStatus
+from api.realtime_frames import SLOW_CONSUMER_BYTES, FrameCache, encode, write_frame
 from api.security import AUTH_COOKIE
+from api.services.catalog_reads import SEATS
 from api.services.notifications import session_channel, user_channel
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SUBSCRIPTIONS = 50
+# Messages waiting for a socket's own task (ready, control, what came after them).
+MAX_PENDING = 256
 # Client frames: a burst of RATE_BURST, refilled at RATE_PER_SECOND.
 RATE_PER_SECOND = 20.0
 RATE_BURST = 40.0
@@ -83,10 +96,13 @@ class Connection:
 
     ws: web.WebSocketResponse
     user: CurrentUser
-    sub: Subscription
     transport: Any
+    sub: Subscription = field(init=False)
+    # The socket's own task, only while ``pending`` messages are being handled.
     writer: asyncio.Task[None] | None = None
+    pending: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)
     closing: bool = False
+    live: bool = False  # hello sent: frames may be written to the transport directly
     close_reason: tuple[int, str] | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -115,6 +131,8 @@ class Hub:
         self.heartbeat = settings.ws_heartbeat_seconds
         self.app_ping = settings.ws_ping_seconds
         self.send_timeout = settings.ws_send_timeout_seconds
+        self._frames = FrameCache()
+        self._pinger: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ public interface
     def online_count(self) -> int:
@@ -143,6 +161,11 @@ class Hub:
 
     async def shutdown(self) -> None:
         """Close every socket (server going away)."""
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pinger
+            self._pinger = None
         conns = [c for cs in self._conns.values() for c in cs]
         await asyncio.gather(
             *(self._close(c, WSCloseCode.GOING_AWAY, "server shutdown", wait=True) for c in conns),
@@ -152,22 +175,29 @@ class Hub:
     # ------------------------------------------------------------------ the handler
     async def handle(self, request: web.Request) -> web.StreamResponse:
         user = await self._authenticate(request)
-        ws = web.WebSocketResponse(heartbeat=self.heartbeat or None, max_msg_size=MAX_MESSAGE_BYTES, autoping=True)
+        # No permessage-deflate: the messages are tens to hundreds of bytes (nothing to gain),
+        # and each socket's zlib stream would cost up to 256 KB and a compress per message,
+        # where uncompressed frames are encoded once for all sockets (api/realtime_frames.py).
+        ws = web.WebSocketResponse(
+            heartbeat=self.heartbeat or None, max_msg_size=MAX_MESSAGE_BYTES, autoping=True, compress=False
+        )
         if not ws.can_prepare(request).ok:
             raise ApiError(400, "websocket_required", "This endpoint only speaks WebSocket.")
-        # Subscribe before the handshake completes: nothing published after connect is missed.
-        sub = await self.app[BROKER].subscribe({user_channel(user.id)})
-        conn = Connection(ws=ws, user=user, sub=sub, transport=request.transport)
-        sub.on_overflow = lambda: self._drop_soon(conn)
+        conn = Connection(ws=ws, user=user, transport=request.transport)
+        # Subscribe before the handshake completes: nothing published after connect is missed
+        # (until ``hello`` is out, ``_deliver`` queues: the transport is not a WebSocket yet).
+        sub = conn.sub = await self.app[BROKER].subscribe(
+            {user_channel(user.id)}, sink=lambda m: self._deliver(conn, m)
+        )
         try:
             await ws.prepare(request)
         except Exception:
             await sub.close()
             raise
         self._conns.setdefault(user.id, set()).add(conn)
+        self._start_pinger()
         gauge = self.app[METRICS].websockets.labels("realtime")
         gauge.inc()
-        conn.writer = asyncio.create_task(self._writer(conn), name=f"ws-writer-{user.id}")
         reader = asyncio.create_task(self._reader(conn), name=f"ws-reader-{user.id}")
         stop = asyncio.create_task(conn.stop.wait())
         expiry = asyncio.get_running_loop().call_later(
@@ -175,15 +205,19 @@ class Hub:
         )
         try:
             await self._send(conn, "hello", {"user_id": user.id, "role": user.role})
+            conn.live = True
+            if conn.pending:  # published between subscribe and hello
+                self._start_writer(conn)
             # The socket is closed by this task only (aiohttp's close handshake is clean that
             # way): either the client goes, or someone asks (logout, slow client, shutdown).
             await asyncio.wait({reader, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             expiry.cancel()
             conn.closing = True
-            for task in (reader, stop, conn.writer):
+            tasks = [t for t in (reader, stop, conn.writer) if t is not None]
+            for task in tasks:
                 task.cancel()
-            for task in (reader, stop, conn.writer):
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await sub.close()
@@ -276,11 +310,23 @@ class Hub:
 
     async def may_see_session(self, user: CurrentUser, session_id: int) -> bool:
         """Published sessions: anyone signed in; drafts: their mentor and admins."""
-        async with self.app[DB].read() as s:
-            row = (await s.execute(select(Session.mentor_id, Session.status).where(Session.id == session_id))).first()
-        if row is None:
+        db = self.app[DB]
+        # Who may follow a session depends on its mentor and status only. Cached (forgotten at
+        # any other write to sessions) and loaded once for concurrent askers: when thousands of
+        # pages (re)connect to one popular class at once, they cost one query, not thousands
+        # queued on the read pool (benchmarks/realtime_fanout.py saw its 30 s timeout).
+        cache = db.caches.cache("realtime.session_view", ("sessions",), max_entries=10_000, ignores=(SEATS,))
+
+        async def load() -> tuple[int, SessionStatus | None]:
+            async with db.read() as s:
+                row = (
+                    await s.execute(select(Session.mentor_id, Session.status).where(Session.id == session_id))
+                ).first()
+            return (row[0], row[1]) if row is not None else (0, None)
+
+        mentor_id, status = await cache.get_or_load(session_id, load)
+        if status is None:
             return False
-        mentor_id, status = row
         if status == SessionStatus.draft:
             return user.id == mentor_id or user.role == Role.admin.value
         return True
@@ -316,15 +362,44 @@ class Hub:
         shown = visible_ready(view, conn.user.id, data)  # type: ignore[arg-type]
         return None if shown is None else {**message, "data": shown}
 
-    async def _writer(self, conn: Connection) -> None:
-        queue = conn.sub.queue
+    # ------------------------------------------------------------------ fan-out
+    def _deliver(self, conn: Connection, message: dict[str, Any]) -> None:
+        """The broker's sink for this socket: write the shared frame now, or queue for the
+        socket's own task (never blocks, never raises into the broker's loop)."""
+        if conn.closing:
+            return
+        kind = message.get("type")
+        if not conn.live or conn.writer is not None or kind == CONTROL or kind == "ready":
+            self._enqueue(conn, message)
+            return
         try:
-            while not conn.closing:
-                try:
-                    message = await asyncio.wait_for(queue.get(), self.app_ping or None)
-                except asyncio.TimeoutError:
-                    await self._send(conn, "ping", {"t": int(time.time())})
-                    continue
+            refused = write_frame(conn.transport, self._frames.frame(message))
+        except Exception:  # noqa: BLE001 - one broken socket must not stop the fan-out
+            log.debug("realtime write for user %s failed", conn.user.id, exc_info=True)
+            refused = "gone"
+        if refused == "slow":
+            self._drop_slow(conn, f"over {SLOW_CONSUMER_BYTES} bytes unsent")
+        elif refused is not None:
+            self._drop_soon(conn)
+
+    def _enqueue(self, conn: Connection, message: dict[str, Any]) -> None:
+        if len(conn.pending) >= MAX_PENDING:
+            self._drop_slow(conn, f"{MAX_PENDING} messages queued")
+            return
+        conn.pending.append(message)
+        if conn.live:
+            self._start_writer(conn)
+
+    def _start_writer(self, conn: Connection) -> None:
+        if conn.writer is None and not conn.closing:
+            conn.writer = asyncio.create_task(self._writer(conn), name=f"ws-writer-{conn.user.id}")
+
+    async def _writer(self, conn: Connection) -> None:
+        """Handle this socket's queued messages in order, then end (later messages take the
+        direct path again)."""
+        try:
+            while conn.pending and not conn.closing:
+                message = conn.pending.popleft()
                 if message.get("type") == CONTROL:
                     if message.get("action") == "close" and message.get("jti") in (None, conn.user.jti):
                         await self._close(conn, CLOSE_LOGOUT, "signed out")
@@ -342,6 +417,23 @@ class Hub:
         except Exception:  # noqa: BLE001 - a broken socket must not take the hub down
             log.debug("realtime writer for user %s ended", conn.user.id, exc_info=True)
             self._drop_soon(conn)
+        finally:
+            if conn.writer is asyncio.current_task():
+                conn.writer = None
+
+    def _start_pinger(self) -> None:
+        if self._pinger is None and self.app_ping:
+            self._pinger = asyncio.create_task(self._ping_all(), name="ws-app-ping")
+
+    async def _ping_all(self) -> None:
+        """The application ``ping`` (pages answer ``pong``; a page that hears nothing for long
+        reconnects): one frame for every socket, rather than a timer per socket."""
+        while True:
+            await asyncio.sleep(self.app_ping)
+            message = {"type": "ping", "data": {"t": int(time.time())}}
+            for conns in list(self._conns.values()):
+                for conn in list(conns):
+                    self._deliver(conn, message)
 
     async def _send(self, conn: Connection, type_: str, data: dict[str, Any]) -> bool:
         return await self._send_raw(conn, {"type": type_, "data": data})
@@ -350,11 +442,10 @@ class Hub:
         if conn.ws.closed or conn.closing:
             return False
         try:
-            await asyncio.wait_for(conn.ws.send_str(json.dumps(message, default=str)), self.send_timeout)
+            await asyncio.wait_for(conn.ws.send_str(encode(message).decode()), self.send_timeout)
             return True
         except asyncio.TimeoutError:
-            log.info("dropping slow realtime client of user %s", conn.user.id)
-            self._drop_soon(conn, CLOSE_SLOW)
+            self._drop_slow(conn, f"a send took over {self.send_timeout} s")
             return False
         except (ConnectionError, RuntimeError):
             self._drop_soon(conn)
@@ -362,6 +453,13 @@ class Hub:
 
     async def _error(self, conn: Connection, code: str, message: str, **extra: Any) -> None:
         await self._send(conn, "error", {"code": code, "message": message, **extra})
+
+    def _drop_slow(self, conn: Connection, why: str) -> None:
+        """Close a client that cannot keep up (4008), counted for operators."""
+        if conn.close_reason is None:
+            log.info("dropping slow realtime client of user %s: %s", conn.user.id, why)
+            self.app[METRICS].websockets_dropped.inc()
+        self._drop_soon(conn, CLOSE_SLOW)
 
     def _drop_soon(self, conn: Connection, code: int = CLOSE_SLOW) -> None:
         """Close from a synchronous callback (broker overflow, timers, the writer)."""
