@@ -39,7 +39,11 @@ def server_peer(client: Client) -> Peer:
 
 
 def lines_with(sdp: str, prefix: str) -> list[str]:
-    return [line for line in sdp.splitlines() if line.startswith(prefix)]
+    lines = [line for line in sdp.splitlines() if line.startswith(prefix)]
+    # an m-line's kind, port and protocol, not its payload types: the description before the
+    # restart may be the server's re-offer, which lists Opus RED for a client that did not
+    # offer it (sfu/rtp/red_sdp.py), and the restart's is an answer to that client's offer
+    return [" ".join(line.split()[:3]) for line in lines] if prefix == "m=" else lines
 
 
 def ufrag_of(sdp: str) -> str:
