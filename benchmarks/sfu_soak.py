@@ -43,9 +43,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks import common, sfu_load
+from benchmarks import common
 from benchmarks.common import command_line, machine, wait_healthy, write_report
-from benchmarks.sfu_load import BenchServer, proc_cpu, run_size, scrape_forwarded
+from benchmarks.load_rooms import run_size
+from benchmarks.procstats import proc_cpu
+from benchmarks.room_api import scrape_forwarded
+from benchmarks.sfu_servers import BenchServer
 
 
 def rss_mb(pid: int) -> float | None:
@@ -213,7 +216,6 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         rss = f", server RSS {samples[-1]['rss_mb']:.0f} MB" if samples else ""
         common.progress(done, total, f"{label}{rss} [{(time.monotonic() - t0) / 60:.1f} min]")
 
-    sfu_load.progress = progress
     sampler = asyncio.ensure_future(sample_memory(pid, base, args.sample_memory, samples, t0))
     try:
         report["load"] = await run_size(
@@ -230,6 +232,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             redis_url=None,
             run_id=uuid.uuid4().hex[:6],
             label=f"soak {args.rooms}x{args.participants}",
+            sample_mask=max(1, args.latency_sample) - 1,
+            progress=progress,
         )
     finally:
         sampler.cancel()
@@ -347,7 +351,6 @@ def main() -> int:
     if args.out:
         common.RESULTS = Path(args.out)
     random.seed(args.seed)
-    sfu_load.SAMPLE_MASK = max(1, args.latency_sample) - 1
     report = asyncio.run(main_async(args))
     path = write_report("sfu_soak", report)
     if not args.no_plot:
