@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import gc
 import os
+import sys
 import time
 from typing import Any, Callable, Optional
 
@@ -521,3 +522,15 @@ def shares_sockets(args: argparse.Namespace) -> bool:
     """Participants share generator sockets: the server must then give each peer its own port (its
     shared port tells peers apart by source address, and they would all have one)."""
     return args.generator == "replay" and args.generator_sockets > 0
+
+
+def run_loop(coro: Any, kind: str) -> Any:
+    """Run the generator on ``kind``'s event loop (uvloop when installed, else asyncio's)."""
+    if kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            print("uvloop is not installed: asyncio's loop", file=sys.stderr)
+        else:
+            return uvloop.run(coro)
+    return asyncio.run(coro)

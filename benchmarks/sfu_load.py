@@ -60,7 +60,6 @@ This module is the command and its orchestration; the participants and their mea
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -76,7 +75,7 @@ from benchmarks import common  # noqa: E402
 from benchmarks.aiortc_participants import CLIENT_RCVBUF  # noqa: E402
 from benchmarks.common import command_line, machine, write_report  # noqa: E402
 from benchmarks.load_report import baseline_ratio, peer_comparison, plot, plot_sweep  # noqa: E402
-from benchmarks.load_rooms import run_size, shares_sockets  # noqa: E402
+from benchmarks.load_rooms import run_loop, run_size, shares_sockets  # noqa: E402
 from benchmarks.load_sweep import MAX_LATENCY_P99_MS, MAX_LOSS_PCT, summary_line, sweep  # noqa: E402
 from benchmarks.procstats import pin, pinning  # noqa: E402
 from benchmarks.sfu_servers import BaselineServer, BenchServer  # noqa: E402
@@ -393,17 +392,6 @@ def main() -> int:
     print(json.dumps(report, indent=2, default=str))
     print(f"report: {path}" + ("" if args.no_plot else f"  plot: {path.with_suffix('.png')}"), file=sys.stderr)
     return 0
-
-
-def run_loop(coro: Any, kind: str) -> Any:
-    if kind == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            print("uvloop is not installed: asyncio's loop", file=sys.stderr)
-        else:
-            return uvloop.run(coro)
-    return asyncio.run(coro)
 
 
 if __name__ == "__main__":
