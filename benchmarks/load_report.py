@@ -3,6 +3,7 @@ ratios against the re-encoding baseline and a peer SFU."""
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any, Optional
 
@@ -184,3 +185,106 @@ def baseline_ratio(ours: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "cpu_per_forwarded_packet": ratio("cpu_us_per_forwarded_packet"),
         "cpu_per_forwarded_video_stream": ratio("cpu_cores_per_forwarded_video_stream"),
     }
+
+
+def _median(values: list[Any]) -> Optional[float]:
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 3) if values else None
+
+
+def _side(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One side of the alternating pairs: each run's figures and their medians."""
+    cpu = [r["cpu_us_per_forwarded_packet"] for r in runs]
+    loss = [r["loss_pct"] for r in runs]
+    p99 = [(r["latency_ms"] or {}).get("p99") for r in runs]
+    return {
+        "cpu_us_per_forwarded_packet": _median(cpu),
+        "cpu_us_per_forwarded_packet_runs": cpu,
+        "forwarded_packets_per_s": _median([r["forwarded_packets_per_s"] for r in runs]),
+        "server_cpu_cores": _median([r["server_cpu_cores"] for r in runs]),
+        "loss_pct": _median(loss),
+        "loss_pct_runs": loss,
+        "latency_p99_ms": _median(p99),
+        "latency_p99_ms_runs": p99,
+        "latency_p50_ms": _median([(r["latency_ms"] or {}).get("p50") for r in runs]),
+        "streams_flowing": [f"{r['streams_flowing']}/{r['streams_expected']}" for r in runs],
+        "generator_saturated": [r["generator"]["saturated"] for r in runs],
+        "runqueue_wait_share_server": [r["runqueue_wait_share"]["sfu"] for r in runs],
+        "loadavg": [r["loadavg"][0] for r in runs],
+        "negotiated": runs[0].get("negotiated"),
+    }
+
+
+def pair_summary(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    """Ours and the peer's runs at one room count, alternated: both sides' medians, the ratio of
+    each pair (run back to back, so the machine's other load was about the same) and its median."""
+    ours, peer = _side([o for o, _ in pairs]), _side([p for _, p in pairs])
+    ratios = [
+        round(p["cpu_us_per_forwarded_packet"] / o["cpu_us_per_forwarded_packet"], 2)
+        if o["cpu_us_per_forwarded_packet"] and p["cpu_us_per_forwarded_packet"]
+        else None
+        for o, p in pairs
+    ]
+    ratio = _median(ratios)
+    first = pairs[0][0]
+    return {
+        "rooms": first["rooms"],
+        "participants": first["participants"],
+        "pairs": len(pairs),
+        "ours": ours,
+        "peer": {"name": "janus", **peer},
+        "ratio_peer_over_ours_per_pair": ratios,
+        "ratio_peer_over_ours": ratio,
+        # the fields issue 28 names, at the top level of the report
+        "headline": {
+            "cpu_us_per_forwarded_packet": ours["cpu_us_per_forwarded_packet"],
+            "peer": {"name": "janus", **peer},
+            "ratio_peer_over_ours": ratio,
+        },
+    }
+
+
+def plot_peer(report: dict[str, Any], path: Path) -> None:
+    """Ours against the peer, pair by pair: CPU per forwarded packet, loss, latency p99."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = report["peer_pairs"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    labels: list[str] = []
+    series: dict[str, list[float]] = {"ours_cpu": [], "peer_cpu": [], "ours_loss": [], "peer_loss": []}
+    lat: dict[str, list[float]] = {"ours": [], "peer": []}
+    for g in groups:
+        for n in range(g["pairs"]):
+            labels.append(f"{g['rooms']}x{g['participants']}\npair {n + 1}")
+            for side in ("ours", "peer"):
+                series[f"{side}_cpu"].append(g[side]["cpu_us_per_forwarded_packet_runs"][n] or 0)
+                series[f"{side}_loss"].append(g[side]["loss_pct_runs"][n] or 0)
+                lat[side].append(g[side]["latency_p99_ms_runs"][n] or 0)
+    x = list(range(len(labels)))
+    w = 0.38
+    for ax, key, title in (
+        (axes[0], "cpu", "server CPU µs per forwarded packet"),
+        (axes[1], "loss", "loss at subscribers (%)"),
+    ):
+        ax.bar([i - w / 2 for i in x], series[f"ours_{key}"], width=w, color="#2563eb", label="PeerLearn")
+        ax.bar([i + w / 2 for i in x], series[f"peer_{key}"], width=w, color="#f59e0b", label="Janus VideoRoom")
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_ylim(0, max([*series[f"ours_{key}"], *series[f"peer_{key}"], 0.1]) * 1.15)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    axes[2].bar([i - w / 2 for i in x], lat["ours"], width=w, color="#2563eb", label="PeerLearn")
+    axes[2].bar([i + w / 2 for i in x], lat["peer"], width=w, color="#f59e0b", label="Janus VideoRoom")
+    axes[2].set_xticks(x, labels, fontsize=7)
+    axes[2].set_title("send → subscriber latency p99 (ms)")
+    axes[2].legend(fontsize=8)
+    ratios = ", ".join(f"{g['rooms']}x{g['participants']}: {g['ratio_peer_over_ours']}" for g in groups)
+    fig.suptitle(
+        f"PeerLearn vs Janus, same replayed load, alternating — Janus/ours per packet (median) {ratios} — "
+        f"{report['machine']['cpu']} ({report['machine']['cores']} cores), loadavg {report['loadavg_start'][0]:.1f}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)

@@ -62,10 +62,10 @@ class Load:
     ) -> None:
         if generator not in ("replay", "aiortc"):
             raise TypeError(f"unknown generator {generator!r}")
-        if mode in ("baseline", "janus") and generator != "aiortc":
-            # their participants publish and subscribe on two peer connections; the replay
-            # participant drives exactly one (benchmarks/replay_participant.py)
-            raise TypeError(f"the {mode} runs use the aiortc generator")
+        if mode == "baseline" and generator != "aiortc":
+            # the relay's participants publish and subscribe on two peer connections; the replay
+            # participant drives one (Janus's has its own: benchmarks/janus_replay.py)
+            raise TypeError("the baseline runs use the aiortc generator")
         self.mode = mode
         self.generator = generator
         self.base = base
@@ -171,6 +171,10 @@ class Load:
                     )
                 )
             mux = self.muxes[-1] if self.sockets <= 0 else self.muxes[n % self.sockets]
+            if self.mode == "janus":
+                from benchmarks.janus_replay import JanusReplayParticipant
+
+                return JanusReplayParticipant(self.bench, self.replayer, mux, room, index, timed=timed)
             return ReplayParticipant(self.bench, self.replayer, mux, room, index, timed=timed)
         # one subscriber of the first room decodes everything (proof the media is valid)
         return Participant(self.bench, room, index, decode=(room == 0 and index == 1))
@@ -350,6 +354,14 @@ class Load:
         }
         return out
 
+    def negotiated(self) -> dict[str, Any]:
+        """What the server agreed with a learner of the first room (every participant negotiates
+        alike): SRTP profile, header extensions, TWCC, RTX, codecs per direction."""
+        from benchmarks.negotiation import describe
+
+        learner = next((p for p in self.people if p.room == 0 and p.index == 1), None)
+        return describe(learner.pcs) if learner is not None else {}
+
     def _generator_counters(self) -> dict[str, float]:
         if self.replayer is None:
             return {}
@@ -511,8 +523,7 @@ async def run_size(
                 label=label,
                 generator_cores=generator_cores(client_cpus),
             )
-            if load.janus is not None:
-                out["negotiated"] = load.janus.negotiated
+            out["negotiated"] = load.negotiated()
             return out
         finally:
             await load.close()

@@ -74,7 +74,14 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import common  # noqa: E402
 from benchmarks.aiortc_participants import CLIENT_RCVBUF  # noqa: E402
 from benchmarks.common import command_line, machine, write_report  # noqa: E402
-from benchmarks.load_report import baseline_ratio, peer_comparison, plot, plot_sweep  # noqa: E402
+from benchmarks.load_report import (  # noqa: E402
+    baseline_ratio,
+    pair_summary,
+    peer_comparison,
+    plot,
+    plot_peer,
+    plot_sweep,
+)
 from benchmarks.load_rooms import run_loop, run_size, shares_sockets  # noqa: E402
 from benchmarks.load_sweep import MAX_LATENCY_P99_MS, MAX_LOSS_PCT, summary_line, sweep  # noqa: E402
 from benchmarks.procstats import pin, pinning  # noqa: E402
@@ -109,6 +116,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "baseline": args.baseline,
             "baseline_rooms": args.baseline_rooms,
             "peer": args.peer,
+            "pairs": args.pairs if args.peer != "none" else None,
             "generator": args.generator,
             "event_loop": args.loop,
             "generator_sockets": (args.generator_sockets or "one per participant")
@@ -181,20 +189,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 pin(janus.pid, server_cpus)
         try:
             for rooms in sizes:
-                result = await run_size(
-                    mode="ours",
+                common_args: dict[str, Any] = dict(
                     fps=args.fps,
-                    base=base,
                     rooms=rooms,
                     participants=args.participants,
                     duration=args.duration,
                     ramp=args.ramp * rooms,
                     warmup=args.warmup,
-                    pids=pids,
                     clips=clips,
-                    redis_url=redis_url,
                     run_id=run_id,
-                    label=f"ours {rooms}x{args.participants}",
                     generator=args.generator,
                     audio_level=args.audio_level,
                     client_cpus=client_cpus,
@@ -202,29 +205,37 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     timed=args.timed_per_room,
                     sample_mask=sample_mask,
                 )
-                print(f"\n{rooms}x{args.participants}: {summary_line(result)}", file=sys.stderr)
-                report["runs"].append(result)
-                if janus is not None:  # the same rooms through Janus, right after ours
-                    peer = await run_size(
-                        mode="janus",
-                        fps=args.fps,
-                        base=janus.url,
-                        rooms=rooms,
-                        participants=args.participants,
-                        duration=args.duration,
-                        ramp=args.ramp * rooms,
-                        warmup=args.warmup,
-                        pids=[janus.pid],
-                        clips=clips,
-                        redis_url=None,
-                        run_id=run_id,
-                        label=f"janus {rooms}x{args.participants}",
-                        client_cpus=client_cpus,
-                        sample_mask=sample_mask,
+                # with a peer: ours and the peer's alternate (A B A B ...), so a change in the
+                # machine's other load falls on both sides alike
+                pairs = []
+                for n in range(args.pairs if janus is not None else 1):
+                    tag = f" (pair {n + 1}/{args.pairs})" if janus is not None else ""
+                    result = await run_size(
+                        mode="ours",
+                        base=base,
+                        pids=pids,
+                        redis_url=redis_url,
+                        label=f"ours {rooms}x{args.participants}{tag}",
+                        **common_args,
                     )
-                    print(f"\njanus {rooms}x{args.participants}: {summary_line(peer)}", file=sys.stderr)
-                    result.update(peer_comparison(result, peer))
-                    report.update(peer_comparison(result, peer))
+                    print(f"\n{rooms}x{args.participants}{tag}: {summary_line(result)}", file=sys.stderr)
+                    report["runs"].append(result)
+                    if janus is not None:  # the same rooms through Janus, right after ours
+                        peer = await run_size(
+                            mode="janus",
+                            base=janus.url,
+                            pids=[janus.pid],
+                            redis_url=None,
+                            label=f"janus {rooms}x{args.participants}{tag}",
+                            **common_args,
+                        )
+                        print(f"\njanus {rooms}x{args.participants}{tag}: {summary_line(peer)}", file=sys.stderr)
+                        result.update(peer_comparison(result, peer))
+                        pairs.append((result, peer))
+                if pairs:
+                    report.setdefault("peer_pairs", []).append(pair_summary(pairs))
+                    # the top-level fields issue 28 names: the last (largest) room count's medians
+                    report.update(report["peer_pairs"][-1]["headline"])
         finally:
             if server is not None:
                 server.stop()
@@ -366,7 +377,13 @@ def main() -> int:
         choices=("none", "janus"),
         default="none",
         help="janus: each room count also through Janus (Debian's janus package, started here), right "
-        "after ours, with the same participants; needs --generator aiortc for now",
+        "after ours, with the same participants (either generator)",
+    )
+    ap.add_argument(
+        "--pairs",
+        type=int,
+        default=1,
+        help="with --peer: ours and the peer's run alternate this many times per room count (A B A B ...)",
     )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="results directory (default benchmarks/results)")
@@ -376,8 +393,8 @@ def main() -> int:
         common.RESULTS = Path(args.out)
     if args.sweep and args.url:
         ap.error("--sweep starts its own servers (1 vs 2 workers): no --url")
-    if args.peer == "janus" and (args.generator != "aiortc" or args.sweep):
-        ap.error("--peer janus runs room counts (no --sweep) with --generator aiortc")
+    if args.peer == "janus" and args.sweep:
+        ap.error("--peer janus runs room counts (no --sweep): run the sweep, then --peer janus --rooms N at its load")
     random.seed(args.seed)
     _, client_cpus = pinning(args)
     if client_cpus:
@@ -387,6 +404,8 @@ def main() -> int:
     if not args.no_plot:
         if args.sweep:
             plot_sweep(report, path.with_suffix(".png"))
+        elif report.get("peer_pairs"):
+            plot_peer(report, path.with_suffix(".png"))
         else:
             plot(report, path.with_suffix(".png"))
     print(json.dumps(report, indent=2, default=str))
