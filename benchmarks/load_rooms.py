@@ -260,6 +260,8 @@ class Load:
         total = len(people)
         expected = self.participants - 1
         streams_flowing = sum(1 for v in snap1.values() if v[0])
+        # ... and that received in this window (a stream that stopped still "flowed" once)
+        streams_receiving = sum(1 for k, v in snap1.items() if v[0] > snap0.get(k, (0,))[0])
         forwarded = (fwd1.get("packets_forwarded_total", 0) - fwd0.get("packets_forwarded_total", 0)) if urls else 0
         egress = forwarded if forwarded > 0 else received  # baseline: what the clients received
         cpu = cpu1 - cpu0
@@ -285,6 +287,7 @@ class Load:
             "cpu_us_per_forwarded_packet": round(cpu / egress * 1e6, 2) if egress else None,
             "streams_expected": total * expected * 2,
             "streams_flowing": streams_flowing,
+            "streams_receiving": streams_receiving,
             "video_frames_delivered_per_s": round(frames / elapsed, 1),
             # one forwarded 640x480@30 stream = 30 delivered frames/s (+ its audio): CPU cores per such stream
             "cpu_cores_per_forwarded_video_stream": round(cpu / elapsed / (frames / elapsed / fps), 5)

@@ -338,6 +338,7 @@ def combine(windows: list[dict[str, Any]]) -> dict[str, Any]:
         "latency_p99_ms_median_window": sorted(p99)[len(p99) // 2] if p99 else None,
         "streams_expected": windows[0]["streams_expected"],
         "streams_flowing_min": min(w["streams_flowing"] for w in windows),
+        "streams_receiving_min": min(w.get("streams_receiving", 0) for w in windows),
         "udp_drops": {
             "sfu_sockets": sum(w["udp_drops"]["sfu_sockets"] for w in windows),
             "generator_sockets": sum(w["udp_drops"]["generator_sockets"] for w in windows),
@@ -394,11 +395,11 @@ def plot(report: dict[str, Any], path: Path) -> None:
     )
     ax.plot(
         wx,
-        [w["streams_expected"] - w["streams_flowing"] for w in windows],
+        [w["streams_expected"] - w.get("streams_receiving", w["streams_flowing"]) for w in windows],
         "^-",
         color="#9333ea",
         markersize=3,
-        label="streams not flowing",
+        label="streams that received nothing in the window",
     )
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
