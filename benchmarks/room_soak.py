@@ -144,7 +144,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("fps")
     ax.legend(fontsize=8)
     ax = axes[2]
-    ax.plot(xs, [s["freeze_s_max"] for s in samples], color="#dc2626", label="longest freeze time in 10 s (s)")
+    ax.plot(
+        xs, [s["freeze_s_max"] for s in samples], color="#dc2626", label="a stream's freeze time in the interval (s)"
+    )
     ax.plot(xs, [s["loss_pct_max"] for s in samples], color="#ea580c", label="worst stream loss (%)")
     ax.plot(xs, [s["participants_lost"] for s in samples], color="#9333ea", label="participants lost (cumulative)")
     ax.set_ylim(bottom=0)
@@ -169,7 +171,10 @@ def summary(report: dict[str, Any], warmup_s: float) -> dict[str, Any]:
     after = [s for s in samples if s["t"] >= warmup_s] or samples[-1:]
     return {
         "minutes": round(samples[-1]["t"] / 60, 1) if samples else 0,
+        # participants whose media dropped at least once (they may have rejoined by themselves)
         "participants_lost": samples[-1]["participants_lost"] if samples else None,
+        "reconnects": len(report["lost"]),
+        "connected_at_end": sum(1 for v in samples[-1]["states"].values() if v == "connected") if samples else 0,
         "fps_min_after_warmup": min((s["fps_min"] for s in after), default=None),
         "freezes": sum(s["freezes"] for s in samples),
         "longest_freeze_time_in_an_interval_s": max((s["freeze_s_max"] for s in samples), default=None),
@@ -217,6 +222,7 @@ def run(args: argparse.Namespace) -> Path:
             by_peer = {v: k for k, v in names.items()}
             joined = {p.name: p.page.evaluate(CONNECTION) for p in people}
             report["joined"] = joined
+            seen = dict(joined)
             lost: set[str] = set()
             prev = {p.name: p.page.evaluate(SNAPSHOT) for p in people}
             cpu0, bcpu0, t_prev = cpu_seconds(pid), browsers_cpu(), time.monotonic()
@@ -228,12 +234,17 @@ def run(args: argparse.Namespace) -> Path:
                 conn = {p.name: p.page.evaluate(CONNECTION) for p in people}
                 cpu1, bcpu1 = cpu_seconds(pid), browsers_cpu()
                 for name, c in conn.items():
-                    first = joined[name]
-                    # a rejoin (new peer id or a new peer connection) or a connection that is not up
-                    if c is None or c["peer"] != first["peer"] or c["pc"] != first["pc"] or c["state"] != "connected":
-                        if name not in lost:
-                            report["lost"].append({"t": round(now - t0, 1), "name": name, "now": c})
+                    was = seen[name]
+                    # a reconnect (new peer id or a new peer connection: the page rejoined by itself)
+                    # or a connection that is not up now; each change is an event, once per name lost
+                    if c != was and (c is None or was is None or c["pc"] != was["pc"] or c["peer"] != was["peer"]):
+                        report["lost"].append({"t": round(now - t0, 1), "name": name, "was": was, "now": c})
                         lost.add(name)
+                    elif c is None or c["state"] != "connected":
+                        if not report["lost"] or report["lost"][-1].get("now") != c:
+                            report["lost"].append({"t": round(now - t0, 1), "name": name, "was": was, "now": c})
+                        lost.add(name)
+                    seen[name] = c
                 by_peer.update({c["peer"]: n for n, c in conn.items() if c})
                 sample = {
                     "t": round(now - t0, 1),

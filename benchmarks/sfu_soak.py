@@ -245,6 +245,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 [sys.executable, __file__, "--replot", str(partial)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                # a soak run under `chrt` keeps its plotting out of the real-time class
+                preexec_fn=lambda: os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0)),
             )
 
     sampler = asyncio.ensure_future(sample_memory(pid, base, args.sample_memory, samples, t0))
