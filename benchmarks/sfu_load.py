@@ -38,7 +38,9 @@ blames nobody). Once per ``--sweep-workers`` entry (1 vs 2 server processes).
 
 ``--peer janus``: each room count again through Janus (``benchmarks/janus_peer.py``: Debian's
 package, started here with its own configuration), right after ours, with the same participants;
-the report adds the peer's run and ``ratio_peer_over_ours`` of CPU per forwarded packet.
+``--pairs N`` alternates the two N times per room count. The report adds the peer's runs, both sides'
+medians, each pair's and the median ``ratio_peer_over_ours`` of CPU per forwarded packet, and what each
+side negotiated (SRTP profile, extensions, TWCC, RTX).
 
 ``--baseline``: the same participants (aiortc generator) through aiortc's
 MediaRelay with re-encoding (decode once per publisher, encode once per
@@ -50,11 +52,11 @@ against it from the same run.
     .venv/bin/python benchmarks/sfu_load.py --rooms 4 --generator aiortc          # the old generator
     .venv/bin/python benchmarks/sfu_load.py --rooms 4 --workers 2        # 1 vs 2 processes
     .venv/bin/python benchmarks/sfu_load.py --url http://host:8080 --server-pid 1234 --rooms 2
-    .venv/bin/python benchmarks/sfu_load.py --rooms 1 --generator aiortc --peer janus   # + Janus, same rooms
+    .venv/bin/python benchmarks/sfu_load.py --rooms 5 --peer janus --pairs 3 --no-baseline   # + Janus, alternating
 
 This module is the command and its orchestration; the participants and their measured windows are
 ``benchmarks/load_rooms.py``, the sweep ``benchmarks/load_sweep.py``, the plots and ratios
-``benchmarks/load_report.py``, Janus ``benchmarks/janus_peer.py``.
+``benchmarks/load_report.py``, Janus ``benchmarks/janus_peer.py`` (its replay participant ``benchmarks/janus_replay.py``).
 """
 
 from __future__ import annotations
