@@ -9,8 +9,10 @@ handle per publisher and per subscriber, as Janus wants), create a room, publish
 participant's own SDP offer (``joinandconfigure``), subscribe to feeds (Janus offers, the
 participant answers, ``start``). Events come from the session's long poll.
 
-The participant side (SDP offers and answers, media) is the caller's: the same aiortc peer
-connections the benchmark drives against PeerLearn.
+The participant side (SDP offers and answers, media) is the caller's: the same participants
+the benchmark drives against PeerLearn (aiortc's, or the replay generator's through
+``benchmarks/janus_replay.py``), on two peer connections: ``pcs[0]`` publishes, ``pcs[1]``
+subscribes.
 
     .venv/bin/python benchmarks/janus_peer.py --seconds 5    # smoke: 1 publisher, 1 subscriber
 """
@@ -350,14 +352,14 @@ async def join_janus(p: Any, rooms: JanusRooms) -> None:
     """A participant through Janus, as its VideoRoom wants it: publish on one peer connection
     (our offer, Janus answers), then, once everyone of the room publishes, subscribe to all the
     others on a second one (Janus offers, we answer). Same tracks and counting as the others."""
-    from aiortc import RTCPeerConnection, RTCSessionDescription
+    from aiortc import RTCSessionDescription
 
     js = rooms.session
     room = rooms.room_ids[p.room]
     p.key = f"r{p.room}p{p.index}"
     p.bench.by_key[p.key] = p
     p.t_join = time.monotonic()
-    pub = RTCPeerConnection()
+    pub = p.new_pc()  # the replay participant's is max-bundle (one transport it drives)
     p.pcs.append(pub)
     p.add_tracks(pub, start=random.randint(0, 200))
     await pub.setLocalDescription(await pub.createOffer())
@@ -377,7 +379,7 @@ async def join_janus(p: Any, rooms: JanusRooms) -> None:
 
 
 async def _subscribe(p: Any, rooms: JanusRooms, room: int) -> None:
-    from aiortc import RTCPeerConnection, RTCSessionDescription
+    from aiortc import RTCSessionDescription
 
     js = rooms.session
     try:
@@ -387,7 +389,7 @@ async def _subscribe(p: Any, rooms: JanusRooms, room: int) -> None:
         return
     try:
         others = [f for f, key in rooms.feeds[p.room].items() if key != p.key]
-        sub = RTCPeerConnection()
+        sub = p.new_pc()
         p.pcs.append(sub)
         if p.decode:
             p.watch_decoded(sub)

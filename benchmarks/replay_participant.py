@@ -439,6 +439,13 @@ class ReplayParticipant(Participant):
         writer = self.writer
         if writer is None:
             return
+        video = self.out.get("video")
+        out = self.sender_reports() + (self.receiver_reports(video.ssrc) if video is not None and video.ssrc else b"")
+        if out:
+            writer.send_rtcp(out)
+
+    def sender_reports(self) -> bytes:
+        """SR + SDES for every stream this participant publishes."""
         ntp = int((time.time() + NTP_EPOCH) * 4294967296.0)
         cname = f"bench-{self.room}-{self.index}"
         out = b""
@@ -446,6 +453,10 @@ class ReplayParticipant(Participant):
             if stream.bound and stream.frames:
                 out += rtcp.build_sr(stream.ssrc, ntp, stream.last_ts, stream.packets, stream.octets)
                 out += rtcp.build_sdes(stream.ssrc, cname)
+        return out
+
+    def receiver_reports(self, sender_ssrc: int) -> bytes:
+        """RRs (31 blocks each) for every stream received since the last call, from ``sender_ssrc``."""
         blocks = []
         for st in self.streams.values():
             if st.highest < st.base:
@@ -466,9 +477,7 @@ class ReplayParticipant(Participant):
                     0,
                 )
             )
-        video = self.out.get("video")
-        if blocks and video is not None and video.ssrc:
-            for i in range(0, len(blocks), 31):
-                out += rtcp.build_rr(video.ssrc, blocks[i : i + 31])
-        if out:
-            writer.send_rtcp(out)
+        out = b""
+        for i in range(0, len(blocks), 31):
+            out += rtcp.build_rr(sender_ssrc, blocks[i : i + 31])
+        return out

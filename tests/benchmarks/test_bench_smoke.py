@@ -107,8 +107,10 @@ def test_room_quality_two_browsers(tmp_path: Path) -> None:
 
 
 def test_sfu_load_against_janus(tmp_path: Path) -> None:
-    """Issue 28: the same rooms through Janus (Debian's package, started by the benchmark) right
-    after ours, both sides' CPU per forwarded packet and their ratio in one report."""
+    """Issue 28: the same replayed rooms through Janus (Debian's package, started by the benchmark)
+    right after ours, alternating, both sides' CPU per forwarded packet and their ratio in one
+    report; Janus's subscribers get exactly the payloads the publishers sent (decrypted with the
+    subscriber connection's own keys), and each side's terms are stated."""
     from benchmarks.janus_peer import available
 
     if not available():
@@ -119,7 +121,7 @@ def test_sfu_load_against_janus(tmp_path: Path) -> None:
             "--rooms",
             "1",
             "--participants",
-            "2",
+            "3",
             "--duration",
             "3",
             "--warmup",
@@ -127,20 +129,31 @@ def test_sfu_load_against_janus(tmp_path: Path) -> None:
             "--ramp",
             "0.2",
             "--no-baseline",
-            "--generator",
-            "aiortc",
             "--peer",
             "janus",
+            "--pairs",
+            "2",
             *SMALL_CLIP,
         ],
         tmp_path,
         300,
     )
-    (run,) = report["runs"]
-    peer = run["peer"]
+    assert report["params"]["generator"] == "replay"
+    assert len(report["runs"]) == 2  # ours, janus, ours, janus
+    (group,) = report["peer_pairs"]
+    assert group["pairs"] == 2 and len(group["ratio_peer_over_ours_per_pair"]) == 2
     assert {"cpu_us_per_forwarded_packet", "ratio_peer_over_ours", "peer"} <= report.keys()
-    assert peer["name"] == "janus" and peer["mode"] == "janus"
-    assert peer["join_failures"] == [] and peer["signaling_errors"] == []
-    assert peer["streams_flowing"] == peer["streams_expected"] == run["streams_expected"]
-    assert peer["cpu_us_per_forwarded_packet"] and report["ratio_peer_over_ours"]
-    assert {"extensions", "twcc", "codecs"} <= peer["negotiated"].keys()
+    assert report["peer"]["cpu_us_per_forwarded_packet"] and report["ratio_peer_over_ours"]
+    for run in report["runs"]:
+        peer = run["peer"]
+        assert peer["name"] == "janus" and peer["mode"] == "janus" and peer["generator_kind"] == "replay"
+        assert peer["join_failures"] == [] and peer["signaling_errors"] == []
+        assert peer["streams_flowing"] == peer["streams_expected"] == run["streams_expected"] == 12
+        samples = peer["generator"]["samples"]
+        assert samples["matched_a_sent_frame"] > 0 and samples["payload_mismatch"] == 0
+        for side in (run, peer):
+            terms = side["negotiated"]
+            assert terms["srtp_profile"].startswith("SRTP_")
+            for direction in ("participant_sends", "participant_receives"):
+                assert {"video", "audio"} <= terms[direction].keys()
+                assert {"extensions", "twcc", "rtx", "codecs"} <= terms[direction]["video"].keys()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.sfu_load import busy_note, verdict
+from benchmarks.load_sweep import busy_note, verdict
 
 
 def step(**changes: Any) -> dict[str, Any]:
