@@ -323,3 +323,23 @@ def open_tab(browser: Any, live_server: LiveServer) -> Iterator[Any]:
 @pytest.fixture(scope="session", autouse=True)
 def _clean_artifacts() -> None:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
+
+
+@pytest.fixture
+def people(browser: Any, live_server: LiveServer) -> Iterator[Any]:
+    """``make(name, account, width, height)``: a room participant in a Chromium process of its
+    own (fake camera and microphone), closed with its process after the test."""
+    from tests.browser.room_participants import MEDIA_ARGS, Participant  # it imports this module
+
+    made: list[tuple[Any, Any]] = []
+
+    def make(name: str, account: Api, width: int, height: int) -> Any:
+        process = browser.browser_type.launch(executable_path=CHROMIUM, args=MEDIA_ARGS)
+        p = Participant(name, process, live_server.url, account, width, height)
+        made.append((p, process))
+        return p
+
+    yield make
+    for p, process in made:
+        p.close()
+        process.close()

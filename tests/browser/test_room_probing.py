@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,10 +16,8 @@ import pytest
 from api.keys import ENGINE
 from benchmarks.netshape import MEDIA_PORT_JS, downlink_limited
 from sfu.rtp import twcc
-from tests.browser.conftest import CHROMIUM, Api
+from tests.browser.conftest import Api
 from tests.browser.room_participants import (
-    MEDIA_ARGS,
-    Participant,
     class_with_learners,
     everyone_decodes_everyone,
     poll,
@@ -52,22 +49,6 @@ ACCEPTED_TWCC = """() => {
 #: measured 13.6 s once (the estimate was back in 2.5 s; the layer switch-up lagged it)
 TARGET_SECONDS = 5.0
 LIMIT_SECONDS = 30.0
-
-
-@pytest.fixture
-def people(browser: Any, live_server: Any) -> Iterator[Any]:
-    made: list[tuple[Participant, Any]] = []
-
-    def make(name: str, account: Api, width: int, height: int) -> Participant:
-        process = browser.browser_type.launch(executable_path=CHROMIUM, args=MEDIA_ARGS)
-        p = Participant(name, process, live_server.url, account, width, height)
-        made.append((p, process))
-        return p
-
-    yield make
-    for p, process in made:
-        p.close()
-        process.close()
 
 
 def test_a_learner_held_to_300_kbit_climbs_back_to_the_top_layer_by_probing(

@@ -8,16 +8,14 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from benchmarks.blackout import SAMPLER, recovery_s
 from benchmarks.netshape import SFU_PORT_JS, blackout
-from tests.browser.conftest import CHROMIUM, Api
+from tests.browser.conftest import Api
 from tests.browser.room_participants import (
-    MEDIA_ARGS,
     Participant,
     class_with_learners,
     everyone_decodes_everyone,
@@ -25,22 +23,6 @@ from tests.browser.room_participants import (
 )
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def people(browser: Any, live_server: Any) -> Iterator[Any]:
-    made: list[tuple[Participant, Any]] = []
-
-    def make(name: str, account: Api, width: int, height: int) -> Participant:
-        process = browser.browser_type.launch(executable_path=CHROMIUM, args=MEDIA_ARGS)
-        p = Participant(name, process, live_server.url, account, width, height)
-        made.append((p, process))
-        return p
-
-    yield make
-    for p, process in made:
-        p.close()
-        process.close()
 
 
 def test_after_a_3_s_blackout_both_see_each_other_again_on_the_same_connection(people: Any, api_client: Api) -> None:

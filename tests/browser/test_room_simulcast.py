@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from benchmarks.netshape import MEDIA_PORT_JS, downlink_limited
-from tests.browser.conftest import CHROMIUM, Api
+from tests.browser.conftest import Api
 from tests.browser.room_participants import (
-    MEDIA_ARGS,
     Participant,
     class_with_learners,
     everyone_decodes_everyone,
@@ -44,22 +42,6 @@ HEIGHT_FROM = """async (peerId) => {
   (await tr.receiver.getStats()).forEach((s) => { if (s.type === "inbound-rtp") h = s.frameHeight || 0; });
   return h;
 }"""
-
-
-@pytest.fixture
-def people(browser: Any, live_server: Any) -> Iterator[Any]:
-    made: list[tuple[Participant, Any]] = []
-
-    def make(name: str, account: Api, width: int, height: int) -> Participant:
-        process = browser.browser_type.launch(executable_path=CHROMIUM, args=MEDIA_ARGS)
-        p = Participant(name, process, live_server.url, account, width, height)
-        made.append((p, process))
-        return p
-
-    yield make
-    for p, process in made:
-        p.close()
-        process.close()
 
 
 def test_each_subscriber_gets_the_layer_that_fits_it(people: Any, api_client: Api) -> None:

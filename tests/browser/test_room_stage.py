@@ -8,14 +8,12 @@ Each participant in their own Chromium process; sizes are measured on the page."
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, CHROMIUM, Api
+from tests.browser.conftest import ARTIFACTS, Api
 from tests.browser.room_participants import (
-    MEDIA_ARGS,
     Participant,
     class_with_learners,
     everyone_decodes_everyone,
@@ -104,22 +102,6 @@ def top_layer_details(viewer: Participant, publisher: Participant) -> dict[str, 
         "top layer": publisher.page.evaluate(TOP_LAYER),
         "bytes": publisher.page.evaluate(BYTES_SENT),
     }
-
-
-@pytest.fixture
-def people(browser: Any, live_server: Any) -> Iterator[Any]:
-    made: list[tuple[Participant, Any]] = []
-
-    def make(name: str, account: Api, width: int, height: int) -> Participant:
-        process = browser.browser_type.launch(executable_path=CHROMIUM, args=MEDIA_ARGS)
-        p = Participant(name, process, live_server.url, account, width, height)
-        made.append((p, process))
-        return p
-
-    yield make
-    for p, process in made:
-        p.close()
-        process.close()
 
 
 def area(box: dict[str, float]) -> float:
