@@ -34,6 +34,8 @@ BACKOFF_BASE = 0.5
 BACKOFF_MAX = 30.0
 STABLE_AFTER = 30.0
 STATUS_FILE = "workers.json"
+#: seconds a worker has after SIGTERM (its rooms closed, in-flight requests answered) before it is killed
+STOP_GRACE = 30.0
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Supervisor:
         self._on_death = on_death
         self.backoff_base, self.backoff_max, self.stable_after = backoff_base, backoff_max, stable_after
         self.stopping = False
+        self._signalled: set[int] = set()
 
     def start(self) -> None:
         for w in self.workers:
@@ -79,6 +82,7 @@ class Supervisor:
         for w in self.workers:
             if w.proc is not None and w.proc.poll() is None:
                 w.proc.send_signal(signal.SIGTERM)
+                self._signalled.add(w.proc.pid)
 
     def _start(self, w: Worker) -> int:
         w.proc = self._spawn(w.index)
@@ -118,14 +122,46 @@ class Supervisor:
         if changed:
             self._write_status()
 
-    def run(self, interval: float = 0.1) -> int:
-        """Watch until :meth:`stop`; then wait for the workers and return the worst exit code."""
+    def run(self, interval: float = 0.1, grace: float = STOP_GRACE) -> int:
+        """Watch until :meth:`stop`; then stop the workers (see :meth:`reap`) and return the
+        worst exit code."""
         while not self.stopping:
             self.check()
             time.sleep(interval)
-        codes = [w.proc.wait() for w in self.workers if w.proc is not None]
+        codes = self.reap(grace, interval)
         self.status_path.unlink(missing_ok=True)
         return max((abs(c) for c in codes), default=0)
+
+    def reap(self, grace: float, interval: float = 0.1, now: Callable[[], float] = time.monotonic) -> list[int]:
+        """Every worker gets SIGTERM once (also one started while the signal was being handled,
+        which ``stop`` could not see) and ``grace`` seconds to finish; one still running after
+        that is killed, so the parent never outlives a stop by more than the grace."""
+        deadline = now() + grace
+        signalled: set[int] = set()
+        codes: list[int] = []
+        while True:
+            live = [w for w in self.workers if w.proc is not None]
+            for w in live:
+                proc = w.proc
+                assert proc is not None
+                code = proc.poll()
+                if code is not None:
+                    codes.append(code)
+                    w.proc, w.last_exit = None, code
+                elif now() >= deadline:
+                    log.warning(
+                        "worker %d (pid %d) still running %.0fs after SIGTERM: killed", w.index, proc.pid, grace
+                    )
+                    proc.kill()
+                    codes.append(proc.wait())
+                    w.proc, w.last_exit = None, codes[-1]
+                elif proc.pid not in signalled:
+                    signalled.add(proc.pid)
+                    if proc.pid not in self._signalled:
+                        proc.send_signal(signal.SIGTERM)
+            if all(w.proc is None for w in self.workers):
+                return codes
+            time.sleep(interval)
 
     def status(self) -> dict[str, Any]:
         return {

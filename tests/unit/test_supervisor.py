@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
 import subprocess
 from pathlib import Path
 from typing import cast
@@ -28,6 +29,17 @@ class FakeProcess:
     def send_signal(self, sig: int) -> None:
         self.signals.append(sig)
         self.code = 0  # a worker stops cleanly on SIGTERM
+
+    def kill(self) -> None:
+        self.signals.append(signal.SIGKILL)
+        self.code = -signal.SIGKILL
+
+
+class StuckProcess(FakeProcess):
+    """A worker whose shutdown hangs: SIGTERM is noted and nothing happens."""
+
+    def send_signal(self, sig: int) -> None:
+        self.signals.append(sig)
 
 
 def make(tmp_path: Path) -> tuple[Supervisor, list[FakeProcess], list[int]]:
@@ -82,3 +94,21 @@ def test_no_restart_once_stopping_and_the_status_of_a_gone_parent_is_ignored(tmp
     assert read_status(tmp_path) is None
     (tmp_path / "workers.json").write_text(json.dumps({"supervisor_pid": 2**22 + 7, "expected": 2, "workers": []}))
     assert read_status(tmp_path) is None
+
+
+def test_a_stop_ends_every_worker_even_one_that_hangs_or_started_during_the_signal(tmp_path: Path) -> None:
+    """SIGTERM to the parent of ``serve --workers 2`` once left a worker running for minutes:
+    a worker started while the stop was being handled never got SIGTERM, and one whose shutdown
+    hangs was waited for forever. Now each gets SIGTERM and, after the grace, SIGKILL."""
+    sup, spawned, _ = make(tmp_path)
+    stuck = StuckProcess()
+    sup.workers[0].proc = cast("subprocess.Popen[bytes]", stuck)
+    sup.stop()
+    late = FakeProcess()  # the worker restarted between the signal and the watch loop's end
+    sup.workers[1].proc = cast("subprocess.Popen[bytes]", late)
+    clock = itertools.count(0.0, 1.0)
+    codes = sup.reap(grace=5, interval=0, now=lambda: next(clock))
+    assert late.signals == [signal.SIGTERM]  # signalled once, and it stopped cleanly
+    assert stuck.signals == [signal.SIGTERM, signal.SIGKILL]  # not signalled twice, then killed
+    assert sorted(codes) == [-signal.SIGKILL, 0]
+    assert all(w.proc is None for w in sup.workers)
