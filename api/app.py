@@ -22,6 +22,7 @@ from api.mailer import Mailer
 from api.metrics import Metrics, metrics_middleware
 from api.placement import InternalAddress
 from api.proxy import proxy_middleware
+from api.owner_forward import peer_client_middleware
 from api.routes import ROUTES
 from api.settings import Settings
 from api.supervisor import WorkerHealthCollector
@@ -45,7 +46,7 @@ def create_app(settings: Settings, *, plugins: Sequence[str] = DEFAULT_PLUGINS) 
         # metrics_middleware outside error_middleware: it counts the response the client got
         # (a domain refusal as its 400/401/403/404/409, an unhandled error as the 500 it became),
         # not the exception on its way out, which it could only guess at.
-        middlewares=[proxy_middleware, metrics_middleware, error_middleware, csrf_middleware],
+        middlewares=[proxy_middleware, peer_client_middleware, metrics_middleware, error_middleware, csrf_middleware],
     )
     # Configuration, and what every request reaches through app state.
     app[SETTINGS] = settings

@@ -15,7 +15,7 @@ from api.auth import CurrentUser
 from api.context import Context
 from api.errors import ApiError
 from api.keys import BROKER, LIVE_ROOMS, METRICS, PLACEMENT, ROOM_SOCKETS
-from api.owner_forward import PROXIED_HEADER, forwarded_by_peer, proxy_mark
+from api.owner_forward import forward_headers, forwarded_by_peer
 from api.placement import Node
 from api.routing import ApiRoutes, path_id
 from api.realtime import same_origin
@@ -215,7 +215,7 @@ async def _proxy(request: web.Request, node: Node, sid: int, token: str) -> web.
             async with http.ws_connect(
                 f"{node.url}/ws/room/{sid}",
                 params={"token": token},
-                headers={PROXIED_HEADER: proxy_mark(Context.of(request.app).settings.jwt_secret)},
+                headers=forward_headers(request),
                 heartbeat=20,
                 max_msg_size=MAX_SIGNALING_MESSAGE,
             ) as upstream:

@@ -109,6 +109,30 @@ async def test_secure_cookies_and_client_ip_only_from_trusted_proxies(aiohttp_cl
         assert statuses == ([200, 200, 200] if trusted else [200, 200, 429]), trusted
 
 
+async def test_a_request_relayed_by_a_peer_process_counts_the_learner_not_the_relay(aiohttp_client, settings) -> None:
+    """A recording POST or room socket another worker relays to the room's owner carries the
+    caller's address with our mark: the owner's per-IP limits count each learner. Without the
+    mark (anyone can send the header) the address is ignored."""
+    from api.context import Context
+    from api.owner_forward import CLIENT_HEADER, PROXIED_HEADER, proxy_mark
+
+    client = await _app_client(aiohttp_client, settings, auth_rate_limit=2)
+    mark = proxy_mark(Context.of(client.server.app).settings.jwt_secret)
+    for headers, expected in (
+        ({PROXIED_HEADER: mark}, [200, 200, 200]),  # three learners behind one relay
+        ({PROXIED_HEADER: "forged"}, [200, 200, 429]),  # one caller claiming three addresses
+    ):
+        statuses = []
+        for i in range(3):
+            r = await client.post(
+                "/api/auth/password-reset",
+                json={"email": f"y{i}@example.com"},
+                headers={**headers, CLIENT_HEADER: f"198.51.{100 + len(headers[PROXIED_HEADER])}.{i}"},
+            )
+            statuses.append(r.status)
+        assert statuses == expected, headers
+
+
 async def test_metrics_only_for_scrapers(aiohttp_client, settings) -> None:
     client = await _app_client(aiohttp_client, settings, metrics_token="s3cret-scrape")
     assert (await client.get("/metrics")).status == 200  # direct, from loopback
