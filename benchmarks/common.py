@@ -87,6 +87,7 @@ class LocalServer:
         }
         self.demo = demo
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "server.log"
 
     @property
     def url(self) -> str:
@@ -98,18 +99,31 @@ class LocalServer:
             subprocess.run(
                 [*cli, "demo", "--data-dir", str(self.data_dir)], env=self.env, check=True, stdout=subprocess.DEVNULL
             )
-        self.proc = subprocess.Popen(
-            [*cli, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        wait_healthy(self.url)
+        # the server's log goes to a file: a pipe nobody reads fills up (64 KB of warnings in a long
+        # run) and then blocks the server mid-benchmark
+        self.log_path = self.data_dir / "server.log"
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [*cli, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        try:
+            wait_healthy(self.url, ready=lambda: self.proc is not None and self.proc.poll() is None)
+        except RuntimeError:
+            self.stop()  # never leave a half-started server behind
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the server did not start; the end of {self.log_path}:\n{tail}") from None
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(15)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 def percentiles(values: list[float], ps: tuple[float, ...] = (50, 90, 95, 99)) -> dict[str, float]:
