@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from api.context import Context
+from api.heap import HeapTrimmer
 from api.metrics import Metrics
 from api.models import Session, SessionStatus
 from api.services import attendance, rooms
@@ -83,6 +84,8 @@ class LiveRooms:
         self._attendance_lock = asyncio.Lock()
         # Called with every room this process opens (e.g. the recording manager's attach).
         self._listeners: list[RoomListener] = []
+        # freed per-participant heap back to the kernel after departures (api/heap.py)
+        self.heap = HeapTrimmer()
 
     def add_listener(self, listener: RoomListener) -> None:
         """Call ``listener(router)`` for each room opened from now on."""
@@ -157,6 +160,7 @@ class LiveRooms:
                 await attendance.record_leave(self.ctx, int(event.room_id), int(event.user_key), at)
             except Exception:  # as above
                 log.exception("could not store the leave of %s in room %s", event.user_key, event.room_id)
+        self.heap.soon()
 
     # The sweeper: rooms close when their session stops being live (ended by the
     # scheduler, cancelled by an admin) even if nobody pressed "End".
@@ -170,6 +174,7 @@ class LiveRooms:
             await self._started.wait()  # cancelled before its first step, it would never exit
             self._sweeper.cancel()
             await self._exited.wait()
+        self.heap.cancel()
         await self.engine.close()
 
     async def _sweep_loop(self) -> None:
