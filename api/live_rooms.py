@@ -19,13 +19,14 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from api.context import Context
-from api.heap import HeapTrimmer
+
 from api.metrics import Metrics
 from api.models import Session, SessionStatus
 from api.services import attendance, rooms
 from api.settings import Settings
 from sfu import Engine, Router, SfuConfig
 from sfu import observer as ev
+from sfu.heap import HeapTrimmer
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class LiveRooms:
         self._attendance_lock = asyncio.Lock()
         # Called with every room this process opens (e.g. the recording manager's attach).
         self._listeners: list[RoomListener] = []
-        # freed per-participant heap back to the kernel after departures (api/heap.py)
+        # freed per-participant heap back to the kernel after departures (sfu/heap.py)
         self.heap = HeapTrimmer()
 
     def add_listener(self, listener: RoomListener) -> None:

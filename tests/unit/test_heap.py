@@ -1,4 +1,4 @@
-"""Freed heap goes back to the kernel once per burst of departures (api/heap.py)."""
+"""Freed heap goes back to the kernel once per burst of departures (sfu/heap.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import platform
 
 import pytest
 
-from api.heap import HeapTrimmer, trim
+from sfu.heap import HeapTrimmer, trim
 
 
 async def test_a_burst_of_departures_trims_once_after_the_last() -> None:
