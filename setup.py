@@ -36,7 +36,7 @@ def extensions() -> list:
     try:
         return cythonize(
             # the SFU's packet path, and the load generator's counting (benchmarks/replay_participant.py)
-            ["sfu/transport/_fastio.pyx", "sfu/rtp/_rewriter.pyx", "sfu/rtp/_forwarder.pyx", "sfu/rtp/_arrivals.pyx", "sfu/rtp/_sendlog.pyx", "benchmarks/_rtp_count.pyx"],
+            ["sfu/transport/_fastio.pyx", "sfu/rtp/_rewriter.pyx", "sfu/rtp/_forwarder.pyx", "sfu/rtp/_arrivals.pyx", "sfu/rtp/_sendlog.pyx", "sfu/rtp/_twcc_decode.pyx", "benchmarks/_rtp_count.pyx"],
             compiler_directives={"language_level": "3"},
             quiet=True,
         )

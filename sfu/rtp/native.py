@@ -11,11 +11,14 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from collections.abc import Callable
 from typing import TypeVar
 
 from .arrivals import ArrivalLog
 from .forwarding import RtpForwarder, RtpRewriter
 from .sendlog import SendLog
+from .twcc_decode import Decoded
+from .twcc_decode import decode_feedback as decode_feedback_py
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,20 @@ def send_log_class(native: bool | None = None) -> type[SendLog]:
     return _native_class(SendLog, "_sendlog", "NativeSendLog", native)
 
 
+def feedback_decoder(native: bool | None = None) -> Callable[[bytes], Decoded]:
+    """Transport-wide feedback decoding in C (``sfu/rtp/_twcc_decode.pyx``) when the native path
+    is on, else ``twcc_decode.decode_feedback``."""
+    if native is None:
+        native = wanted()
+    if native:
+        try:
+            fn: Callable[[bytes], Decoded] = importlib.import_module(f"{__package__}._twcc_decode").decode_feedback
+            return fn
+        except ImportError as exc:
+            logger.warning("native decode_feedback unavailable (%s): using the Python one", exc)
+    return decode_feedback_py
+
+
 #: what consumers build their rewriters from
 Rewriter = rewriter_class()
 #: what producers build their forwarders from
@@ -70,3 +87,5 @@ Forwarder = forwarder_class()
 Arrivals = arrival_log_class()
 #: what a subscriber's transport numbers its packets with (transport-cc toward subscribers)
 SendLogs = send_log_class()
+#: what a subscriber's transport-wide feedback is decoded with
+decode_feedback = feedback_decoder()

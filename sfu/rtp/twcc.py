@@ -29,6 +29,8 @@ from typing import Optional
 from . import native
 from .arrivals import ArrivalLog
 from .simulcast import _sections
+from .twcc_decode import DELTA_TICK_US as _DELTA_TICK_US
+from .twcc_decode import RLE_MAX as _RLE_MAX
 
 URI_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 #: how often feedback goes out while packets arrive (libwebrtc's receivers: 50-250 ms)
@@ -40,8 +42,6 @@ MAX_STATUSES = 500
 MAX_GAP = 8000
 
 _REF_TICK_US = 64_000  # reference time unit
-_DELTA_TICK_US = 250  # receive delta unit
-_RLE_MAX = 0x1FFF
 
 
 # ------------------------------------------------------------------ the packet
@@ -138,51 +138,9 @@ def build_feedback(
 
 
 def parse_feedback(data: bytes) -> TwccFeedback:
-    """Decode one RTPFB FMT=15 message (raises ValueError when malformed)."""
-    if len(data) < 20 or data[1] != 205 or data[0] & 0x1F != 15:
-        raise ValueError("not a transport-wide feedback message")
-    end = (struct.unpack_from("!H", data, 2)[0] + 1) * 4
-    if end > len(data):
-        raise ValueError("truncated")
-    if data[0] & 0x20:
-        end -= data[end - 1]
-    sender, media, base, count, ref_fb = struct.unpack_from("!IIHHI", data, 4)
-    symbols: list[int] = []
-    i = 20
-    while len(symbols) < count:
-        if i + 2 > end:
-            raise ValueError("truncated status chunks")
-        (chunk,) = struct.unpack_from("!H", data, i)
-        i += 2
-        left = count - len(symbols)
-        if not chunk & 0x8000:
-            symbols += [(chunk >> 13) & 3] * min(chunk & _RLE_MAX, left)
-        elif not chunk & 0x4000:
-            symbols += [(chunk >> (13 - k)) & 1 for k in range(min(14, left))]
-        else:
-            symbols += [(chunk >> (12 - 2 * k)) & 3 for k in range(min(7, left))]
-    reference = ref_fb >> 8
-    now = 0
-    arrivals: list[Optional[int]] = []
-    for sym in symbols:
-        if sym == 0:
-            arrivals.append(None)
-            continue
-        if sym == 1:
-            if i + 1 > end:
-                raise ValueError("truncated deltas")
-            ticks = data[i]
-            i += 1
-        elif sym == 2:
-            if i + 2 > end:
-                raise ValueError("truncated deltas")
-            (ticks,) = struct.unpack_from("!h", data, i)
-            i += 2
-        else:
-            raise ValueError("reserved status symbol")
-        now += ticks * _DELTA_TICK_US
-        arrivals.append(now)
-    return TwccFeedback(sender, media, base, reference, ref_fb & 0xFF, tuple(arrivals))
+    """Decode one RTPFB FMT=15 message (raises ValueError when malformed): in C on the native
+    path (``_twcc_decode.pyx``), else ``twcc_decode.decode_feedback``."""
+    return TwccFeedback(*native.decode_feedback(data))
 
 
 # ------------------------------------------------------------------ the receiver
