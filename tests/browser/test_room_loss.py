@@ -86,7 +86,7 @@ def mentor_and_learner(browser: Any, lossy: Any, wav: Path) -> Iterator[LossyRoo
 @pytest.mark.parametrize("lossy", [True], ids=["red"], indirect=True)
 @pytest.mark.xfail(
     strict=False,
-    reason="met in 1 of 3 runs on the shared 2-core machine (load 7-14): since the SFU re-asks at the "
+    reason="met in 2 of 4 runs on the shared 2-core machine (load 7-14): since the SFU re-asks at the "
     "round trip the longest gap is 0.30-0.70 s (2.4-3.5 s before), but the mentor's Chromium cuts its estimate "
     "to 0.6-1.2 Mbit/s under 5 % loss and drops its 720p layer, and the learner decodes 15.7-20.1 fps "
     "(docs/media-quality.md)",
