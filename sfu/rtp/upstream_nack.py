@@ -87,7 +87,7 @@ class UpstreamNack:
             self._schedule(now)
 
     def arrived(self, seq: int) -> None:
-        """A packet we had asked for came (late, or as a retransmission)."""
+        """The retransmission of a packet we had asked for came: it times the round trip."""
         entry = self._pending.pop(seq, None)
         if entry is None:
             return
@@ -101,6 +101,12 @@ class UpstreamNack:
         else:
             self.rtt = sample
             self._timed = True
+
+    def late(self, seq: int) -> None:
+        """The original of a packet we had asked for came after all (reordered on the way):
+        no longer missing, and no round trip to learn from it."""
+        if self._pending.pop(seq, None) is not None:
+            self.repaired += 1
 
     def close(self) -> None:
         if self._timer is not None:

@@ -126,3 +126,22 @@ async def test_a_packet_given_up_makes_the_producer_ask_for_a_keyframe() -> None
     assert nack_state.given_up == 1 and after == plis + 1
     c.close()
     p.close()
+
+
+async def test_a_reordered_original_is_no_longer_asked_for_and_does_not_time_the_round_trip() -> None:
+    """Through the forwarder (the C one, or its twin with PEERLEARN_SFU_NATIVE=0): a packet
+    that only came late is dropped from the NACK list; only retransmissions time the path."""
+    clock = Clock()
+    sent: list[bytes] = []
+    p = producer(clock, sent)
+    nack_state = p.forwarder.nack
+    assert nack_state is not None
+    p.forwarder.on_rtp(_vp8_packet(96, 1, keyframe=True))
+    clock.now += 0.01
+    p.forwarder.on_rtp(_vp8_packet(96, 3, keyframe=False))  # 2 is missing: NACKed
+    assert nack_state.pending == 1
+    clock.now += 0.002
+    p.forwarder.on_rtp(_vp8_packet(96, 2, keyframe=False))  # it was only late
+    assert nack_state.pending == 0 and nack_state.repaired == 1
+    assert nack_state.rtt == DEFAULT_RTT  # 2 ms of reordering is not the round trip
+    p.close()
