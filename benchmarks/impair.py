@@ -52,6 +52,9 @@ class Counts:
     received: int = 0
     dropped: int = 0
     sent: int = 0
+    #: how late the delayed packets left, summed (microseconds): a relay starved of CPU
+    #: adds delay and jitter of its own, which senders read as a queue
+    late_us: int = 0
 
 
 @dataclass
@@ -107,7 +110,7 @@ class ImpairmentRelay(asyncio.DatagramProtocol):
 
     def counts(self, ufrag: Optional[str] = None) -> dict[str, dict[str, int]]:
         """Packets received, dropped and sent per direction (one client's, or everyone's)."""
-        out = {d: {"received": 0, "dropped": 0, "sent": 0} for d in ("up", "down")}
+        out = {d: {"received": 0, "dropped": 0, "sent": 0, "late_us": 0} for d in ("up", "down")}
         for flow in self.flows.values():
             if ufrag is not None and flow.ufrag != ufrag:
                 continue
@@ -115,6 +118,7 @@ class ImpairmentRelay(asyncio.DatagramProtocol):
                 out[d]["received"] += c.received
                 out[d]["dropped"] += c.dropped
                 out[d]["sent"] += c.sent
+                out[d]["late_us"] += c.late_us
         return out
 
     def close(self) -> None:
@@ -181,9 +185,11 @@ class ImpairmentRelay(asyncio.DatagramProtocol):
         # strictly after the packet ahead: asyncio's timer heap does not keep equal times in order
         departure = max(now + wait, flow.last_departure[direction] + 1e-6)
         flow.last_departure[direction] = departure
-        self.loop.call_at(departure, self._send, flow, direction, data)
+        self.loop.call_at(departure, self._send, flow, direction, data, departure)
 
-    def _send(self, flow: _Flow, direction: str, data: bytes) -> None:
+    def _send(self, flow: _Flow, direction: str, data: bytes, due: Optional[float] = None) -> None:
+        if due is not None and self.loop is not None:
+            flow.counts[direction].late_us += max(int((self.loop.time() - due) * 1e6), 0)
         try:
             if direction == "up":
                 flow.sock.sendto(data, self.target)

@@ -10,7 +10,7 @@ import struct
 import time
 import wave
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 # the page's own ICE username fragment: how the relay tells this participant's packets apart
 UFRAG_JS = """() => {
@@ -58,6 +58,80 @@ SAMPLE_START_JS = """([peerId]) => {
 
 SAMPLE_STOP_JS = """() => { clearInterval(window.__frameSampler); return window.__frameSamples; }"""
 
+# the sending side of this page's camera: each simulcast layer's outbound-rtp, and the
+# browser's own uplink estimate and round trip (the nominated candidate pair)
+OUTBOUND_JS = """async () => {
+  const pc = window.__room && window.__room.pc;
+  if (!pc) return null;
+  const report = await pc.getStats();
+  const layers = {};
+  let pair = null;
+  report.forEach((s) => {
+    if (s.type === "outbound-rtp" && s.kind === "video") {
+      layers[s.rid || "-"] = {
+        framesEncoded: s.framesEncoded || 0, framesSent: s.framesSent || 0,
+        fps: s.framesPerSecond || 0, height: s.frameHeight || 0,
+        limitation: s.qualityLimitationReason || null,
+        limitationDurations: s.qualityLimitationDurations || {},
+        nackCount: s.nackCount || 0, pliCount: s.pliCount || 0, firCount: s.firCount || 0,
+        retransmittedPacketsSent: s.retransmittedPacketsSent || 0, packetsSent: s.packetsSent || 0,
+        bytesSent: s.bytesSent || 0, keyFramesEncoded: s.keyFramesEncoded || 0,
+        targetBitrate: s.targetBitrate || 0, active: s.active,
+      };
+    }
+    if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pair = s;
+  });
+  return {
+    layers,
+    availableOutgoingBitrate: pair ? pair.availableOutgoingBitrate || null : null,
+    rtt: pair ? pair.currentRoundTripTime || null : null,
+  };
+}"""
+
+_COUNTERS = (
+    "framesEncoded",
+    "framesSent",
+    "nackCount",
+    "pliCount",
+    "firCount",
+    "retransmittedPacketsSent",
+    "packetsSent",
+    "bytesSent",
+    "keyFramesEncoded",
+)
+
+
+def outbound_window(before: dict[str, Any], after: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """What the publisher's browser did between two ``OUTBOUND_JS`` snapshots: per layer the
+    encoded frame rate, kbit/s, NACKs and PLIs it got and packets it resent, and why its
+    quality was limited (the share of the window per reason)."""
+    out: dict[str, Any] = {
+        "estimate_kbps": round((after.get("availableOutgoingBitrate") or 0) / 1000),
+        "rtt_ms": round(1000 * (after.get("rtt") or 0), 1),
+        "layers": {},
+    }
+    for rid, a in sorted(after.get("layers", {}).items()):
+        b = before.get("layers", {}).get(rid, {})
+        d = {k: a.get(k, 0) - b.get(k, 0) for k in _COUNTERS}
+        limited = {
+            reason: round(a["limitationDurations"].get(reason, 0) - b.get("limitationDurations", {}).get(reason, 0), 2)
+            for reason in a.get("limitationDurations", {})
+        }
+        out["layers"][rid] = {
+            "encoded_fps": round(d["framesEncoded"] / seconds, 1),
+            "kbps": round(8 * d["bytesSent"] / seconds / 1000),
+            "height": a.get("height"),
+            "limitation": a.get("limitation"),
+            "limited_s": {k: v for k, v in limited.items() if v},
+            "nacks": d["nackCount"],
+            "plis": d["pliCount"] + d["firCount"],
+            "resent": d["retransmittedPacketsSent"],
+            "sent": d["packetsSent"],
+            "keyframes": d["keyFramesEncoded"],
+            "target_kbps": round(a.get("targetBitrate", 0) / 1000),
+        }
+    return out
+
 
 def speech_like_wav(path: Path, seconds: float = 10.0, rate: int = 48000) -> Path:
     """A voiced, never silent signal (150 Hz harmonics, syllable-rate loudness) for Chromium's
@@ -83,9 +157,11 @@ def media_args(base: list[str], wav: Path) -> list[str]:
     return [*args, "--use-fake-device-for-media-stream=fps=30", f"--use-file-for-fake-audio-capture={wav}"]
 
 
-def video_window(learner: Any, mentor_peer: str, seconds: float) -> dict[str, Any]:
+def video_window(learner: Any, mentor_peer: str, seconds: float, publisher: Any = None) -> dict[str, Any]:
     """The learner's view of the mentor's camera over ``seconds``: frame rate, the longest
-    time between two decoded frames (sampled every 50 ms), Chromium's freeze counters."""
+    time between two decoded frames (sampled every 50 ms), Chromium's freeze counters; with
+    ``publisher`` (the mentor), what the mentor's browser sent meanwhile (``outbound_window``)."""
+    sent_before = publisher.page.evaluate(OUTBOUND_JS) if publisher is not None else None
     before = learner.page.evaluate(INBOUND_JS, [mentor_peer, "camera"])
     learner.page.evaluate(SAMPLE_START_JS, [mentor_peer])
     start = time.monotonic()
@@ -93,6 +169,7 @@ def video_window(learner: Any, mentor_peer: str, seconds: float) -> dict[str, An
     samples = learner.page.evaluate(SAMPLE_STOP_JS)
     elapsed = time.monotonic() - start
     after = learner.page.evaluate(INBOUND_JS, [mentor_peer, "camera"])
+    sent_after = publisher.page.evaluate(OUTBOUND_JS) if publisher is not None else None
     longest = 0.0
     last_change = samples[0][0] if samples else 0.0
     for (t0, f0), (t1, f1) in zip(samples, samples[1:]):
@@ -108,7 +185,18 @@ def video_window(learner: Any, mentor_peer: str, seconds: float) -> dict[str, An
         "nacks": after.get("nackCount", 0) - before.get("nackCount", 0),
         "lost": after.get("packetsLost", 0) - before.get("packetsLost", 0),
         "received": after.get("packetsReceived", 0) - before.get("packetsReceived", 0),
+        "plis": after.get("pliCount", 0) - before.get("pliCount", 0),
+        "dropped": after.get("framesDropped", 0) - before.get("framesDropped", 0),
+        "jitter_buffer_ms": _jitter_buffer_ms(before, after),
+        **({"publisher": outbound_window(sent_before, sent_after, elapsed)} if sent_before and sent_after else {}),
     }
+
+
+def _jitter_buffer_ms(before: dict[str, Any], after: dict[str, Any]) -> Optional[float]:
+    """The mean time a frame waited in the receiver's jitter buffer over the window."""
+    emitted = after.get("jitterBufferEmittedCount", 0) - before.get("jitterBufferEmittedCount", 0)
+    delay = after.get("jitterBufferDelay", 0) - before.get("jitterBufferDelay", 0)
+    return round(1000 * delay / emitted, 1) if emitted else None
 
 
 def audio_window(learner: Any, mentor_peer: str, seconds: float) -> dict[str, Any]:

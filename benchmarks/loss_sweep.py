@@ -123,7 +123,7 @@ def sweep(pw: Any, *, red: bool, losses: list[float], seconds: float, delay: flo
             time.sleep(3)  # the link changed: encoders and estimators settle
             before = relay.counts(ufrag)
             audio = audio_window(learner, mentor.peer_id, seconds)
-            video = video_window(learner, mentor.peer_id, seconds)
+            video = video_window(learner, mentor.peer_id, seconds, publisher=mentor)
             after = relay.counts(ufrag)
             up = {k: after["up"][k] - before["up"][k] for k in after["up"]}
             points.append(

@@ -80,7 +80,7 @@ class Producer:
         self._layer_height: list[int] = [0]
         self.closed = False
         if kind == "video":
-            self.forwarder.nack = UpstreamNack(clock, self._nack_sender(0))
+            self.forwarder.nack = UpstreamNack(clock, self._nack_sender(0), self._lost(0))
         self.forwarder.on_gap = self._gap_seen(0)
         #: holes in the stream no NACK could fill (blackouts, restarts)
         self.gaps = 0
@@ -137,7 +137,7 @@ class Producer:
         for i, layer in enumerate(self.layers):
             layer.on_keyframe = self._keyframe_seen(i)
             layer.on_gap = self._gap_seen(i)
-            layer.nack = UpstreamNack(self.clock, self._nack_sender(i))
+            layer.nack = UpstreamNack(self.clock, self._nack_sender(i), self._lost(i))
 
     def layer_of(self, rid: str) -> Optional[int]:
         return self.rids.index(rid) if rid in self.rids else None
@@ -323,6 +323,16 @@ class Producer:
                 self._send_rtcp(rtcp.build_nack(self._rtcp_ssrc, ssrc, seqs))
 
         return send
+
+    def _lost(self, layer: int) -> Callable[[], None]:
+        def lost() -> None:
+            # A packet no NACK brought back: every subscriber of this layer now holds a
+            # frame it cannot decode, and the frames after it refer to it. Chrome asks for a
+            # keyframe only after ~3 s without a decodable frame; ask now instead.
+            if self.layers[layer].rewriters:
+                self.request_keyframe(layer)
+
+        return lost
 
     def _gap_seen(self, layer: int) -> Callable[[], None]:
         def gap() -> None:

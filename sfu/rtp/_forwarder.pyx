@@ -248,4 +248,4 @@ cdef class NativeForwarder:
                 self.cycles += 0x10000
             self.last_seq = seq
         elif self.nack is not None:
-            self.nack.arrived(seq)  # late, out of order: no need to ask for it any more
+            self.nack.late(seq)  # late, out of order: no need to ask for it any more

@@ -550,7 +550,7 @@ class RtpForwarder:
                 self.cycles += 0x10000
             self.last_seq = seq
         elif self.nack is not None:
-            self.nack.arrived(seq)  # late, out of order: no need to ask for it any more
+            self.nack.late(seq)  # late, out of order: no need to ask for it any more
 
     @property
     def highest_sequence(self) -> int:

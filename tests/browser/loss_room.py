@@ -80,3 +80,61 @@ def count_audio_payload_types(server: LiveServer, session_id: int) -> dict[str, 
 
     server.run(install)
     return out
+
+
+def upstream_repair(server: LiveServer, session_id: int) -> dict[str, Any]:
+    """The SFU's side of a room's video repair now: per publisher and simulcast layer, the
+    packets received, the NACKs it sent for them (first requests, retries), the packets
+    repaired and given up, its round trip estimate; the keyframes it asked for; per
+    subscriber, the NACKs it answered and the keyframes it asked for."""
+    from api.keys import ENGINE
+
+    async def read(app: Any) -> dict[str, Any]:
+        router = app[ENGINE].get_router(str(session_id))
+        assert router is not None
+        out: dict[str, Any] = {"producers": {}, "consumers": {}}
+        for p in router.producers:
+            if p.kind != "video":
+                continue
+            layers = []
+            for layer in p.layers:
+                nack = layer.nack
+                layers.append(
+                    {
+                        "packets": layer.media_packets,
+                        "nack_requested": getattr(nack, "requested", 0),
+                        "nack_retried": getattr(nack, "retried", 0),
+                        "repaired": getattr(nack, "repaired", 0),
+                        "given_up": getattr(nack, "given_up", 0),
+                        "rtt_ms": round(1000 * nack.rtt, 1) if hasattr(nack, "rtt") else None,
+                    }
+                )
+            out["producers"][p.peer_id] = {
+                "keyframe_requests": p.keyframe_requests_sent,
+                "gaps": p.gaps,
+                "layers": layers,
+            }
+        for peer in router.peers.values():
+            for c in peer.consumers.values():
+                if c.kind == "video":
+                    out["consumers"][f"{peer.id}<-{c.publisher_peer_id}"] = {
+                        "nacks": c.nacks,
+                        "retransmitted": c.rewriter.retransmitted,
+                        "keyframe_requests": c.keyframe_requests,
+                        "layer": c.layer,
+                    }
+        return out
+
+    result: dict[str, Any] = server.run(read)
+    return result
+
+
+def counter_difference(after: Any, before: Any) -> Any:
+    """``after - before`` for every number in two nested snapshots (others: ``after``'s)."""
+    if isinstance(after, dict) and isinstance(before, dict):
+        return {k: counter_difference(v, before.get(k)) for k, v in after.items()}
+    if isinstance(after, list) and isinstance(before, list) and len(after) == len(before):
+        return [counter_difference(a, b) for a, b in zip(after, before)]
+    if isinstance(after, int) and not isinstance(after, bool) and isinstance(before, int):
+        return after - before
+    return after

@@ -15,14 +15,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
 from benchmarks.impair import Impairment
 from tests.browser.conftest import CHROMIUM, Api
 from benchmarks.loss_probe import UFRAG_JS, audio_window, media_args, speech_like_wav, video_window
-from tests.browser.loss_room import count_audio_payload_types, relayed_server
+from tests.browser.loss_room import count_audio_payload_types, counter_difference, relayed_server, upstream_repair
 from tests.browser.room_participants import MEDIA_ARGS, Participant, class_with_learners, everyone_decodes_everyone
 
 pytestmark = pytest.mark.browser
@@ -48,10 +48,18 @@ def lossy(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
         yield server, relay, request.param
 
 
+class LossyRoom(NamedTuple):
+    mentor: Participant
+    learner: Participant
+    relay: Any
+    red: bool
+    audio_pts: dict[str, Any]
+    server: Any
+    session_id: int
+
+
 @pytest.fixture
-def mentor_and_learner(
-    browser: Any, lossy: Any, wav: Path
-) -> Iterator[tuple[Participant, Participant, Any, bool, dict[str, Any]]]:
+def mentor_and_learner(browser: Any, lossy: Any, wav: Path) -> Iterator[LossyRoom]:
     server, relay, red = lossy
     relay.impair(ufrag=None)  # every test starts on a clean link
     api = Api(server.url, outbox=server.settings.outbox_dir)
@@ -67,7 +75,7 @@ def mentor_and_learner(
         person.wait_live()
     everyone_decodes_everyone(people, timeout=20)
     audio_pts = count_audio_payload_types(server, int(s["id"]))
-    yield people[0], people[1], relay, red, audio_pts
+    yield LossyRoom(people[0], people[1], relay, red, audio_pts, server, int(s["id"]))
     for p in people:
         p.close()
     for process in made:
@@ -78,29 +86,44 @@ def mentor_and_learner(
 @pytest.mark.parametrize("lossy", [True], ids=["red"], indirect=True)
 @pytest.mark.xfail(
     strict=False,
-    reason="not met yet on the shared 2-core machine (load 35-64): the clean link gave 12.6-19.6 fps, "
-    "5 % loss + 80 ms 9.1-14.2 fps with gaps of 0.7-4.1 s between frames (docs/media-quality.md)",
+    reason="met in 2 of 5 runs on the shared 2-core machine (load 7-14): since the SFU re-asks at the "
+    "round trip it gives up 0-1 packets instead of 8-37 %, but the mentor's Chromium cuts its estimate to "
+    "0.6-1.3 Mbit/s under 5 % loss and drops its 720p layer (a 1.8 s gap when it went on and off), and the "
+    "learner decodes 14.3-20.1 fps (docs/media-quality.md)",
 )
 def test_five_percent_loss_and_80_ms_on_the_mentors_uplink_keeps_the_learners_video_fluid(
-    mentor_and_learner: Any,
+    mentor_and_learner: LossyRoom,
 ) -> None:
-    mentor, learner, relay, _red, _ = mentor_and_learner
+    mentor, learner, relay, server, sid = (
+        mentor_and_learner.mentor,
+        mentor_and_learner.learner,
+        mentor_and_learner.relay,
+        mentor_and_learner.server,
+        mentor_and_learner.session_id,
+    )
     ufrag = mentor.page.evaluate(UFRAG_JS)
     assert ufrag
-    clean = video_window(learner, mentor.peer_id, 8.0)
+    sfu_before = upstream_repair(server, sid)
+    clean = video_window(learner, mentor.peer_id, 8.0, publisher=mentor)
+    sfu_clean = upstream_repair(server, sid)
     relay.impair(ufrag=ufrag, up=UPLINK_5, down=DOWNLINK)
     video_window(learner, mentor.peer_id, 5.0)  # the link changed: let the estimator settle
     before = relay.counts(ufrag)
-    lossy = video_window(learner, mentor.peer_id, MEASURE_SECONDS)
+    sfu_settled = upstream_repair(server, sid)
+    lossy = video_window(learner, mentor.peer_id, MEASURE_SECONDS, publisher=mentor)
     counts = difference(relay.counts(ufrag), before)
+    clean["sfu"] = counter_difference(sfu_clean, sfu_before)
+    lossy["sfu"] = counter_difference(upstream_repair(server, sid), sfu_settled)
     print(json.dumps({"video": {"clean": clean, "loss_5_rtt_80": lossy, "relay": counts}}))
     assert counts["up"]["dropped"] > 0.03 * counts["up"]["received"]  # the loss really happened
     assert lossy["fps"] >= 20, lossy
     assert lossy["longest_gap_s"] <= 0.5, lossy
 
 
-def test_ten_percent_loss_on_the_mentors_uplink_the_learner_still_hears_the_mentor(mentor_and_learner: Any) -> None:
-    mentor, learner, relay, red, audio_pts = mentor_and_learner
+def test_ten_percent_loss_on_the_mentors_uplink_the_learner_still_hears_the_mentor(
+    mentor_and_learner: LossyRoom,
+) -> None:
+    mentor, learner, relay, red, audio_pts = mentor_and_learner[:5]
     ufrag = mentor.page.evaluate(UFRAG_JS)
     assert ufrag
     clean = audio_window(learner, mentor.peer_id, 8.0)
