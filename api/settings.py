@@ -109,7 +109,7 @@ class Settings:
     rtc_announced_port: int = 0
     # Opus RED with browsers that offer it, and DTX asked of publishers (docs/media-quality.md).
     rtc_audio_red: bool = True
-    rtc_opus_dtx: bool = False
+    rtc_opus_dtx: bool = True
     # Remote ICE candidates at loopback/private/link-local addresses (and mDNS names): "allow",
     # "deny", or "auto" = allow only when public_url is a loopback address (a development
     # server the browser shares a machine with, e.g. `make run`), deny for a deployment.

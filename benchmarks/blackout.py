@@ -6,8 +6,12 @@ shaped), then the time from the network's return until each side decodes a new f
 the other's camera, and how each page came back: on the same connection (ICE consent
 resumed), by an ICE restart (same peer connection, new ufrag) or by a rejoin (a new one).
 
-Each page samples ``framesDecoded`` of the other's camera every 50 ms (``Date.now()``: the
-same clock as this script's on one machine). JSON on stdout and in
+Each page samples ``framesDecoded`` and ``keyFramesDecoded`` of the other's camera every
+50 ms (``Date.now()``: the same clock as this script's on one machine). Two figures per side:
+the first frame decoded after the return (which may be a frame left over from before the
+outage, completed by a retransmission) and the first keyframe decoded after it (the picture
+of the publisher's present). The load average is recorded with each run: on this shared
+machine it is the first thing to read next to a time. JSON on stdout and in
 benchmarks/results/blackout-*.json, a plot in benchmarks/figures/blackout-<N>s.png:
 
     .venv/bin/python benchmarks/blackout.py --seconds 3 --runs 2
@@ -48,9 +52,9 @@ SAMPLER = """(peerId) => {
     const p = room.state.participants.get(peerId);
     const t = p && p.tracks.find((x) => x.source === "camera" && x.mid != null);
     const tr = t && pc.getTransceivers().find((x) => x.mid === t.mid);
-    let n = 0;
-    if (tr) (await tr.receiver.getStats()).forEach((s) => { if (s.type === "inbound-rtp") n = s.framesDecoded || 0; });
-    bo.samples.push([Date.now(), n, gen]);
+    let n = 0, kf = 0;
+    if (tr) (await tr.receiver.getStats()).forEach((s) => { if (s.type === "inbound-rtp") { n = s.framesDecoded || 0; kf = s.keyFramesDecoded || 0; } });
+    bo.samples.push([Date.now(), n, gen, kf]);
     if (bo.samples.length > 4000) bo.samples.splice(0, 1000);
   }, 50);
 }"""
@@ -61,21 +65,33 @@ def frames(person: Person) -> int:
     return int(s[-1][1]) if s else 0
 
 
-def recovery_s(samples: list[list[Any]], back_at_ms: float) -> float | None:
+def recovery_s(samples: list[list[Any]], back_at_ms: float, column: int = 1) -> float | None:
     """From the network's return to the first frame decoded after it (on the connection the
-    page had then, or on any frame of a new one after a rejoin)."""
-    before = [(n, gen) for t, n, gen in samples if t <= back_at_ms]
+    page had then, or on any frame of a new one after a rejoin); ``column`` 3: the first
+    keyframe decoded after it."""
+    before = [(s[column], s[2]) for s in samples if s[0] <= back_at_ms and len(s) > column]
     if not before:
         return None
     n0, gen0 = before[-1]
-    for t, n, gen in samples:
+    for s in samples:
+        if len(s) <= column:
+            continue
+        t, n, gen = s[0], s[column], s[2]
         if t > back_at_ms and ((gen == gen0 and n > n0) or (gen != gen0 and n > 0)):
             return round((t - back_at_ms) / 1000, 3)
     return None
 
 
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (Linux)."""
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return []
+
+
 def decoded_between(samples: list[list[Any]], start_ms: float, end_ms: float) -> int:
-    inside = [(n, gen) for t, n, gen in samples if start_ms <= t <= end_ms]
+    inside = [(s[1], s[2]) for s in samples if start_ms <= s[0] <= end_ms]
     if not inside:
         return -1
     # a rejoin restarts the counter: count per connection
@@ -116,6 +132,7 @@ def one_run(pw: Any, base: str, learner_email: str, seconds: float, settle: floa
             time.sleep(0.2)
         time.sleep(2)  # a steady picture both ways before the network goes
         port = int(mentor.page.evaluate(SFU_PORT_JS))
+        load_before = load_average()
         with blackout(port):
             gone = time.time() * 1000
             time.sleep(seconds)
@@ -130,6 +147,9 @@ def one_run(pw: Any, base: str, learner_email: str, seconds: float, settle: floa
         return {
             "mentor_decodes_learner_after_s": recovery_s(bo["mentor"]["samples"], back),
             "learner_decodes_mentor_after_s": recovery_s(bo["learner"]["samples"], back),
+            "mentor_keyframe_after_s": recovery_s(bo["mentor"]["samples"], back, column=3),
+            "learner_keyframe_after_s": recovery_s(bo["learner"]["samples"], back, column=3),
+            "load_average": {"before": load_before, "after": load_average()},
             "recovery_path": {k: recovery_path(v, gone) for k, v in bo.items()},
             # the page's own counter of ICE restarts it sent (null: a page without them)
             "ice_restarts": restarts,
@@ -138,7 +158,9 @@ def one_run(pw: Any, base: str, learner_email: str, seconds: float, settle: floa
             # times relative to the network's return (s); gen = which peer connection
             "connection_states": {k: [(rel(t), gen, s) for t, gen, s in v["states"]] for k, v in bo.items()},
             "ice_ufrags": {k: [(rel(t), gen, u) for t, gen, u in v["ufrags"]] for k, v in bo.items()},
-            "frames": {k: [(rel(t), n, gen) for t, n, gen in v["samples"] if gone - 3000 <= t] for k, v in bo.items()},
+            "frames": {
+                k: [(rel(s[0]), s[1], s[2]) for s in v["samples"] if gone - 3000 <= s[0]] for k, v in bo.items()
+            },
             "blackout_from_s": rel(gone),
         }
     finally:
@@ -206,6 +228,9 @@ def main() -> None:
         "summary": {
             "mentor_decodes_learner_after_s": [r["mentor_decodes_learner_after_s"] for r in runs],
             "learner_decodes_mentor_after_s": [r["learner_decodes_mentor_after_s"] for r in runs],
+            "mentor_keyframe_after_s": [r["mentor_keyframe_after_s"] for r in runs],
+            "learner_keyframe_after_s": [r["learner_keyframe_after_s"] for r in runs],
+            "load_average": [r["load_average"] for r in runs],
             "recovery_path": [r["recovery_path"] for r in runs],
         },
         "runs": runs,

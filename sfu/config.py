@@ -58,10 +58,10 @@ class SfuConfig:
     #: publishers send each Opus frame again in the next packet, subscribers that took RED get
     #: it as sent, the others the plain Opus frame (sfu/rtp/red.py). False: Opus only.
     audio_red: bool = True
-    #: ``usedtx=1`` in the Opus parameters the server sends: publishers stop sending during
-    #: silence (a packet every 400 ms instead of every 20 ms). Off by default: with it on,
-    #: tests/sfu/test_signaling_fuzz.py's malformed-message run times out (cause not found yet).
-    opus_dtx: bool = False
+    #: ``usedtx=1`` in the Opus parameters the server sends to a client whose own offer asks
+    #: for it (the room page's do): that publisher then sends a packet every 400 ms during
+    #: silence instead of every 20 ms. False: never asked, whatever the client says.
+    opus_dtx: bool = True
 
     def for_worker(self, index: int, count: int) -> SfuConfig:
         """This config for media worker ``index`` of ``count`` (one process per core, as

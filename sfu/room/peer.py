@@ -105,6 +105,7 @@ class Peer:
         #: transport-wide congestion control toward this participant as a subscriber
         self.downlink = SubscriberDownlink(lambda: self.consumers.values(), clock)
         self._red = RedNegotiation(config.audio_red)  # Opus RED both ways (aiortc drops it)
+        self._client_dtx = False  # the client's offer asks for Opus DTX (usedtx=1)
         self._offer_sdp = ""
         self._receive_params: dict[str, RTCRtpReceiveParameters] = {}
         self._consumer_by_transceiver: dict[RTCRtpTransceiver, Consumer] = {}
@@ -168,6 +169,9 @@ class Peer:
             self.downlink.learn(sdp, first_offer=self._extmap)
             self.ice_restart.restart_if_offered(sdp)
             self._red.on_offer(sdp, self.consumers.values())
+            asked_dtx = opus_fec.asks_dtx(sdp)
+            if asked_dtx is not None:
+                self._client_dtx = asked_dtx
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             except Exception as exc:  # aiortc raises many types on bad SDP
@@ -422,7 +426,9 @@ class Peer:
 
     def _describe(self, sdp: str, *, answer: bool) -> str:
         """What the client gets of aiortc's description: what aiortc drops put back."""
-        sdp = opus_fec.request_fec(simulcast.accept(sdp, self._simulcast), dtx=self.config.opus_dtx)
+        # DTX where the page enables it: asked of a client whose own offer asks for it
+        dtx = self.config.opus_dtx and bool(self._client_dtx)
+        sdp = opus_fec.request_fec(simulcast.accept(sdp, self._simulcast), dtx=dtx)
         return self.downlink.describe(self._red.describe(twcc.accept(sdp, self._twcc_offer), answer=answer))
 
     def _route_unknown(self, data: bytes) -> None:

@@ -25,6 +25,8 @@ SOURCES = ("camera", "mic", "screen")
 #: a layer that sent nothing for this long is taken as stopped (browsers drop layers
 #: when their CPU or uplink cannot carry them)
 LAYER_IDLE_SECONDS = 1.5
+#: every layer silent for this long at once: the publisher (or the network) stopped, not a layer
+SILENCE_SECONDS = 1.0
 
 
 class Producer:
@@ -94,6 +96,8 @@ class Producer:
         self._remb_dirty = False
         #: publisher's last sender report: (ntp, rtp timestamp, local arrival time)
         self.last_sr: Optional[tuple[int, int, float]] = None
+        #: the last stretch in which no layer arrived at all (a blackout): (from, until)
+        self.silence: Optional[tuple[float, float]] = None
 
     # ------------------------------------------------------------ properties
 
@@ -148,8 +152,15 @@ class Producer:
             self.ssrc = ssrc
 
     def layer_states(self) -> list[LayerState]:
-        """Each layer now: sending or not, its ingress bitrate, its height."""
+        """Each layer now: sending or not, its ingress bitrate, its height.
+
+        A layer that was sending when the whole publisher went silent (a blackout) counts as
+        sending for ``LAYER_IDLE_SECONDS`` after the publisher came back: browsers resume their
+        layers one by one (the top one last, once their estimate recovers, 0.2-0.4 s later in
+        Chromium), and taking the top layer for stopped in between switched its subscribers
+        down and up again, each time waiting for a keyframe."""
         now = self.clock()
+        silence = self.silence
         out = []
         for i, layer in enumerate(self.layers):
             at, octets, bps = self._layer_rate[i]
@@ -157,6 +168,13 @@ class Producer:
                 bps = int((layer.media_octets - octets) * 8 / (now - at)) if at else 0
                 self._layer_rate[i] = (now, layer.media_octets, bps)
             active = layer.packets > 0 and now - layer.last_arrival < LAYER_IDLE_SECONDS
+            if not active and layer.packets > 0 and silence is not None:
+                since, until = silence
+                active = (
+                    layer.last_arrival <= until
+                    and since - layer.last_arrival < LAYER_IDLE_SECONDS
+                    and now - until < LAYER_IDLE_SECONDS
+                )
             out.append(LayerState(active, bps, self._layer_height[i]))
         return out
 
@@ -342,10 +360,31 @@ class Producer:
             # the hole is held back unless it is a keyframe, a keyframe is asked for at
             # once, and sequence numbers go on without a hole (nothing to NACK).
             self.gaps += 1
+            self._note_silence(layer)
+            self._forget_keyframe_request(layer)
             for sink in self.layers[layer].rewriters:
                 sink.resync()
 
         return gap
+
+    def _note_silence(self, layer: int) -> None:
+        """``layer`` is back after a hole: if no other layer sent anything meanwhile either,
+        the whole publisher was silent (``silence``, which ``layer_states`` forgives)."""
+        now = self.layers[layer].last_arrival  # this packet's arrival
+        others = [f.last_arrival for i, f in enumerate(self.layers) if i != layer and f.packets > 0]
+        if others and all(now - at > SILENCE_SECONDS for at in others):
+            self.silence = (max(others), now)
+
+    def _forget_keyframe_request(self, layer: int) -> None:
+        # A keyframe asked for before the hole went into the outage (or came before it and
+        # is of no use after it): the request this restart makes goes out at once instead
+        # of up to a second later, and one waiting for the interval goes now. At most one
+        # such extra request per hole, so the rate limit still holds against subscribers.
+        self._last_keyframe_request.pop(layer, None)
+        timer = self._keyframe_timers.pop(layer, None)
+        if timer is not None:
+            timer.cancel()
+            self._send_keyframe_request(layer, self.clock())
 
     def _keyframe_seen(self, layer: int) -> Callable[[bytes], None]:
         def seen(payload: bytes) -> None:

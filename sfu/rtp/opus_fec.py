@@ -10,7 +10,8 @@ lost packet: audio survives a lossy uplink without a retransmission round trip.
 ``usedtx=1`` (discontinuous transmission, RFC 7587 6.1) likewise asks the publisher's
 encoder to send a comfort-noise frame every 400 ms during silence instead of a frame
 every 20 ms: the forwarder and the recorder take the gaps in time for what they are
-(sequence numbers stay continuous; timestamps jump).
+(sequence numbers stay continuous; timestamps jump). The server asks it of a client whose
+own description asks for it (``asks_dtx``: the room page's do), so the page decides.
 """
 
 from __future__ import annotations
@@ -18,6 +19,20 @@ from __future__ import annotations
 import re
 
 _OPUS = re.compile(r"^a=rtpmap:(\d+) opus/48000(?:/\d+)?$", re.IGNORECASE)
+
+
+def asks_dtx(sdp: str) -> bool | None:
+    """Whether ``sdp`` asks for DTX (``usedtx=1`` on an Opus payload type); None without Opus."""
+    lines = sdp.split("\r\n")
+    opus = {m.group(1) for line in lines if (m := _OPUS.match(line))}
+    if not opus:
+        return None
+    for line in lines:
+        if line.startswith("a=fmtp:"):
+            pt, _, params = line[7:].partition(" ")
+            if pt in opus and any(p.strip().lower() == "usedtx=1" for p in params.split(";")):
+                return True
+    return False
 
 
 def request_fec(sdp: str, *, dtx: bool = False) -> str:

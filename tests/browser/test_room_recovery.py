@@ -26,18 +26,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_after_a_3_s_blackout_both_see_each_other_again_on_the_same_connection(people: Any, api_client: Api) -> None:
-    if os.geteuid() != 0 or shutil.which("tc") is None:
-        pytest.fail("this test drops packets on loopback with tc: it needs root and iproute2 (CI runs as root)")
-    s, mentor_acc, (learner_acc,) = class_with_learners(api_client, 1)
-    sid = int(s["id"])
-    mentor = people("mentor", mentor_acc, 1280, 800)
-    learner = people("learner", learner_acc, 1280, 800)
-    for p in (mentor, learner):
-        p.enter(sid)
-        p.wait_live()
-    everyone_decodes_everyone([mentor, learner])
-    for p in (mentor, learner):
-        p.page.evaluate("() => { window.__room.pc.__before_blackout = true; }")
+    mentor, learner = _in_a_class(people, api_client)
     port = int(mentor.page.evaluate(SFU_PORT_JS))
     assert port > 0
     with blackout(port):
@@ -45,10 +34,26 @@ def test_after_a_3_s_blackout_both_see_each_other_again_on_the_same_connection(p
         time.sleep(3)  # the blackout itself, not a wait for an event
         # nothing got through: no frame beyond what was in flight when it began
         assert mentor.frames_from(learner) - frames[0] < 15 and learner.frames_from(mentor) - frames[1] < 15
-    # both decode again, on the same peer connection (nobody rejoined)
+    back = time.time() * 1000
+    # seconds from the network's return to the first frame, and to the first keyframe, decoded
+    # of the other (the issue's target is 1 s: the printed figures are the measurement, the
+    # bound below only catches a recovery that does not happen on this shared machine)
+    after = {
+        p.name: (_recovered_after(p, back, 15), _recovered_after(p, back, 15, column=3)) for p in (mentor, learner)
+    }
+    print(
+        f"\n3 s blackout, load average {os.getloadavg()[0]:.1f}: "
+        + ", ".join(
+            f"{name} decodes a frame after {frame:.2f} s, a keyframe after {key:.2f} s"
+            for name, (frame, key) in after.items()
+        )
+    )
+    for name, (_frame, key) in after.items():
+        assert key <= 5.0, f"{name} decoded no new keyframe within 5 s of the network's return"
     mentor.wait_decoding(learner, timeout=10)
     learner.wait_decoding(mentor, timeout=10)
     for p in (mentor, learner):
+        # the same peer connection (nobody rejoined)
         assert p.page.evaluate("() => window.__room.pc.__before_blackout === true"), f"{p.name} rejoined"
         assert poll(lambda: p.page.evaluate("() => window.__room.pc.connectionState") == "connected", 5)
 
@@ -75,12 +80,13 @@ def _in_a_class(people: Any, api_client: Api) -> tuple[Participant, Participant]
     return mentor, learner
 
 
-def _recovered_after(p: Participant, back_ms: float, timeout: float) -> float:
-    """Seconds from the network's return to ``p``'s first new frame of the other's camera."""
+def _recovered_after(p: Participant, back_ms: float, timeout: float, column: int = 1) -> float:
+    """Seconds from the network's return to ``p``'s first new frame (``column`` 3: keyframe)
+    of the other's camera."""
     got: list[float] = []
 
     def check() -> bool:
-        after = recovery_s(p.page.evaluate("() => window.__bo.samples"), back_ms)
+        after = recovery_s(p.page.evaluate("() => window.__bo.samples"), back_ms, column)
         if after is not None:
             got.append(after)
         return bool(got)

@@ -129,7 +129,13 @@ def malformed_message(rng: random.Random, offer: str) -> Any:
 
 @pytest.fixture
 def sfu_config() -> SfuConfig:
-    return SfuConfig(max_messages_per_second=100_000, allow_private_candidates=True)
+    # The fuzzer never answers the server's offers (a mutated offer that the server accepts
+    # makes it offer the room's tracks back), so with the default answer_timeout (20 s) the
+    # room drops the fuzzer as unresponsive once the 2,000 messages take longer than that: on
+    # a starved machine the test then waited for a marker that could never come (it timed out
+    # with DTX on and off alike; the DTX runs merely happened at a high load average). What a
+    # client that never answers gets (peer.py's answer_timeout) is not this test's subject.
+    return SfuConfig(max_messages_per_second=100_000, allow_private_candidates=True, answer_timeout=600.0)
 
 
 async def test_malformed_messages_only_get_errors_and_media_keeps_flowing(router, make_client) -> None:
@@ -157,10 +163,12 @@ async def test_malformed_messages_only_get_errors_and_media_keeps_flowing(router
     assert "internal_error" not in codes, codes
     assert len(fuzzer.of_type("error")) > total * 0.9
     assert "_closed" not in types and not fuzzer.channel.close_code
+    # still in the room after its last message (checked now: the fuzzer never runs ICE, so a
+    # connection one of its offers started fails in its own time, which is no message's doing)
+    assert router.peers[fuzzer.peer_id] is not None
     # the room still forwards, both ways
     await b.wait_frames(a.peer_id, "camera", 10)
     await a.wait_frames(b.peer_id, "mic", 10)
-    assert router.peers[fuzzer.peer_id] is not None
 
 
 async def test_oversized_message_closes_1009(router, make_client) -> None:
