@@ -39,7 +39,7 @@ SENDING = """async () => {
 }"""
 
 # Started once per page with the period in ms: window.__tl.samples gets
-# [at, gen, {publisherPeerId: [framesDecoded, frameHeight]}, {rid: bytesSent}, estimate]. One
+# [at, gen, {publisherPeerId: [framesDecoded, frameHeight]}, {rid: [bytesSent, framesEncoded]}, estimate]. One
 # getStats() a tick; a remote stream is matched by its mid, or by its track (Firefox's stats
 # may lack the mid). ``gen`` counts peer connections (a rejoin makes a new one).
 SAMPLER = """(period) => {
@@ -63,7 +63,7 @@ SAMPLER = """(period) => {
     (await pc.getStats()).forEach((s) => {
       const from = s.type === "inbound-rtp" && s.kind === "video" && (byMid[s.mid] || byTrack[s.trackIdentifier]);
       if (from) decoded[from] = [s.framesDecoded || 0, s.frameHeight || 0];
-      if (s.type === "outbound-rtp" && s.kind === "video" && s.rid) bytes[s.rid] = s.bytesSent || 0;
+      if (s.type === "outbound-rtp" && s.kind === "video" && s.rid) bytes[s.rid] = [s.bytesSent || 0, s.framesEncoded || 0];
       if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && s.availableOutgoingBitrate)
         estimate = s.availableOutgoingBitrate;
     });
@@ -100,16 +100,19 @@ def heights(samples: list[Sample], t0_ms: float, every_ms: float = 250) -> dict[
 
 
 def rid_rates(samples: list[Sample], t0_ms: float, every_ms: float = 250) -> dict[str, list[list[float]]]:
-    """rid -> [[t s, kbit/s sent since the previous point], ...] of one publisher's camera. A
-    counter that went backwards (a new peer connection) restarts the rate from zero."""
+    """rid -> [[t s, kbit/s sent, frames encoded per second], ...] of one publisher's camera,
+    since the previous point. ``bytesSent`` counts padding too (browsers pad the lowest layer
+    up to what the next layer needs), frames only what the encoder made. A counter that went
+    backwards (a new peer connection, or Firefox's stats after a renegotiation) reads as 0."""
     out: dict[str, list[list[float]]] = {}
     thinned = _thin(samples, every_ms)
     for prev, cur in zip(thinned, thinned[1:]):
         dt = (cur[0] - prev[0]) / 1000
-        for rid, b in cur[3].items():
-            b0 = prev[3].get(rid, 0) if cur[1] == prev[1] else 0
-            rate = max(0, b - b0) * 8 / dt / 1000 if dt > 0 and b >= b0 else 0.0
-            out.setdefault(rid, []).append([round((cur[0] - t0_ms) / 1000, 2), round(rate, 1)])
+        for rid, (b, f) in cur[3].items():
+            b0, f0 = prev[3].get(rid, (0, 0)) if cur[1] == prev[1] else (0, 0)
+            ok = dt > 0 and b >= b0 and f >= f0
+            point = [round((cur[0] - t0_ms) / 1000, 2), round((b - b0) * 8 / dt / 1000 if ok else 0.0, 1)]
+            out.setdefault(rid, []).append(point + [round((f - f0) / dt if ok else 0.0, 1)])
     return out
 
 
@@ -184,11 +187,19 @@ def plot(
         ax.set_title(f"at {sub}", fontsize=9, loc="left")
         ax.legend(fontsize=7, loc="lower right")
     ax = panels[-1]
-    for rid, points in sorted(tl["sent_kbps"].get(publisher, {}).items()):
-        ax.plot([p[0] for p in points], [p[1] for p in points], label=f"rid {rid} sent")
+    rates = tl["sent_kbps"].get(publisher, {})
+    for rid, points in sorted(rates.items()):
+        ax.plot([p[0] for p in points], [p[1] for p in points], label=f"rid {rid} sent (with padding)")
     est = tl["estimate_kbps"].get(publisher) or []
     if est:
         ax.plot([p[0] for p in est], [p[1] for p in est], color="black", linestyle="--", label="estimate")
+    elif rates:  # Firefox reports no estimate: what it sends in all (it pads up to its estimate)
+        total: dict[float, float] = {}
+        for points in rates.values():
+            for p in points:
+                total[p[0]] = total.get(p[0], 0.0) + p[1]
+        ts = sorted(total)
+        ax.plot(ts, [total[t] for t in ts], color="black", linestyle=":", label="all rids (no estimate reported)")
     ax.set_yscale("symlog", linthresh=100)
     ax.set_ylabel("kbit/s")
     ax.set_title(f"{publisher}'s camera: sent per rid, and its send-side estimate", fontsize=9, loc="left")

@@ -30,13 +30,14 @@ def test_heights_every_250_ms_with_zero_before_the_first_frame() -> None:
 
 def test_rates_per_rid_restart_on_a_new_connection() -> None:
     samples = [
-        sample(0, {}, {"q": 0, "f": 0}, 300_000),
-        sample(500, {}, {"q": 10_000, "f": 50_000}, 1_000_000),
-        sample(1000, {}, {"q": 2_000, "f": 1_000}, None, gen=2),  # a rejoin: counters from zero
+        sample(0, {}, {"q": [0, 0], "f": [0, 0]}, 300_000),
+        sample(500, {}, {"q": [10_000, 12], "f": [50_000, 12]}, 1_000_000),
+        sample(1000, {}, {"q": [2_000, 3], "f": [1_000, 2]}, None, gen=2),  # a rejoin: counters from zero
+        sample(1500, {}, {"q": [1_000, 5], "f": [2_000, 14]}, None, gen=2),  # went backwards: 0
     ]
     assert mt.rid_rates(samples, T0) == {
-        "q": [[0.5, 160.0], [1.0, 32.0]],
-        "f": [[0.5, 800.0], [1.0, 16.0]],
+        "q": [[0.5, 160.0, 24.0], [1.0, 32.0, 6.0], [1.5, 0.0, 0.0]],
+        "f": [[0.5, 800.0, 24.0], [1.0, 16.0, 4.0], [1.5, 16.0, 24.0]],
     }
     assert mt.estimates(samples, T0) == [[0.0, 300.0], [0.5, 1000.0]]
 
@@ -76,7 +77,7 @@ def test_pair_times_from_the_later_connection() -> None:
 
 
 def test_timeline_names_people() -> None:
-    samples = {"mentor": [sample(0, {"pl": [1, 720]}, {"f": 0}, 2_000_000)], "learner": []}
+    samples = {"mentor": [sample(0, {"pl": [1, 720]}, {"f": [0, 0]}, 2_000_000)], "learner": []}
     tl = mt.timeline(samples, {"pl": "learner", "pm": "mentor"}, T0)
     assert tl["decoded_height"] == {"mentor": {"learner": [[0.0, 720]]}, "learner": {}}
     assert tl["estimate_kbps"] == {"mentor": [[0.0, 2000.0]], "learner": []}
