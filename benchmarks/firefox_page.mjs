@@ -35,6 +35,8 @@ const browser = await puppeteer.launch({
   protocol: "webDriverBiDi",
   executablePath,
   headless: true,
+  // the browser's own output (MOZ_LOG) into our stderr, the log the Python side keeps
+  dumpio: Boolean(process.env.PEERLEARN_FIREFOX_DUMPIO),
   defaultViewport: { width: Number(width), height: Number(height) },
   extraPrefsFirefox: {
     // a synthetic camera and microphone, granted without a prompt (as Chromium's fake devices)
