@@ -30,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import LocalServer, command_line, machine, write_report  # noqa: E402
+from benchmarks.media_timeline import recovery_s  # noqa: E402  (test_room_recovery reads it here too)
 from benchmarks.netshape import SFU_PORT_JS, blackout  # noqa: E402
 from benchmarks.room_quality import LEARNERS, MENTOR, Person, make_class  # noqa: E402
 
@@ -63,23 +64,6 @@ SAMPLER = """(peerId) => {
 def frames(person: Person) -> int:
     s = person.page.evaluate("() => window.__bo && window.__bo.samples")
     return int(s[-1][1]) if s else 0
-
-
-def recovery_s(samples: list[list[Any]], back_at_ms: float, column: int = 1) -> float | None:
-    """From the network's return to the first frame decoded after it (on the connection the
-    page had then, or on any frame of a new one after a rejoin); ``column`` 3: the first
-    keyframe decoded after it."""
-    before = [(s[column], s[2]) for s in samples if s[0] <= back_at_ms and len(s) > column]
-    if not before:
-        return None
-    n0, gen0 = before[-1]
-    for s in samples:
-        if len(s) <= column:
-            continue
-        t, n, gen = s[0], s[column], s[2]
-        if t > back_at_ms and ((gen == gen0 and n > n0) or (gen != gen0 and n > 0)):
-            return round((t - back_at_ms) / 1000, 3)
-    return None
 
 
 def load_average() -> list[float]:

@@ -27,20 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import LocalServer, command_line, machine, percentiles, write_report  # noqa: E402
+from benchmarks.media_timeline import SENDING as MENTOR_SIDE  # noqa: E402
 from benchmarks.room_quality import LEARNERS, MENTOR, Person, make_class  # noqa: E402
-
-# the mentor's sending side: bytes per rid and the estimate of the selected candidate pair
-MENTOR_SIDE = """async () => {
-  const pc = window.__room && window.__room.pc;
-  const out = {at: Date.now(), bytes: {}, estimate: null};
-  if (!pc) return out;
-  (await pc.getStats()).forEach((s) => {
-    if (s.type === "outbound-rtp" && s.kind === "video" && s.rid) out.bytes[s.rid] = s.bytesSent || 0;
-    if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && s.availableOutgoingBitrate)
-      out.estimate = s.availableOutgoingBitrate;
-  });
-  return out;
-}"""
 
 # the learner's side: when its peer connection came up, and the mentor's decoded height
 LEARNER_SIDE = """async (peerId) => {

@@ -12,6 +12,8 @@ MEDIA_PORT_JS = """async () => {
   const report = await window.__room.pc.getStats();
   let pair = null;
   report.forEach((s) => { if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId); });
+  // Firefox reports no transport: its selected pair says so itself
+  report.forEach((s) => { if (!pair && s.type === "candidate-pair" && (s.selected || s.nominated) && s.state === "succeeded") pair = s; });
   const local = pair && report.get(pair.localCandidateId);
   return local ? local.port : 0;
 }"""
@@ -84,14 +86,15 @@ SFU_PORT_JS = """async () => {
   const report = await window.__room.pc.getStats();
   let pair = null;
   report.forEach((s) => { if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId); });
+  report.forEach((s) => { if (!pair && s.type === "candidate-pair" && (s.selected || s.nominated) && s.state === "succeeded") pair = s; });
   const remote = pair && report.get(pair.remoteCandidateId);
   return remote ? remote.port : 0;
 }"""
 
 
 @contextmanager
-def blackout(port: int) -> Iterator[None]:
-    """Every UDP packet from or to local ``port`` is dropped (an 8 bit/s class with a
+def blackout(*ports: int) -> Iterator[None]:
+    """Every UDP packet from or to the local ``ports`` is dropped (an 8 bit/s class with a
     one-packet queue: this kernel has htb and pfifo but no netem) while inside. Refuses
     when loopback already has a root qdisc: another run on this machine is shaping it."""
 
@@ -106,7 +109,7 @@ def blackout(port: int) -> Iterator[None]:
         tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", "8bit", "ceil", "8bit")
         tc("qdisc", "add", "dev", "lo", "parent", "1:10", "pfifo", "limit", "1")
         prio = 1
-        for family, match in (("ip", "ip"), ("ipv6", "ip6")):
+        for port, (family, match) in ((p, f) for p in sorted(set(ports)) for f in (("ip", "ip"), ("ipv6", "ip6"))):
             for direction in ("dport", "sport"):
                 tc(
                     "filter", "add", "dev", "lo", "protocol", family, "parent", "1:", "prio", str(prio),

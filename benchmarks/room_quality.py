@@ -10,16 +10,23 @@ page the way a person does, in the chosen join order:
 - ``learners-first``: the learners wait in the lobby, the mentor arrives ``--stagger`` s later;
 - ``together``: everyone at once.
 
-Per (subscriber, publisher) it reports join -> first remote frame: from the moment both
-peer connections are up (the later of the two ``connected`` events; the SFU cannot
-forward before) to the first decoded frame, sampled in the page every 50 ms. Over the
+Per (subscriber, publisher) it reports join -> first remote frame and -> HD (decoded at
+>= 720 rows): from the moment both peer connections are up (the later of the two
+``connected`` events; the SFU cannot forward before), sampled in the page every 50 ms. The
+layer timeline (``benchmarks/media_timeline.py``): every publisher's decoded height at every
+subscriber every 250 ms, each publisher's kbit/s per simulcast rid and its send-side
+estimate. ``--blackout N`` drops every packet to and from the SFU for N s once the window is
+over (tc on loopback, root) and reports per pair the time from the network's return to the
+next decoded frame. ``--mentor-browser firefox``: the mentor in Debian's Firefox ESR
+(``benchmarks/firefox_page.py``). Over the
 ``--duration`` window after everyone joined: frames per second received, ``freezeCount``
 and total freeze time, jitter, packet loss, round-trip time, PLIs and NACKs sent, and the
 server's CPU (``/proc/<pid>/stat``) next to the browsers' own CPU (the generator's cost).
-JSON in benchmarks/results/room_quality-*.json and a plot next to it.
+JSON in benchmarks/results/room_quality-*.json, a plot and the timeline's plot next to it.
 
     .venv/bin/python benchmarks/room_quality.py                       # 1 mentor + 3 learners, 60 s
     .venv/bin/python benchmarks/room_quality.py --order learners-first --learners 2 --duration 30
+    .venv/bin/python benchmarks/room_quality.py --learners 1 --learner-viewport 1920x1080 --blackout 3
 """
 
 from __future__ import annotations
@@ -39,7 +46,9 @@ from typing import Any
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks import common  # noqa: E402
+from benchmarks import common, media_timeline  # noqa: E402
+from benchmarks.firefox_page import FirefoxPerson  # noqa: E402
+from benchmarks.join_times import SAMPLER, first_frames, pair_times  # noqa: E402
 from benchmarks.netshape import MEDIA_PORT_JS, downlink_limited  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     LocalServer,
@@ -69,50 +78,25 @@ PASSWORD = "peerlearn123"
 FIRST_FRAME_TARGET_S = 1.0
 FREEZE_TARGET_S = 0.5
 
-# Started once per page: notes when each peer connection comes up and when the first frame
-# of every remote video arrives (Date.now(): one clock for every page on this machine).
-SAMPLER = """() => {
-  if (window.__rq) return;
-  const rq = window.__rq = {connected: [], first: {}, pcs: 0};
-  let pc = null, gen = 0;
-  const tick = async () => {
-    const room = window.__room;
-    if (!room || !room.pc) return;
-    if (room.pc !== pc) {
-      pc = room.pc; gen = ++rq.pcs;
-      const g = gen, p = pc;
-      const seen = () => { if (p.connectionState === "connected" && !rq.connected.some((c) => c.gen === g)) rq.connected.push({gen: g, at: Date.now()}); };
-      p.addEventListener("connectionstatechange", seen);
-      seen();
-    }
-    for (const part of room.state.participants.values()) {
-      for (const t of part.tracks) {
-        if (t.kind !== "video" || t.mid == null) continue;
-        const key = `${gen}|${part.peer_id}|${t.source}`;
-        if (rq.first[key]) continue;
-        const tr = pc.getTransceivers().find((x) => x.mid === t.mid);
-        if (!tr) continue;
-        const stats = await tr.receiver.getStats();
-        stats.forEach((s) => { if (s.type === "inbound-rtp" && s.framesDecoded > 0 && !rq.first[key]) rq.first[key] = Date.now(); });
-      }
-    }
-  };
-  setInterval(tick, 50);
-}"""
-
 # Every remote stream's counters, keyed by publisher peer id and source, plus the RTT.
 SNAPSHOT = """async () => {
   const room = window.__room;
   if (!room || !room.pc) return null;
   const pc = room.pc;
-  const byMid = {};
+  const byMid = {}, byTrack = {};
   for (const part of room.state.participants.values())
-    for (const t of part.tracks) if (t.mid != null) byMid[t.mid] = `${part.peer_id}|${t.source}|${t.kind}`;
+    for (const t of part.tracks) {
+      if (t.mid == null) continue;
+      byMid[t.mid] = `${part.peer_id}|${t.source}|${t.kind}`;
+      const tr = pc.getTransceivers().find((x) => x.mid === t.mid);  // Firefox's stats may lack the mid
+      if (tr && tr.receiver.track) byTrack[tr.receiver.track.id] = byMid[t.mid];
+    }
   const out = {at: Date.now(), peer: room.peerId, streams: {}, rtt: null};
   const report = await pc.getStats();
   report.forEach((s) => {
-    if (s.type === "inbound-rtp" && byMid[s.mid]) {
-      out.streams[byMid[s.mid]] = {
+    const key = s.type === "inbound-rtp" && (byMid[s.mid] || byTrack[s.trackIdentifier]);
+    if (key) {
+      out.streams[key] = {
         frames: s.framesDecoded || 0, freezes: s.freezeCount || 0, freeze_s: s.totalFreezesDuration || 0,
         jitter: s.jitter || 0, lost: s.packetsLost || 0, received: s.packetsReceived || 0,
         bytes: s.bytesReceived || 0,
@@ -127,10 +111,10 @@ SNAPSHOT = """async () => {
 
 
 class Person:
-    def __init__(self, pw: Any, name: str, email: str, base: str) -> None:
+    def __init__(self, pw: Any, name: str, email: str, base: str, viewport: tuple[int, int] = (960, 720)) -> None:
         self.name = name
         self.browser = pw.chromium.launch(executable_path=CHROMIUM, args=MEDIA_ARGS)
-        self.context = self.browser.new_context(viewport={"width": 960, "height": 720}, base_url=base)
+        self.context = self.browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, base_url=base)
         self.context.grant_permissions(["camera", "microphone"], origin=base)
         resp = self.context.request.post(base + "/api/auth/login", data={"email": email, "password": PASSWORD})
         if not resp.ok:
@@ -200,10 +184,18 @@ def cpu_seconds(pid: int) -> float:
 
 
 def browsers_cpu() -> float:
+    """CPU seconds of every process this one started but a local server (``api.cli``) and its
+    children: the browsers (Firefox's content processes too) and their drivers."""
     total = 0.0
-    for child in psutil.Process().children(recursive=True):
+    children = psutil.Process().children(recursive=True)
+    skip: set[int] = set()
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            if "api.cli" in child.cmdline():
+                skip |= {child.pid, *(c.pid for c in child.children(recursive=True))}
+    for child in children:
         try:
-            if "chrom" in child.name():
+            if child.pid not in skip:
                 t = child.cpu_times()
                 total += t.user + t.system
         except psutil.Error:
@@ -219,46 +211,6 @@ def wait_everyone_live(people: list[Person], timeout: float = 60.0) -> dict[str,
             return {k: str(v) for k, v in ids.items()}
         time.sleep(0.2)
     raise RuntimeError(f"not everyone joined the room within {timeout:.0f} s")
-
-
-def first_frames(people: list[Person], names: dict[str, str], settle: float) -> list[dict[str, Any]]:
-    """join -> first frame for every (subscriber, publisher camera) pair, in seconds."""
-    deadline = time.monotonic() + settle
-    rows: list[dict[str, Any]] = []
-    while True:
-        rq = {p.name: p.page.evaluate("() => window.__rq") for p in people}
-        rows = []
-        for sub in people:
-            s = rq[sub.name]
-            if not s or not s["connected"]:
-                continue
-            gen = max(c["gen"] for c in s["connected"])
-            sub_up = max(c["at"] for c in s["connected"] if c["gen"] == gen)
-            for pub in people:
-                if pub is sub:
-                    continue
-                p = rq[pub.name]
-                pub_up = min((c["at"] for c in p["connected"]), default=None) if p else None
-                got = s["first"].get(f"{gen}|{names[pub.name]}|camera")
-                up = max(sub_up, pub_up) if pub_up is not None else None
-                opened = max(sub.entered_at, pub.entered_at)  # the later of the two arrivals
-                rows.append(
-                    {
-                        "subscriber": sub.name,
-                        "publisher": pub.name,
-                        "after_connected_s": round((got - up) / 1000, 3) if got and up else None,
-                        "after_page_open_s": round((got - opened) / 1000, 3) if got else None,
-                    }
-                )
-        if (
-            rows
-            and len(rows) == len(people) * (len(people) - 1)
-            and all(r["after_connected_s"] is not None for r in rows)
-        ):
-            return rows
-        if time.monotonic() > deadline:
-            return rows
-        time.sleep(0.25)
 
 
 def stream_stats(
@@ -347,13 +299,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         assert server.proc is not None
         pid = server.proc.pid
     learners = [f"{n}@peerlearn.local" for n in LEARNERS[: args.learners]]
-    people: list[Person] = []
+    people: list[Any] = []
     shaped = contextlib.ExitStack()  # a tc bottleneck must never outlive the run
+    period = 50 if args.blackout else 250  # ms between timeline samples (a recovery wants 50)
+    outage: dict[str, Any] | None = None
     try:
         sid = make_class(base, learners)
         with sync_playwright() as pw:
-            mentor = Person(pw, "mentor", MENTOR, base)
-            crowd = [Person(pw, f"learner-{i + 1}", e, base) for i, e in enumerate(learners)]
+            if args.mentor_browser == "firefox":
+                logs = Path(tempfile.mkdtemp(prefix="room-quality-firefox-"))
+                mentor: Any = FirefoxPerson("mentor", MENTOR, PASSWORD, base, logs, on_enter=SAMPLER)
+            else:
+                mentor = Person(pw, "mentor", MENTOR, base)
+            crowd = [Person(pw, f"learner-{i + 1}", e, base, args.learner_viewport) for i, e in enumerate(learners)]
             people = [mentor, *crowd]
             order = {
                 "mentor-first": [mentor, *crowd],
@@ -367,6 +325,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         progress(i, len(order), f"joining: {person.name} in {wait_until - time.monotonic():.0f} s")
                         time.sleep(0.2)
                 person.enter(sid)
+                person.page.evaluate(media_timeline.SAMPLER, period)
                 progress(i + 1, len(order), f"joining: {person.name} opened the room")
             names = wait_everyone_live(people)
             if args.view == "speaker":
@@ -392,6 +351,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             after = {p.name: p.page.evaluate(SNAPSHOT) for p in people}
             shaped.close()
             cpu1, bcpu1 = cpu_seconds(pid) if pid else 0.0, browsers_cpu()
+            # HD may come after the first frames: read the pages' times again
+            rq = {p.name: p.page.evaluate("() => window.__rq") for p in people}
+            ff = pair_times(rq, people, names)
+            if args.blackout:
+                load_blackout = os.getloadavg()[0]
+                outage = media_timeline.blackout_recovery(people, names, args.blackout, args.settle) | {
+                    "loadavg_1min": load_blackout
+                }
+            samples = {p.name: p.page.evaluate(media_timeline.READ) for p in people}
+            t_start = min(p.entered_at for p in people)
             for p in people:
                 p.close()
             people = []
@@ -443,6 +412,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     # freezeCount counts freezes; a total over the window of at most the target bounds each one
     summary["meets_freeze_target"] = all(r["freeze_s"] <= FREEZE_TARGET_S for r in video)
+    # what a learner sees of the mentor: the first frame, then HD (None: not in the run)
+    summary["mentor_first_frame_and_hd_s"] = [
+        {k: r[k] for k in ("subscriber", "after_connected_s", "hd_after_connected_s")}
+        for r in ff
+        if r["publisher"] == "mentor"
+    ]
+    if outage is not None:
+        after_s = [r["after_s"] for r in outage["recovery"]]
+        summary["blackout"] = {
+            "seconds": outage["seconds"],
+            "recovery_after_s": {f"{r['subscriber']}<-{r['publisher']}": r["after_s"] for r in outage["recovery"]},
+            "slowest_s": None if None in after_s else max(after_s, default=None),
+            "loadavg_1min": outage["loadavg_1min"],
+        }
+    timeline = media_timeline.timeline(samples, names_by_peer, t_start)
+    timeline["connected_at_s"] = {
+        name: round((min(c["at"] for c in r["connected"]) - t_start) / 1000, 2)
+        for name, r in rq.items()
+        if r and r["connected"]
+    }
+    if outage is not None:
+        timeline["blackout_s"] = [round((outage[k] - t_start) / 1000, 2) for k in ("from_ms", "back_ms")]
     return {
         "benchmark": "room_quality",
         "command": command_line(),
@@ -451,10 +442,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "stagger_s": args.stagger,
         "duration_s": round(seconds, 1),
         "participants": list(names),
+        "mentor_browser": args.mentor_browser,
+        "learner_viewport": "x".join(map(str, args.learner_viewport)),
         "first_frame": ff,
         "streams": streams,
         "summary": summary,
+        "blackout": outage,
+        "timeline": timeline,
     }
+
+
+def viewport(text: str) -> tuple[int, int]:
+    w, _, h = text.lower().partition("x")
+    return int(w), int(h)
 
 
 def main() -> None:
@@ -480,6 +480,17 @@ def main() -> None:
         help="limit learner N's downlink during the window (tc on loopback; needs root)",
     )
     ap.add_argument("--impair-kbps", type=int, default=300)
+    ap.add_argument("--mentor-browser", choices=["chromium", "firefox"], default="chromium")
+    ap.add_argument(
+        "--learner-viewport", type=viewport, default=(960, 720), metavar="WxH", help="the learners' window (CSS px)"
+    )
+    ap.add_argument(
+        "--blackout",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="after the window, drop every packet to and from the SFU for N s (tc on loopback; needs root)",
+    )
     ap.add_argument("--out", help="results directory (default benchmarks/results)")
     ap.add_argument("--no-plot", action="store_true")
     args = ap.parse_args()
@@ -489,6 +500,8 @@ def main() -> None:
         ap.error(f"--learners must be 1..{len(LEARNERS)}")
     if args.impair and not 1 <= args.impair <= args.learners:
         ap.error("--impair names a learner: 1..--learners")
+    if (args.impair or args.blackout) and os.geteuid() != 0:
+        ap.error("--impair and --blackout use tc on loopback: run as root")
     report = run(args)
     path = write_report("room_quality", report)
     if not args.no_plot:
@@ -496,6 +509,18 @@ def main() -> None:
         plot(report, png)
         plot(report, common.RESULTS / "room_quality-latest.png")
         report["plot"] = str(png)
+        tl = report["timeline"]
+        for target in (
+            path.with_name(path.stem + "-timeline.png"),
+            common.RESULTS / "room_quality-timeline-latest.png",
+        ):
+            media_timeline.plot(
+                tl,
+                target,
+                title=f"{report['command']} (load {report['summary']['loadavg_1min_before_after']})",
+                events={f"{k} up": v for k, v in tl["connected_at_s"].items()},
+                blackout=tuple(tl["blackout_s"]) if "blackout_s" in tl else None,
+            )
     print(json.dumps(report["summary"] | {"report": str(path)}, indent=2))
 
 

@@ -35,6 +35,7 @@ from .consumer import Consumer
 from .downlink import SubscriberDownlink
 from ..errors import InvalidStateError, SignalingError
 from ..rtp.extmap import align_extmap, parse_extmap
+from ..rtp.payload_types import keep_payload_types
 from ..transport.ice import IceSockets
 from ..transport.ice_restart import IceRestart
 from ..transport.media_transport import MediaTransport
@@ -509,10 +510,18 @@ class Peer:
                     if stable:
                         self._negotiation_needed.clear()
                         self._apply_pending()
+                        # aiortc's offer renumbers every codec: keep what was negotiated, else
+                        # the browsers rebuild their send streams (encoders restart, issue 24)
+                        negotiated = {
+                            t.mid: bridge.negotiated_codecs(t)
+                            for t in self.pc.getTransceivers()
+                            if t.mid is not None and t.currentDirection is not None
+                        }
                         offer = await self.pc.createOffer()
                         # keep the client's header extension ids (browsers refuse renumbering)
                         # and state the DTLS role already negotiated (Firefox, issue 24)
-                        sdp = bridge.pin_dtls_setup(self.pc, align_extmap(offer.sdp, self._extmap))
+                        sdp = keep_payload_types(align_extmap(offer.sdp, self._extmap), negotiated)
+                        sdp = bridge.pin_dtls_setup(self.pc, sdp)
                         offer = RTCSessionDescription(sdp=sdp, type="offer")
                         # aiortc keeps its own description; the client also sees the
                         # simulcast it sends still accepted (else it falls back to one layer)

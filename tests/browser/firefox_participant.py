@@ -1,132 +1,31 @@
 """A room participant in Debian's Firefox ESR, for the browser suite.
 
 Playwright drives only its own patched Firefox builds, which the project never downloads;
-``firefox_participant.mjs`` (puppeteer-core over WebDriver BiDi) drives ``/usr/bin/firefox-esr``
-instead, one Firefox process per participant. This class speaks to that script over
-stdin/stdout JSON and looks like :class:`~tests.browser.room_participants.Participant` to the
+``benchmarks/firefox_page.py`` (puppeteer-core over WebDriver BiDi, shared with the
+benchmarks) drives ``/usr/bin/firefox-esr`` instead, one Firefox process per participant.
+This class wraps that page and looks like :class:`~tests.browser.room_participants.Participant` to the
 tests (``page.evaluate``, ``peer_id``, ``wait_live``, ``wait_decoding`` ...), so a Chromium
 participant can wait to decode a Firefox one and the other way round with the same code.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import queue
-import shutil
-import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks.firefox_page import LOGIN, FirefoxPage, missing
 from tests.browser.conftest import PASSWORD, Api
 from tests.browser.room_participants import MEDIA_SUMMARY, Participant, poll
-
-FIREFOX = os.environ.get("PEERLEARN_FIREFOX", "/usr/bin/firefox-esr")
-SCRIPT = Path(__file__).with_name("firefox_participant.mjs")
-# `make install-test` installs puppeteer-core into web/ (npm ci); the script loads it from there
-NODE_PATH = Path(__file__).resolve().parents[2] / "web" / "node_modules"
 
 
 def require_firefox() -> None:
     """Fail (never skip) when the browser or the driver is missing: CI forbids skips."""
-    missing = [
-        what
-        for what, ok in (
-            (f"Debian's Firefox ESR at {FIREFOX} (apt-get install firefox-esr)", Path(FIREFOX).exists()),
-            ("node (apt-get install nodejs npm)", shutil.which("node") is not None),
-            ("puppeteer-core in web/node_modules (make install-test)", (NODE_PATH / "puppeteer-core").is_dir()),
-        )
-        if not ok
-    ]
-    if missing:
-        pytest.fail("the Firefox participant needs " + "; ".join(missing))
+    if lack := missing():
+        pytest.fail("the Firefox participant needs " + "; ".join(lack))
 
-
-class BiDiPage:
-    """The few page calls the room tests make, forwarded to the Node driver.
-
-    Replies are read by a thread into a queue, so a hung browser turns into a timeout
-    here instead of a test blocked forever on a pipe."""
-
-    def __init__(self, name: str, width: int, height: int, log: Path) -> None:
-        self.name = name
-        self._log = log.open("wb")
-        self._proc = subprocess.Popen(
-            ["node", str(SCRIPT), FIREFOX, str(width), str(height)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-        )
-        self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, name=f"firefox-{name}", daemon=True)
-        self._reader.start()
-        self._next = 0
-        ready = self._get(90.0)
-        if not ready.get("ready"):
-            raise AssertionError(f"{name}: Firefox did not start: {ready} (log {log})")
-        self.version = str(ready.get("version"))
-
-    def _read(self) -> None:
-        assert self._proc.stdout is not None
-        for line in self._proc.stdout:
-            try:
-                self._replies.put(json.loads(line))
-            except ValueError:
-                continue
-        self._replies.put(None)  # the driver exited
-
-    def _get(self, timeout: float) -> dict[str, Any]:
-        try:
-            reply = self._replies.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"{self.name}: no answer from the Firefox driver within {timeout} s") from None
-        if reply is None:
-            raise AssertionError(f"{self.name}: the Firefox driver exited (rc={self._proc.poll()})")
-        return reply
-
-    def call(self, cmd: str, timeout: float = 60.0, **fields: Any) -> Any:
-        self._next += 1
-        assert self._proc.stdin is not None
-        self._proc.stdin.write((json.dumps({"id": self._next, "cmd": cmd, **fields}) + "\n").encode())
-        self._proc.stdin.flush()
-        while True:
-            reply = self._get(timeout)
-            if reply.get("id") == self._next:
-                break
-        if not reply.get("ok"):
-            raise AssertionError(f"{self.name}: {cmd} failed: {reply.get('error')}")
-        return reply.get("value")
-
-    def evaluate(self, fn: str, arg: Any = None) -> Any:
-        return self.call("evaluate", fn=fn, arg=arg) if arg is not None else self.call("evaluate", fn=fn)
-
-    def goto(self, url: str) -> None:
-        self.call("goto", url=url)
-
-    def close(self) -> None:
-        if self._proc.poll() is None:
-            try:
-                self.call("close", timeout=20.0)
-            except AssertionError:
-                pass
-            try:
-                self._proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(10)
-        self._log.close()
-
-
-# sign in from the page (same origin), so the session cookie lands in Firefox's own jar
-LOGIN = """async ([email, password]) => {
-  const r = await fetch("/api/auth/login", {method: "POST", headers: {"Content-Type": "application/json"},
-    body: JSON.stringify({email, password}), credentials: "same-origin"});
-  return r.status;
-}"""
 
 PHASE = """() => {
   const el = document.querySelector("#room");
@@ -162,7 +61,7 @@ class FirefoxParticipant(Participant):
         self.account = account
         self.console_errors = []
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.page = BiDiPage(name, width, height, log_dir / f"{name}.log")
+        self.page = FirefoxPage(name, width, height, log_dir / f"{name}.log")
         assert account.user is not None
         self.page.goto(base + "/login")
         status = self.page.evaluate(LOGIN, [account.user["email"], PASSWORD])

@@ -49,6 +49,18 @@ FRAMES_FROM = """async ([peerId, source]) => {
   return n;
 }"""
 
+# the height this page decodes of a publisher's camera (0: nothing decoded yet)
+HEIGHT_FROM = """async (peerId) => {
+  const room = window.__room;
+  const p = room.state.participants.get(peerId);
+  const t = p && p.tracks.find((x) => x.source === "camera" && x.mid != null);
+  const tr = t && room.pc.getTransceivers().find((x) => x.mid === t.mid);
+  if (!tr) return 0;
+  let h = 0;
+  (await tr.receiver.getStats()).forEach((s) => { if (s.type === "inbound-rtp") h = s.frameHeight || 0; });
+  return h;
+}"""
+
 # a compact picture of the page's media for failure messages
 MEDIA_SUMMARY = """async () => {
   const room = window.__room;

@@ -9,6 +9,7 @@ shows up as that rather than as a decode timeout.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 
 from tests.browser.conftest import ARTIFACTS, CHROMIUM, Api
 from tests.browser.firefox_participant import FirefoxParticipant, require_firefox, wait_connected
-from tests.browser.room_participants import MEDIA_ARGS, Participant, class_with_learners, poll
+from tests.browser.room_participants import HEIGHT_FROM, MEDIA_ARGS, Participant, class_with_learners, poll
 
 pytestmark = pytest.mark.browser
 
@@ -99,6 +100,40 @@ def layer_octets(live_server: Any, session_id: int, peer_id: str) -> dict[str, i
     return dict(live_server.run(read))
 
 
+def downlinks(live_server: Any, session_id: int) -> dict[str, Any]:
+    """The SFU's side of each subscriber: its estimate and, per consumer, the layer it is on,
+    aims at and the tile height it asked for (for failure messages)."""
+
+    async def read(app: Any) -> dict[str, Any]:
+        from api.keys import LIVE_ROOMS
+
+        router = app[LIVE_ROOMS].get(session_id)
+        out = {}
+        for peer_id, peer in router.peers.items() if router is not None else ():
+            stats = peer.downlink.stats()
+            out[peer_id] = {k: stats[k] for k in ("estimate_bps", "budgets", "layers")}
+        return out
+
+    return dict(live_server.run(read))
+
+
+def firefox_mentor_and_chromium_learner(
+    chromium_process: Any, firefox: Any, live_server: Any, api_client: Api, width: int = 960, height: int = 720
+) -> tuple[int, FirefoxParticipant, Participant]:
+    """A class with its mentor live in Firefox, then a learner live in Chromium (``width`` x
+    ``height``): (session id, mentor, learner)."""
+    s, mentor_acc, (learner_acc,) = class_with_learners(api_client, 1)
+    sid = int(s["id"])
+    mentor = firefox("firefox mentor", mentor_acc)
+    mentor.enter(sid)
+    mentor.wait_live()
+    wait_connected(mentor)
+    learner = Participant("chromium learner", chromium_process, live_server.url, learner_acc, width, height)
+    learner.enter(sid)
+    learner.wait_live()
+    return sid, mentor, learner
+
+
 def test_firefox_mentor_and_a_chromium_learner_decode_each_other_with_simulcast(
     chromium_process: Any, firefox: Any, live_server: Any, api_client: Api
 ) -> None:
@@ -112,19 +147,12 @@ def test_firefox_mentor_and_a_chromium_learner_decode_each_other_with_simulcast(
     for h after 147 frames, q with 1791 packets to h's 242). On the wire, counted by the SFU
     per SSRC (the SSRCs Firefox's stats give each rid), q's media was ~120 kbit/s, h's ~250 and
     f's ~580, within the page's caps (150 k / 500 k / 1.5 M). The extra packets are not media:
-    most likely padding-only bandwidth probes on the lowest layer's SSRC, which Firefox counts
-    in its bytes and the SFU's ``media_octets`` skips. The encodings the page sets are right.
+    padding on the lowest layer's SSRC, which Firefox counts in its bytes and the SFU's
+    ``media_octets`` skips (Firefox's log: "total_requested_padding_bitrate: 2090 kbps", up to
+    what its 720p layer needs; docs/media-quality.md). The encodings the page sets are right.
     """
-    s, mentor_acc, (learner_acc,) = class_with_learners(api_client, 1)
-    sid = int(s["id"])
-    mentor = firefox("firefox mentor", mentor_acc)
-    mentor.enter(sid)
-    mentor.wait_live()
-    wait_connected(mentor)
-    learner = Participant("chromium learner", chromium_process, live_server.url, learner_acc)
+    sid, mentor, learner = firefox_mentor_and_chromium_learner(chromium_process, firefox, live_server, api_client)
     try:
-        learner.enter(sid)
-        learner.wait_live()
         learner.wait_decoding(mentor)
         mentor.wait_decoding(learner)
 
@@ -147,5 +175,40 @@ def test_firefox_mentor_and_a_chromium_learner_decode_each_other_with_simulcast(
         )
         assert 0 < sent["q"] < sent["h"] < sent["f"], (sent, mentor.page.evaluate(LAYERS))
         assert not [e for e in mentor.errors() if "favicon" not in e], mentor.errors()
+    finally:
+        learner.close()
+
+
+def test_a_chromium_learner_at_1920x1080_gets_a_firefox_mentor_in_hd(
+    chromium_process: Any, firefox: Any, live_server: Any, api_client: Api
+) -> None:
+    """Issue 24's done-criterion with Firefox as the mentor: a 1:1 learner on a big screen
+    decodes the mentor at >= 720 rows (the target is 3 s from the learner's connection coming
+    up; the bound here is generous for a shared machine, the time is printed)."""
+    sid, mentor, learner = firefox_mentor_and_chromium_learner(
+        chromium_process, firefox, live_server, api_client, 1920, 1080
+    )
+    try:
+        wait_connected(learner)
+        up = time.monotonic()
+        peer = mentor.peer_id
+
+        def height() -> int:
+            return int(learner.page.evaluate(HEIGHT_FROM, peer))
+
+        # failing, say which side held it: Firefox's layers (frames per rid) or the SFU's choice
+        assert poll(lambda: height() >= 720, 30, every=0.1), (
+            height(),
+            mentor.page.evaluate(LAYERS),
+            layer_octets(live_server, sid, peer),
+            downlinks(live_server, sid),
+        )
+        print(
+            f"firefox mentor: the 1920x1080 learner decodes {height()} rows {time.monotonic() - up:.2f} s after connecting"
+        )
+        # and keeps it: 60 more frames, still 720 rows
+        frames = learner.frames_from(mentor)
+        assert poll(lambda: learner.frames_from(mentor) > frames + 60, 20)
+        assert height() >= 720, (height(), mentor.page.evaluate(LAYERS))
     finally:
         learner.close()

@@ -18,24 +18,13 @@ from benchmarks.netshape import MEDIA_PORT_JS, downlink_limited
 from sfu.rtp import twcc
 from tests.browser.conftest import Api
 from tests.browser.room_participants import (
+    HEIGHT_FROM,
     class_with_learners,
     everyone_decodes_everyone,
     poll,
 )
 
 pytestmark = pytest.mark.browser
-
-# the height this page decodes of a publisher's camera
-HEIGHT_FROM = """async (peerId) => {
-  const room = window.__room;
-  const p = room.state.participants.get(peerId);
-  const t = p && p.tracks.find((x) => x.source === "camera" && x.mid != null);
-  const tr = t && room.pc.getTransceivers().find((x) => x.mid === t.mid);
-  if (!tr) return 0;
-  let h = 0;
-  (await tr.receiver.getStats()).forEach((s) => { if (s.type === "inbound-rtp") h = s.frameHeight || 0; });
-  return h;
-}"""
 
 # the page's answer accepted transport-cc on the video it receives
 ACCEPTED_TWCC = """() => {

@@ -14,6 +14,7 @@ import pytest
 from benchmarks.netshape import MEDIA_PORT_JS, downlink_limited
 from tests.browser.conftest import Api
 from tests.browser.room_participants import (
+    HEIGHT_FROM,
     Participant,
     class_with_learners,
     everyone_decodes_everyone,
@@ -29,18 +30,6 @@ LAYERS_SENT = """async () => {
     if (s.type === "outbound-rtp" && s.kind === "video" && s.rid) out[s.rid] = s.framesEncoded || 0;
   });
   return out;
-}"""
-
-# the height of what this page decodes from a publisher's camera
-HEIGHT_FROM = """async (peerId) => {
-  const room = window.__room;
-  const p = room.state.participants.get(peerId);
-  const t = p && p.tracks.find((x) => x.source === "camera" && x.mid != null);
-  const tr = t && room.pc.getTransceivers().find((x) => x.mid === t.mid);
-  if (!tr) return 0;
-  let h = 0;
-  (await tr.receiver.getStats()).forEach((s) => { if (s.type === "inbound-rtp") h = s.frameHeight || 0; });
-  return h;
 }"""
 
 

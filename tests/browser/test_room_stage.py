@@ -14,6 +14,7 @@ import pytest
 
 from tests.browser.conftest import ARTIFACTS, Api
 from tests.browser.room_participants import (
+    HEIGHT_FROM,
     Participant,
     class_with_learners,
     everyone_decodes_everyone,
@@ -60,19 +61,6 @@ SIZES = "() => window.__room.sizes"
 
 # which of the page's camera encodings are switched on (q, h, f)
 ACTIVE = "() => window.__room.state.local.camTx.sender.getParameters().encodings.map((e) => e.active !== false)"
-
-# the height of what this page decodes from a publisher's camera
-HEIGHT_FROM = """async (peerId) => {
-  const room = window.__room;
-  const p = room.state.participants.get(peerId);
-  const t = p && p.tracks.find((x) => x.source === "camera" && x.mid != null);
-  const tr = t && room.pc.getTransceivers().find((x) => x.mid === t.mid);
-  if (!tr) return 0;
-  let h = 0;
-  (await tr.receiver.getStats()).forEach((s) => { if (s.type === "inbound-rtp") h = s.frameHeight || 0; });
-  return h;
-}"""
-
 
 # the top layer as the page's camera encodes it now: its height and what limits it
 TOP_LAYER = """async () => {

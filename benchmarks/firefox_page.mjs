@@ -1,4 +1,5 @@
-// One Firefox participant for the browser suite, driven by the Python test over stdin/stdout.
+// One Firefox page driven over stdin/stdout by benchmarks/firefox_page.py (the browser suite's
+// Firefox participant and the benchmarks' Firefox mentor both use it).
 //
 // Playwright's Firefox is a patched build it downloads; the project runs Debian's firefox-esr
 // only, which Playwright cannot drive. puppeteer-core speaks WebDriver BiDi to it and never
@@ -12,18 +13,18 @@
 //   errors                 console errors and uncaught page errors seen so far
 //   close                  close the browser and exit
 //
-// Usage: node firefox_participant.mjs <firefox executable> [width] [height]
+// Usage: node firefox_page.mjs <firefox executable> [width] [height]
 
 import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
 
 // puppeteer-core is installed in web/ (web/package.json, `make install-test`); an ES module
 // resolves bare imports only from its own directory upwards, so load it from there.
-const puppeteer = createRequire(new URL("../../web/package.json", import.meta.url))("puppeteer-core");
+const puppeteer = createRequire(new URL("../web/package.json", import.meta.url))("puppeteer-core");
 
 const [executablePath, width = "960", height = "720"] = process.argv.slice(2);
 if (!executablePath) {
-  process.stderr.write("usage: firefox_participant.mjs <firefox executable> [width] [height]\n");
+  process.stderr.write("usage: firefox_page.mjs <firefox executable> [width] [height]\n");
   process.exit(2);
 }
 
@@ -34,6 +35,8 @@ const browser = await puppeteer.launch({
   protocol: "webDriverBiDi",
   executablePath,
   headless: true,
+  // the browser's own output (MOZ_LOG) into our stderr, the log the Python side keeps
+  dumpio: Boolean(process.env.PEERLEARN_FIREFOX_DUMPIO),
   defaultViewport: { width: Number(width), height: Number(height) },
   extraPrefsFirefox: {
     // a synthetic camera and microphone, granted without a prompt (as Chromium's fake devices)
