@@ -34,7 +34,6 @@ from benchmarks.media_timeline import recovery_s  # noqa: E402  (test_room_recov
 from benchmarks.netshape import SFU_PORT_JS, blackout  # noqa: E402
 from benchmarks.room_quality import LEARNERS, MENTOR, Person, make_class  # noqa: E402
 
-FIGURES = Path(__file__).resolve().parent / "figures"
 
 # frames decoded of ``peerId``'s camera, sampled every 50 ms into window.__bo, with which peer
 # connection the page had (a rejoin makes a new one: ``gen`` counts them) and the local ICE
@@ -188,6 +187,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0, help="length of the blackout")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--settle", type=float, default=20.0, help="seconds watched after the network returns")
+    ap.add_argument(
+        "--figure",
+        help="where to draw the plot (default: next to the JSON in benchmarks/results; "
+        "benchmarks/figures/blackout-<N>s.png is the docs' copy)",
+    )
     args = ap.parse_args()
     if os.geteuid() != 0:
         ap.error("the blackout uses tc on loopback: run as root")
@@ -220,7 +224,9 @@ def main() -> None:
         "runs": runs,
     }
     path = write_report("blackout", report)
-    figure = FIGURES / f"blackout-{args.seconds:g}s.png"
+    # next to the JSON by default: the plots in benchmarks/figures are the ones the docs quote,
+    # and a run only replaces one when asked (--figure)
+    figure = Path(args.figure) if args.figure else path.with_suffix(".png")
     figure.parent.mkdir(parents=True, exist_ok=True)
     plot(report, figure)
     print(json.dumps(report["summary"] | {"report": str(path), "figure": str(figure)}, indent=2))
