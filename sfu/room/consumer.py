@@ -22,6 +22,8 @@ from .producer import Producer
 logger = logging.getLogger(__name__)
 
 _NTP_EPOCH = 2208988800
+#: a layer switch still waiting for its keyframe asks again after this long
+SWITCH_RETRY_SECONDS = 1.0
 
 
 def ntp_now() -> int:
@@ -61,6 +63,7 @@ class Consumer:
         #: the subscriber's downlink, from its receiver reports and REMB
         self.downlink = DownlinkGauge()
         self._switched_at = 0.0
+        self._switch_asked_at = 0.0
         #: toward a subscriber with transport-cc: its extension id (the rewriter numbers each
         #: packet) and its downlink's share for this consumer (None: no estimate yet)
         self.transport_cc = 0
@@ -165,8 +168,15 @@ class Consumer:
             estimate_bps=estimate if estimate is not None else self.downlink.estimate(self.clock()),
             max_height=self.max_height,
         )
+        now = self.clock()
         if target != switch.target:
-            self._switched_at = self.clock()
+            self._switched_at = self._switch_asked_at = now
+        elif switch.pending and now - self._switch_asked_at >= SWITCH_RETRY_SECONDS:
+            # still waiting for the target layer's keyframe: set_target asked once, and a
+            # lost request (or a keyframe that came while the layer was paused) left the
+            # subscriber on its old layer for good; the producer's rate limit still applies
+            self._switch_asked_at = now
+            switch.request_target_keyframe()
         switch.set_target(target)
 
     def on_receiver_report(self, block: rtcp.ReportBlock) -> None:

@@ -182,6 +182,16 @@ class LayerSwitch:
         """The subscriber lost the picture: a keyframe of the layer it is on (or heading to)."""
         self._request_keyframe(self.target if self.current < 0 else self.current)
 
+    @property
+    def pending(self) -> bool:
+        """A switch waits for the target layer's keyframe."""
+        return self.target != self.current
+
+    def request_target_keyframe(self) -> None:
+        """Ask again for the keyframe the pending switch waits for (the first request or its
+        keyframe may have been lost, or come while the layer was paused)."""
+        self._request_keyframe(self.target)
+
 
 class RecordingFeed:
     """What the recorder gets of a simulcast camera: the highest layer that is sending, as

@@ -200,3 +200,36 @@ async def test_a_keyframe_request_waiting_for_its_interval_goes_out_when_media_r
     send.frame(layers=(2,), keyframe=True)
     assert len(_plis(sent)) == asked + 1  # the waiting request went now, not at the interval's end
     p.close()
+
+
+def test_a_layer_switch_whose_keyframe_never_came_asks_again() -> None:
+    """A switch up asked once for the target layer's keyframe; when that request or its keyframe
+    was lost the subscriber stayed on the small layer for good (a learner at 180 rows with a
+    2.2 Mbit/s estimate, a Firefox mentor's learner at 360 rows with the SFU aiming at 720). Now
+    each layer update while the switch is pending asks again, at most once a second."""
+    clock = Clock()
+    p, c, _ = _simulcast_room(clock, [], interval=0.0)
+    send = Sender(p, clock)
+    send.frame(keyframe=True)
+    for _ in range(20):
+        send.frame()
+    c.update_layer()
+    assert c.switch is not None and c.switch.current == 2
+    c.switch.current = 0  # the subscriber is on the small layer (held, then released) ...
+    asked: list[int] = []
+    c.switch._request_keyframe = asked.append  # noqa: SLF001 - count what reaches the producer
+    c.update_layer()  # ... and the top layer fits: the switch is pending, so it asks
+    assert c.switch.pending and asked == [2]
+    for _ in range(3):
+        send.frame(layers=(0, 1, 2))  # delta frames only: the keyframe never comes
+        c.update_layer()
+    assert asked == [2]  # 0.3 s later: not again yet
+    for _ in range(8):
+        send.frame(layers=(0, 1, 2))
+        c.update_layer()
+    assert asked == [2, 2]  # a second later, once more
+    send.frame(layers=(2,), keyframe=True)  # the keyframe: the switch is done, no more asking
+    for _ in range(15):
+        send.frame(layers=(0, 1, 2))
+        c.update_layer()
+    assert not c.switch.pending and asked == [2, 2]
