@@ -82,6 +82,12 @@ class Sender:
             self.seq[layer] += 1
         self.clock.now += 0.1
 
+    def stream(self, frames: int) -> None:
+        """A keyframe on every layer, then ``frames`` delta frames on every layer."""
+        self.frame(keyframe=True)
+        for _ in range(frames):
+            self.frame()
+
     def lose(self, seconds: float, layers: tuple[int, ...] = (0, 1, 2)) -> None:
         """The network drops everything: sequence numbers go on, nothing arrives."""
         for layer in layers:
@@ -93,9 +99,7 @@ def test_the_top_layer_is_kept_through_a_short_silence_of_the_whole_publisher() 
     clock = Clock()
     p, c, out = _simulcast_room(clock, [], interval=0.0)
     send = Sender(p, clock)
-    send.frame(keyframe=True)
-    for _ in range(20):
-        send.frame()
+    send.stream(20)
     c.update_layer()
     assert c.layer == 2 and c.switch is not None and c.switch.target == 2
     switches = c.switch.switches
@@ -117,9 +121,7 @@ def test_a_top_layer_that_does_not_come_back_is_left_after_the_grace() -> None:
     clock = Clock()
     p, c, _ = _simulcast_room(clock, [], interval=0.0)
     send = Sender(p, clock)
-    send.frame(keyframe=True)
-    for _ in range(20):
-        send.frame()
+    send.stream(20)
     send.lose(3.0)
     frames = int(LAYER_IDLE_SECONDS / 0.1) + 2
     for _ in range(frames):
@@ -133,9 +135,7 @@ def test_a_layer_already_stopped_before_the_silence_stays_stopped() -> None:
     clock = Clock()
     p, _, _ = _simulcast_room(clock, [], interval=0.0)
     send = Sender(p, clock)
-    send.frame(keyframe=True)
-    for _ in range(5):
-        send.frame()
+    send.stream(5)
     for _ in range(30):  # the browser dropped its top layer (CPU): 3 s of the lower two only
         send.frame(layers=(0, 1))
     send.seq[2] += 30
@@ -162,9 +162,7 @@ async def test_the_keyframe_is_asked_for_when_media_returns_even_inside_the_inte
     sent: list[bytes] = []
     p, c, out = _simulcast_room(clock, sent, interval=1.0)
     send = Sender(p, clock)
-    send.frame(keyframe=True)
-    for _ in range(5):
-        send.frame()
+    send.stream(5)
     assert c.layer == 2
     send.lose(2.7)
     # the subscriber's own keyframe request got through just before the return: sent at once
@@ -210,9 +208,7 @@ def test_a_layer_switch_whose_keyframe_never_came_asks_again() -> None:
     clock = Clock()
     p, c, _ = _simulcast_room(clock, [], interval=0.0)
     send = Sender(p, clock)
-    send.frame(keyframe=True)
-    for _ in range(20):
-        send.frame()
+    send.stream(20)
     c.update_layer()
     assert c.switch is not None and c.switch.current == 2
     c.switch.current = 0  # the subscriber is on the small layer (held, then released) ...
