@@ -107,8 +107,18 @@ def _recovered_after(p: Participant, back_ms: float, timeout: float) -> float:
             got.append(after)
         return bool(got)
 
-    assert poll(check, timeout), f"{p.name} decodes nothing of the other {timeout} s after the network returned"
+    assert poll(check, timeout), (
+        f"{p.name} decodes nothing of the other {timeout} s after the network returned; "
+        f"its connections (time, generation, state): {p.page.evaluate('() => window.__bo.states')}, "
+        f"last samples: {p.page.evaluate('() => window.__bo.samples.slice(-3)')}, "
+        f"participants: {p.page.evaluate(PARTICIPANTS_JS)}"
+    )
     return got[0]
+
+
+# what the page knows of the others (a failure's context: a missing camera or mid shows here)
+PARTICIPANTS_JS = """() => [...window.__room.state.participants.values()].map((p) =>
+  [p.peer_id, p.tracks.map((t) => [t.source, t.mid, t.muted])])"""
 
 
 def test_after_an_8_s_blackout_an_ice_restart_brings_both_back_on_the_same_connection(
