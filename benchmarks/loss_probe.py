@@ -50,7 +50,7 @@ SAMPLE_START_JS = """([peerId]) => {
   window.__frameSampler = setInterval(async () => {
     const report = await tr.receiver.getStats();
     report.forEach((s) => {
-      if (s.type === "inbound-rtp") window.__frameSamples.push([performance.now(), s.framesDecoded || 0]);
+      if (s.type === "inbound-rtp") window.__frameSamples.push([performance.now(), s.framesDecoded || 0, s.frameHeight || 0, s.packetsReceived || 0, s.pliCount || 0, s.framesReceived || 0]);
     });
   }, 50);
   return true;
@@ -172,13 +172,26 @@ def video_window(learner: Any, mentor_peer: str, seconds: float, publisher: Any 
     sent_after = publisher.page.evaluate(OUTBOUND_JS) if publisher is not None else None
     longest = 0.0
     last_change = samples[0][0] if samples else 0.0
-    for (t0, f0), (t1, f1) in zip(samples, samples[1:]):
-        if f1 > f0:
-            longest = max(longest, (t1 - last_change) / 1000)
-            last_change = t1
+    # each wait over 0.3 s: when in the window, how long, the picture's height either side, and
+    # what arrived meanwhile (packets, whole frames) and the keyframe requests (PLIs) it sent:
+    # packets but no frames is a decoder waiting for a keyframe, no packets a stopped stream
+    gaps: list[tuple[float, float, int, int, int, int, int]] = []
+    since = samples[0] if samples else None
+    for s0, s1 in zip(samples, samples[1:]):
+        if s1[1] > s0[1]:
+            wait = (s1[0] - last_change) / 1000
+            longest = max(longest, wait)
+            if wait > 0.3 and since is not None:
+                offset = round((last_change - samples[0][0]) / 1000, 2)
+                gaps.append(
+                    (offset, round(wait, 2), s0[2], s1[2], s0[3] - since[3], s0[5] - since[5], s0[4] - since[4])
+                )
+            last_change = s1[0]
+            since = s1
     return {
         "fps": round((after["framesDecoded"] - before["framesDecoded"]) / elapsed, 1),
         "longest_gap_s": round(longest, 3),
+        "gaps": gaps,
         "freezes": after.get("freezeCount", 0) - before.get("freezeCount", 0),
         "freezes_s": round(after.get("totalFreezesDuration", 0) - before.get("totalFreezesDuration", 0), 3),
         "height": after.get("frameHeight"),
