@@ -164,6 +164,7 @@ def video_window(learner: Any, mentor_peer: str, seconds: float, publisher: Any 
     sent_before = publisher.page.evaluate(OUTBOUND_JS) if publisher is not None else None
     before = learner.page.evaluate(INBOUND_JS, [mentor_peer, "camera"])
     learner.page.evaluate(SAMPLE_START_JS, [mentor_peer])
+    started_at = time.time()
     start = time.monotonic()
     time.sleep(seconds)
     samples = learner.page.evaluate(SAMPLE_STOP_JS)
@@ -192,6 +193,7 @@ def video_window(learner: Any, mentor_peer: str, seconds: float, publisher: Any 
         "fps": round((after["framesDecoded"] - before["framesDecoded"]) / elapsed, 1),
         "longest_gap_s": round(longest, 3),
         "gaps": gaps,
+        "started_at": round(started_at, 2),
         "freezes": after.get("freezeCount", 0) - before.get("freezeCount", 0),
         "freezes_s": round(after.get("totalFreezesDuration", 0) - before.get("totalFreezesDuration", 0), 3),
         "height": after.get("frameHeight"),
