@@ -267,4 +267,10 @@ class Consumer:
             sink=self._sink,
             red_pt=red_in,
             red_keep=self.red_pt is not None,
+            # picture ids continue across layer switches (sfu/rtp/vp8.py Vp8Numbering)
+            vp8_pts=frozenset(
+                c.payloadType
+                for c in producer.codecs
+                if c.mimeType.lower() == "video/vp8" and c.payloadType is not None
+            ),
         )

@@ -35,6 +35,15 @@ cdef class NativeRewriter:
     cdef long _guard  # -1: no guard
     cdef public int _guard_left
     cdef public unsigned int _rtx_seq
+    # VP8 picture id / TL0PICIDX continuity across restarts (``sfu.rtp.vp8.Vp8Numbering``)
+    cdef unsigned char _vp8[128]  # the publisher's payload type -> 1 when VP8
+    cdef public object vp8_pts
+    cdef bint _renumber  # the packet being written is VP8
+    cdef bint _vp8_restart
+    cdef int _pid_off
+    cdef int _tl0_off
+    cdef int _last_pid  # -1: none yet
+    cdef int _last_tl0
     cdef public unsigned long long packets
     cdef public unsigned long long octets
     cdef public unsigned long long dropped
@@ -48,3 +57,4 @@ cdef class NativeRewriter:
     cdef int _finish(self, bytes packet, unsigned int seq_out, unsigned int ts_out, Py_ssize_t octets,
                      object sink, double now) except -1
     cdef _rebase(self, unsigned int seq, unsigned int ts, double now)
+    cdef void _vp8_renumber(self, unsigned char *p, Py_ssize_t n) noexcept

@@ -80,6 +80,15 @@ cdef class NativeRewriter:
         self._guard = -1
         self._guard_left = 0
         self._rtx_seq = random.randint(0, 0x7FFF)
+        self.vp8_pts = frozenset()
+        for i in range(128):
+            self._vp8[i] = 0
+        self._renumber = False
+        self._vp8_restart = True
+        self._pid_off = 0
+        self._tl0_off = 0
+        self._last_pid = -1
+        self._last_tl0 = -1
         self.packets = 0
         self.octets = 0
         self.dropped = 0
@@ -137,14 +146,16 @@ cdef class NativeRewriter:
     def _guard_seq(self, value):
         self._guard = -1 if value is None else value
 
-    def configure(self, *, pt_map, rtx_pt, ext, sink, red_pt=None, red_keep=False):
+    def configure(self, *, pt_map, rtx_pt, ext, sink, red_pt=None, red_keep=False, vp8_pts=frozenset()):
         cdef int i
         self.pt_map = pt_map
         self.rtx_pt = rtx_pt
         self.red_pt = -1 if red_pt is None else red_pt
         self.red_keep = red_keep
+        self.vp8_pts = vp8_pts
         for i in range(128):
             self._red_map[i] = <unsigned char>(pt_map.get(i, i) & 0x7F)
+            self._vp8[i] = 1 if i in vp8_pts else 0
         self.ext = ext
         self.sink = sink
 
@@ -186,6 +197,7 @@ cdef class NativeRewriter:
         if sink is None or out_pt is None:
             self.dropped += 1
             return 0
+        self._renumber = self._vp8[pt & 0x7F]
         if not self.synced:
             if self.needs_keyframe and not keyframe:
                 self.dropped += 1
@@ -297,6 +309,9 @@ cdef class NativeRewriter:
                      object sink, double now) except -1:
         """History, continuity, counters, and out: to the socket's batch without a Python call
         when the sink offers one."""
+        if self._renumber:
+            # the payload is the packet's last ``octets`` bytes, and the packet is ours alone yet
+            self._vp8_renumber(<unsigned char *>PyBytes_AS_STRING(packet) + PyBytes_GET_SIZE(packet) - octets, octets)
         history = self.history
         if history is not None:
             (<list>history)[seq_out & self.mask] = packet
@@ -337,5 +352,46 @@ cdef class NativeRewriter:
             self.seq_off = (self._last_seq + 1 - seq) & 0xFFFF
             self.ts_off = (self.last_ts + step - ts) & 0xFFFFFFFF
         self.synced = True
+        self._vp8_restart = True
         self._guard = seq
         self._guard_left = 512
+
+    cdef void _vp8_renumber(self, unsigned char *p, Py_ssize_t n) noexcept:
+        """``Vp8Numbering.rewrite`` in place (RFC 7741 payload descriptor)."""
+        cdef Py_ssize_t i = 2
+        cdef int x, mask, pid, tl0, new
+        if n < 3 or not p[0] & 0x80:
+            return
+        x = p[1]
+        if not x & 0xC0:
+            return
+        if x & 0x80:
+            if p[i] & 0x80:
+                if n < i + 2:
+                    return
+                mask = 0x7FFF
+                pid = ((p[i] & 0x7F) << 8) | p[i + 1]
+            else:
+                mask = 0x7F
+                pid = p[i] & 0x7F
+            if self._vp8_restart:
+                self._pid_off = ((self._last_pid + 1 - pid) & mask) if self._last_pid >= 0 else 0
+            new = (pid + self._pid_off) & mask
+            if mask == 0x7FFF:
+                p[i] = <unsigned char>(0x80 | (new >> 8))
+                p[i + 1] = <unsigned char>(new & 0xFF)
+                i += 2
+            else:
+                p[i] = <unsigned char>new
+                i += 1
+            if self._last_pid < 0 or ((new - self._last_pid) & mask) <= (mask >> 1):
+                self._last_pid = new
+        if x & 0x40 and i < n:
+            tl0 = p[i]
+            if self._vp8_restart:
+                self._tl0_off = ((self._last_tl0 + 1 - tl0) & 0xFF) if self._last_tl0 >= 0 else 0
+            new = (tl0 + self._tl0_off) & 0xFF
+            p[i] = <unsigned char>new
+            if self._last_tl0 < 0 or ((new - self._last_tl0) & 0xFF) <= 0x7F:
+                self._last_tl0 = new
+        self._vp8_restart = False

@@ -26,6 +26,7 @@ from .keyframes import keyframe_detector as keyframe_detector
 from .keyframes import vp8_is_keyframe as vp8_is_keyframe
 from .sendlog import SendLog, restamp
 from .upstream_nack import MAX_AGE, MAX_GAP, UpstreamNack
+from .vp8 import Vp8Numbering
 
 logger = logging.getLogger(__name__)
 
@@ -271,6 +272,9 @@ class RtpRewriter:
         self._guard_seq: Optional[int] = None
         self._guard_left = 0
         self._rtx_seq = random.randint(0, 0x7FFF)
+        #: the publisher's VP8 payload types: their picture ids continue across restarts
+        self.vp8_pts: frozenset[int] = frozenset()
+        self._vp8 = Vp8Numbering()
         # counters
         self.packets = 0
         self.octets = 0
@@ -286,9 +290,11 @@ class RtpRewriter:
         sink: RtpSink,
         red_pt: Optional[int] = None,
         red_keep: bool = False,
+        vp8_pts: frozenset[int] = frozenset(),
     ) -> None:
         self.pt_map = pt_map
         self.rtx_pt = rtx_pt
+        self.vp8_pts = vp8_pts
         self.red_pt = -1 if red_pt is None else red_pt
         self.red_keep = red_keep
         self.ext = ext
@@ -341,6 +347,8 @@ class RtpRewriter:
                 self._guard_seq = None
         seq_out = (seq + self.seq_off) & 0xFFFF
         ts_out = (ts + self.ts_off) & 0xFFFFFFFF
+        if pt in self.vp8_pts:
+            payload = self._vp8.rewrite(payload)
         ext = self.ext
         log = self.send_log
         # one allocation for the packet: header, extension block and payload joined once
@@ -424,6 +432,7 @@ class RtpRewriter:
             self.seq_off = (self.last_seq + 1 - seq) & 0xFFFF
             self.ts_off = (self.last_ts + step - ts) & 0xFFFFFFFF
         self.synced = True
+        self._vp8.restart = True
         self._guard_seq = seq
         self._guard_left = 512
 

@@ -294,6 +294,46 @@ def test_a_keyframe_that_comes_late_does_not_start_a_subscriber() -> None:
     assert len(out) == 4 and parse(out[-1])["payload"] == VP8_DELTA + b"6"
 
 
+def vp8(pid: int, tl0: int, *, key: bool, tid: int = 0) -> bytes:
+    """A VP8 payload with a 15-bit picture id, TL0PICIDX and temporal layer (RFC 7741)."""
+    return bytes([0x90, 0xE0, 0x80 | (pid >> 8), pid & 0xFF, tl0, tid << 6, 0x00 if key else 0x01]) + b"x"
+
+
+def numbering(packet: bytes) -> tuple[int, int]:
+    p = parse(packet)["payload"]
+    return ((p[2] & 0x7F) << 8) | p[3], p[4]
+
+
+def test_vp8_picture_ids_continue_across_a_layer_switch() -> None:
+    """Each simulcast layer numbers its pictures on its own (Chromium starts each at random):
+    when a subscriber moves to another layer at its keyframe, the picture ids and TL0PICIDX it
+    sees go on from the last ones it got, so its decoder does not drop what follows as old."""
+    fwd, rw, out, _ = make()
+    ids = {URI_MID: 1, URI_ABS_SEND_TIME: 3}
+    rw.configure(
+        pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter(ids, "7"), sink=CallSink(out.append), vp8_pts=frozenset({96})
+    )
+    fwd.on_rtp(rtp(1, 0, 0x1, vp8(1000, 10, key=True)))
+    fwd.on_rtp(rtp(2, 3000, 0x1, vp8(1001, 11, key=False)))
+    fwd.on_rtp(rtp(3, 6000, 0x1, vp8(1002, 11, key=False, tid=1)))
+    assert [numbering(p) for p in out] == [(1000, 10), (1001, 11), (1002, 11)]  # the first stream as it came
+    rw.resync()  # a layer switch: the other layer's keyframe, far behind in its own numbering
+    fwd.on_rtp(rtp(500, 90_000, 0x1, vp8(200, 3, key=True)))
+    fwd.on_rtp(rtp(501, 90_000, 0x1, bytes([0x80]) + vp8(200, 3, key=True)[1:]))  # the rest of that frame
+    fwd.on_rtp(rtp(502, 93_000, 0x1, vp8(201, 4, key=False)))
+    fwd.on_rtp(rtp(503, 96_000, 0x1, vp8(202, 4, key=False, tid=1)))
+    assert [numbering(p) for p in out[3:]] == [(1003, 12), (1003, 12), (1004, 13), (1005, 13)]
+    # across the 15-bit wrap
+    rw.resync()
+    fwd.on_rtp(rtp(900, 200_000, 0x1, vp8(0x7FFF, 255, key=True)))
+    fwd.on_rtp(rtp(901, 203_000, 0x1, vp8(0, 0, key=False)))
+    assert [numbering(p) for p in out[-2:]] == [(1006, 14), (1007, 15)]
+    # H.264 or any payload type not declared VP8 is left alone
+    rw.configure(pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter(ids, "7"), sink=CallSink(out.append))
+    fwd.on_rtp(rtp(902, 206_000, 0x1, vp8(1, 1, key=False)))
+    assert numbering(out[-1]) == (1, 1)
+
+
 def test_paused_producer_forwards_nothing() -> None:
     fwd, rw, out, _ = make()
     fwd.paused = True
