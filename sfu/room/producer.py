@@ -14,7 +14,6 @@ from ..rtp import native
 from ..rtp import rtcp
 from ..rtp.codecs import is_rtx
 from ..rtp.forwarding import URI_AUDIO_LEVEL, URI_MID, RtpForwarder, RtpRewriter, keyframe_detector
-from ..rtp.layer_meter import LayerMeter
 from ..rtp.layers import LayerState, LayerSwitch
 from ..rtp.simulcast import SimulcastOffer
 from ..rtp.upstream_nack import UpstreamNack
@@ -79,7 +78,7 @@ class Producer:
         self.rrid_ext_id = 0
         self.layer_ssrcs: list[Optional[int]] = [None]
         self._layer_sr: dict[int, tuple[int, int, float]] = {}
-        self._layer_meter: list[LayerMeter] = [LayerMeter()]
+        self._layer_rate: list[tuple[float, int, int]] = [(0.0, 0, 0)]  # (sampled at, octets, bps)
         self._layer_height: list[int] = [0]
         self.closed = False
         if kind == "video":
@@ -136,7 +135,7 @@ class Producer:
             layer.rtx_apt = template.rtx_apt
         self.forwarder = self.layers[-1]
         self.layer_ssrcs = [None] * len(self.layers)
-        self._layer_meter = [LayerMeter() for _ in self.layers]
+        self._layer_rate = [(0.0, 0, 0)] * len(self.layers)
         self._layer_height = [0] * len(self.layers)
         template.nack = None
         for i, layer in enumerate(self.layers):
@@ -153,7 +152,7 @@ class Producer:
             self.ssrc = ssrc
 
     def layer_states(self) -> list[LayerState]:
-        """Each layer now: sending or not, its ingress bitrate, its height, its frame rate.
+        """Each layer now: sending or not, its ingress bitrate, its height.
 
         A layer that was sending when the whole publisher went silent (a blackout) counts as
         sending for ``LAYER_IDLE_SECONDS`` after the publisher came back: browsers resume their
@@ -164,8 +163,10 @@ class Producer:
         silence = self.silence
         out = []
         for i, layer in enumerate(self.layers):
-            meter = self._layer_meter[i]
-            meter.sample(now, octets=layer.media_octets, frames=layer.frames, last_arrival=layer.last_arrival)
+            at, octets, bps = self._layer_rate[i]
+            if now - at >= 0.5:
+                bps = int((layer.media_octets - octets) * 8 / (now - at)) if at else 0
+                self._layer_rate[i] = (now, layer.media_octets, bps)
             active = layer.packets > 0 and now - layer.last_arrival < LAYER_IDLE_SECONDS
             if not active and layer.packets > 0 and silence is not None:
                 since, until = silence
@@ -174,7 +175,7 @@ class Producer:
                     and since - layer.last_arrival < LAYER_IDLE_SECONDS
                     and now - until < LAYER_IDLE_SECONDS
                 )
-            out.append(LayerState(active, meter.bps, self._layer_height[i], meter.fps))
+            out.append(LayerState(active, bps, self._layer_height[i]))
         return out
 
     def sender_report(self, layer: int) -> Optional[tuple[int, int, float]]:

@@ -70,9 +70,6 @@ cdef class NativeForwarder:
     cdef public unsigned long long octets
     cdef public unsigned long long media_octets
     cdef public unsigned long long media_packets
-    #: frames: each new RTP timestamp among the stream's own packets (not retransmissions)
-    cdef public unsigned long long frames
-    cdef long long _frame_ts
     cdef public unsigned long long discarded
     cdef public long long last_seq
     cdef public long long cycles
@@ -97,8 +94,6 @@ cdef class NativeForwarder:
         self.octets = 0
         self.media_octets = 0
         self.media_packets = 0
-        self.frames = 0
-        self._frame_ts = -1
         self.discarded = 0
         self.last_seq = -1
         self.cycles = 0
@@ -200,9 +195,6 @@ cdef class NativeForwarder:
             # retransmissions (and the RTX probes browsers send) are not the stream's own rate
             self.media_octets += n
             self.media_packets += 1
-            if <long long>ts != self._frame_ts:
-                self._frame_ts = ts
-                self.frames += 1
             self._track(seq, stalled)
         if level is not None and self.on_level is not None:
             self.on_level(level[0], ts)

@@ -469,9 +469,6 @@ class RtpForwarder:
         self.octets = 0
         self.media_octets = 0
         self.media_packets = 0
-        #: frames: each new RTP timestamp among the stream's own packets (not retransmissions)
-        self.frames = 0
-        self._frame_ts = -1
         self.discarded = 0
         self.last_seq = -1
         self.cycles = 0
@@ -527,9 +524,6 @@ class RtpForwarder:
             # not the stream's own rate: the layer choice compares this one
             self.media_octets += n
             self.media_packets += 1
-            if ts != self._frame_ts:
-                self._frame_ts = ts
-                self.frames += 1
             self._track_seq(seq, stalled)
         if level is not None and self.on_level is not None:
             self.on_level(level[0], ts)

@@ -37,13 +37,6 @@ DOWN_MARGIN = 1.0
 #: down, the smaller layer must cover the tile entirely. Between the two the subscriber
 #: stays where it is, so a tile hovering around a layer's height does not flap.
 SIZE_TOLERANCE = 0.1
-#: a layer that brings fewer frames a second than this share of the one below it is starved
-#: (its publisher's uplink cannot keep it up: under loss, Chromium's 720p layer fell to
-#: 10-15 fps while 360p kept 24): a subscriber gets the full-rate layer below instead. To
-#: climb onto such a layer it must reach the higher share, so a frame rate hovering near
-#: the line does not make the subscriber flap (each switch waits for a keyframe).
-FPS_KEEP = 0.8
-FPS_UP = 0.9
 
 
 @dataclass(frozen=True)
@@ -53,7 +46,6 @@ class LayerState:
     active: bool
     bitrate: int  # bits per second, measured at ingress
     height: int  # from its last keyframe, 0 until one arrived
-    fps: Optional[float] = None  # frames per second at ingress, None while unknown
 
 
 def choose_layer(
@@ -61,8 +53,7 @@ def choose_layer(
 ) -> int:
     """The index of the layer a subscriber should receive (lowest quality first): the
     smallest at least as tall as ``max_height`` (the tile, device pixels), capped by
-    ``estimate_bps``, and never a layer starved of frames next to the one below it;
-    ``current`` is the layer it gets now (for hysteresis)."""
+    ``estimate_bps``; ``current`` is the layer it gets now (for hysteresis)."""
     active = [i for i, layer in enumerate(layers) if layer.active]
     if not active:
         return max(current, 0)
@@ -78,17 +69,8 @@ def choose_layer(
             margin = DOWN_MARGIN if i <= current else UP_MARGIN
             if layers[i].bitrate * margin > estimate_bps:
                 break
-        if _starved(layers[i], layers[best], keep=i <= current):
-            break
         best = i
     return best
-
-
-def _starved(layer: LayerState, below: LayerState, *, keep: bool) -> bool:
-    """``layer`` brings too few frames next to ``below`` (both rates known)."""
-    if layer.fps is None or below.fps is None:
-        return False
-    return layer.fps < (FPS_KEEP if keep else FPS_UP) * below.fps
 
 
 #: congestion: more loss than this in a receiver report ...

@@ -209,19 +209,6 @@ def test_rtx_from_publisher_is_unwrapped() -> None:
     assert b["payload"] == VP8_CONT + b"b"
 
 
-def test_frames_are_counted_once_each_whatever_their_packets() -> None:
-    """The layer choice compares frame rates: a frame of three packets is one frame, and a
-    retransmission of one of its packets adds none."""
-    fwd, _rw, _out, _ = make()
-    fwd.on_rtp(rtp(50, 0, 0x1, VP8_KEY + b"a"))
-    fwd.on_rtp(rtp(51, 0, 0x1, VP8_CONT + b"b"))
-    fwd.on_rtp(rtp(52, 0, 0x1, VP8_CONT + b"c", marker=True))
-    fwd.on_rtp(rtp(54, 3000, 0x1, VP8_CONT + b"d", marker=True))
-    fwd.on_rtp(rtp(8, 3000, 0x2, struct.pack("!H", 53) + VP8_CONT + b"e", pt=97))
-    fwd.on_rtp(rtp(55, 6000, 0x1, VP8_CONT + b"f", marker=True))
-    assert fwd.frames == 3
-
-
 def test_continuity_across_publisher_switch() -> None:
     fwd, rw, out, requests = make()
     fwd.on_rtp(rtp(60000, 1_000_000, 0x1, VP8_KEY + b"a"))

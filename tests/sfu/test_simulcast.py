@@ -4,7 +4,6 @@ and switching layers at keyframes with continuous numbering (packet level, no ne
 from __future__ import annotations
 
 import struct
-from typing import Optional
 
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
@@ -15,7 +14,6 @@ from aiortc.rtcrtpparameters import (
 
 from sfu.rtp import rtcp, simulcast
 from sfu.room.consumer import Consumer
-from sfu.rtp.layer_meter import LayerMeter
 from sfu.rtp.layers import DownlinkGauge, LayerState, RecordingFeed, choose_layer
 from sfu.room.producer import Producer
 from sfu.rtp.forwarding import CallSink
@@ -118,54 +116,6 @@ def test_a_tile_near_a_layer_height_does_not_flap() -> None:
     assert on_720 == [2, 2, 2]
     assert choose_layer(LAYERS, current=2, estimate_bps=None, max_height=360) == 1
     assert choose_layer(LAYERS, current=1, estimate_bps=None, max_height=400) == 2  # clearly taller: up
-
-
-def _at(fps: tuple[Optional[float], ...]) -> list[LayerState]:
-    return [LayerState(True, layer.bitrate, layer.height, f) for layer, f in zip(LAYERS, fps)]
-
-
-def test_a_top_layer_starved_of_frames_gives_way_to_the_full_rate_one_below() -> None:
-    """The mentor's uplink under loss: Chromium kept 360p at 24 fps and let 720p fall to
-    10-15 fps. A learner whose tile calls for 720 rows gets the smooth 360-row layer, and
-    climbs back once the top layer has its frames again; near the line it stays put."""
-    assert choose_layer(_at((24, 24, 24)), current=2, estimate_bps=None, max_height=586) == 2
-    assert choose_layer(_at((24, 24, 12)), current=2, estimate_bps=None, max_height=586) == 1
-    assert choose_layer(_at((24, 24, 12)), current=0, estimate_bps=None, max_height=586) == 1
-    # between the two shares: a subscriber on the top layer keeps it, one below does not climb
-    assert choose_layer(_at((24, 24, 20)), current=2, estimate_bps=None, max_height=586) == 2
-    assert choose_layer(_at((24, 24, 20)), current=1, estimate_bps=None, max_height=586) == 1
-    assert choose_layer(_at((24, 24, 23)), current=1, estimate_bps=None, max_height=586) == 2
-    # a rate not known yet (a layer that just started) does not hold anyone back
-    assert choose_layer(_at((24, 24, None)), current=1, estimate_bps=None, max_height=586) == 2
-    # a whole publisher at a low rate (a slow camera, a busy CPU) is no reason to step down
-    assert choose_layer(_at((12, 12, 12)), current=2, estimate_bps=None, max_height=586) == 2
-
-
-def test_a_layer_meter_judges_frame_rate_only_over_whole_windows() -> None:
-    m = LayerMeter()
-    frames, t = 0, 100.0
-    m.sample(t, octets=0, frames=0, last_arrival=0.0)  # nothing yet
-    for _ in range(3):
-        t += 1.0
-        frames += 24
-        m.sample(t, octets=frames * 1000, frames=frames, last_arrival=t)
-    assert m.fps is not None and abs(m.fps - 24) < 0.01
-    assert m.bps == 24 * 8000
-    t += 1.0
-    frames += 12  # the layer starves: the smoothed rate follows within two windows
-    m.sample(t, octets=frames * 1000, frames=frames, last_arrival=t)
-    assert m.fps is not None and 12 < m.fps < 24
-    t += 1.0
-    frames += 12
-    m.sample(t, octets=frames * 1000, frames=frames, last_arrival=t)
-    assert m.fps is not None and m.fps < 16
-    t += 3.0  # paused (dynacast): silent for 3 s, then resumed
-    m.sample(t, octets=frames * 1000, frames=frames, last_arrival=t - 3.0)
-    assert m.fps is None
-    t += 1.0
-    frames += 20  # resumed in the middle of this window: not judged on it
-    m.sample(t, octets=frames * 1000, frames=frames, last_arrival=t)
-    assert m.fps is None
 
 
 def test_downlink_gauge_backs_off_on_congestion_and_retries_later() -> None:
