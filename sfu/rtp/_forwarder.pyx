@@ -124,8 +124,6 @@ cdef class NativeForwarder:
         cdef bint keyframe
         cdef bint is_rtx
         cdef bint stalled
-        cdef bint late
-        cdef long long ahead
         cdef char abs_bytes[3]
         if n < 12:
             self.discarded += 1
@@ -188,9 +186,6 @@ cdef class NativeForwarder:
         now = self.clock()
         stalled = <double>now - self.last_arrival > _MAX_AGE
         self.last_arrival = now
-        # a retransmission, or a packet no newer than one already here: see ``start`` below
-        ahead = (<long long>seq - self.last_seq) & 0xFFFF
-        late = is_rtx or (self.last_seq >= 0 and (ahead == 0 or ahead >= 0x8000))
         if not is_rtx:
             # retransmissions (and the RTX probes browsers send) are not the stream's own rate
             self.media_octets += n
@@ -215,12 +210,6 @@ cdef class NativeForwarder:
             keyframe = bool(detector(payload))
         if keyframe and self.on_keyframe is not None and detector is not None:
             self.on_keyframe(payload)
-        if late:
-            # a late keyframe is no place to start a subscriber (or switch its layer): the rest
-            # of that frame went by while it waited, so the subscriber would get the first
-            # packet alone, ask us for the others, which it never had, and stay frozen until its
-            # browser gives up on the frame (3 s in Chromium); the next keyframe starts it
-            keyframe = False
         if self._video:
             stamp = (<long long>(<double>now * 262144.0)) & 0xFFFFFF
             abs_bytes[0] = <char>((stamp >> 16) & 0xFF)

@@ -516,9 +516,6 @@ class RtpForwarder:
         now = self.clock()
         stalled = now - self.last_arrival > MAX_AGE
         self.last_arrival = now
-        # a retransmission, or a packet no newer than one already here: see ``keyframe`` below
-        ahead = (seq - self.last_seq) & 0xFFFF
-        late = apt is not None or (self.last_seq >= 0 and (ahead == 0 or ahead >= 0x8000))
         if apt is None:
             # retransmissions (and the RTX "probes" browsers send to test the link) are
             # not the stream's own rate: the layer choice compares this one
@@ -539,12 +536,6 @@ class RtpForwarder:
         keyframe = detector(payload) if detector is not None else True
         if keyframe and self.on_keyframe is not None and detector is not None:
             self.on_keyframe(payload)
-        if late:
-            # a late keyframe is no place to start a subscriber (or switch its layer): the rest
-            # of that frame went by while it waited, so the subscriber would get the first
-            # packet alone, ask us for the others, which it never had, and stay frozen until its
-            # browser gives up on the frame (3 s in Chromium); the next keyframe starts it
-            keyframe = False
         abs3 = abs_send_time(now) if self.kind == "video" else None
         for rewriter in rewriters:
             rewriter.forward(b1, pt, seq, ts, payload, abs3, level, keyframe, now)

@@ -258,29 +258,6 @@ def test_a_blackout_restarts_the_subscriber_on_a_keyframe_without_a_hole() -> No
     assert gaps == [1, 1] and len(out) == 4
 
 
-def test_a_keyframe_that_comes_late_does_not_start_a_subscriber() -> None:
-    """The first packet of a keyframe is lost on the publisher's link; the rest of the frame
-    goes by while the subscriber waits for a keyframe, then the first packet comes back as a
-    retransmission. Starting there would send the subscriber one packet of the frame and a
-    hole it can never fill (a frozen picture until its browser gives up, 3 s in Chromium):
-    it waits for the next keyframe, which it gets whole."""
-    fwd, rw, out, requests = make()
-    fwd.on_rtp(rtp(200, 0, 0x1, VP8_CONT + b"1"))  # the rest of keyframe 199, whose start was lost
-    fwd.on_rtp(rtp(201, 0, 0x1, VP8_CONT + b"2", marker=True))
-    fwd.on_rtp(rtp(9, 0, 0x2, struct.pack("!H", 199) + VP8_KEY + b"0", pt=97))  # its first packet, repaired
-    fwd.on_rtp(rtp(202, 3000, 0x1, VP8_DELTA + b"3"))
-    assert out == [] and requests  # nothing forwarded, a keyframe asked for
-    fwd.on_rtp(rtp(203, 6000, 0x1, VP8_KEY + b"4"))
-    fwd.on_rtp(rtp(204, 6000, 0x1, VP8_CONT + b"5", marker=True))
-    got = [parse(p) for p in out]
-    assert [g["payload"] for g in got] == [VP8_KEY + b"4", VP8_CONT + b"5"]
-    assert (got[1]["seq"] - got[0]["seq"]) & 0xFFFF == 1
-    # once started, a repaired packet of the stream is forwarded as usual
-    fwd.on_rtp(rtp(206, 9000, 0x1, VP8_DELTA + b"7"))
-    fwd.on_rtp(rtp(10, 9000, 0x2, struct.pack("!H", 205) + VP8_DELTA + b"6", pt=97))
-    assert len(out) == 4 and parse(out[-1])["payload"] == VP8_DELTA + b"6"
-
-
 def vp8(pid: int, tl0: int, *, key: bool, tid: int = 0) -> bytes:
     """A VP8 payload with a 15-bit picture id, TL0PICIDX and temporal layer (RFC 7741)."""
     return bytes([0x90, 0xE0, 0x80 | (pid >> 8), pid & 0xFF, tl0, tid << 6, 0x00 if key else 0x01]) + b"x"
