@@ -333,6 +333,8 @@ class Router:
             consumers[:] = [c for c in consumers if c.subscriber_id != peer.id]
 
     def _subscribe(self, subscriber: Peer, producer: Producer) -> None:
+        if subscriber.consumer_for(producer) is not None:
+            return  # already (a join and a publish that raced each other both get here)
         consumer = subscriber.add_consumer(producer)
         self._consumers_of.setdefault(producer.id, {})[consumer.id] = consumer
         self._update_dynacast(producer)  # a newcomer needs what its tile will call for: resume now
@@ -433,8 +435,25 @@ class Router:
                 feed.update(producer.layer_states(), pts)
 
     def _on_peer_connected(self, peer: Peer) -> None:
-        if self.peers.get(peer.id) is peer:
-            self.observer.emit(ev.PEER_CONNECTED, self._participant_event(peer, ""))
+        if self.peers.get(peer.id) is not peer:
+            return
+        self._reconcile(peer)
+        self.observer.emit(ev.PEER_CONNECTED, self._participant_event(peer, ""))
+
+    def _reconcile(self, peer: Peer) -> None:
+        """``peer``'s media just connected: make sure it receives every track in the room and
+        knows each one. Two participants who rejoin at the same moment (both back from the same
+        outage) race each other: one's join awaits the close of its old connection while the
+        other publishes, and the newcomer missed that publication (a clean-clone CI run: the
+        mentor's page knew the learner with no tracks at all, 30 s after both had reconnected)."""
+        for other in list(self.peers.values()):
+            if other is peer:
+                continue
+            for producer in list(other.producers.values()):
+                waiting = self._orphans.get((other.user_key, producer.source), [])
+                if not any(c.subscriber_id == peer.id for c in waiting):
+                    self._subscribe(peer, producer)
+            peer.notify(self._tracks_message(other, peer))
 
     def _on_peer_failed(self, peer: Peer) -> None:
         asyncio.ensure_future(self.leave(peer, "disconnected"))

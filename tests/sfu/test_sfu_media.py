@@ -247,3 +247,26 @@ async def test_subscriber_nacks_are_answered_from_history(router: Router, make_c
     await b.wait_for(lambda: consumer.rewriter.retransmitted >= 3)
     assert consumer.nacks >= 1
     await b.wait_frames(a.peer_id, "camera", 10)
+
+
+async def test_a_connected_peer_is_given_every_track_it_missed(router: Router, make_client) -> None:
+    """Two participants back from the same outage rejoin at once, and one's join can miss the
+    other's publication (it awaits the close of its old connection meanwhile). When a peer's
+    media connects the router reconciles: a subscription it lacks is made, and it is told
+    every other participant's tracks again."""
+    a = await make_client("alice")
+    b = await make_client("bob")
+    await b.wait_frames(a.peer_id, "camera", 3)
+    peer_b = router.peers[b.peer_id]
+    missed = next(c for c in peer_b.consumers.values() if c.kind == "video")
+    router._forget(missed)  # the race's outcome: no subscription to alice's camera
+    peer_b.remove_consumer(missed)
+    assert all(c.source != "camera" for c in peer_b.consumers.values())
+    tracks_before = len(b.of_type("tracks"))
+    router._on_peer_connected(peer_b)  # what the peer connection's "connected" calls
+    await b.wait_for(lambda: any(c.source == "camera" and c.ready for c in peer_b.consumers.values()))
+    assert len(b.of_type("tracks")) > tracks_before
+    before = b.frames_from(a.peer_id, "camera")
+    await b.wait_for(lambda: b.frames_from(a.peer_id, "camera") >= before + 5)
+    # nothing doubled: one consumer per track
+    assert len([c for c in peer_b.consumers.values() if c.source == "camera"]) == 1
