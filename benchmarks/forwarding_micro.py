@@ -112,9 +112,17 @@ def make_rewriter(send: Callable[[bytes], None]) -> Any:
         request_keyframe=lambda: None,
     )
     rw.configure(
-        pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter({URI_MID: 1, URI_ABS_SEND_TIME: 3}, "2"), sink=CallSink(send)
+        pt_map={96: 100},
+        rtx_pt=101,
+        ext=ExtensionWriter({URI_MID: 1, URI_ABS_SEND_TIME: 3}, "2"),
+        sink=CallSink(send),
+        vp8_pts=VP8_PTS,
     )
     return rw
+
+
+#: the clip's payload type is VP8: the rewriters renumber its picture ids, as the SFU's consumers do
+VP8_PTS = frozenset({96})
 
 
 def make_forwarder(native: bool = False) -> Any:
@@ -274,7 +282,11 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
                 request_keyframe=lambda: None,
             )
             fwd_.configure(
-                pt_map={96: 100}, rtx_pt=101, ext=make_rewriter(lambda _b: None).ext, sink=CallSink(lambda _b: None)
+                pt_map={96: 100},
+                rtx_pt=101,
+                ext=make_rewriter(lambda _b: None).ext,
+                sink=CallSink(lambda _b: None),
+                vp8_pts=VP8_PTS,
             )
             f = fwd_.forward
 
@@ -327,7 +339,7 @@ def run(packets: int, repeat: int, clip_args: dict[str, Any]) -> dict[str, Any]:
                     history_size=1024,
                     request_keyframe=lambda: None,
                 )
-                rw.configure(pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter(ids, "2"), sink=writer)
+                rw.configure(pt_map={96: 100}, rtx_pt=101, ext=ExtensionWriter(ids, "2"), sink=writer, vp8_pts=VP8_PTS)
                 if twcc:
                     rw.send_log = rtp_native.send_log_class(True)(5)
                 full.rewriters = full.rewriters + [rw]
