@@ -56,6 +56,17 @@ async def stun_ready(port: int, timeout: float = 10.0) -> None:
         transport.close()
 
 
+async def stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 5)
+    except asyncio.TimeoutError:
+        process.kill()
+        await process.wait()
+
+
 @pytest.fixture
 async def coturn(tmp_path: Path) -> AsyncIterator[int]:
     binary = shutil.which("turnserver") or ("/usr/bin/turnserver" if os.path.exists("/usr/bin/turnserver") else None)
@@ -63,29 +74,38 @@ async def coturn(tmp_path: Path) -> AsyncIterator[int]:
         pytest.fail(
             "coturn's turnserver is not installed (apt-get install coturn): the TURN test needs the real server"
         )
-    port = free_udp_port()
-    base = 50000 + (port % 1000) * 10
-    conf = Template((ROOT / "turn" / "coturn-test.conf.template").read_text()).substitute(
-        port=port, min_port=base, max_port=base + 9, secret=SECRET, workdir=tmp_path
-    )
-    (tmp_path / "turnserver.conf").write_text(conf)
-    process = await asyncio.create_subprocess_exec(
-        binary,
-        "-c",
-        str(tmp_path / "turnserver.conf"),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        await stun_ready(port)
-        yield port
-    finally:
-        process.terminate()
+    # The port is picked free and released before coturn binds it (and coturn also binds port + 1 and a relay
+    # range), so on a busy machine another socket can take one of them in between: coturn then never answers.
+    # Start again on fresh ports rather than fail on a race that says nothing about our TURN setup.
+    failures: list[str] = []
+    for attempt in range(3):
+        port = free_udp_port()
+        base = 50000 + (port % 1000) * 10
+        workdir = tmp_path / f"try{attempt}"
+        workdir.mkdir()
+        conf = Template((ROOT / "turn" / "coturn-test.conf.template").read_text()).substitute(
+            port=port, min_port=base, max_port=base + 9, secret=SECRET, workdir=workdir
+        )
+        (workdir / "turnserver.conf").write_text(conf)
+        log = (workdir / "turnserver.log").open("wb")
+        process = await asyncio.create_subprocess_exec(
+            binary, "-c", str(workdir / "turnserver.conf"), stdout=log, stderr=asyncio.subprocess.STDOUT
+        )
         try:
-            await asyncio.wait_for(process.wait(), 5)
+            await stun_ready(port)
         except asyncio.TimeoutError:
-            process.kill()
-            await process.wait()
+            await stop(process)
+            log.close()
+            tail = (workdir / "turnserver.log").read_text(errors="replace").splitlines()[-15:]
+            failures.append(f"port {port} (exit {process.returncode}):\n" + "\n".join(tail))
+            continue
+        try:
+            yield port
+        finally:
+            await stop(process)
+            log.close()
+        return
+    pytest.fail("coturn never answered STUN in 3 starts:\n" + "\n\n".join(failures))
 
 
 @pytest.fixture
