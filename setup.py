@@ -18,7 +18,10 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # noqa: BLE001 - the pure-Python path stands in
-            print(f"warning: sfu.transport._fastio not built ({exc}); the SFU uses sfu/transport/fastio_py.py", file=sys.stderr)
+            print(
+                f"warning: sfu.transport._fastio not built ({exc}); the SFU uses sfu/transport/fastio_py.py",
+                file=sys.stderr,
+            )
 
     def build_extension(self, ext):  # type: ignore[no-untyped-def]
         try:
@@ -36,7 +39,15 @@ def extensions() -> list:
     try:
         return cythonize(
             # the SFU's packet path, and the load generator's counting (benchmarks/replay_participant.py)
-            ["sfu/transport/_fastio.pyx", "sfu/rtp/_rewriter.pyx", "sfu/rtp/_forwarder.pyx", "sfu/rtp/_arrivals.pyx", "sfu/rtp/_sendlog.pyx", "sfu/rtp/_twcc_decode.pyx", "benchmarks/_rtp_count.pyx"],
+            [
+                "sfu/transport/_fastio.pyx",
+                "sfu/rtp/_rewriter.pyx",
+                "sfu/rtp/_forwarder.pyx",
+                "sfu/rtp/_arrivals.pyx",
+                "sfu/rtp/_sendlog.pyx",
+                "sfu/rtp/_twcc_decode.pyx",
+                "benchmarks/_rtp_count.pyx",
+            ],
             compiler_directives={"language_level": "3"},
             quiet=True,
         )

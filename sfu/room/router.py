@@ -6,7 +6,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -174,8 +174,6 @@ class Router:
                 producer.attach(feed.switch)
             else:
                 producer.forwarder.taps = self.observer.rtp_taps
-            if producer.kind == "audio":
-                producer.forwarder.on_level = self._level_callback(producer)
             orphans = self._orphans.pop((peer.user_key, producer.source), [])
             rebound = set()
             for consumer in orphans:
@@ -260,6 +258,7 @@ class Router:
                 if subscriber is not None:
                     subscriber.remove_consumer(consumer)
         self._drop_subscriptions(peer)
+        self._take_levels([peer])  # the talk time of its last half second
         self.speaker.forget(peer.user_key)
         self.quality.forget(peer.id, peer.user_key, self.clock())
         await peer.close(reason)
@@ -466,14 +465,15 @@ class Router:
             else:
                 consumer.close()
 
-    def _level_callback(self, producer: Producer) -> Callable[[int, int], None]:
+    def _take_levels(self, peers: Iterable[Peer]) -> None:
+        """Hand each audio producer's voice activity since the last call to the speaker detector
+        (summed in the forwarder, so an audio packet costs no Python call)."""
         speaker = self.speaker
-        user_key, peer_id = producer.user_key, producer.peer_id
-
-        def on_level(level: int, timestamp: int) -> None:
-            speaker.add_level(user_key, peer_id, level, timestamp)
-
-        return on_level
+        for peer in peers:
+            for producer in peer.producers.values():
+                if producer.kind == "audio":
+                    voiced, total = producer.forwarder.take_levels()
+                    speaker.add_activity(producer.user_key, producer.peer_id, voiced, total)
 
     def _on_active_speaker(self, user_key: Optional[str], peer_id: Optional[str]) -> None:
         self.broadcast(msg.ActiveSpeaker(peer_id))
@@ -483,6 +483,7 @@ class Router:
         try:
             while True:
                 await asyncio.sleep(0.5)
+                self._take_levels(self.peers.values())
                 self.speaker.evaluate()
                 self._update_feeds()
                 self._tick_dynacast()

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Optional
 
-#: -dBov at or below which a packet counts as speech (0 loudest, 127 silence).
-VOICE_LEVEL = 50
+from sfu.rtp.levels import SILENCE_CAP, VOICE_LEVEL, VOICED_CAP
+
+__all__ = ["VOICE_LEVEL", "SpeakerDetector"]
 
 
 @dataclass
@@ -40,23 +41,36 @@ class SpeakerDetector:
     _challenger: Optional[str] = None
     _streak: int = 0
 
-    def add_level(self, user_key: str, peer_id: str, level_byte: int, timestamp: int) -> None:
-        """Account one audio packet (the raw extension byte: V bit + level)."""
+    def _of(self, user_key: str, peer_id: str) -> _Activity:
         act = self._activity.get(user_key)
         if act is None:
             act = self._activity[user_key] = _Activity(peer_id)
         act.peer_id = peer_id
+        return act
+
+    def add_level(self, user_key: str, peer_id: str, level_byte: int, timestamp: int) -> None:
+        """Account one audio packet (the raw extension byte: V bit + level); the room itself
+        sums packets in each producer's forwarder and hands the sums to ``add_activity``."""
+        act = self._of(user_key, peer_id)
         voiced = (level_byte & 0x7F) <= VOICE_LEVEL
         if act.last_ts is not None:
             delta = ((timestamp - act.last_ts) & 0xFFFFFFFF) / self.clock_rate
             if delta < 2.0:  # else a restart or a reordering: no time to account
-                # a DTX gap (400 ms) is that much silence; longer ones (mute) count as little
-                act.total += min(delta, 0.5)
+                act.total += min(delta, SILENCE_CAP)
                 if voiced:
-                    # cap one packet's worth at 100 ms: gaps are not speech
-                    act.voiced += min(delta, 0.1)
-                    act.talk_seconds += min(delta, 0.1)
+                    act.voiced += min(delta, VOICED_CAP)
+                    act.talk_seconds += min(delta, VOICED_CAP)
         act.last_ts = timestamp
+
+    def add_activity(self, user_key: str, peer_id: str, voiced: float, total: float) -> None:
+        """Seconds of voiced and of all audio a producer summed since the last evaluation
+        (``sfu.rtp.levels.LevelWindow``)."""
+        if not total and not voiced:
+            return
+        act = self._of(user_key, peer_id)
+        act.total += total
+        act.voiced += voiced
+        act.talk_seconds += voiced
 
     def evaluate(self) -> None:
         shares = {u: a.voiced / a.total for u, a in self._activity.items() if a.total}

@@ -17,9 +17,14 @@ from sfu.rtp._rewriter cimport NativeRewriter
 
 from sfu.rtp.forwarding import find_extension, vp8_is_keyframe
 from sfu.rtp.upstream_nack import MAX_AGE, MAX_GAP
+from sfu.rtp.levels import MAX_STEP, SILENCE_CAP, VOICE_LEVEL, VOICED_CAP
 
 cdef int _MAX_GAP = MAX_GAP
 cdef double _MAX_AGE = MAX_AGE
+cdef int _VOICE_LEVEL = VOICE_LEVEL
+cdef double _MAX_STEP = MAX_STEP
+cdef double _SILENCE_CAP = SILENCE_CAP
+cdef double _VOICED_CAP = VOICED_CAP
 
 
 cdef inline bint _vp8_keyframe(const unsigned char *p, Py_ssize_t n) noexcept:
@@ -63,6 +68,11 @@ cdef class NativeForwarder:
     cdef public dict rtx_apt
     cdef public int level_id
     cdef public object on_level
+    # voice activity (``sfu.rtp.levels.LevelWindow`` in C): no Python call per audio packet
+    cdef public int level_clock_rate
+    cdef public double level_voiced
+    cdef public double level_total
+    cdef long long _level_ts  # -1: none yet
     cdef public object on_keyframe
     cdef public object nack
     cdef public object on_gap
@@ -87,6 +97,10 @@ cdef class NativeForwarder:
         self.rtx_apt = {}
         self.level_id = 0
         self.on_level = None
+        self.level_clock_rate = 48000
+        self.level_voiced = 0.0
+        self.level_total = 0.0
+        self._level_ts = -1
         self.on_keyframe = None
         self.nack = None
         self.on_gap = None
@@ -125,6 +139,7 @@ cdef class NativeForwarder:
         cdef bint is_rtx
         cdef bint stalled
         cdef char abs_bytes[3]
+        cdef bytes level
         if n < 12:
             self.discarded += 1
             return
@@ -191,8 +206,10 @@ cdef class NativeForwarder:
             self.media_octets += n
             self.media_packets += 1
             self._track(seq, stalled)
-        if level is not None and self.on_level is not None:
-            self.on_level(level[0], ts)
+        if level is not None and PyBytes_GET_SIZE(level) > 0:
+            self._add_level(<unsigned char>PyBytes_AS_STRING(level)[0], ts)
+            if self.on_level is not None:
+                self.on_level(level[0], ts)
         if self.paused:
             return
         for tap in self.taps:
@@ -223,6 +240,23 @@ cdef class NativeForwarder:
                 (<NativeRewriter>rewriter).fan_out(b1, pt, seq, ts, payload, abs3, level, keyframe, now)
             else:
                 rewriter.forward(b1, pt, seq, ts, payload, abs3, level, keyframe, now)
+
+    def take_levels(self):
+        """Seconds of voiced and of all audio since the last call (``LevelWindow.take``)."""
+        out = (self.level_voiced, self.level_total)
+        self.level_voiced = 0.0
+        self.level_total = 0.0
+        return out
+
+    cdef void _add_level(self, unsigned char level_byte, unsigned int ts) noexcept:
+        cdef double delta
+        if self._level_ts >= 0 and self.level_clock_rate > 0:
+            delta = <double>((ts - <unsigned int>self._level_ts) & 0xFFFFFFFF) / self.level_clock_rate
+            if delta < _MAX_STEP:
+                self.level_total += delta if delta < _SILENCE_CAP else _SILENCE_CAP
+                if (level_byte & 0x7F) <= _VOICE_LEVEL:
+                    self.level_voiced += delta if delta < _VOICED_CAP else _VOICED_CAP
+        self._level_ts = ts
 
     def _track_seq(self, int seq, bint stalled=False):
         self._track(seq, stalled)

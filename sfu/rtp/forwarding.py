@@ -24,6 +24,7 @@ from . import red
 from .keyframes import h264_is_keyframe as h264_is_keyframe
 from .keyframes import keyframe_detector as keyframe_detector
 from .keyframes import vp8_is_keyframe as vp8_is_keyframe
+from .levels import LevelWindow
 from .sendlog import SendLog, restamp
 from .upstream_nack import MAX_AGE, MAX_GAP, UpstreamNack
 from .vp8 import Vp8Numbering
@@ -456,6 +457,9 @@ class RtpForwarder:
         #: RTX payload type -> the payload type it repairs
         self.rtx_apt: dict[int, int] = {}
         self.level_id = 0
+        #: voice activity from the audio-level extension, taken by the speaker detector
+        self.levels = LevelWindow()
+        #: called per packet with (level byte, timestamp) too, when set (tests, tools)
         self.on_level: Optional[Callable[[int, int], None]] = None
         #: called with the payload of each keyframe (a simulcast layer learns its size)
         self.on_keyframe: Optional[Callable[[bytes], None]] = None
@@ -522,8 +526,10 @@ class RtpForwarder:
             self.media_octets += n
             self.media_packets += 1
             self._track_seq(seq, stalled)
-        if level is not None and self.on_level is not None:
-            self.on_level(level[0], ts)
+        if level is not None:
+            self.levels.add(level[0], ts)
+            if self.on_level is not None:
+                self.on_level(level[0], ts)
         if self.paused:
             return
         for tap in self.taps:
@@ -539,6 +545,10 @@ class RtpForwarder:
         abs3 = abs_send_time(now) if self.kind == "video" else None
         for rewriter in rewriters:
             rewriter.forward(b1, pt, seq, ts, payload, abs3, level, keyframe, now)
+
+    def take_levels(self) -> tuple[float, float]:
+        """Seconds of voiced and of all audio since the last call (``LevelWindow.take``)."""
+        return self.levels.take()
 
     def _track_seq(self, seq: int, stalled: bool = False) -> None:
         # highest sequence number with wrap cycles, for receiver reports; ``stalled``:

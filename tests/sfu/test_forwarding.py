@@ -143,6 +143,26 @@ def test_audio_level_is_mapped_and_padding_stripped() -> None:
     assert levels == [0x9E]
 
 
+def test_voice_activity_is_summed_by_rtp_time_without_a_call_per_packet() -> None:
+    fwd, rw, out, _ = make("audio")
+    fwd.level_id = 6
+    fwd.detectors[96] = None
+    voiced, silent = b"\x9e", b"\xff"  # V bit + 30 dBov (speech), 127 (silence)
+    ts = 0xFFFFF000  # across the 32-bit wrap
+    for i in range(50):  # one second of 20 ms packets: 30 voiced, then 20 silent
+        fwd.on_rtp(rtp(i, ts, 0x99, b"opus", ext=one_byte_ext([(6, voiced if i < 30 else silent)])))
+        ts = (ts + 960) & 0xFFFFFFFF
+    voiced_s, total_s = fwd.take_levels()
+    assert total_s == pytest.approx(49 * 0.02) and voiced_s == pytest.approx(29 * 0.02)
+    assert fwd.take_levels() == (0.0, 0.0)  # a new window
+    # a DTX gap (20 ms + 400 ms) counts as that much, a 1.5 s mute as 0.5 s, a 3 s jump as nothing
+    for seq, step in ((50, 19200), (51, 72000), (52, 144000)):
+        ts = (ts + step) & 0xFFFFFFFF
+        fwd.on_rtp(rtp(seq, ts, 0x99, b"opus", ext=one_byte_ext([(6, silent)])))
+    assert fwd.take_levels()[1] == pytest.approx(0.42 + 0.5)
+    assert len(out) == 53  # and every packet was forwarded
+
+
 def test_no_extension_block_when_nothing_negotiated() -> None:
     fwd, rw, out, _ = make("audio")
     rw.ext = ExtensionWriter({}, "7")
