@@ -8,7 +8,8 @@ cdef class NativeRewriter:
     cdef public int clock_rate
     cdef public bint needs_keyframe
     cdef public object request_keyframe
-    cdef public dict pt_map
+    cdef dict _pt_map
+    cdef short _pt_out[128]  # the publisher's payload type -> the subscriber's, -1: not sent (``pt_map`` in C)
     cdef public object rtx_pt
     cdef public int red_pt  # the publisher's Opus RED payload type, -1: none
     cdef public bint red_keep  # pass RED on (block types mapped) instead of its primary frame

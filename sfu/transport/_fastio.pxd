@@ -106,6 +106,7 @@ cdef class SendBatch:
     cdef int count
     cdef readonly unsigned long long sent
     cdef readonly unsigned long long refused
+    cdef public bint deferring  # the owning socket's ``deferring``, read per packet without a getattr
     cdef int _slot(self, Destination dest)
     cdef int push_srtp(self, SrtpContext ctx, const char *data, Py_ssize_t n, Destination dest, bint rtcp)
 

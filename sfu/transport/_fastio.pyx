@@ -130,6 +130,7 @@ cdef class SendBatch:
         self.count = 0
         self.sent = 0
         self.refused = 0
+        self.deferring = False
 
     @property
     def pending(self):
@@ -340,7 +341,7 @@ cdef class BatchSink:
         cdef SendBatch batch = self.batch
         cdef int was_empty
         owner = self.owner
-        if owner.deferring:
+        if batch.deferring:
             owner.send_srtp(self.ctx, packet, self.dest, rtcp)  # in order behind the backlog
             return
         was_empty = batch.count == 0

@@ -81,6 +81,8 @@ class SendBatch:
         self._head = 0
         self.sent = 0
         self.refused = 0
+        #: the owning socket's ``deferring`` (see ``MediaSocket``)
+        self.deferring = False
 
     @property
     def pending(self) -> int:
@@ -183,7 +185,7 @@ class BatchSink:
 
     def send(self, packet: bytes, rtcp: bool = False) -> None:
         owner = self.owner
-        if owner.deferring:
+        if self.batch.deferring:
             owner.send_srtp(self.ctx, packet, self.dest, rtcp)
             return
         was_empty = not self.batch.pending

@@ -99,7 +99,7 @@ class MediaSocket(asyncio.DatagramTransport):
         self._backlog: collections.deque[tuple[bytes, Any]] = collections.deque()
         self._closing = False
         #: True while packets must go through ``send_srtp`` (a backlog waits for the socket to be
-        #: writable, or the socket is closing): a ``BatchSink`` reads this, never the fields behind it
+        #: writable, or the socket is closing): a ``BatchSink`` reads the batch's copy, set with it
         self.deferring = False
         self._sockname = sock.getsockname()
         self.errors = 0
@@ -202,7 +202,10 @@ class MediaSocket(asyncio.DatagramTransport):
         if not self._backlog:
             self._loop.add_writer(self._fd, self._write_ready)
         self._backlog.extend(datagrams)
-        self.deferring = bool(self._backlog) or self._closing
+        self._set_deferring(bool(self._backlog) or self._closing)
+
+    def _set_deferring(self, value: bool) -> None:
+        self.deferring = self._batch.deferring = value
 
     def _write_ready(self) -> None:
         backlog = self._backlog
@@ -217,7 +220,7 @@ class MediaSocket(asyncio.DatagramTransport):
                 self.errors += 1
             backlog.popleft()
         self._loop.remove_writer(self._fd)
-        self.deferring = self._closing
+        self._set_deferring(self._closing)
 
     # ---------------------------------------------------------------- transport API
 
@@ -250,7 +253,7 @@ class MediaSocket(asyncio.DatagramTransport):
             return
         self.flush()
         self._closing = True
-        self.deferring = True
+        self._set_deferring(True)
         self._loop.remove_reader(self._fd)
         if self._read_handle is not None:
             self._read_handle.cancel()
