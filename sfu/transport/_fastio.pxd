@@ -152,5 +152,10 @@ cdef class Ingress:
     cdef readonly Receiver rx
     cdef dict entries  # raw sockaddr bytes -> IngressRoute
     cdef readonly unsigned long long fast
+    # the last source found in ``entries`` (datagrams come in runs from one peer): compared with
+    # memcmp before building a key and looking it up; cleared by add / remove
+    cdef sockaddr_storage _last_name
+    cdef socklen_t _last_len
+    cdef object _last_route
     cdef bytes _key(self, tuple address)
     cdef int _deliver(self, IngressRoute route, const char *d, int length, double at, object stamp) except -1

@@ -15,7 +15,7 @@ where is decided in Python.
 """
 
 from libc.stdint cimport uintptr_t, uint16_t
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 from libc.errno cimport errno, EAGAIN, EINTR
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 
@@ -411,6 +411,8 @@ cdef class Ingress:
         self.rx = Receiver(timestamps)
         self.entries = {}
         self.fast = 0
+        self._last_route = None
+        self._last_len = 0
 
     cdef bytes _key(self, tuple address):
         cdef Destination d = Destination(address)
@@ -419,12 +421,14 @@ cdef class Ingress:
     def add(self, tuple address, IngressRoute route):
         """Take ``address``'s SRTP to ``route`` (ValueError: not an IP literal)."""
         self.entries[self._key(address)] = route
+        self._last_route = None
 
     def remove(self, tuple address, IngressRoute route=None):
         """Stop taking ``address``'s SRTP (only if it still goes to ``route``, when given)."""
         key = self._key(address)
         if route is None or self.entries.get(key) is route:
             self.entries.pop(key, None)
+        self._last_route = None
 
     def __len__(self):
         return len(self.entries)
@@ -438,6 +442,7 @@ cdef class Ingress:
         cdef char *d
         cdef unsigned char b0
         cdef double at
+        cdef socklen_t namelen
         entries = self.entries
         for i in range(rc):
             if rx.msgs[i].msg_hdr.msg_flags & MSG_TRUNC:
@@ -448,7 +453,16 @@ cdef class Ingress:
             b0 = <unsigned char>d[0]
             # RTP/RTCP first byte is 128..191 (RFC 7983); STUN is 0..3, DTLS 20..63
             if entries and 11 < length <= BUF and 127 < b0 < 192:
-                route = entries.get(PyBytes_FromStringAndSize(<char *>&rx.names[i], rx.msgs[i].msg_hdr.msg_namelen))
+                namelen = rx.msgs[i].msg_hdr.msg_namelen
+                if (self._last_route is not None and namelen == self._last_len
+                        and memcmp(&rx.names[i], &self._last_name, namelen) == 0):
+                    route = self._last_route
+                else:
+                    route = entries.get(PyBytes_FromStringAndSize(<char *>&rx.names[i], namelen))
+                    if route is not None and namelen <= sizeof(sockaddr_storage):
+                        memcpy(&self._last_name, &rx.names[i], namelen)
+                        self._last_len = namelen
+                        self._last_route = route
                 if route is not None:
                     try:
                         if self._deliver(<IngressRoute>route, d, length, at, stamp):

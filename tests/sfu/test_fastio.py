@@ -303,6 +303,36 @@ def test_ingress_hands_a_registered_peers_srtp_to_its_routes(io: Any, pair: Any)
 
 
 @pytest.mark.parametrize("io", IMPLS)
+def test_ingress_routes_each_source_in_runs_and_follows_a_new_registration(io: Any, pair: Any) -> None:
+    """Datagrams come in runs from one peer (the native read remembers the last source): runs from
+    two peers, interleaved, each reach their own route, and a peer registered again (a rejoin
+    from the same address) is routed to its new route from the next datagram on."""
+    a, b = pair
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.bind(("127.0.0.1", 0))
+    tx, rx = _sessions()
+    tx2, rx2 = _sessions()
+    got: dict[str, list[bytes]] = {"b": [], "c": [], "b2": []}
+    ingress = io.Ingress()
+    ingress.add(b.getsockname(), io.IngressRoute(io.SrtpContext(rx), {0x1234: got["b"].append}, None, None))
+    ingress.add(c.getsockname(), io.IngressRoute(io.SrtpContext(rx2), {0x1234: got["c"].append}, None, None))
+    order = ["b", "b", "b", "c", "c", "b", "c", "c", "c", "b"]
+    for seq, who in enumerate(order):
+        (b if who == "b" else c).sendto((tx if who == "b" else tx2).protect(_rtp(seq)), a.getsockname())
+    time.sleep(0.05)
+    assert ingress.read(a.fileno(), 64, lambda data, addr: None) == len(order)
+    assert got["b"] == [_rtp(s) for s, who in enumerate(order) if who == "b"]
+    assert got["c"] == [_rtp(s) for s, who in enumerate(order) if who == "c"]
+    tx3, rx3 = _sessions()
+    ingress.add(b.getsockname(), io.IngressRoute(io.SrtpContext(rx3), {0x1234: got["b2"].append}, None, None))
+    b.sendto(tx3.protect(_rtp(50)), a.getsockname())
+    time.sleep(0.05)
+    ingress.read(a.fileno(), 64, lambda data, addr: None)
+    assert got["b2"] == [_rtp(50)] and len(got["b"]) == 5
+    c.close()
+
+
+@pytest.mark.parametrize("io", IMPLS)
 def test_ingress_survives_a_failing_handler(io: Any, pair: Any) -> None:
     a, b = pair
     tx, rx = _sessions()
