@@ -228,7 +228,11 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     ).prepared()
     server = LiveServer(settings)
     server.start()
+    from tests.browser import room_participants  # it imports this module
+
+    room_participants.SERVERS.append(server)  # a failed wait prints the SFU's side too
     yield server
+    room_participants.SERVERS.remove(server)
     server.stop()
 
 

@@ -19,6 +19,58 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import PASSWORD, Api
 
+#: the in-process live servers of this run: a failed wait adds what the SFU knows of the subscriber
+SERVERS: list[Any] = []
+
+
+def sfu_view(peer_id: str) -> str:
+    """The SFU's side of one subscriber, from every live server in this process: each consumer's
+    producer, mid, state, layer switch and rewriter counters (what tells "never sent" from "sent
+    and not decoded" when a browser stops receiving a track)."""
+    from api.keys import ENGINE
+
+    async def view(app: Any) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for router in app[ENGINE].routers:
+            peer = router.peers.get(peer_id)
+            if peer is None:
+                continue
+            for c in list(peer.consumers.values()):
+                producer = c.producer
+                rw = c.rewriter
+                switch = c.switch
+                out.append(
+                    {
+                        "consumer": c.id,
+                        "publisher": c.publisher_peer_id,
+                        "source": producer.source if producer is not None else None,
+                        "kind": c.kind,
+                        "mid": c.mid,
+                        "ready": c.ready,
+                        "closed": c.closed,
+                        "max_height": c.max_height,
+                        "switch": None if switch is None else (switch.current, switch.target, switch.switches),
+                        "layers": None if switch is None or producer is None else producer.layer_states(),
+                        "rewriter": {
+                            "ssrc": rw.ssrc,
+                            "packets": rw.packets,
+                            "dropped": rw.dropped,
+                            "synced": rw.synced,
+                            "sink": rw.sink is not None,
+                        },
+                    }
+                )
+        return out
+
+    views = []
+    for server in SERVERS:
+        try:
+            views.append(server.run(view, timeout=10))
+        except Exception as exc:  # noqa: BLE001 - a diagnostic must not hide the failure it explains
+            views.append(f"(no view: {exc!r})")
+    return repr(views)
+
+
 MEDIA_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -139,6 +191,7 @@ class Participant:
             raise AssertionError(
                 f"{self.name} does not decode {other.name}'s {source}: "
                 f"{self.name}={self.page.evaluate(MEDIA_SUMMARY)} {other.name}={other.page.evaluate(MEDIA_SUMMARY)}"
+                f" the SFU's consumers of {self.name}={sfu_view(self.peer_id)}"
             )
 
     def close(self) -> None:
