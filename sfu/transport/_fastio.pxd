@@ -80,7 +80,6 @@ cdef enum:
     SLOT = 1648  # BUF + TRAILER
     RECV_SLOT = 2048
     MAX_BATCH = 64
-    STREAMS = 32  # per-SSRC outbound contexts a BatchSink finds without a Python call
 
 ctypedef int (*srtp_fn)(void *ctx, void *hdr, int *len_ptr) noexcept nogil
 
@@ -132,10 +131,6 @@ cdef class BatchSink:
     cdef readonly SrtpContext ctx
     cdef readonly Destination dest
     cdef readonly object owner
-    cdef object _streams  # sfu.transport.stream_srtp.StreamContexts, or None: every packet with ``ctx``
-    cdef unsigned int _ssrcs[STREAMS]
-    cdef list _stream_ctx  # the SrtpContext of _ssrcs[i]
-    cdef int _n
     cpdef send(self, bytes packet, bint rtcp=*)
 
 

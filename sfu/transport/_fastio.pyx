@@ -329,53 +329,24 @@ cdef class Receiver:
 cdef class BatchSink:
     """Where one SRTP direction's packets go on a ``MediaSocket``: its batch, the
     context, the destination. ``send`` is what ``MediaTransport`` and the native
-    rewriter call per packet; the socket (``owner``) flushes at the end of the turn.
-    With ``use_streams``, each RTP packet is protected with its SSRC's own context
-    (``sfu.transport.stream_srtp``), found in a small C table; RTCP with ``ctx``."""
+    rewriter call per packet; the socket (``owner``) flushes at the end of the turn."""
 
     def __cinit__(self, SendBatch batch, SrtpContext ctx, Destination dest, owner):
         self.batch = batch
         self.ctx = ctx
         self.dest = dest
         self.owner = owner
-        self._streams = None
-        self._stream_ctx = []
-        self._n = 0
-
-    def use_streams(self, streams):
-        """Protect RTP with ``streams.context(ssrc)`` (None: everything with ``ctx``)."""
-        self._streams = streams
-        self._stream_ctx = []
-        self._n = 0
 
     cpdef send(self, bytes packet, bint rtcp=False):
         cdef SendBatch batch = self.batch
-        cdef SrtpContext ctx = self.ctx
-        cdef const unsigned char *d
-        cdef unsigned int ssrc
-        cdef int i
         cdef int was_empty
-        if not rtcp and self._streams is not None and PyBytes_GET_SIZE(packet) >= 12:
-            d = <const unsigned char *>PyBytes_AS_STRING(packet)
-            ssrc = (<unsigned int>d[8] << 24) | (<unsigned int>d[9] << 16) | (<unsigned int>d[10] << 8) | d[11]
-            ctx = None
-            for i in range(self._n):
-                if self._ssrcs[i] == ssrc:
-                    ctx = <SrtpContext>self._stream_ctx[i]
-                    break
-            if ctx is None:
-                ctx = self._streams.context(ssrc)
-                if self._n < STREAMS:
-                    self._ssrcs[self._n] = ssrc
-                    self._stream_ctx.append(ctx)
-                    self._n += 1
         owner = self.owner
         if batch.deferring:
-            owner.send_srtp(ctx, packet, self.dest, rtcp)  # in order behind the backlog
+            owner.send_srtp(self.ctx, packet, self.dest, rtcp)  # in order behind the backlog
             return
         was_empty = batch.count == 0
-        if not batch.push_srtp(ctx, PyBytes_AS_STRING(packet), PyBytes_GET_SIZE(packet), self.dest, rtcp):
-            owner.send_srtp(ctx, packet, self.dest, rtcp)  # full: the socket flushes and queues
+        if not batch.push_srtp(self.ctx, PyBytes_AS_STRING(packet), PyBytes_GET_SIZE(packet), self.dest, rtcp):
+            owner.send_srtp(self.ctx, packet, self.dest, rtcp)  # full: the socket flushes and queues
             return
         if was_empty:
             owner.schedule_flush()

@@ -299,24 +299,6 @@ def pin_dtls_setup(pc: RTCPeerConnection, sdp: str) -> str:
     return sdp.replace("a=setup:actpass", f"a=setup:{setup}")
 
 
-def srtp_tx_keying(dtls: RTCDtlsTransport) -> Optional[tuple[bytes, int]]:
-    """The key + salt and the libsrtp profile aiortc keyed ``dtls``'s outbound SRTP session with,
-    exported again from the DTLS session as ``RTCDtlsTransport._setup_srtp`` does (RFC 5764 4.2:
-    the client's key first, then the server's); None before DTLS is up or if no profile matches."""
-    ssl = getattr(dtls, "_ssl", None)
-    if dtls.state != "connected" or ssl is None:
-        return None
-    selected = ssl.get_selected_srtp_profile()
-    for profile in dtls._srtp_profiles:
-        if profile.openssl_profile == selected:
-            break
-    else:
-        return None
-    view = ssl.export_keying_material(b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length))
-    key: bytes = profile.get_key_and_salt(view, 1 if dtls._role == "server" else 0)
-    return key, int(profile.libsrtp_profile)
-
-
 def connected_path(dtls: RTCDtlsTransport) -> Optional[ConnectedPath]:
     """The SRTP sessions aiortc keyed and the nominated ICE pair, or None before DTLS is up."""
     tx, rx = dtls._tx_srtp, dtls._rx_srtp

@@ -175,34 +175,22 @@ class Receiver:
 class BatchSink:
     """Where one SRTP direction's packets go on a ``MediaSocket`` (see the native one)."""
 
-    __slots__ = ("batch", "ctx", "dest", "owner", "_streams", "_stream_ctx")
+    __slots__ = ("batch", "ctx", "dest", "owner")
 
     def __init__(self, batch: SendBatch, ctx: SrtpContext, dest: Destination, owner: Any) -> None:
         self.batch = batch
         self.ctx = ctx
         self.dest = dest
         self.owner = owner
-        self._streams: Any = None
-        self._stream_ctx: dict[int, Any] = {}
-
-    def use_streams(self, streams: Any) -> None:
-        self._streams = streams
-        self._stream_ctx = {}
 
     def send(self, packet: bytes, rtcp: bool = False) -> None:
-        ctx: Any = self.ctx
-        if not rtcp and self._streams is not None and len(packet) >= 12:
-            ssrc = int.from_bytes(packet[8:12], "big")
-            ctx = self._stream_ctx.get(ssrc)
-            if ctx is None:
-                ctx = self._stream_ctx[ssrc] = self._streams.context(ssrc)
         owner = self.owner
         if self.batch.deferring:
-            owner.send_srtp(ctx, packet, self.dest, rtcp)
+            owner.send_srtp(self.ctx, packet, self.dest, rtcp)
             return
         was_empty = not self.batch.pending
-        if not self.batch.add_srtp(ctx, packet, self.dest, rtcp):
-            owner.send_srtp(ctx, packet, self.dest, rtcp)
+        if not self.batch.add_srtp(self.ctx, packet, self.dest, rtcp):
+            owner.send_srtp(self.ctx, packet, self.dest, rtcp)
             return
         if was_empty:
             owner.schedule_flush()

@@ -25,7 +25,6 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 from . import aiortc_bridge as bridge
 from . import fastio
 from .media_socket import MediaSocket
-from .stream_srtp import StreamContexts
 
 logger = logging.getLogger(__name__)
 
@@ -106,27 +105,6 @@ class DatagramEgress:
             self._sendto = self._raw
 
 
-def stream_srtp_enabled() -> bool:
-    """``PEERLEARN_SFU_STREAM_SRTP=0``: every RTP packet through aiortc's one outbound session (A/B runs)."""
-    return os.environ.get("PEERLEARN_SFU_STREAM_SRTP", "1") != "0"
-
-
-def stream_contexts(dtls: RTCDtlsTransport) -> Optional[StreamContexts]:
-    """Per-SSRC outbound contexts for ``dtls``'s session, or None (switched off, or no keys: then
-    aiortc's session protects everything, for the whole life of the transport)."""
-    if not stream_srtp_enabled():
-        return None
-    try:
-        keying = bridge.srtp_tx_keying(dtls)
-    except Exception:  # noqa: BLE001 - aiortc's session still works; say why once
-        logger.exception("per-SSRC SRTP contexts unavailable: aiortc's session protects everything")
-        return None
-    if keying is None:
-        return None
-    key, profile = keying
-    return StreamContexts(key, profile, fastio.SrtpContext)
-
-
 class MediaTransport:
     """One peer connection's media transport: routes, SRTP, egress; see the module docstring.
 
@@ -154,10 +132,6 @@ class MediaTransport:
         self._arrivals: Any = None
         #: while connected on our own socket: (its ``Ingress``, the peer's address, our route there)
         self._direct: Optional[tuple[Any, tuple[Any, ...], Any]] = None
-        #: one outbound SRTP context per SSRC for this DTLS session (``stream_srtp``), made at the first
-        #: connect and kept across reconnects (a new context would restart the rollover counter)
-        self._streams: Optional[StreamContexts] = None
-        self._streams_keyed = False
 
     # ------------------------------------------------------------ public
 
@@ -165,11 +139,6 @@ class MediaTransport:
     def bound(self) -> bool:
         """A DTLS transport is attached (the peer connection has negotiated once)."""
         return self._dtls is not None
-
-    @property
-    def stream_contexts(self) -> Optional[StreamContexts]:
-        """The per-SSRC outbound SRTP contexts of this DTLS session (None: aiortc's one session)."""
-        return self._streams
 
     @property
     def errors(self) -> int:
@@ -299,16 +268,8 @@ class MediaTransport:
         path = bridge.connected_path(dtls)
         if path is None:
             return False
-        if not self._streams_keyed:
-            self._streams_keyed = True
-            self._streams = stream_contexts(dtls)
-        streams = self._streams
         self._egress = DatagramEgress(
-            streams.protect if streams is not None else path.tx.protect,
-            path.tx.protect_rtcp,
-            path.socket,
-            path.remote_addr,
-            path.relay_send,
+            path.tx.protect, path.tx.protect_rtcp, path.socket, path.remote_addr, path.relay_send
         )
         if isinstance(path.socket, MediaSocket):
             try:
@@ -317,8 +278,6 @@ class MediaTransport:
                 pass  # not an IP literal: the plain egress above
             else:
                 self.batch_sink = path.socket.sink(fastio.SrtpContext(path.tx), dest)
-                if streams is not None:
-                    self.batch_sink.use_streams(streams)
         self.rx = fastio.SrtpContext(path.rx)
         self.connected = True
         bridge.install_fast_ingress(path.protocol, self)
