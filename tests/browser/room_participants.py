@@ -57,9 +57,22 @@ def sfu_view(peer_id: str) -> str:
                             "dropped": rw.dropped,
                             "synced": rw.synced,
                             "sink": rw.sink is not None,
+                            "last_seq": rw.last_seq,
+                            "seq_off": rw.seq_off,
+                            "retransmitted": rw.retransmitted,
                         },
                     }
                 )
+            # what left the socket toward this peer, and what libsrtp or the kernel refused
+            sink = peer.transport.batch_sink
+            owner = getattr(sink, "owner", None)
+            out.append(
+                {
+                    "transport_errors": peer.transport.errors,
+                    "socket": getattr(owner, "counters", None),
+                    "deferring": getattr(owner, "deferring", None),
+                }
+            )
         return out
 
     views = []
