@@ -132,8 +132,8 @@ MEDIA_SUMMARY = """async () => {
   if (!room || !room.pc) return {phase: room && room.phase};
   const out = {phase: room.phase, peer: room.peerId, connection: room.pc.connectionState, inbound: [], outbound: []};
   (await room.pc.getStats()).forEach((s) => {
-    if (s.type === "inbound-rtp") out.inbound.push({mid: s.mid, kind: s.kind, packets: s.packetsReceived, frames: s.framesDecoded, pli: s.pliCount});
-    if (s.type === "outbound-rtp") out.outbound.push({mid: s.mid, kind: s.kind, packets: s.packetsSent, frames: s.framesEncoded, pli: s.pliCount});
+    if (s.type === "inbound-rtp") out.inbound.push({mid: s.mid, kind: s.kind, ssrc: s.ssrc, packets: s.packetsReceived, lost: s.packetsLost, nack: s.nackCount, frames: s.framesDecoded, pli: s.pliCount});
+    if (s.type === "outbound-rtp") out.outbound.push({mid: s.mid, kind: s.kind, ssrc: s.ssrc, packets: s.packetsSent, frames: s.framesEncoded, pli: s.pliCount});
   });
   out.tracks = [...room.state.participants.values()].map((p) => ({peer: p.peer_id, role: p.user.role, tracks: p.tracks}));
   return out;
