@@ -98,7 +98,9 @@ class LiveServer:
     async def _serve(self) -> None:
         await load_demo(self.settings)
         app = create_app(self.settings)
-        self._runner = web.AppRunner(app, access_log=None)
+        # as `serve` runs it (api/cli.py): open handlers get 5 s at shutdown, not aiohttp's default 60 s,
+        # which outlasted stop()'s 30 s wait when a handler was still open at the end of a run
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.settings.host, self.settings.port).start()
 
