@@ -480,20 +480,30 @@ class Router:
         self.observer.emit(ev.ACTIVE_SPEAKER, ev.ActiveSpeakerEvent(self.room_id, peer_id, user_key))
 
     async def _run_speaker(self) -> None:
-        try:
-            while True:
+        failures = 0
+        while True:
+            try:
                 await asyncio.sleep(0.5)
-                self._take_levels(self.peers.values())
-                self.speaker.evaluate()
-                self._update_feeds()
-                self._tick_dynacast()
-                self._ticks += 1
-                if self._ticks % QUALITY_TICKS == 0:
-                    self._sample_quality()
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            logger.exception("router %s: speaker loop failed", self.room_id)
+            except asyncio.CancelledError:
+                return
+            try:
+                self._tick()
+            except Exception:
+                # one bad tick must not end the room's speaker, dynacast and quality ticks for
+                # good; logged with its traceback the first time, then counted
+                failures += 1
+                if failures == 1 or failures % 120 == 0:
+                    logger.exception("router %s: speaker tick failed (%d so far)", self.room_id, failures)
+
+    def _tick(self) -> None:
+        """Every 0.5 s: voice activity, active speaker, feeds, dynacast, and now and then quality."""
+        self._take_levels(self.peers.values())
+        self.speaker.evaluate()
+        self._update_feeds()
+        self._tick_dynacast()
+        self._ticks += 1
+        if self._ticks % QUALITY_TICKS == 0:
+            self._sample_quality()
 
     def _participant_event(self, peer: Peer, reason: str) -> ev.ParticipantEvent:
         info = peer.info

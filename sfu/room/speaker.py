@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Optional
 
-from sfu.rtp.levels import SILENCE_CAP, VOICE_LEVEL, VOICED_CAP
+from sfu.rtp.levels import VOICE_LEVEL, LevelWindow
 
 __all__ = ["VOICE_LEVEL", "SpeakerDetector"]
 
@@ -18,8 +18,9 @@ class _Activity:
     # with DTX a silent second is 2-3 packets against a voiced second's 50)
     voiced: float = 0.0
     total: float = 0.0
-    last_ts: Optional[int] = None
     talk_seconds: float = 0.0
+    #: per-packet accounting (``add_level``), the same arithmetic the forwarders use
+    window: Optional[LevelWindow] = None
 
 
 @dataclass
@@ -52,15 +53,13 @@ class SpeakerDetector:
         """Account one audio packet (the raw extension byte: V bit + level); the room itself
         sums packets in each producer's forwarder and hands the sums to ``add_activity``."""
         act = self._of(user_key, peer_id)
-        voiced = (level_byte & 0x7F) <= VOICE_LEVEL
-        if act.last_ts is not None:
-            delta = ((timestamp - act.last_ts) & 0xFFFFFFFF) / self.clock_rate
-            if delta < 2.0:  # else a restart or a reordering: no time to account
-                act.total += min(delta, SILENCE_CAP)
-                if voiced:
-                    act.voiced += min(delta, VOICED_CAP)
-                    act.talk_seconds += min(delta, VOICED_CAP)
-        act.last_ts = timestamp
+        if act.window is None:
+            act.window = LevelWindow(self.clock_rate)
+        act.window.add(level_byte, timestamp)
+        voiced, total = act.window.take()
+        act.total += total
+        act.voiced += voiced
+        act.talk_seconds += voiced
 
     def add_activity(self, user_key: str, peer_id: str, voiced: float, total: float) -> None:
         """Seconds of voiced and of all audio a producer summed since the last evaluation
@@ -99,7 +98,7 @@ class SpeakerDetector:
         act = self._activity.get(user_key)
         if act is not None:
             act.voiced = act.total = 0
-            act.last_ts = None
+            act.window = None
         if self.active_user == user_key:
             self.active_user = None
             self.on_change(None, None)

@@ -229,3 +229,30 @@ async def test_the_router_tells_the_publisher_alone_and_resumes_on_a_larger_tile
     finally:
         router.peers = {}
         await router.close()
+
+
+async def test_one_failing_tick_does_not_stop_the_rooms_ticks() -> None:
+    """The room's 0.5 s tick (speaker, dynacast, quality) logs a failure and goes on: before,
+    one exception ended that room's dynacast and active speaker until it closed."""
+    import asyncio
+
+    from sfu.config import SfuConfig
+    from sfu.room.router import Router
+
+    router = Router(room_id="r", max_peers=5, app_data={}, config=SfuConfig(), clock=Clock())
+    calls: list[int] = []
+
+    def dynacast() -> None:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("a bad tick")
+
+    router._tick_dynacast = dynacast  # type: ignore[method-assign]
+    try:
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            if len(calls) >= 3:
+                break
+        assert len(calls) >= 3
+    finally:
+        await router.close()
