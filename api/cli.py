@@ -107,11 +107,39 @@ async def _run_server(app: Any, settings: Settings, *, reuse_port: bool) -> None
     try:
         await stop.wait()
     finally:
+        # a worker must end within the supervisor's grace whatever hangs in its shutdown (a
+        # Redis or database that is gone, a task that will not cancel, an executor thread):
+        # orphaned ``--reuse-port`` workers that ignored SIGTERM were found after CI runs
+        _exit_after(EXIT_DEADLINE)
         for tracer in tracers:
             tracer.cancel()
-        await runner.cleanup()
+        try:
+            await asyncio.wait_for(runner.cleanup(), CLEANUP_SECONDS)
+        except asyncio.TimeoutError:
+            logging.getLogger(__name__).warning("shutdown: cleanup outlasted %.0f s; exiting anyway", CLEANUP_SECONDS)
         if access_buffer is not None:
             access_buffer.flush()
+
+
+#: seconds the server's cleanup (open handlers, rooms, Redis, the database) may take after a stop
+CLEANUP_SECONDS = 15.0
+#: and the whole process, event-loop teardown included (below the supervisor's 30 s grace)
+EXIT_DEADLINE = 25.0
+
+
+def _exit_after(seconds: float) -> None:
+    """Leave the process ``seconds`` from now if it has not ended by itself by then."""
+    import os
+    import threading
+
+    def hard_exit() -> None:
+        print(f"PeerLearn: still shutting down {seconds:.0f} s after the stop signal; exiting", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, hard_exit)
+    timer.daemon = True
+    timer.start()
 
 
 def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -> int:
