@@ -49,6 +49,9 @@ cdef class NativeRewriter:
     cdef public unsigned long long octets
     cdef public unsigned long long dropped
     cdef public unsigned long long retransmitted
+    cdef public unsigned long long jumps
+    cdef public object last_jump
+    cdef public object first_jump
 
     cdef int fan_out(self, int b1, int pt, unsigned int seq, unsigned int ts, bytes payload, object abs3,
                      object level, bint keyframe, double now) except -1

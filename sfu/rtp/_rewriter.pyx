@@ -21,6 +21,9 @@ from sfu.rtp._sendlog cimport NativeSendLog
 
 from sfu.rtp.forwarding import retransmit_from_history
 
+cdef enum:
+    JUMP = 64  # sfu.rtp.forwarding.JUMP
+
 
 cdef inline void _put16(char *p, unsigned int v) noexcept:
     p[0] = <char>((v >> 8) & 0xFF)
@@ -93,6 +96,9 @@ cdef class NativeRewriter:
         self.octets = 0
         self.dropped = 0
         self.retransmitted = 0
+        self.jumps = 0
+        self.last_jump = None
+        self.first_jump = None
 
     # ------------------------------------------------------------ attributes as in Python
 
@@ -329,7 +335,15 @@ cdef class NativeRewriter:
         history = self.history
         if history is not None:
             (<list>history)[seq_out & self.mask] = packet
-        if self._last_seq < 0 or ((seq_out - <unsigned int>self._last_seq) & 0xFFFF) < 0x8000:
+        cdef unsigned int step = (seq_out - <unsigned int>self._last_seq) & 0xFFFF
+        if self._last_seq >= 0 and JUMP < step < 0x10000 - JUMP:
+            # see ``RtpRewriter.jumps``: rare, so the tuple costs nothing in the steady state
+            self.jumps += 1
+            self.last_jump = (self._last_seq, seq_out, (seq_out - self.seq_off) & 0xFFFF,
+                              (<unsigned char>PyBytes_AS_STRING(packet)[1]) & 0x7F)
+            if self.first_jump is None:
+                self.first_jump = self.last_jump
+        if self._last_seq < 0 or step < 0x8000:
             self._last_seq = seq_out
             self.last_ts = ts_out
             self.last_at = now

@@ -36,6 +36,10 @@ URI_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 URI_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 URI_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
+#: a step in a rewriter's output sequence numbers larger than this (either way) is counted as
+#: a jump: upstream loss and reordering stay far below it
+JUMP = 64
+
 _HDR = struct.Struct("!BBHII")
 _SEQ_TS_SSRC = struct.Struct("!HII")
 _HH = struct.Struct("!HH")
@@ -281,6 +285,11 @@ class RtpRewriter:
         self.octets = 0
         self.dropped = 0
         self.retransmitted = 0
+        #: output sequence numbers that did not follow the last one (a step over JUMP either
+        #: way): a subscriber's SRTP stalls on one, so a frozen tile is traced back to it
+        self.jumps = 0
+        self.last_jump: Optional[tuple[int, int, int, int]] = None  # (last out, out, in, pt out)
+        self.first_jump: Optional[tuple[int, int, int, int]] = None
 
     def configure(
         self,
@@ -409,6 +418,11 @@ class RtpRewriter:
         if history is not None:
             history[seq_out & self.mask] = packet
         last = self.last_seq
+        if last is not None and JUMP < (seq_out - last) & 0xFFFF < 0x10000 - JUMP:
+            self.jumps += 1
+            self.last_jump = (last, seq_out, (seq_out - self.seq_off) & 0xFFFF, out_pt)
+            if self.first_jump is None:
+                self.first_jump = self.last_jump
         if last is None or (seq_out - last) & 0xFFFF < 0x8000:
             self.last_seq = seq_out
             self.last_ts = ts_out

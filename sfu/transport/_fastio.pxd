@@ -106,6 +106,11 @@ cdef class SendBatch:
     cdef int count
     cdef readonly unsigned long long sent
     cdef readonly unsigned long long refused
+    # the last packet libsrtp refused: its status, SSRC and sequence number (RTP) -- a refusal
+    # is rare, and when a stream stops it tells a replay-window stall from a key or size error
+    cdef int _refused_status
+    cdef unsigned int _refused_ssrc
+    cdef int _refused_seq
     cdef public bint deferring  # the owning socket's ``deferring``, read per packet without a getattr
     cdef int _slot(self, Destination dest)
     cdef int push_srtp(self, SrtpContext ctx, const char *data, Py_ssize_t n, Destination dest, bint rtcp)

@@ -130,11 +130,22 @@ cdef class SendBatch:
         self.count = 0
         self.sent = 0
         self.refused = 0
+        self._refused_status = 0
+        self._refused_ssrc = 0
+        self._refused_seq = -1
         self.deferring = False
 
     @property
     def pending(self):
         return self.count - self.head
+
+    @property
+    def last_refusal(self):
+        """``(libsrtp status, ssrc, seq)`` of the last packet libsrtp refused (seq -1 for
+        RTCP), or None."""
+        if not self._refused_status:
+            return None
+        return (self._refused_status, self._refused_ssrc, self._refused_seq)
 
     @property
     def capacity(self):
@@ -178,10 +189,20 @@ cdef class SendBatch:
             self.refused += 1
             return 1
         cdef int i = self._slot(dest)
+        cdef int status
+        cdef const unsigned char *h = <const unsigned char *>data
         memcpy(self.slots[i], data, n)
-        if (_protect_rtcp if rtcp else _protect)(ctx.ctx, self.slots[i], &length) != 0:
+        status = (_protect_rtcp if rtcp else _protect)(ctx.ctx, self.slots[i], &length)
+        if status != 0:
             self.dests[i] = None
             self.refused += 1
+            self._refused_status = status
+            if rtcp and n >= 8:
+                self._refused_ssrc = (h[4] << 24) | (h[5] << 16) | (h[6] << 8) | h[7]
+                self._refused_seq = -1
+            elif n >= 12:
+                self._refused_ssrc = (h[8] << 24) | (h[9] << 16) | (h[10] << 8) | h[11]
+                self._refused_seq = (h[2] << 8) | h[3]
             return 1
         self.iov[i].iov_len = length
         self.count += 1

@@ -81,6 +81,8 @@ class SendBatch:
         self._head = 0
         self.sent = 0
         self.refused = 0
+        #: ``(status, ssrc, seq)`` of the last packet SRTP refused (pylibsrtp gives no status: -1)
+        self.last_refusal: Optional[tuple[int, int, int]] = None
         #: the owning socket's ``deferring`` (see ``MediaSocket``)
         self.deferring = False
 
@@ -103,6 +105,10 @@ class SendBatch:
         packet = ctx.protect_rtcp(data) if rtcp else ctx.protect(data)
         if packet is None:
             self.refused += 1
+            if rtcp and len(data) >= 8:
+                self.last_refusal = (-1, int.from_bytes(data[4:8], "big"), -1)
+            elif len(data) >= 12:
+                self.last_refusal = (-1, int.from_bytes(data[8:12], "big"), int.from_bytes(data[2:4], "big"))
             return True
         self._queue.append((packet, dest.address))
         return True

@@ -245,6 +245,12 @@ class MediaSocket(asyncio.DatagramTransport):
             "errors": self.errors,
         }
 
+    @property
+    def last_refusal(self) -> Optional[tuple[int, int, int]]:
+        """What libsrtp last refused to protect toward this peer: ``(status, ssrc, seq)``."""
+        refusal: Optional[tuple[int, int, int]] = self._batch.last_refusal
+        return refusal
+
     def is_closing(self) -> bool:
         return self._closing
 

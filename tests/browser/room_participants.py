@@ -51,6 +51,17 @@ def sfu_view(peer_id: str) -> str:
                         "max_height": c.max_height,
                         "switch": None if switch is None else (switch.current, switch.target, switch.switches),
                         "layers": None if switch is None or producer is None else producer.layer_states(),
+                        # each layer's SSRC and newest sequence number: whose numbering a jump came from
+                        "layer_seqs": None
+                        if producer is None
+                        else [(producer.layer_ssrcs[i], f.last_seq) for i, f in enumerate(producer.layers)],
+                        # payload types: the publisher's codecs, what the forwarders unwrap as RTX,
+                        # and what the rewriter maps each to for this subscriber
+                        "codecs": None
+                        if producer is None
+                        else [(k.payloadType, k.mimeType, k.parameters.get("apt")) for k in producer.codecs],
+                        "rtx_apt": None if producer is None else dict(producer.forwarder.rtx_apt),
+                        "pt_map": dict(rw.pt_map),
                         "rewriter": {
                             "ssrc": rw.ssrc,
                             "packets": rw.packets,
@@ -60,6 +71,9 @@ def sfu_view(peer_id: str) -> str:
                             "last_seq": rw.last_seq,
                             "seq_off": rw.seq_off,
                             "retransmitted": rw.retransmitted,
+                            "jumps": getattr(rw, "jumps", None),
+                            "first_jump": getattr(rw, "first_jump", None),
+                            "last_jump": getattr(rw, "last_jump", None),
                         },
                     }
                 )
@@ -70,6 +84,7 @@ def sfu_view(peer_id: str) -> str:
                 {
                     "transport_errors": peer.transport.errors,
                     "socket": getattr(owner, "counters", None),
+                    "last_refusal": getattr(owner, "last_refusal", None),
                     "deferring": getattr(owner, "deferring", None),
                 }
             )

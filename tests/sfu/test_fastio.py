@@ -128,6 +128,24 @@ def test_batch_is_bounded_and_protects_in_place(io: Any, pair: Any) -> None:
 
 
 @pytest.mark.parametrize("io", IMPLS)
+def test_a_stream_sent_ahead_then_back_is_refused_and_the_refusal_is_named(io: Any) -> None:
+    """libsrtp's sender keeps a replay window per SSRC: one packet 20,000 ahead makes every
+    later packet of that stream "too old" (the frozen tiles of session 10). The batch names
+    the last refused packet so the SFU's view of a stalled subscriber shows it."""
+    tx, _ = _sessions()
+    ctx = io.SrtpContext(tx)
+    dest = io.Destination(("127.0.0.1", 9))
+    batch = io.SendBatch()
+    assert batch.last_refusal is None
+    for seq in (100, 101, 20100, 102):
+        batch.add_srtp(ctx, _rtp(seq), dest)
+    assert batch.refused == 1
+    status, ssrc, seq = batch.last_refusal
+    assert (ssrc, seq) == (0x1234, 102)
+    assert status == (-1 if io is fastio_py else 10)  # srtp_err_status_replay_old (pylibsrtp gives none)
+
+
+@pytest.mark.parametrize("io", IMPLS)
 def test_drain_returns_what_was_not_sent(io: Any, pair: Any) -> None:
     a, b = pair
     batch = io.SendBatch()

@@ -229,6 +229,22 @@ def test_rtx_from_publisher_is_unwrapped() -> None:
     assert b["payload"] == VP8_CONT + b"b"
 
 
+def test_a_packet_from_another_numbering_is_counted_as_a_jump() -> None:
+    """What traced the frozen tiles of session 10: a packet whose sequence number is far from
+    the stream's (an RTX packet taken for media) is counted, first and last, so a subscriber
+    whose SRTP stalls shows where its numbering broke."""
+    fwd, rw, out, _ = make()
+    fwd.on_rtp(rtp(500, 0, 0x1, VP8_KEY + b"a"))
+    fwd.on_rtp(rtp(501, 0, 0x1, VP8_CONT + b"b"))
+    assert rw.jumps == 0 and rw.first_jump is None
+    fwd.on_rtp(rtp(20500, 0, 0x1, VP8_CONT + b"stray"))  # 20,000 ahead: another stream's numbers
+    fwd.on_rtp(rtp(502, 0, 0x1, VP8_CONT + b"c"))  # and back
+    base = parse(out[0])["seq"]
+    assert rw.jumps == 2
+    assert rw.first_jump == ((base + 1) & 0xFFFF, (base + 20000) & 0xFFFF, 20500, 100)
+    assert rw.last_jump is not None and rw.last_jump[1] == (base + 2) & 0xFFFF
+
+
 def test_continuity_across_publisher_switch() -> None:
     fwd, rw, out, requests = make()
     fwd.on_rtp(rtp(60000, 1_000_000, 0x1, VP8_KEY + b"a"))
