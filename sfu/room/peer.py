@@ -517,7 +517,10 @@ class Peer:
                             for t in self.pc.getTransceivers()
                             if t.mid is not None and t.currentDirection is not None
                         }
+                        state = bridge.negotiated_state(self.pc)
                         offer = await self.pc.createOffer()
+                        # what was negotiated stays in force until the client answers
+                        bridge.restore_negotiated(state)
                         # keep the client's header extension ids (browsers refuse renumbering)
                         # and state the DTLS role already negotiated (Firefox, issue 24)
                         sdp = keep_payload_types(align_extmap(offer.sdp, self._extmap), negotiated)

@@ -45,7 +45,12 @@ import pylibsrtp
 from aioice import Candidate, Connection
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters, RTCRtpSendParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
+)
 
 
 logger = logging.getLogger(__name__)
@@ -61,6 +66,7 @@ REQUIRED: list[tuple[Any, str]] = [
     (RTCRtpSender, "_stream_id"),  # instance attr
     (RTCRtpSender, "_track_id"),  # instance attr
     (RTCRtpTransceiver, "_codecs"),  # instance attr
+    (RTCRtpTransceiver, "_headerExtensions"),  # instance attr
     (RTCRtpTransceiver, "_offerDirection"),  # instance attr
     (RTCDtlsTransport, "_handle_rtp_data"),
     (RTCDtlsTransport, "_handle_rtcp_data"),
@@ -404,6 +410,29 @@ def set_sender_msid(sender: RTCRtpSender, stream_id: str, track_id: str) -> None
 
 def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
     return list(transceiver._codecs)
+
+
+Negotiated = tuple[list[RTCRtpCodecParameters], list[RTCRtpHeaderExtensionParameters]]
+
+
+def negotiated_state(pc: RTCPeerConnection) -> dict[RTCRtpTransceiver, Negotiated]:
+    """Each negotiated transceiver's codecs and header extensions, to put back after an offer."""
+    return {
+        t: (list(t._codecs), list(t._headerExtensions)) for t in pc.getTransceivers() if t.currentDirection is not None
+    }
+
+
+def restore_negotiated(state: dict[RTCRtpTransceiver, Negotiated]) -> None:
+    """Undo what ``createOffer`` did to negotiated transceivers: it resets their codecs and
+    header extensions to aiortc's own numbering (VP8 97, RTX 98, its extension ids), and
+    the connect step after ``setLocalDescription`` hands those to the receivers and senders
+    while the client still uses what was negotiated, until it answers (the answer sets them
+    again). Left as they were, the SFU took a publisher's RTX on 97 for VP8 in that window
+    and forwarded a retransmission with the RTX stream's sequence numbers: libsrtp's window
+    toward every subscriber jumped ahead and refused the rest of that camera as too old."""
+    for transceiver, (codecs, extensions) in state.items():
+        transceiver._codecs = list(codecs)
+        transceiver._headerExtensions = list(extensions)
 
 
 def offered_direction(transceiver: RTCRtpTransceiver) -> Optional[str]:

@@ -115,6 +115,10 @@ class Client:
         self.mid_owner: dict[str, tuple[str, str]] = {}  # mid -> (peer_id, source)
         self.closed = False
         self._answers_applied = 0
+        #: rewrites each offer this client sends (a test speaks with a browser's payload types)
+        self.munge_offer: Callable[[str], str] = lambda sdp: sdp
+        #: while set to an unset event, the server's offers wait for it before they are answered
+        self.hold_answers: Optional[asyncio.Event] = None
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Future[Any]] = []
         self.local_tracks: list[MediaStreamTrack] = []
@@ -149,7 +153,8 @@ class Client:
     async def publish(self) -> None:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         count = self._answers_applied
-        await self.send({"type": "offer", "sdp": self.pc.localDescription.sdp, "sources": self.sources})
+        sdp = self.munge_offer(self.pc.localDescription.sdp)
+        await self.send({"type": "offer", "sdp": sdp, "sources": self.sources})
         await self.wait_for(lambda: self._answers_applied > count)
 
     async def add_screen(self) -> None:
@@ -231,6 +236,9 @@ class Client:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="answer"))
                 self._answers_applied += 1
             elif message["type"] == "offer" and not self.closed:
+                if self.hold_answers is not None:
+                    self._pulse()
+                    await self.hold_answers.wait()
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="offer"))
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
                 await self.send({"type": "answer", "sdp": self.pc.localDescription.sdp})
