@@ -52,6 +52,7 @@ cdef class NativeRewriter:
     cdef public unsigned long long jumps
     cdef public object last_jump
     cdef public object first_jump
+    cdef int _strays  # packets in a row dropped as far ahead
 
     cdef int fan_out(self, int b1, int pt, unsigned int seq, unsigned int ts, bytes payload, object abs3,
                      object level, bint keyframe, double now) except -1

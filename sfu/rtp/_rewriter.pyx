@@ -23,6 +23,8 @@ from sfu.rtp.forwarding import retransmit_from_history
 
 cdef enum:
     JUMP = 64  # sfu.rtp.forwarding.JUMP
+    AHEAD_LIMIT = 1000  # sfu.rtp.forwarding.AHEAD_LIMIT
+    STRAYS_BEFORE_RESYNC = 3
 
 
 cdef inline void _put16(char *p, unsigned int v) noexcept:
@@ -99,6 +101,7 @@ cdef class NativeRewriter:
         self.jumps = 0
         self.last_jump = None
         self.first_jump = None
+        self._strays = 0
 
     # ------------------------------------------------------------ attributes as in Python
 
@@ -233,6 +236,20 @@ cdef class NativeRewriter:
             if self._guard_left <= 0:
                 self._guard = -1
         seq_out = (seq + self.seq_off) & 0xFFFF
+        if self._last_seq >= 0 and AHEAD_LIMIT < ((seq_out - <unsigned int>self._last_seq) & 0xFFFF) < 0x8000:
+            # see RtpRewriter.forward: far ahead while synced is not this stream's numbering
+            self.dropped += 1
+            self.jumps += 1
+            self.last_jump = (self._last_seq, seq_out, seq, out_pt)
+            if self.first_jump is None:
+                self.first_jump = self.last_jump
+            self._strays += 1
+            if self._strays >= STRAYS_BEFORE_RESYNC:
+                self._strays = 0
+                self.synced = False
+                self.request_keyframe()
+            return 0
+        self._strays = 0
         ts_out = (ts + self.ts_off) & 0xFFFFFFFF
         prefix = None
         log = self._send_log

@@ -39,6 +39,12 @@ URI_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-
 #: a step in a rewriter's output sequence numbers larger than this (either way) is counted as
 #: a jump: upstream loss and reordering stay far below it
 JUMP = 64
+#: a packet further ahead than this while a rewriter is synced is dropped: a real gap over
+#: ``upstream_nack.MAX_GAP`` restarts the subscriber on a keyframe before it gets here, and
+#: one sent would push libsrtp's 1,024-packet window past the stream's own numbers
+AHEAD_LIMIT = 1000
+#: that many such packets in a row: the stream did move on; restart on its next keyframe
+STRAYS_BEFORE_RESYNC = 3
 
 _HDR = struct.Struct("!BBHII")
 _SEQ_TS_SSRC = struct.Struct("!HII")
@@ -290,6 +296,7 @@ class RtpRewriter:
         self.jumps = 0
         self.last_jump: Optional[tuple[int, int, int, int]] = None  # (last out, out, in, pt out)
         self.first_jump: Optional[tuple[int, int, int, int]] = None
+        self._strays = 0  # packets in a row dropped as far ahead (see AHEAD_LIMIT)
 
     def configure(
         self,
@@ -356,6 +363,24 @@ class RtpRewriter:
             if self._guard_left <= 0:
                 self._guard_seq = None
         seq_out = (seq + self.seq_off) & 0xFFFF
+        last = self.last_seq
+        if last is not None and AHEAD_LIMIT < (seq_out - last) & 0xFFFF < 0x8000:
+            # far ahead of the stream while synced: not this stream's numbering (a real gap
+            # restarts the subscriber on a keyframe first). Sent, it would move the
+            # subscriber's SRTP window ahead and every later packet would be refused as too
+            # old; dropped, and after a few in a row the subscriber restarts on a keyframe
+            self.dropped += 1
+            self.jumps += 1
+            self.last_jump = (last, seq_out, seq, out_pt)
+            if self.first_jump is None:
+                self.first_jump = self.last_jump
+            self._strays += 1
+            if self._strays >= STRAYS_BEFORE_RESYNC:
+                self._strays = 0
+                self.resync()
+                self.request_keyframe()
+            return
+        self._strays = 0
         ts_out = (ts + self.ts_off) & 0xFFFFFFFF
         if pt in self.vp8_pts:
             payload = self._vp8.rewrite(payload)

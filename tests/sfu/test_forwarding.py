@@ -229,20 +229,35 @@ def test_rtx_from_publisher_is_unwrapped() -> None:
     assert b["payload"] == VP8_CONT + b"b"
 
 
-def test_a_packet_from_another_numbering_is_counted_as_a_jump() -> None:
-    """What traced the frozen tiles of session 10: a packet whose sequence number is far from
-    the stream's (an RTX packet taken for media) is counted, first and last, so a subscriber
-    whose SRTP stalls shows where its numbering broke."""
+def test_a_packet_far_ahead_is_dropped_and_the_stream_goes_on() -> None:
+    """One packet 20,000 ahead of the stream (an RTX packet taken for media, session 10) sent
+    on would move the subscriber's SRTP window past the stream: every later packet refused,
+    one frame then a frozen tile. It is dropped and counted; the stream continues."""
     fwd, rw, out, _ = make()
     fwd.on_rtp(rtp(500, 0, 0x1, VP8_KEY + b"a"))
     fwd.on_rtp(rtp(501, 0, 0x1, VP8_CONT + b"b"))
     assert rw.jumps == 0 and rw.first_jump is None
-    fwd.on_rtp(rtp(20500, 0, 0x1, VP8_CONT + b"stray"))  # 20,000 ahead: another stream's numbers
-    fwd.on_rtp(rtp(502, 0, 0x1, VP8_CONT + b"c"))  # and back
+    fwd.on_rtp(rtp(20500, 0, 0x1, VP8_CONT + b"stray"))
+    fwd.on_rtp(rtp(502, 0, 0x1, VP8_CONT + b"c"))
     base = parse(out[0])["seq"]
-    assert rw.jumps == 2
-    assert rw.first_jump == ((base + 1) & 0xFFFF, (base + 20000) & 0xFFFF, 20500, 100)
-    assert rw.last_jump is not None and rw.last_jump[1] == (base + 2) & 0xFFFF
+    assert [parse(p)["payload"][-1:] for p in out] == [b"a", b"b", b"c"]
+    assert [parse(p)["seq"] for p in out] == [base, (base + 1) & 0xFFFF, (base + 2) & 0xFFFF]
+    assert rw.jumps == 1 and rw.first_jump == ((base + 1) & 0xFFFF, (base + 20000) & 0xFFFF, 20500, 100)
+
+
+def test_a_stream_that_really_moved_ahead_restarts_on_a_keyframe() -> None:
+    """Several packets in a row far ahead: the publisher's numbers did move on without the
+    gap being seen (no such path is known; this keeps one from freezing the tile): the
+    subscriber asks for a keyframe and continues its own numbering from it."""
+    fwd, rw, out, requests = make()
+    fwd.on_rtp(rtp(500, 0, 0x1, VP8_KEY + b"a"))
+    asked = len(requests)
+    for seq in (20500, 20501, 20502):
+        fwd.on_rtp(rtp(seq, 0, 0x1, VP8_CONT + b"x"))
+    assert len(out) == 1 and len(requests) > asked
+    fwd.on_rtp(rtp(20503, 0, 0x1, VP8_KEY + b"k"))
+    assert len(out) == 2
+    assert (parse(out[1])["seq"] - parse(out[0])["seq"]) & 0xFFFF == 1
 
 
 def test_continuity_across_publisher_switch() -> None:
