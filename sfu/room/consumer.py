@@ -15,7 +15,8 @@ from ..transport import aiortc_bridge as bridge
 from ..rtp import native
 from ..rtp import rtcp
 from ..rtp.codecs import payload_type_map, primary_codec, rtx_payload_type
-from ..rtp.forwarding import URI_TRANSPORT_CC, ExtensionWriter, RtpSink
+from ..rtp.forwarding import RtpSink
+from ..rtp.header_extensions import URI_TRANSPORT_CC, ExtensionWriter
 from ..rtp.layers import DownlinkGauge, LayerSwitch, choose_layer
 from .producer import Producer
 

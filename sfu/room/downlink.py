@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Optional
 
 from ..rtp import native, twcc
-from ..rtp.forwarding import URI_TRANSPORT_CC
+from ..rtp.header_extensions import URI_TRANSPORT_CC
 from ..rtp.gcc import SendSideEstimate, packet_results
 from ..rtp.layers import choose_layer
 from ..rtp.forwarding import RtpRewriter

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..rtp.forwarding import find_extension
+from ..rtp.header_extensions import find_extension
 from .producer import Producer
 
 _SSRC = struct.Struct("!I")

@@ -13,7 +13,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParamete
 from ..rtp import native
 from ..rtp import rtcp
 from ..rtp.codecs import is_rtx
-from ..rtp.forwarding import URI_AUDIO_LEVEL, URI_MID, RtpForwarder, RtpRewriter, keyframe_detector
+from ..rtp.forwarding import RtpForwarder, RtpRewriter, keyframe_detector
+from ..rtp.header_extensions import URI_AUDIO_LEVEL, URI_MID
 from ..rtp.layers import LayerState, LayerSwitch
 from ..rtp.simulcast import SimulcastOffer
 from ..rtp.upstream_nack import UpstreamNack

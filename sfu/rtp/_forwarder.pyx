@@ -15,7 +15,8 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 
 from sfu.rtp._rewriter cimport NativeRewriter
 
-from sfu.rtp.forwarding import find_extension, vp8_is_keyframe
+from sfu.rtp.forwarding import vp8_is_keyframe
+from sfu.rtp.header_extensions import find_extension
 from sfu.rtp.upstream_nack import MAX_AGE, MAX_GAP
 from sfu.rtp.levels import MAX_STEP, SILENCE_CAP, VOICE_LEVEL, VOICED_CAP
 

@@ -60,7 +60,7 @@ cdef class NativeRewriter:
     """Per-consumer rewrite state: offsets, payload types, extensions, history."""
 
     def __init__(self, *, ssrc, rtx_ssrc, clock_rate, needs_keyframe, history_size, request_keyframe):
-        from sfu.rtp.forwarding import ExtensionWriter
+        from sfu.rtp.header_extensions import ExtensionWriter
 
         self.ssrc = ssrc
         self.rtx_ssrc = rtx_ssrc

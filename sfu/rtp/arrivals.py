@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Callable
 from typing import Optional
 
-from .forwarding import find_extension
+from .header_extensions import find_extension
 
 #: arrivals remembered: 8 s of a 1000-packet/s publisher, far more than one feedback interval
 RING = 8192

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import native
-from .forwarding import CallSink, ExtensionWriter, RtpRewriter
+from .forwarding import CallSink, RtpRewriter
+from .header_extensions import ExtensionWriter
 
 #: a layer must fit the estimate with this much room to be chosen (down at once when not)
 UP_MARGIN = 1.25
