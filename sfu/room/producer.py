@@ -79,7 +79,8 @@ class Producer:
         self.rrid_ext_id = 0
         self.layer_ssrcs: list[Optional[int]] = [None]
         self._layer_sr: dict[int, tuple[int, int, float]] = {}
-        self._layer_rate: list[tuple[float, int, int]] = [(0.0, 0, 0)]  # (sampled at, octets, bps)
+        #: (sampled at, octets, bps, frames, fps) per layer
+        self._layer_rate: list[tuple[float, int, int, int, float]] = [(0.0, 0, 0, 0, 0.0)]
         self._layer_height: list[int] = [0]
         self.closed = False
         if kind == "video":
@@ -136,7 +137,7 @@ class Producer:
             layer.rtx_apt = template.rtx_apt
         self.forwarder = self.layers[-1]
         self.layer_ssrcs = [None] * len(self.layers)
-        self._layer_rate = [(0.0, 0, 0)] * len(self.layers)
+        self._layer_rate = [(0.0, 0, 0, 0, 0.0)] * len(self.layers)
         self._layer_height = [0] * len(self.layers)
         template.nack = None
         for i, layer in enumerate(self.layers):
@@ -164,10 +165,11 @@ class Producer:
         silence = self.silence
         out = []
         for i, layer in enumerate(self.layers):
-            at, octets, bps = self._layer_rate[i]
+            at, octets, bps, frames, fps = self._layer_rate[i]
             if now - at >= 0.5:
                 bps = int((layer.media_octets - octets) * 8 / (now - at)) if at else 0
-                self._layer_rate[i] = (now, layer.media_octets, bps)
+                fps = (layer.frames - frames) / (now - at) if at else 0.0
+                self._layer_rate[i] = (now, layer.media_octets, bps, layer.frames, fps)
             active = layer.packets > 0 and now - layer.last_arrival < LAYER_IDLE_SECONDS
             if not active and layer.packets > 0 and silence is not None:
                 since, until = silence
@@ -176,7 +178,7 @@ class Producer:
                     and since - layer.last_arrival < LAYER_IDLE_SECONDS
                     and now - until < LAYER_IDLE_SECONDS
                 )
-            out.append(LayerState(active, bps, self._layer_height[i]))
+            out.append(LayerState(active, bps, self._layer_height[i], fps if self.kind == "video" else 0.0))
         return out
 
     def sender_report(self, layer: int) -> Optional[tuple[int, int, float]]:

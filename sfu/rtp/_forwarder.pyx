@@ -81,6 +81,7 @@ cdef class NativeForwarder:
     cdef public unsigned long long octets
     cdef public unsigned long long media_octets
     cdef public unsigned long long media_packets
+    cdef public unsigned long long frames  # media packets with the marker bit: frames sent (video)
     cdef public unsigned long long discarded
     cdef public long long last_seq
     cdef public long long cycles
@@ -109,6 +110,7 @@ cdef class NativeForwarder:
         self.octets = 0
         self.media_octets = 0
         self.media_packets = 0
+        self.frames = 0
         self.discarded = 0
         self.last_seq = -1
         self.cycles = 0
@@ -206,6 +208,8 @@ cdef class NativeForwarder:
             # retransmissions (and the RTX probes browsers send) are not the stream's own rate
             self.media_octets += n
             self.media_packets += 1
+            if b1 & 0x80:
+                self.frames += 1
             self._track(seq, stalled)
         if level is not None and PyBytes_GET_SIZE(level) > 0:
             self._add_level(<unsigned char>PyBytes_AS_STRING(level)[0], ts)

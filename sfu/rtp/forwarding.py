@@ -401,6 +401,8 @@ class RtpForwarder:
         self.octets = 0
         self.media_octets = 0
         self.media_packets = 0
+        #: media packets with the marker bit: the frames the publisher sent (video)
+        self.frames = 0
         self.discarded = 0
         self.last_seq = -1
         self.cycles = 0
@@ -453,6 +455,8 @@ class RtpForwarder:
             # not the stream's own rate: the layer choice compares this one
             self.media_octets += n
             self.media_packets += 1
+            if b1 & 0x80:
+                self.frames += 1
             self._track_seq(seq, stalled)
         if level is not None:
             self.levels.add(level[0], ts)

@@ -77,6 +77,25 @@ def _subscriber(p: Producer, clock: Clock, shows: Optional[int]) -> Consumer:
     return c
 
 
+def test_each_layer_reports_the_frames_it_sends_and_a_subscriber_skips_a_starved_one() -> None:
+    """Frames counted by the marker bit per layer: the 720p layer at 9 fps beside 360p at 24
+    (Chromium under loss) is not what a full-screen tile gets."""
+    clock = Clock()
+    p = _publisher(clock)
+    p.layer_states()  # the measurement window opens
+    for n in range(24):
+        clock.now += 1 / 24
+        for layer, ssrc in enumerate(SSRCS):
+            if layer < 2 or n % 8 < 3:  # the top layer sends 3 frames of every 8
+                p.layers[layer].on_rtp(
+                    struct.pack("!BBHII", 0x80, 0x80 | 96, 2 + n, n * 3750, ssrc) + b"\x10" + b"x" * 20
+                )
+    states = p.layer_states()
+    assert [round(s.fps) for s in states] == [24, 24, 9]
+    full_screen = _subscriber(p, clock, 1080)
+    assert full_screen.switch is not None and full_screen.switch.target == 1
+
+
 def test_a_tile_needs_the_smallest_layer_at_least_as_tall_as_itself() -> None:
     states = [LayerState(True, 0, h) for h in HEIGHTS]
     assert layer_for_size(states, max_height=150, current=2) == 0

@@ -118,6 +118,27 @@ def test_a_tile_near_a_layer_height_does_not_flap() -> None:
     assert choose_layer(LAYERS, current=1, estimate_bps=None, max_height=400) == 2  # clearly taller: up
 
 
+def test_a_starved_top_layer_is_passed_over_for_the_smooth_one_below() -> None:
+    """Under 5 % loss Chromium's encoder starved its 720p layer to 9 fps beside 360p at 24
+    (docs/media-quality.md): a learner sees motion before pixels, so the 360-row layer wins,
+    with hysteresis; where every layer moves slowly (a slide deck) nothing changes."""
+
+    def ladder(*fps: float) -> list[LayerState]:
+        return [LayerState(s.active, s.bitrate, s.height, f) for s, f in zip(LAYERS, fps)]
+
+    starved = ladder(24, 24, 9)
+    assert choose_layer(starved, current=1, estimate_bps=None, max_height=None) == 1
+    assert choose_layer(starved, current=2, estimate_bps=None, max_height=1080) == 1
+    assert choose_layer(ladder(24, 24, 23), current=1, estimate_bps=None, max_height=None) == 2
+    # up needs 60 % of the frame rate below, staying 45 % (no flapping at the threshold)
+    assert choose_layer(ladder(24, 24, 13), current=1, estimate_bps=None, max_height=None) == 1
+    assert choose_layer(ladder(24, 24, 13), current=2, estimate_bps=None, max_height=None) == 2
+    assert choose_layer(ladder(24, 24, 15), current=1, estimate_bps=None, max_height=None) == 2
+    # a slow source everywhere is not starvation; an unmeasured ladder (0 fps) is left alone
+    assert choose_layer(ladder(5, 5, 2), current=1, estimate_bps=None, max_height=None) == 2
+    assert choose_layer(LAYERS, current=1, estimate_bps=None, max_height=None) == 2
+
+
 def test_downlink_gauge_backs_off_on_congestion_and_retries_later() -> None:
     g = DownlinkGauge()
     g.on_report(now=10, loss=0.01, remb=None, sending_bps=1_400_000, since_switch=10)
