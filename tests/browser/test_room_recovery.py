@@ -111,10 +111,16 @@ def _recovered_after(p: Participant, back_ms: float, timeout: float) -> float:
         f"{p.name} decodes nothing of the other {timeout} s after the network returned; "
         f"its connections (time, generation, state): {p.page.evaluate('() => window.__bo.states')}, "
         f"last samples: {p.page.evaluate('() => window.__bo.samples.slice(-3)')}, "
-        f"participants: {p.page.evaluate(PARTICIPANTS_JS)}"
+        f"participants: {p.page.evaluate(PARTICIPANTS_JS)}, "
+        # the sampler records nothing while the page has no peer connection (torn down for a
+        # rejoin that never completed): the page's own phase, generation and reconnect attempt
+        f"page (phase, generation, attempt, has pc): {p.page.evaluate(PAGE_JS)}"
     )
     return got[0]
 
+
+PAGE_JS = """() => [window.__room.phase, window.__room.state.generation, window.__room.state.attempt,
+  Boolean(window.__room.pc)]"""
 
 # what the page knows of the others (a failure's context: a missing camera or mid shows here)
 PARTICIPANTS_JS = """() => [...window.__room.state.participants.values()].map((p) =>
