@@ -173,3 +173,35 @@ def test_after_a_30_s_blackout_the_page_rejoins_by_itself(people: Any, api_clien
         assert p.page.evaluate("() => window.__not_reloaded === true"), f"{p.name} reloaded"
         assert p.page.evaluate("() => window.__room.iceRestarts") >= 1  # it tried the restart first
         assert p.page.evaluate("() => window.__room.phase") == "live"
+
+
+def test_a_rejoin_does_not_wait_behind_a_step_the_closed_connection_never_finishes(
+    people: Any, api_client: Api
+) -> None:
+    """Chromium never settles an operation that was in flight when its connection closed (the
+    spec says "abort these steps"). A rejoin closes the connection whatever it was doing: in
+    CI the 30 s blackout's rejoin landed in the middle of a re-offer and the mentor's page sat
+    in "Reconnecting…" with no connection, its `joined` queued behind the dead step."""
+    s, mentor_acc, (learner_acc,) = class_with_learners(api_client, 1)
+    mentor = people("mentor", mentor_acc, 1280, 800)
+    learner = people("learner", learner_acc, 1280, 800)
+    for p in (mentor, learner):
+        p.enter(int(s["id"]))
+        p.wait_live()
+    everyone_decodes_everyone([mentor, learner])
+    mentor.page.evaluate(
+        """async () => {
+          const negotiation = await import("/static/js/room_negotiation.js");
+          // the same module instance the page runs: a step that never settles, as a closed
+          // connection's setRemoteDescription does, then the signaling socket drops
+          negotiation.enqueue(() => new Promise(() => {}));
+          window.__room.pc.__before_drop = true;
+          window.__room.state.sock.ws.close(3001, "test: dropped");
+        }"""
+    )
+    assert poll(
+        lambda: mentor.page.evaluate("() => window.__room.phase === 'live' && window.__room.pc?.__before_drop !== true"),
+        15,
+    ), f"the mentor's page did not rejoin: {mentor.page.evaluate(PAGE_JS)}"
+    mentor.wait_decoding(learner, timeout=15)
+    learner.wait_decoding(mentor, timeout=15)

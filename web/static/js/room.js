@@ -23,7 +23,7 @@ import { CLOSE_REPLACED, RoomSocket } from "./room_signaling.js";
 import { getLocalMedia } from "./room_media.js";
 import { setLabel, setRecording, updateControls } from "./room_controls.js";
 import { loadLobby } from "./room_lobby.js";
-import { createPeerConnection, enqueue, onAnswer, onOffer, sendOffer } from "./room_negotiation.js";
+import { createPeerConnection, enqueue, onAnswer, onOffer, resetNegotiation, sendOffer } from "./room_negotiation.js";
 import { restartRefused } from "./room_ice_restart.js";
 import { onPublishLayers } from "./room_dynacast.js";
 import { addChat, loadChatHistory, renderChat, renderPeople } from "./room_panel.js";
@@ -36,6 +36,9 @@ document.body.classList.remove("pb-20");
 const BACKOFF_MAX = 15000;
 const FIRST_RETRY_MS = 250;
 const WAIT_POLL_MS = 3000;
+// From opening the socket to a connected peer connection: past this something hangs (a join
+// the server never answered, ICE that never completes) and a fresh start is the way out.
+const JOIN_TIMEOUT_MS = 20000;
 
 // Tests (and curious developers) reach the connection through window.__room.
 window.__room = {
@@ -75,8 +78,8 @@ function setPhase(phase) {
 
 function clearTimers() {
   clearTimeout(state.timer);
-  clearTimeout(state.disconnectTimer);
-  state.timer = state.disconnectTimer = null;
+  clearTimeout(state.joinTimer);
+  state.timer = state.joinTimer = null;
 }
 
 // ------------------------------------------------------------------ connecting
@@ -110,6 +113,11 @@ async function connect() {
     onClose: (info) => onSocketClose(info, gen),
   });
   state.sock = sock;
+  state.joinTimer = setTimeout(() => {
+    if (gen === state.generation && state.pc?.connectionState !== "connected") {
+      scheduleReconnect("The connection did not come up.");
+    }
+  }, JOIN_TIMEOUT_MS);
 }
 
 async function sessionStatus() {
@@ -189,13 +197,14 @@ function scheduleReconnect(detail) {
 /** Drop the socket and the peer connection (local camera/mic keep running). */
 function teardownConnection() {
   state.generation += 1;
-  clearTimeout(state.disconnectTimer);
+  clearTimeout(state.joinTimer);
   if (state.sock) state.sock.close();
   state.sock = null;
   if (state.pc) {
     try { state.pc.close(); } catch { /* closed */ }
   }
   state.pc = null;
+  resetNegotiation(); // after close(): what the old connection still awaits never settles
   state.streamOf.clear();
   state.needReoffer = false;
   state.restartPending = false;
@@ -223,6 +232,11 @@ async function onJoined(msg, gen) {
   loadChatHistory();
   if (!firstJoin) toast("Reconnected", { kind: "success", timeout: 3000 });
   state.pc = createPeerConnection(gen, scheduleReconnect);
+  const pc = state.pc;
+  pc.addEventListener("connectionstatechange", () => {
+    // up: from here on an outage is room_ice_restart.js's to handle, not the join's
+    if (pc.connectionState === "connected" && state.pc === pc) clearTimeout(state.joinTimer);
+  });
   sizeHints.reset();
   await sendOffer(gen);
   // a fresh peer starts unmuted on the server: restate what we had muted

@@ -14,6 +14,16 @@ export function enqueue(fn) {
   return chain;
 }
 
+/**
+ * A new connection's steps must not wait behind the old one's. Chromium leaves the promise of
+ * an operation in flight when its connection is closed pending for ever (as the spec has it:
+ * "abort these steps"), so a rejoin that closed the connection mid-step would otherwise never
+ * run its `joined`: the page sat in "Reconnecting…" with no connection (CI, 30 s blackout).
+ */
+export function resetNegotiation() {
+  chain = Promise.resolve();
+}
+
 /** A new peer connection for generation `gen`; `onMediaTrouble(detail)` when its media fails or drops. */
 export function createPeerConnection(gen, onMediaTrouble) {
   const pc = new RTCPeerConnection({ iceServers: state.iceServers, bundlePolicy: "max-bundle" });

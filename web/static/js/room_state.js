@@ -17,7 +17,7 @@ export const state = {
   generation: 0,
   attempt: 0,
   timer: null,
-  disconnectTimer: null,
+  joinTimer: null, // a join that never comes up (room.js)
   sock: null,
   pc: null,
   peerId: null,
