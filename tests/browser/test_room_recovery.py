@@ -6,6 +6,7 @@ itself. Each participant in their own Chromium process; the blackout is tc on lo
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from typing import Any
@@ -205,3 +206,33 @@ def test_a_rejoin_does_not_wait_behind_a_step_the_closed_connection_never_finish
     ), f"the mentor's page did not rejoin: {mentor.page.evaluate(PAGE_JS)}"
     mentor.wait_decoding(learner, timeout=15)
     learner.wait_decoding(mentor, timeout=15)
+
+
+def test_a_join_the_server_never_answers_starts_over_by_itself(people: Any, api_client: Api) -> None:
+    """The learner's first `join` is lost on the way (the socket stays open, no answer comes):
+    the page does not hang in "Connecting…" but starts over, and the class goes on."""
+    s, mentor_acc, (learner_acc,) = class_with_learners(api_client, 1)
+    mentor = people("mentor", mentor_acc, 1280, 800)
+    mentor.enter(int(s["id"]))
+    mentor.wait_live()
+    learner = people("learner", learner_acc, 1280, 800)
+    swallowed: list[float] = []
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: Any) -> None:
+            if not swallowed and '"join"' in str(message):
+                swallowed.append(time.monotonic())  # the server never hears it
+                return
+            server.send(message)
+
+        ws.on_message(from_page)
+
+    learner.page.route_web_socket(re.compile(r"/ws/room/"), route)
+    learner.enter(int(s["id"]))
+    learner.wait_live(timeout=45_000)
+    assert swallowed, "the test's route never saw the page's join"
+    print(f"\nlive again {time.monotonic() - swallowed[0]:.1f} s after the lost join")
+    learner.wait_decoding(mentor, timeout=15)
+    mentor.wait_decoding(learner, timeout=15)
