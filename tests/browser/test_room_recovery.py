@@ -201,7 +201,9 @@ def test_a_rejoin_does_not_wait_behind_a_step_the_closed_connection_never_finish
         }"""
     )
     assert poll(
-        lambda: mentor.page.evaluate("() => window.__room.phase === 'live' && window.__room.pc?.__before_drop !== true"),
+        lambda: mentor.page.evaluate(
+            "() => window.__room.phase === 'live' && window.__room.pc?.__before_drop !== true"
+        ),
         15,
     ), f"the mentor's page did not rejoin: {mentor.page.evaluate(PAGE_JS)}"
     mentor.wait_decoding(learner, timeout=15)
