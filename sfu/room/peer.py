@@ -512,12 +512,8 @@ class Peer:
                         self._apply_pending()
                         # aiortc's offer renumbers every codec: keep what was negotiated, else
                         # the browsers rebuild their send streams (encoders restart, issue 24)
-                        negotiated = {
-                            t.mid: bridge.negotiated_codecs(t)
-                            for t in self.pc.getTransceivers()
-                            if t.mid is not None and t.currentDirection is not None
-                        }
                         state = bridge.negotiated_state(self.pc)
+                        negotiated = {t.mid: codecs for t, (codecs, _) in state.items() if t.mid is not None}
                         offer = await self.pc.createOffer()
                         # what was negotiated stays in force until the client answers
                         bridge.restore_negotiated(state)
