@@ -79,6 +79,8 @@ class Consumer:
         self._sink: Optional[RtpSink] = None
         self._ext = ExtensionWriter({}, None)
         self._cname = "sfu"
+        #: what configure() last applied (codecs, extension ids, mid, sink)
+        self._configured: Optional[tuple[object, ...]] = None
         self.rewriter = native.Rewriter(
             ssrc=0,
             rtx_ssrc=0,
@@ -111,17 +113,29 @@ class Consumer:
 
     def configure(self, parameters: RTCRtpSendParameters, sink: RtpSink, cname: str) -> None:
         """Apply the subscriber's negotiated parameters and start forwarding into ``sink``."""
-        self.codecs = list(parameters.codecs)
-        self._sink = sink
-        self._cname = cname
         ids = {e.uri: e.id for e in parameters.headerExtensions}
         if self.transport_cc:
             ids[URI_TRANSPORT_CC] = self.transport_cc  # aiortc does not know it: negotiated by our SDP layer
+        signature = (
+            tuple((c.mimeType.lower(), c.payloadType, c.clockRate) for c in parameters.codecs),
+            tuple(sorted(ids.items())),
+            parameters.muxId,
+            sink,
+        )
+        # Every re-offer hands the same parameters over twice (after our offer and after the
+        # answer): the subscriber's decoder has lost nothing then, and a keyframe it does not
+        # need costs every publisher's encoder a spike of bits and the class a soft picture.
+        unchanged = self.ready and signature == self._configured
+        self._configured = signature
+        self.codecs = list(parameters.codecs)
+        self._sink = sink
+        self._cname = cname
         self._ext = ExtensionWriter(ids, parameters.muxId)
         self.refresh()
         self.ready = True
         self.update_layer()
-        self.request_keyframe()
+        if not unchanged:
+            self.request_keyframe()
 
     def bind(self, producer: Producer) -> None:
         """Forward ``producer`` from now on, continuing our sequence numbers."""
