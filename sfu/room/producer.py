@@ -145,6 +145,17 @@ class Producer:
             layer.on_gap = self._gap_seen(i)
             layer.nack = UpstreamNack(self.clock, self._nack_sender(i), self._lost(i))
 
+    def repairs(self) -> tuple[int, float]:
+        """Packets of this track repaired so far (all layers), and the longest time a repair
+        takes on a layer that needed any (seconds; 0.0 before the first)."""
+        repaired, seconds = 0, 0.0
+        for layer in self.layers:
+            nack = layer.nack
+            if nack is not None and nack.repaired:
+                repaired += nack.repaired
+                seconds = max(seconds, nack.rtt)
+        return repaired, seconds
+
     def layer_of(self, rid: str) -> Optional[int]:
         return self.rids.index(rid) if rid in self.rids else None
 

@@ -92,6 +92,16 @@ class Quality:
 
 
 @dataclass(frozen=True)
+class PlayoutDelay:
+    """To subscribers: hold ``peer_id``'s ``source`` video this long before showing it, the
+    time a repair of that publisher's uplink takes (0: no hold; sfu/room/playout.py)."""
+
+    peer_id: str
+    source: str
+    delay_ms: int
+
+
+@dataclass(frozen=True)
 class PublishLayers:
     """Dynacast, to a publisher only: which simulcast layers (by rid) of its track
     ``track_id`` (its own m-line ``mid``, source ``source``) to keep sending."""
@@ -115,6 +125,7 @@ RoomMessage = Union[
     Recording,
     SessionEnded,
     Quality,
+    PlayoutDelay,
     PublishLayers,
 ]
 Notify = Callable[[RoomMessage], None]

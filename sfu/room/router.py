@@ -21,6 +21,7 @@ from ..transport.ice import IceSockets
 from ..rtp.layers import RecordingFeed
 from .observer import Observer
 from .participant import ParticipantInfo
+from .playout import PlayoutDelays
 from .peer import Peer
 from .producer import Producer
 from .quality import LinkSample, QualityMonitor
@@ -82,6 +83,7 @@ class Router:
         self.quality = QualityMonitor()
         #: which simulcast layers each publisher is asked to send (nobody needs the rest)
         self.dynacast = Dynacast()
+        self.playout = PlayoutDelays()
         self._resumed_at: dict[str, float] = {}  # producer id -> when a layer was last resumed
         self._link_counts: dict[int, tuple[int, int]] = {}  # id(forwarder) -> (expected, received)
         self._ticks = 0
@@ -151,6 +153,12 @@ class Router:
             for other_id, level in self.quality.levels.items():
                 if other_id != peer_id and other_id in self.peers:
                     peer.notify(msg.Quality(other_id, level, 0.0, None))
+            # and how long to hold each lossy publisher's video (sfu/room/playout.py)
+            for other in self.peers.values():
+                for producer in other.producers.values() if other is not peer else ():
+                    delay = self.playout.announced.get(producer.id)
+                    if delay:
+                        peer.notify(msg.PlayoutDelay(other.id, producer.source, delay))
             self.observer.emit(ev.PARTICIPANT_JOINED, self._participant_event(peer, ""))
             return peer
 
@@ -380,6 +388,18 @@ class Router:
         for consumer in list(self._consumers_of.get(producer.id, {}).values()):
             consumer.refresh()
 
+    def _update_playout(self) -> None:
+        """Subscribers hold a publisher's video while its uplink needs repairs (playout.py)."""
+        now = self.clock()
+        video = [p for p in self.producers if p.kind == "video"]
+        self.playout.forget(p.id for p in video)
+        for producer in video:
+            repaired, seconds = producer.repairs()
+            delay = self.playout.update(producer.id, repaired, seconds, now)
+            if delay is not None:
+                publisher = self.peers.get(producer.peer_id)
+                self.broadcast(msg.PlayoutDelay(producer.peer_id, producer.source, delay), exclude=publisher)
+
     def _sample_quality(self) -> None:
         now = self.clock()
         counts: dict[int, tuple[int, int]] = {}
@@ -501,6 +521,7 @@ class Router:
         self.speaker.evaluate()
         self._update_feeds()
         self._tick_dynacast()
+        self._update_playout()
         self._ticks += 1
         if self._ticks % QUALITY_TICKS == 0:
             self._sample_quality()

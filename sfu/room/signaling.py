@@ -86,6 +86,8 @@ def to_wire(message: msg.RoomMessage) -> dict[str, Any]:
                 "loss": round(loss, 4),
                 "rtt_ms": None if rtt_ms is None else round(rtt_ms, 1),
             }
+        case msg.PlayoutDelay(peer_id=peer_id, source=source, delay_ms=delay_ms):
+            body = {"type": "playout-delay", "peer_id": peer_id, "source": source, "delay_ms": delay_ms}
         case msg.PublishLayers(track_id=track_id, mid=mid, source=source, layers=layers):
             body = {"type": "publish-layers", "track_id": track_id, "mid": mid, "source": source, "layers": layers}
         case _:

@@ -33,6 +33,11 @@ UPLINK_10 = Impairment(loss=0.10, delay=0.040)
 DOWNLINK = Impairment(delay=0.040)  # 40 ms each way: 80 ms round trip
 
 
+# the jitter buffer targets the page set on its video receivers (ms; null: the browser's own)
+HOLD_JS = """() => window.__room.pc.getReceivers().filter((r) => r.track.kind === 'video')
+  .map((r) => r.jitterBufferTarget).reduce((a, b) => Math.max(a ?? 0, b ?? 0), null)"""
+
+
 def difference(after: dict[str, dict[str, int]], before: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     return {d: {k: after[d][k] - before[d][k] for k in after[d]} for d in after}
 
@@ -112,10 +117,13 @@ def test_five_percent_loss_and_80_ms_on_the_mentors_uplink_keeps_the_learners_vi
     sfu_settled = upstream_repair(server, sid)
     lossy = video_window(learner, mentor.peer_id, MEASURE_SECONDS, publisher=mentor)
     counts = difference(relay.counts(ufrag), before)
+    # what the server told the learner's page to hold the mentor's video (sfu/room/playout.py)
+    lossy["hold_ms"] = learner.page.evaluate(HOLD_JS)
     clean["sfu"] = counter_difference(sfu_clean, sfu_before)
     lossy["sfu"] = counter_difference(upstream_repair(server, sid), sfu_settled)
     print(json.dumps({"video": {"clean": clean, "loss_5_rtt_80": lossy, "relay": counts}}))
     assert counts["up"]["dropped"] > 0.03 * counts["up"]["received"]  # the loss really happened
+    assert lossy["hold_ms"] and lossy["hold_ms"] > 0, "the learner was never told to hold the lossy mentor's video"
     assert lossy["fps"] >= 20, lossy
     assert lossy["longest_gap_s"] <= 0.5, lossy
 
@@ -132,6 +140,8 @@ def test_ten_percent_loss_on_the_mentors_uplink_the_learner_still_hears_the_ment
     before = relay.counts(ufrag)
     lossy = audio_window(learner, mentor.peer_id, MEASURE_SECONDS)
     counts = difference(relay.counts(ufrag), before)
+    # what the server told the learner's page to hold the mentor's video (sfu/room/playout.py)
+    lossy["hold_ms"] = learner.page.evaluate(HOLD_JS)
     at_sfu = {"payload_types": dict(audio_pts["pts"]), "producer_red_pt": sorted(map(str, audio_pts["red"]))}
     print(json.dumps({"audio": {"red": red, "clean": clean, "loss_10_rtt_80": lossy, "relay": counts, "sfu": at_sfu}}))
     assert counts["up"]["dropped"] > 0.07 * counts["up"]["received"]

@@ -26,6 +26,7 @@ import { loadLobby } from "./room_lobby.js";
 import { createPeerConnection, enqueue, onAnswer, onOffer, resetNegotiation, sendOffer } from "./room_negotiation.js";
 import { restartRefused } from "./room_ice_restart.js";
 import { onPublishLayers } from "./room_dynacast.js";
+import { onPlayoutDelay } from "./room_playout.js";
 import { addChat, loadChatHistory, renderChat, renderPeople } from "./room_panel.js";
 import { $, ROLE, SID, TERMINAL, displayName, normalizePeer, root, send, state, toMillis } from "./room_state.js";
 import { highlightSpeaker, onQuality, reconcile, sizeHints } from "./room_tiles.js";
@@ -206,6 +207,7 @@ function teardownConnection() {
   state.pc = null;
   resetNegotiation(); // after close(): what the old connection still awaits never settles
   state.streamOf.clear();
+  state.playout.clear(); // a new join gets the holds in force (before its `joined`)
   state.needReoffer = false;
   state.restartPending = false;
   const L = state.local;
@@ -293,6 +295,10 @@ function onMessage(msg, gen) {
       break;
     case "publish-layers":
       onPublishLayers(msg);
+      break;
+    case "playout-delay":
+      onPlayoutDelay(msg);
+      reconcile();
       break;
     case "session-ended":
       showEnded();

@@ -36,6 +36,7 @@ export const state = {
   },
   chat: [], // {user_id, name, text, at(ms), mine}
   quality: new Map(), // peer_id -> excellent | good | poor | lost (from the server)
+  playout: new Map(), // "peer_id:source" -> ms to hold that video (room_playout.js)
   everJoined: false,
 };
 

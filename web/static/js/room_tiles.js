@@ -5,6 +5,7 @@
 
 import { h, initials } from "./api.js";
 import { VideoSizeHints } from "./room_layers.js";
+import { applyPlayout } from "./room_playout.js";
 import { CAMERA_ASPECT, layoutStage, shownHeight } from "./room_stage.js";
 import { $, ROLE, displayName, root, send, state, trackOf } from "./room_state.js";
 
@@ -122,7 +123,9 @@ export function reconcile() {
       camOff: !cam || cam.muted, micMuted: Boolean(mic?.muted), noMic: !mic,
     });
   }
-  for (const t of receivingTransceivers()) {
+  const receiving = receivingTransceivers();
+  applyPlayout(receiving, ownerOf);
+  for (const t of receiving) {
     const owner = ownerOf(t);
     if (!owner) continue;
     const slot = want.get(`${owner.peer_id}:${owner.source === "screen" ? "screen" : "camera"}`);
