@@ -256,7 +256,8 @@ cdef class NativeForwarder:
     cdef void _add_level(self, unsigned char level_byte, unsigned int ts) noexcept:
         cdef double delta
         if self._level_ts >= 0 and self.level_clock_rate > 0:
-            delta = <double>((ts - <unsigned int>self._level_ts) & 0xFFFFFFFF) / self.level_clock_rate
+            # unsigned wrap, in C (a "& 0xFFFFFFFF" went through Python ints per audio packet)
+            delta = <double>(<unsigned int>(ts - <unsigned int>self._level_ts)) / self.level_clock_rate
             if delta < _MAX_STEP:
                 self.level_total += delta if delta < _SILENCE_CAP else _SILENCE_CAP
                 if (level_byte & 0x7F) <= _VOICE_LEVEL:

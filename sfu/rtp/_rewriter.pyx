@@ -250,7 +250,9 @@ cdef class NativeRewriter:
                 self.request_keyframe()
             return 0
         self._strays = 0
-        ts_out = (ts + self.ts_off) & 0xFFFFFFFF
+        # unsigned arithmetic wraps at 2**32 by itself: a "& 0xFFFFFFFF" here made Cython box the sum
+        # into a Python int per forwarded packet (the literal does not fit a C int; 5 % of the loop)
+        ts_out = <unsigned int>(ts + self.ts_off)
         prefix = None
         log = self._send_log
         if (log is not None and self._twcc_prefix is not None and level is None
