@@ -65,9 +65,8 @@ def _ufrag(p: Participant) -> str:
     return str(p.page.evaluate("() => (/a=ice-ufrag:(\\S+)/.exec(window.__room.pc.localDescription.sdp) || [])[1]"))
 
 
-def _in_a_class(people: Any, api_client: Api) -> tuple[Participant, Participant]:
-    if os.geteuid() != 0 or shutil.which("tc") is None:
-        pytest.fail("this test drops packets on loopback with tc: it needs root and iproute2 (CI runs as root)")
+def _live_class(people: Any, api_client: Api) -> tuple[Participant, Participant]:
+    """A mentor and a learner, each in their own Chromium, live and decoding each other."""
     s, mentor_acc, (learner_acc,) = class_with_learners(api_client, 1)
     mentor = people("mentor", mentor_acc, 1280, 800)
     learner = people("learner", learner_acc, 1280, 800)
@@ -75,6 +74,13 @@ def _in_a_class(people: Any, api_client: Api) -> tuple[Participant, Participant]
         p.enter(int(s["id"]))
         p.wait_live()
     everyone_decodes_everyone([mentor, learner])
+    return mentor, learner
+
+
+def _in_a_class(people: Any, api_client: Api) -> tuple[Participant, Participant]:
+    if os.geteuid() != 0 or shutil.which("tc") is None:
+        pytest.fail("this test drops packets on loopback with tc: it needs root and iproute2 (CI runs as root)")
+    mentor, learner = _live_class(people, api_client)
     # each page samples the frames it decodes of the other every 50 ms, with its own clock
     mentor.page.evaluate(SAMPLER, learner.peer_id)
     learner.page.evaluate(SAMPLER, mentor.peer_id)
@@ -183,13 +189,7 @@ def test_a_rejoin_does_not_wait_behind_a_step_the_closed_connection_never_finish
     spec says "abort these steps"). A rejoin closes the connection whatever it was doing: in
     CI the 30 s blackout's rejoin landed in the middle of a re-offer and the mentor's page sat
     in "Reconnecting…" with no connection, its `joined` queued behind the dead step."""
-    s, mentor_acc, (learner_acc,) = class_with_learners(api_client, 1)
-    mentor = people("mentor", mentor_acc, 1280, 800)
-    learner = people("learner", learner_acc, 1280, 800)
-    for p in (mentor, learner):
-        p.enter(int(s["id"]))
-        p.wait_live()
-    everyone_decodes_everyone([mentor, learner])
+    mentor, learner = _live_class(people, api_client)
     mentor.page.evaluate(
         """async () => {
           const negotiation = await import("/static/js/room_negotiation.js");
