@@ -17,7 +17,7 @@ from ..rtp import rtcp
 from ..rtp.codecs import payload_type_map, primary_codec, rtx_payload_type
 from ..rtp.forwarding import RtpSink
 from ..rtp.header_extensions import URI_TRANSPORT_CC, ExtensionWriter
-from ..rtp.layers import DownlinkGauge, LayerSwitch, choose_layer
+from ..rtp.layers import DownlinkGauge, LayerSwitch, StarvedLayerHold, choose_layer, without_frame_rates
 from .producer import Producer
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ class Consumer:
         self.switch: Optional[LayerSwitch] = None
         #: the subscriber's downlink, from its receiver reports and REMB
         self.downlink = DownlinkGauge()
+        #: keeps the subscriber off a layer the publisher starved (rtp/layers.py)
+        self.starved = StarvedLayerHold()
         self._switched_at = 0.0
         self._switch_asked_at = 0.0
         #: toward a subscriber with transport-cc: its extension id (the rewriter numbers each
@@ -177,13 +179,15 @@ class Consumer:
         current = switch.current if switch.current >= 0 else switch.target
         # the subscriber's transport-wide estimate when it has one, else its reports and REMB
         estimate = self.budget(self) if self.budget is not None else None
-        target = choose_layer(
-            producer.layer_states(),
-            current=current,
-            estimate_bps=estimate if estimate is not None else self.downlink.estimate(self.clock()),
-            max_height=self.max_height,
-        )
+        if estimate is None:
+            estimate = self.downlink.estimate(self.clock())
+        states = producer.layer_states()
+        target = choose_layer(states, current=current, estimate_bps=estimate, max_height=self.max_height)
         now = self.clock()
+        starved_below = target < current and target < choose_layer(
+            without_frame_rates(states), current=current, estimate_bps=estimate, max_height=self.max_height
+        )
+        target = self.starved.limit(target, current=current, starved_below=starved_below, now=now)
         if target != switch.target:
             self._switched_at = self._switch_asked_at = now
         elif switch.pending and now - self._switch_asked_at >= SWITCH_RETRY_SECONDS:

@@ -33,9 +33,6 @@ logger = logging.getLogger(__name__)
 QUALITY_TICKS = 4
 #: an unpaused track that sent nothing for this long: its sender's link is lost
 SILENT_SECONDS = 5.0
-#: after a layer is resumed, its subscribers look for it every tick (not only at their next
-#: RTCP round) so the picture goes up as soon as the publisher sends it
-RESUME_FOLLOW_SECONDS = 3.0
 
 
 @dataclass
@@ -84,7 +81,6 @@ class Router:
         #: which simulcast layers each publisher is asked to send (nobody needs the rest)
         self.dynacast = Dynacast()
         self.playout = PlayoutDelays()
-        self._resumed_at: dict[str, float] = {}  # producer id -> when a layer was last resumed
         self._link_counts: dict[int, tuple[int, int]] = {}  # id(forwarder) -> (expected, received)
         self._ticks = 0
         self._on_closed = on_closed
@@ -356,25 +352,18 @@ class Router:
         publisher = self.peers.get(producer.peer_id)
         if publisher is None or publisher.producers.get(producer.id) is not producer:
             return
-        if change.resumed:
-            self._resumed_at[producer.id] = now
         publisher.notify(msg.PublishLayers(producer.id, producer.mid, producer.source, change.active))
 
     def _tick_dynacast(self) -> None:
         producers = [p for p in self.producers if p.simulcast]
-        live = {p.id for p in producers}
-        self.dynacast.forget(live)
-        for gone in [pid for pid in self._resumed_at if pid not in live]:
-            del self._resumed_at[gone]
-        now = self.clock()
+        self.dynacast.forget({p.id for p in producers})
         for producer in producers:
             self._update_dynacast(producer)
-            resumed = self._resumed_at.get(producer.id)
-            if resumed is not None and now - resumed > RESUME_FOLLOW_SECONDS:
-                del self._resumed_at[producer.id]
-            elif resumed is not None:
-                for consumer in list(self._consumers_of.get(producer.id, {}).values()):
-                    consumer.update_layer()
+            # Every tick, not only at each subscriber's RTCP round (0.5-1.5 s): a resumed layer
+            # is taken as soon as the publisher sends it, and a layer the publisher starves is
+            # left before its picture stalls (each waits for a keyframe besides).
+            for consumer in list(self._consumers_of.get(producer.id, {}).values()):
+                consumer.update_layer()
 
     def _forget(self, consumer: Consumer) -> None:
         if consumer.producer is not None:

@@ -90,6 +90,55 @@ def choose_layer(
     return best
 
 
+def without_frame_rates(layers: list[LayerState]) -> list[LayerState]:
+    """``layers`` as the size and rate rules alone see them (the frame-rate rule off)."""
+    return [LayerState(s.active, s.bitrate, s.height) for s in layers]
+
+
+#: a subscriber taken off a starved layer does not climb back to it for this long ...
+STARVED_HOLD_SECONDS = 8.0
+#: ... twice as long each time a climb back ended starved again within its hold, up to this
+STARVED_HOLD_MAX_SECONDS = 64.0
+
+
+class StarvedLayerHold:
+    """Keeps one subscriber off a layer the publisher starved, for a while.
+
+    Chromium under uplink loss starves its top layer at about the rate that puts it at the
+    frame-rate thresholds of ``choose_layer`` (13-20 fps beside 24 below, measured): climbing
+    back costs a keyframe of every layer (Chromium's VP8 simulcast answers a request on one
+    layer with a keyframe on each), the keyframes starve the top layer again, and each fall
+    waits for a keyframe of the layer below: a wait a learner sees. So a fall for frame rate
+    keeps the subscriber below for ``STARVED_HOLD_SECONDS``, doubled each time the climb that
+    followed ended the same way (the back-off of ``DownlinkGauge``)."""
+
+    def __init__(self) -> None:
+        self._ceiling: Optional[int] = None
+        self._until = float("-inf")
+        self._hold = STARVED_HOLD_SECONDS
+        self._climbed_at = float("-inf")
+        self.falls = 0
+
+    def limit(self, target: int, *, current: int, starved_below: bool, now: float) -> int:
+        """The layer to aim at instead of ``target``; ``starved_below``: ``target`` is under
+        ``current`` only because of the frame-rate rule."""
+        if target < current and starved_below and (target != self._ceiling or now >= self._until):
+            if now - self._climbed_at < 2 * self._hold:
+                self._hold = min(self._hold * 2, STARVED_HOLD_MAX_SECONDS)  # the last climb failed
+            elif now - self._climbed_at > 4 * self._hold:
+                self._hold = STARVED_HOLD_SECONDS
+            self._ceiling, self._until = target, now + self._hold
+            self.falls += 1
+            return target
+        if self._ceiling is None or target <= self._ceiling:
+            return target
+        if now < self._until:
+            return self._ceiling
+        self._ceiling = None
+        self._climbed_at = now
+        return target
+
+
 #: congestion: more loss than this in a receiver report ...
 LOSS_CONGESTED = 0.10
 #: ... or a REMB under this share of what the subscriber is being sent

@@ -122,6 +122,7 @@ def upstream_repair(server: LiveServer, session_id: int) -> dict[str, Any]:
                         "retransmitted": c.rewriter.retransmitted,
                         "keyframe_requests": c.keyframe_requests,
                         "layer": c.layer,
+                        "switches": c.switch.switches if c.switch is not None else 0,
                     }
         return out
 

@@ -96,6 +96,73 @@ def test_each_layer_reports_the_frames_it_sends_and_a_subscriber_skips_a_starved
     assert full_screen.switch is not None and full_screen.switch.target == 1
 
 
+def _send_second(p: Producer, clock: Clock, top_frames: int, seq: int) -> int:
+    """One second of the camera: 24 frames on q and h, ``top_frames`` of them on f."""
+    for n in range(24):
+        clock.now += 1 / 24
+        seq += 1
+        for layer, ssrc in enumerate(SSRCS):
+            if layer < 2 or n * top_frames // 24 != (n + 1) * top_frames // 24:
+                p.layers[layer].on_rtp(
+                    struct.pack("!BBHII", 0x80, 0x80 | 96, seq, seq * 3750, ssrc) + b"\x10" + b"x" * 20
+                )
+        if n % 12 == 11:
+            p.layer_states()  # the router's tick (0.5 s)
+    return seq
+
+
+def test_a_learner_taken_off_a_starved_top_layer_is_not_sent_back_to_it_at_every_flicker() -> None:
+    """Chromium under uplink loss starves its 720p layer to 13-20 fps beside 24 below: at the
+    frame-rate thresholds. Each climb back costs a keyframe of every layer and each fall a
+    wait for one, which a learner sees; so the fall holds for 8 s, then 16 after a failed
+    climb, and a layer that stays healthy is climbed back to once the hold ends."""
+    clock = Clock()
+    p = _publisher(clock)
+    c = _subscriber(p, clock, 1080)
+    assert c.switch is not None
+    c.switch.current = 2  # on the top layer
+    seq = 10
+    seq = _send_second(p, clock, 6, seq)  # the top layer starves: 6 fps
+    c.update_layer()
+    assert c.switch.target == 1 and c.starved.falls == 1
+    c.switch.current = 1  # the switch happened at h's keyframe
+    seq = _send_second(p, clock, 18, seq)  # 18 of 24: enough to climb by the frame-rate rule alone
+    c.update_layer()
+    assert c.switch.target == 1  # held
+    for _ in range(8):
+        seq = _send_second(p, clock, 18, seq)
+        c.update_layer()
+    assert c.switch.target == 2  # the hold ended on a healthy layer: back up
+    c.switch.current = 2
+    seq = _send_second(p, clock, 6, seq)  # starved again soon after the climb
+    c.update_layer()
+    assert c.switch.target == 1 and c.starved.falls == 2
+    c.switch.current = 1
+    for _ in range(12):
+        seq = _send_second(p, clock, 18, seq)
+        c.update_layer()
+    assert c.switch.target == 1  # the failed climb doubled the hold to 16 s
+    for _ in range(5):
+        seq = _send_second(p, clock, 18, seq)
+        c.update_layer()
+    assert c.switch.target == 2
+
+
+def test_a_starved_layer_hold_does_not_keep_a_subscriber_from_a_smaller_tile() -> None:
+    clock = Clock()
+    p = _publisher(clock)
+    c = _subscriber(p, clock, 1080)
+    assert c.switch is not None
+    c.switch.current = 2
+    _send_second(p, clock, 6, 10)
+    c.update_layer()
+    assert c.switch.target == 1
+    c.switch.current = 1
+    c.max_height = 150  # the learner opened the gallery: q is enough
+    c.update_layer()
+    assert c.switch.target == 0
+
+
 def test_a_tile_needs_the_smallest_layer_at_least_as_tall_as_itself() -> None:
     states = [LayerState(True, 0, h) for h in HEIGHTS]
     assert layer_for_size(states, max_height=150, current=2) == 0
