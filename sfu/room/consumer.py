@@ -149,7 +149,9 @@ class Consumer:
         self.rewriter.clock_rate = producer.clock_rate
         self.rewriter.resync()
         self.switch = (
-            LayerSwitch(self.rewriter, len(producer.layers), producer.request_keyframe) if producer.simulcast else None
+            LayerSwitch(self.rewriter, len(producer.layers), producer.request_keyframe, producer.arrived_after)
+            if producer.simulcast
+            else None
         )
         producer.attach(self.switch or self.rewriter)
         if self.ready:

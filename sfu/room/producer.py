@@ -164,6 +164,12 @@ class Producer:
         if layer == len(self.layers) - 1:
             self.ssrc = ssrc
 
+    def arrived_after(self, layer: int, seq: int) -> bool:
+        """A packet newer than ``seq`` already arrived on ``layer``: ``seq`` is late (a
+        repair, or reordered)."""
+        last = self.layers[layer].last_seq
+        return last >= 0 and 0 < ((last - seq) & 0xFFFF) < 0x8000
+
     def layer_states(self) -> list[LayerState]:
         """Each layer now: sending or not, its ingress bitrate, its height.
 

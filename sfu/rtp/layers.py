@@ -215,6 +215,13 @@ class _LayerTap:
             # yet: a browser ramps its layers up one by one) and the switch follows later
             if not keyframe or (self.layer != switch.target and switch.current >= 0):
                 return
+            if switch.arrived_after(self.layer, seq):
+                # a repaired (late) first packet of the keyframe: the rest of the frame came
+                # before it and was not ours to forward, so the subscriber could never decode
+                # it (a broken picture until the next keyframe, 3.5 s seen under 5 % loss);
+                # the switch waits for the next one (asked again within SWITCH_RETRY_SECONDS)
+                switch.late_keyframes += 1
+                return
             switch.current = self.layer
             switch.switches += 1
             switch.rewriter.resync()
@@ -229,12 +236,22 @@ class _LayerTap:
 class LayerSwitch:
     """One consumer's view of a simulcast producer: the current and the target layer."""
 
-    def __init__(self, rewriter: RtpRewriter, layers: int, request_keyframe: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        rewriter: RtpRewriter,
+        layers: int,
+        request_keyframe: Callable[[int], None],
+        arrived_after: Callable[[int, int], bool] = lambda _layer, _seq: False,
+    ) -> None:
         self.rewriter = rewriter
         self.taps = [_LayerTap(self, i) for i in range(layers)]
         self.current = -1
         self.target = layers - 1
         self.switches = 0
+        #: keyframes not switched to: their first packet came after the rest (a repair)
+        self.late_keyframes = 0
+        #: (layer, seq): a newer packet than ``seq`` already arrived on ``layer``
+        self.arrived_after = arrived_after
         self.enabled = True
         self._request_keyframe = request_keyframe
 

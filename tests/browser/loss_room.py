@@ -123,6 +123,7 @@ def upstream_repair(server: LiveServer, session_id: int) -> dict[str, Any]:
                         "keyframe_requests": c.keyframe_requests,
                         "layer": c.layer,
                         "switches": c.switch.switches if c.switch is not None else 0,
+                        "late_keyframes": c.switch.late_keyframes if c.switch is not None else 0,
                     }
         return out
 
