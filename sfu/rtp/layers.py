@@ -185,6 +185,10 @@ class DownlinkGauge:
         return self.cap
 
 
+#: a switch passes over at most this many late keyframes in a row (then takes the next one)
+LATE_KEYFRAMES_SKIPPED = 2
+
+
 class _LayerTap:
     """What one layer's forwarder calls for one consumer (the rewriter's signature)."""
 
@@ -215,13 +219,22 @@ class _LayerTap:
             # yet: a browser ramps its layers up one by one) and the switch follows later
             if not keyframe or (self.layer != switch.target and switch.current >= 0):
                 return
-            if switch.arrived_after(self.layer, seq):
+            if (
+                switch.current >= 0
+                and switch.late_in_row < LATE_KEYFRAMES_SKIPPED
+                and switch.arrived_after(self.layer, seq)
+            ):
                 # a repaired (late) first packet of the keyframe: the rest of the frame came
                 # before it and was not ours to forward, so the subscriber could never decode
                 # it (a broken picture until the next keyframe, 3.5 s seen under 5 % loss);
-                # the switch waits for the next one (asked again within SWITCH_RETRY_SECONDS)
+                # the old layer plays on and the switch waits for the next keyframe (asked
+                # again within SWITCH_RETRY_SECONDS). Not for a first picture (nothing plays
+                # yet; session 8 found that refusing it there starved a learner on a shaped
+                # uplink, whose keyframes come as repairs often), nor more than twice running.
                 switch.late_keyframes += 1
+                switch.late_in_row += 1
                 return
+            switch.late_in_row = 0
             switch.current = self.layer
             switch.switches += 1
             switch.rewriter.resync()
@@ -250,6 +263,7 @@ class LayerSwitch:
         self.switches = 0
         #: keyframes not switched to: their first packet came after the rest (a repair)
         self.late_keyframes = 0
+        self.late_in_row = 0
         #: (layer, seq): a newer packet than ``seq`` already arrived on ``layer``
         self.arrived_after = arrived_after
         self.enabled = True

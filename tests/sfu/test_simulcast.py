@@ -386,6 +386,20 @@ def test_a_switch_never_lands_on_a_keyframe_whose_first_packet_came_after_the_re
     assert c.layer == 2 and len(got) == 4
 
 
+def test_a_switch_takes_a_late_keyframe_rather_than_none() -> None:
+    """A first picture starts on any keyframe (nothing plays yet), and a switch passes over
+    two late keyframes at most: a publisher whose keyframes all come as repairs is still seen."""
+    p, c, got = _one_subscriber()
+    assert c.switch is not None
+    p.layers[1].on_rtp(_rtp(6, 0x200, b"", False))
+    p.layers[1].on_rtp(_rtp(5, 0x200, b"", True))  # late, but the first picture
+    assert c.layer == 1 and len(got) == 1
+    for seq in (20, 30, 40):
+        p.layers[2].on_rtp(_rtp(seq + 1, 0x300, b"", False))
+        p.layers[2].on_rtp(_rtp(seq, 0x300, b"", True))
+    assert c.layer == 2 and c.switch.late_keyframes == 2  # the third late keyframe was taken
+
+
 def test_a_simulcast_publisher_gets_reports_on_each_layer_from_its_first_packet() -> None:
     """Chrome starts a simulcast camera on its small layers and adds the top one only when
     its estimate allows: reports must describe the small layers at once, not wait for it."""
