@@ -12,17 +12,10 @@ from sfu.rtp import rtcp, simulcast
 from sfu.room.consumer import Consumer
 from sfu.room.producer import LAYER_IDLE_SECONDS, Producer
 from sfu.rtp.forwarding import CallSink
+from sfu_fakes import ManualClock, make_producer
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 SSRCS = {0: 0x100, 1: 0x200, 2: 0x300}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _rtp(seq: int, ssrc: int, keyframe: bool) -> bytes:
@@ -41,19 +34,10 @@ def _plis(sent: list[bytes]) -> list[int]:
     return out
 
 
-def _simulcast_room(clock: Clock, sent: list[bytes], interval: float = 1.0) -> tuple[Producer, Consumer, list[bytes]]:
-    p = Producer(
-        peer_id="pe-l",
-        user_key="learner",
-        kind="video",
-        source="camera",
-        mid="1",
-        track_id="t",
-        clock=clock,
-        send_rtcp=sent.append,
-        rtcp_ssrc=1,
-        keyframe_interval=interval,
-    )
+def _simulcast_room(
+    clock: ManualClock, sent: list[bytes], interval: float = 1.0
+) -> tuple[Producer, Consumer, list[bytes]]:
+    p = make_producer(clock, sent.append, peer_id="pe-l", user_key="learner", keyframe_interval=interval)
     p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10, 11))
     p.configure(RTCRtpReceiveParameters(codecs=[VP8]))
     for layer, ssrc in SSRCS.items():
@@ -72,7 +56,7 @@ def _simulcast_room(clock: Clock, sent: list[bytes], interval: float = 1.0) -> t
 class Sender:
     """The publisher's layers, each with its own sequence numbers; 10 frames a second."""
 
-    def __init__(self, p: Producer, clock: Clock) -> None:
+    def __init__(self, p: Producer, clock: ManualClock) -> None:
         self.p, self.clock = p, clock
         self.seq = {layer: 1000 * (layer + 1) for layer in SSRCS}
 
@@ -96,7 +80,7 @@ class Sender:
 
 
 def test_the_top_layer_is_kept_through_a_short_silence_of_the_whole_publisher() -> None:
-    clock = Clock()
+    clock = ManualClock()
     p, c, out = _simulcast_room(clock, [], interval=0.0)
     send = Sender(p, clock)
     send.stream(20)
@@ -118,7 +102,7 @@ def test_the_top_layer_is_kept_through_a_short_silence_of_the_whole_publisher() 
 
 
 def test_a_top_layer_that_does_not_come_back_is_left_after_the_grace() -> None:
-    clock = Clock()
+    clock = ManualClock()
     p, c, _ = _simulcast_room(clock, [], interval=0.0)
     send = Sender(p, clock)
     send.stream(20)
@@ -132,7 +116,7 @@ def test_a_top_layer_that_does_not_come_back_is_left_after_the_grace() -> None:
 
 
 def test_a_layer_already_stopped_before_the_silence_stays_stopped() -> None:
-    clock = Clock()
+    clock = ManualClock()
     p, _, _ = _simulcast_room(clock, [], interval=0.0)
     send = Sender(p, clock)
     send.stream(5)
@@ -146,7 +130,7 @@ def test_a_layer_already_stopped_before_the_silence_stays_stopped() -> None:
 
 
 def test_a_silence_of_one_layer_is_no_silence_of_the_publisher() -> None:
-    clock = Clock()
+    clock = ManualClock()
     p, _, _ = _simulcast_room(clock, [], interval=0.0)
     send = Sender(p, clock)
     send.frame(keyframe=True)
@@ -158,7 +142,7 @@ def test_a_silence_of_one_layer_is_no_silence_of_the_publisher() -> None:
 
 
 async def test_the_keyframe_is_asked_for_when_media_returns_even_inside_the_interval() -> None:
-    clock = Clock()
+    clock = ManualClock()
     sent: list[bytes] = []
     p, c, out = _simulcast_room(clock, sent, interval=1.0)
     send = Sender(p, clock)
@@ -183,7 +167,7 @@ async def test_the_keyframe_is_asked_for_when_media_returns_even_inside_the_inte
 
 
 async def test_a_keyframe_request_waiting_for_its_interval_goes_out_when_media_returns() -> None:
-    clock = Clock()
+    clock = ManualClock()
     sent: list[bytes] = []
     p, c, _ = _simulcast_room(clock, sent, interval=1.0)
     send = Sender(p, clock)
@@ -205,7 +189,7 @@ def test_a_layer_switch_whose_keyframe_never_came_asks_again() -> None:
     was lost the subscriber stayed on the small layer for good (a learner at 180 rows with a
     2.2 Mbit/s estimate, a Firefox mentor's learner at 360 rows with the SFU aiming at 720). Now
     each layer update while the switch is pending asks again, at most once a second."""
-    clock = Clock()
+    clock = ManualClock()
     p, c, _ = _simulcast_room(clock, [], interval=0.0)
     send = Sender(p, clock)
     send.stream(20)

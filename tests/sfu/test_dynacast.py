@@ -18,16 +18,10 @@ from sfu.room.signaling import to_wire
 from sfu.rtp import simulcast
 from sfu.rtp.forwarding import CallSink
 from sfu.rtp.layers import LayerState
+from sfu_fakes import ManualClock, make_producer
 
 HEIGHTS = (180, 360, 720)  # the page's q, h, f of a 1280x720 camera
 SSRCS = (0x100, 0x200, 0x300)
-
-
-class Clock:
-    now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _keyframe(seq: int, ssrc: int, height: int) -> bytes:
@@ -37,19 +31,8 @@ def _keyframe(seq: int, ssrc: int, height: int) -> bytes:
     return header + b"\x10" + frame + b"x" * 20
 
 
-def _publisher(clock: Clock) -> Producer:
-    p = Producer(
-        peer_id="pe-m",
-        user_key="mentor",
-        kind="video",
-        source="camera",
-        mid="1",
-        track_id="t",
-        clock=clock,
-        send_rtcp=lambda _b: None,
-        rtcp_ssrc=1,
-        keyframe_interval=0.0,
-    )
+def _publisher(clock: ManualClock) -> Producer:
+    p = make_producer(clock)
     p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10, 11))
     p.configure(
         RTCRtpReceiveParameters(codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)])
@@ -65,7 +48,7 @@ def _publisher(clock: Clock) -> Producer:
     return p
 
 
-def _subscriber(p: Producer, clock: Clock, shows: Optional[int]) -> Consumer:
+def _subscriber(p: Producer, clock: ManualClock, shows: Optional[int]) -> Consumer:
     c = Consumer(subscriber_id="pe-" + str(shows), producer=p, clock=clock, history_size=16)
     c.configure(
         RTCRtpSendParameters(codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=100)]),
@@ -80,7 +63,7 @@ def _subscriber(p: Producer, clock: Clock, shows: Optional[int]) -> Consumer:
 def test_each_layer_reports_the_frames_it_sends_and_a_subscriber_skips_a_starved_one() -> None:
     """Frames counted by the marker bit per layer: the 720p layer at 9 fps beside 360p at 24
     (Chromium under loss) is not what a full-screen tile gets."""
-    clock = Clock()
+    clock = ManualClock()
     p = _publisher(clock)
     p.layer_states()  # the measurement window opens
     for n in range(24):
@@ -96,7 +79,7 @@ def test_each_layer_reports_the_frames_it_sends_and_a_subscriber_skips_a_starved
     assert full_screen.switch is not None and full_screen.switch.target == 1
 
 
-def _send_second(p: Producer, clock: Clock, top_frames: int, seq: int) -> int:
+def _send_second(p: Producer, clock: ManualClock, top_frames: int, seq: int) -> int:
     """One second of the camera: 24 frames on q and h, ``top_frames`` of them on f."""
     for n in range(24):
         clock.now += 1 / 24
@@ -116,7 +99,7 @@ def test_a_learner_taken_off_a_starved_top_layer_is_not_sent_back_to_it_at_every
     frame-rate thresholds. Each climb back costs a keyframe of every layer and each fall a
     wait for one, which a learner sees; so the fall holds for 8 s, then 16 after a failed
     climb, and a layer that stays healthy is climbed back to once the hold ends."""
-    clock = Clock()
+    clock = ManualClock()
     p = _publisher(clock)
     c = _subscriber(p, clock, 1080)
     assert c.switch is not None
@@ -149,7 +132,7 @@ def test_a_learner_taken_off_a_starved_top_layer_is_not_sent_back_to_it_at_every
 
 
 def test_a_starved_layer_hold_does_not_keep_a_subscriber_from_a_smaller_tile() -> None:
-    clock = Clock()
+    clock = ManualClock()
     p = _publisher(clock)
     c = _subscriber(p, clock, 1080)
     assert c.switch is not None
@@ -179,7 +162,7 @@ def test_a_tile_needs_the_smallest_layer_at_least_as_tall_as_itself() -> None:
 
 
 def test_the_room_needs_the_largest_tile_and_every_layer_below_it() -> None:
-    clock = Clock()
+    clock = ManualClock()
     p = _publisher(clock)
     gallery = [_subscriber(p, clock, 245) for _ in range(3)]
     assert highest_needed(p, gallery, recording=False) == 1
@@ -196,7 +179,7 @@ def test_the_room_needs_the_largest_tile_and_every_layer_below_it() -> None:
 
 
 def test_a_layer_a_subscriber_is_on_is_not_taken_from_under_it() -> None:
-    clock = Clock()
+    clock = ManualClock()
     p = _publisher(clock)
     c = _subscriber(p, clock, None)
     assert c.switch is not None
@@ -226,7 +209,7 @@ def test_unneeded_layers_pause_after_a_while_and_resume_at_once() -> None:
 
 
 def test_the_publisher_is_told_by_rid_only_when_something_changes() -> None:
-    clock = Clock()
+    clock = ManualClock()
     p = _publisher(clock)
     small = [_subscriber(p, clock, 245), _subscriber(p, clock, 200)]
     dynacast = Dynacast()
@@ -244,18 +227,8 @@ def test_the_publisher_is_told_by_rid_only_when_something_changes() -> None:
 
 
 def test_only_simulcast_producers_are_managed() -> None:
-    clock = Clock()
-    screen = Producer(
-        peer_id="pe-m",
-        user_key="mentor",
-        kind="video",
-        source="screen",
-        mid="2",
-        track_id="s",
-        clock=clock,
-        send_rtcp=lambda _b: None,
-        rtcp_ssrc=1,
-    )
+    clock = ManualClock()
+    screen = make_producer(clock, source="screen", mid="2", track_id="s", keyframe_interval=1.0)
     assert Dynacast().update(screen, [], recording=False, now=0.0) is None
 
 
@@ -291,7 +264,7 @@ async def test_the_router_tells_the_publisher_alone_and_resumes_on_a_larger_tile
     from sfu.config import SfuConfig
     from sfu.room.router import Router
 
-    clock = Clock()
+    clock = ManualClock()
     p = _publisher(clock)
     watchers = [_subscriber(p, clock, 245), _subscriber(p, clock, 245)]
     router = Router(room_id="r", max_peers=5, app_data={}, config=SfuConfig(), clock=clock)
@@ -325,7 +298,7 @@ async def test_one_failing_tick_does_not_stop_the_rooms_ticks() -> None:
     from sfu.config import SfuConfig
     from sfu.room.router import Router
 
-    router = Router(room_id="r", max_peers=5, app_data={}, config=SfuConfig(), clock=Clock())
+    router = Router(room_id="r", max_peers=5, app_data={}, config=SfuConfig(), clock=ManualClock())
     calls: list[int] = []
 
     def dynacast() -> None:

@@ -20,6 +20,7 @@ from sfu.rtp.forwarding import (
     parse_extensions,
     vp8_is_keyframe,
 )
+from sfu_fakes import ManualClock
 
 VP8_KEY = bytes([0x90, 0x80, 0x05, 0x00])  # X, S, PID 0; I: picture id 5; P bit 0 -> key
 VP8_DELTA = bytes([0x90, 0x80, 0x06, 0x01])
@@ -63,16 +64,8 @@ def rewriter_impl(request: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(globals(), "RtpForwarder", forwarder)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def make(kind: str = "video", history: int = 64) -> tuple[RtpForwarder, RtpRewriter, list[bytes], list[int]]:
-    clock = Clock()
+    clock = ManualClock()
     fwd = RtpForwarder(producer_id="p", kind=kind, clock=clock)
     fwd.detectors[96] = vp8_is_keyframe if kind == "video" else None
     fwd.rtx_apt[97] = 96

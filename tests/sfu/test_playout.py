@@ -11,14 +11,7 @@ from sfu.room import room_messages as msg
 from sfu.room.playout import HOLD_SECONDS, MAX_MS, PlayoutDelays, delay_ms
 from sfu.room.producer import Producer
 from sfu.room.router import Router
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from sfu_fakes import ManualClock, make_producer
 
 
 class FakePeer:
@@ -32,26 +25,15 @@ class FakePeer:
         self.inbox.append(message)
 
 
-def _camera(clock: Clock) -> Producer:
-    p = Producer(
-        peer_id="pe-m",
-        user_key="mentor",
-        kind="video",
-        source="camera",
-        mid="1",
-        track_id="t",
-        clock=clock,
-        send_rtcp=lambda _b: None,
-        rtcp_ssrc=1,
-        keyframe_interval=0.0,
-    )
+def _camera(clock: ManualClock) -> Producer:
+    p = make_producer(clock)
     p.configure(
         RTCRtpReceiveParameters(codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)])
     )
     return p
 
 
-def _repair(p: Producer, clock: Clock, seq: int, seconds: float) -> None:
+def _repair(p: Producer, clock: ManualClock, seq: int, seconds: float) -> None:
     """A packet lost on the uplink, asked for, and back ``seconds`` later."""
     nack = p.forwarder.nack
     assert nack is not None
@@ -65,7 +47,7 @@ def _holds(peer: FakePeer) -> list[msg.PlayoutDelay]:
 
 
 async def test_subscribers_hold_a_lossy_publishers_video_and_let_go_once_it_is_clean() -> None:
-    clock = Clock()
+    clock = ManualClock()
     camera = _camera(clock)
     router = Router(room_id="r", max_peers=5, app_data={}, config=SfuConfig(), clock=clock)
     try:

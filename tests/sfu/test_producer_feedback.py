@@ -15,27 +15,20 @@ from sfu.rtp import rtcp
 from sfu.room.consumer import Consumer
 from sfu.room.producer import Producer
 from sfu.rtp.forwarding import CallSink
+from sfu_fakes import ManualClock, make_producer
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def producer(clock: Clock, sent: list[bytes], kind: str = "video") -> Producer:
-    p = Producer(
+def producer(clock: ManualClock, sent: list[bytes], kind: str = "video") -> Producer:
+    p = make_producer(
+        clock,
+        sent.append,
         peer_id="pe-a",
         user_key="alice",
         kind=kind,
         source="camera" if kind == "video" else "mic",
         mid="0",
-        track_id="t",
-        clock=clock,
-        send_rtcp=sent.append,
         rtcp_ssrc=0x5555,
+        keyframe_interval=1.0,
     )
     codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
     p.configure(
@@ -45,7 +38,7 @@ def producer(clock: Clock, sent: list[bytes], kind: str = "video") -> Producer:
 
 
 async def test_keyframe_requests_reach_publisher_at_most_once_per_second() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     sent: list[bytes] = []
     p = producer(clock, sent)
     for _ in range(50):  # a burst of PLIs from many consumers
@@ -61,20 +54,9 @@ async def test_keyframe_requests_reach_publisher_at_most_once_per_second() -> No
 
 
 async def test_deferred_keyframe_request_is_not_lost() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     sent: list[bytes] = []
-    p = Producer(
-        peer_id="pe-a",
-        user_key="alice",
-        kind="video",
-        source="camera",
-        mid="0",
-        track_id="t",
-        clock=clock,
-        send_rtcp=sent.append,
-        rtcp_ssrc=1,
-        keyframe_interval=0.05,
-    )
+    p = make_producer(clock, sent.append, peer_id="pe-a", user_key="alice", mid="0", keyframe_interval=0.05)
     p.ssrc = 7
     p.request_keyframe()
     p.request_keyframe()  # inside the interval: scheduled, not dropped
@@ -88,7 +70,7 @@ async def test_deferred_keyframe_request_is_not_lost() -> None:
 
 
 async def test_remb_minimum_reaches_publisher_with_receiver_report() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     sent: list[bytes] = []
     p = producer(clock, sent)
     p.on_remb("c1", 900_000)
@@ -106,7 +88,7 @@ async def test_remb_minimum_reaches_publisher_with_receiver_report() -> None:
 
 
 async def test_consumer_sender_report_maps_publisher_clock() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     p = producer(clock, [])
     c = Consumer(subscriber_id="pe-b", producer=p, clock=clock, history_size=16)
     rw = c.rewriter
@@ -147,18 +129,8 @@ async def test_renumbered_payload_types_keep_forwarding_vp8() -> None:
     """Issue 12: Chromium first offers VP8 96 / RTX 97; the server's re-offer renumbers the
     m-line to VP8 97 / RTX 98 and the browser sends VP8 on 97 from then on. Those packets
     must be forwarded as VP8 (keyframes recognised), not taken for RTX of the old 96."""
-    clock = Clock()
-    p = Producer(
-        peer_id="pe-a",
-        user_key="alice",
-        kind="video",
-        source="camera",
-        mid="1",
-        track_id="t",
-        clock=clock,
-        send_rtcp=lambda _b: None,
-        rtcp_ssrc=1,
-    )
+    clock = ManualClock(1000.0)
+    p = make_producer(clock, peer_id="pe-a", user_key="alice", keyframe_interval=1.0)
 
     def params(vp8: int, rtx: int) -> RTCRtpReceiveParameters:
         return RTCRtpReceiveParameters(
@@ -200,7 +172,7 @@ async def test_after_a_blackout_the_publisher_is_asked_for_a_keyframe_at_once() 
     """The first packet after 3 s of silence follows a hole nobody can repair: the
     subscriber is held until a keyframe, which the publisher is asked for right away
     (not after the subscriber's decoder gives up, seconds later)."""
-    clock = Clock()
+    clock = ManualClock(1000.0)
     sent: list[bytes] = []
     p = producer(clock, sent)
     c = Consumer(subscriber_id="pe-b", producer=p, clock=clock, history_size=16)

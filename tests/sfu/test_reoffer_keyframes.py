@@ -15,16 +15,8 @@ from aiortc.rtcrtpparameters import (
 
 from sfu.rtp import rtcp
 from sfu.room.consumer import Consumer
-from sfu.room.producer import Producer
 from sfu.rtp.forwarding import CallSink
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from sfu_fakes import ManualClock, make_producer
 
 
 def _send_params(pt: int) -> RTCRtpSendParameters:
@@ -40,20 +32,9 @@ def _keyframe_requests(sent: list[bytes]) -> int:
 
 
 def test_the_same_parameters_again_ask_for_no_keyframe_and_new_ones_do() -> None:
-    clock = Clock()
+    clock = ManualClock()
     sent: list[bytes] = []
-    producer = Producer(
-        peer_id="pe-m",
-        user_key="mentor",
-        kind="video",
-        source="camera",
-        mid="0",
-        track_id="t",
-        clock=clock,
-        send_rtcp=sent.append,
-        rtcp_ssrc=1,
-        keyframe_interval=0.0,  # every request goes out at once: the count is the requests made
-    )
+    producer = make_producer(clock, sent.append, mid="0")
     producer.configure(
         RTCRtpReceiveParameters(
             codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)],

@@ -17,6 +17,7 @@ from sfu.room.consumer import Consumer
 from sfu.rtp.layers import DownlinkGauge, LayerState, RecordingFeed, choose_layer
 from sfu.room.producer import Producer
 from sfu.rtp.forwarding import CallSink
+from sfu_fakes import ManualClock, make_producer
 
 # the video m-section of Chromium 156's offer for sendEncodings [q, h, f] (trimmed)
 CHROMIUM_OFFER = "\r\n".join(
@@ -160,28 +161,10 @@ def _rtp(seq: int, ssrc: int, ext: bytes, keyframe: bool, pt: int = 96) -> bytes
     return header + block + bytes([0x10, 0x00 if keyframe else 0x01]) + b"\x9d\x01\x2a" + b"x" * 30
 
 
-class Clock:
-    now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_each_subscriber_switches_at_a_keyframe_and_numbering_stays_continuous() -> None:
-    clock = Clock()
+    clock = ManualClock()
     sent_rtcp: list[bytes] = []
-    p = Producer(
-        peer_id="pe-m",
-        user_key="mentor",
-        kind="video",
-        source="camera",
-        mid="1",
-        track_id="t",
-        clock=clock,
-        send_rtcp=sent_rtcp.append,
-        rtcp_ssrc=1,
-        keyframe_interval=0.0,
-    )
+    p = make_producer(clock, sent_rtcp.append)
     p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10, 11))
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
     p.configure(
@@ -235,19 +218,8 @@ def test_each_subscriber_switches_at_a_keyframe_and_numbering_stays_continuous()
 
 
 def test_the_recording_feed_follows_the_best_sending_layer() -> None:
-    clock = Clock()
-    p = Producer(
-        peer_id="pe-m",
-        user_key="mentor",
-        kind="video",
-        source="camera",
-        mid="1",
-        track_id="t",
-        clock=clock,
-        send_rtcp=lambda _b: None,
-        rtcp_ssrc=1,
-        keyframe_interval=0.0,
-    )
+    clock = ManualClock()
+    p = make_producer(clock)
     p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10))
     p.configure(
         RTCRtpReceiveParameters(codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)])
@@ -277,19 +249,9 @@ def test_the_recording_feed_follows_the_best_sending_layer() -> None:
 
 
 async def test_a_packet_lost_on_the_uplink_is_asked_for_again_and_repaired_for_everyone() -> None:
-    clock = Clock()
+    clock = ManualClock()
     sent: list[bytes] = []
-    p = Producer(
-        peer_id="pe-m",
-        user_key="mentor",
-        kind="video",
-        source="camera",
-        mid="1",
-        track_id="t",
-        clock=clock,
-        send_rtcp=sent.append,
-        rtcp_ssrc=1,
-    )
+    p = make_producer(clock, sent.append, keyframe_interval=1.0)
     p.configure(
         RTCRtpReceiveParameters(
             codecs=[
@@ -327,19 +289,8 @@ async def test_a_packet_lost_on_the_uplink_is_asked_for_again_and_repaired_for_e
 
 def _one_subscriber() -> tuple[Producer, Consumer, list[bytes]]:
     """A simulcast camera (q, h, f) and one subscriber: what the subscriber is sent."""
-    clock = Clock()
-    p = Producer(
-        peer_id="pe-m",
-        user_key="mentor",
-        kind="video",
-        source="camera",
-        mid="1",
-        track_id="t",
-        clock=clock,
-        send_rtcp=lambda _b: None,
-        rtcp_ssrc=1,
-        keyframe_interval=0.0,
-    )
+    clock = ManualClock()
+    p = make_producer(clock)
     p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10))
     p.configure(
         RTCRtpReceiveParameters(codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)])
@@ -403,18 +354,8 @@ def test_a_switch_takes_a_late_keyframe_rather_than_none() -> None:
 def test_a_simulcast_publisher_gets_reports_on_each_layer_from_its_first_packet() -> None:
     """Chrome starts a simulcast camera on its small layers and adds the top one only when
     its estimate allows: reports must describe the small layers at once, not wait for it."""
-    clock = Clock()
-    p = Producer(
-        peer_id="pe-m",
-        user_key="mentor",
-        kind="video",
-        source="camera",
-        mid="1",
-        track_id="t",
-        clock=clock,
-        send_rtcp=lambda _data: None,
-        rtcp_ssrc=1,
-    )
+    clock = ManualClock()
+    p = make_producer(clock, lambda _data: None, keyframe_interval=1.0)
     p.enable_simulcast(simulcast.SimulcastOffer(("q", "h", "f"), 10, 11))
     assert p.feedback() == b""  # nothing received yet: nothing to report on
     p.learn_layer_ssrc(0, 0x100)
