@@ -106,8 +106,8 @@ class StarvedLayerHold:
 
     Chromium under uplink loss starves its top layer at about the rate that puts it at the
     frame-rate thresholds of ``choose_layer`` (13-20 fps beside 24 below, measured): climbing
-    back costs a keyframe of every layer (Chromium's VP8 simulcast answers a request on one
-    layer with a keyframe on each), the keyframes starve the top layer again, and each fall
+    back costs a keyframe of every layer (Chromium's VP8 simulcast seems to answer a request
+    on one layer with a keyframe on each: every layer counts as many), the keyframes starve the top layer again, and each fall
     waits for a keyframe of the layer below: a wait a learner sees. So a fall for frame rate
     keeps the subscriber below for ``STARVED_HOLD_SECONDS``, doubled each time the climb that
     followed ended the same way (the back-off of ``DownlinkGauge``)."""
