@@ -11,17 +11,18 @@ from sfu.room.consumer import Consumer
 from sfu.rtp import rtcp
 from sfu.rtp.forwarding import CallSink
 from sfu.rtp.upstream_nack import DEFAULT_RTT, MAX_AGE, MAX_TRIES, UpstreamNack
-from tests.sfu.test_producer_feedback import Clock, _vp8_packet, producer
+from sfu_fakes import ManualClock
+from tests.sfu.test_producer_feedback import _vp8_packet, producer
 
 
-def nack(clock: Clock) -> tuple[UpstreamNack, list[list[int]], list[int]]:
+def nack(clock: ManualClock) -> tuple[UpstreamNack, list[list[int]], list[int]]:
     sent: list[list[int]] = []
     lost: list[int] = []
     return UpstreamNack(clock, sent.append, lambda: lost.append(1)), sent, lost
 
 
 def test_a_gap_is_asked_for_at_once_and_again_only_after_a_round_trip() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     n, sent, _ = nack(clock)
     n.missing([10, 11])
     assert sent == [[10, 11]]
@@ -37,7 +38,7 @@ def test_a_gap_is_asked_for_at_once_and_again_only_after_a_round_trip() -> None:
 
 
 def test_the_round_trip_is_learnt_from_repairs() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     n, sent, _ = nack(clock)
     n.missing([1])
     clock.now += 0.3  # a 300 ms path: the default 100 ms would retry three times too early
@@ -61,7 +62,7 @@ def test_the_round_trip_is_learnt_from_repairs() -> None:
 def test_a_lost_retransmission_is_asked_for_again_until_it_comes() -> None:
     """5 % loss on an 80 ms path: the first retransmission is lost 1 time in 20; the
     packet must be asked for again after a round trip, not given up after 80 ms."""
-    clock = Clock()
+    clock = ManualClock(1000.0)
     n, sent, lost = nack(clock)
     n.missing([7])
     clock.now += 0.085
@@ -77,7 +78,7 @@ def test_a_lost_retransmission_is_asked_for_again_until_it_comes() -> None:
 
 
 def test_a_packet_never_repaired_is_given_up_and_a_keyframe_asked_for() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     n, sent, lost = nack(clock)
     n.missing([2])
     clock.now += 0.03
@@ -90,7 +91,7 @@ def test_a_packet_never_repaired_is_given_up_and_a_keyframe_asked_for() -> None:
 
 
 def test_nothing_older_than_max_age_is_asked_for() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     n, sent, lost = nack(clock)
     n.missing([3])
     clock.now += 0.3
@@ -104,7 +105,7 @@ def test_nothing_older_than_max_age_is_asked_for() -> None:
 async def test_a_packet_given_up_makes_the_producer_ask_for_a_keyframe() -> None:
     """The subscribers hold a frame that cannot be decoded: the publisher is asked for a
     keyframe when the SFU gives the packet up (Chrome itself would wait ~3 s)."""
-    clock = Clock()
+    clock = ManualClock(1000.0)
     sent: list[bytes] = []
     p = producer(clock, sent)
     c = Consumer(subscriber_id="pe-b", producer=p, clock=clock, history_size=16)
@@ -131,7 +132,7 @@ async def test_a_packet_given_up_makes_the_producer_ask_for_a_keyframe() -> None
 async def test_a_reordered_original_is_no_longer_asked_for_and_does_not_time_the_round_trip() -> None:
     """Through the forwarder (the C one, or its twin with PEERLEARN_SFU_NATIVE=0): a packet
     that only came late is dropped from the NACK list; only retransmissions time the path."""
-    clock = Clock()
+    clock = ManualClock(1000.0)
     sent: list[bytes] = []
     p = producer(clock, sent)
     nack_state = p.forwarder.nack
