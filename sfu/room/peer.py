@@ -563,9 +563,9 @@ class Peer:
                     continue
                 for producer in list(self.producers.values()):
                     self._send_rtcp(producer.feedback())
+                # (each consumer's layer is re-aimed by the router's 0.5 s tick, not here)
                 for consumer in list(self.consumers.values()):
                     if consumer.ready:
-                        consumer.update_layer()
                         self._send_rtcp(consumer.sender_report())
         except asyncio.CancelledError:
             pass
