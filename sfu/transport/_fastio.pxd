@@ -36,6 +36,8 @@ cdef extern from "<sys/socket.h>" nogil:
     cmsghdr *CMSG_FIRSTHDR(msghdr *msgh)
     cmsghdr *CMSG_NXTHDR(msghdr *msgh, cmsghdr *cmsg)
     unsigned char *CMSG_DATA(cmsghdr *cmsg)
+    size_t CMSG_LEN(size_t length)
+    size_t CMSG_SPACE(size_t length)
     int SOL_SOCKET
     int SCM_TIMESTAMPNS
     int recvmmsg(int sockfd, mmsghdr *msgvec, unsigned int vlen, int flags, void *timeout)
@@ -80,6 +82,9 @@ cdef enum:
     SLOT = 1648  # BUF + TRAILER
     RECV_SLOT = 2048
     MAX_BATCH = 64
+    GSO_CONTROL = 32  # CMSG_SPACE(sizeof(uint16_t)) is 24 on 64-bit Linux
+    SOL_UDP = 17  # IPPROTO_UDP, the level of UDP_SEGMENT (linux/udp.h)
+    UDP_SEGMENT = 103  # Linux 4.18+: send one buffer, the kernel cuts it into datagrams
 
 ctypedef int (*srtp_fn)(void *ctx, void *hdr, int *len_ptr) noexcept nogil
 
@@ -112,6 +117,16 @@ cdef class SendBatch:
     cdef unsigned int _refused_ssrc
     cdef int _refused_seq
     cdef public bint deferring  # the owning socket's ``deferring``, read per packet without a getattr
+    # UDP GSO (see ``flush``): a destination's run of packets leaves as one message
+    cdef public bint gso
+    cdef readonly unsigned long long gso_messages  # messages of more than one segment sent
+    cdef readonly unsigned long long gso_segments  # the datagrams those carried
+    cdef mmsghdr gmsgs[MAX_BATCH]
+    cdef iovec giov[MAX_BATCH]
+    cdef char gctl[MAX_BATCH][GSO_CONTROL]
+    cdef int order[MAX_BATCH]  # entries in group order
+    cdef int gstart[MAX_BATCH]  # each group's first position in ``order``
+    cdef int gcount[MAX_BATCH]  # and its number of segments
     cdef int _slot(self, Destination dest)
     cdef int push_srtp(self, SrtpContext ctx, const char *data, Py_ssize_t n, Destination dest, bint rtcp)
 

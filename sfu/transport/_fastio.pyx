@@ -16,7 +16,8 @@ where is decided in Python.
 
 from libc.stdint cimport uintptr_t, uint16_t
 from libc.string cimport memcmp, memcpy, memset
-from libc.errno cimport errno, EAGAIN, EINTR
+from libc.errno cimport errno, EAGAIN, EINTR, EINVAL, EIO
+from libc.stdlib cimport malloc, free
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 
 from sfu.rtp._arrivals cimport NativeArrivalLog
@@ -134,6 +135,7 @@ cdef class SendBatch:
         self._refused_ssrc = 0
         self._refused_seq = -1
         self.deferring = False
+        self.gso = True
 
     @property
     def pending(self):
@@ -209,9 +211,20 @@ cdef class SendBatch:
         return 1
 
     def flush(self, int fd):
-        """Send what is queued; returns the number still pending (EAGAIN)."""
+        """Send what is queued; returns the number still pending (EAGAIN).
+
+        With ``gso`` (the default), each destination's run of packets leaves as one message with
+        UDP_SEGMENT: the kernel builds, routes and queues one buffer for the run and cuts it into
+        the same datagrams on the way out (a video frame's packets to one subscriber). A route
+        that refuses GSO turns it off for this batch, and the packets go one message each."""
         cdef int rc
         cdef int i
+        if self.gso and self.count - self.head > 1:
+            rc = gso_flush(self, fd)
+            if rc == 0:
+                return 0
+            if rc == 1:
+                return self.count - self.head  # EAGAIN: the rest wait, each destination's in order
         while self.head < self.count:
             rc = sendmmsg(fd, &self.msgs[self.head], self.count - self.head, MSG_DONTWAIT)
             if rc < 0:
@@ -510,3 +523,6 @@ cdef class Ingress:
         else:
             route.on_unknown(clear)  # an SSRC the peer has not routed yet (found by MID / RID)
         return 1
+
+
+include "_gso.pxi"

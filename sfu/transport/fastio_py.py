@@ -85,6 +85,10 @@ class SendBatch:
         self.last_refusal: Optional[tuple[int, int, int]] = None
         #: the owning socket's ``deferring`` (see ``MediaSocket``)
         self.deferring = False
+        #: UDP GSO in the native batch; here every datagram is its own ``sendto`` either way
+        self.gso = False
+        self.gso_messages = 0
+        self.gso_segments = 0
 
     @property
     def pending(self) -> int:

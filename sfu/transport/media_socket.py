@@ -60,6 +60,13 @@ def read_interval() -> float:
         return 0.0
 
 
+def udp_gso() -> bool:
+    """Send each subscriber's run of packets in a batch as one UDP GSO message (the native
+    ``SendBatch``; ``PEERLEARN_SFU_GSO=0`` sends one message per datagram, for A/B runs and for
+    a path that mangles GSO). A route that refuses it turns it off by itself."""
+    return os.environ.get("PEERLEARN_SFU_GSO", "1") != "0"
+
+
 #: kernel receive timestamps (Linux; Python's socket module lacks the name)
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
@@ -95,6 +102,7 @@ class MediaSocket(asyncio.DatagramTransport):
         self._io = fastio.impl
         self._ingress = self._io.Ingress(stamp is not None)
         self._batch = self._io.SendBatch()
+        self._batch.gso = udp_gso()
         self._flush_handle: Optional[asyncio.Handle] = None
         self._backlog: collections.deque[tuple[bytes, Any]] = collections.deque()
         self._closing = False
