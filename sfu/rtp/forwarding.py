@@ -123,9 +123,13 @@ def retransmit_from_history(rw: RtpRewriter, seqs: list[int]) -> int:
                 packet[0], (packet[1] & 0x80) | rw.rtx_pt, rtx_seq, _U32.unpack_from(packet, 4)[0], rw.rtx_ssrc
             )
             packet = header + packet[12:header_len] + packet[2:4] + packet[header_len:]
-        log = rw.send_log
-        if log is not None and rw.ext.twcc_id:
-            packet = restamp(packet, rw.ext.twcc_id, log)
+            log = rw.send_log
+            if log is not None and rw.ext.twcc_id:
+                packet = restamp(packet, rw.ext.twcc_id, log)
+        # without RTX the packet goes again on its own SSRC and sequence number, so SRTP protects it
+        # under the same index, hence the same AES-GCM nonce: it must be the very bytes sent before
+        # (libsrtp's allow_repeat_tx), never a copy with a new transport-wide number (two messages
+        # under one nonce would give away the authentication key)
         sink.send(packet)
         sent += 1
     rw.retransmitted += sent

@@ -131,6 +131,21 @@ def test_retransmissions_are_new_packets_on_the_transport(impl: Any) -> None:
     assert twcc_of(out[1]) == 1  # the history copy keeps its own number
 
 
+def test_without_rtx_a_retransmission_is_the_very_bytes_sent_before(impl: Any) -> None:
+    """On its own SSRC and sequence number a resent packet gets the same SRTP index, so the same
+    AES-GCM nonce: a copy with a new transport-wide number would be a second message under that
+    nonce (which gives away GCM's authentication key). It goes again unchanged."""
+    fwd, rw, log, out = make(impl, IDS)
+    rw.rtx_pt = None
+    for i in range(3):
+        fwd.on_rtp(rtp(10 + i, (VP8_KEY if i == 0 else VP8_DELTA) + b"x" * 30))
+    first_seq = struct.unpack_from("!H", out[1], 2)[0]
+    numbered = log.next
+    assert rw.retransmit([first_seq]) == 1
+    assert out[-1] == out[1]
+    assert log.next == numbered  # no new transport-wide number was taken
+
+
 def test_numbers_wrap_and_unwrap_around_the_ring(impl: Any) -> None:
     log = impl[2](5)
     for i in range(70000):
