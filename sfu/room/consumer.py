@@ -81,6 +81,8 @@ class Consumer:
         self._sink: Optional[RtpSink] = None
         self._ext = ExtensionWriter({}, None)
         self._cname = "sfu"
+        #: the SDES chunk of the last SR, built again only when the SSRC or the CNAME changes
+        self._sdes: tuple[tuple[int, str], bytes] = ((-1, ""), b"")
         #: what configure() last applied (codecs, extension ids, mid, sink)
         self._configured: Optional[tuple[object, ...]] = None
         self.rewriter = native.Rewriter(
@@ -239,8 +241,9 @@ class Consumer:
         if self.producer is not None:
             self.producer.on_remb(self.id, bitrate)
 
-    def sender_report(self) -> bytes:
-        """Our SR: the publisher's NTP/RTP relation moved into our timestamp space."""
+    def sender_report(self, ntp: Optional[int] = None) -> bytes:
+        """Our SR and SDES: the publisher's NTP/RTP relation moved into our timestamp space.
+        ``ntp``: now as an NTP timestamp, when the caller reports on several streams at once."""
         producer = self.producer
         rw = self.rewriter
         sr = producer.sender_report(self.layer or 0) if producer is not None else None
@@ -252,8 +255,11 @@ class Consumer:
         # the NTP time is "now" on our clock; the RTP time is what the
         # publisher's clock reads now, so audio and video of one publisher
         # keep the relation the publisher reported
-        ntp = ntp_now()
-        return rtcp.build_sr(rw.ssrc, ntp, rtp_now, rw.packets, rw.octets) + rtcp.build_sdes(rw.ssrc, self._cname)
+        if ntp is None:
+            ntp = ntp_now()
+        if self._sdes[0] != (rw.ssrc, self._cname):
+            self._sdes = ((rw.ssrc, self._cname), rtcp.build_sdes(rw.ssrc, self._cname))
+        return rtcp.build_sr(rw.ssrc, ntp, rtp_now, rw.packets, rw.octets) + self._sdes[1]
 
     def close(self) -> None:
         """Idempotent: stop forwarding and leave the producer."""

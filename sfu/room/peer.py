@@ -31,7 +31,7 @@ from ..transport import aiortc_bridge as bridge
 from ..rtp import opus_fec, rtcp, simulcast, twcc
 from ..rtp.codecs import capability_for, primary_codec
 from ..config import SfuConfig
-from .consumer import Consumer
+from .consumer import Consumer, ntp_now
 from .downlink import SubscriberDownlink
 from ..errors import InvalidStateError, SignalingError
 from ..rtp.extmap import align_extmap, parse_extmap
@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 _CNAME = re.compile(r"^a=ssrc:\d+ cname:(\S+)", re.M)
 _DEFAULT_SOURCE = {"audio": "mic", "video": "camera"}
 _SOURCE_KIND = {"mic": "audio", "camera": "video", "screen": "video"}
+#: the periodic reports to one peer travel in compounds of at most this many bytes: with SRTCP's
+#: trailer and the UDP/IP headers a datagram stays under the 1,200 bytes WebRTC keeps media under
+RTCP_COMPOUND_BYTES = 1100
 
 
 class Peer:
@@ -561,12 +564,13 @@ class Peer:
                 await asyncio.sleep(0.5 + random.random())
                 if not self.transport.bound:
                     continue
-                for producer in list(self.producers.values()):
-                    self._send_rtcp(producer.feedback())
+                reports = [producer.feedback() for producer in list(self.producers.values())]
                 # (each consumer's layer is re-aimed by the router's 0.5 s tick, not here)
-                for consumer in list(self.consumers.values()):
-                    if consumer.ready:
-                        self._send_rtcp(consumer.sender_report())
+                ntp = ntp_now()
+                reports += [c.sender_report(ntp) for c in list(self.consumers.values()) if c.ready]
+                # one SRTCP datagram for all of them where they fit, not one per stream
+                for compound in rtcp.pack_compounds(reports, RTCP_COMPOUND_BYTES):
+                    self._send_rtcp(compound)
         except asyncio.CancelledError:
             pass
         except Exception:

@@ -205,6 +205,25 @@ def build_sdes(ssrc: int, cname: str) -> bytes:
     return _wrap(0x81, RTCP_SDES, chunk)
 
 
+def pack_compounds(reports: list[bytes], limit: int) -> list[bytes]:
+    """``reports`` (each a compound of its own, starting with an SR or RR) joined into as few
+    compound packets of at most ``limit`` bytes as keep their order: one SRTCP datagram per
+    peer and interval instead of one per stream (RFC 3550 6.1 allows several SR/RR and SDES
+    in one compound). An empty report is left out; one longer than ``limit`` goes alone."""
+    out: list[bytes] = []
+    current = b""
+    for report in reports:
+        if not report:
+            continue
+        if current and len(current) + len(report) > limit:
+            out.append(current)
+            current = b""
+        current += report
+    if current:
+        out.append(current)
+    return out
+
+
 def build_pli(sender_ssrc: int, media_ssrc: int) -> bytes:
     return _wrap(0x80 | FMT_PLI, RTCP_PSFB, _FB.pack(sender_ssrc, media_ssrc))
 
