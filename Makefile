@@ -31,6 +31,7 @@ $(AXE): web/package.json web/package-lock.json
 # janus (the peer SFU of `sfu_load.py --peer janus`, started by the benchmark with its own config; the
 # package's system service is switched off so no Janus runs with the stock configuration).
 # nginx (tests/scale/test_deploy.py runs deploy/ as shipped); postgresql (a private server the restart test stops).
+# linux-perf (`sfu_load.py --profile`: where the server's CPU goes per forwarded packet, by perf samples).
 system-deps:
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
@@ -43,6 +44,7 @@ system-deps:
 	  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	  command -v npm >/dev/null || missing="$$missing npm"; \
 	  command -v janus >/dev/null || missing="$$missing janus"; \
+	  command -v perf >/dev/null || missing="$$missing linux-perf"; \
 	  [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	  if [ -n "$$missing" ]; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \

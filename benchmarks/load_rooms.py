@@ -23,6 +23,7 @@ import aiohttp
 from benchmarks import common
 from benchmarks.aiortc_participants import Bench, Participant, join_baseline, join_ours
 from benchmarks.common import percentiles
+from benchmarks.cpu_profile import PerfRecorder, breakdown
 from benchmarks.procstats import drops_between, proc_cpu, runqueue_wait, udp_drops
 from benchmarks.room_api import api_json, make_rooms, metric_urls, scrape_forwarded
 
@@ -180,9 +181,18 @@ class Load:
         return Participant(self.bench, room, index, decode=(room == 0 and index == 1))
 
     async def measure(
-        self, *, duration: float, pids: list[int], urls: list[str], fps: int, label: str, generator_cores: float
+        self,
+        *,
+        duration: float,
+        pids: list[int],
+        urls: list[str],
+        fps: int,
+        label: str,
+        generator_cores: float,
+        profile_hz: int = 0,
     ) -> dict[str, Any]:
-        """One window of ``duration`` seconds: the server's cost, what subscribers got, the generator's cost."""
+        """One window of ``duration`` seconds: the server's cost, what subscribers got, the generator's cost;
+        with ``profile_hz``, also where the server's CPU went (``benchmarks/cpu_profile.py``)."""
         bench, people, http, replayer = self.bench, self.people, self.http, self.replayer
         lag: list[float] = []
 
@@ -207,6 +217,9 @@ class Load:
         gen_user0 = os.times()[0]
         drops0 = (udp_drops(pids), udp_drops([os.getpid()]))
         wait0 = (runqueue_wait(pids), runqueue_wait([os.getpid()]))
+        recorder = PerfRecorder(pids, profile_hz) if profile_hz and pids else None
+        if recorder is not None:
+            recorder.start()
         t0 = time.monotonic()
         bench.measuring = True
         if replayer is not None:
@@ -219,6 +232,8 @@ class Load:
             replayer.measuring = False
         t1 = time.monotonic()
         cpu1 = sum(proc_cpu(pid) for pid in pids)
+        # perf stops and its samples are read off the loop: the generator keeps its media flowing
+        samples = await asyncio.to_thread(recorder.stop) if recorder is not None else None
         gen1 = sum(os.times()[:2])
         gen_user1 = os.times()[0]
         drops1 = (udp_drops(pids), udp_drops([os.getpid()]))
@@ -355,6 +370,8 @@ class Load:
             "signaling_errors": sorted({e for p in people for e in p.errors}),
             "unknown_ssrc_packets": sum(p.unknown for p in people),
         }
+        if samples is not None:
+            out["cpu_profile"] = breakdown(samples, out["cpu_us_per_forwarded_packet"])
         return out
 
     def negotiated(self) -> dict[str, Any]:
@@ -497,6 +514,7 @@ async def run_size(
     timed: int = 1,
     sample_mask: int = DEFAULT_SAMPLE_MASK,
     progress: Progress = common.progress,
+    profile_hz: int = 0,
 ) -> dict[str, Any]:
     """``rooms`` rooms joined at once, one measured window, everyone leaves."""
     gc.collect()
@@ -525,6 +543,7 @@ async def run_size(
                 fps=fps,
                 label=label,
                 generator_cores=generator_cores(client_cpus),
+                profile_hz=profile_hz,
             )
             out["negotiated"] = load.negotiated()
             return out

@@ -42,6 +42,12 @@ package, started here with its own configuration), right after ours, with the sa
 medians, each pair's and the median ``ratio_peer_over_ours`` of CPU per forwarded packet, and what each
 side negotiated (SRTP profile, extensions, TWCC, RTX).
 
+``--profile [HZ]``: ``perf record -g`` on the server (and on Janus) over each measured window; the
+report adds ``cpu_profile``: µs per forwarded packet by bucket (kernel send, the loopback delivery
+charged to the sender, receive, SRTP, interpreter, the SFU's own native code, ...), each bucket's
+largest functions, and ``transport_us`` (kernel UDP + SRTP); plot ``<report>-profile.png``
+(``benchmarks/cpu_profile.py``).
+
 ``--baseline``: the same participants (aiortc generator) through aiortc's
 MediaRelay with re-encoding (decode once per publisher, encode once per
 subscriber, as aiortc's examples do), so every report carries our ratio
@@ -53,6 +59,7 @@ against it from the same run.
     .venv/bin/python benchmarks/sfu_load.py --rooms 4 --workers 2        # 1 vs 2 processes
     .venv/bin/python benchmarks/sfu_load.py --url http://host:8080 --server-pid 1234 --rooms 2
     .venv/bin/python benchmarks/sfu_load.py --rooms 5 --peer janus --pairs 3 --no-baseline   # + Janus, alternating
+    .venv/bin/python benchmarks/sfu_load.py --rooms 5 --peer janus --no-baseline --profile   # where the CPU goes
 
 This module is the command and its orchestration; the participants and their measured windows are
 ``benchmarks/load_rooms.py``, the sweep ``benchmarks/load_sweep.py``, the plots and ratios
@@ -76,6 +83,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import common  # noqa: E402
 from benchmarks.aiortc_participants import CLIENT_RCVBUF  # noqa: E402
 from benchmarks.common import command_line, machine, write_report  # noqa: E402
+from benchmarks.cpu_profile import plot as plot_profile  # noqa: E402
+from benchmarks.cpu_profile import profile_line  # noqa: E402
 from benchmarks.load_report import (  # noqa: E402
     baseline_ratio,
     pair_summary,
@@ -206,6 +215,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     sockets=args.generator_sockets,
                     timed=args.timed_per_room,
                     sample_mask=sample_mask,
+                    profile_hz=args.profile,
                 )
                 # with a peer: ours and the peer's alternate (A B A B ...), so a change in the
                 # machine's other load falls on both sides alike
@@ -221,6 +231,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         **common_args,
                     )
                     print(f"\n{rooms}x{args.participants}{tag}: {summary_line(result)}", file=sys.stderr)
+                    if "cpu_profile" in result:
+                        print(profile_line(result["cpu_profile"]), file=sys.stderr)
                     report["runs"].append(result)
                     if janus is not None:  # the same rooms through Janus, right after ours
                         peer = await run_size(
@@ -232,6 +244,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                             **common_args,
                         )
                         print(f"\njanus {rooms}x{args.participants}{tag}: {summary_line(peer)}", file=sys.stderr)
+                        if "cpu_profile" in peer:
+                            print(profile_line(peer["cpu_profile"]), file=sys.stderr)
                         result.update(peer_comparison(result, peer))
                         pairs.append((result, peer))
                 if pairs:
@@ -387,6 +401,16 @@ def main() -> int:
         default=1,
         help="with --peer: ours and the peer's run alternate this many times per room count (A B A B ...)",
     )
+    ap.add_argument(
+        "--profile",
+        type=int,
+        nargs="?",
+        const=1999,
+        default=0,
+        metavar="HZ",
+        help="record the server(s) with perf over each measured window (default 1999 Hz) and report where "
+        "the CPU went per forwarded packet (benchmarks/cpu_profile.py); draws <report>-profile.png",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="results directory (default benchmarks/results)")
     ap.add_argument("--no-plot", action="store_true")
@@ -395,6 +419,10 @@ def main() -> int:
         common.RESULTS = Path(args.out)
     if args.sweep and args.url:
         ap.error("--sweep starts its own servers (1 vs 2 workers): no --url")
+    if args.profile and args.sweep:
+        ap.error("--profile records room counts (no --sweep)")
+    if args.profile and args.url and not args.server_pid:
+        ap.error("--profile with --url needs --server-pid")
     if args.peer == "janus" and args.sweep:
         ap.error("--peer janus runs room counts (no --sweep): run the sweep, then --peer janus --rooms N at its load")
     random.seed(args.seed)
@@ -410,6 +438,9 @@ def main() -> int:
             plot_peer(report, path.with_suffix(".png"))
         else:
             plot(report, path.with_suffix(".png"))
+        if args.profile:
+            runs = [run for r in report["runs"] for run in (r, r.get("peer")) if run]
+            plot_profile(runs, path.with_name(path.stem + "-profile.png"))
     print(json.dumps(report, indent=2, default=str))
     print(f"report: {path}" + ("" if args.no_plot else f"  plot: {path.with_suffix('.png')}"), file=sys.stderr)
     return 0
