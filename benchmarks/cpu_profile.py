@@ -11,7 +11,8 @@ object its leaf frame ran in and, inside the kernel, by the system call or softi
 - ``kernel_receive``: ``recvmmsg``/``recvmsg``/``recvfrom``;
 - ``kernel_wait``: ``epoll``, scheduling, futexes, sleeps;
 - ``kernel_other``;
-- ``srtp``: libsrtp and the cipher code it calls (pylibsrtp's bundle, Debian's libsrtp2, libcrypto);
+- ``srtp``: libsrtp and the cipher code it calls (pylibsrtp's bundle with its OpenSSL; Debian's
+  libsrtp2, Janus's, with NSS: libsoftokn3, libfreebl, libnspr4 ...);
 - ``interpreter``: CPython (the Python code of the server and the objects our Cython touches);
 - ``sfu_code``: the SFU's own native code (our Cython modules; Janus's binary, plugin, glib, libnice);
 - ``libc`` (malloc, memcpy), ``event_loop`` (uvloop), ``other``.
@@ -22,7 +23,8 @@ pays on this bench, whatever its own code does: sending, the loopback delivery c
 receiving and SRTP. They are measured in the live process, so how warm the server keeps its caches
 shows in them too. ``perf`` costs the server something: a profiled 5 x 5 window read about 5 %
 above an unprofiled one (two alternating pairs, session 14), so compare profiled runs with
-profiled runs.
+profiled runs. With ``PEERLEARN_PROFILE_KEEP=1`` each window's ``perf.data`` is kept (its path is
+printed) for ``perf report -i``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -57,6 +60,9 @@ _SEND = ("sendmmsg", "sendmsg", "sendto", "__sys_sendmsg")
 _RECEIVE = ("recvmmsg", "recvmsg", "recvfrom", "__sys_recvmsg")
 _WAIT = ("epoll", "schedule", "futex", "nanosleep", "poll_schedule", "do_select", "do_sys_poll")
 _DELIVERY = ("net_rx_action", "process_backlog", "__netif_receive_skb")
+# the cipher code under libsrtp: OpenSSL (pylibsrtp bundles its own), or NSS and NSPR, which Debian's
+# libsrtp2 (Janus's) is built on
+_CRYPTO = ("libcrypto", "libsoftokn3", "libfreebl", "libnss3", "libnssutil3", "libnspr4", "libplds4", "libplc4")
 
 
 class ProfileError(RuntimeError):
@@ -83,7 +89,7 @@ def kernel_bucket(kernel_frames: Iterable[str]) -> str:
 def object_bucket(dso: str) -> str:
     """The bucket of a sample whose leaf frame ran in user space, from its object's path."""
     name = os.path.basename(dso)
-    if "srtp" in dso or name.startswith("libcrypto"):
+    if "srtp" in dso or name.startswith(_CRYPTO):
         return "srtp"
     if name.startswith("libpython") or name.startswith("python3") or "/lib-dynload/" in dso:
         return "interpreter"
@@ -198,7 +204,10 @@ class PerfRecorder:
             text=True,
             check=False,
         )
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if os.environ.get("PEERLEARN_PROFILE_KEEP"):  # to read further with ``perf report -i``
+            print(f"\nperf data kept: {self.path}", file=sys.stderr)
+        else:
+            shutil.rmtree(self._dir, ignore_errors=True)
         if script.returncode != 0:
             raise ProfileError(f"perf script failed: {script.stderr.strip()[-300:]}")
         return classify(script.stdout.splitlines())
