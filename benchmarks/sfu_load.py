@@ -72,6 +72,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import uuid
@@ -421,6 +422,8 @@ def main() -> int:
         ap.error("--sweep starts its own servers (1 vs 2 workers): no --url")
     if args.profile and args.sweep:
         ap.error("--profile records room counts (no --sweep)")
+    if args.profile and shutil.which("perf") is None:
+        ap.error("--profile needs perf (Debian: apt-get install linux-perf; make system-deps installs it)")
     if args.profile and args.url and not args.server_pid:
         ap.error("--profile with --url needs --server-pid")
     if args.peer == "janus" and args.sweep:
