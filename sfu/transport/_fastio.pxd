@@ -100,6 +100,9 @@ cdef class Destination:
     cdef sockaddr_storage addr
     cdef socklen_t addrlen
     cdef readonly tuple address
+    # its route refused a GSO message (no checksum offload, IPsec, a path MTU under the segment
+    # size): its packets go one datagram each, the other destinations keep GSO
+    cdef public bint gso_refused
 
 
 cdef class SendBatch:
@@ -121,6 +124,7 @@ cdef class SendBatch:
     cdef public bint gso
     cdef readonly unsigned long long gso_messages  # messages of more than one segment sent
     cdef readonly unsigned long long gso_segments  # the datagrams those carried
+    cdef readonly unsigned long long gso_refusals  # destinations whose route refused GSO
     cdef mmsghdr gmsgs[MAX_BATCH]
     cdef iovec giov[MAX_BATCH]
     cdef char gctl[MAX_BATCH][GSO_CONTROL]

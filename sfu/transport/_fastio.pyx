@@ -16,7 +16,7 @@ where is decided in Python.
 
 from libc.stdint cimport uintptr_t, uint16_t
 from libc.string cimport memcmp, memcpy, memset
-from libc.errno cimport errno, EAGAIN, EINTR, EINVAL, EIO
+from libc.errno cimport errno, EAGAIN, EINTR, EINVAL, EIO, EMSGSIZE
 from libc.stdlib cimport malloc, free
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 
@@ -215,16 +215,21 @@ cdef class SendBatch:
 
         With ``gso`` (the default), each destination's run of packets leaves as one message with
         UDP_SEGMENT: the kernel builds, routes and queues one buffer for the run and cuts it into
-        the same datagrams on the way out (a video frame's packets to one subscriber). A route
-        that refuses GSO turns it off for this batch, and the packets go one message each."""
+        the same datagrams on the way out (a video frame's packets to one subscriber). A
+        destination whose route refuses GSO is marked, and its packets go one message each from
+        then on; the others keep GSO."""
         cdef int rc
         cdef int i
-        if self.gso and self.count - self.head > 1:
+        cdef int tries = 0
+        while self.gso and self.count - self.head > 1 and tries <= MAX_BATCH:
+            tries += 1  # each retry has marked one more destination: at most one per entry
             rc = gso_flush(self, fd)
             if rc == 0:
                 return 0
             if rc == 1:
                 return self.count - self.head  # EAGAIN: the rest wait, each destination's in order
+            # 2: a destination refused GSO and is marked (it cannot form a group again): the
+            # rest go again
         while self.head < self.count:
             rc = sendmmsg(fd, &self.msgs[self.head], self.count - self.head, MSG_DONTWAIT)
             if rc < 0:

@@ -23,6 +23,10 @@ cdef int gso_group(SendBatch self) noexcept:
         n += 1
         k = 1
         total = size
+        if (<Destination>self.dests[i]).gso_refused:
+            self.gcount[groups] = 1  # its route refused GSO: one datagram per message
+            groups += 1
+            continue
         for j in range(i + 1, self.count):
             if taken[j] or <void *>self.msgs[j].msg_hdr.msg_name != dest:
                 continue
@@ -41,8 +45,8 @@ cdef int gso_group(SendBatch self) noexcept:
     return groups
 
 cdef int gso_flush(SendBatch self, int fd) except -1:
-    """0: all sent (or lost as on the wire); 1: EAGAIN, the unsent kept in order; 2: the
-    route refused GSO, ``gso`` is off and the unsent are back in the batch for one by one."""
+    """0: all sent (or lost as on the wire); 1: EAGAIN, the unsent kept in order; 2: a
+    destination's route refused GSO: it is marked, and the unsent are back in the batch."""
     cdef int groups = gso_group(self)
     cdef int g, t, rc, first
     cdef mmsghdr *m
@@ -74,9 +78,11 @@ cdef int gso_flush(SendBatch self, int fd) except -1:
             if errno == EAGAIN:
                 gso_keep(self, self.gstart[g])
                 return 1
-            if self.gcount[g] > 1 and (errno == EIO or errno == EINVAL):
-                # no checksum offload on the route, IPsec, or a path MTU under the segment size
-                self.gso = False
+            if self.gcount[g] > 1 and (errno == EIO or errno == EINVAL or errno == EMSGSIZE):
+                # no checksum offload on the route (EIO), IPsec (EINVAL), or a path MTU under the
+                # segment size (EMSGSIZE; a datagram alone is fragmented and gets through)
+                (<Destination>self.dests[self.order[self.gstart[g]]]).gso_refused = True
+                self.gso_refusals += 1
                 gso_keep(self, self.gstart[g])
                 return 2
             self.refused += self.gcount[g]  # unreachable and the like: lost, as with sendto

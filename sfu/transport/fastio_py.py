@@ -56,9 +56,10 @@ class SrtpContext:
 class Destination:
     """A remote UDP address (validated as an IP address, like the native one)."""
 
-    __slots__ = ("address", "family")
+    __slots__ = ("address", "family", "gso_refused")
 
     def __init__(self, address: tuple[Any, ...]) -> None:
+        self.gso_refused = False  # as the native one's; no GSO here, so never set
         host, port = address[0], int(address[1])
         for family in (socket.AF_INET, socket.AF_INET6):
             try:
@@ -89,6 +90,7 @@ class SendBatch:
         self.gso = False
         self.gso_messages = 0
         self.gso_segments = 0
+        self.gso_refusals = 0
 
     @property
     def pending(self) -> int:
