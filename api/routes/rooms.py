@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from datetime import datetime, timezone
@@ -12,6 +13,7 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from api.auth import CurrentUser
+from api.broker import MemoryBroker
 from api.context import Context
 from api.errors import ApiError
 from api.keys import BROKER, LIVE_ROOMS, METRICS, PLACEMENT, ROOM_SOCKETS
@@ -21,7 +23,7 @@ from api.routing import ApiRoutes, path_id
 from api.realtime import same_origin
 from api.schemas.rooms import RoomTokenOut
 from api.services import room_access, rooms
-from api.services.notifications import session_channel
+from api.services.notifications import session_channel, user_channel
 from sfu import ParticipantInfo, ice_servers, serve_participant
 
 log = logging.getLogger(__name__)
@@ -154,7 +156,10 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     sockets.add(ws)
     gauge = request.app[METRICS].websockets.labels("room")
     gauge.inc()
-    watcher = asyncio.create_task(_close_when_revoked(ctx, ws, admission.jti), name=f"room-{sid}-revocation")
+    watcher = asyncio.create_task(
+        _close_when_revoked(ctx, request.app[BROKER], ws, admission.jti, sid, admission.user_id),
+        name=f"room-{sid}-revocation",
+    )
     try:
         await serve_participant(
             router,
@@ -181,20 +186,32 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
 CLOSE_SIGNED_OUT = 4001
 
 
-async def _close_when_revoked(ctx: Context, ws: web.WebSocketResponse, room_jti: str) -> None:
-    """A participant whose login session ended (logout, password change, deactivation) leaves
-    the room within a check interval, in whichever process holds the socket."""
+async def _close_when_revoked(
+    ctx: Context, broker: MemoryBroker, ws: web.WebSocketResponse, room_jti: str, session_id: int, user_id: int
+) -> None:
+    """A participant whose seat or login session ended (a cancelled booking or class, logout,
+    password change, deactivation) leaves the room at once, in whichever process holds the
+    socket: every such change is followed by a message on the user's or the class's channel
+    (a notification, a seat count, a sign-out), and each wakes this check. A refunded learner
+    must not keep watching (docs/money.md). The periodic check covers a message lost with a
+    broker outage."""
     interval = ctx.settings.room_revocation_check_seconds
+    wake = asyncio.Event()
+    sub = await broker.subscribe({user_channel(user_id), session_channel(session_id)}, sink=lambda _m: wake.set())
     try:
         while not ws.closed:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), interval)
+            wake.clear()
             if not await room_access.still_valid(ctx.db, room_jti):
-                await ws.close(code=CLOSE_SIGNED_OUT, message=b"signed out")
+                await ws.close(code=CLOSE_SIGNED_OUT, message=b"seat or sign-in ended")
                 return
     except asyncio.CancelledError:
         pass
     except Exception:  # noqa: BLE001 - e.g. the database is away: the socket stays, as it would have
         log.warning("room token revocation check failed", exc_info=True)
+    finally:
+        await sub.close()
 
 
 PROXY_CONNECT_TIMEOUT = 3.0

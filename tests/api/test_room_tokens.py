@@ -126,6 +126,41 @@ async def test_signing_out_closes_the_room_socket(aiohttp_client, settings) -> N
     assert ws.close_code == 4001
 
 
+@pytest.mark.parametrize("who_cancels", ["learner", "mentor"])
+async def test_a_cancelled_seat_leaves_the_room_at_once(aiohttp_client, settings, who_cancels: str) -> None:
+    """A learner whose booking is cancelled (by them, or with the whole class by the mentor) is
+    put out of the open room right away, not at the next periodic check (set to a minute here):
+    a seat given back, refunded or not, does not keep watching or chatting."""
+    from dataclasses import replace
+
+    from api.app import create_app
+
+    client = await aiohttp_client(create_app(replace(settings, room_revocation_check_seconds=60)))
+    mentor = await signup(client, "mentor")
+    learner = await signup(client, "learner")
+    sid = await make_session(client, mentor.id, starts_in=timedelta(minutes=5))
+    booked = await learner.post("/api/bookings/create", json={"session_id": sid})
+    assert booked.status == 201, await booked.text()
+    booking_id = (await booked.json())["id"]
+    sockets = {}
+    for who, user in (("mentor", mentor), ("learner", learner)):
+        sockets[who] = await client.ws_connect(f"/ws/room/{sid}?token={await _room_token(user, sid)}")
+        await sockets[who].send_json({"type": "join"})
+        assert (await sockets[who].receive_json(timeout=5))["type"] == "joined"
+    if who_cancels == "learner":
+        resp = await learner.post(f"/api/bookings/{booking_id}/cancel")
+    else:
+        resp = await mentor.post(f"/api/sessions/{sid}/cancel", json={"reason": "ill"})
+    assert resp.status == 200, await resp.text()
+    ws = sockets["learner"]
+    while (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
+        pass  # what was queued for the learner, then the close (a timeout fails the test)
+    assert ws.close_code == 4001
+    if who_cancels == "learner":  # the mentor's class goes on
+        assert not sockets["mentor"].closed
+    await sockets["mentor"].close()
+
+
 async def test_a_page_never_sees_the_room_token(client, mentor) -> None:
     """Signed in by cookie (as the room page is), the token response carries no token, in the
     body or in the socket URL; the HttpOnly cookie alone admits the page's socket."""
