@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.http_exceptions import BadHttpMessage
 from pydantic import ValidationError
 
 from api.services.errors import (
@@ -118,7 +119,7 @@ def unauthorized(message: str = "Authentication required.") -> ApiError:
 def from_validation(exc: ValidationError) -> ApiError:
     fields: dict[str, str] = {}
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "__root__"
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "__root__"
         fields.setdefault(loc, str(err.get("msg", "invalid")))
     return ApiError(400, "validation_error", "Some fields are invalid.", fields)
 
@@ -193,6 +194,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(request, from_domain(err))
     except ValidationError as exc:
         return error_response(request, from_validation(exc))
+    except BadHttpMessage as exc:  # a body aiohttp cannot parse, e.g. a NUL in a multipart header
+        return error_response(
+            request, ApiError(400, "malformed_request", f"The request could not be read: {exc.message}")
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

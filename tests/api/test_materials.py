@@ -65,6 +65,26 @@ async def test_type_is_checked_by_content_not_name(client, mentor, booked):
     assert not list((client.app[SETTINGS].data_dir / "materials" / str(booked)).glob("*.tmp"))
 
 
+async def test_a_malformed_multipart_header_is_a_readable_400(client, mentor, booked):
+    """A NUL in the part's filename cannot be parsed: the mentor gets a 400 saying so (it was a
+    500), and nothing is stored."""
+    boundary = "xYzBoundary"
+    body = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="a\x00b.txt"\r\n'
+        "Content-Type: text/plain\r\n\r\n"
+        f"hello\r\n--{boundary}--\r\n"
+    ).encode()
+    resp = await mentor.post(
+        f"/api/sessions/{booked}/materials",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["error"]["code"] == "malformed_request"
+    assert (await (await mentor.get(f"/api/sessions/{booked}/materials")).json())["items"] == []
+
+
 async def test_files_larger_than_a_request_body_are_taken(client, learner, mentor, booked):
     big = PDF + b"%" * (6 * 1024 * 1024)  # over the 5 MB limit of JSON bodies
     resp = await upload(mentor, booked, "big.pdf", big)
