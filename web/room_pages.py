@@ -10,6 +10,7 @@ from aiohttp import web
 
 from api.auth import CurrentUser
 from api.keys import DB
+from api.services.feedback import rating_of
 from api.services.room_access import room_entry
 from web.pages import DASHBOARDS, guard, render
 
@@ -24,6 +25,7 @@ async def room(request: web.Request, user: CurrentUser) -> web.Response:
     entry = await room_entry(request.app[DB], int(request.match_info["id"]), user.id)
     role = entry.role
     leave_to = SESSIONS_PAGES.get(role, DASHBOARDS.get(user.role, "/"))
+    my_rating = await rating_of(request.app[DB], entry.session_id, user.id) if role == "learner" else None
     return render(
         request,
         "room/room.html",
@@ -33,6 +35,7 @@ async def room(request: web.Request, user: CurrentUser) -> web.Response:
             "session_status": entry.status.value,
             "mentor_name": entry.mentor_name,
             "room_role": role,
+            "my_rating": my_rating,
             "leave_to": leave_to,
             "feedback_to": "/learner/sessions?view=past" if role == "learner" else DASHBOARDS.get(user.role, "/"),
             "dashboard": DASHBOARDS.get(user.role, "/"),

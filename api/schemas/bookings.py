@@ -46,6 +46,8 @@ class BookingOut(BaseModel):
     booked_starts_at: datetime | None = None
     booked_duration_min: int | None = None
     terms_changed: bool = False
+    # the learner's own rating of the class (1-5), once given: the page shows it instead of a form
+    my_rating: int | None = None
     session: BookingSession
 
 

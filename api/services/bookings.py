@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Context
 from api.mailer import Attachment
-from api.models import Booking, BookingStatus, Journal, Notification, Session, SessionStatus, User
+from api.models import Booking, BookingStatus, Feedback, Journal, Notification, Session, SessionStatus, User
 from api.schemas.bookings import BookingCancelOut, BookingOut, BookingPage, BookingSession
 from api.services import accounts, catalog_reads, ics, notifications, room_access, session_state
 from api.services.money import charges, ledger, settlement
@@ -67,7 +67,9 @@ def idempotency_mismatch() -> Unprocessable:
     return Unprocessable("This Idempotency-Key was already used with a different request.", code="idempotency_mismatch")
 
 
-def to_out(b: Booking, sess: Session, mentor_name: str, refunded: bool = False) -> BookingOut:
+def to_out(
+    b: Booking, sess: Session, mentor_name: str, refunded: bool = False, my_rating: int | None = None
+) -> BookingOut:
     return BookingOut(
         id=b.id,
         session_id=b.session_id,
@@ -84,6 +86,7 @@ def to_out(b: Booking, sess: Session, mentor_name: str, refunded: bool = False) 
         booked_starts_at=b.booked_starts_at,
         booked_duration_min=b.booked_duration_min,
         terms_changed=b.status == BookingStatus.confirmed and settlement.terms_changed(b, sess),
+        my_rating=my_rating,
         session=BookingSession(
             id=sess.id,
             title=sess.title,
@@ -103,7 +106,20 @@ async def _out(s: AsyncSession, b: Booking) -> BookingOut:
     assert sess is not None
     mentor = await s.get(User, sess.mentor_id)
     refunded = await ledger.journal_by_key(s, f"refund:booking:{b.id}") is not None
-    return to_out(b, sess, mentor.full_name if mentor else "", refunded)
+    rating = (await _ratings(s, b.learner_id, [b.session_id])).get(b.session_id)
+    return to_out(b, sess, mentor.full_name if mentor else "", refunded, rating)
+
+
+async def _ratings(s: AsyncSession, learner_id: int, session_ids: list[int]) -> dict[int, int]:
+    """The learner's ratings of these classes, by session id (one query for a page)."""
+    if not session_ids:
+        return {}
+    rows = await s.execute(
+        select(Feedback.session_id, Feedback.rating).where(
+            Feedback.author_id == learner_id, Feedback.session_id.in_(session_ids)
+        )
+    )
+    return {int(sid): int(rating) for sid, rating in rows.all()}
 
 
 async def _by_key(s: AsyncSession, learner_id: int, key: str) -> Booking | None:
@@ -488,8 +504,12 @@ async def list_bookings(
             if keys
             else set()
         )
+        ratings = await _ratings(s, learner_id, [b.session_id for b, _, _ in rows])
     return BookingPage(
-        items=[to_out(b, sess, name, f"refund:booking:{b.id}" in refunded) for b, sess, name in rows],
+        items=[
+            to_out(b, sess, name, f"refund:booking:{b.id}" in refunded, ratings.get(b.session_id))
+            for b, sess, name in rows
+        ],
         total=total,
         page=page,
         page_size=page_size,

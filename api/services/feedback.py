@@ -30,6 +30,16 @@ def to_out_feedback(f: Feedback) -> FeedbackOut:
     )
 
 
+async def rating_of(db: Database, session_id: int, author_id: int) -> int | None:
+    """The rating this participant gave the session, if any (the room's end screen shows it
+    instead of asking again)."""
+    async with db.read() as s:
+        rating = await s.scalar(
+            select(Feedback.rating).where(Feedback.session_id == session_id, Feedback.author_id == author_id)
+        )
+    return int(rating) if rating is not None else None
+
+
 def _already() -> Conflict:
     return Conflict("You already left feedback for this session.", code="already_reviewed")
 

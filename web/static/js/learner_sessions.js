@@ -71,6 +71,13 @@ function pastArea(b) {
     box.append(h("p", { class: "text-sm text-slate-600", text: "You did not join this class: a no-show is not refunded." }));
     return box;
   }
+  if (b.my_rating) {
+    box.append(h("p", { class: "text-sm text-slate-600", "data-testid": "my-rating" },
+      "You rated this session ",
+      h("span", { class: "text-amber-500", "aria-hidden": "true", text: "★".repeat(b.my_rating) }),
+      h("span", { class: "sr-only", text: `${b.my_rating} of 5 stars` }), ". Thank you!"));
+    return box;
+  }
   const stars = h("div", { class: "flex gap-1", role: "radiogroup", "aria-label": "Rating" });
   for (let i = 1; i <= 5; i++) {
     const id = `r-${s.id}-${i}`;

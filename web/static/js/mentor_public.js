@@ -16,6 +16,25 @@ const dayKey = (iso) => new Intl.DateTimeFormat("en-CA", { timeZone: viewerZone,
 const clock = (iso, timeZone) => new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", timeZone }).format(new Date(iso));
 const zoneName = (iso, timeZone) => new Intl.DateTimeFormat("en", { timeZone, timeZoneName: "short" }).formatToParts(new Date(iso)).find((p) => p.type === "timeZoneName")?.value || timeZone;
 
+// [Follow] / [Following]: a learner follows the mentor (POST/DELETE /api/mentors/{id}/follow,
+// idempotent); the count beside it is the server's after the change.
+const followBtn = document.getElementById("follow");
+followBtn?.addEventListener("click", async () => {
+  const following = followBtn.getAttribute("aria-pressed") === "true";
+  followBtn.disabled = true;
+  try {
+    const out = await api(`/api/mentors/${mentorId}/follow`, { method: following ? "DELETE" : "POST" });
+    followBtn.setAttribute("aria-pressed", out.following ? "true" : "false");
+    followBtn.textContent = out.following ? "Following" : "Follow";
+    document.getElementById("followers").textContent = `${out.followers} follower${out.followers === 1 ? "" : "s"}`;
+    toast(out.following ? "Following: your recommendations take this mentor into account." : "You no longer follow this mentor.", { kind: "success", timeout: 3000 });
+  } catch (e) {
+    showError(e, { box: document.getElementById("mentor-error") });
+  } finally {
+    followBtn.disabled = false;
+  }
+});
+
 function renderHead(m) {
   const rating = m.rating?.count ? `★ ${Number(m.rating.average).toFixed(1)} (${m.rating.count} reviews) · ` : "";
   document.getElementById("mentor-head").replaceChildren(avatarEl(m.avatar_url, m.full_name, "h-16 w-16 text-xl"),
