@@ -274,6 +274,8 @@ async def update_session(ctx: Context, viewer: Viewer, session_id: int, data: Se
                 raise Invalid(
                     "A published session must start in the future.", fields={"starts_at": "must be in the future"}
                 )
+            if sess.status == S.scheduled:
+                _within_horizon(changes["starts_at"])
         if sess.seats_taken > 0:
             for key in ("price_cents", "currency"):
                 if key in changes and changes[key] != getattr(sess, key):
@@ -327,6 +329,15 @@ async def update_session(ctx: Context, viewer: Viewer, session_id: int, data: Se
     return out
 
 
+# How far ahead a class may be sold: a learner's money is held until the class, so not for decades.
+BOOKING_HORIZON = timedelta(days=365)
+
+
+def _within_horizon(starts_at: datetime) -> None:
+    if starts_at > utcnow() + BOOKING_HORIZON:
+        raise Invalid("A session can be published at most a year ahead.", fields={"starts_at": "at most a year ahead"})
+
+
 async def publish_session(ctx: Context, viewer: Viewer, session_id: int) -> SessionDetail:
     """draft -> scheduled: needs a future start and a capacity within the platform maximum."""
     limits = await platform_settings(ctx.db)
@@ -339,6 +350,7 @@ async def publish_session(ctx: Context, viewer: Viewer, session_id: int) -> Sess
             raise Invalid(
                 "The session must start in the future to be published.", fields={"starts_at": "must be in the future"}
             )
+        _within_horizon(sess.starts_at)
         if sess.capacity > limits["max_capacity"]:
             raise Invalid(
                 f"Capacity may be at most {limits['max_capacity']}.",

@@ -114,6 +114,15 @@ async def test_publish_rules(client, mentor):
     assert resp.status == 200 and (await resp.json())["status"] == "scheduled"
     resp = await mentor.post(f"/api/sessions/{d['id']}/publish")
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "invalid_status"
+    # sold at most a year ahead: a learner's money is not held for decades
+    far = (datetime.now(timezone.utc) + timedelta(days=20 * 365)).isoformat()
+    d = await draft(mentor, starts_at=far)
+    resp = await mentor.post(f"/api/sessions/{d['id']}/publish")
+    assert resp.status == 400 and "starts_at" in (await resp.json())["error"]["fields"]
+    assert (await (await mentor.get(f"/api/sessions/{d['id']}")).json())["status"] == "draft"
+    pub = await published(mentor)
+    resp = await mentor.post(f"/api/sessions/{pub['id']}/update", json={"starts_at": far})
+    assert resp.status == 400 and "starts_at" in (await resp.json())["error"]["fields"]
 
 
 async def test_cancel_refunds_every_booking_and_notifies(client, mentor, admin):
