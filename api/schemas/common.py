@@ -17,11 +17,27 @@ def single_line(value: str) -> str:
     """
     if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
         raise ValueError("must be a single line without control characters")
+    if any(c in BIDI_CONTROLS for c in value):
+        # U+202E "Admin" shows as "nimdA" reversed onto whatever follows it: a spoofed name
+        raise ValueError("must not contain text-direction override characters")
+    return value
+
+
+# Unicode's explicit embeddings, overrides and isolates: they reorder the text that follows
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def visible(value: str) -> str:
+    """Refuse text with nothing to see: only spaces and invisible format characters (zero-width
+    spaces and joiners), which pass a length check but show as nothing."""
+    if not any(not c.isspace() and unicodedata.category(c) != "Cf" for c in value):
+        raise ValueError("must contain visible characters")
     return value
 
 
 SingleLine = AfterValidator(single_line)
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), SingleLine]
+Visible = AfterValidator(visible)
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), SingleLine, Visible]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60), SingleLine]
 Tags = Annotated[list[Tag], Field(max_length=20)]
 

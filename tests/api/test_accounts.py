@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import base64
 import io
 import json
@@ -56,6 +58,24 @@ async def test_register_validation_and_duplicates(client) -> None:
         "/api/auth/register", json={"email": "dup@example.com", "password": PASSWORD, "full_name": "Again"}
     )
     assert dup.status == 409 and (await dup.json())["error"]["code"] == "email_taken"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["\u202eAdmin", "Eve\u2066 (mentor)\u2069", "\u200b\u200b", "\u200d \u2060"],
+    ids=["right-to-left-override", "isolate", "zero-width-only", "joiners-only"],
+)
+async def test_a_name_that_spoofs_or_shows_nothing_is_refused(client, name: str) -> None:
+    """Names show in chat, rooms and e-mails: a text-direction override ("\u202eAdmin" reads
+    backwards onto what follows) or a name of invisible characters is a 400 on the name."""
+    resp = await client.post(
+        "/api/auth/register", json={"email": "spoof@example.com", "password": PASSWORD, "full_name": name}
+    )
+    assert resp.status == 400 and "full_name" in (await resp.json())["error"]["fields"]
+    ok = await client.post(  # right-to-left scripts themselves are names like any other
+        "/api/auth/register", json={"email": "rtl@example.com", "password": PASSWORD, "full_name": "\u05d3\u05e0\u05d4"}
+    )
+    assert ok.status == 201, await ok.text()
 
 
 async def test_self_registration_as_admin_refused(client) -> None:
