@@ -167,6 +167,11 @@ def test_admin_ml_metrics_compares_models_and_trains_now(tab: Tab) -> None:
     expect(page.locator("#history-chart svg[role='img']")).to_be_visible()
     expect(page.locator("#online-totals")).to_contain_text("CTR")
     tab.shot("admin-ml-metrics")
+    # on a phone the charts' tables for screen readers must not widen the page
+    page.set_viewport_size({"width": 390, "height": 844})
+    tab.goto("/admin/ml-metrics")
+    expect(page.locator("#history-chart svg[role='img']")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, "ML metrics scroll sideways on a phone"
     assert tab.console_errors == []
 
 
@@ -191,6 +196,9 @@ def test_admin_on_a_phone_scrolls_subtabs_and_shows_tables_as_cards(phone: Tab) 
     for path in ADMIN_TABS:
         phone.goto(path)
         expect(page.locator("[aria-busy='true']")).to_have_count(0)
+        page.wait_for_load_state("networkidle")  # charts drawn from what the page fetched
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} scrolls sideways on a phone ({width} px)"
     phone.goto("/admin/users")
     nav = page.get_by_role("navigation", name="Dashboard sections")
     assert nav.evaluate("el => el.scrollWidth > el.clientWidth"), "subtabs scroll sideways"

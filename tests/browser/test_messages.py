@@ -29,6 +29,9 @@ def test_learner_messages_a_mentor_from_the_profile_and_the_mentor_answers_live(
     phone.goto(f"/mentors/{mentor.user['id']}")  # type: ignore[index]
     phone.page.get_by_test_id("message-mentor").click()
     expect(phone.page.get_by_text("Write the first message to Test Mentor")).to_be_visible()
+    phone.page.get_by_label("Message to Test Mentor").fill("   ")  # nothing to send: the page says so
+    phone.page.get_by_role("button", name="Send").click()
+    expect(phone.page.locator("#composer-error")).to_have_text("Write a message first.")
     phone.page.get_by_label("Message to Test Mentor").fill("Hi! <b>Is</b> asyncio covered in your class?")
     phone.page.get_by_role("button", name="Send").click()
     expect(phone.page).to_have_url(re.compile(r"/messages/\d+$"))

@@ -61,7 +61,12 @@ async function markRead() {
 form.addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const body = input.value.trim();
-  if (!body) return;
+  if (!body) {
+    // nothing to send: say so rather than do nothing (what the server answers to blank text)
+    showError({ message: "Write a message first." }, { box: errorBox });
+    input.focus();
+    return;
+  }
   const button = document.getElementById("send-button");
   button.disabled = true;
   try {

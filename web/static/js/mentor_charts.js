@@ -20,10 +20,12 @@ function niceMax(v) {
   return 10 * p;
 }
 
+// The chart's figures for screen readers. The box is the sr-only element, not the table: a table
+// lays out as wide as its cells whatever its width says, and widened a phone's page sideways.
 function srTable(caption, head, rows) {
-  return h("table", { class: "sr-only" }, h("caption", { text: caption }),
+  return h("div", { class: "sr-only" }, h("table", {}, h("caption", { text: caption }),
     h("thead", {}, h("tr", {}, head.map((x) => h("th", { scope: "col", text: x })))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((x) => h("td", { text: x }))))));
+    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((x) => h("td", { text: x })))))));
 }
 
 function frame(width, height, pad, max, format, ticks = 4) {
