@@ -116,11 +116,18 @@ def unauthorized(message: str = "Authentication required.") -> ApiError:
     return ApiError(401, "unauthorized", message)
 
 
+EMAIL_INVALID = "Enter an e-mail address you can receive mail at, like name@example.com."
+
+
 def from_validation(exc: ValidationError) -> ApiError:
     fields: dict[str, str] = {}
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ())) or "__root__"
-        fields.setdefault(loc, str(err.get("msg", "invalid")))
+        msg = str(err.get("msg", "invalid"))
+        if msg.lower().startswith("value is not a valid email address"):
+            # email-validator's reasons ("a special-use or reserved name ...") are for developers
+            msg = EMAIL_INVALID
+        fields.setdefault(loc, msg)
     return ApiError(400, "validation_error", "Some fields are invalid.", fields)
 
 

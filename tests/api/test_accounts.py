@@ -36,6 +36,12 @@ async def test_register_validation_and_duplicates(client) -> None:
     assert bad.status == 400
     fields = (await bad.json())["error"]["fields"]
     assert {"email", "full_name"} <= set(fields)
+    # a reserved domain is refused in words a person understands, not email-validator's
+    reserved = await client.post(
+        "/api/auth/register", json={"email": "me@peerlearn.local", "password": PASSWORD, "full_name": "Me"}
+    )
+    assert reserved.status == 400
+    assert (await reserved.json())["error"]["fields"]["email"].startswith("Enter an e-mail address you can receive")
     weak = await client.post(
         "/api/auth/register", json={"email": "w@example.com", "password": "password", "full_name": "W"}
     )
