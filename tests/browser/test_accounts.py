@@ -156,6 +156,25 @@ def test_wrong_role_and_unknown_pages_are_friendly(tab: Tab) -> None:
     expect(tab.page.get_by_role("heading", name="Page not found")).to_be_visible()
 
 
+def test_a_file_that_is_not_an_image_is_refused_on_the_profile(tab: Tab, tmp_path: Path) -> None:
+    """Named .png but not one: the profile says so at once and keeps the current picture; a real
+    image still previews."""
+    page = tab.page
+    tab.login(DEMO_LEARNER)
+    tab.goto("/profile")
+    fake = tmp_path / "x.png"
+    fake.write_bytes(b"this is not an image at all" * 20)
+    page.set_input_files("#avatar", str(fake))
+    error = page.locator('[data-error-for="file"]')
+    expect(error).to_have_text(re.compile("not an image we can use"))
+    expect(page.locator("#avatar-preview")).to_be_hidden()
+    expect(page.locator("#profile-avatar-wrap")).to_be_visible()
+    page.set_input_files("#avatar", str(_png(tmp_path / "me.png")))
+    expect(page.locator("#avatar-preview")).to_be_visible()
+    expect(error).to_be_hidden()
+    assert tab.console_errors == []
+
+
 def test_logout_from_the_avatar_menu(tab: Tab) -> None:
     page = tab.page
     tab.login(DEMO_LEARNER)

@@ -8,12 +8,31 @@ const avatarInput = document.getElementById("avatar");
 const preview = document.getElementById("avatar-preview");
 const tags = (v) => (v || "").split(",").map((s) => s.trim()).filter(Boolean);
 
+const avatarError = form.querySelector('[data-error-for="file"]');
+const MAX_AVATAR_BYTES = 4 * 1024 * 1024;
+
+// A file the browser cannot show as an image (or too large) is refused here, with the reason,
+// before anything is uploaded: the old picture stays.
+function refuseAvatar(message) {
+  avatarInput.value = "";
+  preview.hidden = true;
+  preview.removeAttribute("src");
+  document.getElementById("profile-avatar-wrap").hidden = false;
+  avatarError.textContent = message;
+  avatarError.hidden = false;
+}
+
 avatarInput.addEventListener("change", () => {
   const file = avatarInput.files[0];
+  avatarError.hidden = true;
   if (!file) return;
+  if (file.size > MAX_AVATAR_BYTES) { refuseAvatar("This image is larger than 4 MB."); return; }
+  preview.onerror = () => refuseAvatar("This file is not an image we can use: choose a PNG, JPEG, WebP or GIF.");
+  preview.onload = () => {
+    preview.hidden = false;
+    document.getElementById("profile-avatar-wrap").hidden = true;
+  };
   preview.src = URL.createObjectURL(file);
-  preview.hidden = false;
-  document.getElementById("profile-avatar-wrap").hidden = true;
 });
 
 document.getElementById("use-browser-tz").addEventListener("click", () => {

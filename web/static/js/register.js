@@ -120,6 +120,13 @@ avatarInput.addEventListener("change", () => {
     avatarInput.value = "";
     return;
   }
+  // the name says image; whether it is one shows when the browser decodes it
+  preview.onerror = () => {
+    showError({ message: "", fields: { avatar: "This file is not an image we can use: choose a PNG, JPEG, WebP or GIF." } }, { form, box: document.createElement("div") });
+    avatarInput.value = "";
+    preview.hidden = true;
+    placeholder.hidden = false;
+  };
   previewUrl = URL.createObjectURL(file);
   preview.src = previewUrl;
   preview.hidden = false;
