@@ -111,7 +111,8 @@ def test_mentor_sets_hours_on_a_phone_and_a_learner_abroad_books_a_slot(zoned_ta
     )
     desk.shot("scheduling-3-learner-confirm")
     dialog.get_by_role("button", name="Confirm").click()
-    expect(page).to_have_url(re.compile(r"/learner/sessions$"))
+    expect(page).to_have_url(re.compile(r"/learner/sessions\?booked=\d+$"))
+    expect(page.get_by_test_id("booked-notice")).to_be_visible()
     booked = learner.call("GET", "/api/bookings?when=upcoming")["items"]
     assert [b["session"]["starts_at"] for b in booked] == [first["starts_at"]]
     assert booked[0]["price_cents"] == 2500 and booked[0]["session"]["duration_min"] == 45

@@ -114,8 +114,8 @@ document.getElementById("slot-confirm").addEventListener("click", async (ev) => 
       headers: { "Idempotency-Key": chosen.key },
     });
     modal.close();
-    toast(`Booked: ${formatTime(booking.session.starts_at, { timeZone: viewerZone })}`, { kind: "success" });
-    window.location.assign("/learner/sessions");
+    // My Sessions says "Booked!" as after any booking (the toast would vanish with the page)
+    window.location.assign(`/learner/sessions?booked=${booking.id}`);
   } catch (err) {
     showError(err, { box: modal.querySelector("[data-form-error]") });
     if (err.code === "slot_taken" || err.code === "slot_unavailable") loadSlots();
