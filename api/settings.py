@@ -140,7 +140,8 @@ class Settings:
     ws_heartbeat_seconds: float = 30.0
     ws_ping_seconds: float = 25.0
     ws_send_timeout_seconds: float = 10.0
-    # A room participant whose login session ended leaves the room within this interval.
+    # A room participant whose seat or login session ended leaves the room at once (the change's
+    # broker message wakes the check); this periodic check covers a message lost with the broker.
     room_revocation_check_seconds: float = 30.0
     # Recordings older than the platform's retention period are deleted, checked this often.
     recording_retention: bool = True
