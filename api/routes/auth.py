@@ -95,7 +95,8 @@ async def login(request: web.Request, *, body: LoginIn) -> web.Response:
 
 @routes.post("/api/auth/logout", response=Message)
 async def logout(request: web.Request, *, user: CurrentUser) -> web.Response:
-    """Revoke this token now and close the user's realtime sockets."""
+    """Revoke this token (this login only: the user's other logins stay signed in) and close the
+    realtime and room sockets opened with it."""
     await accounts.logout(request.app[DB], user.jti, user.expires_at)
     hub = request.app.get(HUB)
     if hub is not None:

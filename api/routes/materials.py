@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import quote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from api.auth import CurrentUser
 from api.context import Context
 from api.errors import ApiError
 from api.routing import ApiRoutes, path_id
 from api.schemas.materials import MaterialList, MaterialOut
+from api.upload_reader import read_file_field
 from api.services import materials
 
 routes = ApiRoutes("materials")
@@ -39,21 +40,8 @@ async def upload(request: web.Request, *, user: CurrentUser) -> MaterialOut:
     ctx = Context.of(request.app)
     session_id = path_id(request)
     await materials.ensure_owner(ctx, session_id, user.id, user.role)
-    if not request.content_type.startswith("multipart/"):
-        raise ApiError(
-            400, "validation_error", "Send the file as multipart/form-data field 'file'.", {"file": "required"}
-        )
-    reader = await request.multipart()
-    part = await reader.next()
-    while part is not None and getattr(part, "name", None) != "file":
-        part = await reader.next()
-    if part is None or not isinstance(part, BodyPartReader):
-        raise ApiError(400, "validation_error", "Field 'file' is required.", {"file": "required"})
-    data = bytearray()
-    while chunk := await part.read_chunk(256 * 1024):
-        data.extend(chunk)
-        materials.check_size(ctx, len(data))  # stop reading a file that is already too large
-    return await materials.add(ctx, session_id, user.id, user.role, part.filename or "file", bytes(data))
+    upload = await read_file_field(request, "the file", lambda n: materials.check_size(ctx, n), 256 * 1024)
+    return await materials.add(ctx, session_id, user.id, user.role, upload.filename, upload.data)
 
 
 @routes.get("/api/materials/{id}", auth=PARTIES, name="materials_download", response_media="application/octet-stream")

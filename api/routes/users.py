@@ -11,6 +11,7 @@ from api.routing import ApiRoutes, path_id
 from api.schemas.accounts import UserMe, UserPublic, UserUpdate
 from api.context import Context
 from api.services import accounts, deactivation
+from api.upload_reader import read_file_field
 
 routes = ApiRoutes("users")
 
@@ -53,24 +54,14 @@ async def avatar(request: web.Request, *, user: CurrentUser) -> UserMe:
             "Too many picture uploads; try again later.",
             headers={"Retry-After": str(verdict.retry_after)},
         )
-    if not request.content_type.startswith("multipart/"):
-        raise ApiError(
-            400, "validation_error", "Send the image as multipart/form-data field 'file'.", {"file": "required"}
-        )
-    reader = await request.multipart()
-    part = await reader.next()
-    while part is not None and getattr(part, "name", None) != "file":
-        part = await reader.next()
-    if part is None or not hasattr(part, "read_chunk"):
-        raise ApiError(400, "validation_error", "Field 'file' is required.", {"file": "required"})
-    data = bytearray()
-    while chunk := await part.read_chunk(65536):  # type: ignore[union-attr]
-        data.extend(chunk)
-        if len(data) > settings.max_avatar_bytes:
+
+    def within_limit(size: int) -> None:
+        if size > settings.max_avatar_bytes:
             raise ApiError(413, "payload_too_large", "The image is too large (max 4 MB).")
-    ctype = part.headers.get("Content-Type", "application/octet-stream")  # type: ignore[union-attr]
+
+    upload = await read_file_field(request, "the image", within_limit, 65536)
     updated = await accounts.set_avatar(
-        request.app[DB], settings.uploads_dir, user.id, user.role, target_id, bytes(data), ctype
+        request.app[DB], settings.uploads_dir, user.id, user.role, target_id, upload.data, upload.content_type
     )
     return accounts.to_me(updated)
 

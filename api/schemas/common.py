@@ -27,16 +27,30 @@ def single_line(value: str) -> str:
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+# Letters and symbols that render as blank space: the Braille blank, the Hangul fillers, the
+# Mongolian vowel separator.
+BLANK_LOOKING = frozenset("\u2800\u3164\u115f\u1160\uffa0\u180e")
+
+
 def visible(value: str) -> str:
-    """Refuse text with nothing to see: only spaces and invisible format characters (zero-width
-    spaces and joiners), which pass a length check but show as nothing."""
-    if not any(not c.isspace() and unicodedata.category(c) != "Cf" for c in value):
+    """Refuse text with nothing to see: spaces, invisible format characters (zero-width spaces
+    and joiners), lone combining marks, controls or blank-looking letters, which pass a length
+    check but show as nothing. A visible character is a letter, number, punctuation or symbol."""
+    if not any(unicodedata.category(c)[0] in "LNPS" and c not in BLANK_LOOKING for c in value):
         raise ValueError("must contain visible characters")
+    return value
+
+
+def no_controls(value: str) -> str:
+    """Multi-line text: line breaks and tabs, but no other control characters (NUL, ESC ...)."""
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\r\t" for c in value):
+        raise ValueError("must not contain control characters")
     return value
 
 
 SingleLine = AfterValidator(single_line)
 Visible = AfterValidator(visible)
+NoControls = AfterValidator(no_controls)
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), SingleLine, Visible]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60), SingleLine]
 Tags = Annotated[list[Tag], Field(max_length=20)]

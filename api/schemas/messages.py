@@ -7,12 +7,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.common import QueryModel, Strict, Visible
+from api.schemas.common import NoControls, QueryModel, Strict, Visible
 
 MAX_BODY = 4000
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 # Line breaks are part of a message; it is stored and shown as plain text, never as HTML.
-Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BODY), Visible]
+Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BODY), NoControls, Visible]
 
 
 class MessageCreate(Strict):

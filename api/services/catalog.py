@@ -33,6 +33,7 @@ from api.schemas.sessions import (
 from api.services import accounts, mentor_record, notifications, room_access, session_state
 from api.services.money import charges, settlement
 from api.services.accounts import avatar_url
+from api.services.booking_horizon import within_horizon
 from api.services.errors import Conflict, Forbidden, Invalid, NotFound
 from api.services.local_time import spoken, user_zones
 from api.services.settings_store import get_all as platform_settings
@@ -275,7 +276,7 @@ async def update_session(ctx: Context, viewer: Viewer, session_id: int, data: Se
                     "A published session must start in the future.", fields={"starts_at": "must be in the future"}
                 )
             if sess.status == S.scheduled:
-                _within_horizon(changes["starts_at"])
+                within_horizon(changes["starts_at"])
         if sess.seats_taken > 0:
             for key in ("price_cents", "currency"):
                 if key in changes and changes[key] != getattr(sess, key):
@@ -329,15 +330,6 @@ async def update_session(ctx: Context, viewer: Viewer, session_id: int, data: Se
     return out
 
 
-# How far ahead a class may be sold: a learner's money is held until the class, so not for decades.
-BOOKING_HORIZON = timedelta(days=365)
-
-
-def _within_horizon(starts_at: datetime) -> None:
-    if starts_at > utcnow() + BOOKING_HORIZON:
-        raise Invalid("A session can be published at most a year ahead.", fields={"starts_at": "at most a year ahead"})
-
-
 async def publish_session(ctx: Context, viewer: Viewer, session_id: int) -> SessionDetail:
     """draft -> scheduled: needs a future start and a capacity within the platform maximum."""
     limits = await platform_settings(ctx.db)
@@ -350,7 +342,7 @@ async def publish_session(ctx: Context, viewer: Viewer, session_id: int) -> Sess
             raise Invalid(
                 "The session must start in the future to be published.", fields={"starts_at": "must be in the future"}
             )
-        _within_horizon(sess.starts_at)
+        within_horizon(sess.starts_at)
         if sess.capacity > limits["max_capacity"]:
             raise Invalid(
                 f"Capacity may be at most {limits['max_capacity']}.",

@@ -48,6 +48,7 @@ from api.schemas.requests import (
 )
 from api.ratelimit import RateLimiter
 from api.services import accounts, notifications
+from api.services.booking_horizon import within_horizon
 from api.services.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from api.services.local_time import spoken
 from api.services.settings_store import get_all as platform_settings
@@ -208,6 +209,8 @@ async def create(ctx: Context, learner: CurrentUser, data: RequestCreate, limite
             "At least one preferred time must be in the future.",
             fields={"preferred_times": "at least one in the future"},
         )
+    for when in times:
+        within_horizon(when, "preferred_times")
     # After the form's own mistakes (a past time costs nothing), before anything is written.
     await _within_allowance(ctx, limiter, learner.id)
     notes: list[Notification] = []
@@ -295,6 +298,7 @@ async def accept(ctx: Context, mentor: CurrentUser, request_id: int, data: Reque
     starts = data.starts_at.astimezone(timezone.utc)
     if starts <= now:
         raise Invalid("The start time must be in the future.", fields={"starts_at": "must be in the future"})
+    within_horizon(starts)
     ttl = timedelta(hours=int((await platform_settings(ctx.db))["proposal_ttl_hours"]))
     notes: list[Notification] = []
     async with ctx.db.write() as s:

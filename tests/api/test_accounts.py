@@ -68,8 +68,26 @@ async def test_register_validation_and_duplicates(client) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["\u202eAdmin", "Eve\u2066 (mentor)\u2069", "\u200b\u200b", "\u200d \u2060"],
-    ids=["right-to-left-override", "isolate", "zero-width-only", "joiners-only"],
+    [
+        "\u202eAdmin",
+        "Eve\u2066 (mentor)\u2069",
+        "\u200b\u200b",
+        "\u200d \u2060",
+        "\u3164",
+        "\u2800\u2800",
+        "\u0301\u0301",
+        "\u00ad\u034f",
+    ],
+    ids=[
+        "right-to-left-override",
+        "isolate",
+        "zero-width-only",
+        "joiners-only",
+        "hangul-filler",
+        "braille-blank",
+        "combining-marks-only",
+        "soft-hyphen-and-grapheme-joiner",
+    ],
 )
 async def test_a_name_that_spoofs_or_shows_nothing_is_refused(client, name: str) -> None:
     """Names show in chat, rooms and e-mails: a text-direction override ("\u202eAdmin" reads
@@ -82,6 +100,11 @@ async def test_a_name_that_spoofs_or_shows_nothing_is_refused(client, name: str)
         "/api/auth/register", json={"email": "rtl@example.com", "password": PASSWORD, "full_name": "\u05d3\u05e0\u05d4"}
     )
     assert ok.status == 201, await ok.text()
+    for n, fine in enumerate(("Zo\u00eb", "\u0645\u0631\u064a\u0645", "Ana \U0001f469\u200d\U0001f4bb")):
+        resp = await client.post(
+            "/api/auth/register", json={"email": f"ok{n}@example.com", "password": PASSWORD, "full_name": fine}
+        )
+        assert resp.status == 201, (fine, await resp.text())
 
 
 async def test_self_registration_as_admin_refused(client) -> None:

@@ -65,23 +65,29 @@ async def test_type_is_checked_by_content_not_name(client, mentor, booked):
     assert not list((client.app[SETTINGS].data_dir / "materials" / str(booked)).glob("*.tmp"))
 
 
-async def test_a_malformed_multipart_header_is_a_readable_400(client, mentor, booked):
-    """A NUL in the part's filename cannot be parsed: the mentor gets a 400 saying so (it was a
-    500), and nothing is stored."""
-    boundary = "xYzBoundary"
-    body = (
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="file"; filename="a\x00b.txt"\r\n'
-        "Content-Type: text/plain\r\n\r\n"
-        f"hello\r\n--{boundary}--\r\n"
-    ).encode()
-    resp = await mentor.post(
-        f"/api/sessions/{booked}/materials",
-        data=body,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-    )
-    assert resp.status == 400, await resp.text()
-    assert (await resp.json())["error"]["code"] == "malformed_request"
+PART = 'Content-Disposition: form-data; name="file"; filename="{name}"\r\nContent-Type: text/plain\r\n\r\nhello\r\n'
+MALFORMED = {
+    "nul-in-filename": ("XyZb", f"--XyZb\r\n{PART.format(name='a' + chr(0) + 'b.txt')}--XyZb--\r\n"),
+    "no-boundary": (None, f"--XyZb\r\n{PART.format(name='a.txt')}--XyZb--\r\n"),
+    "empty-boundary": ("", f"--XyZb\r\n{PART.format(name='a.txt')}--XyZb--\r\n"),
+    "wrong-boundary": ("QQQ", f"--XyZb\r\n{PART.format(name='a.txt')}--XyZb--\r\n"),
+    "cut-short": ("XyZb", "--XyZb\r\nContent-Disposition: form-da"),
+    "empty-body": ("XyZb", ""),
+    "boundary-too-long": ("B" * 80, f"--{'B' * 80}\r\n{PART.format(name='a.txt')}--{'B' * 80}--\r\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+async def test_a_malformed_upload_is_a_readable_400(client, mentor, learner, booked, case):
+    """A multipart body that cannot be parsed (by hand-made clients or attackers) gets a 400
+    saying so, for class materials and for a profile picture alike (both were 500s); nothing is
+    stored."""
+    boundary, text = MALFORMED[case]
+    ctype = "multipart/form-data" + (f"; boundary={boundary}" if boundary is not None else "")
+    for user, path in ((mentor, f"/api/sessions/{booked}/materials"), (learner, f"/api/users/{learner.id}/avatar")):
+        resp = await user.post(path, data=text.encode(), headers={"Content-Type": ctype})
+        assert resp.status == 400, (path, await resp.text())
+        assert (await resp.json())["error"]["code"] in ("malformed_request", "validation_error")
     assert (await (await mentor.get(f"/api/sessions/{booked}/materials")).json())["items"] == []
 
 

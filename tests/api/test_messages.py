@@ -102,7 +102,8 @@ async def test_body_limits_and_verified_email(client, learner, mentor):
     error = (await resp.json())["error"]
     # the field is named, so the page can point at the message box
     assert resp.status == 400 and error["code"] == "validation_error" and "body" in error["fields"]
-    for blank in ("   ", "\u200b\u200b\u200b"):  # spaces, or zero-width spaces: nothing to read
+    # spaces, zero-width spaces, a Braille blank, a NUL: nothing to read
+    for blank in ("   ", "\u200b\u200b\u200b", "\u2800", "\u0000", "hi\u0000there"):
         resp = await send(learner, mentor, blank)
         assert resp.status == 400 and "body" in (await resp.json())["error"]["fields"]
     unverified = await signup(client, "learner", verified=False)

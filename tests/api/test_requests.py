@@ -93,6 +93,10 @@ async def test_create_refusals(client, learner, mentor):
     assert (await learner.post("/api/requests/create", json=body(mentor_id=10**9))).status == 400
     assert (await learner.post("/api/requests/create", json=body(preferred_times=[]))).status == 400
     assert (await learner.post("/api/requests/create", json=body(role="admin"))).status == 400
+    # at most a year ahead, as a published class: a proposal confirmed there would hold the money
+    far = body(preferred_times=[future(24), future(24 * 366)])
+    resp = await learner.post("/api/requests/create", json=far)
+    assert resp.status == 400 and "preferred_times" in (await resp.json())["error"]["fields"]
 
 
 async def test_cancel_owner_only_and_only_open(client, learner, mentor):
@@ -245,6 +249,8 @@ async def test_accept_refusals(client, learner, mentor):
     past = (utcnow() - timedelta(minutes=5)).isoformat()
     assert (await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": past})).status == 400
     assert (await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": future(30)})).status == 400
+    resp = await mentor.post(f"/api/requests/{rid}/accept", json={"starts_at": future(24 * 366)})
+    assert resp.status == 400 and "starts_at" in (await resp.json())["error"]["fields"]
     assert (await mentor.post(f"/api/requests/{rid}/accept", json={})).status == 400
     assert (await mentor.post("/api/requests/999999/accept", json={"starts_at": future()})).status == 404
 
