@@ -197,8 +197,13 @@ async def _close_when_revoked(
     broker outage."""
     interval = ctx.settings.room_revocation_check_seconds
     wake = asyncio.Event()
-    sub = await broker.subscribe({user_channel(user_id), session_channel(session_id)}, sink=lambda _m: wake.set())
+    sub = None
     try:
+        try:
+            channels = {user_channel(user_id), session_channel(session_id)}
+            sub = await broker.subscribe(channels, sink=lambda _m: wake.set())
+        except Exception:  # noqa: BLE001 - the broker is away: the periodic check alone
+            log.warning("room %s: no revocation subscription, checking every %s s", session_id, interval)
         while not ws.closed:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(wake.wait(), interval)
@@ -211,7 +216,9 @@ async def _close_when_revoked(
     except Exception:  # noqa: BLE001 - e.g. the database is away: the socket stays, as it would have
         log.warning("room token revocation check failed", exc_info=True)
     finally:
-        await sub.close()
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.close()
 
 
 PROXY_CONNECT_TIMEOUT = 3.0
