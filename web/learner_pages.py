@@ -9,6 +9,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.auth import CurrentUser
+from api.keys import DB
+from api.models import Role
+from api.services import accounts
+from api.services.errors import NotFound
 from web.notifications_view import notifications_page
 from web.pages import DOMAINS, guard, render
 
@@ -72,4 +76,18 @@ async def learner_notifications(request: web.Request, user: CurrentUser) -> web.
 @routes.get("/requests/new", name="page.request_new")
 @guard("learner")
 async def request_new(request: web.Request, user: CurrentUser) -> web.Response:
-    return render(request, "requests/new.html", {"domains": DOMAINS, "mentor_id": request.query.get("mentor", "")})
+    # From a mentor's profile (?mentor=ID) the request goes to that mentor alone: the page says whom
+    mentor = None
+    raw = request.query.get("mentor", "")
+    if raw.isdigit() and len(raw) < 10:
+        try:
+            found = await accounts.get_user(request.app[DB], int(raw))
+        except NotFound:
+            found = None
+        if found is not None and found.is_active and found.role == Role.mentor:
+            mentor = found
+    return render(
+        request,
+        "requests/new.html",
+        {"domains": DOMAINS, "mentor_id": str(mentor.id) if mentor else "", "mentor": mentor},
+    )

@@ -26,10 +26,12 @@ def zone_or_utc(name: str | None) -> ZoneInfo:
 
 
 def spoken(value: datetime, zone_name: str | None) -> str:
-    """``"Mon 4 Jan 2027, 09:00 CET (Europe/Berlin)"``: the instant on the reader's wall clock."""
+    """``"Mon 4 Jan 2027, 09:00 CET (Europe/Berlin)"``: the instant on the reader's wall clock
+    (``"... 09:00 UTC"`` once, where the abbreviation is already the zone's name)."""
     zone = zone_or_utc(zone_name)
     local = value.astimezone(zone)
-    return f"{local:%a} {local.day} {local:%b %Y, %H:%M} {local.tzname()} ({zone.key})"
+    text = f"{local:%a} {local.day} {local:%b %Y, %H:%M} {local.tzname()}"
+    return text if local.tzname() == zone.key else f"{text} ({zone.key})"
 
 
 async def user_zones(s: AsyncSession, user_ids: Iterable[int]) -> dict[int, str]:

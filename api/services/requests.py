@@ -209,6 +209,7 @@ async def create(ctx: Context, learner: CurrentUser, data: RequestCreate, limite
             "At least one preferred time must be in the future.",
             fields={"preferred_times": "at least one in the future"},
         )
+    times = [t for t in times if t > now]  # a past time cannot be proposed: not shown to anyone
     for when in times:
         within_horizon(when, "preferred_times")
     # After the form's own mistakes (a past time costs nothing), before anything is written.

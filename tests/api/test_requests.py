@@ -93,6 +93,10 @@ async def test_create_refusals(client, learner, mentor):
     assert (await learner.post("/api/requests/create", json=body(mentor_id=10**9))).status == 400
     assert (await learner.post("/api/requests/create", json=body(preferred_times=[]))).status == 400
     assert (await learner.post("/api/requests/create", json=body(role="admin"))).status == 400
+    # a past time among future ones is dropped: no mentor is shown a time nobody can have
+    mixed = body(preferred_times=[(utcnow() - timedelta(days=3)).isoformat(), future(24)])
+    resp = await learner.post("/api/requests/create", json=mixed)
+    assert resp.status == 201 and len((await resp.json())["preferred_times"]) == 1
     # at most a year ahead, as a published class: a proposal confirmed there would hold the money
     far = body(preferred_times=[future(24), future(24 * 366)])
     resp = await learner.post("/api/requests/create", json=far)

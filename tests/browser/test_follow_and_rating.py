@@ -69,3 +69,21 @@ def test_a_rated_class_shows_the_rating_not_a_form(tab: Tab, live_server: LiveSe
     expect(ended).to_be_visible()
     expect(ended.get_by_test_id("my-rating")).to_contain_text("4 of 5 stars")
     expect(page.locator("#feedback-form")).to_have_count(0)
+
+
+def test_a_request_from_a_mentors_profile_says_whom_it_goes_to(tab: Tab, api_client: Api) -> None:
+    """[Request a session] on a mentor's profile: the page names that mentor (only they see the
+    request) and starts from their domain; without a mentor it goes to the domain's mentors."""
+    mentor = api_client.signup("mentor", domains=["Design"])
+    learner = api_client.signup("learner")
+    assert mentor.user is not None and learner.user is not None
+    tab.login(learner.user["email"], PASSWORD)
+    tab.goto(f"/mentors/{mentor.user['id']}")
+    page = tab.page
+    page.get_by_role("link", name="Request a session").click()
+    expect(page.get_by_test_id("request-heading")).to_have_text(f"Request a session with {mentor.user['full_name']}")
+    expect(page.get_by_label("Domain")).to_have_value("Design")
+    tab.goto("/requests/new")
+    expect(page.get_by_test_id("request-heading")).to_have_text("Request a session")
+    tab.goto(f"/requests/new?mentor={learner.user['id']}")  # not a mentor: the domain's mentors
+    expect(page.get_by_test_id("request-heading")).to_have_text("Request a session")

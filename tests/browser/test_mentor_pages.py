@@ -145,6 +145,12 @@ def test_mentor_proposes_on_a_live_request_and_the_confirmed_class_appears_in_sc
     card.get_by_role("button", name="Accept").click()
     modal = page.locator("#accept-modal")
     expect(modal.get_by_role("radio").first).to_be_checked()
+    # the price is chosen, never assumed: sending without one (or a silly one) says so
+    modal.get_by_role("button", name="Send proposal").click()
+    expect(modal.locator('[data-error-for="price_cents"]')).to_have_text("Enter a price: 0 for a free session.")
+    modal.get_by_label("Price (USD)").fill("99999999")
+    modal.get_by_role("button", name="Send proposal").click()
+    expect(modal.locator('[data-error-for="price_cents"]')).to_have_text("Price must be between $0 and $10,000.")
     modal.get_by_label("Price (USD)").fill("12")
     # accepting only proposes (issue 14): nothing is scheduled or charged until the learner confirms
     modal.get_by_role("button", name="Send proposal").click()

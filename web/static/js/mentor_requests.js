@@ -102,7 +102,7 @@ function openAccept(r) {
     h("time", { datetime: t, text: formatTime(t) }))));
   if (!future.length) box.append(h("p", { class: "text-sm text-slate-500", text: "The learner's preferred times have all passed; nothing to propose." }));
   form.elements.title.value = r.topic;
-  form.elements.price.value = "0";
+  form.elements.price.value = "";  // chosen, never assumed: a proposal must not go out free by accident
   modal.showModal();
 }
 
@@ -115,7 +115,14 @@ form.addEventListener("submit", async (ev) => {
   const slot = form.querySelector('input[name="slot"]:checked')?.value;
   if (!slot) { showError({ message: "Pick one of the learner's times.", fields: { starts_at: "Pick a time." } }, { form }); return; }
   const startsAt = slot;  // exactly the learner's time, as the API gave it
-  const price = Math.round(Number(form.elements.price.value || 0) * 100);
+  const typed = form.elements.price.value.trim();
+  const dollars = Number(typed);
+  if (!typed || !Number.isFinite(dollars) || dollars < 0 || dollars > 10000) {
+    const msg = typed ? "Price must be between $0 and $10,000." : "Enter a price: 0 for a free session.";
+    showError({ message: msg, fields: { price_cents: msg } }, { form });
+    return;
+  }
+  const price = Math.round(dollars * 100);
   const btn = form.querySelector("[data-accept-confirm]");
   btn.disabled = true;
   try {
