@@ -10,9 +10,7 @@ from aiohttp import web
 
 from api.auth import CurrentUser
 from api.keys import DB
-from api.models import Role
-from api.services import accounts
-from api.services.errors import NotFound
+from api.services import feedback
 from web.notifications_view import notifications_page
 from web.pages import DOMAINS, guard, render
 
@@ -77,15 +75,8 @@ async def learner_notifications(request: web.Request, user: CurrentUser) -> web.
 @guard("learner")
 async def request_new(request: web.Request, user: CurrentUser) -> web.Response:
     # From a mentor's profile (?mentor=ID) the request goes to that mentor alone: the page says whom
-    mentor = None
     raw = request.query.get("mentor", "")
-    if raw.isdigit() and len(raw) < 10:
-        try:
-            found = await accounts.get_user(request.app[DB], int(raw))
-        except NotFound:
-            found = None
-        if found is not None and found.is_active and found.role == Role.mentor:
-            mentor = found
+    mentor = await feedback.active_mentor(request.app[DB], int(raw)) if raw.isdigit() and len(raw) < 10 else None
     return render(
         request,
         "requests/new.html",

@@ -93,6 +93,16 @@ async def _active_mentor(s: AsyncSession, mentor_id: int) -> User:
     return user
 
 
+async def active_mentor(db: Database, mentor_id: int) -> User | None:
+    """The mentor ``mentor_id`` if that is an active mentor's account, else None (a page that
+    names a mentor, such as a request from their profile, falls back to naming none)."""
+    async with db.read() as s:
+        try:
+            return await _active_mentor(s, mentor_id)
+        except NotFound:
+            return None
+
+
 async def _followers(s: AsyncSession, mentor_id: int) -> int:
     return int(await s.scalar(select(func.count(Follow.id)).where(Follow.mentor_id == mentor_id)) or 0)
 
